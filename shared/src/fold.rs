@@ -1,0 +1,346 @@
+//! The state of the world at a time: a fold of the trace up to that time. Views draw it; the
+//! metrics are computed from it. Knows nothing of where the trace came from.
+
+use crate::metrics::Metrics;
+use crate::protocol::{
+    CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent, TraceHeader,
+};
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// A row as a view shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowView {
+    /// The value.
+    pub value: String,
+    /// The version.
+    pub version: u64,
+    /// When it was last written.
+    pub written_at: Micros,
+}
+
+/// A message on its way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageInFlight {
+    /// Its id.
+    pub msg: MsgId,
+    /// The sender.
+    pub from: ServiceId,
+    /// The receiver.
+    pub to: ServiceId,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// Its label.
+    pub label: String,
+    /// The operation it serves.
+    pub op: Option<OpId>,
+    /// When it was sent.
+    pub sent_at: Micros,
+}
+
+/// One service's tables: table name → key → row.
+pub type ServiceTables = BTreeMap<String, BTreeMap<String, RowView>>;
+
+/// Everything known at [`WorldState::now`].
+#[derive(Clone, Debug)]
+pub struct WorldState {
+    /// The time of the last event applied.
+    pub now: Micros,
+    /// Whether each service is up, by id.
+    pub services_up: Vec<bool>,
+    /// Each service's tables, by id.
+    pub tables: Vec<ServiceTables>,
+    /// Messages sent and not yet delivered or dropped.
+    pub in_flight: BTreeMap<MsgId, MessageInFlight>,
+    /// Queue depths by (broker, queue).
+    pub queue_depths: BTreeMap<(ServiceId, String), u32>,
+    /// The numbers so far.
+    pub metrics: Metrics,
+    /// How many events have been applied.
+    pub events_applied: usize,
+    /// Set once the trace's last event is applied.
+    pub ended: Option<EndReason>,
+    copies: Vec<CopyDecl>,
+}
+
+impl WorldState {
+    /// The world before the first event of a trace with `header`.
+    pub fn new(header: &TraceHeader) -> WorldState {
+        let n = header.services.len();
+        WorldState {
+            now: Micros::ZERO,
+            services_up: vec![false; n],
+            tables: vec![ServiceTables::new(); n],
+            in_flight: BTreeMap::new(),
+            queue_depths: BTreeMap::new(),
+            metrics: Metrics::default(),
+            events_applied: 0,
+            ended: None,
+            copies: header.copies.clone(),
+        }
+    }
+
+    /// The row at `key` of `service`'s `table`.
+    pub fn row(&self, service: ServiceId, table: &str, key: &str) -> Option<&RowView> {
+        self.tables.get(service.0 as usize)?.get(table)?.get(key)
+    }
+
+    /// The source that `service`'s `table` copies, if it is a copy.
+    pub fn copy_source(&self, service: ServiceId, table: &str) -> Option<&CopyDecl> {
+        self.copies
+            .iter()
+            .find(|c| c.copy_service == service && c.copy_table == table)
+    }
+
+    /// True when this row is a copy whose source holds a newer version.
+    pub fn is_stale(&self, service: ServiceId, table: &str, key: &str) -> bool {
+        let Some(copy) = self.copy_source(service, table) else {
+            return false;
+        };
+        let copy_version = self.row(service, table, key).map_or(0, |row| row.version);
+        let source_version = self
+            .row(copy.source_service, &copy.source_table, key)
+            .map_or(0, |row| row.version);
+        source_version > copy_version
+    }
+
+    /// Applies the next event of the trace.
+    pub fn apply(&mut self, event: &TraceEvent) {
+        self.now = event.at;
+        self.events_applied += 1;
+        match &event.event {
+            Event::ServiceUp { service } => self.set_up(*service, true),
+            Event::ServiceDown { service } => self.set_up(*service, false),
+            Event::Sent {
+                msg,
+                from,
+                to,
+                kind,
+                label,
+                op,
+                ..
+            } => {
+                self.metrics.messages_sent += 1;
+                self.in_flight.insert(
+                    *msg,
+                    MessageInFlight {
+                        msg: *msg,
+                        from: *from,
+                        to: *to,
+                        kind: *kind,
+                        label: label.clone(),
+                        op: *op,
+                        sent_at: event.at,
+                    },
+                );
+            }
+            Event::Delivered { msg } => {
+                self.in_flight.remove(msg);
+            }
+            Event::Dropped { msg, reason } => {
+                self.in_flight.remove(msg);
+                *self.metrics.dropped_by_reason.entry(*reason).or_default() += 1;
+            }
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                value,
+                version,
+            } => {
+                let row = RowView {
+                    value: value.clone(),
+                    version: *version,
+                    written_at: event.at,
+                };
+                if let Some(tables) = self.tables.get_mut(service.0 as usize) {
+                    tables
+                        .entry(table.clone())
+                        .or_default()
+                        .insert(key.clone(), row);
+                }
+                self.track_staleness(*service, table, key);
+            }
+            Event::QueueDepth {
+                service,
+                queue,
+                depth,
+            } => {
+                self.queue_depths.insert((*service, queue.clone()), *depth);
+            }
+            Event::OpStarted { op, name, .. } => self.metrics.op_started(*op, name),
+            Event::OpFinished {
+                op,
+                outcome,
+                latency,
+                observed,
+            } => {
+                let stale = outcome.is_ok()
+                    && observed.iter().any(|seen| {
+                        self.row(seen.source_service, &seen.source_table, &seen.key)
+                            .is_some_and(|source| source.version > seen.version)
+                    });
+                self.metrics
+                    .op_finished(*op, outcome.is_ok(), *latency, stale);
+            }
+            Event::Narration { .. } => {}
+            Event::RunEnded { reason, .. } => self.ended = Some(*reason),
+        }
+    }
+
+    fn set_up(&mut self, service: ServiceId, up: bool) {
+        if let Some(slot) = self.services_up.get_mut(service.0 as usize) {
+            *slot = up;
+        }
+    }
+
+    /// Opens or closes the staleness window of every copy of the row just written.
+    fn track_staleness(&mut self, service: ServiceId, table: &str, key: &str) {
+        for index in 0..self.copies.len() {
+            let copy = &self.copies[index];
+            let touches_copy = copy.copy_service == service && copy.copy_table == table;
+            let touches_source = copy.source_service == service && copy.source_table == table;
+            if !(touches_copy || touches_source) {
+                continue;
+            }
+            let (copy_service, copy_table) = (copy.copy_service, copy.copy_table.clone());
+            let stale = self.is_stale(copy_service, &copy_table, key);
+            self.metrics
+                .staleness
+                .observe((index, key.to_string()), stale, self.now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Observed, Outcome, PROTOCOL_VERSION, ServiceInfo, ServiceRole};
+
+    const ORDER: ServiceId = ServiceId(0);
+    const PRODUCT: ServiceId = ServiceId(1);
+
+    fn header() -> TraceHeader {
+        let info = |id, name: &str| ServiceInfo {
+            id: ServiceId(id),
+            name: name.into(),
+            role: ServiceRole::Service,
+        };
+        TraceHeader {
+            protocol_version: PROTOCOL_VERSION,
+            scenario: "test".into(),
+            seed: 0,
+            until: Micros::from_secs(10),
+            knobs: BTreeMap::new(),
+            services: vec![info(0, "Order"), info(1, "Product")],
+            links: vec![(ORDER, PRODUCT)],
+            copies: vec![CopyDecl {
+                copy_service: ORDER,
+                copy_table: "names".into(),
+                source_service: PRODUCT,
+                source_table: "products".into(),
+            }],
+        }
+    }
+
+    fn write(at: u64, service: ServiceId, table: &str, version: u64) -> TraceEvent {
+        let event = Event::RowWritten {
+            service,
+            table: table.into(),
+            key: "7".into(),
+            value: format!("v{version}"),
+            version,
+        };
+        TraceEvent {
+            at: Micros(at),
+            event,
+        }
+    }
+
+    fn read(at: u64, op: u64, version: u64) -> [TraceEvent; 2] {
+        let observed = vec![Observed {
+            source_service: PRODUCT,
+            source_table: "products".into(),
+            key: "7".into(),
+            version,
+        }];
+        [
+            TraceEvent {
+                at: Micros(at),
+                event: Event::OpStarted {
+                    op: OpId(op),
+                    name: "read".into(),
+                    client: ORDER,
+                },
+            },
+            TraceEvent {
+                at: Micros(at),
+                event: Event::OpFinished {
+                    op: OpId(op),
+                    outcome: Outcome::Ok,
+                    latency: Micros(5),
+                    observed,
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn a_copy_is_stale_from_the_source_write_until_it_catches_up() {
+        let mut state = WorldState::new(&header());
+        let mut events = vec![
+            write(0, PRODUCT, "products", 1),
+            write(0, ORDER, "names", 1),
+        ];
+        events.extend(read(10, 1, 1));
+        events.push(write(100, PRODUCT, "products", 2));
+        events.extend(read(150, 2, 1));
+        for event in &events {
+            state.apply(event);
+        }
+        assert!(state.is_stale(ORDER, "names", "7"));
+        assert_eq!(
+            state.metrics.stale_reads, 1,
+            "only the read after the rename is stale"
+        );
+        assert_eq!(state.metrics.staleness.open_max(Micros(400)), Micros(300));
+        state.apply(&write(400, ORDER, "names", 2));
+        assert!(!state.is_stale(ORDER, "names", "7"));
+        assert_eq!(state.metrics.staleness.max(), Micros(300));
+        assert_eq!(state.metrics.staleness.open_max(Micros(500)), Micros::ZERO);
+    }
+
+    #[test]
+    fn messages_leave_flight_when_delivered_or_dropped() {
+        let mut state = WorldState::new(&header());
+        let sent = |msg| TraceEvent {
+            at: Micros(1),
+            event: Event::Sent {
+                msg: MsgId(msg),
+                from: ORDER,
+                to: PRODUCT,
+                kind: MessageKind::Request,
+                label: "GET".into(),
+                op: None,
+                caused_by: None,
+            },
+        };
+        state.apply(&sent(1));
+        state.apply(&sent(2));
+        assert_eq!(state.in_flight.len(), 2);
+        state.apply(&TraceEvent {
+            at: Micros(2),
+            event: Event::Delivered { msg: MsgId(1) },
+        });
+        state.apply(&TraceEvent {
+            at: Micros(3),
+            event: Event::Dropped {
+                msg: MsgId(2),
+                reason: crate::protocol::DropReason::ReceiverDown,
+            },
+        });
+        assert!(state.in_flight.is_empty());
+        assert_eq!(state.metrics.messages_sent, 2);
+        assert_eq!(state.metrics.messages_dropped(), 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! Crosstalk's core, shared by the page and the server: the trace protocol, the sans-IO services,
+//! the deterministic simulation, the scenarios and the metrics.
+//!
+//! This crate does no IO, reads no clock and no OS randomness, and builds for wasm32.
+
+pub mod fold;
+pub mod metrics;
+pub mod protocol;
+pub mod rng;
+pub mod scenario;
+pub mod service;
+pub mod services;
+pub mod sim;
+pub mod time;

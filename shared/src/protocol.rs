@@ -1,0 +1,788 @@
+//! The trace: the one contract between every source (simulation, live backend, recorded file) and
+//! every view. Only the types in this module are serialized; changing them is a versioned act.
+//!
+//! A trace is a [`TraceHeader`] followed by [`TraceEvent`]s in time order. As JSON lines, the
+//! header is the first line and each event one line after it.
+
+use crate::time::Micros;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The version of this format. Bump it on any change that an old reader would misread.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A service of the run, by index into [`TraceHeader::services`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceId(pub u16);
+
+/// A message, unique within a run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MsgId(pub u64);
+
+/// A client operation, unique within a run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OpId(pub u64);
+
+/// What a service is, so views can draw it apart.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceRole {
+    /// Generates the workload: the users of the system.
+    Client,
+    /// A microservice with its own database.
+    Service,
+    /// A message broker holding one queue per subscriber.
+    Broker,
+}
+
+/// One service of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Its id, equal to its index in the header.
+    pub id: ServiceId,
+    /// Its display name, such as `Order`.
+    pub name: String,
+    /// What it is.
+    pub role: ServiceRole,
+}
+
+/// A table that holds a copy of another service's table, so views can mark stale rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyDecl {
+    /// The service holding the copy.
+    pub copy_service: ServiceId,
+    /// The copy's table name.
+    pub copy_table: String,
+    /// The service owning the source of truth.
+    pub source_service: ServiceId,
+    /// The source table name.
+    pub source_table: String,
+}
+
+/// The first line of a trace: what was run, and the topology.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceHeader {
+    /// Always [`PROTOCOL_VERSION`] when written; readers reject other versions.
+    pub protocol_version: u32,
+    /// The scenario's name, such as `request-response`.
+    pub scenario: String,
+    /// The seed of the run's generator.
+    pub seed: u64,
+    /// The run covers `0..until`.
+    pub until: Micros,
+    /// Every knob's value, defaults included.
+    pub knobs: BTreeMap<String, f64>,
+    /// The services, indexed by [`ServiceId`].
+    pub services: Vec<ServiceInfo>,
+    /// Which services talk to each other, as unordered pairs.
+    pub links: Vec<(ServiceId, ServiceId)>,
+    /// Tables that copy other tables.
+    pub copies: Vec<CopyDecl>,
+}
+
+/// One thing that happened, at a time since the run started.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// When it happened.
+    pub at: Micros,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The kind of a message, which views show by colour and shape.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A call that waits for an answer.
+    Request,
+    /// The answer to a request.
+    Response,
+    /// A fact published or delivered through a broker.
+    Event,
+    /// The acknowledgement of a delivered event.
+    Ack,
+}
+
+/// Why a message never arrived.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The network lost it.
+    Lost,
+    /// The receiver was down: the connection was refused.
+    ReceiverDown,
+    /// The sender crashed before it could be delivered.
+    SenderDown,
+    /// The receiver's queue was full.
+    QueueFull,
+}
+
+impl DropReason {
+    /// Plain words for captions and logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::Lost => "lost by the network",
+            DropReason::ReceiverDown => "refused: the receiver is down",
+            DropReason::SenderDown => "abandoned: the sender crashed",
+            DropReason::QueueFull => "rejected: the queue is full",
+        }
+    }
+}
+
+/// How a client operation ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// It failed, and why.
+    Failed {
+        /// A short explanation such as `Product timed out after 500 ms`.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// True for [`Outcome::Ok`].
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// A value a read returned, and which version of its source of truth it reflects, so a fold of
+/// the trace can tell whether the read was stale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The service owning the source of truth.
+    pub source_service: ServiceId,
+    /// The source table.
+    pub source_table: String,
+    /// The row's key.
+    pub key: String,
+    /// The version the read saw.
+    pub version: u64,
+}
+
+/// Why a run ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// It reached the requested end time.
+    ReachedUntil,
+    /// It reached the bound on trace events or on pending work.
+    Budget,
+    /// It was stopped from outside (a live run).
+    Stopped,
+}
+
+/// Everything a trace can record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A service started or restarted.
+    ServiceUp {
+        /// Which one.
+        service: ServiceId,
+    },
+    /// A service crashed or was stopped.
+    ServiceDown {
+        /// Which one.
+        service: ServiceId,
+    },
+    /// A message left its sender.
+    Sent {
+        /// Its id.
+        msg: MsgId,
+        /// The sender.
+        from: ServiceId,
+        /// The receiver.
+        to: ServiceId,
+        /// Request, response, event or ack.
+        kind: MessageKind,
+        /// A short label such as `GET /products/7`.
+        label: String,
+        /// The client operation it serves, if any.
+        op: Option<OpId>,
+        /// The message whose handling sent it, if any.
+        caused_by: Option<MsgId>,
+    },
+    /// A message reached its receiver.
+    Delivered {
+        /// Which one.
+        msg: MsgId,
+    },
+    /// A message will never arrive.
+    Dropped {
+        /// Which one.
+        msg: MsgId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// A row of a service's own table was written.
+    RowWritten {
+        /// The service owning the table.
+        service: ServiceId,
+        /// The table.
+        table: String,
+        /// The row's key.
+        key: String,
+        /// The row's new value.
+        value: String,
+        /// The row's new version; each write of a source row increments it.
+        version: u64,
+    },
+    /// The length of a queue changed.
+    QueueDepth {
+        /// The service holding the queue (a broker).
+        service: ServiceId,
+        /// The queue, named after its subscriber.
+        queue: String,
+        /// Messages waiting or unacknowledged.
+        depth: u32,
+    },
+    /// A client operation began.
+    OpStarted {
+        /// Its id.
+        op: OpId,
+        /// What it does, such as `read order`.
+        name: String,
+        /// The client running it.
+        client: ServiceId,
+    },
+    /// A client operation ended.
+    OpFinished {
+        /// Its id.
+        op: OpId,
+        /// Ok, or failed and why.
+        outcome: Outcome,
+        /// Time from its start to its end.
+        latency: Micros,
+        /// The versions a read saw, for staleness.
+        observed: Vec<Observed>,
+    },
+    /// A sentence explaining what just happened.
+    Narration {
+        /// The sentence.
+        text: String,
+    },
+    /// The run ended; messages still in flight stay in flight.
+    RunEnded {
+        /// Why it ended.
+        reason: EndReason,
+        /// Messages sent but neither delivered nor dropped when it ended.
+        messages_in_flight: u64,
+    },
+}
+
+/// What one message carries between services. Views see only its label; the live runtime sends
+/// it as the body of real HTTP calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Payload {
+    /// Client → Order: read an order with its product names.
+    ReadOrder {
+        /// The order.
+        order: u64,
+    },
+    /// Order → client: the order with its product names.
+    OrderDetails {
+        /// The order.
+        order: u64,
+        /// Its products, as Order knows them.
+        items: Vec<ProductName>,
+    },
+    /// Order → Product: look a product up.
+    GetProduct {
+        /// The product.
+        product: u64,
+    },
+    /// Product → Order: the product as Product knows it.
+    ProductInfo(ProductName),
+    /// Client → Product: rename a product.
+    RenameProduct {
+        /// The product.
+        product: u64,
+        /// Its new name.
+        name: String,
+    },
+    /// Product → client: the rename is stored.
+    Renamed {
+        /// The product.
+        product: u64,
+        /// Its new version.
+        version: u64,
+    },
+    /// Publisher → broker: publish an event on a topic.
+    Publish(DomainEvent),
+    /// Broker → subscriber: one delivery of a queued event.
+    Deliver {
+        /// The delivery's tag, echoed by the ack.
+        tag: u64,
+        /// True when this event was delivered before without an ack.
+        redelivered: bool,
+        /// The event.
+        event: DomainEvent,
+    },
+    /// Subscriber → broker: the delivery is processed.
+    Ack {
+        /// The delivery's tag.
+        tag: u64,
+    },
+    /// Any service → caller: the request failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A product's name at a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductName {
+    /// The product.
+    pub product: u64,
+    /// Its name.
+    pub name: String,
+    /// The version of Product's row this name comes from.
+    pub version: u64,
+}
+
+/// A fact a service publishes through the broker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum DomainEvent {
+    /// Product renamed a product.
+    ProductUpdated(ProductName),
+}
+
+impl DomainEvent {
+    /// The topic it is published on.
+    pub fn topic(&self) -> &'static str {
+        match self {
+            DomainEvent::ProductUpdated(_) => "product",
+        }
+    }
+
+    /// A short label such as `ProductUpdated{id:7,v:3}`.
+    pub fn label(&self) -> String {
+        match self {
+            DomainEvent::ProductUpdated(p) => {
+                format!("ProductUpdated{{id:{},v:{}}}", p.product, p.version)
+            }
+        }
+    }
+}
+
+impl Payload {
+    /// Request, response, event or ack.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Payload::ReadOrder { .. }
+            | Payload::GetProduct { .. }
+            | Payload::RenameProduct { .. } => MessageKind::Request,
+            Payload::OrderDetails { .. }
+            | Payload::ProductInfo(_)
+            | Payload::Renamed { .. }
+            | Payload::Failed { .. } => MessageKind::Response,
+            Payload::Publish(_) | Payload::Deliver { .. } => MessageKind::Event,
+            Payload::Ack { .. } => MessageKind::Ack,
+        }
+    }
+
+    /// A short label for views, in the style of the HTTP call or event it stands for.
+    pub fn label(&self) -> String {
+        match self {
+            Payload::ReadOrder { order } => format!("GET /orders/{order}"),
+            Payload::OrderDetails { order, items } => {
+                format!("200 order {order}: {} item(s)", items.len())
+            }
+            Payload::GetProduct { product } => format!("GET /products/{product}"),
+            Payload::ProductInfo(p) => format!("200 {} (v{})", p.name, p.version),
+            Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
+            Payload::Renamed { product, version } => {
+                format!("200 product {product} now v{version}")
+            }
+            Payload::Publish(event) => format!("publish {}", event.label()),
+            Payload::Deliver {
+                event, redelivered, ..
+            } => {
+                if *redelivered {
+                    format!("{} (redelivery)", event.label())
+                } else {
+                    event.label()
+                }
+            }
+            Payload::Ack { tag } => format!("ack #{tag}"),
+            Payload::Failed { reason } => format!("503 {reason}"),
+        }
+    }
+}
+
+/// What to run: a scenario, a seed, how long, and knob values (missing knobs take defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed of the run's generator.
+    pub seed: u64,
+    /// How many seconds of the run to compute.
+    pub until_s: f64,
+    /// Knob values by name.
+    #[serde(default)]
+    pub knobs: BTreeMap<String, f64>,
+}
+
+/// A viewer's message to the server over `/ws`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Stream the trace of this run (replacing any run being streamed).
+    Run(RunRequest),
+}
+
+/// The server's message to a viewer over `/ws`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// A new trace begins.
+    Header(TraceHeader),
+    /// The next events of the trace, in order.
+    Events {
+        /// The events.
+        events: Vec<TraceEvent>,
+    },
+    /// The trace is complete.
+    End {
+        /// [`Trace::hash_hex`] of the whole trace, so the viewer can check what it received.
+        trace_hash: String,
+        /// How many events were sent.
+        events: u64,
+    },
+    /// The last request was refused; nothing is streamed for it.
+    Error {
+        /// What was wrong, in words meant for the person who asked.
+        message: String,
+    },
+}
+
+/// The numbers of one run, as `crosstalk simulate --format summary` prints them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The scenario.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The run's length in seconds.
+    pub until_s: f64,
+    /// How many trace events the run produced.
+    pub events: u64,
+    /// [`Trace::hash_hex`].
+    pub trace_hash: String,
+    /// Operations that succeeded.
+    pub ops_ok: u64,
+    /// Operations that failed.
+    pub ops_failed: u64,
+    /// Per operation name, such as `read order`.
+    pub by_operation: BTreeMap<String, OpSummary>,
+    /// Reads that returned a version older than the source held when the answer arrived.
+    pub stale_reads: u64,
+    /// The longest time a copied row lagged behind its source, in µs.
+    pub staleness_max_us: u64,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Messages dropped, for any reason.
+    pub messages_dropped: u64,
+    /// Messages neither delivered nor dropped when the run ended.
+    pub messages_in_flight_at_end: u64,
+}
+
+/// The numbers of one kind of operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpSummary {
+    /// How many succeeded.
+    pub ok: u64,
+    /// How many failed.
+    pub failed: u64,
+    /// Median latency of the successful ones, in µs.
+    pub p50_us: u64,
+    /// 99th-percentile latency of the successful ones, in µs.
+    pub p99_us: u64,
+}
+
+/// Errors reading a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A line was not valid JSON of the expected shape.
+    #[error("line {line}: {source}")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The header names a version this build cannot read.
+    #[error(
+        "trace format version {found} is not supported (this build reads version {PROTOCOL_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+    },
+    /// There was no header line.
+    #[error("the trace is empty: expected a header line")]
+    Empty,
+}
+
+/// A whole trace in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// What was run.
+    pub header: TraceHeader,
+    /// What happened, in time order.
+    pub events: Vec<TraceEvent>,
+}
+
+impl Trace {
+    /// The trace as JSON lines: the header, then one event per line.
+    pub fn to_jsonl(&self) -> String {
+        let mut out = header_line(&self.header);
+        for event in &self.events {
+            out.push_str(&event_line(event));
+        }
+        out
+    }
+
+    /// Reads JSON lines written by [`Trace::to_jsonl`]; blank lines are ignored.
+    pub fn from_jsonl(text: &str) -> Result<Trace, TraceError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, first) = lines.next().ok_or(TraceError::Empty)?;
+        let header = parse_header(first)?;
+        let events = lines
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|source| TraceError::Malformed {
+                    line: i + 1,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Trace { header, events })
+    }
+
+    /// A 64-bit FNV-1a hash of [`Trace::to_jsonl`], as 16 hex digits: equal traces, equal hashes.
+    pub fn hash_hex(&self) -> String {
+        let mut hasher = TraceHasher::default();
+        hasher.add_header(&self.header);
+        for event in &self.events {
+            hasher.add_event(event);
+        }
+        hasher.hex()
+    }
+}
+
+/// Parses and checks a header line.
+pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
+    let header: TraceHeader =
+        serde_json::from_str(line).map_err(|source| TraceError::Malformed { line: 1, source })?;
+    if header.protocol_version != PROTOCOL_VERSION {
+        return Err(TraceError::UnsupportedVersion {
+            found: header.protocol_version,
+        });
+    }
+    Ok(header)
+}
+
+/// The header as one JSON line, newline included.
+pub fn header_line(header: &TraceHeader) -> String {
+    let mut line = serde_json::to_string(header).expect("a header always serializes");
+    line.push('\n');
+    line
+}
+
+/// An event as one JSON line, newline included.
+pub fn event_line(event: &TraceEvent) -> String {
+    let mut line = serde_json::to_string(event).expect("an event always serializes");
+    line.push('\n');
+    line
+}
+
+/// Hashes a trace as it streams by, equal to [`Trace::hash_hex`] of the whole.
+#[derive(Clone, Debug)]
+pub struct TraceHasher {
+    state: u64,
+}
+
+impl Default for TraceHasher {
+    fn default() -> Self {
+        TraceHasher {
+            state: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl TraceHasher {
+    fn add_bytes(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.state ^= *byte as u64;
+            self.state = self.state.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// Adds the header line.
+    pub fn add_header(&mut self, header: &TraceHeader) {
+        self.add_bytes(header_line(header).as_bytes());
+    }
+
+    /// Adds one event line.
+    pub fn add_event(&mut self, event: &TraceEvent) {
+        self.add_bytes(event_line(event).as_bytes());
+    }
+
+    /// The hash so far, as 16 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Trace {
+        Trace {
+            header: TraceHeader {
+                protocol_version: PROTOCOL_VERSION,
+                scenario: "request-response".into(),
+                seed: 3,
+                until: Micros::from_secs(1),
+                knobs: BTreeMap::from([("read_rate".to_string(), 2.5)]),
+                services: vec![ServiceInfo {
+                    id: ServiceId(0),
+                    name: "Client".into(),
+                    role: ServiceRole::Client,
+                }],
+                links: vec![(ServiceId(0), ServiceId(1))],
+                copies: vec![],
+            },
+            events: vec![
+                TraceEvent {
+                    at: Micros(10),
+                    event: Event::Sent {
+                        msg: MsgId(1),
+                        from: ServiceId(0),
+                        to: ServiceId(1),
+                        kind: MessageKind::Request,
+                        label: "GET /orders/1".into(),
+                        op: Some(OpId(1)),
+                        caused_by: None,
+                    },
+                },
+                TraceEvent {
+                    at: Micros(20),
+                    event: Event::Dropped {
+                        msg: MsgId(1),
+                        reason: DropReason::Lost,
+                    },
+                },
+                TraceEvent {
+                    at: Micros(30),
+                    event: Event::OpFinished {
+                        op: OpId(1),
+                        outcome: Outcome::Failed {
+                            reason: "timed out".into(),
+                        },
+                        latency: Micros(20),
+                        observed: vec![],
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn jsonl_round_trips_and_hash_is_stable() {
+        let trace = sample();
+        let text = trace.to_jsonl();
+        assert_eq!(text.lines().count(), 4);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with(r#"{"at":10,"type":"sent","msg":1"#),
+            "{text}"
+        );
+        let back = Trace::from_jsonl(&text).unwrap();
+        assert_eq!(back, trace);
+        assert_eq!(back.hash_hex(), trace.hash_hex());
+        let mut changed = trace.clone();
+        changed.events[0].at = Micros(11);
+        assert_ne!(changed.hash_hex(), trace.hash_hex());
+    }
+
+    #[test]
+    fn reading_rejects_bad_input_with_its_line() {
+        let check = |text: &str, expected: &str| {
+            let err = Trace::from_jsonl(text).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        };
+        check("", "empty");
+        check("not json", "line 1");
+        let good = sample().to_jsonl();
+        check(
+            &good.replace("\"protocol_version\":1", "\"protocol_version\":99"),
+            "version 99 is not supported",
+        );
+        check(
+            &format!("{good}{{\"at\":5,\"type\":\"teleported\"}}\n"),
+            "line 5",
+        );
+    }
+
+    #[test]
+    fn labels_read_like_the_calls_they_stand_for() {
+        let check = |payload: Payload, label: &str, kind: MessageKind| {
+            assert_eq!(payload.label(), label);
+            assert_eq!(payload.kind(), kind);
+        };
+        check(
+            Payload::GetProduct { product: 7 },
+            "GET /products/7",
+            MessageKind::Request,
+        );
+        let updated = DomainEvent::ProductUpdated(ProductName {
+            product: 7,
+            name: "Lamp".into(),
+            version: 3,
+        });
+        check(
+            Payload::Publish(updated.clone()),
+            "publish ProductUpdated{id:7,v:3}",
+            MessageKind::Event,
+        );
+        check(
+            Payload::Deliver {
+                tag: 1,
+                redelivered: true,
+                event: updated,
+            },
+            "ProductUpdated{id:7,v:3} (redelivery)",
+            MessageKind::Event,
+        );
+        check(Payload::Ack { tag: 4 }, "ack #4", MessageKind::Ack);
+        check(
+            Payload::Failed {
+                reason: "Product timed out".into(),
+            },
+            "503 Product timed out",
+            MessageKind::Response,
+        );
+    }
+}

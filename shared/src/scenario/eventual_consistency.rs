@@ -1,0 +1,127 @@
+//! Eventual consistency: Product publishes ProductUpdated; Order applies it to its own copy.
+
+use super::workload::{
+    LINK_LATENCY, ORDERS, PRODUCTS, PRODUCTS_PER_ORDER, READ_RATE, down_at, down_for, every,
+    network, order_rows, outage, product_rows, product_table, setup,
+};
+use super::{KnobSpec, Knobs};
+use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
+use crate::rng::SimRng;
+use crate::services::{
+    Broker, BrokerConfig, Client, ClientConfig, Order, OrderConfig, PRODUCT_NAMES_COPY_TABLE,
+    PRODUCTS_TABLE, Product, ProductConfig, ProductSource, Subscription,
+};
+use crate::sim::World;
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+const RENAME_RATE: KnobSpec = KnobSpec {
+    name: "rename_rate_per_s",
+    label: "Renames",
+    unit: "per s",
+    default: 1.0,
+    min: 0.0,
+    max: 20.0,
+    whole: false,
+    help: "How often someone renames a product in Product.",
+};
+const BROKER_DELAY: KnobSpec = KnobSpec {
+    name: "broker_delay_ms",
+    label: "Broker delay",
+    unit: "ms",
+    default: 300.0,
+    min: 0.0,
+    max: 10_000.0,
+    whole: false,
+    help: "How long the broker holds each event before delivering it: it widens the staleness window.",
+};
+const READS: KnobSpec = KnobSpec {
+    default: 4.0,
+    ..READ_RATE
+};
+const ORDER_DOWN_AT: KnobSpec = down_at("order_down_at_s", "Order down at", 12.0);
+const ORDER_DOWN_FOR: KnobSpec = down_for("order_down_for_s", "Order down for", 6.0);
+const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);
+const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 0.0);
+
+pub const KNOBS: &[KnobSpec] = &[
+    RENAME_RATE,
+    READS,
+    PRODUCTS_PER_ORDER,
+    BROKER_DELAY,
+    LINK_LATENCY,
+    ORDER_DOWN_AT,
+    ORDER_DOWN_FOR,
+    PRODUCT_DOWN_AT,
+    PRODUCT_DOWN_FOR,
+];
+
+const CLIENT: ServiceId = ServiceId(0);
+const ORDER: ServiceId = ServiceId(1);
+const PRODUCT: ServiceId = ServiceId(2);
+const BROKER: ServiceId = ServiceId(3);
+
+/// Events a queue holds before the broker rejects more.
+const QUEUE_CAPACITY: usize = 10_000;
+
+pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
+    let network = network(knobs);
+    let client = ClientConfig {
+        order: ORDER,
+        product: PRODUCT,
+        read_every: every(knobs.get(READS.name)),
+        rename_every: every(knobs.get(RENAME_RATE.name)),
+        orders: ORDERS,
+        products: PRODUCTS,
+        timeout: Micros::from_secs(2) + Micros(network.latency.0 * 4),
+    };
+    let broker = BrokerConfig {
+        subscriptions: vec![Subscription {
+            topic: "product",
+            subscriber: ORDER,
+            queue: "order".to_string(),
+        }],
+        delivery_delay: Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
+        // An ack takes one round trip; waiting four leaves room for jitter before redelivering.
+        ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
+        retry_backoff_max: Micros::from_secs(2),
+        queue_capacity: QUEUE_CAPACITY,
+    };
+    let order = OrderConfig {
+        source: ProductSource::LocalCopy,
+    };
+    let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
+    order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));
+    let mut faults = outage(knobs, ORDER, &ORDER_DOWN_AT, &ORDER_DOWN_FOR);
+    faults.extend(outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR));
+    World {
+        scenario: String::new(),
+        seed: 0,
+        knobs: BTreeMap::new(),
+        until: Micros::ZERO,
+        services: vec![
+            setup(CLIENT.0, "Client", ServiceRole::Client, Box::new(move || Box::new(Client::new(client.clone()))), vec![]),
+            setup(ORDER.0, "Order", ServiceRole::Service, Box::new(move || Box::new(Order::new(order.clone()))), order_initial),
+            setup(
+                PRODUCT.0,
+                "Product",
+                ServiceRole::Service,
+                Box::new(|| Box::new(Product::new(ProductConfig { broker: Some(BROKER) }))),
+                product_table(),
+            ),
+            setup(BROKER.0, "Broker", ServiceRole::Broker, Box::new(move || Box::new(Broker::new(broker.clone()))), vec![]),
+        ],
+        links: vec![(CLIENT, ORDER), (CLIENT, PRODUCT), (PRODUCT, BROKER), (BROKER, ORDER)],
+        copies: vec![CopyDecl {
+            copy_service: ORDER,
+            copy_table: PRODUCT_NAMES_COPY_TABLE.to_string(),
+            source_service: PRODUCT,
+            source_table: PRODUCTS_TABLE.to_string(),
+        }],
+        network,
+        faults,
+        intro: "Order answers reads from its own copy of product names. Each rename in Product travels as a \
+                ProductUpdated event through the broker; until it arrives, Order's copy is stale."
+            .to_string(),
+    }
+}

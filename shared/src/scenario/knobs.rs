@@ -1,0 +1,155 @@
+//! Knobs: the numbers a person turns to change a scenario, each with a unit, a range and a default.
+
+use super::{ScenarioError, ScenarioSpec};
+use std::collections::BTreeMap;
+
+/// One knob of a scenario.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct KnobSpec {
+    /// Its name, units last, such as `link_latency_ms`.
+    pub name: &'static str,
+    /// Its label in the page.
+    pub label: &'static str,
+    /// Its unit, for display.
+    pub unit: &'static str,
+    /// Its value when not set.
+    pub default: f64,
+    /// Its smallest value.
+    pub min: f64,
+    /// Its largest value.
+    pub max: f64,
+    /// True when only whole numbers make sense.
+    pub whole: bool,
+    /// What it changes, in a sentence.
+    pub help: &'static str,
+}
+
+/// Every knob of a scenario with a checked value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knobs {
+    values: BTreeMap<String, f64>,
+}
+
+impl Knobs {
+    /// Checks `given` against `spec`'s knobs and fills in defaults.
+    pub fn resolve(
+        spec: &ScenarioSpec,
+        given: &BTreeMap<String, f64>,
+    ) -> Result<Knobs, ScenarioError> {
+        for (name, value) in given {
+            let Some(knob) = spec.knobs.iter().find(|k| k.name == name) else {
+                return Err(ScenarioError::UnknownKnob {
+                    scenario: spec.name.to_string(),
+                    knob: name.clone(),
+                    known: spec
+                        .knobs
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            // NaN fails both comparisons, so it is out of range too.
+            if !(*value >= knob.min && *value <= knob.max) {
+                return Err(ScenarioError::KnobOutOfRange {
+                    knob: name.clone(),
+                    value: *value,
+                    min: knob.min,
+                    max: knob.max,
+                    unit: knob.unit.to_string(),
+                });
+            }
+            if knob.whole && value.fract() != 0.0 {
+                return Err(ScenarioError::KnobNotWhole {
+                    knob: name.clone(),
+                    value: *value,
+                });
+            }
+        }
+        let values = spec
+            .knobs
+            .iter()
+            .map(|knob| {
+                (
+                    knob.name.to_string(),
+                    given.get(knob.name).copied().unwrap_or(knob.default),
+                )
+            })
+            .collect();
+        Ok(Knobs { values })
+    }
+
+    /// The value of knob `name`. Scenarios only ask for their own knobs.
+    pub fn get(&self, name: &str) -> f64 {
+        self.values[name]
+    }
+
+    /// Every knob's value, by name.
+    pub fn values(&self) -> &BTreeMap<String, f64> {
+        &self.values
+    }
+}
+
+/// Reads `KNOB=VALUE`, as given on the command line.
+pub fn parse_knob_assignment(text: &str) -> Result<(String, f64), ScenarioError> {
+    let bad = || ScenarioError::BadAssignment {
+        text: text.to_string(),
+    };
+    let (name, value) = text.split_once('=').ok_or_else(bad)?;
+    let value: f64 = value.trim().parse().map_err(|_| bad())?;
+    if name.trim().is_empty() || !value.is_finite() {
+        return Err(bad());
+    }
+    Ok((name.trim().to_string(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::find;
+
+    fn resolve(pairs: &[(&str, f64)]) -> Result<Knobs, String> {
+        let given = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        Knobs::resolve(find("request-response").unwrap(), &given).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_fill_in_and_given_values_win() {
+        let knobs = resolve(&[("read_rate_per_s", 5.0)]).unwrap();
+        assert_eq!(knobs.get("read_rate_per_s"), 5.0);
+        assert_eq!(knobs.get("products_per_order"), 3.0);
+    }
+
+    #[test]
+    fn bad_knobs_are_refused_with_what_to_do() {
+        let check = |pairs: &[(&str, f64)], expected: &str| {
+            let err = resolve(pairs).unwrap_err();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        };
+        check(
+            &[("speed", 1.0)],
+            "has no knob \"speed\"; its knobs: read_rate_per_s",
+        );
+        check(
+            &[("read_rate_per_s", -1.0)],
+            "must be between 0 and 50 per s",
+        );
+        check(&[("read_rate_per_s", f64::NAN)], "out of range");
+        check(&[("products_per_order", 2.5)], "must be a whole number");
+    }
+
+    #[test]
+    fn assignments_parse_or_explain() {
+        assert_eq!(
+            parse_knob_assignment("link_latency_ms=12.5").unwrap(),
+            ("link_latency_ms".to_string(), 12.5)
+        );
+        for bad in ["link_latency_ms", "=3", "x=fast", "x=inf", "x="] {
+            let err = parse_knob_assignment(bad).unwrap_err().to_string();
+            assert!(err.contains("expected KNOB=VALUE"), "{bad}: {err}");
+        }
+    }
+}

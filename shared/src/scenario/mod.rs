@@ -1,0 +1,159 @@
+//! The scenarios: each a lesson of the article, with a default topology, workload and knobs.
+
+mod eventual_consistency;
+mod knobs;
+mod request_response;
+mod workload;
+
+pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
+
+use crate::protocol::{RunRequest, Trace};
+use crate::rng::SimRng;
+use crate::sim::{Sim, World};
+
+/// The longest run, in seconds, that may be requested.
+pub const MAX_UNTIL_S: f64 = 600.0;
+
+/// One scenario of the catalog.
+pub struct ScenarioSpec {
+    /// Its name on the command line, in URLs and in traces, such as `request-response`.
+    pub name: &'static str,
+    /// Its title in the page.
+    pub title: &'static str,
+    /// The lesson it shows, in a sentence or two.
+    pub lesson: &'static str,
+    /// The run length the page starts with.
+    pub default_until_s: f64,
+    /// Its knobs.
+    pub knobs: &'static [KnobSpec],
+    build: fn(&Knobs, &mut SimRng) -> World,
+}
+
+/// Every scenario, in the order the page lists them.
+pub fn catalog() -> &'static [ScenarioSpec] {
+    &CATALOG
+}
+
+static CATALOG: [ScenarioSpec; 2] = [
+    ScenarioSpec {
+        name: "request-response",
+        title: "Request/response",
+        lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
+                 Product is down or slow, Order's reads fail too: a cascading failure.",
+        default_until_s: 30.0,
+        knobs: request_response::KNOBS,
+        build: request_response::build,
+    },
+    ScenarioSpec {
+        name: "eventual-consistency",
+        title: "Eventual consistency",
+        lesson: "Product publishes ProductUpdated; Order keeps its own copy of product names. Reads never call \
+                 Product, so they stay fast and survive Product's outage — but until an event arrives, they \
+                 return the old name.",
+        default_until_s: 30.0,
+        knobs: eventual_consistency::KNOBS,
+        build: eventual_consistency::build,
+    },
+];
+
+/// Errors in what was asked to run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScenarioError {
+    /// No scenario has that name.
+    #[error("unknown scenario {name:?}; known scenarios: {known}")]
+    UnknownScenario {
+        /// The name given.
+        name: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// The scenario has no knob of that name.
+    #[error("scenario {scenario} has no knob {knob:?}; its knobs: {known}")]
+    UnknownKnob {
+        /// The scenario.
+        scenario: String,
+        /// The knob given.
+        knob: String,
+        /// The knobs that exist, comma-separated.
+        known: String,
+    },
+    /// A knob's value is outside its range.
+    #[error("knob {knob} = {value} is out of range: it must be between {min} and {max} {unit}")]
+    KnobOutOfRange {
+        /// The knob.
+        knob: String,
+        /// The value given.
+        value: f64,
+        /// Its smallest value.
+        min: f64,
+        /// Its largest value.
+        max: f64,
+        /// Its unit.
+        unit: String,
+    },
+    /// A knob that counts things was given a fraction.
+    #[error("knob {knob} = {value} must be a whole number")]
+    KnobNotWhole {
+        /// The knob.
+        knob: String,
+        /// The value given.
+        value: f64,
+    },
+    /// A `KNOB=VALUE` assignment could not be read.
+    #[error("cannot read {text:?}: expected KNOB=VALUE with a number, such as read_rate_per_s=5")]
+    BadAssignment {
+        /// The text given.
+        text: String,
+    },
+    /// The run length is outside `0 < until ≤ MAX_UNTIL_S`.
+    #[error(
+        "run length {until_s} s is out of range: it must be more than 0 and at most {MAX_UNTIL_S} s"
+    )]
+    UntilOutOfRange {
+        /// The length given.
+        until_s: f64,
+    },
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Result<&'static ScenarioSpec, ScenarioError> {
+    catalog()
+        .iter()
+        .find(|spec| spec.name == name)
+        .ok_or_else(|| ScenarioError::UnknownScenario {
+            name: name.to_string(),
+            known: catalog()
+                .iter()
+                .map(|spec| spec.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Checks a request and sets up its run, ready to [`Sim::step`].
+pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
+    let spec = find(&request.scenario)?;
+    let knobs = Knobs::resolve(spec, &request.knobs)?;
+    if !(request.until_s > 0.0 && request.until_s <= MAX_UNTIL_S) {
+        return Err(ScenarioError::UntilOutOfRange {
+            until_s: request.until_s,
+        });
+    }
+    let mut rng = SimRng::new(request.seed);
+    let mut world = (spec.build)(&knobs, &mut rng.fork());
+    world.scenario = spec.name.to_string();
+    world.seed = request.seed;
+    world.until = crate::time::Micros::from_secs_f64(request.until_s);
+    world.knobs = knobs.values().clone();
+    Ok(Sim::new(world, rng))
+}
+
+/// Runs a request to its end and returns the whole trace.
+pub fn simulate(request: &RunRequest) -> Result<Trace, ScenarioError> {
+    let mut sim = start(request)?;
+    while sim.step() {}
+    Ok(Trace {
+        header: sim.header().clone(),
+        events: sim.drain_events(),
+    })
+}

@@ -1,0 +1,185 @@
+//! What the scenarios share: the shop's data, the network, outages, and the knobs that set them.
+
+use super::{KnobSpec, Knobs};
+use crate::protocol::{ServiceId, ServiceInfo, ServiceRole};
+use crate::rng::SimRng;
+use crate::service::Row;
+use crate::services::{ORDERS_TABLE, PRODUCTS_TABLE, initial_product_name};
+use crate::sim::{Fault, FaultAction, LinkSpec, MachineFactory, ServiceSetup};
+use crate::time::Micros;
+
+/// Products are numbered `1..=PRODUCTS`.
+pub const PRODUCTS: u64 = 8;
+/// Orders are numbered `1..=ORDERS`.
+pub const ORDERS: u64 = 20;
+
+pub const READ_RATE: KnobSpec = KnobSpec {
+    name: "read_rate_per_s",
+    label: "Reads",
+    unit: "per s",
+    default: 2.0,
+    min: 0.0,
+    max: 50.0,
+    whole: false,
+    help: "How often clients read an order with its product names.",
+};
+
+pub const PRODUCTS_PER_ORDER: KnobSpec = KnobSpec {
+    name: "products_per_order",
+    label: "Products per order",
+    unit: "",
+    default: 3.0,
+    min: 1.0,
+    max: PRODUCTS as f64,
+    whole: true,
+    help: "How many products each order holds, so how many names a read needs.",
+};
+
+pub const LINK_LATENCY: KnobSpec = KnobSpec {
+    name: "link_latency_ms",
+    label: "Link latency",
+    unit: "ms",
+    default: 40.0,
+    min: 1.0,
+    max: 2_000.0,
+    whole: false,
+    help: "One-way network delay of every link; up to a quarter more is added at random.",
+};
+
+/// A knob for when a service goes down, in seconds; `for` 0 means never.
+pub const fn down_at(name: &'static str, label: &'static str, default: f64) -> KnobSpec {
+    KnobSpec {
+        name,
+        label,
+        unit: "s",
+        default,
+        min: 0.0,
+        max: super::MAX_UNTIL_S,
+        whole: false,
+        help: "When the service crashes, in seconds from the start.",
+    }
+}
+
+/// A knob for how long a service stays down, in seconds; 0 means it never goes down.
+pub const fn down_for(name: &'static str, label: &'static str, default: f64) -> KnobSpec {
+    KnobSpec {
+        name,
+        label,
+        unit: "s",
+        default,
+        min: 0.0,
+        max: super::MAX_UNTIL_S,
+        whole: false,
+        help: "How long the service stays down before it restarts; 0 means it never goes down.",
+    }
+}
+
+/// The mean interval of something happening `rate_per_s` times a second; zero for never.
+pub fn every(rate_per_s: f64) -> Micros {
+    if rate_per_s <= 0.0 {
+        Micros::ZERO
+    } else {
+        Micros::from_secs_f64(1.0 / rate_per_s)
+    }
+}
+
+/// Every link behaves alike: the latency knob, a quarter of it as jitter, no loss.
+pub fn network(knobs: &Knobs) -> LinkSpec {
+    let latency = Micros::from_millis_f64(knobs.get(LINK_LATENCY.name));
+    LinkSpec {
+        latency,
+        jitter: Micros(latency.0 / 4),
+        loss_per_million: 0,
+    }
+}
+
+/// A crash at `at_knob` and a restart `for_knob` later, when `for_knob` is above zero.
+pub fn outage(
+    knobs: &Knobs,
+    service: ServiceId,
+    at_knob: &KnobSpec,
+    for_knob: &KnobSpec,
+) -> Vec<Fault> {
+    let at = Micros::from_secs_f64(knobs.get(at_knob.name));
+    let down_for = Micros::from_secs_f64(knobs.get(for_knob.name));
+    if down_for == Micros::ZERO {
+        return Vec::new();
+    }
+    vec![
+        Fault {
+            at,
+            service,
+            action: FaultAction::Crash,
+        },
+        Fault {
+            at: at + down_for,
+            service,
+            action: FaultAction::Restart,
+        },
+    ]
+}
+
+/// A service of the topology.
+pub fn setup(
+    id: u16,
+    name: &str,
+    role: ServiceRole,
+    make: MachineFactory,
+    initial_rows: Vec<(String, String, Row)>,
+) -> ServiceSetup {
+    ServiceSetup {
+        info: ServiceInfo {
+            id: ServiceId(id),
+            name: name.to_string(),
+            role,
+        },
+        make,
+        initial_rows,
+    }
+}
+
+/// `table`'s rows holding every product's starting name at version 1.
+pub fn product_rows(table: &str) -> Vec<(String, String, Row)> {
+    (1..=PRODUCTS)
+        .map(|product| {
+            (
+                table.to_string(),
+                product.to_string(),
+                Row {
+                    value: initial_product_name(product),
+                    version: 1,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Product's own table.
+pub fn product_table() -> Vec<(String, String, Row)> {
+    product_rows(PRODUCTS_TABLE)
+}
+
+/// Order's orders, each holding `products_per_order` distinct products picked at random.
+pub fn order_rows(products_per_order: u64, rng: &mut SimRng) -> Vec<(String, String, Row)> {
+    (1..=ORDERS)
+        .map(|order| {
+            let mut products: Vec<u64> = Vec::new();
+            while (products.len() as u64) < products_per_order.min(PRODUCTS) {
+                let product = 1 + rng.below(PRODUCTS);
+                if !products.contains(&product) {
+                    products.push(product);
+                }
+            }
+            let value = products
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            (
+                ORDERS_TABLE.to_string(),
+                order.to_string(),
+                Row { value, version: 1 },
+            )
+        })
+        .collect()
+}

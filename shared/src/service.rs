@@ -1,0 +1,265 @@
+//! The sans-IO service API: a service is a state machine that takes one [`Input`] at a time and
+//! answers through a [`Ctx`], which records effects (messages to send, timers, operations) for the
+//! driver to carry out. The simulation and the live runtime are two drivers of the same machines.
+
+use crate::protocol::{Event, MsgId, Observed, OpId, Outcome, Payload, ServiceId};
+use crate::rng::SimRng;
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// One message between services, as a service sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// Its id.
+    pub id: MsgId,
+    /// The sender.
+    pub from: ServiceId,
+    /// The receiver.
+    pub to: ServiceId,
+    /// The client operation it serves.
+    pub op: Option<OpId>,
+    /// The message whose handling sent it; for a response, the request it answers.
+    pub caused_by: Option<MsgId>,
+    /// What it carries.
+    pub payload: Payload,
+}
+
+/// A timer a service set, as returned by [`Ctx::set_timer`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerId(pub u64);
+
+/// What a service reacts to.
+#[derive(Clone, Debug)]
+pub enum Input<'a> {
+    /// The service (re)started: rebuild memory from the tables, start periodic work.
+    Start,
+    /// A message arrived.
+    Message(&'a Envelope),
+    /// A timer it set fired.
+    Timer(TimerId),
+    /// A message it sent was refused because the receiver is down.
+    Refused(MsgId),
+}
+
+/// A row of a service's own table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The value, as text.
+    pub value: String,
+    /// The version, incremented by each write at the source of truth.
+    pub version: u64,
+}
+
+/// A service's own database, read and written synchronously. The simulation keeps it in memory;
+/// the live runtime keeps it in SQLite.
+pub trait Tables {
+    /// The row at `key` of `table`, if any.
+    fn get(&self, table: &str, key: &str) -> Option<Row>;
+    /// Stores `row` at `key` of `table`.
+    fn put(&mut self, table: &str, key: &str, row: Row);
+}
+
+/// Tables in memory, ordered so that iteration is deterministic.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemTables {
+    tables: BTreeMap<String, BTreeMap<String, Row>>,
+}
+
+impl MemTables {
+    /// Every row of `table`, by key.
+    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&String, &Row)> {
+        self.tables.get(table).into_iter().flatten()
+    }
+}
+
+impl Tables for MemTables {
+    fn get(&self, table: &str, key: &str) -> Option<Row> {
+        self.tables.get(table)?.get(key).cloned()
+    }
+
+    fn put(&mut self, table: &str, key: &str, row: Row) {
+        self.tables
+            .entry(table.to_string())
+            .or_default()
+            .insert(key.to_string(), row);
+    }
+}
+
+/// What a service asks its driver to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send a message (its id is already allocated).
+    Send(Envelope),
+    /// Fire [`Input::Timer`] after a delay.
+    SetTimer {
+        /// The timer.
+        id: TimerId,
+        /// How long from now.
+        after: Micros,
+    },
+    /// Record a trace event that needs no driver action: rows written, operations, narration.
+    Record(Event),
+}
+
+/// Allocates ids that are unique within a run, shared by every service.
+#[derive(Clone, Debug, Default)]
+pub struct IdAllocator {
+    next_msg: u64,
+    next_op: u64,
+    next_timer: u64,
+}
+
+impl IdAllocator {
+    fn msg(&mut self) -> MsgId {
+        self.next_msg += 1;
+        MsgId(self.next_msg)
+    }
+    fn op(&mut self) -> OpId {
+        self.next_op += 1;
+        OpId(self.next_op)
+    }
+    fn timer(&mut self) -> TimerId {
+        self.next_timer += 1;
+        TimerId(self.next_timer)
+    }
+}
+
+/// A service's window on the world while it handles one input.
+pub struct Ctx<'a> {
+    /// The current time.
+    pub now: Micros,
+    /// The service handling the input.
+    pub me: ServiceId,
+    /// The run's one generator.
+    pub rng: &'a mut SimRng,
+    tables: &'a mut dyn Tables,
+    ids: &'a mut IdAllocator,
+    effects: Vec<Effect>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for service `me` at `now`.
+    pub fn new(
+        now: Micros,
+        me: ServiceId,
+        rng: &'a mut SimRng,
+        tables: &'a mut dyn Tables,
+        ids: &'a mut IdAllocator,
+    ) -> Ctx<'a> {
+        Ctx {
+            now,
+            me,
+            rng,
+            tables,
+            ids,
+            effects: Vec::new(),
+        }
+    }
+
+    /// The effects recorded so far, in order.
+    pub fn into_effects(self) -> Vec<Effect> {
+        self.effects
+    }
+
+    /// Sends `payload` to `to`; returns the message's id.
+    pub fn send(
+        &mut self,
+        to: ServiceId,
+        payload: Payload,
+        op: Option<OpId>,
+        caused_by: Option<MsgId>,
+    ) -> MsgId {
+        let id = self.ids.msg();
+        self.effects.push(Effect::Send(Envelope {
+            id,
+            from: self.me,
+            to,
+            op,
+            caused_by,
+            payload,
+        }));
+        id
+    }
+
+    /// Answers `request` with `payload`.
+    pub fn reply(&mut self, request: &Envelope, payload: Payload) -> MsgId {
+        self.send(request.from, payload, request.op, Some(request.id))
+    }
+
+    /// Fires [`Input::Timer`] with the returned id after `after`.
+    pub fn set_timer(&mut self, after: Micros) -> TimerId {
+        let id = self.ids.timer();
+        self.effects.push(Effect::SetTimer { id, after });
+        id
+    }
+
+    /// Reads a row of this service's own table.
+    pub fn read(&self, table: &str, key: &str) -> Option<Row> {
+        self.tables.get(table, key)
+    }
+
+    /// Writes a row of this service's own table, and records it in the trace.
+    pub fn write(&mut self, table: &str, key: &str, value: &str, version: u64) {
+        self.tables.put(
+            table,
+            key,
+            Row {
+                value: value.to_string(),
+                version,
+            },
+        );
+        self.effects.push(Effect::Record(Event::RowWritten {
+            service: self.me,
+            table: table.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            version,
+        }));
+    }
+
+    /// Begins a client operation named `name`.
+    pub fn start_op(&mut self, name: &str) -> OpId {
+        let op = self.ids.op();
+        self.effects.push(Effect::Record(Event::OpStarted {
+            op,
+            name: name.to_string(),
+            client: self.me,
+        }));
+        op
+    }
+
+    /// Ends a client operation that began at `started`.
+    pub fn finish_op(
+        &mut self,
+        op: OpId,
+        started: Micros,
+        outcome: Outcome,
+        observed: Vec<Observed>,
+    ) {
+        let latency = self.now.saturating_sub(started);
+        self.effects.push(Effect::Record(Event::OpFinished {
+            op,
+            outcome,
+            latency,
+            observed,
+        }));
+    }
+
+    /// Records a trace event that needs no action from the driver, such as a queue's depth.
+    pub fn record(&mut self, event: Event) {
+        self.effects.push(Effect::Record(event));
+    }
+
+    /// Explains what just happened, in a sentence.
+    pub fn narrate(&mut self, text: impl Into<String>) {
+        self.effects
+            .push(Effect::Record(Event::Narration { text: text.into() }));
+    }
+}
+
+/// A service: a state machine driven one input at a time. Its memory is lost when it crashes;
+/// its [`Tables`] are not.
+pub trait Service {
+    /// Reacts to one input.
+    fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>);
+}

@@ -1,0 +1,241 @@
+//! The broker: one bounded queue per subscriber, delivered one event at a time (prefetch 1, so
+//! each queue stays in order), acknowledged by the subscriber, redelivered when the ack does not
+//! come, and retried with backoff while the subscriber is down.
+
+use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::time::Micros;
+use std::collections::{BTreeMap, VecDeque};
+
+/// One subscriber's interest in a topic.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    /// The topic, such as `product`.
+    pub topic: &'static str,
+    /// The subscribing service.
+    pub subscriber: ServiceId,
+    /// The queue's display name, such as `order`.
+    pub queue: String,
+}
+
+/// How the broker behaves.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Who receives what.
+    pub subscriptions: Vec<Subscription>,
+    /// Time the broker takes before each delivery.
+    pub delivery_delay: Micros,
+    /// How long a delivery waits for its ack before it is redelivered.
+    pub ack_timeout: Micros,
+    /// The longest wait between retries to a subscriber that is down.
+    pub retry_backoff_max: Micros,
+    /// The most events a queue holds; a publish beyond it is rejected.
+    pub queue_capacity: usize,
+}
+
+/// The first wait before retrying a refused delivery; it doubles up to the configured maximum.
+const RETRY_BACKOFF_MIN: Micros = Micros::from_millis(100);
+
+#[derive(Debug)]
+struct Queued {
+    tag: u64,
+    event: DomainEvent,
+    delivered_before: bool,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    msg: MsgId,
+    ack_timer: TimerId,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Queued>,
+    in_flight: Option<InFlight>,
+    delivery_timer: Option<TimerId>,
+    backoff: Micros,
+}
+
+#[derive(Copy, Clone, Debug)]
+enum BrokerTimer {
+    Deliver(usize),
+    AckTimeout(usize),
+}
+
+/// The broker.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    queues: Vec<Queue>,
+    timers: BTreeMap<TimerId, BrokerTimer>,
+    next_tag: u64,
+}
+
+impl Broker {
+    /// A broker with empty queues.
+    pub fn new(config: BrokerConfig) -> Broker {
+        let queues = config
+            .subscriptions
+            .iter()
+            .map(|_| Queue::default())
+            .collect();
+        Broker {
+            config,
+            queues,
+            timers: BTreeMap::new(),
+            next_tag: 0,
+        }
+    }
+
+    fn record_depth(&self, index: usize, ctx: &mut Ctx<'_>) {
+        let depth = self.queues[index].items.len() as u32;
+        let queue = self.config.subscriptions[index].queue.clone();
+        ctx.record(Event::QueueDepth {
+            service: ctx.me,
+            queue,
+            depth,
+        });
+    }
+
+    fn publish(&mut self, message: &Envelope, event: &DomainEvent, ctx: &mut Ctx<'_>) {
+        for index in 0..self.queues.len() {
+            if self.config.subscriptions[index].topic != event.topic() {
+                continue;
+            }
+            if self.queues[index].items.len() >= self.config.queue_capacity {
+                let queue = &self.config.subscriptions[index].queue;
+                ctx.narrate(format!(
+                    "The broker's {queue} queue is full: {} is rejected.",
+                    event.label()
+                ));
+                ctx.reply(
+                    message,
+                    Payload::Failed {
+                        reason: format!("queue {queue} is full"),
+                    },
+                );
+                continue;
+            }
+            self.next_tag += 1;
+            self.queues[index].items.push_back(Queued {
+                tag: self.next_tag,
+                event: event.clone(),
+                delivered_before: false,
+            });
+            self.record_depth(index, ctx);
+            self.schedule_delivery(index, ctx);
+        }
+    }
+
+    /// Arms the delivery timer of a queue that has work and nothing in flight.
+    fn schedule_delivery(&mut self, index: usize, ctx: &mut Ctx<'_>) {
+        let queue = &mut self.queues[index];
+        if queue.in_flight.is_some() || queue.delivery_timer.is_some() || queue.items.is_empty() {
+            return;
+        }
+        let wait = if queue.backoff > Micros::ZERO {
+            queue.backoff
+        } else {
+            self.config.delivery_delay
+        };
+        let timer = ctx.set_timer(wait);
+        queue.delivery_timer = Some(timer);
+        self.timers.insert(timer, BrokerTimer::Deliver(index));
+    }
+
+    fn deliver_head(&mut self, index: usize, ctx: &mut Ctx<'_>) {
+        let subscriber = self.config.subscriptions[index].subscriber;
+        let queue = &mut self.queues[index];
+        queue.delivery_timer = None;
+        let Some(head) = queue.items.front_mut() else {
+            return;
+        };
+        let payload = Payload::Deliver {
+            tag: head.tag,
+            redelivered: head.delivered_before,
+            event: head.event.clone(),
+        };
+        head.delivered_before = true;
+        let msg = ctx.send(subscriber, payload, None, None);
+        let ack_timer = ctx.set_timer(self.config.ack_timeout);
+        self.timers
+            .insert(ack_timer, BrokerTimer::AckTimeout(index));
+        self.queues[index].in_flight = Some(InFlight { msg, ack_timer });
+    }
+
+    fn acked(&mut self, from: ServiceId, tag: u64, ctx: &mut Ctx<'_>) {
+        let Some(index) = self
+            .config
+            .subscriptions
+            .iter()
+            .position(|s| s.subscriber == from)
+        else {
+            return;
+        };
+        let queue = &mut self.queues[index];
+        // A late ack of an earlier delivery of the head still acknowledges the head.
+        if queue.items.front().is_none_or(|head| head.tag != tag) {
+            return;
+        }
+        queue.items.pop_front();
+        if let Some(in_flight) = queue.in_flight.take() {
+            self.timers.remove(&in_flight.ack_timer);
+        }
+        if queue.backoff > Micros::ZERO {
+            let subscriber = &self.config.subscriptions[index].queue;
+            ctx.narrate(format!(
+                "The {subscriber} queue's consumer is back: the broker drains the {} event(s) that waited.",
+                queue.items.len() + 1
+            ));
+            queue.backoff = Micros::ZERO;
+        }
+        self.record_depth(index, ctx);
+        self.schedule_delivery(index, ctx);
+    }
+
+    fn refused(&mut self, msg: MsgId, ctx: &mut Ctx<'_>) {
+        let Some(index) = self
+            .queues
+            .iter()
+            .position(|q| q.in_flight.as_ref().is_some_and(|f| f.msg == msg))
+        else {
+            return;
+        };
+        let queue = &mut self.queues[index];
+        if let Some(in_flight) = queue.in_flight.take() {
+            self.timers.remove(&in_flight.ack_timer);
+        }
+        if queue.backoff == Micros::ZERO {
+            let name = &self.config.subscriptions[index].queue;
+            ctx.narrate(format!(
+                "The {name} queue's consumer is down: the broker keeps its events queued and retries with backoff."
+            ));
+        }
+        queue.backoff =
+            (queue.backoff + queue.backoff).clamp(RETRY_BACKOFF_MIN, self.config.retry_backoff_max);
+        self.schedule_delivery(index, ctx);
+    }
+}
+
+impl Service for Broker {
+    fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+        match input {
+            Input::Start => {}
+            Input::Message(message) => match &message.payload {
+                Payload::Publish(event) => self.publish(message, event, ctx),
+                Payload::Ack { tag } => self.acked(message.from, *tag, ctx),
+                _ => {}
+            },
+            Input::Timer(timer) => match self.timers.remove(&timer) {
+                Some(BrokerTimer::Deliver(index)) => self.deliver_head(index, ctx),
+                Some(BrokerTimer::AckTimeout(index)) => {
+                    self.queues[index].in_flight = None;
+                    self.schedule_delivery(index, ctx);
+                }
+                None => {}
+            },
+            Input::Refused(msg) => self.refused(msg, ctx),
+        }
+    }
+}

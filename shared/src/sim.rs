@@ -1,0 +1,427 @@
+//! The deterministic discrete-event engine: virtual time, one seeded generator, a network with
+//! latency, jitter and loss, and services that crash and restart on schedule.
+//!
+//! Work is queued by `(time, seq)`, so ties run first-in, first-out and a seed always yields the
+//! same trace. Both the trace and the queue of pending work are bounded; a run that reaches a
+//! bound ends early with [`EndReason::Budget`].
+
+use crate::protocol::{
+    CopyDecl, DropReason, EndReason, Event, MsgId, PROTOCOL_VERSION, ServiceId, ServiceInfo,
+    TraceEvent, TraceHeader,
+};
+use crate::rng::SimRng;
+use crate::service::{
+    Ctx, Effect, Envelope, IdAllocator, Input, MemTables, Row, Service, Tables, TimerId,
+};
+use crate::time::Micros;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// The most trace events one run may produce.
+pub const MAX_TRACE_EVENTS: usize = 400_000;
+/// The most pieces of pending work (messages in flight, timers, faults) at once.
+pub const MAX_PENDING: usize = 200_000;
+
+/// How every link of the network behaves.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct LinkSpec {
+    /// The smallest one-way delay.
+    pub latency: Micros,
+    /// Up to this much is added to each message's delay, uniformly.
+    pub jitter: Micros,
+    /// Messages lost per million sent.
+    pub loss_per_million: u32,
+}
+
+/// What happens to a service at a scheduled time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// It stops: its memory and timers are lost, its tables kept; messages to it are refused.
+    Crash,
+    /// It starts again from its tables.
+    Restart,
+}
+
+/// A scheduled fault.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Fault {
+    /// When.
+    pub at: Micros,
+    /// Which service.
+    pub service: ServiceId,
+    /// Crash or restart.
+    pub action: FaultAction,
+}
+
+/// Builds a fresh instance of a service's state machine, at start and after each restart.
+pub type MachineFactory = Box<dyn Fn() -> Box<dyn Service>>;
+
+/// One service as a scenario sets it up.
+pub struct ServiceSetup {
+    /// Its name and role; its id is its index.
+    pub info: ServiceInfo,
+    /// Makes its state machine.
+    pub make: MachineFactory,
+    /// Rows its tables hold when the run starts: `(table, key, row)`.
+    pub initial_rows: Vec<(String, String, Row)>,
+}
+
+/// Everything a run needs, as built by a scenario.
+pub struct World {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed the run's generator was made from, for the header.
+    pub seed: u64,
+    /// The knob values, for the header.
+    pub knobs: BTreeMap<String, f64>,
+    /// The run covers `0..until`.
+    pub until: Micros,
+    /// The services, indexed by id.
+    pub services: Vec<ServiceSetup>,
+    /// Which services talk, for drawing.
+    pub links: Vec<(ServiceId, ServiceId)>,
+    /// Tables that copy other tables.
+    pub copies: Vec<CopyDecl>,
+    /// How the network behaves.
+    pub network: LinkSpec,
+    /// Scheduled crashes and restarts.
+    pub faults: Vec<Fault>,
+    /// A first narration line: what this run shows.
+    pub intro: String,
+}
+
+enum Work {
+    Start(ServiceId),
+    Fault(FaultAction, ServiceId),
+    Arrive(Envelope),
+    Lose(MsgId),
+    Timer {
+        service: ServiceId,
+        incarnation: u32,
+        timer: TimerId,
+    },
+}
+
+struct Scheduled {
+    at: Micros,
+    seq: u64,
+    work: Work,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct Slot {
+    name: String,
+    make: MachineFactory,
+    machine: Option<Box<dyn Service>>,
+    /// Counts restarts, so timers set before a crash never fire into the new instance.
+    incarnation: u32,
+    tables: MemTables,
+}
+
+/// A simulated run.
+pub struct Sim {
+    header: TraceHeader,
+    network: LinkSpec,
+    rng: SimRng,
+    ids: IdAllocator,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    next_seq: u64,
+    now: Micros,
+    slots: Vec<Slot>,
+    messages_in_flight: usize,
+    events_out: Vec<TraceEvent>,
+    events_total: usize,
+    finished: bool,
+}
+
+impl Sim {
+    /// A run of `world`, whose every random choice comes from `rng`.
+    pub fn new(world: World, rng: SimRng) -> Sim {
+        let header = TraceHeader {
+            protocol_version: PROTOCOL_VERSION,
+            scenario: world.scenario,
+            seed: world.seed,
+            until: world.until,
+            knobs: world.knobs,
+            services: world.services.iter().map(|s| s.info.clone()).collect(),
+            links: world.links,
+            copies: world.copies,
+        };
+        let mut sim = Sim {
+            header,
+            network: world.network,
+            rng,
+            ids: IdAllocator::default(),
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            now: Micros::ZERO,
+            slots: Vec::new(),
+            messages_in_flight: 0,
+            events_out: Vec::new(),
+            events_total: 0,
+            finished: false,
+        };
+        sim.emit(Event::Narration { text: world.intro });
+        for (index, setup) in world.services.into_iter().enumerate() {
+            let service = ServiceId(index as u16);
+            let mut tables = MemTables::default();
+            for (table, key, row) in setup.initial_rows {
+                sim.emit(Event::RowWritten {
+                    service,
+                    table: table.clone(),
+                    key: key.clone(),
+                    value: row.value.clone(),
+                    version: row.version,
+                });
+                tables.put(&table, &key, row);
+            }
+            sim.slots.push(Slot {
+                name: setup.info.name,
+                make: setup.make,
+                machine: None,
+                incarnation: 0,
+                tables,
+            });
+            sim.schedule(Micros::ZERO, Work::Start(service));
+        }
+        for fault in world.faults {
+            sim.schedule(fault.at, Work::Fault(fault.action, fault.service));
+        }
+        sim
+    }
+
+    /// What is being run.
+    pub fn header(&self) -> &TraceHeader {
+        &self.header
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Micros {
+        self.now
+    }
+
+    /// True once the run has ended and emitted [`Event::RunEnded`].
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// A service's tables as they are now.
+    pub fn tables(&self, service: ServiceId) -> &MemTables {
+        &self.slots[service.0 as usize].tables
+    }
+
+    /// Takes the trace events produced since the last call.
+    pub fn drain_events(&mut self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.events_out)
+    }
+
+    /// Runs the next piece of work. Returns false once the run has ended.
+    pub fn step(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        if self.events_total >= MAX_TRACE_EVENTS || self.queue.len() > MAX_PENDING {
+            self.finish(EndReason::Budget);
+            return false;
+        }
+        let due = self
+            .queue
+            .peek()
+            .map(|Reverse(next)| next.at)
+            .filter(|at| *at <= self.header.until);
+        let Some(at) = due else {
+            self.now = self.header.until;
+            self.finish(EndReason::ReachedUntil);
+            return false;
+        };
+        let Reverse(next) = self.queue.pop().expect("peeked just above");
+        self.now = at;
+        self.run(next.work);
+        true
+    }
+
+    /// Runs every piece of work due at or before `t` (capped at the run's end).
+    pub fn run_until(&mut self, t: Micros) {
+        while !self.finished
+            && self
+                .queue
+                .peek()
+                .is_some_and(|Reverse(next)| next.at <= t.min(self.header.until))
+        {
+            self.step();
+        }
+        if t >= self.header.until {
+            while self.step() {}
+        }
+    }
+
+    fn schedule(&mut self, at: Micros, work: Work) {
+        self.next_seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.next_seq,
+            work,
+        }));
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events_total += 1;
+        self.events_out.push(TraceEvent {
+            at: self.now,
+            event,
+        });
+    }
+
+    fn finish(&mut self, reason: EndReason) {
+        self.finished = true;
+        self.emit(Event::RunEnded {
+            reason,
+            messages_in_flight: self.messages_in_flight as u64,
+        });
+    }
+
+    fn is_up(&self, service: ServiceId) -> bool {
+        self.slots[service.0 as usize].machine.is_some()
+    }
+
+    fn run(&mut self, work: Work) {
+        match work {
+            Work::Start(service) => self.start(service),
+            Work::Fault(FaultAction::Crash, service) => self.crash(service),
+            Work::Fault(FaultAction::Restart, service) => {
+                if !self.is_up(service) {
+                    let name = self.slots[service.0 as usize].name.clone();
+                    self.emit(Event::Narration {
+                        text: format!("{name} restarts, with its database intact."),
+                    });
+                    self.start(service);
+                }
+            }
+            Work::Arrive(envelope) => self.arrive(envelope),
+            Work::Lose(msg) => {
+                self.messages_in_flight -= 1;
+                self.emit(Event::Dropped {
+                    msg,
+                    reason: DropReason::Lost,
+                });
+            }
+            Work::Timer {
+                service,
+                incarnation,
+                timer,
+            } => {
+                if self.is_up(service) && self.slots[service.0 as usize].incarnation == incarnation
+                {
+                    self.handle(service, Input::Timer(timer));
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, service: ServiceId) {
+        let slot = &mut self.slots[service.0 as usize];
+        slot.machine = Some((slot.make)());
+        self.emit(Event::ServiceUp { service });
+        self.handle(service, Input::Start);
+    }
+
+    fn crash(&mut self, service: ServiceId) {
+        let slot = &mut self.slots[service.0 as usize];
+        if slot.machine.take().is_none() {
+            return;
+        }
+        slot.incarnation += 1;
+        let text = format!(
+            "{} crashes: what it held in memory is gone, and calls to it are refused.",
+            slot.name
+        );
+        self.emit(Event::ServiceDown { service });
+        self.emit(Event::Narration { text });
+    }
+
+    fn arrive(&mut self, envelope: Envelope) {
+        self.messages_in_flight -= 1;
+        if !self.is_up(envelope.to) {
+            self.emit(Event::Dropped {
+                msg: envelope.id,
+                reason: DropReason::ReceiverDown,
+            });
+            // Like a refused TCP connection, the sender learns of it at once.
+            if self.is_up(envelope.from) {
+                self.handle(envelope.from, Input::Refused(envelope.id));
+            }
+            return;
+        }
+        self.emit(Event::Delivered { msg: envelope.id });
+        self.handle(envelope.to, Input::Message(&envelope));
+    }
+
+    fn handle(&mut self, service: ServiceId, input: Input<'_>) {
+        let slot = &mut self.slots[service.0 as usize];
+        let Some(mut machine) = slot.machine.take() else {
+            return;
+        };
+        let incarnation = slot.incarnation;
+        let mut ctx = Ctx::new(
+            self.now,
+            service,
+            &mut self.rng,
+            &mut slot.tables,
+            &mut self.ids,
+        );
+        machine.handle(input, &mut ctx);
+        let effects = ctx.into_effects();
+        self.slots[service.0 as usize].machine = Some(machine);
+        for effect in effects {
+            match effect {
+                Effect::Send(envelope) => self.send(envelope),
+                Effect::SetTimer { id, after } => self.schedule(
+                    self.now + after,
+                    Work::Timer {
+                        service,
+                        incarnation,
+                        timer: id,
+                    },
+                ),
+                Effect::Record(event) => self.emit(event),
+            }
+        }
+    }
+
+    fn send(&mut self, envelope: Envelope) {
+        let payload = &envelope.payload;
+        self.emit(Event::Sent {
+            msg: envelope.id,
+            from: envelope.from,
+            to: envelope.to,
+            kind: payload.kind(),
+            label: payload.label(),
+            op: envelope.op,
+            caused_by: envelope.caused_by,
+        });
+        self.messages_in_flight += 1;
+        let delay = self.network.latency + Micros(self.rng.below(self.network.jitter.0 + 1));
+        let at = self.now + delay;
+        if self.rng.chance_per_million(self.network.loss_per_million) {
+            self.schedule(at, Work::Lose(envelope.id));
+        } else {
+            self.schedule(at, Work::Arrive(envelope));
+        }
+    }
+}
