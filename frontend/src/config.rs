@@ -1,0 +1,375 @@
+//! What to run and how to show it, as the control bar edits it and as the URL carries it:
+//! `?scenario=…&seed=…&until=…&source=sim|backend&speed=…&t=…&autoplay=0&k.<knob>=<value>`.
+
+use crate::format::trim_number;
+use crate::player::{DEFAULT_SPEED, nearest_speed};
+use shared::protocol::RunRequest;
+use shared::scenario::{ScenarioSpec, catalog};
+use std::collections::BTreeMap;
+
+/// Where the trace comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Simulated in the page.
+    Sim,
+    /// Streamed from the backend over `/ws`.
+    Backend,
+}
+
+impl SourceKind {
+    /// Its value in URLs and in the source select.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Sim => "sim",
+            SourceKind::Backend => "backend",
+        }
+    }
+
+    /// Reads `sim` or `backend`.
+    pub fn parse(text: &str) -> Option<SourceKind> {
+        match text {
+            "sim" => Some(SourceKind::Sim),
+            "backend" => Some(SourceKind::Backend),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the control bar sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunConfig {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The run's length in seconds.
+    pub until_s: f64,
+    /// Where the trace comes from.
+    pub source: SourceKind,
+    /// The player's speed.
+    pub speed: f64,
+    /// Where the playhead starts, in seconds.
+    pub start_s: f64,
+    /// Whether the player starts playing.
+    pub autoplay: bool,
+    /// Every knob of the scenario, defaults included.
+    pub knobs: BTreeMap<String, f64>,
+}
+
+/// The scenario the page opens with.
+pub fn default_scenario() -> &'static ScenarioSpec {
+    &catalog()[0]
+}
+
+/// The scenario named `name`, if it exists.
+pub fn scenario_spec(name: &str) -> Option<&'static ScenarioSpec> {
+    catalog().iter().find(|spec| spec.name == name)
+}
+
+impl RunConfig {
+    /// The defaults of `spec`: seed 1, its default length and knobs, simulated in the page.
+    pub fn for_scenario(spec: &ScenarioSpec) -> RunConfig {
+        RunConfig {
+            scenario: spec.name.to_string(),
+            seed: 1,
+            until_s: spec.default_until_s,
+            source: SourceKind::Sim,
+            speed: DEFAULT_SPEED,
+            start_s: 0.0,
+            autoplay: true,
+            knobs: spec
+                .knobs
+                .iter()
+                .map(|knob| (knob.name.to_string(), knob.default))
+                .collect(),
+        }
+    }
+
+    /// The scenario this config runs.
+    pub fn spec(&self) -> &'static ScenarioSpec {
+        scenario_spec(&self.scenario).unwrap_or_else(default_scenario)
+    }
+
+    /// Switches to scenario `name`, with its default length and knobs, keeping seed, source and
+    /// speed.
+    pub fn switch_scenario(&mut self, name: &str) {
+        let Some(spec) = scenario_spec(name) else {
+            return;
+        };
+        let fresh = RunConfig::for_scenario(spec);
+        self.scenario = fresh.scenario;
+        self.until_s = fresh.until_s;
+        self.knobs = fresh.knobs;
+        self.start_s = 0.0;
+    }
+
+    /// What to ask the simulation or the backend for.
+    pub fn request(&self) -> RunRequest {
+        RunRequest {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            until_s: self.until_s,
+            knobs: self.knobs.clone(),
+        }
+    }
+
+    /// Reads a URL query (with or without its leading `?`). Anything missing takes its default;
+    /// anything unreadable is skipped with a note saying what was ignored.
+    pub fn from_query(query: &str) -> (RunConfig, Vec<String>) {
+        let pairs = parse_query(query);
+        let mut notes = Vec::new();
+        let scenario = pairs
+            .iter()
+            .find(|(key, _)| key == "scenario")
+            .map(|(_, value)| value.as_str());
+        let spec = match scenario.map(|name| (name, scenario_spec(name))) {
+            Some((_, Some(spec))) => spec,
+            Some((name, None)) => {
+                notes.push(format!(
+                    "There is no scenario {name:?}; showing {}.",
+                    default_scenario().name
+                ));
+                default_scenario()
+            }
+            None => default_scenario(),
+        };
+        let mut config = RunConfig::for_scenario(spec);
+        for (key, value) in &pairs {
+            let number = value.parse::<f64>().ok().filter(|v| v.is_finite());
+            let ignored = match (key.as_str(), number) {
+                ("scenario", _) => false,
+                ("seed", _) => match value.parse::<u64>() {
+                    Ok(seed) => {
+                        config.seed = seed;
+                        false
+                    }
+                    Err(_) => true,
+                },
+                ("until", Some(s)) if s > 0.0 => {
+                    config.until_s = s;
+                    false
+                }
+                ("speed", Some(speed)) if speed > 0.0 => {
+                    config.speed = nearest_speed(speed);
+                    false
+                }
+                ("t", Some(s)) if s >= 0.0 => {
+                    config.start_s = s;
+                    false
+                }
+                ("autoplay", _) => match value.as_str() {
+                    "0" | "false" | "no" => {
+                        config.autoplay = false;
+                        false
+                    }
+                    "1" | "true" | "yes" => false,
+                    _ => true,
+                },
+                ("source", _) => match SourceKind::parse(value) {
+                    Some(source) => {
+                        config.source = source;
+                        false
+                    }
+                    None => true,
+                },
+                (knob, Some(v))
+                    if knob.starts_with("k.") && config.knobs.contains_key(&knob[2..]) =>
+                {
+                    config.knobs.insert(knob[2..].to_string(), v);
+                    false
+                }
+                _ => true,
+            };
+            if ignored {
+                notes.push(format!("Ignored {key}={value} in the address."));
+            }
+        }
+        (config, notes)
+    }
+
+    /// The query string that reproduces this config, starting with `?`. Knobs at their default
+    /// and the default speed are left out, so shared links stay short.
+    pub fn to_query(&self) -> String {
+        let mut parts = vec![
+            format!("scenario={}", encode(&self.scenario)),
+            format!("seed={}", self.seed),
+            format!("until={}", trim_number(self.until_s)),
+            format!("source={}", self.source.as_str()),
+        ];
+        if self.speed != DEFAULT_SPEED {
+            parts.push(format!("speed={}", trim_number(self.speed)));
+        }
+        let spec = self.spec();
+        for (name, value) in &self.knobs {
+            let default = spec
+                .knobs
+                .iter()
+                .find(|knob| knob.name == name)
+                .map(|knob| knob.default);
+            if default != Some(*value) {
+                parts.push(format!("k.{}={}", encode(name), trim_number(*value)));
+            }
+        }
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Splits a query into decoded key–value pairs, in order.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+/// Percent-decodes a query component, with `+` as a space. Bad escapes are kept as written.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
+                out.push(hex_value(bytes[i + 1]) * 16 + hex_value(bytes[i + 2]));
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of one hex digit, which the caller has checked.
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_address_gives_the_defaults() {
+        let (config, notes) = RunConfig::from_query("");
+        assert_eq!(config, RunConfig::for_scenario(default_scenario()));
+        assert_eq!(config.scenario, "request-response");
+        assert_eq!(config.seed, 1);
+        assert_eq!(config.source, SourceKind::Sim);
+        assert!(config.autoplay);
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn every_parameter_is_read() {
+        let (config, notes) = RunConfig::from_query(
+            "?scenario=eventual-consistency&seed=42&until=12.5&source=backend&speed=0.25\
+             &t=3.5&autoplay=0&k.broker_delay_ms=900",
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(config.scenario, "eventual-consistency");
+        assert_eq!(config.seed, 42);
+        assert_eq!(config.until_s, 12.5);
+        assert_eq!(config.source, SourceKind::Backend);
+        assert_eq!(config.speed, 0.25);
+        assert_eq!(config.start_s, 3.5);
+        assert!(!config.autoplay);
+        assert_eq!(config.knobs["broker_delay_ms"], 900.0);
+        assert_eq!(
+            config.knobs["rename_rate_per_s"], 1.0,
+            "others keep defaults"
+        );
+    }
+
+    #[test]
+    fn unreadable_parameters_are_ignored_and_noted() {
+        let check = |query: &str, expected_note: &str| {
+            let (config, notes) = RunConfig::from_query(query);
+            assert_eq!(config.seed, 1, "{query}");
+            assert!(
+                notes.iter().any(|n| n.contains(expected_note)),
+                "{query}: {notes:?} should mention {expected_note:?}"
+            );
+        };
+        check("scenario=nope", "no scenario \"nope\"");
+        check("seed=-3", "seed=-3");
+        check("until=0", "until=0");
+        check("source=tape", "source=tape");
+        check("k.warp=9", "k.warp=9");
+        check("k.read_rate_per_s=fast", "k.read_rate_per_s=fast");
+        check("speed=NaN", "speed=NaN");
+    }
+
+    #[test]
+    fn the_query_round_trips_and_leaves_out_defaults() {
+        let (mut config, _) = RunConfig::from_query("scenario=eventual-consistency&seed=9");
+        assert_eq!(
+            config.to_query(),
+            "?scenario=eventual-consistency&seed=9&until=30&source=sim"
+        );
+        config.knobs.insert("broker_delay_ms".into(), 1_250.5);
+        config.speed = 0.5;
+        config.source = SourceKind::Backend;
+        let query = config.to_query();
+        assert_eq!(
+            query,
+            "?scenario=eventual-consistency&seed=9&until=30&source=backend&speed=0.5\
+             &k.broker_delay_ms=1250.5"
+        );
+        let (back, notes) = RunConfig::from_query(&query);
+        assert!(notes.is_empty());
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn switching_scenario_resets_its_knobs_but_keeps_the_seed() {
+        let (mut config, _) = RunConfig::from_query("seed=5&k.read_rate_per_s=9&source=backend");
+        config.switch_scenario("eventual-consistency");
+        assert_eq!(config.seed, 5);
+        assert_eq!(config.source, SourceKind::Backend);
+        assert_eq!(config.knobs["read_rate_per_s"], 4.0);
+        assert!(config.knobs.contains_key("broker_delay_ms"));
+        config.switch_scenario("missing");
+        assert_eq!(config.scenario, "eventual-consistency");
+    }
+
+    #[test]
+    fn query_components_decode() {
+        assert_eq!(
+            parse_query("?a=b%20c&d=e+f&g&bad=%zz&end=%4"),
+            vec![
+                ("a".to_string(), "b c".to_string()),
+                ("d".to_string(), "e f".to_string()),
+                ("g".to_string(), String::new()),
+                ("bad".to_string(), "%zz".to_string()),
+                ("end".to_string(), "%4".to_string()),
+            ]
+        );
+        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+    }
+}

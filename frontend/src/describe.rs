@@ -1,0 +1,306 @@
+//! Trace events in words, for the event log.
+
+use crate::format;
+use crate::trace_index::TraceIndex;
+use shared::protocol::{EndReason, Event, Outcome};
+use shared::time::Micros;
+
+/// How a log line is shown.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// A sentence explaining what happened: emphasized.
+    Narration,
+    /// A message sent or delivered.
+    Message,
+    /// Something failed: a drop, a crash, a failed operation.
+    Failure,
+    /// A row or a queue changed.
+    Data,
+    /// A client operation started or finished.
+    Operation,
+    /// A service started, or the run ended.
+    Lifecycle,
+}
+
+impl Tone {
+    /// The CSS class of lines in this tone.
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Narration => "narration",
+            Tone::Message => "message",
+            Tone::Failure => "failure",
+            Tone::Data => "data",
+            Tone::Operation => "operation",
+            Tone::Lifecycle => "lifecycle",
+        }
+    }
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    /// The event's position in the trace, unique within a run.
+    pub event_idx: usize,
+    /// When, as `12.340 s`.
+    pub time: String,
+    /// Who: `Order → Product`, `Order.orders`, or empty for narration.
+    pub subject: String,
+    /// What happened.
+    pub detail: String,
+    /// How to show it.
+    pub tone: Tone,
+}
+
+impl LogLine {
+    /// The whole line as plain text, as a screen reader or a test reads it.
+    pub fn text(&self) -> String {
+        if self.subject.is_empty() {
+            format!("{}  {}", self.time, self.detail)
+        } else {
+            format!("{}  {}  {}", self.time, self.subject, self.detail)
+        }
+    }
+}
+
+/// The latest `limit` events at or before `t`, newest first.
+pub fn latest_lines(index: &TraceIndex, t: Micros, limit: usize) -> Vec<LogLine> {
+    let upto = index.count_at(t);
+    (upto.saturating_sub(limit)..upto)
+        .rev()
+        .map(|i| describe(index, i))
+        .collect()
+}
+
+/// Event `event_idx` of `index` in words.
+pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
+    let event = &index.events()[event_idx];
+    let name = |service| index.service_name(service);
+    let route = |msg| {
+        index.span(msg).map_or_else(
+            || (format!("message {}", msg.0), String::new()),
+            |span| {
+                (
+                    format!("{} → {}", name(span.from), name(span.to)),
+                    span.label.clone(),
+                )
+            },
+        )
+    };
+    let (subject, detail, tone) = match &event.event {
+        Event::ServiceUp { service } => (name(*service), "is up".to_string(), Tone::Lifecycle),
+        Event::ServiceDown { service } => (name(*service), "is down".to_string(), Tone::Failure),
+        Event::Sent {
+            from, to, label, ..
+        } => (
+            format!("{} → {}", name(*from), name(*to)),
+            label.clone(),
+            Tone::Message,
+        ),
+        Event::Delivered { msg } => {
+            let (subject, label) = route(*msg);
+            (subject, format!("delivered: {label}"), Tone::Message)
+        }
+        Event::Dropped { msg, reason } => {
+            let (subject, label) = route(*msg);
+            let detail = format!("{label} dropped: {}", reason.describe());
+            (subject, detail.trim_start().to_string(), Tone::Failure)
+        }
+        Event::RowWritten {
+            service,
+            table,
+            key,
+            value,
+            version,
+        } => (
+            format!("{}.{table}", name(*service)),
+            format!("[{key}] = {value} (v{version})"),
+            Tone::Data,
+        ),
+        Event::QueueDepth {
+            service,
+            queue,
+            depth,
+        } => (
+            name(*service),
+            format!("queue {queue}: {depth} waiting"),
+            Tone::Data,
+        ),
+        Event::OpStarted {
+            op,
+            name: op_name,
+            client,
+        } => (
+            name(*client),
+            format!("starts {op_name} #{}", op.0),
+            Tone::Operation,
+        ),
+        Event::OpFinished {
+            op,
+            outcome,
+            latency,
+            ..
+        } => {
+            let (subject, what) = index.op(*op).map_or_else(
+                || (String::new(), format!("operation #{}", op.0)),
+                |(op_name, client)| (name(client), format!("{op_name} #{}", op.0)),
+            );
+            match outcome {
+                Outcome::Ok => (
+                    subject,
+                    format!("{what} ok in {}", format::duration(*latency)),
+                    Tone::Operation,
+                ),
+                Outcome::Failed { reason } => (
+                    subject,
+                    format!(
+                        "{what} failed after {}: {reason}",
+                        format::duration(*latency)
+                    ),
+                    Tone::Failure,
+                ),
+            }
+        }
+        Event::Narration { text } => (String::new(), text.clone(), Tone::Narration),
+        Event::RunEnded {
+            reason,
+            messages_in_flight,
+        } => {
+            let why = match reason {
+                EndReason::ReachedUntil => "reached its end",
+                EndReason::Budget => "stopped at the event budget",
+                EndReason::Stopped => "was stopped",
+            };
+            let detail = match messages_in_flight {
+                0 => format!("The run {why}."),
+                1 => format!("The run {why}; 1 message is still in flight."),
+                n => format!("The run {why}; {n} messages are still in flight."),
+            };
+            (String::new(), detail, Tone::Lifecycle)
+        }
+    };
+    LogLine {
+        event_idx,
+        time: format::log_time(event.at),
+        subject,
+        detail,
+        tone,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::protocol::{
+        DropReason, MessageKind, MsgId, OpId, PROTOCOL_VERSION, ServiceId, ServiceInfo,
+        ServiceRole, TraceEvent, TraceHeader,
+    };
+    use std::collections::BTreeMap;
+
+    fn index(events: Vec<Event>) -> TraceIndex {
+        let info = |id, name: &str, role| ServiceInfo {
+            id: ServiceId(id),
+            name: name.into(),
+            role,
+        };
+        let header = TraceHeader {
+            protocol_version: PROTOCOL_VERSION,
+            scenario: "test".into(),
+            seed: 0,
+            until: Micros::from_secs(20),
+            knobs: BTreeMap::new(),
+            services: vec![
+                info(0, "Client", ServiceRole::Client),
+                info(1, "Order", ServiceRole::Service),
+                info(2, "Product", ServiceRole::Service),
+            ],
+            links: vec![],
+            copies: vec![],
+        };
+        let events = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| TraceEvent {
+                at: Micros(12_340_000 + i as u64 * 1_000),
+                event,
+            })
+            .collect();
+        TraceIndex::complete(header, events)
+    }
+
+    fn get_product() -> Event {
+        Event::Sent {
+            msg: MsgId(4),
+            from: ServiceId(1),
+            to: ServiceId(2),
+            kind: MessageKind::Request,
+            label: "GET /products/7".into(),
+            op: Some(OpId(1)),
+            caused_by: None,
+        }
+    }
+
+    #[test]
+    fn events_read_as_sentences() {
+        let index = index(vec![
+            get_product(),
+            Event::Dropped {
+                msg: MsgId(4),
+                reason: DropReason::ReceiverDown,
+            },
+            Event::OpStarted {
+                op: OpId(1),
+                name: "read order".into(),
+                client: ServiceId(0),
+            },
+            Event::OpFinished {
+                op: OpId(1),
+                outcome: Outcome::Failed {
+                    reason: "Product is down".into(),
+                },
+                latency: Micros(80_000),
+                observed: vec![],
+            },
+            Event::RowWritten {
+                service: ServiceId(1),
+                table: "product_names".into(),
+                key: "7".into(),
+                value: "Eco Coffee Mill".into(),
+                version: 2,
+            },
+            Event::ServiceDown {
+                service: ServiceId(2),
+            },
+            Event::Narration {
+                text: "Product crashes.".into(),
+            },
+            Event::RunEnded {
+                reason: EndReason::ReachedUntil,
+                messages_in_flight: 2,
+            },
+        ]);
+        let expected = [
+            "12.340 s  Order → Product  GET /products/7",
+            "12.341 s  Order → Product  GET /products/7 dropped: refused: the receiver is down",
+            "12.342 s  Client  starts read order #1",
+            "12.343 s  Client  read order #1 failed after 80.0 ms: Product is down",
+            "12.344 s  Order.product_names  [7] = Eco Coffee Mill (v2)",
+            "12.345 s  Product  is down",
+            "12.346 s  Product crashes.",
+            "12.347 s  The run reached its end; 2 messages are still in flight.",
+        ];
+        for (i, expected) in expected.iter().enumerate() {
+            assert_eq!(describe(&index, i).text(), *expected);
+        }
+        assert_eq!(describe(&index, 6).tone, Tone::Narration);
+        assert_eq!(describe(&index, 1).tone, Tone::Failure);
+    }
+
+    #[test]
+    fn the_log_is_newest_first_and_bounded() {
+        let index = index((0..10).map(|_| get_product()).collect());
+        let lines = latest_lines(&index, Micros(12_345_000), 3);
+        let idx: Vec<usize> = lines.iter().map(|l| l.event_idx).collect();
+        assert_eq!(idx, vec![5, 4, 3]);
+        assert!(latest_lines(&index, Micros(0), 3).is_empty());
+    }
+}

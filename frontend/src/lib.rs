@@ -1,0 +1,12 @@
+//! Crosstalk's page. The logic lives in plain types tested natively (player, trace index, layout,
+//! view models, URL config, stream checking); the components in `app` and its children stay thin
+//! and only connect those types to signals and the DOM.
+
+pub mod config;
+pub mod describe;
+pub mod format;
+pub mod layout;
+pub mod player;
+pub mod source;
+pub mod trace_index;
+pub mod view_model;

@@ -1,0 +1,373 @@
+//! What each panel shows at a time, computed from the folded world state: plain data with
+//! equality, so the page redraws a panel only when what it shows has changed.
+
+use crate::format;
+use shared::fold::WorldState;
+use shared::metrics::OpStats;
+use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::time::Micros;
+
+/// The operation whose numbers carry the request/response and staleness lessons.
+pub const READ_ORDER_OP: &str = "read order";
+
+/// A service box on the map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceView {
+    /// Its id.
+    pub id: ServiceId,
+    /// Its name.
+    pub name: String,
+    /// `client`, `service` or `broker`.
+    pub role: &'static str,
+    /// Whether it is running.
+    pub up: bool,
+    /// Messages waiting in its queues (brokers only).
+    pub queued: u32,
+}
+
+impl ServiceView {
+    /// What a screen reader says for the box: `Order service, up`.
+    pub fn aria_label(&self) -> String {
+        let state = if self.up { "up" } else { "down" };
+        let mut label = format!("{} {}, {state}", self.name, self.role);
+        if self.queued > 0 {
+            label.push_str(&format!(", {} queued", self.queued));
+        }
+        label
+    }
+}
+
+/// Every service's box at `state`.
+pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
+    header
+        .services
+        .iter()
+        .map(|info| ServiceView {
+            id: info.id,
+            name: info.name.clone(),
+            role: match info.role {
+                ServiceRole::Client => "client",
+                ServiceRole::Service => "service",
+                ServiceRole::Broker => "broker",
+            },
+            up: state
+                .services_up
+                .get(info.id.0 as usize)
+                .copied()
+                .unwrap_or(false),
+            queued: state
+                .queue_depths
+                .iter()
+                .filter(|((service, _), _)| *service == info.id)
+                .map(|(_, depth)| *depth)
+                .sum(),
+        })
+        .collect()
+}
+
+/// One row of a table panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowLine {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// The version.
+    pub version: u64,
+    /// When it was last written.
+    pub written_at: Micros,
+    /// True when it copies a source that holds a newer version.
+    pub stale: bool,
+    /// For a stale row, the source's newer value and version.
+    pub source_now: Option<(String, u64)>,
+    /// Written a moment ago (not at the start of the run): highlight it.
+    pub fresh: bool,
+}
+
+impl RowLine {
+    /// What identifies this row's drawing: a new drawing, and a new highlight, when it changes.
+    pub fn render_key(&self) -> (String, u64, String, bool) {
+        (
+            self.key.clone(),
+            self.version,
+            self.value.clone(),
+            self.stale,
+        )
+    }
+}
+
+/// One table of one service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableView {
+    /// The service holding it.
+    pub service: ServiceId,
+    /// That service's name.
+    pub service_name: String,
+    /// The table's name.
+    pub table: String,
+    /// For a copy, what it copies, as `Product.products`.
+    pub copy_of: Option<String>,
+    /// Its rows, by key (numeric keys in numeric order).
+    pub rows: Vec<RowLine>,
+}
+
+/// Every table of every service at `now`. Rows written within `fresh_window` before `now` are
+/// marked fresh.
+pub fn tables(
+    header: &TraceHeader,
+    state: &WorldState,
+    now: Micros,
+    fresh_window: Micros,
+) -> Vec<TableView> {
+    let mut views = Vec::new();
+    for (index, service_tables) in state.tables.iter().enumerate() {
+        let service = ServiceId(index as u16);
+        let service_name = header
+            .services
+            .get(index)
+            .map_or_else(|| format!("#{index}"), |info| info.name.clone());
+        for (table, rows) in service_tables {
+            let copy = state.copy_source(service, table);
+            let copy_of = copy.map(|c| {
+                let source = header
+                    .services
+                    .get(c.source_service.0 as usize)
+                    .map_or("?", |info| info.name.as_str());
+                format!("{source}.{}", c.source_table)
+            });
+            let mut lines: Vec<RowLine> = rows
+                .iter()
+                .map(|(key, row)| {
+                    let stale = state.is_stale(service, table, key);
+                    let source_now = copy.filter(|_| stale).and_then(|c| {
+                        let source = state.row(c.source_service, &c.source_table, key)?;
+                        Some((source.value.clone(), source.version))
+                    });
+                    RowLine {
+                        key: key.clone(),
+                        value: row.value.clone(),
+                        version: row.version,
+                        written_at: row.written_at,
+                        stale,
+                        source_now,
+                        fresh: row.written_at > Micros::ZERO
+                            && now >= row.written_at
+                            && now - row.written_at < fresh_window,
+                    }
+                })
+                .collect();
+            lines.sort_by(|a, b| key_order(&a.key, &b.key));
+            views.push(TableView {
+                service,
+                service_name: service_name.clone(),
+                table: table.clone(),
+                copy_of,
+                rows: lines,
+            });
+        }
+    }
+    views
+}
+
+/// Numeric keys in numeric order, before any other keys in text order.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+/// The numbers of one kind of operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpLine {
+    /// Its name, such as `read order`.
+    pub name: String,
+    /// The stem of its metric ids, its first word: `read` gives `#metric-read-p50`.
+    pub id_stem: String,
+    /// How many succeeded.
+    pub ok: u64,
+    /// How many failed.
+    pub failed: u64,
+    /// Median latency of the successful ones.
+    pub p50: String,
+    /// 99th-percentile latency of the successful ones.
+    pub p99: String,
+}
+
+/// The metrics panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsView {
+    /// Per kind of operation, reads first.
+    pub ops: Vec<OpLine>,
+    /// Successful reads that returned an older version than the source held.
+    pub stale_reads: u64,
+    /// Stale reads as a share of successful reads.
+    pub stale_reads_share: String,
+    /// The age of the oldest stale copy now.
+    pub staleness_now: String,
+    /// The longest a copy has been stale so far.
+    pub staleness_max: String,
+    /// Copy rows stale now.
+    pub stale_rows: usize,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Messages dropped.
+    pub messages_dropped: u64,
+    /// Operations waiting for an answer: each holds a connection.
+    pub ops_running: usize,
+}
+
+/// The metrics at `now`.
+pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
+    let m = &state.metrics;
+    let mut names: Vec<&str> = m.ops.keys().map(String::as_str).collect();
+    if !names.contains(&READ_ORDER_OP) {
+        names.push(READ_ORDER_OP);
+    }
+    names.sort_by_key(|name| (*name != READ_ORDER_OP, name.to_string()));
+    let no_stats = OpStats::default();
+    let ops = names
+        .into_iter()
+        .map(|name| {
+            let stats = m.ops.get(name).unwrap_or(&no_stats);
+            OpLine {
+                name: name.to_string(),
+                id_stem: name.split_whitespace().next().unwrap_or(name).to_string(),
+                ok: stats.ok,
+                failed: stats.failed,
+                p50: latency(stats.ok, stats.percentile(50)),
+                p99: latency(stats.ok, stats.percentile(99)),
+            }
+        })
+        .collect();
+    let reads_ok = m.ops.get(READ_ORDER_OP).map_or(0, |stats| stats.ok);
+    let open = m.staleness.open_max(now);
+    MetricsView {
+        ops,
+        stale_reads: m.stale_reads,
+        stale_reads_share: format::percent(m.stale_reads, reads_ok),
+        staleness_now: format::duration(open),
+        staleness_max: format::duration(m.staleness.max().max(open)),
+        stale_rows: m.staleness.open_count(),
+        messages_sent: m.messages_sent,
+        messages_dropped: m.messages_dropped(),
+        ops_running: m.ops_running(),
+    }
+}
+
+/// A latency, or a dash when nothing succeeded yet.
+fn latency(ok: u64, value: Micros) -> String {
+    if ok == 0 {
+        "—".to_string()
+    } else {
+        format::duration(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace_index::TraceIndex;
+    use shared::protocol::RunRequest;
+    use std::collections::BTreeMap;
+
+    fn run(scenario: &str, until_s: f64) -> TraceIndex {
+        let request = RunRequest {
+            scenario: scenario.into(),
+            seed: 1,
+            until_s,
+            knobs: BTreeMap::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        TraceIndex::complete(trace.header, trace.events)
+    }
+
+    #[test]
+    fn keys_sort_numerically() {
+        let mut keys = vec!["10", "2", "b", "1", "a"];
+        keys.sort_by(|a, b| key_order(a, b));
+        assert_eq!(keys, vec!["1", "2", "10", "a", "b"]);
+    }
+
+    #[test]
+    fn services_show_outages_and_aria_labels() {
+        let mut index = run("request-response", 14.0);
+        let header = index.header().clone();
+        let down = services(&header, index.state_at(Micros::from_secs(12)));
+        let labels: Vec<String> = down.iter().map(ServiceView::aria_label).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "Client client, up",
+                "Order service, up",
+                "Product service, down"
+            ]
+        );
+        let up = services(&header, index.state_at(Micros::from_secs(5)));
+        assert!(up.iter().all(|s| s.up));
+    }
+
+    #[test]
+    fn request_response_reads_fail_while_product_is_down() {
+        let mut index = run("request-response", 20.0);
+        let before = metrics(index.state_at(Micros::from_secs(10)), Micros::from_secs(10));
+        let after = metrics(index.state_at(Micros::from_secs(20)), Micros::from_secs(20));
+        let read = |m: &MetricsView| m.ops.iter().find(|o| o.id_stem == "read").unwrap().clone();
+        assert_eq!(read(&before).failed, 0);
+        assert!(read(&after).failed > 0, "{after:?}");
+        assert!(read(&after).p50.ends_with(" ms"), "{after:?}");
+        assert_eq!(after.stale_reads, 0);
+        assert_eq!(after.stale_reads_share, "0.0 %");
+    }
+
+    #[test]
+    fn before_any_read_the_numbers_are_dashes() {
+        let mut index = run("request-response", 1.0);
+        let view = metrics(index.state_at(Micros::ZERO), Micros::ZERO);
+        assert_eq!(view.ops[0].name, READ_ORDER_OP);
+        assert_eq!(view.ops[0].p50, "—");
+        assert_eq!(view.stale_reads_share, "—");
+    }
+
+    #[test]
+    fn eventual_consistency_shows_stale_copies_with_the_source_value() {
+        let mut index = run("eventual-consistency", 30.0);
+        let header = index.header().clone();
+        let mut saw_stale = false;
+        let mut saw_fresh = false;
+        for ms in (0..30_000).step_by(50) {
+            let t = Micros::from_millis(ms);
+            let views = tables(&header, index.state_at(t), t, Micros::from_millis(100));
+            let copy = views
+                .iter()
+                .find(|v| v.table == "product_names")
+                .expect("Order holds a copy of product names");
+            assert_eq!(copy.copy_of.as_deref(), Some("Product.products"));
+            assert_eq!(copy.service_name, "Order");
+            for row in &copy.rows {
+                if row.stale {
+                    saw_stale = true;
+                    let (_, version) = row
+                        .source_now
+                        .clone()
+                        .expect("a stale row shows the source");
+                    assert!(version > row.version);
+                } else {
+                    assert!(row.source_now.is_none());
+                }
+                saw_fresh |= row.fresh;
+            }
+            let keys: Vec<&str> = copy.rows.iter().map(|r| r.key.as_str()).collect();
+            assert_eq!(keys, vec!["1", "2", "3", "4", "5", "6", "7", "8"]);
+        }
+        assert!(saw_stale && saw_fresh);
+        let end = Micros::from_secs(30);
+        let view = metrics(index.state_at(end), end);
+        assert!(view.stale_reads > 0, "{view:?}");
+        assert!(view.staleness_max != "0.00 ms", "{view:?}");
+        assert_eq!(view.ops.len(), 2);
+        assert_eq!(view.ops[1].id_stem, "rename");
+    }
+}
