@@ -88,11 +88,7 @@ impl Staleness {
 
     /// The mean closed window, or zero.
     pub fn mean(&self) -> Micros {
-        if self.closed_count == 0 {
-            Micros::ZERO
-        } else {
-            Micros(self.closed_total.0 / self.closed_count)
-        }
+        Micros(self.closed_total.0.checked_div(self.closed_count).unwrap_or(0))
     }
 }
 

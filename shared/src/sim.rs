@@ -425,3 +425,281 @@ impl Sim {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Payload, ServiceRole};
+    use crate::service::Input;
+
+    /// Sends `GetProduct` to service 1 on start and again on every answer or refusal; counts
+    /// what came back in its table.
+    struct Pinger {
+        timer: Option<TimerId>,
+    }
+    impl Service for Pinger {
+        fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+            match input {
+                Input::Start => {
+                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                    self.timer = Some(ctx.set_timer(Micros::from_secs(5)));
+                }
+                Input::Message(_) | Input::Refused(_) => {
+                    let key = if matches!(input, Input::Refused(_)) {
+                        "refused"
+                    } else {
+                        "answers"
+                    };
+                    let count = ctx.read("log", key).map_or(0, |row| row.version) + 1;
+                    ctx.write("log", key, "", count);
+                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                }
+                Input::Timer(timer) => {
+                    assert_eq!(
+                        Some(timer),
+                        self.timer,
+                        "only this incarnation's timer fires"
+                    );
+                    ctx.write("log", "timer", "", 1);
+                }
+            }
+        }
+    }
+
+    struct Echo;
+    impl Service for Echo {
+        fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+            if let Input::Message(message) = input {
+                ctx.reply(
+                    message,
+                    Payload::Renamed {
+                        product: 1,
+                        version: 1,
+                    },
+                );
+            }
+        }
+    }
+
+    fn world(network: LinkSpec, faults: Vec<Fault>, until: Micros) -> World {
+        let setup = |id: u16, make: MachineFactory| ServiceSetup {
+            info: ServiceInfo {
+                id: ServiceId(id),
+                name: format!("s{id}"),
+                role: ServiceRole::Service,
+            },
+            make,
+            initial_rows: vec![],
+        };
+        World {
+            scenario: "engine-test".into(),
+            seed: 9,
+            knobs: BTreeMap::new(),
+            until,
+            services: vec![
+                setup(0, Box::new(|| Box::new(Pinger { timer: None }))),
+                setup(1, Box::new(|| Box::new(Echo))),
+            ],
+            links: vec![(ServiceId(0), ServiceId(1))],
+            copies: vec![],
+            network,
+            faults,
+            intro: "test".into(),
+        }
+    }
+
+    fn run(world: World, seed: u64) -> (Vec<TraceEvent>, Sim) {
+        let mut sim = Sim::new(world, SimRng::new(seed));
+        while sim.step() {}
+        (sim.drain_events(), sim)
+    }
+
+    fn count(log: &MemTables, key: &str) -> u64 {
+        log.get("log", key).map_or(0, |row| row.version)
+    }
+
+    const STEADY: LinkSpec = LinkSpec {
+        latency: Micros::from_millis(10),
+        jitter: Micros::from_millis(2),
+        loss_per_million: 0,
+    };
+
+    #[test]
+    fn every_message_takes_latency_plus_at_most_jitter() {
+        let (events, sim) = run(world(STEADY, vec![], Micros::from_secs(1)), 1);
+        let mut sent_at = BTreeMap::new();
+        for event in &events {
+            match event.event {
+                Event::Sent { msg, .. } => {
+                    sent_at.insert(msg, event.at);
+                }
+                Event::Delivered { msg } => {
+                    let delay = event.at - sent_at[&msg];
+                    assert!(
+                        delay >= STEADY.latency && delay <= STEADY.latency + STEADY.jitter,
+                        "{delay}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        // About 1 s / (2 × 11 ms) round trips; the pinger logs each answer.
+        let answers = count(sim.tables(ServiceId(0)), "answers");
+        assert!((40..=50).contains(&answers), "{answers} round trips");
+        assert_eq!(
+            count(sim.tables(ServiceId(0)), "timer"),
+            0,
+            "the 5 s timer is past the end"
+        );
+    }
+
+    #[test]
+    fn ties_run_first_in_first_out() {
+        let mut sim = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(1));
+        let order: Vec<u64> = (0..5)
+            .map(|i| {
+                sim.schedule(Micros(7), Work::Lose(MsgId(100 + i)));
+                100 + i
+            })
+            .collect();
+        sim.messages_in_flight += order.len();
+        sim.run_until(Micros(7));
+        let dropped: Vec<u64> = sim
+            .drain_events()
+            .iter()
+            .filter_map(|e| match e.event {
+                Event::Dropped { msg, .. } => Some(msg.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dropped, order);
+    }
+
+    #[test]
+    fn a_lossy_network_drops_with_reason_lost() {
+        let lossy = LinkSpec {
+            loss_per_million: 1_000_000,
+            ..STEADY
+        };
+        let (events, _) = run(world(lossy, vec![], Micros::from_secs(1)), 3);
+        let dropped = events.iter().filter(|e| {
+            matches!(
+                e.event,
+                Event::Dropped {
+                    reason: DropReason::Lost,
+                    ..
+                }
+            )
+        });
+        assert_eq!(
+            dropped.count(),
+            1,
+            "the first ping is lost, and nothing else is ever sent"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e.event, Event::Delivered { .. }))
+        );
+    }
+
+    #[test]
+    fn a_crashed_service_refuses_messages_and_loses_its_timers_but_not_its_tables() {
+        let faults = vec![
+            Fault {
+                at: Micros::from_millis(100),
+                service: ServiceId(1),
+                action: FaultAction::Crash,
+            },
+            Fault {
+                at: Micros::from_millis(200),
+                service: ServiceId(1),
+                action: FaultAction::Restart,
+            },
+            Fault {
+                at: Micros::from_millis(300),
+                service: ServiceId(0),
+                action: FaultAction::Crash,
+            },
+            Fault {
+                at: Micros::from_millis(310),
+                service: ServiceId(0),
+                action: FaultAction::Restart,
+            },
+        ];
+        let (events, sim) = run(world(STEADY, faults, Micros::from_secs(6)), 5);
+        let mut to_echo = std::collections::BTreeSet::new();
+        let mut refused = 0;
+        for event in &events {
+            match event.event {
+                Event::Sent {
+                    msg,
+                    to: ServiceId(1),
+                    ..
+                } => {
+                    to_echo.insert(msg);
+                }
+                Event::Dropped {
+                    msg,
+                    reason: DropReason::ReceiverDown,
+                } if to_echo.contains(&msg) => refused += 1,
+                _ => {}
+            }
+        }
+        assert!(
+            refused >= 5,
+            "the pinger keeps hitting the crashed echo: {refused}"
+        );
+        let log = sim.tables(ServiceId(0));
+        assert_eq!(
+            count(log, "refused") as usize,
+            refused,
+            "each refusal reaches the sender, and the count survives its crash"
+        );
+        // The first incarnation's 5 s timer would fire at 5 s; only the second's fires, at 5.31 s.
+        assert_eq!(count(log, "timer"), 1);
+        let downs = events
+            .iter()
+            .filter(|e| matches!(e.event, Event::ServiceDown { .. }))
+            .count();
+        assert_eq!(downs, 2);
+    }
+
+    #[test]
+    fn a_run_that_outgrows_its_budget_ends_and_says_so() {
+        let fast = LinkSpec {
+            latency: Micros(1),
+            jitter: Micros::ZERO,
+            loss_per_million: 0,
+        };
+        let (events, _) = run(world(fast, vec![], Micros::from_secs(600)), 1);
+        // The bound is checked before each step, and one step emits only a few events.
+        assert!(
+            (MAX_TRACE_EVENTS + 1..MAX_TRACE_EVENTS + 16).contains(&events.len()),
+            "{}",
+            events.len()
+        );
+        assert!(matches!(
+            events.last().unwrap().event,
+            Event::RunEnded {
+                reason: EndReason::Budget,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn run_until_stops_at_the_given_time_and_resumes() {
+        let mut whole = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(4));
+        while whole.step() {}
+        let mut parts = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(4));
+        let mut events = Vec::new();
+        for ms in (0..=1_000).step_by(250) {
+            parts.run_until(Micros::from_millis(ms));
+            assert!(parts.now() <= Micros::from_millis(ms));
+            events.extend(parts.drain_events());
+        }
+        assert!(parts.is_finished());
+        assert_eq!(events, whole.drain_events());
+    }
+}

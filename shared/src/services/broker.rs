@@ -23,7 +23,7 @@ pub struct Subscription {
 pub struct BrokerConfig {
     /// Who receives what.
     pub subscriptions: Vec<Subscription>,
-    /// Time the broker takes before each delivery.
+    /// How long each event waits in the broker before it can be delivered.
     pub delivery_delay: Micros,
     /// How long a delivery waits for its ack before it is redelivered.
     pub ack_timeout: Micros,
@@ -39,6 +39,7 @@ const RETRY_BACKOFF_MIN: Micros = Micros::from_millis(100);
 #[derive(Debug)]
 struct Queued {
     tag: u64,
+    ready_at: Micros,
     event: DomainEvent,
     delivered_before: bool,
 }
@@ -120,6 +121,7 @@ impl Broker {
             self.next_tag += 1;
             self.queues[index].items.push_back(Queued {
                 tag: self.next_tag,
+                ready_at: ctx.now + self.config.delivery_delay,
                 event: event.clone(),
                 delivered_before: false,
             });
@@ -131,13 +133,16 @@ impl Broker {
     /// Arms the delivery timer of a queue that has work and nothing in flight.
     fn schedule_delivery(&mut self, index: usize, ctx: &mut Ctx<'_>) {
         let queue = &mut self.queues[index];
-        if queue.in_flight.is_some() || queue.delivery_timer.is_some() || queue.items.is_empty() {
+        let Some(head) = queue.items.front() else {
+            return;
+        };
+        if queue.in_flight.is_some() || queue.delivery_timer.is_some() {
             return;
         }
         let wait = if queue.backoff > Micros::ZERO {
             queue.backoff
         } else {
-            self.config.delivery_delay
+            head.ready_at - ctx.now
         };
         let timer = ctx.set_timer(wait);
         queue.delivery_timer = Some(timer);
@@ -237,5 +242,157 @@ impl Service for Broker {
             },
             Input::Refused(msg) => self.refused(msg, ctx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{OpId, ProductName};
+    use crate::rng::SimRng;
+    use crate::service::{Effect, IdAllocator, MemTables};
+
+    const PRODUCT: ServiceId = ServiceId(2);
+    const ORDER: ServiceId = ServiceId(1);
+    const BROKER: ServiceId = ServiceId(3);
+
+    /// Drives one broker by hand, as the sans-IO design allows.
+    struct Harness {
+        broker: Broker,
+        rng: SimRng,
+        tables: MemTables,
+        ids: IdAllocator,
+    }
+
+    impl Harness {
+        fn new(queue_capacity: usize) -> Harness {
+            let config = BrokerConfig {
+                subscriptions: vec![Subscription {
+                    topic: "product",
+                    subscriber: ORDER,
+                    queue: "order".into(),
+                }],
+                delivery_delay: Micros::from_millis(5),
+                ack_timeout: Micros::from_millis(100),
+                retry_backoff_max: Micros::from_secs(1),
+                queue_capacity,
+            };
+            Harness {
+                broker: Broker::new(config),
+                rng: SimRng::new(1),
+                tables: MemTables::default(),
+                ids: IdAllocator::default(),
+            }
+        }
+
+        fn handle(&mut self, input: Input<'_>) -> Vec<Effect> {
+            let mut ctx = Ctx::new(
+                Micros::ZERO,
+                BROKER,
+                &mut self.rng,
+                &mut self.tables,
+                &mut self.ids,
+            );
+            self.broker.handle(input, &mut ctx);
+            ctx.into_effects()
+        }
+
+        fn publish(&mut self, version: u64) -> Vec<Effect> {
+            let event = DomainEvent::ProductUpdated(ProductName {
+                product: 1,
+                name: "Lamp".into(),
+                version,
+            });
+            let envelope = Envelope {
+                id: MsgId(100 + version),
+                from: PRODUCT,
+                to: BROKER,
+                op: Some(OpId(1)),
+                caused_by: None,
+                payload: Payload::Publish(event),
+            };
+            self.handle(Input::Message(&envelope))
+        }
+    }
+
+    fn timers(effects: &[Effect]) -> Vec<TimerId> {
+        effects
+            .iter()
+            .filter_map(|e| {
+                if let Effect::SetTimer { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn deliveries(effects: &[Effect]) -> Vec<(MsgId, bool)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    id,
+                    payload: Payload::Deliver { redelivered, .. },
+                    ..
+                }) => Some((*id, *redelivered)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_queue_rejects_the_publish_and_says_so() {
+        let mut harness = Harness::new(2);
+        harness.publish(1);
+        harness.publish(2);
+        let effects = harness.publish(3);
+        let rejected = effects.iter().any(|e| {
+            matches!(e, Effect::Send(Envelope { to: PRODUCT, payload: Payload::Failed { reason }, .. }) if reason == "queue order is full")
+        });
+        assert!(rejected, "{effects:?}");
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Record(Event::Narration { .. })))
+        );
+        assert_eq!(
+            harness.broker.queues[0].items.len(),
+            2,
+            "the queue never grows past its bound"
+        );
+    }
+
+    #[test]
+    fn an_unacknowledged_delivery_is_redelivered_marked_as_such() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        let first = harness.handle(Input::Timer(deliver_timer));
+        assert_eq!(deliveries(&first).len(), 1);
+        assert!(!deliveries(&first)[0].1);
+        let ack_timeout = timers(&first)[0];
+        let rescheduled = harness.handle(Input::Timer(ack_timeout));
+        let again = harness.handle(Input::Timer(timers(&rescheduled)[0]));
+        assert!(
+            deliveries(&again)[0].1,
+            "the second delivery says it is a redelivery"
+        );
+    }
+
+    #[test]
+    fn a_refused_delivery_backs_off_and_keeps_the_event() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        let delivered = harness.handle(Input::Timer(deliver_timer));
+        let (msg, _) = deliveries(&delivered)[0];
+        let retry = harness.handle(Input::Refused(msg));
+        assert_eq!(
+            harness.broker.queues[0].items.len(),
+            1,
+            "the event stays queued"
+        );
+        assert_eq!(harness.broker.queues[0].backoff, RETRY_BACKOFF_MIN);
+        assert_eq!(timers(&retry).len(), 1, "a retry is scheduled");
     }
 }

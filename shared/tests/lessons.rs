@@ -1,0 +1,245 @@
+//! Each scenario teaches what the article says it does, in numbers.
+
+use shared::fold::WorldState;
+use shared::metrics::summarize;
+use shared::protocol::{Event, Outcome, RunRequest, RunSummary, Trace};
+use shared::scenario::simulate;
+use shared::time::Micros;
+
+fn run(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace {
+    let knobs = knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    simulate(&RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s,
+        knobs,
+    })
+    .expect("valid request")
+}
+
+fn reads(summary: &RunSummary) -> (u64, u64) {
+    let read = &summary.by_operation["read order"];
+    (read.ok, read.failed)
+}
+
+/// `(start time, outcome)` of every finished read.
+fn read_outcomes(trace: &Trace) -> Vec<(Micros, Outcome)> {
+    let mut started = std::collections::BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for event in &trace.events {
+        match &event.event {
+            Event::OpStarted { op, name, .. } if name == "read order" => {
+                started.insert(*op, event.at);
+            }
+            Event::OpFinished { op, outcome, .. } => {
+                if let Some(at) = started.remove(op) {
+                    outcomes.push((at, outcome.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    outcomes
+}
+
+#[test]
+fn request_response_read_time_is_the_sum_of_the_hops() {
+    let latency_ms = 40.0;
+    let p50_ms = |products: f64| {
+        let trace = run(
+            "request-response",
+            1,
+            30.0,
+            &[
+                ("products_per_order", products),
+                ("link_latency_ms", latency_ms),
+                ("product_down_for_s", 0.0),
+            ],
+        );
+        let summary = summarize(&trace);
+        assert_eq!(reads(&summary).1, 0, "a healthy system fails no reads");
+        summary.by_operation["read order"].p50_us as f64 / 1e3
+    };
+    for products in [1.0, 3.0, 6.0] {
+        // Client → Order → (Order → Product → Order) × products → Client: 2 + 2 × products hops.
+        let hops = 2.0 + 2.0 * products;
+        let p50 = p50_ms(products);
+        println!(
+            "{products} product(s): p50 {p50:.1} ms for {hops} hops of {latency_ms}–{} ms",
+            latency_ms * 1.25
+        );
+        assert!(
+            p50 >= hops * latency_ms && p50 <= hops * latency_ms * 1.25,
+            "{p50} ms"
+        );
+    }
+}
+
+#[test]
+fn request_response_reads_fail_while_product_is_down_and_recover_after() {
+    let trace = run(
+        "request-response",
+        7,
+        30.0,
+        &[("product_down_at_s", 10.0), ("product_down_for_s", 8.0)],
+    );
+    let outcomes = read_outcomes(&trace);
+    let during: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|(at, _)| *at >= Micros::from_secs(10) && *at < Micros::from_secs(18))
+        .map(|(_, o)| o)
+        .collect();
+    let after = outcomes
+        .iter()
+        .filter(|(at, _)| *at >= Micros::from_secs(19))
+        .map(|(_, o)| o);
+    assert!(
+        during.len() >= 8,
+        "about 2 reads a second for 8 s: {}",
+        during.len()
+    );
+    for outcome in &during {
+        let Outcome::Failed { reason } = outcome else {
+            panic!("a read during the outage succeeded")
+        };
+        assert!(
+            reason.contains("Product is down (connection refused)"),
+            "{reason}"
+        );
+    }
+    assert!(
+        after.clone().count() >= 8 && after.into_iter().all(Outcome::is_ok),
+        "reads recover with Product"
+    );
+    let explained = trace.events.iter().any(|e| match &e.event {
+        Event::Narration { text } => text.contains("cascades"),
+        _ => false,
+    });
+    assert!(explained, "the trace says why reads fail");
+}
+
+#[test]
+fn request_response_reads_time_out_when_product_is_slower_than_the_timeout() {
+    // Every hop takes 300–375 ms: Order's 200 ms timeout always fires first.
+    let trace = run(
+        "request-response",
+        3,
+        20.0,
+        &[
+            ("link_latency_ms", 300.0),
+            ("call_timeout_ms", 200.0),
+            ("product_down_for_s", 0.0),
+        ],
+    );
+    let outcomes = read_outcomes(&trace);
+    assert!(outcomes.len() >= 10);
+    for (_, outcome) in outcomes {
+        assert_eq!(
+            outcome,
+            Outcome::Failed {
+                reason: "Product did not answer within 200.0 ms".into()
+            }
+        );
+    }
+}
+
+#[test]
+fn eventual_consistency_reads_survive_product_going_down_but_some_are_stale() {
+    let knobs = [
+        ("product_down_at_s", 5.0),
+        ("product_down_for_s", 10.0),
+        ("order_down_for_s", 0.0),
+    ];
+    let trace = run("eventual-consistency", 11, 30.0, &knobs);
+    let summary = summarize(&trace);
+    let (ok, failed) = reads(&summary);
+    println!(
+        "reads ok {ok}, failed {failed}, stale {}",
+        summary.stale_reads
+    );
+    assert_eq!(failed, 0, "Order answers from its own copy, Product or not");
+    assert!(ok >= 100);
+    assert!(
+        summary.stale_reads > 0 && summary.stale_reads < ok,
+        "inside the staleness window reads return the old name"
+    );
+    assert!(
+        summary.by_operation["rename product"].failed > 0,
+        "renames need Product, so they fail while it is down"
+    );
+}
+
+#[test]
+fn eventual_consistency_reads_beat_request_response_reads() {
+    let rr = summarize(&run(
+        "request-response",
+        2,
+        30.0,
+        &[("product_down_for_s", 0.0)],
+    ));
+    let ec = summarize(&run(
+        "eventual-consistency",
+        2,
+        30.0,
+        &[("order_down_for_s", 0.0)],
+    ));
+    let (rr_p50, ec_p50) = (
+        rr.by_operation["read order"].p50_us,
+        ec.by_operation["read order"].p50_us,
+    );
+    println!("read p50: request-response {rr_p50} µs, eventual-consistency {ec_p50} µs");
+    assert!(
+        ec_p50 * 3 < rr_p50,
+        "a local read skips three round trips to Product"
+    );
+}
+
+#[test]
+fn eventual_consistency_queues_events_for_a_downed_order_and_applies_them_after() {
+    let trace = run(
+        "eventual-consistency",
+        5,
+        30.0,
+        &[("order_down_at_s", 8.0), ("order_down_for_s", 8.0)],
+    );
+    let mut state = WorldState::new(&trace.header);
+    let (mut deepest, mut drained_after_deepest) = (0, false);
+    for event in &trace.events {
+        state.apply(event);
+        if let Event::QueueDepth { depth, .. } = event.event {
+            if depth > deepest {
+                (deepest, drained_after_deepest) = (depth, false);
+            }
+            drained_after_deepest |= depth == 0;
+        }
+    }
+    println!("deepest queue: {deepest}");
+    assert!(
+        deepest >= 4,
+        "about one rename a second waits while Order is down for 8 s"
+    );
+    assert!(
+        drained_after_deepest,
+        "the queue drains after Order is back"
+    );
+    let source = &state.tables[2]["products"];
+    let copy = &state.tables[1]["product_names"];
+    let values = |table: &std::collections::BTreeMap<String, shared::fold::RowView>| {
+        table
+            .iter()
+            .map(|(k, r)| (k.clone(), r.value.clone(), r.version))
+            .collect::<Vec<_>>()
+    };
+    // The last renames may still be on their way; anything older than 5 s must have arrived.
+    let settled = state.now - Micros::from_secs(5);
+    for (key, row) in source {
+        if row.written_at <= settled {
+            assert!(
+                copy[key].version >= row.version,
+                "product {key}: {:?} vs {:?}",
+                values(copy),
+                values(source)
+            );
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Seed sweeps: invariants that hold for every seed and for randomized knobs.
+//! Each failure names its seed; rerun one with `SWEEP_SEED=<n> cargo test -p shared --test sweeps`.
+
+use shared::fold::WorldState;
+use shared::protocol::{Event, MsgId, RunRequest, Trace};
+use shared::rng::SimRng;
+use shared::scenario::{catalog, find, simulate};
+use shared::time::Micros;
+use std::collections::{BTreeMap, BTreeSet};
+
+const SEEDS_PER_SCENARIO: u64 = 250;
+
+/// The seeds to sweep: all of them, or the one in `SWEEP_SEED`.
+fn seeds() -> Vec<u64> {
+    match std::env::var("SWEEP_SEED") {
+        Ok(seed) => vec![seed.parse().expect("SWEEP_SEED is a number")],
+        Err(_) => (1..=SEEDS_PER_SCENARIO).collect(),
+    }
+}
+
+/// A request with every knob drawn at random (from the seed) within a range that still lets
+/// the run settle before it ends.
+fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
+    let spec = find(scenario).unwrap();
+    let mut rng = SimRng::new(seed ^ 0x5eed);
+    let mut pick = |min: f64, max: f64| min + (max - min) * (rng.below(1_001) as f64 / 1_000.0);
+    let mut knobs = BTreeMap::new();
+    for knob in spec.knobs {
+        let value = match knob.name {
+            "products_per_order" => pick(1.0, 8.0).round(),
+            "link_latency_ms" => pick(1.0, 200.0),
+            "call_timeout_ms" => pick(50.0, 1_000.0),
+            "read_rate_per_s" | "rename_rate_per_s" => pick(0.0, 10.0),
+            "broker_delay_ms" => pick(0.0, 1_000.0),
+            name if name.ends_with("_down_at_s") => pick(0.0, 20.0),
+            name if name.ends_with("_down_for_s") => pick(0.0, 10.0),
+            other => panic!("knob {other} needs a range in this sweep"),
+        };
+        knobs.insert(knob.name.to_string(), value);
+    }
+    // The broker delivers one event per round trip (prefetch 1, to keep order). Keep renames
+    // below half of that capacity, or the queue grows for as long as renames go on.
+    if let (Some(rate), Some(latency_ms)) =
+        (knobs.get("rename_rate_per_s"), knobs.get("link_latency_ms"))
+    {
+        let round_trip_s = 2.0 * 1.25 * latency_ms / 1_000.0;
+        knobs.insert("rename_rate_per_s".into(), rate.min(0.5 / round_trip_s));
+    }
+    RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s: 45.0,
+        knobs,
+    }
+}
+
+/// Every sent message is delivered or dropped exactly once, or counted in flight at the end.
+fn check_message_accounting(trace: &Trace) -> Result<(), String> {
+    let mut open: BTreeSet<MsgId> = BTreeSet::new();
+    let mut closed: BTreeSet<MsgId> = BTreeSet::new();
+    let mut in_flight_at_end = None;
+    for event in &trace.events {
+        match event.event {
+            Event::Sent { msg, .. } => {
+                if !open.insert(msg) || closed.contains(&msg) {
+                    return Err(format!("message {msg:?} sent twice"));
+                }
+            }
+            Event::Delivered { msg } | Event::Dropped { msg, .. } => {
+                if !open.remove(&msg) {
+                    return Err(format!("message {msg:?} ended without being in flight"));
+                }
+                closed.insert(msg);
+            }
+            Event::RunEnded {
+                messages_in_flight, ..
+            } => in_flight_at_end = Some(messages_in_flight),
+            _ => {}
+        }
+    }
+    match in_flight_at_end {
+        Some(n) if n == open.len() as u64 => Ok(()),
+        Some(n) => Err(format!(
+            "{} messages unaccounted for; the run reported {n} in flight",
+            open.len()
+        )),
+        None => Err("the trace has no RunEnded".into()),
+    }
+}
+
+/// Every copy holds at least every source version written more than `settle` before the end.
+fn check_copies_converge(trace: &Trace, settle: Micros) -> Result<(), String> {
+    let mut state = WorldState::new(&trace.header);
+    for event in &trace.events {
+        state.apply(event);
+    }
+    let settled = state.now - settle;
+    for copy in &trace.header.copies {
+        let source = &state.tables[copy.source_service.0 as usize][&copy.source_table];
+        let copied = &state.tables[copy.copy_service.0 as usize][&copy.copy_table];
+        for (key, row) in source {
+            let copy_version = copied.get(key).map_or(0, |r| r.version);
+            if row.written_at <= settled && copy_version < row.version {
+                return Err(format!(
+                    "{}[{key}] is v{copy_version} but the source reached v{} at {}",
+                    copy.copy_table, row.version, row.written_at
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sweep(scenario: &str, check: impl Fn(&Trace) -> Result<(), String>) {
+    let seeds = seeds();
+    println!(
+        "{scenario}: seeds {}..={}",
+        seeds[0],
+        seeds[seeds.len() - 1]
+    );
+    let failures: Vec<String> = seeds
+        .iter()
+        .filter_map(|&seed| {
+            let request = randomized_request(scenario, seed);
+            let trace = simulate(&request).unwrap();
+            check(&trace)
+                .err()
+                .map(|e| format!("seed {seed} ({:?}): {e}", request.knobs))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds failed:\n{}",
+        failures.len(),
+        seeds.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_message_is_accounted_for_in_every_scenario() {
+    for spec in catalog() {
+        sweep(spec.name, check_message_accounting);
+    }
+}
+
+#[test]
+fn eventual_consistency_copies_converge_once_renames_have_had_time_to_arrive() {
+    // The slowest path in this sweep: Order down until 30 s at most, a retry backoff of up to 2 s,
+    // then a backlog of up to ~30 events at up to 1 s + 2 × 250 ms each. Run to 45 s, settle 10 s
+    // before the end: every rename older than that must be in the copy.
+    sweep("eventual-consistency", |trace| {
+        check_message_accounting(trace)?;
+        check_copies_converge(trace, Micros::from_secs(10))
+    });
+}
