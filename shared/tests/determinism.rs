@@ -43,7 +43,7 @@ fn stepping_in_slices_gives_the_trace_of_one_run() {
         let mut sim = start(&request(spec.name, 9)).unwrap();
         let mut events = Vec::new();
         while sim.step() {
-            if sim.now().0 % 7 == 0 {
+            if sim.now().0.is_multiple_of(7) {
                 events.extend(sim.drain_events());
             }
         }
