@@ -61,10 +61,8 @@ fn check_message_accounting(trace: &Trace) -> Result<(), String> {
     let mut in_flight_at_end = None;
     for event in &trace.events {
         match event.event {
-            Event::Sent { msg, .. } => {
-                if !open.insert(msg) || closed.contains(&msg) {
-                    return Err(format!("message {msg:?} sent twice"));
-                }
+            Event::Sent { msg, .. } if !open.insert(msg) || closed.contains(&msg) => {
+                return Err(format!("message {msg:?} sent twice"));
             }
             Event::Delivered { msg } | Event::Dropped { msg, .. } => {
                 if !open.remove(&msg) {
