@@ -1,0 +1,189 @@
+//! End to end: the real backend serves the built page; headless Chromium opens it; messages move
+//! and tables fill, for both sources; and the trace computed in WebAssembly hashes the same as the
+//! trace computed natively.
+
+use crosstalk_tests::{Backend, Browser, start_backend, start_browser};
+use serde_json::Value;
+use shared::protocol::RunRequest;
+use shared::scenario::{find, simulate};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const READY: Duration = Duration::from_secs(30);
+
+/// The hash of the same run computed natively.
+fn native_hash(scenario: &str, seed: u64, knobs: &[(&str, f64)]) -> String {
+    let request = RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s: find(scenario).unwrap().default_until_s,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    };
+    simulate(&request).unwrap().hash_hex()
+}
+
+fn page_url(
+    backend: &Backend,
+    scenario: &str,
+    seed: u64,
+    source: &str,
+    speed: f64,
+    knobs: &[(&str, f64)],
+) -> String {
+    let knobs: String = knobs.iter().map(|(k, v)| format!("&k.{k}={v}")).collect();
+    format!(
+        "http://{}/?scenario={scenario}&seed={seed}&source={source}&speed={speed}{knobs}",
+        backend.addr
+    )
+}
+
+/// Opens the page and waits until its whole trace is in; returns the trace hash it shows.
+async fn open_and_wait(browser: &Browser, url: &str) -> String {
+    browser.client.goto(url).await.unwrap();
+    let ready =
+        "const e = document.querySelector('#trace-hash'); return !!e && e.dataset.ready === 'true'";
+    browser
+        .wait_until(ready, READY, &format!("the trace of {url}"))
+        .await;
+    browser.text("#trace-hash").await
+}
+
+/// Centres of the messages on the map, by message id.
+async fn message_positions(browser: &Browser) -> BTreeMap<String, (f64, f64)> {
+    let script = "const out = {};
+        document.querySelectorAll('#map .message').forEach(m => {
+            const r = m.getBoundingClientRect();
+            out[m.dataset.msg] = [r.x + r.width / 2, r.y + r.height / 2];
+        });
+        return out;";
+    let Value::Object(map) = browser.js(script).await else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .map(|(id, xy)| {
+            (
+                id,
+                (xy[0].as_f64().unwrap_or(0.0), xy[1].as_f64().unwrap_or(0.0)),
+            )
+        })
+        .collect()
+}
+
+/// Waits for messages on the map and checks that at least one of them moves.
+async fn assert_messages_move(browser: &Browser) {
+    browser
+        .wait_until(
+            "return document.querySelectorAll('#map .message').length > 0",
+            READY,
+            "a message in flight",
+        )
+        .await;
+    for _ in 0..50 {
+        let before = message_positions(browser).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let after = message_positions(browser).await;
+        let moved = before.iter().any(|(id, (x, y))| {
+            after
+                .get(id)
+                .is_some_and(|(x2, y2)| (x2 - x).abs() + (y2 - y).abs() > 1.0)
+        });
+        if moved {
+            return;
+        }
+    }
+    panic!("no message moved along its link in 50 tries");
+}
+
+async fn assert_tables_filled(browser: &Browser) {
+    let orders = browser
+        .count(r#"table.rows[data-service="Order"][data-table="orders"] tbody tr"#)
+        .await;
+    let products = browser
+        .count(r#"table.rows[data-service="Product"][data-table="products"] tbody tr"#)
+        .await;
+    assert_eq!(
+        (orders, products),
+        (20, 8),
+        "Order's 20 orders and Product's 8 products are shown"
+    );
+    assert!(
+        browser.count("#event-log li").await > 0,
+        "the event log shows events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_computes_the_same_trace_as_native_code() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 900).await;
+    let cases: [(&str, u64, &[(&str, f64)]); 4] = [
+        ("request-response", 1, &[]),
+        (
+            "request-response",
+            987_654_321,
+            &[("products_per_order", 5.0), ("link_latency_ms", 17.5)],
+        ),
+        ("eventual-consistency", 2, &[]),
+        (
+            "eventual-consistency",
+            77,
+            &[("broker_delay_ms", 900.0), ("rename_rate_per_s", 3.0)],
+        ),
+    ];
+    for (scenario, seed, knobs) in cases {
+        println!("{scenario} seed {seed} knobs {knobs:?}");
+        let in_wasm = open_and_wait(
+            &browser,
+            &page_url(&backend, scenario, seed, "sim", 1.0, knobs),
+        )
+        .await;
+        assert_eq!(
+            in_wasm,
+            native_hash(scenario, seed, knobs),
+            "{scenario} seed {seed}: WebAssembly vs native"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 900).await;
+    open_and_wait(
+        &browser,
+        &page_url(&backend, "eventual-consistency", 4, "sim", 1.0, &[]),
+    )
+    .await;
+    assert_messages_move(&browser).await;
+    assert_tables_filled(&browser).await;
+    let stale = r#"return document.querySelectorAll('table.rows[data-service="Order"][data-table="product_names"] tr.stale').length > 0"#;
+    browser
+        .wait_until(stale, READY, "a stale row in Order's copy")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_backend_the_page_shows_the_same_run() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 900).await;
+    let hash = open_and_wait(
+        &browser,
+        &page_url(&backend, "request-response", 5, "backend", 1.0, &[]),
+    )
+    .await;
+    assert_eq!(
+        hash,
+        native_hash("request-response", 5, &[]),
+        "the backend streams the native trace"
+    );
+    assert!(
+        browser
+            .text("#status")
+            .await
+            .to_lowercase()
+            .contains("backend"),
+        "the status names the source"
+    );
+    assert_messages_move(&browser).await;
+    assert_tables_filled(&browser).await;
+}

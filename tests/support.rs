@@ -1,0 +1,166 @@
+//! What the end-to-end tests share: the real backend on a free port, serving the built page, and
+//! headless Chromium driven through chromedriver.
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The backend, serving `dist/` on a free loopback port until dropped.
+pub struct Backend {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+/// The built page, as `trunk build --release` leaves it.
+pub fn dist_dir() -> PathBuf {
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "{} has no index.html: build the page first (`trunk build --release`; scripts/test.sh does)",
+        dist.display()
+    );
+    dist
+}
+
+/// Starts the real backend, the one `crosstalk serve` runs, on 127.0.0.1 and a free port.
+pub async fn start_backend() -> Backend {
+    let config = backend::ServerConfig {
+        dist_dir: dist_dir(),
+        ..Default::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = backend::app(backend::AppState::new(config));
+    tokio::spawn(backend::run(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    Backend { addr, _stop: stop }
+}
+
+/// A child process killed on drop, so a failing test leaves no chromedriver behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Headless Chromium under chromedriver, closed on drop.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    _driver: KillOnDrop,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts chromedriver on a free port and opens a headless Chromium session at `width`×`height`.
+pub async fn start_browser(width: u32, height: u32) -> Browser {
+    let port = free_port();
+    let driver = KillOnDrop(
+        Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (scripts/setup.sh installs it)"),
+    );
+    let profile = std::env::temp_dir().join(format!("crosstalk-e2e-{port}"));
+    let Value::Object(capabilities) = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--window-size={width},{height}"),
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    // chromedriver takes a moment to listen; retry until it does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connected = ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await;
+        match connected {
+            Ok(client) => {
+                return Browser {
+                    client,
+                    _driver: driver,
+                };
+            }
+            Err(err) if Instant::now() > deadline => {
+                panic!("chromedriver gave no session within 20 s: {err}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+impl Browser {
+    /// Runs `script` in the page and returns its result.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("script failed: {err}\n{script}"))
+    }
+
+    /// Polls `script` until it returns `true`, or fails with `what` after `timeout`.
+    pub async fn wait_until(&self, script: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        while self.js(script).await != Value::Bool(true) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of the first element matching `selector`, or "" when there is none.
+    pub async fn text(&self, selector: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector({selector:?}); return e ? e.textContent.trim() : ''"
+        );
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// How many elements match `selector`.
+    pub async fn count(&self, selector: &str) -> u64 {
+        self.js(&format!(
+            "return document.querySelectorAll({selector:?}).length"
+        ))
+        .await
+        .as_u64()
+        .unwrap_or(0)
+    }
+}
