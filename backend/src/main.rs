@@ -1,1 +1,134 @@
-fn main(){}
+//! `crosstalk`: serve the page and live traces, simulate a run, or list the scenarios.
+//!
+//! Only argument parsing and exit codes live here; the work is in the `backend` library.
+
+use anyhow::Context;
+use backend::cli::{self, CatalogFormat, CliError, SimulateFormat};
+use backend::{AppState, ServerConfig};
+use clap::{Parser, Subcommand};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Watch microservices share data.
+#[derive(Debug, Parser)]
+#[command(name = "crosstalk", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the built page, live traces over /ws, and /healthz.
+    Serve {
+        /// The address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// The directory holding the built page (`trunk build --release` writes it).
+        #[arg(long, default_value = "dist")]
+        dist: PathBuf,
+        /// The most viewers streaming at once; more are refused with 503.
+        #[arg(long, default_value_t = ServerConfig::default().max_viewers)]
+        max_viewers: usize,
+    },
+    /// Run a scenario and print its trace or its numbers.
+    Simulate {
+        /// The scenario, such as request-response (see `crosstalk scenarios`).
+        #[arg(long)]
+        scenario: String,
+        /// The seed of the run's generator: same seed, same trace.
+        // Negative numbers are taken as values so that `--seed -1` is called an invalid seed.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        seed: u64,
+        /// How many seconds to run [default: the scenario's own length].
+        #[arg(long, allow_negative_numbers = true)]
+        until: Option<f64>,
+        /// Set a knob, such as read_rate_per_s=5; repeat for more knobs.
+        #[arg(long = "set", value_name = "KNOB=VALUE")]
+        set: Vec<String>,
+        /// jsonl: the whole trace as JSON lines; summary: one line of JSON with the numbers.
+        #[arg(long, value_enum, default_value_t)]
+        format: SimulateFormat,
+    },
+    /// List the scenarios and their knobs.
+    Scenarios {
+        /// text for reading, json for scripts.
+        #[arg(long, value_enum, default_value_t)]
+        format: CatalogFormat,
+    },
+}
+
+/// How long viewers get to close their sockets when the server stops.
+const VIEWERS_GRACE: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    // Clap prints its own usage errors and exits with 2.
+    let args = Args::parse();
+    backend::init_tracing();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => exit_for(&err),
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Serve {
+            bind,
+            dist,
+            max_viewers,
+        } => serve(bind, dist, max_viewers),
+        Command::Simulate {
+            scenario,
+            seed,
+            until,
+            set,
+            format,
+        } => {
+            let request = cli::run_request(&scenario, seed, until, &set).map_err(CliError::from)?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            cli::simulate(&request, format, &mut out)?;
+            Ok(())
+        }
+        Command::Scenarios { format } => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            cli::scenarios(format, &mut out)?;
+            out.flush().map_err(CliError::from)?;
+            Ok(())
+        }
+    }
+}
+
+fn serve(bind: String, dist: PathBuf, max_viewers: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let state = AppState::new(ServerConfig {
+            dist_dir: dist,
+            max_viewers,
+            ..ServerConfig::default()
+        });
+        backend::serve(listener, state, backend::shutdown_signal(), VIEWERS_GRACE)
+            .await
+            .context("the server failed")
+    })
+}
+
+/// Reports `err` on one line and picks the exit code: 2 for bad input, 1 for anything else,
+/// and a quiet success when stdout's reader went away (`crosstalk simulate ... | head`).
+fn exit_for(err: &anyhow::Error) -> ExitCode {
+    let cli_error = err.downcast_ref::<CliError>();
+    if cli_error.is_some_and(CliError::is_broken_pipe) {
+        return ExitCode::SUCCESS;
+    }
+    // Writing to stderr can fail too (a closed terminal); there is nobody left to tell then.
+    let _ = writeln!(std::io::stderr(), "crosstalk: error: {err:#}");
+    match cli_error {
+        Some(CliError::BadInput(_)) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,328 @@
+//! The work behind `crosstalk simulate` and `crosstalk scenarios`, written to any `Write` so it
+//! is tested without spawning the binary.
+
+use crate::stream::EventBatches;
+use serde::Serialize;
+use shared::metrics::summarize;
+use shared::protocol::{RunRequest, Trace, event_line, header_line};
+use shared::scenario::{self, KnobSpec, ScenarioError, ScenarioSpec, parse_knob_assignment};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// Events handed to the writer at a time; the output is buffered anyway.
+const EVENTS_PER_WRITE: usize = 1024;
+
+/// The column `scenarios` wraps its text at.
+const TEXT_WIDTH: usize = 88;
+
+/// How `simulate` prints a run.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimulateFormat {
+    /// The trace as JSON lines: the header, then one event per line.
+    #[default]
+    Jsonl,
+    /// One line of JSON with the run's numbers.
+    Summary,
+}
+
+/// How `scenarios` prints the catalog.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogFormat {
+    /// Readable in a terminal.
+    #[default]
+    Text,
+    /// One JSON array, for scripts.
+    Json,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// What was asked is wrong; the message says how. Exit code 2.
+    #[error(transparent)]
+    BadInput(#[from] ScenarioError),
+    /// The output could not be written (a closed pipe is one case). Exit code 1.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl CliError {
+    /// True when the reader of stdout went away, as `| head` does: nothing is wrong then.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(err) if err.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Builds the request of `simulate` from its arguments. `until_s` defaults to the scenario's
+/// own run length; `assignments` are `KNOB=VALUE`, and a knob given twice takes the last value.
+pub fn run_request(
+    scenario_name: &str,
+    seed: u64,
+    until_s: Option<f64>,
+    assignments: &[String],
+) -> Result<RunRequest, ScenarioError> {
+    let spec = scenario::find(scenario_name)?;
+    let knobs = assignments
+        .iter()
+        .map(|text| parse_knob_assignment(text))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(RunRequest {
+        scenario: spec.name.to_string(),
+        seed,
+        until_s: until_s.unwrap_or(spec.default_until_s),
+        knobs,
+    })
+}
+
+/// Runs `request` and writes it to `out` in `format`.
+///
+/// The JSON lines are written as the run is computed, so a long run never sits in memory as
+/// text; they are byte for byte [`Trace::to_jsonl`].
+pub fn simulate(
+    request: &RunRequest,
+    format: SimulateFormat,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    match format {
+        SimulateFormat::Jsonl => {
+            let sim = scenario::start(request)?;
+            out.write_all(header_line(sim.header()).as_bytes())?;
+            for events in EventBatches::new(sim, EVENTS_PER_WRITE) {
+                for event in &events {
+                    out.write_all(event_line(event).as_bytes())?;
+                }
+            }
+        }
+        SimulateFormat::Summary => {
+            let trace: Trace = scenario::simulate(request)?;
+            let summary = summarize(&trace);
+            serde_json::to_writer(&mut *out, &summary).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes every scenario of the catalog with its knobs.
+pub fn scenarios(format: CatalogFormat, out: &mut impl Write) -> Result<(), CliError> {
+    match format {
+        CatalogFormat::Text => out.write_all(catalog_text().as_bytes())?,
+        CatalogFormat::Json => {
+            let catalog: Vec<ScenarioJson> = scenario::catalog().iter().map(Into::into).collect();
+            serde_json::to_writer_pretty(&mut *out, &catalog).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The catalog as text for a terminal.
+fn catalog_text() -> String {
+    let mut text = String::new();
+    for (index, spec) in scenario::catalog().iter().enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
+        push_scenario_text(&mut text, spec);
+    }
+    text
+}
+
+fn push_scenario_text(text: &mut String, spec: &ScenarioSpec) {
+    text.push_str(&format!(
+        "{} — {} (default run: {} s)\n",
+        spec.name, spec.title, spec.default_until_s
+    ));
+    push_wrapped(text, spec.lesson, "  ");
+    text.push_str("  knobs:\n");
+    let name_width = spec.knobs.iter().map(|k| k.name.len()).max().unwrap_or(0);
+    for knob in spec.knobs {
+        text.push_str(&format!(
+            "    {:name_width$}  {}\n",
+            knob.name,
+            knob_range(knob)
+        ));
+        push_wrapped(text, knob.help, &" ".repeat(6 + name_width));
+    }
+}
+
+/// `default 3 per s, from 0 to 50`, with whole-number knobs said to be so.
+fn knob_range(knob: &KnobSpec) -> String {
+    let unit = if knob.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", knob.unit)
+    };
+    let whole = if knob.whole { ", whole numbers" } else { "" };
+    format!(
+        "default {}{unit}, from {} to {}{whole}",
+        knob.default, knob.min, knob.max
+    )
+}
+
+/// Appends `words` wrapped at [`TEXT_WIDTH`], each line starting with `indent`.
+fn push_wrapped(text: &mut String, words: &str, indent: &str) {
+    let mut line = String::new();
+    for word in words.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > TEXT_WIDTH {
+            text.push_str(&format!("{indent}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        text.push_str(&format!("{indent}{line}\n"));
+    }
+}
+
+/// A scenario as `scenarios --format json` prints it.
+#[derive(Serialize)]
+struct ScenarioJson {
+    name: &'static str,
+    title: &'static str,
+    lesson: &'static str,
+    default_until_s: f64,
+    knobs: Vec<KnobJson>,
+}
+
+/// A knob as `scenarios --format json` prints it.
+#[derive(Serialize)]
+struct KnobJson {
+    name: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    default: f64,
+    min: f64,
+    max: f64,
+    whole: bool,
+    help: &'static str,
+}
+
+impl From<&ScenarioSpec> for ScenarioJson {
+    fn from(spec: &ScenarioSpec) -> Self {
+        ScenarioJson {
+            name: spec.name,
+            title: spec.title,
+            lesson: spec.lesson,
+            default_until_s: spec.default_until_s,
+            knobs: spec
+                .knobs
+                .iter()
+                .map(|knob| KnobJson {
+                    name: knob.name,
+                    label: knob.label,
+                    unit: knob.unit,
+                    default: knob.default,
+                    min: knob.min,
+                    max: knob.max,
+                    whole: knob.whole,
+                    help: knob.help,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn simulated(request: &RunRequest, format: SimulateFormat) -> String {
+        let mut out = Vec::new();
+        simulate(request, format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn jsonl_is_exactly_the_whole_trace_as_json_lines() {
+        let check = |scenario: &str, seed: u64, until_s: Option<f64>, sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let request = run_request(scenario, seed, until_s, &sets).unwrap();
+            let expected = scenario::simulate(&request).unwrap().to_jsonl();
+            assert_eq!(simulated(&request, SimulateFormat::Jsonl), expected);
+        };
+        check("request-response", 1, Some(5.0), &[]);
+        check("request-response", 7, None, &["read_rate_per_s=9"]);
+        check("eventual-consistency", 3, Some(20.0), &[]);
+    }
+
+    #[test]
+    fn requests_take_defaults_and_refuse_bad_input() {
+        let request = run_request("eventual-consistency", 4, None, &[]).unwrap();
+        assert_eq!(request.until_s, 30.0);
+        assert!(request.knobs.is_empty());
+        let request = run_request(
+            "request-response",
+            4,
+            Some(2.0),
+            &["read_rate_per_s=1".into(), "read_rate_per_s=2".into()],
+        )
+        .unwrap();
+        assert_eq!(request.knobs["read_rate_per_s"], 2.0, "the last value wins");
+
+        let check = |scenario: &str, sets: &[&str], expected: &str| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let err = run_request(scenario, 1, None, &sets)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        };
+        check("nope", &[], "unknown scenario \"nope\"");
+        check("request-response", &["x=abc"], "cannot read \"x=abc\"");
+        check("request-response", &["novalue"], "expected KNOB=VALUE");
+    }
+
+    #[test]
+    fn summary_is_one_line_of_json() {
+        let request = run_request("request-response", 2, Some(10.0), &[]).unwrap();
+        let text = simulated(&request, SimulateFormat::Summary);
+        assert_eq!(text.lines().count(), 1);
+        let summary: shared::protocol::RunSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            summary.trace_hash,
+            scenario::simulate(&request).unwrap().hash_hex()
+        );
+    }
+
+    #[test]
+    fn the_text_catalog_names_every_scenario_and_knob_within_the_width() {
+        let text = catalog_text();
+        for spec in scenario::catalog() {
+            assert!(text.contains(spec.name), "{text}");
+            for knob in spec.knobs {
+                assert!(text.contains(knob.name), "{text}");
+            }
+        }
+        for line in text.lines() {
+            // Long single words may overflow; the catalog has none.
+            assert!(line.chars().count() <= TEXT_WIDTH, "too long: {line:?}");
+        }
+    }
+
+    #[test]
+    fn wrapping_keeps_every_word_in_order() {
+        let check = |words: &str, indent: &str, expected: &str| {
+            let mut text = String::new();
+            push_wrapped(&mut text, words, indent);
+            assert_eq!(text, expected);
+        };
+        check("", "  ", "");
+        check("one two", "  ", "  one two\n");
+        let long = "word ".repeat(30);
+        let mut text = String::new();
+        push_wrapped(&mut text, &long, "    ");
+        assert_eq!(text.split_whitespace().count(), 30);
+        assert!(
+            text.lines()
+                .all(|l| l.len() <= TEXT_WIDTH && l.starts_with("    "))
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! The one error type at the HTTP edge: each variant says what the client can do about it, and
+//! nothing about the server's insides.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// A request the server cannot serve, answered as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Every viewer place is taken.
+    #[error(
+        "too many viewers: at most {max_viewers} may watch at once; close another tab or try again later"
+    )]
+    TooManyViewers {
+        /// The configured bound.
+        max_viewers: usize,
+    },
+    /// The server is stopping and admits no one.
+    #[error("the server is shutting down; try again when it is back")]
+    ShuttingDown,
+    /// The dist directory has no `index.html`.
+    #[error("the page is not built: run `trunk build --release` (see README)")]
+    PageNotBuilt,
+}
+
+impl HttpError {
+    /// The status code that goes with it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::TooManyViewers { .. }
+            | HttpError::ShuttingDown
+            | HttpError::PageNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.status(), format!("{self}\n")).into_response()
+    }
+}

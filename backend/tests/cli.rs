@@ -1,0 +1,364 @@
+//! The real `crosstalk` binary: its output, its exit codes, and `serve`.
+
+mod support;
+
+use shared::scenario::catalog;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use support::{TempDir, crosstalk, http_get};
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn scenarios_lists_every_scenario_with_its_knobs_as_text() {
+    let output = crosstalk(&["scenarios"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout_of(&output);
+    for spec in catalog() {
+        assert!(text.contains(spec.name), "{text}");
+        assert!(text.contains(spec.title), "{text}");
+        assert!(
+            text.contains(&format!("default run: {} s", spec.default_until_s)),
+            "{text}"
+        );
+        for knob in spec.knobs {
+            assert!(text.contains(knob.name), "{} missing:\n{text}", knob.name);
+        }
+    }
+    assert!(text.contains("read_rate_per_s"), "{text}");
+    assert!(text.contains("from 0 to 50"), "{text}");
+}
+
+#[test]
+fn scenarios_as_json_has_every_field_of_every_knob() {
+    let output = crosstalk(&["scenarios", "--format", "json"]);
+    assert!(output.status.success(), "{output:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), catalog().len());
+    for (json, spec) in listed.iter().zip(catalog()) {
+        assert_eq!(json["name"], spec.name);
+        assert_eq!(json["title"], spec.title);
+        assert_eq!(json["lesson"], spec.lesson);
+        assert_eq!(json["default_until_s"], spec.default_until_s);
+        let knobs = json["knobs"].as_array().unwrap();
+        assert_eq!(knobs.len(), spec.knobs.len());
+        for (knob_json, knob) in knobs.iter().zip(spec.knobs) {
+            assert_eq!(knob_json["name"], knob.name);
+            assert_eq!(knob_json["default"], knob.default);
+            assert_eq!(knob_json["unit"], knob.unit);
+            assert_eq!(knob_json["min"], knob.min);
+            assert_eq!(knob_json["max"], knob.max);
+            assert_eq!(knob_json["help"], knob.help);
+        }
+    }
+}
+
+#[test]
+fn simulate_summary_is_one_line_of_json_with_the_numbers() {
+    let output = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--seed",
+        "3",
+        "--until",
+        "20",
+        "--format",
+        "summary",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout_of(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for field in [
+        "ops_ok",
+        "ops_failed",
+        "by_operation",
+        "stale_reads",
+        "events",
+        "trace_hash",
+    ] {
+        assert!(summary.get(field).is_some(), "no {field} in {text}");
+    }
+    assert_eq!(summary["scenario"], "request-response");
+    assert_eq!(summary["seed"], 3);
+    assert_eq!(summary["until_s"], 20.0);
+    assert!(summary["ops_ok"].as_u64().unwrap() > 0, "{text}");
+    assert_eq!(summary["trace_hash"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn simulate_defaults_the_seed_and_the_scenarios_run_length() {
+    let output = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "eventual-consistency",
+        "--format",
+        "summary",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["seed"], 1);
+    assert_eq!(summary["until_s"], 30.0);
+}
+
+#[test]
+fn the_same_arguments_give_the_same_output() {
+    let check = |args: &[&str]| {
+        let first = crosstalk(args);
+        let second = crosstalk(args);
+        assert!(first.status.success(), "{first:?}");
+        assert!(!first.stdout.is_empty());
+        assert_eq!(first.stdout, second.stdout, "{args:?}");
+    };
+    check(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--seed",
+        "9",
+        "--until",
+        "15",
+    ]);
+    check(&[
+        "simulate",
+        "--scenario",
+        "eventual-consistency",
+        "--seed",
+        "9",
+        "--until",
+        "15",
+        "--set",
+        "read_rate_per_s=6",
+        "--format",
+        "summary",
+    ]);
+}
+
+#[test]
+fn jsonl_starts_with_the_header_and_ends_with_the_run_ending() {
+    let output = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--until",
+        "5",
+        "--set",
+        "read_rate_per_s=2",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let trace = shared::protocol::Trace::from_jsonl(&stdout_of(&output)).unwrap();
+    assert_eq!(trace.header.knobs["read_rate_per_s"], 2.0);
+    assert!(matches!(
+        trace.events.last().unwrap().event,
+        shared::protocol::Event::RunEnded { .. }
+    ));
+}
+
+#[test]
+fn bad_input_exits_with_2_and_a_message_naming_the_problem() {
+    let check = |args: &[&str], expected: &str| {
+        let output = crosstalk(args);
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: {stderr:?} should contain {expected:?}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    let simulate = |extra: &[&'static str]| {
+        let mut args = vec!["simulate", "--scenario", "request-response"];
+        args.extend_from_slice(extra);
+        args
+    };
+    // Our own checks: one line, naming the problem.
+    check(
+        &["simulate", "--scenario", "nope"],
+        "unknown scenario \"nope\"",
+    );
+    check(&simulate(&["--set", "speed=3"]), "has no knob \"speed\"");
+    check(&simulate(&["--set", "x=abc"]), "cannot read \"x=abc\"");
+    check(
+        &simulate(&["--set", "read_rate_per_s"]),
+        "expected KNOB=VALUE",
+    );
+    check(&simulate(&["--set", "read_rate_per_s=99"]), "out of range");
+    check(
+        &simulate(&["--set", "products_per_order=1.5"]),
+        "whole number",
+    );
+    check(
+        &simulate(&["--until", "0"]),
+        "run length 0 s is out of range",
+    );
+    check(
+        &simulate(&["--until", "-5"]),
+        "run length -5 s is out of range",
+    );
+    check(
+        &simulate(&["--until", "NaN"]),
+        "run length NaN s is out of range",
+    );
+    check(&simulate(&["--until", "1000"]), "at most 600 s");
+    for args in [
+        simulate(&["--set", "x=abc"]),
+        vec!["simulate", "--scenario", "nope"],
+    ] {
+        let stderr = stderr_of(&crosstalk(&args));
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("crosstalk: error: "), "{stderr}");
+    }
+    // Clap's usage errors.
+    check(&["simulate"], "--scenario");
+    check(&simulate(&["--until", "abc"]), "invalid value 'abc'");
+    check(
+        &simulate(&["--seed", "-1"]),
+        "invalid value '-1' for '--seed <SEED>'",
+    );
+    check(&simulate(&["--format", "xml"]), "invalid value 'xml'");
+    check(&["scenarios", "--format", "yaml"], "invalid value 'yaml'");
+    check(&["teleport"], "unrecognized subcommand");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    // `crosstalk simulate ... | head -1`: the biggest run, whose reader leaves after one line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+        .args([
+            "simulate",
+            "--scenario",
+            "request-response",
+            "--until",
+            "600",
+            "--set",
+            "read_rate_per_s=50",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first_line = String::new();
+    stdout.read_line(&mut first_line).unwrap();
+    assert!(
+        first_line.starts_with("{\"protocol_version\":"),
+        "{first_line}"
+    );
+    drop(stdout);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A `crosstalk serve` process, stopped with SIGTERM when dropped.
+struct ServeProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+impl ServeProcess {
+    fn start(args: &[&str]) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        // The server logs its address once it listens; the logs before it are read and kept.
+        let mut seen = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                panic!("the server exited before listening:\n{seen}");
+            }
+            seen.push_str(&line);
+            if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
+                break url.trim().parse().unwrap();
+            }
+        };
+        ServeProcess {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and the rest of the log.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        (status, rest)
+    }
+}
+
+#[tokio::test]
+async fn serve_without_a_page_answers_503_and_stops_on_sigterm() {
+    let missing = TempDir::new("serve-missing");
+    let dist = missing.path().join("dist");
+    let server = ServeProcess::start(&["--dist", dist.to_str().unwrap()]);
+    let response = http_get(server.addr, "/").await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert!(
+        response
+            .body
+            .contains("the page is not built: run `trunk build --release`"),
+        "{response:?}"
+    );
+    let health = http_get(server.addr, "/healthz").await;
+    assert_eq!(health.status, 200, "{health:?}");
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}
+
+#[tokio::test]
+async fn serve_serves_the_page_from_its_dist_directory() {
+    let dist = TempDir::new("serve-dist");
+    std::fs::write(dist.path().join("index.html"), "<p>hello</p>").unwrap();
+    let server = ServeProcess::start(&["--dist", dist.path().to_str().unwrap()]);
+    let response = http_get(server.addr, "/deep/link").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body, "<p>hello</p>");
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status:?}\n{log}");
+}
+
+#[test]
+fn serve_on_a_taken_port_fails_with_a_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = crosstalk(&["serve", "--bind", &addr]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
