@@ -151,7 +151,7 @@ async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
     let browser = start_browser(1280, 900).await;
     open_and_wait(
         &browser,
-        &page_url(&backend, "eventual-consistency", 4, "sim", 1.0, &[]),
+        &page_url(&backend, "eventual-consistency", 4, "sim", 0.1, &[]),
     )
     .await;
     assert_messages_move(&browser).await;
@@ -168,7 +168,7 @@ async fn from_the_backend_the_page_shows_the_same_run() {
     let browser = start_browser(1280, 900).await;
     let hash = open_and_wait(
         &browser,
-        &page_url(&backend, "request-response", 5, "backend", 1.0, &[]),
+        &page_url(&backend, "request-response", 5, "backend", 0.1, &[]),
     )
     .await;
     assert_eq!(
