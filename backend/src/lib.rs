@@ -9,6 +9,8 @@
 //! cuts its output into frames, so a trace from `/ws`, from `simulate` and from the page's own
 //! engine are the same bytes.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod error;
 pub mod http;

@@ -72,10 +72,11 @@ impl AppState {
         self.stopping.send_replace(true);
     }
 
-    /// Waits until every viewer has closed its socket; call after [`AppState::stop_viewers`].
+    /// Waits until no viewer is connected; after [`AppState::stop_viewers`], until the last has
+    /// closed its socket.
     pub async fn viewers_closed(&self) {
         // Each session holds one permit until it ends, so getting them all means none is left.
-        // They are given back at once: `try_admit_viewer` refuses everyone while stopping.
+        // They are given back at once: while stopping, `try_admit_viewer` refuses everyone anyway.
         let all = u32::try_from(self.config.max_viewers).unwrap_or(u32::MAX);
         let _ = self.viewers.acquire_many(all).await;
     }

@@ -90,13 +90,7 @@ async fn send_frames(
                     last_was_end = false;
                     continue;
                 }
-                Command::Refuse(message) => match serde_json::to_string(&ServerFrame::Error { message }) {
-                    Ok(text) => text,
-                    Err(err) => {
-                        error!("cannot serialize an error frame: {err}");
-                        continue;
-                    }
-                },
+                Command::Refuse(message) => error_frame(message),
             },
             frame = next_frame(&mut current) => match frame {
                 Some(frame) => {
@@ -110,10 +104,7 @@ async fn send_frames(
                     }
                     // The run's thread ended without its last frame: it failed, and was logged.
                     last_was_end = true;
-                    serde_json::to_string(&ServerFrame::Error {
-                        message: "the run stopped early because of a server error".into(),
-                    })
-                    .unwrap_or_default()
+                    error_frame("the run stopped early because of a server error".into())
                 }
             },
         };
@@ -134,6 +125,12 @@ async fn send_frames(
             }
         }
     }
+}
+
+/// An `error` frame as JSON.
+fn error_frame(message: String) -> String {
+    // A frame of one string field cannot fail to serialize.
+    serde_json::to_string(&ServerFrame::Error { message }).expect("an error frame serializes")
 }
 
 /// The next frame of the current run, or never when there is none.

@@ -359,13 +359,9 @@ async fn over_the_viewer_limit_the_upgrade_is_refused_with_503() {
     // the client does, so the client waits for the socket to end, then for the place.
     first.close(None).await.unwrap();
     while let Some(Ok(_)) = first.next().await {}
-    tokio::time::timeout(ANSWER_TIMEOUT, async {
-        while server.state.viewers_connected() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the server frees the place");
+    tokio::time::timeout(ANSWER_TIMEOUT, server.state.viewers_closed())
+        .await
+        .expect("the server frees the place");
     let mut again = connect(&server).await;
     send_text(&mut again, &run_frame("request-response", 1, 2.0, &[])).await;
     receive_trace(&mut again).await;
@@ -411,14 +407,11 @@ async fn a_viewer_that_stops_reading_is_dropped_after_the_send_timeout() {
     )
     .await;
     // Once the socket's buffers are full, the send waits; after the timeout the server drops
-    // this viewer and its place is free. Real time passes here: the socket is real.
-    tokio::time::timeout(ANSWER_TIMEOUT, async {
-        while server.state.viewers_connected() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the stalled viewer is dropped");
+    // this viewer and its place is free. Real time passes here: the socket is real, so tokio's
+    // clock cannot be paused.
+    tokio::time::timeout(ANSWER_TIMEOUT, server.state.viewers_closed())
+        .await
+        .expect("the stalled viewer is dropped");
     let mut next = connect(&server).await;
     send_text(&mut next, &run_frame("request-response", 1, 2.0, &[])).await;
     receive_trace(&mut next).await;
