@@ -23,15 +23,16 @@ pub enum Tone {
 }
 
 impl Tone {
-    /// The CSS class of lines in this tone.
+    /// The CSS class of lines in this tone (prefixed, so it never clashes with the map's
+    /// `message` class that tests select).
     pub fn class(self) -> &'static str {
         match self {
-            Tone::Narration => "narration",
-            Tone::Message => "message",
-            Tone::Failure => "failure",
-            Tone::Data => "data",
-            Tone::Operation => "operation",
-            Tone::Lifecycle => "lifecycle",
+            Tone::Narration => "log-narration",
+            Tone::Message => "log-message",
+            Tone::Failure => "log-failure",
+            Tone::Data => "log-data",
+            Tone::Operation => "log-operation",
+            Tone::Lifecycle => "log-lifecycle",
         }
     }
 }

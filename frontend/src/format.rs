@@ -2,18 +2,23 @@
 
 use shared::time::Micros;
 
-/// A latency or duration in milliseconds, with about three significant digits:
-/// `0.42 ms`, `4.56 ms`, `45.6 ms`, `456 ms`, `4.56 s` from ten seconds on as `12.3 s`.
+/// A latency or duration with about three significant digits: `0.42 ms`, `4.56 ms`, `45.6 ms`,
+/// `456 ms`, then in seconds `4.56 s`, `12.3 s`, `456 s`.
 pub fn duration(t: Micros) -> String {
     let ms = t.as_millis_f64();
+    let s = t.as_secs_f64();
     if ms < 10.0 {
         format!("{ms:.2} ms")
     } else if ms < 100.0 {
         format!("{ms:.1} ms")
-    } else if ms < 10_000.0 {
+    } else if ms < 999.5 {
         format!("{ms:.0} ms")
+    } else if s < 9.995 {
+        format!("{s:.2} s")
+    } else if s < 99.95 {
+        format!("{s:.1} s")
     } else {
-        format!("{:.1} s", t.as_secs_f64())
+        format!("{s:.0} s")
     }
 }
 
@@ -33,12 +38,7 @@ pub fn clock(t: Micros) -> String {
 
 /// A run length as `30 s` or `12.5 s`, without needless decimals.
 pub fn run_length(t: Micros) -> String {
-    let s = t.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{}", trim_number(s)) + " s"
-    }
+    format!("{} s", trim_number(t.as_secs_f64()))
 }
 
 /// An event's time in the log: `12.340 s`, to the millisecond.
@@ -74,8 +74,11 @@ mod tests {
         check(4_561, "4.56 ms");
         check(45_649, "45.6 ms");
         check(245_300, "245 ms");
-        check(9_999_000, "9999 ms");
+        check(999_400, "999 ms");
+        check(999_600, "1.00 s");
+        check(2_506_000, "2.51 s");
         check(12_345_678, "12.3 s");
+        check(456_000_000, "456 s");
     }
 
     #[test]

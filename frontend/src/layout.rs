@@ -1,25 +1,41 @@
 //! Where each service sits on the map, in the coordinates of the SVG's viewBox.
 //!
-//! Services are placed in columns by how many hops they are from a client: clients on the left,
-//! the services they call next, and so on to the right. A broker linked to services in one column
-//! sits beside them, halfway between them, so its two links read as "in" and "out".
+//! Services are placed in tiers by how many hops they are from a client: clients first, then the
+//! services they call, and so on. On wide screens tiers are columns from left to right; on narrow
+//! screens they are rows from top to bottom. A broker alone in its tier sits level with the middle
+//! of what it links, so its two links read as "in" and "out".
 
 use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
 use std::collections::VecDeque;
 
-/// The map's width in viewBox units.
+/// The landscape map's width in viewBox units.
 pub const VIEW_WIDTH: f64 = 1000.0;
-/// The map's height in viewBox units.
+/// The landscape map's height in viewBox units, when no tier needs more.
 pub const VIEW_HEIGHT: f64 = 420.0;
+/// The portrait map's width, when no tier needs more.
+pub const PORTRAIT_WIDTH: f64 = 440.0;
+/// The portrait map's height.
+pub const PORTRAIT_HEIGHT: f64 = 540.0;
 /// A service box's width.
-pub const BOX_WIDTH: f64 = 156.0;
+pub const BOX_WIDTH: f64 = 164.0;
 /// A service box's height.
-pub const BOX_HEIGHT: f64 = 72.0;
+pub const BOX_HEIGHT: f64 = 74.0;
 /// Space kept free along the map's edges.
 const MARGIN: f64 = 24.0;
+/// The least space between two boxes of one tier.
+const GAP: f64 = 24.0;
 /// How far apart the two directions of a link are drawn, so requests and responses pass side by
 /// side instead of over each other.
 pub const LANE_OFFSET: f64 = 7.0;
+
+/// Which way the tiers run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// Tiers are columns, left to right: for wide screens.
+    Landscape,
+    /// Tiers are rows, top to bottom: for narrow screens.
+    Portrait,
+}
 
 /// A point in viewBox units.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -56,14 +72,6 @@ impl ServiceBox {
             && (self.center.y - other.center.y).abs() < BOX_HEIGHT
     }
 
-    /// True when the box lies wholly inside the map.
-    pub fn inside_view(&self) -> bool {
-        self.left() >= 0.0
-            && self.top() >= 0.0
-            && self.left() + BOX_WIDTH <= VIEW_WIDTH
-            && self.top() + BOX_HEIGHT <= VIEW_HEIGHT
-    }
-
     /// Where the ray from the centre towards `toward` leaves the box.
     fn exit_toward(&self, toward: Point) -> Point {
         let (dx, dy) = (toward.x - self.center.x, toward.y - self.center.y);
@@ -92,48 +100,101 @@ impl ServiceBox {
 /// Every service's place on the map.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
+    width: f64,
+    height: f64,
     boxes: Vec<ServiceBox>,
     links: Vec<(ServiceId, ServiceId)>,
 }
 
 impl Layout {
-    /// Places the services of `header`.
+    /// Places the services of `header` for a wide screen.
     pub fn new(header: &TraceHeader) -> Layout {
+        Layout::with_orientation(header, Orientation::Landscape)
+    }
+
+    /// Places the services of `header` with tiers running as `orientation` says.
+    pub fn with_orientation(header: &TraceHeader, orientation: Orientation) -> Layout {
         let n = header.services.len();
-        let columns = columns(header);
-        let column_count = columns.iter().copied().max().map_or(1, |c| c + 1);
-        let column_width = (VIEW_WIDTH - 2.0 * MARGIN) / column_count as f64;
-        let mut boxes: Vec<ServiceBox> = (0..n)
-            .map(|i| ServiceBox {
-                service: ServiceId(i as u16),
-                center: Point {
-                    x: MARGIN + column_width * (columns[i] as f64 + 0.5),
-                    y: VIEW_HEIGHT / 2.0,
-                },
-            })
-            .collect();
-        for column in 0..column_count {
-            let members: Vec<usize> = (0..n).filter(|&i| columns[i] == column).collect();
-            let row_height = (VIEW_HEIGHT - 2.0 * MARGIN) / members.len().max(1) as f64;
-            for (row, &i) in members.iter().enumerate() {
-                boxes[i].center.y = MARGIN + row_height * (row as f64 + 0.5);
+        let tiers = tiers(header);
+        let tier_count = tiers.iter().copied().max().map_or(1, |t| t + 1);
+        let widest_tier = (0..tier_count)
+            .map(|tier| tiers.iter().filter(|&&t| t == tier).count())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        // Along a tier, each box needs its own size plus a gap; the map grows when a tier is full.
+        let (width, height) = match orientation {
+            Orientation::Landscape => (
+                VIEW_WIDTH,
+                VIEW_HEIGHT.max(widest_tier as f64 * (BOX_HEIGHT + GAP) + 2.0 * MARGIN),
+            ),
+            Orientation::Portrait => (
+                PORTRAIT_WIDTH.max(widest_tier as f64 * (BOX_WIDTH + GAP) + 2.0 * MARGIN),
+                PORTRAIT_HEIGHT,
+            ),
+        };
+        let (across, along) = match orientation {
+            Orientation::Landscape => (width, height),
+            Orientation::Portrait => (height, width),
+        };
+        let tier_step = (across - 2.0 * MARGIN) / tier_count as f64;
+        // Positions as (across the tiers, along a tier), turned into x and y at the end.
+        let mut places: Vec<(f64, f64)> = vec![(0.0, along / 2.0); n];
+        for tier in 0..tier_count {
+            let members: Vec<usize> = (0..n).filter(|&i| tiers[i] == tier).collect();
+            let slot = (along - 2.0 * MARGIN) / members.len().max(1) as f64;
+            for (k, &i) in members.iter().enumerate() {
+                places[i] = (
+                    MARGIN + tier_step * (tier as f64 + 0.5),
+                    MARGIN + slot * (k as f64 + 0.5),
+                );
             }
         }
-        // A broker alone in its column sits level with the middle of what it links.
         for (i, info) in header.services.iter().enumerate() {
-            let alone = columns.iter().filter(|&&c| c == columns[i]).count() == 1;
+            let alone = tiers.iter().filter(|&&t| t == tiers[i]).count() == 1;
             if info.role != ServiceRole::Broker || !alone {
                 continue;
             }
-            let ys: Vec<f64> = neighbours(header, i).map(|j| boxes[j].center.y).collect();
-            if !ys.is_empty() {
-                boxes[i].center.y = ys.iter().sum::<f64>() / ys.len() as f64;
+            let levels: Vec<f64> = neighbours(header, i).map(|j| places[j].1).collect();
+            if !levels.is_empty() {
+                places[i].1 = levels.iter().sum::<f64>() / levels.len() as f64;
             }
         }
+        let boxes = places
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| ServiceBox {
+                service: ServiceId(i as u16),
+                center: match orientation {
+                    Orientation::Landscape => Point { x: a, y: b },
+                    Orientation::Portrait => Point { x: b, y: a },
+                },
+            })
+            .collect();
         Layout {
+            width,
+            height,
             boxes,
             links: header.links.clone(),
         }
+    }
+
+    /// The map's width in viewBox units.
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// The map's height in viewBox units.
+    pub fn height(&self) -> f64 {
+        self.height
+    }
+
+    /// True when the box lies wholly inside the map.
+    pub fn contains(&self, service_box: &ServiceBox) -> bool {
+        service_box.left() >= 0.0
+            && service_box.top() >= 0.0
+            && service_box.left() + BOX_WIDTH <= self.width
+            && service_box.top() + BOX_HEIGHT <= self.height
     }
 
     /// Every service's box, by id.
@@ -197,9 +258,9 @@ fn neighbours(header: &TraceHeader, i: usize) -> impl Iterator<Item = usize> + '
     })
 }
 
-/// Each service's column: hops from the nearest client (clients are column 0). Services no
-/// client reaches go in a column after all others.
-fn columns(header: &TraceHeader) -> Vec<usize> {
+/// Each service's tier: hops from the nearest client (clients are tier 0). Services no client
+/// reaches go in a tier after all others.
+fn tiers(header: &TraceHeader) -> Vec<usize> {
     let n = header.services.len();
     let mut column: Vec<Option<usize>> = vec![None; n];
     let mut queue = VecDeque::new();
@@ -270,7 +331,7 @@ mod tests {
 
     fn check_no_overlap(layout: &Layout, context: &str) {
         for (i, a) in layout.boxes().iter().enumerate() {
-            assert!(a.inside_view(), "{context}: {a:?} leaves the map");
+            assert!(layout.contains(a), "{context}: {a:?} leaves the map");
             for b in &layout.boxes()[i + 1..] {
                 assert!(!a.overlaps(b), "{context}: {a:?} overlaps {b:?}");
             }
@@ -324,7 +385,10 @@ mod tests {
             ("nothing", header(&[], &[])),
         ];
         for (name, header) in topologies {
-            check_no_overlap(&Layout::new(&header), name);
+            for orientation in [Orientation::Landscape, Orientation::Portrait] {
+                let layout = Layout::with_orientation(&header, orientation);
+                check_no_overlap(&layout, &format!("{name}, {orientation:?}"));
+            }
         }
     }
 
@@ -334,6 +398,29 @@ mod tests {
         let x = |i: u16| layout.service_box(ServiceId(i)).unwrap().center.x;
         // Client, Order, Product.
         assert!(x(0) < x(1) && x(1) < x(2));
+    }
+
+    #[test]
+    fn narrow_screens_stack_tiers_top_to_bottom() {
+        let header = scenario_header("eventual-consistency");
+        let layout = Layout::with_orientation(&header, Orientation::Portrait);
+        let y = |i: u16| layout.service_box(ServiceId(i)).unwrap().center.y;
+        let x = |i: u16| layout.service_box(ServiceId(i)).unwrap().center.x;
+        // Client on top; Order and Product side by side; the broker below, between them.
+        assert!(y(0) < y(1) && y(1) == y(2) && y(2) < y(3));
+        assert!(x(1).min(x(2)) < x(3) && x(3) < x(1).max(x(2)));
+        assert!(layout.width() < layout.height());
+    }
+
+    #[test]
+    fn a_full_tier_makes_the_map_bigger() {
+        let services: Vec<(&str, ServiceRole)> = std::iter::once(("Client", Client))
+            .chain((0..8).map(|_| ("S", Service)))
+            .collect();
+        let links: Vec<(u16, u16)> = (1..=8).map(|i| (0, i)).collect();
+        let layout = Layout::new(&header(&services, &links));
+        assert!(layout.height() > VIEW_HEIGHT);
+        check_no_overlap(&layout, "eight in a tier");
     }
 
     #[test]

@@ -10,3 +10,8 @@ pub mod player;
 pub mod source;
 pub mod trace_index;
 pub mod view_model;
+
+pub mod app;
+pub mod components;
+pub mod state;
+pub mod ws;

@@ -57,36 +57,60 @@ pub enum RunStatus {
 pub const BACKEND_UNREACHABLE: &str = "Backend not reachable — start it with `crosstalk serve` (or choose \"In the page\" as the source), then press Run.";
 
 impl RunStatus {
-    /// The status line.
+    /// The status line, as plain text (the hash included).
     pub fn line(&self) -> String {
+        let (before, after) = self.line_parts();
+        let hash = self.hash();
+        if hash.is_empty() {
+            format!("{before}{after}")
+        } else {
+            format!("{before} {hash}{after}")
+        }
+    }
+
+    /// The status line around the hash: the page shows the hash itself in `#trace-hash`
+    /// between these two parts.
+    pub fn line_parts(&self) -> (String, String) {
         match self {
-            RunStatus::Idle => "Choose a scenario and press Run.".to_string(),
-            RunStatus::Connecting => "Connecting to the backend…".to_string(),
-            RunStatus::Computed {
-                events,
-                hash,
-                compute_ms,
-            } => match compute_ms {
-                Some(ms) => {
-                    format!("Computed in the page in {ms:.0} ms: {events} events, trace {hash}")
-                }
-                None => format!("Computed in the page: {events} events, trace {hash}"),
-            },
-            RunStatus::Streaming { events, .. } => {
-                format!("Streaming from the backend: {events} events so far…")
-            }
-            RunStatus::Verified { events, hash } => {
-                format!("Streamed from the backend: {events} events, trace {hash} (hash verified)")
-            }
-            RunStatus::Mismatch {
-                events,
-                hash,
-                expected,
-            } => format!(
-                "Streamed from the backend: {events} events, but the trace received hashes to {hash} \
-                 and the backend announced {expected}: something was lost or changed on the way."
+            RunStatus::Idle => (
+                "Choose a scenario and press Run.".to_string(),
+                String::new(),
             ),
-            RunStatus::Failed { message, .. } => message.clone(),
+            RunStatus::Connecting => ("Connecting to the backend…".to_string(), String::new()),
+            RunStatus::Computed {
+                events, compute_ms, ..
+            } => {
+                let took = compute_ms.map_or(String::new(), |ms| format!(" in {ms:.0} ms"));
+                (
+                    format!("Computed in the page{took}: {events} events, trace"),
+                    String::new(),
+                )
+            }
+            RunStatus::Streaming { events, .. } => (
+                format!("Streaming from the backend: {events} events so far, trace"),
+                "…".to_string(),
+            ),
+            RunStatus::Verified { events, .. } => (
+                format!("Streamed from the backend: {events} events, trace"),
+                " (hash verified)".to_string(),
+            ),
+            RunStatus::Mismatch {
+                events, expected, ..
+            } => (
+                format!("Streamed from the backend: {events} events, but what arrived hashes to"),
+                format!(
+                    " while the backend announced {expected}: something was lost or changed on \
+                     the way."
+                ),
+            ),
+            RunStatus::Failed { message, hash } => (
+                message.clone(),
+                if hash.is_some() {
+                    " (what arrived before the failure)".to_string()
+                } else {
+                    String::new()
+                },
+            ),
         }
     }
 
@@ -429,6 +453,23 @@ mod tests {
             StreamChange::Failed
         );
         assert!(receiver.status().line().contains("cannot read"));
+    }
+
+    #[test]
+    fn status_lines_read_well() {
+        let computed = RunStatus::Computed {
+            events: 906,
+            hash: "778673e14573c882".into(),
+            compute_ms: Some(12.4),
+        };
+        assert_eq!(
+            computed.line(),
+            "Computed in the page in 12 ms: 906 events, trace 778673e14573c882"
+        );
+        assert_eq!(computed.ready(), "true");
+        let idle = RunStatus::Idle;
+        assert_eq!(idle.line(), "Choose a scenario and press Run.");
+        assert_eq!((idle.hash(), idle.ready()), ("", "false"));
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub struct MetricsView {
     pub ops: Vec<OpLine>,
     /// Successful reads that returned an older version than the source held.
     pub stale_reads: u64,
-    /// Stale reads as a share of successful reads.
+    /// Stale reads as a share of successful reads, in words.
     pub stale_reads_share: String,
     /// The age of the oldest stale copy now.
     pub staleness_now: String,
@@ -247,7 +247,14 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     MetricsView {
         ops,
         stale_reads: m.stale_reads,
-        stale_reads_share: format::percent(m.stale_reads, reads_ok),
+        stale_reads_share: if reads_ok == 0 {
+            "no successful reads yet".to_string()
+        } else {
+            format!(
+                "{} of successful reads",
+                format::percent(m.stale_reads, reads_ok)
+            )
+        },
         staleness_now: format::duration(open),
         staleness_max: format::duration(m.staleness.max().max(open)),
         stale_rows: m.staleness.open_count(),
@@ -319,7 +326,7 @@ mod tests {
         assert!(read(&after).failed > 0, "{after:?}");
         assert!(read(&after).p50.ends_with(" ms"), "{after:?}");
         assert_eq!(after.stale_reads, 0);
-        assert_eq!(after.stale_reads_share, "0.0 %");
+        assert_eq!(after.stale_reads_share, "0.0 % of successful reads");
     }
 
     #[test]
@@ -328,7 +335,7 @@ mod tests {
         let view = metrics(index.state_at(Micros::ZERO), Micros::ZERO);
         assert_eq!(view.ops[0].name, READ_ORDER_OP);
         assert_eq!(view.ops[0].p50, "—");
-        assert_eq!(view.stale_reads_share, "—");
+        assert_eq!(view.stale_reads_share, "no successful reads yet");
     }
 
     #[test]

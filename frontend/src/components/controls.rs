@@ -1,0 +1,189 @@
+//! The control bar: scenario, seed, run length, source, Run, and the scenario's knobs.
+
+use crate::config::{SourceKind, scenario_spec};
+use crate::format::trim_number;
+use crate::state::Settings;
+use leptos::prelude::*;
+use shared::scenario::{KnobSpec, MAX_UNTIL_S, catalog};
+
+/// The form that says what to run.
+#[component]
+pub fn ControlBar(
+    /// Runs what the form says.
+    on_run: Callback<()>,
+) -> impl IntoView {
+    let settings = expect_context::<Settings>();
+    let config = settings.config;
+    let epoch = settings.form_epoch;
+    // Fields show `config` when the form is (re)drawn, not while someone types in them.
+    let shown = move |read: fn(&crate::config::RunConfig) -> String| {
+        move || {
+            epoch.track();
+            config.with_untracked(read)
+        }
+    };
+    let on_scenario = move |ev: leptos::ev::Event| {
+        let name = event_target_value(&ev);
+        config.update(|c| c.switch_scenario(&name));
+        epoch.update(|e| *e += 1);
+        on_run.run(());
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        on_run.run(());
+    };
+    view! {
+        <form class="controls card" on:submit=on_submit aria-label="What to run">
+            <div class="fields">
+                <label class="field">
+                    <span class="label">"Scenario"</span>
+                    <select id="scenario" on:change=on_scenario>
+                        {catalog()
+                            .iter()
+                            .map(|spec| {
+                                let name = spec.name;
+                                view! {
+                                    <option
+                                        value=name
+                                        selected=move || config.with(|c| c.scenario == name)
+                                    >
+                                        {spec.title}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label class="field narrow">
+                    <span class="label">"Seed"</span>
+                    <input
+                        id="seed"
+                        type="number"
+                        min="0"
+                        step="1"
+                        required
+                        prop:value=shown(|c| c.seed.to_string())
+                        on:input=move |ev| {
+                            if let Ok(seed) = event_target_value(&ev).trim().parse::<u64>() {
+                                config.update(|c| c.seed = seed);
+                            }
+                        }
+                    />
+                </label>
+                <label class="field narrow">
+                    <span class="label">"Run length"</span>
+                    <span class="with-unit">
+                        <input
+                            id="until"
+                            type="number"
+                            min="0.1"
+                            max=MAX_UNTIL_S
+                            step="any"
+                            required
+                            prop:value=shown(|c| trim_number(c.until_s))
+                            on:input=move |ev| {
+                                if let Ok(s) = event_target_value(&ev).trim().parse::<f64>() {
+                                    config.update(|c| c.until_s = s);
+                                }
+                            }
+                        />
+                        <span class="unit">"s"</span>
+                    </span>
+                </label>
+                <label class="field">
+                    <span class="label">"Source"</span>
+                    <select
+                        id="source"
+                        on:change=move |ev| {
+                            if let Some(source) = SourceKind::parse(&event_target_value(&ev)) {
+                                config.update(|c| c.source = source);
+                            }
+                        }
+                    >
+                        <option
+                            value="sim"
+                            selected=move || config.with(|c| c.source == SourceKind::Sim)
+                        >
+                            "In the page"
+                        </option>
+                        <option
+                            value="backend"
+                            selected=move || config.with(|c| c.source == SourceKind::Backend)
+                        >
+                            "Backend"
+                        </option>
+                    </select>
+                </label>
+                <button id="run" type="submit" class="primary">
+                    "Run"
+                </button>
+            </div>
+            <Knobs/>
+        </form>
+    }
+}
+
+/// The scenario's knobs, in a panel that opens and closes.
+#[component]
+fn Knobs() -> impl IntoView {
+    let settings = expect_context::<Settings>();
+    let config = settings.config;
+    let epoch = settings.form_epoch;
+    let knobs = move || {
+        epoch.track();
+        let scenario = config.with_untracked(|c| c.scenario.clone());
+        scenario_spec(&scenario).map_or(&[][..], |spec| spec.knobs)
+    };
+    view! {
+        <details class="knobs">
+            <summary>
+                "Knobs "
+                <span class="count">{move || format!("({})", knobs().len())}</span>
+                <span class="hint">" — change them, then press Run"</span>
+            </summary>
+            <div class="knob-grid">
+                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).collect_view()}
+            </div>
+        </details>
+    }
+}
+
+/// One knob: a labelled number with its unit and what it does.
+#[component]
+fn KnobField(knob: KnobSpec) -> impl IntoView {
+    let config = expect_context::<Settings>().config;
+    let id = format!("knob-{}", knob.name);
+    let help_id = format!("{id}-help");
+    let value = config.with_untracked(|c| c.knobs.get(knob.name).copied().unwrap_or(knob.default));
+    let step = if knob.whole {
+        "1".to_string()
+    } else {
+        "any".to_string()
+    };
+    view! {
+        <div class="knob" title=knob.help>
+            <label for=id.clone()>{knob.label}</label>
+            <span class="with-unit">
+                <input
+                    id=id
+                    type="number"
+                    min=knob.min
+                    max=knob.max
+                    step=step
+                    required
+                    aria-describedby=help_id.clone()
+                    prop:value=trim_number(value)
+                    on:input=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+                            config.update(|c| {
+                                c.knobs.insert(knob.name.to_string(), v);
+                            });
+                        }
+                    }
+                />
+                <span class="unit">{knob.unit}</span>
+            </span>
+            <p class="help" id=help_id>{knob.help}</p>
+        </div>
+    }
+}

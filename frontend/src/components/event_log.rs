@@ -1,0 +1,46 @@
+//! The latest events up to the playhead, newest first.
+
+use crate::describe::{self, LogLine};
+use crate::state::{Clock, RunHandle};
+use leptos::prelude::*;
+
+/// How many lines the log keeps.
+const LOG_LINES_MAX: usize = 200;
+
+/// The event log.
+#[component]
+pub fn EventLog() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let lines = Memo::new(move |_| {
+        clock.applied.track();
+        let t = clock.now.get_untracked();
+        run.read(|index| describe::latest_lines(index, t, LOG_LINES_MAX))
+            .unwrap_or_default()
+    });
+    view! {
+        <section class="log card" aria-labelledby="log-title">
+            <h2 id="log-title">
+                "Event log " <span class="hint">{format!("latest {LOG_LINES_MAX}, newest first")}</span>
+            </h2>
+            <ol id="event-log" class="event-log" reversed>
+                <For each=move || lines.get() key=|line| line.event_idx let:line>
+                    <LogEntry line=line/>
+                </For>
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn LogEntry(line: LogLine) -> impl IntoView {
+    view! {
+        <li class=line.tone.class()>
+            <time>{line.time}</time>
+            <span class="what">
+                {(!line.subject.is_empty()).then(|| view! { <span class="subject">{line.subject}</span> " " })}
+                <span class="detail">{line.detail}</span>
+            </span>
+        </li>
+    }
+}

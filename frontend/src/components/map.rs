@@ -1,0 +1,343 @@
+//! The service map: services as boxes, links as lines, messages moving along them, the
+//! narration caption and the legend.
+
+use crate::layout::{BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH};
+use crate::state::{Clock, RunHandle};
+use crate::trace_index::FlightState;
+use crate::view_model::{self, ServiceView};
+use leptos::prelude::*;
+use shared::protocol::{DropReason, MessageKind, ServiceInfo, ServiceRole};
+use shared::time::Micros;
+
+/// How long, in screen time, a dropped message's ✕ stays on the map.
+const DROP_FLASH_SCREEN_MS: f64 = 700.0;
+
+/// A message to draw.
+#[derive(Clone, Debug, PartialEq)]
+struct Dot {
+    msg: u64,
+    kind: MessageKind,
+    label: String,
+    route: String,
+    x: f64,
+    y: f64,
+    dropped: Option<DropReason>,
+}
+
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Request => "request",
+        MessageKind::Response => "response",
+        MessageKind::Event => "event",
+        MessageKind::Ack => "ack",
+    }
+}
+
+/// The shape of a message of `kind`, centred on the origin: colour and shape both tell kinds
+/// apart, so the map reads without colour vision too.
+fn glyph(kind: &'static str) -> AnyView {
+    match kind {
+        "request" => view! { <circle class="glyph request" r="7.5"/> }.into_any(),
+        "response" => view! { <circle class="glyph response" r="7.5"/> }.into_any(),
+        "event" => {
+            view! { <polygon class="glyph event" points="0,-10 10,0 0,10 -10,0"/> }.into_any()
+        }
+        "ack" => {
+            view! { <rect class="glyph ack" x="-4.5" y="-4.5" width="9" height="9"/> }.into_any()
+        }
+        _ => view! { <path class="glyph dropped" d="M-7,-7 L7,7 M7,-7 L-7,7"/> }.into_any(),
+    }
+}
+
+/// The service map with its caption and legend.
+#[component]
+pub fn ServiceMap() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let now = clock.now;
+    let narrow = narrow_screen();
+    let topology = Memo::new(move |_| {
+        let orientation = if narrow.get() {
+            Orientation::Portrait
+        } else {
+            Orientation::Landscape
+        };
+        run.read(|index| {
+            let layout = Layout::with_orientation(index.header(), orientation);
+            (layout, index.header().services.clone())
+        })
+    });
+    let view_box = move || {
+        topology.with(|t| match t {
+            Some((layout, _)) => format!("0 0 {} {}", layout.width(), layout.height()),
+            None => format!("0 0 {VIEW_WIDTH} {VIEW_HEIGHT}"),
+        })
+    };
+    let services = Memo::new(move |_| {
+        clock.applied.track();
+        let t = now.get_untracked();
+        run.at(t, |index, state| {
+            view_model::services(index.header(), state)
+        })
+        .unwrap_or_default()
+    });
+    let dots = Memo::new(move |_| {
+        let t = now.get();
+        let flash = Micros::from_millis_f64(DROP_FLASH_SCREEN_MS * clock.speed());
+        let Some((layout, infos)) = topology.get() else {
+            return Vec::new();
+        };
+        let name = move |i: u16| {
+            infos
+                .get(i as usize)
+                .map_or("?", |s| s.name.as_str())
+                .to_string()
+        };
+        run.at(t, |index, _| {
+            index
+                .messages_in_flight_at(t, flash)
+                .into_iter()
+                .filter_map(|flight| {
+                    let point = layout.message_position(flight.from, flight.to, flight.progress)?;
+                    Some(Dot {
+                        msg: flight.msg.0,
+                        kind: flight.kind,
+                        label: flight.label.to_string(),
+                        route: format!("{} → {}", name(flight.from.0), name(flight.to.0)),
+                        x: point.x,
+                        y: point.y,
+                        dropped: match flight.state {
+                            FlightState::Moving => None,
+                            FlightState::Dropped(reason) => Some(reason),
+                        },
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    });
+    let moving = move || {
+        dots.with(|d| {
+            d.iter()
+                .filter(|d| d.dropped.is_none())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let dropped = move || {
+        dots.with(|d| {
+            d.iter()
+                .filter(|d| d.dropped.is_some())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let position = move |msg: u64| {
+        dots.with(|d| {
+            d.iter()
+                .find(|dot| dot.msg == msg)
+                .map(|dot| format!("translate({:.1} {:.1})", dot.x, dot.y))
+                .unwrap_or_default()
+        })
+    };
+    let narration = Memo::new(move |_| {
+        clock.applied.track();
+        let t = now.get_untracked();
+        run.read(|index| index.narration_at(t).map(|(_, text)| text.to_string()))
+            .flatten()
+    });
+
+    view! {
+        <figure class="map card">
+            <svg
+                id="map"
+                viewBox=view_box
+                role="group"
+                aria-label="Service map: services, their links, and the messages between them"
+            >
+                {move || {
+                    topology
+                        .get()
+                        .map(|(layout, infos)| {
+                            let links = layout
+                                .link_segments()
+                                .into_iter()
+                                .map(|(_, _, a, b)| {
+                                    view! {
+                                        <line
+                                            class="link"
+                                            x1=format!("{:.1}", a.x)
+                                            y1=format!("{:.1}", a.y)
+                                            x2=format!("{:.1}", b.x)
+                                            y2=format!("{:.1}", b.y)
+                                        />
+                                    }
+                                })
+                                .collect_view();
+                            let boxes = infos
+                                .into_iter()
+                                .filter_map(|info| {
+                                    let place = *layout.service_box(info.id)?;
+                                    Some(view! {
+                                        <ServiceBox info=info left=place.left() top=place.top() services=services/>
+                                    })
+                                })
+                                .collect_view();
+                            view! {
+                                <g class="links">{links}</g>
+                                <g class="services">{boxes}</g>
+                            }
+                        })
+                }}
+                <g class="messages">
+                    <For each=moving key=|dot| dot.msg let:dot>
+                        <g
+                            class="message"
+                            class:failed=dot.label.starts_with("503")
+                            data-kind=kind_name(dot.kind)
+                            data-msg=dot.msg.to_string()
+                            tabindex="0"
+                            transform=move || position(dot.msg)
+                        >
+                            <title>{format!("{}: {} ({})", dot.route, dot.label, kind_name(dot.kind))}</title>
+                            {glyph(kind_name(dot.kind))}
+                        </g>
+                    </For>
+                </g>
+                <g class="drops">
+                    <For each=dropped key=|dot| dot.msg let:dot>
+                        <g
+                            class="drop-mark"
+                            data-msg=dot.msg.to_string()
+                            transform=format!("translate({:.1} {:.1})", dot.x, dot.y)
+                        >
+                            <title>
+                                {format!(
+                                    "{}: {} dropped — {}",
+                                    dot.route,
+                                    dot.label,
+                                    dot.dropped.map_or("", DropReason::describe),
+                                )}
+                            </title>
+                            <circle class="drop-halo" r="13"/>
+                            {glyph("dropped")}
+                        </g>
+                    </For>
+                </g>
+                <Show when=move || topology.with(Option::is_none)>
+                    <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
+                        "No run to show yet."
+                    </text>
+                </Show>
+            </svg>
+            <figcaption>
+                <p id="narration" class="narration" aria-live="polite">
+                    {move || narration.get().unwrap_or_default()}
+                </p>
+                <Legend/>
+            </figcaption>
+        </figure>
+    }
+}
+
+/// Narrower than this, the map turns to portrait: tiers from top to bottom.
+const NARROW_QUERY: &str = "(max-width: 640px)";
+
+/// Whether the screen is narrow, following the window as it resizes.
+fn narrow_screen() -> ReadSignal<bool> {
+    let Some(query) = window().match_media(NARROW_QUERY).ok().flatten() else {
+        return signal(false).0;
+    };
+    let (narrow, set_narrow) = signal(query.matches());
+    let on_change = {
+        let query = query.clone();
+        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || set_narrow.set(query.matches()))
+    };
+    let callback: &js_sys::Function = wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref());
+    // Without the listener the map keeps its first orientation: still correct, just not ideal.
+    let _ = query.add_event_listener_with_callback("change", callback);
+    let listener = send_wrapper::SendWrapper::new((query, on_change));
+    on_cleanup(move || {
+        let (query, on_change) = listener.take();
+        let callback: &js_sys::Function = wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref());
+        let _ = query.remove_event_listener_with_callback("change", callback);
+    });
+    narrow
+}
+
+/// One service's box.
+#[component]
+fn ServiceBox(
+    info: ServiceInfo,
+    left: f64,
+    top: f64,
+    services: Memo<Vec<ServiceView>>,
+) -> impl IntoView {
+    let index = info.id.0 as usize;
+    let state = move || services.with(|all| all.get(index).cloned());
+    let up = move || state().is_none_or(|s| s.up);
+    let queued = move || state().map_or(0, |s| s.queued);
+    let (role, subtitle) = match info.role {
+        ServiceRole::Client => ("client", "the users"),
+        ServiceRole::Service => ("service", "own database"),
+        ServiceRole::Broker => ("broker", "message broker"),
+    };
+    let name = info.name.clone();
+    view! {
+        <g
+            class=format!("service role-{role}")
+            class:down=move || !up()
+            data-service=name.clone()
+            data-role=role
+            transform=format!("translate({left:.1} {top:.1})")
+            tabindex="0"
+            role="group"
+            aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
+        >
+            <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
+            <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
+            <text class="subtitle" x=BOX_WIDTH / 2.0 y="53">{subtitle}</text>
+            <Show when=move || !up()>
+                <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
+                    <rect width="58" height="22" rx="11"/>
+                    <text x="29" y="15.5">"DOWN"</text>
+                </g>
+            </Show>
+            <Show when=move || { queued() > 0 }>
+                <g class="badge queue-badge" transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
+                    <rect width="92" height="22" rx="11"/>
+                    <text x="46" y="15.5">{move || format!("{} queued", queued())}</text>
+                </g>
+            </Show>
+        </g>
+    }
+}
+
+/// What the shapes and colours mean.
+#[component]
+fn Legend() -> impl IntoView {
+    let items = [
+        ("request", "request"),
+        ("response", "response"),
+        ("event", "event"),
+        ("ack", "ack"),
+        ("dropped", "dropped"),
+    ];
+    view! {
+        <ul class="legend" aria-label="Legend">
+            {items
+                .into_iter()
+                .map(|(kind, text)| {
+                    view! {
+                        <li>
+                            <svg class="legend-glyph" viewBox="-11 -11 22 22" aria-hidden="true">
+                                {glyph(kind)}
+                            </svg>
+                            {text}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}

@@ -1,0 +1,119 @@
+//! The numbers that carry each lesson.
+
+use crate::state::{Clock, RunHandle};
+use crate::view_model::{self, MetricsView, OpLine};
+use leptos::prelude::*;
+
+/// The metrics panel.
+#[component]
+pub fn MetricsPanel() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let metrics = Memo::new(move |_| {
+        let t = clock.now.get();
+        run.at(t, |_, state| view_model::metrics(state, t))
+    });
+    let field = move |read: fn(&MetricsView) -> String| {
+        move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string()))
+    };
+    // Staleness only means something where a service keeps a copy of another's data.
+    let has_copies = Memo::new(move |_| {
+        run.read(|index| !index.header().copies.is_empty())
+            .unwrap_or(false)
+    });
+    let ops = move || metrics.with(|m| m.as_ref().map(|m| m.ops.clone()).unwrap_or_default());
+    view! {
+        <section class="metrics card" aria-labelledby="metrics-title">
+            <h2 id="metrics-title">"Numbers so far"</h2>
+            <table class="ops">
+                <thead>
+                    <tr>
+                        <th scope="col">"operation"</th>
+                        <th scope="col" class="num">"ok"</th>
+                        <th scope="col" class="num">"failed"</th>
+                        <th scope="col" class="num">"p50"</th>
+                        <th scope="col" class="num">"p99"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=ops key=|op| op.name.clone() let:op>
+                        <OpRow name=op.name.clone() stem=op.id_stem.clone() ops=metrics/>
+                    </For>
+                </tbody>
+            </table>
+            <dl class="stats">
+                <div class="stat">
+                    <dt>"Stale reads"</dt>
+                    <dd>
+                        <span id="metric-stale-reads" class="big">{field(|m| m.stale_reads.to_string())}</span>
+                        <span class="sub" id="metric-stale-share">
+                            {field(|m| m.stale_reads_share.clone())}
+                        </span>
+                    </dd>
+                </div>
+                <Show when=move || has_copies.get()>
+                <div class="stat">
+                    <dt>"Staleness now"</dt>
+                    <dd>
+                        <span id="metric-staleness-now" class="big">{field(|m| m.staleness_now.clone())}</span>
+                        <span class="sub">{field(|m| match m.stale_rows {
+                            1 => "1 stale copy row".to_string(),
+                            n => format!("{n} stale copy rows"),
+                        })}</span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Max staleness"</dt>
+                    <dd>
+                        <span id="metric-staleness-max" class="big">{field(|m| m.staleness_max.clone())}</span>
+                        <span class="sub">"longest a copy lagged its source"</span>
+                    </dd>
+                </div>
+                </Show>
+                <div class="stat">
+                    <dt>"Messages"</dt>
+                    <dd>
+                        <span id="metric-messages-sent" class="big">{field(|m| m.messages_sent.to_string())}</span>
+                        <span class="sub">
+                            "sent, "
+                            <span id="metric-messages-dropped">{field(|m| m.messages_dropped.to_string())}</span>
+                            " dropped"
+                        </span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Waiting"</dt>
+                    <dd>
+                        <span id="metric-ops-running" class="big">{field(|m| m.ops_running.to_string())}</span>
+                        <span class="sub">"operations holding a connection"</span>
+                    </dd>
+                </div>
+            </dl>
+        </section>
+    }
+}
+
+/// One operation's row; its cells carry stable ids such as `#metric-read-p50`.
+#[component]
+fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl IntoView {
+    let key = name.clone();
+    let cell = move |read: fn(&OpLine) -> String| {
+        let key = key.clone();
+        move || {
+            ops.with(|m| {
+                m.as_ref()
+                    .and_then(|m| m.ops.iter().find(|op| op.name == key).map(read))
+                    .unwrap_or_default()
+            })
+        }
+    };
+    view! {
+        <tr>
+            <th scope="row">{name.clone()}</th>
+            <td class="num" id=format!("metric-{stem}-ok")>{cell(|op| op.ok.to_string())}</td>
+            <td class="num" id=format!("metric-{stem}-failed")>{cell(|op| op.failed.to_string())}</td>
+            <td class="num" id=format!("metric-{stem}-p50")>{cell(|op| op.p50.clone())}</td>
+            <td class="num" id=format!("metric-{stem}-p99")>{cell(|op| op.p99.clone())}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,8 @@
+//! The page's panels: thin views over the model types, wired to the shared contexts.
+
+pub mod controls;
+pub mod event_log;
+pub mod map;
+pub mod metrics;
+pub mod player_bar;
+pub mod tables;

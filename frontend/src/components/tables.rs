@@ -1,0 +1,132 @@
+//! Each service's own tables, with fresh writes highlighted and stale copies marked.
+
+use crate::state::{Clock, RunHandle};
+use crate::view_model::{self, RowLine, TableView};
+use leptos::prelude::*;
+use shared::time::Micros;
+
+/// How long, in screen time, a freshly written row counts as fresh.
+const FRESH_SCREEN_MS: f64 = 1_200.0;
+
+/// Every service's tables.
+#[component]
+pub fn TablesPanel() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let tables = Memo::new(move |_| {
+        clock.applied.track();
+        let t = clock.now.get_untracked();
+        let fresh =
+            Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with_untracked(|p| p.speed()));
+        run.at(t, |index, state| {
+            view_model::tables(index.header(), state, t, fresh)
+        })
+        .unwrap_or_default()
+    });
+    // Which tables exist changes rarely; the rows change often.
+    let names = Memo::new(move |_| {
+        tables.with(|all| {
+            all.iter()
+                .map(|t| {
+                    (
+                        t.service.0,
+                        t.service_name.clone(),
+                        t.table.clone(),
+                        t.copy_of.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <section class="tables card" aria-labelledby="tables-title">
+            <h2 id="tables-title">"Each service's own data"</h2>
+            <div class="table-grid">
+                <For
+                    each=move || names.get()
+                    key=|name| name.clone()
+                    let:name
+                >
+                    <ServiceTable
+                        service=name.0
+                        service_name=name.1
+                        table=name.2
+                        copy_of=name.3
+                        tables=tables
+                    />
+                </For>
+            </div>
+        </section>
+    }
+}
+
+/// One table.
+#[component]
+fn ServiceTable(
+    service: u16,
+    service_name: String,
+    table: String,
+    copy_of: Option<String>,
+    tables: Memo<Vec<TableView>>,
+) -> impl IntoView {
+    let table_for_rows = table.clone();
+    let rows = move || {
+        tables.with(|all| {
+            all.iter()
+                .find(|t| t.service.0 == service && t.table == table_for_rows)
+                .map(|t| t.rows.clone())
+                .unwrap_or_default()
+        })
+    };
+    let caption_id = format!("table-{service_name}-{table}");
+    view! {
+        <figure class="db">
+            <figcaption id=caption_id.clone()>
+                <span class="owner">{service_name.clone()}</span>
+                <code class="table-name">{table.clone()}</code>
+                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> })}
+            </figcaption>
+            <div class="table-scroll">
+                <table
+                    class="rows"
+                    data-service=service_name
+                    data-table=table
+                    aria-labelledby=caption_id
+                >
+                    <thead>
+                        <tr>
+                            <th scope="col">"key"</th>
+                            <th scope="col">"value"</th>
+                            <th scope="col" class="num">"v"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=rows key=RowLine::render_key let:row>
+                            <Row row=row/>
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+        </figure>
+    }
+}
+
+/// One row. Drawn anew whenever its value, version or staleness changes, so a fresh row's
+/// highlight plays once.
+#[component]
+fn Row(row: RowLine) -> impl IntoView {
+    let source_now = row.source_now.clone();
+    view! {
+        <tr class:stale=row.stale class:fresh=row.fresh>
+            <td class="key">{row.key.clone()}</td>
+            <td class="value">
+                {row.value.clone()}
+                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> })}
+                {source_now.map(|(value, version)| {
+                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }
+                })}
+            </td>
+            <td class="num">{row.version}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,125 @@
+//! The page's shared state, as narrow contexts: the current run (its trace and status), the
+//! player's clock, and the form's settings.
+
+use crate::config::RunConfig;
+use crate::player::Player;
+use crate::source::RunStatus;
+use crate::trace_index::TraceIndex;
+use leptos::prelude::*;
+use shared::fold::WorldState;
+use shared::time::Micros;
+
+/// The trace being shown and what the status line says about it.
+#[derive(Clone, Copy)]
+pub struct RunHandle {
+    /// The trace, once one has begun. Not reactive by itself: `revision` announces changes.
+    index: StoredValue<Option<TraceIndex>>,
+    /// Bumped whenever `index` changes: a new trace, or more events.
+    revision: RwSignal<u64>,
+    /// The status line.
+    pub status: RwSignal<RunStatus>,
+}
+
+impl RunHandle {
+    /// No run yet.
+    pub fn new() -> RunHandle {
+        RunHandle {
+            index: StoredValue::new(None),
+            revision: RwSignal::new(0),
+            status: RwSignal::new(RunStatus::Idle),
+        }
+    }
+
+    /// The index's storage, for sources that fill it in place.
+    pub fn storage(&self) -> StoredValue<Option<TraceIndex>> {
+        self.index
+    }
+
+    /// Replaces the trace.
+    pub fn replace(&self, index: Option<TraceIndex>) {
+        self.index.set_value(index);
+        self.touch();
+    }
+
+    /// Announces that the trace changed in place.
+    pub fn touch(&self) {
+        self.revision.update(|r| *r += 1);
+    }
+
+    /// The revision, tracked.
+    pub fn revision(&self) -> u64 {
+        self.revision.get()
+    }
+
+    /// Reads the trace; reruns the caller when it changes.
+    pub fn read<T>(&self, f: impl FnOnce(&TraceIndex) -> T) -> Option<T> {
+        self.revision.track();
+        self.index.with_value(|index| index.as_ref().map(f))
+    }
+
+    /// Reads the trace and its state at `t`; reruns the caller when the trace changes. `f` must
+    /// not read signals: the trace is locked while it runs.
+    pub fn at<T>(&self, t: Micros, f: impl FnOnce(&TraceIndex, &WorldState) -> T) -> Option<T> {
+        self.revision.track();
+        self.index
+            .try_update_value(|index| {
+                index.as_mut().map(|index| {
+                    index.fold_to(t);
+                    f(index, index.state())
+                })
+            })
+            .flatten()
+    }
+}
+
+impl Default for RunHandle {
+    fn default() -> Self {
+        RunHandle::new()
+    }
+}
+
+/// The player's clock and what derives from its playhead.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    /// The clock itself.
+    pub player: RwSignal<Player>,
+    /// The playhead.
+    pub now: Memo<Micros>,
+    /// The run's revision and how many events are at or before the playhead: views that only
+    /// change with events (tables, log) follow this instead of every frame.
+    pub applied: Memo<(u64, usize)>,
+}
+
+impl Clock {
+    /// A clock over `run`.
+    pub fn new(run: RunHandle) -> Clock {
+        let player = RwSignal::new(Player::new(Micros::ZERO));
+        let now = Memo::new(move |_| player.with(Player::now));
+        let applied = Memo::new(move |_| {
+            let t = now.get();
+            let revision = run.revision();
+            let count = run.read(|index| index.count_at(t)).unwrap_or(0);
+            (revision, count)
+        });
+        Clock {
+            player,
+            now,
+            applied,
+        }
+    }
+
+    /// The playhead's speed, tracked.
+    pub fn speed(&self) -> f64 {
+        self.player.with(Player::speed)
+    }
+}
+
+/// The settings of the control bar.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    /// What the form says.
+    pub config: RwSignal<RunConfig>,
+    /// Bumped when the form's fields must show `config` again (a scenario switch): typing does
+    /// not bump it, so a field being edited is never rewritten under the cursor.
+    pub form_epoch: RwSignal<u64>,
+}

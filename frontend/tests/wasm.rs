@@ -1,0 +1,147 @@
+//! The page's logic in WebAssembly, in headless Chromium: a run computed in the browser is
+//! deterministic and hashes its JSON lines, the cached fold gives the same tables as a fold from
+//! the start, and the player, in-flight views and stream checking behave as in native tests.
+//!
+//! Run with `cargo test -p frontend --target wasm32-unknown-unknown` (the runner is set in
+//! `.cargo/config.toml`). On the host these tests compile to nothing.
+
+#![cfg(target_arch = "wasm32")]
+
+use frontend::config::RunConfig;
+use frontend::player::Player;
+use frontend::source::{StreamChange, StreamReceiver, compute_in_page};
+use frontend::trace_index::{FlightState, TraceIndex};
+use frontend::view_model;
+use shared::fold::WorldState;
+use shared::protocol::{RunRequest, ServerFrame};
+use shared::time::Micros;
+use std::collections::BTreeMap;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn request(scenario: &str, seed: u64) -> RunRequest {
+    RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s: 30.0,
+        knobs: BTreeMap::new(),
+    }
+}
+
+fn fold_from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
+    let mut state = WorldState::new(index.header());
+    for event in index.events().iter().take_while(|e| e.at <= t) {
+        state.apply(event);
+    }
+    state
+}
+
+#[wasm_bindgen_test]
+fn a_run_in_webassembly_is_deterministic_and_hashes_its_json_lines() {
+    // WebAssembly against native code is checked end to end (tests/e2e.rs), where both run.
+    // Here: the same request twice gives one hash, and the hash is that of the trace's JSON lines
+    // as the backend would stream them.
+    let (config, _) = RunConfig::from_query("");
+    let (index, hash) = compute_in_page(&config.request()).unwrap();
+    let (_, again) = compute_in_page(&config.request()).unwrap();
+    assert_eq!(hash, again);
+    assert_eq!(hash.len(), 16);
+    assert!(index.is_complete());
+    let trace = shared::scenario::simulate(&config.request()).unwrap();
+    let reread = shared::protocol::Trace::from_jsonl(&trace.to_jsonl()).unwrap();
+    assert_eq!(reread.hash_hex(), hash);
+    assert_eq!(reread.events.as_slice(), index.events());
+}
+
+#[wasm_bindgen_test]
+fn cached_state_equals_a_fold_from_the_start_in_both_directions() {
+    for scenario in ["request-response", "eventual-consistency"] {
+        let (mut index, _) = compute_in_page(&request(scenario, 3)).unwrap();
+        for ms in [0, 250, 9_000, 15_500, 4_000, 29_999, 30_000, 100] {
+            let t = Micros::from_millis(ms);
+            let expected = fold_from_scratch(&index, t);
+            let state = index.state_at(t);
+            assert_eq!(state.tables, expected.tables, "{scenario} at {ms} ms");
+            assert_eq!(
+                state.services_up, expected.services_up,
+                "{scenario} at {ms} ms"
+            );
+            assert_eq!(state.metrics, expected.metrics, "{scenario} at {ms} ms");
+            assert_eq!(state.in_flight, expected.in_flight, "{scenario} at {ms} ms");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn messages_are_in_flight_mid_run_and_progress_along_their_links() {
+    let (index, _) = compute_in_page(&request("request-response", 1)).unwrap();
+    let mut seen = 0;
+    for ms in (1_000..9_000).step_by(7) {
+        for flight in index.messages_in_flight_at(Micros::from_millis(ms), Micros::ZERO) {
+            assert!((0.0..=1.0).contains(&flight.progress), "{flight:?}");
+            assert_eq!(flight.state, FlightState::Moving);
+            seen += 1;
+        }
+    }
+    assert!(seen > 100, "only {seen} message sightings in 8 s of reads");
+}
+
+#[wasm_bindgen_test]
+fn product_down_fails_reads_and_shows_on_the_map() {
+    let (mut index, _) = compute_in_page(&request("request-response", 1)).unwrap();
+    let header = index.header().clone();
+    let at = Micros::from_secs(14);
+    let services = view_model::services(&header, index.state_at(at));
+    let product = services.iter().find(|s| s.name == "Product").unwrap();
+    assert!(!product.up);
+    assert_eq!(product.aria_label(), "Product service, down");
+    let metrics = view_model::metrics(index.state_at(Micros::from_secs(30)), Micros::from_secs(30));
+    let read = metrics.ops.iter().find(|op| op.id_stem == "read").unwrap();
+    assert!(read.failed > 0, "{metrics:?}");
+}
+
+#[wasm_bindgen_test]
+fn the_player_walks_a_whole_run_at_60_frames_a_second() {
+    let (index, _) = compute_in_page(&request("eventual-consistency", 2)).unwrap();
+    let end = index.header().until;
+    let mut player = Player::new(end);
+    player.set_available(index.playable_until());
+    player.set_speed(5.0);
+    player.play();
+    let mut frames = 0;
+    while player.is_playing() {
+        player.advance(1000.0 / 60.0);
+        frames += 1;
+        assert!(frames < 10_000, "the player never reached the end");
+    }
+    assert_eq!(player.now(), end);
+    // 30 s at 5× is 6 s of screen time: about 360 frames.
+    assert!((355..=365).contains(&frames), "{frames} frames");
+}
+
+#[wasm_bindgen_test]
+fn a_streamed_trace_checks_its_hash() {
+    let trace = shared::scenario::simulate(&request("eventual-consistency", 6)).unwrap();
+    let mut receiver = StreamReceiver::default();
+    receiver.on_open();
+    let mut index = None;
+    let header = ServerFrame::Header(trace.header.clone());
+    assert_eq!(
+        receiver.on_frame(header, &mut index),
+        StreamChange::NewTrace
+    );
+    for chunk in trace.events.chunks(250) {
+        let events = ServerFrame::Events {
+            events: chunk.to_vec(),
+        };
+        receiver.on_frame(events, &mut index);
+    }
+    let end = ServerFrame::End {
+        trace_hash: trace.hash_hex(),
+        events: trace.events.len() as u64,
+    };
+    assert_eq!(receiver.on_frame(end, &mut index), StreamChange::Complete);
+    assert_eq!(receiver.status().ready(), "true");
+    assert_eq!(index.unwrap().events().len(), trace.events.len());
+}
