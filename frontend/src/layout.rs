@@ -10,8 +10,10 @@ use std::collections::VecDeque;
 
 /// The landscape map's width in viewBox units.
 pub const VIEW_WIDTH: f64 = 1000.0;
-/// The landscape map's height in viewBox units, when no tier needs more.
-pub const VIEW_HEIGHT: f64 = 420.0;
+/// The landscape map's least height in viewBox units.
+pub const VIEW_HEIGHT: f64 = 260.0;
+/// The room each box of a landscape tier takes, beyond its own height: gaps and labels.
+const TIER_ROOM: f64 = 76.0;
 /// The portrait map's width, when no tier needs more.
 pub const PORTRAIT_WIDTH: f64 = 440.0;
 /// The portrait map's height.
@@ -126,7 +128,7 @@ impl Layout {
         let (width, height) = match orientation {
             Orientation::Landscape => (
                 VIEW_WIDTH,
-                VIEW_HEIGHT.max(widest_tier as f64 * (BOX_HEIGHT + GAP) + 2.0 * MARGIN),
+                VIEW_HEIGHT.max(widest_tier as f64 * (BOX_HEIGHT + TIER_ROOM) + 2.0 * MARGIN),
             ),
             Orientation::Portrait => (
                 PORTRAIT_WIDTH.max(widest_tier as f64 * (BOX_WIDTH + GAP) + 2.0 * MARGIN),
@@ -229,17 +231,27 @@ impl Layout {
     /// direction keeps to its own lane, offset to the right of its travel.
     pub fn message_position(&self, from: ServiceId, to: ServiceId, progress: f64) -> Option<Point> {
         let (start, end) = self.edge_points(from, to)?;
-        let (dx, dy) = (end.x - start.x, end.y - start.y);
-        let length = (dx * dx + dy * dy).sqrt();
-        let (nx, ny) = if length > 0.0 {
-            (-dy / length, dx / length)
-        } else {
-            (0.0, 0.0)
-        };
+        let normal = self.lane_side(from, to)?;
         let p = progress.clamp(0.0, 1.0);
         Some(Point {
-            x: start.x + dx * p + nx * LANE_OFFSET,
-            y: start.y + dy * p + ny * LANE_OFFSET,
+            x: start.x + (end.x - start.x) * p + normal.x * LANE_OFFSET,
+            y: start.y + (end.y - start.y) * p + normal.y * LANE_OFFSET,
+        })
+    }
+
+    /// The unit vector to the right of travel from `from` to `to`: the side its lane is on, and
+    /// where its label goes.
+    pub fn lane_side(&self, from: ServiceId, to: ServiceId) -> Option<Point> {
+        let (start, end) = self.edge_points(from, to)?;
+        let (dx, dy) = (end.x - start.x, end.y - start.y);
+        let length = (dx * dx + dy * dy).sqrt();
+        Some(if length > 0.0 {
+            Point {
+                x: -dy / length,
+                y: dx / length,
+            }
+        } else {
+            Point { x: 0.0, y: 0.0 }
         })
     }
 }
@@ -419,7 +431,7 @@ mod tests {
             .collect();
         let links: Vec<(u16, u16)> = (1..=8).map(|i| (0, i)).collect();
         let layout = Layout::new(&header(&services, &links));
-        assert!(layout.height() > VIEW_HEIGHT);
+        assert!(layout.height() > 8.0 * BOX_HEIGHT);
         check_no_overlap(&layout, "eight in a tier");
     }
 

@@ -13,7 +13,8 @@ pub fn EventLog() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let lines = Memo::new(move |_| {
-        clock.applied.track();
+        // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
+        clock.applied.get();
         let t = clock.now.get_untracked();
         run.read(|index| describe::latest_lines(index, t, LOG_LINES_MAX))
             .unwrap_or_default()

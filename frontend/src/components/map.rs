@@ -11,6 +11,17 @@ use shared::time::Micros;
 
 /// How long, in screen time, a dropped message's ✕ stays on the map.
 const DROP_FLASH_SCREEN_MS: f64 = 700.0;
+/// With more messages than this on the map, their labels would cover each other: only the
+/// tooltips remain.
+const LABELS_MAX: usize = 6;
+/// How far from its message a label sits, beside its lane.
+const LABEL_OFFSET: f64 = 19.0;
+/// Over this much of each end of its link, a label fades in or out.
+const LABEL_FADE: f64 = 0.15;
+/// Labels longer than this are cut short with an ellipsis; the tooltip has the whole label.
+const LABEL_CHARS_MAX: usize = 30;
+/// The same on a narrow screen, where labels sit beside vertical links with less room.
+const LABEL_CHARS_MAX_NARROW: usize = 17;
 
 /// A message to draw.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,7 +32,25 @@ struct Dot {
     route: String,
     x: f64,
     y: f64,
+    /// Where the label sits, relative to the message, and how it is anchored.
+    label_x: f64,
+    label_y: f64,
+    label_anchor: &'static str,
+    /// How far along its link, from 0 to 1.
+    progress: f64,
+    /// The label as drawn beside the message.
+    short_label: String,
     dropped: Option<DropReason>,
+}
+
+/// `label`, cut to `chars_max` characters.
+fn short_label(label: &str, chars_max: usize) -> String {
+    if label.chars().count() <= chars_max {
+        label.to_string()
+    } else {
+        let cut: String = label.chars().take(chars_max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
 }
 
 fn kind_name(kind: MessageKind) -> &'static str {
@@ -37,15 +66,15 @@ fn kind_name(kind: MessageKind) -> &'static str {
 /// apart, so the map reads without colour vision too.
 fn glyph(kind: &'static str) -> AnyView {
     match kind {
-        "request" => view! { <circle class="glyph request" r="7.5"/> }.into_any(),
-        "response" => view! { <circle class="glyph response" r="7.5"/> }.into_any(),
+        "request" => view! { <circle class="glyph request" r="9"/> }.into_any(),
+        "response" => view! { <circle class="glyph response" r="9"/> }.into_any(),
         "event" => {
-            view! { <polygon class="glyph event" points="0,-10 10,0 0,10 -10,0"/> }.into_any()
+            view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }.into_any()
         }
         "ack" => {
-            view! { <rect class="glyph ack" x="-4.5" y="-4.5" width="9" height="9"/> }.into_any()
+            view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_any()
         }
-        _ => view! { <path class="glyph dropped" d="M-7,-7 L7,7 M7,-7 L-7,7"/> }.into_any(),
+        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_any(),
     }
 }
 
@@ -74,7 +103,8 @@ pub fn ServiceMap() -> impl IntoView {
         })
     };
     let services = Memo::new(move |_| {
-        clock.applied.track();
+        // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
+        clock.applied.get();
         let t = now.get_untracked();
         run.at(t, |index, state| {
             view_model::services(index.header(), state)
@@ -82,6 +112,11 @@ pub fn ServiceMap() -> impl IntoView {
         .unwrap_or_default()
     });
     let dots = Memo::new(move |_| {
+        let label_chars_max = if narrow.get() {
+            LABEL_CHARS_MAX_NARROW
+        } else {
+            LABEL_CHARS_MAX
+        };
         let t = now.get();
         let flash = Micros::from_millis_f64(DROP_FLASH_SCREEN_MS * clock.speed());
         let Some((layout, infos)) = topology.get() else {
@@ -99,7 +134,20 @@ pub fn ServiceMap() -> impl IntoView {
                 .into_iter()
                 .filter_map(|flight| {
                     let point = layout.message_position(flight.from, flight.to, flight.progress)?;
+                    let side = layout.lane_side(flight.from, flight.to)?;
+                    // Beside a vertical link the label reads away from it; elsewhere it centres.
+                    let label_anchor = if side.x.abs() > side.y.abs() {
+                        if side.x > 0.0 { "start" } else { "end" }
+                    } else {
+                        "middle"
+                    };
                     Some(Dot {
+                        label_x: side.x * LABEL_OFFSET,
+                        // Text hangs from its baseline: nudge it down by half its height.
+                        label_y: side.y * LABEL_OFFSET + 4.5,
+                        label_anchor,
+                        short_label: short_label(flight.label, label_chars_max),
+                        progress: flight.progress,
                         msg: flight.msg.0,
                         kind: flight.kind,
                         label: flight.label.to_string(),
@@ -124,12 +172,21 @@ pub fn ServiceMap() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    let labelled = Memo::new(move |_| dots.with(|d| d.len() <= LABELS_MAX));
     let dropped = move || {
         dots.with(|d| {
             d.iter()
                 .filter(|d| d.dropped.is_some())
                 .cloned()
                 .collect::<Vec<_>>()
+        })
+    };
+    // Labels fade out near either end, where they would cover the boxes' names.
+    let label_opacity = move |msg: u64| {
+        dots.with(|d| {
+            d.iter().find(|dot| dot.msg == msg).map_or(0.0, |dot| {
+                (dot.progress.min(1.0 - dot.progress) / LABEL_FADE).clamp(0.0, 1.0)
+            })
         })
     };
     let position = move |msg: u64| {
@@ -141,7 +198,8 @@ pub fn ServiceMap() -> impl IntoView {
         })
     };
     let narration = Memo::new(move |_| {
-        clock.applied.track();
+        // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
+        clock.applied.get();
         let t = now.get_untracked();
         run.read(|index| index.narration_at(t).map(|(_, text)| text.to_string()))
             .flatten()
@@ -201,6 +259,18 @@ pub fn ServiceMap() -> impl IntoView {
                         >
                             <title>{format!("{}: {} ({})", dot.route, dot.label, kind_name(dot.kind))}</title>
                             {glyph(kind_name(dot.kind))}
+                            <Show when=move || labelled.get()>
+                                <text
+                                    class="message-label"
+                                    x=format!("{:.1}", dot.label_x)
+                                    y=format!("{:.1}", dot.label_y)
+                                    text-anchor=dot.label_anchor
+                                    opacity=move || format!("{:.2}", label_opacity(dot.msg))
+                                    aria-hidden="true"
+                                >
+                                    {dot.short_label.clone()}
+                                </text>
+                            </Show>
                         </g>
                     </For>
                 </g>
@@ -219,7 +289,7 @@ pub fn ServiceMap() -> impl IntoView {
                                     dot.dropped.map_or("", DropReason::describe),
                                 )}
                             </title>
-                            <circle class="drop-halo" r="13"/>
+                            <circle class="drop-halo" r="15"/>
                             {glyph("dropped")}
                         </g>
                     </For>
@@ -330,7 +400,7 @@ fn Legend() -> impl IntoView {
                 .map(|(kind, text)| {
                     view! {
                         <li>
-                            <svg class="legend-glyph" viewBox="-11 -11 22 22" aria-hidden="true">
+                            <svg class="legend-glyph" viewBox="-13 -13 26 26" aria-hidden="true">
                                 {glyph(kind)}
                             </svg>
                             {text}

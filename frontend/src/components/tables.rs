@@ -14,7 +14,8 @@ pub fn TablesPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let tables = Memo::new(move |_| {
-        clock.applied.track();
+        // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
+        clock.applied.get();
         let t = clock.now.get_untracked();
         let fresh =
             Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with_untracked(|p| p.speed()));
