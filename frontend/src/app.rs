@@ -143,7 +143,7 @@ fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
         }
         Err(message) => {
             run.replace(None);
-            clock.player.update(|p| *p = Player::new(Micros::ZERO));
+            clear_player(clock);
             run.status.set(RunStatus::Failed {
                 message: format!("This run cannot start: {message}"),
                 hash: None,
@@ -154,6 +154,7 @@ fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
 
 fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
     run.replace(None);
+    clear_player(clock);
     run.status.set(RunStatus::Connecting);
     let config_for_frames = config.clone();
     // The address may ask to start later than what has arrived: seek there once it has.
@@ -186,6 +187,15 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
             }
         });
     ws::connect(&config.request(), run.storage(), on_change);
+}
+
+/// A clock with nothing to play, at the speed the player already had.
+fn clear_player(clock: Clock) {
+    clock.player.update(|player| {
+        let speed = player.speed();
+        *player = Player::new(Micros::ZERO);
+        player.set_speed(speed);
+    });
 }
 
 /// A fresh clock for a run ending at `end`, known up to `available`, at the speed the player

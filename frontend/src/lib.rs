@@ -2,6 +2,8 @@
 //! view models, URL config, stream checking); the components in `app` and its children stay thin
 //! and only connect those types to signals and the DOM.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod describe;
 pub mod format;

@@ -26,10 +26,15 @@ pub struct ServiceView {
 }
 
 impl ServiceView {
-    /// What a screen reader says for the box: `Order service, up`.
+    /// What a screen reader says for the box: `Order service, up`, or `Broker, up, 3 queued`
+    /// when the name already says the role.
     pub fn aria_label(&self) -> String {
         let state = if self.up { "up" } else { "down" };
-        let mut label = format!("{} {}, {state}", self.name, self.role);
+        let mut label = if self.name.eq_ignore_ascii_case(self.role) {
+            format!("{}, {state}", self.name)
+        } else {
+            format!("{} {}, {state}", self.name, self.role)
+        };
         if self.queued > 0 {
             label.push_str(&format!(", {} queued", self.queued));
         }
@@ -306,11 +311,7 @@ mod tests {
         let labels: Vec<String> = down.iter().map(ServiceView::aria_label).collect();
         assert_eq!(
             labels,
-            vec![
-                "Client client, up",
-                "Order service, up",
-                "Product service, down"
-            ]
+            vec!["Client, up", "Order service, up", "Product service, down"]
         );
         let up = services(&header, index.state_at(Micros::from_secs(5)));
         assert!(up.iter().all(|s| s.up));

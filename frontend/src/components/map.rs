@@ -14,6 +14,8 @@ const DROP_FLASH_SCREEN_MS: f64 = 700.0;
 /// With more messages than this on the map, their labels would cover each other: only the
 /// tooltips remain.
 const LABELS_MAX: usize = 6;
+/// The same on a narrow screen, where the map is smaller.
+const LABELS_MAX_NARROW: usize = 3;
 /// How far from its message a label sits, beside its lane.
 const LABEL_OFFSET: f64 = 19.0;
 /// Over this much of each end of its link, a label fades in or out.
@@ -172,7 +174,14 @@ pub fn ServiceMap() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let labelled = Memo::new(move |_| dots.with(|d| d.len() <= LABELS_MAX));
+    let labelled = Memo::new(move |_| {
+        let most = if narrow.get() {
+            LABELS_MAX_NARROW
+        } else {
+            LABELS_MAX
+        };
+        dots.with(|d| d.len() <= most)
+    });
     let dropped = move || {
         dots.with(|d| {
             d.iter()
