@@ -239,6 +239,12 @@ impl Layout {
         })
     }
 
+    /// The length of the visible part of the link between `from` and `to`, edge to edge.
+    pub fn link_length(&self, from: ServiceId, to: ServiceId) -> Option<f64> {
+        let (start, end) = self.edge_points(from, to)?;
+        Some(((end.x - start.x).powi(2) + (end.y - start.y).powi(2)).sqrt())
+    }
+
     /// The unit vector to the right of travel from `from` to `to`: the side its lane is on, and
     /// where its label goes.
     pub fn lane_side(&self, from: ServiceId, to: ServiceId) -> Option<Point> {
@@ -472,5 +478,7 @@ mod tests {
         // Rightward travel keeps below the line, leftward above it.
         assert!(start.y > left.center.y && back.y < right.center.y);
         assert!(layout.message_position(a, ServiceId(9), 0.5).is_none());
+        let gap = right.center.x - left.center.x - BOX_WIDTH;
+        assert!((layout.link_length(a, b).unwrap() - gap).abs() < 1e-9);
     }
 }

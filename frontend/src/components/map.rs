@@ -24,6 +24,11 @@ const LABEL_FADE: f64 = 0.15;
 const LABEL_CHARS_MAX: usize = 30;
 /// The same on a narrow screen, where labels sit beside vertical links with less room.
 const LABEL_CHARS_MAX_NARROW: usize = 17;
+/// About how wide a label's character is, in viewBox units: a label along a short link is cut
+/// to the link's length so it does not run over the boxes at either end.
+const LABEL_CHAR_WIDTH: f64 = 7.3;
+/// The shortest a label is ever cut to.
+const LABEL_CHARS_MIN: usize = 10;
 
 /// A message to draw.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,11 +119,7 @@ pub fn ServiceMap() -> impl IntoView {
         .unwrap_or_default()
     });
     let dots = Memo::new(move |_| {
-        let label_chars_max = if narrow.get() {
-            LABEL_CHARS_MAX_NARROW
-        } else {
-            LABEL_CHARS_MAX
-        };
+        let portrait = narrow.get();
         let t = now.get();
         let flash = Micros::from_millis_f64(DROP_FLASH_SCREEN_MS * clock.speed());
         let Some((layout, infos)) = topology.get() else {
@@ -137,6 +138,14 @@ pub fn ServiceMap() -> impl IntoView {
                 .filter_map(|flight| {
                     let point = layout.message_position(flight.from, flight.to, flight.progress)?;
                     let side = layout.lane_side(flight.from, flight.to)?;
+                    let along = layout.link_length(flight.from, flight.to)?;
+                    // Portrait labels sit beside their link, landscape ones along it.
+                    let chars_max = if portrait {
+                        LABEL_CHARS_MAX_NARROW
+                    } else {
+                        ((along / LABEL_CHAR_WIDTH) as usize)
+                            .clamp(LABEL_CHARS_MIN, LABEL_CHARS_MAX)
+                    };
                     // Beside a vertical link the label reads away from it; elsewhere it centres.
                     let label_anchor = if side.x.abs() > side.y.abs() {
                         if side.x > 0.0 { "start" } else { "end" }
@@ -148,7 +157,7 @@ pub fn ServiceMap() -> impl IntoView {
                         // Text hangs from its baseline: nudge it down by half its height.
                         label_y: side.y * LABEL_OFFSET + 4.5,
                         label_anchor,
-                        short_label: short_label(flight.label, label_chars_max),
+                        short_label: short_label(flight.label, chars_max),
                         progress: flight.progress,
                         msg: flight.msg.0,
                         kind: flight.kind,
