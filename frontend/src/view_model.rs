@@ -5,10 +5,8 @@ use crate::format;
 use shared::fold::WorldState;
 use shared::metrics::OpStats;
 use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::services::READ_ORDER_OP;
 use shared::time::Micros;
-
-/// The operation whose numbers carry the request/response and staleness lessons.
-pub const READ_ORDER_OP: &str = "read order";
 
 /// A service box on the map.
 #[derive(Clone, Debug, PartialEq)]

@@ -42,7 +42,7 @@ pub struct MessageInFlight {
 pub type ServiceTables = BTreeMap<String, BTreeMap<String, RowView>>;
 
 /// Everything known at [`WorldState::now`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorldState {
     /// The time of the last event applied.
     pub now: Micros,

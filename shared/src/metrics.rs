@@ -88,7 +88,12 @@ impl Staleness {
 
     /// The mean closed window, or zero.
     pub fn mean(&self) -> Micros {
-        Micros(self.closed_total.0.checked_div(self.closed_count).unwrap_or(0))
+        Micros(
+            self.closed_total
+                .0
+                .checked_div(self.closed_count)
+                .unwrap_or(0),
+        )
     }
 }
 
