@@ -7,6 +7,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 started=$(date +%s)
 step() { printf '\n==> %s\n' "$*" >&2; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Runs a test command, keeping its output to add up the "test result" lines at the end.
+tests() { "$@" 2>&1 | tee -a "$log"; }
 
 step "setup"
 . scripts/setup.sh
@@ -21,9 +25,10 @@ trunk build --release
 scripts/size.sh
 
 step "native tests (logic, seed sweeps, determinism, backend, end to end)"
-cargo test --workspace --quiet
+tests cargo test --workspace
 
 step "browser tests of the page's logic (wasm-bindgen-test in headless Chromium)"
-cargo test -p frontend --target wasm32-unknown-unknown --quiet
+tests cargo test -p frontend --target wasm32-unknown-unknown --tests
 
-printf '\nall tests passed in %s s\n' "$(( $(date +%s) - started ))" >&2
+printf '\nscripts/test.sh took %s s\n' "$(( $(date +%s) - started ))" >&2
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 const READY: Duration = Duration::from_secs(30);
 
+/// Knob values of a case, by name.
+type KnobValues = &'static [(&'static str, f64)];
+
 /// The hash of the same run computed natively.
 fn native_hash(scenario: &str, seed: u64, knobs: &[(&str, f64)]) -> String {
     let request = RunRequest {
@@ -116,7 +119,7 @@ async fn assert_tables_filled(browser: &Browser) {
 async fn the_page_computes_the_same_trace_as_native_code() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
-    let cases: [(&str, u64, &[(&str, f64)]); 4] = [
+    let cases: [(&str, u64, KnobValues); 4] = [
         ("request-response", 1, &[]),
         (
             "request-response",
