@@ -345,13 +345,13 @@ fn flight_at(
             }
             (elapsed / (at - span.sent_at).0 as f64, FlightState::Moving)
         }
+        // Every drop happens where the message would have arrived: lost there, or refused by
+        // the receiver.
         SpanEnd::Dropped(at, reason) => {
-            let died_at = drop_progress(span, at, reason, expected_hop);
             if t < at {
-                let pace = elapsed / (at - span.sent_at).0 as f64;
-                (died_at * pace, FlightState::Moving)
+                (elapsed / (at - span.sent_at).0 as f64, FlightState::Moving)
             } else if t < at + drop_flash {
-                (died_at, FlightState::Dropped(reason))
+                (1.0, FlightState::Dropped(reason))
             } else {
                 return None;
             }
@@ -366,17 +366,6 @@ fn flight_at(
         progress: progress.clamp(0.0, 1.0),
         state,
     })
-}
-
-/// How far along its link a dropped message got. Lost, refused and rejected messages die on
-/// arrival at the receiver; a message abandoned by a crashed sender dies where it was.
-fn drop_progress(span: &MessageSpan, at: Micros, reason: DropReason, expected_hop: Micros) -> f64 {
-    match reason {
-        DropReason::Lost | DropReason::ReceiverDown | DropReason::QueueFull => 1.0,
-        DropReason::SenderDown => {
-            ((at - span.sent_at).0 as f64 / expected_hop.0.max(1) as f64).clamp(0.0, 1.0)
-        }
-    }
 }
 
 #[cfg(test)]

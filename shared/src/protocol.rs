@@ -115,10 +115,6 @@ pub enum DropReason {
     Lost,
     /// The receiver was down: the connection was refused.
     ReceiverDown,
-    /// The sender crashed before it could be delivered.
-    SenderDown,
-    /// The receiver's queue was full.
-    QueueFull,
 }
 
 impl DropReason {
@@ -127,8 +123,6 @@ impl DropReason {
         match self {
             DropReason::Lost => "lost by the network",
             DropReason::ReceiverDown => "refused: the receiver is down",
-            DropReason::SenderDown => "abandoned: the sender crashed",
-            DropReason::QueueFull => "rejected: the queue is full",
         }
     }
 }
