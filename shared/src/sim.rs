@@ -66,16 +66,20 @@ pub struct ServiceSetup {
     pub initial_rows: Vec<(String, String, Row)>,
 }
 
-/// Everything a run needs, as built by a scenario.
-pub struct World {
+/// What is run, as the trace's header names it.
+pub struct RunInfo {
     /// The scenario's name.
     pub scenario: String,
-    /// The seed the run's generator was made from, for the header.
+    /// The seed the run's generator was made from.
     pub seed: u64,
-    /// The knob values, for the header.
+    /// Every knob's value.
     pub knobs: BTreeMap<String, f64>,
     /// The run covers `0..until`.
     pub until: Micros,
+}
+
+/// Everything a run needs, as built by a scenario.
+pub struct World {
     /// The services, indexed by id.
     pub services: Vec<ServiceSetup>,
     /// Which services talk, for drawing.
@@ -152,13 +156,13 @@ pub struct Sim {
 
 impl Sim {
     /// A run of `world`, whose every random choice comes from `rng`.
-    pub fn new(world: World, rng: SimRng) -> Sim {
+    pub fn new(run: RunInfo, world: World, rng: SimRng) -> Sim {
         let header = TraceHeader {
             protocol_version: PROTOCOL_VERSION,
-            scenario: world.scenario,
-            seed: world.seed,
-            until: world.until,
-            knobs: world.knobs,
+            scenario: run.scenario,
+            seed: run.seed,
+            until: run.until,
+            knobs: run.knobs,
             services: world.services.iter().map(|s| s.info.clone()).collect(),
             links: world.links,
             copies: world.copies,
@@ -481,7 +485,7 @@ mod tests {
         }
     }
 
-    fn world(network: LinkSpec, faults: Vec<Fault>, until: Micros) -> World {
+    fn world(network: LinkSpec, faults: Vec<Fault>) -> World {
         let setup = |id: u16, make: MachineFactory| ServiceSetup {
             info: ServiceInfo {
                 id: ServiceId(id),
@@ -492,10 +496,6 @@ mod tests {
             initial_rows: vec![],
         };
         World {
-            scenario: "engine-test".into(),
-            seed: 9,
-            knobs: BTreeMap::new(),
-            until,
             services: vec![
                 setup(0, Box::new(|| Box::new(Pinger { timer: None }))),
                 setup(1, Box::new(|| Box::new(Echo))),
@@ -508,8 +508,18 @@ mod tests {
         }
     }
 
-    fn run(world: World, seed: u64) -> (Vec<TraceEvent>, Sim) {
-        let mut sim = Sim::new(world, SimRng::new(seed));
+    fn new_sim(world: World, until: Micros, seed: u64) -> Sim {
+        let run = RunInfo {
+            scenario: "engine-test".into(),
+            seed,
+            knobs: BTreeMap::new(),
+            until,
+        };
+        Sim::new(run, world, SimRng::new(seed))
+    }
+
+    fn run(world: World, until: Micros, seed: u64) -> (Vec<TraceEvent>, Sim) {
+        let mut sim = new_sim(world, until, seed);
         while sim.step() {}
         (sim.drain_events(), sim)
     }
@@ -526,7 +536,7 @@ mod tests {
 
     #[test]
     fn every_message_takes_latency_plus_at_most_jitter() {
-        let (events, sim) = run(world(STEADY, vec![], Micros::from_secs(1)), 1);
+        let (events, sim) = run(world(STEADY, vec![]), Micros::from_secs(1), 1);
         let mut sent_at = BTreeMap::new();
         for event in &events {
             match event.event {
@@ -555,7 +565,7 @@ mod tests {
 
     #[test]
     fn ties_run_first_in_first_out() {
-        let mut sim = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(1));
+        let mut sim = new_sim(world(STEADY, vec![]), Micros::from_secs(1), 1);
         let order: Vec<u64> = (0..5)
             .map(|i| {
                 sim.schedule(Micros(7), Work::Lose(MsgId(100 + i)));
@@ -581,7 +591,7 @@ mod tests {
             loss_per_million: 1_000_000,
             ..STEADY
         };
-        let (events, _) = run(world(lossy, vec![], Micros::from_secs(1)), 3);
+        let (events, _) = run(world(lossy, vec![]), Micros::from_secs(1), 3);
         let dropped = events.iter().filter(|e| {
             matches!(
                 e.event,
@@ -627,7 +637,7 @@ mod tests {
                 action: FaultAction::Restart,
             },
         ];
-        let (events, sim) = run(world(STEADY, faults, Micros::from_secs(6)), 5);
+        let (events, sim) = run(world(STEADY, faults), Micros::from_secs(6), 5);
         let mut to_echo = std::collections::BTreeSet::new();
         let mut refused = 0;
         for event in &events {
@@ -672,7 +682,7 @@ mod tests {
             jitter: Micros::ZERO,
             loss_per_million: 0,
         };
-        let (events, _) = run(world(fast, vec![], Micros::from_secs(600)), 1);
+        let (events, _) = run(world(fast, vec![]), Micros::from_secs(600), 1);
         // The bound is checked before each step, and one step emits only a few events.
         assert!(
             (MAX_TRACE_EVENTS + 1..MAX_TRACE_EVENTS + 16).contains(&events.len()),
@@ -690,9 +700,9 @@ mod tests {
 
     #[test]
     fn run_until_stops_at_the_given_time_and_resumes() {
-        let mut whole = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(4));
+        let mut whole = new_sim(world(STEADY, vec![]), Micros::from_secs(1), 4);
         while whole.step() {}
-        let mut parts = Sim::new(world(STEADY, vec![], Micros::from_secs(1)), SimRng::new(4));
+        let mut parts = new_sim(world(STEADY, vec![]), Micros::from_secs(1), 4);
         let mut events = Vec::new();
         for ms in (0..=1_000).step_by(250) {
             parts.run_until(Micros::from_millis(ms));

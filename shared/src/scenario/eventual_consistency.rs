@@ -13,7 +13,6 @@ use crate::services::{
 };
 use crate::sim::World;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 const RENAME_RATE: KnobSpec = KnobSpec {
     name: "rename_rate_per_s",
@@ -95,10 +94,6 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let mut faults = outage(knobs, ORDER, &ORDER_DOWN_AT, &ORDER_DOWN_FOR);
     faults.extend(outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR));
     World {
-        scenario: String::new(),
-        seed: 0,
-        knobs: BTreeMap::new(),
-        until: Micros::ZERO,
         services: vec![
             setup(CLIENT.0, "Client", ServiceRole::Client, Box::new(move || Box::new(Client::new(client.clone()))), vec![]),
             setup(ORDER.0, "Order", ServiceRole::Service, Box::new(move || Box::new(Order::new(order.clone()))), order_initial),

@@ -9,7 +9,8 @@ pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
 
 use crate::protocol::{RunRequest, Trace};
 use crate::rng::SimRng;
-use crate::sim::{Sim, World};
+use crate::sim::{RunInfo, Sim, World};
+use crate::time::Micros;
 
 /// The longest run, in seconds, that may be requested.
 pub const MAX_UNTIL_S: f64 = 600.0;
@@ -140,12 +141,14 @@ pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
         });
     }
     let mut rng = SimRng::new(request.seed);
-    let mut world = (spec.build)(&knobs, &mut rng.fork());
-    world.scenario = spec.name.to_string();
-    world.seed = request.seed;
-    world.until = crate::time::Micros::from_secs_f64(request.until_s);
-    world.knobs = knobs.values().clone();
-    Ok(Sim::new(world, rng))
+    let world = (spec.build)(&knobs, &mut rng.fork());
+    let run = RunInfo {
+        scenario: spec.name.to_string(),
+        seed: request.seed,
+        knobs: knobs.values().clone(),
+        until: Micros::from_secs_f64(request.until_s),
+    };
+    Ok(Sim::new(run, world, rng))
 }
 
 /// Runs a request to its end and returns the whole trace.

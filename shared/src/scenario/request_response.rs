@@ -12,7 +12,6 @@ use crate::services::{
 };
 use crate::sim::World;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 const CALL_TIMEOUT: KnobSpec = KnobSpec {
     name: "call_timeout_ms",
@@ -60,10 +59,6 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         },
     };
     World {
-        scenario: String::new(),
-        seed: 0,
-        knobs: BTreeMap::new(),
-        until: Micros::ZERO,
         services: vec![
             setup(
                 CLIENT.0,
