@@ -9,7 +9,8 @@ use shared::scenario::{find, simulate};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const READY: Duration = Duration::from_secs(30);
+// Generous: three headless Chromiums share two cores while these tests run in parallel.
+const READY: Duration = Duration::from_secs(60);
 
 /// Knob values of a case, by name.
 type KnobValues = &'static [(&'static str, f64)];
