@@ -44,6 +44,7 @@ fn page_url(
 /// Opens the page and waits until its whole trace is in; returns the trace hash it shows.
 async fn open_and_wait(browser: &Browser, url: &str) -> String {
     browser.client.goto(url).await.unwrap();
+    browser.capture_console_errors().await;
     let ready =
         "const e = document.querySelector('#trace-hash'); return !!e && e.dataset.ready === 'true'";
     browser
@@ -95,7 +96,13 @@ async fn assert_messages_move(browser: &Browser) {
             return;
         }
     }
-    panic!("no message moved along its link in 50 tries");
+    let errors = browser.console_errors().await;
+    let clock = browser
+        .js("return document.querySelector('#clock')?.dataset.nowUs")
+        .await;
+    panic!(
+        "no message moved along its link in 50 tries; playhead at {clock} µs; console errors: {errors:?}"
+    );
 }
 
 async fn assert_tables_filled(browser: &Browser) {
@@ -147,6 +154,7 @@ async fn the_page_computes_the_same_trace_as_native_code() {
             "{scenario} seed {seed}: WebAssembly vs native"
         );
     }
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +172,7 @@ async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
     browser
         .wait_until(stale, READY, "a stale row in Order's copy")
         .await;
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,4 +199,5 @@ async fn from_the_backend_the_page_shows_the_same_run() {
     );
     assert_messages_move(&browser).await;
     assert_tables_filled(&browser).await;
+    browser.close().await;
 }

@@ -4,6 +4,7 @@
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,12 +47,14 @@ pub async fn start_backend() -> Backend {
     Backend { addr, _stop: stop }
 }
 
-/// A child process killed on drop, so a failing test leaves no chromedriver behind.
-struct KillOnDrop(Child);
+/// chromedriver in a process group of its own, killed with everything it started (the browser
+/// and its helpers) on drop, so no test — passing or failing — leaves a browser running.
+struct KillGroupOnDrop(Child);
 
-impl Drop for KillOnDrop {
+impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -60,7 +63,7 @@ impl Drop for KillOnDrop {
 pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
-    _driver: KillOnDrop,
+    _driver: KillGroupOnDrop,
 }
 
 fn free_port() -> u16 {
@@ -74,9 +77,10 @@ fn free_port() -> u16 {
 /// Starts chromedriver on a free port and opens a headless Chromium session at `width`×`height`.
 pub async fn start_browser(width: u32, height: u32) -> Browser {
     let port = free_port();
-    let driver = KillOnDrop(
+    let driver = KillGroupOnDrop(
         Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -122,6 +126,11 @@ pub async fn start_browser(width: u32, height: u32) -> Browser {
 }
 
 impl Browser {
+    /// Ends the session, so the browser quits cleanly (dropping kills it instead).
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn js(&self, script: &str) -> Value {
         self.client
@@ -140,6 +149,30 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// From now on, keeps what the page writes to `console.error` (a panic in the WebAssembly
+    /// lands there) and any uncaught error, for [`Browser::console_errors`].
+    pub async fn capture_console_errors(&self) {
+        self.js(
+            "window.__crosstalkErrors = [];
+             const original = console.error;
+             console.error = (...args) => { window.__crosstalkErrors.push(args.join(' ')); original(...args); };
+             window.addEventListener('error', e => window.__crosstalkErrors.push(String(e.message)));
+             return true;",
+        )
+        .await;
+    }
+
+    /// What [`Browser::capture_console_errors`] has caught so far.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let errors = self.js("return window.__crosstalkErrors || []").await;
+        errors
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(String::from))
+            .collect()
     }
 
     /// The text of the first element matching `selector`, or "" when there is none.
