@@ -1,6 +1,8 @@
 //! Seed sweeps: invariants that hold for every seed and for randomized knobs.
 //! Each failure names its seed; rerun one with `SWEEP_SEED=<n> cargo test -p shared --test sweeps`.
 
+mod common;
+
 use shared::fold::WorldState;
 use shared::protocol::{Event, MsgId, RunRequest, Trace};
 use shared::rng::SimRng;
@@ -86,27 +88,13 @@ fn check_message_accounting(trace: &Trace) -> Result<(), String> {
     }
 }
 
-/// Every copy holds at least every source version written more than `settle` before the end.
+/// Every copy holds every source version written more than `settle` before the end.
 fn check_copies_converge(trace: &Trace, settle: Micros) -> Result<(), String> {
     let mut state = WorldState::new(&trace.header);
     for event in &trace.events {
         state.apply(event);
     }
-    let settled = state.now - settle;
-    for copy in &trace.header.copies {
-        let source = &state.tables[copy.source_service.0 as usize][&copy.source_table];
-        let copied = &state.tables[copy.copy_service.0 as usize][&copy.copy_table];
-        for (key, row) in source {
-            let copy_version = copied.get(key).map_or(0, |r| r.version);
-            if row.written_at <= settled && copy_version < row.version {
-                return Err(format!(
-                    "{}[{key}] is v{copy_version} but the source reached v{} at {}",
-                    copy.copy_table, row.version, row.written_at
-                ));
-            }
-        }
-    }
-    Ok(())
+    common::check_copies_converge(&state, &trace.header.copies, settle)
 }
 
 fn sweep(scenario: &str, check: impl Fn(&Trace) -> Result<(), String>) {
