@@ -215,6 +215,11 @@ mod tests {
                 info(2, "Product", ServiceRole::Service),
             ],
             links: vec![],
+            network: shared::protocol::LinkSpec {
+                latency: Micros::from_millis(40),
+                jitter: Micros::from_millis(10),
+                loss_per_million: 0,
+            },
             copies: vec![],
         };
         let events = events

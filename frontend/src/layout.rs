@@ -333,6 +333,11 @@ mod tests {
                 .iter()
                 .map(|&(a, b)| (ServiceId(a), ServiceId(b)))
                 .collect(),
+            network: shared::protocol::LinkSpec {
+                latency: Micros::from_millis(40),
+                jitter: Micros::from_millis(10),
+                loss_per_million: 0,
+            },
             copies: vec![],
         }
     }

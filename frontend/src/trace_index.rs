@@ -8,8 +8,6 @@ use shared::protocol::{
 use shared::time::Micros;
 use std::collections::{BTreeSet, HashMap};
 
-/// The link latency assumed when a trace's header does not say, in milliseconds.
-const LINK_LATENCY_MS_DEFAULT: f64 = 40.0;
 /// How far along its link a message whose arrival is not known yet may be drawn.
 const OPEN_PROGRESS_MAX: f64 = 0.9;
 
@@ -289,17 +287,10 @@ impl TraceIndex {
         }
     }
 
-    /// The expected one-way time of a hop: the link latency knob plus its average jitter.
+    /// The expected one-way time of a hop: the network's latency plus its average jitter.
     pub fn expected_hop(&self) -> Micros {
-        let latency_ms = self
-            .header
-            .knobs
-            .get("link_latency_ms")
-            .copied()
-            .filter(|ms| ms.is_finite() && *ms > 0.0)
-            .unwrap_or(LINK_LATENCY_MS_DEFAULT);
-        // Every link adds up to a quarter of its latency as jitter, an eighth on average.
-        Micros::from_millis_f64(latency_ms * 1.125)
+        let network = self.header.network;
+        network.latency + Micros(network.jitter.0 / 2)
     }
 
     /// Every message to draw at `t`: those sent at or before `t` and not yet delivered or dropped,
@@ -391,6 +382,11 @@ mod tests {
             knobs: BTreeMap::from([("link_latency_ms".to_string(), 40.0)]),
             services: vec![info(0, "A"), info(1, "B")],
             links: vec![(A, B)],
+            network: shared::protocol::LinkSpec {
+                latency: Micros::from_millis(40),
+                jitter: Micros::from_millis(10),
+                loss_per_million: 0,
+            },
             copies: vec![],
         }
     }
@@ -539,20 +535,6 @@ mod tests {
         assert_eq!(empty.narration_at(Micros::from_secs(1)), None);
     }
 
-    fn assert_same_state(a: &WorldState, b: &WorldState, context: &str) {
-        assert_eq!(a.now, b.now, "{context}: now");
-        assert_eq!(
-            a.events_applied, b.events_applied,
-            "{context}: events_applied"
-        );
-        assert_eq!(a.services_up, b.services_up, "{context}: services_up");
-        assert_eq!(a.tables, b.tables, "{context}: tables");
-        assert_eq!(a.in_flight, b.in_flight, "{context}: in_flight");
-        assert_eq!(a.queue_depths, b.queue_depths, "{context}: queue_depths");
-        assert_eq!(a.metrics, b.metrics, "{context}: metrics");
-        assert_eq!(a.ended, b.ended, "{context}: ended");
-    }
-
     fn from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
         let mut state = WorldState::new(index.header());
         for event in index.events().iter().take_while(|e| e.at <= t) {
@@ -580,7 +562,7 @@ mod tests {
                 let t = Micros::from_millis(ms);
                 let expected = from_scratch(&index, t);
                 let cached = index.state_at(t).clone();
-                assert_same_state(&cached, &expected, &format!("{scenario} at {ms} ms"));
+                assert_eq!(cached, expected, "{scenario} at {ms} ms");
             }
         }
     }

@@ -62,13 +62,7 @@ fn cached_state_equals_a_fold_from_the_start_in_both_directions() {
             let t = Micros::from_millis(ms);
             let expected = fold_from_scratch(&index, t);
             let state = index.state_at(t);
-            assert_eq!(state.tables, expected.tables, "{scenario} at {ms} ms");
-            assert_eq!(
-                state.services_up, expected.services_up,
-                "{scenario} at {ms} ms"
-            );
-            assert_eq!(state.metrics, expected.metrics, "{scenario} at {ms} ms");
-            assert_eq!(state.in_flight, expected.in_flight, "{scenario} at {ms} ms");
+            assert_eq!(*state, expected, "{scenario} at {ms} ms");
         }
     }
 }

@@ -234,6 +234,11 @@ mod tests {
             knobs: BTreeMap::new(),
             services: vec![info(0, "Order"), info(1, "Product")],
             links: vec![(ORDER, PRODUCT)],
+            network: crate::protocol::LinkSpec {
+                latency: Micros::from_millis(40),
+                jitter: Micros::from_millis(10),
+                loss_per_million: 0,
+            },
             copies: vec![CopyDecl {
                 copy_service: ORDER,
                 copy_table: "names".into(),

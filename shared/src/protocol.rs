@@ -62,6 +62,17 @@ pub struct CopyDecl {
     pub source_table: String,
 }
 
+/// How every link of the network behaves.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    /// The smallest one-way delay.
+    pub latency: Micros,
+    /// Up to this much is added to each message's delay, uniformly.
+    pub jitter: Micros,
+    /// Messages lost per million sent.
+    pub loss_per_million: u32,
+}
+
 /// The first line of a trace: what was run, and the topology.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceHeader {
@@ -79,6 +90,8 @@ pub struct TraceHeader {
     pub services: Vec<ServiceInfo>,
     /// Which services talk to each other, as unordered pairs.
     pub links: Vec<(ServiceId, ServiceId)>,
+    /// How those links behave, so views know how long a hop takes before it arrives.
+    pub network: LinkSpec,
     /// Tables that copy other tables.
     pub copies: Vec<CopyDecl>,
 }
@@ -661,6 +674,11 @@ mod tests {
                     role: ServiceRole::Client,
                 }],
                 links: vec![(ServiceId(0), ServiceId(1))],
+                network: crate::protocol::LinkSpec {
+                    latency: Micros::from_millis(40),
+                    jitter: Micros::from_millis(10),
+                    loss_per_million: 0,
+                },
                 copies: vec![],
             },
             events: vec![

@@ -6,8 +6,8 @@
 //! bound ends early with [`EndReason::Budget`].
 
 use crate::protocol::{
-    CopyDecl, DropReason, EndReason, Event, MsgId, PROTOCOL_VERSION, ServiceId, ServiceInfo,
-    TraceEvent, TraceHeader,
+    CopyDecl, DropReason, EndReason, Event, LinkSpec, MsgId, PROTOCOL_VERSION, ServiceId,
+    ServiceInfo, TraceEvent, TraceHeader,
 };
 use crate::rng::SimRng;
 use crate::service::{
@@ -21,17 +21,6 @@ use std::collections::{BTreeMap, BinaryHeap};
 pub const MAX_TRACE_EVENTS: usize = 400_000;
 /// The most pieces of pending work (messages in flight, timers, faults) at once.
 pub const MAX_PENDING: usize = 200_000;
-
-/// How every link of the network behaves.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct LinkSpec {
-    /// The smallest one-way delay.
-    pub latency: Micros,
-    /// Up to this much is added to each message's delay, uniformly.
-    pub jitter: Micros,
-    /// Messages lost per million sent.
-    pub loss_per_million: u32,
-}
 
 /// What happens to a service at a scheduled time.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -165,6 +154,7 @@ impl Sim {
             knobs: run.knobs,
             services: world.services.iter().map(|s| s.info.clone()).collect(),
             links: world.links,
+            network: world.network,
             copies: world.copies,
         };
         let mut sim = Sim {

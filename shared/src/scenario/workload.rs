@@ -1,11 +1,11 @@
 //! What the scenarios share: the shop's data, the network, outages, and the knobs that set them.
 
 use super::{KnobSpec, Knobs};
-use crate::protocol::{ServiceId, ServiceInfo, ServiceRole};
+use crate::protocol::{LinkSpec, ServiceId, ServiceInfo, ServiceRole};
 use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{ORDERS_TABLE, PRODUCTS_TABLE, initial_product_name};
-use crate::sim::{Fault, FaultAction, LinkSpec, MachineFactory, ServiceSetup};
+use crate::sim::{Fault, FaultAction, MachineFactory, ServiceSetup};
 use crate::time::Micros;
 
 /// Products are numbered `1..=PRODUCTS`.
