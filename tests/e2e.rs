@@ -22,6 +22,7 @@ fn native_hash(scenario: &str, seed: u64, knobs: &[(&str, f64)]) -> String {
         seed,
         until_s: find(scenario).unwrap().default_until_s,
         knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
     };
     simulate(&request).unwrap().hash_hex()
 }

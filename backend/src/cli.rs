@@ -54,12 +54,14 @@ impl CliError {
 }
 
 /// Builds the request of `simulate` from its arguments. `until_s` defaults to the scenario's
-/// own run length; `assignments` are `KNOB=VALUE`, and a knob given twice takes the last value.
+/// own run length; `assignments` are `KNOB=VALUE`, and a knob given twice takes the last value;
+/// `faults` are written like `crash:Product@10+5` and checked when the run starts.
 pub fn run_request(
     scenario_name: &str,
     seed: u64,
     until_s: Option<f64>,
     assignments: &[String],
+    faults: &[String],
 ) -> Result<RunRequest, ScenarioError> {
     let spec = scenario::find(scenario_name)?;
     let knobs = assignments
@@ -71,6 +73,7 @@ pub fn run_request(
         seed,
         until_s: until_s.unwrap_or(spec.default_until_s),
         knobs,
+        faults: faults.to_vec(),
     })
 }
 
@@ -242,7 +245,7 @@ mod tests {
     fn jsonl_is_exactly_the_whole_trace_as_json_lines() {
         let check = |scenario: &str, seed: u64, until_s: Option<f64>, sets: &[&str]| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            let request = run_request(scenario, seed, until_s, &sets).unwrap();
+            let request = run_request(scenario, seed, until_s, &sets, &[]).unwrap();
             let expected = scenario::simulate(&request).unwrap().to_jsonl();
             assert_eq!(simulated(&request, SimulateFormat::Jsonl), expected);
         };
@@ -253,7 +256,7 @@ mod tests {
 
     #[test]
     fn requests_take_defaults_and_refuse_bad_input() {
-        let request = run_request("eventual-consistency", 4, None, &[]).unwrap();
+        let request = run_request("eventual-consistency", 4, None, &[], &[]).unwrap();
         assert_eq!(request.until_s, 30.0);
         assert!(request.knobs.is_empty());
         let request = run_request(
@@ -261,13 +264,14 @@ mod tests {
             4,
             Some(2.0),
             &["read_rate_per_s=1".into(), "read_rate_per_s=2".into()],
+            &[],
         )
         .unwrap();
         assert_eq!(request.knobs["read_rate_per_s"], 2.0, "the last value wins");
 
         let check = |scenario: &str, sets: &[&str], expected: &str| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            let err = run_request(scenario, 1, None, &sets)
+            let err = run_request(scenario, 1, None, &sets, &[])
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -282,7 +286,7 @@ mod tests {
 
     #[test]
     fn summary_is_one_line_of_json() {
-        let request = run_request("request-response", 2, Some(10.0), &[]).unwrap();
+        let request = run_request("request-response", 2, Some(10.0), &[], &[]).unwrap();
         let text = simulated(&request, SimulateFormat::Summary);
         assert_eq!(text.lines().count(), 1);
         let summary: shared::protocol::RunSummary = serde_json::from_str(&text).unwrap();

@@ -48,6 +48,12 @@ enum Command {
         /// Set a knob, such as read_rate_per_s=5; repeat for more knobs.
         #[arg(long = "set", value_name = "KNOB=VALUE")]
         set: Vec<String>,
+        /// Inject a fault, such as crash:Product@10+5, slow:Product*4@10+5,
+        /// partition:Order-Product@10+5, drop:Order-Product=20%@0, duplicate:*=10%@0,
+        /// reorder:Broker-Order=30%@0 (times in seconds; without +DURATION it lasts to the end);
+        /// repeat for more faults.
+        #[arg(long = "fault", value_name = "FAULT")]
+        fault: Vec<String>,
         /// jsonl: the whole trace as JSON lines; summary: one line of JSON with the numbers.
         #[arg(long, value_enum, default_value_t)]
         format: SimulateFormat,
@@ -85,9 +91,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             seed,
             until,
             set,
+            fault,
             format,
         } => {
-            let request = cli::run_request(&scenario, seed, until, &set).map_err(CliError::from)?;
+            let request =
+                cli::run_request(&scenario, seed, until, &set, &fault).map_err(CliError::from)?;
             let mut out = BufWriter::new(std::io::stdout().lock());
             cli::simulate(&request, format, &mut out)?;
             Ok(())

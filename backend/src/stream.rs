@@ -120,6 +120,7 @@ mod tests {
             seed,
             until_s,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         }
     }
 

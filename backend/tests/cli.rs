@@ -186,6 +186,10 @@ fn bad_input_exits_with_2_and_a_message_naming_the_problem() {
         "unknown scenario \"nope\"",
     );
     check(&simulate(&["--set", "speed=3"]), "has no knob \"speed\"");
+    check(
+        &simulate(&["--fault", "crash:Payment@3"]),
+        "cannot read fault \"crash:Payment@3\": no service \"Payment\"",
+    );
     check(&simulate(&["--set", "x=abc"]), "cannot read \"x=abc\"");
     check(
         &simulate(&["--set", "read_rate_per_s"]),

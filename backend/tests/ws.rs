@@ -103,6 +103,7 @@ async fn events_come_in_frames_of_the_configured_size() {
         seed: 5,
         until_s: 3.0,
         knobs: Default::default(),
+        faults: Vec::new(),
     })
     .unwrap();
     assert_eq!(received.trace, expected);
@@ -313,6 +314,7 @@ async fn a_second_run_replaces_the_first_mid_stream() {
         seed: 2,
         until_s: 10.0,
         knobs: Default::default(),
+        faults: Vec::new(),
     })
     .unwrap();
     assert_eq!(received, expected);

@@ -1,5 +1,6 @@
 //! What to run and how to show it, as the control bar edits it and as the URL carries it:
-//! `?scenario=…&seed=…&until=…&source=sim|backend&speed=…&t=…&autoplay=0&k.<knob>=<value>`.
+//! `?scenario=…&seed=…&until=…&source=sim|backend&speed=…&t=…&autoplay=0&k.<knob>=<value>`
+//! `&fault=crash:Product@10+5` (repeated, one per fault).
 
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, nearest_speed};
@@ -54,6 +55,8 @@ pub struct RunConfig {
     pub autoplay: bool,
     /// Every knob of the scenario, defaults included.
     pub knobs: BTreeMap<String, f64>,
+    /// Faults to inject, as text such as `crash:Product@10+5`; the run checks them.
+    pub faults: Vec<String>,
 }
 
 /// The scenario the page opens with.
@@ -82,6 +85,7 @@ impl RunConfig {
                 .iter()
                 .map(|knob| (knob.name.to_string(), knob.default))
                 .collect(),
+            faults: Vec::new(),
         }
     }
 
@@ -100,6 +104,7 @@ impl RunConfig {
         self.scenario = fresh.scenario;
         self.until_s = fresh.until_s;
         self.knobs = fresh.knobs;
+        self.faults = fresh.faults;
         self.start_s = 0.0;
     }
 
@@ -110,6 +115,7 @@ impl RunConfig {
             seed: self.seed,
             until_s: self.until_s,
             knobs: self.knobs.clone(),
+            faults: self.faults.clone(),
         }
     }
 
@@ -138,6 +144,10 @@ impl RunConfig {
             let number = value.parse::<f64>().ok().filter(|v| v.is_finite());
             let ignored = match (key.as_str(), number) {
                 ("scenario", _) => false,
+                ("fault", _) => {
+                    config.faults.push(value.clone());
+                    false
+                }
                 ("seed", _) => match value.parse::<u64>() {
                     Ok(seed) => {
                         config.seed = seed;
@@ -209,6 +219,9 @@ impl RunConfig {
             if default != Some(*value) {
                 parts.push(format!("k.{}={}", encode(name), trim_number(*value)));
             }
+        }
+        for fault in &self.faults {
+            parts.push(format!("fault={}", encode(fault)));
         }
         format!("?{}", parts.join("&"))
     }
@@ -335,11 +348,12 @@ mod tests {
         config.knobs.insert("broker_delay_ms".into(), 1_250.5);
         config.speed = 0.5;
         config.source = SourceKind::Backend;
+        config.faults = vec!["crash:Product@10+5".into(), "drop:*=20%@0".into()];
         let query = config.to_query();
         assert_eq!(
             query,
             "?scenario=eventual-consistency&seed=9&until=30&source=backend&speed=0.5\
-             &k.broker_delay_ms=1250.5"
+             &k.broker_delay_ms=1250.5&fault=crash%3AProduct%4010%2B5&fault=drop%3A%2A%3D20%25%400"
         );
         let (back, notes) = RunConfig::from_query(&query);
         assert!(notes.is_empty());

@@ -101,6 +101,11 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             let (subject, label) = route(*msg);
             (subject, format!("delivered: {label}"), Tone::Message)
         }
+        Event::Duplicated { msg, .. } => {
+            let (subject, label) = route(*msg);
+            let detail = format!("{label} duplicated by the network");
+            (subject, detail.trim_start().to_string(), Tone::Failure)
+        }
         Event::Dropped { msg, reason } => {
             let (subject, label) = route(*msg);
             let detail = format!("{label} dropped: {}", reason.describe());
@@ -221,6 +226,7 @@ mod tests {
                 loss_per_million: 0,
             },
             copies: vec![],
+            faults: Vec::new(),
         };
         let events = events
             .into_iter()

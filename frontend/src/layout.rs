@@ -339,6 +339,7 @@ mod tests {
                 loss_per_million: 0,
             },
             copies: vec![],
+            faults: Vec::new(),
         }
     }
 
@@ -348,6 +349,7 @@ mod tests {
             seed: 1,
             until_s: 0.001,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap().header
     }

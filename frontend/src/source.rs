@@ -323,6 +323,7 @@ mod tests {
             seed: 4,
             until_s: 5.0,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap()
     }
@@ -376,6 +377,7 @@ mod tests {
             seed: 4,
             until_s: 5.0,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         })
         .unwrap();
         assert_eq!(

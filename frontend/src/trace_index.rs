@@ -197,6 +197,20 @@ impl TraceIndex {
                 self.span_by_msg.insert(*msg, span_index);
                 self.open_spans.insert(span_index);
             }
+            Event::Duplicated { msg, copy } => {
+                // The network's copy travels like the original, from the moment it was made.
+                if let Some(&original) = self.span_by_msg.get(msg) {
+                    let span_index = self.spans.len();
+                    self.spans.push(MessageSpan {
+                        msg: *copy,
+                        sent_at: event.at,
+                        end: SpanEnd::Open,
+                        ..self.spans[original].clone()
+                    });
+                    self.span_by_msg.insert(*copy, span_index);
+                    self.open_spans.insert(span_index);
+                }
+            }
             Event::Delivered { msg } => self.end_span(*msg, SpanEnd::Delivered(event.at)),
             Event::Dropped { msg, reason } => {
                 self.end_span(*msg, SpanEnd::Dropped(event.at, *reason))
@@ -388,6 +402,7 @@ mod tests {
                 loss_per_million: 0,
             },
             copies: vec![],
+            faults: Vec::new(),
         }
     }
 
@@ -440,6 +455,24 @@ mod tests {
                 sent(300, 3),
             ],
         )
+    }
+
+    #[test]
+    fn a_network_copy_travels_as_a_span_of_its_own() {
+        let copy = at(
+            0,
+            Event::Duplicated {
+                msg: MsgId(1),
+                copy: MsgId(9),
+            },
+        );
+        let index = TraceIndex::complete(
+            header(),
+            vec![sent(0, 1), copy, delivered(100, 1), delivered(120, 9)],
+        );
+        let span = index.span(MsgId(9)).expect("the copy has a span");
+        assert_eq!((span.from, span.to, span.label.as_str()), (A, B, "m1"));
+        assert_eq!(span.end, SpanEnd::Delivered(Micros::from_millis(120)));
     }
 
     #[test]
@@ -551,6 +584,7 @@ mod tests {
                 seed: 7,
                 until_s: 20.0,
                 knobs: BTreeMap::new(),
+                faults: Vec::new(),
             };
             let trace = shared::scenario::simulate(&request).unwrap();
             let mut index = TraceIndex::complete(trace.header, trace.events);
@@ -574,6 +608,7 @@ mod tests {
             seed: 3,
             until_s: 10.0,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();
         let mut index = TraceIndex::complete(trace.header, trace.events);

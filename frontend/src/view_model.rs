@@ -289,6 +289,7 @@ mod tests {
             seed: 1,
             until_s,
             knobs: BTreeMap::new(),
+            faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();
         TraceIndex::complete(trace.header, trace.events)

@@ -26,6 +26,7 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
         seed,
         until_s: 30.0,
         knobs: BTreeMap::new(),
+        faults: Vec::new(),
     }
 }
 

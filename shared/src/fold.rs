@@ -134,6 +134,17 @@ impl WorldState {
                     },
                 );
             }
+            Event::Duplicated { msg, copy } => {
+                self.metrics.messages_duplicated += 1;
+                if let Some(original) = self.in_flight.get(msg) {
+                    let copy_in_flight = MessageInFlight {
+                        msg: *copy,
+                        sent_at: event.at,
+                        ..original.clone()
+                    };
+                    self.in_flight.insert(*copy, copy_in_flight);
+                }
+            }
             Event::Delivered { msg } => {
                 self.in_flight.remove(msg);
             }
@@ -245,6 +256,7 @@ mod tests {
                 source_service: PRODUCT,
                 source_table: "products".into(),
             }],
+            faults: Vec::new(),
         }
     }
 

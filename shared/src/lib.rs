@@ -5,6 +5,7 @@
 
 pub mod fold;
 pub mod metrics;
+pub mod network;
 pub mod protocol;
 pub mod rng;
 pub mod scenario;

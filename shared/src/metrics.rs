@@ -106,6 +106,8 @@ pub struct Metrics {
     pub stale_reads: u64,
     /// Messages sent.
     pub messages_sent: u64,
+    /// Second copies of messages made by the network.
+    pub messages_duplicated: u64,
     /// Messages dropped, by reason.
     pub dropped_by_reason: BTreeMap<DropReason, u64>,
     /// Staleness of copies.

@@ -94,6 +94,93 @@ pub struct TraceHeader {
     pub network: LinkSpec,
     /// Tables that copy other tables.
     pub copies: Vec<CopyDecl>,
+    /// Every fault of the run, from its knobs and from the faults asked for, in order of start.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A fault injected into a run for a while: by a scenario's knobs, by `--fault` on the command
+/// line, by the URL, or by a click in the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultSpec {
+    /// When it begins.
+    pub at: Micros,
+    /// How long it lasts; `None` means until the run ends.
+    pub lasts: Option<Micros>,
+    /// What goes wrong.
+    pub fault: Fault,
+}
+
+impl FaultSpec {
+    /// When it ends, if it does.
+    pub fn ends_at(&self) -> Option<Micros> {
+        self.lasts.map(|lasts| self.at + lasts)
+    }
+}
+
+/// What goes wrong while a [`FaultSpec`] is in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The service crashes, and restarts when the fault ends.
+    Crash {
+        /// Which service.
+        service: ServiceId,
+    },
+    /// Every message to or from the service takes `factor` times as long.
+    Slow {
+        /// Which service.
+        service: ServiceId,
+        /// How many times slower; at least 2.
+        factor: u32,
+    },
+    /// The link loses every message, both ways, and no sender is told.
+    Partition {
+        /// The link.
+        link: LinkId,
+    },
+    /// The link loses this share of its messages.
+    Drop {
+        /// The link.
+        link: LinkId,
+        /// Percent of messages lost, 1 to 100.
+        percent: u32,
+    },
+    /// The link delivers a second copy of this share of its messages.
+    Duplicate {
+        /// The link.
+        link: LinkId,
+        /// Percent of messages duplicated, 1 to 100.
+        percent: u32,
+    },
+    /// The link holds back this share of its messages for one to three extra hops, so they
+    /// arrive after messages sent later.
+    Reorder {
+        /// The link.
+        link: LinkId,
+        /// Percent of messages held back, 1 to 100.
+        percent: u32,
+    },
+}
+
+/// A link a fault applies to: between two services (both ways), or every link.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkId {
+    /// Every link of the network.
+    All,
+    /// The link between two services, both ways.
+    Between(ServiceId, ServiceId),
+}
+
+impl LinkId {
+    /// True when a message from `from` to `to` travels on this link.
+    pub fn carries(self, from: ServiceId, to: ServiceId) -> bool {
+        match self {
+            LinkId::All => true,
+            LinkId::Between(a, b) => (a, b) == (from, to) || (b, a) == (from, to),
+        }
+    }
 }
 
 /// One thing that happened, at a time since the run started.
@@ -128,6 +215,8 @@ pub enum DropReason {
     Lost,
     /// The receiver was down: the connection was refused.
     ReceiverDown,
+    /// The link was partitioned: the message vanished and its sender was not told.
+    Partitioned,
 }
 
 impl DropReason {
@@ -136,6 +225,7 @@ impl DropReason {
         match self {
             DropReason::Lost => "lost by the network",
             DropReason::ReceiverDown => "refused: the receiver is down",
+            DropReason::Partitioned => "lost: the link is partitioned",
         }
     }
 }
@@ -221,6 +311,14 @@ pub enum Event {
     Delivered {
         /// Which one.
         msg: MsgId,
+    },
+    /// The network made a second copy of a message, which travels on its own from the same
+    /// sender to the same receiver.
+    Duplicated {
+        /// The message copied.
+        msg: MsgId,
+        /// The copy's id.
+        copy: MsgId,
     },
     /// A message will never arrive.
     Dropped {
@@ -440,6 +538,9 @@ pub struct RunRequest {
     /// Knob values by name.
     #[serde(default)]
     pub knobs: BTreeMap<String, f64>,
+    /// Faults to inject, each written like `crash:Product@10+5` (see `shared::scenario::faults`).
+    #[serde(default)]
+    pub faults: Vec<String>,
 }
 
 /// A viewer's message to the server over `/ws`.
@@ -680,6 +781,7 @@ mod tests {
                     loss_per_million: 0,
                 },
                 copies: vec![],
+                faults: Vec::new(),
             },
             events: vec![
                 TraceEvent {

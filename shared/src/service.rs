@@ -110,7 +110,7 @@ pub struct IdAllocator {
 }
 
 impl IdAllocator {
-    fn msg(&mut self) -> MsgId {
+    pub(crate) fn msg(&mut self) -> MsgId {
         self.next_msg += 1;
         MsgId(self.next_msg)
     }

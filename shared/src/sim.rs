@@ -1,13 +1,15 @@
 //! The deterministic discrete-event engine: virtual time, one seeded generator, a network with
-//! latency, jitter and loss, and services that crash and restart on schedule.
+//! latency, jitter and loss, and faults (crashes, slow services, partitions, lost, duplicated and
+//! reordered messages) that begin and end on schedule.
 //!
 //! Work is queued by `(time, seq)`, so ties run first-in, first-out and a seed always yields the
 //! same trace. Both the trace and the queue of pending work are bounded; a run that reaches a
 //! bound ends early with [`EndReason::Budget`].
 
+use crate::network;
 use crate::protocol::{
-    CopyDecl, DropReason, EndReason, Event, LinkSpec, MsgId, PROTOCOL_VERSION, ServiceId,
-    ServiceInfo, TraceEvent, TraceHeader,
+    CopyDecl, DropReason, EndReason, Event, Fault, FaultSpec, LinkId, LinkSpec, MsgId,
+    PROTOCOL_VERSION, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
 };
 use crate::rng::SimRng;
 use crate::service::{
@@ -21,26 +23,6 @@ use std::collections::{BTreeMap, BinaryHeap};
 pub const MAX_TRACE_EVENTS: usize = 400_000;
 /// The most pieces of pending work (messages in flight, timers, faults) at once.
 pub const MAX_PENDING: usize = 200_000;
-
-/// What happens to a service at a scheduled time.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum FaultAction {
-    /// It stops: its memory and timers are lost, its tables kept; messages to it are refused.
-    Crash,
-    /// It starts again from its tables.
-    Restart,
-}
-
-/// A scheduled fault.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct Fault {
-    /// When.
-    pub at: Micros,
-    /// Which service.
-    pub service: ServiceId,
-    /// Crash or restart.
-    pub action: FaultAction,
-}
 
 /// Builds a fresh instance of a service's state machine, at start and after each restart.
 pub type MachineFactory = Box<dyn Fn() -> Box<dyn Service>>;
@@ -77,17 +59,20 @@ pub struct World {
     pub copies: Vec<CopyDecl>,
     /// How the network behaves.
     pub network: LinkSpec,
-    /// Scheduled crashes and restarts.
-    pub faults: Vec<Fault>,
+    /// Faults set by the scenario's knobs.
+    pub faults: Vec<FaultSpec>,
     /// A first narration line: what this run shows.
     pub intro: String,
 }
 
 enum Work {
     Start(ServiceId),
-    Fault(FaultAction, ServiceId),
+    /// The fault at this index of the header's list begins.
+    FaultBegins(usize),
+    /// The fault at this index of the header's list ends.
+    FaultEnds(usize),
     Arrive(Envelope),
-    Lose(MsgId),
+    Lose(MsgId, DropReason),
     Timer {
         service: ServiceId,
         incarnation: u32,
@@ -138,6 +123,8 @@ pub struct Sim {
     now: Micros,
     slots: Vec<Slot>,
     messages_in_flight: usize,
+    /// Indexes into the header's faults of those in force now.
+    faults_in_force: Vec<usize>,
     events_out: Vec<TraceEvent>,
     events_total: usize,
     finished: bool,
@@ -156,6 +143,7 @@ impl Sim {
             links: world.links,
             network: world.network,
             copies: world.copies,
+            faults: world.faults,
         };
         let mut sim = Sim {
             header,
@@ -167,6 +155,7 @@ impl Sim {
             now: Micros::ZERO,
             slots: Vec::new(),
             messages_in_flight: 0,
+            faults_in_force: Vec::new(),
             events_out: Vec::new(),
             events_total: 0,
             finished: false,
@@ -194,8 +183,17 @@ impl Sim {
             });
             sim.schedule(Micros::ZERO, Work::Start(service));
         }
-        for fault in world.faults {
-            sim.schedule(fault.at, Work::Fault(fault.action, fault.service));
+        let fault_times: Vec<(Micros, Option<Micros>)> = sim
+            .header
+            .faults
+            .iter()
+            .map(|spec| (spec.at, spec.ends_at()))
+            .collect();
+        for (index, (at, ends_at)) in fault_times.into_iter().enumerate() {
+            sim.schedule(at, Work::FaultBegins(index));
+            if let Some(ends_at) = ends_at {
+                sim.schedule(ends_at, Work::FaultEnds(index));
+            }
         }
         sim
     }
@@ -297,23 +295,12 @@ impl Sim {
     fn run(&mut self, work: Work) {
         match work {
             Work::Start(service) => self.start(service),
-            Work::Fault(FaultAction::Crash, service) => self.crash(service),
-            Work::Fault(FaultAction::Restart, service) => {
-                if !self.is_up(service) {
-                    let name = self.slots[service.0 as usize].name.clone();
-                    self.emit(Event::Narration {
-                        text: format!("{name} restarts, with its database intact."),
-                    });
-                    self.start(service);
-                }
-            }
+            Work::FaultBegins(index) => self.fault_begins(index),
+            Work::FaultEnds(index) => self.fault_ends(index),
             Work::Arrive(envelope) => self.arrive(envelope),
-            Work::Lose(msg) => {
+            Work::Lose(msg, reason) => {
                 self.messages_in_flight -= 1;
-                self.emit(Event::Dropped {
-                    msg,
-                    reason: DropReason::Lost,
-                });
+                self.emit(Event::Dropped { msg, reason });
             }
             Work::Timer {
                 service,
@@ -325,6 +312,34 @@ impl Sim {
                     self.handle(service, Input::Timer(timer));
                 }
             }
+        }
+    }
+
+    fn fault_begins(&mut self, index: usize) {
+        let fault = self.header.faults[index].fault.clone();
+        if let Fault::Crash { service } = fault {
+            self.crash(service);
+        } else {
+            self.faults_in_force.push(index);
+            let text = describe_fault(&fault, &self.header.services, true);
+            self.emit(Event::Narration { text });
+        }
+    }
+
+    fn fault_ends(&mut self, index: usize) {
+        let fault = self.header.faults[index].fault.clone();
+        if let Fault::Crash { service } = fault {
+            if !self.is_up(service) {
+                let name = self.slots[service.0 as usize].name.clone();
+                self.emit(Event::Narration {
+                    text: format!("{name} restarts, with its database intact."),
+                });
+                self.start(service);
+            }
+        } else {
+            self.faults_in_force.retain(|&i| i != index);
+            let text = describe_fault(&fault, &self.header.services, false);
+            self.emit(Event::Narration { text });
         }
     }
 
@@ -409,15 +424,97 @@ impl Sim {
             op: envelope.op,
             caused_by: envelope.caused_by,
         });
-        self.messages_in_flight += 1;
-        let delay = self.network.latency + Micros(self.rng.below(self.network.jitter.0 + 1));
-        let at = self.now + delay;
-        if self.rng.chance_per_million(self.network.loss_per_million) {
-            self.schedule(at, Work::Lose(envelope.id));
-        } else {
-            self.schedule(at, Work::Arrive(envelope));
+        let original = envelope.id;
+        if let Some(copy) = self.launch(envelope) {
+            self.emit(Event::Duplicated {
+                msg: original,
+                copy: copy.id,
+            });
+            self.launch(copy);
         }
     }
+
+    /// Puts a message on the network. Returns the second copy to launch when the network
+    /// duplicates it.
+    fn launch(&mut self, envelope: Envelope) -> Option<Envelope> {
+        self.messages_in_flight += 1;
+        let faults: Vec<&Fault> = self
+            .faults_in_force
+            .iter()
+            .map(|&i| &self.header.faults[i].fault)
+            .collect();
+        let fate = network::fate(
+            &self.network,
+            &faults,
+            envelope.from,
+            envelope.to,
+            &mut self.rng,
+        );
+        let at = self.now + fate.delay;
+        let copy = fate.duplicated.then(|| Envelope {
+            id: self.ids.msg(),
+            ..envelope.clone()
+        });
+        match fate.lost {
+            Some(reason) => self.schedule(at, Work::Lose(envelope.id, reason)),
+            None => self.schedule(at, Work::Arrive(envelope)),
+        }
+        copy
+    }
+}
+
+/// A caption for a network fault beginning or ending.
+fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> String {
+    let name = |id: ServiceId| services[id.0 as usize].name.clone();
+    let link = |link: LinkId| match link {
+        LinkId::All => "every link".to_string(),
+        LinkId::Between(a, b) => format!("the {}–{} link", name(a), name(b)),
+    };
+    match (fault, begins) {
+        (Fault::Crash { service }, _) => format!("{} crashes.", name(*service)),
+        (Fault::Slow { service, factor }, true) => format!(
+            "{} slows down: messages to and from it take {factor}× as long.",
+            name(*service)
+        ),
+        (Fault::Slow { service, .. }, false) => format!("{} is fast again.", name(*service)),
+        (Fault::Partition { link: l }, true) => format!(
+            "Network partition: {} loses every message, and no sender is told.",
+            link(*l)
+        ),
+        (Fault::Partition { link: l }, false) => {
+            format!("The partition heals: {} works again.", link(*l))
+        }
+        (Fault::Drop { link: l, percent }, true) => {
+            format!(
+                "{} starts losing {percent} % of its messages.",
+                capitalized(&link(*l))
+            )
+        }
+        (Fault::Duplicate { link: l, percent }, true) => format!(
+            "{} starts delivering {percent} % of its messages twice.",
+            capitalized(&link(*l))
+        ),
+        (Fault::Reorder { link: l, percent }, true) => format!(
+            "{} starts holding back {percent} % of its messages, so later ones overtake them.",
+            capitalized(&link(*l))
+        ),
+        (
+            Fault::Drop { link: l, .. }
+            | Fault::Duplicate { link: l, .. }
+            | Fault::Reorder { link: l, .. },
+            false,
+        ) => {
+            format!("{} behaves again.", capitalized(&link(*l)))
+        }
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -475,7 +572,7 @@ mod tests {
         }
     }
 
-    fn world(network: LinkSpec, faults: Vec<Fault>) -> World {
+    fn world(network: LinkSpec, faults: Vec<FaultSpec>) -> World {
         let setup = |id: u16, make: MachineFactory| ServiceSetup {
             info: ServiceInfo {
                 id: ServiceId(id),
@@ -558,7 +655,7 @@ mod tests {
         let mut sim = new_sim(world(STEADY, vec![]), Micros::from_secs(1), 1);
         let order: Vec<u64> = (0..5)
             .map(|i| {
-                sim.schedule(Micros(7), Work::Lose(MsgId(100 + i)));
+                sim.schedule(Micros(7), Work::Lose(MsgId(100 + i), DropReason::Lost));
                 100 + i
             })
             .collect();
@@ -606,25 +703,19 @@ mod tests {
     #[test]
     fn a_crashed_service_refuses_messages_and_loses_its_timers_but_not_its_tables() {
         let faults = vec![
-            Fault {
+            FaultSpec {
                 at: Micros::from_millis(100),
-                service: ServiceId(1),
-                action: FaultAction::Crash,
+                lasts: Some(Micros::from_millis(100)),
+                fault: Fault::Crash {
+                    service: ServiceId(1),
+                },
             },
-            Fault {
-                at: Micros::from_millis(200),
-                service: ServiceId(1),
-                action: FaultAction::Restart,
-            },
-            Fault {
+            FaultSpec {
                 at: Micros::from_millis(300),
-                service: ServiceId(0),
-                action: FaultAction::Crash,
-            },
-            Fault {
-                at: Micros::from_millis(310),
-                service: ServiceId(0),
-                action: FaultAction::Restart,
+                lasts: Some(Micros::from_millis(10)),
+                fault: Fault::Crash {
+                    service: ServiceId(0),
+                },
             },
         ];
         let (events, sim) = run(world(STEADY, faults), Micros::from_secs(6), 5);

@@ -10,6 +10,7 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
         seed,
         until_s: 30.0,
         knobs: Default::default(),
+        faults: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ fn run(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace 
         seed,
         until_s,
         knobs,
+        faults: Vec::new(),
     })
     .expect("valid request")
 }

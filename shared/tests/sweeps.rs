@@ -25,17 +25,19 @@ fn seeds() -> Vec<u64> {
 fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
     let spec = find(scenario).unwrap();
     let mut rng = SimRng::new(seed ^ 0x5eed);
-    let mut pick = |min: f64, max: f64| min + (max - min) * (rng.below(1_001) as f64 / 1_000.0);
+    let pick = |rng: &mut SimRng, min: f64, max: f64| {
+        min + (max - min) * (rng.below(1_001) as f64 / 1_000.0)
+    };
     let mut knobs = BTreeMap::new();
     for knob in spec.knobs {
         let value = match knob.name {
-            "products_per_order" => pick(1.0, 8.0).round(),
-            "link_latency_ms" => pick(1.0, 200.0),
-            "call_timeout_ms" => pick(50.0, 1_000.0),
-            "read_rate_per_s" | "rename_rate_per_s" => pick(0.0, 10.0),
-            "broker_delay_ms" => pick(0.0, 1_000.0),
-            name if name.ends_with("_down_at_s") => pick(0.0, 20.0),
-            name if name.ends_with("_down_for_s") => pick(0.0, 10.0),
+            "products_per_order" => pick(&mut rng, 1.0, 8.0).round(),
+            "link_latency_ms" => pick(&mut rng, 1.0, 200.0),
+            "call_timeout_ms" => pick(&mut rng, 50.0, 1_000.0),
+            "read_rate_per_s" | "rename_rate_per_s" => pick(&mut rng, 0.0, 10.0),
+            "broker_delay_ms" => pick(&mut rng, 0.0, 1_000.0),
+            name if name.ends_with("_down_at_s") => pick(&mut rng, 0.0, 20.0),
+            name if name.ends_with("_down_for_s") => pick(&mut rng, 0.0, 10.0),
             other => panic!("knob {other} needs a range in this sweep"),
         };
         knobs.insert(knob.name.to_string(), value);
@@ -53,7 +55,17 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
         seed,
         until_s: 45.0,
         knobs,
+        faults: vec![random_network_fault(&mut rng)],
     }
+}
+
+/// A network fault on every link that begins in the first 20 s and heals within 10 s.
+fn random_network_fault(rng: &mut SimRng) -> String {
+    let kind = ["drop", "duplicate", "reorder"][rng.below(3) as usize];
+    let percent = 1 + rng.below(30);
+    let at_s = rng.below(20);
+    let lasts_s = 1 + rng.below(10);
+    format!("{kind}:*={percent}%@{at_s}+{lasts_s}")
 }
 
 /// Every sent message is delivered or dropped exactly once, or counted in flight at the end.
@@ -65,6 +77,9 @@ fn check_message_accounting(trace: &Trace) -> Result<(), String> {
         match event.event {
             Event::Sent { msg, .. } if !open.insert(msg) || closed.contains(&msg) => {
                 return Err(format!("message {msg:?} sent twice"));
+            }
+            Event::Duplicated { copy, .. } if !open.insert(copy) || closed.contains(&copy) => {
+                return Err(format!("copy {copy:?} made twice"));
             }
             Event::Delivered { msg } | Event::Dropped { msg, .. } => {
                 if !open.remove(&msg) {
@@ -109,9 +124,12 @@ fn sweep(scenario: &str, check: impl Fn(&Trace) -> Result<(), String>) {
         .filter_map(|&seed| {
             let request = randomized_request(scenario, seed);
             let trace = simulate(&request).unwrap();
-            check(&trace)
-                .err()
-                .map(|e| format!("seed {seed} ({:?}): {e}", request.knobs))
+            check(&trace).err().map(|e| {
+                format!(
+                    "seed {seed} ({:?}, faults {:?}): {e}",
+                    request.knobs, request.faults
+                )
+            })
         })
         .collect();
     assert!(

@@ -1,10 +1,12 @@
 //! The scenarios: each a lesson of the article, with a default topology, workload and knobs.
 
 mod eventual_consistency;
+mod faults;
 mod knobs;
 mod request_response;
 mod workload;
 
+pub use faults::{SLOW_FACTOR_MAX, fault_text, parse_fault};
 pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
 
 use crate::protocol::{RunRequest, Trace};
@@ -106,6 +108,14 @@ pub enum ScenarioError {
         /// The text given.
         text: String,
     },
+    /// A fault could not be read.
+    #[error("cannot read fault {text:?}: {reason}")]
+    BadFault {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The run length is outside `0 < until ≤ MAX_UNTIL_S`.
     #[error(
         "run length {until_s} s is out of range: it must be more than 0 and at most {MAX_UNTIL_S} s"
@@ -141,7 +151,13 @@ pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
         });
     }
     let mut rng = SimRng::new(request.seed);
-    let world = (spec.build)(&knobs, &mut rng.fork());
+    let mut world = (spec.build)(&knobs, &mut rng.fork());
+    let services: Vec<_> = world.services.iter().map(|s| s.info.clone()).collect();
+    for text in &request.faults {
+        world.faults.push(parse_fault(text, &services)?);
+    }
+    // Stable, so faults starting together keep the order they were given in.
+    world.faults.sort_by_key(|spec| spec.at);
     let run = RunInfo {
         scenario: spec.name.to_string(),
         seed: request.seed,

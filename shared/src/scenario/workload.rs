@@ -1,11 +1,11 @@
 //! What the scenarios share: the shop's data, the network, outages, and the knobs that set them.
 
 use super::{KnobSpec, Knobs};
-use crate::protocol::{LinkSpec, ServiceId, ServiceInfo, ServiceRole};
+use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, ServiceRole};
 use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{ORDERS_TABLE, PRODUCTS_TABLE, initial_product_name};
-use crate::sim::{Fault, FaultAction, MachineFactory, ServiceSetup};
+use crate::sim::{MachineFactory, ServiceSetup};
 use crate::time::Micros;
 
 /// Products are numbered `1..=PRODUCTS`.
@@ -99,24 +99,16 @@ pub fn outage(
     service: ServiceId,
     at_knob: &KnobSpec,
     for_knob: &KnobSpec,
-) -> Vec<Fault> {
-    let at = Micros::from_secs_f64(knobs.get(at_knob.name));
+) -> Vec<FaultSpec> {
     let down_for = Micros::from_secs_f64(knobs.get(for_knob.name));
     if down_for == Micros::ZERO {
         return Vec::new();
     }
-    vec![
-        Fault {
-            at,
-            service,
-            action: FaultAction::Crash,
-        },
-        Fault {
-            at: at + down_for,
-            service,
-            action: FaultAction::Restart,
-        },
-    ]
+    vec![FaultSpec {
+        at: Micros::from_secs_f64(knobs.get(at_knob.name)),
+        lasts: Some(down_for),
+        fault: Fault::Crash { service },
+    }]
 }
 
 /// A service of the topology.

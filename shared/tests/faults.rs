@@ -1,0 +1,128 @@
+//! Faults injected by text: each one changes the run only from the moment it begins, and does
+//! what it says.
+
+use shared::protocol::{DropReason, Event, RunRequest, Trace, TraceEvent};
+use shared::scenario::{catalog, simulate};
+use shared::time::Micros;
+
+fn run(scenario: &str, seed: u64, faults: &[&str]) -> Trace {
+    simulate(&RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s: 30.0,
+        knobs: Default::default(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
+    })
+    .unwrap()
+}
+
+fn before(trace: &Trace, t: Micros) -> Vec<&TraceEvent> {
+    trace.events.iter().filter(|e| e.at < t).collect()
+}
+
+/// Clicking a fault into a run at 10 s leaves everything before 10 s as it was: the page can
+/// rerun with the fault and the past stays put.
+#[test]
+fn a_fault_changes_nothing_before_it_begins() {
+    let kinds = [
+        "crash:{b}@10+3",
+        "slow:{b}*4@10+3",
+        "partition:{a}-{b}@10+3",
+        "drop:*=50%@10+3",
+        "duplicate:*=50%@10+3",
+        "reorder:*=50%@10+3",
+    ];
+    for spec in catalog() {
+        let healthy = run(spec.name, 7, &[]);
+        let names: Vec<&str> = healthy
+            .header
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        // The last two services, so every scenario has a link between them to break.
+        let (a, b) = (names[names.len() - 2], names[names.len() - 1]);
+        for kind in kinds {
+            let fault = kind.replace("{a}", a).replace("{b}", b);
+            let faulty = run(spec.name, 7, &[&fault]);
+            let t = Micros::from_secs(10);
+            assert_eq!(
+                before(&faulty, t),
+                before(&healthy, t),
+                "{} with {fault}",
+                spec.name
+            );
+            assert_ne!(
+                faulty.events, healthy.events,
+                "{} with {fault} changes something",
+                spec.name
+            );
+            assert_eq!(faulty.header.faults.len(), healthy.header.faults.len() + 1);
+        }
+    }
+}
+
+fn count(trace: &Trace, test: impl Fn(&Event) -> bool) -> usize {
+    trace.events.iter().filter(|e| test(&e.event)).count()
+}
+
+#[test]
+fn a_partition_loses_messages_silently_until_it_heals() {
+    let trace = run("request-response", 3, &["partition:Order-Product@5+5"]);
+    let partitioned: Vec<Micros> = trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::Dropped {
+                    reason: DropReason::Partitioned,
+                    ..
+                }
+            )
+        })
+        .map(|e| e.at)
+        .collect();
+    assert!(!partitioned.is_empty());
+    // A message sent just before the heal may land just after it.
+    let latest_landing = Micros::from_secs(10) + Micros::from_millis(100);
+    assert!(
+        partitioned
+            .iter()
+            .all(|at| (Micros::from_secs(5)..latest_landing).contains(at))
+    );
+    let read_failures_during = trace
+        .events
+        .iter()
+        .filter(|e| (Micros::from_secs(6)..Micros::from_secs(10)).contains(&e.at))
+        .filter(|e| matches!(&e.event, Event::OpFinished { outcome, .. } if !outcome.is_ok()))
+        .count();
+    assert!(
+        read_failures_during > 0,
+        "reads time out while Order cannot reach Product"
+    );
+}
+
+#[test]
+fn duplicated_messages_are_announced_and_travel_on_their_own() {
+    let trace = run("eventual-consistency", 5, &["duplicate:*=40%@0"]);
+    let copies = count(&trace, |e| matches!(e, Event::Duplicated { .. }));
+    assert!(copies > 20, "{copies} copies");
+    let healthy = run("eventual-consistency", 5, &[]);
+    let delivered = |t: &Trace| count(t, |e| matches!(e, Event::Delivered { .. }));
+    assert!(delivered(&trace) > delivered(&healthy));
+}
+
+#[test]
+fn a_slow_service_makes_its_calls_slower() {
+    let p50 = |trace: &Trace| shared::metrics::summarize(trace).by_operation["read order"].p50_us;
+    let healthy = run("request-response", 2, &[]);
+    let slow = run("request-response", 2, &["slow:Product*3@0"]);
+    // Reads make 1 hop each way to Order and 2 per product to Product; Product's hops triple.
+    assert!(
+        p50(&slow) > 2 * p50(&healthy),
+        "{} vs {}",
+        p50(&slow),
+        p50(&healthy)
+    );
+}
