@@ -1,8 +1,8 @@
 //! Eventual consistency: Product publishes ProductUpdated; Order applies it to its own copy.
 
 use super::workload::{
-    LINK_LATENCY, ORDERS, PRODUCTS, PRODUCTS_PER_ORDER, READ_RATE, down_at, down_for, every,
-    network, order_rows, outage, product_rows, product_table, setup,
+    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
+    order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
@@ -14,16 +14,6 @@ use crate::services::{
 use crate::sim::World;
 use crate::time::Micros;
 
-const RENAME_RATE: KnobSpec = KnobSpec {
-    name: "rename_rate_per_s",
-    label: "Renames",
-    unit: "per s",
-    default: 1.0,
-    min: 0.0,
-    max: 20.0,
-    whole: false,
-    help: "How often someone renames a product in Product.",
-};
 const BROKER_DELAY: KnobSpec = KnobSpec {
     name: "broker_delay_ms",
     label: "Broker delay",
@@ -66,12 +56,10 @@ const QUEUE_CAPACITY: usize = 10_000;
 pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let network = network(knobs);
     let client = ClientConfig {
-        order: ORDER,
-        product: PRODUCT,
-        read_every: every(knobs.get(READS.name)),
-        rename_every: every(knobs.get(RENAME_RATE.name)),
-        orders: ORDERS,
-        products: PRODUCTS,
+        operations: vec![
+            read_orders(knobs, ORDER, PRODUCT),
+            rename_products(knobs, PRODUCT, PRODUCT),
+        ],
         timeout: Micros::from_secs(2) + Micros(network.latency.0 * 4),
     };
     let broker = BrokerConfig {

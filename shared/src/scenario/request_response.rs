@@ -1,8 +1,8 @@
 //! Request/response: Order calls Product once per product on every read.
 
 use super::workload::{
-    LINK_LATENCY, ORDERS, PRODUCTS, PRODUCTS_PER_ORDER, READ_RATE, down_at, down_for, every,
-    network, order_rows, outage, product_table, setup,
+    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
+    order_rows, outage, product_table, read_orders, rename_products, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{ServiceId, ServiceRole};
@@ -26,8 +26,14 @@ const CALL_TIMEOUT: KnobSpec = KnobSpec {
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 10.0);
 const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 8.0);
 
+const RENAMES: KnobSpec = KnobSpec {
+    default: 0.5,
+    ..RENAME_RATE
+};
+
 pub const KNOBS: &[KnobSpec] = &[
     READ_RATE,
+    RENAMES,
     PRODUCTS_PER_ORDER,
     LINK_LATENCY,
     CALL_TIMEOUT,
@@ -43,12 +49,10 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let products_per_order = knobs.get(PRODUCTS_PER_ORDER.name) as u64;
     let call_timeout = Micros::from_millis_f64(knobs.get(CALL_TIMEOUT.name));
     let client = ClientConfig {
-        order: ORDER,
-        product: PRODUCT,
-        read_every: every(knobs.get(READ_RATE.name)),
-        rename_every: Micros::ZERO,
-        orders: ORDERS,
-        products: PRODUCTS,
+        operations: vec![
+            read_orders(knobs, ORDER, PRODUCT),
+            rename_products(knobs, PRODUCT, PRODUCT),
+        ],
         // The client outwaits Order's whole chain of calls, so Order's own verdict reaches it.
         timeout: Micros(call_timeout.0 * products_per_order) + Micros::from_secs(1),
     };

@@ -4,7 +4,10 @@ use super::{KnobSpec, Knobs};
 use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, ServiceRole};
 use crate::rng::SimRng;
 use crate::service::Row;
-use crate::services::{ORDERS_TABLE, PRODUCTS_TABLE, initial_product_name};
+use crate::services::{
+    ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
+    initial_product_name,
+};
 use crate::sim::{MachineFactory, ServiceSetup};
 use crate::time::Micros;
 
@@ -22,6 +25,17 @@ pub const READ_RATE: KnobSpec = KnobSpec {
     max: 50.0,
     whole: false,
     help: "How often clients read an order with its product names.",
+};
+
+pub const RENAME_RATE: KnobSpec = KnobSpec {
+    name: "rename_rate_per_s",
+    label: "Renames",
+    unit: "per s",
+    default: 1.0,
+    min: 0.0,
+    max: 20.0,
+    whole: false,
+    help: "How often someone renames a product in Product.",
 };
 
 pub const PRODUCTS_PER_ORDER: KnobSpec = KnobSpec {
@@ -80,6 +94,32 @@ pub fn every(rate_per_s: f64) -> Micros {
         Micros::ZERO
     } else {
         Micros::from_secs_f64(1.0 / rate_per_s)
+    }
+}
+
+/// Clients reading orders from `order` at `knobs`' read rate; product names belong to `product`.
+pub fn read_orders(knobs: &Knobs, order: ServiceId, product: ServiceId) -> Operation {
+    Operation {
+        name: READ_ORDER_OP,
+        every: every(knobs.get(READ_RATE.name)),
+        to: order,
+        request: RequestKind::ReadOrder {
+            orders: ORDERS,
+            source: product,
+        },
+    }
+}
+
+/// Clients renaming products through `to` at `knobs`' rename rate; names belong to `product`.
+pub fn rename_products(knobs: &Knobs, to: ServiceId, product: ServiceId) -> Operation {
+    Operation {
+        name: RENAME_PRODUCT_OP,
+        every: every(knobs.get(RENAME_RATE.name)),
+        to,
+        request: RequestKind::RenameProduct {
+            products: PRODUCTS,
+            source: product,
+        },
     }
 }
 

@@ -1,47 +1,113 @@
-//! The client: the users of the system. It starts operations at jittered intervals (reads of
-//! orders, renames of products), and ends each with the answer, a refusal or its own timeout.
+//! The client: the users of the system. It runs a workload — a list of operations, each started
+//! at jittered intervals — and ends each operation with the answer, a refusal or its own timeout.
 
 use super::{PRODUCTS_TABLE, renamed_product_name};
 use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
+use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
 use crate::time::Micros;
 use std::collections::BTreeMap;
-
-/// The client's workload and wiring.
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// The Order service, which answers reads.
-    pub order: ServiceId,
-    /// The Product service, which takes renames and owns product names.
-    pub product: ServiceId,
-    /// Mean time between reads; zero for no reads.
-    pub read_every: Micros,
-    /// Mean time between renames; zero for no renames.
-    pub rename_every: Micros,
-    /// Orders are numbered `1..=orders`.
-    pub orders: u64,
-    /// Products are numbered `1..=products`.
-    pub products: u64,
-    /// How long the client waits for any answer.
-    pub timeout: Micros,
-}
 
 /// Names of the client's operations, as they appear in the trace.
 pub const READ_ORDER_OP: &str = "read order";
 /// See [`READ_ORDER_OP`].
 pub const RENAME_PRODUCT_OP: &str = "rename product";
 
+/// One kind of operation of the workload.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    /// Its name in the trace, such as [`READ_ORDER_OP`].
+    pub name: &'static str,
+    /// Mean time between two of them; zero for none.
+    pub every: Micros,
+    /// The service the client asks.
+    pub to: ServiceId,
+    /// What it asks.
+    pub request: RequestKind,
+}
+
+/// What an operation asks, and how its answer is read.
+#[derive(Clone, Debug)]
+pub enum RequestKind {
+    /// Read a random order of `1..=orders` with its product names, owned by `source`.
+    ReadOrder {
+        /// Orders are numbered `1..=orders`.
+        orders: u64,
+        /// The service owning product names, whose versions the answer reflects.
+        source: ServiceId,
+    },
+    /// Rename a random product of `1..=products`, owned by `source`.
+    RenameProduct {
+        /// Products are numbered `1..=products`.
+        products: u64,
+        /// The service owning product names.
+        source: ServiceId,
+    },
+}
+
+impl RequestKind {
+    fn payload(&self, rng: &mut SimRng) -> Payload {
+        match self {
+            RequestKind::ReadOrder { orders, .. } => Payload::ReadOrder {
+                order: 1 + rng.below(*orders),
+            },
+            RequestKind::RenameProduct { products, .. } => {
+                let product = 1 + rng.below(*products);
+                let name = renamed_product_name(product, rng);
+                Payload::RenameProduct { product, name }
+            }
+        }
+    }
+
+    /// The versions a successful answer reflects: what a read saw, or what a write stored.
+    /// `None` when `answer` is not a success of this kind.
+    fn observed(&self, answer: &Payload) -> Option<Vec<Observed>> {
+        let product = |source: ServiceId, product: u64, version: u64| Observed {
+            source_service: source,
+            source_table: PRODUCTS_TABLE.to_string(),
+            key: product.to_string(),
+            version,
+        };
+        match (self, answer) {
+            (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => Some(
+                items
+                    .iter()
+                    .map(|item| product(*source, item.product, item.version))
+                    .collect(),
+            ),
+            (
+                RequestKind::RenameProduct { source, .. },
+                Payload::Renamed {
+                    product: id,
+                    version,
+                },
+            ) => Some(vec![product(*source, *id, *version)]),
+            _ => None,
+        }
+    }
+}
+
+/// The client's workload.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The operations it runs, each on its own schedule.
+    pub operations: Vec<Operation>,
+    /// How long the client waits for any answer.
+    pub timeout: Micros,
+}
+
 #[derive(Debug)]
 struct PendingOp {
     op: OpId,
+    operation: usize,
     started: Micros,
     timer: TimerId,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq)]
 enum ClientTimer {
-    NextRead,
-    NextRename,
+    /// Start the next operation of this index of the workload.
+    Next(usize),
     Timeout(MsgId),
 }
 
@@ -63,25 +129,29 @@ impl Client {
         }
     }
 
-    /// Schedules the next operation after a uniformly jittered interval averaging `every`.
-    fn schedule(&mut self, every: Micros, which: ClientTimer, ctx: &mut Ctx<'_>) {
+    /// Schedules the next operation after a uniformly jittered interval averaging its `every`.
+    fn schedule(&mut self, operation: usize, ctx: &mut Ctx<'_>) {
+        let every = self.config.operations[operation].every;
         if every == Micros::ZERO {
             return;
         }
         let after = Micros(every.0 / 2 + ctx.rng.below(every.0));
         let timer = ctx.set_timer(after);
-        self.timers.insert(timer, which);
+        self.timers.insert(timer, ClientTimer::Next(operation));
     }
 
-    fn start(&mut self, name: &str, to: ServiceId, payload: Payload, ctx: &mut Ctx<'_>) {
-        let op = ctx.start_op(name);
-        let request = ctx.send(to, payload, Some(op), None);
+    fn start(&mut self, operation: usize, ctx: &mut Ctx<'_>) {
+        let spec = &self.config.operations[operation];
+        let op = ctx.start_op(spec.name);
+        let payload = spec.request.payload(ctx.rng);
+        let request = ctx.send(spec.to, payload, Some(op), None);
         let timer = ctx.set_timer(self.config.timeout);
         self.timers.insert(timer, ClientTimer::Timeout(request));
         self.pending.insert(
             request,
             PendingOp {
                 op,
+                operation,
                 started: ctx.now,
                 timer,
             },
@@ -106,30 +176,14 @@ impl Service for Client {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
             Input::Start => {
-                self.schedule(self.config.read_every, ClientTimer::NextRead, ctx);
-                self.schedule(self.config.rename_every, ClientTimer::NextRename, ctx);
+                for operation in 0..self.config.operations.len() {
+                    self.schedule(operation, ctx);
+                }
             }
             Input::Timer(timer) => match self.timers.remove(&timer) {
-                Some(ClientTimer::NextRead) => {
-                    let order = 1 + ctx.rng.below(self.config.orders);
-                    self.start(
-                        READ_ORDER_OP,
-                        self.config.order,
-                        Payload::ReadOrder { order },
-                        ctx,
-                    );
-                    self.schedule(self.config.read_every, ClientTimer::NextRead, ctx);
-                }
-                Some(ClientTimer::NextRename) => {
-                    let product = 1 + ctx.rng.below(self.config.products);
-                    let name = renamed_product_name(product, ctx.rng);
-                    self.start(
-                        RENAME_PRODUCT_OP,
-                        self.config.product,
-                        Payload::RenameProduct { product, name },
-                        ctx,
-                    );
-                    self.schedule(self.config.rename_every, ClientTimer::NextRename, ctx);
+                Some(ClientTimer::Next(operation)) => {
+                    self.start(operation, ctx);
+                    self.schedule(operation, ctx);
                 }
                 Some(ClientTimer::Timeout(request)) => {
                     let reason = format!("no answer within {}", self.config.timeout);
@@ -138,30 +192,23 @@ impl Service for Client {
                 None => {}
             },
             Input::Message(answer) => {
+                // A late or duplicated answer finds no pending operation and is ignored.
                 let Some(request) = answer.caused_by else {
                     return;
                 };
-                let (outcome, observed) = match &answer.payload {
-                    Payload::OrderDetails { items, .. } => {
-                        let observed = items
-                            .iter()
-                            .map(|item| Observed {
-                                source_service: self.config.product,
-                                source_table: PRODUCTS_TABLE.to_string(),
-                                key: item.product.to_string(),
-                                version: item.version,
-                            })
-                            .collect();
-                        (Outcome::Ok, observed)
-                    }
-                    Payload::Renamed { .. } => (Outcome::Ok, Vec::new()),
-                    Payload::Failed { reason } => (
+                let Some(pending) = self.pending.get(&request) else {
+                    return;
+                };
+                let kind = &self.config.operations[pending.operation].request;
+                let (outcome, observed) = match (&answer.payload, kind.observed(&answer.payload)) {
+                    (_, Some(observed)) => (Outcome::Ok, observed),
+                    (Payload::Failed { reason }, None) => (
                         Outcome::Failed {
                             reason: reason.clone(),
                         },
                         Vec::new(),
                     ),
-                    _ => return,
+                    (_, None) => return,
                 };
                 self.finish(request, outcome, observed, ctx);
             }

@@ -7,7 +7,7 @@ mod order;
 mod product;
 
 pub use broker::{Broker, BrokerConfig, Subscription};
-pub use client::{Client, ClientConfig, READ_ORDER_OP, RENAME_PRODUCT_OP};
+pub use client::{Client, ClientConfig, Operation, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind};
 pub use names::{initial_product_name, renamed_product_name};
 pub use order::{Order, OrderConfig, ProductSource};
 pub use product::{Product, ProductConfig};
