@@ -73,7 +73,7 @@ impl WorldState {
             tables: vec![ServiceTables::new(); n],
             in_flight: BTreeMap::new(),
             queue_depths: BTreeMap::new(),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(header),
             events_applied: 0,
             ended: None,
             copies: header.copies.clone(),
@@ -104,6 +104,20 @@ impl WorldState {
         source_version > copy_version
     }
 
+    /// Bytes of values held in copies of other services' tables: the price of duplication.
+    pub fn duplicated_bytes(&self) -> u64 {
+        self.copies
+            .iter()
+            .filter_map(|copy| {
+                self.tables
+                    .get(copy.copy_service.0 as usize)?
+                    .get(&copy.copy_table)
+            })
+            .flat_map(|rows| rows.values())
+            .map(|row| row.value.len() as u64)
+            .sum()
+    }
+
     /// Applies the next event of the trace.
     pub fn apply(&mut self, event: &TraceEvent) {
         self.now = event.at;
@@ -120,7 +134,7 @@ impl WorldState {
                 op,
                 ..
             } => {
-                self.metrics.messages_sent += 1;
+                self.metrics.message_sent(*op);
                 self.in_flight.insert(
                     *msg,
                     MessageInFlight {
@@ -178,21 +192,17 @@ impl WorldState {
                 depth,
             } => {
                 self.queue_depths.insert((*service, queue.clone()), *depth);
+                self.metrics.queue_depth(*service, queue, *depth);
             }
-            Event::OpStarted { op, name, .. } => self.metrics.op_started(*op, name),
+            Event::OpStarted { op, name, .. } => self.metrics.op_started(*op, name, event.at),
             Event::OpFinished {
                 op,
                 outcome,
                 latency,
                 observed,
             } => {
-                let stale = outcome.is_ok()
-                    && observed.iter().any(|seen| {
-                        self.row(seen.source_service, &seen.source_table, &seen.key)
-                            .is_some_and(|source| source.version > seen.version)
-                    });
                 self.metrics
-                    .op_finished(*op, outcome.is_ok(), *latency, stale);
+                    .op_finished(*op, outcome.is_ok(), *latency, observed, event.at);
             }
             Event::Narration { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),
@@ -274,6 +284,7 @@ mod tests {
         }
     }
 
+    /// An operation from `at` to `at + 5` µs that saw (or stored) `version` of product 7.
     fn read(at: u64, op: u64, version: u64) -> [TraceEvent; 2] {
         let observed = vec![Observed {
             source_service: PRODUCT,
@@ -291,7 +302,7 @@ mod tests {
                 },
             },
             TraceEvent {
-                at: Micros(at),
+                at: Micros(at + 5),
                 event: Event::OpFinished {
                     op: OpId(op),
                     outcome: Outcome::Ok,
@@ -311,14 +322,18 @@ mod tests {
         ];
         events.extend(read(10, 1, 1));
         events.push(write(100, PRODUCT, "products", 2));
-        events.extend(read(150, 2, 1));
+        // The rename's answer confirms v2 at 125; a read that began before that may see v1.
+        events.extend(read(120, 2, 2));
+        events.extend(read(122, 3, 1));
+        events.extend(read(150, 4, 1));
+        events.extend(read(160, 5, 2));
         for event in &events {
             state.apply(event);
         }
         assert!(state.is_stale(ORDER, "names", "7"));
         assert_eq!(
             state.metrics.stale_reads, 1,
-            "only the read after the rename is stale"
+            "only the read that began after v2 was confirmed and saw v1 is stale"
         );
         assert_eq!(state.metrics.staleness.open_max(Micros(400)), Micros(300));
         state.apply(&write(400, ORDER, "names", 2));

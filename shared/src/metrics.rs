@@ -2,7 +2,9 @@
 //! and the summary of a whole run.
 
 use crate::fold::WorldState;
-use crate::protocol::{DropReason, Event, OpId, OpSummary, RunSummary, Trace};
+use crate::protocol::{
+    DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary, ServiceId, Trace, TraceHeader,
+};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -13,6 +15,12 @@ pub struct OpStats {
     pub ok: u64,
     /// Failed.
     pub failed: u64,
+    /// Messages sent on behalf of operations of this kind.
+    pub messages: u64,
+    /// Of those that began while a service was down: succeeded.
+    pub ok_during_outage: u64,
+    /// Of those that began while a service was down: failed.
+    pub failed_during_outage: u64,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
 }
@@ -28,13 +36,23 @@ impl OpStats {
         self.latencies_sorted[rank - 1]
     }
 
-    fn record(&mut self, ok: bool, latency: Micros) {
+    /// Operations that ended, either way.
+    pub fn finished(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    fn record(&mut self, ok: bool, latency: Micros, during_outage: bool) {
         if ok {
             self.ok += 1;
             let at = self.latencies_sorted.partition_point(|l| *l <= latency);
             self.latencies_sorted.insert(at, latency);
         } else {
             self.failed += 1;
+        }
+        match (during_outage, ok) {
+            (true, true) => self.ok_during_outage += 1,
+            (true, false) => self.failed_during_outage += 1,
+            (false, _) => {}
         }
     }
 }
@@ -97,12 +115,24 @@ impl Staleness {
     }
 }
 
+/// An operation that began and has not ended.
+#[derive(Clone, Debug, PartialEq)]
+struct RunningOp {
+    name: String,
+    started: Micros,
+    during_outage: bool,
+}
+
+/// A row of a source of truth, as `(service, table, key)`.
+type SourceRow = (ServiceId, String, String);
+
 /// Everything counted so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {
     /// Per operation name.
     pub ops: BTreeMap<String, OpStats>,
-    /// Successful reads that returned an older version than the source held.
+    /// Successful operations that returned a version older than one already confirmed — by a
+    /// write's answer or by another read — before they began.
     pub stale_reads: u64,
     /// Messages sent.
     pub messages_sent: u64,
@@ -112,22 +142,113 @@ pub struct Metrics {
     pub dropped_by_reason: BTreeMap<DropReason, u64>,
     /// Staleness of copies.
     pub staleness: Staleness,
-    running_ops: BTreeMap<OpId, String>,
+    /// The deepest each queue has been, by `(broker, queue)`.
+    pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
+    running_ops: BTreeMap<OpId, RunningOp>,
+    /// The name of every operation seen, so messages sent after it ended still count for it.
+    op_names: BTreeMap<OpId, String>,
+    /// Versions confirmed to clients, with when, in increasing order of both.
+    confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
+    /// When services were down: `(from, until)`, from the header's faults.
+    outages: Vec<(Micros, Option<Micros>)>,
 }
 
 impl Metrics {
-    pub(crate) fn op_started(&mut self, op: OpId, name: &str) {
-        self.running_ops.insert(op, name.to_string());
+    /// Nothing counted yet, for a run with `header`.
+    pub fn new(header: &TraceHeader) -> Metrics {
+        let outages = header
+            .faults
+            .iter()
+            .filter(|spec| matches!(spec.fault, Fault::Crash { .. }))
+            .map(|spec| (spec.at, spec.ends_at()))
+            .collect();
+        Metrics {
+            outages,
+            ..Metrics::default()
+        }
     }
 
-    pub(crate) fn op_finished(&mut self, op: OpId, ok: bool, latency: Micros, stale: bool) {
-        let Some(name) = self.running_ops.remove(&op) else {
+    fn any_service_down(&self, at: Micros) -> bool {
+        self.outages
+            .iter()
+            .any(|(from, until)| *from <= at && until.is_none_or(|until| at < until))
+    }
+
+    pub(crate) fn op_started(&mut self, op: OpId, name: &str, now: Micros) {
+        let running = RunningOp {
+            name: name.to_string(),
+            started: now,
+            during_outage: self.any_service_down(now),
+        };
+        self.running_ops.insert(op, running);
+        self.op_names.insert(op, name.to_string());
+    }
+
+    pub(crate) fn message_sent(&mut self, op: Option<OpId>) {
+        self.messages_sent += 1;
+        if let Some(name) = op.and_then(|op| self.op_names.get(&op)) {
+            self.ops.entry(name.clone()).or_default().messages += 1;
+        }
+    }
+
+    pub(crate) fn queue_depth(&mut self, service: ServiceId, queue: &str, depth: u32) {
+        let max = self
+            .queue_depth_max
+            .entry((service, queue.to_string()))
+            .or_default();
+        *max = (*max).max(depth);
+    }
+
+    pub(crate) fn op_finished(
+        &mut self,
+        op: OpId,
+        ok: bool,
+        latency: Micros,
+        observed: &[Observed],
+        now: Micros,
+    ) {
+        let Some(running) = self.running_ops.remove(&op) else {
             return;
         };
-        self.ops.entry(name).or_default().record(ok, latency);
-        if stale {
+        self.ops
+            .entry(running.name)
+            .or_default()
+            .record(ok, latency, running.during_outage);
+        if !ok {
+            return;
+        }
+        if self.saw_older_than_confirmed(running.started, observed) {
             self.stale_reads += 1;
         }
+        for seen in observed {
+            let row = (
+                seen.source_service,
+                seen.source_table.clone(),
+                seen.key.clone(),
+            );
+            let history = self.confirmed.entry(row).or_default();
+            if history
+                .last()
+                .is_none_or(|(_, version)| seen.version > *version)
+            {
+                history.push((now, seen.version));
+            }
+        }
+    }
+
+    /// True when a version older than one confirmed at or before `started` was seen.
+    fn saw_older_than_confirmed(&self, started: Micros, observed: &[Observed]) -> bool {
+        observed.iter().any(|seen| {
+            let row = (
+                seen.source_service,
+                seen.source_table.clone(),
+                seen.key.clone(),
+            );
+            self.confirmed.get(&row).is_some_and(|history| {
+                let known = history.partition_point(|(at, _)| *at <= started);
+                known > 0 && history[known - 1].1 > seen.version
+            })
+        })
     }
 
     /// Operations still running.
@@ -143,6 +264,11 @@ impl Metrics {
     /// The stats of operation `name`, or empty ones.
     pub fn op(&self, name: &str) -> OpStats {
         self.ops.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Operations that ended, of every kind.
+    pub fn ops_finished(&self) -> u64 {
+        self.ops.values().map(OpStats::finished).sum()
     }
 }
 
@@ -160,6 +286,14 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         }
     }
     let metrics = &state.metrics;
+    let until_s = trace.header.until.as_secs_f64();
+    let per = |count: u64, of: u64| {
+        if of == 0 {
+            0.0
+        } else {
+            count as f64 / of as f64
+        }
+    };
     let by_operation: BTreeMap<String, OpSummary> = metrics
         .ops
         .iter()
@@ -168,7 +302,16 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 ok: stats.ok,
                 failed: stats.failed,
                 p50_us: stats.percentile(50).0,
+                p95_us: stats.percentile(95).0,
                 p99_us: stats.percentile(99).0,
+                throughput_per_s: if until_s > 0.0 {
+                    stats.ok as f64 / until_s
+                } else {
+                    0.0
+                },
+                messages_per_op: per(stats.messages, stats.finished()),
+                ok_during_outage: stats.ok_during_outage,
+                failed_during_outage: stats.failed_during_outage,
             };
             (name.clone(), summary)
         })
@@ -176,7 +319,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
     RunSummary {
         scenario: trace.header.scenario.clone(),
         seed: trace.header.seed,
-        until_s: trace.header.until.as_secs_f64(),
+        until_s,
         events: trace.events.len() as u64,
         trace_hash: trace.hash_hex(),
         ops_ok: by_operation.values().map(|s| s.ok).sum(),
@@ -188,7 +331,12 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .max()
             .max(metrics.staleness.open_max(state.now))
             .0,
+        staleness_mean_us: metrics.staleness.mean().0,
+        duplicated_bytes: state.duplicated_bytes(),
+        queue_depth_max: metrics.queue_depth_max.values().copied().max().unwrap_or(0),
+        messages_per_op: per(metrics.messages_sent, metrics.ops_finished()),
         messages_sent: metrics.messages_sent,
+        messages_duplicated: metrics.messages_duplicated,
         messages_dropped: metrics.messages_dropped(),
         messages_in_flight_at_end: in_flight_at_end,
     }
@@ -203,9 +351,9 @@ mod tests {
         let check = |latencies: &[u64], percent: u32, expected: u64| {
             let mut stats = OpStats::default();
             for l in latencies {
-                stats.record(true, Micros(*l));
+                stats.record(true, Micros(*l), false);
             }
-            stats.record(false, Micros(1_000_000));
+            stats.record(false, Micros(1_000_000), false);
             assert_eq!(
                 stats.percentile(percent),
                 Micros(expected),

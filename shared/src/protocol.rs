@@ -595,12 +595,23 @@ pub struct RunSummary {
     pub ops_failed: u64,
     /// Per operation name, such as `read order`.
     pub by_operation: BTreeMap<String, OpSummary>,
-    /// Reads that returned a version older than the source held when the answer arrived.
+    /// Operations that returned a version older than one already confirmed (written or read)
+    /// before they began.
     pub stale_reads: u64,
     /// The longest time a copied row lagged behind its source, in µs.
     pub staleness_max_us: u64,
+    /// The mean time a copied row lagged behind its source, over lags that ended, in µs.
+    pub staleness_mean_us: u64,
+    /// Bytes of values held in copies of other services' tables when the run ended.
+    pub duplicated_bytes: u64,
+    /// The deepest any broker queue got.
+    pub queue_depth_max: u32,
+    /// Messages sent per finished operation, background traffic (events, acks) included.
+    pub messages_per_op: f64,
     /// Messages sent.
     pub messages_sent: u64,
+    /// Second copies made by the network.
+    pub messages_duplicated: u64,
     /// Messages dropped, for any reason.
     pub messages_dropped: u64,
     /// Messages neither delivered nor dropped when the run ended.
@@ -616,8 +627,18 @@ pub struct OpSummary {
     pub failed: u64,
     /// Median latency of the successful ones, in µs.
     pub p50_us: u64,
+    /// 95th-percentile latency of the successful ones, in µs.
+    pub p95_us: u64,
     /// 99th-percentile latency of the successful ones, in µs.
     pub p99_us: u64,
+    /// Successes per second of the run.
+    pub throughput_per_s: f64,
+    /// Messages tagged with one of these operations, per operation.
+    pub messages_per_op: f64,
+    /// Of those that began while a service was down: how many succeeded.
+    pub ok_during_outage: u64,
+    /// Of those that began while a service was down: how many failed.
+    pub failed_during_outage: u64,
 }
 
 /// Errors reading a trace.
