@@ -178,6 +178,12 @@ impl WorldState {
                     version: *version,
                     written_at: event.at,
                 };
+                let older_than_before = self
+                    .row(*service, table, key)
+                    .is_some_and(|before| before.version > *version);
+                if older_than_before && self.copy_source(*service, table).is_some() {
+                    self.metrics.copy_regressions += 1;
+                }
                 if let Some(tables) = self.tables.get_mut(service.0 as usize) {
                     tables
                         .entry(table.clone())

@@ -142,6 +142,9 @@ pub struct Metrics {
     pub dropped_by_reason: BTreeMap<DropReason, u64>,
     /// Staleness of copies.
     pub staleness: Staleness,
+    /// Writes to a copy that replaced a newer version with an older one: events applied out
+    /// of order.
+    pub copy_regressions: u64,
     /// The deepest each queue has been, by `(broker, queue)`.
     pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
     running_ops: BTreeMap<OpId, RunningOp>,

@@ -9,13 +9,23 @@ use shared::scenario::simulate;
 use shared::time::Micros;
 
 fn run(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace {
+    run_with_faults(scenario, seed, until_s, knobs, &[])
+}
+
+fn run_with_faults(
+    scenario: &str,
+    seed: u64,
+    until_s: f64,
+    knobs: &[(&str, f64)],
+    faults: &[&str],
+) -> Trace {
     let knobs = knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     simulate(&RunRequest {
         scenario: scenario.into(),
         seed,
         until_s,
         knobs,
-        faults: Vec::new(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
     })
     .expect("valid request")
 }
@@ -57,6 +67,8 @@ fn request_response_read_time_is_the_sum_of_the_hops() {
                 ("products_per_order", products),
                 ("link_latency_ms", latency_ms),
                 ("product_down_for_s", 0.0),
+                ("product_slow_factor", 1.0),
+                ("pool_size", 64.0),
             ],
         );
         let summary = summarize(&trace);
@@ -84,7 +96,11 @@ fn request_response_reads_fail_while_product_is_down_and_recover_after() {
         "request-response",
         7,
         30.0,
-        &[("product_down_at_s", 10.0), ("product_down_for_s", 8.0)],
+        &[
+            ("product_down_at_s", 10.0),
+            ("product_down_for_s", 8.0),
+            ("product_slow_factor", 1.0),
+        ],
     );
     let outcomes = read_outcomes(&trace);
     let during: Vec<&Outcome> = outcomes
@@ -235,4 +251,88 @@ fn eventual_consistency_queues_events_for_a_downed_order_and_applies_them_after(
     let converged =
         common::check_copies_converge(&state, &trace.header.copies, Micros::from_secs(5));
     assert_eq!(converged, Ok(()));
+}
+
+#[test]
+fn request_response_waiting_on_a_slow_product_exhausts_the_connection_pool() {
+    // Product is slow from 3 s to 8 s: each read holds a connection for three slow round trips.
+    let pool_failures = |pool: f64| {
+        let knobs = [
+            ("pool_size", pool),
+            ("product_slow_factor", 3.0),
+            ("product_down_for_s", 0.0),
+        ];
+        let trace = run("request-response", 4, 20.0, &knobs);
+        let failures = read_outcomes(&trace)
+            .into_iter()
+            .filter(|(_, outcome)| {
+                matches!(outcome, Outcome::Failed { reason } if reason.contains("pool exhausted"))
+            })
+            .count();
+        let waiting_max = summarize(&trace).queue_depth_max;
+        println!(
+            "pool {pool}: {failures} reads found no free connection; at most {waiting_max} waited"
+        );
+        (failures, waiting_max)
+    };
+    let (small_failures, small_waiting) = pool_failures(2.0);
+    let (large_failures, large_waiting) = pool_failures(32.0);
+    assert!(small_failures >= 3 && small_waiting >= 2);
+    assert_eq!((large_failures, large_waiting), (0, 0));
+}
+
+#[test]
+fn eventual_consistency_without_a_version_check_diverges_for_good_when_events_arrive_out_of_order()
+{
+    // Renames come fast until Product goes down at 10 s for good, and the link to the broker
+    // holds each publish back by one to three hops, so quick ones overtake each other.
+    let run_with_check = |check: f64, seed: u64| {
+        let trace = run_with_faults(
+            "eventual-consistency",
+            seed,
+            30.0,
+            &[
+                ("apply_only_newer", check),
+                ("rename_rate_per_s", 20.0),
+                ("broker_delay_ms", 0.0),
+                ("order_down_for_s", 0.0),
+                ("product_down_at_s", 10.0),
+                ("product_down_for_s", 30.0),
+            ],
+            &["reorder:Product-Broker=100%@0"],
+        );
+        let mut state = WorldState::new(&trace.header);
+        for event in &trace.events {
+            state.apply(event);
+        }
+        let converged =
+            common::check_copies_converge(&state, &trace.header.copies, Micros::from_secs(5));
+        (converged, state.metrics.copy_regressions)
+    };
+    for seed in 1..=5 {
+        let (converged, regressions) = run_with_check(1.0, seed);
+        assert_eq!((converged, regressions), (Ok(()), 0), "seed {seed}");
+    }
+    let unchecked: Vec<(u64, Result<(), String>, u64)> = (1..=10)
+        .map(|seed| {
+            let (converged, regressions) = run_with_check(0.0, seed);
+            (seed, converged, regressions)
+        })
+        .collect();
+    let regressions: u64 = unchecked.iter().map(|(_, _, n)| n).sum();
+    println!(
+        "without the version check, seeds 1–10: {regressions} older events overwrote newer names"
+    );
+    assert!(regressions >= 20);
+    let for_good: Vec<String> = unchecked
+        .iter()
+        .filter_map(|(seed, converged, _)| {
+            converged
+                .as_ref()
+                .err()
+                .map(|e| format!("seed {seed}: {e}"))
+        })
+        .collect();
+    println!("and 20 s after the last rename:\n{}", for_good.join("\n"));
+    assert!(!for_good.is_empty(), "some copy stays wrong for good");
 }

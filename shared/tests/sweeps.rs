@@ -36,6 +36,12 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "call_timeout_ms" => pick(&mut rng, 50.0, 1_000.0),
             "read_rate_per_s" | "rename_rate_per_s" => pick(&mut rng, 0.0, 10.0),
             "broker_delay_ms" => pick(&mut rng, 0.0, 1_000.0),
+            // Convergence is what the version check promises; without it, see the lesson test.
+            "apply_only_newer" => 1.0,
+            "pool_size" => pick(&mut rng, 1.0, 16.0).round(),
+            "product_slow_factor" => pick(&mut rng, 1.0, 10.0).round(),
+            "product_slow_at_s" => pick(&mut rng, 0.0, 20.0),
+            "product_slow_for_s" => pick(&mut rng, 0.0, 10.0),
             name if name.ends_with("_down_at_s") => pick(&mut rng, 0.0, 20.0),
             name if name.ends_with("_down_for_s") => pick(&mut rng, 0.0, 10.0),
             other => panic!("knob {other} needs a range in this sweep"),

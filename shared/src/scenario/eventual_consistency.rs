@@ -24,6 +24,18 @@ const BROKER_DELAY: KnobSpec = KnobSpec {
     whole: false,
     help: "How long the broker holds each event before delivering it: it widens the staleness window.",
 };
+const APPLY_ONLY_NEWER: KnobSpec = KnobSpec {
+    name: "apply_only_newer",
+    label: "Version check",
+    unit: "on = 1",
+    default: 1.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    help: "1: Order applies an event only if it is newer than its copy. 0: it applies every event, so \
+           two renames delivered out of order (try the fault reorder:Product-Broker=50%@0) leave \
+           the copy wrong for good.",
+};
 const READS: KnobSpec = KnobSpec {
     default: 4.0,
     ..READ_RATE
@@ -38,6 +50,7 @@ pub const KNOBS: &[KnobSpec] = &[
     READS,
     PRODUCTS_PER_ORDER,
     BROKER_DELAY,
+    APPLY_ONLY_NEWER,
     LINK_LATENCY,
     ORDER_DOWN_AT,
     ORDER_DOWN_FOR,
@@ -76,6 +89,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     };
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
+        apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,
     };
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
     order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));

@@ -4,8 +4,8 @@ use super::workload::{
     LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
     order_rows, outage, product_table, read_orders, rename_products, setup,
 };
-use super::{KnobSpec, Knobs};
-use crate::protocol::{ServiceId, ServiceRole};
+use super::{KnobSpec, Knobs, SLOW_FACTOR_MAX};
+use crate::protocol::{Fault, FaultSpec, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::services::{
     Client, ClientConfig, Order, OrderConfig, Product, ProductConfig, ProductSource,
@@ -23,6 +23,34 @@ const CALL_TIMEOUT: KnobSpec = KnobSpec {
     whole: false,
     help: "How long Order waits for each call to Product before failing the read.",
 };
+const POOL_SIZE: KnobSpec = KnobSpec {
+    name: "pool_size",
+    label: "Order's connections to Product",
+    unit: "",
+    default: 2.0,
+    min: 1.0,
+    max: 64.0,
+    whole: true,
+    help: "How many reads can wait on Product at once; the rest queue for a connection.",
+};
+const PRODUCT_SLOW_FACTOR: KnobSpec = KnobSpec {
+    name: "product_slow_factor",
+    label: "Product slows by",
+    unit: "×",
+    default: 3.0,
+    min: 1.0,
+    max: SLOW_FACTOR_MAX as f64,
+    whole: true,
+    help: "How many times longer Product's messages take while it is slow; 1 means never slow.",
+};
+const PRODUCT_SLOW_AT: KnobSpec = KnobSpec {
+    help: "When Product becomes slow, in seconds from the start.",
+    ..down_at("product_slow_at_s", "Product slow at", 3.0)
+};
+const PRODUCT_SLOW_FOR: KnobSpec = KnobSpec {
+    help: "How long Product stays slow; 0 means never.",
+    ..down_for("product_slow_for_s", "Product slow for", 5.0)
+};
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 10.0);
 const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 8.0);
 
@@ -31,12 +59,21 @@ const RENAMES: KnobSpec = KnobSpec {
     ..RENAME_RATE
 };
 
+const READS: KnobSpec = KnobSpec {
+    default: 4.0,
+    ..READ_RATE
+};
+
 pub const KNOBS: &[KnobSpec] = &[
-    READ_RATE,
+    READS,
     RENAMES,
     PRODUCTS_PER_ORDER,
     LINK_LATENCY,
     CALL_TIMEOUT,
+    POOL_SIZE,
+    PRODUCT_SLOW_FACTOR,
+    PRODUCT_SLOW_AT,
+    PRODUCT_SLOW_FOR,
     PRODUCT_DOWN_AT,
     PRODUCT_DOWN_FOR,
 ];
@@ -60,8 +97,23 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         source: ProductSource::CallProduct {
             product: PRODUCT,
             call_timeout,
+            pool_size: knobs.get(POOL_SIZE.name) as usize,
         },
+        apply_only_newer: true,
     };
+    let mut faults = outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR);
+    let slow_factor = knobs.get(PRODUCT_SLOW_FACTOR.name) as u32;
+    let slow_for = Micros::from_secs_f64(knobs.get(PRODUCT_SLOW_FOR.name));
+    if slow_factor >= 2 && slow_for > Micros::ZERO {
+        faults.push(FaultSpec {
+            at: Micros::from_secs_f64(knobs.get(PRODUCT_SLOW_AT.name)),
+            lasts: Some(slow_for),
+            fault: Fault::Slow {
+                service: PRODUCT,
+                factor: slow_factor,
+            },
+        });
+    }
     World {
         services: vec![
             setup(
@@ -89,7 +141,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         links: vec![(CLIENT, ORDER), (ORDER, PRODUCT)],
         copies: vec![],
         network: network(knobs),
-        faults: outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR),
+        faults,
         intro: format!(
             "Each read of an order makes Order call Product {products_per_order} time(s), one after another: \
              the read takes the sum of those round trips."

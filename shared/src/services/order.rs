@@ -2,10 +2,10 @@
 //! under study: a synchronous call to Product per product, or Order's own copy kept fresh by events.
 
 use super::{ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
-use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
+use crate::protocol::{DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Where Order gets product names from.
 #[derive(Clone, Debug)]
@@ -14,8 +14,10 @@ pub enum ProductSource {
     CallProduct {
         /// The Product service.
         product: ServiceId,
-        /// How long Order waits for each call before failing the read.
+        /// How long Order waits for each call, and for a free connection, before failing the read.
         call_timeout: Micros,
+        /// Connections to Product: each read waiting on Product holds one.
+        pool_size: usize,
     },
     /// Eventual consistency: read the local copy, which broker deliveries keep fresh.
     LocalCopy,
@@ -26,6 +28,9 @@ pub enum ProductSource {
 pub struct OrderConfig {
     /// Where product names come from.
     pub source: ProductSource,
+    /// Whether an event updates the local copy only when it carries a newer version than the
+    /// copy holds. Without this check, an older event arriving late rolls the copy back.
+    pub apply_only_newer: bool,
 }
 
 /// A read waiting on Product.
@@ -37,10 +42,20 @@ struct PendingRead {
     timer: TimerId,
 }
 
+/// Reads that wait for a free connection at most; more fail at once. Ten times the largest pool.
+pub const POOL_WAITING_MAX: usize = 640;
+
+/// The queue of reads waiting for a connection, as the trace names it.
+pub const POOL_QUEUE: &str = "reads waiting for a connection";
+
 /// The Order service.
 #[derive(Debug)]
 pub struct Order {
     config: OrderConfig,
+    /// Connections to Product held by reads now.
+    connections_in_use: usize,
+    /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
+    waiting_for_connection: VecDeque<(PendingRead, TimerId)>,
     /// Reads waiting on a call to Product, by the call's message id.
     pending_by_call: BTreeMap<MsgId, PendingRead>,
     /// The call each timeout timer guards.
@@ -54,6 +69,8 @@ impl Order {
     pub fn new(config: OrderConfig) -> Order {
         Order {
             config,
+            connections_in_use: 0,
+            waiting_for_connection: VecDeque::new(),
             pending_by_call: BTreeMap::new(),
             call_by_timer: BTreeMap::new(),
             in_failure_streak: false,
@@ -92,15 +109,55 @@ impl Order {
                     .collect();
                 ctx.reply(request, Payload::OrderDetails { order, items });
             }
-            ProductSource::CallProduct { .. } => {
+            ProductSource::CallProduct {
+                pool_size,
+                call_timeout,
+                ..
+            } => {
                 let pending = PendingRead {
                     request: request.clone(),
                     products,
                     items: Vec::new(),
                     timer: TimerId(0),
                 };
-                self.call_next_product(pending, ctx);
+                if self.connections_in_use < pool_size {
+                    self.connections_in_use += 1;
+                    self.call_next_product(pending, ctx);
+                } else if self.waiting_for_connection.len() >= POOL_WAITING_MAX {
+                    let reason = format!(
+                        "connection pool exhausted: {POOL_WAITING_MAX} reads already wait for one"
+                    );
+                    ctx.reply(&pending.request, Payload::Failed { reason });
+                } else {
+                    if self.waiting_for_connection.is_empty() {
+                        ctx.narrate(format!(
+                            "All {pool_size} of Order's connections to Product are busy waiting on it: new reads queue for a connection — the pool is exhausted."
+                        ));
+                    }
+                    let timer = ctx.set_timer(call_timeout);
+                    self.waiting_for_connection.push_back((pending, timer));
+                    self.record_waiting(ctx);
+                }
             }
+        }
+    }
+
+    fn record_waiting(&self, ctx: &mut Ctx<'_>) {
+        ctx.record(Event::QueueDepth {
+            service: ctx.me,
+            queue: POOL_QUEUE.to_string(),
+            depth: self.waiting_for_connection.len() as u32,
+        });
+    }
+
+    /// A read is done with its connection: hand it to the oldest waiting read, if any.
+    fn release_connection(&mut self, ctx: &mut Ctx<'_>) {
+        match self.waiting_for_connection.pop_front() {
+            Some((next, _)) => {
+                self.record_waiting(ctx);
+                self.call_next_product(next, ctx);
+            }
+            None => self.connections_in_use = self.connections_in_use.saturating_sub(1),
         }
     }
 
@@ -109,6 +166,7 @@ impl Order {
         let ProductSource::CallProduct {
             product: product_service,
             call_timeout,
+            ..
         } = self.config.source
         else {
             return;
@@ -126,6 +184,7 @@ impl Order {
                     items: pending.items,
                 },
             );
+            self.release_connection(ctx);
             return;
         };
         let call = ctx.send(
@@ -153,6 +212,7 @@ impl Order {
             self.in_failure_streak = true;
         }
         ctx.reply(&pending.request, Payload::Failed { reason });
+        self.release_connection(ctx);
     }
 
     fn apply_event(&mut self, event: &DomainEvent, ctx: &mut Ctx<'_>) {
@@ -162,10 +222,18 @@ impl Order {
                 let current = ctx
                     .read(PRODUCT_NAMES_COPY_TABLE, &key)
                     .map_or(0, |row| row.version);
-                // Only a newer version replaces the copy, so late or repeated deliveries cannot
-                // roll it back.
+                let (product, version) = (update.product, update.version);
                 if update.version > current {
                     ctx.write(PRODUCT_NAMES_COPY_TABLE, &key, &update.name, update.version);
+                } else if self.config.apply_only_newer {
+                    ctx.narrate(format!(
+                        "Order ignores ProductUpdated v{version} for product {product}: its copy already has v{current}. The version check keeps a late event from rolling the copy back."
+                    ));
+                } else {
+                    ctx.write(PRODUCT_NAMES_COPY_TABLE, &key, &update.name, update.version);
+                    ctx.narrate(format!(
+                        "Order applies ProductUpdated v{version} for product {product} after v{current}: the events arrived out of order, and without a version check the copy now holds an older name — no later event will repair it until the next rename."
+                    ));
                 }
             }
         }
@@ -201,6 +269,22 @@ impl Service for Order {
                 _ => {}
             },
             Input::Timer(timer) => {
+                let gave_up = self
+                    .waiting_for_connection
+                    .iter()
+                    .position(|(_, waiting)| *waiting == timer)
+                    .and_then(|at| self.waiting_for_connection.remove(at));
+                if let Some((pending, _)) = gave_up {
+                    self.record_waiting(ctx);
+                    let reason = "no free connection to Product in time (pool exhausted)";
+                    ctx.reply(
+                        &pending.request,
+                        Payload::Failed {
+                            reason: reason.into(),
+                        },
+                    );
+                    return;
+                }
                 let Some(call) = self.call_by_timer.get(&timer).copied() else {
                     return;
                 };
