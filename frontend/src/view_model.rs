@@ -319,7 +319,8 @@ mod tests {
     #[test]
     fn request_response_reads_fail_while_product_is_down() {
         let mut index = run("request-response", 20.0);
-        let before = metrics(index.state_at(Micros::from_secs(10)), Micros::from_secs(10));
+        // Product turns slow at 3 s (the connection pool runs dry) and goes down at 10 s.
+        let before = metrics(index.state_at(Micros::from_secs(3)), Micros::from_secs(3));
         let after = metrics(index.state_at(Micros::from_secs(20)), Micros::from_secs(20));
         let read = |m: &MetricsView| m.ops.iter().find(|o| o.id_stem == "read").unwrap().clone();
         assert_eq!(read(&before).failed, 0);
