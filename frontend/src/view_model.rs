@@ -143,7 +143,8 @@ pub fn tables(
                 .map(|(key, row)| {
                     let stale = state.is_stale(service, table, key);
                     let source_now = copy.filter(|_| stale).and_then(|c| {
-                        let source = state.row(c.source_service, &c.source_table, key)?;
+                        let source_key = shared::protocol::CopyDecl::source_key(key);
+                        let source = state.row(c.source_service, &c.source_table, source_key)?;
                         Some((source.value.clone(), source.version))
                     });
                     RowLine {

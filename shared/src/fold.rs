@@ -99,7 +99,11 @@ impl WorldState {
         };
         let copy_version = self.row(service, table, key).map_or(0, |row| row.version);
         let source_version = self
-            .row(copy.source_service, &copy.source_table, key)
+            .row(
+                copy.source_service,
+                &copy.source_table,
+                CopyDecl::source_key(key),
+            )
             .map_or(0, |row| row.version);
         source_version > copy_version
     }
@@ -225,16 +229,27 @@ impl WorldState {
     fn track_staleness(&mut self, service: ServiceId, table: &str, key: &str) {
         for index in 0..self.copies.len() {
             let copy = &self.copies[index];
-            let touches_copy = copy.copy_service == service && copy.copy_table == table;
-            let touches_source = copy.source_service == service && copy.source_table == table;
-            if !(touches_copy || touches_source) {
-                continue;
-            }
+            let copy_keys: Vec<String> =
+                if copy.source_service == service && copy.source_table == table {
+                    self.tables[copy.copy_service.0 as usize]
+                        .get(&copy.copy_table)
+                        .into_iter()
+                        .flat_map(|rows| rows.keys())
+                        .filter(|copy_key| CopyDecl::source_key(copy_key) == key)
+                        .cloned()
+                        .collect()
+                } else if copy.copy_service == service && copy.copy_table == table {
+                    vec![key.to_string()]
+                } else {
+                    continue;
+                };
             let (copy_service, copy_table) = (copy.copy_service, copy.copy_table.clone());
-            let stale = self.is_stale(copy_service, &copy_table, key);
-            self.metrics
-                .staleness
-                .observe((index, key.to_string()), stale, self.now);
+            for copy_key in copy_keys {
+                let stale = self.is_stale(copy_service, &copy_table, &copy_key);
+                self.metrics
+                    .staleness
+                    .observe((index, copy_key), stale, self.now);
+            }
         }
     }
 }

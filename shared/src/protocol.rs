@@ -50,6 +50,9 @@ pub struct ServiceInfo {
 }
 
 /// A table that holds a copy of another service's table, so views can mark stale rows.
+///
+/// A copy row's key is its source row's key, or ends with `/` and it when the copy holds one
+/// row per use: `3/7` is product 7's name as order 3 stored it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CopyDecl {
     /// The service holding the copy.
@@ -60,6 +63,13 @@ pub struct CopyDecl {
     pub source_service: ServiceId,
     /// The source table name.
     pub source_table: String,
+}
+
+impl CopyDecl {
+    /// The key of the source row that the copy row at `copy_key` copies.
+    pub fn source_key(copy_key: &str) -> &str {
+        copy_key.rsplit('/').next().unwrap_or(copy_key)
+    }
 }
 
 /// How every link of the network behaves.
@@ -421,6 +431,16 @@ pub enum Payload {
         /// Its new version.
         version: u64,
     },
+    /// Product → Order: a product was renamed; update every copy of its name (the "update both"
+    /// way of keeping duplicated data in step).
+    UpdateProductName(ProductName),
+    /// Order → Product: that many copies now hold the new name.
+    ProductNameUpdated {
+        /// The product.
+        product: u64,
+        /// How many order lines were rewritten.
+        rows: u64,
+    },
     /// Publisher → broker: publish an event on a topic.
     Publish(DomainEvent),
     /// Broker → subscriber: one delivery of a queued event.
@@ -487,10 +507,12 @@ impl Payload {
         match self {
             Payload::ReadOrder { .. }
             | Payload::GetProduct { .. }
-            | Payload::RenameProduct { .. } => MessageKind::Request,
+            | Payload::RenameProduct { .. }
+            | Payload::UpdateProductName(_) => MessageKind::Request,
             Payload::OrderDetails { .. }
             | Payload::ProductInfo(_)
             | Payload::Renamed { .. }
+            | Payload::ProductNameUpdated { .. }
             | Payload::Failed { .. } => MessageKind::Response,
             Payload::Publish(_) | Payload::Deliver { .. } => MessageKind::Event,
             Payload::Ack { .. } => MessageKind::Ack,
@@ -509,6 +531,15 @@ impl Payload {
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {
                 format!("200 product {product} now v{version}")
+            }
+            Payload::UpdateProductName(p) => {
+                format!(
+                    "PUT /order-lines?product={} {} (v{})",
+                    p.product, p.name, p.version
+                )
+            }
+            Payload::ProductNameUpdated { product, rows } => {
+                format!("200 {rows} line(s) of product {product} updated")
             }
             Payload::Publish(event) => format!("publish {}", event.label()),
             Payload::Deliver {

@@ -336,3 +336,48 @@ fn eventual_consistency_without_a_version_check_diverges_for_good_when_events_ar
     println!("and 20 s after the last rename:\n{}", for_good.join("\n"));
     assert!(!for_good.is_empty(), "some copy stays wrong for good");
 }
+
+#[test]
+fn duplication_reads_are_fast_but_renames_leave_copies_stale_unless_both_are_updated() {
+    let summary = |update_both: f64, order_down_for_s: f64| {
+        let knobs = [
+            ("update_both", update_both),
+            ("order_down_at_s", 20.0),
+            ("order_down_for_s", order_down_for_s),
+        ];
+        summarize(&run("duplication", 2, 30.0, &knobs))
+    };
+    let stale_copies = summary(0.0, 0.0);
+    let both = summary(1.0, 0.0);
+    let read = |s: &RunSummary| s.by_operation["read order"].clone();
+    let rename = |s: &RunSummary| s.by_operation["rename product"].clone();
+    let (copies_read, copies_rename) = (read(&stale_copies), rename(&stale_copies));
+    let (both_read, both_rename) = (read(&both), rename(&both));
+    println!(
+        "stale reads {} vs {}; rename p50 {} µs vs {} µs; read p50 {} µs vs {} µs",
+        stale_copies.stale_reads,
+        both.stale_reads,
+        copies_rename.p50_us,
+        both_rename.p50_us,
+        copies_read.p50_us,
+        both_read.p50_us
+    );
+    assert!(
+        stale_copies.stale_reads > 20,
+        "renames leave order lines stale"
+    );
+    assert_eq!(
+        both.stale_reads, 0,
+        "updating both keeps every confirmed rename in every copy"
+    );
+    // A read is one round trip to Order either way; a rename that updates both takes two.
+    assert!(copies_read.p50_us < 120_000 && both_read.p50_us < 120_000);
+    assert!(both_rename.p50_us > copies_rename.p50_us * 3 / 2);
+    assert!(both.duplicated_bytes > 0);
+    let order_down = summary(1.0, 5.0);
+    let failed_renames = order_down.by_operation["rename product"].failed_during_outage;
+    assert!(
+        failed_renames > 0,
+        "with Order down, renames that must update it fail"
+    );
+}

@@ -38,6 +38,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "broker_delay_ms" => pick(&mut rng, 0.0, 1_000.0),
             // Convergence is what the version check promises; without it, see the lesson test.
             "apply_only_newer" => 1.0,
+            "update_both" => rng.below(2) as f64,
             "pool_size" => pick(&mut rng, 1.0, 16.0).round(),
             "product_slow_factor" => pick(&mut rng, 1.0, 10.0).round(),
             "product_slow_at_s" => pick(&mut rng, 0.0, 20.0),
@@ -163,4 +164,30 @@ fn eventual_consistency_copies_converge_once_renames_have_had_time_to_arrive() {
         check_message_accounting(trace)?;
         check_copies_converge(trace, Micros::from_secs(10))
     });
+}
+
+#[test]
+fn duplication_that_updates_both_never_serves_a_name_older_than_a_confirmed_rename() {
+    // Faults may make the synchronous update fail — then the rename fails too, and is never
+    // confirmed. What the pattern promises is that a confirmed rename is in every copy.
+    let seeds = seeds();
+    let mut failures = Vec::new();
+    for &seed in &seeds {
+        let mut request = randomized_request("duplication", seed);
+        request.knobs.insert("update_both".into(), 1.0);
+        let trace = simulate(&request).unwrap();
+        let summary = shared::metrics::summarize(&trace);
+        if summary.stale_reads > 0 {
+            failures.push(format!(
+                "seed {seed} ({:?}, faults {:?}): {} stale reads",
+                request.knobs, request.faults, summary.stale_reads
+            ));
+        }
+    }
+    println!(
+        "duplication with update_both: seeds {}..={}",
+        seeds[0],
+        seeds[seeds.len() - 1]
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

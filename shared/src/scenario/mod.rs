@@ -1,5 +1,6 @@
 //! The scenarios: each a lesson of the article, with a default topology, workload and knobs.
 
+mod duplication;
 mod eventual_consistency;
 mod faults;
 mod knobs;
@@ -37,7 +38,7 @@ pub fn catalog() -> &'static [ScenarioSpec] {
     &CATALOG
 }
 
-static CATALOG: [ScenarioSpec; 2] = [
+static CATALOG: [ScenarioSpec; 3] = [
     ScenarioSpec {
         name: "request-response",
         title: "Request/response",
@@ -46,6 +47,16 @@ static CATALOG: [ScenarioSpec; 2] = [
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
+    },
+    ScenarioSpec {
+        name: "duplication",
+        title: "Duplication",
+        lesson: "Each order keeps the product names it was placed with. Reads need no call to Product, so \
+                 they are fast and survive Product's outage — but a rename leaves every stored copy stale, \
+                 unless the rename also updates them all, which makes renames slow and fragile.",
+        default_until_s: 30.0,
+        knobs: duplication::KNOBS,
+        build: duplication::build,
     },
     ScenarioSpec {
         name: "eventual-consistency",

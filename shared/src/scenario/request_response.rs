@@ -134,7 +134,12 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 PRODUCT.0,
                 "Product",
                 ServiceRole::Service,
-                Box::new(|| Box::new(Product::new(ProductConfig { broker: None }))),
+                Box::new(|| {
+                    Box::new(Product::new(ProductConfig {
+                        broker: None,
+                        update_copies_in: None,
+                    }))
+                }),
                 product_table(),
             ),
         ],

@@ -18,3 +18,6 @@ pub const ORDERS_TABLE: &str = "orders";
 pub const PRODUCTS_TABLE: &str = "products";
 /// Order's local copy of product names: key product id, value the name.
 pub const PRODUCT_NAMES_COPY_TABLE: &str = "product_names";
+/// Order's lines, each with the product name stored when the order was placed: key
+/// `order/product`, value the name.
+pub const ORDER_LINES_TABLE: &str = "order_lines";

@@ -1,7 +1,7 @@
 //! Order: answers "read order N with its product names". Where the names come from is the pattern
 //! under study: a synchronous call to Product per product, or Order's own copy kept fresh by events.
 
-use super::{ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
+use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
@@ -21,6 +21,11 @@ pub enum ProductSource {
     },
     /// Eventual consistency: read the local copy, which broker deliveries keep fresh.
     LocalCopy,
+    /// Duplication: read the names each order stored when it was placed.
+    OrderLines {
+        /// Orders are numbered `1..=orders`; a rename rewrites the lines of each.
+        orders: u64,
+    },
 }
 
 /// How Order is wired.
@@ -93,11 +98,16 @@ impl Order {
             .filter_map(|id| id.parse().ok())
             .collect();
         match self.config.source {
-            ProductSource::LocalCopy => {
+            ProductSource::LocalCopy | ProductSource::OrderLines { .. } => {
                 let items = products
                     .iter()
                     .map(|product| {
-                        let copy = ctx.read(PRODUCT_NAMES_COPY_TABLE, &product.to_string());
+                        let copy = match self.config.source {
+                            ProductSource::OrderLines { .. } => {
+                                ctx.read(ORDER_LINES_TABLE, &format!("{order}/{product}"))
+                            }
+                            _ => ctx.read(PRODUCT_NAMES_COPY_TABLE, &product.to_string()),
+                        };
                         let (name, version) =
                             copy.map_or((String::from("?"), 0), |row| (row.value, row.version));
                         ProductName {
@@ -215,6 +225,25 @@ impl Order {
         self.release_connection(ctx);
     }
 
+    /// Rewrites the stored name in every order line of the product; returns how many.
+    fn update_order_lines(&mut self, update: &ProductName, ctx: &mut Ctx<'_>) -> u64 {
+        let ProductSource::OrderLines { orders } = self.config.source else {
+            return 0;
+        };
+        let mut rows = 0;
+        for order in 1..=orders {
+            let key = format!("{order}/{}", update.product);
+            if ctx
+                .read(ORDER_LINES_TABLE, &key)
+                .is_some_and(|row| row.version < update.version)
+            {
+                ctx.write(ORDER_LINES_TABLE, &key, &update.name, update.version);
+                rows += 1;
+            }
+        }
+        rows
+    }
+
     fn apply_event(&mut self, event: &DomainEvent, ctx: &mut Ctx<'_>) {
         match event {
             DomainEvent::ProductUpdated(update) => {
@@ -261,6 +290,11 @@ impl Service for Order {
                     {
                         self.fail_read(pending, format!("Product answered: {reason}"), ctx);
                     }
+                }
+                Payload::UpdateProductName(update) => {
+                    let rows = self.update_order_lines(update, ctx);
+                    let product = update.product;
+                    ctx.reply(message, Payload::ProductNameUpdated { product, rows });
                 }
                 Payload::Deliver { tag, event, .. } => {
                     self.apply_event(event, ctx);

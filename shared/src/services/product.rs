@@ -1,85 +1,155 @@
 //! Product: the source of truth for products. Answers lookups; renames bump the row's version and,
-//! when a broker is configured, publish ProductUpdated.
+//! depending on the pattern, publish ProductUpdated or update Order's copies before answering.
 
 use super::PRODUCTS_TABLE;
-use crate::protocol::{DomainEvent, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Input, Service};
+use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::time::Micros;
+use std::collections::BTreeMap;
 
 /// How Product is wired.
 #[derive(Clone, Debug)]
 pub struct ProductConfig {
     /// Where renames are published, if anywhere.
     pub broker: Option<ServiceId>,
+    /// The service whose copies of product names a rename updates before it is confirmed
+    /// ("update both"), and how long Product waits for it.
+    pub update_copies_in: Option<(ServiceId, Micros)>,
 }
 
-/// The Product service. It keeps nothing in memory: its table is all its state.
+/// A rename waiting for Order to update its copies.
+#[derive(Debug)]
+struct PendingRename {
+    request: Envelope,
+    product: u64,
+    version: u64,
+    timer: TimerId,
+}
+
+/// The Product service. Its table is its state; in memory it only keeps renames waiting on Order.
 #[derive(Debug)]
 pub struct Product {
     config: ProductConfig,
+    pending_by_call: BTreeMap<MsgId, PendingRename>,
+    call_by_timer: BTreeMap<TimerId, MsgId>,
 }
 
 impl Product {
     /// A freshly started Product.
     pub fn new(config: ProductConfig) -> Product {
-        Product { config }
+        Product {
+            config,
+            pending_by_call: BTreeMap::new(),
+            call_by_timer: BTreeMap::new(),
+        }
+    }
+
+    fn rename(&mut self, request: &Envelope, product: u64, name: &str, ctx: &mut Ctx<'_>) {
+        let key = product.to_string();
+        let Some(row) = ctx.read(PRODUCTS_TABLE, &key) else {
+            let reason = format!("no product {product}");
+            ctx.reply(request, Payload::Failed { reason });
+            return;
+        };
+        let version = row.version + 1;
+        ctx.write(PRODUCTS_TABLE, &key, name, version);
+        let renamed = ProductName {
+            product,
+            name: name.to_string(),
+            version,
+        };
+        if let Some(broker) = self.config.broker {
+            let event = Payload::Publish(DomainEvent::ProductUpdated(renamed.clone()));
+            ctx.send(broker, event, request.op, Some(request.id));
+        }
+        match self.config.update_copies_in {
+            Some((copies, timeout)) => {
+                let call = ctx.send(
+                    copies,
+                    Payload::UpdateProductName(renamed),
+                    request.op,
+                    Some(request.id),
+                );
+                let timer = ctx.set_timer(timeout);
+                self.call_by_timer.insert(timer, call);
+                let pending = PendingRename {
+                    request: request.clone(),
+                    product,
+                    version,
+                    timer,
+                };
+                self.pending_by_call.insert(call, pending);
+            }
+            None => {
+                ctx.reply(request, Payload::Renamed { product, version });
+            }
+        }
+    }
+
+    fn take_pending(&mut self, call: MsgId) -> Option<PendingRename> {
+        let pending = self.pending_by_call.remove(&call)?;
+        self.call_by_timer.remove(&pending.timer);
+        Some(pending)
+    }
+
+    /// Order could not update its copies: the rename fails, although Product already stored it.
+    fn copies_not_updated(&mut self, pending: PendingRename, why: &str, ctx: &mut Ctx<'_>) {
+        let (product, version) = (pending.product, pending.version);
+        ctx.narrate(format!(
+            "Product stored v{version} of product {product} but could not update Order's copies ({why}): \
+             the user is told the rename failed, yet the two services now disagree — the dual-write problem."
+        ));
+        let reason = format!("renamed in Product, but Order's copies were not updated: {why}");
+        ctx.reply(&pending.request, Payload::Failed { reason });
     }
 }
 
 impl Service for Product {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
-        let Input::Message(request) = input else {
-            return;
-        };
-        match &request.payload {
-            Payload::GetProduct { product } => {
-                let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {
-                    Some(row) => Payload::ProductInfo(ProductName {
-                        product: *product,
-                        name: row.value,
-                        version: row.version,
-                    }),
-                    None => Payload::Failed {
-                        reason: format!("no product {product}"),
-                    },
-                };
-                ctx.reply(request, answer);
-            }
-            Payload::RenameProduct { product, name } => {
-                let key = product.to_string();
-                let Some(row) = ctx.read(PRODUCTS_TABLE, &key) else {
-                    ctx.reply(
-                        request,
-                        Payload::Failed {
+        match input {
+            Input::Start => {}
+            Input::Message(message) => match &message.payload {
+                Payload::GetProduct { product } => {
+                    let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {
+                        Some(row) => Payload::ProductInfo(ProductName {
+                            product: *product,
+                            name: row.value,
+                            version: row.version,
+                        }),
+                        None => Payload::Failed {
                             reason: format!("no product {product}"),
                         },
-                    );
-                    return;
-                };
-                let version = row.version + 1;
-                ctx.write(PRODUCTS_TABLE, &key, name, version);
-                if let Some(broker) = self.config.broker {
-                    let event = DomainEvent::ProductUpdated(ProductName {
-                        product: *product,
-                        name: name.clone(),
-                        version,
-                    });
-                    ctx.send(
-                        broker,
-                        Payload::Publish(event),
-                        request.op,
-                        Some(request.id),
-                    );
+                    };
+                    ctx.reply(message, answer);
                 }
-                ctx.reply(
-                    request,
-                    Payload::Renamed {
-                        product: *product,
-                        version,
-                    },
-                );
+                Payload::RenameProduct { product, name } => {
+                    self.rename(message, *product, name, ctx);
+                }
+                Payload::ProductNameUpdated { .. } => {
+                    if let Some(pending) = message.caused_by.and_then(|c| self.take_pending(c)) {
+                        let (product, version) = (pending.product, pending.version);
+                        ctx.reply(&pending.request, Payload::Renamed { product, version });
+                    }
+                }
+                Payload::Failed { reason } => {
+                    // A rejected publish needs no action: the broker narrates it.
+                    if let Some(pending) = message.caused_by.and_then(|c| self.take_pending(c)) {
+                        self.copies_not_updated(pending, &format!("Order answered: {reason}"), ctx);
+                    }
+                }
+                _ => {}
+            },
+            Input::Timer(timer) => {
+                let call = self.call_by_timer.get(&timer).copied();
+                if let Some(pending) = call.and_then(|c| self.take_pending(c)) {
+                    self.copies_not_updated(pending, "Order did not answer in time", ctx);
+                }
             }
-            // Answers from the broker (a rejected publish) need no action: the broker narrates it.
-            _ => {}
+            Input::Refused(call) => {
+                if let Some(pending) = self.take_pending(call) {
+                    self.copies_not_updated(pending, "Order is down", ctx);
+                }
+            }
         }
     }
 }
