@@ -25,6 +25,31 @@ pub enum SimulateFormat {
     Summary,
 }
 
+/// How `compare` prints the trade-off table.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// A Markdown table, ready for a blog post.
+    #[default]
+    Markdown,
+    /// The whole comparison as JSON, both runs' summaries included.
+    Json,
+}
+
+/// Runs the comparison of every pattern with `seed` and writes it to `out` in `format`.
+pub fn compare(seed: u64, format: CompareFormat, out: &mut impl Write) -> Result<(), CliError> {
+    let comparison = shared::compare::compare(seed)?;
+    match format {
+        CompareFormat::Markdown => {
+            out.write_all(shared::compare::markdown(&comparison).as_bytes())?
+        }
+        CompareFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &comparison).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
 /// How `scenarios` prints the catalog.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum CatalogFormat {

@@ -3,7 +3,7 @@
 //! Only argument parsing and exit codes live here; the work is in the `backend` library.
 
 use anyhow::Context;
-use backend::cli::{self, CatalogFormat, CliError, SimulateFormat};
+use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
@@ -58,6 +58,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: SimulateFormat,
     },
+    /// Run one workload under every pattern, healthy and with the source of truth down, and
+    /// print the article's trade-off table with measured numbers.
+    Compare {
+        /// The seed of every run.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        seed: u64,
+        /// markdown: a table for reading or pasting; json: everything, for scripts.
+        #[arg(long, value_enum, default_value_t)]
+        format: CompareFormat,
+    },
     /// List the scenarios and their knobs.
     Scenarios {
         /// text for reading, json for scripts.
@@ -98,6 +108,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 cli::run_request(&scenario, seed, until, &set, &fault).map_err(CliError::from)?;
             let mut out = BufWriter::new(std::io::stdout().lock());
             cli::simulate(&request, format, &mut out)?;
+            Ok(())
+        }
+        Command::Compare { seed, format } => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            cli::compare(seed, format, &mut out)?;
+            out.flush().map_err(CliError::from)?;
             Ok(())
         }
         Command::Scenarios { format } => {

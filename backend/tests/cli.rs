@@ -366,3 +366,24 @@ fn serve_on_a_taken_port_fails_with_a_message() {
         "{stderr}"
     );
 }
+
+#[test]
+fn compare_prints_one_row_per_pattern_as_markdown_and_everything_as_json() {
+    let markdown = crosstalk(&["compare"]);
+    assert!(markdown.status.success(), "{markdown:?}");
+    let text = stdout_of(&markdown);
+    assert!(text.contains("| pattern | read p50 |"), "{text}");
+    let json = crosstalk(&["compare", "--format", "json", "--seed", "1"]);
+    assert!(json.status.success(), "{json:?}");
+    let comparison: shared::protocol::Comparison = serde_json::from_str(&stdout_of(&json)).unwrap();
+    assert!(comparison.rows.len() >= 3);
+    for row in &comparison.rows {
+        assert!(
+            text.contains(&format!("| {} |", row.title)),
+            "{} missing:\n{text}",
+            row.title
+        );
+    }
+    let bad = crosstalk(&["compare", "--format", "csv"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -672,6 +672,51 @@ pub struct OpSummary {
     pub failed_during_outage: u64,
 }
 
+/// The article's trade-off table, measured: one workload run under each pattern, healthy and
+/// with the source of truth down for a while. `crosstalk compare` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// What every run did: the knobs they share, the outage, the seed and length.
+    pub workload: String,
+    /// One row per pattern.
+    pub rows: Vec<ComparisonRow>,
+}
+
+/// One pattern's numbers in a [`Comparison`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    /// The scenario.
+    pub scenario: String,
+    /// Its title.
+    pub title: String,
+    /// The service that owns the names, crashed in the outage run.
+    pub source_of_truth: String,
+    /// Median read latency when healthy, in µs.
+    pub read_p50_us: u64,
+    /// 99th-percentile read latency when healthy, in µs.
+    pub read_p99_us: u64,
+    /// Median write (rename) latency when healthy, in µs.
+    pub write_p50_us: u64,
+    /// Successful operations per second when healthy.
+    pub throughput_per_s: f64,
+    /// Reads when healthy that returned a name older than one already confirmed.
+    pub stale_reads: u64,
+    /// Stale reads as a share of successful reads, in percent.
+    pub stale_read_pct: f64,
+    /// Of the reads that began during the outage, the share that succeeded, in percent.
+    pub read_availability_pct: f64,
+    /// Of the writes that began during the outage, the share that succeeded, in percent.
+    pub write_availability_pct: f64,
+    /// Messages sent per operation when healthy, background traffic included.
+    pub messages_per_op: f64,
+    /// Bytes held in copies of the source's data at the end of the healthy run.
+    pub duplicated_bytes: u64,
+    /// Both runs' summaries, for everything else.
+    pub healthy: RunSummary,
+    /// See [`ComparisonRow::healthy`].
+    pub outage: RunSummary,
+}
+
 /// Errors reading a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {

@@ -1,0 +1,224 @@
+//! The article's trade-off section as a measured table: the same workload — reads of orders
+//! with their product names, plus renames — under each pattern, once healthy and once with the
+//! owner of the names down for a while.
+
+use crate::metrics::summarize;
+use crate::protocol::{Comparison, ComparisonRow, OpSummary, RunRequest, RunSummary};
+use crate::scenario::{ScenarioError, catalog, find, simulate};
+use crate::services::{READ_ORDER_OP, RENAME_PRODUCT_OP};
+use std::collections::BTreeMap;
+
+/// A pattern of the table: its scenario, which service owns the data, and its operations.
+struct Pattern {
+    scenario: &'static str,
+    source_of_truth: &'static str,
+    read_op: &'static str,
+    write_op: &'static str,
+}
+
+/// The rows of the table, in the article's order; scenarios not in the catalog are skipped.
+const PATTERNS: &[Pattern] = &[
+    Pattern {
+        scenario: "request-response",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+    },
+    Pattern {
+        scenario: "duplication",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+    },
+    Pattern {
+        scenario: "gateway",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+    },
+    Pattern {
+        scenario: "eventual-consistency",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+    },
+    Pattern {
+        scenario: "hybrid",
+        source_of_truth: "Driver",
+        read_op: "read ride",
+        write_op: "rename driver",
+    },
+];
+
+/// The shared workload: every knob a scenario has of these takes this value.
+const WORKLOAD: &[(&str, f64)] = &[
+    ("read_rate_per_s", 4.0),
+    ("rename_rate_per_s", 1.0),
+    ("products_per_order", 3.0),
+    ("link_latency_ms", 40.0),
+    // Outages come only from the comparison's own fault, and nothing is slow.
+    ("product_down_for_s", 0.0),
+    ("order_down_for_s", 0.0),
+    ("driver_down_for_s", 0.0),
+    ("coordinator_down_for_s", 0.0),
+    ("product_slow_factor", 1.0),
+    // The connection pool is not what this table compares.
+    ("pool_size", 64.0),
+];
+
+/// How long each run lasts, in seconds.
+pub const RUN_S: f64 = 30.0;
+/// The outage run: the owner of the names is down from 10 s for 10 s.
+pub const OUTAGE_AT_S: u64 = 10;
+/// See [`OUTAGE_AT_S`].
+pub const OUTAGE_FOR_S: u64 = 10;
+
+/// The runs of the comparison, in order: for each pattern, healthy then with the outage.
+pub fn requests(seed: u64) -> Vec<RunRequest> {
+    PATTERNS
+        .iter()
+        .filter_map(|pattern| Some((pattern, find(pattern.scenario).ok()?)))
+        .flat_map(|(pattern, spec)| {
+            let knobs: BTreeMap<String, f64> = WORKLOAD
+                .iter()
+                .filter(|(name, _)| spec.knobs.iter().any(|knob| knob.name == *name))
+                .map(|(name, value)| (name.to_string(), *value))
+                .collect();
+            let healthy = RunRequest {
+                scenario: pattern.scenario.to_string(),
+                seed,
+                until_s: RUN_S,
+                knobs,
+                faults: Vec::new(),
+            };
+            let outage = RunRequest {
+                faults: vec![format!(
+                    "crash:{}@{OUTAGE_AT_S}+{OUTAGE_FOR_S}",
+                    pattern.source_of_truth
+                )],
+                ..healthy.clone()
+            };
+            [healthy, outage]
+        })
+        .collect()
+}
+
+/// Runs every request of [`requests`] and builds the table.
+pub fn compare(seed: u64) -> Result<Comparison, ScenarioError> {
+    let summaries = requests(seed)
+        .iter()
+        .map(|request| simulate(request).map(|trace| summarize(&trace)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(table(seed, summaries))
+}
+
+/// Builds the table from the summaries of [`requests`], in the same order.
+pub fn table(seed: u64, summaries: Vec<RunSummary>) -> Comparison {
+    let mut rows = Vec::new();
+    let mut runs = summaries.into_iter();
+    while let (Some(healthy), Some(outage)) = (runs.next(), runs.next()) {
+        let Some(pattern) = PATTERNS.iter().find(|p| p.scenario == healthy.scenario) else {
+            continue;
+        };
+        rows.push(row(pattern, healthy, outage));
+    }
+    let workload = WORKLOAD[..4]
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Comparison {
+        workload: format!(
+            "seed {seed}, {RUN_S} s, {workload}; outage: the owner of the names is down from \
+             {OUTAGE_AT_S} s for {OUTAGE_FOR_S} s"
+        ),
+        rows,
+    }
+}
+
+fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> ComparisonRow {
+    let op = |summary: &RunSummary, name: &str| {
+        summary
+            .by_operation
+            .get(name)
+            .cloned()
+            .unwrap_or(OpSummary {
+                ok: 0,
+                failed: 0,
+                p50_us: 0,
+                p95_us: 0,
+                p99_us: 0,
+                throughput_per_s: 0.0,
+                messages_per_op: 0.0,
+                ok_during_outage: 0,
+                failed_during_outage: 0,
+            })
+    };
+    let percent = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            100.0 * part as f64 / whole as f64
+        }
+    };
+    let (read, write) = (
+        op(&healthy, pattern.read_op),
+        op(&healthy, pattern.write_op),
+    );
+    let (read_out, write_out) = (op(&outage, pattern.read_op), op(&outage, pattern.write_op));
+    let title = catalog()
+        .iter()
+        .find(|spec| spec.name == pattern.scenario)
+        .map_or(pattern.scenario, |spec| spec.title);
+    ComparisonRow {
+        scenario: pattern.scenario.to_string(),
+        title: title.to_string(),
+        source_of_truth: pattern.source_of_truth.to_string(),
+        read_p50_us: read.p50_us,
+        read_p99_us: read.p99_us,
+        write_p50_us: write.p50_us,
+        throughput_per_s: read.throughput_per_s + write.throughput_per_s,
+        stale_reads: healthy.stale_reads,
+        stale_read_pct: percent(healthy.stale_reads, read.ok),
+        read_availability_pct: percent(
+            read_out.ok_during_outage,
+            read_out.ok_during_outage + read_out.failed_during_outage,
+        ),
+        write_availability_pct: percent(
+            write_out.ok_during_outage,
+            write_out.ok_during_outage + write_out.failed_during_outage,
+        ),
+        messages_per_op: healthy.messages_per_op,
+        duplicated_bytes: healthy.duplicated_bytes,
+        healthy,
+        outage,
+    }
+}
+
+/// The table in Markdown, one row per pattern.
+pub fn markdown(comparison: &Comparison) -> String {
+    let mut text = format!(
+        "Workload: {}.\n\n\
+         | pattern | read p50 | read p99 | write p50 | ops/s | stale reads | reads ok during outage | writes ok during outage | messages/op | duplicated bytes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        comparison.workload
+    );
+    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    for row in &comparison.rows {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} | {} ({:.0} %) | {:.0} % | {:.0} % | {:.1} | {} |\n",
+            row.title,
+            ms(row.read_p50_us),
+            ms(row.read_p99_us),
+            ms(row.write_p50_us),
+            row.throughput_per_s,
+            row.stale_reads,
+            row.stale_read_pct,
+            row.read_availability_pct,
+            row.write_availability_pct,
+            row.messages_per_op,
+            row.duplicated_bytes,
+        ));
+    }
+    text
+}

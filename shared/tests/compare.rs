@@ -1,0 +1,93 @@
+//! The article's trade-off claims, each checked against the measured comparison table.
+
+use shared::compare::compare;
+use shared::protocol::{Comparison, ComparisonRow};
+
+const SEED: u64 = 1;
+
+fn table() -> Comparison {
+    let comparison = compare(SEED).expect("the comparison runs");
+    println!("seed {SEED}\n{}", shared::compare::markdown(&comparison));
+    comparison
+}
+
+fn row<'a>(table: &'a Comparison, scenario: &str) -> &'a ComparisonRow {
+    table
+        .rows
+        .iter()
+        .find(|row| row.scenario == scenario)
+        .unwrap_or_else(|| panic!("{scenario} is in the table"))
+}
+
+#[test]
+fn request_response_reads_are_slower_than_reads_of_a_local_copy() {
+    let table = table();
+    let rr = row(&table, "request-response");
+    for local in ["duplication", "eventual-consistency"] {
+        let local = row(&table, local);
+        // Three products: eight hops against two.
+        assert!(
+            rr.read_p50_us > 3 * local.read_p50_us,
+            "{} vs {}",
+            rr.read_p50_us,
+            local.read_p50_us
+        );
+    }
+}
+
+#[test]
+fn with_product_down_request_response_reads_fail_and_local_copies_keep_answering() {
+    let table = table();
+    assert!(row(&table, "request-response").read_availability_pct < 5.0);
+    assert_eq!(
+        row(&table, "eventual-consistency").read_availability_pct,
+        100.0
+    );
+    assert_eq!(row(&table, "duplication").read_availability_pct, 100.0);
+}
+
+#[test]
+fn only_patterns_that_copy_data_serve_stale_reads_and_pay_in_duplicated_bytes() {
+    let table = table();
+    let rr = row(&table, "request-response");
+    assert_eq!((rr.stale_reads, rr.duplicated_bytes), (0, 0));
+    let ec = row(&table, "eventual-consistency");
+    let duplication = row(&table, "duplication");
+    assert!(ec.stale_reads > 0 && ec.duplicated_bytes > 0);
+    // Copies that are never updated go stale far more often than copies kept fresh by events,
+    // and a copy per order line weighs more than a copy per product.
+    assert!(duplication.stale_read_pct > 4.0 * ec.stale_read_pct);
+    assert!(duplication.duplicated_bytes > 2 * ec.duplicated_bytes);
+}
+
+#[test]
+fn request_response_costs_the_most_messages_per_operation() {
+    let table = table();
+    let rr = row(&table, "request-response");
+    for other in table.rows.iter().filter(|row| row.scenario != rr.scenario) {
+        assert!(
+            rr.messages_per_op > other.messages_per_op,
+            "{} vs {}",
+            rr.scenario,
+            other.scenario
+        );
+    }
+}
+
+#[test]
+fn renames_fail_while_product_is_down_whatever_the_pattern() {
+    let table = table();
+    for row in &table.rows {
+        assert!(
+            row.write_availability_pct < 5.0,
+            "{}: {}",
+            row.scenario,
+            row.write_availability_pct
+        );
+    }
+}
+
+#[test]
+fn the_table_is_the_same_for_the_same_seed() {
+    assert_eq!(compare(SEED).unwrap(), compare(SEED).unwrap());
+}
