@@ -1,8 +1,10 @@
 //! The page: reads the URL, runs the chosen source, drives the clock with animation frames, and
 //! lays out the panels.
 
+use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
+use crate::components::faults::FaultsPanel;
 use crate::components::map::ServiceMap;
 use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
@@ -35,6 +37,11 @@ pub fn App() -> impl IntoView {
     provide_context(settings);
 
     let start = Callback::new(move |()| start_run(settings, run, clock));
+    let open = Callback::new(move |scenario: String| {
+        open_scenario(settings, &scenario);
+        start.run(());
+        window().scroll_to_with_x_and_y(0.0, 0.0);
+    });
     drive_clock(clock);
     listen_to_keys(clock);
     // Paint the page first, then compute: the status line says "Computing…" meanwhile.
@@ -61,10 +68,12 @@ pub fn App() -> impl IntoView {
                 <ServiceMap/>
                 <MetricsPanel/>
             </div>
+            <FaultsPanel on_run=start/>
             <div class="panels">
                 <TablesPanel/>
                 <EventLog/>
             </div>
+            <CompareView on_open=open/>
         </main>
         <footer class="colophon">
             <p>

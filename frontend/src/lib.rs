@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod describe;
+pub mod fault_form;
 pub mod format;
 pub mod layout;
 pub mod player;

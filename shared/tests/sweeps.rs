@@ -191,3 +191,15 @@ fn duplication_that_updates_both_never_serves_a_name_older_than_a_confirmed_rena
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn request_response_reads_are_never_stale_because_they_ask_the_source() {
+    sweep("request-response", |trace| {
+        let stale = shared::metrics::summarize(trace).stale_reads;
+        if stale == 0 {
+            Ok(())
+        } else {
+            Err(format!("{stale} stale reads"))
+        }
+    });
+}

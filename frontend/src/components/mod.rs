@@ -1,7 +1,9 @@
 //! The page's panels: thin views over the model types, wired to the shared contexts.
 
+pub mod compare;
 pub mod controls;
 pub mod event_log;
+pub mod faults;
 pub mod map;
 pub mod metrics;
 pub mod player_bar;

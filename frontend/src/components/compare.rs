@@ -1,0 +1,160 @@
+//! The trade-off table in the page: one workload under every pattern, healthy and with the
+//! owner of the names down, computed in the page one run at a time so progress shows.
+
+use crate::config::RunConfig;
+use crate::state::Settings;
+use leptos::prelude::*;
+use shared::compare::{markdown, requests, table};
+use shared::metrics::summarize;
+use shared::protocol::{Comparison, RunSummary};
+use shared::scenario::simulate;
+use std::time::Duration;
+
+/// Where the comparison is.
+#[derive(Clone, Debug, PartialEq)]
+enum Progress {
+    NotRun,
+    Running { done: usize, of: usize },
+    Done(Comparison),
+    Failed(String),
+}
+
+/// The comparison section.
+#[component]
+pub fn CompareView(
+    /// Opens a scenario in the player.
+    on_open: Callback<String>,
+) -> impl IntoView {
+    let settings = expect_context::<Settings>();
+    let progress = RwSignal::new(Progress::NotRun);
+    let measure = move |_| {
+        let seed = settings.config.with_untracked(|c| c.seed);
+        let runs = requests(seed);
+        progress.set(Progress::Running {
+            done: 0,
+            of: runs.len(),
+        });
+        step(seed, runs, Vec::new(), progress);
+    };
+    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    let rows = move || match progress.get() {
+        Progress::Done(comparison) => comparison.rows,
+        _ => Vec::new(),
+    };
+    view! {
+        <section class="compare card" aria-labelledby="compare-title">
+            <h2 id="compare-title">"Compare the patterns"</h2>
+            <p class="hint">
+                "The same workload — reads of orders with their product names, plus renames — under each \
+                 pattern, once healthy and once with the owner of the names down from 10 s for 10 s."
+            </p>
+            <button id="compare-run" type="button" class="primary" on:click=measure
+                disabled=move || matches!(progress.get(), Progress::Running { .. })>
+                "Measure every pattern"
+            </button>
+            <p id="compare-status" role="status" class="sub">
+                {move || match progress.get() {
+                    Progress::NotRun => String::new(),
+                    Progress::Running { done, of } => format!("Running {} of {of}…", done + 1),
+                    Progress::Done(c) => format!("Measured: {}.", c.workload),
+                    Progress::Failed(message) => format!("The comparison failed: {message}"),
+                }}
+            </p>
+            <Show when=move || matches!(progress.get(), Progress::Done(_))>
+                <div class="compare-table-wrap">
+                    <table id="compare-table" class="compare-table">
+                        <thead>
+                            <tr>
+                                <th scope="col">"pattern"</th>
+                                <th scope="col">"read p50"</th>
+                                <th scope="col">"read p99"</th>
+                                <th scope="col">"write p50"</th>
+                                <th scope="col">"ops/s"</th>
+                                <th scope="col">"stale reads"</th>
+                                <th scope="col">"reads ok in outage"</th>
+                                <th scope="col">"writes ok in outage"</th>
+                                <th scope="col">"messages/op"</th>
+                                <th scope="col">"duplicated bytes"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            <For each=rows key=|row| row.scenario.clone() let:row>
+                                <tr data-scenario=row.scenario.clone()>
+                                    <th scope="row">
+                                        <button
+                                            type="button"
+                                            class="link-button"
+                                            title="Open this pattern in the player"
+                                            on:click={
+                                                let name = row.scenario.clone();
+                                                move |_| on_open.run(name.clone())
+                                            }
+                                        >
+                                            {row.title.clone()}
+                                        </button>
+                                    </th>
+                                    <td>{ms(row.read_p50_us)}</td>
+                                    <td>{ms(row.read_p99_us)}</td>
+                                    <td>{ms(row.write_p50_us)}</td>
+                                    <td>{format!("{:.1}", row.throughput_per_s)}</td>
+                                    <td>{format!("{} ({:.0} %)", row.stale_reads, row.stale_read_pct)}</td>
+                                    <td>{format!("{:.0} %", row.read_availability_pct)}</td>
+                                    <td>{format!("{:.0} %", row.write_availability_pct)}</td>
+                                    <td>{format!("{:.1}", row.messages_per_op)}</td>
+                                    <td>{row.duplicated_bytes}</td>
+                                </tr>
+                            </For>
+                        </tbody>
+                    </table>
+                </div>
+                <details>
+                    <summary>"As Markdown"</summary>
+                    <pre id="compare-markdown">
+                        {move || match progress.get() {
+                            Progress::Done(c) => markdown(&c),
+                            _ => String::new(),
+                        }}
+                    </pre>
+                </details>
+            </Show>
+        </section>
+    }
+}
+
+/// Runs the next request, then yields to the page so it can show progress.
+fn step(
+    seed: u64,
+    mut runs: Vec<shared::protocol::RunRequest>,
+    mut done: Vec<RunSummary>,
+    progress: RwSignal<Progress>,
+) {
+    set_timeout(
+        move || {
+            if runs.is_empty() {
+                progress.set(Progress::Done(table(seed, done)));
+                return;
+            }
+            let request = runs.remove(0);
+            match simulate(&request) {
+                Ok(trace) => {
+                    done.push(summarize(&trace));
+                    progress.set(Progress::Running {
+                        done: done.len(),
+                        of: done.len() + runs.len(),
+                    });
+                    step(seed, runs, done, progress);
+                }
+                Err(err) => progress.set(Progress::Failed(err.to_string())),
+            }
+        },
+        Duration::ZERO,
+    );
+}
+
+/// Switches the form to `scenario` with its defaults, keeping the seed.
+pub fn open_scenario(settings: Settings, scenario: &str) {
+    settings
+        .config
+        .update(|c: &mut RunConfig| c.switch_scenario(scenario));
+    settings.form_epoch.update(|e| *e += 1);
+}

@@ -1,0 +1,187 @@
+//! The faults panel: the run's faults, and a form that breaks something at the playhead. The
+//! rerun changes nothing before the fault begins, so the picture only changes from there on.
+
+use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
+use crate::player::Player;
+use crate::state::{Clock, RunHandle, Settings};
+use leptos::prelude::*;
+use shared::scenario::fault_text;
+
+/// The faults panel.
+#[component]
+pub fn FaultsPanel(
+    /// Reruns with the new list of faults.
+    on_run: Callback<()>,
+) -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let settings = expect_context::<Settings>();
+    let kind = RwSignal::new("crash".to_string());
+    let target = RwSignal::new(String::new());
+    let for_s = RwSignal::new(5.0_f64);
+    let amount = RwSignal::new(4_u32);
+    let problem = RwSignal::new(None::<String>);
+    let header = Memo::new(move |_| run.read(|index| index.header().clone()));
+    let choices = Memo::new(move |_| {
+        let kind = kind.get();
+        header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
+    });
+
+    // Rerun from where the playhead is, playing if it was.
+    let rerun_here = move || {
+        let now = clock.now.get_untracked();
+        let playing = clock.player.with_untracked(Player::is_playing);
+        settings.config.update(|c| {
+            c.start_s = now.as_secs_f64();
+            c.autoplay = playing;
+        });
+        on_run.run(());
+    };
+    let inject = move |_| {
+        let Some(header) = header.get_untracked() else {
+            return;
+        };
+        let chosen = target.get_untracked();
+        let target = if choices.with_untracked(|c| c.iter().any(|(v, _)| *v == chosen)) {
+            chosen
+        } else {
+            choices.with_untracked(|c| c.first().map(|(v, _)| v.clone()).unwrap_or_default())
+        };
+        let draft = FaultDraft {
+            kind: kind.get_untracked(),
+            target,
+            at_s: clock.now.get_untracked().as_secs_f64(),
+            for_s: for_s.get_untracked(),
+            amount: amount.get_untracked(),
+        };
+        match draft.checked(&header) {
+            Ok(text) => {
+                problem.set(None);
+                settings.config.update(|c| c.faults.push(text));
+                rerun_here();
+            }
+            Err(err) => problem.set(Some(err.to_string())),
+        }
+    };
+    let on_kind = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        amount.set(if value == "slow" { 4 } else { 20 });
+        kind.set(value);
+    };
+    // Faults asked for (removable), and those the scenario's knobs set (change the knob).
+    let listed = move || {
+        let asked = settings.config.with(|c| c.faults.clone());
+        header.with(|h| {
+            h.as_ref()
+                .map(|h| {
+                    h.faults
+                        .iter()
+                        .map(|spec| {
+                            let text = fault_text(spec, &h.services);
+                            let asked_at = asked.iter().position(|a| {
+                                shared::scenario::parse_fault(a, &h.services).ok().as_ref()
+                                    == Some(spec)
+                            });
+                            (text, asked_at)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let remove = move |at: usize| {
+        settings.config.update(|c| {
+            if at < c.faults.len() {
+                c.faults.remove(at);
+            }
+        });
+        rerun_here();
+    };
+    view! {
+        <section class="faults card" aria-labelledby="faults-title">
+            <h2 id="faults-title">"Break something"</h2>
+            <ul id="fault-list" class="fault-list">
+                <For each=listed key=|(text, at)| (text.clone(), *at) let:fault>
+                    <li>
+                        <code>{fault.0.clone()}</code>
+                        {match fault.1 {
+                            Some(at) => view! {
+                                <button
+                                    type="button"
+                                    class="link-button"
+                                    aria-label=format!("Remove fault {}", fault.0)
+                                    on:click=move |_| remove(at)
+                                >
+                                    "remove"
+                                </button>
+                            }
+                            .into_any(),
+                            None => view! { <span class="sub">"set by a knob"</span> }.into_any(),
+                        }}
+                    </li>
+                </For>
+            </ul>
+            <div class="fault-form">
+                <label class="field">
+                    <span class="label">"Fault"</span>
+                    <select id="fault-kind" on:change=on_kind>
+                        {FAULT_KINDS
+                            .iter()
+                            .map(|(value, label)| view! { <option value=*value>{*label}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label class="field">
+                    <span class="label">
+                        {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }}
+                    </span>
+                    <select id="fault-target" on:change=move |ev| target.set(event_target_value(&ev))>
+                        <For each=move || choices.get() key=|(value, _)| value.clone() let:choice>
+                            <option value=choice.0.clone()>{choice.1.clone()}</option>
+                        </For>
+                    </select>
+                </label>
+                <Show when=move || kind.with(|k| k != "crash" && k != "partition")>
+                    <label class="field narrow">
+                        <span class="label">
+                            {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
+                        </span>
+                        <input
+                            id="fault-amount"
+                            type="number"
+                            min=move || if kind.with(|k| k == "slow") { "2" } else { "1" }
+                            max="100"
+                            prop:value=move || amount.get().to_string()
+                            on:change=move |ev| {
+                                if let Ok(value) = event_target_value(&ev).parse() {
+                                    amount.set(value);
+                                }
+                            }
+                        />
+                    </label>
+                </Show>
+                <label class="field narrow">
+                    <span class="label">"For (s, 0 = to the end)"</span>
+                    <input
+                        id="fault-for"
+                        type="number"
+                        min="0"
+                        step="0.5"
+                        prop:value=move || for_s.get().to_string()
+                        on:change=move |ev| {
+                            if let Ok(value) = event_target_value(&ev).parse::<f64>() {
+                                for_s.set(value.max(0.0));
+                            }
+                        }
+                    />
+                </label>
+                <button id="fault-inject" type="button" class="primary" on:click=inject>
+                    {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
+                </button>
+            </div>
+            <p class="problem" role="alert" hidden=move || problem.with(Option::is_none)>
+                {move || problem.get().unwrap_or_default()}
+            </p>
+        </section>
+    }
+}
