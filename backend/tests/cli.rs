@@ -387,3 +387,44 @@ fn compare_prints_one_row_per_pattern_as_markdown_and_everything_as_json() {
     let bad = crosstalk(&["compare", "--format", "csv"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn simulate_runs_every_scenario_with_a_fault_of_every_kind() {
+    for spec in catalog() {
+        let output = crosstalk(&["simulate", "--scenario", spec.name, "--format", "summary"]);
+        assert!(output.status.success(), "{}: {output:?}", spec.name);
+        let summary: shared::protocol::RunSummary =
+            serde_json::from_str(&stdout_of(&output)).unwrap();
+        assert!(summary.ops_ok > 0, "{}: {summary:?}", spec.name);
+        let header = shared::scenario::start(&shared::protocol::RunRequest {
+            scenario: spec.name.into(),
+            seed: 1,
+            until_s: 1.0,
+            knobs: Default::default(),
+            faults: Vec::new(),
+        })
+        .unwrap()
+        .header()
+        .clone();
+        let last = &header.services[header.services.len() - 1].name;
+        let first = &header.services[1].name;
+        let mut args = vec!["simulate", "--scenario", spec.name, "--format", "summary"];
+        let faults = [
+            format!("crash:{last}@5+5"),
+            format!("slow:{first}*3@2+3"),
+            format!("partition:{first}-{last}@12+2"),
+            "drop:*=5%@0".to_string(),
+            "duplicate:*=5%@0".to_string(),
+            "reorder:*=5%@0".to_string(),
+        ];
+        for fault in &faults {
+            args.extend(["--fault", fault.as_str()]);
+        }
+        let output = crosstalk(&args);
+        assert!(
+            output.status.success(),
+            "{} with faults: {output:?}",
+            spec.name
+        );
+    }
+}

@@ -196,6 +196,8 @@ pub struct OpLine {
     pub failed: u64,
     /// Median latency of the successful ones.
     pub p50: String,
+    /// 95th-percentile latency of the successful ones.
+    pub p95: String,
     /// 99th-percentile latency of the successful ones.
     pub p99: String,
 }
@@ -205,7 +207,7 @@ pub struct OpLine {
 pub struct MetricsView {
     /// Per kind of operation, reads first.
     pub ops: Vec<OpLine>,
-    /// Successful reads that returned an older version than the source held.
+    /// Successful reads that returned an older version than one already confirmed.
     pub stale_reads: u64,
     /// Stale reads as a share of successful reads, in words.
     pub stale_reads_share: String,
@@ -221,6 +223,14 @@ pub struct MetricsView {
     pub messages_dropped: u64,
     /// Operations waiting for an answer: each holds a connection.
     pub ops_running: usize,
+    /// Messages per finished operation, background traffic included, in words.
+    pub messages_per_op: String,
+    /// Bytes held in copies of other services' data.
+    pub duplicated_bytes: u64,
+    /// The deepest any queue has been.
+    pub queue_depth_max: u32,
+    /// Second copies made by the network.
+    pub messages_duplicated: u64,
 }
 
 /// The metrics at `now`.
@@ -242,6 +252,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
                 ok: stats.ok,
                 failed: stats.failed,
                 p50: latency(stats.ok, stats.percentile(50)),
+                p95: latency(stats.ok, stats.percentile(95)),
                 p99: latency(stats.ok, stats.percentile(99)),
             }
         })
@@ -265,6 +276,13 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         messages_sent: m.messages_sent,
         messages_dropped: m.messages_dropped(),
         ops_running: m.ops_running(),
+        messages_per_op: match m.ops_finished() {
+            0 => "—".to_string(),
+            n => format!("{:.1}", m.messages_sent as f64 / n as f64),
+        },
+        duplicated_bytes: state.duplicated_bytes(),
+        queue_depth_max: m.queue_depth_max.values().copied().max().unwrap_or(0),
+        messages_duplicated: m.messages_duplicated,
     }
 }
 
@@ -327,6 +345,11 @@ mod tests {
         assert_eq!(read(&before).failed, 0);
         assert!(read(&after).failed > 0, "{after:?}");
         assert!(read(&after).p50.ends_with(" ms"), "{after:?}");
+        assert!(read(&after).p95.ends_with(" ms"), "{after:?}");
+        let per_op: f64 = after.messages_per_op.parse().unwrap();
+        assert!(per_op > 4.0, "a read calls Product once per product: {per_op}");
+        assert!(after.queue_depth_max >= 1, "the slow Product ran the pool dry");
+        assert_eq!(after.duplicated_bytes, 0, "request/response copies nothing");
         assert_eq!(after.stale_reads, 0);
         assert_eq!(after.stale_reads_share, "0.0 % of successful reads");
     }

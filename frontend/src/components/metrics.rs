@@ -32,6 +32,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <th scope="col" class="num">"ok"</th>
                         <th scope="col" class="num">"failed"</th>
                         <th scope="col" class="num">"p50"</th>
+                        <th scope="col" class="num">"p95"</th>
                         <th scope="col" class="num">"p99"</th>
                     </tr>
                 </thead>
@@ -77,8 +78,28 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">
                             "sent, "
                             <span id="metric-messages-dropped">{field(|m| m.messages_dropped.to_string())}</span>
-                            " dropped"
+                            " dropped, "
+                            <span id="metric-messages-duplicated">{field(|m| m.messages_duplicated.to_string())}</span>
+                            " duplicated"
                         </span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Cost"</dt>
+                    <dd>
+                        <span id="metric-messages-per-op" class="big">{field(|m| m.messages_per_op.clone())}</span>
+                        <span class="sub">
+                            "messages per operation; "
+                            <span id="metric-duplicated-bytes">{field(|m| m.duplicated_bytes.to_string())}</span>
+                            " bytes copied"
+                        </span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Deepest queue"</dt>
+                    <dd>
+                        <span id="metric-queue-max" class="big">{field(|m| m.queue_depth_max.to_string())}</span>
+                        <span class="sub">"messages waiting at once"</span>
                     </dd>
                 </div>
                 <div class="stat">
@@ -113,6 +134,7 @@ fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl Int
             <td class="num" id=format!("metric-{stem}-ok")>{cell(|op| op.ok.to_string())}</td>
             <td class="num" id=format!("metric-{stem}-failed")>{cell(|op| op.failed.to_string())}</td>
             <td class="num" id=format!("metric-{stem}-p50")>{cell(|op| op.p50.clone())}</td>
+            <td class="num" id=format!("metric-{stem}-p95")>{cell(|op| op.p95.clone())}</td>
             <td class="num" id=format!("metric-{stem}-p99")>{cell(|op| op.p99.clone())}</td>
         </tr>
     }
