@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(read(&before).failed, 0);
         assert!(read(&after).failed > 0, "{after:?}");
         assert!(read(&after).p50.ends_with(" ms"), "{after:?}");
-        assert!(read(&after).p95.ends_with(" ms"), "{after:?}");
+        assert_ne!(read(&after).p95, "—", "{after:?}");
         let per_op: f64 = after.messages_per_op.parse().unwrap();
         assert!(per_op > 4.0, "a read calls Product once per product: {per_op}");
         assert!(after.queue_depth_max >= 1, "the slow Product ran the pool dry");
