@@ -347,8 +347,14 @@ mod tests {
         assert!(read(&after).p50.ends_with(" ms"), "{after:?}");
         assert_ne!(read(&after).p95, "—", "{after:?}");
         let per_op: f64 = after.messages_per_op.parse().unwrap();
-        assert!(per_op > 4.0, "a read calls Product once per product: {per_op}");
-        assert!(after.queue_depth_max >= 1, "the slow Product ran the pool dry");
+        assert!(
+            per_op > 4.0,
+            "a read calls Product once per product: {per_op}"
+        );
+        assert!(
+            after.queue_depth_max >= 1,
+            "the slow Product ran the pool dry"
+        );
         assert_eq!(after.duplicated_bytes, 0, "request/response copies nothing");
         assert_eq!(after.stale_reads, 0);
         assert_eq!(after.stale_reads_share, "0.0 % of successful reads");
