@@ -90,10 +90,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         source: ProductSource::OrderLines { orders: ORDERS },
         apply_only_newer: true,
     };
-    let product = ProductConfig {
-        broker: None,
-        update_copies_in: update_both.then_some((ORDER, update_timeout)),
-    };
+    let product = ProductConfig::with_copies_in(ORDER, update_both, update_timeout);
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
     order_initial.extend(order_lines(&order_initial));
     let mut faults = outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR);

@@ -103,10 +103,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 PRODUCT.0,
                 "Product",
                 ServiceRole::Service,
-                Box::new(|| Box::new(Product::new(ProductConfig {
-                    broker: Some(BROKER),
-                    update_copies_in: None,
-                }))),
+                Box::new(|| Box::new(Product::new(ProductConfig::publishing_to(BROKER)))),
                 product_table(),
             ),
             setup(BROKER.0, "Broker", ServiceRole::Broker, Box::new(move || Box::new(Broker::new(broker.clone()))), vec![]),

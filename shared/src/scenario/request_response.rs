@@ -134,12 +134,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 PRODUCT.0,
                 "Product",
                 ServiceRole::Service,
-                Box::new(|| {
-                    Box::new(Product::new(ProductConfig {
-                        broker: None,
-                        update_copies_in: None,
-                    }))
-                }),
+                Box::new(|| Box::new(Product::new(ProductConfig::sole_owner()))),
                 product_table(),
             ),
         ],

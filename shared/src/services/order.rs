@@ -67,6 +67,9 @@ pub struct Order {
     call_by_timer: BTreeMap<TimerId, MsgId>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
+    /// Whether the first read and the first event have been explained yet.
+    explained_read: bool,
+    explained_event: bool,
 }
 
 impl Order {
@@ -79,6 +82,8 @@ impl Order {
             pending_by_call: BTreeMap::new(),
             call_by_timer: BTreeMap::new(),
             in_failure_streak: false,
+            explained_read: false,
+            explained_event: false,
         }
     }
 
@@ -97,6 +102,21 @@ impl Order {
             .split(',')
             .filter_map(|id| id.parse().ok())
             .collect();
+        if !self.explained_read {
+            self.explained_read = true;
+            let n = products.len();
+            ctx.narrate(match self.config.source {
+                ProductSource::CallProduct { .. } => format!(
+                    "Order asks Product for each of order {order}'s {n} product names, one call after another: the read waits for {n} round trips."
+                ),
+                ProductSource::LocalCopy => format!(
+                    "Order answers order {order} from its own copy of product names: no call to Product, one round trip in all."
+                ),
+                ProductSource::OrderLines { .. } => format!(
+                    "Order answers order {order} with the names the order stored when it was placed: no call to Product."
+                ),
+            });
+        }
         match self.config.source {
             ProductSource::LocalCopy | ProductSource::OrderLines { .. } => {
                 let items = products
@@ -254,6 +274,12 @@ impl Order {
                 let (product, version) = (update.product, update.version);
                 if update.version > current {
                     ctx.write(PRODUCT_NAMES_COPY_TABLE, &key, &update.name, update.version);
+                    if !self.explained_event {
+                        self.explained_event = true;
+                        ctx.narrate(format!(
+                            "ProductUpdated v{version} reaches Order: its copy of product {product} is fresh again, until the next rename."
+                        ));
+                    }
                 } else if self.config.apply_only_newer {
                     ctx.narrate(format!(
                         "Order ignores ProductUpdated v{version} for product {product}: its copy already has v{current}. The version check keeps a late event from rolling the copy back."

@@ -15,6 +15,38 @@ pub struct ProductConfig {
     /// The service whose copies of product names a rename updates before it is confirmed
     /// ("update both"), and how long Product waits for it.
     pub update_copies_in: Option<(ServiceId, Micros)>,
+    /// True when other services hold copies of product names that a rename never reaches, so
+    /// the narration can say so.
+    copies_left_behind: bool,
+}
+
+impl ProductConfig {
+    /// Product alone holds product names; everyone asks it.
+    pub fn sole_owner() -> ProductConfig {
+        ProductConfig {
+            broker: None,
+            update_copies_in: None,
+            copies_left_behind: false,
+        }
+    }
+
+    /// Renames are published through `broker`.
+    pub fn publishing_to(broker: ServiceId) -> ProductConfig {
+        ProductConfig {
+            broker: Some(broker),
+            ..ProductConfig::sole_owner()
+        }
+    }
+
+    /// Others copied product names; a rename updates them in `copies` first when `update_both`
+    /// (waiting at most `timeout`), and leaves them stale otherwise.
+    pub fn with_copies_in(copies: ServiceId, update_both: bool, timeout: Micros) -> ProductConfig {
+        ProductConfig {
+            update_copies_in: update_both.then_some((copies, timeout)),
+            copies_left_behind: !update_both,
+            ..ProductConfig::sole_owner()
+        }
+    }
 }
 
 /// A rename waiting for Order to update its copies.
@@ -32,6 +64,8 @@ pub struct Product {
     config: ProductConfig,
     pending_by_call: BTreeMap<MsgId, PendingRename>,
     call_by_timer: BTreeMap<TimerId, MsgId>,
+    /// Whether the first rename has been explained yet.
+    explained_rename: bool,
 }
 
 impl Product {
@@ -41,6 +75,7 @@ impl Product {
             config,
             pending_by_call: BTreeMap::new(),
             call_by_timer: BTreeMap::new(),
+            explained_rename: false,
         }
     }
 
@@ -58,6 +93,23 @@ impl Product {
             name: name.to_string(),
             version,
         };
+        if !self.explained_rename {
+            self.explained_rename = true;
+            ctx.narrate(match (self.config.broker, self.config.update_copies_in) {
+                (Some(_), _) => format!(
+                    "Product renames product {product} to {name} (v{version}) and publishes ProductUpdated: until it arrives, Order's copy shows the old name."
+                ),
+                (None, Some(_)) => format!(
+                    "Product renames product {product} to {name} and asks Order to rewrite every order line holding it before confirming: the rename waits for that round trip."
+                ),
+                (None, None) if self.config.copies_left_behind => format!(
+                    "Product renames product {product} to {name} (v{version}). Nothing tells the copies of its old name elsewhere: they stay stale."
+                ),
+                (None, None) => format!(
+                    "Product renames product {product} to {name} (v{version}): every later read asks Product, so it sees the new name at once."
+                ),
+            });
+        }
         if let Some(broker) = self.config.broker {
             let event = Payload::Publish(DomainEvent::ProductUpdated(renamed.clone()));
             ctx.send(broker, event, request.op, Some(request.id));
