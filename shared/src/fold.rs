@@ -204,6 +204,18 @@ impl WorldState {
                 self.queue_depths.insert((*service, queue.clone()), *depth);
                 self.metrics.queue_depth(*service, queue, *depth);
             }
+            Event::EventHandled {
+                service,
+                event_id,
+                published_at,
+                applied,
+            } => self.metrics.delivery.event_handled(
+                *service,
+                event_id,
+                *published_at,
+                *applied,
+                event.at,
+            ),
             Event::OpStarted { op, name, .. } => self.metrics.op_started(*op, name, event.at),
             Event::OpFinished {
                 op,

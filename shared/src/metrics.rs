@@ -1,6 +1,10 @@
 //! The numbers that carry each lesson, accumulated as the trace is folded (see [`crate::fold`]),
 //! and the summary of a whole run.
 
+mod delivery;
+
+pub use delivery::{ConsumerStats, DeliveryStats};
+
 use crate::fold::WorldState;
 use crate::protocol::{
     DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary, ServiceId, Trace, TraceHeader,
@@ -147,6 +151,8 @@ pub struct Metrics {
     pub copy_regressions: u64,
     /// The deepest each queue has been, by `(broker, queue)`.
     pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
+    /// Event delivery through brokers: duplicates and delivery lag per subscriber.
+    pub delivery: DeliveryStats,
     running_ops: BTreeMap<OpId, RunningOp>,
     /// The name of every operation seen, so messages sent after it ended still count for it.
     op_names: BTreeMap<OpId, String>,
@@ -342,6 +348,12 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         messages_duplicated: metrics.messages_duplicated,
         messages_dropped: metrics.messages_dropped(),
         messages_in_flight_at_end: in_flight_at_end,
+        queue_depth_max_by_queue: metrics
+            .queue_depth_max
+            .iter()
+            .map(|((_, queue), depth)| (queue.clone(), *depth))
+            .collect(),
+        consumers: metrics.delivery.consumer_summaries(&trace.header),
     }
 }
 

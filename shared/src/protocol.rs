@@ -379,6 +379,18 @@ pub enum Event {
         /// The versions a read saw, for staleness.
         observed: Vec<Observed>,
     },
+    /// A subscriber finished handling an event the broker delivered: it applied it, or dropped it
+    /// as one it had already processed. The same event handled twice is a duplicate.
+    EventHandled {
+        /// The subscriber.
+        service: ServiceId,
+        /// The event's id ([`DomainEvent::id`]), such as `OrderCreated#12`.
+        event_id: String,
+        /// When the event was published, so views can tell how long it took to arrive.
+        published_at: Micros,
+        /// False when the subscriber dropped it as already processed.
+        applied: bool,
+    },
     /// A sentence explaining what just happened.
     Narration {
         /// The sentence.
@@ -457,6 +469,18 @@ pub enum Payload {
         /// The delivery's tag.
         tag: u64,
     },
+    /// Client → Order: create an order.
+    CreateOrder {
+        /// Its number, chosen by the client so that a retried create is recognised.
+        order: u64,
+        /// The products ordered, one unit each.
+        products: Vec<u64>,
+    },
+    /// Order → client: the order is stored.
+    OrderAccepted {
+        /// The order.
+        order: u64,
+    },
     /// Any service → caller: the request failed.
     Failed {
         /// Why.
@@ -475,12 +499,25 @@ pub struct ProductName {
     pub version: u64,
 }
 
+/// An order as Order announces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOrder {
+    /// The order.
+    pub order: u64,
+    /// Its products, one unit each.
+    pub products: Vec<u64>,
+    /// When Order stored it and published the event.
+    pub created_at: Micros,
+}
+
 /// A fact a service publishes through the broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DomainEvent {
     /// Product renamed a product.
     ProductUpdated(ProductName),
+    /// Order stored a new order.
+    OrderCreated(NewOrder),
 }
 
 impl DomainEvent {
@@ -488,6 +525,26 @@ impl DomainEvent {
     pub fn topic(&self) -> &'static str {
         match self {
             DomainEvent::ProductUpdated(_) => "product",
+            DomainEvent::OrderCreated(_) => "order",
+        }
+    }
+
+    /// An id unique to this event within a run, however often it is delivered: what an
+    /// idempotent consumer remembers, such as `OrderCreated#12`.
+    pub fn id(&self) -> String {
+        match self {
+            DomainEvent::ProductUpdated(p) => format!("ProductUpdated#{}v{}", p.product, p.version),
+            DomainEvent::OrderCreated(o) => format!("OrderCreated#{}", o.order),
+        }
+    }
+
+    /// The event in words for captions, such as `OrderCreated #12`.
+    pub fn caption(&self) -> String {
+        match self {
+            DomainEvent::ProductUpdated(p) => {
+                format!("ProductUpdated #{} (v{})", p.product, p.version)
+            }
+            DomainEvent::OrderCreated(o) => format!("OrderCreated #{}", o.order),
         }
     }
 
@@ -497,6 +554,7 @@ impl DomainEvent {
             DomainEvent::ProductUpdated(p) => {
                 format!("ProductUpdated{{id:{},v:{}}}", p.product, p.version)
             }
+            DomainEvent::OrderCreated(o) => format!("OrderCreated{{order:{}}}", o.order),
         }
     }
 }
@@ -508,11 +566,13 @@ impl Payload {
             Payload::ReadOrder { .. }
             | Payload::GetProduct { .. }
             | Payload::RenameProduct { .. }
-            | Payload::UpdateProductName(_) => MessageKind::Request,
+            | Payload::UpdateProductName(_)
+            | Payload::CreateOrder { .. } => MessageKind::Request,
             Payload::OrderDetails { .. }
             | Payload::ProductInfo(_)
             | Payload::Renamed { .. }
             | Payload::ProductNameUpdated { .. }
+            | Payload::OrderAccepted { .. }
             | Payload::Failed { .. } => MessageKind::Response,
             Payload::Publish(_) | Payload::Deliver { .. } => MessageKind::Event,
             Payload::Ack { .. } => MessageKind::Ack,
@@ -551,6 +611,11 @@ impl Payload {
                     event.label()
                 }
             }
+            Payload::CreateOrder { order, products } => {
+                let products: Vec<String> = products.iter().map(u64::to_string).collect();
+                format!("POST /orders {order} [{}]", products.join(","))
+            }
+            Payload::OrderAccepted { order } => format!("201 order {order} created"),
             Payload::Ack { tag } => format!("ack #{tag}"),
             Payload::Failed { reason } => format!("503 {reason}"),
         }
@@ -647,6 +712,30 @@ pub struct RunSummary {
     pub messages_dropped: u64,
     /// Messages neither delivered nor dropped when the run ended.
     pub messages_in_flight_at_end: u64,
+    /// The deepest each queue got, by queue name; empty without queues.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_depth_max_by_queue: BTreeMap<String, u32>,
+    /// What each subscriber did with the events delivered to it, by service name; empty
+    /// unless subscribers report [`Event::EventHandled`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consumers: BTreeMap<String, ConsumerSummary>,
+}
+
+/// What one subscriber did with the events delivered to it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerSummary {
+    /// Distinct events it applied.
+    pub events_applied: u64,
+    /// Deliveries of an event it had already handled.
+    pub duplicates_delivered: u64,
+    /// Duplicates it applied again (no idempotency check).
+    pub duplicates_applied: u64,
+    /// Duplicates it dropped as already processed.
+    pub duplicates_dropped: u64,
+    /// Mean time from an event's publication to its first application, in µs.
+    pub delivery_lag_mean_us: u64,
+    /// Longest time from an event's publication to its first application, in µs.
+    pub delivery_lag_max_us: u64,
 }
 
 /// The numbers of one kind of operation.

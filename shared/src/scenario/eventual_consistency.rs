@@ -90,6 +90,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
         apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,
+        publish_orders_to: None,
     };
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
     order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));

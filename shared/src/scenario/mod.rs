@@ -1,12 +1,14 @@
 //! The scenarios: each a lesson of the article, with a default topology, workload and knobs.
 
 mod duplication;
+mod event_driven;
 mod eventual_consistency;
 mod faults;
 mod knobs;
 mod request_response;
 mod workload;
 
+pub use event_driven::INITIAL_STOCK;
 pub use faults::{SLOW_FACTOR_MAX, fault_text, parse_fault};
 pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
 
@@ -38,7 +40,7 @@ pub fn catalog() -> &'static [ScenarioSpec] {
     &CATALOG
 }
 
-static CATALOG: [ScenarioSpec; 3] = [
+static CATALOG: [ScenarioSpec; 4] = [
     ScenarioSpec {
         name: "request-response",
         title: "Request/response",
@@ -67,6 +69,16 @@ static CATALOG: [ScenarioSpec; 3] = [
         default_until_s: 30.0,
         knobs: eventual_consistency::KNOBS,
         build: eventual_consistency::build,
+    },
+    ScenarioSpec {
+        name: "event-driven",
+        title: "Event-driven",
+        lesson: "Order publishes OrderCreated and moves on; Inventory and Shipping each read it from their own \
+                 queue. A consumer that is down finds its events waiting when it is back. A late ack makes the \
+                 broker deliver an event again: without an idempotency check, the consumer applies it twice.",
+        default_until_s: 30.0,
+        knobs: event_driven::KNOBS,
+        build: event_driven::build,
     },
 ];
 

@@ -41,6 +41,7 @@ struct Queued {
     tag: u64,
     ready_at: Micros,
     event: DomainEvent,
+    /// True once a delivery may have reached the subscriber: one was sent and not refused.
     delivered_before: bool,
 }
 
@@ -48,6 +49,8 @@ struct Queued {
 struct InFlight {
     msg: MsgId,
     ack_timer: TimerId,
+    /// The head's `delivered_before` before this delivery, restored if it is refused.
+    delivered_before: bool,
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +129,15 @@ impl Broker {
                 delivered_before: false,
             });
             self.record_depth(index, ctx);
+            let queue = &self.queues[index];
+            if queue.backoff > Micros::ZERO {
+                ctx.narrate(format!(
+                    "The {} queue's consumer is down: {} waits in its queue ({} waiting).",
+                    self.config.subscriptions[index].queue,
+                    event.caption(),
+                    queue.items.len()
+                ));
+            }
             self.schedule_delivery(index, ctx);
         }
     }
@@ -161,12 +173,32 @@ impl Broker {
             redelivered: head.delivered_before,
             event: head.event.clone(),
         };
-        head.delivered_before = true;
+        let delivered_before = std::mem::replace(&mut head.delivered_before, true);
         let msg = ctx.send(subscriber, payload, None, None);
         let ack_timer = ctx.set_timer(self.config.ack_timeout);
         self.timers
             .insert(ack_timer, BrokerTimer::AckTimeout(index));
-        self.queues[index].in_flight = Some(InFlight { msg, ack_timer });
+        self.queues[index].in_flight = Some(InFlight {
+            msg,
+            ack_timer,
+            delivered_before,
+        });
+    }
+
+    /// The subscriber did not ack in time: it may be slow, the ack may be lost, or it may have
+    /// crashed. The broker cannot tell, so it delivers the event again.
+    fn ack_timed_out(&mut self, index: usize, ctx: &mut Ctx<'_>) {
+        let queue = &mut self.queues[index];
+        queue.in_flight = None;
+        if let Some(head) = queue.items.front() {
+            ctx.narrate(format!(
+                "No ack for {} on the {} queue within {}: the broker will deliver it again.",
+                head.event.caption(),
+                self.config.subscriptions[index].queue,
+                self.config.ack_timeout
+            ));
+        }
+        self.schedule_delivery(index, ctx);
     }
 
     fn acked(&mut self, from: ServiceId, tag: u64, ctx: &mut Ctx<'_>) {
@@ -210,6 +242,10 @@ impl Broker {
         let queue = &mut self.queues[index];
         if let Some(in_flight) = queue.in_flight.take() {
             self.timers.remove(&in_flight.ack_timer);
+            // A refused delivery never reached the subscriber, so it cannot make a duplicate.
+            if let Some(head) = queue.items.front_mut() {
+                head.delivered_before = in_flight.delivered_before;
+            }
         }
         if queue.backoff == Micros::ZERO {
             let name = &self.config.subscriptions[index].queue;
@@ -234,10 +270,7 @@ impl Service for Broker {
             },
             Input::Timer(timer) => match self.timers.remove(&timer) {
                 Some(BrokerTimer::Deliver(index)) => self.deliver_head(index, ctx),
-                Some(BrokerTimer::AckTimeout(index)) => {
-                    self.queues[index].in_flight = None;
-                    self.schedule_delivery(index, ctx);
-                }
+                Some(BrokerTimer::AckTimeout(index)) => self.ack_timed_out(index, ctx),
                 None => {}
             },
             Input::Refused(msg) => self.refused(msg, ctx),
@@ -394,5 +427,24 @@ mod tests {
         );
         assert_eq!(harness.broker.queues[0].backoff, RETRY_BACKOFF_MIN);
         assert_eq!(timers(&retry).len(), 1, "a retry is scheduled");
+        let again = harness.handle(Input::Timer(timers(&retry)[0]));
+        assert!(
+            !deliveries(&again)[0].1,
+            "a refused delivery never arrived, so the retry is not marked as a redelivery"
+        );
+    }
+
+    #[test]
+    fn events_published_while_the_consumer_is_down_are_narrated_with_the_queue_length() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        let delivered = harness.handle(Input::Timer(deliver_timer));
+        harness.handle(Input::Refused(deliveries(&delivered)[0].0));
+        let effects = harness.publish(2);
+        let narrated = effects.iter().any(|e| {
+            matches!(e, Effect::Record(Event::Narration { text })
+                if text == "The order queue's consumer is down: ProductUpdated #1 (v2) waits in its queue (2 waiting).")
+        });
+        assert!(narrated, "{effects:?}");
     }
 }

@@ -1,5 +1,6 @@
-//! The client: the users of the system. It runs a workload — a list of operations, each started
-//! at jittered intervals — and ends each operation with the answer, a refusal or its own timeout.
+//! The client: the users of the system. It runs a workload — a list of operations (reads of
+//! orders, renames of products, new orders), each started at jittered intervals — and ends each
+//! operation with the answer, a refusal or its own timeout.
 
 use super::{PRODUCTS_TABLE, renamed_product_name};
 use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
@@ -12,6 +13,8 @@ use std::collections::BTreeMap;
 pub const READ_ORDER_OP: &str = "read order";
 /// See [`READ_ORDER_OP`].
 pub const RENAME_PRODUCT_OP: &str = "rename product";
+/// See [`READ_ORDER_OP`].
+pub const CREATE_ORDER_OP: &str = "create order";
 
 /// One kind of operation of the workload.
 #[derive(Clone, Debug)]
@@ -43,10 +46,19 @@ pub enum RequestKind {
         /// The service owning product names.
         source: ServiceId,
     },
+    /// Create an order of `products_per_order` distinct products of `1..=products`. Its number
+    /// is the operation's id: unique within the run, even across restarts of the client, since
+    /// ids come from the driver.
+    CreateOrder {
+        /// Products are numbered `1..=products`.
+        products: u64,
+        /// How many distinct products each order holds.
+        products_per_order: u64,
+    },
 }
 
 impl RequestKind {
-    fn payload(&self, rng: &mut SimRng) -> Payload {
+    fn payload(&self, op: OpId, rng: &mut SimRng) -> Payload {
         match self {
             RequestKind::ReadOrder { orders, .. } => Payload::ReadOrder {
                 order: 1 + rng.below(*orders),
@@ -55,6 +67,23 @@ impl RequestKind {
                 let product = 1 + rng.below(*products);
                 let name = renamed_product_name(product, rng);
                 Payload::RenameProduct { product, name }
+            }
+            RequestKind::CreateOrder {
+                products,
+                products_per_order,
+            } => {
+                let wanted = (*products_per_order).min(*products);
+                let mut chosen: Vec<u64> = Vec::new();
+                while (chosen.len() as u64) < wanted {
+                    let product = 1 + rng.below(*products);
+                    if !chosen.contains(&product) {
+                        chosen.push(product);
+                    }
+                }
+                Payload::CreateOrder {
+                    order: op.0,
+                    products: chosen,
+                }
             }
         }
     }
@@ -82,6 +111,7 @@ impl RequestKind {
                     version,
                 },
             ) => Some(vec![product(*source, *id, *version)]),
+            (RequestKind::CreateOrder { .. }, Payload::OrderAccepted { .. }) => Some(Vec::new()),
             _ => None,
         }
     }
@@ -143,7 +173,7 @@ impl Client {
     fn start(&mut self, operation: usize, ctx: &mut Ctx<'_>) {
         let spec = &self.config.operations[operation];
         let op = ctx.start_op(spec.name);
-        let payload = spec.request.payload(ctx.rng);
+        let payload = spec.request.payload(op, ctx.rng);
         let request = ctx.send(spec.to, payload, Some(op), None);
         let timer = ctx.set_timer(self.config.timeout);
         self.timers.insert(timer, ClientTimer::Timeout(request));

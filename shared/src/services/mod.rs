@@ -2,12 +2,18 @@
 
 mod broker;
 mod client;
+mod consumer;
+mod inventory;
 mod names;
 mod order;
 mod product;
+mod shipping;
 
 pub use broker::{Broker, BrokerConfig, Subscription};
-pub use client::{Client, ClientConfig, Operation, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind};
+pub use client::{
+    CREATE_ORDER_OP, Client, ClientConfig, Operation, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
+};
+pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
 pub use names::{initial_product_name, renamed_product_name};
 pub use order::{Order, OrderConfig, ProductSource};
 pub use product::{Product, ProductConfig};
@@ -21,3 +27,21 @@ pub const PRODUCT_NAMES_COPY_TABLE: &str = "product_names";
 /// Order's lines, each with the product name stored when the order was placed: key
 /// `order/product`, value the name.
 pub const ORDER_LINES_TABLE: &str = "order_lines";
+/// Inventory's units in stock: key product id, value the units left (below zero: backordered).
+pub const STOCK_TABLE: &str = "stock";
+/// Inventory's record of the stock it took for each order: key order id, value the products;
+/// the version counts how many times it was taken.
+pub const RESERVATIONS_TABLE: &str = "reservations";
+/// Shipping's shipments: key order id; the version counts the shipments sent for the order.
+pub const SHIPMENTS_TABLE: &str = "shipments";
+/// An idempotent consumer's inbox: key the id of each event it has processed.
+pub const INBOX_TABLE: &str = "processed_events";
+
+/// ` ×N` after a value applied `times` times, nothing after one applied once.
+fn times_suffix(times: u64) -> String {
+    if times > 1 {
+        format!(" ×{times}")
+    } else {
+        String::new()
+    }
+}

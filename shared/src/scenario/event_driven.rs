@@ -1,0 +1,223 @@
+//! Event-driven: Order publishes OrderCreated; Inventory and Shipping each consume it from their
+//! own queue. A consumer that is down has its events kept in its queue; a late ack makes the broker
+//! deliver an event again, which a consumer without an idempotency check applies twice.
+
+use super::workload::{
+    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, down_at, down_for, every, network, outage, setup,
+};
+use super::{KnobSpec, Knobs};
+use crate::protocol::{ServiceId, ServiceRole};
+use crate::rng::SimRng;
+use crate::service::Row;
+use crate::services::{
+    Broker, BrokerConfig, CREATE_ORDER_OP, Client, ClientConfig, Consumer, ConsumerConfig, Duty,
+    Operation, Order, OrderConfig, ProductSource, RequestKind, STOCK_TABLE, Subscription,
+};
+use crate::sim::World;
+use crate::time::Micros;
+
+const ORDER_RATE: KnobSpec = KnobSpec {
+    name: "order_rate_per_s",
+    label: "New orders",
+    unit: "per s",
+    default: 2.0,
+    min: 0.0,
+    max: 50.0,
+    whole: false,
+    help: "How often clients create an order.",
+};
+const ITEMS_PER_ORDER: KnobSpec = KnobSpec {
+    default: 2.0,
+    help: "How many products each new order holds: Inventory takes one unit of each from stock.",
+    ..PRODUCTS_PER_ORDER
+};
+const ACK_TIMEOUT: KnobSpec = KnobSpec {
+    name: "ack_timeout_ms",
+    label: "Ack timeout",
+    unit: "ms",
+    default: 250.0,
+    min: 10.0,
+    max: 10_000.0,
+    whole: false,
+    help: "How long the broker waits for a consumer's ack before delivering the event again. \
+           Shorter than a consumer's work plus a round trip, and events arrive twice.",
+};
+const INVENTORY_WORK: KnobSpec = KnobSpec {
+    name: "inventory_work_ms",
+    label: "Inventory work",
+    unit: "ms",
+    default: 30.0,
+    min: 0.0,
+    max: 5_000.0,
+    whole: false,
+    help: "How long Inventory takes to process an event, on average (each takes 0.5× to 1.5× this).",
+};
+const SHIPPING_WORK: KnobSpec = KnobSpec {
+    name: "shipping_work_ms",
+    label: "Shipping work",
+    unit: "ms",
+    default: 120.0,
+    min: 0.0,
+    max: 5_000.0,
+    whole: false,
+    help: "How long Shipping takes to process an event, on average (each takes 0.5× to 1.5× this).",
+};
+const IDEMPOTENT: KnobSpec = KnobSpec {
+    name: "idempotent",
+    label: "Idempotent consumers",
+    unit: "",
+    default: 0.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    help: "1: each consumer keeps an inbox of processed event ids and drops duplicates. 0: it \
+           applies whatever it is delivered.",
+};
+const INVENTORY_DOWN_AT: KnobSpec = down_at("inventory_down_at_s", "Inventory down at", 20.0);
+const INVENTORY_DOWN_FOR: KnobSpec = down_for("inventory_down_for_s", "Inventory down for", 0.0);
+const SHIPPING_DOWN_AT: KnobSpec = down_at("shipping_down_at_s", "Shipping down at", 8.0);
+const SHIPPING_DOWN_FOR: KnobSpec = down_for("shipping_down_for_s", "Shipping down for", 8.0);
+
+pub const KNOBS: &[KnobSpec] = &[
+    ORDER_RATE,
+    ITEMS_PER_ORDER,
+    LINK_LATENCY,
+    ACK_TIMEOUT,
+    INVENTORY_WORK,
+    SHIPPING_WORK,
+    IDEMPOTENT,
+    INVENTORY_DOWN_AT,
+    INVENTORY_DOWN_FOR,
+    SHIPPING_DOWN_AT,
+    SHIPPING_DOWN_FOR,
+];
+
+const CLIENT: ServiceId = ServiceId(0);
+const ORDER: ServiceId = ServiceId(1);
+const BROKER: ServiceId = ServiceId(2);
+const INVENTORY: ServiceId = ServiceId(3);
+const SHIPPING: ServiceId = ServiceId(4);
+
+/// Units of each product Inventory holds when the run starts.
+pub const INITIAL_STOCK: i64 = 100;
+/// Events a queue holds before the broker rejects more.
+const QUEUE_CAPACITY: usize = 10_000;
+
+pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
+    let network = network(knobs);
+    let client = ClientConfig {
+        operations: vec![Operation {
+            name: CREATE_ORDER_OP,
+            every: every(knobs.get(ORDER_RATE.name)),
+            to: ORDER,
+            request: RequestKind::CreateOrder {
+                products: PRODUCTS,
+                products_per_order: knobs.get(ITEMS_PER_ORDER.name) as u64,
+            },
+        }],
+        timeout: Micros::from_secs(2) + Micros(network.latency.0 * 4),
+    };
+    let order = OrderConfig {
+        source: ProductSource::LocalCopy,
+        apply_only_newer: true,
+        publish_orders_to: Some(BROKER),
+    };
+    let subscribe = |subscriber, queue: &str| Subscription {
+        topic: "order",
+        subscriber,
+        queue: queue.to_string(),
+    };
+    let broker = BrokerConfig {
+        subscriptions: vec![
+            subscribe(INVENTORY, "inventory"),
+            subscribe(SHIPPING, "shipping"),
+        ],
+        delivery_delay: Micros::ZERO,
+        ack_timeout: Micros::from_millis_f64(knobs.get(ACK_TIMEOUT.name)),
+        retry_backoff_max: Micros::from_secs(1),
+        queue_capacity: QUEUE_CAPACITY,
+    };
+    let idempotent = knobs.get(IDEMPOTENT.name) >= 1.0;
+    let consumer = |name: &str, duty, work: &KnobSpec| ConsumerConfig {
+        name: name.to_string(),
+        duty,
+        work: Micros::from_millis_f64(knobs.get(work.name)),
+        idempotent,
+    };
+    let inventory = consumer("Inventory", Duty::ReserveStock, &INVENTORY_WORK);
+    let shipping = consumer("Shipping", Duty::StartShipment, &SHIPPING_WORK);
+    let stock = (1..=PRODUCTS)
+        .map(|product| {
+            let row = Row {
+                value: INITIAL_STOCK.to_string(),
+                version: 1,
+            };
+            (STOCK_TABLE.to_string(), product.to_string(), row)
+        })
+        .collect();
+    let mut faults = outage(knobs, INVENTORY, &INVENTORY_DOWN_AT, &INVENTORY_DOWN_FOR);
+    faults.extend(outage(
+        knobs,
+        SHIPPING,
+        &SHIPPING_DOWN_AT,
+        &SHIPPING_DOWN_FOR,
+    ));
+    let dedup = if idempotent {
+        "Each consumer keeps an inbox of the events it processed and drops any it sees again."
+    } else {
+        "Consumers apply whatever they are delivered: a redelivered event is applied twice."
+    };
+    World {
+        services: vec![
+            setup(
+                CLIENT.0,
+                "Client",
+                ServiceRole::Client,
+                Box::new(move || Box::new(Client::new(client.clone()))),
+                vec![],
+            ),
+            setup(
+                ORDER.0,
+                "Order",
+                ServiceRole::Service,
+                Box::new(move || Box::new(Order::new(order.clone()))),
+                vec![],
+            ),
+            setup(
+                BROKER.0,
+                "Broker",
+                ServiceRole::Broker,
+                Box::new(move || Box::new(Broker::new(broker.clone()))),
+                vec![],
+            ),
+            setup(
+                INVENTORY.0,
+                "Inventory",
+                ServiceRole::Service,
+                Box::new(move || Box::new(Consumer::new(inventory.clone()))),
+                stock,
+            ),
+            setup(
+                SHIPPING.0,
+                "Shipping",
+                ServiceRole::Service,
+                Box::new(move || Box::new(Consumer::new(shipping.clone()))),
+                vec![],
+            ),
+        ],
+        links: vec![
+            (CLIENT, ORDER),
+            (ORDER, BROKER),
+            (BROKER, INVENTORY),
+            (BROKER, SHIPPING),
+        ],
+        copies: vec![],
+        network,
+        faults,
+        intro: format!(
+            "Clients create orders. Order stores each one and publishes OrderCreated to the broker, which keeps \
+             one queue per subscriber: Inventory takes the items from stock, Shipping starts a shipment. Order \
+             never waits for either. {dedup}"
+        ),
+    }
+}
