@@ -131,6 +131,20 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             format!("queue {queue}: {depth} waiting"),
             Tone::Data,
         ),
+        Event::EventHandled {
+            service,
+            event_id,
+            published_at,
+            applied,
+        } => {
+            let age = format::duration(event.at - *published_at);
+            let what = if *applied {
+                format!("applied {event_id}, published {age} ago")
+            } else {
+                format!("dropped {event_id}: already processed")
+            };
+            (name(*service), what, Tone::Data)
+        }
         Event::OpStarted {
             op,
             name: op_name,
@@ -289,6 +303,18 @@ mod tests {
                 reason: EndReason::ReachedUntil,
                 messages_in_flight: 2,
             },
+            Event::EventHandled {
+                service: ServiceId(2),
+                event_id: "OrderCreated#7".into(),
+                published_at: Micros(12_000_000),
+                applied: true,
+            },
+            Event::EventHandled {
+                service: ServiceId(2),
+                event_id: "OrderCreated#7".into(),
+                published_at: Micros(12_000_000),
+                applied: false,
+            },
         ]);
         let expected = [
             "12.340 s  Order → Product  GET /products/7",
@@ -299,6 +325,8 @@ mod tests {
             "12.345 s  Product  is down",
             "12.346 s  Product crashes.",
             "12.347 s  The run reached its end; 2 messages are still in flight.",
+            "12.348 s  Product  applied OrderCreated#7, published 348 ms ago",
+            "12.349 s  Product  dropped OrderCreated#7: already processed",
         ];
         for (i, expected) in expected.iter().enumerate() {
             assert_eq!(describe(&index, i).text(), *expected);

@@ -21,6 +21,8 @@ pub struct ServiceView {
     pub up: bool,
     /// Messages waiting in its queues (brokers only).
     pub queued: u32,
+    /// Each of its queues with the messages waiting in it, by queue name (brokers only).
+    pub queues: Vec<(String, u32)>,
 }
 
 impl ServiceView {
@@ -33,10 +35,30 @@ impl ServiceView {
         } else {
             format!("{} {}, {state}", self.name, self.role)
         };
-        if self.queued > 0 {
-            label.push_str(&format!(", {} queued", self.queued));
+        if let Some(badge) = self.queue_badge() {
+            label.push_str(", ");
+            label.push_str(&badge);
         }
         label
+    }
+
+    /// The badge on a broker with messages waiting: `3 queued` for a single queue; per queue,
+    /// such as `shipping 12 · inventory 1`, when it holds several, since each subscriber has
+    /// its own.
+    pub fn queue_badge(&self) -> Option<String> {
+        if self.queued == 0 {
+            return None;
+        }
+        if self.queues.len() <= 1 {
+            return Some(format!("{} queued", self.queued));
+        }
+        let waiting: Vec<String> = self
+            .queues
+            .iter()
+            .filter(|(_, depth)| *depth > 0)
+            .map(|(queue, depth)| format!("{queue} {depth}"))
+            .collect();
+        Some(waiting.join(" · "))
     }
 }
 
@@ -64,6 +86,12 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                 .filter(|((service, _), _)| *service == info.id)
                 .map(|(_, depth)| *depth)
                 .sum(),
+            queues: state
+                .queue_depths
+                .iter()
+                .filter(|((service, _), _)| *service == info.id)
+                .map(|((_, queue), depth)| (queue.clone(), *depth))
+                .collect(),
         })
         .collect()
 }
@@ -286,6 +314,87 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     }
 }
 
+/// One broker queue in the delivery numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueLine {
+    /// The queue, named after its subscriber.
+    pub name: String,
+    /// Messages waiting or unacknowledged now.
+    pub waiting: u32,
+    /// The most that ever waited so far.
+    pub deepest: u32,
+}
+
+/// One subscriber in the delivery numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerLine {
+    /// The service's name.
+    pub name: String,
+    /// The stem of its metric ids: `shipping` gives `#metric-shipping-duplicates`.
+    pub id_stem: String,
+    /// Distinct events applied.
+    pub applied: u64,
+    /// Duplicates delivered, and what became of them: `3 applied` again, or `3 dropped`.
+    pub duplicates: String,
+    /// Mean time from publication to application.
+    pub lag_mean: String,
+    /// Longest time from publication to application.
+    pub lag_max: String,
+}
+
+/// How events travel through brokers: each queue, and what each subscriber did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeliveryView {
+    /// Every queue seen so far.
+    pub queues: Vec<QueueLine>,
+    /// Every subscriber that handled an event so far.
+    pub consumers: Vec<ConsumerLine>,
+}
+
+/// The delivery numbers at `state`.
+pub fn delivery(header: &TraceHeader, state: &WorldState) -> DeliveryView {
+    let stats = &state.metrics.delivery;
+    let queues = state
+        .queue_depths
+        .iter()
+        .map(|((broker, queue), waiting)| QueueLine {
+            name: queue.clone(),
+            waiting: *waiting,
+            deepest: stats
+                .queue_depth_max
+                .get(&(*broker, queue.clone()))
+                .copied()
+                .unwrap_or(*waiting),
+        })
+        .collect();
+    let consumers = stats
+        .consumers
+        .iter()
+        .map(|(service, consumer)| {
+            let name = header
+                .services
+                .get(service.0 as usize)
+                .map_or_else(|| format!("service {}", service.0), |s| s.name.clone());
+            let duplicates = match (consumer.duplicates_applied, consumer.duplicates_dropped) {
+                (0, 0) => "none".to_string(),
+                (applied, 0) => format!("{applied} applied"),
+                (0, dropped) => format!("{dropped} dropped"),
+                (applied, dropped) => format!("{applied} applied, {dropped} dropped"),
+            };
+            let applied = consumer.events_applied;
+            ConsumerLine {
+                id_stem: name.to_lowercase(),
+                name,
+                applied,
+                duplicates,
+                lag_mean: latency(applied, consumer.delivery_lag_mean()),
+                lag_max: latency(applied, consumer.delivery_lag_max()),
+            }
+        })
+        .collect();
+    DeliveryView { queues, consumers }
+}
+
 /// A latency, or a dash when nothing succeeded yet.
 fn latency(ok: u64, value: Micros) -> String {
     if ok == 0 {
@@ -358,6 +467,47 @@ mod tests {
         assert_eq!(after.duplicated_bytes, 0, "request/response copies nothing");
         assert_eq!(after.stale_reads, 0);
         assert_eq!(after.stale_reads_share, "0.0 % of successful reads");
+    }
+
+    #[test]
+    fn the_broker_badge_names_each_queue_when_it_holds_several() {
+        let mut index = run("event-driven", 30.0);
+        let header = index.header().clone();
+        let during = services(&header, index.state_at(Micros::from_secs(14)))[2].clone();
+        let badge = during
+            .queue_badge()
+            .expect("Shipping is down: its events wait");
+        assert!(badge.starts_with("shipping "), "{badge}");
+        assert_eq!(during.aria_label(), format!("Broker, up, {badge}"));
+        let single = ServiceView {
+            queues: vec![("order".into(), 3)],
+            queued: 3,
+            ..during
+        };
+        assert_eq!(single.queue_badge().as_deref(), Some("3 queued"));
+    }
+
+    #[test]
+    fn delivery_numbers_show_queues_duplicates_and_lag() {
+        let mut index = run("event-driven", 30.0);
+        let header = index.header().clone();
+        let end = Micros::from_secs(30);
+        let view = delivery(&header, index.state_at(end));
+        let names: Vec<&str> = view.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, vec!["inventory", "shipping"]);
+        let shipping_queue = &view.queues[1];
+        assert!(shipping_queue.deepest >= 10, "{shipping_queue:?}");
+        let consumers: Vec<&str> = view.consumers.iter().map(|c| c.id_stem.as_str()).collect();
+        assert_eq!(consumers, vec!["inventory", "shipping"]);
+        let shipping = &view.consumers[1];
+        assert!(shipping.applied >= 50, "{shipping:?}");
+        assert!(shipping.duplicates.ends_with(" applied"), "{shipping:?}");
+        assert!(
+            shipping.lag_max.ends_with(" s"),
+            "an outage of seconds: {shipping:?}"
+        );
+        let start = delivery(&header, index.state_at(Micros::ZERO));
+        assert!(start.consumers.is_empty() && start.queues.is_empty());
     }
 
     #[test]

@@ -364,7 +364,7 @@ fn ServiceBox(
     let index = info.id.0 as usize;
     let state = move || services.with(|all| all.get(index).cloned());
     let up = move || state().is_none_or(|s| s.up);
-    let queued = move || state().map_or(0, |s| s.queued);
+    let badge = move || state().and_then(|s| s.queue_badge());
     let (role, subtitle) = match info.role {
         ServiceRole::Client => ("client", "the users"),
         ServiceRole::Service => ("service", "own database"),
@@ -391,14 +391,22 @@ fn ServiceBox(
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
             </Show>
-            <Show when=move || { queued() > 0 }>
+            <Show when=move || badge().is_some()>
                 <g class="badge queue-badge" transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
-                    <rect width="92" height="22" rx="11"/>
-                    <text x="46" y="15.5">{move || format!("{} queued", queued())}</text>
+                    // The pill grows with its text: one queue's count, or several queues'.
+                    <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
+                    <text x=move || format!("{:.0}", badge_width(&badge().unwrap_or_default()) / 2.0) y="15.5">
+                        {move || badge().unwrap_or_default()}
+                    </text>
                 </g>
             </Show>
         </g>
     }
+}
+
+/// The width of a badge pill holding `text`, at the badge's font size.
+fn badge_width(text: &str) -> f64 {
+    (text.chars().count() as f64 * 7.0 + 22.0).max(92.0)
 }
 
 /// What the shapes and colours mean.

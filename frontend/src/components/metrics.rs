@@ -1,5 +1,6 @@
 //! The numbers that carry each lesson.
 
+use crate::components::delivery::DeliveryNumbers;
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -110,6 +111,7 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
             </dl>
+            <DeliveryNumbers/>
         </section>
     }
 }

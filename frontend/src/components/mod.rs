@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod controls;
+pub mod delivery;
 pub mod event_log;
 pub mod faults;
 pub mod map;

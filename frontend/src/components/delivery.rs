@@ -1,0 +1,121 @@
+//! The numbers of event delivery, shown where a broker carries events: queue depths, what each
+//! subscriber applied, its duplicates and how long events took to arrive.
+
+use crate::state::{Clock, RunHandle};
+use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
+use leptos::prelude::*;
+use shared::protocol::ServiceRole;
+
+/// Queue depths and per-subscriber numbers; nothing without a broker.
+#[component]
+pub fn DeliveryNumbers() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let has_broker = Memo::new(move |_| {
+        run.read(|index| {
+            index
+                .header()
+                .services
+                .iter()
+                .any(|s| s.role == ServiceRole::Broker)
+        })
+        .unwrap_or(false)
+    });
+    let view = Memo::new(move |_| {
+        let t = clock.now.get();
+        run.at(t, |index, state| {
+            view_model::delivery(index.header(), state)
+        })
+        .unwrap_or_default()
+    });
+    let queues = move || view.with(|v| v.queues.clone());
+    let consumers = move || view.with(|v| v.consumers.clone());
+    view! {
+        <Show when=move || has_broker.get()>
+            <h3 class="subhead" id="delivery-title">"Event delivery"</h3>
+            <dl class="stats" aria-labelledby="delivery-title">
+                <For each=queues key=|q| q.name.clone() let:queue>
+                    <QueueStat name=queue.name.clone() view=view/>
+                </For>
+            </dl>
+            // One column per subscriber: there are few, and the card is narrow.
+            <Show when=move || view.with(|v| !v.consumers.is_empty())>
+                <table class="ops delivery" aria-labelledby="delivery-title">
+                    <thead>
+                        <tr>
+                            <th scope="col">"subscriber"</th>
+                            <For each=consumers key=|c| c.name.clone() let:consumer>
+                                <th scope="col" class="num">{consumer.name.clone()}</th>
+                            </For>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <ConsumerRow label="events applied" field="applied" view=view read=|c| c.applied.to_string()/>
+                        <ConsumerRow label="duplicates" field="duplicates" view=view read=|c| c.duplicates.clone()/>
+                        <ConsumerRow label="lag, mean" field="lag-mean" view=view read=|c| c.lag_mean.clone()/>
+                        <ConsumerRow label="lag, max" field="lag-max" view=view read=|c| c.lag_max.clone()/>
+                    </tbody>
+                </table>
+                <p class="note">"Lag: from publication to the subscriber applying it."</p>
+            </Show>
+        </Show>
+    }
+}
+
+/// One queue: messages waiting now and the most so far, as `#metric-queue-shipping-now`/`-max`.
+#[component]
+fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
+    let key = name.clone();
+    let read = move |f: fn(&QueueLine) -> u32| {
+        let key = key.clone();
+        move || {
+            view.with(|v| {
+                v.queues
+                    .iter()
+                    .find(|q| q.name == key)
+                    .map_or(0, f)
+                    .to_string()
+            })
+        }
+    };
+    view! {
+        <div class="stat">
+            <dt>{format!("{name} queue")}</dt>
+            <dd>
+                <span id=format!("metric-queue-{name}-now") class="big">{read(|q| q.waiting)}</span>
+                <span class="sub">
+                    "waiting; deepest "
+                    <span id=format!("metric-queue-{name}-max")>{read(|q| q.deepest)}</span>
+                </span>
+            </dd>
+        </div>
+    }
+}
+
+/// One number for every subscriber; its cells carry ids such as `#metric-shipping-duplicates`.
+#[component]
+fn ConsumerRow(
+    label: &'static str,
+    field: &'static str,
+    view: Memo<DeliveryView>,
+    read: fn(&ConsumerLine) -> String,
+) -> impl IntoView {
+    let consumers = move || view.with(|v| v.consumers.clone());
+    view! {
+        <tr>
+            <th scope="row">{label}</th>
+            <For each=consumers key=|c| c.name.clone() let:consumer>
+                <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
+                    {
+                        let name = consumer.name.clone();
+                        move || {
+                            view.with(|v| {
+                                v.consumers.iter().find(|c| c.name == name).map(read).unwrap_or_default()
+                            })
+                        }
+                    }
+                </td>
+            </For>
+        </tr>
+    }
+}
