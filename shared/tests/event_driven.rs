@@ -1,0 +1,198 @@
+//! The event-driven lesson in numbers: a consumer that is down has its events kept in its queue
+//! and applied when it is back; a late ack makes the broker deliver again, which only an
+//! idempotent consumer survives.
+
+mod event_driven_checks;
+
+use event_driven_checks::{
+    check_exactly_once, check_no_order_lost, check_tables_match_applications, fold, service,
+};
+use shared::metrics::summarize;
+use shared::protocol::{Event, RunRequest, Trace};
+use shared::scenario::simulate;
+use shared::services::SHIPMENTS_TABLE;
+use shared::time::Micros;
+
+fn run(seed: u64, knobs: &[(&str, f64)]) -> Trace {
+    let knobs = knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    simulate(&RunRequest {
+        scenario: "event-driven".into(),
+        seed,
+        until_s: 30.0,
+        knobs,
+    })
+    .expect("valid request")
+}
+
+fn narrated(trace: &Trace, words: &str) -> bool {
+    trace.events.iter().any(|e| match &e.event {
+        Event::Narration { text } => text.contains(words),
+        _ => false,
+    })
+}
+
+/// The shipping queue's depth over time, as (time, depth).
+fn shipping_queue(trace: &Trace) -> Vec<(Micros, u32)> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::QueueDepth { queue, depth, .. } if queue == "shipping" => Some((e.at, *depth)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_downed_consumer_has_its_events_queued_and_applied_when_it_is_back() {
+    // The defaults: Shipping is down from 8 s to 16 s while about two orders a second arrive.
+    for seed in 1..=5 {
+        let trace = run(seed, &[]);
+        let queue = shipping_queue(&trace);
+        let restart = Micros::from_secs(16);
+        let (peak_at, peak) = queue.iter().copied().max_by_key(|(_, d)| *d).unwrap();
+        let drained_at = queue
+            .iter()
+            .find(|(at, depth)| *at > restart && *depth == 0)
+            .map(|(at, _)| *at);
+        println!(
+            "seed {seed}: shipping queue peaks at {peak} ({peak_at}), back to 0 at {drained_at:?}"
+        );
+        assert!(
+            peak >= 12,
+            "seed {seed}: 8 s of orders at ~2/s wait: {peak}"
+        );
+        assert!(
+            peak_at >= Micros::from_secs(15) && peak_at <= Micros::from_secs(18),
+            "seed {seed}: the queue is deepest around the restart: {peak_at}"
+        );
+        let drained_at =
+            drained_at.unwrap_or_else(|| panic!("seed {seed}: the queue never drained"));
+        assert!(
+            drained_at < Micros::from_secs(28),
+            "seed {seed}: drained at {drained_at}"
+        );
+        let inventory_peak = summarize(&trace).queue_depth_max["inventory"];
+        assert!(
+            inventory_peak <= 2,
+            "seed {seed}: Inventory keeps up: {inventory_peak}"
+        );
+        let state = fold(&trace);
+        assert_eq!(
+            check_no_order_lost(&trace, &state, Micros::from_secs(2)),
+            Ok(()),
+            "seed {seed}"
+        );
+        assert_eq!(
+            check_tables_match_applications(&trace, &state),
+            Ok(()),
+            "seed {seed}"
+        );
+        assert!(narrated(
+            &trace,
+            "The shipping queue's consumer is down: OrderCreated #"
+        ));
+        assert!(narrated(&trace, "waiting)."));
+        assert!(narrated(&trace, "the broker drains the"));
+    }
+}
+
+#[test]
+fn order_never_waits_for_its_consumers() {
+    // Order answers after storing the order and handing the event to the broker, so creating an
+    // order takes one round trip (two hops of 40–50 ms), with Shipping down or not.
+    let trace = run(2, &[]);
+    let summary = summarize(&trace);
+    let create = &summary.by_operation["create order"];
+    println!(
+        "create order: {} ok, {} failed, p99 {} µs",
+        create.ok, create.failed, create.p99_us
+    );
+    assert_eq!(create.failed, 0);
+    assert!(create.ok >= 45);
+    assert!(create.p99_us <= 100_000, "{}", create.p99_us);
+    let shipping = &summary.consumers["Shipping"];
+    let inventory = &summary.consumers["Inventory"];
+    println!(
+        "delivery lag mean/max: Inventory {}/{} µs, Shipping {}/{} µs",
+        inventory.delivery_lag_mean_us,
+        inventory.delivery_lag_max_us,
+        shipping.delivery_lag_mean_us,
+        shipping.delivery_lag_max_us
+    );
+    assert!(
+        inventory.delivery_lag_max_us < 200_000,
+        "Inventory is never down"
+    );
+    assert!(
+        shipping.delivery_lag_max_us > 7_000_000,
+        "an order created when Shipping went down waits the whole outage"
+    );
+}
+
+#[test]
+fn without_an_idempotency_check_a_late_ack_makes_a_consumer_apply_an_event_twice() {
+    // The defaults: Shipping takes 60–180 ms per event and the broker waits 250 ms for its ack,
+    // so with a round trip of 80–100 ms the slowest events are delivered again.
+    let trace = run(1, &[("idempotent", 0.0)]);
+    let summary = summarize(&trace);
+    let shipping = &summary.consumers["Shipping"];
+    println!("Shipping: {shipping:?}");
+    assert!(shipping.duplicates_applied >= 3, "{shipping:?}");
+    assert_eq!(shipping.duplicates_dropped, 0);
+    assert_eq!(
+        summary.consumers["Inventory"].duplicates_delivered, 0,
+        "Inventory is quick enough"
+    );
+    let state = fold(&trace);
+    let shipped_twice = state.tables[service(&trace, "Shipping").0 as usize][SHIPMENTS_TABLE]
+        .values()
+        .filter(|row| row.version > 1)
+        .count() as u64;
+    assert_eq!(
+        shipped_twice, shipping.duplicates_applied,
+        "each duplicate is one more parcel"
+    );
+    assert!(check_exactly_once(&trace, &state).is_err());
+    assert_eq!(check_tables_match_applications(&trace, &state), Ok(()));
+    assert!(narrated(
+        &trace,
+        "within 250.0 ms: the broker will deliver it again."
+    ));
+    assert!(narrated(
+        &trace,
+        "a second time: without an idempotency check it ships it again."
+    ));
+}
+
+#[test]
+fn an_idempotent_consumer_drops_the_same_duplicates_and_applies_every_order_once() {
+    let knobs = [("idempotent", 1.0), ("inventory_work_ms", 150.0)];
+    let trace = run(1, &knobs);
+    let summary = summarize(&trace);
+    println!("{:?}", summary.consumers);
+    let without = summarize(&run(
+        1,
+        &[("idempotent", 0.0), ("inventory_work_ms", 150.0)],
+    ));
+    for name in ["Inventory", "Shipping"] {
+        let consumer = &summary.consumers[name];
+        assert!(consumer.duplicates_dropped >= 3, "{name}: {consumer:?}");
+        assert_eq!(consumer.duplicates_applied, 0, "{name}");
+        assert_eq!(
+            consumer.duplicates_delivered, without.consumers[name].duplicates_delivered,
+            "{name}: the same redeliveries happen; only what the consumer does with them differs"
+        );
+    }
+    let state = fold(&trace);
+    assert_eq!(check_exactly_once(&trace, &state), Ok(()));
+    assert_eq!(check_tables_match_applications(&trace, &state), Ok(()));
+    assert_eq!(
+        check_no_order_lost(&trace, &state, Micros::from_secs(2)),
+        Ok(())
+    );
+    assert!(narrated(
+        &trace,
+        "its inbox of processed events already holds it, so it drops the duplicate"
+    ));
+}
