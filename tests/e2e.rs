@@ -128,7 +128,7 @@ async fn assert_tables_filled(browser: &Browser) {
 async fn the_page_computes_the_same_trace_as_native_code() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
-    let cases: [(&str, u64, KnobValues); 4] = [
+    let cases: [(&str, u64, KnobValues); 6] = [
         ("request-response", 1, &[]),
         (
             "request-response",
@@ -140,6 +140,12 @@ async fn the_page_computes_the_same_trace_as_native_code() {
             "eventual-consistency",
             77,
             &[("broker_delay_ms", 900.0), ("rename_rate_per_s", 3.0)],
+        ),
+        ("event-driven", 3, &[]),
+        (
+            "event-driven",
+            41,
+            &[("idempotent", 1.0), ("ack_timeout_ms", 180.0)],
         ),
     ];
     for (scenario, seed, knobs) in cases {
@@ -173,6 +179,39 @@ async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
     browser
         .wait_until(stale, READY, "a stale row in Order's copy")
         .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 900).await;
+    let url = page_url(&backend, "event-driven", 1, "sim", 0.1, &[]);
+    open_and_wait(&browser, &format!("{url}&t=29&autoplay=0")).await;
+    browser
+        .wait_until(
+            "return !!document.querySelector('#metric-shipping-duplicates')",
+            READY,
+            "the delivery numbers",
+        )
+        .await;
+    let deepest: u32 = browser
+        .text("#metric-queue-shipping-max")
+        .await
+        .parse()
+        .expect("a count");
+    assert!(
+        deepest >= 12,
+        "Shipping's queue grew while it was down: {deepest}"
+    );
+    assert_eq!(
+        browser.text("#metric-queue-shipping-now").await,
+        "0",
+        "and drained"
+    );
+    let duplicates = browser.text("#metric-shipping-duplicates").await;
+    assert!(duplicates.ends_with(" applied"), "{duplicates}");
+    assert_eq!(browser.text("#metric-inventory-duplicates").await, "none");
     browser.close().await;
 }
 
