@@ -57,7 +57,7 @@ fn a_run_in_webassembly_is_deterministic_and_hashes_its_json_lines() {
 
 #[wasm_bindgen_test]
 fn cached_state_equals_a_fold_from_the_start_in_both_directions() {
-    for scenario in ["request-response", "eventual-consistency"] {
+    for scenario in ["request-response", "eventual-consistency", "event-driven"] {
         let (mut index, _) = compute_in_page(&request(scenario, 3)).unwrap();
         for ms in [0, 250, 9_000, 15_500, 4_000, 29_999, 30_000, 100] {
             let t = Micros::from_millis(ms);
