@@ -354,13 +354,22 @@ pub struct DeliveryView {
 /// The delivery numbers at `state`.
 pub fn delivery(header: &TraceHeader, state: &WorldState) -> DeliveryView {
     let stats = &state.metrics.delivery;
+    let is_broker = |service: ServiceId| {
+        header
+            .services
+            .get(service.0 as usize)
+            .is_some_and(|s| s.role == ServiceRole::Broker)
+    };
+    // Brokers' queues only: a service's own waiting line (Order's connection pool) is not one.
     let queues = state
         .queue_depths
         .iter()
+        .filter(|((service, _), _)| is_broker(*service))
         .map(|((broker, queue), waiting)| QueueLine {
             name: queue.clone(),
             waiting: *waiting,
-            deepest: stats
+            deepest: state
+                .metrics
                 .queue_depth_max
                 .get(&(*broker, queue.clone()))
                 .copied()

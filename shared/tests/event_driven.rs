@@ -20,6 +20,7 @@ fn run(seed: u64, knobs: &[(&str, f64)]) -> Trace {
         seed,
         until_s: 30.0,
         knobs,
+        faults: Vec::new(),
     })
     .expect("valid request")
 }
@@ -72,7 +73,7 @@ fn a_downed_consumer_has_its_events_queued_and_applied_when_it_is_back() {
             drained_at < Micros::from_secs(28),
             "seed {seed}: drained at {drained_at}"
         );
-        let inventory_peak = summarize(&trace).queue_depth_max["inventory"];
+        let inventory_peak = summarize(&trace).queue_depth_max_by_queue["inventory"];
         assert!(
             inventory_peak <= 2,
             "seed {seed}: Inventory keeps up: {inventory_peak}"
