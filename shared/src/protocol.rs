@@ -464,6 +464,11 @@ pub enum Payload {
         /// The event.
         event: DomainEvent,
     },
+    /// Broker → publisher: the event is stored in every queue that subscribes to it.
+    PublishConfirmed {
+        /// The event's id ([`DomainEvent::id`]).
+        event_id: String,
+    },
     /// Subscriber → broker: the delivery is processed.
     Ack {
         /// The delivery's tag.
@@ -575,7 +580,7 @@ impl Payload {
             | Payload::OrderAccepted { .. }
             | Payload::Failed { .. } => MessageKind::Response,
             Payload::Publish(_) | Payload::Deliver { .. } => MessageKind::Event,
-            Payload::Ack { .. } => MessageKind::Ack,
+            Payload::Ack { .. } | Payload::PublishConfirmed { .. } => MessageKind::Ack,
         }
     }
 
@@ -617,6 +622,7 @@ impl Payload {
             }
             Payload::OrderAccepted { order } => format!("201 order {order} created"),
             Payload::Ack { tag } => format!("ack #{tag}"),
+            Payload::PublishConfirmed { event_id } => format!("confirm {event_id}"),
             Payload::Failed { reason } => format!("503 {reason}"),
         }
     }

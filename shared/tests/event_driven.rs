@@ -14,13 +14,17 @@ use shared::services::SHIPMENTS_TABLE;
 use shared::time::Micros;
 
 fn run(seed: u64, knobs: &[(&str, f64)]) -> Trace {
+    run_with_faults(seed, knobs, &[])
+}
+
+fn run_with_faults(seed: u64, knobs: &[(&str, f64)], faults: &[&str]) -> Trace {
     let knobs = knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     simulate(&RunRequest {
         scenario: "event-driven".into(),
         seed,
         until_s: 30.0,
         knobs,
-        faults: Vec::new(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
     })
     .expect("valid request")
 }
@@ -196,4 +200,40 @@ fn an_idempotent_consumer_drops_the_same_duplicates_and_applies_every_order_once
         &trace,
         "its inbox of processed events already holds it, so it drops the duplicate"
     ));
+}
+
+#[test]
+fn a_publish_lost_on_the_way_is_sent_again_and_a_network_duplicate_is_dropped_by_the_inbox() {
+    // From 5 s to 15 s the Order–Broker link loses 40 % of its messages (publishes and their
+    // confirms), and the Broker–Shipping link delivers a second copy of 30 % of its messages.
+    let faults = [
+        "drop:Order-Broker=40%@5+10",
+        "duplicate:Broker-Shipping=30%@5+10",
+    ];
+    let quiet = [("shipping_down_for_s", 0.0), ("idempotent", 1.0)];
+    for seed in 1..=3 {
+        let trace = run_with_faults(seed, &quiet, &faults);
+        let state = fold(&trace);
+        let summary = summarize(&trace);
+        println!("seed {seed}: {:?}", summary.consumers);
+        assert!(
+            narrated(&trace, "Order publishes it again."),
+            "seed {seed}: a lost publish is retried"
+        );
+        assert_eq!(
+            check_no_order_lost(&trace, &state, Micros::from_secs(5)),
+            Ok(()),
+            "seed {seed}"
+        );
+        assert_eq!(check_exactly_once(&trace, &state), Ok(()), "seed {seed}");
+        assert_eq!(
+            check_tables_match_applications(&trace, &state),
+            Ok(()),
+            "seed {seed}"
+        );
+        assert!(
+            summary.consumers["Shipping"].duplicates_dropped > 0,
+            "seed {seed}: the network's copies reach Shipping, whose inbox drops them"
+        );
+    }
 }

@@ -11,7 +11,8 @@ use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{
     Broker, BrokerConfig, CREATE_ORDER_OP, Client, ClientConfig, Consumer, ConsumerConfig, Duty,
-    Operation, Order, OrderConfig, ProductSource, RequestKind, STOCK_TABLE, Subscription,
+    Operation, Order, OrderConfig, ProductSource, PublishOrders, RequestKind, STOCK_TABLE,
+    Subscription,
 };
 use crate::sim::World;
 use crate::time::Micros;
@@ -120,7 +121,11 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
         apply_only_newer: true,
-        publish_orders_to: Some(BROKER),
+        publish_orders: Some(PublishOrders {
+            broker: BROKER,
+            // A confirm takes one round trip; waiting four leaves room for jitter.
+            confirm_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
+        }),
     };
     let subscribe = |subscriber, queue: &str| Subscription {
         topic: "order",
@@ -136,6 +141,8 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         ack_timeout: Micros::from_millis_f64(knobs.get(ACK_TIMEOUT.name)),
         retry_backoff_max: Micros::from_secs(1),
         queue_capacity: QUEUE_CAPACITY,
+        // Every order matters: Order publishes again whatever the broker does not confirm.
+        confirm_publishes: true,
     };
     let idempotent = knobs.get(IDEMPOTENT.name) >= 1.0;
     let consumer = |name: &str, duty, work: &KnobSpec| ConsumerConfig {

@@ -86,11 +86,13 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
         retry_backoff_max: Micros::from_secs(2),
         queue_capacity: QUEUE_CAPACITY,
+        // Product publishes and moves on, without waiting for confirms.
+        confirm_publishes: false,
     };
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
         apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,
-        publish_orders_to: None,
+        publish_orders: None,
     };
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
     order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));

@@ -100,7 +100,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
             pool_size: knobs.get(POOL_SIZE.name) as usize,
         },
         apply_only_newer: true,
-        publish_orders_to: None,
+        publish_orders: None,
     };
     let mut faults = outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR);
     let slow_factor = knobs.get(PRODUCT_SLOW_FACTOR.name) as u32;

@@ -31,6 +31,9 @@ pub struct BrokerConfig {
     pub retry_backoff_max: Micros,
     /// The most events a queue holds; a publish beyond it is rejected.
     pub queue_capacity: usize,
+    /// Whether the broker confirms each publish it stored in every queue, so that a publisher
+    /// can publish again what was not confirmed.
+    pub confirm_publishes: bool,
 }
 
 /// The first wait before retrying a refused delivery; it doubles up to the configured maximum.
@@ -103,6 +106,7 @@ impl Broker {
     }
 
     fn publish(&mut self, message: &Envelope, event: &DomainEvent, ctx: &mut Ctx<'_>) {
+        let mut stored_everywhere = true;
         for index in 0..self.queues.len() {
             if self.config.subscriptions[index].topic != event.topic() {
                 continue;
@@ -119,6 +123,7 @@ impl Broker {
                         reason: format!("queue {queue} is full"),
                     },
                 );
+                stored_everywhere = false;
                 continue;
             }
             self.next_tag += 1;
@@ -139,6 +144,10 @@ impl Broker {
                 ));
             }
             self.schedule_delivery(index, ctx);
+        }
+        if self.config.confirm_publishes && stored_everywhere {
+            let event_id = event.id();
+            ctx.reply(message, Payload::PublishConfirmed { event_id });
         }
     }
 
@@ -309,6 +318,7 @@ mod tests {
                 ack_timeout: Micros::from_millis(100),
                 retry_backoff_max: Micros::from_secs(1),
                 queue_capacity,
+                confirm_publishes: true,
             };
             Harness {
                 broker: Broker::new(config),
@@ -375,12 +385,30 @@ mod tests {
             .collect()
     }
 
+    fn confirms(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    to: PRODUCT,
+                    payload: Payload::PublishConfirmed { event_id },
+                    ..
+                }) => Some(event_id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_full_queue_rejects_the_publish_and_says_so() {
         let mut harness = Harness::new(2);
-        harness.publish(1);
+        assert_eq!(confirms(&harness.publish(1)), vec!["ProductUpdated#1v1"]);
         harness.publish(2);
         let effects = harness.publish(3);
+        assert!(
+            confirms(&effects).is_empty(),
+            "a rejected publish is not confirmed"
+        );
         let rejected = effects.iter().any(|e| {
             matches!(e, Effect::Send(Envelope { to: PRODUCT, payload: Payload::Failed { reason }, .. }) if reason == "queue order is full")
         });

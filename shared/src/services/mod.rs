@@ -5,6 +5,7 @@ mod client;
 mod consumer;
 mod inventory;
 mod names;
+mod new_orders;
 mod order;
 mod product;
 mod shipping;
@@ -15,6 +16,7 @@ pub use client::{
 };
 pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
 pub use names::{initial_product_name, renamed_product_name};
+pub use new_orders::{MAX_UNCONFIRMED_PUBLISHES, PublishOrders};
 pub use order::{Order, OrderConfig, ProductSource};
 pub use product::{Product, ProductConfig};
 

@@ -2,8 +2,9 @@
 //! under study: a synchronous call to Product per product, or Order's own copy kept fresh by events.
 //! It also stores new orders, and announces each as OrderCreated when a broker is configured.
 
+use super::new_orders::{NewOrders, PublishOrders};
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
-use crate::protocol::{DomainEvent, Event, MsgId, NewOrder, Payload, ProductName, ServiceId};
+use crate::protocol::{DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
 use std::collections::{BTreeMap, VecDeque};
@@ -37,8 +38,8 @@ pub struct OrderConfig {
     /// Whether an event updates the local copy only when it carries a newer version than the
     /// copy holds. Without this check, an older event arriving late rolls the copy back.
     pub apply_only_newer: bool,
-    /// Where new orders are published as OrderCreated, if anywhere.
-    pub publish_orders_to: Option<ServiceId>,
+    /// Where and how new orders are published as OrderCreated, if at all.
+    pub publish_orders: Option<PublishOrders>,
 }
 
 /// A read waiting on Product.
@@ -73,13 +74,14 @@ pub struct Order {
     /// Whether the first read and the first event have been explained yet.
     explained_read: bool,
     explained_event: bool,
+    /// New orders and their publishes not yet confirmed.
+    new_orders: NewOrders,
 }
 
 impl Order {
     /// A freshly started Order: no reads in progress.
     pub fn new(config: OrderConfig) -> Order {
         Order {
-            config,
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
             pending_by_call: BTreeMap::new(),
@@ -87,6 +89,8 @@ impl Order {
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
+            new_orders: NewOrders::new(config.publish_orders),
+            config,
         }
     }
 
@@ -267,37 +271,6 @@ impl Order {
         rows
     }
 
-    /// Stores a new order, publishes OrderCreated, and answers at once: Order does not wait for
-    /// anyone to consume the event. A create of an order that exists is answered again without
-    /// a second event, so a client may retry safely.
-    fn create_order(
-        &mut self,
-        request: &Envelope,
-        order: u64,
-        products: &[u64],
-        ctx: &mut Ctx<'_>,
-    ) {
-        let key = order.to_string();
-        if ctx.read(ORDERS_TABLE, &key).is_none() {
-            let value: Vec<String> = products.iter().map(u64::to_string).collect();
-            ctx.write(ORDERS_TABLE, &key, &value.join(","), 1);
-            if let Some(broker) = self.config.publish_orders_to {
-                let event = DomainEvent::OrderCreated(NewOrder {
-                    order,
-                    products: products.to_vec(),
-                    created_at: ctx.now,
-                });
-                ctx.send(
-                    broker,
-                    Payload::Publish(event),
-                    request.op,
-                    Some(request.id),
-                );
-            }
-        }
-        ctx.reply(request, Payload::OrderAccepted { order });
-    }
-
     fn apply_event(&mut self, event: &DomainEvent, ctx: &mut Ctx<'_>) {
         match event {
             DomainEvent::ProductUpdated(update) => {
@@ -338,8 +311,9 @@ impl Service for Order {
             Input::Message(message) => match &message.payload {
                 Payload::ReadOrder { order } => self.read_order(message, *order, ctx),
                 Payload::CreateOrder { order, products } => {
-                    self.create_order(message, *order, products, ctx)
+                    self.new_orders.create(message, *order, products, ctx)
                 }
+                Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id),
                 Payload::ProductInfo(item) => {
                     let Some(mut pending) =
                         message.caused_by.and_then(|call| self.take_pending(call))
@@ -368,6 +342,9 @@ impl Service for Order {
                 _ => {}
             },
             Input::Timer(timer) => {
+                if self.new_orders.timer(timer, ctx) {
+                    return;
+                }
                 let gave_up = self
                     .waiting_for_connection
                     .iter()

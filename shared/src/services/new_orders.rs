@@ -1,0 +1,197 @@
+//! Order's side of new orders: it stores each one, publishes OrderCreated, and answers the client
+//! at once — it never waits for the consumers. The broker confirms each publish; one that is not
+//! confirmed in time (lost on the way, or the broker down or full) is published again, so an
+//! event is never lost while Order runs. A retry whose first copy did arrive makes a duplicate,
+//! which is why consumers must be ready for them. (Unconfirmed publishes live in Order's memory,
+//! so a crash of Order still loses them: the dual-write problem a transactional outbox solves.)
+
+use super::ORDERS_TABLE;
+use crate::protocol::{DomainEvent, NewOrder, Payload, ServiceId};
+use crate::service::{Ctx, Envelope, TimerId};
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// The most publishes Order waits on at once. Beyond it, new orders are refused until the broker
+/// catches up, rather than stored without an event.
+pub const MAX_UNCONFIRMED_PUBLISHES: usize = 1_000;
+
+/// Where and how Order announces new orders.
+#[derive(Copy, Clone, Debug)]
+pub struct PublishOrders {
+    /// The broker.
+    pub broker: ServiceId,
+    /// How long Order waits for the broker's confirm before publishing again.
+    pub confirm_timeout: Micros,
+}
+
+#[derive(Debug)]
+struct Unconfirmed {
+    event: DomainEvent,
+    timer: TimerId,
+}
+
+/// New orders, and the publishes of them not yet confirmed.
+#[derive(Debug, Default)]
+pub(super) struct NewOrders {
+    publish: Option<PublishOrders>,
+    /// By event id.
+    unconfirmed: BTreeMap<String, Unconfirmed>,
+    /// The event id each retry timer is for.
+    retry_timers: BTreeMap<TimerId, String>,
+}
+
+impl NewOrders {
+    /// Nothing unconfirmed; publishing as `publish` says, or not at all.
+    pub(super) fn new(publish: Option<PublishOrders>) -> NewOrders {
+        NewOrders {
+            publish,
+            ..NewOrders::default()
+        }
+    }
+
+    /// Stores a new order and publishes OrderCreated. A create of an order that exists is
+    /// answered again without a second event, so a client may retry safely.
+    pub(super) fn create(
+        &mut self,
+        request: &Envelope,
+        order: u64,
+        products: &[u64],
+        ctx: &mut Ctx<'_>,
+    ) {
+        let key = order.to_string();
+        if ctx.read(ORDERS_TABLE, &key).is_some() {
+            ctx.reply(request, Payload::OrderAccepted { order });
+            return;
+        }
+        if self.unconfirmed.len() >= MAX_UNCONFIRMED_PUBLISHES {
+            let reason = format!(
+                "the broker has not confirmed {MAX_UNCONFIRMED_PUBLISHES} orders yet: try again later"
+            );
+            ctx.reply(request, Payload::Failed { reason });
+            return;
+        }
+        let value: Vec<String> = products.iter().map(u64::to_string).collect();
+        ctx.write(ORDERS_TABLE, &key, &value.join(","), 1);
+        if self.publish.is_some() {
+            let event = DomainEvent::OrderCreated(NewOrder {
+                order,
+                products: products.to_vec(),
+                created_at: ctx.now,
+            });
+            self.send(event, ctx);
+        }
+        ctx.reply(request, Payload::OrderAccepted { order });
+    }
+
+    /// Publishes `event` and arms its retry.
+    fn send(&mut self, event: DomainEvent, ctx: &mut Ctx<'_>) {
+        let Some(publish) = self.publish else {
+            return;
+        };
+        ctx.send(publish.broker, Payload::Publish(event.clone()), None, None);
+        let timer = ctx.set_timer(publish.confirm_timeout);
+        let event_id = event.id();
+        self.retry_timers.insert(timer, event_id.clone());
+        self.unconfirmed
+            .insert(event_id, Unconfirmed { event, timer });
+    }
+
+    /// The broker confirmed `event_id`: no more retries.
+    pub(super) fn confirmed(&mut self, event_id: &str) {
+        if let Some(done) = self.unconfirmed.remove(event_id) {
+            self.retry_timers.remove(&done.timer);
+        }
+    }
+
+    /// Handles `timer` if it is a retry; returns false when it is not one of these timers.
+    pub(super) fn timer(&mut self, timer: TimerId, ctx: &mut Ctx<'_>) -> bool {
+        let Some(event_id) = self.retry_timers.remove(&timer) else {
+            return false;
+        };
+        if let (Some(pending), Some(publish)) = (self.unconfirmed.remove(&event_id), self.publish) {
+            ctx.narrate(format!(
+                "The broker has not confirmed {} within {}: Order publishes it again.",
+                pending.event.caption(),
+                publish.confirm_timeout
+            ));
+            self.send(pending.event, ctx);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MsgId;
+    use crate::rng::SimRng;
+    use crate::service::{Effect, IdAllocator, MemTables, Tables};
+
+    const CLIENT: ServiceId = ServiceId(0);
+    const ORDER: ServiceId = ServiceId(1);
+    const BROKER: ServiceId = ServiceId(2);
+
+    fn create(orders: &mut NewOrders, tables: &mut MemTables, order: u64) -> Vec<Effect> {
+        let (mut rng, mut ids) = (SimRng::new(1), IdAllocator::default());
+        let mut ctx = Ctx::new(Micros::ZERO, ORDER, &mut rng, tables, &mut ids);
+        let request = Envelope {
+            id: MsgId(order),
+            from: CLIENT,
+            to: ORDER,
+            op: None,
+            caused_by: None,
+            payload: Payload::CreateOrder {
+                order,
+                products: vec![1],
+            },
+        };
+        orders.create(&request, order, &[1], &mut ctx);
+        ctx.into_effects()
+    }
+
+    fn answer(effects: &[Effect]) -> Option<&Payload> {
+        effects.iter().find_map(|e| match e {
+            Effect::Send(Envelope {
+                to: CLIENT,
+                payload,
+                ..
+            }) => Some(payload),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn orders_wait_on_the_broker_up_to_a_bound_then_are_refused_unstored() {
+        let mut orders = NewOrders::new(Some(PublishOrders {
+            broker: BROKER,
+            confirm_timeout: Micros::from_secs(1),
+        }));
+        let mut tables = MemTables::default();
+        for order in 1..=MAX_UNCONFIRMED_PUBLISHES as u64 {
+            let effects = create(&mut orders, &mut tables, order);
+            assert_eq!(answer(&effects), Some(&Payload::OrderAccepted { order }));
+        }
+        let refused = create(&mut orders, &mut tables, 5_000);
+        assert!(
+            matches!(answer(&refused), Some(Payload::Failed { reason }) if reason.contains("try again later")),
+            "{refused:?}"
+        );
+        assert!(
+            tables.get(ORDERS_TABLE, "5000").is_none(),
+            "no order without its event"
+        );
+        orders.confirmed("OrderCreated#1");
+        let accepted = create(&mut orders, &mut tables, 5_000);
+        assert_eq!(
+            answer(&accepted),
+            Some(&Payload::OrderAccepted { order: 5_000 })
+        );
+        let again = create(&mut orders, &mut tables, 5_000);
+        assert!(
+            !again
+                .iter()
+                .any(|e| matches!(e, Effect::Send(Envelope { to: BROKER, .. }))),
+            "a repeated create is answered without a second event"
+        );
+    }
+}
