@@ -204,10 +204,14 @@ async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
         deepest >= 12,
         "Shipping's queue grew while it was down: {deepest}"
     );
-    assert_eq!(
-        browser.text("#metric-queue-shipping-now").await,
-        "0",
-        "and drained"
+    let waiting: u32 = browser
+        .text("#metric-queue-shipping-now")
+        .await
+        .parse()
+        .expect("a count");
+    assert!(
+        waiting <= 1,
+        "and drained: at most the event in flight is left, not {waiting}"
     );
     let duplicates = browser.text("#metric-shipping-duplicates").await;
     assert!(duplicates.ends_with(" applied"), "{duplicates}");
