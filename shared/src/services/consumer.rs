@@ -7,7 +7,7 @@
 //! an event already in it. Without that check the change is applied twice.
 
 use super::{INBOX_TABLE, inventory, shipping};
-use crate::protocol::{DomainEvent, Event, Payload};
+use crate::protocol::{DomainEvent, Event, NewOrder, Payload};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
 use std::collections::BTreeMap;
@@ -28,7 +28,7 @@ pub enum Duty {
 impl Duty {
     /// Applies `order` to the service's tables and returns how many times it has now been
     /// applied there (1 the first time).
-    fn apply(self, order: &crate::protocol::NewOrder, ctx: &mut Ctx<'_>) -> u64 {
+    fn apply(self, order: &NewOrder, ctx: &mut Ctx<'_>) -> u64 {
         match self {
             Duty::ReserveStock => inventory::reserve_stock(order, ctx),
             Duty::StartShipment => shipping::start_shipment(order, ctx),
@@ -161,7 +161,7 @@ impl Service for Consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MsgId, NewOrder, ServiceId};
+    use crate::protocol::{MsgId, ServiceId};
     use crate::rng::SimRng;
     use crate::service::{Effect, IdAllocator, MemTables, Tables};
     use crate::services::{RESERVATIONS_TABLE, SHIPMENTS_TABLE, STOCK_TABLE};
