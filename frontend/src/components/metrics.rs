@@ -44,6 +44,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 </tbody>
             </table>
             <dl class="stats">
+                <Show when=move || has_copies.get() || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen))>
                 <div class="stat">
                     <dt>"Stale reads"</dt>
                     <dd>
@@ -53,6 +54,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
+                </Show>
                 <Show when=move || has_copies.get()>
                 <div class="stat">
                     <dt>"Staleness now"</dt>
