@@ -122,6 +122,34 @@ impl WorldState {
             .sum()
     }
 
+    /// Every copy row whose value or version differs from its source's, as `(copy, key)`:
+    /// unlike [`WorldState::is_stale`], a copy ahead of its source counts too.
+    pub fn inconsistent_rows(&self) -> Vec<(&CopyDecl, &str)> {
+        let mut found = Vec::new();
+        for copy in &self.copies {
+            let table = |service: ServiceId, name: &str| {
+                self.tables
+                    .get(service.0 as usize)
+                    .and_then(|tables| tables.get(name))
+            };
+            let (Some(source), copied) = (
+                table(copy.source_service, &copy.source_table),
+                table(copy.copy_service, &copy.copy_table),
+            ) else {
+                continue;
+            };
+            for (key, row) in source {
+                let same = copied
+                    .and_then(|rows| rows.get(key))
+                    .is_some_and(|c| c.value == row.value && c.version == row.version);
+                if !same {
+                    found.push((copy, key.as_str()));
+                }
+            }
+        }
+        found
+    }
+
     /// Applies the next event of the trace.
     pub fn apply(&mut self, event: &TraceEvent) {
         self.now = event.at;
@@ -139,6 +167,9 @@ impl WorldState {
                 ..
             } => {
                 self.metrics.message_sent(*op);
+                if *kind == MessageKind::Rollback {
+                    self.metrics.coordination.rollbacks_sent += 1;
+                }
                 self.in_flight.insert(
                     *msg,
                     MessageInFlight {
@@ -225,6 +256,12 @@ impl WorldState {
             } => {
                 self.metrics
                     .op_finished(*op, outcome.is_ok(), *latency, observed, event.at);
+            }
+            Event::PartialUpdateFlagged { key, .. } => {
+                self.metrics
+                    .coordination
+                    .partial_updates_flagged
+                    .push(key.clone());
             }
             Event::Narration { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),

@@ -7,7 +7,8 @@ pub use delivery::{ConsumerStats, DeliveryStats};
 
 use crate::fold::WorldState;
 use crate::protocol::{
-    DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary, ServiceId, Trace, TraceHeader,
+    CoordinationSummary, DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary,
+    ServiceId, Trace, TraceHeader,
 };
 use crate::time::Micros;
 use std::collections::BTreeMap;
@@ -160,6 +161,18 @@ pub struct Metrics {
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
     /// When services were down: `(from, until)`, from the header's faults.
     outages: Vec<(Micros, Option<Micros>)>,
+    /// Rollbacks and partial updates (the gateway pattern).
+    pub coordination: Coordination,
+}
+
+/// What coordinating updates across services cost and left behind (the gateway pattern).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Coordination {
+    /// Rollback messages sent, retries included.
+    pub rollbacks_sent: u64,
+    /// Updates a coordinator found half done after a crash, by the key they touched, in the
+    /// order found.
+    pub partial_updates_flagged: Vec<String>,
 }
 
 impl Metrics {
@@ -354,6 +367,11 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .map(|((_, queue), depth)| (queue.clone(), *depth))
             .collect(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
+        coordination: CoordinationSummary {
+            rollbacks_sent: metrics.coordination.rollbacks_sent,
+            partial_updates_flagged: metrics.coordination.partial_updates_flagged.len() as u64,
+            inconsistent_rows_at_end: state.inconsistent_rows().len() as u64,
+        },
     }
 }
 

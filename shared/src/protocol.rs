@@ -36,6 +36,9 @@ pub enum ServiceRole {
     Service,
     /// A message broker holding one queue per subscriber.
     Broker,
+    /// Coordinates one update across several services and rolls it back on failure (the gateway
+    /// pattern); it has its own database, a log of the updates it runs.
+    Coordinator,
 }
 
 /// One service of the run.
@@ -215,6 +218,8 @@ pub enum MessageKind {
     Event,
     /// The acknowledgement of a delivered event.
     Ack,
+    /// A compensation: it undoes an update that a coordinator could not complete everywhere.
+    Rollback,
 }
 
 /// Why a message never arrived.
@@ -391,6 +396,16 @@ pub enum Event {
         /// False when the subscriber dropped it as already processed.
         applied: bool,
     },
+    /// A coordinator found an update it had left half done (it crashed mid-way), so the copies of
+    /// row `key` may disagree; views count it and show it as an inconsistency.
+    PartialUpdateFlagged {
+        /// The coordinator.
+        service: ServiceId,
+        /// The key of the row whose copies may disagree, such as a product id.
+        key: String,
+        /// What was left undone, in plain words.
+        text: String,
+    },
     /// A sentence explaining what just happened.
     Narration {
         /// The sentence.
@@ -486,6 +501,26 @@ pub enum Payload {
         /// The order.
         order: u64,
     },
+    /// Coordinator → Product and Order: store this name at this version (the gateway pattern).
+    /// A service applies it only when `version` is newer than its row, and answers `Renamed`.
+    ApplyRename {
+        /// The product.
+        product: u64,
+        /// Its new name.
+        name: String,
+        /// The version the coordinator gave this update.
+        version: u64,
+    },
+    /// Coordinator → Product and Order: undo a failed update by storing the old name again, at a
+    /// version newer than the update's, so no row moves backwards and a late update cannot land.
+    RollBackRename {
+        /// The product.
+        product: u64,
+        /// The name it had before the failed update.
+        name: String,
+        /// The rollback's version, one past the failed update's.
+        version: u64,
+    },
     /// Any service → caller: the request failed.
     Failed {
         /// Why.
@@ -572,7 +607,9 @@ impl Payload {
             | Payload::GetProduct { .. }
             | Payload::RenameProduct { .. }
             | Payload::UpdateProductName(_)
-            | Payload::CreateOrder { .. } => MessageKind::Request,
+            | Payload::CreateOrder { .. }
+            | Payload::ApplyRename { .. } => MessageKind::Request,
+            Payload::RollBackRename { .. } => MessageKind::Rollback,
             Payload::OrderDetails { .. }
             | Payload::ProductInfo(_)
             | Payload::Renamed { .. }
@@ -623,6 +660,16 @@ impl Payload {
             Payload::OrderAccepted { order } => format!("201 order {order} created"),
             Payload::Ack { tag } => format!("ack #{tag}"),
             Payload::PublishConfirmed { event_id } => format!("confirm {event_id}"),
+            Payload::ApplyRename {
+                product,
+                name,
+                version,
+            } => format!("PUT /products/{product} {name} v{version}"),
+            Payload::RollBackRename {
+                product,
+                name,
+                version,
+            } => format!("ROLLBACK product {product} → {name} v{version}"),
             Payload::Failed { reason } => format!("503 {reason}"),
         }
     }
@@ -725,6 +772,9 @@ pub struct RunSummary {
     /// unless subscribers report [`Event::EventHandled`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub consumers: BTreeMap<String, ConsumerSummary>,
+    /// The gateway pattern's numbers (zero elsewhere).
+    #[serde(flatten)]
+    pub coordination: CoordinationSummary,
 }
 
 /// What one subscriber did with the events delivered to it.
@@ -742,6 +792,17 @@ pub struct ConsumerSummary {
     pub delivery_lag_mean_us: u64,
     /// Longest time from an event's publication to its first application, in µs.
     pub delivery_lag_max_us: u64,
+}
+
+/// What coordinating updates cost and left behind (the gateway pattern).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoordinationSummary {
+    /// Rollback messages sent, retries included.
+    pub rollbacks_sent: u64,
+    /// Updates a coordinator found half done after a crash, and flagged.
+    pub partial_updates_flagged: u64,
+    /// Copy rows whose name or version differs from their source when the run ended.
+    pub inconsistent_rows_at_end: u64,
 }
 
 /// The numbers of one kind of operation.
@@ -1083,6 +1144,15 @@ mod tests {
             MessageKind::Event,
         );
         check(Payload::Ack { tag: 4 }, "ack #4", MessageKind::Ack);
+        check(
+            Payload::RollBackRename {
+                product: 3,
+                name: "Oak Chair".into(),
+                version: 6,
+            },
+            "ROLLBACK product 3 → Oak Chair v6",
+            MessageKind::Rollback,
+        );
         check(
             Payload::Failed {
                 reason: "Product timed out".into(),

@@ -99,6 +99,15 @@ pub enum Effect {
     },
     /// Record a trace event that needs no driver action: rows written, operations, narration.
     Record(Event),
+    /// The service dies at this point, as if its process were killed mid-handler: the effects
+    /// recorded before this one are carried out (messages already sent stay sent, rows already
+    /// written stay written) and nothing after it is ([`Ctx`] records nothing more). Like any
+    /// crash, the service's memory and timers are lost and its tables kept; the driver starts it
+    /// again ([`Input::Start`]) `restart_after` later. Always the last effect of a handler.
+    Crash {
+        /// How long the service stays down.
+        restart_after: Micros,
+    },
 }
 
 /// Allocates ids that are unique within a run, shared by every service.
@@ -135,6 +144,7 @@ pub struct Ctx<'a> {
     tables: &'a mut dyn Tables,
     ids: &'a mut IdAllocator,
     effects: Vec<Effect>,
+    crashed: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -153,6 +163,14 @@ impl<'a> Ctx<'a> {
             tables,
             ids,
             effects: Vec::new(),
+            crashed: false,
+        }
+    }
+
+    /// Records `effect`, unless the service has already crashed in this handler.
+    fn push(&mut self, effect: Effect) {
+        if !self.crashed {
+            self.effects.push(effect);
         }
     }
 
@@ -170,7 +188,7 @@ impl<'a> Ctx<'a> {
         caused_by: Option<MsgId>,
     ) -> MsgId {
         let id = self.ids.msg();
-        self.effects.push(Effect::Send(Envelope {
+        self.push(Effect::Send(Envelope {
             id,
             from: self.me,
             to,
@@ -189,7 +207,7 @@ impl<'a> Ctx<'a> {
     /// Fires [`Input::Timer`] with the returned id after `after`.
     pub fn set_timer(&mut self, after: Micros) -> TimerId {
         let id = self.ids.timer();
-        self.effects.push(Effect::SetTimer { id, after });
+        self.push(Effect::SetTimer { id, after });
         id
     }
 
@@ -200,6 +218,9 @@ impl<'a> Ctx<'a> {
 
     /// Writes a row of this service's own table, and records it in the trace.
     pub fn write(&mut self, table: &str, key: &str, value: &str, version: u64) {
+        if self.crashed {
+            return;
+        }
         self.tables.put(
             table,
             key,
@@ -208,7 +229,7 @@ impl<'a> Ctx<'a> {
                 version,
             },
         );
-        self.effects.push(Effect::Record(Event::RowWritten {
+        self.push(Effect::Record(Event::RowWritten {
             service: self.me,
             table: table.to_string(),
             key: key.to_string(),
@@ -220,7 +241,7 @@ impl<'a> Ctx<'a> {
     /// Begins a client operation named `name`.
     pub fn start_op(&mut self, name: &str) -> OpId {
         let op = self.ids.op();
-        self.effects.push(Effect::Record(Event::OpStarted {
+        self.push(Effect::Record(Event::OpStarted {
             op,
             name: name.to_string(),
             client: self.me,
@@ -237,7 +258,7 @@ impl<'a> Ctx<'a> {
         observed: Vec<Observed>,
     ) {
         let latency = self.now.saturating_sub(started);
-        self.effects.push(Effect::Record(Event::OpFinished {
+        self.push(Effect::Record(Event::OpFinished {
             op,
             outcome,
             latency,
@@ -247,13 +268,19 @@ impl<'a> Ctx<'a> {
 
     /// Records a trace event that needs no action from the driver, such as a queue's depth.
     pub fn record(&mut self, event: Event) {
-        self.effects.push(Effect::Record(event));
+        self.push(Effect::Record(event));
     }
 
     /// Explains what just happened, in a sentence.
     pub fn narrate(&mut self, text: impl Into<String>) {
-        self.effects
-            .push(Effect::Record(Event::Narration { text: text.into() }));
+        self.push(Effect::Record(Event::Narration { text: text.into() }));
+    }
+
+    /// Kills this service here: see [`Effect::Crash`]. Whatever the handler does after this call
+    /// is ignored, so a handler may simply return.
+    pub fn crash(&mut self, restart_after: Micros) {
+        self.push(Effect::Crash { restart_after });
+        self.crashed = true;
     }
 }
 

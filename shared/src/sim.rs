@@ -1,6 +1,6 @@
 //! The deterministic discrete-event engine: virtual time, one seeded generator, a network with
 //! latency, jitter and loss, and faults (crashes, slow services, partitions, lost, duplicated and
-//! reordered messages) that begin and end on schedule.
+//! reordered messages) that begin and end on schedule, and services that crash themselves ([`Effect::Crash`]).
 //!
 //! Work is queued by `(time, seq)`, so ties run first-in, first-out and a seed always yields the
 //! same trace. Both the trace and the queue of pending work are bounded; a run that reaches a
@@ -71,6 +71,8 @@ enum Work {
     FaultBegins(usize),
     /// The fault at this index of the header's list ends.
     FaultEnds(usize),
+    /// A service that crashed itself ([`Effect::Crash`]) starts again.
+    Restart(ServiceId),
     Arrive(Envelope),
     Lose(MsgId, DropReason),
     Timer {
@@ -297,6 +299,7 @@ impl Sim {
             Work::Start(service) => self.start(service),
             Work::FaultBegins(index) => self.fault_begins(index),
             Work::FaultEnds(index) => self.fault_ends(index),
+            Work::Restart(service) => self.restart(service),
             Work::Arrive(envelope) => self.arrive(envelope),
             Work::Lose(msg, reason) => {
                 self.messages_in_flight -= 1;
@@ -329,17 +332,22 @@ impl Sim {
     fn fault_ends(&mut self, index: usize) {
         let fault = self.header.faults[index].fault.clone();
         if let Fault::Crash { service } = fault {
-            if !self.is_up(service) {
-                let name = self.slots[service.0 as usize].name.clone();
-                self.emit(Event::Narration {
-                    text: format!("{name} restarts, with its database intact."),
-                });
-                self.start(service);
-            }
+            self.restart(service);
         } else {
             self.faults_in_force.retain(|&i| i != index);
             let text = describe_fault(&fault, &self.header.services, false);
             self.emit(Event::Narration { text });
+        }
+    }
+
+    /// Starts a crashed service again, unless something already has.
+    fn restart(&mut self, service: ServiceId) {
+        if !self.is_up(service) {
+            let name = self.slots[service.0 as usize].name.clone();
+            self.emit(Event::Narration {
+                text: format!("{name} restarts, with its database intact."),
+            });
+            self.start(service);
         }
     }
 
@@ -409,6 +417,12 @@ impl Sim {
                     },
                 ),
                 Effect::Record(event) => self.emit(event),
+                Effect::Crash { restart_after } => {
+                    // Timers set above carry the old incarnation, so they never fire.
+                    self.crash(service);
+                    self.schedule(self.now + restart_after, Work::Restart(service));
+                    break;
+                }
             }
         }
     }
@@ -754,6 +768,93 @@ mod tests {
             .filter(|e| matches!(e.event, Event::ServiceDown { .. }))
             .count();
         assert_eq!(downs, 2);
+    }
+
+    /// On start, sends one ping, sets a timer, writes a row, crashes, then tries to do it all
+    /// again; counts its starts in its table.
+    struct Crasher;
+    impl Service for Crasher {
+        fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+            match input {
+                Input::Start => {
+                    let starts = ctx.read("log", "starts").map_or(0, |row| row.version) + 1;
+                    ctx.write("log", "starts", "", starts);
+                    if starts > 1 {
+                        return;
+                    }
+                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                    ctx.set_timer(Micros::from_millis(1));
+                    ctx.crash(Micros::from_millis(500));
+                    ctx.send(ServiceId(1), Payload::GetProduct { product: 2 }, None, None);
+                    ctx.write("log", "after crash", "", 1);
+                    ctx.narrate("never said");
+                }
+                Input::Timer(_) => ctx.write("log", "timer", "", 1),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_that_crashes_itself_keeps_what_it_did_before_and_restarts_later() {
+        let mut world = world(STEADY, vec![]);
+        world.services[0].make = Box::new(|| Box::new(Crasher));
+        let (events, sim) = run(world, Micros::from_secs(1), 2);
+        let sent: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Sent {
+                    label,
+                    from: ServiceId(0),
+                    ..
+                } => Some(label.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, ["GET /products/1"], "only the send before the crash");
+        let echo_refused = events.iter().any(|e| {
+            matches!(
+                e.event,
+                Event::Dropped {
+                    reason: DropReason::ReceiverDown,
+                    ..
+                }
+            )
+        });
+        assert!(echo_refused, "the echo's answer finds the crasher down");
+        let log = sim.tables(ServiceId(0));
+        assert_eq!(count(log, "starts"), 2, "it restarted once");
+        assert_eq!(count(log, "after crash"), 0);
+        assert_eq!(
+            count(log, "timer"),
+            0,
+            "a timer set before the crash never fires"
+        );
+        let lifecycle: Vec<(Micros, bool)> = events
+            .iter()
+            .filter_map(|e| match e.event {
+                Event::ServiceUp {
+                    service: ServiceId(0),
+                } => Some((e.at, true)),
+                Event::ServiceDown {
+                    service: ServiceId(0),
+                } => Some((e.at, false)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lifecycle,
+            [
+                (Micros::ZERO, true),
+                (Micros::ZERO, false),
+                (Micros::from_millis(500), true)
+            ]
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(&e.event, Event::Narration { text } if text == "never said"))
+        );
     }
 
     #[test]
