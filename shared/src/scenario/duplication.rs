@@ -90,6 +90,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         source: ProductSource::OrderLines { orders: ORDERS },
         apply_only_newer: true,
         publish_orders: None,
+        refuse_updates_per_million: 0,
     };
     let product = ProductConfig::with_copies_in(ORDER, update_both, update_timeout);
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);

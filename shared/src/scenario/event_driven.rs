@@ -126,6 +126,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
             // A confirm takes one round trip; waiting four leaves room for jitter.
             confirm_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
         }),
+        refuse_updates_per_million: 0,
     };
     let subscribe = |subscriber, queue: &str| Subscription {
         topic: "order",

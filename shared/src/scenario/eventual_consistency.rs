@@ -93,6 +93,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         source: ProductSource::LocalCopy,
         apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,
         publish_orders: None,
+        refuse_updates_per_million: 0,
     };
     let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
     order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));

@@ -4,6 +4,7 @@ mod duplication;
 mod event_driven;
 mod eventual_consistency;
 mod faults;
+mod gateway;
 mod knobs;
 mod request_response;
 mod workload;
@@ -40,7 +41,7 @@ pub fn catalog() -> &'static [ScenarioSpec] {
     &CATALOG
 }
 
-static CATALOG: [ScenarioSpec; 4] = [
+static CATALOG: [ScenarioSpec; 5] = [
     ScenarioSpec {
         name: "request-response",
         title: "Request/response",
@@ -79,6 +80,16 @@ static CATALOG: [ScenarioSpec; 4] = [
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
+    },
+    ScenarioSpec {
+        name: "gateway",
+        title: "Gateway (coordinator)",
+        lesson: "A coordinator sends each rename to Product and to Order and waits for both, so a confirmed \
+                 rename is everywhere — but the user waits for the slower service, any failure means a \
+                 rollback, and a coordinator crash mid-way leaves a partial update.",
+        default_until_s: 30.0,
+        knobs: gateway::KNOBS,
+        build: gateway::build,
     },
 ];
 

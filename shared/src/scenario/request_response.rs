@@ -101,6 +101,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         },
         apply_only_newer: true,
         publish_orders: None,
+        refuse_updates_per_million: 0,
     };
     let mut faults = outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR);
     let slow_factor = knobs.get(PRODUCT_SLOW_FACTOR.name) as u32;

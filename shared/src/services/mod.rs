@@ -3,11 +3,13 @@
 mod broker;
 mod client;
 mod consumer;
+mod coordinator;
 mod inventory;
 mod names;
 mod new_orders;
 mod order;
 mod product;
+mod rename_participant;
 mod shipping;
 
 pub use broker::{Broker, BrokerConfig, Subscription};
@@ -15,6 +17,7 @@ pub use client::{
     CREATE_ORDER_OP, Client, ClientConfig, Operation, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
 };
 pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
+pub use coordinator::{Coordinator, CoordinatorConfig, LogEntry, LogState, RENAME_LOG_TABLE};
 pub use names::{initial_product_name, renamed_product_name};
 pub use new_orders::{MAX_UNCONFIRMED_PUBLISHES, PublishOrders};
 pub use order::{Order, OrderConfig, ProductSource};

@@ -1,8 +1,10 @@
 //! Order: answers "read order N with its product names". Where the names come from is the pattern
-//! under study: a synchronous call to Product per product, or Order's own copy kept fresh by events.
-//! It also stores new orders, and announces each as OrderCreated when a broker is configured.
+//! under study: a synchronous call to Product per product, or Order's own copy kept fresh by events
+//! or by a coordinator. It also stores new orders, and announces each as OrderCreated when a
+//! broker is configured.
 
 use super::new_orders::{NewOrders, PublishOrders};
+use super::rename_participant::handle_coordinated_rename;
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
@@ -40,6 +42,8 @@ pub struct OrderConfig {
     pub apply_only_newer: bool,
     /// Where and how new orders are published as OrderCreated, if at all.
     pub publish_orders: Option<PublishOrders>,
+    /// The chance, per million, that it refuses a coordinator's update of its copy.
+    pub refuse_updates_per_million: u32,
 }
 
 /// A read waiting on Product.
@@ -308,6 +312,13 @@ impl Service for Order {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
             Input::Start => {}
+            Input::Message(message)
+                if handle_coordinated_rename(
+                    message,
+                    PRODUCT_NAMES_COPY_TABLE,
+                    self.config.refuse_updates_per_million,
+                    ctx,
+                ) => {}
             Input::Message(message) => match &message.payload {
                 Payload::ReadOrder { order } => self.read_order(message, *order, ctx),
                 Payload::CreateOrder { order, products } => {

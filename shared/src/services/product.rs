@@ -1,7 +1,10 @@
 //! Product: the source of truth for products. Answers lookups; renames bump the row's version and,
 //! depending on the pattern, publish ProductUpdated or update Order's copies before answering.
+//! Under a coordinator (the gateway pattern) it stores the coordinator's renames at the
+//! coordinator's versions instead.
 
 use super::PRODUCTS_TABLE;
+use super::rename_participant::handle_coordinated_rename;
 use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
@@ -18,6 +21,8 @@ pub struct ProductConfig {
     /// True when other services hold copies of product names that a rename never reaches, so
     /// the narration can say so.
     copies_left_behind: bool,
+    /// The chance, per million, that it refuses a coordinator's update.
+    pub refuse_updates_per_million: u32,
 }
 
 impl ProductConfig {
@@ -27,6 +32,16 @@ impl ProductConfig {
             broker: None,
             update_copies_in: None,
             copies_left_behind: false,
+            refuse_updates_per_million: 0,
+        }
+    }
+
+    /// Renames come from a coordinator (the gateway pattern), whose updates it refuses with a
+    /// chance of `refuse_updates_per_million`.
+    pub fn coordinated(refuse_updates_per_million: u32) -> ProductConfig {
+        ProductConfig {
+            refuse_updates_per_million,
+            ..ProductConfig::sole_owner()
         }
     }
 
@@ -160,6 +175,13 @@ impl Service for Product {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
             Input::Start => {}
+            Input::Message(message)
+                if handle_coordinated_rename(
+                    message,
+                    PRODUCTS_TABLE,
+                    self.config.refuse_updates_per_million,
+                    ctx,
+                ) => {}
             Input::Message(message) => match &message.payload {
                 Payload::GetProduct { product } => {
                     let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {

@@ -1,0 +1,195 @@
+//! Gateway (coordinator): a coordinator sends each rename to Product and to Order at once, waits
+//! for both, and rolls both back when either fails. Reads come from Order's copy.
+
+use super::workload::{
+    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
+    order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
+};
+use super::{KnobSpec, Knobs};
+use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
+use crate::rng::SimRng;
+use crate::service::Row;
+use crate::services::{
+    Client, ClientConfig, Coordinator, CoordinatorConfig, LogEntry, Order, OrderConfig,
+    PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE, Product, ProductConfig, ProductSource,
+    RENAME_LOG_TABLE, initial_product_name,
+};
+use crate::sim::World;
+use crate::time::Micros;
+
+const RENAMES: KnobSpec = KnobSpec {
+    help: "How often someone renames a product, through the coordinator.",
+    ..RENAME_RATE
+};
+const PRODUCT_FAILURE: KnobSpec = KnobSpec {
+    name: "product_failure_pct",
+    label: "Product refuses",
+    unit: "%",
+    default: 5.0,
+    min: 0.0,
+    max: 100.0,
+    whole: false,
+    help: "The chance that Product refuses an update: the coordinator then rolls the rename back.",
+};
+const ORDER_FAILURE: KnobSpec = KnobSpec {
+    name: "order_failure_pct",
+    label: "Order refuses",
+    unit: "%",
+    default: 5.0,
+    min: 0.0,
+    max: 100.0,
+    whole: false,
+    help: "The chance that Order refuses an update of its copy: the coordinator then rolls the rename back.",
+};
+const COORDINATOR_TIMEOUT: KnobSpec = KnobSpec {
+    name: "coordinator_timeout_ms",
+    label: "Coordinator's timeout",
+    unit: "ms",
+    default: 500.0,
+    min: 1.0,
+    max: 10_000.0,
+    whole: false,
+    help: "How long the coordinator waits for both services before it rolls the rename back.",
+};
+const CRASH_AT_RENAME: KnobSpec = KnobSpec {
+    name: "coordinator_crash_at_rename",
+    label: "Coordinator crashes at rename #",
+    unit: "",
+    default: 15.0,
+    min: 0.0,
+    max: 100_000.0,
+    whole: true,
+    help: "The coordinator crashes during this rename, after updating Product and before updating Order; 0 for never.",
+};
+const RESTART_AFTER: KnobSpec = KnobSpec {
+    name: "coordinator_restart_after_s",
+    label: "Coordinator restarts after",
+    unit: "s",
+    default: 2.0,
+    min: 0.1,
+    max: super::MAX_UNTIL_S,
+    whole: false,
+    help: "How long the crashed coordinator stays down before it restarts and reads its log.",
+};
+const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);
+const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 4.0);
+
+pub const KNOBS: &[KnobSpec] = &[
+    RENAMES,
+    READ_RATE,
+    PRODUCTS_PER_ORDER,
+    LINK_LATENCY,
+    PRODUCT_FAILURE,
+    ORDER_FAILURE,
+    COORDINATOR_TIMEOUT,
+    CRASH_AT_RENAME,
+    RESTART_AFTER,
+    PRODUCT_DOWN_AT,
+    PRODUCT_DOWN_FOR,
+];
+
+const CLIENT: ServiceId = ServiceId(0);
+const COORDINATOR: ServiceId = ServiceId(1);
+const ORDER: ServiceId = ServiceId(2);
+const PRODUCT: ServiceId = ServiceId(3);
+
+/// Renames waiting behind an earlier rename of the same product before the coordinator refuses more.
+const WAITING_CAPACITY: usize = 32;
+
+fn per_million(percent: f64) -> u32 {
+    (percent * 10_000.0).round() as u32
+}
+
+pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
+    let network = network(knobs);
+    let timeout = Micros::from_millis_f64(knobs.get(COORDINATOR_TIMEOUT.name));
+    let client = ClientConfig {
+        operations: vec![
+            read_orders(knobs, ORDER, PRODUCT),
+            rename_products(knobs, COORDINATOR, PRODUCT),
+        ],
+        // A rename may wait up to one timeout behind another, then take up to one more, plus the
+        // round trip to the coordinator: the client outwaits all that, so the coordinator's
+        // verdict always reaches it.
+        timeout: Micros(timeout.0 * 2 + network.latency.0 * 3) + Micros::from_secs(1),
+    };
+    let crash_at = knobs.get(CRASH_AT_RENAME.name) as u64;
+    let coordinator = CoordinatorConfig {
+        product: PRODUCT,
+        order: ORDER,
+        products: PRODUCTS,
+        timeout,
+        crash_at_rename: (crash_at > 0).then_some(crash_at),
+        restart_after: Micros::from_secs_f64(knobs.get(RESTART_AFTER.name)),
+        waiting_capacity: WAITING_CAPACITY,
+    };
+    let order = OrderConfig {
+        source: ProductSource::LocalCopy,
+        apply_only_newer: true,
+        publish_orders: None,
+        refuse_updates_per_million: per_million(knobs.get(ORDER_FAILURE.name)),
+    };
+    let product = ProductConfig::coordinated(per_million(knobs.get(PRODUCT_FAILURE.name)));
+    let mut order_initial = order_rows(knobs.get(PRODUCTS_PER_ORDER.name) as u64, rng);
+    order_initial.extend(product_rows(PRODUCT_NAMES_COPY_TABLE));
+    let log_initial = (1..=PRODUCTS)
+        .map(|id| {
+            let entry = LogEntry::initial(&initial_product_name(id));
+            let row = Row {
+                value: entry.to_value(),
+                version: 1,
+            };
+            (RENAME_LOG_TABLE.to_string(), id.to_string(), row)
+        })
+        .collect();
+    World {
+        services: vec![
+            setup(
+                CLIENT.0,
+                "Client",
+                ServiceRole::Client,
+                Box::new(move || Box::new(Client::new(client.clone()))),
+                vec![],
+            ),
+            setup(
+                COORDINATOR.0,
+                "Coordinator",
+                ServiceRole::Coordinator,
+                Box::new(move || Box::new(Coordinator::new(coordinator.clone()))),
+                log_initial,
+            ),
+            setup(
+                ORDER.0,
+                "Order",
+                ServiceRole::Service,
+                Box::new(move || Box::new(Order::new(order.clone()))),
+                order_initial,
+            ),
+            setup(
+                PRODUCT.0,
+                "Product",
+                ServiceRole::Service,
+                Box::new(move || Box::new(Product::new(product.clone()))),
+                product_table(),
+            ),
+        ],
+        links: vec![
+            (CLIENT, COORDINATOR),
+            (CLIENT, ORDER),
+            (COORDINATOR, PRODUCT),
+            (COORDINATOR, ORDER),
+        ],
+        copies: vec![CopyDecl {
+            copy_service: ORDER,
+            copy_table: PRODUCT_NAMES_COPY_TABLE.to_string(),
+            source_service: PRODUCT,
+            source_table: PRODUCTS_TABLE.to_string(),
+        }],
+        network,
+        faults: outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR),
+        intro: "Renames go to the Coordinator. It sends each one to Product and to Order at once and answers \
+                only when both have applied it; if either refuses, is down or is too slow, it rolls both back \
+                and the rename fails. Reads come from Order's copy, which is never behind a confirmed rename."
+            .to_string(),
+    }
+}

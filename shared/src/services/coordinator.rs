@@ -1,0 +1,665 @@
+//! The coordinator of the gateway pattern. It takes each rename, sends it to Product and to Order
+//! at once, and waits for both. Both applied → the client gets success. Either refused, was down
+//! or did not answer in time → the coordinator rolls the rename back and the client gets a
+//! failure. It logs every update it runs in its own table, so that after a crash it finds the one
+//! it left half done and flags it as a partial update.
+//!
+//! Versions. The coordinator runs one update per product at a time (later renames of that product
+//! wait their turn), so its log holds each product's current version. An update carries version
+//! v = the log's version + 1; Product and Order store it only if it is newer than their row, so
+//! Product keeps increasing versions and Order's copy holds exactly the coordinator's. A rollback
+//! stores the old name again at a new version v + 1 — rows never move backwards, and an update
+//! that arrives after its rollback is ignored. It goes to both services, also to one that refused
+//! (whose row already holds the old name), so that both end on the same version, and it is retried
+//! until both have acknowledged it: a compensation must land.
+
+use crate::protocol::{Event, MsgId, Payload, ServiceId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::time::Micros;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The coordinator's log: key product id, value a [`LogEntry`], version the product's version.
+pub const RENAME_LOG_TABLE: &str = "rename_log";
+
+/// How the coordinator is wired and behaves.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// The Product service, source of truth for names.
+    pub product: ServiceId,
+    /// The Order service, which keeps a copy of names.
+    pub order: ServiceId,
+    /// Products are numbered `1..=products`.
+    pub products: u64,
+    /// How long it waits for both services to answer an update, and for each rollback.
+    pub timeout: Micros,
+    /// The rename (counted from 1 over the whole run) at which it crashes after sending the
+    /// update to Product and before sending it to Order; `None` for never.
+    pub crash_at_rename: Option<u64>,
+    /// How long it stays down after that crash.
+    pub restart_after: Micros,
+    /// The most renames waiting for an earlier rename of the same product; more are refused.
+    pub waiting_capacity: usize,
+}
+
+/// Where an update stands, as the log records it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogState {
+    /// Both services hold `to`.
+    Done,
+    /// `from → to` was sent; the answers are not all in.
+    Applying,
+    /// The update failed; the rollback `from → to` is not acknowledged by both yet.
+    RollingBack,
+    /// The rollback landed at both services: both hold `to` again.
+    RolledBack,
+    /// Found unfinished after a crash: the services may disagree.
+    Partial,
+}
+
+impl LogState {
+    fn word(self) -> &'static str {
+        match self {
+            LogState::Done => "done",
+            LogState::Applying => "applying",
+            LogState::RollingBack => "rolling back",
+            LogState::RolledBack => "rolled back",
+            LogState::Partial => "PARTIAL",
+        }
+    }
+}
+
+/// One row of the coordinator's log, written as text a person can read in the page's table,
+/// such as `#5 applying: Oak Chair → Smart Oak Chair`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Which rename, counted from 1 over the run; 0 for the starting state.
+    pub number: u64,
+    /// Where it stands.
+    pub state: LogState,
+    /// The name before, while a change is under way.
+    pub from: Option<String>,
+    /// The name the product has, or is being given.
+    pub to: String,
+}
+
+impl LogEntry {
+    /// The entry for a product's starting name.
+    pub fn initial(name: &str) -> LogEntry {
+        LogEntry {
+            number: 0,
+            state: LogState::Done,
+            from: None,
+            to: name.to_string(),
+        }
+    }
+
+    /// The entry as the row's value.
+    pub fn to_value(&self) -> String {
+        let head = format!("#{} {}", self.number, self.state.word());
+        match &self.from {
+            Some(from) => format!("{head}: {from} → {}", self.to),
+            None => format!("{head}: {}", self.to),
+        }
+    }
+
+    /// Reads a row's value written by [`LogEntry::to_value`].
+    pub fn parse(value: &str) -> Option<LogEntry> {
+        let (number, rest) = value.strip_prefix('#')?.split_once(' ')?;
+        let (word, names) = rest.split_once(": ")?;
+        let state = [
+            LogState::Done,
+            LogState::Applying,
+            LogState::RollingBack,
+            LogState::RolledBack,
+            LogState::Partial,
+        ]
+        .into_iter()
+        .find(|state| state.word() == word)?;
+        let (from, to) = match names.split_once(" → ") {
+            Some((from, to)) => (Some(from.to_string()), to.to_string()),
+            None => (None, names.to_string()),
+        };
+        Some(LogEntry {
+            number: number.parse().ok()?,
+            state,
+            from,
+            to,
+        })
+    }
+}
+
+/// The two services every update goes to, by index.
+const PARTICIPANT_NAMES: [&str; 2] = ["Product", "Order"];
+/// The first wait before retrying a rollback to a service that is down; it doubles from there.
+const ROLLBACK_BACKOFF_MIN: Micros = Micros::from_millis(100);
+/// The longest wait between rollback retries.
+const ROLLBACK_BACKOFF_MAX: Micros = Micros::from_secs(1);
+
+/// What a service said to an update.
+#[derive(Clone, Debug, PartialEq)]
+enum Answer {
+    Waiting,
+    Applied,
+    Refused(String),
+    Down,
+}
+
+/// The rollback to one service.
+#[derive(Debug)]
+struct RollbackLeg {
+    /// The rollback message in flight, if any (none while waiting to retry).
+    msg: Option<MsgId>,
+    timer: TimerId,
+    /// The wait before the next retry after a refusal; zero until the first.
+    backoff: Micros,
+    done: bool,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Applying {
+        calls: [MsgId; 2],
+        answers: [Answer; 2],
+        timer: TimerId,
+    },
+    RollingBack {
+        legs: [RollbackLeg; 2],
+    },
+}
+
+/// An update in progress for one product.
+#[derive(Debug)]
+struct Update {
+    number: u64,
+    request: Envelope,
+    product: u64,
+    old_name: String,
+    new_name: String,
+    version: u64,
+    phase: Phase,
+}
+
+/// A rename waiting for an earlier rename of the same product.
+#[derive(Debug)]
+struct Waiting {
+    request: Envelope,
+    product: u64,
+    name: String,
+    since: Micros,
+}
+
+#[derive(Copy, Clone, Debug)]
+enum CoordinatorTimer {
+    ApplyTimeout(u64),
+    Rollback(u64, usize),
+}
+
+/// The coordinator.
+#[derive(Debug)]
+pub struct Coordinator {
+    config: CoordinatorConfig,
+    /// Renames started over the run, recovered from the log after a restart.
+    renames_started: u64,
+    /// Updates in progress, by product.
+    active: BTreeMap<u64, Update>,
+    waiting: VecDeque<Waiting>,
+    timers: BTreeMap<TimerId, CoordinatorTimer>,
+    /// Whether a success was narrated, so only the first is.
+    narrated_success: bool,
+}
+
+impl Coordinator {
+    /// A coordinator with nothing in progress; on start it reads its log.
+    pub fn new(config: CoordinatorConfig) -> Coordinator {
+        Coordinator {
+            config,
+            renames_started: 0,
+            active: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            timers: BTreeMap::new(),
+            narrated_success: false,
+        }
+    }
+
+    fn participant(&self, index: usize) -> ServiceId {
+        if index == 0 {
+            self.config.product
+        } else {
+            self.config.order
+        }
+    }
+
+    /// Reads the log; flags every update a crash left unfinished.
+    fn recover(&mut self, ctx: &mut Ctx<'_>) {
+        for product in 1..=self.config.products {
+            let key = product.to_string();
+            let Some(row) = ctx.read(RENAME_LOG_TABLE, &key) else {
+                continue;
+            };
+            let Some(mut entry) = LogEntry::parse(&row.value) else {
+                continue;
+            };
+            self.renames_started = self.renames_started.max(entry.number);
+            if !matches!(entry.state, LogState::Applying | LogState::RollingBack) {
+                continue;
+            }
+            let what = match entry.state {
+                LogState::Applying => "rename",
+                _ => "rollback of rename",
+            };
+            let from = entry.from.clone().unwrap_or_default();
+            let text = format!(
+                "{what} #{} of product {product} (\"{from}\" → \"{}\", v{}) was left half done",
+                entry.number, entry.to, row.version
+            );
+            ctx.narrate(format!(
+                "Coordinator restarts and finds in its log that the {text}: Product and Order may now \
+                 disagree on product {product}'s name. It flags a partial update."
+            ));
+            ctx.record(Event::PartialUpdateFlagged {
+                service: ctx.me,
+                key: key.clone(),
+                text,
+            });
+            entry.state = LogState::Partial;
+            ctx.write(RENAME_LOG_TABLE, &key, &entry.to_value(), row.version);
+        }
+    }
+
+    fn receive_rename(&mut self, request: &Envelope, product: u64, name: &str, ctx: &mut Ctx<'_>) {
+        if self.active.contains_key(&product) {
+            if self.waiting.len() >= self.config.waiting_capacity {
+                let reason = format!(
+                    "the coordinator is busy: {} renames are already waiting",
+                    self.waiting.len()
+                );
+                ctx.reply(request, Payload::Failed { reason });
+                return;
+            }
+            self.waiting.push_back(Waiting {
+                request: request.clone(),
+                product,
+                name: name.to_string(),
+                since: ctx.now,
+            });
+            return;
+        }
+        self.begin(request.clone(), product, name.to_string(), ctx);
+    }
+
+    fn begin(&mut self, request: Envelope, product: u64, new_name: String, ctx: &mut Ctx<'_>) {
+        let key = product.to_string();
+        let Some((row, entry)) = ctx
+            .read(RENAME_LOG_TABLE, &key)
+            .and_then(|row| LogEntry::parse(&row.value).map(|entry| (row, entry)))
+        else {
+            let reason = format!("no product {product}");
+            ctx.reply(&request, Payload::Failed { reason });
+            return;
+        };
+        self.renames_started += 1;
+        let number = self.renames_started;
+        let version = row.version + 1;
+        let old_name = entry.to;
+        let applying = LogEntry {
+            number,
+            state: LogState::Applying,
+            from: Some(old_name.clone()),
+            to: new_name.clone(),
+        };
+        ctx.write(RENAME_LOG_TABLE, &key, &applying.to_value(), version);
+        let apply = Payload::ApplyRename {
+            product,
+            name: new_name.clone(),
+            version,
+        };
+        let to_product = ctx.send(
+            self.config.product,
+            apply.clone(),
+            request.op,
+            Some(request.id),
+        );
+        if self.config.crash_at_rename == Some(number) {
+            ctx.narrate(format!(
+                "Coordinator crashes after sending the rename of product {product} to Product and before \
+                 sending it to Order: once Product applies it, product {product}'s name differs between the two."
+            ));
+            ctx.crash(self.config.restart_after);
+            return;
+        }
+        let to_order = ctx.send(self.config.order, apply, request.op, Some(request.id));
+        let timer = ctx.set_timer(self.config.timeout);
+        self.timers
+            .insert(timer, CoordinatorTimer::ApplyTimeout(product));
+        self.active.insert(
+            product,
+            Update {
+                number,
+                request,
+                product,
+                old_name,
+                new_name,
+                version,
+                phase: Phase::Applying {
+                    calls: [to_product, to_order],
+                    answers: [Answer::Waiting, Answer::Waiting],
+                    timer,
+                },
+            },
+        );
+    }
+
+    /// The product and participant whose update or rollback message `msg` is.
+    fn find_call(&self, msg: MsgId) -> Option<(u64, usize)> {
+        self.active.values().find_map(|update| {
+            let index = match &update.phase {
+                Phase::Applying { calls, .. } => calls.iter().position(|call| *call == msg),
+                Phase::RollingBack { legs } => legs.iter().position(|leg| leg.msg == Some(msg)),
+            }?;
+            Some((update.product, index))
+        })
+    }
+
+    fn on_answer(&mut self, product: u64, index: usize, answer: Answer, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        match &mut update.phase {
+            Phase::Applying { answers, .. } => {
+                if answers[index] == Answer::Waiting {
+                    answers[index] = answer;
+                }
+                let failed = answers
+                    .iter()
+                    .any(|a| matches!(a, Answer::Refused(_) | Answer::Down));
+                if failed {
+                    self.fail(product, false, ctx);
+                } else if answers.iter().all(|a| *a == Answer::Applied) {
+                    self.succeed(product, ctx);
+                }
+            }
+            Phase::RollingBack { .. } => match answer {
+                Answer::Down => self.retry_rollback_later(product, index, ctx),
+                _ => self.rollback_landed(product, index, ctx),
+            },
+        }
+    }
+
+    fn succeed(&mut self, product: u64, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get(&product) else {
+            return;
+        };
+        if let Phase::Applying { timer, .. } = update.phase {
+            self.timers.remove(&timer);
+        }
+        let done = LogEntry {
+            number: update.number,
+            state: LogState::Done,
+            from: None,
+            to: update.new_name.clone(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &done.to_value(),
+            update.version,
+        );
+        ctx.reply(
+            &update.request,
+            Payload::Renamed {
+                product,
+                version: update.version,
+            },
+        );
+        if !self.narrated_success {
+            self.narrated_success = true;
+            ctx.narrate(format!(
+                "Coordinator: Product and Order both applied the rename of product {product}. Only now does \
+                 the user get success — after the slower of the two round trips."
+            ));
+        }
+        self.finish(product, ctx);
+    }
+
+    /// Rolls the update back at both services and tells the client it failed: at once when a
+    /// service refused or is down, or when the wait for answers `timed_out`.
+    fn fail(&mut self, product: u64, timed_out: bool, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        let Phase::Applying { answers, timer, .. } = &update.phase else {
+            return;
+        };
+        self.timers.remove(timer);
+        let timeout = self.config.timeout;
+        let said: Vec<String> = answers
+            .iter()
+            .zip(PARTICIPANT_NAMES)
+            .map(|(answer, name)| match answer {
+                Answer::Applied => format!("{name} applied it"),
+                Answer::Refused(reason) => format!("{name} {reason}"),
+                Answer::Down => format!("{name} is down"),
+                Answer::Waiting if timed_out => format!("{name} did not answer within {timeout}"),
+                Answer::Waiting => format!("{name} had not answered yet"),
+            })
+            .collect();
+        let reason = answers
+            .iter()
+            .zip(&said)
+            .find(|(answer, _)| **answer != Answer::Applied)
+            .map_or_else(String::new, |(_, said)| said.clone());
+        let rollback_version = update.version + 1;
+        ctx.narrate(format!(
+            "Coordinator: for the rename of product {product}, {} — rolling back: both are told to hold \
+             \"{}\" again, as v{rollback_version}, and the user gets a failure.",
+            said.join(", "),
+            update.old_name
+        ));
+        let rolling_back = LogEntry {
+            number: update.number,
+            state: LogState::RollingBack,
+            from: Some(update.new_name.clone()),
+            to: update.old_name.clone(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &rolling_back.to_value(),
+            rollback_version,
+        );
+        ctx.reply(
+            &update.request,
+            Payload::Failed {
+                reason: format!("{reason}; rolled back"),
+            },
+        );
+        let leg = || RollbackLeg {
+            msg: None,
+            timer: TimerId(0),
+            backoff: Micros::ZERO,
+            done: false,
+        };
+        update.phase = Phase::RollingBack {
+            legs: [leg(), leg()],
+        };
+        for index in 0..PARTICIPANT_NAMES.len() {
+            self.send_rollback(product, index, ctx);
+        }
+    }
+
+    fn send_rollback(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
+        let to = self.participant(index);
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        let Phase::RollingBack { legs } = &mut update.phase else {
+            return;
+        };
+        let payload = Payload::RollBackRename {
+            product,
+            name: update.old_name.clone(),
+            version: update.version + 1,
+        };
+        let msg = ctx.send(to, payload, update.request.op, None);
+        let timer = ctx.set_timer(self.config.timeout);
+        self.timers.remove(&legs[index].timer);
+        self.timers
+            .insert(timer, CoordinatorTimer::Rollback(product, index));
+        legs[index].msg = Some(msg);
+        legs[index].timer = timer;
+    }
+
+    fn retry_rollback_later(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        let Phase::RollingBack { legs } = &mut update.phase else {
+            return;
+        };
+        let leg = &mut legs[index];
+        if leg.backoff == Micros::ZERO {
+            ctx.narrate(format!(
+                "Coordinator: {} is down, so its rollback of product {product} cannot land yet. The \
+                 coordinator retries until it does, and holds further renames of product {product} until then.",
+                PARTICIPANT_NAMES[index]
+            ));
+        }
+        leg.backoff = (leg.backoff + leg.backoff).clamp(ROLLBACK_BACKOFF_MIN, ROLLBACK_BACKOFF_MAX);
+        leg.msg = None;
+        self.timers.remove(&leg.timer);
+        leg.timer = ctx.set_timer(leg.backoff);
+        self.timers
+            .insert(leg.timer, CoordinatorTimer::Rollback(product, index));
+    }
+
+    fn rollback_landed(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        let Phase::RollingBack { legs } = &mut update.phase else {
+            return;
+        };
+        legs[index].done = true;
+        legs[index].msg = None;
+        self.timers.remove(&legs[index].timer);
+        if !legs.iter().all(|leg| leg.done) {
+            return;
+        }
+        if legs.iter().any(|leg| leg.backoff > Micros::ZERO) {
+            ctx.narrate(format!(
+                "Coordinator: the rollback of product {product} has finally landed at both services."
+            ));
+        }
+        let rolled_back = LogEntry {
+            number: update.number,
+            state: LogState::RolledBack,
+            from: None,
+            to: update.old_name.clone(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &rolled_back.to_value(),
+            update.version + 1,
+        );
+        self.finish(product, ctx);
+    }
+
+    /// Ends the product's update and starts the next rename waiting for it.
+    fn finish(&mut self, product: u64, ctx: &mut Ctx<'_>) {
+        self.active.remove(&product);
+        while let Some(at) = self.waiting.iter().position(|w| w.product == product) {
+            let Some(next) = self.waiting.remove(at) else {
+                return;
+            };
+            // The client has given up on a rename that waited this long; do not apply it behind
+            // its back.
+            if ctx.now - next.since > self.config.timeout {
+                let reason = format!(
+                    "waited more than {} behind another rename of product {product}",
+                    self.config.timeout
+                );
+                ctx.reply(&next.request, Payload::Failed { reason });
+                continue;
+            }
+            self.begin(next.request, product, next.name, ctx);
+            return;
+        }
+    }
+
+    fn on_timer(&mut self, timer: TimerId, ctx: &mut Ctx<'_>) {
+        match self.timers.remove(&timer) {
+            Some(CoordinatorTimer::ApplyTimeout(product)) => self.fail(product, true, ctx),
+            Some(CoordinatorTimer::Rollback(product, index)) => {
+                self.send_rollback(product, index, ctx)
+            }
+            None => {}
+        }
+    }
+}
+
+impl Service for Coordinator {
+    fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+        match input {
+            Input::Start => self.recover(ctx),
+            Input::Message(message) => match &message.payload {
+                Payload::RenameProduct { product, name } => {
+                    self.receive_rename(message, *product, name, ctx)
+                }
+                Payload::Renamed { .. } | Payload::Failed { .. } => {
+                    let Some((product, index)) = message.caused_by.and_then(|m| self.find_call(m))
+                    else {
+                        return; // An answer after its timeout: the update already failed.
+                    };
+                    let answer = match &message.payload {
+                        Payload::Failed { reason } => Answer::Refused(reason.clone()),
+                        _ => Answer::Applied,
+                    };
+                    self.on_answer(product, index, answer, ctx);
+                }
+                _ => {}
+            },
+            Input::Timer(timer) => self.on_timer(timer, ctx),
+            Input::Refused(msg) => {
+                if let Some((product, index)) = self.find_call(msg) {
+                    self.on_answer(product, index, Answer::Down, ctx);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_entries_read_back_as_written() {
+        let check = |entry: LogEntry, text: &str| {
+            assert_eq!(entry.to_value(), text);
+            assert_eq!(LogEntry::parse(text), Some(entry));
+        };
+        check(LogEntry::initial("Oak Chair"), "#0 done: Oak Chair");
+        check(
+            LogEntry {
+                number: 12,
+                state: LogState::RollingBack,
+                from: Some("Smart Oak Chair".into()),
+                to: "Oak Chair".into(),
+            },
+            "#12 rolling back: Smart Oak Chair → Oak Chair",
+        );
+        check(
+            LogEntry {
+                number: 3,
+                state: LogState::Partial,
+                from: Some("Desk Lamp".into()),
+                to: "Eco Desk Lamp".into(),
+            },
+            "#3 PARTIAL: Desk Lamp → Eco Desk Lamp",
+        );
+        for bad in ["", "done: x", "#x done: y", "#1 finished: y", "#1 done"] {
+            assert_eq!(LogEntry::parse(bad), None, "{bad:?}");
+        }
+    }
+}
