@@ -5,7 +5,7 @@ mod common;
 mod event_driven_checks;
 
 use shared::fold::WorldState;
-use shared::protocol::{Event, MsgId, RunRequest, Trace};
+use shared::protocol::{Event, MsgId, RunRequest, ServiceId, Trace};
 use shared::rng::SimRng;
 use shared::scenario::{catalog, find, simulate};
 use shared::time::Micros;
@@ -49,6 +49,11 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "product_slow_factor" => pick(&mut rng, 1.0, 10.0).round(),
             "product_slow_at_s" => pick(&mut rng, 0.0, 20.0),
             "product_slow_for_s" => pick(&mut rng, 0.0, 10.0),
+            "product_failure_pct" | "order_failure_pct" => pick(&mut rng, 0.0, 30.0),
+            // Down to below one round trip, so that every update times out.
+            "coordinator_timeout_ms" => pick(&mut rng, 20.0, 1_500.0),
+            "coordinator_crash_at_rename" => pick(&mut rng, 0.0, 40.0).round(),
+            "coordinator_restart_after_s" => pick(&mut rng, 0.1, 5.0),
             name if name.ends_with("_down_at_s") => pick(&mut rng, 0.0, 20.0),
             name if name.ends_with("_down_for_s") => pick(&mut rng, 0.0, 10.0),
             other => panic!("knob {other} needs a range in this sweep"),
@@ -237,4 +242,139 @@ fn event_driven_loses_no_order_while_a_consumer_is_down_and_applies_once_when_id
         }
         Ok(())
     });
+}
+
+/// The id of the service named `name`.
+fn service_named(trace: &Trace, name: &str) -> Result<ServiceId, String> {
+    trace
+        .header
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.id)
+        .ok_or_else(|| format!("no service named {name}"))
+}
+
+/// What one gateway run did, for the sweep's coverage figures.
+#[derive(Default)]
+struct GatewayRun {
+    confirmed: u64,
+    rollbacks: u64,
+    partial_updates_flagged: u64,
+    inconsistent_rows_at_end: u64,
+}
+
+/// The gateway's promises: it confirms a rename only while Product and Order hold the same name
+/// at the rename's version; every coordinator restart after a crash flags the update it left
+/// half done; and once everything has had `settle` to land, Order's copy equals Product's table
+/// except where a partial update was flagged.
+fn check_gateway(trace: &Trace, settle: Micros) -> Result<GatewayRun, String> {
+    let coordinator = service_named(trace, "Coordinator")?;
+    let (product, order) = (
+        service_named(trace, "Product")?,
+        service_named(trace, "Order")?,
+    );
+    let mut state = WorldState::new(&trace.header);
+    let mut run = GatewayRun::default();
+    let (mut restarts, mut last_start) = (0, None);
+    for event in &trace.events {
+        state.apply(event);
+        match &event.event {
+            Event::ServiceUp { service } if *service == coordinator => {
+                restarts += u64::from(last_start.is_some());
+                last_start = Some(event.at);
+            }
+            Event::PartialUpdateFlagged { .. } => {
+                let restarting = restarts > 0 && last_start == Some(event.at);
+                if !restarting {
+                    return Err(format!(
+                        "a partial update flagged at {} outside a restart",
+                        event.at
+                    ));
+                }
+            }
+            Event::Sent { from, label, .. } if *from == coordinator => {
+                // "200 product 3 now v5": the coordinator confirms a rename to the client.
+                let Some(rest) = label.strip_prefix("200 product ") else {
+                    continue;
+                };
+                run.confirmed += 1;
+                let (key, version) = rest
+                    .split_once(" now v")
+                    .ok_or_else(|| format!("unexpected confirmation {label:?}"))?;
+                let source = state.row(product, "products", key);
+                let copy = state.row(order, "product_names", key);
+                let agree = match (source, copy) {
+                    (Some(s), Some(c)) => {
+                        s.value == c.value
+                            && s.version == c.version
+                            && s.version.to_string() == version
+                    }
+                    _ => false,
+                };
+                if !agree {
+                    return Err(format!(
+                        "at {} the coordinator confirmed {label:?} while Product holds {source:?} and Order {copy:?}",
+                        event.at
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let flagged = &state.metrics.coordination.partial_updates_flagged;
+    run.rollbacks = state.metrics.coordination.rollbacks_sent;
+    run.partial_updates_flagged = flagged.len() as u64;
+    if restarts > 0 && flagged.is_empty() {
+        return Err(format!(
+            "the coordinator restarted {restarts} time(s) after a crash but flagged nothing"
+        ));
+    }
+    let settled = state.now - settle;
+    for (copy, key) in state.inconsistent_rows() {
+        run.inconsistent_rows_at_end += 1;
+        let source = state.row(copy.source_service, &copy.source_table, key);
+        let copied = state.row(copy.copy_service, &copy.copy_table, key);
+        let recent = [source, copied]
+            .iter()
+            .flatten()
+            .any(|row| row.written_at > settled);
+        if !recent && !flagged.iter().any(|k| k == key) {
+            return Err(format!(
+                "product {key} differs for good and nobody flagged it: Product {source:?}, Order {copied:?}"
+            ));
+        }
+    }
+    Ok(run)
+}
+
+#[test]
+fn gateway_confirms_only_agreed_renames_and_every_lasting_difference_is_flagged() {
+    let totals = std::cell::RefCell::new(GatewayRun::default());
+    // Product is down until 30 s at most; rollbacks retry at least every second; 15 s is ample.
+    sweep("gateway", |trace| {
+        check_message_accounting(trace)?;
+        let run = check_gateway(trace, Micros::from_secs(15))?;
+        let mut totals = totals.borrow_mut();
+        totals.confirmed += run.confirmed;
+        totals.rollbacks += run.rollbacks;
+        totals.partial_updates_flagged += run.partial_updates_flagged;
+        totals.inconsistent_rows_at_end += run.inconsistent_rows_at_end;
+        Ok(())
+    });
+    let totals = totals.into_inner();
+    println!(
+        "gateway sweep: {} renames confirmed, {} rollback messages, {} partial updates flagged, \
+         {} rows inconsistent at the end",
+        totals.confirmed,
+        totals.rollbacks,
+        totals.partial_updates_flagged,
+        totals.inconsistent_rows_at_end
+    );
+    if seeds().len() > 1 {
+        assert!(
+            totals.confirmed > 0 && totals.rollbacks > 0 && totals.partial_updates_flagged > 0,
+            "the sweep exercises confirmations, rollbacks and crashes"
+        );
+    }
 }

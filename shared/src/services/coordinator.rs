@@ -360,6 +360,18 @@ impl Coordinator {
         })
     }
 
+    /// True when `from` says it holds `product` at `version` or newer while the product's update
+    /// is being rolled back at that version: the answer to any attempt of the rollback, also one
+    /// that was retried after its timeout, since a rollback is the same whenever it lands.
+    fn acks_rollback(&self, from: ServiceId, product: u64, version: u64) -> bool {
+        let is_participant = from == self.config.product || from == self.config.order;
+        self.active.get(&product).is_some_and(|update| {
+            is_participant
+                && matches!(update.phase, Phase::RollingBack { .. })
+                && version > update.version
+        })
+    }
+
     fn on_answer(&mut self, product: u64, index: usize, answer: Answer, ctx: &mut Ctx<'_>) {
         let Some(update) = self.active.get_mut(&product) else {
             return;
@@ -539,6 +551,9 @@ impl Coordinator {
         let Phase::RollingBack { legs } = &mut update.phase else {
             return;
         };
+        if legs[index].done {
+            return;
+        }
         legs[index].done = true;
         legs[index].msg = None;
         self.timers.remove(&legs[index].timer);
@@ -605,6 +620,12 @@ impl Service for Coordinator {
             Input::Message(message) => match &message.payload {
                 Payload::RenameProduct { product, name } => {
                     self.receive_rename(message, *product, name, ctx)
+                }
+                Payload::Renamed { product, version }
+                    if self.acks_rollback(message.from, *product, *version) =>
+                {
+                    let index = usize::from(message.from != self.config.product);
+                    self.rollback_landed(*product, index, ctx);
                 }
                 Payload::Renamed { .. } | Payload::Failed { .. } => {
                     let Some((product, index)) = message.caused_by.and_then(|m| self.find_call(m))
