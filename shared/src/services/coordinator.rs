@@ -185,13 +185,15 @@ struct Waiting {
     request: Envelope,
     product: u64,
     name: String,
-    since: Micros,
+    /// Fires when it has waited one timeout: it is refused then.
+    timer: TimerId,
 }
 
 #[derive(Copy, Clone, Debug)]
 enum CoordinatorTimer {
     ApplyTimeout(u64),
     Rollback(u64, usize),
+    WaitedTooLong(MsgId),
 }
 
 /// The coordinator.
@@ -256,13 +258,13 @@ impl Coordinator {
                 "Coordinator restarts and finds in its log that the {text}: Product and Order may now \
                  disagree on product {product}'s name. It flags a partial update."
             ));
-            ctx.record(Event::PartialUpdateFlagged {
-                service: ctx.me,
-                key: key.clone(),
-                text,
-            });
             entry.state = LogState::Partial;
             ctx.write(RENAME_LOG_TABLE, &key, &entry.to_value(), row.version);
+            ctx.record(Event::PartialUpdateFlagged {
+                service: ctx.me,
+                key,
+                text,
+            });
         }
     }
 
@@ -276,11 +278,14 @@ impl Coordinator {
                 ctx.reply(request, Payload::Failed { reason });
                 return;
             }
+            let timer = ctx.set_timer(self.config.timeout);
+            self.timers
+                .insert(timer, CoordinatorTimer::WaitedTooLong(request.id));
             self.waiting.push_back(Waiting {
                 request: request.clone(),
                 product,
                 name: name.to_string(),
-                since: ctx.now,
+                timer,
             });
             return;
         }
@@ -455,10 +460,16 @@ impl Coordinator {
                 Answer::Waiting => format!("{name} had not answered yet"),
             })
             .collect();
-        let reason = answers
-            .iter()
-            .zip(&said)
-            .find(|(answer, _)| **answer != Answer::Applied)
+        // The user hears the cause: a refusal or an outage first, else the silence.
+        let reason = [true, false]
+            .into_iter()
+            .find_map(|cause_only| {
+                answers.iter().zip(&said).find(|(answer, _)| match answer {
+                    Answer::Refused(_) | Answer::Down => true,
+                    Answer::Waiting => !cause_only,
+                    Answer::Applied => false,
+                })
+            })
             .map_or_else(String::new, |(_, said)| said.clone());
         let rollback_version = update.version + 1;
         ctx.narrate(format!(
@@ -583,22 +594,27 @@ impl Coordinator {
     /// Ends the product's update and starts the next rename waiting for it.
     fn finish(&mut self, product: u64, ctx: &mut Ctx<'_>) {
         self.active.remove(&product);
-        while let Some(at) = self.waiting.iter().position(|w| w.product == product) {
-            let Some(next) = self.waiting.remove(at) else {
-                return;
-            };
-            // The client has given up on a rename that waited this long; do not apply it behind
-            // its back.
-            if ctx.now - next.since > self.config.timeout {
-                let reason = format!(
-                    "waited more than {} behind another rename of product {product}",
-                    self.config.timeout
-                );
-                ctx.reply(&next.request, Payload::Failed { reason });
-                continue;
-            }
-            self.begin(next.request, product, next.name, ctx);
+        let Some(at) = self.waiting.iter().position(|w| w.product == product) else {
             return;
+        };
+        if let Some(next) = self.waiting.remove(at) {
+            self.timers.remove(&next.timer);
+            self.begin(next.request, product, next.name, ctx);
+        }
+    }
+
+    /// Refuses a rename that has waited a whole timeout, so its client hears why before it gives
+    /// up, and the rename is never applied behind its back after that.
+    fn waited_too_long(&mut self, request: MsgId, ctx: &mut Ctx<'_>) {
+        let Some(at) = self.waiting.iter().position(|w| w.request.id == request) else {
+            return;
+        };
+        if let Some(waiting) = self.waiting.remove(at) {
+            let reason = format!(
+                "waited more than {} behind another rename of product {}",
+                self.config.timeout, waiting.product
+            );
+            ctx.reply(&waiting.request, Payload::Failed { reason });
         }
     }
 
@@ -608,6 +624,7 @@ impl Coordinator {
             Some(CoordinatorTimer::Rollback(product, index)) => {
                 self.send_rollback(product, index, ctx)
             }
+            Some(CoordinatorTimer::WaitedTooLong(request)) => self.waited_too_long(request, ctx),
             None => {}
         }
     }

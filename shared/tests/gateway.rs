@@ -1,0 +1,467 @@
+//! The gateway (coordinator) scenario teaches what the article says, in numbers: a confirmed
+//! rename is everywhere at once, the user waits for the slower service, failures mean rollbacks,
+//! an outage of Product fails every rename, and a coordinator crash leaves a partial update.
+
+use shared::fold::WorldState;
+use shared::metrics::summarize;
+use shared::protocol::{Event, MsgId, OpId, Outcome, RunRequest, ServiceId, Trace};
+use shared::scenario::simulate;
+use shared::services::{LogEntry, LogState, RENAME_LOG_TABLE};
+use shared::time::Micros;
+use std::collections::BTreeMap;
+
+/// A healthy gateway: nothing refuses, nothing crashes, nothing goes down.
+const HEALTHY: [(&str, f64); 4] = [
+    ("product_failure_pct", 0.0),
+    ("order_failure_pct", 0.0),
+    ("coordinator_crash_at_rename", 0.0),
+    ("product_down_for_s", 0.0),
+];
+
+fn run(seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace {
+    let mut all: BTreeMap<String, f64> = HEALTHY.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    all.extend(knobs.iter().map(|(k, v)| (k.to_string(), *v)));
+    println!("gateway seed {seed}, knobs {all:?}");
+    simulate(&RunRequest {
+        scenario: "gateway".into(),
+        seed,
+        until_s,
+        knobs: all,
+    })
+    .expect("valid request")
+}
+
+fn service(trace: &Trace, name: &str) -> ServiceId {
+    trace
+        .header
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .expect("the gateway has this service")
+        .id
+}
+
+/// One client operation, as the trace tells it.
+#[derive(Clone, Debug)]
+struct Op {
+    name: String,
+    started: Micros,
+    finished: Option<(Micros, Outcome)>,
+    latency: Micros,
+    /// For reads: the version of each product the read saw.
+    observed: BTreeMap<String, u64>,
+    /// For renames: the product, from the request's label `PUT /products/3 Smart Oak Chair`.
+    product: Option<String>,
+}
+
+fn ops(trace: &Trace) -> BTreeMap<OpId, Op> {
+    let mut ops: BTreeMap<OpId, Op> = BTreeMap::new();
+    for event in &trace.events {
+        match &event.event {
+            Event::OpStarted { op, name, .. } => {
+                ops.insert(
+                    *op,
+                    Op {
+                        name: name.clone(),
+                        started: event.at,
+                        finished: None,
+                        latency: Micros::ZERO,
+                        observed: BTreeMap::new(),
+                        product: None,
+                    },
+                );
+            }
+            Event::Sent {
+                op: Some(op),
+                label,
+                caused_by: None,
+                ..
+            } => {
+                if let (Some(entry), Some(rest)) =
+                    (ops.get_mut(op), label.strip_prefix("PUT /products/"))
+                {
+                    entry.product = entry
+                        .product
+                        .clone()
+                        .or_else(|| rest.split_whitespace().next().map(str::to_string));
+                }
+            }
+            Event::OpFinished {
+                op,
+                outcome,
+                latency,
+                observed,
+            } => {
+                if let Some(entry) = ops.get_mut(op) {
+                    entry.finished = Some((event.at, outcome.clone()));
+                    entry.latency = *latency;
+                    entry.observed = observed
+                        .iter()
+                        .map(|seen| (seen.key.clone(), seen.version))
+                        .collect();
+                }
+            }
+            _ => {}
+        }
+    }
+    ops
+}
+
+fn renames(ops: &BTreeMap<OpId, Op>) -> impl Iterator<Item = &Op> {
+    ops.values().filter(|op| op.name == "rename product")
+}
+
+fn failure_reason(op: &Op) -> Option<&str> {
+    match &op.finished {
+        Some((_, Outcome::Failed { reason })) => Some(reason),
+        _ => None,
+    }
+}
+
+fn narrations(trace: &Trace) -> Vec<&str> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Narration { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn healthy_a_read_that_starts_after_a_rename_was_confirmed_sees_it() {
+    let trace = run(
+        3,
+        30.0,
+        &[("read_rate_per_s", 10.0), ("rename_rate_per_s", 2.0)],
+    );
+    let coordinator = service(&trace, "Coordinator");
+    // The version each confirmation carries: "200 product 3 now v5", sent by the coordinator.
+    let mut confirmed: BTreeMap<OpId, u64> = BTreeMap::new();
+    for event in &trace.events {
+        if let Event::Sent {
+            from,
+            op: Some(op),
+            label,
+            ..
+        } = &event.event
+            && *from == coordinator
+            && let Some((_, version)) = label.split_once(" now v")
+        {
+            confirmed.insert(*op, version.parse().unwrap());
+        }
+    }
+    let ops = ops(&trace);
+    let mut reads_checked = 0;
+    for (op_id, rename) in ops.iter().filter(|(_, op)| op.name == "rename product") {
+        assert!(
+            failure_reason(rename).is_none(),
+            "{rename:?} failed in a healthy run"
+        );
+        let Some((confirmed_at, _)) = rename.finished else {
+            continue;
+        };
+        let product = rename.product.as_ref().unwrap();
+        let version = confirmed[op_id];
+        for read in ops
+            .values()
+            .filter(|op| op.name == "read order" && op.started >= confirmed_at)
+        {
+            if let Some(seen) = read.observed.get(product) {
+                reads_checked += 1;
+                assert!(
+                    *seen >= version,
+                    "a read at {} saw product {product} v{seen}, confirmed at v{version} at {confirmed_at}",
+                    read.started
+                );
+            }
+        }
+    }
+    let summary = summarize(&trace);
+    println!(
+        "{} confirmed renames; {reads_checked} later reads checked; {} reads overlapped an update in progress",
+        confirmed.len(),
+        summary.stale_reads
+    );
+    assert!(confirmed.len() >= 40 && reads_checked >= 1_000);
+    assert_eq!(summary.by_operation["read order"].failed, 0);
+    assert_eq!(summary.coordination.rollbacks_sent, 0);
+    assert_eq!(summary.coordination.inconsistent_rows_at_end, 0);
+}
+
+#[test]
+fn the_user_waits_for_the_slower_of_the_two_round_trips() {
+    let latency = Micros::from_millis(40);
+    let trace = run(5, 30.0, &[("rename_rate_per_s", 2.0)]);
+    let coordinator = service(&trace, "Coordinator");
+    let (mut sent_at, mut delivered_at) = (BTreeMap::new(), BTreeMap::new());
+    // For each operation, the coordinator's updates; for each update, its answer.
+    let mut updates: BTreeMap<OpId, Vec<MsgId>> = BTreeMap::new();
+    let mut answer_to: BTreeMap<MsgId, MsgId> = BTreeMap::new();
+    for event in &trace.events {
+        match &event.event {
+            Event::Sent {
+                msg,
+                from,
+                op,
+                label,
+                caused_by,
+                ..
+            } => {
+                sent_at.insert(*msg, event.at);
+                if *from == coordinator && label.starts_with("PUT /products/") {
+                    updates.entry(op.unwrap()).or_default().push(*msg);
+                }
+                if let Some(request) = caused_by {
+                    answer_to.insert(*request, *msg);
+                }
+            }
+            Event::Delivered { msg } => {
+                delivered_at.insert(*msg, event.at);
+            }
+            _ => {}
+        }
+    }
+    let ops = ops(&trace);
+    let mut checked = 0;
+    for (op_id, rename) in ops.iter().filter(|(_, op)| op.name == "rename product") {
+        assert!(failure_reason(rename).is_none(), "{rename:?}");
+        if rename.finished.is_none() {
+            continue;
+        }
+        let round_trips: Vec<Micros> = updates[op_id]
+            .iter()
+            .map(|update| delivered_at[&answer_to[update]] - sent_at[update])
+            .collect();
+        assert_eq!(round_trips.len(), 2, "one update to Product, one to Order");
+        let slower = round_trips.iter().copied().max().unwrap();
+        // Plus the client's own hops to the coordinator and back.
+        assert!(
+            rename.latency >= slower + latency + latency,
+            "{rename:?} took less than its slower round trip {slower} plus two hops"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "{checked}");
+    let gateway = summarize(&trace).by_operation["rename product"].p50_us;
+    let direct = summarize(
+        &simulate(&RunRequest {
+            scenario: "eventual-consistency".into(),
+            seed: 5,
+            until_s: 30.0,
+            knobs: BTreeMap::from([("order_down_for_s".to_string(), 0.0)]),
+        })
+        .unwrap(),
+    )
+    .by_operation["rename product"]
+        .p50_us;
+    println!("rename p50: through the coordinator {gateway} µs, straight to Product {direct} µs");
+    assert!(gateway >= direct + 2 * latency.0, "two more hops at least");
+}
+
+#[test]
+fn refusals_roll_back_and_leave_no_partial_update() {
+    let trace = run(
+        8,
+        40.0,
+        &[
+            ("product_failure_pct", 20.0),
+            ("order_failure_pct", 20.0),
+            ("rename_rate_per_s", 2.0),
+        ],
+    );
+    let ops = ops(&trace);
+    let failed: Vec<&str> = renames(&ops).filter_map(failure_reason).collect();
+    let summary = summarize(&trace);
+    println!(
+        "{} renames failed, {} rollback messages",
+        failed.len(),
+        summary.coordination.rollbacks_sent
+    );
+    assert!(
+        failed.len() >= 10,
+        "about a third of ~80 renames: {}",
+        failed.len()
+    );
+    for reason in &failed {
+        assert!(
+            reason.contains("refused the update; rolled back"),
+            "{reason}"
+        );
+    }
+    assert!(summary.coordination.rollbacks_sent >= 2 * failed.len() as u64);
+    assert!(
+        narrations(&trace)
+            .iter()
+            .any(|t| t.contains("Product applied it, Order refused the update — rolling back")),
+        "the narration names who applied and who refused"
+    );
+    // Each time the log says a rollback is complete, Product and Order hold the old name again,
+    // at the same version.
+    let (coordinator, product, order) = (
+        service(&trace, "Coordinator"),
+        service(&trace, "Product"),
+        service(&trace, "Order"),
+    );
+    let mut state = WorldState::new(&trace.header);
+    let mut rollbacks_complete = 0;
+    for event in &trace.events {
+        state.apply(event);
+        if let Event::RowWritten {
+            service,
+            table,
+            key,
+            value,
+            version,
+        } = &event.event
+            && *service == coordinator
+            && table == RENAME_LOG_TABLE
+            && LogEntry::parse(value).unwrap().state == LogState::RolledBack
+        {
+            rollbacks_complete += 1;
+            let name = LogEntry::parse(value).unwrap().to;
+            for (who, table) in [(product, "products"), (order, "product_names")] {
+                let row = state.row(who, table, key).unwrap();
+                assert_eq!(
+                    (&row.value, row.version),
+                    (&name, *version),
+                    "{table}[{key}] after rollback"
+                );
+            }
+        }
+    }
+    assert_eq!(rollbacks_complete, failed.len());
+    assert_eq!(summary.coordination.partial_updates_flagged, 0);
+    assert_eq!(summary.coordination.inconsistent_rows_at_end, 0);
+}
+
+#[test]
+fn renames_fail_while_product_is_down_and_reads_carry_on() {
+    let trace = run(
+        4,
+        30.0,
+        &[("product_down_at_s", 10.0), ("product_down_for_s", 8.0)],
+    );
+    let ops = ops(&trace);
+    let during =
+        |op: &&Op| op.started >= Micros::from_secs(10) && op.started < Micros::from_secs(17);
+    let in_outage: Vec<&Op> = renames(&ops).filter(during).collect();
+    assert!(
+        in_outage.len() >= 4,
+        "about a rename a second: {}",
+        in_outage.len()
+    );
+    for rename in &in_outage {
+        let reason = failure_reason(rename).expect("a rename during the outage fails");
+        assert!(
+            reason.starts_with("Product is down") || reason.starts_with("waited more than"),
+            "{reason}"
+        );
+    }
+    let after: Vec<&Op> = renames(&ops)
+        .filter(|op| op.started >= Micros::from_secs(20) && op.finished.is_some())
+        .collect();
+    assert!(after.len() >= 4 && after.iter().all(|op| failure_reason(op).is_none()));
+    let reads_failed = ops
+        .values()
+        .filter(|op| op.name == "read order" && failure_reason(op).is_some())
+        .count();
+    assert_eq!(reads_failed, 0, "reads come from Order's copy");
+    let summary = summarize(&trace);
+    assert_eq!(
+        summary.coordination.inconsistent_rows_at_end, 0,
+        "every rollback landed once Product was back"
+    );
+}
+
+#[test]
+fn a_coordinator_crash_leaves_exactly_its_partial_update_and_flags_it() {
+    let trace = run(
+        6,
+        30.0,
+        &[
+            ("coordinator_crash_at_rename", 5.0),
+            ("coordinator_restart_after_s", 2.0),
+        ],
+    );
+    let (coordinator, order) = (service(&trace, "Coordinator"), service(&trace, "Order"));
+    let crash_text = narrations(&trace)
+        .into_iter()
+        .find(|t| t.starts_with("Coordinator crashes after sending the rename of product"))
+        .expect("the crash is narrated")
+        .to_string();
+    let crashed_product = crash_text
+        .trim_start_matches("Coordinator crashes after sending the rename of product ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut state = WorldState::new(&trace.header);
+    let mut flagged_at = None;
+    for event in &trace.events {
+        state.apply(event);
+        if let Event::PartialUpdateFlagged { service, key, .. } = &event.event {
+            assert_eq!(*service, coordinator);
+            assert_eq!(*key, crashed_product);
+            assert!(flagged_at.is_none(), "flagged once");
+            flagged_at = Some(event.at);
+            // Right after the restart, exactly that product differs, and the page marks it stale.
+            let differing: Vec<&str> = state.inconsistent_rows().iter().map(|(_, k)| *k).collect();
+            assert_eq!(differing, [crashed_product.as_str()]);
+            assert!(state.is_stale(order, "product_names", key));
+            let log = state.row(coordinator, RENAME_LOG_TABLE, key).unwrap();
+            assert_eq!(
+                LogEntry::parse(&log.value).unwrap().state,
+                LogState::Partial
+            );
+        }
+    }
+    let flagged_at = flagged_at.expect("the restarted coordinator flags the partial update");
+    println!("{crash_text} Flagged at {flagged_at}.");
+    assert!(flagged_at >= Micros::from_secs(2));
+    let ops = ops(&trace);
+    let crashed: Vec<&Op> = renames(&ops)
+        .filter(|op| op.product.as_deref() == Some(crashed_product.as_str()))
+        .filter(|op| failure_reason(op).is_some_and(|r| r.starts_with("no answer within")))
+        .collect();
+    assert_eq!(
+        crashed.len(),
+        1,
+        "the client of the crashed rename hears nothing and times out"
+    );
+    let summary = summarize(&trace);
+    assert_eq!(summary.coordination.partial_updates_flagged, 1);
+    assert!(
+        summary.coordination.inconsistent_rows_at_end <= 1,
+        "only the flagged product may still differ"
+    );
+}
+
+#[test]
+fn renames_beyond_the_waiting_bound_are_refused() {
+    // With Product down for 10 s, every product's rollback is retried until Product is back, so
+    // renames queue up behind them: 20 a second, each waiting up to 5 s, reach the bound of 32.
+    let trace = run(
+        2,
+        25.0,
+        &[
+            ("rename_rate_per_s", 20.0),
+            ("coordinator_timeout_ms", 5_000.0),
+            ("product_down_at_s", 5.0),
+            ("product_down_for_s", 10.0),
+        ],
+    );
+    let ops = ops(&trace);
+    let busy = renames(&ops)
+        .filter_map(failure_reason)
+        .filter(|r| *r == "the coordinator is busy: 32 renames are already waiting")
+        .count();
+    let stale_waits = renames(&ops)
+        .filter_map(failure_reason)
+        .filter(|r| r.starts_with("waited more than 5.00 s behind another rename of product"))
+        .count();
+    println!("{busy} renames refused at the bound, {stale_waits} dropped after waiting too long");
+    assert!(busy >= 50, "{busy}");
+    assert!(stale_waits >= 1, "{stale_waits}");
+}
