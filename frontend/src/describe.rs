@@ -180,6 +180,11 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
                 ),
             }
         }
+        Event::PartialUpdateFlagged { service, text, .. } => (
+            name(*service),
+            format!("flags a partial update: {text}"),
+            Tone::Failure,
+        ),
         Event::Narration { text } => (String::new(), text.clone(), Tone::Narration),
         Event::RunEnded {
             reason,
@@ -315,6 +320,11 @@ mod tests {
                 published_at: Micros(12_000_000),
                 applied: false,
             },
+            Event::PartialUpdateFlagged {
+                service: ServiceId(1),
+                key: "7".into(),
+                text: "rename #4 of product 7 was left half done".into(),
+            },
         ]);
         let expected = [
             "12.340 s  Order → Product  GET /products/7",
@@ -327,12 +337,14 @@ mod tests {
             "12.347 s  The run reached its end; 2 messages are still in flight.",
             "12.348 s  Product  applied OrderCreated#7, published 348 ms ago",
             "12.349 s  Product  dropped OrderCreated#7: already processed",
+            "12.350 s  Order  flags a partial update: rename #4 of product 7 was left half done",
         ];
         for (i, expected) in expected.iter().enumerate() {
             assert_eq!(describe(&index, i).text(), *expected);
         }
         assert_eq!(describe(&index, 6).tone, Tone::Narration);
         assert_eq!(describe(&index, 1).tone, Tone::Failure);
+        assert_eq!(describe(&index, 10).tone, Tone::Failure);
     }
 
     #[test]

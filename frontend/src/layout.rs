@@ -373,6 +373,7 @@ mod tests {
                 "eventual-consistency",
                 scenario_header("eventual-consistency"),
             ),
+            ("gateway", scenario_header("gateway")),
             (
                 "event-driven fan-out",
                 header(

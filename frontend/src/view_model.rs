@@ -73,6 +73,7 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                 ServiceRole::Client => "client",
                 ServiceRole::Service => "service",
                 ServiceRole::Broker => "broker",
+                ServiceRole::Coordinator => "coordinator",
             },
             up: state
                 .services_up
@@ -260,6 +261,12 @@ pub struct MetricsView {
     pub queue_depth_max: u32,
     /// Second copies made by the network.
     pub messages_duplicated: u64,
+    /// Rollback messages sent, retries included (the gateway pattern).
+    pub rollbacks_sent: u64,
+    /// Updates a coordinator found half done after a crash.
+    pub partial_updates_flagged: u64,
+    /// Copy rows whose name or version differs from their source now.
+    pub inconsistent_rows: usize,
 }
 
 /// The metrics at `now`.
@@ -315,6 +322,9 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         duplicated_bytes: state.duplicated_bytes(),
         queue_depth_max: m.queue_depth_max.values().copied().max().unwrap_or(0),
         messages_duplicated: m.messages_duplicated,
+        rollbacks_sent: m.coordination.rollbacks_sent,
+        partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,
+        inconsistent_rows: state.inconsistent_rows().len(),
     }
 }
 
@@ -577,5 +587,27 @@ mod tests {
         assert!(view.staleness_max != "0.00 ms", "{view:?}");
         assert_eq!(view.ops.len(), 2);
         assert_eq!(view.ops[1].id_stem, "rename");
+    }
+
+    #[test]
+    fn the_gateway_counts_rollbacks_and_shows_its_partial_update_as_an_inconsistent_row() {
+        // The defaults refuse 5 % of updates and crash the coordinator at rename 15 (about 15 s).
+        let mut index = run("gateway", 30.0);
+        let early = metrics(index.state_at(Micros::from_secs(1)), Micros::from_secs(1));
+        assert_eq!(
+            (early.rollbacks_sent, early.partial_updates_flagged),
+            (0, 0)
+        );
+        let end = Micros::from_secs(30);
+        let state = index.state_at(end).clone();
+        let view = metrics(&state, end);
+        assert!(view.rollbacks_sent > 0, "{view:?}");
+        assert_eq!(view.partial_updates_flagged, 1, "{view:?}");
+        assert_eq!(view.inconsistent_rows, state.inconsistent_rows().len());
+        let roles: Vec<&str> = services(index.header(), &state)
+            .iter()
+            .map(|s| s.role)
+            .collect();
+        assert_eq!(roles, ["client", "coordinator", "service", "service"]);
     }
 }

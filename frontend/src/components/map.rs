@@ -66,6 +66,7 @@ fn kind_name(kind: MessageKind) -> &'static str {
         MessageKind::Response => "response",
         MessageKind::Event => "event",
         MessageKind::Ack => "ack",
+        MessageKind::Rollback => "rollback",
     }
 }
 
@@ -80,6 +81,9 @@ fn glyph(kind: &'static str) -> AnyView {
         }
         "ack" => {
             view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_any()
+        }
+        "rollback" => {
+            view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }.into_any()
         }
         _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_any(),
     }
@@ -369,6 +373,7 @@ fn ServiceBox(
         ServiceRole::Client => ("client", "the users"),
         ServiceRole::Service => ("service", "own database"),
         ServiceRole::Broker => ("broker", "message broker"),
+        ServiceRole::Coordinator => ("coordinator", "update log"),
     };
     let name = info.name.clone();
     view! {
@@ -417,6 +422,7 @@ fn Legend() -> impl IntoView {
         ("response", "response"),
         ("event", "event"),
         ("ack", "ack"),
+        ("rollback", "rollback"),
         ("dropped", "dropped"),
     ];
     view! {

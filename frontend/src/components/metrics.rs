@@ -4,6 +4,7 @@ use crate::components::delivery::DeliveryNumbers;
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, MetricsView, OpLine};
 use leptos::prelude::*;
+use shared::protocol::ServiceRole;
 
 /// The metrics panel.
 #[component]
@@ -21,6 +22,17 @@ pub fn MetricsPanel() -> impl IntoView {
     let has_copies = Memo::new(move |_| {
         run.read(|index| !index.header().copies.is_empty())
             .unwrap_or(false)
+    });
+    // Rollbacks and partial updates only happen where a coordinator runs updates.
+    let has_coordinator = Memo::new(move |_| {
+        run.read(|index| {
+            index
+                .header()
+                .services
+                .iter()
+                .any(|s| s.role == ServiceRole::Coordinator)
+        })
+        .unwrap_or(false)
     });
     let ops = move || metrics.with(|m| m.as_ref().map(|m| m.ops.clone()).unwrap_or_default());
     view! {
@@ -71,6 +83,29 @@ pub fn MetricsPanel() -> impl IntoView {
                     <dd>
                         <span id="metric-staleness-max" class="big">{field(|m| m.staleness_max.clone())}</span>
                         <span class="sub">"longest a copy lagged its source"</span>
+                    </dd>
+                </div>
+                </Show>
+                <Show when=move || has_coordinator.get()>
+                <div class="stat">
+                    <dt>"Rollbacks"</dt>
+                    <dd>
+                        <span id="metric-rollbacks" class="big">{field(|m| m.rollbacks_sent.to_string())}</span>
+                        <span class="sub">"rollback messages sent"</span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Partial updates"</dt>
+                    <dd>
+                        <span id="metric-partial-updates" class="big">{field(|m| m.partial_updates_flagged.to_string())}</span>
+                        <span class="sub">"left by a coordinator crash, flagged"</span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt>"Inconsistent rows"</dt>
+                    <dd>
+                        <span id="metric-inconsistent-rows" class="big">{field(|m| m.inconsistent_rows.to_string())}</span>
+                        <span class="sub">"copies that differ from Product now"</span>
                     </dd>
                 </div>
                 </Show>
