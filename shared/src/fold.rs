@@ -122,26 +122,25 @@ impl WorldState {
             .sum()
     }
 
-    /// Every copy row whose value or version differs from its source's, as `(copy, key)`:
-    /// unlike [`WorldState::is_stale`], a copy ahead of its source counts too.
+    /// Every copy row whose value or version differs from its source row's, as `(copy, copy
+    /// key)`: unlike [`WorldState::is_stale`], a copy ahead of its source counts too.
     pub fn inconsistent_rows(&self) -> Vec<(&CopyDecl, &str)> {
         let mut found = Vec::new();
         for copy in &self.copies {
-            let table = |service: ServiceId, name: &str| {
-                self.tables
-                    .get(service.0 as usize)
-                    .and_then(|tables| tables.get(name))
-            };
-            let (Some(source), copied) = (
-                table(copy.source_service, &copy.source_table),
-                table(copy.copy_service, &copy.copy_table),
-            ) else {
+            let Some(copied) = self
+                .tables
+                .get(copy.copy_service.0 as usize)
+                .and_then(|tables| tables.get(&copy.copy_table))
+            else {
                 continue;
             };
-            for (key, row) in source {
-                let same = copied
-                    .and_then(|rows| rows.get(key))
-                    .is_some_and(|c| c.value == row.value && c.version == row.version);
+            for (key, row) in copied {
+                let source = self.row(
+                    copy.source_service,
+                    &copy.source_table,
+                    CopyDecl::source_key(key),
+                );
+                let same = source.is_some_and(|s| s.value == row.value && s.version == row.version);
                 if !same {
                     found.push((copy, key.as_str()));
                 }
@@ -410,6 +409,28 @@ mod tests {
         assert!(!state.is_stale(ORDER, "names", "7"));
         assert_eq!(state.metrics.staleness.max(), Micros(300));
         assert_eq!(state.metrics.staleness.open_max(Micros(500)), Micros::ZERO);
+    }
+
+    #[test]
+    fn a_copy_behind_or_ahead_of_its_source_is_inconsistent() {
+        let mut state = WorldState::new(&header());
+        let keys = |state: &WorldState| -> Vec<String> {
+            state
+                .inconsistent_rows()
+                .iter()
+                .map(|(_, key)| key.to_string())
+                .collect()
+        };
+        state.apply(&write(0, PRODUCT, "products", 1));
+        state.apply(&write(0, ORDER, "names", 1));
+        assert!(keys(&state).is_empty());
+        state.apply(&write(10, PRODUCT, "products", 2));
+        assert_eq!(keys(&state), ["7"], "behind");
+        state.apply(&write(20, ORDER, "names", 3));
+        assert_eq!(keys(&state), ["7"], "ahead");
+        assert!(!state.is_stale(ORDER, "names", "7"), "ahead is not stale");
+        state.apply(&write(30, PRODUCT, "products", 3));
+        assert!(keys(&state).is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 mod event_driven_checks;
 
 use shared::fold::WorldState;
-use shared::protocol::{Event, MsgId, RunRequest, ServiceId, Trace};
+use shared::protocol::{CopyDecl, Event, MsgId, RunRequest, ServiceId, Trace};
 use shared::rng::SimRng;
 use shared::scenario::{catalog, find, simulate};
 use shared::time::Micros;
@@ -333,7 +333,11 @@ fn check_gateway(trace: &Trace, settle: Micros) -> Result<GatewayRun, String> {
     let settled = state.now - settle;
     for (copy, key) in state.inconsistent_rows() {
         run.inconsistent_rows_at_end += 1;
-        let source = state.row(copy.source_service, &copy.source_table, key);
+        let source = state.row(
+            copy.source_service,
+            &copy.source_table,
+            CopyDecl::source_key(key),
+        );
         let copied = state.row(copy.copy_service, &copy.copy_table, key);
         let recent = [source, copied]
             .iter()
