@@ -49,7 +49,7 @@ const COORDINATOR_TIMEOUT: KnobSpec = KnobSpec {
     min: 1.0,
     max: 10_000.0,
     whole: false,
-    help: "How long the coordinator waits for both services before it rolls the rename back.",
+    help: "How long the coordinator waits for both services before it rolls the rename back; also the longest a rename may wait behind another of the same product.",
 };
 const CRASH_AT_RENAME: KnobSpec = KnobSpec {
     name: "coordinator_crash_at_rename",
@@ -59,7 +59,7 @@ const CRASH_AT_RENAME: KnobSpec = KnobSpec {
     min: 0.0,
     max: 100_000.0,
     whole: true,
-    help: "The coordinator crashes during this rename, after updating Product and before updating Order; 0 for never.",
+    help: "The coordinator crashes during this rename (counted from the start), after sending it to Product and before sending it to Order; 0 for never.",
 };
 const RESTART_AFTER: KnobSpec = KnobSpec {
     name: "coordinator_restart_after_s",
