@@ -4,6 +4,7 @@ mod duplication;
 mod event_driven;
 mod eventual_consistency;
 mod faults;
+mod hybrid;
 mod knobs;
 mod request_response;
 mod workload;
@@ -40,7 +41,7 @@ pub fn catalog() -> &'static [ScenarioSpec] {
     &CATALOG
 }
 
-static CATALOG: [ScenarioSpec; 4] = [
+static CATALOG: [ScenarioSpec; 5] = [
     ScenarioSpec {
         name: "request-response",
         title: "Request/response",
@@ -79,6 +80,17 @@ static CATALOG: [ScenarioSpec; 4] = [
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
+    },
+    ScenarioSpec {
+        name: "hybrid",
+        title: "Hybrid (Ride/Driver)",
+        lesson: "Ride keeps each ride's driver and a copy of driver names, kept fresh by events, and asks \
+                 Driver only for the rating and car — through a cache. Fewer calls and a smaller copy, but \
+                 reads still wait on Driver when the cache misses, fail when Driver is down, and a cached \
+                 rating can be stale.",
+        default_until_s: 30.0,
+        knobs: hybrid::KNOBS,
+        build: hybrid::build,
     },
 ];
 
