@@ -5,9 +5,11 @@ mod delivery;
 
 pub use delivery::{ConsumerStats, DeliveryStats};
 
+use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
 use crate::protocol::{
-    DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary, ServiceId, Trace, TraceHeader,
+    CallSummary, DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary, ServiceId, Trace,
+    TraceHeader,
 };
 use crate::time::Micros;
 use std::collections::BTreeMap;
@@ -160,6 +162,8 @@ pub struct Metrics {
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
     /// When services were down: `(from, until)`, from the header's faults.
     outages: Vec<(Micros, Option<Micros>)>,
+    /// Synchronous calls per operation and stale answers per source table (the hybrid lesson).
+    pub calls: CallMetrics,
 }
 
 impl Metrics {
@@ -354,6 +358,20 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .map(|((_, queue), depth)| (queue.clone(), *depth))
             .collect(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
+        calls_by_operation: metrics
+            .calls
+            .by_op
+            .iter()
+            .map(|(name, calls)| {
+                let summary = CallSummary {
+                    calls: calls.calls,
+                    calls_per_op: calls.calls_per_op(),
+                    cache_hit_ratio: calls.cache_hit_ratio(),
+                };
+                (name.clone(), summary)
+            })
+            .collect(),
+        stale_reads_by_table: metrics.calls.stale_reads_by_table.clone(),
     }
 }
 

@@ -858,6 +858,13 @@ pub struct RunSummary {
     /// unless subscribers report [`Event::EventHandled`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub consumers: BTreeMap<String, ConsumerSummary>,
+    /// Per operation name: the synchronous calls between services it caused.
+    #[serde(default)]
+    pub calls_by_operation: BTreeMap<String, CallSummary>,
+    /// Stale answers per source table of the stale row, such as `driver_details` for a rating
+    /// served from an outdated cache entry.
+    #[serde(default)]
+    pub stale_reads_by_table: BTreeMap<String, u64>,
 }
 
 /// What one subscriber did with the events delivered to it.
@@ -875,6 +882,18 @@ pub struct ConsumerSummary {
     pub delivery_lag_mean_us: u64,
     /// Longest time from an event's publication to its first application, in µs.
     pub delivery_lag_max_us: u64,
+}
+
+/// The synchronous calls of one kind of operation (see `shared::call_metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    /// Requests services sent to other services on behalf of these operations.
+    pub calls: u64,
+    /// Calls per operation started.
+    pub calls_per_op: f64,
+    /// The share of the client's requests answered without a call: a cache's hit ratio where
+    /// each miss costs one call.
+    pub cache_hit_ratio: f64,
 }
 
 /// The numbers of one kind of operation.

@@ -218,7 +218,10 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let cache = if cache_ttl == Micros::ZERO {
         "keeps no cache, so every read calls Driver".to_string()
     } else {
-        format!("keeps Driver's answers in a cache for {cache_ttl}")
+        format!(
+            "keeps Driver's answers in a cache for {} s",
+            cache_ttl.as_secs_f64()
+        )
     };
     World {
         services: vec![
