@@ -177,3 +177,138 @@ impl CallMetrics {
         self.stale_reads_by_table.get(table).copied().unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Outcome;
+
+    const CLIENT: ServiceId = ServiceId(0);
+    const RIDE: ServiceId = ServiceId(1);
+    const DRIVER: ServiceId = ServiceId(2);
+
+    fn at(ms: u64, event: Event) -> TraceEvent {
+        TraceEvent {
+            at: Micros::from_millis(ms),
+            event,
+        }
+    }
+
+    fn started(ms: u64, op: u64, name: &str) -> TraceEvent {
+        let name = name.to_string();
+        at(
+            ms,
+            Event::OpStarted {
+                op: OpId(op),
+                name,
+                client: CLIENT,
+            },
+        )
+    }
+
+    fn request(ms: u64, msg: u64, from: ServiceId, op: u64, caused_by: Option<u64>) -> TraceEvent {
+        let to = if from == CLIENT { RIDE } else { DRIVER };
+        at(
+            ms,
+            Event::Sent {
+                msg: MsgId(msg),
+                from,
+                to,
+                kind: MessageKind::Request,
+                label: "GET".into(),
+                op: Some(OpId(op)),
+                caused_by: caused_by.map(MsgId),
+            },
+        )
+    }
+
+    fn finished(ms: u64, op: u64, table: &str, version: u64) -> TraceEvent {
+        let observed = vec![Observed {
+            source_service: DRIVER,
+            source_table: table.into(),
+            key: "3".into(),
+            version,
+        }];
+        at(
+            ms,
+            Event::OpFinished {
+                op: OpId(op),
+                outcome: Outcome::Ok,
+                latency: Micros::ZERO,
+                observed,
+            },
+        )
+    }
+
+    fn fold(events: &[TraceEvent]) -> CallMetrics {
+        let mut metrics = CallMetrics::default();
+        for event in events {
+            metrics.apply(event);
+        }
+        metrics
+    }
+
+    #[test]
+    fn calls_are_counted_per_operation_and_against_requests_that_arrived() {
+        let delivered = |ms, msg| at(ms, Event::Delivered { msg: MsgId(msg) });
+        let metrics = fold(&[
+            // Read 1 misses the cache: one call to Driver.
+            started(0, 1, "read ride"),
+            request(0, 1, CLIENT, 1, None),
+            delivered(40, 1),
+            request(40, 2, RIDE, 1, Some(1)),
+            // Read 2 arrives twice (the network duplicated it) and hits the cache both times.
+            started(100, 2, "read ride"),
+            request(100, 3, CLIENT, 2, None),
+            at(
+                100,
+                Event::Duplicated {
+                    msg: MsgId(3),
+                    copy: MsgId(4),
+                },
+            ),
+            delivered(140, 3),
+            delivered(150, 4),
+            // Read 3 is lost on its way: it never reaches Ride.
+            started(200, 3, "read ride"),
+            request(200, 5, CLIENT, 3, None),
+            at(
+                240,
+                Event::Dropped {
+                    msg: MsgId(5),
+                    reason: crate::protocol::DropReason::Lost,
+                },
+            ),
+        ]);
+        let read = metrics.op("read ride");
+        assert_eq!((read.started, read.arrived, read.calls), (3, 3, 1));
+        assert_eq!(read.calls_per_op(), 1.0 / 3.0);
+        assert!((read.cache_hit_ratio() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(OpCalls::default().cache_hit_ratio(), 0.0);
+        let fanned_out = OpCalls {
+            started: 1,
+            arrived: 1,
+            calls: 3,
+        };
+        assert_eq!(fanned_out.cache_hit_ratio(), 0.0, "floored at zero");
+    }
+
+    #[test]
+    fn a_read_is_stale_in_a_table_when_it_began_after_a_newer_version_was_confirmed() {
+        let metrics = fold(&[
+            started(0, 1, "rate driver"),
+            finished(50, 1, "driver_details", 2),
+            // Began before the rating change was confirmed: not stale.
+            started(10, 2, "read ride"),
+            finished(60, 2, "driver_details", 1),
+            // Began after: stale.
+            started(70, 3, "read ride"),
+            finished(110, 3, "driver_details", 1),
+            // Another table's row is judged on its own.
+            started(120, 4, "read ride"),
+            finished(160, 4, "drivers", 1),
+        ]);
+        assert_eq!(metrics.stale_reads_of("driver_details"), 1);
+        assert_eq!(metrics.stale_reads_of("drivers"), 0);
+    }
+}

@@ -107,3 +107,101 @@ impl Service for Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MsgId, OpId};
+    use crate::rng::SimRng;
+    use crate::service::{Effect, IdAllocator, MemTables, Row, Tables};
+    use crate::time::Micros;
+
+    const CLIENT: ServiceId = ServiceId(0);
+    const DRIVER: ServiceId = ServiceId(2);
+    const BROKER: ServiceId = ServiceId(3);
+
+    /// Sends one request to a Driver whose driver 3 is Chen Novak, 4.8★ in a Tesla Model 3.
+    fn handle(tables: &mut MemTables, payload: Payload) -> Vec<Effect> {
+        let (mut rng, mut ids) = (SimRng::new(1), IdAllocator::default());
+        let mut ctx = Ctx::new(Micros::ZERO, DRIVER, &mut rng, tables, &mut ids);
+        let request = Envelope {
+            id: MsgId(1),
+            from: CLIENT,
+            to: DRIVER,
+            op: Some(OpId(1)),
+            caused_by: None,
+            payload,
+        };
+        let mut driver = Driver::new(DriverConfig {
+            broker: Some(BROKER),
+        });
+        driver.handle(Input::Message(&request), &mut ctx);
+        ctx.into_effects()
+    }
+
+    fn tables() -> MemTables {
+        let mut tables = MemTables::default();
+        let row = |value: &str, version| Row {
+            value: value.into(),
+            version,
+        };
+        tables.put(DRIVERS_TABLE, "3", row("Chen Novak", 4));
+        tables.put(DRIVER_DETAILS_TABLE, "3", row("4.8★ Tesla Model 3", 2));
+        tables
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<(ServiceId, Payload)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(envelope) => Some((envelope.to, envelope.payload.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn details_are_answered_with_their_version() {
+        let effects = handle(&mut tables(), Payload::GetDriverDetails { driver: 3 });
+        let answer = &sent(&effects)[0].1;
+        assert_eq!(answer.label(), "200 4.8★ Tesla Model 3 (v2)");
+        let missing = handle(&mut tables(), Payload::GetDriverDetails { driver: 9 });
+        assert_eq!(sent(&missing)[0].1.label(), "503 no driver 9");
+    }
+
+    #[test]
+    fn a_rename_bumps_the_version_and_publishes_it() {
+        let mut tables = tables();
+        let name = "Chen Larsen".to_string();
+        let effects = handle(&mut tables, Payload::RenameDriver { driver: 3, name });
+        let row = tables.get(DRIVERS_TABLE, "3").unwrap();
+        assert_eq!((row.value.as_str(), row.version), ("Chen Larsen", 5));
+        let labels: Vec<(ServiceId, String)> = sent(&effects)
+            .iter()
+            .map(|(to, p)| (*to, p.label()))
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                (BROKER, "publish DriverUpdated{id:3,v:5}".to_string()),
+                (CLIENT, "200 driver 3 name now v5".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rating_change_keeps_the_car_and_publishes_nothing() {
+        let mut tables = tables();
+        let effects = handle(
+            &mut tables,
+            Payload::RateDriver {
+                driver: 3,
+                rating_tenths: 41,
+            },
+        );
+        let row = tables.get(DRIVER_DETAILS_TABLE, "3").unwrap();
+        assert_eq!((row.value.as_str(), row.version), ("4.1★ Tesla Model 3", 3));
+        let labels: Vec<String> = sent(&effects).iter().map(|(_, p)| p.label()).collect();
+        assert_eq!(labels, vec!["200 driver 3 rating now v3"]);
+    }
+}

@@ -323,3 +323,291 @@ impl Service for Ride {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Event, OpId};
+    use crate::rng::SimRng;
+    use crate::service::{Effect, IdAllocator, MemTables, Row, Tables};
+
+    const CLIENT: ServiceId = ServiceId(0);
+    const RIDE: ServiceId = ServiceId(1);
+    const DRIVER: ServiceId = ServiceId(2);
+    const BROKER: ServiceId = ServiceId(3);
+
+    /// Drives one Ride by hand. Rides 1..=3 have drivers 1..=3.
+    struct Harness {
+        ride: Ride,
+        now: Micros,
+        rng: SimRng,
+        tables: MemTables,
+        ids: IdAllocator,
+        next_msg: u64,
+    }
+
+    impl Harness {
+        fn new(cache_ttl_ms: u64, cache_capacity: usize, max_waiting_reads: usize) -> Harness {
+            let mut tables = MemTables::default();
+            for id in 1..=3u64 {
+                let row = |value: String| Row { value, version: 1 };
+                tables.put(RIDES_TABLE, &id.to_string(), row(ride_row_value(id)));
+                tables.put(
+                    DRIVER_NAMES_COPY_TABLE,
+                    &id.to_string(),
+                    row(format!("Driver {id}")),
+                );
+            }
+            let config = RideConfig {
+                driver: DRIVER,
+                call_timeout: Micros::from_millis(400),
+                cache_ttl: Micros::from_millis(cache_ttl_ms),
+                cache_capacity,
+                max_waiting_reads,
+            };
+            Harness {
+                ride: Ride::new(config),
+                now: Micros::ZERO,
+                rng: SimRng::new(1),
+                tables,
+                ids: IdAllocator::default(),
+                next_msg: 1_000,
+            }
+        }
+
+        fn handle(&mut self, input: Input<'_>) -> Vec<Effect> {
+            let mut ctx = Ctx::new(
+                self.now,
+                RIDE,
+                &mut self.rng,
+                &mut self.tables,
+                &mut self.ids,
+            );
+            self.ride.handle(input, &mut ctx);
+            ctx.into_effects()
+        }
+
+        fn message(
+            &mut self,
+            from: ServiceId,
+            caused_by: Option<MsgId>,
+            payload: Payload,
+        ) -> Vec<Effect> {
+            self.next_msg += 1;
+            let envelope = Envelope {
+                id: MsgId(self.next_msg),
+                from,
+                to: RIDE,
+                op: Some(OpId(1)),
+                caused_by,
+                payload,
+            };
+            self.handle(Input::Message(&envelope))
+        }
+
+        fn read(&mut self, ride: u64) -> Vec<Effect> {
+            self.message(CLIENT, None, Payload::ReadRide { ride })
+        }
+
+        fn answer(&mut self, call: MsgId, driver: u64, version: u64) -> Vec<Effect> {
+            let details = DriverDetails {
+                driver,
+                rating_tenths: 45,
+                car: "Kia Niro".into(),
+                version,
+            };
+            self.message(DRIVER, Some(call), Payload::DriverDetailsInfo(details))
+        }
+    }
+
+    /// The calls to Driver among `effects`.
+    fn calls(effects: &[Effect]) -> Vec<MsgId> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    id,
+                    to: DRIVER,
+                    payload: Payload::GetDriverDetails { .. },
+                    ..
+                }) => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The answers to the client among `effects`: `Ok(details version)` or `Err(reason)`.
+    fn answers(effects: &[Effect]) -> Vec<Result<u64, String>> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    to: CLIENT,
+                    payload,
+                    ..
+                }) => match payload {
+                    Payload::RideDetails { details, .. } => Some(Ok(details.version)),
+                    Payload::Failed { reason } => Some(Err(reason.clone())),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn narrations(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Record(Event::Narration { text }) => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cached_answer_spares_the_call_until_it_expires() {
+        let mut h = Harness::new(10_000, 8, 100);
+        let first = h.read(2);
+        let call = calls(&first)[0];
+        assert_eq!(answers(&h.answer(call, 2, 1)), vec![Ok(1)]);
+        h.now = Micros::from_secs(4);
+        let hit = h.read(2);
+        assert!(calls(&hit).is_empty(), "a fresh entry needs no call");
+        assert_eq!(answers(&hit), vec![Ok(1)]);
+        assert_eq!(
+            narrations(&hit),
+            vec!["Ride had driver 2's rating in its cache (4.0 s old): no call to Driver."]
+        );
+        h.now = Micros::from_secs(5);
+        assert!(
+            narrations(&h.read(2)).is_empty(),
+            "a run of hits is told once"
+        );
+        h.now = Micros::from_secs(10);
+        let expired = h.read(2);
+        assert_eq!(
+            calls(&expired).len(),
+            1,
+            "an expired entry is fetched again"
+        );
+        assert!(narrations(&expired)[0].contains("expired (10.0 s old, TTL 10.0 s)"));
+    }
+
+    #[test]
+    fn without_a_cache_every_read_calls_driver() {
+        let mut h = Harness::new(0, 8, 100);
+        for _ in 0..3 {
+            let effects = h.read(1);
+            let call = calls(&effects)[0];
+            h.answer(call, 1, 1);
+        }
+        assert_eq!(calls(&h.read(1)).len(), 1);
+    }
+
+    #[test]
+    fn duplicated_or_late_answers_are_ignored() {
+        let mut h = Harness::new(10_000, 8, 100);
+        let call = calls(&h.read(1))[0];
+        assert_eq!(answers(&h.answer(call, 1, 1)).len(), 1);
+        assert!(
+            h.answer(call, 1, 1).is_empty(),
+            "a duplicate finds no waiting read"
+        );
+        let timed_out = calls(&h.read(2))[0];
+        let timer = h.ride.waiting_by_call[&timed_out].timer;
+        let failed = h.handle(Input::Timer(timer));
+        assert_eq!(
+            answers(&failed),
+            vec![Err("Driver did not answer within 400 ms".into())]
+        );
+        assert!(
+            h.answer(timed_out, 2, 1).is_empty(),
+            "an answer after its timeout is ignored"
+        );
+    }
+
+    #[test]
+    fn a_read_fails_with_its_reason_when_driver_is_down() {
+        let mut h = Harness::new(10_000, 8, 100);
+        let call = calls(&h.read(3))[0];
+        let refused = h.handle(Input::Refused(call));
+        assert_eq!(
+            answers(&refused),
+            vec![Err("Driver is down (connection refused)".into())]
+        );
+        assert!(narrations(&refused)[0].contains("the dependency this pattern keeps"));
+        let call = calls(&h.read(3))[0];
+        assert!(
+            narrations(&h.handle(Input::Refused(call))).is_empty(),
+            "an outage is narrated once"
+        );
+        assert_eq!(answers(&h.read(99)), vec![Err("no ride 99".into())]);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_evicts_the_oldest_entry() {
+        let mut h = Harness::new(60_000, 2, 100);
+        for driver in 1..=3 {
+            h.now = Micros::from_secs(driver);
+            let call = calls(&h.read(driver))[0];
+            h.answer(call, driver, 1);
+        }
+        assert_eq!(h.ride.cache.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            calls(&h.read(1)).len(),
+            1,
+            "the evicted driver is fetched again"
+        );
+        assert!(calls(&h.read(3)).is_empty());
+    }
+
+    #[test]
+    fn reads_beyond_the_waiting_bound_fail_at_once() {
+        let mut h = Harness::new(0, 8, 2);
+        h.read(1);
+        h.read(2);
+        let turned_away = h.read(3);
+        assert!(calls(&turned_away).is_empty());
+        assert_eq!(
+            answers(&turned_away),
+            vec![Err("Ride already has 2 reads waiting on Driver".into())]
+        );
+    }
+
+    #[test]
+    fn the_name_copy_takes_only_newer_versions() {
+        let mut h = Harness::new(0, 8, 100);
+        let deliver = |h: &mut Harness, version: u64, name: &str| {
+            let event = DomainEvent::DriverUpdated(DriverName {
+                driver: 1,
+                name: name.into(),
+                version,
+            });
+            let effects = h.message(
+                BROKER,
+                None,
+                Payload::Deliver {
+                    tag: version,
+                    redelivered: false,
+                    event,
+                },
+            );
+            assert!(
+                effects.iter().any(|e| matches!(
+                    e,
+                    Effect::Send(Envelope {
+                        to: BROKER,
+                        payload: Payload::Ack { .. },
+                        ..
+                    })
+                )),
+                "every delivery is acknowledged"
+            );
+        };
+        deliver(&mut h, 3, "Ana Costa");
+        deliver(&mut h, 2, "Ana Novak");
+        let row = h.tables.get(DRIVER_NAMES_COPY_TABLE, "1").unwrap();
+        assert_eq!((row.value.as_str(), row.version), ("Ana Costa", 3));
+    }
+}
