@@ -67,7 +67,9 @@ pub struct Ride {
 /// A duration as people say it: `850 ms`, `12.4 s`.
 fn spoken(duration: Micros) -> String {
     if duration >= Micros::from_secs(1) {
-        format!("{:.1} s", duration.as_secs_f64())
+        // Truncated, not rounded, so an entry 9.96 s old under a 10 s TTL does not read as 10.0 s.
+        let tenths = duration.0 / 100_000;
+        format!("{}.{} s", tenths / 10, tenths % 10)
     } else {
         format!("{} ms", duration.0 / 1_000)
     }
