@@ -366,7 +366,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 let summary = CallSummary {
                     calls: calls.calls,
                     calls_per_op: calls.calls_per_op(),
-                    cache_hit_ratio: calls.cache_hit_ratio(),
+                    cache_hit_ratio: (calls.calls > 0).then(|| calls.cache_hit_ratio()),
                 };
                 (name.clone(), summary)
             })

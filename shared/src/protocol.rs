@@ -892,8 +892,9 @@ pub struct CallSummary {
     /// Calls per operation started.
     pub calls_per_op: f64,
     /// The share of the client's requests answered without a call: a cache's hit ratio where
-    /// each miss costs one call.
-    pub cache_hit_ratio: f64,
+    /// each miss costs one call. `None` when these operations made no call at all, so no cache
+    /// stands between them and another service.
+    pub cache_hit_ratio: Option<f64>,
 }
 
 /// The numbers of one kind of operation.
