@@ -330,7 +330,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         .filter(|(name, _)| is_read(name))
         .map(|(_, stats)| stats.ok)
         .sum();
-    let stale_tables = &m.calls.stale_reads_by_table;
+    let stale_tables = &m.stale_reads_by_table;
     let open = m.staleness.open_max(now);
     MetricsView {
         ops,

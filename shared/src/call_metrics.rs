@@ -1,9 +1,8 @@
 //! Synchronous calls between services, counted from the trace: how many each kind of operation
-//! causes, how many a cache spared, and which source tables stale answers came from. The hybrid
-//! scenario's lesson (calls per read, cache hit ratio, stale cache reads) is read from these.
+//! causes, and how many a cache spared. The hybrid scenario's calls per read and cache hit ratio
+//! are read from these (its stale cache reads are `Metrics::stale_reads_by_table`).
 
-use crate::protocol::{Event, MessageKind, MsgId, Observed, OpId, ServiceId, TraceEvent};
-use crate::time::Micros;
+use crate::protocol::{Event, MessageKind, MsgId, OpId, TraceEvent};
 use std::collections::BTreeMap;
 
 /// The calls of one kind of operation.
@@ -43,29 +42,15 @@ fn ratio(count: u64, of: u64) -> f64 {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-struct RunningOp {
-    name: String,
-    started: Micros,
-}
-
-/// A row of a source of truth, as `(service, table, key)`.
-type SourceRow = (ServiceId, String, String);
-
-/// Calls and stale answers so far.
+/// Calls so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallMetrics {
     /// Per operation name.
     pub by_op: BTreeMap<String, OpCalls>,
-    /// Successful operations that saw a version older than one confirmed (by any successful
-    /// operation's answer) before they began, per source table of the stale row. A read stale in
-    /// two tables counts in both.
-    pub stale_reads_by_table: BTreeMap<String, u64>,
-    running: BTreeMap<OpId, RunningOp>,
+    /// The name of each operation running.
+    running: BTreeMap<OpId, String>,
     /// The client's requests still on their way, with the operation they start.
     client_requests_in_flight: BTreeMap<MsgId, OpId>,
-    /// Versions confirmed to clients, with when, in increasing order of both.
-    confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
 }
 
 impl CallMetrics {
@@ -74,11 +59,7 @@ impl CallMetrics {
         match &event.event {
             Event::OpStarted { op, name, .. } => {
                 self.by_op.entry(name.clone()).or_default().started += 1;
-                let running = RunningOp {
-                    name: name.clone(),
-                    started: event.at,
-                };
-                self.running.insert(*op, running);
+                self.running.insert(*op, name.clone());
             }
             // A request with no cause is the client's own; one with a cause is a call a
             // service makes while handling it.
@@ -93,8 +74,8 @@ impl CallMetrics {
                     self.client_requests_in_flight.insert(*msg, *op);
                 }
                 Some(_) => {
-                    if let Some(running) = self.running.get(op) {
-                        self.by_op.entry(running.name.clone()).or_default().calls += 1;
+                    if let Some(name) = self.running.get(op) {
+                        self.by_op.entry(name.clone()).or_default().calls += 1;
                     }
                 }
             },
@@ -108,62 +89,17 @@ impl CallMetrics {
                     .client_requests_in_flight
                     .remove(msg)
                     .and_then(|op| self.running.get(&op));
-                if let Some(running) = running {
-                    self.by_op.entry(running.name.clone()).or_default().arrived += 1;
+                if let Some(name) = running {
+                    self.by_op.entry(name.clone()).or_default().arrived += 1;
                 }
             }
             Event::Dropped { msg, .. } => {
                 self.client_requests_in_flight.remove(msg);
             }
-            Event::OpFinished {
-                op,
-                outcome,
-                observed,
-                ..
-            } => {
-                let Some(running) = self.running.remove(op) else {
-                    return;
-                };
-                if outcome.is_ok() {
-                    self.judge(running.started, observed, event.at);
-                }
+            Event::OpFinished { op, .. } => {
+                self.running.remove(op);
             }
             _ => {}
-        }
-    }
-
-    /// Counts the stale rows of an answer, then records the versions it confirms.
-    fn judge(&mut self, started: Micros, observed: &[Observed], now: Micros) {
-        for seen in observed {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
-            let stale = self.confirmed.get(&row).is_some_and(|history| {
-                let known = history.partition_point(|(at, _)| *at <= started);
-                known > 0 && history[known - 1].1 > seen.version
-            });
-            if stale {
-                *self
-                    .stale_reads_by_table
-                    .entry(seen.source_table.clone())
-                    .or_default() += 1;
-            }
-        }
-        for seen in observed {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
-            let history = self.confirmed.entry(row).or_default();
-            if history
-                .last()
-                .is_none_or(|(_, version)| seen.version > *version)
-            {
-                history.push((now, seen.version));
-            }
         }
     }
 
@@ -171,17 +107,13 @@ impl CallMetrics {
     pub fn op(&self, name: &str) -> OpCalls {
         self.by_op.get(name).cloned().unwrap_or_default()
     }
-
-    /// Stale answers whose stale row came from `table`.
-    pub fn stale_reads_of(&self, table: &str) -> u64 {
-        self.stale_reads_by_table.get(table).copied().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Outcome;
+    use crate::protocol::ServiceId;
+    use crate::time::Micros;
 
     const CLIENT: ServiceId = ServiceId(0);
     const RIDE: ServiceId = ServiceId(1);
@@ -218,24 +150,6 @@ mod tests {
                 label: "GET".into(),
                 op: Some(OpId(op)),
                 caused_by: caused_by.map(MsgId),
-            },
-        )
-    }
-
-    fn finished(ms: u64, op: u64, table: &str, version: u64) -> TraceEvent {
-        let observed = vec![Observed {
-            source_service: DRIVER,
-            source_table: table.into(),
-            key: "3".into(),
-            version,
-        }];
-        at(
-            ms,
-            Event::OpFinished {
-                op: OpId(op),
-                outcome: Outcome::Ok,
-                latency: Micros::ZERO,
-                observed,
             },
         )
     }
@@ -291,24 +205,5 @@ mod tests {
             calls: 3,
         };
         assert_eq!(fanned_out.cache_hit_ratio(), 0.0, "floored at zero");
-    }
-
-    #[test]
-    fn a_read_is_stale_in_a_table_when_it_began_after_a_newer_version_was_confirmed() {
-        let metrics = fold(&[
-            started(0, 1, "rate driver"),
-            finished(50, 1, "driver_details", 2),
-            // Began before the rating change was confirmed: not stale.
-            started(10, 2, "read ride"),
-            finished(60, 2, "driver_details", 1),
-            // Began after: stale.
-            started(70, 3, "read ride"),
-            finished(110, 3, "driver_details", 1),
-            // Another table's row is judged on its own.
-            started(120, 4, "read ride"),
-            finished(160, 4, "drivers", 1),
-        ]);
-        assert_eq!(metrics.stale_reads_of("driver_details"), 1);
-        assert_eq!(metrics.stale_reads_of("drivers"), 0);
     }
 }

@@ -12,7 +12,7 @@ use crate::protocol::{
     TraceHeader,
 };
 use crate::time::Micros;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Counts and latencies of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -162,7 +162,11 @@ pub struct Metrics {
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
     /// When services were down: `(from, until)`, from the header's faults.
     outages: Vec<(Micros, Option<Micros>)>,
-    /// Synchronous calls per operation and stale answers per source table (the hybrid lesson).
+    /// Of [`Metrics::stale_reads`], how many were stale in each source table, such as
+    /// `driver_details` for a rating served from an outdated cache entry. A read stale in two
+    /// tables counts in both.
+    pub stale_reads_by_table: BTreeMap<String, u64>,
+    /// Synchronous calls per operation: calls per read and a cache's hit ratio.
     pub calls: CallMetrics,
 }
 
@@ -230,8 +234,12 @@ impl Metrics {
         if !ok {
             return;
         }
-        if self.saw_older_than_confirmed(running.started, observed) {
+        let stale_tables = self.tables_seen_older_than_confirmed(running.started, observed);
+        if !stale_tables.is_empty() {
             self.stale_reads += 1;
+        }
+        for table in stale_tables {
+            *self.stale_reads_by_table.entry(table).or_default() += 1;
         }
         for seen in observed {
             let row = (
@@ -249,19 +257,28 @@ impl Metrics {
         }
     }
 
-    /// True when a version older than one confirmed at or before `started` was seen.
-    fn saw_older_than_confirmed(&self, started: Micros, observed: &[Observed]) -> bool {
-        observed.iter().any(|seen| {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
-            self.confirmed.get(&row).is_some_and(|history| {
-                let known = history.partition_point(|(at, _)| *at <= started);
-                known > 0 && history[known - 1].1 > seen.version
+    /// The source tables in which a version older than one confirmed at or before `started` was
+    /// seen; empty when the answer was fresh.
+    fn tables_seen_older_than_confirmed(
+        &self,
+        started: Micros,
+        observed: &[Observed],
+    ) -> BTreeSet<String> {
+        observed
+            .iter()
+            .filter(|seen| {
+                let row = (
+                    seen.source_service,
+                    seen.source_table.clone(),
+                    seen.key.clone(),
+                );
+                self.confirmed.get(&row).is_some_and(|history| {
+                    let known = history.partition_point(|(at, _)| *at <= started);
+                    known > 0 && history[known - 1].1 > seen.version
+                })
             })
-        })
+            .map(|seen| seen.source_table.clone())
+            .collect()
     }
 
     /// Operations still running.
@@ -371,13 +388,65 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 (name.clone(), summary)
             })
             .collect(),
-        stale_reads_by_table: metrics.calls.stale_reads_by_table.clone(),
+        stale_reads_by_table: metrics.stale_reads_by_table.clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_is_stale_in_each_table_where_it_began_after_a_newer_version_was_confirmed() {
+        let seen = |table: &str, version| Observed {
+            source_service: ServiceId(2),
+            source_table: table.into(),
+            key: "3".into(),
+            version,
+        };
+        let mut metrics = Metrics::default();
+        let op = |metrics: &mut Metrics, started_ms, finished_ms, observed: &[Observed]| {
+            let id = OpId(metrics.ops_finished() + 1);
+            metrics.op_started(id, "op", Micros::from_millis(started_ms));
+            let now = Micros::from_millis(finished_ms);
+            metrics.op_finished(id, true, Micros::ZERO, observed, now);
+        };
+        // A rating change to v2 and a rename to v5 are confirmed at 50 ms.
+        op(
+            &mut metrics,
+            0,
+            50,
+            &[seen("driver_details", 2), seen("drivers", 5)],
+        );
+        // Began before the confirmation: fresh.
+        op(
+            &mut metrics,
+            10,
+            60,
+            &[seen("driver_details", 1), seen("drivers", 4)],
+        );
+        assert_eq!(metrics.stale_reads, 0);
+        // Began after: stale in the details only, then in both.
+        op(
+            &mut metrics,
+            70,
+            110,
+            &[seen("driver_details", 1), seen("drivers", 5)],
+        );
+        op(
+            &mut metrics,
+            120,
+            160,
+            &[seen("driver_details", 1), seen("drivers", 4)],
+        );
+        assert_eq!(metrics.stale_reads, 2);
+        let by_table: Vec<(&str, u64)> = metrics
+            .stale_reads_by_table
+            .iter()
+            .map(|(table, count)| (table.as_str(), *count))
+            .collect();
+        assert_eq!(by_table, vec![("driver_details", 2), ("drivers", 1)]);
+    }
 
     #[test]
     fn percentiles_use_nearest_rank_over_successes() {
