@@ -267,6 +267,47 @@ pub struct MetricsView {
     pub partial_updates_flagged: u64,
     /// Copy rows whose name or version differs from their source now.
     pub inconsistent_rows: usize,
+    /// Calls between services per read, with the share of reads answered without one; `None`
+    /// while no read has made a call (reads served from a local copy never do).
+    pub calls_per_read: Option<CallsLine>,
+    /// Stale reads per source table, such as `driver_details 3 · drivers 1`, when reads draw on
+    /// more than one table; empty otherwise.
+    pub stale_reads_by_table: String,
+}
+
+/// Synchronous calls made for reads: request/response's fan-out, or what a cache spares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallsLine {
+    /// Calls per read, such as `0.29`.
+    pub per_read: String,
+    /// Reads that arrived and needed no call, such as `71.0 %`.
+    pub answered_without_call: String,
+}
+
+/// The calls of every read operation, summed.
+fn read_calls(state: &WorldState) -> Option<CallsLine> {
+    let (mut started, mut arrived, mut calls) = (0, 0, 0);
+    for (_, op) in state
+        .metrics
+        .calls
+        .by_op
+        .iter()
+        .filter(|(name, _)| is_read(name))
+    {
+        (started, arrived, calls) = (started + op.started, arrived + op.arrived, calls + op.calls);
+    }
+    if calls == 0 {
+        return None;
+    }
+    let total = shared::call_metrics::OpCalls {
+        started,
+        arrived,
+        calls,
+    };
+    Some(CallsLine {
+        per_read: format!("{:.2}", total.calls_per_op()),
+        answered_without_call: format!("{:.1} %", total.cache_hit_ratio() * 100.0),
+    })
 }
 
 /// The metrics at `now`.
@@ -296,6 +337,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         .filter(|(name, _)| is_read(name))
         .map(|(_, stats)| stats.ok)
         .sum();
+    let stale_tables = &m.stale_reads_by_table;
     let open = m.staleness.open_max(now);
     MetricsView {
         ops,
@@ -325,6 +367,16 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         rollbacks_sent: m.coordination.rollbacks_sent,
         partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,
         inconsistent_rows: state.inconsistent_rows().len(),
+        calls_per_read: read_calls(state),
+        stale_reads_by_table: if stale_tables.len() > 1 {
+            stale_tables
+                .iter()
+                .map(|(table, count)| format!("{table} {count}"))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -536,6 +588,31 @@ mod tests {
         );
         let start = delivery(&header, index.state_at(Micros::ZERO));
         assert!(start.consumers.is_empty() && start.queues.is_empty());
+    }
+
+    #[test]
+    fn hybrid_shows_calls_per_read_and_stale_reads_per_table() {
+        let mut index = run("hybrid", 30.0);
+        let view = metrics(index.state_at(Micros::from_secs(30)), Micros::from_secs(30));
+        assert_eq!(view.ops[0].name, "read ride", "reads come first");
+        assert!(view.ops.iter().all(|op| op.name != "read order"));
+        let calls = view
+            .calls_per_read
+            .clone()
+            .expect("Ride calls Driver on a cache miss");
+        let per_read: f64 = calls.per_read.parse().unwrap();
+        assert!(per_read > 0.0 && per_read < 1.0, "{calls:?}");
+        assert!(calls.answered_without_call.ends_with(" %"), "{calls:?}");
+        assert!(
+            view.stale_reads_by_table.contains("driver_details"),
+            "{view:?}"
+        );
+        let mut ec = run("eventual-consistency", 10.0);
+        let local = metrics(ec.state_at(Micros::from_secs(10)), Micros::from_secs(10));
+        assert_eq!(
+            local.calls_per_read, None,
+            "reads from a local copy make no call"
+        );
     }
 
     #[test]

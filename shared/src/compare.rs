@@ -56,6 +56,8 @@ const WORKLOAD: &[(&str, f64)] = &[
     ("rename_rate_per_s", 1.0),
     ("products_per_order", 3.0),
     ("link_latency_ms", 40.0),
+    // The shared workload changes names only; the hybrid's rating changes stay out of it.
+    ("rating_change_rate_per_s", 0.0),
     // Outages come only from the comparison's own fault, and nothing is slow.
     ("product_down_for_s", 0.0),
     ("order_down_for_s", 0.0),

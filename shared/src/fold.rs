@@ -153,6 +153,7 @@ impl WorldState {
     pub fn apply(&mut self, event: &TraceEvent) {
         self.now = event.at;
         self.events_applied += 1;
+        self.metrics.calls.apply(event);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
             Event::ServiceDown { service } => self.set_up(*service, false),

@@ -3,6 +3,7 @@
 //!
 //! This crate does no IO, reads no clock and no OS randomness, and builds for wasm32.
 
+pub mod call_metrics;
 pub mod compare;
 pub mod fold;
 pub mod metrics;

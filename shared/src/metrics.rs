@@ -5,13 +5,14 @@ mod delivery;
 
 pub use delivery::{ConsumerStats, DeliveryStats};
 
+use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
 use crate::protocol::{
-    CoordinationSummary, DropReason, Event, Fault, Observed, OpId, OpSummary, RunSummary,
-    ServiceId, Trace, TraceHeader,
+    CallSummary, CoordinationSummary, DropReason, Event, Fault, Observed, OpId, OpSummary,
+    RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::time::Micros;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Counts and latencies of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -161,6 +162,12 @@ pub struct Metrics {
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
     /// When services were down: `(from, until)`, from the header's faults.
     outages: Vec<(Micros, Option<Micros>)>,
+    /// Of [`Metrics::stale_reads`], how many were stale in each source table, such as
+    /// `driver_details` for a rating served from an outdated cache entry. A read stale in two
+    /// tables counts in both.
+    pub stale_reads_by_table: BTreeMap<String, u64>,
+    /// Synchronous calls per operation: calls per read and a cache's hit ratio.
+    pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
     pub coordination: Coordination,
 }
@@ -239,8 +246,12 @@ impl Metrics {
         if !ok {
             return;
         }
-        if self.saw_older_than_confirmed(running.started, observed) {
+        let stale_tables = self.tables_seen_older_than_confirmed(running.started, observed);
+        if !stale_tables.is_empty() {
             self.stale_reads += 1;
+        }
+        for table in stale_tables {
+            *self.stale_reads_by_table.entry(table).or_default() += 1;
         }
         for seen in observed {
             let row = (
@@ -258,19 +269,28 @@ impl Metrics {
         }
     }
 
-    /// True when a version older than one confirmed at or before `started` was seen.
-    fn saw_older_than_confirmed(&self, started: Micros, observed: &[Observed]) -> bool {
-        observed.iter().any(|seen| {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
-            self.confirmed.get(&row).is_some_and(|history| {
-                let known = history.partition_point(|(at, _)| *at <= started);
-                known > 0 && history[known - 1].1 > seen.version
+    /// The source tables in which a version older than one confirmed at or before `started` was
+    /// seen; empty when the answer was fresh.
+    fn tables_seen_older_than_confirmed(
+        &self,
+        started: Micros,
+        observed: &[Observed],
+    ) -> BTreeSet<String> {
+        observed
+            .iter()
+            .filter(|seen| {
+                let row = (
+                    seen.source_service,
+                    seen.source_table.clone(),
+                    seen.key.clone(),
+                );
+                self.confirmed.get(&row).is_some_and(|history| {
+                    let known = history.partition_point(|(at, _)| *at <= started);
+                    known > 0 && history[known - 1].1 > seen.version
+                })
             })
-        })
+            .map(|seen| seen.source_table.clone())
+            .collect()
     }
 
     /// Operations still running.
@@ -372,12 +392,78 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             partial_updates_flagged: metrics.coordination.partial_updates_flagged.len() as u64,
             inconsistent_rows_at_end: state.inconsistent_rows().len() as u64,
         },
+        calls_by_operation: metrics
+            .calls
+            .by_op
+            .iter()
+            .map(|(name, calls)| {
+                let summary = CallSummary {
+                    calls: calls.calls,
+                    calls_per_op: calls.calls_per_op(),
+                    cache_hit_ratio: (calls.calls > 0).then(|| calls.cache_hit_ratio()),
+                };
+                (name.clone(), summary)
+            })
+            .collect(),
+        stale_reads_by_table: metrics.stale_reads_by_table.clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_is_stale_in_each_table_where_it_began_after_a_newer_version_was_confirmed() {
+        let seen = |table: &str, version| Observed {
+            source_service: ServiceId(2),
+            source_table: table.into(),
+            key: "3".into(),
+            version,
+        };
+        let mut metrics = Metrics::default();
+        let op = |metrics: &mut Metrics, started_ms, finished_ms, observed: &[Observed]| {
+            let id = OpId(metrics.ops_finished() + 1);
+            metrics.op_started(id, "op", Micros::from_millis(started_ms));
+            let now = Micros::from_millis(finished_ms);
+            metrics.op_finished(id, true, Micros::ZERO, observed, now);
+        };
+        // A rating change to v2 and a rename to v5 are confirmed at 50 ms.
+        op(
+            &mut metrics,
+            0,
+            50,
+            &[seen("driver_details", 2), seen("drivers", 5)],
+        );
+        // Began before the confirmation: fresh.
+        op(
+            &mut metrics,
+            10,
+            60,
+            &[seen("driver_details", 1), seen("drivers", 4)],
+        );
+        assert_eq!(metrics.stale_reads, 0);
+        // Began after: stale in the details only, then in both.
+        op(
+            &mut metrics,
+            70,
+            110,
+            &[seen("driver_details", 1), seen("drivers", 5)],
+        );
+        op(
+            &mut metrics,
+            120,
+            160,
+            &[seen("driver_details", 1), seen("drivers", 4)],
+        );
+        assert_eq!(metrics.stale_reads, 2);
+        let by_table: Vec<(&str, u64)> = metrics
+            .stale_reads_by_table
+            .iter()
+            .map(|(table, count)| (table.as_str(), *count))
+            .collect();
+        assert_eq!(by_table, vec![("driver_details", 2), ("drivers", 1)]);
+    }
 
     #[test]
     fn percentiles_use_nearest_rank_over_successes() {

@@ -526,6 +526,56 @@ pub enum Payload {
         /// Why.
         reason: String,
     },
+    // The hybrid scenario's Ride and Driver.
+    /// Client → Ride: read a ride with its driver's name, rating and car.
+    ReadRide {
+        /// The ride.
+        ride: u64,
+    },
+    /// Ride → client: the ride with its driver, as Ride knows them.
+    RideDetails {
+        /// The ride.
+        ride: u64,
+        /// The driver's name, from Ride's own copy.
+        driver: DriverName,
+        /// The driver's rating and car, from Ride's cache or from Driver.
+        details: DriverDetails,
+    },
+    /// Ride → Driver: look a driver's rating and car up.
+    GetDriverDetails {
+        /// The driver.
+        driver: u64,
+    },
+    /// Driver → Ride: the driver's rating and car as Driver knows them.
+    DriverDetailsInfo(DriverDetails),
+    /// Client → Driver: rename a driver.
+    RenameDriver {
+        /// The driver.
+        driver: u64,
+        /// The new name.
+        name: String,
+    },
+    /// Client → Driver: change a driver's rating.
+    RateDriver {
+        /// The driver.
+        driver: u64,
+        /// The new rating, in tenths of a star (47 is 4.7★).
+        rating_tenths: u32,
+    },
+    /// Driver → client: the new name is stored.
+    DriverRenamed {
+        /// The driver.
+        driver: u64,
+        /// The new version of the driver's `drivers` row.
+        version: u64,
+    },
+    /// Driver → client: the new rating is stored.
+    DriverRated {
+        /// The driver.
+        driver: u64,
+        /// The new version of the driver's `driver_details` row.
+        version: u64,
+    },
 }
 
 /// A product's name at a version.
@@ -550,6 +600,42 @@ pub struct NewOrder {
     pub created_at: Micros,
 }
 
+/// A driver's name at a version of Driver's `drivers` row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriverName {
+    /// The driver.
+    pub driver: u64,
+    /// Their name.
+    pub name: String,
+    /// The version of Driver's row this name comes from.
+    pub version: u64,
+}
+
+/// A driver's rating and car at a version of Driver's `driver_details` row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriverDetails {
+    /// The driver.
+    pub driver: u64,
+    /// The rating, in tenths of a star (48 is 4.8★).
+    pub rating_tenths: u32,
+    /// The car, such as `Toyota Prius`.
+    pub car: String,
+    /// The version of Driver's row these come from.
+    pub version: u64,
+}
+
+impl DriverDetails {
+    /// The rating as people write it, such as `4.8★`.
+    pub fn rating_text(&self) -> String {
+        rating_text(self.rating_tenths)
+    }
+}
+
+/// A rating in tenths of a star as people write it: 48 → `4.8★`.
+pub fn rating_text(rating_tenths: u32) -> String {
+    format!("{}.{}★", rating_tenths / 10, rating_tenths % 10)
+}
+
 /// A fact a service publishes through the broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -558,6 +644,8 @@ pub enum DomainEvent {
     ProductUpdated(ProductName),
     /// Order stored a new order.
     OrderCreated(NewOrder),
+    /// Driver renamed a driver.
+    DriverUpdated(DriverName),
 }
 
 impl DomainEvent {
@@ -566,6 +654,7 @@ impl DomainEvent {
         match self {
             DomainEvent::ProductUpdated(_) => "product",
             DomainEvent::OrderCreated(_) => "order",
+            DomainEvent::DriverUpdated(_) => "driver",
         }
     }
 
@@ -575,6 +664,7 @@ impl DomainEvent {
         match self {
             DomainEvent::ProductUpdated(p) => format!("ProductUpdated#{}v{}", p.product, p.version),
             DomainEvent::OrderCreated(o) => format!("OrderCreated#{}", o.order),
+            DomainEvent::DriverUpdated(d) => format!("DriverUpdated#{}v{}", d.driver, d.version),
         }
     }
 
@@ -585,6 +675,9 @@ impl DomainEvent {
                 format!("ProductUpdated #{} (v{})", p.product, p.version)
             }
             DomainEvent::OrderCreated(o) => format!("OrderCreated #{}", o.order),
+            DomainEvent::DriverUpdated(d) => {
+                format!("DriverUpdated #{} (v{})", d.driver, d.version)
+            }
         }
     }
 
@@ -595,6 +688,9 @@ impl DomainEvent {
                 format!("ProductUpdated{{id:{},v:{}}}", p.product, p.version)
             }
             DomainEvent::OrderCreated(o) => format!("OrderCreated{{order:{}}}", o.order),
+            DomainEvent::DriverUpdated(d) => {
+                format!("DriverUpdated{{id:{},v:{}}}", d.driver, d.version)
+            }
         }
     }
 }
@@ -608,14 +704,22 @@ impl Payload {
             | Payload::RenameProduct { .. }
             | Payload::UpdateProductName(_)
             | Payload::CreateOrder { .. }
-            | Payload::ApplyRename { .. } => MessageKind::Request,
+            | Payload::ApplyRename { .. }
+            | Payload::ReadRide { .. }
+            | Payload::GetDriverDetails { .. }
+            | Payload::RenameDriver { .. }
+            | Payload::RateDriver { .. } => MessageKind::Request,
             Payload::RollBackRename { .. } => MessageKind::Rollback,
             Payload::OrderDetails { .. }
             | Payload::ProductInfo(_)
             | Payload::Renamed { .. }
             | Payload::ProductNameUpdated { .. }
             | Payload::OrderAccepted { .. }
-            | Payload::Failed { .. } => MessageKind::Response,
+            | Payload::Failed { .. }
+            | Payload::RideDetails { .. }
+            | Payload::DriverDetailsInfo(_)
+            | Payload::DriverRenamed { .. }
+            | Payload::DriverRated { .. } => MessageKind::Response,
             Payload::Publish(_) | Payload::Deliver { .. } => MessageKind::Event,
             Payload::Ack { .. } | Payload::PublishConfirmed { .. } => MessageKind::Ack,
         }
@@ -671,6 +775,35 @@ impl Payload {
                 version,
             } => format!("ROLLBACK product {product} → {name} v{version}"),
             Payload::Failed { reason } => format!("503 {reason}"),
+            Payload::ReadRide { ride } => format!("GET /rides/{ride}"),
+            Payload::RideDetails {
+                ride,
+                driver,
+                details,
+            } => format!(
+                "200 ride {ride}: {}, {} {}",
+                driver.name,
+                details.rating_text(),
+                details.car
+            ),
+            Payload::GetDriverDetails { driver } => format!("GET /drivers/{driver}/details"),
+            Payload::DriverDetailsInfo(d) => {
+                format!("200 {} {} (v{})", d.rating_text(), d.car, d.version)
+            }
+            Payload::RenameDriver { driver, name } => format!("PUT /drivers/{driver} {name}"),
+            Payload::RateDriver {
+                driver,
+                rating_tenths,
+            } => format!(
+                "PUT /drivers/{driver}/rating {}",
+                rating_text(*rating_tenths)
+            ),
+            Payload::DriverRenamed { driver, version } => {
+                format!("200 driver {driver} name now v{version}")
+            }
+            Payload::DriverRated { driver, version } => {
+                format!("200 driver {driver} rating now v{version}")
+            }
         }
     }
 }
@@ -775,6 +908,13 @@ pub struct RunSummary {
     /// The gateway pattern's numbers (zero elsewhere).
     #[serde(flatten)]
     pub coordination: CoordinationSummary,
+    /// Per operation name: the synchronous calls between services it caused.
+    #[serde(default)]
+    pub calls_by_operation: BTreeMap<String, CallSummary>,
+    /// Stale answers per source table of the stale row, such as `driver_details` for a rating
+    /// served from an outdated cache entry.
+    #[serde(default)]
+    pub stale_reads_by_table: BTreeMap<String, u64>,
 }
 
 /// What one subscriber did with the events delivered to it.
@@ -803,6 +943,19 @@ pub struct CoordinationSummary {
     pub partial_updates_flagged: u64,
     /// Copy rows whose name or version differs from their source when the run ended.
     pub inconsistent_rows_at_end: u64,
+}
+
+/// The synchronous calls of one kind of operation (see `shared::call_metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    /// Requests services sent to other services on behalf of these operations.
+    pub calls: u64,
+    /// Calls per operation started.
+    pub calls_per_op: f64,
+    /// The share of the client's requests answered without a call: a cache's hit ratio where
+    /// each miss costs one call. `None` when these operations made no call at all, so no cache
+    /// stands between them and another service.
+    pub cache_hit_ratio: Option<f64>,
 }
 
 /// The numbers of one kind of operation.

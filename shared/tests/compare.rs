@@ -91,3 +91,43 @@ fn renames_fail_while_product_is_down_whatever_the_pattern() {
 fn the_table_is_the_same_for_the_same_seed() {
     assert_eq!(compare(SEED).unwrap(), compare(SEED).unwrap());
 }
+
+#[test]
+fn a_gateway_has_no_stale_reads_but_slower_writes() {
+    let table = table();
+    let gateway = row(&table, "gateway");
+    let ec = row(&table, "eventual-consistency");
+    assert_eq!(
+        gateway.stale_reads, 0,
+        "a confirmed rename is in every copy"
+    );
+    // The user waits for the coordinator and for the slower of Product and Order.
+    assert!(
+        gateway.write_p50_us > ec.write_p50_us * 3 / 2,
+        "{} vs {}",
+        gateway.write_p50_us,
+        ec.write_p50_us
+    );
+    assert_eq!(
+        gateway.read_availability_pct, 100.0,
+        "reads come from Order's copy"
+    );
+}
+
+#[test]
+fn the_hybrid_sits_between_its_two_halves() {
+    let table = table();
+    let hybrid = row(&table, "hybrid");
+    let (rr, ec) = (
+        row(&table, "request-response"),
+        row(&table, "eventual-consistency"),
+    );
+    // A cache miss still waits on Driver, so the slowest reads are slower than a local copy's,
+    // but far faster than a call per item.
+    assert!(hybrid.read_p99_us > ec.read_p99_us && hybrid.read_p99_us < rr.read_p99_us);
+    // With Driver down, only reads the cache still covers succeed.
+    assert!(hybrid.read_availability_pct > rr.read_availability_pct);
+    assert!(hybrid.read_availability_pct < ec.read_availability_pct);
+    // Ride copies names only, not whole driver records.
+    assert!(hybrid.duplicated_bytes > 0);
+}

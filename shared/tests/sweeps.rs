@@ -35,9 +35,11 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "products_per_order" => pick(&mut rng, 1.0, 8.0).round(),
             "link_latency_ms" => pick(&mut rng, 1.0, 200.0),
             "call_timeout_ms" => pick(&mut rng, 50.0, 1_000.0),
-            "read_rate_per_s" | "rename_rate_per_s" | "order_rate_per_s" => {
-                pick(&mut rng, 0.0, 10.0)
-            }
+            "read_rate_per_s"
+            | "rename_rate_per_s"
+            | "order_rate_per_s"
+            | "rating_change_rate_per_s" => pick(&mut rng, 0.0, 10.0),
+            "cache_ttl_ms" => pick(&mut rng, 0.0, 30_000.0),
             "broker_delay_ms" => pick(&mut rng, 0.0, 1_000.0),
             "ack_timeout_ms" => pick(&mut rng, 50.0, 2_000.0),
             "inventory_work_ms" | "shipping_work_ms" => pick(&mut rng, 0.0, 300.0),
@@ -381,4 +383,86 @@ fn gateway_confirms_only_agreed_renames_and_every_lasting_difference_is_flagged(
             "the sweep exercises confirmations, rollbacks and crashes"
         );
     }
+}
+
+/// Every copy holds every source version written more than `settle` before the end, except a
+/// version whose event the network lost on its way to the broker.
+///
+/// FIXME: a publish is fire-and-forget, so a lost one is lost for good and the copy stays behind
+/// until the next change of that row — the dual-write problem. A transactional outbox with
+/// publisher confirms would re-send it; until then this check asserts today's behaviour.
+fn check_copies_converge_unless_publish_lost(trace: &Trace, settle: Micros) -> Result<(), String> {
+    let mut state = WorldState::new(&trace.header);
+    let mut labels: BTreeMap<MsgId, &str> = BTreeMap::new();
+    let mut lost_publishes: Vec<&str> = Vec::new();
+    for event in &trace.events {
+        state.apply(event);
+        match &event.event {
+            Event::Sent { msg, label, .. } if label.starts_with("publish ") => {
+                labels.insert(*msg, label);
+            }
+            Event::Dropped { msg, .. } => lost_publishes.extend(labels.get(msg)),
+            _ => {}
+        }
+    }
+    let settled = state.now - settle;
+    for copy in &trace.header.copies {
+        let source = &state.tables[copy.source_service.0 as usize][&copy.source_table];
+        let copied = &state.tables[copy.copy_service.0 as usize][&copy.copy_table];
+        for (key, row) in source {
+            let copy_version = copied.get(key).map_or(0, |r| r.version);
+            let event_lost = || {
+                let event = format!("{{id:{key},v:{}}}", row.version);
+                lost_publishes.iter().any(|label| label.ends_with(&event))
+            };
+            if row.written_at <= settled && copy_version < row.version && !event_lost() {
+                return Err(format!(
+                    "{}[{key}] is v{copy_version} but the source reached v{} at {} and its event \
+                     reached the broker",
+                    copy.copy_table, row.version, row.written_at
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn hybrid_copies_of_driver_names_converge_once_renames_have_had_time_to_arrive() {
+    // As for eventual consistency: Driver down until 30 s at most, then the broker's backlog
+    // drains; every rename older than 10 s before the end must be in Ride's copy, unless the
+    // network lost its event before the broker had it.
+    sweep("hybrid", |trace| {
+        check_message_accounting(trace)?;
+        check_copies_converge_unless_publish_lost(trace, Micros::from_secs(10))
+    });
+}
+
+#[test]
+fn a_lost_publish_leaves_the_copy_behind_for_good() {
+    // Every publish from Driver to the broker is lost from 5 s to 7 s. Pinned here so the FIXME
+    // above stays visible: today the copy never learns of those renames unless the same driver
+    // is renamed again.
+    let request = RunRequest {
+        scenario: "hybrid".into(),
+        seed: 3,
+        until_s: 9.0,
+        knobs: BTreeMap::from([
+            ("rename_rate_per_s".to_string(), 2.0),
+            ("driver_down_for_s".to_string(), 0.0),
+        ]),
+        faults: vec!["drop:Driver-Broker=100%@5+2".into()],
+    };
+    let trace = simulate(&request).unwrap();
+    let lagging = check_copies_converge(&trace, Micros::from_secs(1));
+    assert!(
+        lagging
+            .as_ref()
+            .is_err_and(|e| e.starts_with("driver_names[")),
+        "{lagging:?}"
+    );
+    assert_eq!(
+        check_copies_converge_unless_publish_lost(&trace, Micros::from_secs(1)),
+        Ok(())
+    );
 }

@@ -64,6 +64,22 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub" id="metric-stale-share">
                             {field(|m| m.stale_reads_share.clone())}
                         </span>
+                        <span class="sub" id="metric-stale-by-table">
+                            {field(|m| m.stale_reads_by_table.clone())}
+                        </span>
+                    </dd>
+                </div>
+                </Show>
+                <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some()))>
+                <div class="stat">
+                    <dt>"Calls per read"</dt>
+                    <dd>
+                        <span id="metric-calls-per-read" class="big">
+                            {field(|m| m.calls_per_read.as_ref().map(|c| c.per_read.clone()).unwrap_or_default())}
+                        </span>
+                        <span class="sub" id="metric-answered-without-call">
+                            {field(|m| m.calls_per_read.as_ref().map(|c| format!("{} of reads needed no call", c.answered_without_call)).unwrap_or_default())}
+                        </span>
                     </dd>
                 </div>
                 </Show>

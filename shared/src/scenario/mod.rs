@@ -5,6 +5,7 @@ mod event_driven;
 mod eventual_consistency;
 mod faults;
 mod gateway;
+mod hybrid;
 mod knobs;
 mod request_response;
 mod workload;
@@ -41,7 +42,7 @@ pub fn catalog() -> &'static [ScenarioSpec] {
     &CATALOG
 }
 
-static CATALOG: [ScenarioSpec; 5] = [
+static CATALOG: [ScenarioSpec; 6] = [
     ScenarioSpec {
         name: "request-response",
         title: "Request/response",
@@ -90,6 +91,17 @@ static CATALOG: [ScenarioSpec; 5] = [
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
+    },
+    ScenarioSpec {
+        name: "hybrid",
+        title: "Hybrid (Ride/Driver)",
+        lesson: "Ride keeps each ride's driver and a copy of driver names, kept fresh by events, and asks \
+                 Driver only for the rating and car — through a cache. Fewer calls and a smaller copy, but \
+                 reads still wait on Driver when the cache misses, fail when Driver is down, and a cached \
+                 rating can be stale.",
+        default_until_s: 30.0,
+        knobs: hybrid::KNOBS,
+        build: hybrid::build,
     },
 ];
 

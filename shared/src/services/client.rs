@@ -2,7 +2,10 @@
 //! orders, renames of products, new orders), each started at jittered intervals — and ends each
 //! operation with the answer, a refusal or its own timeout.
 
-use super::{PRODUCTS_TABLE, renamed_product_name};
+use super::{
+    DRIVER_DETAILS_TABLE, DRIVERS_TABLE, PRODUCTS_TABLE, new_rating_tenths, renamed_driver_name,
+    renamed_product_name,
+};
 use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
@@ -15,6 +18,11 @@ pub const READ_ORDER_OP: &str = "read order";
 pub const RENAME_PRODUCT_OP: &str = "rename product";
 /// See [`READ_ORDER_OP`].
 pub const CREATE_ORDER_OP: &str = "create order";
+pub const READ_RIDE_OP: &str = "read ride";
+/// See [`READ_ORDER_OP`].
+pub const RENAME_DRIVER_OP: &str = "rename driver";
+/// See [`READ_ORDER_OP`].
+pub const RATE_DRIVER_OP: &str = "rate driver";
 
 /// One kind of operation of the workload.
 #[derive(Clone, Debug)]
@@ -55,6 +63,28 @@ pub enum RequestKind {
         /// How many distinct products each order holds.
         products_per_order: u64,
     },
+    /// Read a random ride of `1..=rides` with its driver's name, rating and car, all owned by
+    /// `source`.
+    ReadRide {
+        /// Rides are numbered `1..=rides`.
+        rides: u64,
+        /// The service owning drivers, whose versions the answer reflects.
+        source: ServiceId,
+    },
+    /// Rename a random driver of `1..=drivers`, owned by `source`.
+    RenameDriver {
+        /// Drivers are numbered `1..=drivers`.
+        drivers: u64,
+        /// The service owning drivers.
+        source: ServiceId,
+    },
+    /// Change the rating of a random driver of `1..=drivers`, owned by `source`.
+    RateDriver {
+        /// Drivers are numbered `1..=drivers`.
+        drivers: u64,
+        /// The service owning drivers.
+        source: ServiceId,
+    },
 }
 
 impl RequestKind {
@@ -85,18 +115,31 @@ impl RequestKind {
                     products: chosen,
                 }
             }
+            RequestKind::ReadRide { rides, .. } => Payload::ReadRide {
+                ride: 1 + rng.below(*rides),
+            },
+            RequestKind::RenameDriver { drivers, .. } => {
+                let driver = 1 + rng.below(*drivers);
+                let name = renamed_driver_name(driver, rng);
+                Payload::RenameDriver { driver, name }
+            }
+            RequestKind::RateDriver { drivers, .. } => Payload::RateDriver {
+                driver: 1 + rng.below(*drivers),
+                rating_tenths: new_rating_tenths(rng),
+            },
         }
     }
 
     /// The versions a successful answer reflects: what a read saw, or what a write stored.
     /// `None` when `answer` is not a success of this kind.
     fn observed(&self, answer: &Payload) -> Option<Vec<Observed>> {
-        let product = |source: ServiceId, product: u64, version: u64| Observed {
+        let seen = |source: ServiceId, table: &str, key: u64, version: u64| Observed {
             source_service: source,
-            source_table: PRODUCTS_TABLE.to_string(),
-            key: product.to_string(),
+            source_table: table.to_string(),
+            key: key.to_string(),
             version,
         };
+        let product = |source, product, version| seen(source, PRODUCTS_TABLE, product, version);
         match (self, answer) {
             (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => Some(
                 items
@@ -112,6 +155,29 @@ impl RequestKind {
                 },
             ) => Some(vec![product(*source, *id, *version)]),
             (RequestKind::CreateOrder { .. }, Payload::OrderAccepted { .. }) => Some(Vec::new()),
+            // A ride's answer reflects two rows of Driver: the name (through Ride's copy) and the
+            // rating and car (through Ride's cache or a call).
+            (
+                RequestKind::ReadRide { source, .. },
+                Payload::RideDetails {
+                    driver, details, ..
+                },
+            ) => Some(vec![
+                seen(*source, DRIVERS_TABLE, driver.driver, driver.version),
+                seen(
+                    *source,
+                    DRIVER_DETAILS_TABLE,
+                    details.driver,
+                    details.version,
+                ),
+            ]),
+            (
+                RequestKind::RenameDriver { source, .. },
+                Payload::DriverRenamed { driver, version },
+            ) => Some(vec![seen(*source, DRIVERS_TABLE, *driver, *version)]),
+            (RequestKind::RateDriver { source, .. }, Payload::DriverRated { driver, version }) => {
+                Some(vec![seen(*source, DRIVER_DETAILS_TABLE, *driver, *version)])
+            }
             _ => None,
         }
     }

@@ -4,24 +4,34 @@ mod broker;
 mod client;
 mod consumer;
 mod coordinator;
+mod driver;
+mod fleet;
 mod inventory;
 mod names;
 mod new_orders;
 mod order;
 mod product;
 mod rename_participant;
+mod ride;
 mod shipping;
 
 pub use broker::{Broker, BrokerConfig, Subscription};
 pub use client::{
-    CREATE_ORDER_OP, Client, ClientConfig, Operation, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
+    CREATE_ORDER_OP, Client, ClientConfig, Operation, RATE_DRIVER_OP, READ_ORDER_OP, READ_RIDE_OP,
+    RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind,
 };
 pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
 pub use coordinator::{Coordinator, CoordinatorConfig, LogEntry, LogState, RENAME_LOG_TABLE};
+pub use driver::{Driver, DriverConfig};
+pub use fleet::{
+    details_row_value, driver_car, initial_driver_name, initial_rating_tenths, new_rating_tenths,
+    parse_details_row, renamed_driver_name,
+};
 pub use names::{initial_product_name, renamed_product_name};
 pub use new_orders::{MAX_UNCONFIRMED_PUBLISHES, PublishOrders};
 pub use order::{Order, OrderConfig, ProductSource};
 pub use product::{Product, ProductConfig};
+pub use ride::{Ride, RideConfig, ride_row_value};
 
 /// Order's table of orders: key order id, value the comma-separated product ids.
 pub const ORDERS_TABLE: &str = "orders";
@@ -50,3 +60,11 @@ fn times_suffix(times: u64) -> String {
         String::new()
     }
 }
+/// Ride's table of rides: key ride id, value `driver N`.
+pub const RIDES_TABLE: &str = "rides";
+/// Driver's table of drivers: key driver id, value their name.
+pub const DRIVERS_TABLE: &str = "drivers";
+/// Driver's table of ratings and cars: key driver id, value such as `4.8★ Toyota Prius`.
+pub const DRIVER_DETAILS_TABLE: &str = "driver_details";
+/// Ride's local copy of driver names: key driver id, value the name.
+pub const DRIVER_NAMES_COPY_TABLE: &str = "driver_names";

@@ -304,6 +304,8 @@ impl Order {
             }
             // Order publishes these; it does not subscribe to them.
             DomainEvent::OrderCreated(_) => {}
+            // Order subscribes to no topic of Driver's.
+            DomainEvent::DriverUpdated(_) => {}
         }
     }
 }
