@@ -6,6 +6,8 @@ pub mod delivery;
 pub mod event_log;
 pub mod faults;
 pub mod map;
+pub mod message_canvas;
 pub mod metrics;
 pub mod player_bar;
+pub mod share;
 pub mod tables;
