@@ -1,6 +1,7 @@
 //! The page: reads the URL, provides the shared state, starts the run, and lays out the panels
 //! (all of them, or the minimal chrome of an embed).
 
+use crate::components::charts_panel::ChartsPanel;
 use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
@@ -8,6 +9,7 @@ use crate::components::faults::FaultsPanel;
 use crate::components::map::ServiceMap;
 use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
+use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
 use crate::components::tables::TablesPanel;
 use crate::config::{RunConfig, View};
@@ -93,6 +95,14 @@ pub fn App() -> impl IntoView {
                 </Show>
             </div>
             <FaultsPanel on_run=start/>
+            <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
+                <Show when=move || shows(View::Sequence)>
+                    <SequenceDiagram/>
+                </Show>
+                <Show when=move || shows(View::Charts)>
+                    <ChartsPanel/>
+                </Show>
+            </div>
             <div class="panels">
                 <Show when=move || shows(View::Tables)>
                     <TablesPanel/>

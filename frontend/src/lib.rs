@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod charts;
 pub mod config;
 pub mod describe;
 pub mod embed;
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod player;
 pub mod recorded;
 pub mod selection;
+pub mod sequence;
 pub mod snapshots;
 pub mod source;
 pub mod trace_index;

@@ -96,6 +96,29 @@ impl Highlight {
     }
 }
 
+/// The services a selection concerns: the service itself, a link's two ends, or every sender and
+/// receiver of the highlighted messages. The tables panel marks their tables.
+pub fn services_involved(
+    index: &TraceIndex,
+    selection: &Selection,
+    highlight: &Highlight,
+) -> BTreeSet<ServiceId> {
+    match selection {
+        Selection::Nothing => BTreeSet::new(),
+        Selection::Service(_) => selection.service(index).into_iter().collect(),
+        Selection::Link(..) => selection
+            .link(index)
+            .map(|(a, b)| BTreeSet::from([a, b]))
+            .unwrap_or_default(),
+        Selection::Message(_) | Selection::Operation(_) => highlight
+            .messages
+            .iter()
+            .filter_map(|msg| index.span(*msg))
+            .flat_map(|span| [span.from, span.to])
+            .collect(),
+    }
+}
+
 /// Messages within this many causation steps of a selected message are followed; a bound that
 /// no real chain reaches, so a malformed trace with a cycle cannot loop forever.
 const CHAIN_STEPS_MAX: usize = 10_000;
@@ -274,5 +297,23 @@ mod tests {
         assert!(link.messages.is_subset(&product.messages));
         let missing = highlight(&index, &Selection::Service("Nowhere".into()));
         assert!(missing.messages.is_empty());
+
+        let names = |selection: &Selection| -> Vec<String> {
+            let lit = highlight(&index, selection);
+            services_involved(&index, selection, &lit)
+                .into_iter()
+                .map(|id| index.service_name(id))
+                .collect()
+        };
+        assert_eq!(names(&Selection::Service("Product".into())), ["Product"]);
+        assert_eq!(
+            names(&Selection::Link("Order".into(), "Product".into())),
+            ["Order", "Product"]
+        );
+        assert_eq!(
+            names(&Selection::Operation(op)),
+            ["Client", "Order", "Product"]
+        );
+        assert!(names(&Selection::Nothing).is_empty());
     }
 }

@@ -145,6 +145,23 @@ impl TraceIndex {
         &self.spans
     }
 
+    /// The spans that can show between `from` and `to`: sent by `to`, and not ended before
+    /// `from` (as far as the longest ended span tells; spans still open are all included).
+    pub fn spans_touching(&self, from: Micros, to: Micros) -> impl Iterator<Item = &MessageSpan> {
+        let sent_upto = self.spans.partition_point(|s| s.sent_at <= to);
+        let earliest = from.saturating_sub(Micros(self.span_us_max));
+        let sent_from = self.spans[..sent_upto].partition_point(|s| s.sent_at < earliest);
+        self.spans[sent_from..sent_upto]
+            .iter()
+            .filter(move |s| s.ended_at().is_none_or(|end| end >= from))
+            .chain(
+                self.open_spans
+                    .iter()
+                    .take_while(move |&&i| i < sent_from)
+                    .map(|&i| &self.spans[i]),
+            )
+    }
+
     /// The span of message `msg`.
     pub fn span(&self, msg: MsgId) -> Option<&MessageSpan> {
         self.span_by_msg.get(&msg).map(|i| &self.spans[*i])

@@ -55,7 +55,9 @@ pub fn PlayerBar() -> impl IntoView {
                     aria-keyshortcuts="ArrowLeft"
                     on:click=move |_| clock.step_event(run, false)
                 >
-                    <span aria-hidden="true">"⏮"</span>
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path d="M3 2h2v12H3zM14 2v12L6 8z"/>
+                    </svg>
                 </button>
                 <button
                     id="play"
@@ -80,7 +82,9 @@ pub fn PlayerBar() -> impl IntoView {
                     aria-keyshortcuts="ArrowRight"
                     on:click=move |_| clock.step_event(run, true)
                 >
-                    <span aria-hidden="true">"⏭"</span>
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path d="M11 2h2v12h-2zM2 2v12l8-6z"/>
+                    </svg>
                 </button>
                 <button
                     id="loop"
@@ -92,7 +96,15 @@ pub fn PlayerBar() -> impl IntoView {
                     aria-pressed=move || if looping.get() { "true" } else { "false" }
                     on:click=move |_| player.update(|p| p.set_looping(!p.is_looping()))
                 >
-                    <span aria-hidden="true">"⟲"</span>
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path
+                            d="M8 2.5a5.5 5.5 0 1 1-5.2 3.7"
+                            fill="none"
+                            stroke="currentColor"
+                            stroke-width="1.8"
+                        />
+                        <path d="M1 2.5l5 .5-3 4z"/>
+                    </svg>
                 </button>
             </div>
             <label class="speed">
