@@ -47,7 +47,15 @@ pub fn synthetic_trace(messages: u32) -> Result<TraceIndex, String> {
     ];
     let n = u64::from(messages.max(1));
     let spacing_us = (BENCH_HOP.0 / n).max(1);
-    let mut events = Vec::new();
+    // Every service is up from the start.
+    let mut events: Vec<TraceEvent> = header
+        .services
+        .iter()
+        .map(|s| TraceEvent {
+            at: Micros::ZERO,
+            event: Event::ServiceUp { service: s.id },
+        })
+        .collect();
     let mut next_id = 0u64;
     let mut add = |sent: Micros, arrives: Micros, events: &mut Vec<TraceEvent>| {
         let (from, to) = routes[next_id as usize % routes.len()];

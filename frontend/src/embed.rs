@@ -14,10 +14,10 @@
 //! | `set` | any of `scenario`, `seed`, `until`, `knobs` (`{name: value}`) | runs again |
 //! | `state` | | only replies |
 //!
-//! Each command is answered, to the window that sent it, with `{crosstalk: "state", id, t,
+//! Each command is answered, to the window that sent it, with `{crosstalkEmbed: "state", id, t,
 //! playing, speed, loop, end, ready}` (`id` is the embed's `id=` URL parameter, so a host with
-//! several embeds can tell the answers apart), or `{crosstalk: "error", id, message}`. An embed
-//! also announces `{crosstalk: "ready", …}` to its parent each time a run is ready. Each embed
+//! several embeds can tell the answers apart), or `{crosstalkEmbed: "error", id, message}`. An
+//! embed also announces `{crosstalkEmbed: "ready", …}` to its parent each time a run is ready. Each embed
 //! only listens to messages posted to its own window, so embeds on one page never interfere.
 
 use crate::config::{RunConfig, Views};
@@ -26,8 +26,12 @@ use crate::selection::Selection;
 use serde_json::{Value, json};
 use shared::time::Micros;
 
-/// The field that marks a message as meant for Crosstalk.
+/// The field that marks a message as a command for an embed.
 pub const MESSAGE_TAG: &str = "crosstalk";
+/// The field that marks a message as an embed's answer. It differs from [`MESSAGE_TAG`] so that
+/// an answer is never read as a command: two embeds (or an embed and itself, when it is not in
+/// a frame) never talk to each other forever.
+pub const ANSWER_TAG: &str = "crosstalkEmbed";
 
 /// One command from the host page.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,7 +215,7 @@ fn run_change(data: &Value) -> Result<RunChange, String> {
 /// The answer to every command: where the player is.
 pub fn state_message(id: Option<&str>, player: &Player, ready: bool) -> Value {
     json!({
-        MESSAGE_TAG: "state",
+        ANSWER_TAG: "state",
         "id": id,
         "t": player.now().as_secs_f64(),
         "playing": player.is_playing(),
@@ -224,7 +228,7 @@ pub fn state_message(id: Option<&str>, player: &Player, ready: bool) -> Value {
 
 /// The answer to a command that could not be carried out.
 pub fn error_message(id: Option<&str>, message: &str) -> Value {
-    json!({ MESSAGE_TAG: "error", "id": id, "message": message })
+    json!({ ANSWER_TAG: "error", "id": id, "message": message })
 }
 
 /// The `<iframe>` snippet that embeds `config` from the page at `origin_and_path`, at the size
@@ -276,6 +280,7 @@ mod tests {
         check(r#"{"crosstalk":"pause"}"#, EmbedCommand::Pause);
         check(r#"{"crosstalk":"toggle"}"#, EmbedCommand::Toggle);
         check(r#"{"crosstalk":"state"}"#, EmbedCommand::State);
+        check(r#"{"crosstalk":"pause","id":"fig-1"}"#, EmbedCommand::Pause);
         check(
             r#"{"crosstalk":"seek","t":2.5}"#,
             EmbedCommand::Seek(Micros::from_millis(2_500)),
@@ -316,6 +321,13 @@ mod tests {
     fn other_messages_are_left_alone_and_bad_ones_explained() {
         assert_eq!(parse(r#"{"type":"resize","height":300}"#), Ok(None));
         assert_eq!(parse("42"), Ok(None));
+        // Answers from embeds are not commands, so two embeds never answer each other.
+        let answer = state_message(Some("a"), &Player::new(Micros::ZERO), false);
+        assert_eq!(EmbedCommand::from_message(&answer), Ok(None));
+        assert_eq!(
+            EmbedCommand::from_message(&error_message(None, "no")),
+            Ok(None)
+        );
         let check = |text: &str, expected: &str| {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
@@ -347,7 +359,7 @@ mod tests {
         let state = state_message(Some("fig-1"), &player, true);
         assert_eq!(
             state,
-            json!({"crosstalk": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
+            json!({"crosstalkEmbed": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
                    "loop": true, "end": 10.0, "ready": true})
         );
         assert!(EmbedCommand::Pause.apply_to_player(&mut player));

@@ -157,25 +157,30 @@ pub fn listen_to_host_page(
                 ),
             Err(message) => embed::error_message(id, &message),
         };
-        if let Some(source) = event
-            .source()
-            .and_then(|s| s.dyn_into::<web_sys::Window>().ok())
-        {
-            post(&source, &answer);
+        // The sender's window belongs to another page, so `instanceof Window` (what a checked
+        // cast asks) is false for it: cast without the check. Only windows post to an embed's
+        // window, and every window has `postMessage(message, targetOrigin)`.
+        if let Some(source) = event.source() {
+            post(source.unchecked_ref::<web_sys::Window>(), &answer);
         }
     });
     on_cleanup(move || handle.remove());
-    // Announce each run once it is ready.
-    Effect::new(move |was_ready: Option<bool>| {
+    // Announce each run once it is ready. A run computed in the page replaces the last one
+    // with no status in between, so the trace's revision tells runs apart.
+    Effect::new(move |announced: Option<Option<u64>>| {
         let ready = run.status.with(|s| s.ready() == "true");
-        if ready && was_ready != Some(true) {
+        let revision = run.revision();
+        if ready && announced.flatten() != Some(revision) {
             let mut message = state_of(embed_id.as_deref(), clock, run);
-            message[embed::MESSAGE_TAG] = "ready".into();
-            if let Some(parent) = window().parent().ok().flatten() {
+            message[embed::ANSWER_TAG] = "ready".into();
+            // Only a framed page has a parent to tell; a top-level page is its own parent.
+            if let Some(parent) = window().parent().ok().flatten()
+                && parent != window()
+            {
                 post(&parent, &message);
             }
         }
-        ready
+        ready.then_some(revision).or(announced.flatten())
     });
 }
 

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use shared::time::Micros;
 
 const CHART_WIDTH: f64 = 300.0;
-const CHART_HEIGHT: f64 = 90.0;
+const CHART_HEIGHT: f64 = 64.0;
 const PAD_LEFT: f64 = 36.0;
 const PAD_BOTTOM: f64 = 6.0;
 
@@ -77,8 +77,13 @@ fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) ->
         clock.player.update(|p| p.seek(t));
     };
     view! {
-        <figure class="chart">
-            <figcaption>{move || series.with(|s| s.title)}</figcaption>
+        <figure class="chart" class:flat=move || series.with(|s| s.max() == 0.0)>
+            <figcaption>
+                {move || series.with(|s| s.title)}
+                <Show when=move || series.with(|s| s.max() == 0.0)>
+                    <span class="hint">" — none in this run so far"</span>
+                </Show>
+            </figcaption>
             <svg
                 id=id
                 viewBox=format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")

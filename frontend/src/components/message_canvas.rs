@@ -131,9 +131,11 @@ pub fn paint_flights(
                 painted += 1;
             }
         }
+        // Outline first, then fill: where messages crowd, the colours stay visible instead of
+        // the outlines covering them.
+        context.stroke();
         context.set_fill_style_str(fill(kind));
         context.fill();
-        context.stroke();
     }
     // Highlighted messages get a dark ring, drawn over the rest.
     if !highlight.messages.is_empty() {
