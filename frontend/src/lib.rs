@@ -15,6 +15,7 @@ pub mod format;
 pub mod keys;
 pub mod layout;
 pub mod player;
+pub mod raster;
 pub mod recorded;
 pub mod selection;
 pub mod sequence;

@@ -561,6 +561,7 @@ fn register_painter(inputs: PainterInputs) {
         });
     }
     let last = RefCell::new(PaintKey::default());
+    let raster = RefCell::new(crate::raster::Raster::default());
     let painter = move || {
         let Some(canvas) = inputs.canvas_ref.get_untracked() else {
             return;
@@ -590,6 +591,7 @@ fn register_painter(inputs: PainterInputs) {
                     inputs.selected.highlight.with_untracked(|highlight| {
                         message_canvas::paint_flights(
                             &canvas,
+                            &mut raster.borrow_mut(),
                             layout,
                             &flights,
                             highlight,

@@ -3,16 +3,17 @@
 //! it, once per animation frame, so thousands stay smooth. Services and links stay in SVG.
 //!
 //! The canvas is painted from the frame loop ([`paint`]), not from a reactive effect, so the
-//! painting happens exactly once per frame, after the clock advanced.
+//! painting happens exactly once per frame, after the clock advanced; the pixels are set in
+//! WebAssembly ([`Raster`]) and handed over as one image.
 
 use crate::layout::{Layout, shown_progress};
+use crate::raster::{Raster, Rgba, Shape};
 use crate::selection::Highlight;
 use crate::trace_index::{Flight, FlightState};
 use shared::protocol::MessageKind;
 use std::cell::RefCell;
-use std::f64::consts::TAU;
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
 /// With more messages in flight than this, they are painted on the canvas instead of drawn as
 /// SVG elements (each with its tooltip and focus): past a few dozen, no one reads them one by
@@ -40,17 +41,26 @@ pub fn paint() {
 
 /// The fill of each kind, as in `style.css` (the Okabe–Ito palette, safe for colour-blind eyes;
 /// the shapes differ too).
-fn fill(kind: MessageKind) -> &'static str {
+fn fill(kind: MessageKind) -> Rgba {
     match kind {
-        MessageKind::Request => "#0072b2",
-        MessageKind::Response => "#009e73",
-        MessageKind::Event => "#e69f00",
-        MessageKind::Ack => "#7c828d",
+        MessageKind::Request => [0x00, 0x72, 0xb2, 0xff],
+        MessageKind::Response => [0x00, 0x9e, 0x73, 0xff],
+        MessageKind::Event => [0xe6, 0x9f, 0x00, 0xff],
+        MessageKind::Ack => [0x7c, 0x82, 0x8d, 0xff],
     }
 }
 
-const FAILURE: &str = "#d55e00";
-const HIGHLIGHT: &str = "#000000";
+fn shape(kind: MessageKind) -> Shape {
+    match kind {
+        MessageKind::Request | MessageKind::Response => Shape::Circle,
+        MessageKind::Event => Shape::Diamond,
+        MessageKind::Ack => Shape::Square,
+    }
+}
+
+const OUTLINE: Rgba = [0xff, 0xff, 0xff, 0xff];
+const FAILURE: Rgba = [0xd5, 0x5e, 0x00, 0xff];
+const HIGHLIGHT: Rgba = [0x00, 0x00, 0x00, 0xff];
 
 /// What the last paint showed, so a paused page does not repaint the same picture every frame.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -62,9 +72,11 @@ pub struct PaintKey {
 }
 
 /// Paints `flights` on `canvas`, which lies exactly over an SVG showing `layout` (scaled to fit,
-/// centred, as SVG's default `preserveAspectRatio` does). Returns how many it painted.
+/// centred, as SVG's default `preserveAspectRatio` does), through `raster`. Returns how many it
+/// painted.
 pub fn paint_flights(
     canvas: &HtmlCanvasElement,
+    raster: &mut Raster,
     layout: &Layout,
     flights: &[Flight<'_>],
     highlight: &Highlight,
@@ -86,87 +98,48 @@ pub fn paint_flights(
         canvas.set_width(width);
         canvas.set_height(height);
     }
-    // Reset and clear in device pixels, then draw in the SVG's viewBox units.
-    let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-    context.clear_rect(0.0, 0.0, f64::from(width), f64::from(height));
-    if flights.is_empty() || css_width == 0.0 || layout.width() == 0.0 {
+    if width == 0 || height == 0 || layout.width() == 0.0 {
         return 0;
     }
-    let scale = (css_width / layout.width()).min(css_height / layout.height());
-    let left = (css_width - layout.width() * scale) / 2.0;
-    let top = (css_height - layout.height() * scale) / 2.0;
-    let _ = context.set_transform(
-        ratio * scale,
-        0.0,
-        0.0,
-        ratio * scale,
-        ratio * left,
-        ratio * top,
-    );
-    let place = |flight: &Flight<'_>| {
+    raster.reset(width, height);
+    // From viewBox units to device pixels.
+    let scale = (css_width / layout.width()).min(css_height / layout.height()) * ratio;
+    let left = (f64::from(width) - layout.width() * scale) / 2.0;
+    let top = (f64::from(height) - layout.height() * scale) / 2.0;
+    let radius = (5.0 * scale).max(2.0);
+    let mut painted = 0;
+    for flight in flights {
         let progress = match flight.state {
             FlightState::Moving => shown_progress(flight.progress, reduced_motion),
             FlightState::Dropped(_) => 1.0,
         };
-        layout.message_position(flight.from, flight.to, progress)
-    };
-    // One path per kind, filled once: a few draw calls for thousands of messages.
-    let kinds = [
-        MessageKind::Request,
-        MessageKind::Response,
-        MessageKind::Event,
-        MessageKind::Ack,
-    ];
-    let mut painted = 0;
-    context.set_stroke_style_str("#ffffff");
-    context.set_line_width(1.2);
-    for kind in kinds {
-        context.begin_path();
-        for flight in flights
-            .iter()
-            .filter(|f| f.kind == kind && f.state == FlightState::Moving)
-        {
-            if let Some(point) = place(flight) {
-                glyph_path(&context, kind, point.x, point.y, 1.0);
-                painted += 1;
+        let Some(point) = layout.message_position(flight.from, flight.to, progress) else {
+            continue;
+        };
+        let (x, y) = (left + point.x * scale, top + point.y * scale);
+        match flight.state {
+            FlightState::Moving => {
+                let ring = if highlight.has(flight.msg) {
+                    (HIGHLIGHT, radius + 2.5 * ratio)
+                } else {
+                    (OUTLINE, radius + ratio)
+                };
+                raster.draw(shape(flight.kind), x, y, ring.1, ring.0);
+                raster.draw(shape(flight.kind), x, y, radius, fill(flight.kind));
+            }
+            FlightState::Dropped(_) => {
+                raster.draw(Shape::Cross, x, y, radius * 1.5, FAILURE);
             }
         }
-        // Outline first, then fill: where messages crowd, the colours stay visible instead of
-        // the outlines covering them.
-        context.stroke();
-        context.set_fill_style_str(fill(kind));
-        context.fill();
+        painted += 1;
     }
-    // Highlighted messages get a dark ring, drawn over the rest.
-    if !highlight.messages.is_empty() {
-        context.begin_path();
-        for flight in flights.iter().filter(|f| highlight.has(f.msg)) {
-            if let Some(point) = place(flight) {
-                glyph_path(&context, flight.kind, point.x, point.y, 1.5);
-            }
+    match ImageData::new_with_u8_clamped_array_and_sh(Clamped(raster.pixels()), width, height) {
+        Ok(image) => {
+            let _ = context.put_image_data(&image, 0.0, 0.0);
+            painted
         }
-        context.set_stroke_style_str(HIGHLIGHT);
-        context.set_line_width(3.0);
-        context.stroke();
+        Err(_) => 0,
     }
-    // Drops as a vermillion ✕.
-    context.begin_path();
-    for flight in flights
-        .iter()
-        .filter(|f| matches!(f.state, FlightState::Dropped(_)))
-    {
-        if let Some(point) = place(flight) {
-            context.move_to(point.x - 7.0, point.y - 7.0);
-            context.line_to(point.x + 7.0, point.y + 7.0);
-            context.move_to(point.x + 7.0, point.y - 7.0);
-            context.line_to(point.x - 7.0, point.y + 7.0);
-            painted += 1;
-        }
-    }
-    context.set_stroke_style_str(FAILURE);
-    context.set_line_width(3.0);
-    context.stroke();
-    painted
 }
 
 /// Clears the canvas.
@@ -184,29 +157,4 @@ pub fn clear(canvas: &HtmlCanvasElement) {
 
 fn context_2d(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok().flatten()?.dyn_into().ok()
-}
-
-/// Adds one message's shape to the current path, as the SVG glyphs draw it (smaller: many
-/// messages share the links): circles for requests and responses, a diamond for events, a
-/// square for acks.
-fn glyph_path(context: &CanvasRenderingContext2d, kind: MessageKind, x: f64, y: f64, grow: f64) {
-    match kind {
-        MessageKind::Request | MessageKind::Response => {
-            let r = 5.0 * grow;
-            context.move_to(x + r, y);
-            let _ = context.arc(x, y, r, 0.0, TAU);
-        }
-        MessageKind::Event => {
-            let r = 6.5 * grow;
-            context.move_to(x, y - r);
-            context.line_to(x + r, y);
-            context.line_to(x, y + r);
-            context.line_to(x - r, y);
-            context.close_path();
-        }
-        MessageKind::Ack => {
-            let half = 4.0 * grow;
-            context.rect(x - half, y - half, 2.0 * half, 2.0 * half);
-        }
-    }
 }
