@@ -94,7 +94,7 @@ pub fn App() -> impl IntoView {
                     <MetricsPanel/>
                 </Show>
             </div>
-            <FaultsPanel on_run=start/>
+            {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
                 <Show when=move || shows(View::Sequence)>
                     <SequenceDiagram/>
@@ -111,7 +111,7 @@ pub fn App() -> impl IntoView {
                     <EventLog/>
                 </Show>
             </div>
-            <CompareView on_open=open/>
+            {(!embed).then(|| view! { <CompareView on_open=open/> })}
         </main>
         <Show when=move || !embed>
             <footer class="colophon">

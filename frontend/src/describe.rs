@@ -202,9 +202,10 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
         }
     };
     let selects = match &event.event {
-        Event::Sent { msg, .. } | Event::Delivered { msg } | Event::Dropped { msg, .. } => {
-            Selection::Message(*msg)
-        }
+        Event::Sent { msg, .. }
+        | Event::Delivered { msg }
+        | Event::Dropped { msg, .. }
+        | Event::Duplicated { copy: msg, .. } => Selection::Message(*msg),
         Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => Selection::Operation(*op),
         _ => Selection::Nothing,
     };

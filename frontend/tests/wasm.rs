@@ -27,7 +27,6 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
         until_s: 30.0,
         knobs: BTreeMap::new(),
         faults: Vec::new(),
-        faults: Vec::new(),
     }
 }
 
