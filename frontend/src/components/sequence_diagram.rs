@@ -56,7 +56,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                     </g>
                 </For>
                 <g class="arrows">
-                    <For each=arrows key=|a| (a.msg, a.arrived, a.highlighted, (a.y2 * 10.0) as i64) let:arrow>
+                    <For each=arrows key=|a| (a.msg, a.arrived, a.highlighted, (a.y1 * 10.0) as i64, (a.x2 * 10.0) as i64, (a.y2 * 10.0) as i64) let:arrow>
                         <line
                             class=format!("seq-arrow {}", arrow.kind)
                             class:dropped=arrow.dropped
