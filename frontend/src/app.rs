@@ -1,6 +1,7 @@
-//! The page: reads the URL, runs the chosen source, drives the clock with animation frames, and
-//! lays out the panels.
+//! The page: reads the URL, provides the shared state, starts the run, and lays out the panels
+//! (all of them, or the minimal chrome of an embed).
 
+use crate::components::charts_panel::ChartsPanel;
 use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
@@ -8,26 +9,33 @@ use crate::components::faults::FaultsPanel;
 use crate::components::map::ServiceMap;
 use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
+use crate::components::sequence_diagram::SequenceDiagram;
+use crate::components::share::ShareBar;
 use crate::components::tables::TablesPanel;
-use crate::config::{RunConfig, SourceKind};
-use crate::player::Player;
-use crate::source::{RunStatus, StreamChange, StreamReceiver, compute_in_page};
-use crate::state::{Clock, RunHandle, Settings};
-use crate::ws;
+use crate::config::{RunConfig, View};
+use crate::frame_loop::{BenchFigures, BenchResult, drive_clock};
+use crate::host;
+use crate::keys;
+use crate::runner::start_run;
+use crate::source::RunStatus;
+use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
 use leptos::prelude::*;
-use send_wrapper::SendWrapper;
-use shared::time::Micros;
-use std::cell::Cell;
-use std::rc::Rc;
 
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
     let query = window().location().search().unwrap_or_default();
     let (config, notes) = RunConfig::from_query(&query);
+    let embed = config.embed;
+    let bench = config.bench_messages.is_some();
     let run = RunHandle::new();
     let clock = Clock::new(run);
-    clock.player.update(|p| p.set_speed(config.speed));
+    clock.player.update(|p| {
+        p.set_speed(config.speed);
+        p.set_looping(config.looping);
+    });
+    let selected = Selected::new(run, config.selection.clone());
+    let views = ShownViews(RwSignal::new(config.views.clone()));
     let settings = Settings {
         config: RwSignal::new(config),
         form_epoch: RwSignal::new(0),
@@ -35,6 +43,8 @@ pub fn App() -> impl IntoView {
     provide_context(run);
     provide_context(clock);
     provide_context(settings);
+    provide_context(selected);
+    provide_context(views);
 
     let start = Callback::new(move |()| start_run(settings, run, clock));
     let open = Callback::new(move |scenario: String| {
@@ -42,45 +52,75 @@ pub fn App() -> impl IntoView {
         start.run(());
         window().scroll_to_with_x_and_y(0.0, 0.0);
     });
-    drive_clock(clock);
-    listen_to_keys(clock);
+    let bench_result = bench.then(|| BenchResult(RwSignal::new(None)));
+    drive_clock(clock, bench_result);
+    host::listen_to_keys(clock, run, selected);
+    if embed {
+        host::listen_to_host_page(settings, run, clock, selected, start);
+    } else if !bench {
+        host::keep_address_in_step(settings, clock, selected, views);
+    }
     // Paint the page first, then compute: the status line says "Computing…" meanwhile.
     set_timeout(move || start.run(()), std::time::Duration::ZERO);
 
+    let shows = move |view: View| views.0.with(|v| v.shows(view));
     let spec = move || settings.config.with(|c| c.spec());
     view! {
-        <header class="masthead">
-            <div class="brand">
-                <h1>"Crosstalk"</h1>
-                <p class="tagline">"Watch microservices share data."</p>
-            </div>
-            <div class="lesson">
-                <h2 id="scenario-title">{move || spec().title}</h2>
-                <p id="lesson">{move || spec().lesson}</p>
-            </div>
-        </header>
-        <main>
-            <ControlBar on_run=start/>
+        <Show when=move || !embed>
+            <header class="masthead">
+                <div class="brand">
+                    <h1>"Crosstalk"</h1>
+                    <p class="tagline">"Watch microservices share data."</p>
+                </div>
+                <div class="lesson">
+                    <h2 id="scenario-title">{move || spec().title}</h2>
+                    <p id="lesson">{move || spec().lesson}</p>
+                </div>
+            </header>
+        </Show>
+        <main class:embedded=embed>
+            {(!embed).then(|| view! { <ControlBar on_run=start/> })}
             {(!notes.is_empty()).then(|| view! { <p class="notice" role="note">{notes.join(" ")}</p> })}
             <PlayerBar/>
+            {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
+            {(!embed).then(|| view! { <ShareBar on_run=start/> })}
             <StatusLine/>
-            <div class="stage">
-                <ServiceMap/>
-                <MetricsPanel/>
+            {bench_result.map(|result| view! { <BenchReport result=result/> })}
+            <div class="stage" class:single=move || !shows(View::Metrics)>
+                <Show when=move || shows(View::Map)>
+                    <ServiceMap/>
+                </Show>
+                <Show when=move || shows(View::Metrics)>
+                    <MetricsPanel/>
+                </Show>
             </div>
-            <FaultsPanel on_run=start/>
+            {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+            <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
+                <Show when=move || shows(View::Sequence)>
+                    <SequenceDiagram/>
+                </Show>
+                <Show when=move || shows(View::Charts)>
+                    <ChartsPanel/>
+                </Show>
+            </div>
             <div class="panels">
-                <TablesPanel/>
-                <EventLog/>
+                <Show when=move || shows(View::Tables)>
+                    <TablesPanel/>
+                </Show>
+                <Show when=move || shows(View::Log)>
+                    <EventLog/>
+                </Show>
             </div>
-            <CompareView on_open=open/>
+            {(!embed).then(|| view! { <CompareView on_open=open/> })}
         </main>
-        <footer class="colophon">
-            <p>
-                "Every run is deterministic: the same scenario, seed and knobs give the same trace, \
-                 in the page or from the backend. Share the address to share the run."
-            </p>
-        </footer>
+        <Show when=move || !embed>
+            <footer class="colophon">
+                <p>
+                    "Every run is deterministic: the same scenario, seed and knobs give the same \
+                     trace, in the page or from the backend. Share the address to share the run."
+                </p>
+            </footer>
+        </Show>
     }
 }
 
@@ -110,178 +150,47 @@ fn StatusLine() -> impl IntoView {
     }
 }
 
-/// Runs what the form says, from the chosen source, and puts it in the address bar.
-fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
-    let config = settings.config.get_untracked();
-    remember_in_address(&config);
-    ws::disconnect();
-    match config.source {
-        SourceKind::Sim => run_in_page(&config, run, clock),
-        SourceKind::Backend => stream_from_backend(&config, run, clock),
+/// The benchmark's figures, once measured.
+#[component]
+fn BenchReport(result: BenchResult) -> impl IntoView {
+    let figures = result.0;
+    let attr = move |read: fn(&BenchFigures) -> f64| {
+        move || {
+            figures.with(|f| {
+                f.as_ref()
+                    .map(|f| format!("{:.2}", read(f)))
+                    .unwrap_or_default()
+            })
+        }
+    };
+    view! {
+        <p
+            id="bench-result"
+            class="bench"
+            role="status"
+            data-done=move || figures.with(Option::is_some).to_string()
+            data-work-p50=attr(|f| f.work_p50_ms)
+            data-work-p95=attr(|f| f.work_p95_ms)
+            data-interval-p50=attr(|f| f.interval_p50_ms)
+            data-interval-p95=attr(|f| f.interval_p95_ms)
+        >
+            {move || {
+                figures
+                    .with(|f| match f {
+                        None => "Measuring frames…".to_string(),
+                        Some(f) => {
+                            format!(
+                                "{} frames: work per frame p50 {:.2} ms, p95 {:.2} ms; \
+                                 time between frames p50 {:.2} ms, p95 {:.2} ms.",
+                                f.frames,
+                                f.work_p50_ms,
+                                f.work_p95_ms,
+                                f.interval_p50_ms,
+                                f.interval_p95_ms,
+                            )
+                        }
+                    })
+            }}
+        </p>
     }
-}
-
-fn remember_in_address(config: &RunConfig) {
-    if let Ok(history) = window().history() {
-        // Keeping the address in step is a convenience; a refusal changes nothing that matters.
-        let _ = history.replace_state_with_url(
-            &wasm_bindgen::JsValue::NULL,
-            "",
-            Some(&config.to_query()),
-        );
-    }
-}
-
-fn milliseconds_now() -> f64 {
-    window().performance().map_or(0.0, |p| p.now())
-}
-
-fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
-    let started = milliseconds_now();
-    match compute_in_page(&config.request()) {
-        Ok((index, hash)) => {
-            let events = index.events().len();
-            let end = index.header().until;
-            run.replace(Some(index));
-            restart_player(clock, config, end, end);
-            run.status.set(RunStatus::Computed {
-                events,
-                hash,
-                compute_ms: Some(milliseconds_now() - started),
-            });
-        }
-        Err(message) => {
-            run.replace(None);
-            clear_player(clock);
-            run.status.set(RunStatus::Failed {
-                message: format!("This run cannot start: {message}"),
-                hash: None,
-            });
-        }
-    }
-}
-
-fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
-    run.replace(None);
-    clear_player(clock);
-    run.status.set(RunStatus::Connecting);
-    let config_for_frames = config.clone();
-    // The address may ask to start later than what has arrived: seek there once it has.
-    let start_at = Micros::from_secs_f64(config.start_s);
-    let pending_start = Rc::new(Cell::new(None::<Micros>));
-    let on_change: ws::OnChange =
-        Rc::new(move |change: StreamChange, receiver: &StreamReceiver| {
-            let (end, playable) = run
-                .read(|index| (index.header().until, index.playable_until()))
-                .unwrap_or_default();
-            match change {
-                StreamChange::NewTrace => {
-                    restart_player(clock, &config_for_frames, end, playable);
-                    pending_start.set((start_at > Micros::ZERO).then_some(start_at));
-                }
-                StreamChange::MoreEvents | StreamChange::Complete => {
-                    clock.player.update(|p| p.set_available(playable));
-                    let reached = |start: &Micros| playable >= *start || playable >= end;
-                    if let Some(start) = pending_start.get().filter(reached) {
-                        pending_start.set(None);
-                        clock.player.update(|p| p.seek(start));
-                    }
-                }
-                StreamChange::Failed => {}
-            }
-            run.touch();
-            let status = receiver.status();
-            if run.status.with_untracked(|s| s != status) {
-                run.status.set(status.clone());
-            }
-        });
-    ws::connect(&config.request(), run.storage(), on_change);
-}
-
-/// A clock with nothing to play, at the speed the player already had.
-fn clear_player(clock: Clock) {
-    clock.player.update(|player| {
-        let speed = player.speed();
-        *player = Player::new(Micros::ZERO);
-        player.set_speed(speed);
-    });
-}
-
-/// A fresh clock for a run ending at `end`, known up to `available`, at the speed the player
-/// already had, starting where the address says.
-fn restart_player(clock: Clock, config: &RunConfig, end: Micros, available: Micros) {
-    clock.player.update(|player| {
-        let speed = player.speed();
-        *player = Player::new(end);
-        player.set_speed(speed);
-        player.set_available(available);
-        player.seek(Micros::from_secs_f64(config.start_s));
-        if config.autoplay {
-            player.play();
-        }
-    });
-}
-
-/// Advances the clock on every animation frame while it plays.
-fn drive_clock(clock: Clock) {
-    let stopped = Rc::new(Cell::new(false));
-    let last_frame_ms: Rc<Cell<Option<f64>>> = Rc::new(Cell::new(None));
-    schedule_frame(clock, stopped.clone(), last_frame_ms);
-    let stopped = SendWrapper::new(stopped);
-    on_cleanup(move || stopped.set(true));
-}
-
-fn schedule_frame(clock: Clock, stopped: Rc<Cell<bool>>, last_frame_ms: Rc<Cell<Option<f64>>>) {
-    request_animation_frame(move || {
-        if stopped.get() {
-            return;
-        }
-        let now_ms = milliseconds_now();
-        let elapsed_ms = last_frame_ms
-            .replace(Some(now_ms))
-            .map_or(0.0, |last| now_ms - last);
-        if clock.player.with_untracked(Player::is_playing) {
-            clock.player.update(|p| {
-                p.advance(elapsed_ms);
-            });
-        }
-        schedule_frame(clock, stopped, last_frame_ms);
-    });
-}
-
-/// Space or `k` plays and pauses; arrows step a second (a tenth with Shift), when no field has
-/// the focus.
-fn listen_to_keys(clock: Clock) {
-    let handle = window_event_listener(leptos::ev::keydown, move |event| {
-        if event.ctrl_key() || event.meta_key() || event.alt_key() {
-            return;
-        }
-        let in_field = event
-            .target()
-            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
-            .is_some_and(|el| {
-                matches!(
-                    el.tag_name().as_str(),
-                    "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON" | "SUMMARY"
-                )
-            });
-        if in_field {
-            return;
-        }
-        let step = if event.shift_key() {
-            Micros::from_millis(100)
-        } else {
-            Micros::from_secs(1)
-        };
-        match event.key().as_str() {
-            " " | "k" => clock.player.update(Player::toggle),
-            "ArrowRight" => clock.player.update(|p| p.seek(p.now() + step)),
-            "ArrowLeft" => clock
-                .player
-                .update(|p| p.seek(p.now().saturating_sub(step))),
-            _ => return,
-        }
-        event.prevent_default();
-    });
-    on_cleanup(move || handle.remove());
 }

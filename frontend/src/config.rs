@@ -1,9 +1,13 @@
-//! What to run and how to show it, as the control bar edits it and as the URL carries it:
-//! `?scenario=…&seed=…&until=…&source=sim|backend&speed=…&t=…&autoplay=0&k.<knob>=<value>`
-//! `&fault=crash:Product@10+5` (repeated, one per fault).
+//! What to run and how to show it, as the control bar edits it and as the URL carries it: the
+//! whole state of the page, so a link reproduces the run and the position exactly.
+//!
+//! `?scenario=…&seed=…&until=…&source=sim|backend|recorded&trace=<url>&k.<knob>=<value>`
+//! `&fault=<fault>` (repeatable) `&t=<s>&speed=<×>&autoplay=0&loop=1&views=map,sequence,…`
+//! `&sel=<selection>&embed=1&id=<embed id>&bench=<messages>`.
 
 use crate::format::trim_number;
-use crate::player::{DEFAULT_SPEED, nearest_speed};
+use crate::player::{DEFAULT_SPEED, valid_speed};
+use crate::selection::Selection;
 use shared::protocol::RunRequest;
 use shared::scenario::{ScenarioSpec, catalog};
 use std::collections::BTreeMap;
@@ -15,6 +19,8 @@ pub enum SourceKind {
     Sim,
     /// Streamed from the backend over `/ws`.
     Backend,
+    /// A trace file, dropped on the page or loaded from a URL.
+    Recorded,
 }
 
 impl SourceKind {
@@ -23,16 +29,120 @@ impl SourceKind {
         match self {
             SourceKind::Sim => "sim",
             SourceKind::Backend => "backend",
+            SourceKind::Recorded => "recorded",
         }
     }
 
-    /// Reads `sim` or `backend`.
+    /// Reads `sim`, `backend` or `recorded`.
     pub fn parse(text: &str) -> Option<SourceKind> {
         match text {
             "sim" => Some(SourceKind::Sim),
             "backend" => Some(SourceKind::Backend),
+            "recorded" => Some(SourceKind::Recorded),
             _ => None,
         }
+    }
+}
+
+/// A panel of the page that can be shown or hidden.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum View {
+    /// The service map.
+    Map,
+    /// The sequence (space-time) diagram.
+    Sequence,
+    /// The metrics charts over time.
+    Charts,
+    /// The numbers so far.
+    Metrics,
+    /// Each service's tables.
+    Tables,
+    /// The event log.
+    Log,
+}
+
+impl View {
+    /// Every view, in the order the page lays them out.
+    pub const ALL: [View; 6] = [
+        View::Map,
+        View::Sequence,
+        View::Charts,
+        View::Metrics,
+        View::Tables,
+        View::Log,
+    ];
+
+    /// Its name in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Map => "map",
+            View::Sequence => "sequence",
+            View::Charts => "charts",
+            View::Metrics => "metrics",
+            View::Tables => "tables",
+            View::Log => "log",
+        }
+    }
+
+    /// Its name for people, in the view toggles.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Map => "Map",
+            View::Sequence => "Sequence",
+            View::Charts => "Charts",
+            View::Metrics => "Numbers",
+            View::Tables => "Tables",
+            View::Log => "Log",
+        }
+    }
+
+    fn parse(text: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+/// Which views are shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Views(std::collections::BTreeSet<View>);
+
+impl Views {
+    /// Every view: the full page.
+    pub fn all() -> Views {
+        Views(View::ALL.into_iter().collect())
+    }
+
+    /// Only the map: what an embed shows unless told otherwise.
+    pub fn embedded() -> Views {
+        Views([View::Map].into_iter().collect())
+    }
+
+    /// True when `view` is shown.
+    pub fn shows(&self, view: View) -> bool {
+        self.0.contains(&view)
+    }
+
+    /// Shows or hides `view`.
+    pub fn set(&mut self, view: View, shown: bool) {
+        if shown {
+            self.0.insert(view);
+        } else {
+            self.0.remove(&view);
+        }
+    }
+
+    /// The URL value: view names joined by commas, in layout order.
+    pub fn to_param(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|v| v.as_str()).collect();
+        names.join(",")
+    }
+
+    /// Reads [`Views::to_param`]'s text; `None` when any name is unknown.
+    pub fn parse(text: &str) -> Option<Views> {
+        text.split(',')
+            .filter(|name| !name.is_empty())
+            .map(View::parse)
+            .collect::<Option<_>>()
+            .map(Views)
     }
 }
 
@@ -55,9 +165,27 @@ pub struct RunConfig {
     pub autoplay: bool,
     /// Every knob of the scenario, defaults included.
     pub knobs: BTreeMap<String, f64>,
-    /// Faults to inject, as text such as `crash:Product@10+5`; the run checks them.
+    /// Faults to inject, as written in the URL (`fault=` may repeat), kept in order.
     pub faults: Vec<String>,
+    /// Where a recorded trace is loaded from, for the `recorded` source.
+    pub trace_url: Option<String>,
+    /// Whether the player starts again at the end.
+    pub looping: bool,
+    /// Which panels are shown.
+    pub views: Views,
+    /// What is selected.
+    pub selection: Selection,
+    /// Whether the page is embedded in another: minimal chrome, and a `postMessage` API.
+    pub embed: bool,
+    /// The name the embed signs its messages to its host with, so a host page with several
+    /// embeds can tell them apart.
+    pub embed_id: Option<String>,
+    /// When set, the page is a frame-time benchmark with this many messages in flight.
+    pub bench_messages: Option<u32>,
 }
+
+/// The most messages the benchmark mode puts in flight.
+pub const BENCH_MESSAGES_MAX: u32 = 20_000;
 
 /// The scenario the page opens with.
 pub fn default_scenario() -> &'static ScenarioSpec {
@@ -86,6 +214,22 @@ impl RunConfig {
                 .map(|knob| (knob.name.to_string(), knob.default))
                 .collect(),
             faults: Vec::new(),
+            trace_url: None,
+            looping: false,
+            views: Views::all(),
+            selection: Selection::Nothing,
+            embed: false,
+            embed_id: None,
+            bench_messages: None,
+        }
+    }
+
+    /// The views shown when the URL does not say: all of them, or only the map in an embed.
+    fn default_views(&self) -> Views {
+        if self.embed {
+            Views::embedded()
+        } else {
+            Views::all()
         }
     }
 
@@ -106,6 +250,7 @@ impl RunConfig {
         self.knobs = fresh.knobs;
         self.faults = fresh.faults;
         self.start_s = 0.0;
+        self.selection = Selection::Nothing;
     }
 
     /// What to ask the simulation or the backend for.
@@ -140,6 +285,9 @@ impl RunConfig {
             None => default_scenario(),
         };
         let mut config = RunConfig::for_scenario(spec);
+        // Embed mode changes the default views, so it is read before the views are.
+        config.embed = pairs.iter().any(|(k, v)| k == "embed" && is_yes(v));
+        config.views = config.default_views();
         for (key, value) in &pairs {
             let number = value.parse::<f64>().ok().filter(|v| v.is_finite());
             let ignored = match (key.as_str(), number) {
@@ -160,21 +308,52 @@ impl RunConfig {
                     false
                 }
                 ("speed", Some(speed)) if speed > 0.0 => {
-                    config.speed = nearest_speed(speed);
+                    config.speed = valid_speed(speed);
                     false
                 }
+                ("loop", _) | ("embed", _) if is_yes(value) || is_no(value) => {
+                    if key == "loop" {
+                        config.looping = is_yes(value);
+                    }
+                    false
+                }
+                ("views", _) => match Views::parse(value) {
+                    Some(views) => {
+                        config.views = views;
+                        false
+                    }
+                    None => true,
+                },
+                ("sel", _) => match Selection::parse(value) {
+                    Some(selection) => {
+                        config.selection = selection;
+                        false
+                    }
+                    None => true,
+                },
+                ("trace", _) if !value.is_empty() => {
+                    config.trace_url = Some(value.clone());
+                    false
+                }
+                ("id", _) if !value.is_empty() => {
+                    config.embed_id = Some(value.clone());
+                    false
+                }
+                ("bench", _) => match value.parse::<u32>() {
+                    Ok(n) if (1..=BENCH_MESSAGES_MAX).contains(&n) => {
+                        config.bench_messages = Some(n);
+                        false
+                    }
+                    _ => true,
+                },
                 ("t", Some(s)) if s >= 0.0 => {
                     config.start_s = s;
                     false
                 }
-                ("autoplay", _) => match value.as_str() {
-                    "0" | "false" | "no" => {
-                        config.autoplay = false;
-                        false
-                    }
-                    "1" | "true" | "yes" => false,
-                    _ => true,
-                },
+                ("autoplay", _) if is_yes(value) || is_no(value) => {
+                    config.autoplay = is_yes(value);
+                    false
+                }
                 ("source", _) => match SourceKind::parse(value) {
                     Some(source) => {
                         config.source = source;
@@ -197,8 +376,8 @@ impl RunConfig {
         (config, notes)
     }
 
-    /// The query string that reproduces this config, starting with `?`. Knobs at their default
-    /// and the default speed are left out, so shared links stay short.
+    /// The query string that reproduces this config, starting with `?`. Whatever is at its
+    /// default (knobs, speed, start time, views…) is left out, so shared links stay short.
     pub fn to_query(&self) -> String {
         let mut parts = vec![
             format!("scenario={}", encode(&self.scenario)),
@@ -206,8 +385,35 @@ impl RunConfig {
             format!("until={}", trim_number(self.until_s)),
             format!("source={}", self.source.as_str()),
         ];
+        if let Some(url) = &self.trace_url {
+            parts.push(format!("trace={}", encode(url)));
+        }
+        if self.start_s > 0.0 {
+            parts.push(format!("t={}", trim_number(self.start_s)));
+        }
         if self.speed != DEFAULT_SPEED {
             parts.push(format!("speed={}", trim_number(self.speed)));
+        }
+        if !self.autoplay {
+            parts.push("autoplay=0".to_string());
+        }
+        if self.looping {
+            parts.push("loop=1".to_string());
+        }
+        if self.views != self.default_views() {
+            parts.push(format!("views={}", self.views.to_param()));
+        }
+        if self.selection != Selection::Nothing {
+            parts.push(format!("sel={}", encode(&self.selection.to_param())));
+        }
+        if self.embed {
+            parts.push("embed=1".to_string());
+        }
+        if let Some(id) = &self.embed_id {
+            parts.push(format!("id={}", encode(id)));
+        }
+        if let Some(n) = self.bench_messages {
+            parts.push(format!("bench={n}"));
         }
         let spec = self.spec();
         for (name, value) in &self.knobs {
@@ -225,6 +431,14 @@ impl RunConfig {
         }
         format!("?{}", parts.join("&"))
     }
+}
+
+fn is_yes(value: &str) -> bool {
+    matches!(value, "1" | "true" | "yes")
+}
+
+fn is_no(value: &str) -> bool {
+    matches!(value, "0" | "false" | "no")
 }
 
 /// Splits a query into decoded key–value pairs, in order.
@@ -272,7 +486,7 @@ fn hex_value(digit: u8) -> u8 {
 }
 
 /// Percent-encodes everything but unreserved characters.
-fn encode(text: &str) -> String {
+pub fn encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -336,6 +550,68 @@ mod tests {
         check("k.warp=9", "k.warp=9");
         check("k.read_rate_per_s=fast", "k.read_rate_per_s=fast");
         check("speed=NaN", "speed=NaN");
+        check("views=map,radar", "views=map,radar");
+        check("sel=zone:4", "sel=zone:4");
+        check("loop=maybe", "loop=maybe");
+        check("bench=0", "bench=0");
+        check("bench=999999", "bench=999999");
+    }
+
+    #[test]
+    fn the_whole_state_round_trips() {
+        let query = "?scenario=eventual-consistency&seed=3&until=20&source=recorded\
+            &trace=https%3A%2F%2Fexample.org%2Frun.jsonl&t=12.345&speed=2.5&autoplay=0&loop=1\
+            &views=map,sequence,log&sel=link%3AOrder~Product&embed=1&id=figure-2\
+            &fault=crash%3AProduct%4010%2B5&fault=slow%3AOrder~Product%402%2B3";
+        let (config, notes) = RunConfig::from_query(query);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(config.source, SourceKind::Recorded);
+        assert_eq!(
+            config.trace_url.as_deref(),
+            Some("https://example.org/run.jsonl")
+        );
+        assert_eq!(
+            config.faults,
+            ["crash:Product@10+5", "slow:Order~Product@2+3"]
+        );
+        assert_eq!(config.start_s, 12.345);
+        assert_eq!(config.speed, 2.5);
+        assert!(!config.autoplay && config.looping && config.embed);
+        assert!(config.views.shows(View::Sequence) && !config.views.shows(View::Tables));
+        assert_eq!(
+            config.selection,
+            Selection::Link("Order".into(), "Product".into())
+        );
+        assert_eq!(config.embed_id.as_deref(), Some("figure-2"));
+        assert_eq!(config.to_query(), query);
+        let (back, _) = RunConfig::from_query(&config.to_query());
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn an_embed_shows_only_the_map_unless_told_otherwise() {
+        let (embed, _) = RunConfig::from_query("embed=1");
+        assert_eq!(embed.views, Views::embedded());
+        assert!(!embed.to_query().contains("views="));
+        let (page, _) = RunConfig::from_query("views=");
+        assert!(
+            !page.views.shows(View::Map),
+            "an empty list hides every view"
+        );
+        assert!(page.to_query().ends_with("&views="));
+        let (back, _) = RunConfig::from_query(&page.to_query());
+        assert_eq!(back.views, page.views);
+    }
+
+    #[test]
+    fn benchmark_mode_is_read() {
+        let (config, notes) = RunConfig::from_query("bench=5000");
+        assert!(notes.is_empty());
+        assert_eq!(config.bench_messages, Some(5_000));
+        assert_eq!(
+            config.to_query(),
+            "?scenario=request-response&seed=1&until=30&source=sim&bench=5000"
+        );
     }
 
     #[test]

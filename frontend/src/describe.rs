@@ -1,6 +1,7 @@
 //! Trace events in words, for the event log.
 
 use crate::format;
+use crate::selection::Selection;
 use crate::trace_index::TraceIndex;
 use shared::protocol::{EndReason, Event, Outcome};
 use shared::time::Micros;
@@ -50,6 +51,8 @@ pub struct LogLine {
     pub detail: String,
     /// How to show it.
     pub tone: Tone,
+    /// What selecting the line selects: its message, or its operation.
+    pub selects: Selection,
 }
 
 impl LogLine {
@@ -203,12 +206,21 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             (String::new(), detail, Tone::Lifecycle)
         }
     };
+    let selects = match &event.event {
+        Event::Sent { msg, .. }
+        | Event::Delivered { msg }
+        | Event::Dropped { msg, .. }
+        | Event::Duplicated { copy: msg, .. } => Selection::Message(*msg),
+        Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => Selection::Operation(*op),
+        _ => Selection::Nothing,
+    };
     LogLine {
         event_idx,
         time: format::log_time(event.at),
         subject,
         detail,
         tone,
+        selects,
     }
 }
 
@@ -345,6 +357,20 @@ mod tests {
         assert_eq!(describe(&index, 6).tone, Tone::Narration);
         assert_eq!(describe(&index, 1).tone, Tone::Failure);
         assert_eq!(describe(&index, 10).tone, Tone::Failure);
+        let selects: Vec<Selection> = (0..8).map(|i| describe(&index, i).selects).collect();
+        assert_eq!(
+            selects,
+            [
+                Selection::Message(MsgId(4)),
+                Selection::Message(MsgId(4)),
+                Selection::Operation(OpId(1)),
+                Selection::Operation(OpId(1)),
+                Selection::Nothing,
+                Selection::Nothing,
+                Selection::Nothing,
+                Selection::Nothing,
+            ]
+        );
     }
 
     #[test]

@@ -306,6 +306,22 @@ fn tiers(header: &TraceHeader) -> Vec<usize> {
     column.into_iter().map(|c| c.unwrap_or(unreached)).collect()
 }
 
+/// Where along its link a message is drawn. With reduced motion, messages do not glide: they
+/// jump between three resting points (near the sender, mid-link, near the receiver), so a person
+/// who asked for less motion still sees where each message is.
+pub fn shown_progress(progress: f64, reduced_motion: bool) -> f64 {
+    if !reduced_motion {
+        return progress;
+    }
+    if progress < 1.0 / 3.0 {
+        0.15
+    } else if progress < 2.0 / 3.0 {
+        0.5
+    } else {
+        0.85
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,5 +504,19 @@ mod tests {
         assert!(layout.message_position(a, ServiceId(9), 0.5).is_none());
         let gap = right.center.x - left.center.x - BOX_WIDTH;
         assert!((layout.link_length(a, b).unwrap() - gap).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reduced_motion_jumps_between_three_points() {
+        let check = |progress: f64, expected: f64| {
+            assert_eq!(shown_progress(progress, true), expected, "{progress}");
+            assert_eq!(shown_progress(progress, false), progress);
+        };
+        check(0.0, 0.15);
+        check(0.3, 0.15);
+        check(0.34, 0.5);
+        check(0.6, 0.5);
+        check(0.7, 0.85);
+        check(1.0, 0.85);
     }
 }

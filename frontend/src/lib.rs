@@ -4,17 +4,30 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
+pub mod charts;
 pub mod config;
 pub mod describe;
+pub mod embed;
+pub mod export;
 pub mod fault_form;
 pub mod format;
+pub mod keys;
 pub mod layout;
 pub mod player;
+pub mod raster;
+pub mod recorded;
+pub mod selection;
+pub mod sequence;
+pub mod snapshots;
 pub mod source;
 pub mod trace_index;
 pub mod view_model;
 
 pub mod app;
 pub mod components;
+pub mod frame_loop;
+pub mod host;
+pub mod runner;
 pub mod state;
 pub mod ws;

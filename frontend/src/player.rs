@@ -1,10 +1,17 @@
 //! The player's clock: maps screen time (wall-clock milliseconds between animation frames) to
-//! trace time, with play, pause, speed and seek.
+//! trace time, with play, pause, speed on a log scale, seek, and loop.
 
 use shared::time::Micros;
 
-/// The speeds a person can pick, as multiples of real time.
-pub const SPEEDS: [f64; 8] = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0];
+/// The slowest speed, as a multiple of real time.
+pub const SPEED_MIN: f64 = 0.1;
+/// The fastest speed, as a multiple of real time.
+pub const SPEED_MAX: f64 = 10.0;
+/// The speed slider's positions: `0` is [`SPEED_MIN`], this is [`SPEED_MAX`], and each step
+/// multiplies the speed by the same factor (a log scale), so 1× sits in the middle.
+pub const SPEED_POSITIONS: u32 = 100;
+/// The speeds `+` and `−` step through: round numbers a person can name.
+pub const SPEED_STOPS: [f64; 7] = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
 
 /// The speed a run starts at. With 40 ms links a hop takes about 45 ms of trace time, so at 0.1×
 /// each message crosses the screen in about half a second: slow enough to follow with the eye.
@@ -23,6 +30,8 @@ pub struct Player {
     /// How far the trace is known; equal to `end` once it is complete.
     available: Micros,
     playing: bool,
+    /// Whether reaching the end of a complete trace starts it again.
+    looping: bool,
     speed: f64,
     /// The part of a microsecond not yet added to `now`, so slow speeds lose no time.
     carry_us: f64,
@@ -36,6 +45,7 @@ impl Player {
             end,
             available: Micros::ZERO,
             playing: false,
+            looping: false,
             speed: DEFAULT_SPEED,
             carry_us: 0.0,
         }
@@ -71,9 +81,37 @@ impl Player {
         self.now >= self.end && self.available >= self.end
     }
 
-    /// Sets the speed; values that are not positive and finite are ignored.
+    /// True when the end of a complete trace starts it again.
+    pub fn is_looping(&self) -> bool {
+        self.looping
+    }
+
+    /// Turns looping on or off.
+    pub fn set_looping(&mut self, looping: bool) {
+        self.looping = looping;
+    }
+
+    /// Sets the speed, clamped to [`SPEED_MIN`]..=[`SPEED_MAX`]; values that are not positive
+    /// and finite are ignored.
     pub fn set_speed(&mut self, speed: f64) {
         if speed.is_finite() && speed > 0.0 {
+            self.speed = speed.clamp(SPEED_MIN, SPEED_MAX);
+        }
+    }
+
+    /// Steps the speed to the next round speed above (`faster`) or below the current one.
+    pub fn step_speed(&mut self, faster: bool) {
+        // A speed within 1% of a stop counts as that stop, so 0.999× steps up to 2×, not 1×.
+        let next = if faster {
+            SPEED_STOPS.iter().copied().find(|&s| s > self.speed * 1.01)
+        } else {
+            SPEED_STOPS
+                .iter()
+                .rev()
+                .copied()
+                .find(|&s| s < self.speed * 0.99)
+        };
+        if let Some(speed) = next {
             self.speed = speed;
         }
     }
@@ -126,8 +164,15 @@ impl Player {
         let step_us = wall_ms * 1_000.0 * self.speed + self.carry_us;
         let whole_us = step_us.floor();
         self.carry_us = step_us - whole_us;
-        self.now = (self.now + Micros(whole_us as u64)).min(self.available);
-        if self.at_end() {
+        let target = self.now + Micros(whole_us as u64);
+        if self.looping && self.available >= self.end && target > self.end {
+            // Wrap around: the part of the step past the end is played from the start.
+            let span = self.end.0.max(1);
+            self.now = Micros((target.0 - self.end.0) % span);
+            return self.now;
+        }
+        self.now = target.min(self.available);
+        if self.at_end() && !self.looping {
             self.playing = false;
             self.carry_us = 0.0;
         }
@@ -135,22 +180,32 @@ impl Player {
     }
 }
 
-/// The speed in [`SPEEDS`] nearest to `speed`, for speeds read from a URL.
-pub fn nearest_speed(speed: f64) -> f64 {
+/// `speed` clamped to the slider's range, for speeds read from a URL; [`DEFAULT_SPEED`] when it
+/// is not a positive number.
+pub fn valid_speed(speed: f64) -> f64 {
     if !speed.is_finite() || speed <= 0.0 {
         return DEFAULT_SPEED;
     }
-    // Compare on a log scale: 0.07 is nearer to 0.05 than to 0.1 by ratio, which is what a
-    // person means by "about this speed".
-    SPEEDS
-        .iter()
-        .copied()
-        .min_by(|a, b| {
-            let da = (a.ln() - speed.ln()).abs();
-            let db = (b.ln() - speed.ln()).abs();
-            da.total_cmp(&db)
-        })
-        .unwrap_or(DEFAULT_SPEED)
+    speed.clamp(SPEED_MIN, SPEED_MAX)
+}
+
+/// The speed at slider position `position` (0..=[`SPEED_POSITIONS`]), rounded to three
+/// significant digits so the URL and the label stay short.
+pub fn speed_at_position(position: u32) -> f64 {
+    let fraction = f64::from(position.min(SPEED_POSITIONS)) / f64::from(SPEED_POSITIONS);
+    let speed = SPEED_MIN * (SPEED_MAX / SPEED_MIN).powf(fraction);
+    round_significant(speed, 3).clamp(SPEED_MIN, SPEED_MAX)
+}
+
+/// The slider position nearest to `speed`.
+pub fn position_of_speed(speed: f64) -> u32 {
+    let fraction = (valid_speed(speed) / SPEED_MIN).ln() / (SPEED_MAX / SPEED_MIN).ln();
+    (fraction * f64::from(SPEED_POSITIONS)).round() as u32
+}
+
+fn round_significant(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits - 1 - value.log10().floor() as i32);
+    (value * scale).round() / scale
 }
 
 #[cfg(test)]
@@ -186,7 +241,8 @@ mod tests {
         check(1.0, 100.0, 100_000);
         check(0.1, 100.0, 10_000);
         check(5.0, 200.0, 1_000_000);
-        check(0.02, 50.0, 1_000);
+        check(0.1, 50.0, 5_000);
+        check(10.0, 100.0, 1_000_000);
         // A frame longer than the bound (a background tab) counts as the bound.
         check(1.0, 10_000.0, 250_000);
         check(1.0, f64::NAN, 0);
@@ -196,15 +252,15 @@ mod tests {
     #[test]
     fn slow_speeds_lose_no_time_to_rounding() {
         let mut player = complete(10_000);
-        player.set_speed(0.02);
+        player.set_speed(0.13);
         player.play();
-        // 60 frames of 16.667 ms at 0.02× is 20 ms of trace time; each frame is 333.3 µs.
+        // 60 frames of 16.667 ms at 0.13× is 130 ms of trace time; each frame is 2166.67 µs.
         for _ in 0..60 {
             player.advance(1000.0 / 60.0);
         }
         assert!(
-            player.now().0.abs_diff(20_000) <= 1,
-            "{:?} should be about 20 ms",
+            player.now().0.abs_diff(130_000) <= 1,
+            "{:?} should be about 130 ms",
             player.now()
         );
     }
@@ -278,15 +334,92 @@ mod tests {
     }
 
     #[test]
-    fn speeds_from_urls_snap_to_the_menu() {
-        let check =
-            |given: f64, expected: f64| assert_eq!(nearest_speed(given), expected, "{given}");
+    fn speeds_from_urls_are_clamped_to_the_range() {
+        let check = |given: f64, expected: f64| assert_eq!(valid_speed(given), expected, "{given}");
         check(0.1, 0.1);
-        check(0.07, 0.05);
-        check(0.08, 0.1);
-        check(3.0, 2.0);
-        check(100.0, 5.0);
+        check(0.07, 0.1);
+        check(3.0, 3.0);
+        check(100.0, 10.0);
         check(-1.0, DEFAULT_SPEED);
         check(f64::NAN, DEFAULT_SPEED);
+        let mut player = complete(1_000);
+        player.set_speed(50.0);
+        assert_eq!(player.speed(), SPEED_MAX);
+        player.set_speed(0.001);
+        assert_eq!(player.speed(), SPEED_MIN);
+    }
+
+    #[test]
+    fn the_speed_slider_is_a_log_scale() {
+        assert_eq!(speed_at_position(0), SPEED_MIN);
+        assert_eq!(speed_at_position(SPEED_POSITIONS / 2), 1.0);
+        assert_eq!(speed_at_position(SPEED_POSITIONS), SPEED_MAX);
+        assert_eq!(speed_at_position(SPEED_POSITIONS + 7), SPEED_MAX);
+        assert_eq!(speed_at_position(25), 0.316);
+        // Equal steps multiply the speed by equal factors.
+        let ratio_low = speed_at_position(11) / speed_at_position(10);
+        let ratio_high = speed_at_position(81) / speed_at_position(80);
+        assert!(
+            (ratio_low - ratio_high).abs() < 0.05,
+            "{ratio_low} vs {ratio_high}"
+        );
+        for position in 0..=SPEED_POSITIONS {
+            assert_eq!(
+                position_of_speed(speed_at_position(position)),
+                position,
+                "position {position} round-trips"
+            );
+        }
+    }
+
+    #[test]
+    fn plus_and_minus_step_through_round_speeds() {
+        let mut player = complete(1_000);
+        player.set_speed(0.1);
+        let mut seen = vec![player.speed()];
+        for _ in 0..8 {
+            player.step_speed(true);
+            seen.push(player.speed());
+        }
+        assert_eq!(seen, [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 10.0, 10.0]);
+        player.set_speed(0.75);
+        player.step_speed(false);
+        assert_eq!(player.speed(), 0.5);
+        player.set_speed(0.995);
+        player.step_speed(true);
+        assert_eq!(
+            player.speed(),
+            2.0,
+            "a speed within 1% of a stop counts as the stop"
+        );
+    }
+
+    #[test]
+    fn a_looping_clock_wraps_to_the_start_and_keeps_playing() {
+        let mut player = complete(1_000);
+        player.set_speed(1.0);
+        player.set_looping(true);
+        player.play();
+        for _ in 0..4 {
+            player.advance(225.0);
+        }
+        assert_eq!(player.now(), Micros::from_millis(900));
+        player.advance(225.0);
+        assert_eq!(
+            player.now(),
+            Micros::from_millis(125),
+            "1125 ms wraps to 125 ms"
+        );
+        assert!(player.is_playing());
+        // A streamed trace never wraps: it waits at its edge.
+        let mut streamed = Player::new(Micros::from_secs(1));
+        streamed.set_available(Micros::from_millis(500));
+        streamed.set_looping(true);
+        streamed.set_speed(1.0);
+        streamed.play();
+        streamed.advance(250.0);
+        streamed.advance(250.0);
+        streamed.advance(250.0);
+        assert_eq!(streamed.now(), Micros::from_millis(500));
     }
 }

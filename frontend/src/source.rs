@@ -44,6 +44,20 @@ pub enum RunStatus {
         /// The hash the backend announced.
         expected: String,
     },
+    /// A recorded trace file was read.
+    Recorded {
+        /// Events in the trace.
+        events: usize,
+        /// The trace's hash.
+        hash: String,
+        /// Where it came from: a file name or an address.
+        from: String,
+    },
+    /// A synthetic trace for the frame-time benchmark.
+    Benchmark {
+        /// Messages kept in flight.
+        messages: u32,
+    },
     /// The run could not be shown.
     Failed {
         /// What went wrong and what to do, for the person watching.
@@ -86,6 +100,14 @@ impl RunStatus {
                     String::new(),
                 )
             }
+            RunStatus::Recorded { events, from, .. } => (
+                format!("Recorded trace from {from}: {events} events, trace"),
+                String::new(),
+            ),
+            RunStatus::Benchmark { messages } => (
+                format!("Benchmark: {messages} messages in flight; frame times below."),
+                String::new(),
+            ),
             RunStatus::Streaming { events, .. } => (
                 format!("Streaming from the backend: {events} events so far, trace"),
                 "…".to_string(),
@@ -118,6 +140,7 @@ impl RunStatus {
     pub fn hash(&self) -> &str {
         match self {
             RunStatus::Computed { hash, .. }
+            | RunStatus::Recorded { hash, .. }
             | RunStatus::Streaming { hash, .. }
             | RunStatus::Verified { hash, .. }
             | RunStatus::Mismatch { hash, .. } => hash,
@@ -132,7 +155,10 @@ impl RunStatus {
     /// when streamed, its hash matched), `mismatch` when it did not, else `false`.
     pub fn ready(&self) -> &'static str {
         match self {
-            RunStatus::Computed { .. } | RunStatus::Verified { .. } => "true",
+            RunStatus::Computed { .. }
+            | RunStatus::Recorded { .. }
+            | RunStatus::Verified { .. }
+            | RunStatus::Benchmark { .. } => "true",
             RunStatus::Mismatch { .. } => "mismatch",
             _ => "false",
         }

@@ -1,8 +1,9 @@
 //! The page's shared state, as narrow contexts: the current run (its trace and status), the
-//! player's clock, and the form's settings.
+//! player's clock, the form's settings, the selection, and which views are shown.
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Views};
 use crate::player::Player;
+use crate::selection::{self, Highlight, Selection};
 use crate::source::RunStatus;
 use crate::trace_index::TraceIndex;
 use leptos::prelude::*;
@@ -46,6 +47,11 @@ impl RunHandle {
         self.revision.update(|r| *r += 1);
     }
 
+    /// The revision, untracked, for the frame loop.
+    pub fn revision_untracked(&self) -> u64 {
+        self.revision.get_untracked()
+    }
+
     /// The revision, tracked.
     pub fn revision(&self) -> u64 {
         self.revision.get()
@@ -54,6 +60,11 @@ impl RunHandle {
     /// Reads the trace; reruns the caller when it changes.
     pub fn read<T>(&self, f: impl FnOnce(&TraceIndex) -> T) -> Option<T> {
         self.revision.track();
+        self.index.with_value(|index| index.as_ref().map(f))
+    }
+
+    /// Reads the trace without tracking it, for event handlers.
+    pub fn read_untracked<T>(&self, f: impl FnOnce(&TraceIndex) -> T) -> Option<T> {
         self.index.with_value(|index| index.as_ref().map(f))
     }
 
@@ -112,7 +123,64 @@ impl Clock {
     pub fn speed(&self) -> f64 {
         self.player.with(Player::speed)
     }
+
+    /// Pauses and moves the playhead to the next event of `run` (or the previous one), if any.
+    pub fn step_event(&self, run: RunHandle, forward: bool) {
+        let now = self.player.with_untracked(Player::now);
+        let target = run
+            .read_untracked(|index| {
+                if forward {
+                    index.next_event_time(now)
+                } else {
+                    index.previous_event_time(now)
+                }
+            })
+            .flatten();
+        self.player.update(|p| {
+            p.pause();
+            if let Some(t) = target {
+                p.seek(t);
+            }
+        });
+    }
 }
+
+/// What is selected, read by every view, and the messages it highlights in the current run.
+#[derive(Clone, Copy)]
+pub struct Selected {
+    /// The selection itself.
+    pub selection: RwSignal<Selection>,
+    /// The messages it highlights.
+    pub highlight: Memo<Highlight>,
+}
+
+impl Selected {
+    /// A selection over `run`, starting at `initial`.
+    pub fn new(run: RunHandle, initial: Selection) -> Selected {
+        let selection = RwSignal::new(initial);
+        let highlight = Memo::new(move |_| {
+            selection
+                .with(|s| run.read(|index| selection::highlight(index, s)))
+                .unwrap_or_default()
+        });
+        Selected {
+            selection,
+            highlight,
+        }
+    }
+
+    /// Selects `next`, or clears the selection when `next` is already selected, so a second
+    /// click undoes the first.
+    pub fn toggle(&self, next: Selection) {
+        self.selection.update(|s| {
+            *s = if *s == next { Selection::Nothing } else { next };
+        });
+    }
+}
+
+/// Which views the page shows.
+#[derive(Clone, Copy)]
+pub struct ShownViews(pub RwSignal<Views>);
 
 /// The settings of the control bar.
 #[derive(Clone, Copy)]

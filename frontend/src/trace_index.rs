@@ -1,6 +1,7 @@
 //! The trace as the views need it: events in order, each message's span from send to delivery or
 //! drop, and the folded world state at any time, cached so that playing forward is cheap.
 
+use crate::snapshots::FoldCache;
 use shared::fold::WorldState;
 use shared::protocol::{
     DropReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent, TraceHeader,
@@ -39,6 +40,10 @@ pub struct MessageSpan {
     pub sent_at: Micros,
     /// How it ended.
     pub end: SpanEnd,
+    /// The client operation it serves, if any.
+    pub op: Option<OpId>,
+    /// The message whose handling sent it, if any.
+    pub caused_by: Option<MsgId>,
 }
 
 impl MessageSpan {
@@ -95,14 +100,14 @@ pub struct TraceIndex {
     /// Each operation's name and client, from its start.
     ops: HashMap<OpId, (String, ServiceId)>,
     complete: bool,
-    /// The fold of `events[..cache.events_applied]`.
-    cache: WorldState,
+    /// The fold up to the playhead, with snapshots for seeking back.
+    cache: FoldCache,
 }
 
 impl TraceIndex {
     /// An index of a trace with `header` and no events yet.
     pub fn new(header: TraceHeader) -> TraceIndex {
-        let cache = WorldState::new(&header);
+        let cache = FoldCache::new(&header);
         TraceIndex {
             header,
             events: Vec::new(),
@@ -138,6 +143,23 @@ impl TraceIndex {
     /// Every message's span, in the order they were sent.
     pub fn spans(&self) -> &[MessageSpan] {
         &self.spans
+    }
+
+    /// The spans that can show between `from` and `to`: sent by `to`, and not ended before
+    /// `from` (as far as the longest ended span tells; spans still open are all included).
+    pub fn spans_touching(&self, from: Micros, to: Micros) -> impl Iterator<Item = &MessageSpan> {
+        let sent_upto = self.spans.partition_point(|s| s.sent_at <= to);
+        let earliest = from.saturating_sub(Micros(self.span_us_max));
+        let sent_from = self.spans[..sent_upto].partition_point(|s| s.sent_at < earliest);
+        self.spans[sent_from..sent_upto]
+            .iter()
+            .filter(move |s| s.ended_at().is_none_or(|end| end >= from))
+            .chain(
+                self.open_spans
+                    .iter()
+                    .take_while(move |&&i| i < sent_from)
+                    .map(|&i| &self.spans[i]),
+            )
     }
 
     /// The span of message `msg`.
@@ -182,7 +204,8 @@ impl TraceIndex {
                 to,
                 kind,
                 label,
-                ..
+                op,
+                caused_by,
             } => {
                 let span_index = self.spans.len();
                 self.spans.push(MessageSpan {
@@ -193,6 +216,8 @@ impl TraceIndex {
                     label: label.clone(),
                     sent_at: event.at,
                     end: SpanEnd::Open,
+                    op: *op,
+                    caused_by: *caused_by,
                 });
                 self.span_by_msg.insert(*msg, span_index);
                 self.open_spans.insert(span_index);
@@ -255,28 +280,34 @@ impl TraceIndex {
         self.events.partition_point(|e| e.at <= t)
     }
 
+    /// The time of the first event after `t`, for stepping forward.
+    pub fn next_event_time(&self, t: Micros) -> Option<Micros> {
+        self.events.get(self.count_at(t)).map(|e| e.at)
+    }
+
+    /// The time of the last event before `t`, for stepping back.
+    pub fn previous_event_time(&self, t: Micros) -> Option<Micros> {
+        let before = self.events.partition_point(|e| e.at < t);
+        before.checked_sub(1).map(|i| self.events[i].at)
+    }
+
     /// The world after every event at or before `t`. Moving forward applies only the new events;
-    /// moving backward folds again from the start.
+    /// moving backward starts from the nearest snapshot.
     pub fn state_at(&mut self, t: Micros) -> &WorldState {
         self.fold_to(t);
-        &self.cache
+        self.cache.state()
     }
 
     /// Brings the cached state to `t`, so [`TraceIndex::state`] can be read alongside the rest
-    /// of the index.
-    pub fn fold_to(&mut self, t: Micros) {
+    /// of the index. Returns how many events it applied.
+    pub fn fold_to(&mut self, t: Micros) -> usize {
         let target = self.count_at(t);
-        if target < self.cache.events_applied {
-            self.cache = WorldState::new(&self.header);
-        }
-        for event in &self.events[self.cache.events_applied..target] {
-            self.cache.apply(event);
-        }
+        self.cache.fold_to(&self.events, target)
     }
 
     /// The state as of the last [`TraceIndex::fold_to`].
     pub fn state(&self) -> &WorldState {
-        &self.cache
+        self.cache.state()
     }
 
     /// How far the player may go. A streamed trace is held back by two hops, so that each
@@ -547,6 +578,29 @@ mod tests {
         index.finish();
         assert_eq!(index.known_until(), Micros::from_secs(1));
         assert_eq!(index.playable_until(), Micros::from_secs(1));
+    }
+
+    #[test]
+    fn stepping_finds_the_neighbouring_events() {
+        let index = sample();
+        let check = |ms: u64, next: Option<u64>, previous: Option<u64>| {
+            let t = Micros::from_millis(ms);
+            assert_eq!(
+                index.next_event_time(t),
+                next.map(Micros::from_millis),
+                "after {ms}"
+            );
+            assert_eq!(
+                index.previous_event_time(t),
+                previous.map(Micros::from_millis),
+                "before {ms}"
+            );
+        };
+        check(0, Some(50), None);
+        check(10, Some(50), Some(0));
+        check(100, Some(250), Some(50));
+        check(300, None, Some(250));
+        check(999, None, Some(300));
     }
 
     #[test]

@@ -140,3 +140,84 @@ fn a_streamed_trace_checks_its_hash() {
     assert_eq!(receiver.status().ready(), "true");
     assert_eq!(index.unwrap().events().len(), trace.events.len());
 }
+
+#[wasm_bindgen_test]
+fn seeking_anywhere_in_the_browser_lands_on_the_fold_from_the_start() {
+    // A long run, so the snapshots are many and spaced out.
+    let mut long = request("eventual-consistency", 9);
+    long.until_s = 120.0;
+    let (mut index, _) = compute_in_page(&long).unwrap();
+    let end = index.header().until;
+    index.fold_to(end);
+    for ms in [60_000, 5, 119_000, 30_001, 0, 90_500, 30_001] {
+        let t = Micros::from_millis(ms);
+        let applied = index.fold_to(t);
+        assert!(
+            applied <= frontend::snapshots::SNAPSHOT_EVERY_EVENTS * 2,
+            "{ms} ms applied {applied} events"
+        );
+        assert_eq!(*index.state(), fold_from_scratch(&index, t), "at {ms} ms");
+    }
+}
+
+#[wasm_bindgen_test]
+fn stepping_looping_and_speed_keys_drive_the_player() {
+    use frontend::keys::{KeyAction, key_action};
+    let (index, _) = compute_in_page(&request("request-response", 2)).unwrap();
+    let end = index.header().until;
+    let mut player = Player::new(end);
+    player.set_available(end);
+    // Step through the first ten events: each lands on an event's time, strictly later.
+    let mut t = Micros::ZERO;
+    for _ in 0..10 {
+        let next = index.next_event_time(t).unwrap();
+        assert!(next > t);
+        player.seek(next);
+        t = player.now();
+        assert_eq!(
+            index.previous_event_time(index.next_event_time(t).unwrap()),
+            Some(t)
+        );
+    }
+    // `+` three times from 0.1× is 1×; looping wraps past the end.
+    for _ in 0..3 {
+        if let Some(KeyAction::Speed(faster)) = key_action("+", false) {
+            player.step_speed(faster);
+        }
+    }
+    assert_eq!(player.speed(), 1.0);
+    player.set_looping(true);
+    player.seek(end - Micros::from_millis(100));
+    player.play();
+    player.advance(200.0);
+    assert_eq!(player.now(), Micros::from_millis(100));
+    assert!(player.is_playing());
+}
+
+#[wasm_bindgen_test]
+fn embed_commands_and_urls_read_the_same_in_the_browser() {
+    use frontend::embed::EmbedCommand;
+    let message = serde_json::json!({"crosstalk": "seek", "t": 1.5});
+    assert_eq!(
+        EmbedCommand::from_message(&message),
+        Ok(Some(EmbedCommand::Seek(Micros::from_millis(1_500))))
+    );
+    let query = "?scenario=eventual-consistency&seed=3&until=20&source=sim&t=2&speed=2.5&loop=1\
+                 &sel=op%3A4&embed=1&id=x";
+    let (config, notes) = RunConfig::from_query(query);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(config.to_query(), query);
+}
+
+#[wasm_bindgen_test]
+fn the_benchmark_trace_and_causation_chains_in_the_browser() {
+    let index = frontend::bench::synthetic_trace(2_000).unwrap();
+    let in_flight = index
+        .messages_in_flight_at(Micros::from_millis(3_000), Micros::ZERO)
+        .len();
+    assert!(in_flight.abs_diff(2_000) <= 1, "{in_flight}");
+    let (run, _) = compute_in_page(&request("request-response", 1)).unwrap();
+    let child = run.spans().iter().find(|s| s.caused_by.is_some()).unwrap();
+    let chain = frontend::selection::causation_chain(&run, child.msg);
+    assert!(chain.has(child.msg) && chain.has(child.caused_by.unwrap()));
+}

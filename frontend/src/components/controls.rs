@@ -112,6 +112,12 @@ pub fn ControlBar(
                         >
                             "Backend"
                         </option>
+                        <option
+                            value="recorded"
+                            selected=move || config.with(|c| c.source == SourceKind::Recorded)
+                        >
+                            "Recorded file"
+                        </option>
                     </select>
                 </label>
                 <button id="run" type="submit" class="primary">

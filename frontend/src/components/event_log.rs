@@ -1,7 +1,8 @@
 //! The latest events up to the playhead, newest first.
 
 use crate::describe::{self, LogLine};
-use crate::state::{Clock, RunHandle};
+use crate::selection::Selection;
+use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 
 /// How many lines the log keeps.
@@ -33,15 +34,50 @@ pub fn EventLog() -> impl IntoView {
     }
 }
 
+/// One line; a line about a message or an operation is a button that selects it.
 #[component]
 fn LogEntry(line: LogLine) -> impl IntoView {
+    let selected = expect_context::<Selected>();
+    let selects = line.selects.clone();
+    let highlighted = {
+        let selects = selects.clone();
+        move || {
+            selected.highlight.with(|h| match &selects {
+                Selection::Message(msg) => h.has(*msg),
+                Selection::Operation(op) => h.op == Some(*op),
+                _ => false,
+            })
+        }
+    };
+    let what = view! {
+        <span class="what">
+            {(!line.subject.is_empty()).then(|| view! { <span class="subject">{line.subject}</span> " " })}
+            <span class="detail">{line.detail}</span>
+        </span>
+    };
+    let body = if selects == Selection::Nothing {
+        what.into_any()
+    } else {
+        let is_selected = {
+            let selects = selects.clone();
+            move || selected.selection.with(|s| *s == selects).to_string()
+        };
+        view! {
+            <button
+                type="button"
+                class="log-select"
+                aria-pressed=is_selected
+                on:click=move |_| selected.toggle(selects.clone())
+            >
+                {what}
+            </button>
+        }
+        .into_any()
+    };
     view! {
-        <li class=line.tone.class()>
+        <li class=line.tone.class() class:highlighted=highlighted>
             <time>{line.time}</time>
-            <span class="what">
-                {(!line.subject.is_empty()).then(|| view! { <span class="subject">{line.subject}</span> " " })}
-                <span class="detail">{line.detail}</span>
-            </span>
+            {body}
         </li>
     }
 }

@@ -1,13 +1,19 @@
 //! The service map: services as boxes, links as lines, messages moving along them, the
 //! narration caption and the legend.
 
-use crate::layout::{BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH};
-use crate::state::{Clock, RunHandle};
+use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
+use crate::layout::{
+    BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
+};
+use crate::selection::Selection;
+use crate::state::{Clock, RunHandle, Selected};
 use crate::trace_index::FlightState;
 use crate::view_model::{self, ServiceView};
 use leptos::prelude::*;
-use shared::protocol::{DropReason, MessageKind, ServiceInfo, ServiceRole};
+use shared::protocol::{DropReason, MessageKind, MsgId, ServiceInfo, ServiceRole};
 use shared::time::Micros;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// How long, in screen time, a dropped message's ✕ stays on the map.
 const DROP_FLASH_SCREEN_MS: f64 = 700.0;
@@ -94,8 +100,10 @@ fn glyph(kind: &'static str) -> AnyView {
 pub fn ServiceMap() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
+    let selected = expect_context::<Selected>();
     let now = clock.now;
-    let narrow = narrow_screen();
+    let narrow = media_signal(NARROW_QUERY);
+    let reduced_motion = media_signal(REDUCED_MOTION_QUERY);
     let topology = Memo::new(move |_| {
         let orientation = if narrow.get() {
             Orientation::Portrait
@@ -124,6 +132,7 @@ pub fn ServiceMap() -> impl IntoView {
     });
     let dots = Memo::new(move |_| {
         let portrait = narrow.get();
+        let reduced = reduced_motion.get();
         let t = now.get();
         let flash = Micros::from_millis_f64(DROP_FLASH_SCREEN_MS * clock.speed());
         let Some((layout, infos)) = topology.get() else {
@@ -136,11 +145,19 @@ pub fn ServiceMap() -> impl IntoView {
                 .to_string()
         };
         run.at(t, |index, _| {
-            index
-                .messages_in_flight_at(t, flash)
+            let flights = index.messages_in_flight_at(t, flash);
+            // Past the threshold the canvas paints them instead.
+            if flights.len() > CANVAS_FROM_MESSAGES {
+                return Vec::new();
+            }
+            flights
                 .into_iter()
                 .filter_map(|flight| {
-                    let point = layout.message_position(flight.from, flight.to, flight.progress)?;
+                    let progress = match flight.state {
+                        FlightState::Moving => shown_progress(flight.progress, reduced),
+                        FlightState::Dropped(_) => flight.progress,
+                    };
+                    let point = layout.message_position(flight.from, flight.to, progress)?;
                     let side = layout.lane_side(flight.from, flight.to)?;
                     let along = layout.link_length(flight.from, flight.to)?;
                     // Portrait labels sit beside their link, landscape ones along it.
@@ -162,7 +179,7 @@ pub fn ServiceMap() -> impl IntoView {
                         label_y: side.y * LABEL_OFFSET + 4.5,
                         label_anchor,
                         short_label: short_label(flight.label, chars_max),
-                        progress: flight.progress,
+                        progress,
                         msg: flight.msg.0,
                         kind: flight.kind,
                         label: flight.label.to_string(),
@@ -219,6 +236,20 @@ pub fn ServiceMap() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
+    let highlight = selected.highlight;
+    let is_highlighted = move |msg: u64| highlight.with(|h| h.has(MsgId(msg)));
+    let anything_highlighted = move || highlight.with(|h| !h.messages.is_empty());
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let canvas_count = RwSignal::new(0usize);
+    register_painter(PainterInputs {
+        canvas_ref,
+        topology,
+        run,
+        clock,
+        selected,
+        reduced_motion,
+        canvas_count,
+    });
     let narration = Memo::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
         clock.applied.get();
@@ -229,6 +260,7 @@ pub fn ServiceMap() -> impl IntoView {
 
     view! {
         <figure class="map card">
+            <div class="map-frame">
             <svg
                 id="map"
                 viewBox=view_box
@@ -239,19 +271,17 @@ pub fn ServiceMap() -> impl IntoView {
                     topology
                         .get()
                         .map(|(layout, infos)| {
+                            let name_of = |id: shared::protocol::ServiceId| {
+                                infos
+                                    .get(id.0 as usize)
+                                    .map_or_else(|| format!("#{}", id.0), |s| s.name.clone())
+                            };
                             let links = layout
                                 .link_segments()
                                 .into_iter()
-                                .map(|(_, _, a, b)| {
-                                    view! {
-                                        <line
-                                            class="link"
-                                            x1=format!("{:.1}", a.x)
-                                            y1=format!("{:.1}", a.y)
-                                            x2=format!("{:.1}", b.x)
-                                            y2=format!("{:.1}", b.y)
-                                        />
-                                    }
+                                .map(|(from, to, a, b)| {
+                                    let selection = Selection::Link(name_of(from), name_of(to));
+                                    view! { <LinkLine selection=selection a=a b=b/> }
                                 })
                                 .collect_view();
                             let boxes = infos
@@ -274,6 +304,18 @@ pub fn ServiceMap() -> impl IntoView {
                         <g
                             class="message"
                             class:failed=dot.label.starts_with("503")
+                            class:highlighted=move || is_highlighted(dot.msg)
+                            class:dimmed=move || anything_highlighted() && !is_highlighted(dot.msg)
+                            role="button"
+                            aria-pressed=move || {
+                                selected.selection.with(|s| *s == Selection::Message(MsgId(dot.msg))).to_string()
+                            }
+                            on:click=move |_| selected.toggle(Selection::Message(MsgId(dot.msg)))
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                                if ev.key() == "Enter" {
+                                    selected.toggle(Selection::Message(MsgId(dot.msg)));
+                                }
+                            }
                             data-kind=kind_name(dot.kind)
                             data-msg=dot.msg.to_string()
                             tabindex="0"
@@ -322,6 +364,19 @@ pub fn ServiceMap() -> impl IntoView {
                     </text>
                 </Show>
             </svg>
+            <canvas
+                id="message-canvas"
+                class="message-canvas"
+                node_ref=canvas_ref
+                role="img"
+                aria-label=move || {
+                    let n = canvas_count.get();
+                    if n > 0 { format!("{n} messages in flight, too many to list one by one") } else { String::new() }
+                }
+                aria-hidden=move || (canvas_count.get() == 0).to_string()
+                data-messages=move || canvas_count.get().to_string()
+            ></canvas>
+            </div>
             <figcaption>
                 <p id="narration" class="narration" aria-live="polite">
                     {move || narration.get().unwrap_or_default()}
@@ -334,10 +389,12 @@ pub fn ServiceMap() -> impl IntoView {
 
 /// Narrower than this, the map turns to portrait: tiers from top to bottom.
 const NARROW_QUERY: &str = "(max-width: 640px)";
+/// The person asked their system for less motion.
+const REDUCED_MOTION_QUERY: &str = "(prefers-reduced-motion: reduce)";
 
-/// Whether the screen is narrow, following the window as it resizes.
-fn narrow_screen() -> ReadSignal<bool> {
-    let Some(query) = window().match_media(NARROW_QUERY).ok().flatten() else {
+/// Whether a media query matches, following the window as it changes.
+fn media_signal(media_query: &str) -> ReadSignal<bool> {
+    let Some(query) = window().match_media(media_query).ok().flatten() else {
         return signal(false).0;
     };
     let (narrow, set_narrow) = signal(query.matches());
@@ -376,16 +433,36 @@ fn ServiceBox(
         ServiceRole::Coordinator => ("coordinator", "update log"),
     };
     let name = info.name.clone();
+    let selected = expect_context::<Selected>();
+    let selection = Selection::Service(name.clone());
+    let is_selected = {
+        let selection = selection.clone();
+        move || selected.selection.with(|s| *s == selection)
+    };
+    let choose = {
+        let selection = selection.clone();
+        move || selected.toggle(selection.clone())
+    };
+    let choose_by_key = choose.clone();
     view! {
         <g
             class=format!("service role-{role}")
             class:down=move || !up()
+            class:selected=is_selected.clone()
             data-service=name.clone()
             data-role=role
             transform=format!("translate({left:.1} {top:.1})")
             tabindex="0"
-            role="group"
+            role="button"
+            aria-pressed=move || is_selected().to_string()
             aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
+            on:click=move |_| choose()
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Enter" || ev.key() == " " {
+                    ev.prevent_default();
+                    choose_by_key();
+                }
+            }
         >
             <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
             <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
@@ -412,6 +489,133 @@ fn ServiceBox(
 /// The width of a badge pill holding `text`, at the badge's font size.
 fn badge_width(text: &str) -> f64 {
     (text.chars().count() as f64 * 7.0 + 22.0).max(92.0)
+}
+
+/// One link: a line, with a wider invisible band to click, selectable by mouse or keyboard.
+#[component]
+fn LinkLine(
+    selection: Selection,
+    a: crate::layout::Point,
+    b: crate::layout::Point,
+) -> impl IntoView {
+    let selected = expect_context::<Selected>();
+    let label = match &selection {
+        Selection::Link(x, y) => format!("Link between {x} and {y}"),
+        _ => String::new(),
+    };
+    let is_selected = {
+        let selection = selection.clone();
+        move || selected.selection.with(|s| *s == selection)
+    };
+    let choose = {
+        let selection = selection.clone();
+        move || selected.toggle(selection.clone())
+    };
+    let choose_by_key = choose.clone();
+    let (x1, y1, x2, y2) = (
+        format!("{:.1}", a.x),
+        format!("{:.1}", a.y),
+        format!("{:.1}", b.x),
+        format!("{:.1}", b.y),
+    );
+    let data_link = selection.to_param();
+    view! {
+        <g
+            class="link-group"
+            class:selected=is_selected.clone()
+            data-link=data_link
+            tabindex="0"
+            role="button"
+            aria-label=label
+            aria-pressed=move || is_selected().to_string()
+            on:click=move |_| choose()
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Enter" || ev.key() == " " {
+                    ev.prevent_default();
+                    choose_by_key();
+                }
+            }
+        >
+            <line class="link-hit" x1=x1.clone() y1=y1.clone() x2=x2.clone() y2=y2.clone()/>
+            <line class="link" x1=x1 y1=y1 x2=x2 y2=y2/>
+        </g>
+    }
+}
+
+/// What the canvas painter reads.
+struct PainterInputs {
+    canvas_ref: NodeRef<leptos::html::Canvas>,
+    topology: Memo<Option<(Layout, Vec<ServiceInfo>)>>,
+    run: RunHandle,
+    clock: Clock,
+    selected: Selected,
+    reduced_motion: ReadSignal<bool>,
+    canvas_count: RwSignal<usize>,
+}
+
+/// Registers the canvas painter for the frame loop, for as long as the map is shown.
+fn register_painter(inputs: PainterInputs) {
+    // Bumped whenever the highlight changes, so a paused page repaints only when it must.
+    let highlight_epoch = Rc::new(Cell::new(0u64));
+    {
+        let epoch = highlight_epoch.clone();
+        let epoch = send_wrapper::SendWrapper::new(epoch);
+        Effect::new(move |_| {
+            inputs.selected.highlight.track();
+            epoch.set(epoch.get() + 1);
+        });
+    }
+    let last = RefCell::new(PaintKey::default());
+    let raster = RefCell::new(crate::raster::Raster::default());
+    let painter = move || {
+        let Some(canvas) = inputs.canvas_ref.get_untracked() else {
+            return;
+        };
+        let t = inputs.clock.now.get_untracked();
+        let speed = inputs.clock.player.with_untracked(|p| p.speed());
+        let flash = Micros::from_millis_f64(DROP_FLASH_SCREEN_MS * speed);
+        let revision = inputs.run.revision_untracked();
+        let size = (canvas.client_width() as u32, canvas.client_height() as u32);
+        let key_scene = (t.0, revision, highlight_epoch.get());
+        if last.borrow().scene == key_scene && last.borrow().size == size {
+            return;
+        }
+        let painted = inputs.topology.with_untracked(|topology| {
+            let Some((layout, _)) = topology else {
+                message_canvas::clear(&canvas);
+                return 0;
+            };
+            inputs
+                .run
+                .read_untracked(|index| {
+                    let flights = index.messages_in_flight_at(t, flash);
+                    if flights.len() <= CANVAS_FROM_MESSAGES {
+                        message_canvas::clear(&canvas);
+                        return 0;
+                    }
+                    inputs.selected.highlight.with_untracked(|highlight| {
+                        message_canvas::paint_flights(
+                            &canvas,
+                            &mut raster.borrow_mut(),
+                            layout,
+                            &flights,
+                            highlight,
+                            inputs.reduced_motion.get_untracked(),
+                        )
+                    })
+                })
+                .unwrap_or(0)
+        });
+        *last.borrow_mut() = PaintKey {
+            scene: key_scene,
+            size,
+        };
+        if inputs.canvas_count.get_untracked() != painted {
+            inputs.canvas_count.set(painted);
+        }
+    };
+    message_canvas::set_painter(Some(Box::new(painter)));
+    on_cleanup(|| message_canvas::set_painter(None));
 }
 
 /// What the shapes and colours mean.

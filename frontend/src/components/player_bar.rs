@@ -1,8 +1,8 @@
-//! Play and pause, speed, the clock and the timeline.
+//! Play and pause, step between events, loop, speed, the clock and the timeline.
 
 use crate::format;
-use crate::player::{Player, SPEEDS};
-use crate::state::{Clock, Settings};
+use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
+use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
 
@@ -10,10 +10,11 @@ use shared::time::Micros;
 #[component]
 pub fn PlayerBar() -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let config = expect_context::<Settings>().config;
+    let run = expect_context::<RunHandle>();
     let player = clock.player;
     let now = clock.now;
     let playing = Memo::new(move |_| player.with(Player::is_playing));
+    let looping = Memo::new(move |_| player.with(Player::is_looping));
     let at_end = Memo::new(move |_| player.with(Player::at_end));
     let end = Memo::new(move |_| player.with(Player::end));
     let available = Memo::new(move |_| player.with(Player::available));
@@ -28,9 +29,8 @@ pub fn PlayerBar() -> impl IntoView {
         }
     };
     let on_speed = move |ev: leptos::ev::Event| {
-        if let Ok(value) = event_target_value(&ev).parse::<f64>() {
-            player.update(|p| p.set_speed(value));
-            config.update(|c| c.speed = value);
+        if let Ok(position) = event_target_value(&ev).parse::<u32>() {
+            player.update(|p| p.set_speed(speed_at_position(position)));
         }
     };
     let on_seek = move |ev: leptos::ev::Event| {
@@ -45,33 +45,82 @@ pub fn PlayerBar() -> impl IntoView {
     };
     view! {
         <section class="player card" aria-label="Player">
-            <button
-                id="play"
-                type="button"
-                class="play"
-                class:playing=move || playing.get()
-                aria-pressed=move || if playing.get() { "true" } else { "false" }
-                on:click=move |_| player.update(Player::toggle)
-            >
-                <span class="icon" aria-hidden="true">
-                    {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
-                </span>
-                <span class="play-label">{play_label}</span>
-            </button>
+            <div class="transport" role="group" aria-label="Transport">
+                <button
+                    id="step-back"
+                    type="button"
+                    class="step"
+                    title="Previous event (←)"
+                    aria-label="Previous event"
+                    aria-keyshortcuts="ArrowLeft"
+                    on:click=move |_| clock.step_event(run, false)
+                >
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path d="M3 2h2v12H3zM14 2v12L6 8z"/>
+                    </svg>
+                </button>
+                <button
+                    id="play"
+                    type="button"
+                    class="play"
+                    class:playing=move || playing.get()
+                    aria-pressed=move || if playing.get() { "true" } else { "false" }
+                    aria-keyshortcuts="Space"
+                    on:click=move |_| player.update(Player::toggle)
+                >
+                    <span class="icon" aria-hidden="true">
+                        {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
+                    </span>
+                    <span class="play-label">{play_label}</span>
+                </button>
+                <button
+                    id="step-forward"
+                    type="button"
+                    class="step"
+                    title="Next event (→)"
+                    aria-label="Next event"
+                    aria-keyshortcuts="ArrowRight"
+                    on:click=move |_| clock.step_event(run, true)
+                >
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path d="M11 2h2v12h-2zM2 2v12l8-6z"/>
+                    </svg>
+                </button>
+                <button
+                    id="loop"
+                    type="button"
+                    class="step loop"
+                    title="Loop (L)"
+                    aria-label="Loop"
+                    aria-keyshortcuts="L"
+                    aria-pressed=move || if looping.get() { "true" } else { "false" }
+                    on:click=move |_| player.update(|p| p.set_looping(!p.is_looping()))
+                >
+                    <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
+                        <path
+                            d="M8 2.5a5.5 5.5 0 1 1-5.2 3.7"
+                            fill="none"
+                            stroke="currentColor"
+                            stroke-width="1.8"
+                        />
+                        <path d="M1 2.5l5 .5-3 4z"/>
+                    </svg>
+                </button>
+            </div>
             <label class="speed">
                 <span class="label">"Speed"</span>
-                <select id="speed" on:change=on_speed>
-                    {SPEEDS
-                        .iter()
-                        .map(|&s| {
-                            view! {
-                                <option value=s.to_string() selected=move || speed.get() == s>
-                                    {format::speed(s)}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                </select>
+                <input
+                    id="speed"
+                    type="range"
+                    min="0"
+                    max=SPEED_POSITIONS
+                    step="1"
+                    aria-keyshortcuts="+ -"
+                    aria-valuetext=move || format::speed(speed.get())
+                    prop:value=move || position_of_speed(speed.get()).to_string()
+                    on:input=on_speed
+                />
+                <output id="speed-value" class="speed-value">{move || format::speed(speed.get())}</output>
             </label>
             <output
                 id="clock"
@@ -88,6 +137,7 @@ pub fn PlayerBar() -> impl IntoView {
                     id="seek"
                     type="range"
                     aria-label="Time in the run"
+                    aria-valuetext=move || format::clock(now.get())
                     min="0"
                     max=move || (end.get().0 / 1_000).to_string()
                     step="1"

@@ -1,6 +1,7 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::state::{Clock, RunHandle};
+use crate::selection;
+use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -23,6 +24,16 @@ pub fn TablesPanel() -> impl IntoView {
             view_model::tables(index.header(), state, t, fresh)
         })
         .unwrap_or_default()
+    });
+    let selected = expect_context::<Selected>();
+    // The services the selection concerns: their tables are marked.
+    let involved = Memo::new(move |_| {
+        selected.selection.with(|selection| {
+            selected.highlight.with(|highlight| {
+                run.read(|index| selection::services_involved(index, selection, highlight))
+                    .unwrap_or_default()
+            })
+        })
     });
     // Which tables exist changes rarely; the rows change often.
     let names = Memo::new(move |_| {
@@ -54,6 +65,7 @@ pub fn TablesPanel() -> impl IntoView {
                         table=name.2
                         copy_of=name.3
                         tables=tables
+                        involved=involved
                     />
                 </For>
             </div>
@@ -69,6 +81,7 @@ fn ServiceTable(
     table: String,
     copy_of: Option<String>,
     tables: Memo<Vec<TableView>>,
+    involved: Memo<std::collections::BTreeSet<shared::protocol::ServiceId>>,
 ) -> impl IntoView {
     let table_for_rows = table.clone();
     let rows = move || {
@@ -81,7 +94,10 @@ fn ServiceTable(
     };
     let caption_id = format!("table-{service_name}-{table}");
     view! {
-        <figure class="db">
+        <figure
+            class="db"
+            class:selected=move || involved.with(|s| s.contains(&shared::protocol::ServiceId(service)))
+        >
             <figcaption id=caption_id.clone()>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>

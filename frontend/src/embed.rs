@@ -1,0 +1,434 @@
+//! Embedding: the `postMessage` API a host page uses to drive an embedded player, and the
+//! `<iframe>` snippet the Embed button hands out.
+//!
+//! The host posts `{crosstalk: "<command>", …}` to the iframe's window:
+//!
+//! | command | fields | does |
+//! |---|---|---|
+//! | `play`, `pause`, `toggle` | | the clock |
+//! | `seek` | `t` (seconds) | moves the playhead |
+//! | `step` | `forward` (bool, default true) | to the next or previous event |
+//! | `speed` | `speed` (×, 0.1–10) | |
+//! | `loop` | `loop` (bool) | |
+//! | `select` | `sel` (`service:Order`, `msg:42`, `op:7`, … or `""`) | |
+//! | `set` | any of `scenario`, `seed`, `until`, `knobs` (`{name: value}`) | runs again |
+//! | `state` | | only replies |
+//!
+//! Each command is answered, to the window that sent it, with `{crosstalkEmbed: "state", id, t,
+//! playing, speed, loop, end, ready}` (`id` is the embed's `id=` URL parameter, so a host with
+//! several embeds can tell the answers apart), or `{crosstalkEmbed: "error", id, message}`. An
+//! embed also announces `{crosstalkEmbed: "ready", …}` to its parent each time a run is ready. Each embed
+//! only listens to messages posted to its own window, so embeds on one page never interfere.
+
+use crate::config::{RunConfig, Views};
+use crate::player::Player;
+use crate::selection::Selection;
+use serde_json::{Value, json};
+use shared::time::Micros;
+
+/// The field that marks a message as a command for an embed.
+pub const MESSAGE_TAG: &str = "crosstalk";
+/// The field that marks a message as an embed's answer. It differs from [`MESSAGE_TAG`] so that
+/// an answer is never read as a command: two embeds (or an embed and itself, when it is not in
+/// a frame) never talk to each other forever.
+pub const ANSWER_TAG: &str = "crosstalkEmbed";
+
+/// One command from the host page.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EmbedCommand {
+    /// Starts the clock.
+    Play,
+    /// Stops the clock.
+    Pause,
+    /// Plays when paused, pauses when playing.
+    Toggle,
+    /// Moves the playhead.
+    Seek(Micros),
+    /// To the next (`true`) or previous event.
+    Step(bool),
+    /// Sets the speed.
+    Speed(f64),
+    /// Turns looping on or off.
+    Loop(bool),
+    /// Selects something, or nothing.
+    Select(Selection),
+    /// Changes what runs, then runs it.
+    Set(RunChange),
+    /// Asks for the state.
+    State,
+}
+
+/// What a `set` command changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunChange {
+    /// Another scenario (its knobs reset to their defaults before `knobs` applies).
+    pub scenario: Option<String>,
+    /// Another seed.
+    pub seed: Option<u64>,
+    /// Another run length, in seconds.
+    pub until_s: Option<f64>,
+    /// Knobs to change, by name.
+    pub knobs: Vec<(String, f64)>,
+}
+
+impl RunChange {
+    /// Applies the change to `config`, or says what is wrong without changing anything.
+    pub fn apply(&self, config: &mut RunConfig) -> Result<(), String> {
+        let mut next = config.clone();
+        if let Some(name) = &self.scenario {
+            if crate::config::scenario_spec(name).is_none() {
+                return Err(format!("there is no scenario {name:?}"));
+            }
+            next.switch_scenario(name);
+        }
+        if let Some(seed) = self.seed {
+            next.seed = seed;
+        }
+        if let Some(until_s) = self.until_s {
+            next.until_s = until_s;
+        }
+        for (name, value) in &self.knobs {
+            if !next.knobs.contains_key(name) {
+                return Err(format!("{} has no knob {name:?}", next.scenario));
+            }
+            next.knobs.insert(name.clone(), *value);
+        }
+        // The simulation checks ranges when it runs; check them here too, so the host hears
+        // about a bad value in the answer to its own command.
+        let spec = shared::scenario::find(&next.scenario).map_err(|err| err.to_string())?;
+        shared::scenario::Knobs::resolve(spec, &next.knobs).map_err(|err| err.to_string())?;
+        if !(next.until_s > 0.0 && next.until_s <= shared::scenario::MAX_UNTIL_S) {
+            return Err(format!(
+                "until must be between 0 and {} seconds",
+                shared::scenario::MAX_UNTIL_S
+            ));
+        }
+        *config = next;
+        Ok(())
+    }
+}
+
+impl EmbedCommand {
+    /// Reads a message's data. `Ok(None)` for messages not meant for Crosstalk (other scripts
+    /// post messages too); `Err` for a Crosstalk message that makes no sense.
+    pub fn from_message(data: &Value) -> Result<Option<EmbedCommand>, String> {
+        let Some(name) = data.get(MESSAGE_TAG) else {
+            return Ok(None);
+        };
+        let name = name
+            .as_str()
+            .ok_or_else(|| format!("{MESSAGE_TAG:?} must name a command"))?;
+        let number = |field: &str| {
+            data.get(field)
+                .and_then(Value::as_f64)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{name} needs a number in {field:?}"))
+        };
+        let flag = |field: &str, default: Option<bool>| {
+            data.get(field)
+                .and_then(Value::as_bool)
+                .or(default)
+                .ok_or_else(|| format!("{name} needs true or false in {field:?}"))
+        };
+        let command = match name {
+            "play" => EmbedCommand::Play,
+            "pause" => EmbedCommand::Pause,
+            "toggle" => EmbedCommand::Toggle,
+            "state" => EmbedCommand::State,
+            "seek" => {
+                let t = number("t")?;
+                if t < 0.0 {
+                    return Err("seek needs t ≥ 0 seconds".into());
+                }
+                EmbedCommand::Seek(Micros::from_secs_f64(t))
+            }
+            "step" => EmbedCommand::Step(flag("forward", Some(true))?),
+            "speed" => {
+                let speed = number("speed")?;
+                if speed <= 0.0 {
+                    return Err("speed must be positive".into());
+                }
+                EmbedCommand::Speed(speed)
+            }
+            "loop" => EmbedCommand::Loop(flag("loop", None)?),
+            "select" => {
+                let text = data.get("sel").and_then(Value::as_str).unwrap_or_default();
+                if text.is_empty() {
+                    EmbedCommand::Select(Selection::Nothing)
+                } else {
+                    EmbedCommand::Select(
+                        Selection::parse(text).ok_or_else(|| format!("cannot select {text:?}"))?,
+                    )
+                }
+            }
+            "set" => EmbedCommand::Set(run_change(data)?),
+            other => return Err(format!("unknown command {other:?}")),
+        };
+        Ok(Some(command))
+    }
+
+    /// Carries out a command that only concerns the clock; returns false for the others.
+    pub fn apply_to_player(&self, player: &mut Player) -> bool {
+        match self {
+            EmbedCommand::Play => player.play(),
+            EmbedCommand::Pause => player.pause(),
+            EmbedCommand::Toggle => player.toggle(),
+            EmbedCommand::Seek(t) => player.seek(*t),
+            EmbedCommand::Speed(speed) => player.set_speed(*speed),
+            EmbedCommand::Loop(looping) => player.set_looping(*looping),
+            EmbedCommand::State
+            | EmbedCommand::Step(_)
+            | EmbedCommand::Select(_)
+            | EmbedCommand::Set(_) => return false,
+        }
+        true
+    }
+}
+
+fn run_change(data: &Value) -> Result<RunChange, String> {
+    let mut change = RunChange {
+        scenario: data
+            .get("scenario")
+            .and_then(Value::as_str)
+            .map(String::from),
+        ..RunChange::default()
+    };
+    if let Some(seed) = data.get("seed") {
+        change.seed = Some(seed.as_u64().ok_or("seed must be a whole number ≥ 0")?);
+    }
+    if let Some(until) = data.get("until") {
+        let until = until.as_f64().filter(|u| *u > 0.0);
+        change.until_s = Some(until.ok_or("until must be a positive number of seconds")?);
+    }
+    if let Some(knobs) = data.get("knobs") {
+        let knobs = knobs.as_object().ok_or("knobs must be an object")?;
+        for (name, value) in knobs {
+            let value = value
+                .as_f64()
+                .ok_or_else(|| format!("knob {name:?} must be a number"))?;
+            change.knobs.push((name.clone(), value));
+        }
+    }
+    Ok(change)
+}
+
+/// The answer to every command: where the player is.
+pub fn state_message(id: Option<&str>, player: &Player, ready: bool) -> Value {
+    json!({
+        ANSWER_TAG: "state",
+        "id": id,
+        "t": player.now().as_secs_f64(),
+        "playing": player.is_playing(),
+        "speed": player.speed(),
+        "loop": player.is_looping(),
+        "end": player.end().as_secs_f64(),
+        "ready": ready,
+    })
+}
+
+/// The answer to a command that could not be carried out.
+pub fn error_message(id: Option<&str>, message: &str) -> Value {
+    json!({ ANSWER_TAG: "error", "id": id, "message": message })
+}
+
+/// The `<iframe>` snippet that embeds `config` from the page at `origin_and_path`, at the size
+/// embeds are laid out for.
+pub fn iframe_snippet(origin_and_path: &str, config: &RunConfig) -> String {
+    let mut embedded = config.clone();
+    if !embedded.embed {
+        embedded.embed = true;
+        // The views the full page shows are not what a small frame should show by default.
+        if embedded.views == Views::all() {
+            embedded.views = Views::embedded();
+        }
+    }
+    let src = format!("{origin_and_path}{}", embedded.to_query());
+    let title = format!("Crosstalk: {}", config.spec().title);
+    format!(
+        "<iframe src=\"{}\" title=\"{}\" width=\"800\" height=\"500\" style=\"border:0;max-width:100%\" loading=\"lazy\"></iframe>",
+        html_attribute(&src),
+        html_attribute(&title)
+    )
+}
+
+fn html_attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A page address with the query `config` gives it.
+pub fn share_link(origin_and_path: &str, config: &RunConfig) -> String {
+    format!("{origin_and_path}{}", config.to_query())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Option<EmbedCommand>, String> {
+        EmbedCommand::from_message(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn commands_are_read_from_messages() {
+        let check = |text: &str, expected: EmbedCommand| {
+            assert_eq!(parse(text), Ok(Some(expected)), "{text}");
+        };
+        check(r#"{"crosstalk":"play"}"#, EmbedCommand::Play);
+        check(r#"{"crosstalk":"pause"}"#, EmbedCommand::Pause);
+        check(r#"{"crosstalk":"toggle"}"#, EmbedCommand::Toggle);
+        check(r#"{"crosstalk":"state"}"#, EmbedCommand::State);
+        check(r#"{"crosstalk":"pause","id":"fig-1"}"#, EmbedCommand::Pause);
+        check(
+            r#"{"crosstalk":"seek","t":2.5}"#,
+            EmbedCommand::Seek(Micros::from_millis(2_500)),
+        );
+        check(r#"{"crosstalk":"step"}"#, EmbedCommand::Step(true));
+        check(
+            r#"{"crosstalk":"step","forward":false}"#,
+            EmbedCommand::Step(false),
+        );
+        check(
+            r#"{"crosstalk":"speed","speed":2}"#,
+            EmbedCommand::Speed(2.0),
+        );
+        check(
+            r#"{"crosstalk":"loop","loop":true}"#,
+            EmbedCommand::Loop(true),
+        );
+        check(
+            r#"{"crosstalk":"select","sel":"op:4"}"#,
+            EmbedCommand::Select(Selection::Operation(shared::protocol::OpId(4))),
+        );
+        check(
+            r#"{"crosstalk":"select"}"#,
+            EmbedCommand::Select(Selection::Nothing),
+        );
+        check(
+            r#"{"crosstalk":"set","seed":9,"until":12,"knobs":{"link_latency_ms":80}}"#,
+            EmbedCommand::Set(RunChange {
+                scenario: None,
+                seed: Some(9),
+                until_s: Some(12.0),
+                knobs: vec![("link_latency_ms".into(), 80.0)],
+            }),
+        );
+    }
+
+    #[test]
+    fn other_messages_are_left_alone_and_bad_ones_explained() {
+        assert_eq!(parse(r#"{"type":"resize","height":300}"#), Ok(None));
+        assert_eq!(parse("42"), Ok(None));
+        // Answers from embeds are not commands, so two embeds never answer each other.
+        let answer = state_message(Some("a"), &Player::new(Micros::ZERO), false);
+        assert_eq!(EmbedCommand::from_message(&answer), Ok(None));
+        assert_eq!(
+            EmbedCommand::from_message(&error_message(None, "no")),
+            Ok(None)
+        );
+        let check = |text: &str, expected: &str| {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        };
+        check(r#"{"crosstalk":"fly"}"#, "unknown command \"fly\"");
+        check(r#"{"crosstalk":7}"#, "must name a command");
+        check(r#"{"crosstalk":"seek"}"#, "seek needs a number in \"t\"");
+        check(r#"{"crosstalk":"seek","t":-1}"#, "t ≥ 0");
+        check(r#"{"crosstalk":"speed","speed":0}"#, "positive");
+        check(r#"{"crosstalk":"loop"}"#, "true or false");
+        check(r#"{"crosstalk":"select","sel":"zone:1"}"#, "cannot select");
+        check(r#"{"crosstalk":"set","seed":-2}"#, "whole number");
+        check(r#"{"crosstalk":"set","knobs":[1]}"#, "object");
+        check(
+            r#"{"crosstalk":"set","knobs":{"a":"b"}}"#,
+            "must be a number",
+        );
+    }
+
+    #[test]
+    fn clock_commands_drive_the_player() {
+        let mut player = Player::new(Micros::from_secs(10));
+        player.set_available(Micros::from_secs(10));
+        assert!(EmbedCommand::Seek(Micros::from_secs(4)).apply_to_player(&mut player));
+        assert!(EmbedCommand::Play.apply_to_player(&mut player));
+        assert!(EmbedCommand::Speed(3.0).apply_to_player(&mut player));
+        assert!(EmbedCommand::Loop(true).apply_to_player(&mut player));
+        assert!(!EmbedCommand::State.apply_to_player(&mut player));
+        let state = state_message(Some("fig-1"), &player, true);
+        assert_eq!(
+            state,
+            json!({"crosstalkEmbed": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
+                   "loop": true, "end": 10.0, "ready": true})
+        );
+        assert!(EmbedCommand::Pause.apply_to_player(&mut player));
+        assert!(!player.is_playing());
+    }
+
+    #[test]
+    fn set_changes_the_run_or_explains_why_not() {
+        let (mut config, _) = RunConfig::from_query("seed=3");
+        let change = RunChange {
+            scenario: Some("eventual-consistency".into()),
+            knobs: vec![("broker_delay_ms".into(), 700.0)],
+            ..RunChange::default()
+        };
+        change.apply(&mut config).unwrap();
+        assert_eq!(config.scenario, "eventual-consistency");
+        assert_eq!(config.seed, 3);
+        assert_eq!(config.knobs["broker_delay_ms"], 700.0);
+        let before = config.clone();
+        let bad = |change: RunChange, expected: &str| {
+            let mut config = before.clone();
+            let err = change.apply(&mut config).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+            assert_eq!(config, before, "nothing changes");
+        };
+        bad(
+            RunChange {
+                knobs: vec![("warp".into(), 1.0)],
+                ..RunChange::default()
+            },
+            "no knob \"warp\"",
+        );
+        bad(
+            RunChange {
+                knobs: vec![("broker_delay_ms".into(), -5.0)],
+                ..RunChange::default()
+            },
+            "broker_delay_ms",
+        );
+        bad(
+            RunChange {
+                scenario: Some("nope".into()),
+                ..RunChange::default()
+            },
+            "no scenario",
+        );
+        bad(
+            RunChange {
+                until_s: Some(1e9),
+                ..RunChange::default()
+            },
+            "until",
+        );
+    }
+
+    #[test]
+    fn the_embed_snippet_carries_the_run_and_escapes_its_address() {
+        let (config, _) = RunConfig::from_query("scenario=eventual-consistency&seed=4&t=2&loop=1");
+        let snippet = iframe_snippet("https://example.org/crosstalk/", &config);
+        assert_eq!(
+            snippet,
+            "<iframe src=\"https://example.org/crosstalk/?scenario=eventual-consistency&amp;seed=4\
+             &amp;until=30&amp;source=sim&amp;t=2&amp;loop=1&amp;embed=1\" \
+             title=\"Crosstalk: Eventual consistency\" width=\"800\" height=\"500\" \
+             style=\"border:0;max-width:100%\" loading=\"lazy\"></iframe>"
+        );
+        assert_eq!(
+            share_link("https://example.org/", &config),
+            "https://example.org/?scenario=eventual-consistency&seed=4&until=30&source=sim&t=2&loop=1"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Starting a run from what the settings say: simulated in the page, streamed from the backend,
+//! read from a recorded trace, or the benchmark's synthetic trace.
+
+use crate::bench;
+use crate::config::{RunConfig, SourceKind};
+use crate::player::Player;
+use crate::recorded;
+use crate::source::{RunStatus, StreamChange, StreamReceiver, compute_in_page};
+use crate::state::{Clock, RunHandle, Settings};
+use crate::trace_index::TraceIndex;
+use crate::ws;
+use leptos::prelude::*;
+use shared::time::Micros;
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// Runs what the settings say, from the chosen source.
+pub fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
+    let config = settings.config.get_untracked();
+    ws::disconnect();
+    if let Some(messages) = config.bench_messages {
+        return run_benchmark(messages, run, clock);
+    }
+    match config.source {
+        SourceKind::Sim => run_in_page(&config, run, clock),
+        SourceKind::Backend => stream_from_backend(&config, run, clock),
+        SourceKind::Recorded => match config.trace_url.clone() {
+            Some(url) => load_from_address(url, config, run, clock),
+            None => {
+                run.replace(None);
+                clear_player(clock);
+                run.status.set(RunStatus::Failed {
+                    message: "Drop a trace file (JSON lines) on the page, pick one under \
+                              Import, or give its address, to play a recorded run."
+                        .into(),
+                    hash: None,
+                });
+            }
+        },
+    }
+}
+
+fn milliseconds_now() -> f64 {
+    window().performance().map_or(0.0, |p| p.now())
+}
+
+fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
+    let started = milliseconds_now();
+    match compute_in_page(&config.request()) {
+        Ok((index, hash)) => {
+            let events = index.events().len();
+            show_complete(index, config, run, clock);
+            run.status.set(RunStatus::Computed {
+                events,
+                hash,
+                compute_ms: Some(milliseconds_now() - started),
+            });
+        }
+        Err(message) => fail(run, clock, format!("This run cannot start: {message}")),
+    }
+}
+
+fn fail(run: RunHandle, clock: Clock, message: String) {
+    run.replace(None);
+    clear_player(clock);
+    run.status.set(RunStatus::Failed {
+        message,
+        hash: None,
+    });
+}
+
+/// Shows a whole trace from the position the settings say.
+fn show_complete(index: TraceIndex, config: &RunConfig, run: RunHandle, clock: Clock) {
+    let end = index.header().until.max(index.known_until());
+    run.replace(Some(index));
+    restart_player(clock, config, end, end);
+}
+
+/// Plays a recorded trace file's text, read from `from` (a file name or an address).
+pub fn show_recorded(text: &str, from: &str, settings: Settings, run: RunHandle, clock: Clock) {
+    ws::disconnect();
+    match recorded::read_trace(text) {
+        Ok((index, hash)) => {
+            let events = index.events().len();
+            let config = settings.config.get_untracked();
+            show_complete(index, &config, run, clock);
+            run.status.set(RunStatus::Recorded {
+                events,
+                hash,
+                from: from.to_string(),
+            });
+        }
+        Err(message) => fail(run, clock, format!("Cannot play {from}: {message}.")),
+    }
+}
+
+fn load_from_address(url: String, config: RunConfig, run: RunHandle, clock: Clock) {
+    run.replace(None);
+    clear_player(clock);
+    run.status.set(RunStatus::Connecting);
+    leptos::task::spawn_local(async move {
+        let name = recorded::name_from_url(&url).to_string();
+        match fetch_text(&url).await {
+            Ok(text) => match recorded::read_trace(&text) {
+                Ok((index, hash)) => {
+                    let events = index.events().len();
+                    show_complete(index, &config, run, clock);
+                    run.status.set(RunStatus::Recorded {
+                        events,
+                        hash,
+                        from: name,
+                    });
+                }
+                Err(message) => fail(run, clock, format!("Cannot play {name}: {message}.")),
+            },
+            Err(message) => fail(run, clock, format!("Cannot load {url}: {message}.")),
+        }
+    });
+}
+
+/// The body of `url` as text, or why not.
+async fn fetch_text(url: &str) -> Result<String, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let network = |_| {
+        "the request failed (no network, or the server does not allow this page to read it)"
+            .to_string()
+    };
+    let response = JsFuture::from(window().fetch_with_str(url))
+        .await
+        .map_err(network)?;
+    let response: web_sys::Response = response.dyn_into().map_err(|_| "no response")?;
+    if !response.ok() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let body = response.text().map_err(network)?;
+    let text = JsFuture::from(body).await.map_err(network)?;
+    text.as_string()
+        .ok_or_else(|| "the body is not text".to_string())
+}
+
+fn run_benchmark(messages: u32, run: RunHandle, clock: Clock) {
+    match bench::synthetic_trace(messages) {
+        Ok(index) => {
+            let end = index.header().until;
+            run.replace(Some(index));
+            clock.player.update(|player| {
+                *player = Player::new(end);
+                player.set_available(end);
+                player.set_speed(1.0);
+                player.set_looping(true);
+                player.seek(bench::BENCH_HOP);
+                player.play();
+            });
+            run.status.set(RunStatus::Benchmark { messages });
+        }
+        Err(message) => fail(run, clock, format!("The benchmark cannot start: {message}")),
+    }
+}
+
+fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
+    run.replace(None);
+    clear_player(clock);
+    run.status.set(RunStatus::Connecting);
+    let config_for_frames = config.clone();
+    // The address may ask to start later than what has arrived: seek there once it has.
+    let start_at = Micros::from_secs_f64(config.start_s);
+    let pending_start = Rc::new(Cell::new(None::<Micros>));
+    let on_change: ws::OnChange =
+        Rc::new(move |change: StreamChange, receiver: &StreamReceiver| {
+            let (end, playable) = run
+                .read(|index| (index.header().until, index.playable_until()))
+                .unwrap_or_default();
+            match change {
+                StreamChange::NewTrace => {
+                    restart_player(clock, &config_for_frames, end, playable);
+                    pending_start.set((start_at > Micros::ZERO).then_some(start_at));
+                }
+                StreamChange::MoreEvents | StreamChange::Complete => {
+                    clock.player.update(|p| p.set_available(playable));
+                    let reached = |start: &Micros| playable >= *start || playable >= end;
+                    if let Some(start) = pending_start.get().filter(reached) {
+                        pending_start.set(None);
+                        clock.player.update(|p| p.seek(start));
+                    }
+                }
+                StreamChange::Failed => {}
+            }
+            run.touch();
+            let status = receiver.status();
+            if run.status.with_untracked(|s| s != status) {
+                run.status.set(status.clone());
+            }
+        });
+    ws::connect(&config.request(), run.storage(), on_change);
+}
+
+/// A clock with nothing to play, keeping the speed and looping the player already had.
+fn clear_player(clock: Clock) {
+    clock.player.update(|player| {
+        let mut fresh = Player::new(Micros::ZERO);
+        fresh.set_speed(player.speed());
+        fresh.set_looping(player.is_looping());
+        *player = fresh;
+    });
+}
+
+/// A fresh clock for a run ending at `end`, known up to `available`, keeping the speed and
+/// looping the player already had, starting where the settings say.
+fn restart_player(clock: Clock, config: &RunConfig, end: Micros, available: Micros) {
+    clock.player.update(|player| {
+        let mut fresh = Player::new(end);
+        fresh.set_speed(player.speed());
+        fresh.set_looping(player.is_looping());
+        fresh.set_available(available);
+        fresh.seek(Micros::from_secs_f64(config.start_s));
+        if config.autoplay {
+            fresh.play();
+        }
+        *player = fresh;
+    });
+}

@@ -1,0 +1,319 @@
+//! What the person has selected — a service, a link, a message or an operation — as one piece of
+//! state every view reads: the map, the sequence diagram, the log and the tables highlight it,
+//! and other features (injecting a fault on a service or link) can act on it.
+//!
+//! Services are named rather than numbered, so a selection in a URL survives a change of
+//! scenario or seed that renumbers them.
+
+use crate::trace_index::TraceIndex;
+use shared::protocol::{MsgId, OpId, ServiceId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The selection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// Nothing selected.
+    #[default]
+    Nothing,
+    /// A service, by name.
+    Service(String),
+    /// The link between two services, by name, in the order the header lists the link.
+    Link(String, String),
+    /// One message and the chain of messages that caused it and that it caused.
+    Message(MsgId),
+    /// Every message of one client operation.
+    Operation(OpId),
+}
+
+impl Selection {
+    /// The selection as a URL value: `service:Order`, `link:Order~Product`, `msg:42`, `op:7`;
+    /// empty when nothing is selected.
+    pub fn to_param(&self) -> String {
+        match self {
+            Selection::Nothing => String::new(),
+            Selection::Service(name) => format!("service:{name}"),
+            Selection::Link(a, b) => format!("link:{a}~{b}"),
+            Selection::Message(msg) => format!("msg:{}", msg.0),
+            Selection::Operation(op) => format!("op:{}", op.0),
+        }
+    }
+
+    /// Reads [`Selection::to_param`]'s text back.
+    pub fn parse(text: &str) -> Option<Selection> {
+        let (kind, value) = text.split_once(':')?;
+        let named = |name: &str| (!name.is_empty()).then(|| name.to_string());
+        match kind {
+            "service" => named(value).map(Selection::Service),
+            "link" => {
+                let (a, b) = value.split_once('~')?;
+                Some(Selection::Link(named(a)?, named(b)?))
+            }
+            "msg" => value.parse().ok().map(|id| Selection::Message(MsgId(id))),
+            "op" => value.parse().ok().map(|id| Selection::Operation(OpId(id))),
+            _ => None,
+        }
+    }
+
+    /// The selected service's id in `index`, when a service is selected.
+    pub fn service(&self, index: &TraceIndex) -> Option<ServiceId> {
+        match self {
+            Selection::Service(name) => service_id(index, name),
+            _ => None,
+        }
+    }
+
+    /// The selected link's two ends in `index`, when a link is selected.
+    pub fn link(&self, index: &TraceIndex) -> Option<(ServiceId, ServiceId)> {
+        match self {
+            Selection::Link(a, b) => Some((service_id(index, a)?, service_id(index, b)?)),
+            _ => None,
+        }
+    }
+}
+
+fn service_id(index: &TraceIndex, name: &str) -> Option<ServiceId> {
+    index
+        .header()
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.id)
+}
+
+/// The messages a selection highlights.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Highlight {
+    /// Highlighted messages.
+    pub messages: BTreeSet<MsgId>,
+    /// The operation they serve, when there is one.
+    pub op: Option<OpId>,
+}
+
+impl Highlight {
+    /// True when `msg` is highlighted.
+    pub fn has(&self, msg: MsgId) -> bool {
+        self.messages.contains(&msg)
+    }
+}
+
+/// The services a selection concerns: the service itself, a link's two ends, or every sender and
+/// receiver of the highlighted messages. The tables panel marks their tables.
+pub fn services_involved(
+    index: &TraceIndex,
+    selection: &Selection,
+    highlight: &Highlight,
+) -> BTreeSet<ServiceId> {
+    match selection {
+        Selection::Nothing => BTreeSet::new(),
+        Selection::Service(_) => selection.service(index).into_iter().collect(),
+        Selection::Link(..) => selection
+            .link(index)
+            .map(|(a, b)| BTreeSet::from([a, b]))
+            .unwrap_or_default(),
+        Selection::Message(_) | Selection::Operation(_) => highlight
+            .messages
+            .iter()
+            .filter_map(|msg| index.span(*msg))
+            .flat_map(|span| [span.from, span.to])
+            .collect(),
+    }
+}
+
+/// Messages within this many causation steps of a selected message are followed; a bound that
+/// no real chain reaches, so a malformed trace with a cycle cannot loop forever.
+const CHAIN_STEPS_MAX: usize = 10_000;
+
+/// What `selection` highlights in `index`: a message's whole causation chain (every ancestor
+/// and every descendant), an operation's messages, a link's or a service's messages.
+pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
+    match selection {
+        Selection::Nothing => Highlight::default(),
+        Selection::Message(msg) => causation_chain(index, *msg),
+        Selection::Operation(op) => Highlight {
+            messages: index
+                .spans()
+                .iter()
+                .filter(|s| s.op == Some(*op))
+                .map(|s| s.msg)
+                .collect(),
+            op: Some(*op),
+        },
+        Selection::Service(_) | Selection::Link(..) => {
+            let service = selection.service(index);
+            let link = selection.link(index);
+            let on_link = |a: ServiceId, b: ServiceId| {
+                link.is_some_and(|(x, y)| (a, b) == (x, y) || (a, b) == (y, x))
+            };
+            Highlight {
+                messages: index
+                    .spans()
+                    .iter()
+                    .filter(|s| {
+                        service.is_some_and(|id| s.from == id || s.to == id)
+                            || on_link(s.from, s.to)
+                    })
+                    .map(|s| s.msg)
+                    .collect(),
+                op: None,
+            }
+        }
+    }
+}
+
+/// `msg`, the messages that led to it, and every message sent because of it, however far down.
+pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
+    let Some(span) = index.span(msg) else {
+        return Highlight::default();
+    };
+    let mut children: BTreeMap<MsgId, Vec<MsgId>> = BTreeMap::new();
+    for s in index.spans() {
+        if let Some(parent) = s.caused_by {
+            children.entry(parent).or_default().push(s.msg);
+        }
+    }
+    let mut messages = BTreeSet::from([msg]);
+    // Up to the root.
+    let mut cursor = span.caused_by;
+    while let Some(parent) = cursor {
+        if messages.len() > CHAIN_STEPS_MAX || !messages.insert(parent) {
+            break;
+        }
+        cursor = index.span(parent).and_then(|s| s.caused_by);
+    }
+    // Down through everything it caused.
+    let mut to_visit = vec![msg];
+    while let Some(next) = to_visit.pop() {
+        for child in children.get(&next).into_iter().flatten() {
+            if messages.len() <= CHAIN_STEPS_MAX && messages.insert(*child) {
+                to_visit.push(*child);
+            }
+        }
+    }
+    Highlight {
+        messages,
+        op: span.op,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::protocol::RunRequest;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn selections_round_trip_through_their_url_values() {
+        let cases = [
+            Selection::Nothing,
+            Selection::Service("Product".into()),
+            Selection::Link("Order".into(), "Product".into()),
+            Selection::Message(MsgId(42)),
+            Selection::Operation(OpId(7)),
+        ];
+        for selection in cases {
+            let text = selection.to_param();
+            let back = if text.is_empty() {
+                Some(Selection::Nothing)
+            } else {
+                Selection::parse(&text)
+            };
+            assert_eq!(back, Some(selection.clone()), "{text}");
+        }
+        for bad in [
+            "",
+            "service:",
+            "link:Order",
+            "link:~B",
+            "msg:x",
+            "op:-1",
+            "zone:1",
+        ] {
+            assert_eq!(Selection::parse(bad), None, "{bad}");
+        }
+    }
+
+    fn index() -> TraceIndex {
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 2,
+            until_s: 5.0,
+            knobs: BTreeMap::new(),
+            faults: Vec::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        TraceIndex::complete(trace.header, trace.events)
+    }
+
+    #[test]
+    fn a_message_chain_follows_causes_up_and_effects_down() {
+        let index = index();
+        // A call from Order to Product: caused by the client's request, causing a response.
+        let call = index
+            .spans()
+            .iter()
+            .find(|s| s.caused_by.is_some() && index.service_name(s.from) == "Order")
+            .expect("Order calls Product");
+        let chain = causation_chain(&index, call.msg);
+        let parent = call.caused_by.unwrap();
+        assert!(chain.has(call.msg) && chain.has(parent));
+        assert!(
+            index
+                .spans()
+                .iter()
+                .filter(|s| s.caused_by == Some(call.msg))
+                .all(|s| chain.has(s.msg)),
+            "every message it caused"
+        );
+        // Every message in the chain is linked to another one in it, and they share an operation.
+        for msg in &chain.messages {
+            let span = index.span(*msg).unwrap();
+            assert_eq!(span.op, call.op, "{msg:?}");
+        }
+        assert_eq!(chain.op, call.op);
+        assert!(chain.messages.len() >= 3, "{:?}", chain.messages);
+        assert_eq!(
+            causation_chain(&index, MsgId(u64::MAX)),
+            Highlight::default()
+        );
+    }
+
+    #[test]
+    fn an_operation_a_service_and_a_link_highlight_their_messages() {
+        let index = index();
+        let op = index.spans().iter().find_map(|s| s.op).unwrap();
+        let of_op = highlight(&index, &Selection::Operation(op));
+        assert!(!of_op.messages.is_empty());
+        assert!(
+            of_op
+                .messages
+                .iter()
+                .all(|m| index.span(*m).unwrap().op == Some(op))
+        );
+
+        let product = highlight(&index, &Selection::Service("Product".into()));
+        let link = highlight(&index, &Selection::Link("Order".into(), "Product".into()));
+        assert!(!link.messages.is_empty());
+        // Every message on the Order–Product link touches Product.
+        assert!(link.messages.is_subset(&product.messages));
+        let missing = highlight(&index, &Selection::Service("Nowhere".into()));
+        assert!(missing.messages.is_empty());
+
+        let names = |selection: &Selection| -> Vec<String> {
+            let lit = highlight(&index, selection);
+            services_involved(&index, selection, &lit)
+                .into_iter()
+                .map(|id| index.service_name(id))
+                .collect()
+        };
+        assert_eq!(names(&Selection::Service("Product".into())), ["Product"]);
+        assert_eq!(
+            names(&Selection::Link("Order".into(), "Product".into())),
+            ["Order", "Product"]
+        );
+        assert_eq!(
+            names(&Selection::Operation(op)),
+            ["Client", "Order", "Product"]
+        );
+        assert!(names(&Selection::Nothing).is_empty());
+    }
+}

@@ -1,0 +1,245 @@
+//! The sequence (space-time) diagram as plain data: one lifeline per service across, time
+//! running down over a window that ends at the playhead, and each message as an arrow from its
+//! sender at its send time to its receiver at its arrival — or as far as it has got.
+
+use crate::selection::Highlight;
+use crate::trace_index::{SpanEnd, TraceIndex};
+use shared::protocol::MessageKind;
+use shared::time::Micros;
+
+/// The diagram's width in viewBox units.
+pub const SEQUENCE_WIDTH: f64 = 640.0;
+/// The diagram's height in viewBox units.
+pub const SEQUENCE_HEIGHT: f64 = 360.0;
+/// Room at the top for the services' names.
+const HEAD: f64 = 34.0;
+/// Room at the sides.
+const SIDE: f64 = 50.0;
+/// The most arrows drawn: the latest ones win. Past this, a diagram is a smear.
+pub const ARROWS_MAX: usize = 400;
+
+/// How much trace time the diagram shows at `speed`: about four seconds of screen time, so an
+/// arrow takes a while to scroll off, within 0.4 s to 20 s of trace time.
+pub fn window_for_speed(speed: f64) -> Micros {
+    Micros::from_secs_f64((4.0 * speed).clamp(0.4, 20.0))
+}
+
+/// One service's lifeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lifeline {
+    /// The service's name.
+    pub name: String,
+    /// Where it runs across.
+    pub x: f64,
+}
+
+/// One message's arrow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arrow {
+    /// The message.
+    pub msg: u64,
+    /// Its kind, in words, for its class.
+    pub kind: &'static str,
+    /// `From → To: label`, for its tooltip.
+    pub title: String,
+    /// Start, at the sender.
+    pub x1: f64,
+    /// Start time, as a height.
+    pub y1: f64,
+    /// End: the receiver, or as far as it got by the playhead.
+    pub x2: f64,
+    /// End time, as a height.
+    pub y2: f64,
+    /// It reached its receiver (by the playhead).
+    pub arrived: bool,
+    /// It died.
+    pub dropped: bool,
+    /// The selection highlights it.
+    pub highlighted: bool,
+}
+
+/// The diagram at a moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SequenceModel {
+    /// One per service.
+    pub lifelines: Vec<Lifeline>,
+    /// The messages in the window.
+    pub arrows: Vec<Arrow>,
+    /// The window's start and end (the playhead).
+    pub window: (Micros, Micros),
+}
+
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Request => "request",
+        MessageKind::Response => "response",
+        MessageKind::Event => "event",
+        MessageKind::Ack => "ack",
+        MessageKind::Rollback => "rollback",
+    }
+}
+
+/// The diagram over `window` ending at `t`.
+pub fn build(
+    index: &TraceIndex,
+    t: Micros,
+    window: Micros,
+    highlight: &Highlight,
+) -> SequenceModel {
+    let services = &index.header().services;
+    let n = services.len().max(1);
+    let spacing = (SEQUENCE_WIDTH - 2.0 * SIDE) / (n.saturating_sub(1).max(1)) as f64;
+    let x_of = |i: usize| {
+        if n == 1 {
+            SEQUENCE_WIDTH / 2.0
+        } else {
+            SIDE + spacing * i as f64
+        }
+    };
+    let lifelines = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Lifeline {
+            name: s.name.clone(),
+            x: x_of(i),
+        })
+        .collect();
+    let start = t.saturating_sub(window);
+    let span_us = window.0.max(1) as f64;
+    let y_of = |at: Micros| {
+        let clamped = at.max(start).min(t);
+        HEAD + (clamped - start).0 as f64 / span_us * (SEQUENCE_HEIGHT - HEAD)
+    };
+    let mut arrows: Vec<Arrow> = index
+        .spans_touching(start, t)
+        .filter_map(|span| {
+            let (from, to) = (span.from.0 as usize, span.to.0 as usize);
+            if from >= n || to >= n {
+                return None;
+            }
+            let (end, dropped) = match span.end {
+                SpanEnd::Open => (None, false),
+                SpanEnd::Delivered(at) => (Some(at), false),
+                SpanEnd::Dropped(at, _) => (Some(at), true),
+            };
+            let arrived = end.is_some_and(|at| at <= t);
+            // In flight: the arrow reaches as far as the message has, at the same pace as its
+            // whole journey (or the expected hop while its end is unknown).
+            let journey = end.unwrap_or(span.sent_at + index.expected_hop());
+            let shown_end = journey.min(t);
+            let fraction = if journey > span.sent_at {
+                (shown_end - span.sent_at).0 as f64 / (journey - span.sent_at).0 as f64
+            } else {
+                1.0
+            };
+            let (x1, x2_full) = (x_of(from), x_of(to));
+            Some(Arrow {
+                msg: span.msg.0,
+                kind: kind_name(span.kind),
+                title: format!(
+                    "{} → {}: {}",
+                    services[from].name, services[to].name, span.label
+                ),
+                x1,
+                y1: y_of(span.sent_at),
+                x2: x1 + (x2_full - x1) * fraction.clamp(0.0, 1.0),
+                y2: y_of(shown_end),
+                arrived,
+                dropped: dropped && arrived,
+                highlighted: highlight.has(span.msg),
+            })
+        })
+        .collect();
+    arrows.sort_by_key(|a| a.msg);
+    if arrows.len() > ARROWS_MAX {
+        arrows.drain(..arrows.len() - ARROWS_MAX);
+    }
+    SequenceModel {
+        lifelines,
+        arrows,
+        window: (start, t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selection::causation_chain;
+    use shared::protocol::RunRequest;
+    use std::collections::BTreeMap;
+
+    fn index() -> TraceIndex {
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 4,
+            until_s: 8.0,
+            knobs: BTreeMap::new(),
+            faults: Vec::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        TraceIndex::complete(trace.header, trace.events)
+    }
+
+    #[test]
+    fn arrows_run_from_send_to_arrival_inside_the_window() {
+        let index = index();
+        let t = Micros::from_secs(5);
+        let window = Micros::from_millis(800);
+        let model = build(&index, t, window, &Highlight::default());
+        assert_eq!(model.lifelines.len(), index.header().services.len());
+        assert!(!model.arrows.is_empty());
+        for arrow in &model.arrows {
+            let span = index.span(shared::protocol::MsgId(arrow.msg)).unwrap();
+            assert!(span.sent_at <= t, "nothing from the future");
+            assert!(span.ended_at().is_none_or(|end| end >= t - window));
+            assert!((HEAD..=SEQUENCE_HEIGHT).contains(&arrow.y1), "{arrow:?}");
+            assert!(arrow.y1 <= arrow.y2, "time runs down: {arrow:?}");
+            if arrow.arrived {
+                let to = model.lifelines[span.to.0 as usize].x;
+                assert_eq!(arrow.x2, to, "an arrived arrow reaches its receiver");
+            }
+        }
+        // Every span in the window is drawn.
+        let expected = index
+            .spans()
+            .iter()
+            .filter(|s| s.sent_at <= t && s.ended_at().is_none_or(|e| e >= t - window))
+            .count();
+        assert_eq!(model.arrows.len(), expected.min(ARROWS_MAX));
+    }
+
+    #[test]
+    fn a_message_in_flight_reaches_part_way_and_highlights_follow_the_selection() {
+        let index = index();
+        let span = index
+            .spans()
+            .iter()
+            .find(|s| s.sent_at > Micros::from_secs(2) && s.ended_at().is_some())
+            .unwrap();
+        let end = span.ended_at().unwrap();
+        let mid = Micros((span.sent_at.0 + end.0) / 2);
+        let chain = causation_chain(&index, span.msg);
+        let model = build(&index, mid, Micros::from_secs(1), &chain);
+        let arrow = model.arrows.iter().find(|a| a.msg == span.msg.0).unwrap();
+        assert!(!arrow.arrived);
+        assert!(arrow.highlighted);
+        let (from, to) = (
+            model.lifelines[span.from.0 as usize].x,
+            model.lifelines[span.to.0 as usize].x,
+        );
+        let halfway = (from + to) / 2.0;
+        assert!(
+            (arrow.x2 - halfway).abs() < 2.0,
+            "{} vs {halfway}",
+            arrow.x2
+        );
+        assert!(model.arrows.iter().filter(|a| a.highlighted).count() <= chain.messages.len());
+    }
+
+    #[test]
+    fn the_window_follows_the_speed() {
+        assert_eq!(window_for_speed(0.1), Micros::from_millis(400));
+        assert_eq!(window_for_speed(1.0), Micros::from_secs(4));
+        assert_eq!(window_for_speed(10.0), Micros::from_secs(20));
+    }
+}

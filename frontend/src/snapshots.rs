@@ -1,0 +1,179 @@
+//! The folded world state at any point of a trace, with snapshots so that seeking backwards is
+//! instant: going back restores the nearest earlier snapshot and applies only the events after
+//! it, instead of folding the whole trace again.
+
+use shared::fold::WorldState;
+use shared::protocol::{TraceEvent, TraceHeader};
+
+/// A snapshot is first kept every this many events.
+pub const SNAPSHOT_EVERY_EVENTS: usize = 500;
+/// The most snapshots kept. Past it the spacing doubles and every other snapshot goes, so a run
+/// of any length holds at most this many copies of the world, and a backward seek applies at
+/// most one spacing's worth of events.
+pub const SNAPSHOTS_MAX: usize = 64;
+
+/// The fold of the first `events_applied` events of a trace, with snapshots behind it.
+#[derive(Clone, Debug)]
+pub struct FoldCache {
+    state: WorldState,
+    /// `snapshots[i]` is the fold of the first `(i + 1) * every` events.
+    snapshots: Vec<WorldState>,
+    every: usize,
+    fresh: WorldState,
+}
+
+impl FoldCache {
+    /// The world before the first event of a trace with `header`.
+    pub fn new(header: &TraceHeader) -> FoldCache {
+        let fresh = WorldState::new(header);
+        FoldCache {
+            state: fresh.clone(),
+            snapshots: Vec::new(),
+            every: SNAPSHOT_EVERY_EVENTS,
+            fresh,
+        }
+    }
+
+    /// The current fold.
+    pub fn state(&self) -> &WorldState {
+        &self.state
+    }
+
+    /// How many snapshots are kept, and how many events apart.
+    pub fn snapshot_spacing(&self) -> (usize, usize) {
+        (self.snapshots.len(), self.every)
+    }
+
+    /// Brings the fold to the first `target` of `events` and returns how many events it had to
+    /// apply to get there: at most one spacing's worth wherever it was, once the snapshots on
+    /// the way exist.
+    pub fn fold_to(&mut self, events: &[TraceEvent], target: usize) -> usize {
+        let target = target.min(events.len());
+        // Back, or forward past a snapshot: start from the nearest snapshot.
+        let nearest = self.nearest_at_or_before(target);
+        if target < self.state.events_applied || nearest.events_applied > self.state.events_applied
+        {
+            self.state = nearest.clone();
+        }
+        let mut applied = 0;
+        while self.state.events_applied < target {
+            self.state.apply(&events[self.state.events_applied]);
+            applied += 1;
+            let next_snapshot = (self.snapshots.len() + 1) * self.every;
+            if self.state.events_applied == next_snapshot {
+                self.snapshots.push(self.state.clone());
+                if self.snapshots.len() > SNAPSHOTS_MAX {
+                    self.thin_out();
+                }
+            }
+        }
+        applied
+    }
+
+    /// The latest snapshot (or the empty world) at or before `target` events.
+    fn nearest_at_or_before(&self, target: usize) -> &WorldState {
+        match (target / self.every).min(self.snapshots.len()) {
+            0 => &self.fresh,
+            n => &self.snapshots[n - 1],
+        }
+    }
+
+    /// Doubles the spacing, keeping every second snapshot.
+    fn thin_out(&mut self) {
+        self.every *= 2;
+        let every = self.every;
+        self.snapshots.retain(|s| s.events_applied % every == 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::protocol::RunRequest;
+    use std::collections::BTreeMap;
+
+    fn trace(until_s: f64) -> shared::protocol::Trace {
+        let request = RunRequest {
+            scenario: "eventual-consistency".into(),
+            seed: 11,
+            until_s,
+            knobs: BTreeMap::from([("rename_rate_per_s".to_string(), 5.0)]),
+            faults: Vec::new(),
+        };
+        shared::scenario::simulate(&request).unwrap()
+    }
+
+    fn from_scratch(header: &TraceHeader, events: &[TraceEvent], n: usize) -> WorldState {
+        let mut state = WorldState::new(header);
+        for event in &events[..n] {
+            state.apply(event);
+        }
+        state
+    }
+
+    #[test]
+    fn seeking_anywhere_applies_at_most_one_spacing_of_events() {
+        let trace = trace(60.0);
+        let events = &trace.events;
+        assert!(
+            events.len() > 4 * SNAPSHOT_EVERY_EVENTS,
+            "{} events",
+            events.len()
+        );
+        let mut cache = FoldCache::new(&trace.header);
+        assert_eq!(cache.fold_to(events, events.len()), events.len());
+        let (kept, every) = cache.snapshot_spacing();
+        assert!(kept <= SNAPSHOTS_MAX && kept > 0, "{kept} snapshots");
+        // Back and forth: each lands on the same state as a fold from the start, cheaply.
+        for n in [
+            events.len() - 1,
+            events.len() / 2,
+            7,
+            0,
+            every * 3 + 1,
+            every * 3 - 1,
+        ] {
+            let applied = cache.fold_to(events, n);
+            assert!(
+                applied < every,
+                "to {n}: applied {applied}, spacing {every}"
+            );
+            assert_eq!(
+                *cache.state(),
+                from_scratch(&trace.header, events, n),
+                "at {n}"
+            );
+        }
+        // A small step forward applies only the events in between (fewer when it passes a
+        // snapshot, as this one does).
+        let here = cache.state().events_applied;
+        assert_eq!(here, every * 3 - 1);
+        assert_eq!(cache.fold_to(events, here + 10), 9);
+        assert_eq!(cache.fold_to(events, here + 12), 2);
+        assert_eq!(
+            *cache.state(),
+            from_scratch(&trace.header, events, here + 12)
+        );
+    }
+
+    #[test]
+    fn a_long_trace_keeps_a_bounded_number_of_snapshots() {
+        let trace = trace(240.0);
+        let events = &trace.events;
+        let mut cache = FoldCache::new(&trace.header);
+        cache.fold_to(events, events.len());
+        let (kept, every) = cache.snapshot_spacing();
+        println!("{} events: {kept} snapshots every {every}", events.len());
+        assert!(kept <= SNAPSHOTS_MAX);
+        assert!(kept * every <= events.len() && events.len() < (kept + 1) * every * 2);
+        let applied = cache.fold_to(events, every + every / 2);
+        assert_eq!(applied, every / 2);
+        assert_eq!(
+            *cache.state(),
+            from_scratch(&trace.header, events, every + every / 2)
+        );
+        // Asking past the end stops at the end.
+        cache.fold_to(events, events.len() + 99);
+        assert_eq!(cache.state().events_applied, events.len());
+    }
+}
