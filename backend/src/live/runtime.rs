@@ -1,0 +1,642 @@
+//! The engine of a live run: the same loop as the simulation's, with real IO at its edges.
+//!
+//! One task owns every service's state machine and database and handles one input at a time,
+//! exactly as `shared::sim` does; what differs is where inputs come from and where effects go.
+//! Messages arrive over HTTP on each service's own port, timers are tokio timers, and the clock
+//! is the wall clock since the run started. The machines are not `Send`, so the engine runs on a
+//! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
+
+use super::net::{Fate, Links};
+use super::tables::SqliteTables;
+use super::trace_log::TraceLog;
+use super::{LiveConfig, LiveError, Storage};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use shared::protocol::Fault;
+use shared::protocol::{
+    DropReason, EndReason, Event, LiveCommand, MsgId, Payload, ServiceId, ServiceInfo, ServiceRole,
+    WireMessage,
+};
+use shared::rng::SimRng;
+use shared::scenario::PreparedRun;
+use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, Tables, TimerId};
+use shared::sim::MachineFactory;
+use shared::time::Micros;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// A scheduled crash, or the restart that ends it.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum FaultAction {
+    Crash,
+    Restart,
+}
+
+/// One input for the engine.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// A message arrived at its receiver's port.
+    Arrive(WireMessage),
+    /// A message's receiver refused the connection.
+    Refused { sender: ServiceId, msg: MsgId },
+    /// A service's timer fired.
+    Timer {
+        service: ServiceId,
+        incarnation: u32,
+        timer: TimerId,
+    },
+    /// A scheduled crash or restart.
+    Fault(FaultAction, ServiceId),
+    /// A viewer's (already checked) command.
+    Command(LiveCommand),
+    /// Send `payload` from `from` to `to`, as if `from`'s machine had.
+    SendAs {
+        from: ServiceId,
+        to: ServiceId,
+        payload: Payload,
+    },
+    /// The run's time is up.
+    End(EndReason),
+}
+
+/// What each service's HTTP handler needs.
+#[derive(Clone)]
+struct Door {
+    service: ServiceId,
+    inbox: mpsc::Sender<Work>,
+}
+
+/// One service: its machine (absent while down), its database and its listener.
+struct Node {
+    info: ServiceInfo,
+    make: MachineFactory,
+    machine: Option<Box<dyn Service>>,
+    /// Counts restarts, so timers set before a crash never fire into the new instance.
+    incarnation: u32,
+    tables: SqliteTables,
+    rng: SimRng,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+}
+
+/// The running engine.
+pub(crate) struct Engine {
+    log: Arc<TraceLog>,
+    nodes: Vec<Node>,
+    ids: IdAllocator,
+    links: Arc<Links>,
+    http: reqwest::Client,
+    calls: Arc<Semaphore>,
+    call_timeout: Duration,
+    inbox_sender: mpsc::Sender<Work>,
+    inbox: mpsc::Receiver<Work>,
+    /// Whether the "too many calls" narration was said since calls last had room.
+    said_calls_full: bool,
+}
+
+/// What the starter of a run learns once it is up.
+pub(crate) struct Started {
+    pub log: Arc<TraceLog>,
+    pub inbox: mpsc::Sender<Work>,
+    pub addrs: Vec<SocketAddr>,
+    pub databases: Vec<Option<PathBuf>>,
+}
+
+impl Engine {
+    /// Sets up every service (database with its initial rows, listener, machine) and the run's
+    /// timers; the run's clock starts here.
+    pub(crate) async fn start(
+        prepared: PreparedRun,
+        config: &LiveConfig,
+    ) -> Result<(Engine, Started), LiveError> {
+        let PreparedRun {
+            run,
+            world,
+            mut rng,
+        } = prepared;
+        let header = shared::sim::trace_header(&run, &world);
+        let log =
+            Arc::new(TraceLog::new(header, config.log).map_err(|e| LiveError::Io(e.to_string()))?);
+        let (inbox_sender, inbox) = mpsc::channel(config.inbox_capacity.max(1));
+        if let Storage::Dir(dir) = &config.storage {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LiveError::Io(format!(
+                    "cannot create the data folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        log.record(Event::Narration { text: world.intro });
+        let mut nodes = Vec::new();
+        let mut databases = Vec::new();
+        for setup in world.services {
+            let service = setup.info.id;
+            let (mut tables, path) = open_tables(&config.storage, &setup.info)?;
+            for (table, key, row) in setup.initial_rows {
+                log.record(Event::RowWritten {
+                    service,
+                    table: table.clone(),
+                    key: key.clone(),
+                    value: row.value.clone(),
+                    version: row.version,
+                });
+                tables.put(&table, &key, row);
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                LiveError::Io(format!("cannot listen for {}: {e}", setup.info.name))
+            })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| LiveError::Io(e.to_string()))?;
+            let door = Door {
+                service,
+                inbox: inbox_sender.clone(),
+            };
+            databases.push(path);
+            nodes.push(Node {
+                info: setup.info,
+                make: setup.make,
+                machine: None,
+                incarnation: 0,
+                tables,
+                rng: rng.fork(),
+                addr,
+                server: Some(tokio::spawn(serve_node(listener, door))),
+            });
+        }
+        let links = Arc::new(Links::new(world.network, rng.fork()));
+        let http = reqwest::Client::builder()
+            // A fresh connection per message: a stopped service's closed port then refuses
+            // every call, as a crashed process would, instead of a pooled socket lingering.
+            .pool_max_idle_per_host(0)
+            .connect_timeout(config.call_timeout)
+            .build()
+            .map_err(|e| LiveError::Io(format!("cannot set up the HTTP client: {e}")))?;
+        let started = Started {
+            log: log.clone(),
+            inbox: inbox_sender.clone(),
+            addrs: nodes.iter().map(|n| n.addr).collect(),
+            databases,
+        };
+        let mut engine = Engine {
+            log,
+            nodes,
+            ids: IdAllocator::default(),
+            links,
+            http,
+            calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            call_timeout: config.call_timeout,
+            inbox_sender,
+            inbox,
+            said_calls_full: false,
+        };
+        for spec in world.faults {
+            if let Fault::Crash { service } = spec.fault {
+                engine.at(spec.at, Work::Fault(FaultAction::Crash, service));
+                if let Some(ends_at) = spec.ends_at() {
+                    engine.at(ends_at, Work::Fault(FaultAction::Restart, service));
+                }
+            }
+        }
+        engine.at(run.until, Work::End(EndReason::ReachedUntil));
+        spawn_flusher(engine.log.clone(), config.flush_every);
+        for index in 0..engine.nodes.len() {
+            engine.start_machine(ServiceId(index as u16));
+        }
+        Ok((engine, started))
+    }
+
+    /// Handles inputs until the run ends, then closes every listener.
+    pub(crate) async fn run(mut self) {
+        while let Some(work) = self.inbox.recv().await {
+            if let Work::End(reason) = work {
+                self.log.finish(reason);
+                break;
+            }
+            self.work(work);
+            if self.log.is_full() {
+                self.log.finish(EndReason::Budget);
+                break;
+            }
+        }
+        for node in &mut self.nodes {
+            if let Some(server) = node.server.take() {
+                server.abort();
+            }
+        }
+    }
+
+    /// Queues `work` at `at` on the run's clock.
+    fn at(&self, at: Micros, work: Work) {
+        let inbox = self.inbox_sender.clone();
+        let due = self.log.started() + Duration::from_micros(at.0);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due.into()).await;
+            let _ = inbox.send(work).await;
+        });
+    }
+
+    fn work(&mut self, work: Work) {
+        match work {
+            Work::Arrive(message) => self.arrive(message),
+            Work::Refused { sender, msg } => {
+                let recorded = self.log.record(Event::Dropped {
+                    msg,
+                    reason: DropReason::ReceiverDown,
+                });
+                // Like a refused TCP connection, the sender learns of it at once.
+                if recorded {
+                    self.handle(sender, Input::Refused(msg));
+                }
+            }
+            Work::Timer {
+                service,
+                incarnation,
+                timer,
+            } => {
+                if self.node(service).incarnation == incarnation {
+                    self.handle(service, Input::Timer(timer));
+                }
+            }
+            Work::Fault(FaultAction::Crash, service) => self.crash(service, None),
+            Work::Fault(FaultAction::Restart, service) => self.restart(service),
+            Work::Command(command) => self.command(command),
+            Work::SendAs { from, to, payload } => {
+                let now = self.log.now();
+                let node = &mut self.nodes[from.0 as usize];
+                let mut ctx = Ctx::new(now, from, &mut node.rng, &mut node.tables, &mut self.ids);
+                ctx.send(to, payload, None, None);
+                let effects = ctx.into_effects();
+                let incarnation = node.incarnation;
+                self.carry_out(from, incarnation, effects);
+            }
+            Work::End(_) => {}
+        }
+    }
+
+    fn node(&self, service: ServiceId) -> &Node {
+        &self.nodes[service.0 as usize]
+    }
+
+    fn command(&mut self, command: LiveCommand) {
+        match command {
+            LiveCommand::Stop => {
+                let _ = self.inbox_sender.try_send(Work::End(EndReason::Stopped));
+            }
+            LiveCommand::Load { on } => {
+                let clients: Vec<ServiceId> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.info.role == ServiceRole::Client)
+                    .map(|n| n.info.id)
+                    .collect();
+                for client in clients {
+                    let name = self.node(client).info.name.clone();
+                    if on {
+                        self.restart_with(
+                            client,
+                            format!("The load resumes: {name} starts again."),
+                        );
+                    } else {
+                        self.crash(
+                            client,
+                            Some(format!("The load stops: {name} sends nothing more.")),
+                        );
+                    }
+                }
+            }
+            LiveCommand::Crash { service } => self.crash(service, None),
+            LiveCommand::Restart { service } => self.restart(service),
+            LiveCommand::SlowLink { a, b, factor } => {
+                self.links.slow(a, b, factor);
+                let text = if factor <= 1 {
+                    format!(
+                        "The {} link is back to its normal speed.",
+                        self.link_name(a, b)
+                    )
+                } else {
+                    format!("The {} link is {factor}× slower now.", self.link_name(a, b))
+                };
+                self.log.record(Event::Narration { text });
+            }
+            LiveCommand::Partition { a, b, on } => {
+                self.links.cut(a, b, on);
+                let text = if on {
+                    format!(
+                        "The network between {} is cut: what is sent across it is lost.",
+                        self.link_name(a, b)
+                    )
+                } else {
+                    format!("The network between {} is healed.", self.link_name(a, b))
+                };
+                self.log.record(Event::Narration { text });
+            }
+        }
+    }
+
+    fn link_name(&self, a: ServiceId, b: ServiceId) -> String {
+        format!("{}–{}", self.node(a).info.name, self.node(b).info.name)
+    }
+
+    /// Stops a service as a crash does: its listener closes (calls to it are refused), its
+    /// memory and timers are lost, its database stays.
+    fn crash(&mut self, service: ServiceId, narration: Option<String>) {
+        let node = &mut self.nodes[service.0 as usize];
+        if node.machine.take().is_none() {
+            return;
+        }
+        node.incarnation += 1;
+        if let Some(server) = node.server.take() {
+            server.abort();
+        }
+        let text = narration.unwrap_or_else(|| {
+            format!(
+                "{} crashes: what it held in memory is gone, and calls to it are refused.",
+                node.info.name
+            )
+        });
+        self.log.record(Event::ServiceDown { service });
+        self.log.record(Event::Narration { text });
+    }
+
+    fn restart(&mut self, service: ServiceId) {
+        let text = format!(
+            "{} restarts, with its database intact.",
+            self.node(service).info.name
+        );
+        self.restart_with(service, text);
+    }
+
+    /// Starts a stopped service again on its own port, from its database.
+    fn restart_with(&mut self, service: ServiceId, narration: String) {
+        let node = &mut self.nodes[service.0 as usize];
+        if node.machine.is_some() {
+            return;
+        }
+        let listener = match std::net::TcpListener::bind(node.addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+        {
+            Ok(listener) => listener,
+            Err(err) => {
+                warn!(
+                    "{} cannot listen on {} again: {err}",
+                    node.info.name, node.addr
+                );
+                let text = format!(
+                    "{} cannot restart: its port {} is taken ({err}).",
+                    node.info.name,
+                    node.addr.port()
+                );
+                self.log.record(Event::Narration { text });
+                return;
+            }
+        };
+        let door = Door {
+            service,
+            inbox: self.inbox_sender.clone(),
+        };
+        node.server = Some(tokio::spawn(serve_node(listener, door)));
+        self.log.record(Event::Narration { text: narration });
+        self.start_machine(service);
+    }
+
+    fn start_machine(&mut self, service: ServiceId) {
+        let node = &mut self.nodes[service.0 as usize];
+        node.machine = Some((node.make)());
+        self.log.record(Event::ServiceUp { service });
+        self.handle(service, Input::Start);
+    }
+
+    fn arrive(&mut self, message: WireMessage) {
+        let Some(node) = self.nodes.get(message.to.0 as usize) else {
+            return;
+        };
+        if node.machine.is_none() {
+            // It reached a connection the crashed service had open: refused all the same.
+            if self.log.record(Event::Dropped {
+                msg: message.id,
+                reason: DropReason::ReceiverDown,
+            }) {
+                self.handle(message.from, Input::Refused(message.id));
+            }
+            return;
+        }
+        if !self.log.record(Event::Delivered { msg: message.id }) {
+            return;
+        }
+        let envelope = Envelope {
+            id: message.id,
+            from: message.from,
+            to: message.to,
+            op: message.op,
+            caused_by: message.caused_by,
+            payload: message.payload,
+        };
+        self.handle(envelope.to, Input::Message(&envelope));
+    }
+
+    fn handle(&mut self, service: ServiceId, input: Input<'_>) {
+        let now = self.log.now();
+        let Some(node) = self.nodes.get_mut(service.0 as usize) else {
+            return;
+        };
+        let Some(machine) = node.machine.as_mut() else {
+            return;
+        };
+        let mut ctx = Ctx::new(now, service, &mut node.rng, &mut node.tables, &mut self.ids);
+        machine.handle(input, &mut ctx);
+        let effects = ctx.into_effects();
+        let incarnation = node.incarnation;
+        self.carry_out(service, incarnation, effects);
+    }
+
+    /// Carries out a machine's effects. Every kind of effect is matched here, so a new one
+    /// fails to compile until the live runtime knows what to do with it.
+    fn carry_out(&mut self, service: ServiceId, incarnation: u32, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send(envelope) => self.send(envelope),
+                Effect::SetTimer { id, after } => {
+                    let inbox = self.inbox_sender.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_micros(after.0)).await;
+                        let _ = inbox
+                            .send(Work::Timer {
+                                service,
+                                incarnation,
+                                timer: id,
+                            })
+                            .await;
+                    });
+                }
+                Effect::Record(event) => {
+                    self.log.record(event);
+                }
+            }
+        }
+    }
+
+    /// Puts a message on the network: after its link's delay, an HTTP `POST /messages` to its
+    /// receiver's port.
+    fn send(&mut self, envelope: Envelope) {
+        let payload = &envelope.payload;
+        self.log.record(Event::Sent {
+            msg: envelope.id,
+            from: envelope.from,
+            to: envelope.to,
+            kind: payload.kind(),
+            label: payload.label(),
+            op: envelope.op,
+            caused_by: envelope.caused_by,
+        });
+        let Ok(permit) = self.calls.clone().try_acquire_owned() else {
+            // The bound on open calls: the message is not sent, as a full connection pool fails.
+            self.log.record(Event::Dropped {
+                msg: envelope.id,
+                reason: DropReason::Lost,
+            });
+            if !self.said_calls_full {
+                self.said_calls_full = true;
+                let text =
+                    "Too many calls are open at once: new messages are dropped until some finish.";
+                self.log.record(Event::Narration { text: text.into() });
+            }
+            return;
+        };
+        self.said_calls_full = false;
+        let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
+            return;
+        };
+        let url = format!("http://{}/messages", receiver.addr);
+        let fate = self.links.fate(envelope.from, envelope.to);
+        let message = WireMessage {
+            id: envelope.id,
+            from: envelope.from,
+            to: envelope.to,
+            op: envelope.op,
+            caused_by: envelope.caused_by,
+            payload: envelope.payload,
+        };
+        let log = self.log.clone();
+        let inbox = self.inbox_sender.clone();
+        let request = self
+            .http
+            .post(url)
+            .json(&message)
+            .timeout(self.call_timeout);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let delay = match fate {
+                Fate::Arrives(delay) => delay,
+                Fate::Lost(delay) => {
+                    tokio::time::sleep(delay).await;
+                    log.record(Event::Dropped {
+                        msg: message.id,
+                        reason: DropReason::Lost,
+                    });
+                    return;
+                }
+            };
+            tokio::time::sleep(delay).await;
+            match request.send().await {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {}
+                Ok(response) => {
+                    debug!("message {:?} rejected: {}", message.id, response.status());
+                    log.record(Event::Dropped {
+                        msg: message.id,
+                        reason: DropReason::Lost,
+                    });
+                }
+                Err(err) if err.is_connect() => {
+                    let refused = Work::Refused {
+                        sender: message.from,
+                        msg: message.id,
+                    };
+                    let _ = inbox.send(refused).await;
+                }
+                Err(err) => {
+                    debug!("message {:?} failed: {err}", message.id);
+                    log.record(Event::Dropped {
+                        msg: message.id,
+                        reason: DropReason::Lost,
+                    });
+                }
+            }
+        });
+    }
+}
+
+/// Opens a service's database: a fresh file in the data folder, or memory.
+fn open_tables(
+    storage: &Storage,
+    info: &ServiceInfo,
+) -> Result<(SqliteTables, Option<PathBuf>), LiveError> {
+    let fail =
+        |e: rusqlite::Error| LiveError::Io(format!("cannot open {}'s database: {e}", info.name));
+    match storage {
+        Storage::Memory => Ok((SqliteTables::open_in_memory().map_err(fail)?, None)),
+        Storage::Dir(dir) => {
+            let path = dir.join(super::database_file_name(info));
+            // Each run starts from its scenario's rows, not from a previous run's.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            Ok((SqliteTables::open_file(&path).map_err(fail)?, Some(path)))
+        }
+    }
+}
+
+/// Flushes the log's pending events every `every`, so viewers see them within that time.
+fn spawn_flusher(log: Arc<TraceLog>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while !log.is_finished() {
+            ticks.tick().await;
+            log.flush();
+        }
+    });
+}
+
+/// Serves one service's port until aborted: `POST /messages` takes a message, `GET /healthz`.
+async fn serve_node(listener: TcpListener, door: Door) {
+    let app = Router::new()
+        .route("/messages", post(take_message))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(door);
+    if let Err(err) = axum::serve(listener, app).await {
+        warn!("a live service's listener failed: {err}");
+    }
+}
+
+/// Hands an arriving message to the engine: 202 once it is queued, 503 when the engine's inbox
+/// is full (the bound on work waiting), 400 when it was sent to the wrong port.
+async fn take_message(
+    State(door): State<Door>,
+    axum::Json(message): axum::Json<WireMessage>,
+) -> (StatusCode, &'static str) {
+    if message.to != door.service {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this message is for another service",
+        );
+    }
+    match door.inbox.try_send(Work::Arrive(message)) {
+        Ok(()) => (StatusCode::ACCEPTED, "accepted"),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "too busy: try again later")
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "the run has ended")
+        }
+    }
+}
