@@ -338,3 +338,86 @@ async fn start_run(
         Err(_) => Err(StartError::Engine),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::trace_log::LogBounds;
+    use shared::protocol::{EndReason, Event, TraceHasher};
+
+    fn log() -> Arc<TraceLog> {
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 1,
+            until_s: 1.0,
+            knobs: Default::default(),
+        };
+        let prepared = scenario::prepare(&request).unwrap();
+        let header = shared::sim::trace_header(&prepared.run, &prepared.world);
+        let bounds = LogBounds {
+            events_per_frame: 1,
+            frames_buffered: 2,
+            max_events: 1_000,
+        };
+        Arc::new(TraceLog::new(header, bounds).unwrap())
+    }
+
+    fn narrate(log: &TraceLog, n: usize) {
+        log.record(Event::Narration {
+            text: format!("event {n}"),
+        });
+    }
+
+    #[tokio::test]
+    async fn a_lagging_viewer_is_told_then_sent_the_whole_run_again() {
+        let log = log();
+        let mut feed = LiveFeed::new(log.subscribe(), log.clone());
+        let header = feed.next().await.unwrap();
+        assert!(header.json.starts_with(r#"{"type":"header""#));
+        for n in 0..10 {
+            narrate(&log, n);
+        }
+        let resync = feed.next().await.unwrap();
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&resync.json).unwrap(),
+            ServerFrame::Resync { missed_frames: 8 }
+        );
+        // After the resync: the header, every event from the start, new ones as they come, and
+        // the end with its hash.
+        let mut frames = Vec::new();
+        for _ in 0..11 {
+            frames.push(feed.next().await.unwrap());
+        }
+        for n in 10..12 {
+            narrate(&log, n);
+            frames.push(feed.next().await.unwrap());
+        }
+        log.finish(EndReason::Stopped);
+        frames.push(feed.next().await.unwrap());
+        frames.push(feed.next().await.unwrap());
+        assert!(frames.last().unwrap().is_end, "the run's end arrives");
+        let mut hasher = TraceHasher::default();
+        let mut texts = Vec::new();
+        for frame in frames {
+            match serde_json::from_str::<ServerFrame>(&frame.json).unwrap() {
+                ServerFrame::Header(header) => hasher.add_header(&header),
+                ServerFrame::Events { events } => {
+                    for event in &events {
+                        hasher.add_event(event);
+                        if let Event::Narration { text } = &event.event {
+                            texts.push(text.clone());
+                        }
+                    }
+                }
+                ServerFrame::End { trace_hash, events } => {
+                    assert_eq!(trace_hash, hasher.hex());
+                    assert_eq!(events, 13);
+                    assert!(frame.is_end);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected: Vec<String> = (0..12).map(|n| format!("event {n}")).collect();
+        assert_eq!(texts, expected, "nothing missed, nothing repeated");
+    }
+}
