@@ -5,6 +5,7 @@ use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
 use crate::components::faults::FaultsPanel;
+use crate::components::live_controls::LiveControls;
 use crate::components::map::ServiceMap;
 use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
@@ -16,6 +17,7 @@ use crate::state::{Clock, RunHandle, Settings};
 use crate::ws;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use shared::protocol::ClientFrame;
 use shared::time::Micros;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -63,6 +65,7 @@ pub fn App() -> impl IntoView {
             <ControlBar on_run=start/>
             {(!notes.is_empty()).then(|| view! { <p class="notice" role="note">{notes.join(" ")}</p> })}
             <PlayerBar/>
+            <LiveControls/>
             <StatusLine/>
             <div class="stage">
                 <ServiceMap/>
@@ -117,7 +120,17 @@ fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
     ws::disconnect();
     match config.source {
         SourceKind::Sim => run_in_page(&config, run, clock),
-        SourceKind::Backend => stream_from_backend(&config, run, clock),
+        SourceKind::Backend => {
+            let ask = ClientFrame::Run(config.request());
+            stream_from_backend(&config, ask, run, clock);
+        }
+        SourceKind::Live => {
+            // A live run happens in real time: watch it at 1× so the controls' effects show
+            // as they happen (the speed can still be changed).
+            clock.player.update(|p| p.set_speed(1.0));
+            let ask = ClientFrame::LiveStart(config.request());
+            stream_from_backend(&config, ask, run, clock);
+        }
     }
 }
 
@@ -161,7 +174,7 @@ fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
     }
 }
 
-fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
+fn stream_from_backend(config: &RunConfig, ask: ClientFrame, run: RunHandle, clock: Clock) {
     run.replace(None);
     clear_player(clock);
     run.status.set(RunStatus::Connecting);
@@ -177,7 +190,10 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
             match change {
                 StreamChange::NewTrace => {
                     restart_player(clock, &config_for_frames, end, playable);
-                    pending_start.set((start_at > Micros::ZERO).then_some(start_at));
+                    // After a resync the playhead goes back where it was; else where the
+                    // address says.
+                    let resumed = pending_start.take();
+                    pending_start.set(resumed.or((start_at > Micros::ZERO).then_some(start_at)));
                 }
                 StreamChange::MoreEvents | StreamChange::Complete => {
                     clock.player.update(|p| p.set_available(playable));
@@ -188,6 +204,10 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
                     }
                 }
                 StreamChange::Failed => {}
+                // The run comes again from its header: pick up where the viewer was.
+                StreamChange::Resynced => {
+                    pending_start.set(Some(clock.player.with_untracked(Player::now)));
+                }
             }
             run.touch();
             let status = receiver.status();
@@ -195,7 +215,7 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
                 run.status.set(status.clone());
             }
         });
-    ws::connect(&config.request(), run.storage(), on_change);
+    ws::connect(&ask, run.storage(), on_change);
 }
 
 /// A clock with nothing to play, at the speed the player already had.

@@ -1,5 +1,5 @@
 //! What to run and how to show it, as the control bar edits it and as the URL carries it:
-//! `?scenario=…&seed=…&until=…&source=sim|backend&speed=…&t=…&autoplay=0&k.<knob>=<value>`
+//! `?scenario=…&seed=…&until=…&source=sim|backend|live&speed=…&t=…&autoplay=0&k.<knob>=<value>`
 //! `&fault=crash:Product@10+5` (repeated, one per fault).
 
 use crate::format::trim_number;
@@ -15,6 +15,8 @@ pub enum SourceKind {
     Sim,
     /// Streamed from the backend over `/ws`.
     Backend,
+    /// Real services run live by the backend, streamed over `/ws` as they work.
+    Live,
 }
 
 impl SourceKind {
@@ -23,14 +25,16 @@ impl SourceKind {
         match self {
             SourceKind::Sim => "sim",
             SourceKind::Backend => "backend",
+            SourceKind::Live => "live",
         }
     }
 
-    /// Reads `sim` or `backend`.
+    /// Reads `sim`, `backend` or `live`.
     pub fn parse(text: &str) -> Option<SourceKind> {
         match text {
             "sim" => Some(SourceKind::Sim),
             "backend" => Some(SourceKind::Backend),
+            "live" => Some(SourceKind::Live),
             _ => None,
         }
     }

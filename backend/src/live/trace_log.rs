@@ -118,16 +118,16 @@ impl TraceLog {
         if state.ended {
             return false;
         }
-        match &event {
+        let ends_a_message_not_open = match &event {
             Event::Sent { msg, .. } => {
                 state.open.insert(*msg);
+                false
             }
-            Event::Delivered { msg } | Event::Dropped { msg, .. } => {
-                if !state.open.remove(msg) {
-                    return false;
-                }
-            }
-            _ => {}
+            Event::Delivered { msg } | Event::Dropped { msg, .. } => !state.open.remove(msg),
+            _ => false,
+        };
+        if ends_a_message_not_open {
+            return false;
         }
         // Events are stamped under the lock, so their times never go backwards.
         let at = self.now().max(state.last_at);

@@ -112,6 +112,12 @@ pub fn ControlBar(
                         >
                             "Backend"
                         </option>
+                        <option
+                            value="live"
+                            selected=move || config.with(|c| c.source == SourceKind::Live)
+                        >
+                            "Live services"
+                        </option>
                     </select>
                 </label>
                 <button id="run" type="submit" class="primary">

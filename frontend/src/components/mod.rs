@@ -5,6 +5,7 @@ pub mod controls;
 pub mod delivery;
 pub mod event_log;
 pub mod faults;
+pub mod live_controls;
 pub mod map;
 pub mod metrics;
 pub mod player_bar;
