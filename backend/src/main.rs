@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
-use backend::live::{LiveConfig, Storage};
+use backend::live::{BrokerChoice, LiveConfig, Storage};
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
@@ -117,6 +117,21 @@ struct LiveArgs {
     /// Keep live services' databases in memory instead of files.
     #[arg(long)]
     in_memory: bool,
+    /// Carry events through RabbitMQ at this URL, such as amqp://guest:guest@127.0.0.1:5672/%2f,
+    /// instead of the embedded broker.
+    #[arg(long, value_name = "AMQP_URL", value_parser = parse_broker_url)]
+    broker: Option<String>,
+}
+
+/// Accepts `amqp://…` URLs only (the connection is plain, for a broker on this machine).
+fn parse_broker_url(text: &str) -> Result<String, String> {
+    if text.starts_with("amqp://") {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
+        ))
+    }
 }
 
 impl LiveArgs {
@@ -131,6 +146,9 @@ impl LiveArgs {
         };
         LiveConfig {
             storage,
+            broker: self
+                .broker
+                .map_or(BrokerChoice::Embedded, BrokerChoice::Amqp),
             ..LiveConfig::default()
         }
     }

@@ -262,4 +262,10 @@ impl<'a> Ctx<'a> {
 pub trait Service {
     /// Reacts to one input.
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>);
+
+    /// For a broker, who subscribes to which topic, so a driver can set up a real broker (such
+    /// as RabbitMQ) to route alike; other services have none.
+    fn subscriptions(&self) -> Vec<crate::services::Subscription> {
+        Vec::new()
+    }
 }

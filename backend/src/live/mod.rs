@@ -7,6 +7,7 @@
 //! catalog (and every one added later) runs live without code here. See ARCHITECTURE.md for how
 //! messages, timers, crashes and the broker map onto real IO.
 
+mod amqp;
 mod net;
 mod runtime;
 pub mod tables;
@@ -33,11 +34,23 @@ pub enum Storage {
     Memory,
 }
 
+/// What carries events between publishers and subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum BrokerChoice {
+    /// The scenario's own broker service, run like every other service.
+    #[default]
+    Embedded,
+    /// RabbitMQ at this `amqp://` URL, in place of the scenario's broker service.
+    Amqp(String),
+}
+
 /// How a live run behaves, and its bounds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveConfig {
     /// Where databases live.
     pub storage: Storage,
+    /// The broker.
+    pub broker: BrokerChoice,
     /// Frames per viewer, events per frame, and events per run.
     pub log: LogBounds,
     /// How often recorded events are sent to viewers.
@@ -55,6 +68,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             storage: Storage::Memory,
+            broker: BrokerChoice::Embedded,
             log: LogBounds {
                 events_per_frame: 500,
                 frames_buffered: 256,
@@ -94,6 +108,7 @@ pub struct LiveRun {
     inbox: mpsc::Sender<Work>,
     addrs: Vec<SocketAddr>,
     databases: Vec<Option<PathBuf>>,
+    external: Vec<ServiceId>,
 }
 
 impl LiveRun {
@@ -147,6 +162,7 @@ impl LiveRun {
             inbox: started.inbox,
             addrs: started.addrs,
             databases: started.databases,
+            external: started.external,
         })
     }
 
@@ -204,7 +220,15 @@ impl LiveRun {
         };
         match &command {
             LiveCommand::Stop | LiveCommand::Load { .. } => {}
-            LiveCommand::Crash { service } | LiveCommand::Restart { service } => check(*service)?,
+            LiveCommand::Crash { service } | LiveCommand::Restart { service } => {
+                check(*service)?;
+                if self.external.contains(service) {
+                    return Err(LiveError::BadCommand(format!(
+                        "{} is RabbitMQ, which this run uses but does not own: it cannot be crashed from here",
+                        services[service.0 as usize].name
+                    )));
+                }
+            }
             LiveCommand::SlowLink { a, b, factor } => {
                 check(*a)?;
                 check(*b)?;

@@ -6,18 +6,19 @@
 //! is the wall clock since the run started. The machines are not `Send`, so the engine runs on a
 //! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
 
+use super::amqp::AmqpBroker;
 use super::net::{Fate, Links};
 use super::tables::SqliteTables;
 use super::trace_log::TraceLog;
-use super::{LiveConfig, LiveError, Storage};
+use super::{BrokerChoice, LiveConfig, LiveError, Storage};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use shared::protocol::Fault;
 use shared::protocol::{
-    DropReason, EndReason, Event, LiveCommand, MsgId, Payload, ServiceId, ServiceInfo, ServiceRole,
-    WireMessage,
+    DomainEvent, DropReason, EndReason, Event, LiveCommand, MsgId, Payload, ServiceId, ServiceInfo,
+    ServiceRole, WireMessage,
 };
 use shared::rng::SimRng;
 use shared::scenario::PreparedRun;
@@ -63,6 +64,14 @@ pub(crate) enum Work {
         to: ServiceId,
         payload: Payload,
     },
+    /// RabbitMQ delivered an event for `subscriber`: send it on as the broker service.
+    Deliver {
+        broker: ServiceId,
+        subscriber: ServiceId,
+        tag: u64,
+        redelivered: bool,
+        event: DomainEvent,
+    },
     /// The run's time is up.
     End(EndReason),
 }
@@ -85,6 +94,8 @@ struct Node {
     rng: SimRng,
     addr: SocketAddr,
     server: Option<JoinHandle<()>>,
+    /// For a broker replaced by RabbitMQ: the connection standing in for its machine.
+    amqp: Option<Arc<AmqpBroker>>,
 }
 
 /// The running engine.
@@ -108,6 +119,8 @@ pub(crate) struct Started {
     pub inbox: mpsc::Sender<Work>,
     pub addrs: Vec<SocketAddr>,
     pub databases: Vec<Option<PathBuf>>,
+    /// Services that are RabbitMQ, not a machine: they cannot be crashed from here.
+    pub external: Vec<ServiceId>,
 }
 
 impl Engine {
@@ -160,6 +173,23 @@ impl Engine {
                 service,
                 inbox: inbox_sender.clone(),
             };
+            let amqp = match (&config.broker, setup.info.role) {
+                (BrokerChoice::Amqp(url), ServiceRole::Broker) => {
+                    let subscriptions = (setup.make)().subscriptions();
+                    let broker = AmqpBroker::connect(
+                        url,
+                        run_id(),
+                        service,
+                        subscriptions,
+                        log.clone(),
+                        inbox_sender.clone(),
+                    )
+                    .await
+                    .map_err(|e| LiveError::Io(format!("cannot use RabbitMQ at {url}: {e}")))?;
+                    Some(broker)
+                }
+                _ => None,
+            };
             databases.push(path);
             nodes.push(Node {
                 info: setup.info,
@@ -170,6 +200,7 @@ impl Engine {
                 rng: rng.fork(),
                 addr,
                 server: Some(tokio::spawn(serve_node(listener, door))),
+                amqp,
             });
         }
         let links = Arc::new(Links::new(world.network, rng.fork()));
@@ -185,6 +216,11 @@ impl Engine {
             inbox: inbox_sender.clone(),
             addrs: nodes.iter().map(|n| n.addr).collect(),
             databases,
+            external: nodes
+                .iter()
+                .filter(|n| n.amqp.is_some())
+                .map(|n| n.info.id)
+                .collect(),
         };
         let mut engine = Engine {
             log,
@@ -231,6 +267,9 @@ impl Engine {
             if let Some(server) = node.server.take() {
                 server.abort();
             }
+            if let Some(amqp) = node.amqp.take() {
+                amqp.close().await;
+            }
         }
     }
 
@@ -254,7 +293,10 @@ impl Engine {
                 });
                 // Like a refused TCP connection, the sender learns of it at once.
                 if recorded {
-                    self.handle(sender, Input::Refused(msg));
+                    match self.node(sender).amqp.clone() {
+                        Some(amqp) => amqp.refused(msg),
+                        None => self.handle(sender, Input::Refused(msg)),
+                    }
                 }
             }
             Work::Timer {
@@ -270,16 +312,39 @@ impl Engine {
             Work::Fault(FaultAction::Restart, service) => self.restart(service),
             Work::Command(command) => self.command(command),
             Work::SendAs { from, to, payload } => {
-                let now = self.log.now();
-                let node = &mut self.nodes[from.0 as usize];
-                let mut ctx = Ctx::new(now, from, &mut node.rng, &mut node.tables, &mut self.ids);
-                ctx.send(to, payload, None, None);
-                let effects = ctx.into_effects();
-                let incarnation = node.incarnation;
-                self.carry_out(from, incarnation, effects);
+                self.send_as(from, to, payload);
+            }
+            Work::Deliver {
+                broker,
+                subscriber,
+                tag,
+                redelivered,
+                event,
+            } => {
+                let deliver = Payload::Deliver {
+                    tag,
+                    redelivered,
+                    event,
+                };
+                let msg = self.send_as(broker, subscriber, deliver);
+                if let Some(amqp) = &self.node(broker).amqp {
+                    amqp.sent_delivery(msg, tag);
+                }
             }
             Work::End(_) => {}
         }
+    }
+
+    /// Sends `payload` from `from` to `to` as if `from`'s machine had; returns the message.
+    fn send_as(&mut self, from: ServiceId, to: ServiceId, payload: Payload) -> MsgId {
+        let now = self.log.now();
+        let node = &mut self.nodes[from.0 as usize];
+        let mut ctx = Ctx::new(now, from, &mut node.rng, &mut node.tables, &mut self.ids);
+        let msg = ctx.send(to, payload, None, None);
+        let effects = ctx.into_effects();
+        let incarnation = node.incarnation;
+        self.carry_out(from, incarnation, effects);
+        msg
     }
 
     fn node(&self, service: ServiceId) -> &Node {
@@ -411,6 +476,11 @@ impl Engine {
 
     fn start_machine(&mut self, service: ServiceId) {
         let node = &mut self.nodes[service.0 as usize];
+        if node.amqp.is_some() {
+            // RabbitMQ runs on its own; its queues and deliveries need no machine here.
+            self.log.record(Event::ServiceUp { service });
+            return;
+        }
         node.machine = Some((node.make)());
         self.log.record(Event::ServiceUp { service });
         self.handle(service, Input::Start);
@@ -516,6 +586,33 @@ impl Engine {
         let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
             return;
         };
+        if let Some(amqp) = receiver.amqp.clone() {
+            let fate = self.links.fate(envelope.from, envelope.to);
+            let log = self.log.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match fate {
+                    Fate::Lost(delay) => {
+                        tokio::time::sleep(delay).await;
+                        log.record(Event::Dropped {
+                            msg: envelope.id,
+                            reason: DropReason::Lost,
+                        });
+                    }
+                    Fate::Arrives(delay) => {
+                        tokio::time::sleep(delay).await;
+                        match &envelope.payload {
+                            Payload::Publish(event) => amqp.publish(envelope.id, event).await,
+                            Payload::Ack { tag } => amqp.ack(envelope.id, *tag).await,
+                            _ => {
+                                log.record(Event::Delivered { msg: envelope.id });
+                            }
+                        }
+                    }
+                }
+            });
+            return;
+        }
         let url = format!("http://{}/messages", receiver.addr);
         let fate = self.links.fate(envelope.from, envelope.to);
         let message = WireMessage {
@@ -573,6 +670,16 @@ impl Engine {
             }
         });
     }
+}
+
+/// A name for this run's RabbitMQ exchange and queues, unique on this machine.
+fn run_id() -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{run}-{nanos:08x}", std::process::id())
 }
 
 /// Opens a service's database: a fresh file in the data folder, or memory.
