@@ -1,10 +1,13 @@
 //! The live runtime for real: services on loopback ports with SQLite files, HTTP between them,
-//! the embedded broker, crashes that really close a port. Nothing is mocked; waits are bounded
-//! polls of the real databases and trace.
+//! the embedded broker or RabbitMQ, crashes that really close a port. Nothing is mocked; waits
+//! are bounded polls of the real databases and trace.
+//!
+//! The RabbitMQ cases need a broker at `CROSSTALK_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`); `scripts/test.sh` installs and starts one.
 
 mod support;
 
-use backend::live::{LiveConfig, LiveRun, Storage};
+use backend::live::{BrokerChoice, LiveConfig, LiveRun, Storage};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use shared::protocol::{
     DropReason, Event, LiveCommand, MessageKind, OpId, Payload, RunRequest, ServiceId, Trace,
@@ -42,9 +45,18 @@ fn quiet_eventual_consistency() -> RunRequest {
     )
 }
 
-async fn start_with_files(request: &RunRequest, dir: &TempDir) -> LiveRun {
+/// RabbitMQ, where `scripts/test.sh` starts it.
+fn rabbitmq() -> BrokerChoice {
+    BrokerChoice::Amqp(
+        std::env::var("CROSSTALK_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
+    )
+}
+
+async fn start_with_files(request: &RunRequest, dir: &TempDir, broker: BrokerChoice) -> LiveRun {
     let config = LiveConfig {
         storage: Storage::Dir(dir.path().to_path_buf()),
+        broker,
         ..LiveConfig::default()
     };
     LiveRun::start(request, config)
@@ -99,8 +111,17 @@ fn writes_of(trace: &Trace, service: ServiceId, table: &str, key: &str) -> usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_reaches_orders_sqlite_copy_through_the_broker() {
+    check_a_rename_reaches_orders_sqlite_copy(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_reaches_orders_sqlite_copy_through_rabbitmq() {
+    check_a_rename_reaches_orders_sqlite_copy(rabbitmq()).await;
+}
+
+async fn check_a_rename_reaches_orders_sqlite_copy(broker: BrokerChoice) {
     let dir = TempDir::new("live-rename");
-    let run = start_with_files(&quiet_eventual_consistency(), &dir).await;
+    let run = start_with_files(&quiet_eventual_consistency(), &dir, broker).await;
     let order_db = run.database(ORDER).unwrap().to_path_buf();
     let product_db = run.database(PRODUCT).unwrap().to_path_buf();
     assert_eq!(order_db.file_name().unwrap(), "order.sqlite");
@@ -166,8 +187,17 @@ async fn a_rename_reaches_orders_sqlite_copy_through_the_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_consumer_gets_every_event_exactly_once_after_its_restart() {
+    check_a_stopped_consumer_gets_every_event_once(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_a_stopped_consumer_gets_every_event_exactly_once_after_its_restart() {
+    check_a_stopped_consumer_gets_every_event_once(rabbitmq()).await;
+}
+
+async fn check_a_stopped_consumer_gets_every_event_once(broker: BrokerChoice) {
     let dir = TempDir::new("live-consumer");
-    let run = start_with_files(&quiet_eventual_consistency(), &dir).await;
+    let run = start_with_files(&quiet_eventual_consistency(), &dir, broker).await;
     let order_db = run.database(ORDER).unwrap().to_path_buf();
     run.command(LiveCommand::Crash { service: ORDER }).unwrap();
     let order_addr = run.addr(ORDER).unwrap();
@@ -400,6 +430,30 @@ async fn commands_that_do_not_fit_the_run_are_refused_with_a_reason() {
         },
         "factor of 1 to 100, not 0",
     );
+    let over_rabbitmq = LiveRun::start(
+        &quiet_eventual_consistency(),
+        LiveConfig {
+            broker: rabbitmq(),
+            ..LiveConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = over_rabbitmq
+        .command(LiveCommand::Crash { service: BROKER })
+        .unwrap_err();
+    assert!(err.to_string().contains("Broker is RabbitMQ"), "{err}");
+    over_rabbitmq.stop();
+    let unreachable = LiveRun::start(
+        &quiet_eventual_consistency(),
+        LiveConfig {
+            broker: BrokerChoice::Amqp("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+            ..LiveConfig::default()
+        },
+    )
+    .await;
+    let err = unreachable.err().unwrap().to_string();
+    assert!(err.contains("cannot use RabbitMQ at amqp://"), "{err}");
     run.stop();
     run.finished().await;
     check(LiveCommand::Load { on: true }, "has ended");
