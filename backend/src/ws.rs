@@ -351,6 +351,7 @@ mod tests {
             seed: 1,
             until_s: 1.0,
             knobs: Default::default(),
+            faults: Vec::new(),
         };
         let prepared = scenario::prepare(&request).unwrap();
         let header = shared::sim::trace_header(&prepared.run, &prepared.world);

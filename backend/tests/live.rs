@@ -27,6 +27,7 @@ fn request(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> RunRequest {
         seed: 1,
         until_s,
         knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
     }
 }
 
