@@ -152,8 +152,8 @@ async fn connect_with_small_window(server: &TestServer) -> Viewer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_falls_behind_is_told_and_resynchronized_while_the_run_goes_on() {
     let mut config = ServerConfig::default();
-    config.live.log.frames_buffered = 2;
-    config.live.log.events_per_frame = 10;
+    config.live.log.frames_buffered = 1;
+    config.live.log.events_per_frame = 1;
     // Slow, not dead: the server waits for it rather than dropping it.
     config.viewer_send_timeout = std::time::Duration::from_secs(120);
     // Sockets accepted from this listener inherit its small send buffer, so a viewer that stops
