@@ -10,7 +10,8 @@ mod support;
 use backend::live::{BrokerChoice, LiveConfig, LiveRun, Storage};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use shared::protocol::{
-    DropReason, Event, LiveCommand, MessageKind, OpId, Payload, RunRequest, ServiceId, Trace,
+    DropReason, Event, Fault, LinkId, LiveCommand, MessageKind, OpId, Payload, RunRequest,
+    ServiceId, Trace,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -424,12 +425,22 @@ async fn commands_that_do_not_fit_the_run_are_refused_with_a_reason() {
         "no service 9: this run has services 0 to 3",
     );
     check(
-        LiveCommand::SlowLink {
-            a: ORDER,
-            b: BROKER,
-            factor: 0,
+        LiveCommand::Fault {
+            fault: Fault::Slow {
+                service: ORDER,
+                factor: 0,
+            },
         },
-        "factor of 1 to 100, not 0",
+        "a slow factor must be from 1 to 100, not 0",
+    );
+    check(
+        LiveCommand::Heal {
+            fault: Fault::Drop {
+                link: LinkId::Between(ORDER, ServiceId(7)),
+                percent: 10,
+            },
+        },
+        "no service 7",
     );
     let over_rabbitmq = LiveRun::start(
         &quiet_eventual_consistency(),
@@ -492,30 +503,24 @@ async fn load_slow_links_and_partitions_show_in_the_trace() {
             .count()
     };
     eventually("reads finish", || reads_finished(&run.trace()) >= 3).await;
-    run.command(LiveCommand::Partition {
-        a: ORDER,
-        b: PRODUCT,
-        on: true,
-    })
-    .unwrap();
+    let cut = Fault::Partition {
+        link: LinkId::Between(ORDER, PRODUCT),
+    };
+    run.command(LiveCommand::Fault { fault: cut.clone() })
+        .unwrap();
     eventually("calls across the cut are lost", || {
         run.trace().events.iter().any(|e| {
             matches!(
                 e.event,
                 Event::Dropped {
-                    reason: DropReason::Lost,
+                    reason: DropReason::Partitioned,
                     ..
                 }
             )
         })
     })
     .await;
-    run.command(LiveCommand::Partition {
-        a: ORDER,
-        b: PRODUCT,
-        on: false,
-    })
-    .unwrap();
+    run.command(LiveCommand::Heal { fault: cut }).unwrap();
     run.command(LiveCommand::Load { on: false }).unwrap();
     eventually("the load stops", || {
         run.trace()
@@ -534,8 +539,8 @@ async fn load_slow_links_and_partitions_show_in_the_trace() {
         })
         .collect();
     for expected in [
-        "The network between Order–Product is cut",
-        "The network between Order–Product is healed.",
+        "Network partition: the Order–Product link loses every message",
+        "The partition heals: the Order–Product link works again.",
         "The load stops: Client sends nothing more.",
     ] {
         assert!(

@@ -681,23 +681,17 @@ pub enum LiveCommand {
         /// Which service.
         service: ServiceId,
     },
-    /// Multiply the delay of the link between two services (1 restores it).
-    SlowLink {
-        /// One end.
-        a: ServiceId,
-        /// The other end.
-        b: ServiceId,
-        /// The factor, at least 1.
-        factor: u32,
+    /// Put a fault in force from now until it is healed: a slow service, a partition, lost,
+    /// duplicated or reordered messages (a crash fault crashes the service).
+    Fault {
+        /// What goes wrong.
+        fault: Fault,
     },
-    /// Cut (`on`) or heal the link between two services: messages on it are lost.
-    Partition {
-        /// One end.
-        a: ServiceId,
-        /// The other end.
-        b: ServiceId,
-        /// True to cut, false to heal.
-        on: bool,
+    /// End the faults of this kind on this service or link, whatever their factor or share
+    /// (healing a crash restarts the service).
+    Heal {
+        /// The kind and target to heal.
+        fault: Fault,
     },
 }
 

@@ -110,6 +110,11 @@ pub struct IdAllocator {
 }
 
 impl IdAllocator {
+    /// A fresh message id, for a driver that copies a message (a duplicating network).
+    pub fn fresh_msg(&mut self) -> MsgId {
+        self.msg()
+    }
+
     pub(crate) fn msg(&mut self) -> MsgId {
         self.next_msg += 1;
         MsgId(self.next_msg)

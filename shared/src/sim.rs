@@ -468,8 +468,8 @@ impl Sim {
     }
 }
 
-/// A caption for a network fault beginning or ending.
-fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> String {
+/// A caption for a network fault beginning or ending; every driver narrates faults with it.
+pub fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> String {
     let name = |id: ServiceId| services[id.0 as usize].name.clone();
     let link = |link: LinkId| match link {
         LinkId::All => "every link".to_string(),

@@ -15,7 +15,7 @@ pub mod trace_log;
 
 use runtime::{Engine, Work};
 use shared::protocol::{
-    LiveCommand, Payload, RunRequest, ServiceId, ServiceInfo, Trace, TraceHeader,
+    Fault, LinkId, LiveCommand, Payload, RunRequest, ServiceId, ServiceInfo, Trace, TraceHeader,
 };
 use shared::scenario::{self, ScenarioError};
 use std::net::SocketAddr;
@@ -229,18 +229,42 @@ impl LiveRun {
                     )));
                 }
             }
-            LiveCommand::SlowLink { a, b, factor } => {
-                check(*a)?;
-                check(*b)?;
-                if !(1..=MAX_SLOW_FACTOR).contains(factor) {
-                    return Err(LiveError::BadCommand(format!(
-                        "a link can be slowed by a factor of 1 to {MAX_SLOW_FACTOR}, not {factor}"
-                    )));
+            LiveCommand::Fault { fault } | LiveCommand::Heal { fault } => {
+                let in_range = |what: &str, value: u32, max: u32| {
+                    if (1..=max).contains(&value) {
+                        Ok(())
+                    } else {
+                        Err(LiveError::BadCommand(format!(
+                            "{what} must be from 1 to {max}, not {value}"
+                        )))
+                    }
+                };
+                let check_link = |link: &LinkId| match link {
+                    LinkId::All => Ok(()),
+                    LinkId::Between(a, b) => check(*a).and(check(*b)),
+                };
+                match fault {
+                    Fault::Crash { service } => {
+                        check(*service)?;
+                        if self.external.contains(service) {
+                            return Err(LiveError::BadCommand(format!(
+                                "{} is RabbitMQ, which this run uses but does not own: it cannot be crashed from here",
+                                services[service.0 as usize].name
+                            )));
+                        }
+                    }
+                    Fault::Slow { service, factor } => {
+                        check(*service)?;
+                        in_range("a slow factor", *factor, MAX_SLOW_FACTOR)?;
+                    }
+                    Fault::Partition { link } => check_link(link)?,
+                    Fault::Drop { link, percent }
+                    | Fault::Duplicate { link, percent }
+                    | Fault::Reorder { link, percent } => {
+                        check_link(link)?;
+                        in_range("a share in percent", *percent, 100)?;
+                    }
                 }
-            }
-            LiveCommand::Partition { a, b, .. } => {
-                check(*a)?;
-                check(*b)?;
             }
         }
         self.push(Work::Command(command))

@@ -1,127 +1,109 @@
 //! The network between live services: each message is one HTTP `POST /messages` to its
-//! receiver's own port, held back first by the link's delay so flows stay visible. The page can
-//! slow a link or cut it; a cut link loses what is sent on it.
+//! receiver's own port, held back first by the delay the simulation's network model gives it
+//! (`shared::network::fate`), so flows stay visible and faults (slow services, partitions,
+//! lost, duplicated and reordered messages) behave live as they do simulated.
 
-use shared::protocol::{LinkSpec, ServiceId};
+use shared::network::Fate;
+use shared::protocol::{Fault, LinkSpec, ServiceId};
 use shared::rng::SimRng;
-use shared::time::Micros;
-use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
-/// How one link between two services is changed from its scenario's behaviour.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct LinkChange {
-    slow_factor: u32,
-    cut: bool,
-}
-
-impl Default for LinkChange {
-    fn default() -> Self {
-        LinkChange {
-            slow_factor: 1,
-            cut: false,
-        }
-    }
-}
-
-/// What happens to a message put on a link.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Fate {
-    /// It arrives after this delay.
-    Arrives(Duration),
-    /// The link is cut: after this delay the sender's packets are known to be lost.
-    Lost(Duration),
-}
-
-/// The links' behaviour: the scenario's [`LinkSpec`] plus the page's changes.
-pub struct Links {
+/// The links' behaviour: the scenario's [`LinkSpec`] and the faults in force now.
+pub struct Network {
     spec: LinkSpec,
-    changes: Mutex<BTreeMap<(ServiceId, ServiceId), LinkChange>>,
-    jitter: Mutex<SimRng>,
+    faults: Mutex<Vec<Fault>>,
+    rng: Mutex<SimRng>,
 }
 
-/// Links are undirected: `(a, b)` and `(b, a)` are one key.
-fn key(a: ServiceId, b: ServiceId) -> (ServiceId, ServiceId) {
-    (a.min(b), a.max(b))
+/// True when `a` and `b` are the same kind of fault on the same service or link, whatever
+/// their factor or share: healing one heals the other.
+fn same_target(a: &Fault, b: &Fault) -> bool {
+    match (a, b) {
+        (Fault::Crash { service: x }, Fault::Crash { service: y })
+        | (Fault::Slow { service: x, .. }, Fault::Slow { service: y, .. }) => x == y,
+        (Fault::Partition { link: x }, Fault::Partition { link: y })
+        | (Fault::Drop { link: x, .. }, Fault::Drop { link: y, .. })
+        | (Fault::Duplicate { link: x, .. }, Fault::Duplicate { link: y, .. })
+        | (Fault::Reorder { link: x, .. }, Fault::Reorder { link: y, .. }) => {
+            x == y
+                || matches!((x, y), (shared::protocol::LinkId::Between(a, b), shared::protocol::LinkId::Between(c, d)) if (a, b) == (d, c))
+        }
+        _ => false,
+    }
 }
 
-impl Links {
-    /// Links that behave as `spec` says, with jitter drawn from `rng`.
-    pub fn new(spec: LinkSpec, rng: SimRng) -> Links {
-        Links {
+impl Network {
+    /// A network that behaves as `spec` says, drawing from `rng`.
+    pub fn new(spec: LinkSpec, rng: SimRng) -> Network {
+        Network {
             spec,
-            changes: Mutex::new(BTreeMap::new()),
-            jitter: Mutex::new(rng),
+            faults: Mutex::new(Vec::new()),
+            rng: Mutex::new(rng),
         }
     }
 
-    /// Multiplies the delay of the link between `a` and `b` by `factor` (1 restores it).
-    pub fn slow(&self, a: ServiceId, b: ServiceId, factor: u32) {
-        self.change(a, b, |change| change.slow_factor = factor.max(1));
+    /// Puts `fault` in force, replacing one of the same kind on the same target.
+    pub fn begin(&self, fault: Fault) {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.retain(|f| !same_target(f, &fault));
+        faults.push(fault);
     }
 
-    /// Cuts (`cut`) or heals the link between `a` and `b`.
-    pub fn cut(&self, a: ServiceId, b: ServiceId, cut: bool) {
-        self.change(a, b, |change| change.cut = cut);
-    }
-
-    fn change(&self, a: ServiceId, b: ServiceId, apply: impl FnOnce(&mut LinkChange)) {
-        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        let change = changes.entry(key(a, b)).or_default();
-        apply(change);
-        if *change == LinkChange::default() {
-            changes.remove(&key(a, b));
-        }
+    /// Ends the faults of `fault`'s kind on its target; true when one was in force.
+    pub fn end(&self, fault: &Fault) -> bool {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let before = faults.len();
+        faults.retain(|f| !same_target(f, fault));
+        faults.len() < before
     }
 
     /// The fate of the next message from `from` to `to`.
     pub fn fate(&self, from: ServiceId, to: ServiceId) -> Fate {
-        let change = self
-            .changes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key(from, to))
-            .copied()
-            .unwrap_or_default();
-        let jitter = self
-            .jitter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .below(self.spec.jitter.0 + 1);
-        let delay =
-            Micros((self.spec.latency.0 + jitter).saturating_mul(change.slow_factor.into()));
-        let delay = Duration::from_micros(delay.0);
-        if change.cut {
-            Fate::Lost(delay)
-        } else {
-            Fate::Arrives(delay)
-        }
+        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let in_force: Vec<&Fault> = faults.iter().collect();
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        shared::network::fate(&self.spec, &in_force, from, to, &mut rng)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::protocol::{DropReason, LinkId};
+    use shared::time::Micros;
 
     #[test]
-    fn slowing_multiplies_the_delay_and_cutting_loses_both_ways() {
+    fn faults_begin_and_heal_by_kind_and_target() {
         let spec = LinkSpec {
             latency: Micros::from_millis(10),
             jitter: Micros::ZERO,
             loss_per_million: 0,
         };
-        let links = Links::new(spec, SimRng::new(1));
+        let network = Network::new(spec, SimRng::new(1));
         let (a, b, c) = (ServiceId(0), ServiceId(1), ServiceId(2));
-        assert_eq!(links.fate(a, b), Fate::Arrives(Duration::from_millis(10)));
-        links.slow(b, a, 4);
-        assert_eq!(links.fate(a, b), Fate::Arrives(Duration::from_millis(40)));
-        assert_eq!(links.fate(a, c), Fate::Arrives(Duration::from_millis(10)));
-        links.cut(a, b, true);
-        assert_eq!(links.fate(b, a), Fate::Lost(Duration::from_millis(40)));
-        links.cut(a, b, false);
-        links.slow(a, b, 1);
-        assert_eq!(links.fate(a, b), Fate::Arrives(Duration::from_millis(10)));
-        assert!(links.changes.lock().unwrap().is_empty());
+        assert_eq!(network.fate(a, b).delay, Micros::from_millis(10));
+        network.begin(Fault::Slow {
+            service: b,
+            factor: 4,
+        });
+        assert_eq!(network.fate(a, b).delay, Micros::from_millis(40));
+        assert_eq!(network.fate(a, c).delay, Micros::from_millis(10));
+        network.begin(Fault::Partition {
+            link: LinkId::Between(a, b),
+        });
+        assert_eq!(network.fate(b, a).lost, Some(DropReason::Partitioned));
+        assert!(network.end(&Fault::Partition {
+            link: LinkId::Between(b, a)
+        }));
+        assert_eq!(network.fate(b, a).lost, None);
+        assert!(network.end(&Fault::Slow {
+            service: b,
+            factor: 2
+        }));
+        assert!(!network.end(&Fault::Slow {
+            service: b,
+            factor: 2
+        }));
+        assert_eq!(network.fate(a, b).delay, Micros::from_millis(10));
     }
 }

@@ -7,7 +7,7 @@
 //! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
 
 use super::amqp::AmqpBroker;
-use super::net::{Fate, Links};
+use super::net::Network;
 use super::tables::SqliteTables;
 use super::trace_log::TraceLog;
 use super::{BrokerChoice, LiveConfig, LiveError, Storage};
@@ -15,6 +15,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use shared::network::Fate;
 use shared::protocol::Fault;
 use shared::protocol::{
     DomainEvent, DropReason, EndReason, Event, LiveCommand, MsgId, Payload, ServiceId, ServiceInfo,
@@ -23,7 +24,7 @@ use shared::protocol::{
 use shared::rng::SimRng;
 use shared::scenario::PreparedRun;
 use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, Tables, TimerId};
-use shared::sim::MachineFactory;
+use shared::sim::{MachineFactory, describe_fault};
 use shared::time::Micros;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,13 +34,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
-
-/// A scheduled crash, or the restart that ends it.
-#[derive(Copy, Clone, Debug)]
-pub(crate) enum FaultAction {
-    Crash,
-    Restart,
-}
 
 /// One input for the engine.
 #[derive(Debug)]
@@ -54,8 +48,10 @@ pub(crate) enum Work {
         incarnation: u32,
         timer: TimerId,
     },
-    /// A scheduled crash or restart.
-    Fault(FaultAction, ServiceId),
+    /// A scheduled fault begins.
+    FaultBegins(Fault),
+    /// A scheduled fault ends.
+    FaultEnds(Fault),
     /// A viewer's (already checked) command.
     Command(LiveCommand),
     /// Send `payload` from `from` to `to`, as if `from`'s machine had.
@@ -103,7 +99,7 @@ pub(crate) struct Engine {
     log: Arc<TraceLog>,
     nodes: Vec<Node>,
     ids: IdAllocator,
-    links: Arc<Links>,
+    network: Arc<Network>,
     http: reqwest::Client,
     calls: Arc<Semaphore>,
     call_timeout: Duration,
@@ -203,7 +199,7 @@ impl Engine {
                 amqp,
             });
         }
-        let links = Arc::new(Links::new(world.network, rng.fork()));
+        let network = Arc::new(Network::new(world.network, rng.fork()));
         let http = reqwest::Client::builder()
             // A fresh connection per message: a stopped service's closed port then refuses
             // every call, as a crashed process would, instead of a pooled socket lingering.
@@ -226,7 +222,7 @@ impl Engine {
             log,
             nodes,
             ids: IdAllocator::default(),
-            links,
+            network,
             http,
             calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
             call_timeout: config.call_timeout,
@@ -235,12 +231,10 @@ impl Engine {
             said_calls_full: false,
         };
         for spec in world.faults {
-            if let Fault::Crash { service } = spec.fault {
-                engine.at(spec.at, Work::Fault(FaultAction::Crash, service));
-                if let Some(ends_at) = spec.ends_at() {
-                    engine.at(ends_at, Work::Fault(FaultAction::Restart, service));
-                }
+            if let Some(ends_at) = spec.ends_at() {
+                engine.at(ends_at, Work::FaultEnds(spec.fault.clone()));
             }
+            engine.at(spec.at, Work::FaultBegins(spec.fault));
         }
         engine.at(run.until, Work::End(EndReason::ReachedUntil));
         spawn_flusher(engine.log.clone(), config.flush_every);
@@ -308,8 +302,8 @@ impl Engine {
                     self.handle(service, Input::Timer(timer));
                 }
             }
-            Work::Fault(FaultAction::Crash, service) => self.crash(service, None),
-            Work::Fault(FaultAction::Restart, service) => self.restart(service),
+            Work::FaultBegins(fault) => self.fault_begins(fault),
+            Work::FaultEnds(fault) => self.fault_ends(fault),
             Work::Command(command) => self.command(command),
             Work::SendAs { from, to, payload } => {
                 self.send_as(from, to, payload);
@@ -380,35 +374,32 @@ impl Engine {
             }
             LiveCommand::Crash { service } => self.crash(service, None),
             LiveCommand::Restart { service } => self.restart(service),
-            LiveCommand::SlowLink { a, b, factor } => {
-                self.links.slow(a, b, factor);
-                let text = if factor <= 1 {
-                    format!(
-                        "The {} link is back to its normal speed.",
-                        self.link_name(a, b)
-                    )
-                } else {
-                    format!("The {} link is {factor}× slower now.", self.link_name(a, b))
-                };
-                self.log.record(Event::Narration { text });
-            }
-            LiveCommand::Partition { a, b, on } => {
-                self.links.cut(a, b, on);
-                let text = if on {
-                    format!(
-                        "The network between {} is cut: what is sent across it is lost.",
-                        self.link_name(a, b)
-                    )
-                } else {
-                    format!("The network between {} is healed.", self.link_name(a, b))
-                };
-                self.log.record(Event::Narration { text });
-            }
+            LiveCommand::Fault { fault } => self.fault_begins(fault),
+            LiveCommand::Heal { fault } => self.fault_ends(fault),
         }
     }
 
-    fn link_name(&self, a: ServiceId, b: ServiceId) -> String {
-        format!("{}–{}", self.node(a).info.name, self.node(b).info.name)
+    /// A fault begins: a crash stops its service; any other fault changes the network.
+    fn fault_begins(&mut self, fault: Fault) {
+        if let Fault::Crash { service } = fault {
+            self.crash(service, None);
+            return;
+        }
+        let text = describe_fault(&fault, &self.log.header().services, true);
+        self.network.begin(fault);
+        self.log.record(Event::Narration { text });
+    }
+
+    /// A fault ends: a crashed service restarts; the network heals.
+    fn fault_ends(&mut self, fault: Fault) {
+        if let Fault::Crash { service } = fault {
+            self.restart(service);
+            return;
+        }
+        if self.network.end(&fault) {
+            let text = describe_fault(&fault, &self.log.header().services, false);
+            self.log.record(Event::Narration { text });
+        }
     }
 
     /// Stops a service as a crash does: its listener closes (calls to it are refused), its
@@ -555,8 +546,8 @@ impl Engine {
         }
     }
 
-    /// Puts a message on the network: after its link's delay, an HTTP `POST /messages` to its
-    /// receiver's port.
+    /// Sends a message: records it, and puts it (and a copy, when the network duplicates it)
+    /// on the network.
     fn send(&mut self, envelope: Envelope) {
         let payload = &envelope.payload;
         self.log.record(Event::Sent {
@@ -568,6 +559,28 @@ impl Engine {
             op: envelope.op,
             caused_by: envelope.caused_by,
         });
+        let fate = self.network.fate(envelope.from, envelope.to);
+        let copy = fate.duplicated.then(|| {
+            let copy = Envelope {
+                id: self.ids.fresh_msg(),
+                ..envelope.clone()
+            };
+            self.log.record(Event::Duplicated {
+                msg: envelope.id,
+                copy: copy.id,
+            });
+            copy
+        });
+        self.launch(envelope, fate);
+        if let Some(copy) = copy {
+            let fate = self.network.fate(copy.from, copy.to);
+            self.launch(copy, fate);
+        }
+    }
+
+    /// Puts a message on the network: after the delay its fate gives, an HTTP
+    /// `POST /messages` to its receiver's port (or, to RabbitMQ, an AMQP publish or ack).
+    fn launch(&mut self, envelope: Envelope, fate: Fate) {
         let Ok(permit) = self.calls.clone().try_acquire_owned() else {
             // The bound on open calls: the message is not sent, as a full connection pool fails.
             self.log.record(Event::Dropped {
@@ -586,35 +599,34 @@ impl Engine {
         let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
             return;
         };
-        if let Some(amqp) = receiver.amqp.clone() {
-            let fate = self.links.fate(envelope.from, envelope.to);
-            let log = self.log.clone();
+        let delay = Duration::from_micros(fate.delay.0);
+        let log = self.log.clone();
+        if let Some(reason) = fate.lost {
             tokio::spawn(async move {
                 let _permit = permit;
-                match fate {
-                    Fate::Lost(delay) => {
-                        tokio::time::sleep(delay).await;
-                        log.record(Event::Dropped {
-                            msg: envelope.id,
-                            reason: DropReason::Lost,
-                        });
-                    }
-                    Fate::Arrives(delay) => {
-                        tokio::time::sleep(delay).await;
-                        match &envelope.payload {
-                            Payload::Publish(event) => amqp.publish(envelope.id, event).await,
-                            Payload::Ack { tag } => amqp.ack(envelope.id, *tag).await,
-                            _ => {
-                                log.record(Event::Delivered { msg: envelope.id });
-                            }
-                        }
+                tokio::time::sleep(delay).await;
+                log.record(Event::Dropped {
+                    msg: envelope.id,
+                    reason,
+                });
+            });
+            return;
+        }
+        if let Some(amqp) = receiver.amqp.clone() {
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::time::sleep(delay).await;
+                match &envelope.payload {
+                    Payload::Publish(event) => amqp.publish(envelope.id, event).await,
+                    Payload::Ack { tag } => amqp.ack(envelope.id, *tag).await,
+                    _ => {
+                        log.record(Event::Delivered { msg: envelope.id });
                     }
                 }
             });
             return;
         }
         let url = format!("http://{}/messages", receiver.addr);
-        let fate = self.links.fate(envelope.from, envelope.to);
         let message = WireMessage {
             id: envelope.id,
             from: envelope.from,
@@ -623,7 +635,6 @@ impl Engine {
             caused_by: envelope.caused_by,
             payload: envelope.payload,
         };
-        let log = self.log.clone();
         let inbox = self.inbox_sender.clone();
         let request = self
             .http
@@ -632,17 +643,6 @@ impl Engine {
             .timeout(self.call_timeout);
         tokio::spawn(async move {
             let _permit = permit;
-            let delay = match fate {
-                Fate::Arrives(delay) => delay,
-                Fate::Lost(delay) => {
-                    tokio::time::sleep(delay).await;
-                    log.record(Event::Dropped {
-                        msg: message.id,
-                        reason: DropReason::Lost,
-                    });
-                    return;
-                }
-            };
             tokio::time::sleep(delay).await;
             match request.send().await {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {}

@@ -119,7 +119,7 @@ impl TraceLog {
             return false;
         }
         let ends_a_message_not_open = match &event {
-            Event::Sent { msg, .. } => {
+            Event::Sent { msg, .. } | Event::Duplicated { copy: msg, .. } => {
                 state.open.insert(*msg);
                 false
             }
