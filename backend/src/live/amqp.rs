@@ -303,24 +303,24 @@ impl AmqpBroker {
             let mut state = self.lock();
             let pending = state.pending.remove(&tag);
             state.tag_of_message.retain(|_, t| *t != tag);
-            if let Some(pending) = &pending {
-                if state.backoff[pending.subscription] > Duration::ZERO {
-                    state.backoff[pending.subscription] = Duration::ZERO;
-                    let queue = &self.subscriptions[pending.subscription].queue;
-                    self.log.record(Event::Narration {
-                        text: format!(
-                            "The {queue} queue's consumer is back: RabbitMQ delivers what waited."
-                        ),
-                    });
-                }
+            if let Some(pending) = &pending
+                && state.backoff[pending.subscription] > Duration::ZERO
+            {
+                state.backoff[pending.subscription] = Duration::ZERO;
+                let queue = &self.subscriptions[pending.subscription].queue;
+                self.log.record(Event::Narration {
+                    text: format!(
+                        "The {queue} queue's consumer is back: RabbitMQ delivers what waited."
+                    ),
+                });
             }
             pending
         };
         // A late ack of a delivery already handed back does nothing: the redelivery stands.
-        if let Some(pending) = pending {
-            if let Err(err) = pending.acker.ack(BasicAckOptions::default()).await {
-                debug!("ack failed: {err}");
-            }
+        if let Some(pending) = pending
+            && let Err(err) = pending.acker.ack(BasicAckOptions::default()).await
+        {
+            debug!("ack failed: {err}");
         }
     }
 
