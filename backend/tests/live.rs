@@ -568,3 +568,79 @@ async fn load_slow_links_and_partitions_show_in_the_trace() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_driven_with_shipping_stopped_every_order_ships_exactly_once_after_its_restart() {
+    check_every_order_ships_once(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_every_order_ships_exactly_once_after_shipping_restarts() {
+    check_every_order_ships_once(rabbitmq()).await;
+}
+
+async fn check_every_order_ships_once(broker: BrokerChoice) {
+    const ORDER: ServiceId = ServiceId(1);
+    const SHIPPING: ServiceId = ServiceId(4);
+    let dir = TempDir::new("live-shipping");
+    let request = request(
+        "event-driven",
+        120.0,
+        &[
+            ("order_rate_per_s", 10.0),
+            ("idempotent", 1.0),
+            ("shipping_down_for_s", 0.0),
+            ("inventory_down_for_s", 0.0),
+            ("shipping_work_ms", 10.0),
+            ("inventory_work_ms", 10.0),
+            ("link_latency_ms", 5.0),
+        ],
+    );
+    let run = start_with_files(&request, &dir, broker).await;
+    assert_eq!(run.header().services[SHIPPING.0 as usize].name, "Shipping");
+    let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
+    run.command(LiveCommand::Crash { service: SHIPPING })
+        .unwrap();
+    let new_orders = |trace: &Trace| -> Vec<String> {
+        trace
+            .events
+            .iter()
+            .filter(|e| e.at.0 > 0)
+            .filter_map(|e| match &e.event {
+                Event::RowWritten {
+                    service,
+                    table,
+                    key,
+                    ..
+                } if *service == ORDER && table == "orders" => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    eventually("Order takes five new orders", || {
+        new_orders(&run.trace()).len() >= 5
+    })
+    .await;
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    // Let the orders under way reach the broker before Shipping comes back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.command(LiveCommand::Restart { service: SHIPPING })
+        .unwrap();
+    let orders = new_orders(&run.trace());
+    eventually("Shipping ships every order", || {
+        orders
+            .iter()
+            .all(|order| sqlite_row(&shipping_db, "shipments", order).is_some())
+    })
+    .await;
+    // Redeliveries may still be on their way: give them time to (not) ship twice.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for order in &orders {
+        assert_eq!(
+            sqlite_row(&shipping_db, "shipments", order).map(|(_, times)| times),
+            Some(1),
+            "order {order} ships exactly once"
+        );
+    }
+    run.stop();
+}
