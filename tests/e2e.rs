@@ -266,7 +266,7 @@ async fn live_services_from_the_page_a_crash_really_refuses_calls() {
     browser.capture_console_errors().await;
     browser
         .wait_until(
-            "return document.querySelector('#status').textContent.includes('Streaming')",
+            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
             READY,
             "the live run streaming",
         )
