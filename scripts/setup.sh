@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Crosstalk needs on a fresh Debian machine, skipping what is
-# already there: Chromium and its driver, the wasm32 target, Trunk, wasm-bindgen-cli at the version
-# Cargo.lock pins, and wasm-opt (binaryen from npm: Debian's is too old and silently breaks the page).
+# already there: Chromium and its driver, RabbitMQ (the live runtime's AMQP tests), the wasm32
+# target, Trunk, wasm-bindgen-cli at the version Cargo.lock pins, and wasm-opt (binaryen from npm: Debian's is too old and silently breaks the page).
 # Source it (`. scripts/setup.sh`) to get wasm-opt on PATH; running it works too.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +20,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   say "installing chromium and chromium-driver (apt)"
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# The live runtime's tests run against a real RabbitMQ (Debian's package).
+if ! command -v rabbitmq-server >/dev/null; then
+  say "installing rabbitmq-server (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

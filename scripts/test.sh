@@ -15,6 +15,15 @@ tests() { "$@" 2>&1 | tee -a "$log"; }
 step "setup"
 . scripts/setup.sh
 
+step "RabbitMQ (the live runtime's AMQP tests)"
+# Started when not running, and left running afterwards: starting takes seconds, and a broker
+# idling on localhost harms nothing (`rabbitmqctl stop` stops it).
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  rabbitmq-server -detached
+fi
+timeout 120 rabbitmqctl -q await_startup
+export CROSSTALK_AMQP_URL="${CROSSTALK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

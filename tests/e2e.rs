@@ -247,3 +247,56 @@ async fn from_the_backend_the_page_shows_the_same_run() {
     assert_tables_filled(&browser).await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_services_from_the_page_a_crash_really_refuses_calls() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 1000).await;
+    let url = page_url(
+        &backend,
+        "request-response",
+        1,
+        "live",
+        1.0,
+        &[
+            ("read_rate_per_s", 4.0),
+            ("link_latency_ms", 500.0),
+            ("product_down_for_s", 0.0),
+        ],
+    );
+    browser.client.goto(&url).await.unwrap();
+    browser.capture_console_errors().await;
+    browser
+        .wait_until(
+            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
+            READY,
+            "the live run streaming",
+        )
+        .await;
+    assert_messages_move(&browser).await;
+    assert_tables_filled(&browser).await;
+
+    browser
+        .js(r#"document.querySelector('button[aria-label="Crash Product"]').click(); return true"#)
+        .await;
+    browser
+        .wait_until(
+            r#"return !!document.querySelector('#map [data-service="Product"].down')"#,
+            READY,
+            "Product drawn down on the map",
+        )
+        .await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('#event-log li')].some(li => li.textContent.includes('refused: the receiver is down'))",
+            READY,
+            "a refused call in the event log",
+        )
+        .await;
+    if let Ok(png) = browser.client.screenshot().await {
+        // For people checking the page by eye; the assertions above are the test.
+        let _ = std::fs::write(std::env::temp_dir().join("crosstalk-e2e-live.png"), png);
+    }
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    browser.close().await;
+}

@@ -1,6 +1,7 @@
 //! The work behind `crosstalk simulate` and `crosstalk scenarios`, written to any `Write` so it
 //! is tested without spawning the binary.
 
+use crate::live::{LiveConfig, LiveError, LiveRun};
 use crate::stream::EventBatches;
 use serde::Serialize;
 use shared::metrics::summarize;
@@ -69,6 +70,18 @@ pub enum CliError {
     /// The output could not be written (a closed pipe is one case). Exit code 1.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
+    /// The live run could not start. Exit code 1.
+    #[error("the live run failed: {0}")]
+    Live(LiveError),
+}
+
+impl From<LiveError> for CliError {
+    fn from(err: LiveError) -> CliError {
+        match err {
+            LiveError::Scenario(err) => CliError::BadInput(err),
+            other => CliError::Live(other),
+        }
+    }
 }
 
 impl CliError {
@@ -125,6 +138,35 @@ pub fn simulate(
             let trace: Trace = scenario::simulate(request)?;
             let summary = summarize(&trace);
             serde_json::to_writer(&mut *out, &summary).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs `request` live until its time is up or `interrupt` completes, then writes its trace or
+/// its numbers to `out`, as `simulate` does for a simulated run.
+pub async fn live(
+    request: &RunRequest,
+    config: LiveConfig,
+    format: SimulateFormat,
+    interrupt: impl Future<Output = ()>,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let run = LiveRun::start(request, config).await?;
+    tokio::select! {
+        () = run.finished() => {}
+        () = interrupt => {
+            run.stop();
+            run.finished().await;
+        }
+    }
+    let trace = run.trace();
+    match format {
+        SimulateFormat::Jsonl => out.write_all(trace.to_jsonl().as_bytes())?,
+        SimulateFormat::Summary => {
+            serde_json::to_writer(&mut *out, &summarize(&trace)).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
         }
     }

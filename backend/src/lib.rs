@@ -11,9 +11,11 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod live;
 pub mod state;
 pub mod stream;
 mod ws;
@@ -79,6 +81,7 @@ pub async fn serve(
         viewers.stop_viewers();
     };
     run(listener, app(state.clone()), shutdown).await?;
+    state.stop_live();
     if tokio::time::timeout(viewers_grace, state.viewers_closed())
         .await
         .is_err()

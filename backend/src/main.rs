@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
+use backend::live::{BrokerChoice, LiveConfig, Storage};
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
@@ -32,6 +33,36 @@ enum Command {
         /// The most viewers streaming at once; more are refused with 503.
         #[arg(long, default_value_t = ServerConfig::default().max_viewers)]
         max_viewers: usize,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Run a scenario live: real services on loopback ports, each with its own SQLite database,
+    /// talking over HTTP and a broker; print its trace or its numbers when it ends.
+    Live {
+        /// The scenario, such as request-response (see `crosstalk scenarios`).
+        #[arg(long)]
+        scenario: String,
+        /// The seed of the services' generators (the workload's choices).
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        seed: u64,
+        /// How many seconds to run [default: the scenario's own length]; Ctrl-C ends it sooner.
+        #[arg(long = "for", value_name = "SECONDS", allow_negative_numbers = true)]
+        for_s: Option<f64>,
+        /// Set a knob, such as read_rate_per_s=5; repeat for more knobs.
+        #[arg(long = "set", value_name = "KNOB=VALUE")]
+        set: Vec<String>,
+        /// Inject a fault, as for `simulate` (crash:Product@10+5, partition:Order-Product@3+2, …);
+        /// repeat for more faults.
+        #[arg(long = "fault", value_name = "FAULT")]
+        fault: Vec<String>,
+        /// jsonl: the whole trace as JSON lines; summary: one line of JSON with the numbers.
+        #[arg(long, value_enum, default_value_t)]
+        format: SimulateFormat,
+        /// Instead of the trace, measure how fast it reaches a WebSocket viewer and print that.
+        #[arg(long)]
+        bench: bool,
+        #[command(flatten)]
+        live: LiveArgs,
     },
     /// Run a scenario and print its trace or its numbers.
     Simulate {
@@ -76,6 +107,53 @@ enum Command {
     },
 }
 
+/// Where live services keep their databases.
+#[derive(Debug, clap::Args)]
+struct LiveArgs {
+    /// The folder for live services' SQLite files, one per service, replaced at each run
+    /// [default: crosstalk-live in the system's temporary folder].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    data: Option<PathBuf>,
+    /// Keep live services' databases in memory instead of files.
+    #[arg(long)]
+    in_memory: bool,
+    /// Carry events through RabbitMQ at this URL, such as amqp://guest:guest@127.0.0.1:5672/%2f,
+    /// instead of the embedded broker.
+    #[arg(long, value_name = "AMQP_URL", value_parser = parse_broker_url)]
+    broker: Option<String>,
+}
+
+/// Accepts `amqp://…` URLs only (the connection is plain, for a broker on this machine).
+fn parse_broker_url(text: &str) -> Result<String, String> {
+    if text.starts_with("amqp://") {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
+        ))
+    }
+}
+
+impl LiveArgs {
+    fn config(self) -> LiveConfig {
+        let storage = if self.in_memory {
+            Storage::Memory
+        } else {
+            Storage::Dir(
+                self.data
+                    .unwrap_or_else(|| std::env::temp_dir().join("crosstalk-live")),
+            )
+        };
+        LiveConfig {
+            storage,
+            broker: self
+                .broker
+                .map_or(BrokerChoice::Embedded, BrokerChoice::Amqp),
+            ..LiveConfig::default()
+        }
+    }
+}
+
 /// How long viewers get to close their sockets when the server stops.
 const VIEWERS_GRACE: Duration = Duration::from_secs(5);
 
@@ -95,7 +173,40 @@ fn run(args: Args) -> anyhow::Result<()> {
             bind,
             dist,
             max_viewers,
-        } => serve(bind, dist, max_viewers),
+            live,
+        } => serve(bind, dist, max_viewers, live.config()),
+        Command::Live {
+            scenario,
+            seed,
+            for_s,
+            set,
+            fault,
+            format,
+            bench,
+            live,
+        } => {
+            let request =
+                cli::run_request(&scenario, seed, for_s, &set, &fault).map_err(CliError::from)?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            if bench {
+                let measured =
+                    runtime.block_on(backend::bench::live_bench(&request, live.config()))?;
+                serde_json::to_writer(&mut out, &measured).context("cannot write the output")?;
+                writeln!(out).map_err(CliError::from)?;
+                out.flush().map_err(CliError::from)?;
+                return Ok(());
+            }
+            runtime.block_on(cli::live(
+                &request,
+                live.config(),
+                format,
+                backend::shutdown_signal(),
+                &mut out,
+            ))?;
+            Ok(())
+        }
         Command::Simulate {
             scenario,
             seed,
@@ -125,7 +236,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn serve(bind: String, dist: PathBuf, max_viewers: usize) -> anyhow::Result<()> {
+fn serve(bind: String, dist: PathBuf, max_viewers: usize, live: LiveConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&bind)
@@ -134,6 +245,7 @@ fn serve(bind: String, dist: PathBuf, max_viewers: usize) -> anyhow::Result<()> 
         let state = AppState::new(ServerConfig {
             dist_dir: dist,
             max_viewers,
+            live,
             ..ServerConfig::default()
         });
         backend::serve(listener, state, backend::shutdown_signal(), VIEWERS_GRACE)

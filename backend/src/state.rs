@@ -2,8 +2,10 @@
 //! signal that tells open viewers the server is going away.
 
 use crate::error::HttpError;
+use crate::live::{LiveConfig, LiveError, LiveRun};
+use shared::protocol::RunRequest;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -22,6 +24,8 @@ pub struct ServerConfig {
     pub viewer_send_timeout: Duration,
     /// The largest control frame a viewer may send, in bytes.
     pub control_frame_bytes_max: usize,
+    /// How live runs started from the page behave.
+    pub live: LiveConfig,
 }
 
 impl Default for ServerConfig {
@@ -33,16 +37,28 @@ impl Default for ServerConfig {
             frames_buffered: 4,
             viewer_send_timeout: Duration::from_secs(30),
             control_frame_bytes_max: 64 * 1024,
+            live: LiveConfig::default(),
         }
     }
 }
 
 /// The state shared by all handlers; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     config: Arc<ServerConfig>,
     viewers: Arc<Semaphore>,
     stopping: watch::Sender<bool>,
+    /// The one live run every viewer shares, if one was started.
+    live: Arc<Mutex<Option<Arc<LiveRun>>>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("viewers_connected", &self.viewers_connected())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -54,6 +70,7 @@ impl AppState {
             config: Arc::new(config),
             viewers,
             stopping,
+            live: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -91,6 +108,35 @@ impl AppState {
             .map_err(|_| HttpError::TooManyViewers {
                 max_viewers: self.config.max_viewers,
             })
+    }
+
+    /// The live run in progress or last ended, if any.
+    pub fn live(&self) -> Option<Arc<LiveRun>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops the live run in progress, if any (its viewers see it end), and starts `request`
+    /// live in its place.
+    pub async fn start_live(&self, request: &RunRequest) -> Result<Arc<LiveRun>, LiveError> {
+        self.stop_live();
+        let run = Arc::new(LiveRun::start(request, self.config.live.clone()).await?);
+        let replaced = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(run.clone());
+        // Two viewers starting at once: the last one's run stays, the other one ends.
+        if let Some(replaced) = replaced {
+            replaced.stop();
+        }
+        Ok(run)
+    }
+
+    /// Stops the live run in progress, if any.
+    pub fn stop_live(&self) {
+        if let Some(run) = self.live() {
+            run.stop();
+        }
     }
 
     /// A receiver that turns true when the server is stopping.

@@ -2,11 +2,16 @@
 //!
 //! Each socket has a receive half, which reads the viewer's [`ClientFrame`]s and starts runs, and
 //! a send half, which forwards the current run's frames; the two are joined with `select!`, so
-//! when either ends the other is dropped. A run is computed on a blocking thread and handed over
-//! through a bounded channel: a viewer that reads slowly only slows its own run. A new `run`
-//! drops the receiver of the old one, which stops the old run at its next frame.
+//! when either ends the other is dropped. A simulated run is computed on a blocking thread and
+//! handed over through a bounded channel: a viewer that reads slowly only slows its own run. A
+//! new `run` drops the receiver of the old one, which stops the old run at its next frame.
+//!
+//! A live run is shared: every viewer watching it reads the same frames from a bounded broadcast,
+//! so the services never wait for a viewer. A viewer that lags behind the broadcast is sent a
+//! `resync` frame and the run again from its header.
 
 use crate::error::HttpError;
+use crate::live::trace_log::{SharedFrame, Subscription, TraceLog};
 use crate::state::AppState;
 use crate::stream::{FrameText, StreamStopped, stream_frames};
 use axum::extract::State;
@@ -16,7 +21,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::protocol::{ClientFrame, RunRequest, ServerFrame};
 use shared::scenario::{self, ScenarioError};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
 use tracing::{debug, error, info};
 
 /// Commands from the receive half to the send half, kept in order so an error about a frame
@@ -25,8 +32,63 @@ use tracing::{debug, error, info};
 enum Command {
     /// Forward this run's frames from now on, dropping the run in progress.
     Stream(mpsc::Receiver<FrameText>),
+    /// Forward a live run's frames from its header on, dropping the run in progress.
+    Watch(LiveFeed),
     /// Tell the viewer its last frame was refused.
     Refuse(String),
+}
+
+/// A live run's frames for one viewer: what happened before it joined, then the broadcast.
+struct LiveFeed {
+    replay: VecDeque<SharedFrame>,
+    frames: broadcast::Receiver<SharedFrame>,
+    log: Arc<TraceLog>,
+}
+
+impl std::fmt::Debug for LiveFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFeed")
+            .field("replay", &self.replay.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveFeed {
+    fn new(subscription: Subscription, log: Arc<TraceLog>) -> LiveFeed {
+        LiveFeed {
+            replay: subscription.replay.into(),
+            frames: subscription.frames,
+            log,
+        }
+    }
+
+    /// The next frame; after a lag, a `resync` frame and then the run again from its header.
+    async fn next(&mut self) -> Option<FrameText> {
+        if let Some(frame) = self.replay.pop_front() {
+            return Some((*frame).clone());
+        }
+        match self.frames.recv().await {
+            Ok(frame) => Some((*frame).clone()),
+            Err(broadcast::error::RecvError::Lagged(missed_frames)) => {
+                debug!("a viewer fell {missed_frames} frame(s) behind a live run: resyncing it");
+                let subscription = self.log.subscribe();
+                self.replay = subscription.replay.into();
+                self.frames = subscription.frames;
+                Some(FrameText {
+                    json: serde_json::to_string(&ServerFrame::Resync { missed_frames })
+                        .expect("a resync frame serializes"),
+                    is_end: false,
+                })
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// Where the send half takes frames from.
+enum Source {
+    Simulated(mpsc::Receiver<FrameText>),
+    Live(LiveFeed),
 }
 
 /// How many commands may wait for the send half; the receive half waits beyond that.
@@ -78,7 +140,7 @@ async fn send_frames(
     state: &AppState,
 ) -> Option<CloseFrame> {
     let timeout = state.config().viewer_send_timeout;
-    let mut current: Option<mpsc::Receiver<FrameText>> = None;
+    let mut current: Option<Source> = None;
     let mut last_was_end = true;
     loop {
         let text = tokio::select! {
@@ -86,7 +148,12 @@ async fn send_frames(
             biased;
             command = commands.recv() => match command? {
                 Command::Stream(frames) => {
-                    current = Some(frames);
+                    current = Some(Source::Simulated(frames));
+                    last_was_end = false;
+                    continue;
+                }
+                Command::Watch(feed) => {
+                    current = Some(Source::Live(feed));
                     last_was_end = false;
                     continue;
                 }
@@ -95,6 +162,10 @@ async fn send_frames(
             frame = next_frame(&mut current) => match frame {
                 Some(frame) => {
                     last_was_end = frame.is_end;
+                    if frame.is_end {
+                        // A live run's broadcast stays open after its end; nothing more comes.
+                        current = None;
+                    }
                     frame.json
                 }
                 None => {
@@ -134,9 +205,10 @@ fn error_frame(message: String) -> String {
 }
 
 /// The next frame of the current run, or never when there is none.
-async fn next_frame(current: &mut Option<mpsc::Receiver<FrameText>>) -> Option<FrameText> {
+async fn next_frame(current: &mut Option<Source>) -> Option<FrameText> {
     match current {
-        Some(frames) => frames.recv().await,
+        Some(Source::Simulated(frames)) => frames.recv().await,
+        Some(Source::Live(feed)) => feed.next().await,
         None => std::future::pending().await,
     }
 }
@@ -149,7 +221,10 @@ async fn receive_frames(
 ) {
     while let Some(message) = stream.next().await {
         let command = match message {
-            Ok(Message::Text(text)) => command_for(text.as_str(), state).await,
+            Ok(Message::Text(text)) => match command_for(text.as_str(), state).await {
+                Some(command) => command,
+                None => continue,
+            },
             Ok(Message::Binary(_)) => Command::Refuse(
                 "binary frames are not understood: send JSON text frames such as \
                  {\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}"
@@ -169,22 +244,46 @@ async fn receive_frames(
     }
 }
 
-/// What to do about one text frame from the viewer.
-async fn command_for(text: &str, state: &AppState) -> Command {
-    let request = match serde_json::from_str::<ClientFrame>(text) {
-        Ok(ClientFrame::Run(request)) => request,
+/// What to do about one text frame from the viewer; nothing for a live command that was taken
+/// (its effect shows in the live trace).
+async fn command_for(text: &str, state: &AppState) -> Option<Command> {
+    let frame = match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => frame,
         Err(err) => {
-            return Command::Refuse(format!(
+            return Some(Command::Refuse(format!(
                 "cannot read the frame: {err}; expected JSON such as \
                  {{\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}}"
-            ));
+            )));
         }
     };
-    match start_run(request, state).await {
-        Ok(frames) => Command::Stream(frames),
-        Err(err) => Command::Refuse(err.to_string()),
-    }
+    Some(match frame {
+        ClientFrame::Run(request) => match start_run(request, state).await {
+            Ok(frames) => Command::Stream(frames),
+            Err(err) => Command::Refuse(err.to_string()),
+        },
+        ClientFrame::LiveStart(request) => match state.start_live(&request).await {
+            Ok(run) => {
+                info!(scenario = %request.scenario, "a viewer started a live run");
+                Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone()))
+            }
+            Err(err) => Command::Refuse(format!("the live run did not start: {err}")),
+        },
+        ClientFrame::LiveWatch => match state.live() {
+            Some(run) => Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone())),
+            None => Command::Refuse(NO_LIVE_RUN.into()),
+        },
+        ClientFrame::LiveControl(command) => match state.live() {
+            Some(run) => match run.command(command) {
+                Ok(()) => return None,
+                Err(err) => Command::Refuse(err.to_string()),
+            },
+            None => Command::Refuse(NO_LIVE_RUN.into()),
+        },
+    })
 }
+
+/// The refusal of a live command when no live run was ever started.
+const NO_LIVE_RUN: &str = "no live run has been started: send {\"type\":\"live_start\",…} first";
 
 /// Why a run did not start.
 #[derive(Debug, thiserror::Error)]
@@ -237,5 +336,89 @@ async fn start_run(
         Ok(Ok(())) => Ok(frames),
         Ok(Err(err)) => Err(err.into()),
         Err(_) => Err(StartError::Engine),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::trace_log::LogBounds;
+    use shared::protocol::{EndReason, Event, TraceHasher};
+
+    fn log() -> Arc<TraceLog> {
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 1,
+            until_s: 1.0,
+            knobs: Default::default(),
+            faults: Vec::new(),
+        };
+        let prepared = scenario::prepare(&request).unwrap();
+        let header = shared::sim::trace_header(&prepared.run, &prepared.world);
+        let bounds = LogBounds {
+            events_per_frame: 1,
+            frames_buffered: 2,
+            max_events: 1_000,
+        };
+        Arc::new(TraceLog::new(header, bounds).unwrap())
+    }
+
+    fn narrate(log: &TraceLog, n: usize) {
+        log.record(Event::Narration {
+            text: format!("event {n}"),
+        });
+    }
+
+    #[tokio::test]
+    async fn a_lagging_viewer_is_told_then_sent_the_whole_run_again() {
+        let log = log();
+        let mut feed = LiveFeed::new(log.subscribe(), log.clone());
+        let header = feed.next().await.unwrap();
+        assert!(header.json.starts_with(r#"{"type":"header""#));
+        for n in 0..10 {
+            narrate(&log, n);
+        }
+        let resync = feed.next().await.unwrap();
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&resync.json).unwrap(),
+            ServerFrame::Resync { missed_frames: 8 }
+        );
+        // After the resync: the header, every event from the start, new ones as they come, and
+        // the end with its hash.
+        let mut frames = Vec::new();
+        for _ in 0..11 {
+            frames.push(feed.next().await.unwrap());
+        }
+        for n in 10..12 {
+            narrate(&log, n);
+            frames.push(feed.next().await.unwrap());
+        }
+        log.finish(EndReason::Stopped);
+        frames.push(feed.next().await.unwrap());
+        frames.push(feed.next().await.unwrap());
+        assert!(frames.last().unwrap().is_end, "the run's end arrives");
+        let mut hasher = TraceHasher::default();
+        let mut texts = Vec::new();
+        for frame in frames {
+            match serde_json::from_str::<ServerFrame>(&frame.json).unwrap() {
+                ServerFrame::Header(header) => hasher.add_header(&header),
+                ServerFrame::Events { events } => {
+                    for event in &events {
+                        hasher.add_event(event);
+                        if let Event::Narration { text } = &event.event {
+                            texts.push(text.clone());
+                        }
+                    }
+                }
+                ServerFrame::End { trace_hash, events } => {
+                    assert_eq!(trace_hash, hasher.hex());
+                    assert_eq!(events, 13);
+                    assert!(frame.is_end);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected: Vec<String> = (0..12).map(|n| format!("event {n}")).collect();
+        assert_eq!(texts, expected, "nothing missed, nothing repeated");
     }
 }

@@ -137,7 +137,10 @@ async fn bad_frames_get_error_frames_and_the_socket_still_serves() {
     check(
         &mut viewer,
         text(r#"{"type":"stop"}"#),
-        &["unknown variant `stop`", "expected `run`"],
+        &[
+            "unknown variant `stop`",
+            "expected one of `run`, `live_start`",
+        ],
     )
     .await;
     check(

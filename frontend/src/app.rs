@@ -6,6 +6,7 @@ use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
 use crate::components::faults::FaultsPanel;
+use crate::components::live_controls::LiveControls;
 use crate::components::map::ServiceMap;
 use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
@@ -84,6 +85,7 @@ pub fn App() -> impl IntoView {
             <PlayerBar/>
             {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
             {(!embed).then(|| view! { <ShareBar on_run=start/> })}
+            {(!embed).then(|| view! { <LiveControls/> })}
             <StatusLine/>
             {bench_result.map(|result| view! { <BenchReport result=result/> })}
             <div class="stage" class:single=move || !shows(View::Metrics)>

@@ -1,7 +1,7 @@
 //! What to run and how to show it, as the control bar edits it and as the URL carries it: the
 //! whole state of the page, so a link reproduces the run and the position exactly.
 //!
-//! `?scenario=…&seed=…&until=…&source=sim|backend|recorded&trace=<url>&k.<knob>=<value>`
+//! `?scenario=…&seed=…&until=…&source=sim|backend|live|recorded&trace=<url>&k.<knob>=<value>`
 //! `&fault=<fault>` (repeatable) `&t=<s>&speed=<×>&autoplay=0&loop=1&views=map,sequence,…`
 //! `&sel=<selection>&embed=1&id=<embed id>&bench=<messages>`.
 
@@ -21,6 +21,8 @@ pub enum SourceKind {
     Backend,
     /// A trace file, dropped on the page or loaded from a URL.
     Recorded,
+    /// Real services run live by the backend, streamed over `/ws` as they work.
+    Live,
 }
 
 impl SourceKind {
@@ -30,15 +32,17 @@ impl SourceKind {
             SourceKind::Sim => "sim",
             SourceKind::Backend => "backend",
             SourceKind::Recorded => "recorded",
+            SourceKind::Live => "live",
         }
     }
 
-    /// Reads `sim`, `backend` or `recorded`.
+    /// Reads `sim`, `backend`, `live` or `recorded`.
     pub fn parse(text: &str) -> Option<SourceKind> {
         match text {
             "sim" => Some(SourceKind::Sim),
             "backend" => Some(SourceKind::Backend),
             "recorded" => Some(SourceKind::Recorded),
+            "live" => Some(SourceKind::Live),
             _ => None,
         }
     }

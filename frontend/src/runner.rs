@@ -10,6 +10,7 @@ use crate::state::{Clock, RunHandle, Settings};
 use crate::trace_index::TraceIndex;
 use crate::ws;
 use leptos::prelude::*;
+use shared::protocol::ClientFrame;
 use shared::time::Micros;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -23,7 +24,17 @@ pub fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
     }
     match config.source {
         SourceKind::Sim => run_in_page(&config, run, clock),
-        SourceKind::Backend => stream_from_backend(&config, run, clock),
+        SourceKind::Backend => {
+            let ask = ClientFrame::Run(config.request());
+            stream_from_backend(&config, ask, run, clock);
+        }
+        SourceKind::Live => {
+            // A live run happens in real time: watch it at 1× so the controls' effects show
+            // as they happen (the speed can still be changed).
+            clock.player.update(|p| p.set_speed(1.0));
+            let ask = ClientFrame::LiveStart(config.request());
+            stream_from_backend(&config, ask, run, clock);
+        }
         SourceKind::Recorded => match config.trace_url.clone() {
             Some(url) => load_from_address(url, config, run, clock),
             None => {
@@ -158,7 +169,7 @@ fn run_benchmark(messages: u32, run: RunHandle, clock: Clock) {
     }
 }
 
-fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
+fn stream_from_backend(config: &RunConfig, ask: ClientFrame, run: RunHandle, clock: Clock) {
     run.replace(None);
     clear_player(clock);
     run.status.set(RunStatus::Connecting);
@@ -174,7 +185,10 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
             match change {
                 StreamChange::NewTrace => {
                     restart_player(clock, &config_for_frames, end, playable);
-                    pending_start.set((start_at > Micros::ZERO).then_some(start_at));
+                    // After a resync the playhead goes back where it was; else where the
+                    // address says.
+                    let resumed = pending_start.take();
+                    pending_start.set(resumed.or((start_at > Micros::ZERO).then_some(start_at)));
                 }
                 StreamChange::MoreEvents | StreamChange::Complete => {
                     clock.player.update(|p| p.set_available(playable));
@@ -185,6 +199,10 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
                     }
                 }
                 StreamChange::Failed => {}
+                // The run comes again from its header: pick up where the viewer was.
+                StreamChange::Resynced => {
+                    pending_start.set(Some(clock.player.with_untracked(Player::now)));
+                }
             }
             run.touch();
             let status = receiver.status();
@@ -192,7 +210,7 @@ fn stream_from_backend(config: &RunConfig, run: RunHandle, clock: Clock) {
                 run.status.set(status.clone());
             }
         });
-    ws::connect(&config.request(), run.storage(), on_change);
+    ws::connect(&ask, run.storage(), on_change);
 }
 
 /// A clock with nothing to play, keeping the speed and looping the player already had.

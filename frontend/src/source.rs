@@ -188,6 +188,8 @@ pub enum StreamChange {
     Complete,
     /// Nothing more will come for this run.
     Failed,
+    /// The viewer fell behind a live run: the run is sent again from its header, which follows.
+    Resynced,
 }
 
 /// Follows one streamed run: builds the index from the backend's frames and checks its hash.
@@ -299,6 +301,7 @@ impl StreamReceiver {
             ServerFrame::Error { message } => {
                 self.fail(format!("The backend refused the run: {message}"))
             }
+            ServerFrame::Resync { .. } => StreamChange::Resynced,
         }
     }
 

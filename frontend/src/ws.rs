@@ -4,7 +4,7 @@
 use crate::source::{StreamChange, StreamReceiver};
 use crate::trace_index::TraceIndex;
 use leptos::prelude::{StoredValue, UpdateValue};
-use shared::protocol::{ClientFrame, RunRequest};
+use shared::protocol::ClientFrame;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -55,9 +55,21 @@ fn socket_url() -> Option<String> {
     Some(format!("{scheme}//{}/ws", location.host().ok()?))
 }
 
-/// Streams `request` from the backend into `index`, calling `on_change` after every frame and
-/// when the socket fails or closes.
-pub fn connect(request: &RunRequest, index: StoredValue<Option<TraceIndex>>, on_change: OnChange) {
+/// Sends `frame` on the open socket; false when there is none or it is not open.
+pub fn send(frame: &ClientFrame) -> bool {
+    let Ok(text) = serde_json::to_string(frame) else {
+        return false;
+    };
+    CONNECTION.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|connection| connection.socket.send_with_str(&text).is_ok())
+    })
+}
+
+/// Sends `ask` (a run, or a live run) and streams the trace that answers it into `index`,
+/// calling `on_change` after every frame and when the socket fails or closes.
+pub fn connect(ask: &ClientFrame, index: StoredValue<Option<TraceIndex>>, on_change: OnChange) {
     disconnect();
     let receiver = Rc::new(RefCell::new(StreamReceiver::default()));
     let fail = {
@@ -79,8 +91,7 @@ pub fn connect(request: &RunRequest, index: StoredValue<Option<TraceIndex>>, on_
             return;
         }
     };
-    let frame = serde_json::to_string(&ClientFrame::Run(request.clone()))
-        .expect("a run request always serializes");
+    let frame = serde_json::to_string(ask).expect("a client frame always serializes");
 
     let on_open = {
         let receiver = receiver.clone();

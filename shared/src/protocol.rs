@@ -831,6 +831,65 @@ pub struct RunRequest {
 pub enum ClientFrame {
     /// Stream the trace of this run (replacing any run being streamed).
     Run(RunRequest),
+    /// Start this scenario live on the server's real services (replacing the live run in
+    /// progress, which every viewer then sees end) and watch it.
+    LiveStart(RunRequest),
+    /// Watch the live run in progress from its beginning, or the next one to start.
+    LiveWatch,
+    /// Change the live run in progress.
+    LiveControl(LiveCommand),
+}
+
+/// A change to a live run, asked for by a viewer; each shows in the trace as it takes effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum LiveCommand {
+    /// End the run now.
+    Stop,
+    /// Start (`on`) or stop the load: the client services come up or go down.
+    Load {
+        /// True to run the workload, false to pause it.
+        on: bool,
+    },
+    /// Crash a service: its listener closes, so calls to it are refused; its tables stay.
+    Crash {
+        /// Which service.
+        service: ServiceId,
+    },
+    /// Restart a crashed service from its tables.
+    Restart {
+        /// Which service.
+        service: ServiceId,
+    },
+    /// Put a fault in force from now until it is healed: a slow service, a partition, lost,
+    /// duplicated or reordered messages (a crash fault crashes the service).
+    Fault {
+        /// What goes wrong.
+        fault: Fault,
+    },
+    /// End the faults of this kind on this service or link, whatever their factor or share
+    /// (healing a crash restarts the service).
+    Heal {
+        /// The kind and target to heal.
+        fault: Fault,
+    },
+}
+
+/// One message between two live services, as the body of the HTTP request that carries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireMessage {
+    /// Its id in the run.
+    pub id: MsgId,
+    /// The sender.
+    pub from: ServiceId,
+    /// The receiver.
+    pub to: ServiceId,
+    /// The client operation it serves.
+    pub op: Option<OpId>,
+    /// The message whose handling sent it.
+    pub caused_by: Option<MsgId>,
+    /// What it carries.
+    pub payload: Payload,
 }
 
 /// The server's message to a viewer over `/ws`.
@@ -855,6 +914,12 @@ pub enum ServerFrame {
     Error {
         /// What was wrong, in words meant for the person who asked.
         message: String,
+    },
+    /// The viewer fell behind a live run and frames were skipped: what it holds is void, and the
+    /// run is sent again from its `header`, which follows.
+    Resync {
+        /// How many frames it missed.
+        missed_frames: u64,
     },
 }
 

@@ -119,6 +119,11 @@ pub struct IdAllocator {
 }
 
 impl IdAllocator {
+    /// A fresh message id, for a driver that copies a message (a duplicating network).
+    pub fn fresh_msg(&mut self) -> MsgId {
+        self.msg()
+    }
+
     pub(crate) fn msg(&mut self) -> MsgId {
         self.next_msg += 1;
         MsgId(self.next_msg)
@@ -289,4 +294,10 @@ impl<'a> Ctx<'a> {
 pub trait Service {
     /// Reacts to one input.
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>);
+
+    /// For a broker, who subscribes to which topic, so a driver can set up a real broker (such
+    /// as RabbitMQ) to route alike; other services have none.
+    fn subscriptions(&self) -> Vec<crate::services::Subscription> {
+        Vec::new()
+    }
 }

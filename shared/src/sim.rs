@@ -65,6 +65,22 @@ pub struct World {
     pub intro: String,
 }
 
+/// The header of a trace of `world` run as `run`; every driver writes this one.
+pub fn trace_header(run: &RunInfo, world: &World) -> TraceHeader {
+    TraceHeader {
+        protocol_version: PROTOCOL_VERSION,
+        scenario: run.scenario.clone(),
+        seed: run.seed,
+        until: run.until,
+        knobs: run.knobs.clone(),
+        services: world.services.iter().map(|s| s.info.clone()).collect(),
+        links: world.links.clone(),
+        network: world.network,
+        copies: world.copies.clone(),
+        faults: world.faults.clone(),
+    }
+}
+
 enum Work {
     Start(ServiceId),
     /// The fault at this index of the header's list begins.
@@ -135,18 +151,7 @@ pub struct Sim {
 impl Sim {
     /// A run of `world`, whose every random choice comes from `rng`.
     pub fn new(run: RunInfo, world: World, rng: SimRng) -> Sim {
-        let header = TraceHeader {
-            protocol_version: PROTOCOL_VERSION,
-            scenario: run.scenario,
-            seed: run.seed,
-            until: run.until,
-            knobs: run.knobs,
-            services: world.services.iter().map(|s| s.info.clone()).collect(),
-            links: world.links,
-            network: world.network,
-            copies: world.copies,
-            faults: world.faults,
-        };
+        let header = trace_header(&run, &world);
         let mut sim = Sim {
             header,
             network: world.network,
@@ -477,8 +482,8 @@ impl Sim {
     }
 }
 
-/// A caption for a network fault beginning or ending.
-fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> String {
+/// A caption for a network fault beginning or ending; every driver narrates faults with it.
+pub fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> String {
     let name = |id: ServiceId| services[id.0 as usize].name.clone();
     let link = |link: LinkId| match link {
         LinkId::All => "every link".to_string(),

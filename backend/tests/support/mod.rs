@@ -35,6 +35,11 @@ impl TestServer {
     /// Starts a server configured by `config`.
     pub async fn start(config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestServer::start_on(listener, config).await
+    }
+
+    /// Starts a server configured by `config` on `listener`.
+    pub async fn start_on(listener: TcpListener, config: ServerConfig) -> TestServer {
         let addr = listener.local_addr().unwrap();
         let state = AppState::new(config);
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();

@@ -118,6 +118,12 @@ pub fn ControlBar(
                         >
                             "Recorded file"
                         </option>
+                        <option
+                            value="live"
+                            selected=move || config.with(|c| c.source == SourceKind::Live)
+                        >
+                            "Live services"
+                        </option>
                     </select>
                 </label>
                 <button id="run" type="submit" class="primary">

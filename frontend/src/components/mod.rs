@@ -6,6 +6,7 @@ pub mod controls;
 pub mod delivery;
 pub mod event_log;
 pub mod faults;
+pub mod live_controls;
 pub mod map;
 pub mod message_canvas;
 pub mod metrics;

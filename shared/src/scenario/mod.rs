@@ -187,8 +187,25 @@ pub fn find(name: &str) -> Result<&'static ScenarioSpec, ScenarioError> {
         })
 }
 
+/// A checked request's world, before any driver runs it: what the simulation and the live
+/// runtime both start from.
+pub struct PreparedRun {
+    /// What is run, for the trace's header.
+    pub run: RunInfo,
+    /// The services, links and faults the scenario built.
+    pub world: World,
+    /// The run's generator, after the world took its fork.
+    pub rng: SimRng,
+}
+
 /// Checks a request and sets up its run, ready to [`Sim::step`].
 pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
+    let PreparedRun { run, world, rng } = prepare(request)?;
+    Ok(Sim::new(run, world, rng))
+}
+
+/// Checks a request and builds its world, for any driver.
+pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
     let spec = find(&request.scenario)?;
     let knobs = Knobs::resolve(spec, &request.knobs)?;
     if !(request.until_s > 0.0 && request.until_s <= MAX_UNTIL_S) {
@@ -210,7 +227,7 @@ pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
         knobs: knobs.values().clone(),
         until: Micros::from_secs_f64(request.until_s),
     };
-    Ok(Sim::new(run, world, rng))
+    Ok(PreparedRun { run, world, rng })
 }
 
 /// Runs a request to its end and returns the whole trace.

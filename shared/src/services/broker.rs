@@ -269,6 +269,10 @@ impl Broker {
 }
 
 impl Service for Broker {
+    fn subscriptions(&self) -> Vec<Subscription> {
+        self.config.subscriptions.clone()
+    }
+
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
             Input::Start => {}

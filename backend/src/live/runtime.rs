@@ -1,0 +1,760 @@
+//! The engine of a live run: the same loop as the simulation's, with real IO at its edges.
+//!
+//! One task owns every service's state machine and database and handles one input at a time,
+//! exactly as `shared::sim` does; what differs is where inputs come from and where effects go.
+//! Messages arrive over HTTP on each service's own port, timers are tokio timers, and the clock
+//! is the wall clock since the run started. The machines are not `Send`, so the engine runs on a
+//! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
+
+use super::amqp::AmqpBroker;
+use super::net::Network;
+use super::tables::SqliteTables;
+use super::trace_log::TraceLog;
+use super::{BrokerChoice, LiveConfig, LiveError, Storage};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use shared::network::Fate;
+use shared::protocol::Fault;
+use shared::protocol::{
+    DomainEvent, DropReason, EndReason, Event, LiveCommand, MsgId, Payload, ServiceId, ServiceInfo,
+    ServiceRole, WireMessage,
+};
+use shared::rng::SimRng;
+use shared::scenario::PreparedRun;
+use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, Tables, TimerId};
+use shared::sim::{MachineFactory, describe_fault};
+use shared::time::Micros;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// One input for the engine.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// A message arrived at its receiver's port.
+    Arrive(WireMessage),
+    /// A message's receiver refused the connection.
+    Refused { sender: ServiceId, msg: MsgId },
+    /// A service's timer fired.
+    Timer {
+        service: ServiceId,
+        incarnation: u32,
+        timer: TimerId,
+    },
+    /// A scheduled fault begins.
+    FaultBegins(Fault),
+    /// A scheduled fault ends.
+    FaultEnds(Fault),
+    /// A viewer's (already checked) command.
+    Command(LiveCommand),
+    /// Send `payload` from `from` to `to`, as if `from`'s machine had.
+    SendAs {
+        from: ServiceId,
+        to: ServiceId,
+        payload: Payload,
+    },
+    /// RabbitMQ delivered an event for `subscriber`: send it on as the broker service.
+    Deliver {
+        broker: ServiceId,
+        subscriber: ServiceId,
+        tag: u64,
+        redelivered: bool,
+        event: DomainEvent,
+    },
+    /// The run's time is up.
+    End(EndReason),
+}
+
+/// What each service's HTTP handler needs.
+#[derive(Clone)]
+struct Door {
+    service: ServiceId,
+    inbox: mpsc::Sender<Work>,
+}
+
+/// One service: its machine (absent while down), its database and its listener.
+struct Node {
+    info: ServiceInfo,
+    make: MachineFactory,
+    machine: Option<Box<dyn Service>>,
+    /// Counts restarts, so timers set before a crash never fire into the new instance.
+    incarnation: u32,
+    tables: SqliteTables,
+    rng: SimRng,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+    /// For a broker replaced by RabbitMQ: the connection standing in for its machine.
+    amqp: Option<Arc<AmqpBroker>>,
+}
+
+/// The running engine.
+pub(crate) struct Engine {
+    log: Arc<TraceLog>,
+    nodes: Vec<Node>,
+    ids: IdAllocator,
+    network: Arc<Network>,
+    http: reqwest::Client,
+    calls: Arc<Semaphore>,
+    call_timeout: Duration,
+    inbox_sender: mpsc::Sender<Work>,
+    inbox: mpsc::Receiver<Work>,
+    /// Whether the "too many calls" narration was said since calls last had room.
+    said_calls_full: bool,
+}
+
+/// What the starter of a run learns once it is up.
+pub(crate) struct Started {
+    pub log: Arc<TraceLog>,
+    pub inbox: mpsc::Sender<Work>,
+    pub addrs: Vec<SocketAddr>,
+    pub databases: Vec<Option<PathBuf>>,
+    /// Services that are RabbitMQ, not a machine: they cannot be crashed from here.
+    pub external: Vec<ServiceId>,
+}
+
+impl Engine {
+    /// Sets up every service (database with its initial rows, listener, machine) and the run's
+    /// timers; the run's clock starts here.
+    pub(crate) async fn start(
+        prepared: PreparedRun,
+        config: &LiveConfig,
+    ) -> Result<(Engine, Started), LiveError> {
+        let PreparedRun {
+            run,
+            world,
+            mut rng,
+        } = prepared;
+        let header = shared::sim::trace_header(&run, &world);
+        let log =
+            Arc::new(TraceLog::new(header, config.log).map_err(|e| LiveError::Io(e.to_string()))?);
+        let (inbox_sender, inbox) = mpsc::channel(config.inbox_capacity.max(1));
+        if let Storage::Dir(dir) = &config.storage {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LiveError::Io(format!(
+                    "cannot create the data folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        log.record(Event::Narration { text: world.intro });
+        let mut nodes = Vec::new();
+        let mut databases = Vec::new();
+        for setup in world.services {
+            let service = setup.info.id;
+            let (mut tables, path) = open_tables(&config.storage, &setup.info)?;
+            for (table, key, row) in setup.initial_rows {
+                log.record(Event::RowWritten {
+                    service,
+                    table: table.clone(),
+                    key: key.clone(),
+                    value: row.value.clone(),
+                    version: row.version,
+                });
+                tables.put(&table, &key, row);
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                LiveError::Io(format!("cannot listen for {}: {e}", setup.info.name))
+            })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| LiveError::Io(e.to_string()))?;
+            let door = Door {
+                service,
+                inbox: inbox_sender.clone(),
+            };
+            let amqp = match (&config.broker, setup.info.role) {
+                (BrokerChoice::Amqp(url), ServiceRole::Broker) => {
+                    let subscriptions = (setup.make)().subscriptions();
+                    let broker = AmqpBroker::connect(
+                        url,
+                        run_id(),
+                        service,
+                        subscriptions,
+                        log.clone(),
+                        inbox_sender.clone(),
+                    )
+                    .await
+                    .map_err(|e| LiveError::Io(format!("cannot use RabbitMQ at {url}: {e}")))?;
+                    Some(broker)
+                }
+                _ => None,
+            };
+            databases.push(path);
+            nodes.push(Node {
+                info: setup.info,
+                make: setup.make,
+                machine: None,
+                incarnation: 0,
+                tables,
+                rng: rng.fork(),
+                addr,
+                server: Some(tokio::spawn(serve_node(listener, door))),
+                amqp,
+            });
+        }
+        let network = Arc::new(Network::new(world.network, rng.fork()));
+        let http = reqwest::Client::builder()
+            // A fresh connection per message: a stopped service's closed port then refuses
+            // every call, as a crashed process would, instead of a pooled socket lingering.
+            .pool_max_idle_per_host(0)
+            .connect_timeout(config.call_timeout)
+            .build()
+            .map_err(|e| LiveError::Io(format!("cannot set up the HTTP client: {e}")))?;
+        let started = Started {
+            log: log.clone(),
+            inbox: inbox_sender.clone(),
+            addrs: nodes.iter().map(|n| n.addr).collect(),
+            databases,
+            external: nodes
+                .iter()
+                .filter(|n| n.amqp.is_some())
+                .map(|n| n.info.id)
+                .collect(),
+        };
+        let mut engine = Engine {
+            log,
+            nodes,
+            ids: IdAllocator::default(),
+            network,
+            http,
+            calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            call_timeout: config.call_timeout,
+            inbox_sender,
+            inbox,
+            said_calls_full: false,
+        };
+        for spec in world.faults {
+            if let Some(ends_at) = spec.ends_at() {
+                engine.at(ends_at, Work::FaultEnds(spec.fault.clone()));
+            }
+            engine.at(spec.at, Work::FaultBegins(spec.fault));
+        }
+        engine.at(run.until, Work::End(EndReason::ReachedUntil));
+        spawn_flusher(engine.log.clone(), config.flush_every);
+        for index in 0..engine.nodes.len() {
+            engine.start_machine(ServiceId(index as u16));
+        }
+        Ok((engine, started))
+    }
+
+    /// Handles inputs until the run ends, then closes every listener.
+    pub(crate) async fn run(mut self) {
+        while let Some(work) = self.inbox.recv().await {
+            if let Work::End(reason) = work {
+                self.log.finish(reason);
+                break;
+            }
+            self.work(work);
+            if self.log.is_full() {
+                self.log.finish(EndReason::Budget);
+                break;
+            }
+        }
+        for node in &mut self.nodes {
+            if let Some(server) = node.server.take() {
+                server.abort();
+            }
+            if let Some(amqp) = node.amqp.take() {
+                amqp.close().await;
+            }
+        }
+    }
+
+    /// Queues `work` at `at` on the run's clock.
+    fn at(&self, at: Micros, work: Work) {
+        let inbox = self.inbox_sender.clone();
+        let due = self.log.started() + Duration::from_micros(at.0);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due.into()).await;
+            let _ = inbox.send(work).await;
+        });
+    }
+
+    fn work(&mut self, work: Work) {
+        match work {
+            Work::Arrive(message) => self.arrive(message),
+            Work::Refused { sender, msg } => {
+                let recorded = self.log.record(Event::Dropped {
+                    msg,
+                    reason: DropReason::ReceiverDown,
+                });
+                // Like a refused TCP connection, the sender learns of it at once.
+                if recorded {
+                    match self.node(sender).amqp.clone() {
+                        Some(amqp) => amqp.refused(msg),
+                        None => self.handle(sender, Input::Refused(msg)),
+                    }
+                }
+            }
+            Work::Timer {
+                service,
+                incarnation,
+                timer,
+            } => {
+                if self.node(service).incarnation == incarnation {
+                    self.handle(service, Input::Timer(timer));
+                }
+            }
+            Work::FaultBegins(fault) => self.fault_begins(fault),
+            Work::FaultEnds(fault) => self.fault_ends(fault),
+            Work::Command(command) => self.command(command),
+            Work::SendAs { from, to, payload } => {
+                self.send_as(from, to, payload);
+            }
+            Work::Deliver {
+                broker,
+                subscriber,
+                tag,
+                redelivered,
+                event,
+            } => {
+                let deliver = Payload::Deliver {
+                    tag,
+                    redelivered,
+                    event,
+                };
+                let msg = self.send_as(broker, subscriber, deliver);
+                if let Some(amqp) = &self.node(broker).amqp {
+                    amqp.sent_delivery(msg, tag);
+                }
+            }
+            Work::End(_) => {}
+        }
+    }
+
+    /// Sends `payload` from `from` to `to` as if `from`'s machine had; returns the message.
+    fn send_as(&mut self, from: ServiceId, to: ServiceId, payload: Payload) -> MsgId {
+        let now = self.log.now();
+        let node = &mut self.nodes[from.0 as usize];
+        let mut ctx = Ctx::new(now, from, &mut node.rng, &mut node.tables, &mut self.ids);
+        let msg = ctx.send(to, payload, None, None);
+        let effects = ctx.into_effects();
+        let incarnation = node.incarnation;
+        self.carry_out(from, incarnation, effects);
+        msg
+    }
+
+    fn node(&self, service: ServiceId) -> &Node {
+        &self.nodes[service.0 as usize]
+    }
+
+    fn command(&mut self, command: LiveCommand) {
+        match command {
+            LiveCommand::Stop => {
+                let _ = self.inbox_sender.try_send(Work::End(EndReason::Stopped));
+            }
+            LiveCommand::Load { on } => {
+                let clients: Vec<ServiceId> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.info.role == ServiceRole::Client)
+                    .map(|n| n.info.id)
+                    .collect();
+                for client in clients {
+                    let name = self.node(client).info.name.clone();
+                    if on {
+                        self.restart_with(
+                            client,
+                            format!("The load resumes: {name} starts again."),
+                        );
+                    } else {
+                        self.crash(
+                            client,
+                            Some(format!("The load stops: {name} sends nothing more.")),
+                        );
+                    }
+                }
+            }
+            LiveCommand::Crash { service } => self.crash(service, None),
+            LiveCommand::Restart { service } => self.restart(service),
+            LiveCommand::Fault { fault } => self.fault_begins(fault),
+            LiveCommand::Heal { fault } => self.fault_ends(fault),
+        }
+    }
+
+    /// A fault begins: a crash stops its service; any other fault changes the network.
+    fn fault_begins(&mut self, fault: Fault) {
+        if let Fault::Crash { service } = fault {
+            self.crash(service, None);
+            return;
+        }
+        let text = describe_fault(&fault, &self.log.header().services, true);
+        self.network.begin(fault);
+        self.log.record(Event::Narration { text });
+    }
+
+    /// A fault ends: a crashed service restarts; the network heals.
+    fn fault_ends(&mut self, fault: Fault) {
+        if let Fault::Crash { service } = fault {
+            self.restart(service);
+            return;
+        }
+        if self.network.end(&fault) {
+            let text = describe_fault(&fault, &self.log.header().services, false);
+            self.log.record(Event::Narration { text });
+        }
+    }
+
+    /// Stops a service as a crash does: its listener closes (calls to it are refused), its
+    /// memory and timers are lost, its database stays.
+    fn crash(&mut self, service: ServiceId, narration: Option<String>) {
+        let node = &mut self.nodes[service.0 as usize];
+        if node.machine.take().is_none() {
+            return;
+        }
+        node.incarnation += 1;
+        if let Some(server) = node.server.take() {
+            server.abort();
+        }
+        let text = narration.unwrap_or_else(|| {
+            format!(
+                "{} crashes: what it held in memory is gone, and calls to it are refused.",
+                node.info.name
+            )
+        });
+        self.log.record(Event::ServiceDown { service });
+        self.log.record(Event::Narration { text });
+    }
+
+    fn restart(&mut self, service: ServiceId) {
+        let text = format!(
+            "{} restarts, with its database intact.",
+            self.node(service).info.name
+        );
+        self.restart_with(service, text);
+    }
+
+    /// Starts a stopped service again on its own port, from its database.
+    fn restart_with(&mut self, service: ServiceId, narration: String) {
+        let node = &mut self.nodes[service.0 as usize];
+        if node.machine.is_some() {
+            return;
+        }
+        let listener = match std::net::TcpListener::bind(node.addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+        {
+            Ok(listener) => listener,
+            Err(err) => {
+                warn!(
+                    "{} cannot listen on {} again: {err}",
+                    node.info.name, node.addr
+                );
+                let text = format!(
+                    "{} cannot restart: its port {} is taken ({err}).",
+                    node.info.name,
+                    node.addr.port()
+                );
+                self.log.record(Event::Narration { text });
+                return;
+            }
+        };
+        let door = Door {
+            service,
+            inbox: self.inbox_sender.clone(),
+        };
+        node.server = Some(tokio::spawn(serve_node(listener, door)));
+        self.log.record(Event::Narration { text: narration });
+        self.start_machine(service);
+    }
+
+    fn start_machine(&mut self, service: ServiceId) {
+        let node = &mut self.nodes[service.0 as usize];
+        if node.amqp.is_some() {
+            // RabbitMQ runs on its own; its queues and deliveries need no machine here.
+            self.log.record(Event::ServiceUp { service });
+            return;
+        }
+        node.machine = Some((node.make)());
+        self.log.record(Event::ServiceUp { service });
+        self.handle(service, Input::Start);
+    }
+
+    fn arrive(&mut self, message: WireMessage) {
+        let Some(node) = self.nodes.get(message.to.0 as usize) else {
+            return;
+        };
+        if node.machine.is_none() {
+            // It reached a connection the crashed service had open: refused all the same.
+            if self.log.record(Event::Dropped {
+                msg: message.id,
+                reason: DropReason::ReceiverDown,
+            }) {
+                self.handle(message.from, Input::Refused(message.id));
+            }
+            return;
+        }
+        if !self.log.record(Event::Delivered { msg: message.id }) {
+            return;
+        }
+        let envelope = Envelope {
+            id: message.id,
+            from: message.from,
+            to: message.to,
+            op: message.op,
+            caused_by: message.caused_by,
+            payload: message.payload,
+        };
+        self.handle(envelope.to, Input::Message(&envelope));
+    }
+
+    fn handle(&mut self, service: ServiceId, input: Input<'_>) {
+        let now = self.log.now();
+        let Some(node) = self.nodes.get_mut(service.0 as usize) else {
+            return;
+        };
+        let Some(machine) = node.machine.as_mut() else {
+            return;
+        };
+        let mut ctx = Ctx::new(now, service, &mut node.rng, &mut node.tables, &mut self.ids);
+        machine.handle(input, &mut ctx);
+        let effects = ctx.into_effects();
+        let incarnation = node.incarnation;
+        self.carry_out(service, incarnation, effects);
+    }
+
+    /// Carries out a machine's effects. Every kind of effect is matched here, so a new one
+    /// fails to compile until the live runtime knows what to do with it.
+    fn carry_out(&mut self, service: ServiceId, incarnation: u32, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send(envelope) => self.send(envelope),
+                Effect::SetTimer { id, after } => {
+                    let inbox = self.inbox_sender.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_micros(after.0)).await;
+                        let _ = inbox
+                            .send(Work::Timer {
+                                service,
+                                incarnation,
+                                timer: id,
+                            })
+                            .await;
+                    });
+                }
+                Effect::Record(event) => {
+                    self.log.record(event);
+                }
+                // A service's own failpoint: it dies here, for real (its port closes), and
+                // comes back when the scenario says.
+                Effect::Crash { restart_after } => {
+                    self.crash(service, None);
+                    let inbox = self.inbox_sender.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_micros(restart_after.0)).await;
+                        let restart = Work::Command(LiveCommand::Restart { service });
+                        let _ = inbox.send(restart).await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends a message: records it, and puts it (and a copy, when the network duplicates it)
+    /// on the network.
+    fn send(&mut self, envelope: Envelope) {
+        let payload = &envelope.payload;
+        self.log.record(Event::Sent {
+            msg: envelope.id,
+            from: envelope.from,
+            to: envelope.to,
+            kind: payload.kind(),
+            label: payload.label(),
+            op: envelope.op,
+            caused_by: envelope.caused_by,
+        });
+        let fate = self.network.fate(envelope.from, envelope.to);
+        let copy = fate.duplicated.then(|| {
+            let copy = Envelope {
+                id: self.ids.fresh_msg(),
+                ..envelope.clone()
+            };
+            self.log.record(Event::Duplicated {
+                msg: envelope.id,
+                copy: copy.id,
+            });
+            copy
+        });
+        self.launch(envelope, fate);
+        if let Some(copy) = copy {
+            let fate = self.network.fate(copy.from, copy.to);
+            self.launch(copy, fate);
+        }
+    }
+
+    /// Puts a message on the network: after the delay its fate gives, an HTTP
+    /// `POST /messages` to its receiver's port (or, to RabbitMQ, an AMQP publish or ack).
+    fn launch(&mut self, envelope: Envelope, fate: Fate) {
+        let Ok(permit) = self.calls.clone().try_acquire_owned() else {
+            // The bound on open calls: the message is not sent, as a full connection pool fails.
+            self.log.record(Event::Dropped {
+                msg: envelope.id,
+                reason: DropReason::Lost,
+            });
+            if !self.said_calls_full {
+                self.said_calls_full = true;
+                let text =
+                    "Too many calls are open at once: new messages are dropped until some finish.";
+                self.log.record(Event::Narration { text: text.into() });
+            }
+            return;
+        };
+        self.said_calls_full = false;
+        let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
+            return;
+        };
+        let delay = Duration::from_micros(fate.delay.0);
+        let log = self.log.clone();
+        if let Some(reason) = fate.lost {
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::time::sleep(delay).await;
+                log.record(Event::Dropped {
+                    msg: envelope.id,
+                    reason,
+                });
+            });
+            return;
+        }
+        if let Some(amqp) = receiver.amqp.clone() {
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::time::sleep(delay).await;
+                match &envelope.payload {
+                    Payload::Publish(event) => amqp.publish(envelope.id, event).await,
+                    Payload::Ack { tag } => amqp.ack(envelope.id, *tag).await,
+                    _ => {
+                        log.record(Event::Delivered { msg: envelope.id });
+                    }
+                }
+            });
+            return;
+        }
+        let url = format!("http://{}/messages", receiver.addr);
+        let message = WireMessage {
+            id: envelope.id,
+            from: envelope.from,
+            to: envelope.to,
+            op: envelope.op,
+            caused_by: envelope.caused_by,
+            payload: envelope.payload,
+        };
+        let inbox = self.inbox_sender.clone();
+        let request = self
+            .http
+            .post(url)
+            .json(&message)
+            .timeout(self.call_timeout);
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::time::sleep(delay).await;
+            match request.send().await {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {}
+                Ok(response) => {
+                    debug!("message {:?} rejected: {}", message.id, response.status());
+                    log.record(Event::Dropped {
+                        msg: message.id,
+                        reason: DropReason::Lost,
+                    });
+                }
+                Err(err) if err.is_connect() => {
+                    let refused = Work::Refused {
+                        sender: message.from,
+                        msg: message.id,
+                    };
+                    let _ = inbox.send(refused).await;
+                }
+                Err(err) => {
+                    debug!("message {:?} failed: {err}", message.id);
+                    log.record(Event::Dropped {
+                        msg: message.id,
+                        reason: DropReason::Lost,
+                    });
+                }
+            }
+        });
+    }
+}
+
+/// A name for this run's RabbitMQ exchange and queues, unique on this machine.
+fn run_id() -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{run}-{nanos:08x}", std::process::id())
+}
+
+/// Opens a service's database: a fresh file in the data folder, or memory.
+fn open_tables(
+    storage: &Storage,
+    info: &ServiceInfo,
+) -> Result<(SqliteTables, Option<PathBuf>), LiveError> {
+    let fail =
+        |e: rusqlite::Error| LiveError::Io(format!("cannot open {}'s database: {e}", info.name));
+    match storage {
+        Storage::Memory => Ok((SqliteTables::open_in_memory().map_err(fail)?, None)),
+        Storage::Dir(dir) => {
+            let path = dir.join(super::database_file_name(info));
+            // Each run starts from its scenario's rows, not from a previous run's.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            Ok((SqliteTables::open_file(&path).map_err(fail)?, Some(path)))
+        }
+    }
+}
+
+/// Flushes the log's pending events every `every`, so viewers see them within that time.
+fn spawn_flusher(log: Arc<TraceLog>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while !log.is_finished() {
+            ticks.tick().await;
+            log.flush();
+        }
+    });
+}
+
+/// Serves one service's port until aborted: `POST /messages` takes a message, `GET /healthz`.
+async fn serve_node(listener: TcpListener, door: Door) {
+    let app = Router::new()
+        .route("/messages", post(take_message))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(door);
+    if let Err(err) = axum::serve(listener, app).await {
+        warn!("a live service's listener failed: {err}");
+    }
+}
+
+/// Hands an arriving message to the engine: 202 once it is queued, 503 when the engine's inbox
+/// is full (the bound on work waiting), 400 when it was sent to the wrong port.
+async fn take_message(
+    State(door): State<Door>,
+    axum::Json(message): axum::Json<WireMessage>,
+) -> (StatusCode, &'static str) {
+    if message.to != door.service {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this message is for another service",
+        );
+    }
+    match door.inbox.try_send(Work::Arrive(message)) {
+        Ok(()) => (StatusCode::ACCEPTED, "accepted"),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "too busy: try again later")
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "the run has ended")
+        }
+    }
+}

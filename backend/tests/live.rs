@@ -1,0 +1,646 @@
+//! The live runtime for real: services on loopback ports with SQLite files, HTTP between them,
+//! the embedded broker or RabbitMQ, crashes that really close a port. Nothing is mocked; waits
+//! are bounded polls of the real databases and trace.
+//!
+//! The RabbitMQ cases need a broker at `CROSSTALK_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`); `scripts/test.sh` installs and starts one.
+
+mod support;
+
+use backend::live::{BrokerChoice, LiveConfig, LiveRun, Storage};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use shared::protocol::{
+    DropReason, Event, Fault, LinkId, LiveCommand, MessageKind, OpId, Payload, RunRequest,
+    ServiceId, Trace,
+};
+use std::path::Path;
+use std::time::Duration;
+use support::{ANSWER_TIMEOUT, TempDir};
+
+const CLIENT: ServiceId = ServiceId(0);
+const ORDER: ServiceId = ServiceId(1);
+const PRODUCT: ServiceId = ServiceId(2);
+const BROKER: ServiceId = ServiceId(3);
+
+fn request(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> RunRequest {
+    RunRequest {
+        scenario: scenario.to_string(),
+        seed: 1,
+        until_s,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
+    }
+}
+
+/// Eventual consistency with no workload and no scheduled outage: only what the test does.
+fn quiet_eventual_consistency() -> RunRequest {
+    request(
+        "eventual-consistency",
+        120.0,
+        &[
+            ("rename_rate_per_s", 0.0),
+            ("read_rate_per_s", 0.0),
+            ("order_down_for_s", 0.0),
+            ("link_latency_ms", 5.0),
+            ("broker_delay_ms", 50.0),
+        ],
+    )
+}
+
+/// RabbitMQ, where `scripts/test.sh` starts it.
+fn rabbitmq() -> BrokerChoice {
+    BrokerChoice::Amqp(
+        std::env::var("CROSSTALK_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
+    )
+}
+
+async fn start_with_files(request: &RunRequest, dir: &TempDir, broker: BrokerChoice) -> LiveRun {
+    let config = LiveConfig {
+        storage: Storage::Dir(dir.path().to_path_buf()),
+        broker,
+        ..LiveConfig::default()
+    };
+    LiveRun::start(request, config)
+        .await
+        .expect("the live run starts")
+}
+
+/// A row of a service's SQLite file, read through a connection of the test's own.
+fn sqlite_row(path: &Path, table: &str, key: &str) -> Option<(String, u64)> {
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    connection
+        .query_row(
+            &format!("SELECT value, version FROM \"{table}\" WHERE key = ?1"),
+            [key],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
+        )
+        .optional()
+        .ok()?
+}
+
+/// Polls `check` every 20 ms until it holds; fails the test after [`ANSWER_TIMEOUT`].
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn rename(product: u64, name: &str) -> Payload {
+    Payload::RenameProduct {
+        product,
+        name: name.to_string(),
+    }
+}
+
+/// How many times the trace wrote `key` of `table` in `service` after the initial rows.
+fn writes_of(trace: &Trace, service: ServiceId, table: &str, key: &str) -> usize {
+    trace
+        .events
+        .iter()
+        .filter(|e| e.at.0 > 0)
+        .filter(|e| {
+            matches!(&e.event, Event::RowWritten { service: s, table: t, key: k, version, .. }
+                if *s == service && t == table && k == key && *version > 1)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_reaches_orders_sqlite_copy_through_the_broker() {
+    check_a_rename_reaches_orders_sqlite_copy(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_reaches_orders_sqlite_copy_through_rabbitmq() {
+    check_a_rename_reaches_orders_sqlite_copy(rabbitmq()).await;
+}
+
+async fn check_a_rename_reaches_orders_sqlite_copy(broker: BrokerChoice) {
+    let dir = TempDir::new("live-rename");
+    let run = start_with_files(&quiet_eventual_consistency(), &dir, broker).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    let product_db = run.database(PRODUCT).unwrap().to_path_buf();
+    assert_eq!(order_db.file_name().unwrap(), "order.sqlite");
+    let before = sqlite_row(&order_db, "product_names", "3").unwrap();
+    assert_eq!(before.1, 1, "the copy starts at version 1");
+
+    run.send_as(CLIENT, PRODUCT, rename(3, "Test Lamp"))
+        .unwrap();
+    eventually("Order's copy holds the new name", || {
+        sqlite_row(&order_db, "product_names", "3") == Some(("Test Lamp".into(), 2))
+    })
+    .await;
+    assert_eq!(
+        sqlite_row(&product_db, "products", "3"),
+        Some(("Test Lamp".into(), 2)),
+        "the source of truth changed first"
+    );
+    let delivered = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::Delivered { .. }))
+            .count()
+    };
+    eventually("Order's ack reaches the broker", || {
+        delivered(&run.trace()) == 5
+    })
+    .await;
+    run.stop();
+    run.finished().await;
+    let trace = run.trace();
+    let kinds: Vec<(MessageKind, ServiceId, ServiceId)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::Sent { kind, from, to, .. } => Some((kind, from, to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (MessageKind::Request, CLIENT, PRODUCT),
+            (MessageKind::Event, PRODUCT, BROKER),
+            (MessageKind::Response, PRODUCT, CLIENT),
+            (MessageKind::Event, BROKER, ORDER),
+            (MessageKind::Ack, ORDER, BROKER),
+        ]
+    );
+    assert_eq!(
+        delivered(&trace),
+        5,
+        "every message arrived over HTTP, once"
+    );
+    assert!(matches!(
+        trace.events.last().unwrap().event,
+        Event::RunEnded {
+            messages_in_flight: 0,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_consumer_gets_every_event_exactly_once_after_its_restart() {
+    check_a_stopped_consumer_gets_every_event_once(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_a_stopped_consumer_gets_every_event_exactly_once_after_its_restart() {
+    check_a_stopped_consumer_gets_every_event_once(rabbitmq()).await;
+}
+
+async fn check_a_stopped_consumer_gets_every_event_once(broker: BrokerChoice) {
+    let dir = TempDir::new("live-consumer");
+    let run = start_with_files(&quiet_eventual_consistency(), &dir, broker).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    run.command(LiveCommand::Crash { service: ORDER }).unwrap();
+    let order_addr = run.addr(ORDER).unwrap();
+    eventually("Order's port refuses connections", || {
+        std::net::TcpStream::connect(order_addr).is_err()
+    })
+    .await;
+    let products = 1..=5u64;
+    for product in products.clone() {
+        run.send_as(
+            CLIENT,
+            PRODUCT,
+            rename(product, &format!("Renamed {product}")),
+        )
+        .unwrap();
+    }
+    eventually("the broker holds five events for Order", || {
+        run.trace().events.iter().any(
+            |e| matches!(&e.event, Event::QueueDepth { queue, depth: 5, .. } if queue == "order"),
+        )
+    })
+    .await;
+    eventually("the broker tried to deliver and was refused", || {
+        run.trace().events.iter().any(|e| {
+            matches!(
+                e.event,
+                Event::Dropped {
+                    reason: DropReason::ReceiverDown,
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+    assert_eq!(
+        sqlite_row(&order_db, "product_names", "1").unwrap().1,
+        1,
+        "nothing reached Order while it was down"
+    );
+
+    run.command(LiveCommand::Restart { service: ORDER })
+        .unwrap();
+    eventually("Order's copy holds every new name", || {
+        products.clone().all(|product| {
+            sqlite_row(&order_db, "product_names", &product.to_string())
+                == Some((format!("Renamed {product}"), 2))
+        })
+    })
+    .await;
+    eventually("the queue is drained", || {
+        run.trace()
+            .events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::QueueDepth { depth, .. } => Some(*depth),
+                _ => None,
+            })
+            == Some(0)
+    })
+    .await;
+    run.stop();
+    run.finished().await;
+    let trace = run.trace();
+    for product in products {
+        assert_eq!(
+            writes_of(&trace, ORDER, "product_names", &product.to_string()),
+            1,
+            "product {product} is applied exactly once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_product_stopped_reads_fail_with_a_refused_connection() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 0.0),
+                ("product_down_for_s", 0.0),
+                ("link_latency_ms", 5.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    run.command(LiveCommand::Crash { service: PRODUCT })
+        .unwrap();
+    let product_addr = run.addr(PRODUCT).unwrap();
+    eventually("Product's port refuses connections", || {
+        matches!(
+            std::net::TcpStream::connect(product_addr),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    })
+    .await;
+    run.send_as(CLIENT, ORDER, Payload::ReadOrder { order: 1 })
+        .unwrap();
+    let refusal_answer = "503 Product is down (connection refused)";
+    eventually("Order answers that Product refused", || {
+        run.trace().events.iter().any(|e| {
+            matches!(&e.event, Event::Sent { from: ORDER, to: CLIENT, label, .. } if label == refusal_answer)
+        })
+    })
+    .await;
+    let trace = run.trace();
+    let call_to_product = trace
+        .events
+        .iter()
+        .find_map(|e| match e.event {
+            Event::Sent {
+                msg,
+                from: ORDER,
+                to: PRODUCT,
+                ..
+            } => Some(msg),
+            _ => None,
+        })
+        .expect("Order called Product");
+    assert!(
+        trace.events.iter().any(|e| e.event
+            == Event::Dropped {
+                msg: call_to_product,
+                reason: DropReason::ReceiverDown
+            }),
+        "the trace says the call was refused"
+    );
+
+    run.command(LiveCommand::Restart { service: PRODUCT })
+        .unwrap();
+    run.send_as(CLIENT, ORDER, Payload::ReadOrder { order: 1 })
+        .unwrap();
+    eventually("a read succeeds once Product is back", || {
+        run.trace().events.iter().any(|e| {
+            matches!(&e.event, Event::Sent { from: ORDER, to: CLIENT, kind: MessageKind::Response, label, .. } if label.starts_with("200 order 1"))
+        })
+    })
+    .await;
+}
+
+/// The messages of the first operation named `name`: (kind, from, to), in the order sent.
+fn first_operation(trace: &Trace, name: &str) -> Vec<(MessageKind, ServiceId, ServiceId)> {
+    let op: OpId = trace
+        .events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::OpStarted { op, name: n, .. } if n == name => Some(*op),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {name} operation in the trace"));
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::Sent {
+                kind,
+                from,
+                to,
+                op: Some(o),
+                ..
+            } if o == op => Some((kind, from, to)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_operation_sends_the_same_messages_live_as_in_the_simulation() {
+    let cases = [
+        (
+            "request-response",
+            "read order",
+            vec![("read_rate_per_s", 3.0)],
+        ),
+        (
+            "eventual-consistency",
+            "read order",
+            vec![("rename_rate_per_s", 0.0)],
+        ),
+        (
+            "eventual-consistency",
+            "rename product",
+            vec![("read_rate_per_s", 0.0), ("rename_rate_per_s", 3.0)],
+        ),
+    ];
+    for (scenario, operation, knobs) in cases {
+        let request = request(scenario, 2.5, &knobs);
+        let simulated = shared::scenario::simulate(&request).unwrap();
+        let live = LiveRun::start(&request, LiveConfig::default())
+            .await
+            .unwrap();
+        live.finished().await;
+        let live = live.trace();
+        let expected = first_operation(&simulated, operation);
+        assert!(expected.len() >= 2, "{scenario}/{operation}: {expected:?}");
+        assert_eq!(
+            first_operation(&live, operation),
+            expected,
+            "{scenario}/{operation}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_that_do_not_fit_the_run_are_refused_with_a_reason() {
+    let run = LiveRun::start(&quiet_eventual_consistency(), LiveConfig::default())
+        .await
+        .unwrap();
+    let check = |command: LiveCommand, expected: &str| {
+        let err = run.command(command).unwrap_err().to_string();
+        assert!(
+            err.contains(expected),
+            "{err:?} should contain {expected:?}"
+        );
+    };
+    check(
+        LiveCommand::Crash {
+            service: ServiceId(9),
+        },
+        "no service 9: this run has services 0 to 3",
+    );
+    check(
+        LiveCommand::Fault {
+            fault: Fault::Slow {
+                service: ORDER,
+                factor: 0,
+            },
+        },
+        "a slow factor must be from 1 to 100, not 0",
+    );
+    check(
+        LiveCommand::Heal {
+            fault: Fault::Drop {
+                link: LinkId::Between(ORDER, ServiceId(7)),
+                percent: 10,
+            },
+        },
+        "no service 7",
+    );
+    let over_rabbitmq = LiveRun::start(
+        &quiet_eventual_consistency(),
+        LiveConfig {
+            broker: rabbitmq(),
+            ..LiveConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = over_rabbitmq
+        .command(LiveCommand::Crash { service: BROKER })
+        .unwrap_err();
+    assert!(err.to_string().contains("Broker is RabbitMQ"), "{err}");
+    over_rabbitmq.stop();
+    let unreachable = LiveRun::start(
+        &quiet_eventual_consistency(),
+        LiveConfig {
+            broker: BrokerChoice::Amqp("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+            ..LiveConfig::default()
+        },
+    )
+    .await;
+    let err = unreachable.err().unwrap().to_string();
+    assert!(err.contains("cannot use RabbitMQ at amqp://"), "{err}");
+    run.stop();
+    run.finished().await;
+    check(LiveCommand::Load { on: true }, "has ended");
+    let unknown = LiveRun::start(&request("nope", 1.0, &[]), LiveConfig::default()).await;
+    assert!(
+        unknown
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("unknown scenario")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_slow_links_and_partitions_show_in_the_trace() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 20.0),
+                ("product_down_for_s", 0.0),
+                ("link_latency_ms", 5.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    let reads_finished = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::OpFinished { .. }))
+            .count()
+    };
+    eventually("reads finish", || reads_finished(&run.trace()) >= 3).await;
+    let cut = Fault::Partition {
+        link: LinkId::Between(ORDER, PRODUCT),
+    };
+    run.command(LiveCommand::Fault { fault: cut.clone() })
+        .unwrap();
+    eventually("calls across the cut are lost", || {
+        run.trace().events.iter().any(|e| {
+            matches!(
+                e.event,
+                Event::Dropped {
+                    reason: DropReason::Partitioned,
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+    run.command(LiveCommand::Heal { fault: cut }).unwrap();
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    eventually("the load stops", || {
+        run.trace()
+            .events
+            .iter()
+            .any(|e| e.event == Event::ServiceDown { service: CLIENT })
+    })
+    .await;
+    let trace = run.trace();
+    let narrations: Vec<&str> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Narration { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    for expected in [
+        "Network partition: the Order–Product link loses every message",
+        "The partition heals: the Order–Product link works again.",
+        "The load stops: Client sends nothing more.",
+    ] {
+        assert!(
+            narrations.iter().any(|n| n.starts_with(expected)),
+            "{expected:?} not in {narrations:#?}"
+        );
+    }
+    let started_ops = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::OpStarted { .. }))
+            .count()
+    };
+    let after_stop = started_ops(&trace);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        started_ops(&run.trace()),
+        after_stop,
+        "no operation starts without load"
+    );
+    run.command(LiveCommand::Load { on: true }).unwrap();
+    eventually("the load resumes", || {
+        started_ops(&run.trace()) > after_stop
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_driven_with_shipping_stopped_every_order_ships_exactly_once_after_its_restart() {
+    check_every_order_ships_once(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_every_order_ships_exactly_once_after_shipping_restarts() {
+    check_every_order_ships_once(rabbitmq()).await;
+}
+
+async fn check_every_order_ships_once(broker: BrokerChoice) {
+    const ORDER: ServiceId = ServiceId(1);
+    const SHIPPING: ServiceId = ServiceId(4);
+    let dir = TempDir::new("live-shipping");
+    let request = request(
+        "event-driven",
+        120.0,
+        &[
+            ("order_rate_per_s", 10.0),
+            ("idempotent", 1.0),
+            ("shipping_down_for_s", 0.0),
+            ("inventory_down_for_s", 0.0),
+            ("shipping_work_ms", 10.0),
+            ("inventory_work_ms", 10.0),
+            ("link_latency_ms", 5.0),
+        ],
+    );
+    let run = start_with_files(&request, &dir, broker).await;
+    assert_eq!(run.header().services[SHIPPING.0 as usize].name, "Shipping");
+    let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
+    run.command(LiveCommand::Crash { service: SHIPPING })
+        .unwrap();
+    let new_orders = |trace: &Trace| -> Vec<String> {
+        trace
+            .events
+            .iter()
+            .filter(|e| e.at.0 > 0)
+            .filter_map(|e| match &e.event {
+                Event::RowWritten {
+                    service,
+                    table,
+                    key,
+                    ..
+                } if *service == ORDER && table == "orders" => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    eventually("Order takes five new orders", || {
+        new_orders(&run.trace()).len() >= 5
+    })
+    .await;
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    // Let the orders under way reach the broker before Shipping comes back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.command(LiveCommand::Restart { service: SHIPPING })
+        .unwrap();
+    let orders = new_orders(&run.trace());
+    eventually("Shipping ships every order", || {
+        orders
+            .iter()
+            .all(|order| sqlite_row(&shipping_db, "shipments", order).is_some())
+    })
+    .await;
+    // Redeliveries may still be on their way: give them time to (not) ship twice.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for order in &orders {
+        assert_eq!(
+            sqlite_row(&shipping_db, "shipments", order).map(|(_, times)| times),
+            Some(1),
+            "order {order} ships exactly once"
+        );
+    }
+    run.stop();
+}

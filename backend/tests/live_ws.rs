@@ -1,0 +1,232 @@
+//! Live runs over `/ws`: one viewer starts a run and controls it, another watches the same run,
+//! both receive the same trace with a matching hash; commands that do not fit are refused.
+
+mod support;
+
+use backend::ServerConfig;
+use shared::protocol::{Event, Payload, ServerFrame, ServiceId, TraceHasher};
+use support::{TestServer, Viewer, connect, next_frame, send_text};
+
+/// A viewer's copy of a live run, built frame by frame.
+#[derive(Default)]
+struct Watched {
+    hasher: TraceHasher,
+    events: Vec<Event>,
+    end_hash: Option<String>,
+}
+
+impl Watched {
+    /// Reads frames until `until` holds for what arrived, or the run ends.
+    async fn read_until(&mut self, viewer: &mut Viewer, until: impl Fn(&Watched) -> bool) {
+        while !until(self) && self.end_hash.is_none() {
+            match next_frame(viewer).await {
+                ServerFrame::Header(header) => {
+                    *self = Watched::default();
+                    self.hasher.add_header(&header);
+                }
+                ServerFrame::Events { events } => {
+                    for event in events {
+                        self.hasher.add_event(&event);
+                        self.events.push(event.event);
+                    }
+                }
+                ServerFrame::End { trace_hash, .. } => self.end_hash = Some(trace_hash),
+                // Fell behind again: the header that follows starts the copy over.
+                ServerFrame::Resync { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+fn live_start(knobs: &str) -> String {
+    format!(
+        r#"{{"type":"live_start","scenario":"request-response","seed":3,"until_s":120,"knobs":{knobs}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_share_a_live_run_and_see_a_crash_they_asked_for() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut starter = connect(&server).await;
+    send_text(&mut starter, r#"{"type":"live_watch"}"#).await;
+    let ServerFrame::Error { message } = next_frame(&mut starter).await else {
+        panic!("watching before any live run is refused");
+    };
+    assert!(
+        message.contains("no live run has been started"),
+        "{message}"
+    );
+
+    send_text(
+        &mut starter,
+        &live_start(r#"{"read_rate_per_s":10,"product_down_for_s":0,"link_latency_ms":5}"#),
+    )
+    .await;
+    let ServerFrame::Header(header) = next_frame(&mut starter).await else {
+        panic!("a live run begins with its header");
+    };
+    assert_eq!(header.scenario, "request-response");
+    assert_eq!(header.seed, 3);
+    let mut started = Watched::default();
+    started.hasher.add_header(&header);
+    started
+        .read_until(&mut starter, |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, Event::OpFinished { .. }))
+        })
+        .await;
+
+    let mut watcher = connect(&server).await;
+    send_text(&mut watcher, r#"{"type":"live_watch"}"#).await;
+    let mut watched = Watched::default();
+    watched
+        .read_until(&mut watcher, |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, Event::OpFinished { .. }))
+        })
+        .await;
+
+    send_text(
+        &mut starter,
+        r#"{"type":"live_control","action":"crash","service":9}"#,
+    )
+    .await;
+    send_text(
+        &mut starter,
+        r#"{"type":"live_control","action":"crash","service":2}"#,
+    )
+    .await;
+    let product_down = |w: &Watched| {
+        w.events.contains(&Event::ServiceDown {
+            service: ServiceId(2),
+        })
+    };
+    // The refusal of service 9 comes in order among the run's frames.
+    let mut refused = None;
+    while !product_down(&started) {
+        match next_frame(&mut starter).await {
+            ServerFrame::Error { message } => refused = Some(message),
+            ServerFrame::Events { events } => {
+                for event in events {
+                    started.hasher.add_event(&event);
+                    started.events.push(event.event);
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let refused = refused.expect("the bad command was refused");
+    assert!(refused.contains("no service 9"), "{refused}");
+    watched.read_until(&mut watcher, product_down).await;
+
+    send_text(&mut watcher, r#"{"type":"live_control","action":"stop"}"#).await;
+    started.read_until(&mut starter, |_| false).await;
+    watched.read_until(&mut watcher, |_| false).await;
+    for (who, viewer) in [("starter", &started), ("watcher", &watched)] {
+        assert_eq!(
+            viewer.end_hash.as_deref(),
+            Some(viewer.hasher.hex().as_str()),
+            "{who} received the whole trace"
+        );
+    }
+    assert_eq!(started.events, watched.events, "both saw one run");
+    server.stop().await;
+}
+
+/// A viewer whose socket takes only a few kilobytes at a time, so the server's writes to it
+/// back up as they would over a slow network.
+async fn connect_with_small_window(server: &TestServer) -> Viewer {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4 * 1024).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (viewer, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+        .await
+        .unwrap();
+    viewer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_falls_behind_is_told_and_resynchronized_while_the_run_goes_on() {
+    let mut config = ServerConfig::default();
+    config.live.log.frames_buffered = 1;
+    config.live.log.events_per_frame = 1;
+    // Slow, not dead: the server waits for it rather than dropping it.
+    config.viewer_send_timeout = std::time::Duration::from_secs(120);
+    // Sockets accepted from this listener inherit its small send buffer, so a viewer that stops
+    // reading blocks the server's writes after kilobytes, not the megabytes autotuning allows.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(8 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = TestServer::start_on(socket.listen(64).unwrap(), config).await;
+    let mut slow = connect_with_small_window(&server).await;
+    send_text(
+        &mut slow,
+        r#"{"type":"live_start","scenario":"eventual-consistency","seed":3,"until_s":120,
+            "knobs":{"rename_rate_per_s":0,"read_rate_per_s":0,"order_down_for_s":0,"link_latency_ms":1}}"#,
+    )
+    .await;
+    // The viewer reads nothing while a burst of renames goes through the real services: its
+    // socket fills (megabytes of trace), then its place in the broadcast is overtaken.
+    let run = loop {
+        if let Some(run) = server.state.live() {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    // Renames at a pace the services keep up with (calls in flight are bounded, and beyond the
+    // bound messages are dropped), until there is more trace than the kernel's socket buffers
+    // hold with these small buffers.
+    let deadline = tokio::time::Instant::now() + support::ANSWER_TIMEOUT;
+    let mut renames = 0;
+    while run.trace().events.len() < 8_000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the renames never made 8 000 events"
+        );
+        for _ in 0..50 {
+            let rename = Payload::RenameProduct {
+                product: 1 + renames % 8,
+                name: format!("Burst {renames}"),
+            };
+            if run.send_as(ServiceId(0), ServiceId(2), rename).is_ok() {
+                renames += 1;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let events_before_reading = run.trace().events.len();
+    assert!(!run.is_finished(), "the run went on without the viewer");
+
+    let mut missed = None;
+    let mut frames_read = 0;
+    while missed.is_none() {
+        frames_read += 1;
+        assert!(
+            frames_read < 100_000,
+            "no resync came in {frames_read} frames"
+        );
+        if let ServerFrame::Resync { missed_frames } = next_frame(&mut slow).await {
+            missed = Some(missed_frames);
+        }
+    }
+    assert!(missed.unwrap() > 0);
+    // Then the run again from its header, and it keeps up from there.
+    let ServerFrame::Header(header) = next_frame(&mut slow).await else {
+        panic!("a resync is followed by the header");
+    };
+    assert_eq!(header.scenario, "eventual-consistency");
+    let mut watched = Watched::default();
+    watched.hasher.add_header(&header);
+    watched
+        .read_until(&mut slow, |w| w.events.len() >= events_before_reading)
+        .await;
+    println!(
+        "slow viewer: resynced after missing {} frame(s); {events_before_reading} events were recorded while it read nothing",
+        missed.unwrap()
+    );
+    server.stop().await;
+}

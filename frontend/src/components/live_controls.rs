@@ -1,0 +1,223 @@
+//! The live run's controls, shown while the source is live services: start and stop the load,
+//! crash and restart a service, slow a service, cut a link or make it lose, duplicate or reorder
+//! messages. Each sends a `live_control` frame on the
+//! open socket; what it did shows in the trace (a service going down, a narration), so the page
+//! keeps no state of its own about it.
+
+use crate::config::SourceKind;
+use crate::state::{RunHandle, Settings};
+use crate::ws;
+use leptos::prelude::*;
+use shared::protocol::{ClientFrame, Fault, LinkId, LiveCommand, ServiceId, ServiceInfo};
+
+/// The factors a service can be slowed by from the page.
+const SLOW_FACTORS: [u32; 4] = [2, 4, 10, 50];
+/// The share of a link's messages lost, duplicated or reordered from the page.
+const SHARE_PERCENT: u32 = 30;
+
+/// The controls of the live run, or nothing for other sources.
+#[component]
+pub fn LiveControls() -> impl IntoView {
+    let settings = expect_context::<Settings>();
+    let run = expect_context::<RunHandle>();
+    let is_live = move || settings.config.with(|c| c.source == SourceKind::Live);
+    let topology = Memo::new(move |_| {
+        run.read(|index| {
+            (
+                index.header().services.clone(),
+                index.header().links.clone(),
+            )
+        })
+        .unwrap_or_default()
+    });
+    let refused = RwSignal::new(None::<String>);
+    let send = move |command: LiveCommand| {
+        let sent = ws::send(&ClientFrame::LiveControl(command));
+        refused
+            .set((!sent).then(|| {
+                "The live run is not connected: press Run to start it again.".to_string()
+            }));
+    };
+    let link = RwSignal::new(0usize);
+    let slow_service = RwSignal::new(0u16);
+    let factor = RwSignal::new(4u32);
+    let selected_link = move || {
+        topology.with(|(_, links)| {
+            links
+                .get(link.get_untracked())
+                .map(|(a, b)| LinkId::Between(*a, *b))
+        })
+    };
+    let on_link = move |make: fn(LinkId) -> Fault| {
+        move |_| {
+            if let Some(link) = selected_link() {
+                send(LiveCommand::Fault { fault: make(link) });
+            }
+        }
+    };
+    let heal_link = move |_| {
+        if let Some(link) = selected_link() {
+            for fault in [
+                Fault::Partition { link },
+                Fault::Drop { link, percent: 1 },
+                Fault::Duplicate { link, percent: 1 },
+                Fault::Reorder { link, percent: 1 },
+            ] {
+                send(LiveCommand::Heal { fault });
+            }
+        }
+    };
+    let slow = move |heal: bool| {
+        let fault = Fault::Slow {
+            service: ServiceId(slow_service.get_untracked()),
+            factor: factor.get_untracked(),
+        };
+        send(if heal {
+            LiveCommand::Heal { fault }
+        } else {
+            LiveCommand::Fault { fault }
+        });
+    };
+    let service_options = move |selected: RwSignal<u16>| {
+        topology
+            .get()
+            .0
+            .into_iter()
+            .map(|info| {
+                let id = info.id.0;
+                view! {
+                    <option value=id.to_string() selected=move || selected.get() == id>
+                        {info.name}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <Show when=is_live>
+            <section class="live-controls card" aria-label="Live run controls">
+                <div class="live-row">
+                    <span class="label">"Load"</span>
+                    <button type="button" on:click=move |_| send(LiveCommand::Load { on: true })>
+                        "Start load"
+                    </button>
+                    <button type="button" on:click=move |_| send(LiveCommand::Load { on: false })>
+                        "Stop load"
+                    </button>
+                    <button type="button" class="danger" on:click=move |_| send(LiveCommand::Stop)>
+                        "End run"
+                    </button>
+                </div>
+                <div class="live-row">
+                    <span class="label">"Services"</span>
+                    <For
+                        each=move || topology.get().0
+                        key=|info: &ServiceInfo| info.id
+                        let:info
+                    >
+                        <ServiceButtons info=info send=send/>
+                    </For>
+                </div>
+                <div class="live-row">
+                    <label class="label" for="live-slow">"Slow"</label>
+                    <select
+                        id="live-slow"
+                        on:change=move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0))
+                    >
+                        {move || service_options(slow_service)}
+                    </select>
+                    <label for="live-factor">"by ×"</label>
+                    <select
+                        id="live-factor"
+                        on:change=move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2))
+                    >
+                        {SLOW_FACTORS
+                            .iter()
+                            .map(|f| {
+                                let f = *f;
+                                view! {
+                                    <option value=f.to_string() selected=move || factor.get() == f>
+                                        {f.to_string()}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                    <button type="button" on:click=move |_| slow(false)>"Slow down"</button>
+                    <button type="button" on:click=move |_| slow(true)>"Back to speed"</button>
+                </div>
+                <div class="live-row">
+                    <label class="label" for="live-link">"Link"</label>
+                    <select
+                        id="live-link"
+                        on:change=move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0))
+                    >
+                        {move || {
+                            let (services, links) = topology.get();
+                            let name = |id: ServiceId| {
+                                services
+                                    .get(id.0 as usize)
+                                    .map_or_else(|| format!("#{}", id.0), |s| s.name.clone())
+                            };
+                            links
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (a, b))| {
+                                    view! {
+                                        <option value=i.to_string() selected=move || link.get() == i>
+                                            {format!("{} – {}", name(*a), name(*b))}
+                                        </option>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </select>
+                    <button type="button" class="danger" on:click=on_link(|link| Fault::Partition { link })>
+                        "Cut"
+                    </button>
+                    <button type="button" on:click=on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT })>
+                        "Lose 30 %"
+                    </button>
+                    <button type="button" on:click=on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT })>
+                        "Duplicate 30 %"
+                    </button>
+                    <button type="button" on:click=on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT })>
+                        "Reorder 30 %"
+                    </button>
+                    <button type="button" on:click=heal_link>"Heal"</button>
+                </div>
+                {move || refused.get().map(|text| view! { <p class="notice" role="alert">{text}</p> })}
+            </section>
+        </Show>
+    }
+}
+
+/// Crash and restart buttons for one service.
+#[component]
+fn ServiceButtons(
+    info: ServiceInfo,
+    send: impl Fn(LiveCommand) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let service = info.id;
+    let crash_label = format!("Crash {}", info.name);
+    let restart_label = format!("Restart {}", info.name);
+    view! {
+        <span class="live-service">
+            <button
+                type="button"
+                class="danger"
+                aria-label=crash_label.clone()
+                on:click=move |_| send(LiveCommand::Crash { service })
+            >
+                {crash_label.clone()}
+            </button>
+            <button
+                type="button"
+                aria-label=restart_label.clone()
+                on:click=move |_| send(LiveCommand::Restart { service })
+            >
+                {restart_label.clone()}
+            </button>
+        </span>
+    }
+}
