@@ -2,10 +2,11 @@
 # Prints the page's transfer size (gzip -9 of each file in dist/) and fails over budget.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# 520 KB since the player, linked views, export and embedding (issue 5) met the faults and
-# compare views on main: together 506 KB. Raised deliberately, for the lead to accept or to win
-# back (see notes/player.md); it was 450 KB.
-BUDGET_BYTES=${BUDGET_BYTES:-520000}
+# 600 KB: the page holds six scenarios, faults, the comparison, the player with linked views,
+# export and embedding, and live controls — 555 KB together (it was 280 KB with two scenarios
+# and a 450 KB budget). Raised deliberately; winning size back is a known follow-up (the wasm's
+# data section is mostly strings).
+BUDGET_BYTES=${BUDGET_BYTES:-600000}
 total=0
 for file in "$root"/dist/*.wasm "$root"/dist/*.js "$root"/dist/*.css; do
   [ -e "$file" ] || continue
