@@ -22,6 +22,19 @@ async fn a_fault_injected_at_the_playhead_reruns_the_native_run_with_it() {
     browser.capture_console_errors().await;
     browser.wait_until(HASH_READY, READY, "the first run").await;
     let before = browser.text("#trace-hash").await;
+    // Clicking a service on the map makes it the fault's target.
+    browser
+        .js("document.querySelector('#map g.service[data-service=\"Product\"]')
+                 .dispatchEvent(new MouseEvent('click', {bubbles: true}));
+             return true;")
+        .await;
+    browser
+        .wait_until(
+            "return document.querySelector('#fault-target').value === 'Product'",
+            READY,
+            "Product chosen by a click on the map",
+        )
+        .await;
     // Break the link from the broker to Order for 5 s, from the playhead at 6 s.
     browser
         .js("const kind = document.querySelector('#fault-kind');

@@ -3,7 +3,8 @@
 
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
-use crate::state::{Clock, RunHandle, Settings};
+use crate::selection::Selection;
+use crate::state::{Clock, RunHandle, Selected, Settings};
 use leptos::prelude::*;
 use shared::scenario::fault_text;
 
@@ -16,6 +17,7 @@ pub fn FaultsPanel(
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let settings = expect_context::<Settings>();
+    let selected = expect_context::<Selected>();
     let kind = RwSignal::new("crash".to_string());
     let target = RwSignal::new(String::new());
     let for_s = RwSignal::new(5.0_f64);
@@ -26,6 +28,24 @@ pub fn FaultsPanel(
         let kind = kind.get();
         header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
     });
+    // Clicking a service or a link on the map makes it the target, when the fault fits it.
+    let clicked = Memo::new(move |_| match selected.selection.get() {
+        Selection::Service(name) => Some(name),
+        Selection::Link(a, b) => Some(format!("{a}-{b}")),
+        _ => None,
+    });
+    let target_now = move || {
+        let chosen = target.get();
+        choices.with(|c| {
+            let offered = |value: &str| c.iter().any(|(v, _)| v == value);
+            clicked
+                .get()
+                .filter(|value| offered(value))
+                .or_else(|| offered(&chosen).then_some(chosen))
+                .or_else(|| c.first().map(|(v, _)| v.clone()))
+                .unwrap_or_default()
+        })
+    };
 
     // Rerun from where the playhead is, playing if it was.
     let rerun_here = move || {
@@ -41,12 +61,7 @@ pub fn FaultsPanel(
         let Some(header) = header.get_untracked() else {
             return;
         };
-        let chosen = target.get_untracked();
-        let target = if choices.with_untracked(|c| c.iter().any(|(v, _)| *v == chosen)) {
-            chosen
-        } else {
-            choices.with_untracked(|c| c.first().map(|(v, _)| v.clone()).unwrap_or_default())
-        };
+        let target = untrack(target_now);
         let draft = FaultDraft {
             kind: kind.get_untracked(),
             target,
@@ -135,9 +150,23 @@ pub fn FaultsPanel(
                     <span class="label">
                         {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }}
                     </span>
-                    <select id="fault-target" on:change=move |ev| target.set(event_target_value(&ev))>
+                    <select
+                        id="fault-target"
+                        on:change=move |ev| {
+                            selected.selection.set(Selection::Nothing);
+                            target.set(event_target_value(&ev));
+                        }
+                    >
                         <For each=move || choices.get() key=|(value, _)| value.clone() let:choice>
-                            <option value=choice.0.clone()>{choice.1.clone()}</option>
+                            <option
+                                value=choice.0.clone()
+                                selected={
+                                    let value = choice.0.clone();
+                                    move || target_now() == value
+                                }
+                            >
+                                {choice.1.clone()}
+                            </option>
                         </For>
                     </select>
                 </label>
