@@ -24,9 +24,11 @@ async fn a_fault_injected_at_the_playhead_reruns_the_native_run_with_it() {
     let before = browser.text("#trace-hash").await;
     // Clicking a service on the map makes it the fault's target.
     browser
-        .js("document.querySelector('#map g.service[data-service=\"Product\"]')
+        .js(
+            "document.querySelector('#map g.service[data-service=\"Product\"]')
                  .dispatchEvent(new MouseEvent('click', {bubbles: true}));
-             return true;")
+             return true;",
+        )
         .await;
     browser
         .wait_until(
