@@ -21,7 +21,17 @@ step "RabbitMQ (the live runtime's AMQP tests)"
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
   rabbitmq-server -detached
 fi
-timeout 120 rabbitmqctl -q await_startup
+# `-detached` returns before the node registers with epmd, and `await_startup` fails at once on a
+# node it cannot reach yet: ask until it answers (at most 120 s), then wait for the app itself.
+for _ in $(seq 120); do
+  rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break
+  sleep 1
+done
+if ! timeout 120 rabbitmqctl -q await_startup; then
+  echo "RabbitMQ did not start; the end of its log:" >&2
+  tail -n 40 /var/log/rabbitmq/*.log >&2 || true
+  exit 1
+fi
 export CROSSTALK_AMQP_URL="${CROSSTALK_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
 step "format and lints"
