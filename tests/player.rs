@@ -116,25 +116,11 @@ async fn seeking_back_and_forth_shows_identical_screens() {
     assert_ne!(first_seen[&3_000], first_seen[&25_500]);
     // Stepping moves to the next and the previous event exactly.
     seek_ms(&browser, 12_345).await;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#step-forward"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#step-forward").await;
     settle(&browser).await;
     let next = now_us(&browser).await;
     assert!(next > 12_345_000, "stepped forward to {next}");
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#step-back"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#step-back").await;
     settle(&browser).await;
     let back = now_us(&browser).await;
     assert!(back <= 12_345_000, "stepped back to {back}");
@@ -208,14 +194,7 @@ async fn the_address_reproduces_the_run_and_the_position() {
     assert!(address.contains("k.link_latency_ms=55"), "{address}");
     let before = screen(&browser).await;
     // The Copy link button gives the same address.
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#copy-link"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#copy-link").await;
     browser
         .wait_until(
             "return !!document.querySelector('#shared-text')",
@@ -259,14 +238,7 @@ async fn the_address_reproduces_the_run_and_the_position() {
     let after = screen(&other).await;
     assert!(before == after, "{}", first_difference(&before, &after));
     // The Embed button gives an iframe of the same run in embed mode.
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#embed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#embed").await;
     browser
         .wait_until(
             "return document.querySelector('#shared-text')?.value.startsWith('<iframe')",

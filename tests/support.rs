@@ -175,6 +175,17 @@ impl Browser {
             .collect()
     }
 
+    /// Clicks the first element matching `selector` as a user would (it must be visible).
+    pub async fn click(&self, selector: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(selector))
+            .await
+            .unwrap_or_else(|err| panic!("no {selector} to click: {err}"))
+            .click()
+            .await
+            .unwrap_or_else(|err| panic!("could not click {selector}: {err}"));
+    }
+
     /// The text of the first element matching `selector`, or "" when there is none.
     pub async fn text(&self, selector: &str) -> String {
         let script = format!(

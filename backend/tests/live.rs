@@ -13,6 +13,7 @@ use shared::protocol::{
     DropReason, Event, Fault, LinkId, LiveCommand, MessageKind, OpId, Payload, RunRequest,
     ServiceId, Trace,
 };
+use shared::services::{LogEntry, LogState, RENAME_LOG_TABLE};
 use std::path::Path;
 use std::time::Duration;
 use support::{ANSWER_TIMEOUT, TempDir};
@@ -643,4 +644,77 @@ async fn check_every_order_ships_once(broker: BrokerChoice) {
         );
     }
     run.stop();
+}
+
+/// The gateway's coordinator dies at its own failpoint (`Effect::Crash`), mid-rename: its port
+/// really closes, it restarts on its own, reads the half-done rename back from its SQLite log and
+/// flags it — the simulation's lesson, with a real process state lost and a real file kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_crashing_mid_rename_restarts_and_flags_the_partial_update_from_its_log() {
+    const COORDINATOR: ServiceId = ServiceId(1);
+    let dir = TempDir::new("live-gateway-crash");
+    let request = request(
+        "gateway",
+        120.0,
+        &[
+            ("rename_rate_per_s", 0.0),
+            ("read_rate_per_s", 0.0),
+            ("product_failure_pct", 0.0),
+            ("order_failure_pct", 0.0),
+            ("product_down_for_s", 0.0),
+            ("coordinator_crash_at_rename", 1.0),
+            ("coordinator_restart_after_s", 3.0),
+            ("link_latency_ms", 5.0),
+        ],
+    );
+    let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
+    let coordinator_db = run.database(COORDINATOR).unwrap().to_path_buf();
+    let coordinator_addr = run.addr(COORDINATOR).unwrap();
+    run.send_as(CLIENT, COORDINATOR, rename(2, "Crash Lamp"))
+        .unwrap();
+    eventually("the coordinator's port refuses connections", || {
+        matches!(
+            std::net::TcpStream::connect(coordinator_addr),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    })
+    .await;
+    let flagged = |trace: &Trace| {
+        trace.events.iter().position(|e| {
+            matches!(&e.event, Event::PartialUpdateFlagged { service: COORDINATOR, key, .. } if key == "2")
+        })
+    };
+    eventually("the restarted coordinator flags product 2", || {
+        flagged(&run.trace()).is_some()
+    })
+    .await;
+    let trace = run.trace();
+    let position = |wanted: Event| trace.events.iter().position(|e| e.event == wanted);
+    let down = position(Event::ServiceDown {
+        service: COORDINATOR,
+    })
+    .expect("the crash is in the trace");
+    let up = trace.events[down..]
+        .iter()
+        .position(|e| {
+            e.event
+                == Event::ServiceUp {
+                    service: COORDINATOR,
+                }
+        })
+        .map(|i| down + i)
+        .expect("the coordinator came back");
+    assert!(
+        down < up && up < flagged(&trace).unwrap(),
+        "down, then up, then flagged"
+    );
+    let (log, _) = sqlite_row(&coordinator_db, RENAME_LOG_TABLE, "2")
+        .expect("the rename log row survived the crash on disk");
+    assert_eq!(
+        LogEntry::parse(&log).map(|entry| entry.state),
+        Some(LogState::Partial),
+        "the log row is marked partial: {log}"
+    );
+    run.stop();
+    run.finished().await;
 }

@@ -3,7 +3,7 @@
 //! owner of the names down for a while.
 
 use crate::metrics::summarize;
-use crate::protocol::{Comparison, ComparisonRow, OpSummary, RunRequest, RunSummary};
+use crate::protocol::{Comparison, ComparisonRow, RunRequest, RunSummary};
 use crate::scenario::{ScenarioError, catalog, find, simulate};
 use crate::services::{READ_ORDER_OP, RENAME_PRODUCT_OP};
 use std::collections::BTreeMap;
@@ -145,21 +145,7 @@ pub fn table(seed: u64, summaries: Vec<RunSummary>) -> Comparison {
 
 fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> ComparisonRow {
     let op = |summary: &RunSummary, name: &str| {
-        summary
-            .by_operation
-            .get(name)
-            .cloned()
-            .unwrap_or(OpSummary {
-                ok: 0,
-                failed: 0,
-                p50_us: 0,
-                p95_us: 0,
-                p99_us: 0,
-                throughput_per_s: 0.0,
-                messages_per_op: 0.0,
-                ok_during_outage: 0,
-                failed_during_outage: 0,
-            })
+        summary.by_operation.get(name).cloned().unwrap_or_default()
     };
     let percent = |part: u64, whole: u64| {
         if whole == 0 {

@@ -1023,8 +1023,8 @@ pub struct CallSummary {
     pub cache_hit_ratio: Option<f64>,
 }
 
-/// The numbers of one kind of operation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The numbers of one kind of operation (all zero, by `Default`, for a kind that never ran).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpSummary {
     /// How many succeeded.
     pub ok: u64,

@@ -101,16 +101,17 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     faults.extend(outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR));
     World {
         services: vec![
-            setup(CLIENT.0, "Client", ServiceRole::Client, Box::new(move || Box::new(Client::new(client.clone()))), vec![]),
-            setup(ORDER.0, "Order", ServiceRole::Service, Box::new(move || Box::new(Order::new(order.clone()))), order_initial),
+            setup(CLIENT, "Client", ServiceRole::Client, client, Client::new, vec![]),
+            setup(ORDER, "Order", ServiceRole::Service, order, Order::new, order_initial),
             setup(
-                PRODUCT.0,
+                PRODUCT,
                 "Product",
                 ServiceRole::Service,
-                Box::new(|| Box::new(Product::new(ProductConfig::publishing_to(BROKER)))),
+                ProductConfig::publishing_to(BROKER),
+                Product::new,
                 product_table(),
             ),
-            setup(BROKER.0, "Broker", ServiceRole::Broker, Box::new(move || Box::new(Broker::new(broker.clone()))), vec![]),
+            setup(BROKER, "Broker", ServiceRole::Broker, broker, Broker::new, vec![]),
         ],
         links: vec![(CLIENT, ORDER), (CLIENT, PRODUCT), (PRODUCT, BROKER), (BROKER, ORDER)],
         copies: vec![CopyDecl {

@@ -144,32 +144,22 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         .collect();
     World {
         services: vec![
+            setup(CLIENT, "Client", ServiceRole::Client, client, Client::new, vec![]),
             setup(
-                CLIENT.0,
-                "Client",
-                ServiceRole::Client,
-                Box::new(move || Box::new(Client::new(client.clone()))),
-                vec![],
-            ),
-            setup(
-                COORDINATOR.0,
+                COORDINATOR,
                 "Coordinator",
                 ServiceRole::Coordinator,
-                Box::new(move || Box::new(Coordinator::new(coordinator.clone()))),
+                coordinator,
+                Coordinator::new,
                 log_initial,
             ),
+            setup(ORDER, "Order", ServiceRole::Service, order, Order::new, order_initial),
             setup(
-                ORDER.0,
-                "Order",
-                ServiceRole::Service,
-                Box::new(move || Box::new(Order::new(order.clone()))),
-                order_initial,
-            ),
-            setup(
-                PRODUCT.0,
+                PRODUCT,
                 "Product",
                 ServiceRole::Service,
-                Box::new(move || Box::new(Product::new(product.clone()))),
+                product,
+                Product::new,
                 product_table(),
             ),
         ],

@@ -226,35 +226,37 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     World {
         services: vec![
             setup(
-                CLIENT.0,
+                CLIENT,
                 "Client",
                 ServiceRole::Client,
-                Box::new(move || Box::new(Client::new(client.clone()))),
+                client,
+                Client::new,
                 vec![],
             ),
             setup(
-                RIDE.0,
+                RIDE,
                 "Ride",
                 ServiceRole::Service,
-                Box::new(move || Box::new(Ride::new(ride.clone()))),
+                ride,
+                Ride::new,
                 ride_tables(rng),
             ),
             setup(
-                DRIVER.0,
+                DRIVER,
                 "Driver",
                 ServiceRole::Service,
-                Box::new(|| {
-                    Box::new(Driver::new(DriverConfig {
-                        broker: Some(BROKER),
-                    }))
-                }),
+                DriverConfig {
+                    broker: Some(BROKER),
+                },
+                Driver::new,
                 driver_tables(),
             ),
             setup(
-                BROKER.0,
+                BROKER,
                 "Broker",
                 ServiceRole::Broker,
-                Box::new(move || Box::new(Broker::new(broker.clone()))),
+                broker,
+                Broker::new,
                 vec![],
             ),
         ],

@@ -119,24 +119,27 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     World {
         services: vec![
             setup(
-                CLIENT.0,
+                CLIENT,
                 "Client",
                 ServiceRole::Client,
-                Box::new(move || Box::new(Client::new(client.clone()))),
+                client,
+                Client::new,
                 vec![],
             ),
             setup(
-                ORDER.0,
+                ORDER,
                 "Order",
                 ServiceRole::Service,
-                Box::new(move || Box::new(Order::new(order.clone()))),
+                order,
+                Order::new,
                 order_rows(products_per_order, rng),
             ),
             setup(
-                PRODUCT.0,
+                PRODUCT,
                 "Product",
                 ServiceRole::Service,
-                Box::new(|| Box::new(Product::new(ProductConfig::sole_owner()))),
+                ProductConfig::sole_owner(),
+                Product::new,
                 product_table(),
             ),
         ],

@@ -3,12 +3,12 @@
 use super::{KnobSpec, Knobs};
 use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, ServiceRole};
 use crate::rng::SimRng;
-use crate::service::Row;
+use crate::service::{Row, Service};
 use crate::services::{
     ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
     initial_product_name,
 };
-use crate::sim::{MachineFactory, ServiceSetup};
+use crate::sim::ServiceSetup;
 use crate::time::Micros;
 
 /// Products are numbered `1..=PRODUCTS`.
@@ -151,21 +151,27 @@ pub fn outage(
     }]
 }
 
-/// A service of the topology.
-pub fn setup(
-    id: u16,
+/// A service of the topology: the simulation makes its machine with `new(config)` at start and
+/// again after each crash.
+pub fn setup<C, M>(
+    id: ServiceId,
     name: &str,
     role: ServiceRole,
-    make: MachineFactory,
+    config: C,
+    new: fn(C) -> M,
     initial_rows: Vec<(String, String, Row)>,
-) -> ServiceSetup {
+) -> ServiceSetup
+where
+    C: Clone + 'static,
+    M: Service + 'static,
+{
     ServiceSetup {
         info: ServiceInfo {
-            id: ServiceId(id),
+            id,
             name: name.to_string(),
             role,
         },
-        make,
+        make: Box::new(move || Box::new(new(config.clone()))),
         initial_rows,
     }
 }
