@@ -3,7 +3,8 @@
 //! deliver an event again, which a consumer without an idempotency check applies twice.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, down_at, down_for, every, network, outage, setup,
+    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, QUEUE_CAPACITY, down_at, down_for, every, network,
+    outage, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{ServiceId, ServiceRole};
@@ -101,8 +102,6 @@ const SHIPPING: ServiceId = ServiceId(4);
 
 /// Units of each product Inventory holds when the run starts.
 pub const INITIAL_STOCK: i64 = 100;
-/// Events a queue holds before the broker rejects more.
-const QUEUE_CAPACITY: usize = 10_000;
 
 pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
     let network = network(knobs);

@@ -1,8 +1,8 @@
 //! Eventual consistency: Product publishes ProductUpdated; Order applies it to its own copy.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
-    order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
+    LINK_LATENCY, PRODUCTS_PER_ORDER, QUEUE_CAPACITY, READ_RATE, RENAME_RATE, down_at, down_for,
+    network, order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
@@ -62,9 +62,6 @@ const CLIENT: ServiceId = ServiceId(0);
 const ORDER: ServiceId = ServiceId(1);
 const PRODUCT: ServiceId = ServiceId(2);
 const BROKER: ServiceId = ServiceId(3);
-
-/// Events a queue holds before the broker rejects more.
-const QUEUE_CAPACITY: usize = 10_000;
 
 pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let network = network(knobs);

@@ -2,7 +2,9 @@
 //! kept fresh by DriverUpdated events; it asks Driver synchronously for the rating and car,
 //! through a cache with a TTL.
 
-use super::workload::{LINK_LATENCY, down_at, down_for, every, network, outage, setup};
+use super::workload::{
+    LINK_LATENCY, QUEUE_CAPACITY, down_at, down_for, every, network, outage, setup,
+};
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
 use crate::rng::SimRng;
@@ -101,8 +103,6 @@ const RIDE: ServiceId = ServiceId(1);
 const DRIVER: ServiceId = ServiceId(2);
 const BROKER: ServiceId = ServiceId(3);
 
-/// Events a queue holds before the broker rejects more.
-const QUEUE_CAPACITY: usize = 10_000;
 /// Reads that may wait on Driver at once: far above what the fastest workload keeps waiting
 /// (50 reads a second for a 10 s timeout), so only a pathological run meets it.
 const MAX_WAITING_READS: usize = 1_000;

@@ -15,6 +15,9 @@ use crate::time::Micros;
 pub const PRODUCTS: u64 = 8;
 /// Orders are numbered `1..=ORDERS`.
 pub const ORDERS: u64 = 20;
+/// Events a broker's queue holds before the broker rejects more: far above what any workload
+/// leaves waiting, so only a consumer down for minutes reaches it.
+pub const QUEUE_CAPACITY: usize = 10_000;
 
 pub const READ_RATE: KnobSpec = KnobSpec {
     name: "read_rate_per_s",
