@@ -37,6 +37,26 @@ pub struct ServiceSetup {
     pub initial_rows: Vec<(String, String, Row)>,
 }
 
+/// Writes a service's starting rows into `tables`, handing the `RowWritten` of each to `record`:
+/// the simulation and the live runtime start every service this one way.
+pub fn seed_tables(
+    service: ServiceId,
+    rows: Vec<(String, String, Row)>,
+    tables: &mut impl Tables,
+    mut record: impl FnMut(Event),
+) {
+    for (table, key, row) in rows {
+        record(Event::RowWritten {
+            service,
+            table: table.clone(),
+            key: key.clone(),
+            value: row.value.clone(),
+            version: row.version,
+        });
+        tables.put(&table, &key, row);
+    }
+}
+
 /// What is run, as the trace's header names it.
 pub struct RunInfo {
     /// The scenario's name.
@@ -171,16 +191,9 @@ impl Sim {
         for (index, setup) in world.services.into_iter().enumerate() {
             let service = ServiceId(index as u16);
             let mut tables = MemTables::default();
-            for (table, key, row) in setup.initial_rows {
-                sim.emit(Event::RowWritten {
-                    service,
-                    table: table.clone(),
-                    key: key.clone(),
-                    value: row.value.clone(),
-                    version: row.version,
-                });
-                tables.put(&table, &key, row);
-            }
+            seed_tables(service, setup.initial_rows, &mut tables, |event| {
+                sim.emit(event)
+            });
             sim.slots.push(Slot {
                 name: setup.info.name,
                 make: setup.make,

@@ -23,8 +23,8 @@ use shared::protocol::{
 };
 use shared::rng::SimRng;
 use shared::scenario::PreparedRun;
-use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, Tables, TimerId};
-use shared::sim::{MachineFactory, describe_fault};
+use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, TimerId};
+use shared::sim::{MachineFactory, describe_fault, seed_tables};
 use shared::time::Micros;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -149,16 +149,9 @@ impl Engine {
         for setup in world.services {
             let service = setup.info.id;
             let (mut tables, path) = open_tables(&config.storage, &setup.info)?;
-            for (table, key, row) in setup.initial_rows {
-                log.record(Event::RowWritten {
-                    service,
-                    table: table.clone(),
-                    key: key.clone(),
-                    value: row.value.clone(),
-                    version: row.version,
-                });
-                tables.put(&table, &key, row);
-            }
+            seed_tables(service, setup.initial_rows, &mut tables, |event| {
+                log.record(event);
+            });
             let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
                 LiveError::Io(format!("cannot listen for {}: {e}", setup.info.name))
             })?;
