@@ -95,8 +95,9 @@ pub fn App() -> impl IntoView {
                 <Show when=move || shows(View::Metrics)>
                     <MetricsPanel/>
                 </Show>
+                // Under the map, beside the taller numbers, so no gap opens below the map.
+                {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
             </div>
-            {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
                 <Show when=move || shows(View::Sequence)>
                     <SequenceDiagram/>
