@@ -9,7 +9,7 @@
 use crate::network;
 use crate::protocol::{
     CopyDecl, DropReason, EndReason, Event, Fault, FaultSpec, LinkId, LinkSpec, MsgId,
-    PROTOCOL_VERSION, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+    PROTOCOL_VERSION, ServiceId, ServiceInfo, ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::rng::SimRng;
 use crate::service::{
@@ -55,6 +55,28 @@ pub fn seed_tables(
         });
         tables.put(&table, &key, row);
     }
+}
+
+/// What a service's crash means, as the simulation and the live runtime narrate it.
+pub fn crash_narration(info: &ServiceInfo) -> String {
+    let name = &info.name;
+    match info.role {
+        // Its queues are the machine's state, not rows of its tables: as the simulation models
+        // an in-memory broker, a crash loses what waited in them.
+        ServiceRole::Broker => format!(
+            "{name} crashes: its queues were in its memory, so the events waiting in them are lost \
+             (a broker with durable queues, such as RabbitMQ, would keep them), and publishes to \
+             it are refused."
+        ),
+        _ => {
+            format!("{name} crashes: what it held in memory is gone, and calls to it are refused.")
+        }
+    }
+}
+
+/// What a service's restart means, as the simulation and the live runtime narrate it.
+pub fn restart_narration(name: &str) -> String {
+    format!("{name} restarts, with its database intact.")
 }
 
 /// What is run, as the trace's header names it.
@@ -361,10 +383,8 @@ impl Sim {
     /// Starts a crashed service again, unless something already has.
     fn restart(&mut self, service: ServiceId) {
         if !self.is_up(service) {
-            let name = self.slots[service.0 as usize].name.clone();
-            self.emit(Event::Narration {
-                text: format!("{name} restarts, with its database intact."),
-            });
+            let text = restart_narration(&self.slots[service.0 as usize].name);
+            self.emit(Event::Narration { text });
             self.start(service);
         }
     }
@@ -382,10 +402,7 @@ impl Sim {
             return;
         }
         slot.incarnation += 1;
-        let text = format!(
-            "{} crashes: what it held in memory is gone, and calls to it are refused.",
-            slot.name
-        );
+        let text = crash_narration(&self.header.services[service.0 as usize]);
         self.emit(Event::ServiceDown { service });
         self.emit(Event::Narration { text });
     }

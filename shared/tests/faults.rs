@@ -3,6 +3,7 @@
 
 use shared::protocol::{DropReason, Event, RunRequest, Trace, TraceEvent};
 use shared::scenario::{catalog, simulate};
+use shared::services::{ORDERS_TABLE, SHIPMENTS_TABLE};
 use shared::time::Micros;
 
 fn run(scenario: &str, seed: u64, faults: &[&str]) -> Trace {
@@ -124,5 +125,42 @@ fn a_slow_service_makes_its_calls_slower() {
         "{} vs {}",
         p50(&slow),
         p50(&healthy)
+    );
+}
+
+/// The simulated broker keeps its queues in memory, like a broker without durable queues: when
+/// it crashes, what waited in them is gone, and the narration says so. Here Shipping is down
+/// (8–16 s by default) so OrderCreated events wait in its queue; the broker crashes at 12 s, after
+/// confirming them, so Order never publishes them again and those orders are never shipped.
+/// FIXME: durable queues (rows in the broker's own tables) would keep them, as RabbitMQ does.
+#[test]
+fn a_crashed_broker_loses_what_waited_in_its_queues_and_says_so() {
+    let with_crash = run("event-driven", 3, &["crash:Broker@12+1"]);
+    let healthy = run("event-driven", 3, &[]);
+    let narrated = with_crash.events.iter().any(|e| {
+        matches!(&e.event, Event::Narration { text }
+            if text.starts_with("Broker crashes: its queues were in its memory"))
+    });
+    assert!(narrated, "the broker's crash says what it loses");
+    let unshipped = |trace: &Trace| {
+        let keys = |table: &str| {
+            trace
+                .events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    Event::RowWritten { table: t, key, .. } if t == table => Some(key.clone()),
+                    _ => None,
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        keys(ORDERS_TABLE)
+            .difference(&keys(SHIPMENTS_TABLE))
+            .count()
+    };
+    let (lost, lost_healthy) = (unshipped(&with_crash), unshipped(&healthy));
+    println!("orders never shipped: {lost} with the broker crash, {lost_healthy} without");
+    assert!(
+        lost > lost_healthy + 5,
+        "the events that waited in Shipping's queue are lost"
     );
 }

@@ -24,7 +24,9 @@ use shared::protocol::{
 use shared::rng::SimRng;
 use shared::scenario::PreparedRun;
 use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, TimerId};
-use shared::sim::{MachineFactory, describe_fault, seed_tables};
+use shared::sim::{
+    MachineFactory, crash_narration, describe_fault, restart_narration, seed_tables,
+};
 use shared::time::Micros;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -406,21 +408,13 @@ impl Engine {
         if let Some(server) = node.server.take() {
             server.abort();
         }
-        let text = narration.unwrap_or_else(|| {
-            format!(
-                "{} crashes: what it held in memory is gone, and calls to it are refused.",
-                node.info.name
-            )
-        });
+        let text = narration.unwrap_or_else(|| crash_narration(&node.info));
         self.log.record(Event::ServiceDown { service });
         self.log.record(Event::Narration { text });
     }
 
     fn restart(&mut self, service: ServiceId) {
-        let text = format!(
-            "{} restarts, with its database intact.",
-            self.node(service).info.name
-        );
+        let text = restart_narration(&self.node(service).info.name);
         self.restart_with(service, text);
     }
 
