@@ -1,15 +1,15 @@
 //! Eventual consistency: Product publishes ProductUpdated; Order applies it to its own copy.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS_PER_ORDER, QUEUE_CAPACITY, READ_RATE, RENAME_RATE, down_at, down_for,
+    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, copy_feed_broker, down_at, down_for,
     network, order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::services::{
-    Broker, BrokerConfig, Client, ClientConfig, Order, OrderConfig, PRODUCT_NAMES_COPY_TABLE,
-    PRODUCTS_TABLE, Product, ProductConfig, ProductSource, Subscription,
+    Broker, Client, ClientConfig, Order, OrderConfig, PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE,
+    Product, ProductConfig, ProductSource,
 };
 use crate::sim::World;
 use crate::time::Micros;
@@ -72,20 +72,13 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         ],
         timeout: Micros::from_secs(2) + Micros(network.latency.0 * 4),
     };
-    let broker = BrokerConfig {
-        subscriptions: vec![Subscription {
-            topic: "product",
-            subscriber: ORDER,
-            queue: "order".to_string(),
-        }],
-        delivery_delay: Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
-        // An ack takes one round trip; waiting four leaves room for jitter before redelivering.
-        ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
-        retry_backoff_max: Micros::from_secs(2),
-        queue_capacity: QUEUE_CAPACITY,
-        // Product publishes and moves on, without waiting for confirms.
-        confirm_publishes: false,
-    };
+    let broker = copy_feed_broker(
+        "product",
+        ORDER,
+        "order",
+        Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
+        &network,
+    );
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
         apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,

@@ -3,17 +3,17 @@
 //! through a cache with a TTL.
 
 use super::workload::{
-    LINK_LATENCY, QUEUE_CAPACITY, down_at, down_for, every, network, outage, setup,
+    LINK_LATENCY, copy_feed_broker, down_at, down_for, every, network, outage, setup,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{
-    Broker, BrokerConfig, Client, ClientConfig, DRIVER_DETAILS_TABLE, DRIVER_NAMES_COPY_TABLE,
-    DRIVERS_TABLE, Driver, DriverConfig, Operation, RATE_DRIVER_OP, READ_RIDE_OP, RENAME_DRIVER_OP,
-    RIDES_TABLE, RequestKind, Ride, RideConfig, Subscription, details_row_value, driver_car,
-    initial_driver_name, initial_rating_tenths, ride_row_value,
+    Broker, Client, ClientConfig, DRIVER_DETAILS_TABLE, DRIVER_NAMES_COPY_TABLE, DRIVERS_TABLE,
+    Driver, DriverConfig, Operation, RATE_DRIVER_OP, READ_RIDE_OP, RENAME_DRIVER_OP, RIDES_TABLE,
+    RequestKind, Ride, RideConfig, details_row_value, driver_car, initial_driver_name,
+    initial_rating_tenths, ride_row_value,
 };
 use crate::sim::World;
 use crate::time::Micros;
@@ -199,22 +199,13 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         cache_capacity: DRIVERS as usize,
         max_waiting_reads: MAX_WAITING_READS,
     };
-    let broker = BrokerConfig {
-        subscriptions: vec![Subscription {
-            topic: "driver",
-            subscriber: RIDE,
-            queue: "ride".to_string(),
-        }],
-        delivery_delay: Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
-        // An ack takes one round trip; waiting four leaves room for jitter before redelivering.
-        ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
-        retry_backoff_max: Micros::from_secs(2),
-        queue_capacity: QUEUE_CAPACITY,
-        // FIXME: Driver publishes and forgets, as Product does in eventual consistency, so a
-        // publish the network loses leaves Ride's copy behind until the next rename of that
-        // driver. Confirms plus re-publishing (as event-driven's Order does) would close it.
-        confirm_publishes: false,
-    };
+    let broker = copy_feed_broker(
+        "driver",
+        RIDE,
+        "ride",
+        Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
+        &network,
+    );
     let cache = if cache_ttl == Micros::ZERO {
         "keeps no cache, so every read calls Driver".to_string()
     } else {

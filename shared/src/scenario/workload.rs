@@ -5,8 +5,8 @@ use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, Servic
 use crate::rng::SimRng;
 use crate::service::{Row, Service};
 use crate::services::{
-    ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, RequestKind,
-    initial_product_name,
+    BrokerConfig, ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP,
+    RequestKind, Subscription, initial_product_name,
 };
 use crate::sim::ServiceSetup;
 use crate::time::Micros;
@@ -152,6 +152,34 @@ pub fn outage(
         lasts: Some(down_for),
         fault: Fault::Crash { service },
     }]
+}
+
+/// The broker that keeps one service's copy fresh: `subscriber` reads `topic` from its own
+/// `queue`, each event held `delivery_delay` in the broker first.
+///
+/// FIXME: publishers of copy updates fire and forget (no confirms), so a publish the network
+/// loses leaves that copy behind until the row changes again; confirms plus publishing again,
+/// as event-driven's Order does, would close it.
+pub fn copy_feed_broker(
+    topic: &'static str,
+    subscriber: ServiceId,
+    queue: &str,
+    delivery_delay: Micros,
+    network: &LinkSpec,
+) -> BrokerConfig {
+    BrokerConfig {
+        subscriptions: vec![Subscription {
+            topic,
+            subscriber,
+            queue: queue.to_string(),
+        }],
+        delivery_delay,
+        // An ack takes one round trip; waiting four leaves room for jitter before redelivering.
+        ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
+        retry_backoff_max: Micros::from_secs(2),
+        queue_capacity: QUEUE_CAPACITY,
+        confirm_publishes: false,
+    }
 }
 
 /// A service of the topology: the simulation makes its machine with `new(config)` at start and
