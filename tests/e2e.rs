@@ -42,18 +42,6 @@ fn page_url(
     )
 }
 
-/// Opens the page and waits until its whole trace is in; returns the trace hash it shows.
-async fn open_and_wait(browser: &Browser, url: &str) -> String {
-    browser.client.goto(url).await.unwrap();
-    browser.capture_console_errors().await;
-    let ready =
-        "const e = document.querySelector('#trace-hash'); return !!e && e.dataset.ready === 'true'";
-    browser
-        .wait_until(ready, READY, &format!("the trace of {url}"))
-        .await;
-    browser.text("#trace-hash").await
-}
-
 /// Centres of the messages on the map, by message id.
 async fn message_positions(browser: &Browser) -> BTreeMap<String, (f64, f64)> {
     let script = "const out = {};
@@ -152,11 +140,12 @@ async fn the_page_computes_the_same_trace_as_native_code() {
     ];
     for (scenario, seed, knobs) in cases {
         println!("{scenario} seed {seed} knobs {knobs:?}");
-        let in_wasm = open_and_wait(
-            &browser,
-            &page_url(&backend, scenario, seed, "sim", 1.0, knobs),
-        )
-        .await;
+        let in_wasm = browser
+            .open_and_wait(
+                &page_url(&backend, scenario, seed, "sim", 1.0, knobs),
+                READY,
+            )
+            .await;
         assert_eq!(
             in_wasm,
             native_hash(scenario, seed, knobs),
@@ -170,11 +159,12 @@ async fn the_page_computes_the_same_trace_as_native_code() {
 async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
-    open_and_wait(
-        &browser,
-        &page_url(&backend, "eventual-consistency", 4, "sim", 0.1, &[]),
-    )
-    .await;
+    browser
+        .open_and_wait(
+            &page_url(&backend, "eventual-consistency", 4, "sim", 0.1, &[]),
+            READY,
+        )
+        .await;
     assert_messages_move(&browser).await;
     assert_tables_filled(&browser).await;
     let stale = r#"return document.querySelectorAll('table.rows[data-service="Order"][data-table="product_names"] tr.stale').length > 0"#;
@@ -189,7 +179,9 @@ async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
     let url = page_url(&backend, "event-driven", 1, "sim", 0.1, &[]);
-    open_and_wait(&browser, &format!("{url}&t=29&autoplay=0")).await;
+    browser
+        .open_and_wait(&format!("{url}&t=29&autoplay=0"), READY)
+        .await;
     browser
         .wait_until(
             "return !!document.querySelector('#metric-shipping-duplicates')",
@@ -225,11 +217,12 @@ async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
 async fn from_the_backend_the_page_shows_the_same_run() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
-    let hash = open_and_wait(
-        &browser,
-        &page_url(&backend, "request-response", 5, "backend", 0.1, &[]),
-    )
-    .await;
+    let hash = browser
+        .open_and_wait(
+            &page_url(&backend, "request-response", 5, "backend", 0.1, &[]),
+            READY,
+        )
+        .await;
     assert_eq!(
         hash,
         native_hash("request-response", 5, &[]),

@@ -9,17 +9,6 @@ use std::time::Duration;
 // Generous: several headless Chromiums share two cores while the tests run in parallel.
 const READY: Duration = Duration::from_secs(60);
 
-async fn open_and_wait(browser: &Browser, url: &str) -> String {
-    browser.client.goto(url).await.unwrap();
-    browser.capture_console_errors().await;
-    let ready =
-        "const e = document.querySelector('#trace-hash'); return !!e && e.dataset.ready === 'true'";
-    browser
-        .wait_until(ready, READY, &format!("the trace of {url}"))
-        .await;
-    browser.text("#trace-hash").await
-}
-
 /// The playhead, in microseconds, as the clock shows it.
 async fn now_us(browser: &Browser) -> u64 {
     browser
@@ -90,7 +79,7 @@ async fn seeking_back_and_forth_shows_identical_screens() {
         "http://{}/?scenario=eventual-consistency&seed=6&autoplay=0",
         backend.addr
     );
-    open_and_wait(&browser, &url).await;
+    browser.open_and_wait(&url, READY).await;
     // Times with messages in flight, stale copies and queued events; visited in an order that
     // goes forward, far back, and forward again.
     let times_ms = [12_345, 3_000, 25_500, 12_345, 700, 25_500, 3_000];
@@ -159,7 +148,7 @@ async fn the_address_reproduces_the_run_and_the_position() {
         "http://{}/?scenario=request-response&seed=11&k.link_latency_ms=55&autoplay=0",
         backend.addr
     );
-    let hash = open_and_wait(&browser, &url).await;
+    let hash = browser.open_and_wait(&url, READY).await;
     // Change what a person would: the position, the speed, loop, a selection, a hidden view.
     seek_ms(&browser, 9_876).await;
     press(&browser, "+").await;
@@ -212,7 +201,7 @@ async fn the_address_reproduces_the_run_and_the_position() {
 
     // A fresh browser opening the address sees the same run, at the same place.
     let other = start_browser(1280, 900).await;
-    assert_eq!(open_and_wait(&other, &address).await, hash);
+    assert_eq!(other.open_and_wait(&address, READY).await, hash);
     other
         .wait_until(
             "return document.querySelector('#clock').dataset.nowUs === '9876000'",
@@ -398,7 +387,7 @@ async fn the_benchmark_paints_its_messages_on_the_canvas_and_reports_frame_times
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
     let url = format!("http://{}/?bench=500&views=map", backend.addr);
-    open_and_wait(&browser, &url).await;
+    browser.open_and_wait(&url, READY).await;
     browser
         .wait_until(
             "return document.querySelector('#message-canvas')?.dataset.messages === '500'",

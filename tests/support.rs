@@ -175,6 +175,17 @@ impl Browser {
             .collect()
     }
 
+    /// Opens `url` and waits (at most `timeout`) until the page has its whole trace; returns the
+    /// trace hash it shows.
+    pub async fn open_and_wait(&self, url: &str, timeout: Duration) -> String {
+        self.client.goto(url).await.unwrap();
+        self.capture_console_errors().await;
+        let ready = "const e = document.querySelector('#trace-hash'); return !!e && e.dataset.ready === 'true'";
+        self.wait_until(ready, timeout, &format!("the trace of {url}"))
+            .await;
+        self.text("#trace-hash").await
+    }
+
     /// Clicks the first element matching `selector` as a user would (it must be visible).
     pub async fn click(&self, selector: &str) {
         self.client

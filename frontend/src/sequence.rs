@@ -4,7 +4,6 @@
 
 use crate::selection::Highlight;
 use crate::trace_index::{SpanEnd, TraceIndex};
-use shared::protocol::MessageKind;
 use shared::time::Micros;
 
 /// The diagram's width in viewBox units.
@@ -69,16 +68,6 @@ pub struct SequenceModel {
     pub window: (Micros, Micros),
 }
 
-fn kind_name(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Request => "request",
-        MessageKind::Response => "response",
-        MessageKind::Event => "event",
-        MessageKind::Ack => "ack",
-        MessageKind::Rollback => "rollback",
-    }
-}
-
 /// The diagram over `window` ending at `t`.
 pub fn build(
     index: &TraceIndex,
@@ -135,7 +124,7 @@ pub fn build(
             let (x1, x2_full) = (x_of(from), x_of(to));
             Some(Arrow {
                 msg: span.msg.0,
-                kind: kind_name(span.kind),
+                kind: span.kind.name(),
                 title: format!(
                     "{} → {}: {}",
                     services[from].name, services[to].name, span.label

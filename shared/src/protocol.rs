@@ -222,6 +222,19 @@ pub enum MessageKind {
     Rollback,
 }
 
+impl MessageKind {
+    /// Its name as the trace's JSON spells it, which the page also uses as a CSS class.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Response => "response",
+            MessageKind::Event => "event",
+            MessageKind::Ack => "ack",
+            MessageKind::Rollback => "rollback",
+        }
+    }
+}
+
 /// Why a message never arrived.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -1378,5 +1391,14 @@ mod tests {
             "503 Product timed out",
             MessageKind::Response,
         );
+    }
+
+    #[test]
+    fn a_kind_is_named_as_the_json_spells_it() {
+        use MessageKind::*;
+        for kind in [Request, Response, Event, Ack, Rollback] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+        }
     }
 }

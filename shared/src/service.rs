@@ -24,6 +24,22 @@ pub struct Envelope {
     pub payload: Payload,
 }
 
+impl Envelope {
+    /// The `Sent` event that records this message leaving its sender, in the simulation and
+    /// live alike.
+    pub fn sent_event(&self) -> Event {
+        Event::Sent {
+            msg: self.id,
+            from: self.from,
+            to: self.to,
+            kind: self.payload.kind(),
+            label: self.payload.label(),
+            op: self.op,
+            caused_by: self.caused_by,
+        }
+    }
+}
+
 /// A timer a service set, as returned by [`Ctx::set_timer`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerId(pub u64);

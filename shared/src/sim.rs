@@ -463,16 +463,7 @@ impl Sim {
     }
 
     fn send(&mut self, envelope: Envelope) {
-        let payload = &envelope.payload;
-        self.emit(Event::Sent {
-            msg: envelope.id,
-            from: envelope.from,
-            to: envelope.to,
-            kind: payload.kind(),
-            label: payload.label(),
-            op: envelope.op,
-            caused_by: envelope.caused_by,
-        });
+        self.emit(envelope.sent_event());
         let original = envelope.id;
         if let Some(copy) = self.launch(envelope) {
             self.emit(Event::Duplicated {

@@ -547,16 +547,7 @@ impl Engine {
     /// Sends a message: records it, and puts it (and a copy, when the network duplicates it)
     /// on the network.
     fn send(&mut self, envelope: Envelope) {
-        let payload = &envelope.payload;
-        self.log.record(Event::Sent {
-            msg: envelope.id,
-            from: envelope.from,
-            to: envelope.to,
-            kind: payload.kind(),
-            label: payload.label(),
-            op: envelope.op,
-            caused_by: envelope.caused_by,
-        });
+        self.log.record(envelope.sent_event());
         let fate = self.network.fate(envelope.from, envelope.to);
         let copy = fate.duplicated.then(|| {
             let copy = Envelope {

@@ -66,16 +66,6 @@ fn short_label(label: &str, chars_max: usize) -> String {
     }
 }
 
-fn kind_name(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Request => "request",
-        MessageKind::Response => "response",
-        MessageKind::Event => "event",
-        MessageKind::Ack => "ack",
-        MessageKind::Rollback => "rollback",
-    }
-}
-
 /// The shape of a message of `kind`, centred on the origin: colour and shape both tell kinds
 /// apart, so the map reads without colour vision too.
 fn glyph(kind: &'static str) -> AnyView {
@@ -316,13 +306,13 @@ pub fn ServiceMap() -> impl IntoView {
                                     selected.toggle(Selection::Message(MsgId(dot.msg)));
                                 }
                             }
-                            data-kind=kind_name(dot.kind)
+                            data-kind=dot.kind.name()
                             data-msg=dot.msg.to_string()
                             tabindex="0"
                             transform=move || position(dot.msg)
                         >
-                            <title>{format!("{}: {} ({})", dot.route, dot.label, kind_name(dot.kind))}</title>
-                            {glyph(kind_name(dot.kind))}
+                            <title>{format!("{}: {} ({})", dot.route, dot.label, dot.kind.name())}</title>
+                            {glyph(dot.kind.name())}
                             <Show when=move || labelled.get()>
                                 <text
                                     class="message-label"
