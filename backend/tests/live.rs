@@ -718,3 +718,39 @@ async fn a_coordinator_crashing_mid_rename_restarts_and_flags_the_partial_update
     run.stop();
     run.finished().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_stays_down_until_the_last_crash_covering_it_ends() {
+    // Product crashes from 0.5 s to 2.5 s and again from 1 s to 1.5 s: live as in the simulation,
+    // the second crash's end must not bring it back.
+    let mut request = request(
+        "request-response",
+        3.5,
+        &[
+            ("read_rate_per_s", 0.0),
+            ("rename_rate_per_s", 0.0),
+            ("product_down_for_s", 0.0),
+            ("product_slow_for_s", 0.0),
+        ],
+    );
+    request.faults = vec!["crash:Product@0.5+2".into(), "crash:Product@1+0.5".into()];
+    let run = LiveRun::start(&request, LiveConfig::default())
+        .await
+        .unwrap();
+    run.finished().await;
+    let lifecycle: Vec<(u64, bool)> = run
+        .trace()
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::ServiceUp { service: PRODUCT } => Some((e.at.0 / 100_000, true)),
+            Event::ServiceDown { service: PRODUCT } => Some((e.at.0 / 100_000, false)),
+            _ => None,
+        })
+        .collect();
+    // In tenths of a second, on the wall clock: timers fire a little late, never early.
+    assert!(
+        matches!(lifecycle[..], [(0, true), (5..=6, false), (25..=26, true)]),
+        "{lifecycle:?}"
+    );
+}

@@ -6,6 +6,7 @@
 pub mod call_metrics;
 pub mod compare;
 pub mod fold;
+pub mod in_force;
 pub mod metrics;
 pub mod network;
 pub mod protocol;

@@ -6,6 +6,7 @@
 //! same trace. Both the trace and the queue of pending work are bounded; a run that reaches a
 //! bound ends early with [`EndReason::Budget`].
 
+use crate::in_force::{CrashCause, CrashCauses, FaultOrigin, NetworkFaults};
 use crate::network;
 use crate::protocol::{
     CopyDecl, DropReason, EndReason, Event, Fault, FaultSpec, LinkId, LinkSpec, MsgId,
@@ -183,8 +184,10 @@ pub struct Sim {
     now: Micros,
     slots: Vec<Slot>,
     messages_in_flight: usize,
-    /// Indexes into the header's faults of those in force now.
-    faults_in_force: Vec<usize>,
+    /// Why each service is down, if it is: it restarts when the last cause ends.
+    crash_causes: CrashCauses,
+    /// The network faults in force now.
+    network_faults: NetworkFaults,
     events_out: Vec<TraceEvent>,
     events_total: usize,
     finished: bool,
@@ -204,7 +207,8 @@ impl Sim {
             now: Micros::ZERO,
             slots: Vec::new(),
             messages_in_flight: 0,
-            faults_in_force: Vec::new(),
+            crash_causes: CrashCauses::new(world.services.len()),
+            network_faults: NetworkFaults::default(),
             events_out: Vec::new(),
             events_total: 0,
             finished: false,
@@ -339,7 +343,11 @@ impl Sim {
             Work::Start(service) => self.start(service),
             Work::FaultBegins(index) => self.fault_begins(index),
             Work::FaultEnds(index) => self.fault_ends(index),
-            Work::Restart(service) => self.restart(service),
+            Work::Restart(service) => {
+                if self.crash_causes.remove(service, CrashCause::OwnCrash) {
+                    self.restart(service);
+                }
+            }
             Work::Arrive(envelope) => self.arrive(envelope),
             Work::Lose(msg, reason) => {
                 self.messages_in_flight -= 1;
@@ -361,9 +369,12 @@ impl Sim {
     fn fault_begins(&mut self, index: usize) {
         let fault = self.header.faults[index].fault.clone();
         if let Fault::Crash { service } = fault {
-            self.crash(service);
+            if self.crash_causes.add(service, CrashCause::Fault(index)) {
+                self.crash(service);
+            }
         } else {
-            self.faults_in_force.push(index);
+            self.network_faults
+                .begin(FaultOrigin::Scheduled(index), fault.clone());
             let text = describe_fault(&fault, &self.header.services, true);
             self.emit(Event::Narration { text });
         }
@@ -372,9 +383,11 @@ impl Sim {
     fn fault_ends(&mut self, index: usize) {
         let fault = self.header.faults[index].fault.clone();
         if let Fault::Crash { service } = fault {
-            self.restart(service);
-        } else {
-            self.faults_in_force.retain(|&i| i != index);
+            // Another crash may still cover the service: it stays down until the last one ends.
+            if self.crash_causes.remove(service, CrashCause::Fault(index)) {
+                self.restart(service);
+            }
+        } else if self.network_faults.end_scheduled(index).is_some() {
             let text = describe_fault(&fault, &self.header.services, false);
             self.emit(Event::Narration { text });
         }
@@ -454,6 +467,7 @@ impl Sim {
                 Effect::Record(event) => self.emit(event),
                 Effect::Crash { restart_after } => {
                     // Timers set above carry the old incarnation, so they never fire.
+                    self.crash_causes.add(service, CrashCause::OwnCrash);
                     self.crash(service);
                     self.schedule(self.now + restart_after, Work::Restart(service));
                     break;
@@ -478,11 +492,7 @@ impl Sim {
     /// duplicates it.
     fn launch(&mut self, envelope: Envelope) -> Option<Envelope> {
         self.messages_in_flight += 1;
-        let faults: Vec<&Fault> = self
-            .faults_in_force
-            .iter()
-            .map(|&i| &self.header.faults[i].fault)
-            .collect();
+        let faults = self.network_faults.in_force();
         let fate = network::fate(
             &self.network,
             &faults,

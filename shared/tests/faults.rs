@@ -21,17 +21,19 @@ fn before(trace: &Trace, t: Micros) -> Vec<&TraceEvent> {
     trace.events.iter().filter(|e| e.at < t).collect()
 }
 
-/// Clicking a fault into a run at 10 s leaves everything before 10 s as it was: the page can
+/// Clicking a fault into a run at 2 s leaves everything before 2 s as it was: the page can
 /// rerun with the fault and the past stays put.
 #[test]
 fn a_fault_changes_nothing_before_it_begins() {
+    // From 2 s, before any scenario's own outage: a crash inside one would change nothing, since
+    // a service is down while any crash covers it.
     let kinds = [
-        "crash:{b}@10+3",
-        "slow:{b}*4@10+3",
-        "partition:{a}-{b}@10+3",
-        "drop:*=50%@10+3",
-        "duplicate:*=50%@10+3",
-        "reorder:*=50%@10+3",
+        "crash:{b}@2+3",
+        "slow:{b}*4@2+3",
+        "partition:{a}-{b}@2+3",
+        "drop:*=50%@2+3",
+        "duplicate:*=50%@2+3",
+        "reorder:*=50%@2+3",
     ];
     for spec in catalog() {
         let healthy = run(spec.name, 7, &[]);
@@ -46,7 +48,7 @@ fn a_fault_changes_nothing_before_it_begins() {
         for kind in kinds {
             let fault = kind.replace("{a}", a).replace("{b}", b);
             let faulty = run(spec.name, 7, &[&fault]);
-            let t = Micros::from_secs(10);
+            let t = Micros::from_secs(2);
             assert_eq!(
                 before(&faulty, t),
                 before(&healthy, t),
@@ -162,5 +164,66 @@ fn a_crashed_broker_loses_what_waited_in_its_queues_and_says_so() {
     assert!(
         lost > lost_healthy + 5,
         "the events that waited in Shipping's queue are lost"
+    );
+}
+
+/// When and whether `service` went down or came up, in order.
+fn lifecycle(trace: &Trace, service: &str) -> Vec<(Micros, bool)> {
+    let id = trace
+        .header
+        .services
+        .iter()
+        .find(|s| s.name == service)
+        .unwrap()
+        .id;
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::ServiceUp { service } if service == id => Some((e.at, true)),
+            Event::ServiceDown { service } if service == id => Some((e.at, false)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_service_stays_down_until_the_last_crash_covering_it_ends() {
+    // Product crashes 5–15 s and again 8–10 s: the second crash's end must not restart it.
+    let trace = simulate(&RunRequest {
+        scenario: "request-response".into(),
+        seed: 1,
+        until_s: 20.0,
+        knobs: [("product_down_for_s", 0.0), ("product_slow_for_s", 0.0)]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
+        faults: vec!["crash:Product@5+10".into(), "crash:Product@8+2".into()],
+    })
+    .unwrap();
+    let s = Micros::from_secs;
+    assert_eq!(
+        lifecycle(&trace, "Product"),
+        [(Micros::ZERO, true), (s(5), false), (s(15), true)],
+        "down from the first crash until the last one ends"
+    );
+}
+
+#[test]
+fn a_service_that_crashed_itself_stays_down_while_a_crash_fault_covers_it() {
+    // The coordinator crashes itself at its 15th rename and asks to restart 2 s later; a crash
+    // fault from just after that until 6 s later keeps it down until the fault ends.
+    let healthy = run("gateway", 2, &[]);
+    let own_crash = lifecycle(&healthy, "Coordinator")[1];
+    assert!(!own_crash.1, "{own_crash:?}");
+    let fault_at = own_crash.0 + Micros::from_millis(500);
+    let fault = format!("crash:Coordinator@{}+6", fault_at.as_secs_f64());
+    let faulty = run("gateway", 2, &[&fault]);
+    assert_eq!(
+        lifecycle(&faulty, "Coordinator"),
+        [
+            (Micros::ZERO, true),
+            own_crash,
+            (fault_at + Micros::from_secs(6), true)
+        ]
     );
 }

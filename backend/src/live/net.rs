@@ -3,33 +3,18 @@
 //! (`shared::network::fate`), so flows stay visible and faults (slow services, partitions,
 //! lost, duplicated and reordered messages) behave live as they do simulated.
 
+use shared::in_force::{FaultOrigin, NetworkFaults};
 use shared::network::Fate;
 use shared::protocol::{Fault, LinkSpec, ServiceId};
 use shared::rng::SimRng;
 use std::sync::Mutex;
 
-/// The links' behaviour: the scenario's [`LinkSpec`] and the faults in force now.
+/// The links' behaviour: the scenario's [`LinkSpec`] and the faults in force now, which compose
+/// as in the simulation ([`shared::in_force`]).
 pub struct Network {
     spec: LinkSpec,
-    faults: Mutex<Vec<Fault>>,
+    faults: Mutex<NetworkFaults>,
     rng: Mutex<SimRng>,
-}
-
-/// True when `a` and `b` are the same kind of fault on the same service or link, whatever
-/// their factor or share: healing one heals the other.
-fn same_target(a: &Fault, b: &Fault) -> bool {
-    match (a, b) {
-        (Fault::Crash { service: x }, Fault::Crash { service: y })
-        | (Fault::Slow { service: x, .. }, Fault::Slow { service: y, .. }) => x == y,
-        (Fault::Partition { link: x }, Fault::Partition { link: y })
-        | (Fault::Drop { link: x, .. }, Fault::Drop { link: y, .. })
-        | (Fault::Duplicate { link: x, .. }, Fault::Duplicate { link: y, .. })
-        | (Fault::Reorder { link: x, .. }, Fault::Reorder { link: y, .. }) => {
-            x == y
-                || matches!((x, y), (shared::protocol::LinkId::Between(a, b), shared::protocol::LinkId::Between(c, d)) if (a, b) == (d, c))
-        }
-        _ => false,
-    }
 }
 
 impl Network {
@@ -37,32 +22,35 @@ impl Network {
     pub fn new(spec: LinkSpec, rng: SimRng) -> Network {
         Network {
             spec,
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::new(NetworkFaults::default()),
             rng: Mutex::new(rng),
         }
     }
 
-    /// Puts `fault` in force, replacing one of the same kind on the same target.
-    pub fn begin(&self, fault: Fault) {
-        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        faults.retain(|f| !same_target(f, &fault));
-        faults.push(fault);
+    fn faults(&self) -> std::sync::MutexGuard<'_, NetworkFaults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ends the faults of `fault`'s kind on its target; true when one was in force.
-    pub fn end(&self, fault: &Fault) -> bool {
-        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let before = faults.len();
-        faults.retain(|f| !same_target(f, fault));
-        faults.len() < before
+    /// Puts `fault` in force (see [`NetworkFaults::begin`]).
+    pub fn begin(&self, origin: FaultOrigin, fault: Fault) {
+        self.faults().begin(origin, fault);
+    }
+
+    /// Ends the scheduled fault at `index` of the header; returns it, if it was in force.
+    pub fn end_scheduled(&self, index: usize) -> Option<Fault> {
+        self.faults().end_scheduled(index)
+    }
+
+    /// Ends every fault of `fault`'s kind on its target; true when one was in force.
+    pub fn heal(&self, fault: &Fault) -> bool {
+        self.faults().heal(fault) > 0
     }
 
     /// The fate of the next message from `from` to `to`.
     pub fn fate(&self, from: ServiceId, to: ServiceId) -> Fate {
-        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let in_force: Vec<&Fault> = faults.iter().collect();
+        let faults = self.faults();
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        shared::network::fate(&self.spec, &in_force, from, to, &mut rng)
+        shared::network::fate(&self.spec, &faults.in_force(), from, to, &mut rng)
     }
 }
 
@@ -73,7 +61,7 @@ mod tests {
     use shared::time::Micros;
 
     #[test]
-    fn faults_begin_and_heal_by_kind_and_target() {
+    fn faults_begin_stack_and_heal_by_kind_and_target() {
         let spec = LinkSpec {
             latency: Micros::from_millis(10),
             jitter: Micros::ZERO,
@@ -82,28 +70,31 @@ mod tests {
         let network = Network::new(spec, SimRng::new(1));
         let (a, b, c) = (ServiceId(0), ServiceId(1), ServiceId(2));
         assert_eq!(network.fate(a, b).delay, Micros::from_millis(10));
-        network.begin(Fault::Slow {
-            service: b,
-            factor: 4,
-        });
+        let slow = |factor| Fault::Slow { service: b, factor };
+        network.begin(FaultOrigin::Scheduled(0), slow(4));
+        network.begin(FaultOrigin::Scheduled(1), slow(2));
         assert_eq!(network.fate(a, b).delay, Micros::from_millis(40));
         assert_eq!(network.fate(a, c).delay, Micros::from_millis(10));
-        network.begin(Fault::Partition {
-            link: LinkId::Between(a, b),
-        });
+        assert_eq!(network.end_scheduled(0), Some(slow(4)));
+        assert_eq!(
+            network.fate(a, b).delay,
+            Micros::from_millis(20),
+            "the other slow fault is still in force"
+        );
+        network.begin(
+            FaultOrigin::Command,
+            Fault::Partition {
+                link: LinkId::Between(a, b),
+            },
+        );
         assert_eq!(network.fate(b, a).lost, Some(DropReason::Partitioned));
-        assert!(network.end(&Fault::Partition {
+        assert!(network.heal(&Fault::Partition {
             link: LinkId::Between(b, a)
         }));
         assert_eq!(network.fate(b, a).lost, None);
-        assert!(network.end(&Fault::Slow {
-            service: b,
-            factor: 2
-        }));
-        assert!(!network.end(&Fault::Slow {
-            service: b,
-            factor: 2
-        }));
+        assert!(network.heal(&slow(9)));
+        assert!(!network.heal(&slow(9)));
+        assert_eq!(network.end_scheduled(1), None, "healed already");
         assert_eq!(network.fate(a, b).delay, Micros::from_millis(10));
     }
 }

@@ -15,6 +15,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use shared::in_force::{CrashCause, CrashCauses, FaultOrigin};
 use shared::network::Fate;
 use shared::protocol::Fault;
 use shared::protocol::{
@@ -50,10 +51,12 @@ pub(crate) enum Work {
         incarnation: u32,
         timer: TimerId,
     },
-    /// A scheduled fault begins.
-    FaultBegins(Fault),
-    /// A scheduled fault ends.
-    FaultEnds(Fault),
+    /// The fault at this index of the header's faults begins.
+    FaultBegins(usize),
+    /// The fault at this index of the header's faults ends.
+    FaultEnds(usize),
+    /// A service that crashed itself is due to restart.
+    OwnRestart(ServiceId),
     /// A viewer's (already checked) command.
     Command(LiveCommand),
     /// Send `payload` from `from` to `to`, as if `from`'s machine had.
@@ -109,6 +112,8 @@ pub(crate) struct Engine {
     inbox: mpsc::Receiver<Work>,
     /// Whether the "too many calls" narration was said since calls last had room.
     said_calls_full: bool,
+    /// Why each service is down, if it is: it restarts when the last cause ends.
+    crash_causes: CrashCauses,
 }
 
 /// What the starter of a run learns once it is up.
@@ -213,6 +218,7 @@ impl Engine {
                 .map(|n| n.info.id)
                 .collect(),
         };
+        let services = nodes.len();
         let mut engine = Engine {
             log,
             nodes,
@@ -224,12 +230,13 @@ impl Engine {
             inbox_sender,
             inbox,
             said_calls_full: false,
+            crash_causes: CrashCauses::new(services),
         };
-        for spec in world.faults {
+        for (index, spec) in world.faults.iter().enumerate() {
             if let Some(ends_at) = spec.ends_at() {
-                engine.at(ends_at, Work::FaultEnds(spec.fault.clone()));
+                engine.at(ends_at, Work::FaultEnds(index));
             }
-            engine.at(spec.at, Work::FaultBegins(spec.fault));
+            engine.at(spec.at, Work::FaultBegins(index));
         }
         engine.at(run.until, Work::End(EndReason::ReachedUntil));
         spawn_flusher(engine.log.clone(), config.flush_every);
@@ -297,8 +304,16 @@ impl Engine {
                     self.handle(service, Input::Timer(timer));
                 }
             }
-            Work::FaultBegins(fault) => self.fault_begins(fault),
-            Work::FaultEnds(fault) => self.fault_ends(fault),
+            Work::FaultBegins(index) => {
+                let fault = self.log.header().faults[index].fault.clone();
+                self.fault_begins(FaultOrigin::Scheduled(index), fault);
+            }
+            Work::FaultEnds(index) => self.fault_ends(index),
+            Work::OwnRestart(service) => {
+                if self.crash_causes.remove(service, CrashCause::OwnCrash) {
+                    self.restart(service);
+                }
+            }
             Work::Command(command) => self.command(command),
             Work::SendAs { from, to, payload } => {
                 self.send_as(from, to, payload);
@@ -355,11 +370,12 @@ impl Engine {
                 for client in clients {
                     let name = self.node(client).info.name.clone();
                     if on {
+                        self.crash_causes.clear(client);
                         self.restart_with(
                             client,
                             format!("The load resumes: {name} starts again."),
                         );
-                    } else {
+                    } else if self.crash_causes.add(client, CrashCause::Command) {
                         self.crash(
                             client,
                             Some(format!("The load stops: {name} sends nothing more.")),
@@ -367,34 +383,60 @@ impl Engine {
                     }
                 }
             }
-            LiveCommand::Crash { service } => self.crash(service, None),
-            LiveCommand::Restart { service } => self.restart(service),
-            LiveCommand::Fault { fault } => self.fault_begins(fault),
-            LiveCommand::Heal { fault } => self.fault_ends(fault),
+            LiveCommand::Crash { service } => {
+                self.fault_begins(FaultOrigin::Command, Fault::Crash { service })
+            }
+            // A viewer's restart, or healing a crash, overrides every crash covering the service.
+            LiveCommand::Restart { service }
+            | LiveCommand::Heal {
+                fault: Fault::Crash { service },
+            } => {
+                self.crash_causes.clear(service);
+                self.restart(service);
+            }
+            LiveCommand::Fault { fault } => self.fault_begins(FaultOrigin::Command, fault),
+            LiveCommand::Heal { fault } => {
+                if self.network.heal(&fault) {
+                    self.narrate_fault(&fault, false);
+                }
+            }
         }
     }
 
-    /// A fault begins: a crash stops its service; any other fault changes the network.
-    fn fault_begins(&mut self, fault: Fault) {
+    /// A fault begins: a crash stops its service, unless another crash already has; any other
+    /// fault changes the network, on top of those in force.
+    fn fault_begins(&mut self, origin: FaultOrigin, fault: Fault) {
         if let Fault::Crash { service } = fault {
-            self.crash(service, None);
+            let cause = match origin {
+                FaultOrigin::Scheduled(index) => CrashCause::Fault(index),
+                FaultOrigin::Command => CrashCause::Command,
+            };
+            if self.crash_causes.add(service, cause) {
+                self.crash(service, None);
+            }
             return;
         }
-        let text = describe_fault(&fault, &self.log.header().services, true);
-        self.network.begin(fault);
+        self.narrate_fault(&fault, true);
+        self.network.begin(origin, fault);
+    }
+
+    /// The scheduled fault at `index` ends: a crashed service restarts unless another crash
+    /// still covers it; the network loses this fault and keeps the others.
+    fn fault_ends(&mut self, index: usize) {
+        if let Fault::Crash { service } = self.log.header().faults[index].fault {
+            if self.crash_causes.remove(service, CrashCause::Fault(index)) {
+                self.restart(service);
+            }
+            return;
+        }
+        if let Some(fault) = self.network.end_scheduled(index) {
+            self.narrate_fault(&fault, false);
+        }
+    }
+
+    fn narrate_fault(&self, fault: &Fault, begins: bool) {
+        let text = describe_fault(fault, &self.log.header().services, begins);
         self.log.record(Event::Narration { text });
-    }
-
-    /// A fault ends: a crashed service restarts; the network heals.
-    fn fault_ends(&mut self, fault: Fault) {
-        if let Fault::Crash { service } = fault {
-            self.restart(service);
-            return;
-        }
-        if self.network.end(&fault) {
-            let text = describe_fault(&fault, &self.log.header().services, false);
-            self.log.record(Event::Narration { text });
-        }
     }
 
     /// Stops a service as a crash does: its listener closes (calls to it are refused), its
@@ -532,12 +574,12 @@ impl Engine {
                 // A service's own failpoint: it dies here, for real (its port closes), and
                 // comes back when the scenario says.
                 Effect::Crash { restart_after } => {
+                    self.crash_causes.add(service, CrashCause::OwnCrash);
                     self.crash(service, None);
                     let inbox = self.inbox_sender.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_micros(restart_after.0)).await;
-                        let restart = Work::Command(LiveCommand::Restart { service });
-                        let _ = inbox.send(restart).await;
+                        let _ = inbox.send(Work::OwnRestart(service)).await;
                     });
                 }
             }
