@@ -5,8 +5,9 @@ use crate::live::{LiveConfig, LiveError, LiveRun};
 use crate::stream::EventBatches;
 use serde::Serialize;
 use shared::metrics::summarize;
-use shared::protocol::{RunRequest, Trace, event_line, header_line};
+use shared::protocol::{EndReason, Event, RunRequest, Trace, TraceEvent, event_line, header_line};
 use shared::scenario::{self, KnobSpec, ScenarioError, ScenarioSpec, parse_knob_assignment};
+use shared::time::Micros;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -115,7 +116,30 @@ pub fn run_request(
     })
 }
 
-/// Runs `request` and writes it to `out` in `format`.
+/// The warning for a run its bounds cut short, given its last event and requested length: the
+/// numbers then cover only the time it reached.
+pub fn cut_short_warning(last: Option<&TraceEvent>, until: Micros) -> Option<String> {
+    let last = last?;
+    matches!(
+        last.event,
+        Event::RunEnded {
+            reason: EndReason::Budget,
+            ..
+        }
+    )
+    .then(|| {
+        format!(
+            "warning: the run was cut short at {:.1} s of {:.1} s: it reached its bound on trace \
+             events or pending work; its numbers cover the {:.1} s it ran",
+            last.at.as_secs_f64(),
+            until.as_secs_f64(),
+            last.at.as_secs_f64()
+        )
+    })
+}
+
+/// Runs `request` and writes it to `out` in `format`; returns the warning to print when the run
+/// was cut short ([`cut_short_warning`]).
 ///
 /// The JSON lines are written as the run is computed, so a long run never sits in memory as
 /// text; they are byte for byte [`Trace::to_jsonl`].
@@ -123,37 +147,42 @@ pub fn simulate(
     request: &RunRequest,
     format: SimulateFormat,
     out: &mut impl Write,
-) -> Result<(), CliError> {
-    match format {
+) -> Result<Option<String>, CliError> {
+    let warning = match format {
         SimulateFormat::Jsonl => {
             let sim = scenario::start(request)?;
+            let until = sim.header().until;
             out.write_all(header_line(sim.header()).as_bytes())?;
+            let mut last = None;
             for events in EventBatches::new(sim, EVENTS_PER_WRITE) {
                 for event in &events {
                     out.write_all(event_line(event).as_bytes())?;
                 }
+                last = events.last().cloned();
             }
+            cut_short_warning(last.as_ref(), until)
         }
         SimulateFormat::Summary => {
             let trace: Trace = scenario::simulate(request)?;
             let summary = summarize(&trace);
             serde_json::to_writer(&mut *out, &summary).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
+            cut_short_warning(trace.events.last(), trace.header.until)
         }
-    }
+    };
     out.flush()?;
-    Ok(())
+    Ok(warning)
 }
 
 /// Runs `request` live until its time is up or `interrupt` completes, then writes its trace or
-/// its numbers to `out`, as `simulate` does for a simulated run.
+/// its numbers to `out`, as `simulate` does for a simulated run (and returns its warning).
 pub async fn live(
     request: &RunRequest,
     config: LiveConfig,
     format: SimulateFormat,
     interrupt: impl Future<Output = ()>,
     out: &mut impl Write,
-) -> Result<(), CliError> {
+) -> Result<Option<String>, CliError> {
     let run = LiveRun::start(request, config).await?;
     tokio::select! {
         () = run.finished() => {}
@@ -171,7 +200,7 @@ pub async fn live(
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(cut_short_warning(trace.events.last(), trace.header.until))
 }
 
 /// Writes every scenario of the catalog with its knobs.

@@ -198,13 +198,14 @@ fn run(args: Args) -> anyhow::Result<()> {
                 out.flush().map_err(CliError::from)?;
                 return Ok(());
             }
-            runtime.block_on(cli::live(
+            let warning = runtime.block_on(cli::live(
                 &request,
                 live.config(),
                 format,
                 backend::shutdown_signal(),
                 &mut out,
             ))?;
+            warn(warning);
             Ok(())
         }
         Command::Simulate {
@@ -218,7 +219,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             let request =
                 cli::run_request(&scenario, seed, until, &set, &fault).map_err(CliError::from)?;
             let mut out = BufWriter::new(std::io::stdout().lock());
-            cli::simulate(&request, format, &mut out)?;
+            let warning = cli::simulate(&request, format, &mut out)?;
+            warn(warning);
             Ok(())
         }
         Command::Compare { seed, format } => {
@@ -252,6 +254,13 @@ fn serve(bind: String, dist: PathBuf, max_viewers: usize, live: LiveConfig) -> a
             .await
             .context("the server failed")
     })
+}
+
+/// Prints a run's warning, such as a run cut short, on stderr (stdout holds the output).
+fn warn(warning: Option<String>) {
+    if let Some(warning) = warning {
+        let _ = writeln!(std::io::stderr(), "crosstalk: {warning}");
+    }
 }
 
 /// Reports `err` on one line and picks the exit code: 2 for bad input, 1 for anything else,

@@ -428,3 +428,50 @@ fn simulate_runs_every_scenario_with_a_fault_of_every_kind() {
         );
     }
 }
+
+#[test]
+fn a_run_cut_short_says_so_and_its_rates_cover_the_time_it_ran() {
+    // 50 reads a second of 8 products each outgrow the bound on trace events long before 600 s.
+    let output = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--until",
+        "600",
+        "--set",
+        "read_rate_per_s=50",
+        "--set",
+        "products_per_order=8",
+        "--set",
+        "pool_size=64",
+        "--format",
+        "summary",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.starts_with("crosstalk: warning: the run was cut short at ")
+            && stderr.contains("of 600.0 s"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["end_reason"], "budget");
+    let simulated_s = summary["simulated_s"].as_f64().unwrap();
+    assert!(simulated_s > 60.0 && simulated_s < 600.0, "{simulated_s}");
+    let reads = &summary["by_operation"]["read order"];
+    let per_s = reads["throughput_per_s"].as_f64().unwrap();
+    assert_eq!(per_s, reads["ok"].as_f64().unwrap() / simulated_s);
+    assert!(per_s > 40.0, "a 50/s workload: {per_s} reads/s");
+    let healthy = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--format",
+        "summary",
+    ]);
+    assert_eq!(
+        stderr_of(&healthy),
+        "",
+        "no warning for a run that reached its end"
+    );
+}

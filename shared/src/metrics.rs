@@ -328,7 +328,9 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         }
     }
     let metrics = &state.metrics;
-    let until_s = trace.header.until.as_secs_f64();
+    // Rates are per second the run actually covered: a run the event budget cut at 200 s of
+    // 600 s did its work in 200 s.
+    let simulated_s = state.now.as_secs_f64();
     let per = |count: u64, of: u64| {
         if of == 0 {
             0.0
@@ -346,8 +348,8 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 p50_us: stats.percentile(50).0,
                 p95_us: stats.percentile(95).0,
                 p99_us: stats.percentile(99).0,
-                throughput_per_s: if until_s > 0.0 {
-                    stats.ok as f64 / until_s
+                throughput_per_s: if simulated_s > 0.0 {
+                    stats.ok as f64 / simulated_s
                 } else {
                     0.0
                 },
@@ -361,7 +363,9 @@ pub fn summarize(trace: &Trace) -> RunSummary {
     RunSummary {
         scenario: trace.header.scenario.clone(),
         seed: trace.header.seed,
-        until_s,
+        until_s: trace.header.until.as_secs_f64(),
+        end_reason: state.ended,
+        simulated_s,
         events: trace.events.len() as u64,
         trace_hash: trace.hash_hex(),
         ops_ok: by_operation.values().map(|s| s.ok).sum(),
@@ -463,6 +467,67 @@ mod tests {
             .map(|(table, count)| (table.as_str(), *count))
             .collect();
         assert_eq!(by_table, vec![("driver_details", 2), ("drivers", 1)]);
+    }
+
+    #[test]
+    fn a_run_cut_short_reports_where_it_ended_and_rates_per_second_it_ran() {
+        use crate::protocol::{EndReason, LinkSpec, Outcome, PROTOCOL_VERSION, TraceEvent};
+        let at = |ms, event| TraceEvent {
+            at: Micros::from_millis(ms),
+            event,
+        };
+        let mut events = Vec::new();
+        for op in 1..=4 {
+            let started = op * 400;
+            events.push(at(
+                started,
+                Event::OpStarted {
+                    op: OpId(op),
+                    name: "read".into(),
+                    client: ServiceId(0),
+                },
+            ));
+            events.push(at(
+                started + 100,
+                Event::OpFinished {
+                    op: OpId(op),
+                    outcome: Outcome::Ok,
+                    latency: Micros::from_millis(100),
+                    observed: Vec::new(),
+                },
+            ));
+        }
+        events.push(at(
+            2_000,
+            Event::RunEnded {
+                reason: EndReason::Budget,
+                messages_in_flight: 0,
+            },
+        ));
+        let header = TraceHeader {
+            protocol_version: PROTOCOL_VERSION,
+            scenario: "test".into(),
+            seed: 1,
+            until: Micros::from_secs(10),
+            knobs: BTreeMap::new(),
+            services: Vec::new(),
+            links: Vec::new(),
+            network: LinkSpec {
+                latency: Micros::ZERO,
+                jitter: Micros::ZERO,
+                loss_per_million: 0,
+            },
+            copies: Vec::new(),
+            faults: Vec::new(),
+        };
+        let summary = summarize(&Trace { header, events });
+        assert_eq!(summary.until_s, 10.0);
+        assert_eq!(summary.end_reason, Some(EndReason::Budget));
+        assert_eq!(summary.simulated_s, 2.0);
+        assert_eq!(
+            summary.by_operation["read"].throughput_per_s, 2.0,
+            "4 reads in the 2 s the run covered, not in the 10 s asked for"
+        );
     }
 
     #[test]

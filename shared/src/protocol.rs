@@ -943,8 +943,13 @@ pub struct RunSummary {
     pub scenario: String,
     /// The seed.
     pub seed: u64,
-    /// The run's length in seconds.
+    /// The run's requested length in seconds.
     pub until_s: f64,
+    /// Why the run ended; `None` when the trace has no `run_ended` (a live run still going).
+    pub end_reason: Option<EndReason>,
+    /// How far the run got, in seconds: when it ended, or its last event. Below `until_s` when
+    /// the run was cut short; every rate is per second of this.
+    pub simulated_s: f64,
     /// How many trace events the run produced.
     pub events: u64,
     /// [`Trace::hash_hex`].
@@ -1049,7 +1054,7 @@ pub struct OpSummary {
     pub p95_us: u64,
     /// 99th-percentile latency of the successful ones, in µs.
     pub p99_us: u64,
-    /// Successes per second of the run.
+    /// Successes per second of the time the run actually covered ([`RunSummary::simulated_s`]).
     pub throughput_per_s: f64,
     /// Messages tagged with one of these operations, per operation.
     pub messages_per_op: f64,
