@@ -4,6 +4,7 @@ use crate::format;
 use crate::selection::Selection;
 use crate::trace_index::TraceIndex;
 use shared::protocol::{EndReason, Event, Outcome};
+use shared::scenario::fault_label;
 use shared::time::Micros;
 
 /// How a log line is shown.
@@ -187,6 +188,22 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             name(*service),
             format!("flags a partial update: {text}"),
             Tone::Failure,
+        ),
+        Event::FaultBegins { fault } => (
+            String::new(),
+            format!(
+                "fault begins: {}",
+                fault_label(fault, &index.header().services)
+            ),
+            Tone::Failure,
+        ),
+        Event::FaultEnds { fault } => (
+            String::new(),
+            format!(
+                "fault ends: {}",
+                fault_label(fault, &index.header().services)
+            ),
+            Tone::Lifecycle,
         ),
         Event::Narration { text } => (String::new(), text.clone(), Tone::Narration),
         Event::RunEnded {

@@ -154,6 +154,7 @@ impl WorldState {
         self.now = event.at;
         self.events_applied += 1;
         self.metrics.calls.apply(event);
+        self.metrics.unavailable.apply(&event.event);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
             Event::ServiceDown { service } => self.set_up(*service, false),
@@ -166,7 +167,7 @@ impl WorldState {
                 op,
                 ..
             } => {
-                self.metrics.message_sent(*op);
+                self.metrics.message_sent(*op, *from, *to);
                 if *kind == MessageKind::Rollback {
                     self.metrics.coordination.rollbacks_sent += 1;
                 }
@@ -263,7 +264,7 @@ impl WorldState {
                     .partial_updates_flagged
                     .push(key.clone());
             }
-            Event::Narration { .. } => {}
+            Event::Narration { .. } | Event::FaultBegins { .. } | Event::FaultEnds { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),
         }
     }

@@ -103,11 +103,13 @@ impl NetworkFaults {
     }
 
     /// Ends every fault of `fault`'s kind on its target, whatever its origin, factor or share;
-    /// returns how many were in force.
-    pub fn heal(&mut self, fault: &Fault) -> usize {
-        let before = self.faults.len();
-        self.faults.retain(|(_, f)| !same_target(f, fault));
-        before - self.faults.len()
+    /// returns those that were in force.
+    pub fn heal(&mut self, fault: &Fault) -> Vec<Fault> {
+        let (healed, kept) = std::mem::take(&mut self.faults)
+            .into_iter()
+            .partition(|(_, f)| same_target(f, fault));
+        self.faults = kept;
+        healed.into_iter().map(|(_, f)| f).collect()
     }
 
     /// The faults in force, in the order they began.
@@ -183,10 +185,10 @@ mod tests {
         assert_eq!(faults.in_force().len(), 3, "{:?}", faults.in_force());
         assert_eq!(
             faults.heal(&drop(1)),
-            2,
+            [drop(30), drop(50)],
             "healing ends every drop on the link"
         );
-        assert_eq!(faults.heal(&Fault::Partition { link: ab }), 1);
+        assert_eq!(faults.heal(&Fault::Partition { link: ab }).len(), 1);
         assert!(faults.in_force().is_empty());
     }
 }

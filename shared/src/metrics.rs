@@ -2,13 +2,15 @@
 //! and the summary of a whole run.
 
 mod delivery;
+mod outages;
 
 pub use delivery::{ConsumerStats, DeliveryStats};
+pub use outages::Unavailable;
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
 use crate::protocol::{
-    CallSummary, CoordinationSummary, DropReason, Event, Fault, Observed, OpId, OpSummary,
+    CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::time::Micros;
@@ -23,10 +25,13 @@ pub struct OpStats {
     pub failed: u64,
     /// Messages sent on behalf of operations of this kind.
     pub messages: u64,
-    /// Of those that began while a service was down: succeeded.
+    /// Of those that began while a service or link on their path was unavailable: succeeded.
     pub ok_during_outage: u64,
-    /// Of those that began while a service was down: failed.
+    /// Of those that began while a service or link on their path was unavailable: failed.
     pub failed_during_outage: u64,
+    /// Of those that began while a service was down, whether on their path or not: how they
+    /// fared, by that service.
+    pub began_while_down: BTreeMap<ServiceId, OutcomeCounts>,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
 }
@@ -47,7 +52,21 @@ impl OpStats {
         self.ok + self.failed
     }
 
-    fn record(&mut self, ok: bool, latency: Micros, during_outage: bool) {
+    fn record(
+        &mut self,
+        ok: bool,
+        latency: Micros,
+        during_outage: bool,
+        services_down: &[ServiceId],
+    ) {
+        for service in services_down {
+            let counts = self.began_while_down.entry(*service).or_default();
+            if ok {
+                counts.ok += 1;
+            } else {
+                counts.failed += 1;
+            }
+        }
         if ok {
             self.ok += 1;
             let at = self.latencies_sorted.partition_point(|l| *l <= latency);
@@ -126,6 +145,9 @@ impl Staleness {
 struct RunningOp {
     name: String,
     started: Micros,
+    /// What was unavailable when it began; `None` when nothing was.
+    unavailable_at_start: Option<Box<Unavailable>>,
+    /// Set once one of its messages took a hop that was unavailable when it began.
     during_outage: bool,
 }
 
@@ -160,8 +182,9 @@ pub struct Metrics {
     op_names: BTreeMap<OpId, String>,
     /// Versions confirmed to clients, with when, in increasing order of both.
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
-    /// When services were down: `(from, until)`, from the header's faults.
-    outages: Vec<(Micros, Option<Micros>)>,
+    /// What is unavailable now, from the trace's `service_down`/`service_up` and
+    /// `fault_begins`/`fault_ends`.
+    pub unavailable: Unavailable,
     /// Of [`Metrics::stale_reads`], how many were stale in each source table, such as
     /// `driver_details` for a rating served from an outdated cache entry. A read stale in two
     /// tables counts in both.
@@ -184,39 +207,35 @@ pub struct Coordination {
 
 impl Metrics {
     /// Nothing counted yet, for a run with `header`.
-    pub fn new(header: &TraceHeader) -> Metrics {
-        let outages = header
-            .faults
-            .iter()
-            .filter(|spec| matches!(spec.fault, Fault::Crash { .. }))
-            .map(|spec| (spec.at, spec.ends_at()))
-            .collect();
-        Metrics {
-            outages,
-            ..Metrics::default()
-        }
-    }
-
-    fn any_service_down(&self, at: Micros) -> bool {
-        self.outages
-            .iter()
-            .any(|(from, until)| *from <= at && until.is_none_or(|until| at < until))
+    pub fn new(_header: &TraceHeader) -> Metrics {
+        Metrics::default()
     }
 
     pub(crate) fn op_started(&mut self, op: OpId, name: &str, now: Micros) {
         let running = RunningOp {
             name: name.to_string(),
             started: now,
-            during_outage: self.any_service_down(now),
+            unavailable_at_start: (!self.unavailable.is_empty())
+                .then(|| Box::new(self.unavailable.clone())),
+            during_outage: false,
         };
         self.running_ops.insert(op, running);
         self.op_names.insert(op, name.to_string());
     }
 
-    pub(crate) fn message_sent(&mut self, op: Option<OpId>) {
+    pub(crate) fn message_sent(&mut self, op: Option<OpId>, from: ServiceId, to: ServiceId) {
         self.messages_sent += 1;
-        if let Some(name) = op.and_then(|op| self.op_names.get(&op)) {
+        let Some(op) = op else {
+            return;
+        };
+        if let Some(name) = self.op_names.get(&op) {
             self.ops.entry(name.clone()).or_default().messages += 1;
+        }
+        if let Some(running) = self.running_ops.get_mut(&op)
+            && let Some(unavailable) = &running.unavailable_at_start
+            && unavailable.blocks(from, to)
+        {
+            running.during_outage = true;
         }
     }
 
@@ -239,10 +258,17 @@ impl Metrics {
         let Some(running) = self.running_ops.remove(&op) else {
             return;
         };
-        self.ops
-            .entry(running.name)
-            .or_default()
-            .record(ok, latency, running.during_outage);
+        let services_down: Vec<ServiceId> = running
+            .unavailable_at_start
+            .as_deref()
+            .map(|u| u.services_down().collect())
+            .unwrap_or_default();
+        self.ops.entry(running.name).or_default().record(
+            ok,
+            latency,
+            running.during_outage,
+            &services_down,
+        );
         if !ok {
             return;
         }
@@ -314,6 +340,14 @@ impl Metrics {
     }
 }
 
+/// A service's name in `header`, or its number when the header does not list it.
+pub fn service_name(header: &TraceHeader, service: ServiceId) -> String {
+    header
+        .services
+        .get(service.0 as usize)
+        .map_or_else(|| format!("service {}", service.0), |s| s.name.clone())
+}
+
 /// Folds a whole trace and sums it up.
 pub fn summarize(trace: &Trace) -> RunSummary {
     let mut state = WorldState::new(&trace.header);
@@ -356,6 +390,11 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 messages_per_op: per(stats.messages, stats.finished()),
                 ok_during_outage: stats.ok_during_outage,
                 failed_during_outage: stats.failed_during_outage,
+                began_while_down: stats
+                    .began_while_down
+                    .iter()
+                    .map(|(service, counts)| (service_name(&trace.header, *service), *counts))
+                    .collect(),
             };
             (name.clone(), summary)
         })
@@ -535,9 +574,9 @@ mod tests {
         let check = |latencies: &[u64], percent: u32, expected: u64| {
             let mut stats = OpStats::default();
             for l in latencies {
-                stats.record(true, Micros(*l), false);
+                stats.record(true, Micros(*l), false, &[]);
             }
-            stats.record(false, Micros(1_000_000), false);
+            stats.record(false, Micros(1_000_000), false, &[]);
             assert_eq!(
                 stats.percentile(percent),
                 Micros(expected),

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The version of this format. Bump it on any change that an old reader would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: network faults begin and end in the trace (`fault_begins`, `fault_ends`), so what was
+/// unavailable when is read from the trace alone.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A service of the run, by index into [`TraceHeader::services`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -418,6 +421,18 @@ pub enum Event {
         key: String,
         /// What was left undone, in plain words.
         text: String,
+    },
+    /// A network fault began: a slow service, a partition, lost, duplicated or reordered
+    /// messages. (A crash shows as `service_down` and `service_up`.) Faults stack: each stays in
+    /// force until its own `fault_ends`.
+    FaultBegins {
+        /// What goes wrong.
+        fault: Fault,
+    },
+    /// A network fault that began earlier ended.
+    FaultEnds {
+        /// The fault, as it began.
+        fault: Fault,
     },
     /// A sentence explaining what just happened.
     Narration {
@@ -1058,10 +1073,25 @@ pub struct OpSummary {
     pub throughput_per_s: f64,
     /// Messages tagged with one of these operations, per operation.
     pub messages_per_op: f64,
-    /// Of those that began while a service was down: how many succeeded.
+    /// Of those that began while a service or link on their path was unavailable (down,
+    /// partitioned, losing every message), as the trace shows it: how many succeeded.
     pub ok_during_outage: u64,
-    /// Of those that began while a service was down: how many failed.
+    /// See [`OpSummary::ok_during_outage`]: how many failed.
     pub failed_during_outage: u64,
+    /// Of those that began while a service was down, on their path or not, by that service's
+    /// name: how many succeeded and failed (the comparison's availability while the source of
+    /// truth is down). Empty when no service went down.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub began_while_down: BTreeMap<String, OutcomeCounts>,
+}
+
+/// How many operations succeeded and failed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeCounts {
+    /// Succeeded.
+    pub ok: u64,
+    /// Failed.
+    pub failed: u64,
 }
 
 /// The article's trade-off table, measured: one workload run under each pattern, healthy and
@@ -1095,9 +1125,11 @@ pub struct ComparisonRow {
     pub stale_reads: u64,
     /// Stale reads as a share of successful reads, in percent.
     pub stale_read_pct: f64,
-    /// Of the reads that began during the outage, the share that succeeded, in percent.
+    /// Of the reads that began while the source of truth was down, the share that succeeded,
+    /// in percent ([`OpSummary::began_while_down`]).
     pub read_availability_pct: f64,
-    /// Of the writes that began during the outage, the share that succeeded, in percent.
+    /// Of the writes that began while the source of truth was down, the share that succeeded,
+    /// in percent.
     pub write_availability_pct: f64,
     /// Messages sent per operation when healthy, background traffic included.
     pub messages_per_op: f64,
@@ -1340,7 +1372,10 @@ mod tests {
         check("not json", "line 1");
         let good = sample().to_jsonl();
         check(
-            &good.replace("\"protocol_version\":1", "\"protocol_version\":99"),
+            &good.replace(
+                &format!("\"protocol_version\":{PROTOCOL_VERSION}"),
+                "\"protocol_version\":99",
+            ),
             "version 99 is not supported",
         );
         check(

@@ -376,6 +376,7 @@ impl Sim {
             self.network_faults
                 .begin(FaultOrigin::Scheduled(index), fault.clone());
             let text = describe_fault(&fault, &self.header.services, true);
+            self.emit(Event::FaultBegins { fault });
             self.emit(Event::Narration { text });
         }
     }
@@ -389,6 +390,7 @@ impl Sim {
             }
         } else if self.network_faults.end_scheduled(index).is_some() {
             let text = describe_fault(&fault, &self.header.services, false);
+            self.emit(Event::FaultEnds { fault });
             self.emit(Event::Narration { text });
         }
     }

@@ -41,9 +41,9 @@ impl Network {
         self.faults().end_scheduled(index)
     }
 
-    /// Ends every fault of `fault`'s kind on its target; true when one was in force.
-    pub fn heal(&self, fault: &Fault) -> bool {
-        self.faults().heal(fault) > 0
+    /// Ends every fault of `fault`'s kind on its target; returns those that were in force.
+    pub fn heal(&self, fault: &Fault) -> Vec<Fault> {
+        self.faults().heal(fault)
     }
 
     /// The fate of the next message from `from` to `to`.
@@ -88,12 +88,17 @@ mod tests {
             },
         );
         assert_eq!(network.fate(b, a).lost, Some(DropReason::Partitioned));
-        assert!(network.heal(&Fault::Partition {
-            link: LinkId::Between(b, a)
-        }));
+        assert_eq!(
+            network
+                .heal(&Fault::Partition {
+                    link: LinkId::Between(b, a)
+                })
+                .len(),
+            1
+        );
         assert_eq!(network.fate(b, a).lost, None);
-        assert!(network.heal(&slow(9)));
-        assert!(!network.heal(&slow(9)));
+        assert_eq!(network.heal(&slow(9)), [slow(2)]);
+        assert!(network.heal(&slow(9)).is_empty());
         assert_eq!(network.end_scheduled(1), None, "healed already");
         assert_eq!(network.fate(a, b).delay, Micros::from_millis(10));
     }

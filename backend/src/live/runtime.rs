@@ -396,8 +396,8 @@ impl Engine {
             }
             LiveCommand::Fault { fault } => self.fault_begins(FaultOrigin::Command, fault),
             LiveCommand::Heal { fault } => {
-                if self.network.heal(&fault) {
-                    self.narrate_fault(&fault, false);
+                for healed in self.network.heal(&fault) {
+                    self.record_fault(healed, false);
                 }
             }
         }
@@ -416,8 +416,8 @@ impl Engine {
             }
             return;
         }
-        self.narrate_fault(&fault, true);
-        self.network.begin(origin, fault);
+        self.network.begin(origin, fault.clone());
+        self.record_fault(fault, true);
     }
 
     /// The scheduled fault at `index` ends: a crashed service restarts unless another crash
@@ -430,12 +430,18 @@ impl Engine {
             return;
         }
         if let Some(fault) = self.network.end_scheduled(index) {
-            self.narrate_fault(&fault, false);
+            self.record_fault(fault, false);
         }
     }
 
-    fn narrate_fault(&self, fault: &Fault, begins: bool) {
-        let text = describe_fault(fault, &self.log.header().services, begins);
+    /// Records a network fault beginning or ending, and narrates it, as the simulation does.
+    fn record_fault(&self, fault: Fault, begins: bool) {
+        let text = describe_fault(&fault, &self.log.header().services, begins);
+        self.log.record(if begins {
+            Event::FaultBegins { fault }
+        } else {
+            Event::FaultEnds { fault }
+        });
         self.log.record(Event::Narration { text });
     }
 

@@ -108,10 +108,7 @@ impl DeliveryStats {
         self.consumers
             .iter()
             .map(|(service, stats)| {
-                let name = header
-                    .services
-                    .get(service.0 as usize)
-                    .map_or_else(|| format!("service {}", service.0), |s| s.name.clone());
+                let name = super::service_name(header, *service);
                 let summary = ConsumerSummary {
                     events_applied: stats.events_applied,
                     duplicates_delivered: stats.duplicates_delivered,

@@ -90,6 +90,15 @@ pub fn parse_fault(text: &str, services: &[ServiceInfo]) -> Result<FaultSpec, Sc
 
 /// Writes `spec` the way [`parse_fault`] reads it.
 pub fn fault_text(spec: &FaultSpec, services: &[ServiceInfo]) -> String {
+    let what = fault_label(&spec.fault, services);
+    match spec.lasts {
+        Some(lasts) => format!("{what}@{}+{}", seconds(spec.at), seconds(lasts)),
+        None => format!("{what}@{}", seconds(spec.at)),
+    }
+}
+
+/// What goes wrong, as [`parse_fault`] reads it before the `@`: `partition:Order-Product`.
+pub fn fault_label(fault: &Fault, services: &[ServiceInfo]) -> String {
     let name = |id: ServiceId| {
         services
             .get(id.0 as usize)
@@ -99,17 +108,13 @@ pub fn fault_text(spec: &FaultSpec, services: &[ServiceInfo]) -> String {
         LinkId::All => "*".to_string(),
         LinkId::Between(a, b) => format!("{}-{}", name(a), name(b)),
     };
-    let what = match &spec.fault {
+    match fault {
         Fault::Crash { service } => format!("crash:{}", name(*service)),
         Fault::Slow { service, factor } => format!("slow:{}*{factor}", name(*service)),
         Fault::Partition { link: l } => format!("partition:{}", link(*l)),
         Fault::Drop { link: l, percent } => format!("drop:{}={percent}%", link(*l)),
         Fault::Duplicate { link: l, percent } => format!("duplicate:{}={percent}%", link(*l)),
         Fault::Reorder { link: l, percent } => format!("reorder:{}={percent}%", link(*l)),
-    };
-    match spec.lasts {
-        Some(lasts) => format!("{what}@{}+{}", seconds(spec.at), seconds(lasts)),
-        None => format!("{what}@{}", seconds(spec.at)),
     }
 }
 

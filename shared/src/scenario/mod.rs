@@ -11,7 +11,7 @@ mod request_response;
 mod workload;
 
 pub use event_driven::INITIAL_STOCK;
-pub use faults::{SLOW_FACTOR_MAX, fault_text, parse_fault};
+pub use faults::{SLOW_FACTOR_MAX, fault_label, fault_text, parse_fault};
 pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
 
 use crate::protocol::{RunRequest, Trace};

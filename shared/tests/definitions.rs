@@ -1,0 +1,140 @@
+//! Each number of the summary against its definition in `docs/METRICS.md`, at the edges the
+//! definitions name: overlapping faults, runs cut short, copies that never converge.
+
+use shared::metrics::summarize;
+use shared::protocol::{Event, OpId, RunRequest, RunSummary, Trace};
+use shared::scenario::simulate;
+use shared::time::Micros;
+use std::collections::BTreeMap;
+
+fn run(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)], faults: &[&str]) -> Trace {
+    simulate(&RunRequest {
+        scenario: scenario.into(),
+        seed,
+        until_s,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
+    })
+    .unwrap()
+}
+
+/// Request/response with no outage or slowness of its own: only the faults a test adds.
+fn request_response(faults: &[&str]) -> Trace {
+    run(
+        "request-response",
+        1,
+        30.0,
+        &[("product_down_for_s", 0.0), ("product_slow_for_s", 0.0)],
+        faults,
+    )
+}
+
+/// The operations named `name` that began in `window` and finished: `(ok, failed)`.
+fn began_in(trace: &Trace, name: &str, window: std::ops::Range<Micros>) -> (u64, u64) {
+    let mut started: BTreeMap<OpId, Micros> = BTreeMap::new();
+    let (mut ok, mut failed) = (0, 0);
+    for event in &trace.events {
+        match &event.event {
+            Event::OpStarted { op, name: n, .. } if n == name => {
+                started.insert(*op, event.at);
+            }
+            Event::OpFinished { op, outcome, .. } => {
+                if started.get(op).is_some_and(|at| window.contains(at)) {
+                    if outcome.is_ok() {
+                        ok += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (ok, failed)
+}
+
+fn during_outage(summary: &RunSummary, name: &str) -> (u64, u64) {
+    let op = &summary.by_operation[name];
+    (op.ok_during_outage, op.failed_during_outage)
+}
+
+#[test]
+fn reads_began_during_an_outage_when_a_partition_cut_their_path() {
+    // Every read calls Product over the Order–Product link: those that began while it was
+    // partitioned (5–15 s) began during an outage; renames, which go straight to Product, did not.
+    let s = Micros::from_secs;
+    let trace = request_response(&["partition:Order-Product@5+10"]);
+    let summary = summarize(&trace);
+    let expected = began_in(&trace, "read order", s(5)..s(15));
+    assert!(expected.1 > 10, "the partition fails reads: {expected:?}");
+    assert_eq!(during_outage(&summary, "read order"), expected);
+    assert_eq!(during_outage(&summary, "rename product"), (0, 0));
+}
+
+#[test]
+fn an_outage_lasts_as_long_as_the_trace_shows_the_service_down() {
+    // Product is down 5–15 s under two overlapping crashes (5–15 s and 8–10 s): a read that began
+    // at 12 s began during the outage although the header's second crash had ended.
+    let s = Micros::from_secs;
+    let trace = request_response(&["crash:Product@5+10", "crash:Product@8+2"]);
+    let summary = summarize(&trace);
+    let reads = began_in(&trace, "read order", s(5)..s(15));
+    let renames = began_in(&trace, "rename product", s(5)..s(15));
+    assert!(reads.1 > 20 && renames.1 > 0, "{reads:?} {renames:?}");
+    assert_eq!(during_outage(&summary, "read order"), reads);
+    assert_eq!(during_outage(&summary, "rename product"), renames);
+    let while_down = &summary.by_operation["read order"].began_while_down["Product"];
+    assert_eq!((while_down.ok, while_down.failed), reads);
+}
+
+#[test]
+fn an_outage_off_the_path_does_not_count_but_while_down_does() {
+    // Duplication: reads answer from Order's own lines, so Product's outage is not on their path —
+    // yet the comparison asks how reads fare while Product is down, and they all succeed.
+    let s = Micros::from_secs;
+    let trace = run(
+        "duplication",
+        1,
+        30.0,
+        &[("product_down_for_s", 0.0), ("order_down_for_s", 0.0)],
+        &["crash:Product@5+10"],
+    );
+    let summary = summarize(&trace);
+    assert_eq!(during_outage(&summary, "read order"), (0, 0));
+    let reads = began_in(&trace, "read order", s(5)..s(15));
+    let while_down = &summary.by_operation["read order"].began_while_down["Product"];
+    assert_eq!((while_down.ok, while_down.failed), reads);
+    assert_eq!(reads.1, 0);
+    assert_eq!(
+        during_outage(&summary, "rename product"),
+        began_in(&trace, "rename product", s(5)..s(15))
+    );
+}
+
+#[test]
+fn a_service_that_crashed_itself_is_an_outage_too() {
+    // The gateway's coordinator crashes itself at its 15th rename and restarts 2 s later: no
+    // fault in the header says so, but the trace shows it down, and renames sent to it then
+    // began during an outage.
+    let trace = run(
+        "gateway",
+        2,
+        30.0,
+        &[("product_down_for_s", 0.0), ("rename_rate_per_s", 4.0)],
+        &[],
+    );
+    let coordinator_down: Vec<Micros> = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::ServiceDown { .. } | Event::ServiceUp { .. }))
+        .filter(|e| e.at > Micros::ZERO)
+        .map(|e| e.at)
+        .collect();
+    let [down, up] = coordinator_down[..] else {
+        panic!("one crash and one restart: {coordinator_down:?}")
+    };
+    let summary = summarize(&trace);
+    let renames = began_in(&trace, "rename product", down..up);
+    assert!(renames.1 > 0, "{renames:?}");
+    assert_eq!(during_outage(&summary, "rename product"), renames);
+}
