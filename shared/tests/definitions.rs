@@ -38,13 +38,13 @@ fn began_in(trace: &Trace, name: &str, window: std::ops::Range<Micros>) -> (u64,
             Event::OpStarted { op, name: n, .. } if n == name => {
                 started.insert(*op, event.at);
             }
-            Event::OpFinished { op, outcome, .. } => {
-                if started.get(op).is_some_and(|at| window.contains(at)) {
-                    if outcome.is_ok() {
-                        ok += 1;
-                    } else {
-                        failed += 1;
-                    }
+            Event::OpFinished { op, outcome, .. }
+                if started.get(op).is_some_and(|at| window.contains(at)) =>
+            {
+                if outcome.is_ok() {
+                    ok += 1;
+                } else {
+                    failed += 1;
                 }
             }
             _ => {}
