@@ -1,4 +1,4 @@
-//! The metrics charts as plain data: read latency, staleness and queue depth over the whole run,
+//! The metrics charts as plain data: read latency, replication lag and queue depth over the whole run,
 //! sampled in equal buckets by one pass over the trace.
 
 use crate::trace_index::TraceIndex;
@@ -34,7 +34,8 @@ pub struct Charts {
     pub end: Micros,
     /// Mean latency of the operations that succeeded in each bucket, in milliseconds.
     pub latency: Series,
-    /// The age of the oldest stale copy at each bucket's end, in milliseconds.
+    /// The replication lag of the copy row furthest behind at each bucket's end, in
+    /// milliseconds.
     pub staleness: Series,
     /// Messages waiting in every queue at each bucket's end.
     pub queue_depth: Series,
@@ -85,7 +86,7 @@ pub fn charts(index: &TraceIndex) -> Charts {
             values: latency,
         },
         staleness: Series {
-            title: "Staleness of the oldest stale copy",
+            title: "Replication lag of the copy furthest behind",
             unit: "ms",
             values: staleness,
         },

@@ -241,10 +241,12 @@ pub struct MetricsView {
     pub reads_seen: bool,
     /// Stale reads as a share of successful reads, in words.
     pub stale_reads_share: String,
-    /// The age of the oldest stale copy now.
+    /// The replication lag of the copy row furthest behind now.
     pub staleness_now: String,
-    /// The longest a copy has been stale so far.
+    /// The largest replication lag of any copy row so far.
     pub staleness_max: String,
+    /// The time-weighted mean replication lag of a copy row so far.
+    pub staleness_mean: String,
     /// Copy rows stale now.
     pub stale_rows: usize,
     /// Messages sent.
@@ -352,7 +354,8 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
             )
         },
         staleness_now: format::duration(open),
-        staleness_max: format::duration(m.staleness.max().max(open)),
+        staleness_max: format::duration(m.staleness.max(now)),
+        staleness_mean: format::duration(m.staleness.mean(now)),
         stale_rows: m.staleness.open_count(),
         messages_sent: m.messages_sent,
         messages_dropped: m.messages_dropped(),

@@ -275,12 +275,25 @@ impl WorldState {
         }
     }
 
-    /// Opens or closes the staleness window of every copy of the row just written.
+    /// Updates the replication lag of every copy of the row just written: a source write may
+    /// leave its copies behind, a copy write may catch one up.
     fn track_staleness(&mut self, service: ServiceId, table: &str, key: &str) {
+        let now = self.now;
         for index in 0..self.copies.len() {
             let copy = &self.copies[index];
+            let source_row = |key: &str| {
+                (
+                    copy.source_service,
+                    copy.source_table.clone(),
+                    CopyDecl::source_key(key).to_string(),
+                )
+            };
             let copy_keys: Vec<String> =
                 if copy.source_service == service && copy.source_table == table {
+                    let version = self.row(service, table, key).map_or(0, |row| row.version);
+                    self.metrics
+                        .staleness
+                        .source_written(&source_row(key), version, now);
                     self.tables[copy.copy_service.0 as usize]
                         .get(&copy.copy_table)
                         .into_iter()
@@ -293,12 +306,17 @@ impl WorldState {
                 } else {
                     continue;
                 };
-            let (copy_service, copy_table) = (copy.copy_service, copy.copy_table.clone());
             for copy_key in copy_keys {
-                let stale = self.is_stale(copy_service, &copy_table, &copy_key);
+                let copy_version = self
+                    .row(copy.copy_service, &copy.copy_table, &copy_key)
+                    .map_or(0, |row| row.version);
+                let anchor = self
+                    .metrics
+                    .staleness
+                    .anchor(&source_row(&copy_key), copy_version);
                 self.metrics
                     .staleness
-                    .observe((index, copy_key), stale, self.now);
+                    .observe((index, copy_key), anchor, now);
             }
         }
     }
@@ -409,7 +427,7 @@ mod tests {
         assert_eq!(state.metrics.staleness.open_max(Micros(400)), Micros(300));
         state.apply(&write(400, ORDER, "names", 2));
         assert!(!state.is_stale(ORDER, "names", "7"));
-        assert_eq!(state.metrics.staleness.max(), Micros(300));
+        assert_eq!(state.metrics.staleness.max(Micros(500)), Micros(300));
         assert_eq!(state.metrics.staleness.open_max(Micros(500)), Micros::ZERO);
     }
 

@@ -3,9 +3,11 @@
 
 mod delivery;
 mod outages;
+mod staleness;
 
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use outages::Unavailable;
+pub use staleness::{CopyRow, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
@@ -82,64 +84,6 @@ impl OpStats {
     }
 }
 
-/// How long copies lag behind their sources.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Staleness {
-    /// Since when each stale copy row (by copy index and key) has been stale.
-    open: BTreeMap<(usize, String), Micros>,
-    closed_max: Micros,
-    closed_total: Micros,
-    closed_count: u64,
-}
-
-impl Staleness {
-    /// Records whether a copy row is stale at `now`, opening or closing its window.
-    pub fn observe(&mut self, row: (usize, String), stale: bool, now: Micros) {
-        match (stale, self.open.get(&row).copied()) {
-            (true, None) => {
-                self.open.insert(row, now);
-            }
-            (false, Some(since)) => {
-                self.open.remove(&row);
-                let window = now - since;
-                self.closed_max = self.closed_max.max(window);
-                self.closed_total = self.closed_total + window;
-                self.closed_count += 1;
-            }
-            _ => {}
-        }
-    }
-
-    /// How many copy rows are stale now.
-    pub fn open_count(&self) -> usize {
-        self.open.len()
-    }
-
-    /// The age of the oldest open window at `now`: the current staleness.
-    pub fn open_max(&self, now: Micros) -> Micros {
-        self.open
-            .values()
-            .map(|since| now - *since)
-            .max()
-            .unwrap_or(Micros::ZERO)
-    }
-
-    /// The longest closed window.
-    pub fn max(&self) -> Micros {
-        self.closed_max
-    }
-
-    /// The mean closed window, or zero.
-    pub fn mean(&self) -> Micros {
-        Micros(
-            self.closed_total
-                .0
-                .checked_div(self.closed_count)
-                .unwrap_or(0),
-        )
-    }
-}
-
 /// An operation that began and has not ended.
 #[derive(Clone, Debug, PartialEq)]
 struct RunningOp {
@@ -150,9 +94,6 @@ struct RunningOp {
     /// Set once one of its messages took a hop that was unavailable when it began.
     during_outage: bool,
 }
-
-/// A row of a source of truth, as `(service, table, key)`.
-type SourceRow = (ServiceId, String, String);
 
 /// Everything counted so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -168,7 +109,7 @@ pub struct Metrics {
     pub messages_duplicated: u64,
     /// Messages dropped, by reason.
     pub dropped_by_reason: BTreeMap<DropReason, u64>,
-    /// Staleness of copies.
+    /// Replication lag of copies.
     pub staleness: Staleness,
     /// Writes to a copy that replaced a newer version with an older one: events applied out
     /// of order.
@@ -411,12 +352,8 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         ops_failed: by_operation.values().map(|s| s.failed).sum(),
         by_operation,
         stale_reads: metrics.stale_reads,
-        staleness_max_us: metrics
-            .staleness
-            .max()
-            .max(metrics.staleness.open_max(state.now))
-            .0,
-        staleness_mean_us: metrics.staleness.mean().0,
+        staleness_max_us: metrics.staleness.max(state.now).0,
+        staleness_mean_us: metrics.staleness.mean(state.now).0,
         duplicated_bytes: state.duplicated_bytes(),
         queue_depth_max: metrics.queue_depth_max.values().copied().max().unwrap_or(0),
         messages_per_op: per(metrics.messages_sent, metrics.ops_finished()),

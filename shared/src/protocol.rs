@@ -978,9 +978,11 @@ pub struct RunSummary {
     /// Operations that returned a version older than one already confirmed (written or read)
     /// before they began.
     pub stale_reads: u64,
-    /// The longest time a copied row lagged behind its source, in µs.
+    /// The largest replication lag of any copy row at any moment of the run, lags still growing
+    /// at the end included, in µs. A copy row's lag at t is t minus when its source first wrote
+    /// a version the copy has not applied; zero while it holds the latest.
     pub staleness_max_us: u64,
-    /// The mean time a copied row lagged behind its source, over lags that ended, in µs.
+    /// The mean replication lag over every copy row and every moment it existed, in µs.
     pub staleness_mean_us: u64,
     /// Bytes of values held in copies of other services' tables when the run ended.
     pub duplicated_bytes: u64,

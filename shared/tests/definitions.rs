@@ -1,6 +1,8 @@
 //! Each number of the summary against its definition in `docs/METRICS.md`, at the edges the
 //! definitions name: overlapping faults, runs cut short, copies that never converge.
 
+mod reference;
+
 use shared::metrics::summarize;
 use shared::protocol::{Event, OpId, RunRequest, RunSummary, Trace};
 use shared::scenario::simulate;
@@ -137,4 +139,44 @@ fn a_service_that_crashed_itself_is_an_outage_too() {
     let renames = began_in(&trace, "rename product", down..up);
     assert!(renames.1 > 0, "{renames:?}");
     assert_eq!(during_outage(&summary, "rename product"), renames);
+}
+
+#[test]
+fn staleness_is_replication_lag_from_the_first_write_a_copy_misses() {
+    // A broker holding each event 1.5 s and five renames a second: every rename reaches Order's
+    // copy about 1.5 s after it was written, although the copy as a whole rarely matches Product.
+    let trace = run(
+        "eventual-consistency",
+        1,
+        30.0,
+        &[
+            ("broker_delay_ms", 1_500.0),
+            ("rename_rate_per_s", 5.0),
+            ("order_down_for_s", 0.0),
+        ],
+        &[],
+    );
+    let summary = summarize(&trace);
+    let lag = reference::replication_lag(&trace);
+    assert_eq!(
+        (summary.staleness_max_us, summary.staleness_mean_us),
+        (lag.max.0, lag.mean.0)
+    );
+    assert!(
+        (1_500_000..3_000_000).contains(&summary.staleness_max_us),
+        "the broker's delay plus the trip: {summary:?}"
+    );
+}
+
+#[test]
+fn copies_that_never_catch_up_count_until_the_end_in_the_max_and_the_mean() {
+    // Duplication without update_both: renamed products' order lines stay behind for good.
+    let trace = run("duplication", 1, 30.0, &[], &[]);
+    let summary = summarize(&trace);
+    let lag = reference::replication_lag(&trace);
+    assert!(summary.staleness_mean_us > 1_000_000, "{summary:?}");
+    assert_eq!(
+        (summary.staleness_max_us, summary.staleness_mean_us),
+        (lag.max.0, lag.mean.0)
+    );
 }

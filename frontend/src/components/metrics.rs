@@ -98,7 +98,10 @@ pub fn MetricsPanel() -> impl IntoView {
                     <dt>"Max staleness"</dt>
                     <dd>
                         <span id="metric-staleness-max" class="big">{field(|m| m.staleness_max.clone())}</span>
-                        <span class="sub">"longest a copy lagged its source"</span>
+                        <span class="sub">
+                            "largest lag behind the source; mean "
+                            <span id="metric-staleness-mean">{field(|m| m.staleness_mean.clone())}</span>
+                        </span>
                     </dd>
                 </div>
                 </Show>

@@ -1,0 +1,238 @@
+//! Replication lag of copies (`docs/METRICS.md`, "staleness").
+//!
+//! For a copy row at time t, its lag is t minus the time at which its source row first wrote a
+//! version the copy has not applied; zero while the copy holds the source's latest version (or a
+//! newer one). The mean is time-weighted over every copy row and every moment it existed; the
+//! max is over every row and moment, windows still open included.
+//!
+//! The fold is incremental and exact: between two events every stale row's lag grows by the time
+//! that passed, so the sum of lags is `k·t − A` (k stale rows, A the sum of their anchors) and
+//! its integral advances in O(1) per event, in integer µs² (doubled, so it never rounds).
+
+use crate::protocol::ServiceId;
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// A row of a source of truth, as `(service, table, key)`.
+pub type SourceRow = (ServiceId, String, String);
+
+/// A copy row, as `(index of its copy declaration, key)`.
+pub type CopyRow = (usize, String);
+
+/// Replication lag so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Staleness {
+    /// Each source row's versions, oldest first, with when each was first written: increasing in
+    /// both, since a write of an older version drops the newer ones it replaces.
+    history: BTreeMap<SourceRow, Vec<(u64, Micros)>>,
+    /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
+    /// while it is up to date.
+    anchors: BTreeMap<CopyRow, Option<Micros>>,
+    /// The anchors of stale rows, as a multiset, for the oldest.
+    open: BTreeMap<Micros, u32>,
+    /// The sum of open anchors, in µs.
+    anchors_sum: u128,
+    /// How many copy rows are stale.
+    stale_rows: usize,
+    /// The time integrated up to.
+    integrated_to: Micros,
+    /// Twice the integral of the sum of lags over time, in µs².
+    lag_integral_x2: u128,
+    /// The integral of the number of copy rows over time, in µs.
+    exposure: u128,
+    /// The largest lag any row reached before its anchor moved.
+    closed_max: Micros,
+}
+
+impl Staleness {
+    /// The source row `row` was written at `version`, at `now`.
+    pub fn source_written(&mut self, row: &SourceRow, version: u64, now: Micros) {
+        let history = self.history.entry(row.clone()).or_default();
+        while history.last().is_some_and(|(v, _)| *v >= version) {
+            history.pop();
+        }
+        history.push((version, now));
+    }
+
+    /// When `row` first wrote a version newer than `copy_version`: the anchor of a copy holding
+    /// `copy_version`, or `None` when that copy is up to date.
+    pub fn anchor(&self, row: &SourceRow, copy_version: u64) -> Option<Micros> {
+        let history = self.history.get(row)?;
+        let first_newer = history.partition_point(|(v, _)| *v <= copy_version);
+        history.get(first_newer).map(|(_, at)| *at)
+    }
+
+    /// Copy row `row` now lags from `anchor` (`None`: up to date), as of `now`.
+    pub fn observe(&mut self, row: CopyRow, anchor: Option<Micros>, now: Micros) {
+        self.advance(now);
+        let before = self.anchors.insert(row, anchor).flatten();
+        if before == anchor {
+            return;
+        }
+        if let Some(old) = before {
+            self.closed_max = self.closed_max.max(now - old);
+            self.anchors_sum -= u128::from(old.0);
+            self.stale_rows -= 1;
+            if let Some(count) = self.open.get_mut(&old) {
+                *count -= 1;
+                if *count == 0 {
+                    self.open.remove(&old);
+                }
+            }
+        }
+        if let Some(new) = anchor {
+            self.anchors_sum += u128::from(new.0);
+            self.stale_rows += 1;
+            *self.open.entry(new).or_default() += 1;
+        }
+    }
+
+    /// Integrates the lags up to `now`.
+    fn advance(&mut self, now: Micros) {
+        let (lag_x2, exposure) = self.integrals_to(now);
+        (self.lag_integral_x2, self.exposure) = (lag_x2, exposure);
+        self.integrated_to = self.integrated_to.max(now);
+    }
+
+    /// Twice the integral of the sum of lags, and the integral of the number of copy rows, from
+    /// the start to `now` (no later event having changed anything since the last one).
+    fn integrals_to(&self, now: Micros) -> (u128, u128) {
+        let (from, to) = (u128::from(self.integrated_to.0), u128::from(now.0));
+        if to <= from {
+            return (self.lag_integral_x2, self.exposure);
+        }
+        let stale = u128::from(self.open_count() as u64);
+        let lag_x2 = stale * (to * to - from * from) - 2 * self.anchors_sum * (to - from);
+        let rows = self.anchors.len() as u128;
+        (
+            self.lag_integral_x2 + lag_x2,
+            self.exposure + rows * (to - from),
+        )
+    }
+
+    /// How many copy rows are stale now.
+    pub fn open_count(&self) -> usize {
+        self.stale_rows
+    }
+
+    /// The lag of the row furthest behind at `now`: the current staleness.
+    pub fn open_max(&self, now: Micros) -> Micros {
+        self.open
+            .keys()
+            .next()
+            .map_or(Micros::ZERO, |oldest| now - *oldest)
+    }
+
+    /// The largest lag any copy row reached up to `now`, open windows included.
+    pub fn max(&self, now: Micros) -> Micros {
+        self.closed_max.max(self.open_max(now))
+    }
+
+    /// The mean lag over every copy row and every moment up to `now` that it existed, or zero.
+    pub fn mean(&self, now: Micros) -> Micros {
+        match self.integrals_to(now) {
+            (_, 0) => Micros::ZERO,
+            (lag_x2, exposure) => Micros((lag_x2 / 2 / exposure) as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> SourceRow {
+        (ServiceId(2), "products".into(), "7".into())
+    }
+
+    fn copy(key: &str) -> CopyRow {
+        (0, key.into())
+    }
+
+    /// Writes source versions `(version, at_ms)` and sets the copy rows to the versions
+    /// `(key, version, at_ms)`, in time order.
+    fn fold(source_writes: &[(u64, u64)], copy_writes: &[(&str, u64, u64)]) -> Staleness {
+        let mut staleness = Staleness::default();
+        let ms = Micros::from_millis;
+        let mut steps: Vec<(u64, Option<(&str, u64)>, u64)> = source_writes
+            .iter()
+            .map(|(v, at)| (*at, None, *v))
+            .chain(
+                copy_writes
+                    .iter()
+                    .map(|(k, v, at)| (*at, Some((*k, *v)), 0)),
+            )
+            .collect();
+        steps.sort_by_key(|(at, copy, _)| (*at, copy.is_some()));
+        let mut copies: BTreeMap<String, u64> = BTreeMap::new();
+        for (at, copy_write, version) in steps {
+            match copy_write {
+                None => staleness.source_written(&source(), version, ms(at)),
+                Some((key, v)) => {
+                    copies.insert(key.to_string(), v);
+                }
+            }
+            for (key, v) in &copies {
+                let anchor = staleness.anchor(&source(), *v);
+                staleness.observe(copy(key), anchor, ms(at));
+            }
+        }
+        staleness
+    }
+
+    #[test]
+    fn lag_counts_from_the_first_write_the_copy_misses_not_from_when_it_last_matched() {
+        let ms = Micros::from_millis;
+        // v1 at 0; renames at 1000 (v2) and 2000 (v3); the copy applies v2 at 1500 and v3 at 2500.
+        let staleness = fold(
+            &[(1, 0), (2, 1_000), (3, 2_000)],
+            &[("7", 1, 0), ("7", 2, 1_500), ("7", 3, 2_500)],
+        );
+        assert_eq!(staleness.open_max(ms(2_500)), Micros::ZERO);
+        assert_eq!(
+            staleness.max(ms(4_000)),
+            ms(500),
+            "each version arrived 500 ms after it was written"
+        );
+        // Lag is 500 ms for 500 ms twice over 4 s: ∫ = 2 × 0.5 × 500 × 500 ms² / 4 000 ms.
+        assert_eq!(staleness.mean(ms(4_000)), ms(62) + Micros(500));
+    }
+
+    #[test]
+    fn a_copy_that_never_catches_up_lags_until_the_end() {
+        let ms = Micros::from_millis;
+        // Renamed at 1 s and never copied: at 10 s it lags 9 s, and has on average over 10 s
+        // lagged 9 × 9 / 2 / 10 = 4.05 s.
+        let staleness = fold(&[(1, 0), (2, 1_000)], &[("7", 1, 0)]);
+        assert_eq!(staleness.open_count(), 1);
+        assert_eq!(staleness.max(ms(10_000)), ms(9_000));
+        assert_eq!(staleness.mean(ms(10_000)), ms(4_050));
+    }
+
+    #[test]
+    fn the_mean_is_over_every_copy_row_fresh_ones_included() {
+        let ms = Micros::from_millis;
+        // Two copies of the row: one catches up at 2 s, one never; over 4 s the first lagged
+        // 1 s on average for 2 s (∫ = 2 s²) and the second 4 s at the end (∫ = 8 s²).
+        let staleness = fold(
+            &[(1, 0), (2, 0)],
+            &[("1/7", 1, 0), ("2/7", 1, 0), ("1/7", 2, 2_000)],
+        );
+        assert_eq!(staleness.mean(ms(4_000)), ms(1_250), "(2 + 8) / (2 × 4)");
+        assert_eq!(staleness.max(ms(4_000)), ms(4_000));
+        assert_eq!(Staleness::default().mean(ms(1)), Micros::ZERO, "no copies");
+    }
+
+    #[test]
+    fn a_copy_ahead_of_its_source_or_on_a_regressed_source_is_not_behind() {
+        let mut staleness = Staleness::default();
+        staleness.source_written(&source(), 1, Micros(0));
+        staleness.source_written(&source(), 3, Micros(10));
+        assert_eq!(staleness.anchor(&source(), 1), Some(Micros(10)));
+        assert_eq!(staleness.anchor(&source(), 5), None);
+        // The source goes back to v2 (a lost update): a copy at v2 is up to date again.
+        staleness.source_written(&source(), 2, Micros(20));
+        assert_eq!(staleness.anchor(&source(), 2), None);
+        assert_eq!(staleness.anchor(&source(), 1), Some(Micros(20)));
+    }
+}
