@@ -149,32 +149,32 @@ mod tests {
         (0, key.into())
     }
 
-    /// Writes source versions `(version, at_ms)` and sets the copy rows to the versions
-    /// `(key, version, at_ms)`, in time order.
-    fn fold(source_writes: &[(u64, u64)], copy_writes: &[(&str, u64, u64)]) -> Staleness {
+    /// One write, at a time in milliseconds.
+    enum Write {
+        /// The source writes a version.
+        Source(u64, u64),
+        /// Copy row `key` takes a version.
+        Copy(&'static str, u64, u64),
+    }
+
+    /// Applies `writes`, given in time order, as the fold does.
+    fn fold(writes: &[Write]) -> Staleness {
         let mut staleness = Staleness::default();
-        let ms = Micros::from_millis;
-        let mut steps: Vec<(u64, Option<(&str, u64)>, u64)> = source_writes
-            .iter()
-            .map(|(v, at)| (*at, None, *v))
-            .chain(
-                copy_writes
-                    .iter()
-                    .map(|(k, v, at)| (*at, Some((*k, *v)), 0)),
-            )
-            .collect();
-        steps.sort_by_key(|(at, copy, _)| (*at, copy.is_some()));
-        let mut copies: BTreeMap<String, u64> = BTreeMap::new();
-        for (at, copy_write, version) in steps {
-            match copy_write {
-                None => staleness.source_written(&source(), version, ms(at)),
-                Some((key, v)) => {
-                    copies.insert(key.to_string(), v);
+        let mut copies: BTreeMap<&str, u64> = BTreeMap::new();
+        for write in writes {
+            let at = match *write {
+                Write::Source(version, at) => {
+                    staleness.source_written(&source(), version, Micros::from_millis(at));
+                    at
                 }
-            }
-            for (key, v) in &copies {
-                let anchor = staleness.anchor(&source(), *v);
-                staleness.observe(copy(key), anchor, ms(at));
+                Write::Copy(key, version, at) => {
+                    copies.insert(key, version);
+                    at
+                }
+            };
+            for (key, version) in &copies {
+                let anchor = staleness.anchor(&source(), *version);
+                staleness.observe(copy(key), anchor, Micros::from_millis(at));
             }
         }
         staleness
@@ -184,10 +184,15 @@ mod tests {
     fn lag_counts_from_the_first_write_the_copy_misses_not_from_when_it_last_matched() {
         let ms = Micros::from_millis;
         // v1 at 0; renames at 1000 (v2) and 2000 (v3); the copy applies v2 at 1500 and v3 at 2500.
-        let staleness = fold(
-            &[(1, 0), (2, 1_000), (3, 2_000)],
-            &[("7", 1, 0), ("7", 2, 1_500), ("7", 3, 2_500)],
-        );
+        use Write::*;
+        let staleness = fold(&[
+            Source(1, 0),
+            Copy("7", 1, 0),
+            Source(2, 1_000),
+            Copy("7", 2, 1_500),
+            Source(3, 2_000),
+            Copy("7", 3, 2_500),
+        ]);
         assert_eq!(staleness.open_max(ms(2_500)), Micros::ZERO);
         assert_eq!(
             staleness.max(ms(4_000)),
@@ -203,7 +208,8 @@ mod tests {
         let ms = Micros::from_millis;
         // Renamed at 1 s and never copied: at 10 s it lags 9 s, and has on average over 10 s
         // lagged 9 × 9 / 2 / 10 = 4.05 s.
-        let staleness = fold(&[(1, 0), (2, 1_000)], &[("7", 1, 0)]);
+        use Write::*;
+        let staleness = fold(&[Source(1, 0), Copy("7", 1, 0), Source(2, 1_000)]);
         assert_eq!(staleness.open_count(), 1);
         assert_eq!(staleness.max(ms(10_000)), ms(9_000));
         assert_eq!(staleness.mean(ms(10_000)), ms(4_050));
@@ -214,10 +220,14 @@ mod tests {
         let ms = Micros::from_millis;
         // Two copies of the row: one catches up at 2 s, one never; over 4 s the first lagged
         // 1 s on average for 2 s (∫ = 2 s²) and the second 4 s at the end (∫ = 8 s²).
-        let staleness = fold(
-            &[(1, 0), (2, 0)],
-            &[("1/7", 1, 0), ("2/7", 1, 0), ("1/7", 2, 2_000)],
-        );
+        use Write::*;
+        let staleness = fold(&[
+            Source(1, 0),
+            Copy("1/7", 1, 0),
+            Copy("2/7", 1, 0),
+            Source(2, 0),
+            Copy("1/7", 2, 2_000),
+        ]);
         assert_eq!(staleness.mean(ms(4_000)), ms(1_250), "(2 + 8) / (2 × 4)");
         assert_eq!(staleness.max(ms(4_000)), ms(4_000));
         assert_eq!(Staleness::default().mean(ms(1)), Micros::ZERO, "no copies");
