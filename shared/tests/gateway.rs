@@ -471,3 +471,48 @@ fn renames_beyond_the_waiting_bound_are_refused() {
     assert!(busy >= 50, "{busy}");
     assert!(stale_waits >= 1, "{stale_waits}");
 }
+
+/// The number of rollback messages a rename's two rollbacks may send when every participant
+/// answers within a round trip: the first attempt, then retries after backoffs that start at
+/// 50–100 ms and double, within the answer's round trip of at most 2 × 1.25 × 40 ms.
+const ROLLBACK_MESSAGES_PER_FAILED_RENAME_MAX: u64 = 2 * 3;
+
+#[test]
+fn rollbacks_retry_with_backoff_so_a_short_timeout_sends_few() {
+    // A 5 ms timeout is shorter than any round trip: every rename times out and is rolled back,
+    // and no rollback's answer comes within the timeout either. Retrying every timeout sent
+    // thousands of rollbacks; with backoff a rollback is sent a few times until its answer lands.
+    let trace = run(
+        1,
+        30.0,
+        &[("coordinator_timeout_ms", 5.0), ("rename_rate_per_s", 1.0)],
+    );
+    let summary = summarize(&trace);
+    let failed = summary.by_operation["rename product"].failed;
+    let rollbacks = summary.coordination.rollbacks_sent;
+    println!("{failed} renames failed, {rollbacks} rollback messages");
+    assert!(failed >= 20, "{failed}");
+    assert!(rollbacks >= 2 * failed, "each failure rolls back both");
+    assert!(
+        rollbacks <= ROLLBACK_MESSAGES_PER_FAILED_RENAME_MAX * failed,
+        "{rollbacks} rollback messages for {failed} failed renames"
+    );
+}
+
+#[test]
+fn rollbacks_to_a_service_that_stays_down_back_off_to_their_cap() {
+    // Product down for 10 s from 5 s: rollbacks to it are refused, retried after 100 ms, 200 ms,
+    // … up to 5 s apart, so over its outage each product's rollback is sent at most a dozen
+    // times, not every 100 ms.
+    let trace = run(
+        3,
+        25.0,
+        &[("product_down_at_s", 5.0), ("product_down_for_s", 10.0)],
+    );
+    let summary = summarize(&trace);
+    let failed = summary.by_operation["rename product"].failed;
+    let rollbacks = summary.coordination.rollbacks_sent;
+    println!("{failed} renames failed, {rollbacks} rollback messages");
+    assert!(failed >= 5, "{failed}");
+    assert!(rollbacks <= 2 * 12 * failed, "{rollbacks} for {failed}");
+}

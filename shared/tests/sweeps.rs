@@ -357,7 +357,7 @@ fn check_gateway(trace: &Trace, settle: Micros) -> Result<GatewayRun, String> {
 #[test]
 fn gateway_confirms_only_agreed_renames_and_every_lasting_difference_is_flagged() {
     let totals = std::cell::RefCell::new(GatewayRun::default());
-    // Product is down until 30 s at most; rollbacks retry at least every second; 15 s is ample.
+    // Product is down until 30 s at most; rollbacks retry at most 5 s apart; 15 s is ample.
     sweep("gateway", |trace| {
         check_message_accounting(trace)?;
         let run = check_gateway(trace, Micros::from_secs(15))?;

@@ -130,10 +130,21 @@ impl LogEntry {
 
 /// The two services every update goes to, by index.
 const PARTICIPANT_NAMES: [&str; 2] = ["Product", "Order"];
-/// The first wait before retrying a rollback to a service that is down; it doubles from there.
+/// The wait before retrying a rollback that was refused or not answered in time, at its first
+/// retry; it doubles with each retry up to [`ROLLBACK_BACKOFF_MAX`], and each wait is drawn
+/// between half of it and all of it (jitter), so retries neither flood a struggling service nor
+/// fall into step with each other.
 const ROLLBACK_BACKOFF_MIN: Micros = Micros::from_millis(100);
 /// The longest wait between rollback retries.
-const ROLLBACK_BACKOFF_MAX: Micros = Micros::from_secs(1);
+const ROLLBACK_BACKOFF_MAX: Micros = Micros::from_secs(5);
+
+/// The wait before a rollback's next attempt, after `attempts` attempts: exponential, capped,
+/// with jitter.
+fn rollback_backoff(attempts: u32, rng: &mut crate::rng::SimRng) -> Micros {
+    let doublings = attempts.saturating_sub(1).min(16);
+    let full = (ROLLBACK_BACKOFF_MIN.0 << doublings).min(ROLLBACK_BACKOFF_MAX.0);
+    Micros(full / 2 + rng.below(full / 2 + 1))
+}
 
 /// What a service said to an update.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,11 +158,14 @@ enum Answer {
 /// The rollback to one service.
 #[derive(Debug)]
 struct RollbackLeg {
-    /// The rollback message in flight, if any (none while waiting to retry).
+    /// The attempt whose answer is awaited, if any (none while waiting to retry).
     msg: Option<MsgId>,
+    /// The answer's timeout while an attempt is awaited, else the retry's.
     timer: TimerId,
-    /// The wait before the next retry after a refusal; zero until the first.
-    backoff: Micros,
+    /// Attempts sent so far.
+    attempts: u32,
+    /// Whether the service was found down, so its outage is narrated once.
+    found_down: bool,
     done: bool,
 }
 
@@ -396,7 +410,7 @@ impl Coordinator {
                 }
             }
             Phase::RollingBack { .. } => match answer {
-                Answer::Down => self.retry_rollback_later(product, index, ctx),
+                Answer::Down => self.retry_rollback_later(product, index, true, ctx),
                 _ => self.rollback_landed(product, index, ctx),
             },
         }
@@ -499,7 +513,8 @@ impl Coordinator {
         let leg = || RollbackLeg {
             msg: None,
             timer: TimerId(0),
-            backoff: Micros::ZERO,
+            attempts: 0,
+            found_down: false,
             done: false,
         };
         update.phase = Phase::RollingBack {
@@ -525,14 +540,18 @@ impl Coordinator {
         };
         let msg = ctx.send(to, payload, update.request.op, None);
         let timer = ctx.set_timer(self.config.timeout);
-        self.timers.remove(&legs[index].timer);
+        let leg = &mut legs[index];
+        self.timers.remove(&leg.timer);
         self.timers
             .insert(timer, CoordinatorTimer::Rollback(product, index));
-        legs[index].msg = Some(msg);
-        legs[index].timer = timer;
+        leg.msg = Some(msg);
+        leg.timer = timer;
+        leg.attempts += 1;
     }
 
-    fn retry_rollback_later(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
+    /// A rollback attempt was refused (`down`) or not answered in time: the next attempt goes
+    /// out after a backoff. An answer to any attempt still lands the rollback meanwhile.
+    fn retry_rollback_later(&mut self, product: u64, index: usize, down: bool, ctx: &mut Ctx<'_>) {
         let Some(update) = self.active.get_mut(&product) else {
             return;
         };
@@ -540,19 +559,33 @@ impl Coordinator {
             return;
         };
         let leg = &mut legs[index];
-        if leg.backoff == Micros::ZERO {
+        if down && !leg.found_down {
+            leg.found_down = true;
             ctx.narrate(format!(
                 "Coordinator: {} is down, so its rollback of product {product} cannot land yet. The \
-                 coordinator retries until it does, and holds further renames of product {product} until then.",
+                 coordinator retries, further apart each time, until it does, and holds further \
+                 renames of product {product} until then.",
                 PARTICIPANT_NAMES[index]
             ));
         }
-        leg.backoff = (leg.backoff + leg.backoff).clamp(ROLLBACK_BACKOFF_MIN, ROLLBACK_BACKOFF_MAX);
         leg.msg = None;
         self.timers.remove(&leg.timer);
-        leg.timer = ctx.set_timer(leg.backoff);
+        let wait = rollback_backoff(leg.attempts, ctx.rng);
+        leg.timer = ctx.set_timer(wait);
         self.timers
             .insert(leg.timer, CoordinatorTimer::Rollback(product, index));
+    }
+
+    /// A rollback's timer fired: its answer timed out, or its retry is due.
+    fn rollback_timer(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
+        let awaiting_answer = self.active.get(&product).is_some_and(|update| {
+            matches!(&update.phase, Phase::RollingBack { legs } if legs[index].msg.is_some())
+        });
+        if awaiting_answer {
+            self.retry_rollback_later(product, index, false, ctx);
+        } else {
+            self.send_rollback(product, index, ctx);
+        }
     }
 
     fn rollback_landed(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
@@ -571,7 +604,7 @@ impl Coordinator {
         if !legs.iter().all(|leg| leg.done) {
             return;
         }
-        if legs.iter().any(|leg| leg.backoff > Micros::ZERO) {
+        if legs.iter().any(|leg| leg.found_down) {
             ctx.narrate(format!(
                 "Coordinator: the rollback of product {product} has finally landed at both services."
             ));
@@ -622,7 +655,7 @@ impl Coordinator {
         match self.timers.remove(&timer) {
             Some(CoordinatorTimer::ApplyTimeout(product)) => self.fail(product, true, ctx),
             Some(CoordinatorTimer::Rollback(product, index)) => {
-                self.send_rollback(product, index, ctx)
+                self.rollback_timer(product, index, ctx)
             }
             Some(CoordinatorTimer::WaitedTooLong(request)) => self.waited_too_long(request, ctx),
             None => {}
