@@ -189,6 +189,17 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             format!("flags a partial update: {text}"),
             Tone::Failure,
         ),
+        Event::WriteAborted {
+            service,
+            source_table,
+            key,
+            version,
+            ..
+        } => (
+            name(*service),
+            format!("aborts {source_table}[{key}] v{version}: reads of it saw a write rolled back"),
+            Tone::Failure,
+        ),
         Event::FaultBegins { fault } => (
             String::new(),
             format!(

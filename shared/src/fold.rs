@@ -264,6 +264,16 @@ impl WorldState {
                     .partial_updates_flagged
                     .push(key.clone());
             }
+            Event::WriteAborted {
+                source_service,
+                source_table,
+                key,
+                version,
+                ..
+            } => self.metrics.coordination.aborted_reads.write_aborted(
+                (*source_service, source_table.clone(), key.clone()),
+                *version,
+            ),
             Event::Narration { .. } | Event::FaultBegins { .. } | Event::FaultEnds { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),
         }

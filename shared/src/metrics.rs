@@ -1,10 +1,12 @@
 //! The numbers that carry each lesson, accumulated as the trace is folded (see [`crate::fold`]),
 //! and the summary of a whole run.
 
+mod aborted;
 mod delivery;
 mod outages;
 mod staleness;
 
+pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use outages::Unavailable;
 pub use staleness::{CopyRow, SourceRow, Staleness};
@@ -144,6 +146,8 @@ pub struct Coordination {
     /// Updates a coordinator found half done after a crash, by the key they touched, in the
     /// order found.
     pub partial_updates_flagged: Vec<String>,
+    /// Reads that returned a version a coordinator rolled back.
+    pub aborted_reads: AbortedReads,
 }
 
 impl Metrics {
@@ -213,6 +217,7 @@ impl Metrics {
         if !ok {
             return;
         }
+        self.coordination.aborted_reads.read_returned(op, observed);
         let stale_tables = self.tables_seen_older_than_confirmed(running.started, observed);
         if !stale_tables.is_empty() {
             self.stale_reads += 1;
@@ -370,6 +375,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         coordination: CoordinationSummary {
             rollbacks_sent: metrics.coordination.rollbacks_sent,
             partial_updates_flagged: metrics.coordination.partial_updates_flagged.len() as u64,
+            aborted_reads: metrics.coordination.aborted_reads.count(),
             inconsistent_rows_at_end: state.inconsistent_rows().len() as u64,
         },
         calls_by_operation: metrics

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 /// The version of this format. Bump it on any change that an old reader would misread.
 ///
 /// 2: network faults begin and end in the trace (`fault_begins`, `fault_ends`), so what was
-/// unavailable when is read from the trace alone.
+/// unavailable when is read from the trace alone; a coordinator's rollback says which write it
+/// aborted (`write_aborted`).
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A service of the run, by index into [`TraceHeader::services`].
@@ -421,6 +422,20 @@ pub enum Event {
         key: String,
         /// What was left undone, in plain words.
         text: String,
+    },
+    /// A write that will never be confirmed: the coordinator of an update rolled it back, so
+    /// every read that returned this version of the row read an aborted write.
+    WriteAborted {
+        /// The service that decided (a coordinator).
+        service: ServiceId,
+        /// The service owning the source of truth.
+        source_service: ServiceId,
+        /// The source table.
+        source_table: String,
+        /// The row's key.
+        key: String,
+        /// The version that is rolled back.
+        version: u64,
     },
     /// A network fault began: a slow service, a partition, lost, duplicated or reordered
     /// messages. (A crash shows as `service_down` and `service_up`.) Faults stack: each stays in
@@ -1041,6 +1056,9 @@ pub struct CoordinationSummary {
     pub rollbacks_sent: u64,
     /// Updates a coordinator found half done after a crash, and flagged.
     pub partial_updates_flagged: u64,
+    /// Successful reads that returned a version whose write was later (or already) rolled back:
+    /// they saw a name that never became true ([`Event::WriteAborted`]).
+    pub aborted_reads: u64,
     /// Copy rows whose name or version differs from their source when the run ended.
     pub inconsistent_rows_at_end: u64,
 }

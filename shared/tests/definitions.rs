@@ -180,3 +180,33 @@ fn copies_that_never_catch_up_count_until_the_end_in_the_max_and_the_mean() {
         (lag.max.0, lag.mean.0)
     );
 }
+
+#[test]
+fn reads_of_a_rename_the_coordinator_rolls_back_are_aborted_reads() {
+    // Product refuses 30 % of updates, after Order's copy may already hold them: reads of Order's
+    // copy in between return a name that is rolled back a moment later.
+    let trace = run(
+        "gateway",
+        3,
+        30.0,
+        &[("read_rate_per_s", 20.0), ("product_failure_pct", 30.0)],
+        &[],
+    );
+    let summary = summarize(&trace);
+    let expected = reference::aborted_reads(&trace);
+    assert!(expected > 0, "the run has aborted reads to count");
+    assert_eq!(summary.coordination.aborted_reads, expected);
+    // Where nothing is rolled back, nothing is an aborted read.
+    let healthy = run(
+        "gateway",
+        3,
+        30.0,
+        &[
+            ("product_failure_pct", 0.0),
+            ("order_failure_pct", 0.0),
+            ("product_down_for_s", 0.0),
+        ],
+        &[],
+    );
+    assert_eq!(summarize(&healthy).coordination.aborted_reads, 0);
+}

@@ -179,7 +179,9 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         faults: outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR),
         intro: "Renames go to the Coordinator. It sends each one to Product and to Order at once and answers \
                 only when both have applied it; if either refuses, is down or is too slow, it rolls both back \
-                and the rename fails. Reads come from Order's copy, which is never behind a confirmed rename."
+                and the rename fails. Reads come from Order's copy, which is never behind a confirmed rename — \
+                but Order applies a rename before the coordinator decides, so a read in between can return a \
+                name that is rolled back a moment later: an aborted read."
             .to_string(),
     }
 }

@@ -87,7 +87,8 @@ static CATALOG: [ScenarioSpec; 6] = [
         title: "Gateway (coordinator)",
         lesson: "A coordinator sends each rename to Product and to Order and waits for both, so a confirmed \
                  rename is everywhere — but the user waits for the slower service, any failure means a \
-                 rollback, and a coordinator crash mid-way leaves a partial update.",
+                 rollback, readers can see a rename before it is decided and then see it rolled back \
+                 (aborted reads), and a coordinator crash mid-way leaves a partial update.",
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,

@@ -13,6 +13,7 @@
 //! (whose row already holds the old name), so that both end on the same version, and it is retried
 //! until both have acknowledged it: a compensation must land.
 
+use super::PRODUCTS_TABLE;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
@@ -492,6 +493,13 @@ impl Coordinator {
             said.join(", "),
             update.old_name
         ));
+        ctx.record(Event::WriteAborted {
+            service: ctx.me,
+            source_service: self.config.product,
+            source_table: PRODUCTS_TABLE.to_string(),
+            key: product.to_string(),
+            version: update.version,
+        });
         let rolling_back = LogEntry {
             number: update.number,
             state: LogState::RollingBack,

@@ -96,3 +96,46 @@ pub fn replication_lag(trace: &Trace) -> Lag {
         mean: Micros((integral_x2 / 2).checked_div(exposure).unwrap_or(0) as u64),
     }
 }
+
+/// Successful operations that returned a version some `write_aborted` of the trace rolled back.
+pub fn aborted_reads(trace: &Trace) -> u64 {
+    let aborted: Vec<(u16, &str, &str, u64)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::WriteAborted {
+                source_service,
+                source_table,
+                key,
+                version,
+                ..
+            } => Some((
+                source_service.0,
+                source_table.as_str(),
+                key.as_str(),
+                *version,
+            )),
+            _ => None,
+        })
+        .collect();
+    trace
+        .events
+        .iter()
+        .filter(|e| match &e.event {
+            Event::OpFinished {
+                outcome, observed, ..
+            } => {
+                outcome.is_ok()
+                    && observed.iter().any(|o| {
+                        aborted.contains(&(
+                            o.source_service.0,
+                            o.source_table.as_str(),
+                            o.key.as_str(),
+                            o.version,
+                        ))
+                    })
+            }
+            _ => false,
+        })
+        .count() as u64
+}
