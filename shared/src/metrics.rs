@@ -359,6 +359,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         stale_reads: metrics.stale_reads,
         staleness_max_us: metrics.staleness.max(state.now).0,
         staleness_mean_us: metrics.staleness.mean(state.now).0,
+        copy_regressions: metrics.copy_regressions,
         duplicated_bytes: state.duplicated_bytes(),
         queue_depth_max: metrics.queue_depth_max.values().copied().max().unwrap_or(0),
         messages_per_op: per(metrics.messages_sent, metrics.ops_finished()),

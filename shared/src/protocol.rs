@@ -999,6 +999,9 @@ pub struct RunSummary {
     pub staleness_max_us: u64,
     /// The mean replication lag over every copy row and every moment it existed, in µs.
     pub staleness_mean_us: u64,
+    /// Writes to a copy row that replaced a newer version with an older one: events applied out
+    /// of order, which a version check refuses.
+    pub copy_regressions: u64,
     /// Bytes of values held in copies of other services' tables when the run ended.
     pub duplicated_bytes: u64,
     /// The deepest any broker queue got.
