@@ -67,7 +67,10 @@ async fn main() {
     let browser = start_browser(800, 500).await;
     browser.cdp("Network.enable", json!({})).await;
     browser
-        .cdp("Page.addScriptToEvaluateOnNewDocument", json!({"source": WATCHER}))
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": WATCHER}),
+        )
         .await;
     let url = format!(
         "http://{}/?embed=1&scenario=request-response&speed=1",
@@ -81,7 +84,11 @@ async fn main() {
     let mut movings = Vec::new();
     for load in 1..=LOADS {
         // Between loads: an empty page, unthrottled, then the cache emptied and disabled.
-        browser.client.goto("about:blank").await.expect("blank page");
+        browser
+            .client
+            .goto("about:blank")
+            .await
+            .expect("blank page");
         browser.cdp("Network.clearBrowserCache", json!({})).await;
         browser
             .cdp("Network.setCacheDisabled", json!({"cacheDisabled": true}))

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub mod synthetic;
+
 /// The backend, serving `dist/` on a free loopback port until dropped.
 pub struct Backend {
     /// Where it listens.
@@ -35,7 +37,11 @@ pub fn dist_dir() -> PathBuf {
 
 /// Starts the real backend, the one `crosstalk serve` runs, on 127.0.0.1 and a free port.
 pub async fn start_backend() -> Backend {
+    start_backend_with(axum::Router::new()).await
+}
 
+/// The same, also answering `extra`'s routes (a benchmark serves its synthetic traces so).
+pub async fn start_backend_with(extra: axum::Router) -> Backend {
     let config = backend::ServerConfig {
         dist_dir: dist_dir(),
         ..Default::default()
@@ -45,7 +51,7 @@ pub async fn start_backend() -> Backend {
         .expect("bind a free port");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = backend::app(backend::AppState::new(config));
+    let app = backend::app(backend::AppState::new(config)).merge(extra);
     tokio::spawn(backend::run(listener, app, async move {
         let _ = stopped.await;
     }));

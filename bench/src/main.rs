@@ -36,7 +36,9 @@ fn main() {
             "--wasm" => wasm = args.next(),
             "--simpy" => simpy = args.next(),
             other => {
-                eprintln!("engine-bench: unknown argument {other:?} (expected --wasm FILE, --simpy PYTHON)");
+                eprintln!(
+                    "engine-bench: unknown argument {other:?} (expected --wasm FILE, --simpy PYTHON)"
+                );
                 std::process::exit(2);
             }
         }
@@ -49,7 +51,10 @@ fn main() {
     let native = native();
     let wasm = wasm.map(|file| external("node", &["bench/wasm.mjs", &file]));
     let simpy = simpy.map(|python| external(&python, &["bench/simpy_twin.py"]));
-    println!("{:<26} {:>10} {:>10} {:>14}", "", "events", "seconds", "events/s");
+    println!(
+        "{:<26} {:>10} {:>10} {:>14}",
+        "", "events", "seconds", "events/s"
+    );
     let row = |name: &str, f: &Figure| {
         println!(
             "{name:<26} {:>10.0} {:>10.3} {:>14.0}",
