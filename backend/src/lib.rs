@@ -34,11 +34,9 @@ use tracing_subscriber::EnvFilter;
 
 /// The server's routes: `/healthz`, `/ws`, and the built page for everything else.
 pub fn app(state: AppState) -> Router {
-    let static_files = http::static_files(state.config().dist_dir.clone());
     Router::new()
-        .route("/healthz", get(http::healthz))
         .route("/ws", get(ws::upgrade))
-        .fallback_service(static_files)
+        .merge(http::routes(state.config().dist_dir.clone()))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
