@@ -96,17 +96,23 @@ impl ChartsAccumulator {
         self.state.apply(event);
     }
 
-    /// Closes every bucket: no more events will come.
+    /// No more events will come: closes the bucket of the last event, measured at that event
+    /// (`docs/METRICS.md`, "The charts"). Buckets after it stay empty: a run cut short did not
+    /// reach them, and lags or queues there would be extrapolated, not measured.
     pub fn finish(&mut self) {
-        while self.open_bucket < BUCKETS {
-            self.close_open_bucket();
+        if self.open_bucket < BUCKETS && self.state.events_applied > 0 {
+            let measured_at = self.bucket_end(self.open_bucket).min(self.state.now);
+            self.close_open_bucket_at(measured_at);
         }
     }
 
     fn close_open_bucket(&mut self) {
+        self.close_open_bucket_at(self.bucket_end(self.open_bucket));
+    }
+
+    fn close_open_bucket_at(&mut self, measured_at: Micros) {
         let bucket = self.open_bucket;
-        let bucket_end = self.bucket_end(bucket);
-        let stale_us = self.state.metrics.staleness.open_max(bucket_end).0;
+        let stale_us = self.state.metrics.staleness.open_max(measured_at).0;
         self.staleness[bucket] = Some(stale_us as f64 / 1_000.0);
         let depth: u32 = self.state.queue_depths.values().sum();
         self.queue_depth[bucket] = Some(f64::from(depth));
@@ -222,6 +228,43 @@ mod tests {
         assert!(
             (55..=60).contains(&known),
             "{known} buckets known of {BUCKETS}"
+        );
+    }
+
+    #[test]
+    fn a_run_cut_short_leaves_the_buckets_after_its_end_empty() {
+        use shared::protocol::EndReason;
+        let whole = index("eventual-consistency", &[]);
+        let ten_s = Micros::from_secs(10);
+        let mut events: Vec<TraceEvent> = whole
+            .events()
+            .iter()
+            .filter(|e| e.at <= ten_s && !matches!(e.event, Event::RunEnded { .. }))
+            .cloned()
+            .collect();
+        events.push(TraceEvent {
+            at: ten_s,
+            event: Event::RunEnded {
+                reason: EndReason::Budget,
+                messages_in_flight: 0,
+            },
+        });
+        let cut = TraceIndex::complete(whole.header().clone(), events);
+        let cut_charts = charts(&cut);
+        // 30 s in 120 buckets of 250 ms: the run reached the end of bucket 39.
+        for series in [&cut_charts.staleness, &cut_charts.queue_depth] {
+            assert!(
+                series.values[..40].iter().all(Option::is_some),
+                "{series:?}"
+            );
+            assert!(
+                series.values[40..].iter().all(Option::is_none),
+                "{series:?}"
+            );
+        }
+        assert_eq!(
+            cut_charts.staleness.values[..40],
+            charts(&whole).staleness.values[..40]
         );
     }
 

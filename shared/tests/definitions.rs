@@ -210,3 +210,60 @@ fn reads_of_a_rename_the_coordinator_rolls_back_are_aborted_reads() {
     );
     assert_eq!(summarize(&healthy).coordination.aborted_reads, 0);
 }
+
+/// Every field name of `value`, an object of the summary or the comparison, recursively; the
+/// values of map fields (keyed by operation, service, queue or table names) are walked but their
+/// keys, which are data, are not field names.
+fn field_names(value: &serde_json::Value, names: &mut std::collections::BTreeSet<String>) {
+    const MAPS: &[&str] = &[
+        "by_operation",
+        "began_while_down",
+        "queue_depth_max_by_queue",
+        "consumers",
+        "calls_by_operation",
+        "stale_reads_by_table",
+    ];
+    let serde_json::Value::Object(fields) = value else {
+        return;
+    };
+    for (name, inner) in fields {
+        names.insert(name.clone());
+        match inner {
+            serde_json::Value::Object(entries) if MAPS.contains(&name.as_str()) => {
+                for entry in entries.values() {
+                    field_names(entry, names);
+                }
+            }
+            _ => field_names(inner, names),
+        }
+    }
+}
+
+#[test]
+fn every_number_of_the_summary_and_the_comparison_is_defined_in_docs_metrics() {
+    let docs = include_str!("../../docs/METRICS.md");
+    let mut names = std::collections::BTreeSet::new();
+    // Runs that fill every optional field: an outage (began_while_down), queues and subscribers
+    // (event-driven), a cache (hybrid), a coordinator (gateway).
+    let mut summaries = Vec::new();
+    for scenario in ["request-response", "event-driven", "hybrid", "gateway"] {
+        let summary = summarize(&run(scenario, 1, 30.0, &[], &[]));
+        field_names(&serde_json::to_value(&summary).unwrap(), &mut names);
+        summaries.push(summary);
+    }
+    for optional in ["began_while_down", "queue_depth_max_by_queue", "consumers"] {
+        assert!(names.contains(optional), "no run filled {optional}");
+    }
+    let request_response = summaries[0].clone();
+    let comparison = shared::compare::table(1, vec![request_response.clone(), request_response]);
+    assert_eq!(comparison.rows.len(), 1);
+    field_names(&serde_json::to_value(&comparison).unwrap(), &mut names);
+    let undefined: Vec<&String> = names
+        .iter()
+        .filter(|name| !docs.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undefined.is_empty(),
+        "docs/METRICS.md does not define {undefined:?} (write each as `name`)"
+    );
+}
