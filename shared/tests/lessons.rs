@@ -282,6 +282,41 @@ fn request_response_waiting_on_a_slow_product_exhausts_the_connection_pool() {
 }
 
 #[test]
+fn request_response_reads_fail_with_orders_reason_not_the_clients_timeout() {
+    // One connection, and Product 40× slower than its 3 s timeout from 3 s to 8 s: reads queue
+    // for the connection, wait up to 3 s, then call Product for up to 3 s. The client outwaits
+    // both, so each failed read says why Order gave up (before, the client's own timeout,
+    // which did not count the wait for a connection, gave up first on some).
+    for (seed, latency_ms) in [(1, 40.0), (2, 40.0), (3, 2_000.0)] {
+        let knobs = [
+            ("pool_size", 1.0),
+            ("products_per_order", 1.0),
+            ("call_timeout_ms", 3_000.0),
+            ("product_slow_factor", 40.0),
+            ("product_down_for_s", 0.0),
+            ("link_latency_ms", latency_ms),
+        ];
+        let trace = run("request-response", seed, 30.0, &knobs);
+        let reasons: Vec<String> = read_outcomes(&trace)
+            .into_iter()
+            .filter_map(|(_, outcome)| match outcome {
+                Outcome::Failed { reason } => Some(reason),
+                Outcome::Ok => None,
+            })
+            .collect();
+        println!("seed {seed}, latency {latency_ms} ms: {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains("pool exhausted")),
+            "some reads waited for a connection in vain"
+        );
+        assert!(
+            reasons.iter().all(|r| !r.starts_with("no answer within")),
+            "the client gave up before Order answered"
+        );
+    }
+}
+
+#[test]
 fn eventual_consistency_without_a_version_check_diverges_for_good_when_events_arrive_out_of_order()
 {
     // Renames come fast until Product goes down at 10 s for good, and the link to the broker

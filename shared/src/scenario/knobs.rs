@@ -24,6 +24,21 @@ pub struct KnobSpec {
     pub help: &'static str,
 }
 
+/// The unit of rate knobs: something happens on average every `1 / value` seconds.
+pub const RATE_UNIT: &str = "per s";
+
+/// The smallest rate above zero a rate knob takes, once every 10⁹ s (about 32 years): the next
+/// occurrence of a smaller one would lie beyond what the clock counts (2⁶⁴ µs, and the clients
+/// draw up to 1.5 intervals ahead), so it is refused, not wrapped or saturated.
+pub const MIN_RATE_PER_S: f64 = 1e-9;
+
+impl KnobSpec {
+    /// True for a rate, in [`RATE_UNIT`].
+    pub fn is_rate(&self) -> bool {
+        self.unit == RATE_UNIT
+    }
+}
+
 /// Every knob of a scenario with a checked value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Knobs {
@@ -57,6 +72,14 @@ impl Knobs {
                     min: knob.min,
                     max: knob.max,
                     unit: knob.unit.to_string(),
+                });
+            }
+            if knob.is_rate() && *value > 0.0 && *value < MIN_RATE_PER_S {
+                return Err(ScenarioError::RateTooSmall {
+                    knob: name.clone(),
+                    value: *value,
+                    interval_s: 1.0 / *value,
+                    min: MIN_RATE_PER_S,
                 });
             }
             if knob.whole && value.fract() != 0.0 {
@@ -139,6 +162,37 @@ mod tests {
         );
         check(&[("read_rate_per_s", f64::NAN)], "out of range");
         check(&[("products_per_order", 2.5)], "must be a whole number");
+    }
+
+    #[test]
+    fn rates_so_small_their_next_interval_overflows_are_refused() {
+        let err = resolve(&[("read_rate_per_s", 1e-300)]).unwrap_err();
+        assert_eq!(
+            err,
+            "knob read_rate_per_s = 1e-300 per s is too small: the next one would come about 1e300 s \
+             later, beyond what the clock can count; give 0 for never, or at least 1e-9 per s"
+        );
+        assert!(resolve(&[("rename_rate_per_s", f64::MIN_POSITIVE)]).is_err());
+        // Zero means never; the smallest rate is accepted.
+        for fine in [0.0, MIN_RATE_PER_S] {
+            let knobs = resolve(&[("read_rate_per_s", fine)]).unwrap();
+            assert_eq!(knobs.get("read_rate_per_s"), fine);
+        }
+    }
+
+    #[test]
+    fn every_knob_counted_per_second_is_a_rate() {
+        for spec in crate::scenario::catalog() {
+            for knob in spec.knobs {
+                assert_eq!(
+                    knob.name.ends_with("_per_s"),
+                    knob.is_rate(),
+                    "{}: {}",
+                    spec.name,
+                    knob.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -149,6 +149,21 @@ pub enum ScenarioError {
         /// The value given.
         value: f64,
     },
+    /// A rate above zero so small that the time to its next occurrence does not fit the clock.
+    #[error(
+        "knob {knob} = {value:e} per s is too small: the next one would come about {interval_s:.0e} s \
+         later, beyond what the clock can count; give 0 for never, or at least {min:e} per s"
+    )]
+    RateTooSmall {
+        /// The knob.
+        knob: String,
+        /// The value given.
+        value: f64,
+        /// The mean interval it asks for, in seconds.
+        interval_s: f64,
+        /// The smallest rate above zero a rate knob takes.
+        min: f64,
+    },
     /// A `KNOB=VALUE` assignment could not be read.
     #[error("cannot read {text:?}: expected KNOB=VALUE with a number, such as read_rate_per_s=5")]
     BadAssignment {

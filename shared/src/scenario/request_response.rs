@@ -82,6 +82,21 @@ const CLIENT: ServiceId = ServiceId(0);
 const ORDER: ServiceId = ServiceId(1);
 const PRODUCT: ServiceId = ServiceId(2);
 
+/// How long the client waits for a read: it outwaits the longest Order can take to give its own
+/// verdict, so a read fails with Order's reason (no connection, Product did not answer), not the
+/// client's. That is a wait for one of Order's connections (given up after `call_timeout`), then
+/// `products_per_order` calls of at most `call_timeout` each, plus the way to Order and back at
+/// the network's longest delay, and a second to spare.
+fn client_timeout(
+    call_timeout: Micros,
+    products_per_order: u64,
+    network: &crate::protocol::LinkSpec,
+) -> Micros {
+    let waits = call_timeout.0 * (products_per_order + 1);
+    let round_trip = 2 * (network.latency.0 + network.jitter.0);
+    Micros(waits + round_trip) + Micros::from_secs(1)
+}
+
 pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let products_per_order = knobs.get(PRODUCTS_PER_ORDER.name) as u64;
     let call_timeout = Micros::from_millis_f64(knobs.get(CALL_TIMEOUT.name));
@@ -90,8 +105,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
             read_orders(knobs, ORDER, PRODUCT),
             rename_products(knobs, PRODUCT, PRODUCT),
         ],
-        // The client outwaits Order's whole chain of calls, so Order's own verdict reaches it.
-        timeout: Micros(call_timeout.0 * products_per_order) + Micros::from_secs(1),
+        timeout: client_timeout(call_timeout, products_per_order, &network(knobs)),
     };
     let order = OrderConfig {
         source: ProductSource::CallProduct {
