@@ -373,6 +373,47 @@ fn eventual_consistency_without_a_version_check_diverges_for_good_when_events_ar
 }
 
 #[test]
+fn the_version_checks_help_text_suggests_a_run_whose_copy_regressions_show_the_check_at_work() {
+    // The knob's help says what to try: the knobs and the fault it names, read from its words.
+    let spec = shared::scenario::find("eventual-consistency").unwrap();
+    let help = spec
+        .knobs
+        .iter()
+        .find(|k| k.name == "apply_only_newer")
+        .unwrap()
+        .help;
+    let words: Vec<&str> = help
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| "(),;:".contains(c)))
+        .collect();
+    let knobs: Vec<(String, f64)> = words
+        .iter()
+        .filter(|w| w.contains('=') && !w.contains(':') && !w.contains('%'))
+        .map(|w| shared::scenario::parse_knob_assignment(w).unwrap())
+        .collect();
+    let faults: Vec<&str> = words.iter().copied().filter(|w| w.contains(":")).collect();
+    assert!(!knobs.is_empty() && !faults.is_empty(), "{help}");
+    let regressions = |check: f64, seed: u64| {
+        let mut given: Vec<(&str, f64)> = knobs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        given.push(("apply_only_newer", check));
+        let trace = run_with_faults("eventual-consistency", seed, 30.0, &given, &faults);
+        summarize(&trace).copy_regressions
+    };
+    let (mut unchecked, mut checked) = (0, 0);
+    for seed in 1..=5 {
+        let (without, with) = (regressions(0.0, seed), regressions(1.0, seed));
+        println!("seed {seed}: {without} copy regressions without the check, {with} with it");
+        unchecked += without;
+        checked += with;
+    }
+    assert_eq!(checked, 0, "the version check refuses every older event");
+    assert!(
+        unchecked >= 20,
+        "{unchecked}: the suggested run shows the lesson"
+    );
+}
+
+#[test]
 fn duplication_reads_are_fast_but_renames_leave_copies_stale_unless_both_are_updated() {
     let summary = |update_both: f64, order_down_for_s: f64| {
         let knobs = [

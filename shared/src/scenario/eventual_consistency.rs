@@ -33,8 +33,10 @@ const APPLY_ONLY_NEWER: KnobSpec = KnobSpec {
     max: 1.0,
     whole: true,
     help: "1: Order applies an event only if it is newer than its copy. 0: it applies every event, so \
-           two renames delivered out of order (try the fault reorder:Product-Broker=50%@0) leave \
-           the copy wrong for good.",
+           two renames delivered out of order leave the copy wrong for good (try \
+           rename_rate_per_s=20 with the fault reorder:Product-Broker=100%@0: renames of one \
+           product close enough together for one event to overtake the other; the copy \
+           regressions count them).",
 };
 const READS: KnobSpec = KnobSpec {
     default: 4.0,
