@@ -13,6 +13,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod crowd;
 pub mod error;
 pub mod http;
 pub mod live;

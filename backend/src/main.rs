@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
+use backend::crowd::{CrowdConfig, CrowdServer, crowd};
 use backend::live::{BrokerChoice, LiveConfig, Storage};
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
@@ -63,6 +64,34 @@ enum Command {
         bench: bool,
         #[command(flatten)]
         live: LiveArgs,
+    },
+    /// The load tool: open many real WebSocket viewers of one live run and print what they
+    /// received (events per second, event-to-viewer delay, resyncs, the server's memory).
+    Crowd {
+        /// How many viewers watch, the one starting the run included.
+        #[arg(long, default_value_t = 100)]
+        viewers: usize,
+        /// The scenario run live.
+        #[arg(long, default_value = "request-response")]
+        scenario: String,
+        /// The seed of the services' generators.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        seed: u64,
+        /// How many seconds the run lasts.
+        #[arg(long = "for", value_name = "SECONDS", default_value_t = 20.0)]
+        for_s: f64,
+        /// Set a knob, such as read_rate_per_s=50; repeat for more knobs.
+        #[arg(long = "set", value_name = "KNOB=VALUE")]
+        set: Vec<String>,
+        /// Seconds at the start of the run that are not measured.
+        #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+        warmup: f64,
+        /// Watch a server already running at this ws:// address instead of starting one.
+        #[arg(long, value_name = "WS_URL")]
+        url: Option<String>,
+        /// That server's process id, to read its memory.
+        #[arg(long, requires = "url")]
+        server_pid: Option<u32>,
     },
     /// Run a scenario and print its trace or its numbers.
     Simulate {
@@ -205,6 +234,43 @@ fn run(args: Args) -> anyhow::Result<()> {
                 backend::shutdown_signal(),
                 &mut out,
             ))?;
+            Ok(())
+        }
+        Command::Crowd {
+            viewers,
+            scenario,
+            seed,
+            for_s,
+            set,
+            warmup,
+            url,
+            server_pid,
+        } => {
+            let request = cli::run_request(&scenario, seed, Some(for_s), &set, &[])
+                .map_err(CliError::from)?;
+            let server = match url {
+                Some(url) => CrowdServer::Running {
+                    url,
+                    pid: server_pid,
+                },
+                None => CrowdServer::Spawn {
+                    binary: std::env::current_exe().context("cannot find this executable")?,
+                    extra_args: Vec::new(),
+                },
+            };
+            let config = CrowdConfig {
+                viewers: viewers.max(1),
+                request,
+                warmup: Duration::from_secs_f64(warmup.max(0.0)),
+                server,
+            };
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let report = runtime.block_on(crowd(config))?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer(&mut out, &report).context("cannot write the output")?;
+            writeln!(out).map_err(CliError::from)?;
+            out.flush().map_err(CliError::from)?;
             Ok(())
         }
         Command::Simulate {
