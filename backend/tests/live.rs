@@ -718,3 +718,60 @@ async fn a_coordinator_crashing_mid_rename_restarts_and_flags_the_partial_update
     run.stop();
     run.finished().await;
 }
+
+/// Sockets of this machine whose remote end is `port` (the client side of connections to it,
+/// open or in TIME_WAIT), from `/proc/net/tcp`.
+fn client_sockets_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(2)
+                .is_some_and(|remote| remote.ends_with(&port))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_services_reuse_their_connections() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 40.0),
+                ("products_per_order", 8.0),
+                ("link_latency_ms", 1.0),
+                ("product_down_for_s", 0.0),
+                ("pool_size", 4.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    let product = run.addr(PRODUCT).unwrap().port();
+    let to_product = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::Sent { to, .. } if to == PRODUCT))
+            .count()
+    };
+    eventually("300 messages went to Product", || {
+        to_product(&run.trace()) >= 300
+    })
+    .await;
+    let sockets = client_sockets_to(product);
+    let messages = to_product(&run.trace());
+    println!("{messages} messages to Product over {sockets} connection(s)");
+    assert!(
+        sockets <= 16,
+        "{messages} messages to Product took {sockets} connections"
+    );
+    run.stop();
+    run.finished().await;
+}

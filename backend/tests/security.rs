@@ -1,0 +1,204 @@
+//! The server as an attacker or a crowd meets it, over real sockets: who may open `/ws` (Origin
+//! and Host), how big a frame may be, what happens to sockets that stop answering, how many
+//! places one address may take, how many simulations run at once, and the live services' body
+//! limit.
+
+mod support;
+
+use backend::ServerConfig;
+use futures_util::StreamExt;
+use shared::protocol::ServerFrame;
+use std::net::SocketAddr;
+use std::time::Duration;
+use support::{ANSWER_TIMEOUT, TestServer, connect, next_frame, receive_trace, run_frame, send_text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// The status of a handshake to `server` with these `Origin` and `Host` headers (`None` leaves
+/// `Origin` out and `Host` as the address), and the body when refused.
+async fn handshake(server: &TestServer, origin: Option<&str>, host: Option<&str>) -> (u16, String) {
+    let mut request = server.ws_url().into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin).unwrap());
+    }
+    if let Some(host) = host {
+        request
+            .headers_mut()
+            .insert("host", HeaderValue::from_str(host).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => (response.status().as_u16(), String::new()),
+        Err(tungstenite::Error::Http(response)) => (
+            response.status().as_u16(),
+            response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        ),
+        Err(err) => panic!("expected an answer with a status, got {err}"),
+    }
+}
+
+#[tokio::test]
+async fn a_page_on_another_site_cannot_open_the_socket() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let own = format!("http://{}", server.addr);
+    // The page's own origin (the full page and its embeds), and clients that are no browser.
+    assert_eq!(handshake(&server, Some(&own), None).await.0, 101);
+    assert_eq!(handshake(&server, None, None).await.0, 101);
+    // Cross-site WebSocket hijacking: a page elsewhere, or a sandboxed frame.
+    for origin in [
+        "https://evil.example",
+        "http://evil.example:8080",
+        "null",
+        &format!("https://{}", server.addr),
+        &format!("http://{}.evil.example", server.addr.ip()),
+    ] {
+        let (status, body) = handshake(&server, Some(origin), None).await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert!(body.contains("--allow-origin"), "{origin}: {body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_the_server_does_not_answer_to_is_refused() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let port = server.addr.port();
+    // DNS rebinding: evil.example resolves to 127.0.0.1, so its page is "same origin" with a
+    // server that does not check Host.
+    let evil = format!("evil.example:{port}");
+    let (status, body) = handshake(&server, Some(&format!("http://{evil}")), Some(&evil)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("evil.example"), "{body}");
+    // The names this machine answers to.
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let origin = format!("http://{host}");
+        assert_eq!(
+            handshake(&server, Some(&origin), Some(&host)).await.0,
+            101,
+            "{host}"
+        );
+    }
+    server.stop().await;
+}
+
+/// A raw TCP connection that has completed the WebSocket handshake and then does exactly what
+/// the test writes: no automatic pongs, no reading unless asked.
+async fn raw_upgrade(addr: SocketAddr) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    socket
+}
+
+/// Reads until the server closes `socket`; true if it did within `within`.
+async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_all).await.is_ok()
+}
+
+#[tokio::test]
+async fn a_frame_larger_than_a_message_is_refused_from_its_header() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut socket = raw_upgrade(server.addr).await;
+    // A masked text frame announcing 8 MiB, of which only the header is sent: the server must
+    // not wait to buffer it.
+    let mut frame = vec![0x81, 0xFF];
+    frame.extend_from_slice(&(8u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[b'x'; 1024]);
+    socket.write_all(&frame).await.unwrap();
+    assert!(
+        closed_within(&mut socket, Duration::from_secs(5)).await,
+        "the server kept the socket open to buffer an 8 MiB frame"
+    );
+    // Others are served.
+    let mut viewer = connect(&server).await;
+    send_text(&mut viewer, &run_frame("request-response", 1, 2.0, &[])).await;
+    receive_trace(&mut viewer).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_body_of_a_message_to_a_live_service_is_bounded() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut viewer = connect(&server).await;
+    send_text(
+        &mut viewer,
+        r#"{"type":"live_start","scenario":"request-response","seed":1,"until_s":60,
+            "knobs":{"read_rate_per_s":0,"product_down_for_s":0}}"#,
+    )
+    .await;
+    let ServerFrame::Header(_) = next_frame(&mut viewer).await else {
+        panic!("the live run starts");
+    };
+    let run = server.state.live().expect("a live run");
+    let product = run.addr(shared::protocol::ServiceId(2)).unwrap();
+    let body = vec![b' '; 1 << 20];
+    let mut socket = TcpStream::connect(product).await.unwrap();
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: {product}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer and close before taking the whole body.
+    let _ = socket.write_all(&body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(ANSWER_TIMEOUT, socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!run.is_finished(), "the run goes on");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_that_only_listens_stays_while_one_that_never_answers_is_closed() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    // A real client answers pings as it reads.
+    let mut listener = connect(&server).await;
+    let mut silent = raw_upgrade(server.addr).await;
+    let mut pinged = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pinged {
+        let message = tokio::time::timeout_at(deadline, listener.next())
+            .await
+            .expect("a ping within 20 s")
+            .unwrap()
+            .unwrap();
+        pinged = matches!(message, Message::Ping(_));
+    }
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(60)).await,
+        "a socket that never answers pings is closed"
+    );
+    send_text(&mut listener, &run_frame("request-response", 1, 2.0, &[])).await;
+    receive_trace(&mut listener).await;
+    server.stop().await;
+}
