@@ -171,7 +171,8 @@ impl Tally {
             self.events.fetch_add(measured, Ordering::Relaxed);
             self.first_arrival_us
                 .fetch_min(arrival_us, Ordering::Relaxed);
-            self.last_arrival_us.fetch_max(arrival_us, Ordering::Relaxed);
+            self.last_arrival_us
+                .fetch_max(arrival_us, Ordering::Relaxed);
         }
     }
 
@@ -239,7 +240,11 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(binary: &PathBuf, viewers: usize, extra: &[String]) -> Result<ServerProcess, CrowdError> {
+fn spawn_server(
+    binary: &PathBuf,
+    viewers: usize,
+    extra: &[String],
+) -> Result<ServerProcess, CrowdError> {
     let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0", "--in-memory"])
         .args(["--max-viewers", &(viewers + 8).to_string()])
@@ -277,9 +282,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Runs the crowd and reports what it saw.
 pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
@@ -379,7 +383,12 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
     viewers.spawn(watch_run(starter, None, tally.clone(), deadline));
     let watch = serde_json::to_string(&ClientFrame::LiveWatch).map_err(|e| setup(&e))?;
     for socket in sockets {
-        viewers.spawn(watch_run(socket, Some(watch.clone()), tally.clone(), deadline));
+        viewers.spawn(watch_run(
+            socket,
+            Some(watch.clone()),
+            tally.clone(),
+            deadline,
+        ));
     }
     while viewers.join_next().await.is_some() {}
     let _ = done.send(true);

@@ -18,6 +18,22 @@ pub enum HttpError {
     /// The server is stopping and admits no one.
     #[error("the server is shutting down; try again when it is back")]
     ShuttingDown,
+    /// A page on another site tried to open `/ws`.
+    #[error(
+        "a page at {origin} may not open this server's socket; to allow it, start the server with --allow-origin {origin}"
+    )]
+    OriginNotAllowed {
+        /// The page's origin, as its browser sent it.
+        origin: String,
+    },
+    /// The request named a host this server does not answer to (DNS rebinding).
+    #[error(
+        "this server does not answer to {host:?}: open it by its address or as localhost, or start it with --allow-origin https://{host}"
+    )]
+    HostNotAllowed {
+        /// The `Host` (or `X-Forwarded-Host`) the request named.
+        host: String,
+    },
     /// The dist directory has no `index.html`.
     #[error("the page is not built: run `trunk build --release` (see README)")]
     PageNotBuilt,
@@ -30,6 +46,9 @@ impl HttpError {
             HttpError::TooManyViewers { .. }
             | HttpError::ShuttingDown
             | HttpError::PageNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::OriginNotAllowed { .. } | HttpError::HostNotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 }

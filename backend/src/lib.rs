@@ -11,10 +11,12 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod bench;
 pub mod cli;
 pub mod crowd;
 pub mod error;
+pub mod headers;
 pub mod http;
 pub mod live;
 pub mod state;
@@ -25,6 +27,7 @@ pub use error::HttpError;
 pub use state::{AppState, ServerConfig};
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::get;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -33,13 +36,19 @@ use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-/// The server's routes: `/healthz`, `/ws`, and the built page for everything else.
+/// The server's routes: `/healthz`, `/ws`, and the built page for everything else, all with
+/// the security headers (see `headers`).
 pub fn app(state: AppState) -> Router {
     let static_files = http::static_files(state.config().dist_dir.clone());
+    let page_policy = headers::PagePolicy::new(state.config().dist_dir.clone());
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/ws", get(ws::upgrade))
         .fallback_service(static_files)
+        .layer(middleware::from_fn_with_state(
+            page_policy,
+            headers::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

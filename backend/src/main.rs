@@ -3,6 +3,7 @@
 //! Only argument parsing and exit codes live here; the work is in the `backend` library.
 
 use anyhow::Context;
+use backend::access::{AccessPolicy, Origin};
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
 use backend::crowd::{CrowdConfig, CrowdServer, crowd};
 use backend::live::{BrokerChoice, LiveConfig, Storage};
@@ -34,6 +35,11 @@ enum Command {
         /// The most viewers streaming at once; more are refused with 503.
         #[arg(long, default_value_t = ServerConfig::default().max_viewers)]
         max_viewers: usize,
+        /// Let pages at this origin (such as https://blog.example, which embeds the page) open
+        /// /ws; the page's own origin always may. Repeat for more origins. Also the host names
+        /// the server answers to, besides IP addresses and localhost.
+        #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = Origin::parse)]
+        allow_origin: Vec<Origin>,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -202,8 +208,20 @@ fn run(args: Args) -> anyhow::Result<()> {
             bind,
             dist,
             max_viewers,
+            allow_origin,
             live,
-        } => serve(bind, dist, max_viewers, live.config()),
+        } => serve(
+            ServerConfig {
+                dist_dir: dist,
+                max_viewers,
+                access: AccessPolicy {
+                    allowed_origins: allow_origin,
+                },
+                live: live.config(),
+                ..ServerConfig::default()
+            },
+            bind,
+        ),
         Command::Live {
             scenario,
             seed,
@@ -302,18 +320,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn serve(bind: String, dist: PathBuf, max_viewers: usize, live: LiveConfig) -> anyhow::Result<()> {
+fn serve(config: ServerConfig, bind: String) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        let state = AppState::new(ServerConfig {
-            dist_dir: dist,
-            max_viewers,
-            live,
-            ..ServerConfig::default()
-        });
+        let state = AppState::new(config);
         backend::serve(listener, state, backend::shutdown_signal(), VIEWERS_GRACE)
             .await
             .context("the server failed")

@@ -1,6 +1,7 @@
 //! What every request handler shares: the server's configuration, the bound on viewers, and the
 //! signal that tells open viewers the server is going away.
 
+use crate::access::AccessPolicy;
 use crate::error::HttpError;
 use crate::live::{LiveConfig, LiveError, LiveRun};
 use shared::protocol::RunRequest;
@@ -26,6 +27,8 @@ pub struct ServerConfig {
     pub control_frame_bytes_max: usize,
     /// How live runs started from the page behave.
     pub live: LiveConfig,
+    /// Which pages and host names may open `/ws`.
+    pub access: AccessPolicy,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             viewer_send_timeout: Duration::from_secs(30),
             control_frame_bytes_max: 64 * 1024,
             live: LiveConfig::default(),
+            access: AccessPolicy::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::stream::{FrameText, StreamStopped, stream_frames};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -94,11 +95,14 @@ enum Source {
 /// How many commands may wait for the send half; the receive half waits beyond that.
 const COMMANDS_BUFFERED: usize = 4;
 
-/// Upgrades to a WebSocket if a viewer place is free, and answers 503 otherwise.
+/// Upgrades to a WebSocket if the page and host are allowed (403 otherwise) and a viewer place
+/// is free (503 otherwise).
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
+    state.config().access.check(&headers)?;
     let permit = state.try_admit_viewer()?;
     let ws = ws.max_message_size(state.config().control_frame_bytes_max);
     Ok(ws

@@ -182,20 +182,17 @@ async fn each_run_keeps_its_files_in_a_folder_of_its_own() {
     assert_eq!(std::fs::read(&bystander).unwrap(), b"not ours");
 }
 
-/// Reads `child`'s stderr to the end on a thread of its own.
-fn stderr_reader(child: &mut Child) -> std::thread::JoinHandle<String> {
-    let mut stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    })
-}
-
 #[test]
 fn a_live_run_that_ends_on_its_own_deletes_its_rabbitmq_queues() {
     let child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["live", "--scenario", "event-driven", "--for", "6", "--in-memory"])
+        .args([
+            "live",
+            "--scenario",
+            "event-driven",
+            "--for",
+            "6",
+            "--in-memory",
+        ])
         .args(["--broker", &amqp_url(), "--format", "summary"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -324,7 +321,11 @@ async fn stuck_download(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 
 fn dist_with_a_big_file() -> TempDir {
     let dist = TempDir::new("big-dist");
-    std::fs::write(dist.path().join("index.html"), "<!doctype html><title>t</title>").unwrap();
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<!doctype html><title>t</title>",
+    )
+    .unwrap();
     std::fs::write(dist.path().join("big.bin"), vec![7u8; 64 << 20]).unwrap();
     dist
 }
@@ -374,7 +375,13 @@ fn a_broker_password_never_appears_in_the_command_lines_errors() {
     assert!(!stderr.contains(SECRET), "{stderr}");
     let bad_scheme = format!("amqps://crosstalk:{SECRET}@127.0.0.1:1/%2f");
     let output = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["live", "--scenario", "event-driven", "--broker", &bad_scheme])
+        .args([
+            "live",
+            "--scenario",
+            "event-driven",
+            "--broker",
+            &bad_scheme,
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -6,11 +6,15 @@
 mod support;
 
 use backend::ServerConfig;
+use backend::access::{AccessPolicy, Origin};
 use futures_util::StreamExt;
 use shared::protocol::ServerFrame;
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{ANSWER_TIMEOUT, TestServer, connect, next_frame, receive_trace, run_frame, send_text};
+use support::{
+    ANSWER_TIMEOUT, TempDir, TestServer, config_with_dist, connect, http_get, next_frame,
+    receive_trace, run_frame, send_text,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -57,13 +61,81 @@ async fn a_page_on_another_site_cannot_open_the_socket() {
         "https://evil.example",
         "http://evil.example:8080",
         "null",
-        &format!("https://{}", server.addr),
         &format!("http://{}.evil.example", server.addr.ip()),
     ] {
         let (status, body) = handshake(&server, Some(origin), None).await;
         assert_eq!(status, 403, "{origin}: {body}");
         assert!(body.contains("--allow-origin"), "{origin}: {body}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_origin_listed_with_allow_origin_may_open_the_socket() {
+    let server = TestServer::start(ServerConfig {
+        access: AccessPolicy {
+            allowed_origins: vec![Origin::parse("https://blog.example").unwrap()],
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    assert_eq!(
+        handshake(&server, Some("https://blog.example"), None)
+            .await
+            .0,
+        101
+    );
+    // Its host is one the server answers to, as behind a proxy that passes the name on.
+    let proxied = handshake(&server, Some("https://blog.example"), Some("blog.example")).await;
+    assert_eq!(proxied.0, 101);
+    assert_eq!(
+        handshake(&server, Some("https://other.example"), None)
+            .await
+            .0,
+        403
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_has_the_security_headers_and_the_page_its_policy() {
+    let dist = TempDir::new("csp");
+    let loader = "\nimport init from '/frontend.js';\nawait init('/frontend_bg.wasm');\n";
+    std::fs::write(
+        dist.path().join("index.html"),
+        format!(
+            "<!doctype html><html><head><script type=\"module\">{loader}</script></head></html>"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(config_with_dist(dist.path())).await;
+    let page = http_get(server.addr, "/?scenario=gateway").await;
+    let embed = http_get(server.addr, "/?scenario=gateway&embed=1").await;
+    let health = http_get(server.addr, "/healthz").await;
+    for response in [&page, &embed, &health] {
+        assert!(
+            response.headers.contains("x-content-type-options: nosniff"),
+            "{response:?}"
+        );
+        assert!(
+            response.headers.contains("referrer-policy: no-referrer"),
+            "{response:?}"
+        );
+    }
+    let csp = |response: &support::RawResponse| {
+        response
+            .headers
+            .lines()
+            .find_map(|l| l.strip_prefix("content-security-policy: "))
+            .unwrap_or_else(|| panic!("no CSP: {response:?}"))
+            .to_string()
+    };
+    let hash = backend::headers::inline_script_hashes(&format!("<script>{loader}</script>"));
+    let expected = backend::headers::content_security_policy(&hash[0], false);
+    assert_eq!(csp(&page), expected.to_ascii_lowercase());
+    assert!(csp(&page).ends_with("frame-ancestors 'self'"));
+    assert!(csp(&embed).ends_with("frame-ancestors *"));
+    assert!(!health.headers.contains("content-security-policy"));
     server.stop().await;
 }
 
