@@ -67,6 +67,9 @@ pub enum CliError {
     /// What was asked is wrong; the message says how. Exit code 2.
     #[error(transparent)]
     BadInput(#[from] ScenarioError),
+    /// An argument is wrong; the message says how. Exit code 2.
+    #[error("{0}")]
+    BadArgument(String),
     /// The output could not be written (a closed pipe is one case). Exit code 1.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),

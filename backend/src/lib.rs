@@ -19,6 +19,7 @@ pub mod error;
 pub mod headers;
 pub mod http;
 pub mod live;
+pub mod secret;
 pub mod state;
 pub mod stream;
 mod ws;

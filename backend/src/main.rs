@@ -7,6 +7,7 @@ use backend::access::{AccessPolicy, Origin};
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
 use backend::crowd::{CrowdConfig, CrowdServer, crowd};
 use backend::live::{BrokerChoice, LiveConfig, Storage};
+use backend::secret::BrokerUrl;
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
@@ -154,23 +155,27 @@ struct LiveArgs {
     in_memory: bool,
     /// Carry events through RabbitMQ at this URL, such as amqp://guest:guest@127.0.0.1:5672/%2f,
     /// instead of the embedded broker.
-    #[arg(long, value_name = "AMQP_URL", value_parser = parse_broker_url)]
-    broker: Option<String>,
+    // Checked after parsing, not by clap, whose message would repeat the value and its password.
+    #[arg(long, value_name = "AMQP_URL", value_parser = |text: &str| Ok::<_, String>(BrokerUrl::new(text)))]
+    broker: Option<BrokerUrl>,
 }
 
 /// Accepts `amqp://…` URLs only (the connection is plain, for a broker on this machine).
-fn parse_broker_url(text: &str) -> Result<String, String> {
-    if text.starts_with("amqp://") {
-        Ok(text.to_string())
+fn check_broker_url(url: &BrokerUrl) -> Result<(), CliError> {
+    if url.expose().starts_with("amqp://") {
+        Ok(())
     } else {
-        Err(format!(
-            "{text:?} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
-        ))
+        Err(CliError::BadArgument(format!(
+            "--broker {url} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
+        )))
     }
 }
 
 impl LiveArgs {
-    fn config(self) -> LiveConfig {
+    fn config(self) -> Result<LiveConfig, CliError> {
+        if let Some(url) = &self.broker {
+            check_broker_url(url)?;
+        }
         let storage = if self.in_memory {
             Storage::Memory
         } else {
@@ -179,13 +184,13 @@ impl LiveArgs {
                     .unwrap_or_else(|| std::env::temp_dir().join("crosstalk-live")),
             )
         };
-        LiveConfig {
+        Ok(LiveConfig {
             storage,
             broker: self
                 .broker
                 .map_or(BrokerChoice::Embedded, BrokerChoice::Amqp),
             ..LiveConfig::default()
-        }
+        })
     }
 }
 
@@ -217,7 +222,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 access: AccessPolicy {
                     allowed_origins: allow_origin,
                 },
-                live: live.config(),
+                live: live.config()?,
                 ..ServerConfig::default()
             },
             bind,
@@ -239,7 +244,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             let mut out = BufWriter::new(std::io::stdout().lock());
             if bench {
                 let measured =
-                    runtime.block_on(backend::bench::live_bench(&request, live.config()))?;
+                    runtime.block_on(backend::bench::live_bench(&request, live.config()?))?;
                 serde_json::to_writer(&mut out, &measured).context("cannot write the output")?;
                 writeln!(out).map_err(CliError::from)?;
                 out.flush().map_err(CliError::from)?;
@@ -247,7 +252,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
             runtime.block_on(cli::live(
                 &request,
-                live.config(),
+                live.config()?,
                 format,
                 backend::shutdown_signal(),
                 &mut out,
@@ -343,7 +348,7 @@ fn exit_for(err: &anyhow::Error) -> ExitCode {
     // Writing to stderr can fail too (a closed terminal); there is nobody left to tell then.
     let _ = writeln!(std::io::stderr(), "crosstalk: error: {err:#}");
     match cli_error {
-        Some(CliError::BadInput(_)) => ExitCode::from(2),
+        Some(CliError::BadInput(_) | CliError::BadArgument(_)) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }

@@ -8,6 +8,7 @@
 mod support;
 
 use backend::live::{BrokerChoice, LiveConfig, LiveRun, Storage};
+use backend::secret::BrokerUrl;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use shared::protocol::{
     DropReason, Event, Fault, LinkId, LiveCommand, MessageKind, OpId, Payload, RunRequest,
@@ -50,10 +51,10 @@ fn quiet_eventual_consistency() -> RunRequest {
 
 /// RabbitMQ, where `scripts/test.sh` starts it.
 fn rabbitmq() -> BrokerChoice {
-    BrokerChoice::Amqp(
+    BrokerChoice::Amqp(BrokerUrl::new(
         std::env::var("CROSSTALK_AMQP_URL")
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
-    )
+    ))
 }
 
 async fn start_with_files(request: &RunRequest, dir: &TempDir, broker: BrokerChoice) -> LiveRun {
@@ -460,7 +461,7 @@ async fn commands_that_do_not_fit_the_run_are_refused_with_a_reason() {
     let unreachable = LiveRun::start(
         &quiet_eventual_consistency(),
         LiveConfig {
-            broker: BrokerChoice::Amqp("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+            broker: BrokerChoice::Amqp(BrokerUrl::new("amqp://guest:guest@127.0.0.1:1/%2f")),
             ..LiveConfig::default()
         },
     )

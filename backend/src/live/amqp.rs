@@ -11,6 +11,7 @@
 
 use super::runtime::Work;
 use super::trace_log::TraceLog;
+use crate::secret::BrokerUrl;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -73,7 +74,7 @@ impl AmqpBroker {
     /// Connects to `url`, declares the exchange and a durable, bounded queue per subscription
     /// (emptied, so each run starts clean), and starts consuming them into `inbox`.
     pub async fn connect(
-        url: &str,
+        url: &BrokerUrl,
         run_id: String,
         service: ServiceId,
         subscriptions: Vec<Subscription>,
@@ -83,7 +84,7 @@ impl AmqpBroker {
         let properties = ConnectionProperties::default()
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio);
-        let connection = Connection::connect(url, properties).await?;
+        let connection = Connection::connect(url.expose(), properties).await?;
         let publisher = connection.create_channel().await?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())

@@ -13,6 +13,7 @@ mod runtime;
 pub mod tables;
 pub mod trace_log;
 
+use crate::secret::BrokerUrl;
 use runtime::{Engine, Work};
 use shared::protocol::{
     Fault, LinkId, LiveCommand, Payload, RunRequest, ServiceId, ServiceInfo, Trace, TraceHeader,
@@ -41,7 +42,7 @@ pub enum BrokerChoice {
     #[default]
     Embedded,
     /// RabbitMQ at this `amqp://` URL, in place of the scenario's broker service.
-    Amqp(String),
+    Amqp(BrokerUrl),
 }
 
 /// How a live run behaves, and its bounds.

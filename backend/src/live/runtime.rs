@@ -176,7 +176,10 @@ impl Engine {
                         inbox_sender.clone(),
                     )
                     .await
-                    .map_err(|e| LiveError::Io(format!("cannot use RabbitMQ at {url}: {e}")))?;
+                    .map_err(|e| {
+                        let why = url.scrub(&e.to_string());
+                        LiveError::Io(format!("cannot use RabbitMQ at {url}: {why}"))
+                    })?;
                     Some(broker)
                 }
                 _ => None,
