@@ -248,6 +248,7 @@ fn spawn_server(
     let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0", "--in-memory"])
         .args(["--max-viewers", &(viewers + 8).to_string()])
+        .args(["--max-viewers-per-address", &(viewers + 8).to_string()])
         .args(extra)
         .env("RUST_LOG", "warn,backend=info")
         .stdout(Stdio::null())

@@ -15,6 +15,14 @@ pub enum HttpError {
         /// The configured bound.
         max_viewers: usize,
     },
+    /// Every place for one address is taken.
+    #[error(
+        "too many viewers from your address: at most {max} may watch from one address at once; close another tab or try again later"
+    )]
+    TooManyFromOneAddress {
+        /// The configured bound.
+        max: usize,
+    },
     /// The server is stopping and admits no one.
     #[error("the server is shutting down; try again when it is back")]
     ShuttingDown,
@@ -49,6 +57,7 @@ impl HttpError {
             HttpError::OriginNotAllowed { .. } | HttpError::HostNotAllowed { .. } => {
                 StatusCode::FORBIDDEN
             }
+            HttpError::TooManyFromOneAddress { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

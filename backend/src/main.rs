@@ -36,6 +36,10 @@ enum Command {
         /// The most viewers streaming at once; more are refused with 503.
         #[arg(long, default_value_t = ServerConfig::default().max_viewers)]
         max_viewers: usize,
+        /// The most viewers from one address at once; more are refused with 429. Behind a
+        /// reverse proxy every viewer comes from the proxy's address: raise it to --max-viewers.
+        #[arg(long, default_value_t = ServerConfig::default().max_viewers_per_address)]
+        max_viewers_per_address: usize,
         /// Let pages at this origin (such as https://blog.example, which embeds the page) open
         /// /ws; the page's own origin always may. Repeat for more origins. Also the host names
         /// the server answers to, besides IP addresses and localhost.
@@ -146,8 +150,9 @@ enum Command {
 /// Where live services keep their databases.
 #[derive(Debug, clap::Args)]
 struct LiveArgs {
-    /// The folder for live services' SQLite files, one per service, replaced at each run
-    /// [default: crosstalk-live in the system's temporary folder].
+    /// Keep live services' SQLite files here, one per service, in a new folder for each run
+    /// (mode 0700), kept after the run [default: such a folder under crosstalk-live in the
+    /// system's temporary folder, removed when the run ends].
     #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
     data: Option<PathBuf>,
     /// Keep live services' databases in memory instead of files.
@@ -179,10 +184,10 @@ impl LiveArgs {
         let storage = if self.in_memory {
             Storage::Memory
         } else {
-            Storage::Dir(
-                self.data
-                    .unwrap_or_else(|| std::env::temp_dir().join("crosstalk-live")),
-            )
+            match self.data {
+                Some(dir) => Storage::Dir(dir),
+                None => Storage::Scratch(std::env::temp_dir().join("crosstalk-live")),
+            }
         };
         Ok(LiveConfig {
             storage,
@@ -194,8 +199,19 @@ impl LiveArgs {
     }
 }
 
-/// How long viewers get to close their sockets when the server stops.
-const VIEWERS_GRACE: Duration = Duration::from_secs(5);
+/// How long the server takes at most to stop after Ctrl-C or SIGTERM: the live run ends and
+/// its queues are deleted, viewers are told, open requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+
+/// Completes on the first Ctrl-C or SIGTERM; a second one exits the process at once.
+async fn first_signal() {
+    backend::shutdown_signal().await;
+    tokio::spawn(async {
+        backend::shutdown_signal().await;
+        let _ = writeln!(std::io::stderr(), "crosstalk: a second signal: exiting now");
+        std::process::exit(130);
+    });
+}
 
 fn main() -> ExitCode {
     // Clap prints its own usage errors and exits with 2.
@@ -213,12 +229,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             bind,
             dist,
             max_viewers,
+            max_viewers_per_address,
             allow_origin,
             live,
         } => serve(
             ServerConfig {
                 dist_dir: dist,
                 max_viewers,
+                max_viewers_per_address,
                 access: AccessPolicy {
                     allowed_origins: allow_origin,
                 },
@@ -254,7 +272,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 &request,
                 live.config()?,
                 format,
-                backend::shutdown_signal(),
+                first_signal(),
                 &mut out,
             ))?;
             Ok(())
@@ -332,7 +350,7 @@ fn serve(config: ServerConfig, bind: String) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let state = AppState::new(config);
-        backend::serve(listener, state, backend::shutdown_signal(), VIEWERS_GRACE)
+        backend::serve(listener, state, first_signal(), SHUTDOWN_GRACE)
             .await
             .context("the server failed")
     })

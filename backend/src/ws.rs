@@ -12,19 +12,23 @@
 
 use crate::error::HttpError;
 use crate::live::trace_log::{SharedFrame, Subscription, TraceLog};
-use crate::state::AppState;
+use crate::state::{AppState, Busy, ViewerPlace};
 use crate::stream::{FrameText, StreamStopped, stream_frames};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::protocol::{ClientFrame, RunRequest, ServerFrame};
 use shared::scenario::{self, ScenarioError};
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info};
 
 /// Commands from the receive half to the send half, kept in order so an error about a frame
@@ -95,30 +99,54 @@ enum Source {
 /// How many commands may wait for the send half; the receive half waits beyond that.
 const COMMANDS_BUFFERED: usize = 4;
 
+/// The address a request came from, when the server was started with connection info.
+pub(crate) struct PeerAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// Upgrades to a WebSocket if the page and host are allowed (403 otherwise) and a viewer place
-/// is free (503 otherwise).
+/// is free, overall (503 otherwise) and for its address (429 otherwise).
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
     state.config().access.check(&headers)?;
-    let permit = state.try_admit_viewer()?;
-    let ws = ws.max_message_size(state.config().control_frame_bytes_max);
+    let place = state.try_admit_viewer(peer)?;
+    // A frame is never larger than a message, so no socket makes the server buffer more.
+    let bytes_max = state.config().control_frame_bytes_max;
+    let ws = ws.max_message_size(bytes_max).max_frame_size(bytes_max);
     Ok(ws
         .on_failed_upgrade(|err| debug!("a viewer's upgrade failed: {err}"))
-        .on_upgrade(move |socket| watch(socket, state, permit)))
+        .on_upgrade(move |socket| watch(socket, state, place)))
 }
 
-/// Serves one viewer until it leaves, its socket fails, or the server stops.
-async fn watch(socket: WebSocket, state: AppState, permit: OwnedSemaphorePermit) {
+/// How long the server tries to say goodbye to a viewer it closes.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves one viewer until it leaves, its socket fails, it stops answering pings, or the server
+/// stops.
+async fn watch(socket: WebSocket, state: AppState, place: ViewerPlace) {
     debug!(viewers = state.viewers_connected(), "a viewer connected");
     let (mut sink, stream) = socket.split();
     let (commands_sender, commands) = mpsc::channel(COMMANDS_BUFFERED);
     let mut stopping = state.stopping();
+    let unanswered_pings = AtomicU32::new(0);
     let close = tokio::select! {
-        close = send_frames(&mut sink, commands, &state) => close,
-        () = receive_frames(stream, commands_sender, &state) => None,
+        close = send_frames(&mut sink, commands, &state, &unanswered_pings) => close,
+        () = receive_frames(stream, commands_sender, &state, &unanswered_pings) => None,
         _ = stopping.wait_for(|stopping| *stopping) => Some(CloseFrame {
             code: close_code::AWAY,
             reason: "the server is shutting down".into(),
@@ -131,8 +159,8 @@ async fn watch(socket: WebSocket, state: AppState, permit: OwnedSemaphorePermit)
         }
         let _ = sink.close().await;
     };
-    let _ = tokio::time::timeout(state.config().viewer_send_timeout, closing).await;
-    drop(permit);
+    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    drop(place);
     debug!(viewers = state.viewers_connected(), "a viewer left");
 }
 
@@ -142,14 +170,31 @@ async fn send_frames(
     sink: &mut SplitSink<WebSocket, Message>,
     mut commands: mpsc::Receiver<Command>,
     state: &AppState,
+    unanswered_pings: &AtomicU32,
 ) -> Option<CloseFrame> {
-    let timeout = state.config().viewer_send_timeout;
+    let config = state.config();
+    let timeout = config.viewer_send_timeout;
+    let mut pings = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_every,
+        config.ping_every,
+    );
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut current: Option<Source> = None;
     let mut last_was_end = true;
     loop {
-        let text = tokio::select! {
+        let message = tokio::select! {
             // Commands first, so a new run replaces the old one without waiting for its frames.
             biased;
+            _ = pings.tick() => {
+                if unanswered_pings.fetch_add(1, Ordering::Relaxed) >= config.pings_unanswered_max {
+                    debug!("a viewer left {} pings unanswered: closing it", config.pings_unanswered_max);
+                    return Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "no answer to pings".into(),
+                    });
+                }
+                Message::Ping(Default::default())
+            }
             command = commands.recv() => match command? {
                 Command::Stream(frames) => {
                     current = Some(Source::Simulated(frames));
@@ -161,7 +206,7 @@ async fn send_frames(
                     last_was_end = false;
                     continue;
                 }
-                Command::Refuse(message) => error_frame(message),
+                Command::Refuse(message) => Message::Text(error_frame(message).into()),
             },
             frame = next_frame(&mut current) => match frame {
                 Some(frame) => {
@@ -170,7 +215,7 @@ async fn send_frames(
                         // A live run's broadcast stays open after its end; nothing more comes.
                         current = None;
                     }
-                    frame.json
+                    Message::Text(frame.json.into())
                 }
                 None => {
                     current = None;
@@ -179,11 +224,14 @@ async fn send_frames(
                     }
                     // The run's thread ended without its last frame: it failed, and was logged.
                     last_was_end = true;
-                    error_frame("the run stopped early because of a server error".into())
+                    Message::Text(
+                        error_frame("the run stopped early because of a server error".into())
+                            .into(),
+                    )
                 }
             },
         };
-        match tokio::time::timeout(timeout, sink.send(Message::Text(text.into()))).await {
+        match tokio::time::timeout(timeout, sink.send(message)).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 debug!("a viewer's socket failed: {err}");
@@ -222,6 +270,7 @@ async fn receive_frames(
     mut stream: SplitStream<WebSocket>,
     commands: mpsc::Sender<Command>,
     state: &AppState,
+    unanswered_pings: &AtomicU32,
 ) {
     while let Some(message) = stream.next().await {
         let command = match message {
@@ -234,8 +283,12 @@ async fn receive_frames(
                  {\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}"
                     .into(),
             ),
+            Ok(Message::Pong(_)) => {
+                unanswered_pings.store(0, Ordering::Relaxed);
+                continue;
+            }
             // Pings are answered by the socket itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Ping(_)) => continue,
             Ok(Message::Close(_)) => return,
             Err(err) => {
                 debug!("a viewer's socket failed while reading: {err}");
@@ -295,6 +348,9 @@ enum StartError {
     /// The request was wrong; the message says how.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// Too many simulations are being computed.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     /// The run's thread failed before it could say; that is logged.
     #[error("the run could not start because of a server error")]
     Engine,
@@ -305,11 +361,13 @@ async fn start_run(
     request: RunRequest,
     state: &AppState,
 ) -> Result<mpsc::Receiver<FrameText>, StartError> {
+    let place = state.simulation_place().await?;
     let config = state.config();
     let (frames_sender, frames) = mpsc::channel(config.frames_buffered.max(1));
     let (started_sender, started) = oneshot::channel();
     let events_per_frame = config.events_per_frame;
     let run = tokio::task::spawn_blocking(move || {
+        let _place = place;
         // The run is checked here because a `Sim` must stay on the thread that drives it.
         let sim = match scenario::start(&request) {
             Ok(sim) => sim,

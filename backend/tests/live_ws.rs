@@ -233,11 +233,16 @@ async fn a_viewer_that_falls_behind_is_told_and_resynchronized_while_the_run_goe
 
 /// Reads `viewer`'s frames until an `error` frame, and returns its message.
 async fn next_error(viewer: &mut Viewer) -> String {
-    loop {
-        if let ServerFrame::Error { message } = next_frame(viewer).await {
-            return message;
+    let error = async {
+        loop {
+            if let ServerFrame::Error { message } = next_frame(viewer).await {
+                return message;
+            }
         }
-    }
+    };
+    tokio::time::timeout(support::ANSWER_TIMEOUT, error)
+        .await
+        .expect("an error frame arrives")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,7 +305,12 @@ async fn only_the_viewer_who_started_a_live_run_controls_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_viewers_watch_one_live_run_to_its_end() {
-    let server = TestServer::start(ServerConfig::default()).await;
+    let server = TestServer::start(ServerConfig {
+        // They all come from 127.0.0.1.
+        max_viewers_per_address: 200,
+        ..ServerConfig::default()
+    })
+    .await;
     let mut starter = connect(&server).await;
     send_text(
         &mut starter,
