@@ -355,8 +355,11 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
     }
 
     let tally = Arc::new(Tally::new(config.warmup));
-    let start = serde_json::to_string(&ClientFrame::LiveStart(config.request.clone()))
-        .map_err(|e| setup(&e))?;
+    let start = serde_json::to_string(&ClientFrame::LiveStart {
+        request: config.request.clone(),
+        token: None,
+    })
+    .map_err(|e| setup(&e))?;
     starter
         .send(Message::text(start))
         .await

@@ -4,7 +4,7 @@
 use crate::access::AccessPolicy;
 use crate::error::HttpError;
 use crate::live::{LiveConfig, LiveError, LiveRun};
-use shared::protocol::RunRequest;
+use shared::protocol::{LiveRole, RunRequest};
 use shared::scenario;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -43,13 +43,16 @@ pub struct ServerConfig {
     pub live: LiveConfig,
     /// Which pages and host names may open `/ws`.
     pub access: AccessPolicy,
+    /// Every viewer may control the live run (`--open-control`, for a classroom), not only the
+    /// one who started it.
+    pub open_control: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             dist_dir: PathBuf::from("dist"),
-            max_viewers: 32,
+            max_viewers: 1_000,
             events_per_frame: 500,
             frames_buffered: 4,
             viewer_send_timeout: Duration::from_secs(30),
@@ -61,8 +64,82 @@ impl Default for ServerConfig {
             simulations_waiting_max: 16,
             live: LiveConfig::default(),
             access: AccessPolicy::default(),
+            open_control: false,
         }
     }
+}
+
+/// Why a viewer watches a live run it cannot change.
+const WATCHING: &str = "you are watching: another viewer started this live run and controls it; \
+     you can start your own once it ends or its starter leaves (a server started with \
+     --open-control lets every viewer control it)";
+
+/// The live run, its control token, and how many sockets hold its control.
+struct LiveSlot {
+    run: Arc<LiveRun>,
+    token: String,
+    controllers: Arc<AtomicUsize>,
+}
+
+impl LiveSlot {
+    fn matches(&self, token: Option<&str>) -> bool {
+        token.is_some_and(|token| constant_time_eq(token.as_bytes(), self.token.as_bytes()))
+    }
+
+    fn hold(&self) -> ControlHold {
+        self.controllers.fetch_add(1, Ordering::SeqCst);
+        ControlHold {
+            token: self.token.clone(),
+            controllers: self.controllers.clone(),
+        }
+    }
+}
+
+/// A socket's hold on a live run's control, given up when the socket ends (dropped): once no
+/// socket holds it, another viewer may start a run in its place.
+pub(crate) struct ControlHold {
+    /// The run's control token.
+    pub token: String,
+    controllers: Arc<AtomicUsize>,
+}
+
+impl Drop for ControlHold {
+    fn drop(&mut self) {
+        self.controllers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Why a live run was not started.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartLiveError {
+    /// The request or the run failed.
+    #[error("the live run did not start: {0}")]
+    Failed(#[from] LiveError),
+    /// Another viewer controls the run in progress.
+    #[error("the live run was not replaced: {0}")]
+    Watching(String),
+}
+
+/// 128 random bits as hex, from the system's generator.
+fn control_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: SipHash under the process's random keys is still unpredictable.
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_usize(i);
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equality that takes as long whatever the first differing byte, so timing tells nothing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// How long a stopped live run may take to let go of its ports, threads, files and queues.
@@ -126,8 +203,8 @@ pub struct AppState {
     simulations: Arc<Semaphore>,
     simulations_waiting: Arc<AtomicUsize>,
     stopping: watch::Sender<bool>,
-    /// The one live run every viewer shares, if one was started.
-    live: Arc<Mutex<Option<Arc<LiveRun>>>>,
+    /// The one live run every viewer shares, if one was started, and who controls it.
+    live: Arc<Mutex<Option<LiveSlot>>>,
     /// Held while a live run is being replaced.
     live_starting: Arc<tokio::sync::Mutex<()>>,
 }
@@ -242,20 +319,63 @@ impl AppState {
 
     /// The live run in progress or last ended, if any.
     pub fn live(&self) -> Option<Arc<LiveRun>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.live).as_ref().map(|slot| slot.run.clone())
     }
 
     /// Checks `request`, then stops the live run in progress, if any (its viewers see it
     /// end), waits until it has let go of its ports, threads, files and queues, and starts
-    /// `request` live in its place. A request that is wrong leaves the run in progress alone.
-    pub async fn start_live(&self, request: &RunRequest) -> Result<Arc<LiveRun>, LiveError> {
-        scenario::prepare(request)?;
+    /// `request` live in its place. A request that is wrong, or from a viewer who may not
+    /// replace the run (see [`AppState::may_start_live`]), leaves the run in progress alone.
+    /// Returns the new run and the hold on its control for the viewer who started it.
+    pub(crate) async fn start_live(
+        &self,
+        request: &RunRequest,
+        token: Option<&str>,
+    ) -> Result<(Arc<LiveRun>, ControlHold), StartLiveError> {
+        scenario::prepare(request).map_err(LiveError::from)?;
         // One start at a time, so each replacement waits for the run before it.
         let _starting = self.live_starting.lock().await;
+        self.may_start_live(token)
+            .map_err(StartLiveError::Watching)?;
         self.stop_live().await;
         let run = Arc::new(LiveRun::start(request, self.config.live.clone()).await?);
-        *lock(&self.live) = Some(run.clone());
-        Ok(run)
+        let slot = LiveSlot {
+            run: run.clone(),
+            token: control_token(),
+            controllers: Arc::new(AtomicUsize::new(0)),
+        };
+        let hold = slot.hold();
+        *lock(&self.live) = Some(slot);
+        Ok((run, hold))
+    }
+
+    /// Whether a viewer holding `token` (or none) may start a run in place of the one in
+    /// progress: when control is open, when there is none or it has ended, when it holds the
+    /// run's token, or when the viewer who started it has left. Otherwise, why not.
+    pub(crate) fn may_start_live(&self, token: Option<&str>) -> Result<(), String> {
+        let live = lock(&self.live);
+        match live.as_ref() {
+            _ if self.config.open_control => Ok(()),
+            None => Ok(()),
+            Some(slot) if slot.run.is_finished() || slot.matches(token) => Ok(()),
+            Some(slot) if slot.controllers.load(Ordering::SeqCst) == 0 => Ok(()),
+            Some(_) => Err(WATCHING.to_string()),
+        }
+    }
+
+    /// What a viewer holding `token` (or none) may do with the live run in progress.
+    pub(crate) fn live_role(&self, token: Option<&str>) -> LiveRole {
+        if self.config.open_control {
+            return LiveRole::Shared;
+        }
+        match lock(&self.live).as_ref() {
+            Some(slot) if slot.matches(token) => LiveRole::Control {
+                token: slot.token.clone(),
+            },
+            _ => LiveRole::Watch {
+                reason: WATCHING.to_string(),
+            },
+        }
     }
 
     /// Stops the live run in progress, if any, and waits until it has let go of everything

@@ -11,8 +11,9 @@
 //! `resync` frame and the run again from its header.
 
 use crate::error::HttpError;
+use crate::live::LiveRun;
 use crate::live::trace_log::{SharedFrame, Subscription, TraceLog};
-use crate::state::{AppState, Busy, ViewerPlace};
+use crate::state::{AppState, Busy, ControlHold, StartLiveError, ViewerPlace};
 use crate::stream::{FrameText, StreamStopped, stream_frames};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -21,7 +22,7 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use shared::protocol::{ClientFrame, RunRequest, ServerFrame};
+use shared::protocol::{ClientFrame, LiveRole, RunRequest, ServerFrame};
 use shared::scenario::{self, ScenarioError};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -37,8 +38,9 @@ use tracing::{debug, error, info};
 enum Command {
     /// Forward this run's frames from now on, dropping the run in progress.
     Stream(mpsc::Receiver<FrameText>),
-    /// Forward a live run's frames from its header on, dropping the run in progress.
-    Watch(LiveFeed),
+    /// Say what the viewer may do with a live run, then forward its frames from its header on,
+    /// dropping the run in progress.
+    Watch { role: LiveRole, feed: LiveFeed },
     /// Tell the viewer its last frame was refused.
     Refuse(String),
 }
@@ -80,8 +82,7 @@ impl LiveFeed {
                 self.replay = subscription.replay.into();
                 self.frames = subscription.frames;
                 Some(FrameText {
-                    json: serde_json::to_string(&ServerFrame::Resync { missed_frames })
-                        .expect("a resync frame serializes"),
+                    json: frame_json(&ServerFrame::Resync { missed_frames }).into(),
                     is_end: false,
                 })
             }
@@ -201,10 +202,10 @@ async fn send_frames(
                     last_was_end = false;
                     continue;
                 }
-                Command::Watch(feed) => {
+                Command::Watch { role, feed } => {
                     current = Some(Source::Live(feed));
                     last_was_end = false;
-                    continue;
+                    Message::Text(frame_json(&ServerFrame::LiveRole(role)).into())
                 }
                 Command::Refuse(message) => Message::Text(error_frame(message).into()),
             },
@@ -215,7 +216,7 @@ async fn send_frames(
                         // A live run's broadcast stays open after its end; nothing more comes.
                         current = None;
                     }
-                    Message::Text(frame.json.into())
+                    Message::Text(frame.json)
                 }
                 None => {
                     current = None;
@@ -252,8 +253,12 @@ async fn send_frames(
 
 /// An `error` frame as JSON.
 fn error_frame(message: String) -> String {
-    // A frame of one string field cannot fail to serialize.
-    serde_json::to_string(&ServerFrame::Error { message }).expect("an error frame serializes")
+    frame_json(&ServerFrame::Error { message })
+}
+
+/// A frame of a few string fields as JSON: that cannot fail.
+fn frame_json(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).expect("a small frame serializes")
 }
 
 /// The next frame of the current run, or never when there is none.
@@ -272,17 +277,16 @@ async fn receive_frames(
     state: &AppState,
     unanswered_pings: &AtomicU32,
 ) {
+    // This socket's hold on the control of the live run it started, if it did.
+    let mut control: Option<ControlHold> = None;
     while let Some(message) = stream.next().await {
-        let command = match message {
-            Ok(Message::Text(text)) => match command_for(text.as_str(), state).await {
-                Some(command) => command,
-                None => continue,
-            },
-            Ok(Message::Binary(_)) => Command::Refuse(
+        let answer = match message {
+            Ok(Message::Text(text)) => command_for(text.as_str(), state, &mut control).await,
+            Ok(Message::Binary(_)) => vec![Command::Refuse(
                 "binary frames are not understood: send JSON text frames such as \
                  {\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}"
                     .into(),
-            ),
+            )],
             Ok(Message::Pong(_)) => {
                 unanswered_pings.store(0, Ordering::Relaxed);
                 continue;
@@ -295,48 +299,88 @@ async fn receive_frames(
                 return;
             }
         };
-        if commands.send(command).await.is_err() {
-            return;
+        for command in answer {
+            if commands.send(command).await.is_err() {
+                return;
+            }
         }
     }
 }
 
 /// What to do about one text frame from the viewer; nothing for a live command that was taken
-/// (its effect shows in the live trace).
-async fn command_for(text: &str, state: &AppState) -> Option<Command> {
+/// (its effect shows in the live trace). `control` is the socket's hold on the control of the
+/// live run it started.
+async fn command_for(
+    text: &str,
+    state: &AppState,
+    control: &mut Option<ControlHold>,
+) -> Vec<Command> {
     let frame = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(err) => {
-            return Some(Command::Refuse(format!(
+            return vec![Command::Refuse(format!(
                 "cannot read the frame: {err}; expected JSON such as \
                  {{\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}}"
-            )));
+            ))];
         }
     };
-    Some(match frame {
-        ClientFrame::Run(request) => match start_run(request, state).await {
+    let held = control.as_ref().map(|hold| hold.token.clone());
+    let token_of = |token: Option<String>| token.or_else(|| held.clone());
+    match frame {
+        ClientFrame::Run(request) => vec![match start_run(request, state).await {
             Ok(frames) => Command::Stream(frames),
             Err(err) => Command::Refuse(err.to_string()),
-        },
-        ClientFrame::LiveStart(request) => match state.start_live(&request).await {
-            Ok(run) => {
-                info!(scenario = %request.scenario, "a viewer started a live run");
-                Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone()))
+        }],
+        ClientFrame::LiveStart { request, token } => {
+            let token = token_of(token);
+            match state.start_live(&request, token.as_deref()).await {
+                Ok((run, hold)) => {
+                    info!(scenario = %request.scenario, "a viewer started a live run");
+                    let role = LiveRole::Control {
+                        token: hold.token.clone(),
+                    };
+                    *control = Some(hold);
+                    vec![watch_live(&run, role)]
+                }
+                // Someone else's run goes on: this viewer is told, and watches it.
+                Err(err @ StartLiveError::Watching(_)) => {
+                    let mut answer = vec![Command::Refuse(err.to_string())];
+                    if let Some(run) = state.live() {
+                        let role = state.live_role(token.as_deref());
+                        answer.push(watch_live(&run, role));
+                    }
+                    answer
+                }
+                Err(err @ StartLiveError::Failed(_)) => vec![Command::Refuse(err.to_string())],
             }
-            Err(err) => Command::Refuse(format!("the live run did not start: {err}")),
-        },
-        ClientFrame::LiveWatch => match state.live() {
-            Some(run) => Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone())),
+        }
+        ClientFrame::LiveWatch => vec![match state.live() {
+            Some(run) => watch_live(&run, state.live_role(held.as_deref())),
             None => Command::Refuse(NO_LIVE_RUN.into()),
-        },
-        ClientFrame::LiveControl(command) => match state.live() {
-            Some(run) => match run.command(command) {
-                Ok(()) => return None,
-                Err(err) => Command::Refuse(err.to_string()),
-            },
-            None => Command::Refuse(NO_LIVE_RUN.into()),
-        },
-    })
+        }],
+        ClientFrame::LiveControl { command, token } => {
+            let Some(run) = state.live() else {
+                return vec![Command::Refuse(NO_LIVE_RUN.into())];
+            };
+            if let LiveRole::Watch { reason } = state.live_role(token_of(token).as_deref()) {
+                return vec![Command::Refuse(format!(
+                    "the command was not taken: {reason}"
+                ))];
+            }
+            match run.command(command) {
+                Ok(()) => Vec::new(),
+                Err(err) => vec![Command::Refuse(err.to_string())],
+            }
+        }
+    }
+}
+
+/// Watching `run` with `role`.
+fn watch_live(run: &LiveRun, role: LiveRole) -> Command {
+    Command::Watch {
+        role,
+        feed: LiveFeed::new(run.subscribe(), run.log().clone()),
+    }
 }
 
 /// The refusal of a live command when no live run was ever started.
@@ -436,13 +480,13 @@ mod tests {
         let log = log();
         let mut feed = LiveFeed::new(log.subscribe(), log.clone());
         let header = feed.next().await.unwrap();
-        assert!(header.json.starts_with(r#"{"type":"header""#));
+        assert!(header.json.as_str().starts_with(r#"{"type":"header""#));
         for n in 0..10 {
             narrate(&log, n);
         }
         let resync = feed.next().await.unwrap();
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(&resync.json).unwrap(),
+            serde_json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
             ServerFrame::Resync { missed_frames: 8 }
         );
         // After the resync: the header, every event from the start, new ones as they come, and
@@ -462,7 +506,7 @@ mod tests {
         let mut hasher = TraceHasher::default();
         let mut texts = Vec::new();
         for frame in frames {
-            match serde_json::from_str::<ServerFrame>(&frame.json).unwrap() {
+            match serde_json::from_str::<ServerFrame>(frame.json.as_str()).unwrap() {
                 ServerFrame::Header(header) => hasher.add_header(&header),
                 ServerFrame::Events { events } => {
                     for event in &events {

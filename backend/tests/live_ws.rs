@@ -122,7 +122,7 @@ async fn viewers_share_a_live_run_and_see_a_crash_they_asked_for() {
     assert!(refused.contains("no service 9"), "{refused}");
     watched.read_until(&mut watcher, product_down).await;
 
-    send_text(&mut watcher, r#"{"type":"live_control","action":"stop"}"#).await;
+    send_text(&mut starter, r#"{"type":"live_control","action":"stop"}"#).await;
     started.read_until(&mut starter, |_| false).await;
     watched.read_until(&mut watcher, |_| false).await;
     for (who, viewer) in [("starter", &started), ("watcher", &watched)] {
@@ -318,8 +318,11 @@ async fn two_hundred_viewers_watch_one_live_run_to_its_end() {
             "knobs":{"read_rate_per_s":20,"product_down_for_s":0,"link_latency_ms":5}}"#,
     )
     .await;
+    let ServerFrame::Header(header) = next_frame(&mut starter).await else {
+        panic!("a live run begins with its header");
+    };
     let mut first = Watched::default();
-    first.read_until(&mut starter, |_| true).await;
+    first.hasher.add_header(&header);
     let mut crowd = Vec::new();
     for _ in 0..199 {
         let mut viewer = connect(&server).await;

@@ -156,16 +156,24 @@ impl AmqpBroker {
         format!("crosstalk.{}.{}", self.run_id, subscription.queue)
     }
 
-    /// Deletes this run's queues (and so its exchange), at the end of the run.
+    /// Deletes this run's queues (and so its exchange), at the end of the run. On a channel of
+    /// its own: the publisher's may be closing (RabbitMQ closes a channel on any error, such as
+    /// a depth poll of a queue deleted a moment before).
     pub async fn close(&self) {
+        let channel = match self._connection.create_channel().await {
+            Ok(channel) => channel,
+            Err(err) => {
+                warn!("cannot delete this run's RabbitMQ queues: {err}");
+                return;
+            }
+        };
         for subscription in &self.subscriptions {
             let name = self.queue_name(subscription);
-            if let Err(err) = self
-                .publisher
+            if let Err(err) = channel
                 .queue_delete(&name, QueueDeleteOptions::default())
                 .await
             {
-                debug!("cannot delete {name}: {err}");
+                warn!("cannot delete RabbitMQ queue {name}: {err}");
             }
         }
     }
