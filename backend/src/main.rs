@@ -40,6 +40,10 @@ enum Command {
         /// reverse proxy every viewer comes from the proxy's address: raise it to --max-viewers.
         #[arg(long, default_value_t = ServerConfig::default().max_viewers_per_address)]
         max_viewers_per_address: usize,
+        /// Let every viewer control the live run (start, stop, crash, …), as in a classroom;
+        /// by default only the viewer who started it does, and the others watch.
+        #[arg(long)]
+        open_control: bool,
         /// Let pages at this origin (such as https://blog.example, which embeds the page) open
         /// /ws; the page's own origin always may. Repeat for more origins. Also the host names
         /// the server answers to, besides IP addresses and localhost.
@@ -230,6 +234,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             dist,
             max_viewers,
             max_viewers_per_address,
+            open_control,
             allow_origin,
             live,
         } => serve(
@@ -237,6 +242,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 dist_dir: dist,
                 max_viewers,
                 max_viewers_per_address,
+                open_control,
                 access: AccessPolicy {
                     allowed_origins: allow_origin,
                 },

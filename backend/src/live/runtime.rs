@@ -167,10 +167,9 @@ impl Engine {
             return Err(err);
         }
         let network = Arc::new(Network::new(world.network, rng.fork()));
+        // Connections are kept and reused between calls to the same service: a crash closes
+        // them all (see `serve_node`), so the next call finds the port closed and is refused.
         let http = reqwest::Client::builder()
-            // A fresh connection per message: a stopped service's closed port then refuses
-            // every call, as a crashed process would, instead of a pooled socket lingering.
-            .pool_max_idle_per_host(0)
             .connect_timeout(config.call_timeout)
             .build()
             .map_err(|e| LiveError::Io(format!("cannot set up the HTTP client: {e}")))?;
@@ -771,6 +770,8 @@ fn spawn_flusher(log: Arc<TraceLog>, every: Duration) {
 pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
 
 /// Serves one service's port until aborted: `POST /messages` takes a message, `GET /healthz`.
+/// Each connection is served (keep-alive) by a task this one owns, so aborting it — a crash —
+/// closes the listener and every open connection at once, as a process that dies does.
 async fn serve_node(listener: TcpListener, door: Door) {
     let app = Router::new()
         .route("/messages", post(take_message))
@@ -778,8 +779,29 @@ async fn serve_node(listener: TcpListener, door: Door) {
         // A larger body is refused with 413 before it is read.
         .layer(DefaultBodyLimit::max(MESSAGE_BYTES_MAX))
         .with_state(door);
-    if let Err(err) = axum::serve(listener, app).await {
-        warn!("a live service's listener failed: {err}");
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, say: wait a moment rather than spin.
+                warn!("a live service cannot accept a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                debug!("a live service's connection ended: {err}");
+            }
+        });
+        while connections.try_join_next().is_some() {}
     }
 }
 
