@@ -144,7 +144,7 @@ fn arbitrary_ws_frames_get_clear_errors_and_disturb_nothing() {
     let runtime = runtime();
     let server = runtime.block_on(TestServer::start(ServerConfig::default()));
     let mut starter = runtime.block_on(start_quiet_run(&server));
-    let fuzzer = RefCell::new(runtime.block_on(connect(&server)));
+    let fuzzer = RefCell::new(Some(runtime.block_on(connect(&server))));
     let mut runner = TestRunner::new(Config {
         cases: 200,
         ..Config::default()
@@ -155,8 +155,9 @@ fn arbitrary_ws_frames_get_clear_errors_and_disturb_nothing() {
             let n = cases.get() + 1;
             cases.set(n);
             let sentinel = format!("{{\"type\":\"sentinel-{n}\"}}");
-            runtime.block_on(async {
-                let mut socket = fuzzer.borrow_mut();
+            let mut socket = fuzzer.take().expect("the fuzzer's socket");
+            let outcome = runtime.block_on(async {
+                let socket = &mut socket;
                 if socket.send(Message::text(text.clone())).await.is_err() {
                     *socket = connect(&server).await;
                     return Ok(());
@@ -183,7 +184,9 @@ fn arbitrary_ws_frames_get_clear_errors_and_disturb_nothing() {
                 tokio::time::timeout(support::ANSWER_TIMEOUT, answers)
                     .await
                     .map_err(|_| TestCaseError::fail("no answer"))?
-            })
+            });
+            fuzzer.replace(Some(socket));
+            outcome
         })
         .unwrap();
     runtime.block_on(check_undisturbed(&server, &mut starter));
