@@ -1,6 +1,6 @@
 //! End to end, the player and sharing: seeking back and forth shows identical screens at the same
 //! time; a copied address reproduces the run and the position; embeds obey `postMessage` and
-//! never hear each other; the benchmark mode paints its messages on the canvas.
+//! never hear each other; hundreds of messages in flight are painted on the canvas.
 
 use crosstalk_tests::{Backend, Browser, start_backend, start_browser};
 use serde_json::Value;
@@ -182,7 +182,8 @@ async fn the_address_reproduces_the_run_and_the_position() {
     );
     assert!(address.contains("k.link_latency_ms=55"), "{address}");
     let before = screen(&browser).await;
-    // The Copy link button gives the same address.
+    // The Copy link button, one click away beside the map, gives the same address.
+    browser.click("#share-drawer summary").await;
     browser.click("#copy-link").await;
     browser
         .wait_until(
@@ -383,10 +384,19 @@ async fn embeds_obey_post_message_and_do_not_interfere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_benchmark_paints_its_messages_on_the_canvas_and_reports_frame_times() {
-    let backend = start_backend().await;
+async fn many_messages_in_flight_are_painted_on_the_canvas() {
+    // The frame benchmark's trace (`scripts/bench.sh frames`), played as a recorded trace.
+    let body = crosstalk_tests::synthetic::synthetic_trace(500).to_jsonl();
+    let traces = axum::Router::new().route(
+        "/bench/500.jsonl",
+        axum::routing::get(move || async move { body }),
+    );
+    let backend = crosstalk_tests::start_backend_with(traces).await;
     let browser = start_browser(1280, 900).await;
-    let url = format!("http://{}/?bench=500&views=map", backend.addr);
+    let url = format!(
+        "http://{}/?source=recorded&trace=/bench/500.jsonl&views=map&speed=1&loop=1&t=2",
+        backend.addr
+    );
     browser.open_and_wait(&url, READY).await;
     browser
         .wait_until(
@@ -396,28 +406,6 @@ async fn the_benchmark_paints_its_messages_on_the_canvas_and_reports_frame_times
         )
         .await;
     assert_eq!(browser.count("#map .message").await, 0, "none drawn in SVG");
-    browser
-        .wait_until(
-            "return document.querySelector('#bench-result').dataset.done === 'true'",
-            Duration::from_secs(120),
-            "the frame times",
-        )
-        .await;
-    let figures = browser
-        .js("const d = document.querySelector('#bench-result').dataset;
-             return [d.workP50, d.workP95, d.intervalP50, d.intervalP95].map(Number)")
-        .await;
-    println!("500 messages in flight: work p50, p95, interval p50, p95 (ms): {figures}");
-    let figures: Vec<f64> = figures
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    assert!(figures.iter().all(|f| *f > 0.0), "{figures:?}");
-    assert!(
-        figures[0] <= figures[1] && figures[2] <= figures[3],
-        "{figures:?}"
-    );
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
     browser.close().await;
 }

@@ -1,6 +1,7 @@
 //! What the end-to-end tests share: the real backend on a free port, serving the built page, and
 //! headless Chromium driven through chromedriver.
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub mod synthetic;
+
 /// The backend, serving `dist/` on a free loopback port until dropped.
 pub struct Backend {
     /// Where it listens.
@@ -18,9 +21,12 @@ pub struct Backend {
     _stop: oneshot::Sender<()>,
 }
 
-/// The built page, as `trunk build --release` leaves it.
+/// The built page, as `trunk build --release` leaves it: `dist/`, or the folder
+/// `CROSSTALK_DIST` names (a benchmark can compare two builds of the page).
 pub fn dist_dir() -> PathBuf {
-    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    let dist = std::env::var_os("CROSSTALK_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
     assert!(
         dist.join("index.html").is_file(),
         "{} has no index.html: build the page first (`trunk build --release`; scripts/test.sh does)",
@@ -31,6 +37,11 @@ pub fn dist_dir() -> PathBuf {
 
 /// Starts the real backend, the one `crosstalk serve` runs, on 127.0.0.1 and a free port.
 pub async fn start_backend() -> Backend {
+    start_backend_with(axum::Router::new()).await
+}
+
+/// The same, also answering `extra`'s routes (a benchmark serves its synthetic traces so).
+pub async fn start_backend_with(extra: axum::Router) -> Backend {
     let config = backend::ServerConfig {
         dist_dir: dist_dir(),
         ..Default::default()
@@ -40,7 +51,7 @@ pub async fn start_backend() -> Backend {
         .expect("bind a free port");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = backend::app(backend::AppState::new(config));
+    let app = backend::app(backend::AppState::new(config)).merge(extra);
     tokio::spawn(backend::run(listener, app, async move {
         let _ = stopped.await;
     }));
@@ -139,6 +150,19 @@ impl Browser {
             .unwrap_or_else(|err| panic!("script failed: {err}\n{script}"))
     }
 
+    /// Sends one Chrome DevTools Protocol command (`Network.emulateNetworkConditions`,
+    /// `Page.captureScreenshot`, …) to the page's target through chromedriver, and returns its
+    /// result.
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.client
+            .issue_cmd(DevToolsCommand {
+                command: command.to_string(),
+                params,
+            })
+            .await
+            .unwrap_or_else(|err| panic!("DevTools command {command} failed: {err}"))
+    }
+
     /// Polls `script` until it returns `true`, or fails with `what` after `timeout`.
     pub async fn wait_until(&self, script: &str, timeout: Duration, what: &str) {
         let deadline = Instant::now() + timeout;
@@ -217,5 +241,28 @@ impl Browser {
         .await
         .as_u64()
         .unwrap_or(0)
+    }
+}
+
+/// chromedriver's way through to the DevTools protocol: `POST /session/{id}/goog/cdp/execute`.
+#[derive(Debug)]
+struct DevToolsCommand {
+    command: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for DevToolsCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": self.command, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
     }
 }

@@ -40,12 +40,10 @@ use tracing_subscriber::EnvFilter;
 /// The server's routes: `/healthz`, `/ws`, and the built page for everything else, all with
 /// the security headers (see `headers`).
 pub fn app(state: AppState) -> Router {
-    let static_files = http::static_files(state.config().dist_dir.clone());
     let page_policy = headers::PagePolicy::new(state.config().dist_dir.clone());
     Router::new()
-        .route("/healthz", get(http::healthz))
         .route("/ws", get(ws::upgrade))
-        .fallback_service(static_files)
+        .merge(http::routes(state.config().dist_dir.clone()))
         .layer(middleware::from_fn_with_state(
             page_policy,
             headers::security_headers,

@@ -14,7 +14,7 @@ use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
 use crate::components::tables::TablesPanel;
 use crate::config::{RunConfig, View};
-use crate::frame_loop::{BenchFigures, BenchResult, drive_clock};
+use crate::frame_loop::drive_clock;
 use crate::host;
 use crate::keys;
 use crate::runner::start_run;
@@ -28,7 +28,6 @@ pub fn App() -> impl IntoView {
     let query = window().location().search().unwrap_or_default();
     let (config, notes) = RunConfig::from_query(&query);
     let embed = config.embed;
-    let bench = config.bench_messages.is_some();
     let run = RunHandle::new();
     let clock = Clock::new(run);
     clock.player.update(|p| {
@@ -53,12 +52,11 @@ pub fn App() -> impl IntoView {
         start.run(());
         window().scroll_to_with_x_and_y(0.0, 0.0);
     });
-    let bench_result = bench.then(|| BenchResult(RwSignal::new(None)));
-    drive_clock(clock, bench_result);
+    drive_clock(clock);
     host::listen_to_keys(clock, run, selected);
     if embed {
         host::listen_to_host_page(settings, run, clock, selected, start);
-    } else if !bench {
+    } else {
         host::keep_address_in_step(settings, clock, selected, views);
     }
     // Paint the page first, then compute: the status line says "Computing…" meanwhile.
@@ -66,6 +64,9 @@ pub fn App() -> impl IntoView {
 
     let shows = move |view: View| views.0.with(|v| v.shows(view));
     let spec = move || settings.config.with(|c| c.spec());
+    // Above the fold at 1280×800: the player, then the map with the numbers beside it. The form
+    // and the share bar wait one click away in drawers beside the map, so opening them never
+    // covers or moves it.
     view! {
         <Show when=move || !embed>
             <header class="masthead">
@@ -80,23 +81,34 @@ pub fn App() -> impl IntoView {
             </header>
         </Show>
         <main class:embedded=embed>
-            {(!embed).then(|| view! { <ControlBar on_run=start/> })}
             {(!notes.is_empty()).then(|| view! { <p class="notice" role="note">{notes.join(" ")}</p> })}
             <PlayerBar/>
-            {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
-            {(!embed).then(|| view! { <ShareBar on_run=start/> })}
             {(!embed).then(|| view! { <LiveControls/> })}
-            <StatusLine/>
-            {bench_result.map(|result| view! { <BenchReport result=result/> })}
-            <div class="stage" class:single=move || !shows(View::Metrics)>
+            <div class="stage" class:single=move || embed && !shows(View::Metrics)>
                 <Show when=move || shows(View::Map)>
                     <ServiceMap/>
                 </Show>
-                <Show when=move || shows(View::Metrics)>
-                    <MetricsPanel/>
-                </Show>
-                // Under the map, beside the taller numbers, so no gap opens below the map.
-                {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+                <div class="side">
+                    {(!embed).then(|| view! {
+                        <details class="drawer" id="settings-drawer">
+                            <summary>"Scenario, knobs and source"</summary>
+                            <ControlBar on_run=start/>
+                        </details>
+                        <details class="drawer" id="share-drawer">
+                            <summary>"Views, sharing and files"</summary>
+                            <ShareBar on_run=start/>
+                        </details>
+                    })}
+                    <Show when=move || shows(View::Metrics)>
+                        <MetricsPanel/>
+                    </Show>
+                </div>
+                <div class="under-map">
+                    <StatusLine/>
+                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
+                    // Under the map, beside the taller numbers, so no gap opens below the map.
+                    {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+                </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
                 <Show when=move || shows(View::Sequence)>
@@ -139,6 +151,21 @@ fn StatusLine() -> impl IntoView {
             class="status"
             class:problem=move || status.with(RunStatus::is_problem)
         >
+            {move || {
+                status
+                    .with(RunStatus::computing_percent)
+                    .map(|percent| {
+                        view! {
+                            <progress
+                                id="compute-progress"
+                                class="compute-progress"
+                                max="100"
+                                value=percent
+                                aria-label="Computing the run"
+                            ></progress>
+                        }
+                    })
+            }}
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>
             " "
             <code
@@ -149,51 +176,6 @@ fn StatusLine() -> impl IntoView {
                 {move || status.with(|s| s.hash().to_string())}
             </code>
             <span class="status-text">{move || status.with(|s| s.line_parts().1)}</span>
-        </p>
-    }
-}
-
-/// The benchmark's figures, once measured.
-#[component]
-fn BenchReport(result: BenchResult) -> impl IntoView {
-    let figures = result.0;
-    let attr = move |read: fn(&BenchFigures) -> f64| {
-        move || {
-            figures.with(|f| {
-                f.as_ref()
-                    .map(|f| format!("{:.2}", read(f)))
-                    .unwrap_or_default()
-            })
-        }
-    };
-    view! {
-        <p
-            id="bench-result"
-            class="bench"
-            role="status"
-            data-done=move || figures.with(Option::is_some).to_string()
-            data-work-p50=attr(|f| f.work_p50_ms)
-            data-work-p95=attr(|f| f.work_p95_ms)
-            data-interval-p50=attr(|f| f.interval_p50_ms)
-            data-interval-p95=attr(|f| f.interval_p95_ms)
-        >
-            {move || {
-                figures
-                    .with(|f| match f {
-                        None => "Measuring frames…".to_string(),
-                        Some(f) => {
-                            format!(
-                                "{} frames: work per frame p50 {:.2} ms, p95 {:.2} ms; \
-                                 time between frames p50 {:.2} ms, p95 {:.2} ms.",
-                                f.frames,
-                                f.work_p50_ms,
-                                f.work_p95_ms,
-                                f.interval_p50_ms,
-                                f.interval_p95_ms,
-                            )
-                        }
-                    })
-            }}
         </p>
     }
 }

@@ -1,9 +1,8 @@
 //! The metrics charts as plain data: read latency, staleness and queue depth over the whole run,
-//! sampled in equal buckets by one pass over the trace.
+//! sampled in equal buckets, accumulated as the trace arrives.
 
-use crate::trace_index::TraceIndex;
 use shared::fold::WorldState;
-use shared::protocol::Event;
+use shared::protocol::{Event, TraceEvent, TraceHeader};
 use shared::time::Micros;
 
 /// How many buckets the run is cut into.
@@ -40,67 +39,117 @@ pub struct Charts {
     pub queue_depth: Series,
 }
 
-/// The charts of `index`, over the part of the run known so far.
-pub fn charts(index: &TraceIndex) -> Charts {
-    let end = index.header().until.max(Micros(1));
-    let bucket_us = end.0.div_ceil(BUCKETS as u64).max(1);
-    let mut state = WorldState::new(index.header());
-    let mut latency_sum_us = vec![0u64; BUCKETS];
-    let mut latency_count = vec![0u64; BUCKETS];
-    let mut staleness = vec![None; BUCKETS];
-    let mut queue_depth = vec![None; BUCKETS];
-    let known = index.known_until();
-    let mut events = index.events().iter().peekable();
-    for bucket in 0..BUCKETS {
-        let bucket_end = Micros(bucket_us * (bucket as u64 + 1)).min(end);
-        while let Some(event) = events.next_if(|e| e.at <= bucket_end) {
-            if let Event::OpFinished {
-                outcome, latency, ..
-            } = &event.event
-                && outcome.is_ok()
-            {
-                latency_sum_us[bucket] += latency.0;
-                latency_count[bucket] += 1;
-            }
-            state.apply(event);
+/// The charts, accumulated as events arrive: each event is folded once, when it is added, so
+/// a streamed or sliced trace costs the same as a whole one, and reading the charts costs one
+/// pass over the buckets.
+#[derive(Clone, Debug)]
+pub struct ChartsAccumulator {
+    end: Micros,
+    bucket_us: u64,
+    state: WorldState,
+    latency_sum_us: Vec<u64>,
+    latency_count: Vec<u64>,
+    staleness: Vec<Option<f64>>,
+    queue_depth: Vec<Option<f64>>,
+    /// The first bucket not closed yet: its events may not all be here.
+    open_bucket: usize,
+}
+
+impl ChartsAccumulator {
+    /// No events yet, for a run with `header`.
+    pub fn new(header: &TraceHeader) -> ChartsAccumulator {
+        let end = header.until.max(Micros(1));
+        ChartsAccumulator {
+            end,
+            bucket_us: end.0.div_ceil(BUCKETS as u64).max(1),
+            state: WorldState::new(header),
+            latency_sum_us: vec![0; BUCKETS],
+            latency_count: vec![0; BUCKETS],
+            staleness: vec![None; BUCKETS],
+            queue_depth: vec![None; BUCKETS],
+            open_bucket: 0,
         }
-        if bucket_end > known {
-            break;
-        }
-        let stale_us = state.metrics.staleness.open_max(bucket_end).0;
-        staleness[bucket] = Some(stale_us as f64 / 1_000.0);
-        let depth: u32 = state.queue_depths.values().sum();
-        queue_depth[bucket] = Some(f64::from(depth));
     }
-    let latency = latency_sum_us
-        .iter()
-        .zip(&latency_count)
-        .map(|(sum, count)| (*count > 0).then(|| *sum as f64 / *count as f64 / 1_000.0))
-        .collect();
-    Charts {
-        end,
-        latency: Series {
-            title: "Latency of operations that succeeded",
-            unit: "ms",
-            values: latency,
-        },
-        staleness: Series {
-            title: "Staleness of the oldest stale copy",
-            unit: "ms",
-            values: staleness,
-        },
-        queue_depth: Series {
-            title: "Messages waiting in queues",
-            unit: "",
-            values: queue_depth,
-        },
+
+    fn bucket_end(&self, bucket: usize) -> Micros {
+        Micros(self.bucket_us * (bucket as u64 + 1)).min(self.end)
+    }
+
+    /// Adds the next event. An event past a bucket's end closes that bucket: every event of it
+    /// is here. Events after the run's end are not charted.
+    pub fn add(&mut self, event: &TraceEvent) {
+        while self.open_bucket < BUCKETS && event.at > self.bucket_end(self.open_bucket) {
+            self.close_open_bucket();
+        }
+        if self.open_bucket == BUCKETS {
+            return;
+        }
+        if let Event::OpFinished {
+            outcome, latency, ..
+        } = &event.event
+            && outcome.is_ok()
+        {
+            self.latency_sum_us[self.open_bucket] += latency.0;
+            self.latency_count[self.open_bucket] += 1;
+        }
+        self.state.apply(event);
+    }
+
+    /// Closes every bucket: no more events will come.
+    pub fn finish(&mut self) {
+        while self.open_bucket < BUCKETS {
+            self.close_open_bucket();
+        }
+    }
+
+    fn close_open_bucket(&mut self) {
+        let bucket = self.open_bucket;
+        let bucket_end = self.bucket_end(bucket);
+        let stale_us = self.state.metrics.staleness.open_max(bucket_end).0;
+        self.staleness[bucket] = Some(stale_us as f64 / 1_000.0);
+        let depth: u32 = self.state.queue_depths.values().sum();
+        self.queue_depth[bucket] = Some(f64::from(depth));
+        self.open_bucket += 1;
+    }
+
+    /// The charts as far as buckets are closed (latency as far as events are here).
+    pub fn charts(&self) -> Charts {
+        let latency = self
+            .latency_sum_us
+            .iter()
+            .zip(&self.latency_count)
+            .map(|(sum, count)| (*count > 0).then(|| *sum as f64 / *count as f64 / 1_000.0))
+            .collect();
+        Charts {
+            end: self.end,
+            latency: Series {
+                title: "Latency of operations that succeeded",
+                unit: "ms",
+                values: latency,
+            },
+            staleness: Series {
+                title: "Staleness of the oldest stale copy",
+                unit: "ms",
+                values: self.staleness.clone(),
+            },
+            queue_depth: Series {
+                title: "Messages waiting in queues",
+                unit: "",
+                values: self.queue_depth.clone(),
+            },
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace_index::TraceIndex;
     use shared::protocol::RunRequest;
+
+    fn charts(index: &TraceIndex) -> Charts {
+        index.charts().charts()
+    }
 
     fn index(scenario: &str, knobs: &[(&str, f64)]) -> TraceIndex {
         let request = RunRequest {
@@ -173,5 +222,33 @@ mod tests {
             (55..=60).contains(&known),
             "{known} buckets known of {BUCKETS}"
         );
+    }
+
+    /// The charts by the definition: one pass over the events of each bucket, a bucket charted
+    /// once every event of it is known.
+    fn from_scratch(index: &TraceIndex) -> Charts {
+        let mut whole = ChartsAccumulator::new(index.header());
+        for event in index.events() {
+            whole.add(event);
+        }
+        if index.is_complete() {
+            whole.finish();
+        }
+        whole.charts()
+    }
+
+    #[test]
+    fn charts_added_a_slice_at_a_time_equal_charts_of_the_whole() {
+        for scenario in ["eventual-consistency", "event-driven", "gateway"] {
+            let whole = index(scenario, &[]);
+            let mut sliced = TraceIndex::new(whole.header().clone());
+            for slice in whole.events().chunks(97) {
+                sliced.append(slice.iter().cloned());
+                assert_eq!(charts(&sliced), from_scratch(&sliced), "{scenario}");
+            }
+            sliced.finish();
+            assert_eq!(charts(&sliced), charts(&whole), "{scenario}");
+            assert!(charts(&whole).staleness.values.iter().all(Option::is_some));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! `?scenario=…&seed=…&until=…&source=sim|backend|live|recorded&trace=<url>&k.<knob>=<value>`
 //! `&fault=<fault>` (repeatable) `&t=<s>&speed=<×>&autoplay=0&loop=1&views=map,sequence,…`
-//! `&sel=<selection>&embed=1&id=<embed id>&bench=<messages>`.
+//! `&sel=<selection>&embed=1&id=<embed id>`.
 
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, valid_speed};
@@ -184,12 +184,7 @@ pub struct RunConfig {
     /// The name the embed signs its messages to its host with, so a host page with several
     /// embeds can tell them apart.
     pub embed_id: Option<String>,
-    /// When set, the page is a frame-time benchmark with this many messages in flight.
-    pub bench_messages: Option<u32>,
 }
-
-/// The most messages the benchmark mode puts in flight.
-pub const BENCH_MESSAGES_MAX: u32 = 20_000;
 
 /// The scenario the page opens with.
 pub fn default_scenario() -> &'static ScenarioSpec {
@@ -224,7 +219,6 @@ impl RunConfig {
             selection: Selection::Nothing,
             embed: false,
             embed_id: None,
-            bench_messages: None,
         }
     }
 
@@ -343,13 +337,6 @@ impl RunConfig {
                     config.embed_id = Some(value.clone());
                     false
                 }
-                ("bench", _) => match value.parse::<u32>() {
-                    Ok(n) if (1..=BENCH_MESSAGES_MAX).contains(&n) => {
-                        config.bench_messages = Some(n);
-                        false
-                    }
-                    _ => true,
-                },
                 ("t", Some(s)) if s >= 0.0 => {
                     config.start_s = s;
                     false
@@ -415,9 +402,6 @@ impl RunConfig {
         }
         if let Some(id) = &self.embed_id {
             parts.push(format!("id={}", encode(id)));
-        }
-        if let Some(n) = self.bench_messages {
-            parts.push(format!("bench={n}"));
         }
         let spec = self.spec();
         for (name, value) in &self.knobs {
@@ -557,8 +541,7 @@ mod tests {
         check("views=map,radar", "views=map,radar");
         check("sel=zone:4", "sel=zone:4");
         check("loop=maybe", "loop=maybe");
-        check("bench=0", "bench=0");
-        check("bench=999999", "bench=999999");
+        check("bench=500", "bench=500");
     }
 
     #[test]
@@ -605,17 +588,6 @@ mod tests {
         assert!(page.to_query().ends_with("&views="));
         let (back, _) = RunConfig::from_query(&page.to_query());
         assert_eq!(back.views, page.views);
-    }
-
-    #[test]
-    fn benchmark_mode_is_read() {
-        let (config, notes) = RunConfig::from_query("bench=5000");
-        assert!(notes.is_empty());
-        assert_eq!(config.bench_messages, Some(5_000));
-        assert_eq!(
-            config.to_query(),
-            "?scenario=request-response&seed=1&until=30&source=sim&bench=5000"
-        );
     }
 
     #[test]

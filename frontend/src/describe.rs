@@ -4,7 +4,6 @@ use crate::format;
 use crate::selection::Selection;
 use crate::trace_index::TraceIndex;
 use shared::protocol::{EndReason, Event, Outcome};
-use shared::time::Micros;
 
 /// How a log line is shown.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -66,12 +65,22 @@ impl LogLine {
     }
 }
 
-/// The latest `limit` events at or before `t`, newest first.
-pub fn latest_lines(index: &TraceIndex, t: Micros, limit: usize) -> Vec<LogLine> {
-    let upto = index.count_at(t);
-    (upto.saturating_sub(limit)..upto)
-        .rev()
-        .map(|i| describe(index, i))
+/// The lines of `events` (trace positions, newest first), taking those already in `previous`
+/// (also newest first) from there instead of describing them again.
+pub fn lines_in(
+    index: &TraceIndex,
+    events: impl Iterator<Item = usize>,
+    previous: Option<&Vec<LogLine>>,
+) -> Vec<LogLine> {
+    let previous = previous.map_or(&[][..], Vec::as_slice);
+    events
+        .map(|event_idx| {
+            // `previous` is in decreasing order of position.
+            match previous.binary_search_by(|line| event_idx.cmp(&line.event_idx)) {
+                Ok(found) => previous[found].clone(),
+                Err(_) => describe(index, event_idx),
+            }
+        })
         .collect()
 }
 
@@ -231,6 +240,7 @@ mod tests {
         DropReason, MessageKind, MsgId, OpId, PROTOCOL_VERSION, ServiceId, ServiceInfo,
         ServiceRole, TraceEvent, TraceHeader,
     };
+    use shared::time::Micros;
     use std::collections::BTreeMap;
 
     fn index(events: Vec<Event>) -> TraceIndex {
@@ -374,11 +384,22 @@ mod tests {
     }
 
     #[test]
-    fn the_log_is_newest_first_and_bounded() {
+    fn lines_already_described_are_kept_and_the_rest_described() {
         let index = index((0..10).map(|_| get_product()).collect());
-        let lines = latest_lines(&index, Micros(12_345_000), 3);
-        let idx: Vec<usize> = lines.iter().map(|l| l.event_idx).collect();
+        let first = lines_in(&index, [5, 4, 3].into_iter(), None);
+        let idx: Vec<usize> = first.iter().map(|l| l.event_idx).collect();
         assert_eq!(idx, vec![5, 4, 3]);
-        assert!(latest_lines(&index, Micros(0), 3).is_empty());
+        // A line kept from before is taken as it was, even if describing it now would differ.
+        let mut kept = first.clone();
+        kept[1].detail = "kept".into();
+        let next = lines_in(&index, [6, 5, 4].into_iter(), Some(&kept));
+        let got: Vec<(usize, &str)> = next
+            .iter()
+            .map(|l| (l.event_idx, l.detail.as_str()))
+            .collect();
+        assert_eq!(got[2], (4, "kept"));
+        assert_eq!(next[0], describe(&index, 6));
+        assert_eq!(next[1], first[0]);
+        assert!(lines_in(&index, std::iter::empty(), Some(&kept)).is_empty());
     }
 }

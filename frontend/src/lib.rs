@@ -4,8 +4,8 @@
 
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod charts;
+pub mod computation;
 pub mod config;
 pub mod describe;
 pub mod embed;
@@ -14,6 +14,7 @@ pub mod fault_form;
 pub mod format;
 pub mod keys;
 pub mod layout;
+pub mod log_window;
 pub mod player;
 pub mod raster;
 pub mod recorded;

@@ -1,11 +1,11 @@
 //! Starting a run from what the settings say: simulated in the page, streamed from the backend,
-//! read from a recorded trace, or the benchmark's synthetic trace.
+//! or read from a recorded trace.
 
-use crate::bench;
+use crate::computation::Computation;
 use crate::config::{RunConfig, SourceKind};
 use crate::player::Player;
 use crate::recorded;
-use crate::source::{RunStatus, StreamChange, StreamReceiver, compute_in_page};
+use crate::source::{COMPUTE_SLICE_STEPS, RunStatus, StreamChange, StreamReceiver};
 use crate::state::{Clock, RunHandle, Settings};
 use crate::trace_index::TraceIndex;
 use crate::ws;
@@ -19,9 +19,8 @@ use std::rc::Rc;
 pub fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
     let config = settings.config.get_untracked();
     ws::disconnect();
-    if let Some(messages) = config.bench_messages {
-        return run_benchmark(messages, run, clock);
-    }
+    // Whatever computes in the page for the run shown now stops.
+    next_generation();
     match config.source {
         SourceKind::Sim => run_in_page(&config, run, clock),
         SourceKind::Backend => {
@@ -65,19 +64,122 @@ fn milliseconds_now() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }
 
+/// How long one slice of computing in the page runs before the browser gets the thread back
+/// to paint a frame.
+const COMPUTE_SLICE_MS: f64 = 8.0;
+/// How often the views hear of what was computed: each time they look at the whole trace
+/// again (the charts, the numbers), so not after every slice.
+const COMPUTE_NOTIFY_MS: f64 = 150.0;
+
+thread_local! {
+    /// Bumped by every run started, so the slices of a run that was replaced stop.
+    static RUN_GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Starts a new run generation and returns it.
+fn next_generation() -> u64 {
+    RUN_GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    })
+}
+
+fn is_current(generation: u64) -> bool {
+    RUN_GENERATION.with(|g| g.get() == generation)
+}
+
+/// Computes the run in slices: the map and the player start at once and play what is
+/// computed while the rest is computed, with the progress on the status line.
 fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
-    let started = milliseconds_now();
-    match compute_in_page(&config.request()) {
-        Ok((index, hash)) => {
-            let events = index.events().len();
-            show_complete(index, config, run, clock);
-            run.status.set(RunStatus::Computed {
-                events,
-                hash,
-                compute_ms: Some(milliseconds_now() - started),
+    let generation = next_generation();
+    match Computation::start(&config.request()) {
+        Ok(computation) => {
+            let end = computation.header().until;
+            run.replace(Some(TraceIndex::new(computation.header().clone())));
+            restart_player(clock, config, end, Micros::ZERO);
+            run.status.set(RunStatus::Computing {
+                events: 0,
+                percent: 0,
             });
+            let slicing = Slicing {
+                generation,
+                started_ms: milliseconds_now(),
+                start_at: Some(Micros::from_secs_f64(config.start_s))
+                    .filter(|start| *start > Micros::ZERO),
+                notified_ms: f64::NEG_INFINITY,
+            };
+            compute_slice(computation, slicing, run, clock);
         }
         Err(message) => fail(run, clock, format!("This run cannot start: {message}")),
+    }
+}
+
+/// What the slices of one computation carry along.
+#[derive(Copy, Clone)]
+struct Slicing {
+    generation: u64,
+    started_ms: f64,
+    /// Where the address asked the playhead to start, until the run has got that far.
+    start_at: Option<Micros>,
+    /// When the views last heard of new events.
+    notified_ms: f64,
+}
+
+fn compute_slice(mut computation: Computation, mut slicing: Slicing, run: RunHandle, clock: Clock) {
+    if !is_current(slicing.generation) {
+        return;
+    }
+    let slice_started = milliseconds_now();
+    let mut events = Vec::new();
+    while !computation.is_finished() && milliseconds_now() - slice_started < COMPUTE_SLICE_MS {
+        events.extend(computation.slice(COMPUTE_SLICE_STEPS));
+    }
+    let done = computation.is_finished();
+    run.storage().update_value(|index| {
+        if let Some(index) = index {
+            index.append(events);
+            if done {
+                index.finish();
+            }
+        }
+    });
+    let playable = run
+        .read_untracked(TraceIndex::playable_until)
+        .unwrap_or_default();
+    let reached = slicing.start_at.filter(|start| playable >= *start || done);
+    clock.player.update(|p| {
+        p.set_available(playable);
+        if let Some(start) = reached {
+            p.seek(start);
+        }
+    });
+    if reached.is_some() {
+        slicing.start_at = None;
+    }
+    let now_ms = milliseconds_now();
+    let notify = done || now_ms - slicing.notified_ms >= COMPUTE_NOTIFY_MS;
+    if notify {
+        slicing.notified_ms = now_ms;
+        run.touch();
+    }
+    if done {
+        run.status.set(RunStatus::Computed {
+            events: computation.events(),
+            hash: computation.hash_hex(),
+            compute_ms: Some(milliseconds_now() - slicing.started_ms),
+        });
+    } else {
+        if notify {
+            run.status.set(RunStatus::Computing {
+                events: computation.events(),
+                percent: (computation.progress() * 100.0) as u8,
+            });
+        }
+        // A zero timeout lets the browser paint and play in between.
+        set_timeout(
+            move || compute_slice(computation, slicing, run, clock),
+            std::time::Duration::ZERO,
+        );
     }
 }
 
@@ -100,6 +202,7 @@ fn show_complete(index: TraceIndex, config: &RunConfig, run: RunHandle, clock: C
 /// Plays a recorded trace file's text, read from `from` (a file name or an address).
 pub fn show_recorded(text: &str, from: &str, settings: Settings, run: RunHandle, clock: Clock) {
     ws::disconnect();
+    next_generation();
     match recorded::read_trace(text) {
         Ok((index, hash)) => {
             let events = index.events().len();
@@ -158,25 +261,6 @@ async fn fetch_text(url: &str) -> Result<String, String> {
     let text = JsFuture::from(body).await.map_err(network)?;
     text.as_string()
         .ok_or_else(|| "the body is not text".to_string())
-}
-
-fn run_benchmark(messages: u32, run: RunHandle, clock: Clock) {
-    match bench::synthetic_trace(messages) {
-        Ok(index) => {
-            let end = index.header().until;
-            run.replace(Some(index));
-            clock.player.update(|player| {
-                *player = Player::new(end);
-                player.set_available(end);
-                player.set_speed(1.0);
-                player.set_looping(true);
-                player.seek(bench::BENCH_HOP);
-                player.play();
-            });
-            run.status.set(RunStatus::Benchmark { messages });
-        }
-        Err(message) => fail(run, clock, format!("The benchmark cannot start: {message}")),
-    }
 }
 
 fn stream_from_backend(config: &RunConfig, ask: ClientFrame, run: RunHandle, clock: Clock) {

@@ -43,11 +43,13 @@ pub struct Arrow {
     pub title: String,
     /// Start, at the sender.
     pub x1: f64,
-    /// Start time, as a height.
+    /// Start time, as a height on the diagram's timeline (add [`SequenceModel::offset`] for
+    /// the height on screen). Fixed for a message once sent, so the diagram scrolls by moving
+    /// the timeline, not by redrawing every arrow.
     pub y1: f64,
     /// End: the receiver, or as far as it got by the playhead.
     pub x2: f64,
-    /// End time, as a height.
+    /// End time, as a height on the timeline.
     pub y2: f64,
     /// It reached its receiver (by the playhead).
     pub arrived: bool,
@@ -66,7 +68,13 @@ pub struct SequenceModel {
     pub arrows: Vec<Arrow>,
     /// The window's start and end (the playhead).
     pub window: (Micros, Micros),
+    /// Where the timeline sits: a height on it plus this is the height on screen. Whatever is
+    /// above [`HEAD`] on screen is before the window and is clipped.
+    pub offset: f64,
 }
+
+/// Room at the top of the diagram for the services' names: arrows are clipped below it.
+pub const HEAD_HEIGHT: f64 = HEAD;
 
 /// The diagram over `window` ending at `t`.
 pub fn build(
@@ -94,18 +102,21 @@ pub fn build(
         })
         .collect();
     let start = t.saturating_sub(window);
-    let span_us = window.0.max(1) as f64;
-    let y_of = |at: Micros| {
-        let clamped = at.max(start).min(t);
-        HEAD + (clamped - start).0 as f64 / span_us * (SEQUENCE_HEIGHT - HEAD)
-    };
-    let mut arrows: Vec<Arrow> = index
+    let per_us = (SEQUENCE_HEIGHT - HEAD) / window.0.max(1) as f64;
+    let y_of = |at: Micros| at.min(t).0 as f64 * per_us;
+    // The latest arrows win; only those are drawn, so only those are described.
+    let mut shown: Vec<_> = index
         .spans_touching(start, t)
-        .filter_map(|span| {
+        .filter(|span| (span.from.0 as usize) < n && (span.to.0 as usize) < n)
+        .collect();
+    shown.sort_by_key(|span| span.msg);
+    if shown.len() > ARROWS_MAX {
+        shown.drain(..shown.len() - ARROWS_MAX);
+    }
+    let arrows: Vec<Arrow> = shown
+        .into_iter()
+        .map(|span| {
             let (from, to) = (span.from.0 as usize, span.to.0 as usize);
-            if from >= n || to >= n {
-                return None;
-            }
             let (end, dropped) = match span.end {
                 SpanEnd::Open => (None, false),
                 SpanEnd::Delivered(at) => (Some(at), false),
@@ -122,7 +133,7 @@ pub fn build(
                 1.0
             };
             let (x1, x2_full) = (x_of(from), x_of(to));
-            Some(Arrow {
+            Arrow {
                 msg: span.msg.0,
                 kind: span.kind.name(),
                 title: format!(
@@ -136,17 +147,14 @@ pub fn build(
                 arrived,
                 dropped: dropped && arrived,
                 highlighted: highlight.has(span.msg),
-            })
+            }
         })
         .collect();
-    arrows.sort_by_key(|a| a.msg);
-    if arrows.len() > ARROWS_MAX {
-        arrows.drain(..arrows.len() - ARROWS_MAX);
-    }
     SequenceModel {
         lifelines,
         arrows,
         window: (start, t),
+        offset: HEAD - start.0 as f64 * per_us,
     }
 }
 
@@ -181,7 +189,13 @@ mod tests {
             let span = index.span(shared::protocol::MsgId(arrow.msg)).unwrap();
             assert!(span.sent_at <= t, "nothing from the future");
             assert!(span.ended_at().is_none_or(|end| end >= t - window));
-            assert!((HEAD..=SEQUENCE_HEIGHT).contains(&arrow.y1), "{arrow:?}");
+            // On screen: it starts above the playhead and ends below the names (it may start
+            // above them, before the window, where it is clipped).
+            assert!(
+                arrow.y1 + model.offset <= SEQUENCE_HEIGHT + 1e-6,
+                "{arrow:?}"
+            );
+            assert!(arrow.y2 + model.offset >= HEAD - 1e-6, "{arrow:?}");
             assert!(arrow.y1 <= arrow.y2, "time runs down: {arrow:?}");
             if arrow.arrived {
                 let to = model.lifelines[span.to.0 as usize].x;
@@ -223,6 +237,39 @@ mod tests {
             arrow.x2
         );
         assert!(model.arrows.iter().filter(|a| a.highlighted).count() <= chain.messages.len());
+    }
+
+    #[test]
+    fn arrows_keep_their_place_on_the_timeline_as_the_playhead_moves() {
+        let index = index();
+        let window = Micros::from_secs(1);
+        let at = |ms| {
+            build(
+                &index,
+                Micros::from_millis(ms),
+                window,
+                &Highlight::default(),
+            )
+        };
+        let (before, after) = (at(5_000), at(5_200));
+        let arrived = |m: &SequenceModel| -> Vec<(u64, u64, u64)> {
+            m.arrows
+                .iter()
+                .filter(|a| a.arrived)
+                .map(|a| (a.msg, a.y1.to_bits(), a.y2.to_bits()))
+                .collect()
+        };
+        let shared: Vec<_> = arrived(&before)
+            .into_iter()
+            .filter(|a| arrived(&after).contains(a))
+            .collect();
+        assert!(!shared.is_empty(), "arrows drawn at both times, unchanged");
+        // The timeline moved up by 200 ms' worth of height.
+        let moved = before.offset - after.offset;
+        assert!(
+            (moved - 0.2 * (SEQUENCE_HEIGHT - HEAD)).abs() < 1e-6,
+            "{moved}"
+        );
     }
 
     #[test]

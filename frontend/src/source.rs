@@ -2,6 +2,7 @@
 //! trace streamed by the backend, checked against the hash the backend sends at the end. The
 //! WebSocket itself lives in [`crate::ws`].
 
+use crate::computation::Computation;
 use crate::trace_index::TraceIndex;
 use shared::protocol::{LiveRole, PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
 
@@ -12,6 +13,13 @@ pub enum RunStatus {
     Idle,
     /// Waiting for the backend to answer.
     Connecting,
+    /// Being computed in the page, a slice at a time; the beginning already plays.
+    Computing {
+        /// Events so far.
+        events: usize,
+        /// How far the run has got, in percent.
+        percent: u8,
+    },
     /// Computed in the page.
     Computed {
         /// Events in the trace.
@@ -53,11 +61,6 @@ pub enum RunStatus {
         /// Where it came from: a file name or an address.
         from: String,
     },
-    /// A synthetic trace for the frame-time benchmark.
-    Benchmark {
-        /// Messages kept in flight.
-        messages: u32,
-    },
     /// The run could not be shown.
     Failed {
         /// What went wrong and what to do, for the person watching.
@@ -91,6 +94,10 @@ impl RunStatus {
                 String::new(),
             ),
             RunStatus::Connecting => ("Connecting to the backend…".to_string(), String::new()),
+            RunStatus::Computing { events, percent } => (
+                format!("Computing in the page: {percent} % ({events} events so far)…"),
+                String::new(),
+            ),
             RunStatus::Computed {
                 events, compute_ms, ..
             } => {
@@ -102,10 +109,6 @@ impl RunStatus {
             }
             RunStatus::Recorded { events, from, .. } => (
                 format!("Recorded trace from {from}: {events} events, trace"),
-                String::new(),
-            ),
-            RunStatus::Benchmark { messages } => (
-                format!("Benchmark: {messages} messages in flight; frame times below."),
                 String::new(),
             ),
             RunStatus::Streaming { events, .. } => (
@@ -157,10 +160,17 @@ impl RunStatus {
         match self {
             RunStatus::Computed { .. }
             | RunStatus::Recorded { .. }
-            | RunStatus::Verified { .. }
-            | RunStatus::Benchmark { .. } => "true",
+            | RunStatus::Verified { .. } => "true",
             RunStatus::Mismatch { .. } => "mismatch",
             _ => "false",
+        }
+    }
+
+    /// How far a computation in the page has got, in percent, while it computes.
+    pub fn computing_percent(&self) -> Option<u8> {
+        match self {
+            RunStatus::Computing { percent, .. } => Some(*percent),
+            _ => None,
         }
     }
 
@@ -170,12 +180,19 @@ impl RunStatus {
     }
 }
 
-/// Runs `request` in the page: the whole trace, indexed, and its hash.
+/// Runs `request` in the page at once: the whole trace, indexed, and its hash.
 pub fn compute_in_page(request: &RunRequest) -> Result<(TraceIndex, String), String> {
-    let trace = shared::scenario::simulate(request).map_err(|e| e.to_string())?;
-    let hash = trace.hash_hex();
-    Ok((TraceIndex::complete(trace.header, trace.events), hash))
+    let mut computation = Computation::start(request)?;
+    let mut index = TraceIndex::new(computation.header().clone());
+    while !computation.is_finished() {
+        index.append(computation.slice(COMPUTE_SLICE_STEPS));
+    }
+    index.finish();
+    Ok((index, computation.hash_hex()))
 }
+
+/// Pieces of simulation work between two looks at the clock while computing in the page.
+pub const COMPUTE_SLICE_STEPS: usize = 256;
 
 /// What a frame changed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The trace as the views need it: events in order, each message's span from send to delivery or
 //! drop, and the folded world state at any time, cached so that playing forward is cheap.
 
+use crate::charts::ChartsAccumulator;
 use crate::snapshots::FoldCache;
 use shared::fold::WorldState;
 use shared::protocol::{
@@ -97,17 +98,22 @@ pub struct TraceIndex {
     span_us_max: u64,
     /// Indices of narration events.
     narrations: Vec<usize>,
+    /// When each row was written, in order: the tables change only then.
+    row_writes: Vec<Micros>,
     /// Each operation's name and client, from its start.
     ops: HashMap<OpId, (String, ServiceId)>,
     complete: bool,
     /// The fold up to the playhead, with snapshots for seeking back.
     cache: FoldCache,
+    /// The charts, accumulated as events arrive.
+    charts: ChartsAccumulator,
 }
 
 impl TraceIndex {
     /// An index of a trace with `header` and no events yet.
     pub fn new(header: TraceHeader) -> TraceIndex {
         let cache = FoldCache::new(&header);
+        let charts = ChartsAccumulator::new(&header);
         TraceIndex {
             header,
             events: Vec::new(),
@@ -116,9 +122,11 @@ impl TraceIndex {
             open_spans: BTreeSet::new(),
             span_us_max: 0,
             narrations: Vec::new(),
+            row_writes: Vec::new(),
             ops: HashMap::new(),
             complete: false,
             cache,
+            charts,
         }
     }
 
@@ -175,6 +183,12 @@ impl TraceIndex {
     /// Marks the trace complete: no more events will come.
     pub fn finish(&mut self) {
         self.complete = true;
+        self.charts.finish();
+    }
+
+    /// The charts over the events so far.
+    pub fn charts(&self) -> &ChartsAccumulator {
+        &self.charts
     }
 
     /// How far the trace is known: the run's end once complete, else the last event's time.
@@ -192,6 +206,7 @@ impl TraceIndex {
         for event in events {
             let index = self.events.len();
             self.index_event(index, &event);
+            self.charts.add(&event);
             self.events.push(event);
         }
     }
@@ -241,6 +256,7 @@ impl TraceIndex {
                 self.end_span(*msg, SpanEnd::Dropped(event.at, *reason))
             }
             Event::Narration { .. } => self.narrations.push(index),
+            Event::RowWritten { .. } => self.row_writes.push(event.at),
             Event::OpStarted { op, name, client } => {
                 self.ops.insert(*op, (name.clone(), *client));
             }
@@ -278,6 +294,12 @@ impl TraceIndex {
     /// How many events happened at or before `t`.
     pub fn count_at(&self, t: Micros) -> usize {
         self.events.partition_point(|e| e.at <= t)
+    }
+
+    /// How many rows were written at or before `t`: the tables at `t` change only when this
+    /// does.
+    pub fn row_writes_at(&self, t: Micros) -> usize {
+        self.row_writes.partition_point(|at| *at <= t)
     }
 
     /// The time of the first event after `t`, for stepping forward.

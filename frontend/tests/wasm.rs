@@ -210,13 +210,16 @@ fn embed_commands_and_urls_read_the_same_in_the_browser() {
 }
 
 #[wasm_bindgen_test]
-fn the_benchmark_trace_and_causation_chains_in_the_browser() {
-    let index = frontend::bench::synthetic_trace(2_000).unwrap();
-    let in_flight = index
-        .messages_in_flight_at(Micros::from_millis(3_000), Micros::ZERO)
-        .len();
-    assert!(in_flight.abs_diff(2_000) <= 1, "{in_flight}");
-    let (run, _) = compute_in_page(&request("request-response", 1)).unwrap();
+fn a_run_computed_in_slices_and_causation_chains_in_the_browser() {
+    let request = request("request-response", 1);
+    let (run, hash) = compute_in_page(&request).unwrap();
+    let mut computation = frontend::computation::Computation::start(&request).unwrap();
+    let mut sliced = frontend::trace_index::TraceIndex::new(computation.header().clone());
+    while !computation.is_finished() {
+        sliced.append(computation.slice(97));
+    }
+    assert_eq!(computation.hash_hex(), hash);
+    assert_eq!(sliced.events(), run.events());
     let child = run.spans().iter().find(|s| s.caused_by.is_some()).unwrap();
     let chain = frontend::selection::causation_chain(&run, child.msg);
     assert!(chain.has(child.msg) && chain.has(child.caused_by.unwrap()));

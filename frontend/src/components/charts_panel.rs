@@ -1,6 +1,6 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
-use crate::charts::{self, Charts, Series};
+use crate::charts::{Charts, Series};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -14,7 +14,10 @@ const PAD_BOTTOM: f64 = 6.0;
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let charts = Memo::new(move |_| run.read(charts::charts).unwrap_or_default());
+    let charts = Memo::new(move |_| {
+        run.read(|index| index.charts().charts())
+            .unwrap_or_default()
+    });
     view! {
         <section class="charts card" aria-labelledby="charts-title">
             <h2 id="charts-title">"Over time " <span class="hint">"click to go there"</span></h2>

@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; clicking an arrow selects its message.
 
 use crate::selection::Selection;
-use crate::sequence::{self, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
+use crate::sequence::{self, HEAD_HEIGHT, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 use shared::protocol::MsgId;
@@ -23,6 +23,9 @@ pub fn SequenceDiagram() -> impl IntoView {
     });
     let lifelines = move || model.with(|m: &SequenceModel| m.lifelines.clone());
     let arrows = move || model.with(|m| m.arrows.clone());
+    // The timeline scrolls under a fixed frame: one attribute per frame, while each arrow is
+    // drawn once (again only while it moves or its highlight changes).
+    let timeline = move || model.with(|m| format!("translate(0 {:.2})", m.offset));
     let window_text = move || {
         model.with(|m| {
             let (start, end) = m.window;
@@ -55,8 +58,12 @@ pub fn SequenceDiagram() -> impl IntoView {
                         <text x=lifeline.x y="18">{lifeline.name.clone()}</text>
                     </g>
                 </For>
-                <g class="arrows">
-                    <For each=arrows key=|a| (a.msg, a.arrived, a.highlighted, (a.y1 * 10.0) as i64, (a.x2 * 10.0) as i64, (a.y2 * 10.0) as i64) let:arrow>
+                <clipPath id="sequence-window">
+                    <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
+                </clipPath>
+                <g clip-path="url(#sequence-window)">
+                <g class="arrows" transform=timeline>
+                    <For each=arrows key=|a| (a.msg, a.arrived, a.highlighted, (a.x2 * 10.0) as i64, (a.y2 * 10.0) as i64) let:arrow>
                         <line
                             class=format!("seq-arrow {}", arrow.kind)
                             class:dropped=arrow.dropped
@@ -64,15 +71,16 @@ pub fn SequenceDiagram() -> impl IntoView {
                             class:open=!arrow.arrived
                             data-msg=arrow.msg.to_string()
                             x1=format!("{:.1}", arrow.x1)
-                            y1=format!("{:.1}", arrow.y1)
+                            y1=format!("{:.2}", arrow.y1)
                             x2=format!("{:.1}", arrow.x2)
-                            y2=format!("{:.1}", arrow.y2)
+                            y2=format!("{:.2}", arrow.y2)
                             marker-end=if arrow.arrived && !arrow.dropped { "url(#arrow-head)" } else { "" }
                             on:click=move |_| selected.toggle(Selection::Message(MsgId(arrow.msg)))
                         >
                             <title>{arrow.title.clone()}</title>
                         </line>
                     </For>
+                </g>
                 </g>
                 <line class="seq-playhead" x1="0" y1=SEQUENCE_HEIGHT - 1.0 x2=SEQUENCE_WIDTH y2=SEQUENCE_HEIGHT - 1.0/>
             </svg>

@@ -14,12 +14,26 @@ const FRESH_SCREEN_MS: f64 = 1_200.0;
 pub fn TablesPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
+    let fresh_window =
+        move || Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with(|p| p.speed()));
+    // The tables change only when a row is written, and their highlights only when a write
+    // enters or leaves the fresh window: that pair of counts changes far less often than the
+    // playhead, so most frames leave the tables alone.
+    let writes = Memo::new(move |_| {
+        let t = clock.now.get();
+        let fresh = fresh_window();
+        run.read(|index| {
+            (
+                index.row_writes_at(t),
+                index.row_writes_at(t.saturating_sub(fresh)),
+            )
+        })
+    });
     let tables = Memo::new(move |_| {
-        // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
-        clock.applied.get();
+        // Reading (not just tracking) runs the lazy memo, so it follows the writes.
+        writes.get();
         let t = clock.now.get_untracked();
-        let fresh =
-            Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with_untracked(|p| p.speed()));
+        let fresh = untrack(fresh_window);
         run.at(t, |index, state| {
             view_model::tables(index.header(), state, t, fresh)
         })

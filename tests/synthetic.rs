@@ -1,9 +1,8 @@
-//! The frame-time benchmark (`?bench=<messages>`): a synthetic trace that keeps exactly that many
-//! messages in flight at every moment, and the statistics of the frame times measured while it
-//! plays.
+//! The frame-time benchmark's synthetic trace: exactly N messages in flight at every moment,
+//! served to the page as a recorded trace (`?source=recorded&trace=/bench/<N>.jsonl`), so the
+//! page needs no benchmark mode of its own.
 
-use crate::trace_index::TraceIndex;
-use shared::protocol::{Event, MessageKind, MsgId, RunRequest, TraceEvent};
+use shared::protocol::{Event, MessageKind, MsgId, RunRequest, Trace, TraceEvent};
 use shared::time::Micros;
 use std::collections::BTreeMap;
 
@@ -11,14 +10,10 @@ use std::collections::BTreeMap;
 pub const BENCH_HOP: Micros = Micros(2_000_000);
 /// How long the synthetic trace lasts; the benchmark loops over it.
 pub const BENCH_UNTIL: Micros = Micros(8_000_000);
-/// Frames measured before the figures count, while the page settles.
-pub const WARMUP_FRAMES: usize = 60;
-/// Frames measured for the figures.
-pub const MEASURED_FRAMES: usize = 600;
 
 /// A trace over the request-response scenario's services in which `messages` messages are in
 /// flight at every moment of `0..BENCH_UNTIL`, spread over every link in both directions.
-pub fn synthetic_trace(messages: u32) -> Result<TraceIndex, String> {
+pub fn synthetic_trace(messages: u32) -> Trace {
     let request = RunRequest {
         scenario: "request-response".into(),
         seed: 1,
@@ -27,7 +22,7 @@ pub fn synthetic_trace(messages: u32) -> Result<TraceIndex, String> {
         faults: Vec::new(),
     };
     let mut header = shared::scenario::start(&request)
-        .map_err(|e| e.to_string())?
+        .expect("the request-response scenario starts")
         .header()
         .clone();
     header.scenario = format!("benchmark-{messages}");
@@ -36,9 +31,6 @@ pub fn synthetic_trace(messages: u32) -> Result<TraceIndex, String> {
         .iter()
         .flat_map(|&(a, b)| [(a, b), (b, a)])
         .collect();
-    if routes.is_empty() {
-        return Err("the benchmark's scenario has no links".into());
-    }
     let kinds = [
         MessageKind::Request,
         MessageKind::Response,
@@ -92,92 +84,44 @@ pub fn synthetic_trace(messages: u32) -> Result<TraceIndex, String> {
     }
     // Sends and arrivals interleave: put them in time order, ties keeping their order.
     events.sort_by_key(|e| e.at);
-    Ok(TraceIndex::complete(header, events))
-}
-
-/// Frame times, bounded: warm-up frames are dropped, then [`MEASURED_FRAMES`] are kept.
-#[derive(Clone, Debug, Default)]
-pub struct FrameStats {
-    seen: usize,
-    samples_ms: Vec<f64>,
-}
-
-impl FrameStats {
-    /// Records one frame's time; ignored during warm-up and once enough frames are in.
-    pub fn record(&mut self, frame_ms: f64) {
-        self.seen += 1;
-        if self.seen > WARMUP_FRAMES && !self.is_done() && frame_ms.is_finite() {
-            self.samples_ms.push(frame_ms);
-        }
-    }
-
-    /// True once [`MEASURED_FRAMES`] frames are in.
-    pub fn is_done(&self) -> bool {
-        self.samples_ms.len() >= MEASURED_FRAMES
-    }
-
-    /// How many frames count.
-    pub fn len(&self) -> usize {
-        self.samples_ms.len()
-    }
-
-    /// True when no frame counts yet.
-    pub fn is_empty(&self) -> bool {
-        self.samples_ms.is_empty()
-    }
-
-    /// The `p`-th percentile (0–100) of the frames that count, by nearest rank.
-    pub fn percentile(&self, p: f64) -> Option<f64> {
-        if self.samples_ms.is_empty() {
-            return None;
-        }
-        let mut sorted = self.samples_ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        Some(sorted[rank.clamp(1, sorted.len()) - 1])
-    }
+    Trace { header, events }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Messages sent at or before `t` and delivered after it.
+    fn in_flight_at(trace: &Trace, t: Micros) -> usize {
+        let mut sent = BTreeMap::new();
+        for event in trace.events.iter().take_while(|e| e.at <= t) {
+            match event.event {
+                Event::Sent { msg, .. } => {
+                    sent.insert(msg, ());
+                }
+                Event::Delivered { msg } => {
+                    sent.remove(&msg);
+                }
+                _ => {}
+            }
+        }
+        sent.len()
+    }
+
     #[test]
     fn the_synthetic_trace_keeps_the_asked_number_in_flight() {
         for messages in [1, 500, 2_000] {
-            let index = synthetic_trace(messages).unwrap();
+            let trace = synthetic_trace(messages);
             for ms in [0, 1, 999, 2_000, 4_321, 7_999] {
-                let in_flight = index
-                    .messages_in_flight_at(Micros::from_millis(ms), Micros::ZERO)
-                    .len();
+                let in_flight = in_flight_at(&trace, Micros::from_millis(ms));
                 assert!(
                     in_flight.abs_diff(messages as usize) <= 1,
                     "{messages} asked, {in_flight} in flight at {ms} ms"
                 );
             }
         }
-    }
-
-    #[test]
-    fn percentiles_by_nearest_rank_after_warm_up() {
-        let mut stats = FrameStats::default();
-        assert_eq!(stats.percentile(50.0), None);
-        for _ in 0..WARMUP_FRAMES {
-            stats.record(1_000.0);
-        }
-        assert!(stats.is_empty(), "warm-up frames do not count");
-        for i in 1..=100 {
-            stats.record(f64::from(i));
-        }
-        assert_eq!(stats.len(), 100);
-        assert_eq!(stats.percentile(50.0), Some(50.0));
-        assert_eq!(stats.percentile(95.0), Some(95.0));
-        assert_eq!(stats.percentile(100.0), Some(100.0));
-        assert_eq!(stats.percentile(0.0), Some(1.0));
-        for _ in 0..(MEASURED_FRAMES * 2) {
-            stats.record(1.0);
-        }
-        assert!(stats.is_done());
-        assert_eq!(stats.len(), MEASURED_FRAMES, "bounded");
+        // It reads back as any recorded trace does.
+        let trace = synthetic_trace(50);
+        assert_eq!(Trace::from_jsonl(&trace.to_jsonl()).unwrap(), trace);
     }
 }

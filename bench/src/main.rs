@@ -1,0 +1,137 @@
+//! `engine-bench`: how many trace events a second the engine produces on the big run, natively
+//! and in WebAssembly (the same code, built with the page's profile and run by Node, whose
+//! engine is Chromium's), beside a SimPy model of the same workload, in one run so the ratios
+//! compare like with like on a shared machine.
+//!
+//! `engine-bench [--wasm FILE] [--simpy PYTHON]`: without `--wasm` or `--simpy` that column is
+//! left out. `scripts/bench.sh engine` builds the WebAssembly and installs SimPy first.
+
+use crosstalk_bench::big_run;
+use std::process::Command;
+use std::time::Instant;
+
+/// Runs timed, after one untimed warm-up; the median counts.
+const RUNS: usize = 5;
+/// Issue 9's targets: natively at least this many times SimPy, WebAssembly at least this share
+/// of native. Printed, not enforced (the machine is shared).
+const NATIVE_OVER_SIMPY_TARGET: f64 = 5.0;
+const WASM_OVER_NATIVE_TARGET: f64 = 0.7;
+
+struct Figure {
+    events: f64,
+    seconds: f64,
+}
+
+impl Figure {
+    fn events_per_s(&self) -> f64 {
+        self.events / self.seconds
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut wasm, mut simpy) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--wasm" => wasm = args.next(),
+            "--simpy" => simpy = args.next(),
+            other => {
+                eprintln!(
+                    "engine-bench: unknown argument {other:?} (expected --wasm FILE, --simpy PYTHON)"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let request = big_run();
+    println!(
+        "engine: {} for {} s with {:?}, {RUNS} runs after a warm-up, median",
+        request.scenario, request.until_s, request.knobs
+    );
+    let native = native();
+    let wasm = wasm.map(|file| external("node", &["bench/wasm.mjs", &file]));
+    let simpy = simpy.map(|python| external(&python, &["bench/simpy_twin.py"]));
+    println!(
+        "{:<26} {:>10} {:>10} {:>14}",
+        "", "events", "seconds", "events/s"
+    );
+    let row = |name: &str, f: &Figure| {
+        println!(
+            "{name:<26} {:>10.0} {:>10.3} {:>14.0}",
+            f.events,
+            f.seconds,
+            f.events_per_s()
+        )
+    };
+    row("native (release)", &native);
+    if let Some(wasm) = &wasm {
+        row("WebAssembly (Node)", wasm);
+    }
+    if let Some(simpy) = &simpy {
+        row("SimPy twin (CPython)", simpy);
+    }
+    if let Some(simpy) = &simpy {
+        println!(
+            "native / SimPy: {:.2}× (target ≥ {NATIVE_OVER_SIMPY_TARGET}×)",
+            native.events_per_s() / simpy.events_per_s()
+        );
+    }
+    if let Some(wasm) = &wasm {
+        println!(
+            "WebAssembly / native: {:.2}× (target ≥ {WASM_OVER_NATIVE_TARGET}×)",
+            wasm.events_per_s() / native.events_per_s()
+        );
+    }
+}
+
+fn native() -> Figure {
+    let request = big_run();
+    let run = || {
+        let started = Instant::now();
+        let trace = shared::scenario::simulate(&request).expect("the big run starts");
+        (trace.events.len() as f64, started.elapsed().as_secs_f64())
+    };
+    run();
+    let mut times = Vec::new();
+    let mut events = 0.0;
+    for _ in 0..RUNS {
+        let (n, seconds) = run();
+        events = n;
+        times.push(seconds);
+    }
+    Figure {
+        events,
+        seconds: median(&mut times),
+    }
+}
+
+/// Runs `program args…`, which prints `events seconds` (its median of its own runs) on its
+/// last line.
+fn external(program: &str, args: &[&str]) -> Figure {
+    let output = Command::new(program)
+        .args(args)
+        .arg(RUNS.to_string())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "{program} {args:?} failed: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let last = stdout.lines().last().unwrap_or_default();
+    let numbers: Vec<f64> = last
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [events, seconds] = numbers[..] else {
+        panic!("{program} printed {last:?}, not `events seconds`");
+    };
+    Figure { events, seconds }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Makes the brotli (.br) and gzip (.gz) copies of the page's text and WebAssembly files in a
+# folder (Trunk's staging folder, when run as its post-build hook), so the server sends them
+# compressed at the highest levels without compressing per request. Release builds only:
+# `trunk serve` rebuilds skip it (brotli at level 11 takes seconds). Needs `brotli` and `gzip`
+# (scripts/setup.sh installs brotli).
+set -euo pipefail
+dir=${1:-${TRUNK_STAGING_DIR:?give a folder, or run it as the post-build hook of Trunk}}
+if [ -n "${TRUNK_PROFILE:-}" ] && [ "$TRUNK_PROFILE" != release ]; then
+  exit 0
+fi
+for file in "$dir"/*.wasm "$dir"/*.js "$dir"/*.css "$dir"/*.html; do
+  [ -e "$file" ] || continue
+  gzip -9 --no-name --keep --force "$file"
+  brotli --quality=11 --keep --force "$file"
+done
