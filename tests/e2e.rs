@@ -89,8 +89,9 @@ async fn assert_messages_move(browser: &Browser) {
     let clock = browser
         .js("return document.querySelector('#clock')?.dataset.nowUs")
         .await;
+    let page = browser.js("return location.href").await;
     panic!(
-        "no message moved along its link in 50 tries; playhead at {clock} µs; console errors: {errors:?}"
+        "no message moved along its link in 50 tries on {page}; playhead at {clock} µs; console errors: {errors:?}"
     );
 }
 
@@ -324,14 +325,19 @@ async fn the_page_raises_no_content_security_policy_violation() {
         "{full}"
     );
 
+    // Long enough that a loaded machine checks it while it still streams.
     let live = page_url(
         &backend,
         "request-response",
         1,
         "live",
         1.0,
-        &[("read_rate_per_s", 4.0), ("link_latency_ms", 200.0)],
-    );
+        &[
+            ("read_rate_per_s", 4.0),
+            ("link_latency_ms", 500.0),
+            ("product_down_for_s", 0.0),
+        ],
+    ) + "&until=120";
     browser.client.goto(&live).await.unwrap();
     browser
         .wait_until(
