@@ -89,8 +89,9 @@ async fn assert_messages_move(browser: &Browser) {
     let clock = browser
         .js("return document.querySelector('#clock')?.dataset.nowUs")
         .await;
+    let page = browser.js("return location.href").await;
     panic!(
-        "no message moved along its link in 50 tries; playhead at {clock} µs; console errors: {errors:?}"
+        "no message moved along its link in 50 tries on {page}; playhead at {clock} µs; console errors: {errors:?}"
     );
 }
 
@@ -291,5 +292,92 @@ async fn live_services_from_the_page_a_crash_really_refuses_calls() {
         let _ = std::fs::write(std::env::temp_dir().join("crosstalk-e2e-live.png"), png);
     }
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    browser.close().await;
+}
+
+/// The page as served, with its Content-Security-Policy, in every mode a reader meets: the
+/// full page with every drawer open, a live run streaming from real services, and the embed.
+/// Nothing it does is blocked (a blocked style or script would leave part of the page undrawn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_raises_no_content_security_policy_violation() {
+    let backend = start_backend().await;
+    let browser = start_browser(1280, 1000).await;
+    let timeline_known = "return getComputedStyle(document.querySelector('.timeline')).getPropertyValue('--known').trim()";
+
+    // At a tenth of real time, so a message stays on its link long enough to be seen moving.
+    let full = page_url(&backend, "request-response", 1, "sim", 0.1, &[]);
+    browser.open_and_wait(&full, READY).await;
+    browser
+        .js("document.querySelectorAll('details > summary').forEach(s => s.click()); return true")
+        .await;
+    assert_eq!(
+        browser.count("details:not([open])").await,
+        0,
+        "every drawer is open"
+    );
+    assert_messages_move(&browser).await;
+    assert_tables_filled(&browser).await;
+    // The timeline's custom property is set through CSSOM, which the policy allows.
+    assert_eq!(browser.js(timeline_known).await, "100.00%");
+    assert_eq!(
+        browser.csp_violations().await,
+        Vec::<String>::new(),
+        "{full}"
+    );
+
+    // Long enough that a loaded machine checks it while it still streams.
+    let live = page_url(
+        &backend,
+        "request-response",
+        1,
+        "live",
+        1.0,
+        &[
+            ("read_rate_per_s", 4.0),
+            ("link_latency_ms", 500.0),
+            ("product_down_for_s", 0.0),
+        ],
+    ) + "&until=120";
+    browser.client.goto(&live).await.unwrap();
+    browser
+        .wait_until(
+            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
+            READY,
+            "the live run streaming",
+        )
+        .await;
+    assert_messages_move(&browser).await;
+    assert_tables_filled(&browser).await;
+    assert_eq!(
+        browser.csp_violations().await,
+        Vec::<String>::new(),
+        "{live}"
+    );
+
+    let embed = format!("{full}&embed=1");
+    browser.open_and_wait(&embed, READY).await;
+    assert_messages_move(&browser).await;
+    assert_eq!(
+        browser.csp_violations().await,
+        Vec::<String>::new(),
+        "{embed}"
+    );
+
+    // The recorder does see a violation when there is one: an inline style attribute.
+    browser
+        .js("document.body.setAttribute('style', 'outline: 1px solid red'); return true")
+        .await;
+    browser
+        .wait_until(
+            "return window.__crosstalkCspViolations.length > 0",
+            READY,
+            "the violation of an inline style attribute to be recorded",
+        )
+        .await;
+    let violations = browser.csp_violations().await;
+    assert!(
+        violations[0].starts_with("style-src-attr blocked inline"),
+        "{violations:?}"
+    );
     browser.close().await;
 }

@@ -123,10 +123,12 @@ pub async fn start_browser(width: u32, height: u32) -> Browser {
             .await;
         match connected {
             Ok(client) => {
-                return Browser {
+                let browser = Browser {
                     client,
                     _driver: driver,
                 };
+                browser.record_csp_violations().await;
+                return browser;
             }
             Err(err) if Instant::now() > deadline => {
                 panic!("chromedriver gave no session within 20 s: {err}")
@@ -186,6 +188,35 @@ impl Browser {
              return true;",
         )
         .await;
+    }
+
+    /// In every document this browser opens from now on, before any of its own scripts run,
+    /// records each Content-Security-Policy violation (what the policy blocked, and where) in
+    /// `window.__crosstalkCspViolations`, for [`Browser::csp_violations`].
+    async fn record_csp_violations(&self) {
+        let recorder = "window.__crosstalkCspViolations = [];
+            document.addEventListener('securitypolicyviolation', e => window.__crosstalkCspViolations.push(
+                `${e.effectiveDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}: ${e.sample}`
+            ), true);";
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": recorder }),
+        )
+        .await;
+    }
+
+    /// The Content-Security-Policy violations the current document has raised so far.
+    pub async fn csp_violations(&self) -> Vec<String> {
+        let violations = self
+            .js("return window.__crosstalkCspViolations ?? null")
+            .await;
+        let violations = violations
+            .as_array()
+            .expect("the violation recorder runs in every document the browser opens");
+        violations
+            .iter()
+            .map(|e| e.as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// What [`Browser::capture_console_errors`] has caught so far.

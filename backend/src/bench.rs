@@ -67,8 +67,11 @@ pub async fn live_bench(request: &RunRequest, live: LiveConfig) -> Result<LiveBe
     let (mut viewer, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .map_err(|e| setup(&e))?;
-    let start =
-        serde_json::to_string(&ClientFrame::LiveStart(request.clone())).map_err(|e| setup(&e))?;
+    let start = serde_json::to_string(&ClientFrame::LiveStart {
+        request: request.clone(),
+        token: None,
+    })
+    .map_err(|e| setup(&e))?;
     viewer
         .send(Message::text(start))
         .await
@@ -86,6 +89,7 @@ pub async fn live_bench(request: &RunRequest, live: LiveConfig) -> Result<LiveBe
             ServerFrame::Header(_) => {
                 first_header.get_or_insert(received);
             }
+            ServerFrame::LiveRole(_) => {}
             ServerFrame::Events { events } => {
                 let started = state
                     .live()

@@ -2,6 +2,7 @@
 //! is tested without spawning the binary.
 
 use crate::live::{LiveConfig, LiveError, LiveRun};
+use crate::state::LIVE_CLOSE_TIMEOUT;
 use crate::stream::EventBatches;
 use serde::Serialize;
 use shared::metrics::summarize;
@@ -68,6 +69,9 @@ pub enum CliError {
     /// What was asked is wrong; the message says how. Exit code 2.
     #[error(transparent)]
     BadInput(#[from] ScenarioError),
+    /// An argument is wrong; the message says how. Exit code 2.
+    #[error("{0}")]
+    BadArgument(String),
     /// The output could not be written (a closed pipe is one case). Exit code 1.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
@@ -186,10 +190,14 @@ pub async fn live(
     let run = LiveRun::start(request, config).await?;
     tokio::select! {
         () = run.finished() => {}
-        () = interrupt => {
-            run.stop();
-            run.finished().await;
-        }
+        () = interrupt => run.stop(),
+    }
+    // Its RabbitMQ queues are deleted and its files closed before the process may exit.
+    if tokio::time::timeout(LIVE_CLOSE_TIMEOUT, run.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the live run did not close within {LIVE_CLOSE_TIMEOUT:?}");
     }
     let trace = run.trace();
     match format {

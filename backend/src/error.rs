@@ -15,9 +15,33 @@ pub enum HttpError {
         /// The configured bound.
         max_viewers: usize,
     },
+    /// Every place for one address is taken.
+    #[error(
+        "too many viewers from your address: at most {max} may watch from one address at once; close another tab or try again later"
+    )]
+    TooManyFromOneAddress {
+        /// The configured bound.
+        max: usize,
+    },
     /// The server is stopping and admits no one.
     #[error("the server is shutting down; try again when it is back")]
     ShuttingDown,
+    /// A page on another site tried to open `/ws`.
+    #[error(
+        "a page at {origin} may not open this server's socket; to allow it, start the server with --allow-origin {origin}"
+    )]
+    OriginNotAllowed {
+        /// The page's origin, as its browser sent it.
+        origin: String,
+    },
+    /// The request named a host this server does not answer to (DNS rebinding).
+    #[error(
+        "this server does not answer to {host:?}: open it by its address or as localhost, or start it with --allow-origin https://{host}"
+    )]
+    HostNotAllowed {
+        /// The `Host` (or `X-Forwarded-Host`) the request named.
+        host: String,
+    },
     /// The dist directory has no `index.html`.
     #[error("the page is not built: run `trunk build --release` (see README)")]
     PageNotBuilt,
@@ -30,6 +54,10 @@ impl HttpError {
             HttpError::TooManyViewers { .. }
             | HttpError::ShuttingDown
             | HttpError::PageNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::OriginNotAllowed { .. } | HttpError::HostNotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            HttpError::TooManyFromOneAddress { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -11,11 +11,15 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod bench;
 pub mod cli;
+pub mod crowd;
 pub mod error;
+pub mod headers;
 pub mod http;
 pub mod live;
+pub mod secret;
 pub mod state;
 pub mod stream;
 mod ws;
@@ -24,6 +28,7 @@ pub use error::HttpError;
 pub use state::{AppState, ServerConfig};
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::get;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -32,11 +37,17 @@ use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-/// The server's routes: `/healthz`, `/ws`, and the built page for everything else.
+/// The server's routes: `/healthz`, `/ws`, and the built page for everything else, all with
+/// the security headers (see `headers`).
 pub fn app(state: AppState) -> Router {
+    let page_policy = headers::PagePolicy::new(state.config().dist_dir.clone());
     Router::new()
         .route("/ws", get(ws::upgrade))
         .merge(http::routes(state.config().dist_dir.clone()))
+        .layer(middleware::from_fn_with_state(
+            page_policy,
+            headers::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -48,21 +59,24 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Each viewer's address, for the bound on viewers per address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-/// Serves a whole server: [`app`] on `listener` until `shutdown` completes, then tells every
-/// viewer the server is going away and waits up to `viewers_grace` for their sockets to close.
+/// Serves a whole server: [`app`] on `listener` until `shutdown` completes; then, within
+/// `grace` in all, ends the live run (deleting its RabbitMQ queues), tells every viewer the
+/// server is going away and lets open requests finish. Whatever is not done by then is left.
 ///
-/// Viewers need this step because an upgraded WebSocket is no longer an HTTP request, so
+/// Viewers need their own step because an upgraded WebSocket is no longer an HTTP request, so
 /// [`run`]'s graceful shutdown does not wait for it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    viewers_grace: Duration,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let dist_dir = &state.config().dist_dir;
     if !dist_dir.join("index.html").is_file() {
@@ -72,20 +86,42 @@ pub async fn serve(
         );
     }
     info!("crosstalk: serving http://{}", listener.local_addr()?);
-    let viewers = state.clone();
+    let (began, mut deadline) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+    let stopping = state.clone();
     let shutdown = async move {
         shutdown.await;
-        info!("shutting down: closing viewers and finishing open requests");
-        viewers.stop_viewers();
+        began.send_replace(Some(tokio::time::Instant::now() + grace));
+        info!("shutting down: ending the live run, closing viewers, finishing open requests");
+        stopping.stop_viewers();
+        if let Some(run) = stopping.live() {
+            run.stop();
+        }
     };
-    run(listener, app(state.clone()), shutdown).await?;
-    state.stop_live();
-    if tokio::time::timeout(viewers_grace, state.viewers_closed())
+    let serving = run(listener, app(state.clone()), shutdown);
+    tokio::pin!(serving);
+    let served_early = tokio::select! {
+        served = &mut serving => Some(served),
+        _ = deadline.wait_for(Option::is_some) => None,
+    };
+    let deadline = (*deadline.borrow()).unwrap_or_else(|| tokio::time::Instant::now() + grace);
+    // The live run first, so its queues never outlive the server; then open requests.
+    let finishing = async {
+        state.stop_live().await;
+        match served_early {
+            Some(served) => served,
+            None => (&mut serving).await,
+        }
+    };
+    match tokio::time::timeout_at(deadline, finishing).await {
+        Ok(served) => served?,
+        Err(_) => warn!("the server did not finish within {grace:?}; leaving what is left"),
+    }
+    if tokio::time::timeout_at(deadline, state.viewers_closed())
         .await
         .is_err()
     {
         warn!(
-            "{} viewer(s) did not close within {viewers_grace:?}; dropping them",
+            "{} viewer(s) did not close within {grace:?}; dropping them",
             state.viewers_connected()
         );
     }

@@ -3,8 +3,11 @@
 //! Only argument parsing and exit codes live here; the work is in the `backend` library.
 
 use anyhow::Context;
+use backend::access::{AccessPolicy, Origin};
 use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat};
+use backend::crowd::{CrowdConfig, CrowdServer, crowd};
 use backend::live::{BrokerChoice, LiveConfig, Storage};
+use backend::secret::BrokerUrl;
 use backend::{AppState, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
@@ -33,6 +36,19 @@ enum Command {
         /// The most viewers streaming at once; more are refused with 503.
         #[arg(long, default_value_t = ServerConfig::default().max_viewers)]
         max_viewers: usize,
+        /// The most viewers from one address at once; more are refused with 429. Behind a
+        /// reverse proxy every viewer comes from the proxy's address: raise it to --max-viewers.
+        #[arg(long, default_value_t = ServerConfig::default().max_viewers_per_address)]
+        max_viewers_per_address: usize,
+        /// Let every viewer control the live run (start, stop, crash, …), as in a classroom;
+        /// by default only the viewer who started it does, and the others watch.
+        #[arg(long)]
+        open_control: bool,
+        /// Let pages at this origin (such as https://blog.example, which embeds the page) open
+        /// /ws; the page's own origin always may. Repeat for more origins. Also the host names
+        /// the server answers to, besides IP addresses and localhost.
+        #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = Origin::parse)]
+        allow_origin: Vec<Origin>,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -63,6 +79,34 @@ enum Command {
         bench: bool,
         #[command(flatten)]
         live: LiveArgs,
+    },
+    /// The load tool: open many real WebSocket viewers of one live run and print what they
+    /// received (events per second, event-to-viewer delay, resyncs, the server's memory).
+    Crowd {
+        /// How many viewers watch, the one starting the run included.
+        #[arg(long, default_value_t = 100)]
+        viewers: usize,
+        /// The scenario run live.
+        #[arg(long, default_value = "request-response")]
+        scenario: String,
+        /// The seed of the services' generators.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        seed: u64,
+        /// How many seconds the run lasts.
+        #[arg(long = "for", value_name = "SECONDS", default_value_t = 20.0)]
+        for_s: f64,
+        /// Set a knob, such as read_rate_per_s=50; repeat for more knobs.
+        #[arg(long = "set", value_name = "KNOB=VALUE")]
+        set: Vec<String>,
+        /// Seconds at the start of the run that are not measured.
+        #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+        warmup: f64,
+        /// Watch a server already running at this ws:// address instead of starting one.
+        #[arg(long, value_name = "WS_URL")]
+        url: Option<String>,
+        /// That server's process id, to read its memory.
+        #[arg(long, requires = "url")]
+        server_pid: Option<u32>,
     },
     /// Run a scenario and print its trace or its numbers.
     Simulate {
@@ -110,8 +154,9 @@ enum Command {
 /// Where live services keep their databases.
 #[derive(Debug, clap::Args)]
 struct LiveArgs {
-    /// The folder for live services' SQLite files, one per service, replaced at each run
-    /// [default: crosstalk-live in the system's temporary folder].
+    /// Keep live services' SQLite files here, one per service, in a new folder for each run
+    /// (mode 0700), kept after the run [default: such a folder under crosstalk-live in the
+    /// system's temporary folder, removed when the run ends].
     #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
     data: Option<PathBuf>,
     /// Keep live services' databases in memory instead of files.
@@ -119,43 +164,58 @@ struct LiveArgs {
     in_memory: bool,
     /// Carry events through RabbitMQ at this URL, such as amqp://guest:guest@127.0.0.1:5672/%2f,
     /// instead of the embedded broker.
-    #[arg(long, value_name = "AMQP_URL", value_parser = parse_broker_url)]
-    broker: Option<String>,
+    // Checked after parsing, not by clap, whose message would repeat the value and its password.
+    #[arg(long, value_name = "AMQP_URL", value_parser = |text: &str| Ok::<_, String>(BrokerUrl::new(text)))]
+    broker: Option<BrokerUrl>,
 }
 
 /// Accepts `amqp://…` URLs only (the connection is plain, for a broker on this machine).
-fn parse_broker_url(text: &str) -> Result<String, String> {
-    if text.starts_with("amqp://") {
-        Ok(text.to_string())
+fn check_broker_url(url: &BrokerUrl) -> Result<(), CliError> {
+    if url.expose().starts_with("amqp://") {
+        Ok(())
     } else {
-        Err(format!(
-            "{text:?} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
-        ))
+        Err(CliError::BadArgument(format!(
+            "--broker {url} is not an amqp:// URL; use one such as amqp://guest:guest@127.0.0.1:5672/%2f"
+        )))
     }
 }
 
 impl LiveArgs {
-    fn config(self) -> LiveConfig {
+    fn config(self) -> Result<LiveConfig, CliError> {
+        if let Some(url) = &self.broker {
+            check_broker_url(url)?;
+        }
         let storage = if self.in_memory {
             Storage::Memory
         } else {
-            Storage::Dir(
-                self.data
-                    .unwrap_or_else(|| std::env::temp_dir().join("crosstalk-live")),
-            )
+            match self.data {
+                Some(dir) => Storage::Dir(dir),
+                None => Storage::Scratch(std::env::temp_dir().join("crosstalk-live")),
+            }
         };
-        LiveConfig {
+        Ok(LiveConfig {
             storage,
             broker: self
                 .broker
                 .map_or(BrokerChoice::Embedded, BrokerChoice::Amqp),
             ..LiveConfig::default()
-        }
+        })
     }
 }
 
-/// How long viewers get to close their sockets when the server stops.
-const VIEWERS_GRACE: Duration = Duration::from_secs(5);
+/// How long the server takes at most to stop after Ctrl-C or SIGTERM: the live run ends and
+/// its queues are deleted, viewers are told, open requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+
+/// Completes on the first Ctrl-C or SIGTERM; a second one exits the process at once.
+async fn first_signal() {
+    backend::shutdown_signal().await;
+    tokio::spawn(async {
+        backend::shutdown_signal().await;
+        let _ = writeln!(std::io::stderr(), "crosstalk: a second signal: exiting now");
+        std::process::exit(130);
+    });
+}
 
 fn main() -> ExitCode {
     // Clap prints its own usage errors and exits with 2.
@@ -173,8 +233,24 @@ fn run(args: Args) -> anyhow::Result<()> {
             bind,
             dist,
             max_viewers,
+            max_viewers_per_address,
+            open_control,
+            allow_origin,
             live,
-        } => serve(bind, dist, max_viewers, live.config()),
+        } => serve(
+            ServerConfig {
+                dist_dir: dist,
+                max_viewers,
+                max_viewers_per_address,
+                open_control,
+                access: AccessPolicy {
+                    allowed_origins: allow_origin,
+                },
+                live: live.config()?,
+                ..ServerConfig::default()
+            },
+            bind,
+        ),
         Command::Live {
             scenario,
             seed,
@@ -192,7 +268,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             let mut out = BufWriter::new(std::io::stdout().lock());
             if bench {
                 let measured =
-                    runtime.block_on(backend::bench::live_bench(&request, live.config()))?;
+                    runtime.block_on(backend::bench::live_bench(&request, live.config()?))?;
                 serde_json::to_writer(&mut out, &measured).context("cannot write the output")?;
                 writeln!(out).map_err(CliError::from)?;
                 out.flush().map_err(CliError::from)?;
@@ -200,12 +276,49 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
             let warning = runtime.block_on(cli::live(
                 &request,
-                live.config(),
+                live.config()?,
                 format,
-                backend::shutdown_signal(),
+                first_signal(),
                 &mut out,
             ))?;
             warn(warning);
+            Ok(())
+        }
+        Command::Crowd {
+            viewers,
+            scenario,
+            seed,
+            for_s,
+            set,
+            warmup,
+            url,
+            server_pid,
+        } => {
+            let request = cli::run_request(&scenario, seed, Some(for_s), &set, &[])
+                .map_err(CliError::from)?;
+            let server = match url {
+                Some(url) => CrowdServer::Running {
+                    url,
+                    pid: server_pid,
+                },
+                None => CrowdServer::Spawn {
+                    binary: std::env::current_exe().context("cannot find this executable")?,
+                    extra_args: Vec::new(),
+                },
+            };
+            let config = CrowdConfig {
+                viewers: viewers.max(1),
+                request,
+                warmup: Duration::from_secs_f64(warmup.max(0.0)),
+                server,
+            };
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let report = runtime.block_on(crowd(config))?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer(&mut out, &report).context("cannot write the output")?;
+            writeln!(out).map_err(CliError::from)?;
+            out.flush().map_err(CliError::from)?;
             Ok(())
         }
         Command::Simulate {
@@ -238,19 +351,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn serve(bind: String, dist: PathBuf, max_viewers: usize, live: LiveConfig) -> anyhow::Result<()> {
+fn serve(config: ServerConfig, bind: String) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        let state = AppState::new(ServerConfig {
-            dist_dir: dist,
-            max_viewers,
-            live,
-            ..ServerConfig::default()
-        });
-        backend::serve(listener, state, backend::shutdown_signal(), VIEWERS_GRACE)
+        let state = AppState::new(config);
+        backend::serve(listener, state, first_signal(), SHUTDOWN_GRACE)
             .await
             .context("the server failed")
     })
@@ -273,7 +381,7 @@ fn exit_for(err: &anyhow::Error) -> ExitCode {
     // Writing to stderr can fail too (a closed terminal); there is nobody left to tell then.
     let _ = writeln!(std::io::stderr(), "crosstalk: error: {err:#}");
     match cli_error {
-        Some(CliError::BadInput(_)) => ExitCode::from(2),
+        Some(CliError::BadInput(_) | CliError::BadArgument(_)) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }

@@ -4,6 +4,7 @@
 //! Everything here is synchronous: a [`Sim`] is not `Send`, so it is created and driven on one
 //! blocking thread, and only serialized text crosses to the async side.
 
+use axum::extract::ws::Utf8Bytes;
 use shared::protocol::{ServerFrame, TraceEvent, TraceHasher};
 use shared::sim::Sim;
 use tokio::sync::mpsc;
@@ -50,11 +51,12 @@ impl Iterator for EventBatches {
     }
 }
 
-/// One serialized frame for a viewer.
+/// One serialized frame for a viewer. Cloning it shares the bytes: a live frame is serialized
+/// once and the same bytes go to every viewer's socket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameText {
     /// The frame as JSON.
-    pub json: String,
+    pub json: Utf8Bytes,
     /// True for the `end` frame, the last one of a complete trace.
     pub is_end: bool,
 }
@@ -82,7 +84,7 @@ pub fn stream_frames(
 ) -> Result<(), StreamStopped> {
     let send = |frame: &ServerFrame| -> Result<(), StreamStopped> {
         let frame = FrameText {
-            json: serde_json::to_string(frame)?,
+            json: serde_json::to_string(frame)?.into(),
             is_end: matches!(frame, ServerFrame::End { .. }),
         };
         frames
@@ -157,7 +159,7 @@ mod tests {
         assert!(end.is_end && rest.iter().all(|f| !f.is_end));
         let mut parsed = rest
             .iter()
-            .map(|f| serde_json::from_str::<ServerFrame>(&f.json).unwrap());
+            .map(|f| serde_json::from_str::<ServerFrame>(f.json.as_str()).unwrap());
         let Some(ServerFrame::Header(header)) = parsed.next() else {
             panic!("the first frame is not a header");
         };
@@ -172,7 +174,7 @@ mod tests {
         let received = Trace { header, events };
         assert_eq!(received, expected);
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(&end.json).unwrap(),
+            serde_json::from_str::<ServerFrame>(end.json.as_str()).unwrap(),
             ServerFrame::End {
                 trace_hash: expected.hash_hex(),
                 events: expected.events.len() as u64,

@@ -11,19 +11,25 @@
 //! `resync` frame and the run again from its header.
 
 use crate::error::HttpError;
+use crate::live::LiveRun;
 use crate::live::trace_log::{SharedFrame, Subscription, TraceLog};
-use crate::state::AppState;
+use crate::state::{AppState, Busy, ControlHold, StartLiveError, ViewerPlace};
 use crate::stream::{FrameText, StreamStopped, stream_frames};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use shared::protocol::{ClientFrame, RunRequest, ServerFrame};
+use shared::protocol::{ClientFrame, LiveRole, RunRequest, ServerFrame};
 use shared::scenario::{self, ScenarioError};
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info};
 
 /// Commands from the receive half to the send half, kept in order so an error about a frame
@@ -32,8 +38,9 @@ use tracing::{debug, error, info};
 enum Command {
     /// Forward this run's frames from now on, dropping the run in progress.
     Stream(mpsc::Receiver<FrameText>),
-    /// Forward a live run's frames from its header on, dropping the run in progress.
-    Watch(LiveFeed),
+    /// Say what the viewer may do with a live run, then forward its frames from its header on,
+    /// dropping the run in progress.
+    Watch { role: LiveRole, feed: LiveFeed },
     /// Tell the viewer its last frame was refused.
     Refuse(String),
 }
@@ -75,8 +82,7 @@ impl LiveFeed {
                 self.replay = subscription.replay.into();
                 self.frames = subscription.frames;
                 Some(FrameText {
-                    json: serde_json::to_string(&ServerFrame::Resync { missed_frames })
-                        .expect("a resync frame serializes"),
+                    json: frame_json(&ServerFrame::Resync { missed_frames }).into(),
                     is_end: false,
                 })
             }
@@ -94,27 +100,54 @@ enum Source {
 /// How many commands may wait for the send half; the receive half waits beyond that.
 const COMMANDS_BUFFERED: usize = 4;
 
-/// Upgrades to a WebSocket if a viewer place is free, and answers 503 otherwise.
-pub(crate) async fn upgrade(
-    State(state): State<AppState>,
-    ws: WebSocketUpgrade,
-) -> Result<Response, HttpError> {
-    let permit = state.try_admit_viewer()?;
-    let ws = ws.max_message_size(state.config().control_frame_bytes_max);
-    Ok(ws
-        .on_failed_upgrade(|err| debug!("a viewer's upgrade failed: {err}"))
-        .on_upgrade(move |socket| watch(socket, state, permit)))
+/// The address a request came from, when the server was started with connection info.
+pub(crate) struct PeerAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
 }
 
-/// Serves one viewer until it leaves, its socket fails, or the server stops.
-async fn watch(socket: WebSocket, state: AppState, permit: OwnedSemaphorePermit) {
+/// Upgrades to a WebSocket if the page and host are allowed (403 otherwise) and a viewer place
+/// is free, overall (503 otherwise) and for its address (429 otherwise).
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, HttpError> {
+    state.config().access.check(&headers)?;
+    let place = state.try_admit_viewer(peer)?;
+    // A frame is never larger than a message, so no socket makes the server buffer more.
+    let bytes_max = state.config().control_frame_bytes_max;
+    let ws = ws.max_message_size(bytes_max).max_frame_size(bytes_max);
+    Ok(ws
+        .on_failed_upgrade(|err| debug!("a viewer's upgrade failed: {err}"))
+        .on_upgrade(move |socket| watch(socket, state, place)))
+}
+
+/// How long the server tries to say goodbye to a viewer it closes.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves one viewer until it leaves, its socket fails, it stops answering pings, or the server
+/// stops.
+async fn watch(socket: WebSocket, state: AppState, place: ViewerPlace) {
     debug!(viewers = state.viewers_connected(), "a viewer connected");
     let (mut sink, stream) = socket.split();
     let (commands_sender, commands) = mpsc::channel(COMMANDS_BUFFERED);
     let mut stopping = state.stopping();
+    let unanswered_pings = AtomicU32::new(0);
     let close = tokio::select! {
-        close = send_frames(&mut sink, commands, &state) => close,
-        () = receive_frames(stream, commands_sender, &state) => None,
+        close = send_frames(&mut sink, commands, &state, &unanswered_pings) => close,
+        () = receive_frames(stream, commands_sender, &state, &unanswered_pings) => None,
         _ = stopping.wait_for(|stopping| *stopping) => Some(CloseFrame {
             code: close_code::AWAY,
             reason: "the server is shutting down".into(),
@@ -127,8 +160,8 @@ async fn watch(socket: WebSocket, state: AppState, permit: OwnedSemaphorePermit)
         }
         let _ = sink.close().await;
     };
-    let _ = tokio::time::timeout(state.config().viewer_send_timeout, closing).await;
-    drop(permit);
+    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    drop(place);
     debug!(viewers = state.viewers_connected(), "a viewer left");
 }
 
@@ -138,26 +171,43 @@ async fn send_frames(
     sink: &mut SplitSink<WebSocket, Message>,
     mut commands: mpsc::Receiver<Command>,
     state: &AppState,
+    unanswered_pings: &AtomicU32,
 ) -> Option<CloseFrame> {
-    let timeout = state.config().viewer_send_timeout;
+    let config = state.config();
+    let timeout = config.viewer_send_timeout;
+    let mut pings = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_every,
+        config.ping_every,
+    );
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut current: Option<Source> = None;
     let mut last_was_end = true;
     loop {
-        let text = tokio::select! {
+        let message = tokio::select! {
             // Commands first, so a new run replaces the old one without waiting for its frames.
             biased;
+            _ = pings.tick() => {
+                if unanswered_pings.fetch_add(1, Ordering::Relaxed) >= config.pings_unanswered_max {
+                    debug!("a viewer left {} pings unanswered: closing it", config.pings_unanswered_max);
+                    return Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "no answer to pings".into(),
+                    });
+                }
+                Message::Ping(Default::default())
+            }
             command = commands.recv() => match command? {
                 Command::Stream(frames) => {
                     current = Some(Source::Simulated(frames));
                     last_was_end = false;
                     continue;
                 }
-                Command::Watch(feed) => {
+                Command::Watch { role, feed } => {
                     current = Some(Source::Live(feed));
                     last_was_end = false;
-                    continue;
+                    Message::Text(frame_json(&ServerFrame::LiveRole(role)).into())
                 }
-                Command::Refuse(message) => error_frame(message),
+                Command::Refuse(message) => Message::Text(error_frame(message).into()),
             },
             frame = next_frame(&mut current) => match frame {
                 Some(frame) => {
@@ -166,7 +216,7 @@ async fn send_frames(
                         // A live run's broadcast stays open after its end; nothing more comes.
                         current = None;
                     }
-                    frame.json
+                    Message::Text(frame.json)
                 }
                 None => {
                     current = None;
@@ -175,11 +225,14 @@ async fn send_frames(
                     }
                     // The run's thread ended without its last frame: it failed, and was logged.
                     last_was_end = true;
-                    error_frame("the run stopped early because of a server error".into())
+                    Message::Text(
+                        error_frame("the run stopped early because of a server error".into())
+                            .into(),
+                    )
                 }
             },
         };
-        match tokio::time::timeout(timeout, sink.send(Message::Text(text.into()))).await {
+        match tokio::time::timeout(timeout, sink.send(message)).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 debug!("a viewer's socket failed: {err}");
@@ -200,8 +253,12 @@ async fn send_frames(
 
 /// An `error` frame as JSON.
 fn error_frame(message: String) -> String {
-    // A frame of one string field cannot fail to serialize.
-    serde_json::to_string(&ServerFrame::Error { message }).expect("an error frame serializes")
+    frame_json(&ServerFrame::Error { message })
+}
+
+/// A frame of a few string fields as JSON: that cannot fail.
+fn frame_json(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).expect("a small frame serializes")
 }
 
 /// The next frame of the current run, or never when there is none.
@@ -218,68 +275,112 @@ async fn receive_frames(
     mut stream: SplitStream<WebSocket>,
     commands: mpsc::Sender<Command>,
     state: &AppState,
+    unanswered_pings: &AtomicU32,
 ) {
+    // This socket's hold on the control of the live run it started, if it did.
+    let mut control: Option<ControlHold> = None;
     while let Some(message) = stream.next().await {
-        let command = match message {
-            Ok(Message::Text(text)) => match command_for(text.as_str(), state).await {
-                Some(command) => command,
-                None => continue,
-            },
-            Ok(Message::Binary(_)) => Command::Refuse(
+        let answer = match message {
+            Ok(Message::Text(text)) => command_for(text.as_str(), state, &mut control).await,
+            Ok(Message::Binary(_)) => vec![Command::Refuse(
                 "binary frames are not understood: send JSON text frames such as \
                  {\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}"
                     .into(),
-            ),
+            )],
+            Ok(Message::Pong(_)) => {
+                unanswered_pings.store(0, Ordering::Relaxed);
+                continue;
+            }
             // Pings are answered by the socket itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Ping(_)) => continue,
             Ok(Message::Close(_)) => return,
             Err(err) => {
                 debug!("a viewer's socket failed while reading: {err}");
                 return;
             }
         };
-        if commands.send(command).await.is_err() {
-            return;
+        for command in answer {
+            if commands.send(command).await.is_err() {
+                return;
+            }
         }
     }
 }
 
 /// What to do about one text frame from the viewer; nothing for a live command that was taken
-/// (its effect shows in the live trace).
-async fn command_for(text: &str, state: &AppState) -> Option<Command> {
+/// (its effect shows in the live trace). `control` is the socket's hold on the control of the
+/// live run it started.
+async fn command_for(
+    text: &str,
+    state: &AppState,
+    control: &mut Option<ControlHold>,
+) -> Vec<Command> {
     let frame = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(err) => {
-            return Some(Command::Refuse(format!(
+            return vec![Command::Refuse(format!(
                 "cannot read the frame: {err}; expected JSON such as \
                  {{\"type\":\"run\",\"scenario\":\"request-response\",\"seed\":1,\"until_s\":30}}"
-            )));
+            ))];
         }
     };
-    Some(match frame {
-        ClientFrame::Run(request) => match start_run(request, state).await {
+    let held = control.as_ref().map(|hold| hold.token.clone());
+    let token_of = |token: Option<String>| token.or_else(|| held.clone());
+    match frame {
+        ClientFrame::Run(request) => vec![match start_run(request, state).await {
             Ok(frames) => Command::Stream(frames),
             Err(err) => Command::Refuse(err.to_string()),
-        },
-        ClientFrame::LiveStart(request) => match state.start_live(&request).await {
-            Ok(run) => {
-                info!(scenario = %request.scenario, "a viewer started a live run");
-                Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone()))
+        }],
+        ClientFrame::LiveStart { request, token } => {
+            let token = token_of(token);
+            match state.start_live(&request, token.as_deref()).await {
+                Ok((run, hold)) => {
+                    info!(scenario = %request.scenario, "a viewer started a live run");
+                    let role = LiveRole::Control {
+                        token: hold.token.clone(),
+                    };
+                    *control = Some(hold);
+                    vec![watch_live(&run, role)]
+                }
+                // Someone else's run goes on: this viewer is told, and watches it.
+                Err(err @ StartLiveError::Watching(_)) => {
+                    let mut answer = vec![Command::Refuse(err.to_string())];
+                    if let Some(run) = state.live() {
+                        let role = state.live_role(token.as_deref());
+                        answer.push(watch_live(&run, role));
+                    }
+                    answer
+                }
+                Err(err @ StartLiveError::Failed(_)) => vec![Command::Refuse(err.to_string())],
             }
-            Err(err) => Command::Refuse(format!("the live run did not start: {err}")),
-        },
-        ClientFrame::LiveWatch => match state.live() {
-            Some(run) => Command::Watch(LiveFeed::new(run.subscribe(), run.log().clone())),
+        }
+        ClientFrame::LiveWatch => vec![match state.live() {
+            Some(run) => watch_live(&run, state.live_role(held.as_deref())),
             None => Command::Refuse(NO_LIVE_RUN.into()),
-        },
-        ClientFrame::LiveControl(command) => match state.live() {
-            Some(run) => match run.command(command) {
-                Ok(()) => return None,
-                Err(err) => Command::Refuse(err.to_string()),
-            },
-            None => Command::Refuse(NO_LIVE_RUN.into()),
-        },
-    })
+        }],
+        ClientFrame::LiveControl { command, token } => {
+            let Some(run) = state.live() else {
+                return vec![Command::Refuse(NO_LIVE_RUN.into())];
+            };
+            if let LiveRole::Watch { reason } = state.live_role(token_of(token).as_deref()) {
+                return vec![Command::Refuse(format!(
+                    "the command was not taken: {reason}"
+                ))];
+            }
+            match run.command(command) {
+                Ok(()) => Vec::new(),
+                Err(err) => vec![Command::Refuse(err.to_string())],
+            }
+        }
+    }
+}
+
+/// Watching `run` with `role`.
+fn watch_live(run: &LiveRun, role: LiveRole) -> Command {
+    Command::Watch {
+        role,
+        feed: LiveFeed::new(run.subscribe(), run.log().clone()),
+    }
 }
 
 /// The refusal of a live command when no live run was ever started.
@@ -291,6 +392,9 @@ enum StartError {
     /// The request was wrong; the message says how.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// Too many simulations are being computed.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     /// The run's thread failed before it could say; that is logged.
     #[error("the run could not start because of a server error")]
     Engine,
@@ -301,11 +405,13 @@ async fn start_run(
     request: RunRequest,
     state: &AppState,
 ) -> Result<mpsc::Receiver<FrameText>, StartError> {
+    let place = state.simulation_place().await?;
     let config = state.config();
     let (frames_sender, frames) = mpsc::channel(config.frames_buffered.max(1));
     let (started_sender, started) = oneshot::channel();
     let events_per_frame = config.events_per_frame;
     let run = tokio::task::spawn_blocking(move || {
+        let _place = place;
         // The run is checked here because a `Sim` must stay on the thread that drives it.
         let sim = match scenario::start(&request) {
             Ok(sim) => sim,
@@ -374,13 +480,13 @@ mod tests {
         let log = log();
         let mut feed = LiveFeed::new(log.subscribe(), log.clone());
         let header = feed.next().await.unwrap();
-        assert!(header.json.starts_with(r#"{"type":"header""#));
+        assert!(header.json.as_str().starts_with(r#"{"type":"header""#));
         for n in 0..10 {
             narrate(&log, n);
         }
         let resync = feed.next().await.unwrap();
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(&resync.json).unwrap(),
+            serde_json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
             ServerFrame::Resync { missed_frames: 8 }
         );
         // After the resync: the header, every event from the start, new ones as they come, and
@@ -400,7 +506,7 @@ mod tests {
         let mut hasher = TraceHasher::default();
         let mut texts = Vec::new();
         for frame in frames {
-            match serde_json::from_str::<ServerFrame>(&frame.json).unwrap() {
+            match serde_json::from_str::<ServerFrame>(frame.json.as_str()).unwrap() {
                 ServerFrame::Header(header) => hasher.add_header(&header),
                 ServerFrame::Events { events } => {
                     for event in &events {

@@ -195,7 +195,10 @@ fn bad_input_exits_with_2_and_a_message_naming_the_problem() {
         &simulate(&["--set", "read_rate_per_s"]),
         "expected KNOB=VALUE",
     );
-    check(&simulate(&["--set", "read_rate_per_s=99"]), "out of range");
+    check(
+        &simulate(&["--set", "read_rate_per_s=99999"]),
+        "out of range",
+    );
     check(
         &simulate(&["--set", "products_per_order=1.5"]),
         "whole number",

@@ -8,6 +8,7 @@
 mod support;
 
 use backend::live::{BrokerChoice, LiveConfig, LiveRun, Storage};
+use backend::secret::BrokerUrl;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use shared::protocol::{
     DropReason, Event, Fault, LinkId, LiveCommand, MessageKind, OpId, Payload, RunRequest,
@@ -50,10 +51,10 @@ fn quiet_eventual_consistency() -> RunRequest {
 
 /// RabbitMQ, where `scripts/test.sh` starts it.
 fn rabbitmq() -> BrokerChoice {
-    BrokerChoice::Amqp(
+    BrokerChoice::Amqp(BrokerUrl::new(
         std::env::var("CROSSTALK_AMQP_URL")
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string()),
-    )
+    ))
 }
 
 async fn start_with_files(request: &RunRequest, dir: &TempDir, broker: BrokerChoice) -> LiveRun {
@@ -460,7 +461,7 @@ async fn commands_that_do_not_fit_the_run_are_refused_with_a_reason() {
     let unreachable = LiveRun::start(
         &quiet_eventual_consistency(),
         LiveConfig {
-            broker: BrokerChoice::Amqp("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+            broker: BrokerChoice::Amqp(BrokerUrl::new("amqp://guest:guest@127.0.0.1:1/%2f")),
             ..LiveConfig::default()
         },
     )
@@ -753,4 +754,61 @@ async fn a_service_stays_down_until_the_last_crash_covering_it_ends() {
         matches!(lifecycle[..], [(0, true), (5..=6, false), (25..=26, true)]),
         "{lifecycle:?}"
     );
+}
+
+/// Sockets of this machine whose remote end is `port` (the client side of connections to it,
+/// open or in TIME_WAIT), from `/proc/net/tcp`.
+fn client_sockets_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(2)
+                .is_some_and(|remote| remote.ends_with(&port))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_services_reuse_their_connections() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 40.0),
+                ("products_per_order", 8.0),
+                ("link_latency_ms", 1.0),
+                ("product_down_for_s", 0.0),
+                ("pool_size", 4.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    let product = run.addr(PRODUCT).unwrap().port();
+    let to_product = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::Sent { to, .. } if to == PRODUCT))
+            .count()
+    };
+    eventually("300 messages went to Product", || {
+        to_product(&run.trace()) >= 300
+    })
+    .await;
+    let sockets = client_sockets_to(product);
+    let messages = to_product(&run.trace());
+    println!("{messages} messages to Product over {sockets} connection(s)");
+    assert!(
+        sockets <= 16,
+        "{messages} messages to Product took {sockets} connections"
+    );
+    run.stop();
+    run.finished().await;
 }

@@ -122,7 +122,7 @@ async fn viewers_share_a_live_run_and_see_a_crash_they_asked_for() {
     assert!(refused.contains("no service 9"), "{refused}");
     watched.read_until(&mut watcher, product_down).await;
 
-    send_text(&mut watcher, r#"{"type":"live_control","action":"stop"}"#).await;
+    send_text(&mut starter, r#"{"type":"live_control","action":"stop"}"#).await;
     started.read_until(&mut starter, |_| false).await;
     watched.read_until(&mut watcher, |_| false).await;
     for (who, viewer) in [("starter", &started), ("watcher", &watched)] {
@@ -228,5 +228,124 @@ async fn a_viewer_that_falls_behind_is_told_and_resynchronized_while_the_run_goe
         "slow viewer: resynced after missing {} frame(s); {events_before_reading} events were recorded while it read nothing",
         missed.unwrap()
     );
+    server.stop().await;
+}
+
+/// Reads `viewer`'s frames until an `error` frame, and returns its message.
+async fn next_error(viewer: &mut Viewer) -> String {
+    let error = async {
+        loop {
+            if let ServerFrame::Error { message } = next_frame(viewer).await {
+                return message;
+            }
+        }
+    };
+    tokio::time::timeout(support::ANSWER_TIMEOUT, error)
+        .await
+        .expect("an error frame arrives")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_viewer_who_started_a_live_run_controls_it() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut starter = connect(&server).await;
+    send_text(
+        &mut starter,
+        &live_start(r#"{"read_rate_per_s":5,"product_down_for_s":0,"link_latency_ms":5}"#),
+    )
+    .await;
+    let ServerFrame::Header(_) = next_frame(&mut starter).await else {
+        panic!("a live run begins with its header");
+    };
+    let run = server.state.live().expect("the run");
+    let mut watcher = connect(&server).await;
+    send_text(&mut watcher, r#"{"type":"live_watch"}"#).await;
+
+    // A watcher may neither break, stop nor replace the run.
+    for (frame, what) in [
+        (
+            r#"{"type":"live_control","action":"crash","service":2}"#,
+            "crash",
+        ),
+        (r#"{"type":"live_control","action":"stop"}"#, "stop"),
+        (
+            r#"{"type":"live_start","scenario":"eventual-consistency","seed":1,"until_s":30}"#,
+            "replace",
+        ),
+    ] {
+        send_text(&mut watcher, frame).await;
+        let message = next_error(&mut watcher).await;
+        assert!(message.contains("watching"), "{what}: {message}");
+    }
+    // Whatever the watcher sent is in the run by now if it was taken.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let product_down = |trace: &shared::protocol::Trace| {
+        trace.events.iter().any(|e| {
+            e.event
+                == Event::ServiceDown {
+                    service: ServiceId(2),
+                }
+        })
+    };
+    assert!(!run.is_finished(), "a watcher stopped or replaced the run");
+    assert!(!product_down(&run.trace()), "a watcher crashed Product");
+    assert!(std::sync::Arc::ptr_eq(&run, &server.state.live().unwrap()));
+
+    // A bad request from the starter is refused and leaves its run alone.
+    send_text(
+        &mut starter,
+        r#"{"type":"live_start","scenario":"no-such-scenario","seed":1,"until_s":30}"#,
+    )
+    .await;
+    let message = next_error(&mut starter).await;
+    assert!(message.contains("no-such-scenario"), "{message}");
+    assert!(!run.is_finished(), "a bad request stopped the run");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_viewers_watch_one_live_run_to_its_end() {
+    let server = TestServer::start(ServerConfig {
+        // They all come from 127.0.0.1.
+        max_viewers_per_address: 200,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut starter = connect(&server).await;
+    send_text(
+        &mut starter,
+        r#"{"type":"live_start","scenario":"request-response","seed":3,"until_s":3,
+            "knobs":{"read_rate_per_s":20,"product_down_for_s":0,"link_latency_ms":5}}"#,
+    )
+    .await;
+    let ServerFrame::Header(header) = next_frame(&mut starter).await else {
+        panic!("a live run begins with its header");
+    };
+    let mut first = Watched::default();
+    first.hasher.add_header(&header);
+    let mut crowd = Vec::new();
+    for _ in 0..199 {
+        let mut viewer = connect(&server).await;
+        send_text(&mut viewer, r#"{"type":"live_watch"}"#).await;
+        crowd.push(viewer);
+    }
+    first.read_until(&mut starter, |_| false).await;
+    let expected = first.end_hash.clone().expect("the run ended");
+    let mut watching = tokio::task::JoinSet::new();
+    for mut viewer in crowd {
+        watching.spawn(async move {
+            let mut watched = Watched::default();
+            watched.read_until(&mut viewer, |_| false).await;
+            (watched.end_hash, watched.hasher.hex())
+        });
+    }
+    let mut n = 0;
+    while let Some(result) = watching.join_next().await {
+        let (end_hash, hash) = result.unwrap();
+        assert_eq!(end_hash.as_deref(), Some(expected.as_str()));
+        assert_eq!(hash, expected, "a viewer's copy differs");
+        n += 1;
+    }
+    assert_eq!(n, 199);
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use crate::state::{Clock, RunHandle, Settings};
 use crate::trace_index::TraceIndex;
 use crate::ws;
 use leptos::prelude::*;
-use shared::protocol::ClientFrame;
+use shared::protocol::{ClientFrame, LiveRole};
 use shared::time::Micros;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -31,7 +31,17 @@ pub fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
             // A live run happens in real time: watch it at 1× so the controls' effects show
             // as they happen (the speed can still be changed).
             clock.player.update(|p| p.set_speed(1.0));
-            let ask = ClientFrame::LiveStart(config.request());
+            // The token of the run this page controls, if any, so Run replaces it.
+            let token = run.live_role.with_untracked(|role| match role {
+                Some(LiveRole::Control { token }) => Some(token.clone()),
+                _ => None,
+            });
+            run.live_role.set(None);
+            run.live_refusal.set(None);
+            let ask = ClientFrame::LiveStart {
+                request: config.request(),
+                token,
+            };
             stream_from_backend(&config, ask, run, clock);
         }
         SourceKind::Recorded => match config.trace_url.clone() {
@@ -287,6 +297,11 @@ fn stream_from_backend(config: &RunConfig, ask: ClientFrame, run: RunHandle, clo
                 StreamChange::Resynced => {
                     pending_start.set(Some(clock.player.with_untracked(Player::now)));
                 }
+                StreamChange::Role(ref role) => {
+                    run.live_role.set(Some(role.clone()));
+                    run.live_refusal.set(None);
+                }
+                StreamChange::Refused(ref message) => run.live_refusal.set(Some(message.clone())),
             }
             run.touch();
             let status = receiver.status();

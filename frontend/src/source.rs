@@ -4,7 +4,7 @@
 
 use crate::computation::Computation;
 use crate::trace_index::TraceIndex;
-use shared::protocol::{PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
+use shared::protocol::{LiveRole, PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
 
 /// What the status line says about the current run.
 #[derive(Clone, Debug, PartialEq)]
@@ -207,6 +207,10 @@ pub enum StreamChange {
     Failed,
     /// The viewer fell behind a live run: the run is sent again from its header, which follows.
     Resynced,
+    /// What this viewer may do with the live run that follows.
+    Role(LiveRole),
+    /// A live command was refused; the run goes on.
+    Refused(String),
 }
 
 /// Follows one streamed run: builds the index from the backend's frames and checks its hash.
@@ -216,6 +220,9 @@ pub struct StreamReceiver {
     events: u64,
     opened: bool,
     status: RunStatus,
+    /// Set once the backend said this is a live run: its refusals then concern commands, not
+    /// the stream.
+    live: bool,
 }
 
 impl Default for StreamReceiver {
@@ -225,6 +232,7 @@ impl Default for StreamReceiver {
             events: 0,
             opened: false,
             status: RunStatus::Connecting,
+            live: false,
         }
     }
 }
@@ -315,10 +323,15 @@ impl StreamReceiver {
                 };
                 StreamChange::Complete
             }
+            ServerFrame::Error { message } if self.live => StreamChange::Refused(message),
             ServerFrame::Error { message } => {
                 self.fail(format!("The backend refused the run: {message}"))
             }
             ServerFrame::Resync { .. } => StreamChange::Resynced,
+            ServerFrame::LiveRole(role) => {
+                self.live = true;
+                StreamChange::Role(role)
+            }
         }
     }
 

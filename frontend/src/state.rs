@@ -8,6 +8,7 @@ use crate::source::RunStatus;
 use crate::trace_index::TraceIndex;
 use leptos::prelude::*;
 use shared::fold::WorldState;
+use shared::protocol::LiveRole;
 use shared::time::Micros;
 
 /// The trace being shown and what the status line says about it.
@@ -19,6 +20,10 @@ pub struct RunHandle {
     revision: RwSignal<u64>,
     /// The status line.
     pub status: RwSignal<RunStatus>,
+    /// What this viewer may do with the live run it streams, as the backend said.
+    pub live_role: RwSignal<Option<LiveRole>>,
+    /// The backend's answer to the last live command it refused.
+    pub live_refusal: RwSignal<Option<String>>,
 }
 
 impl RunHandle {
@@ -28,6 +33,8 @@ impl RunHandle {
             index: StoredValue::new(None),
             revision: RwSignal::new(0),
             status: RwSignal::new(RunStatus::Idle),
+            live_role: RwSignal::new(None),
+            live_refusal: RwSignal::new(None),
         }
     }
 

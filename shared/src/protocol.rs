@@ -874,13 +874,48 @@ pub struct RunRequest {
 pub enum ClientFrame {
     /// Stream the trace of this run (replacing any run being streamed).
     Run(RunRequest),
-    /// Start this scenario live on the server's real services (replacing the live run in
-    /// progress, which every viewer then sees end) and watch it.
-    LiveStart(RunRequest),
-    /// Watch the live run in progress from its beginning, or the next one to start.
+    /// Start this scenario live on the server's real services and watch it, replacing the live
+    /// run in progress (which every viewer then sees end) if this viewer controls it, nobody
+    /// does any more, or it has ended; otherwise the viewer is told it watches that run.
+    LiveStart {
+        /// What to run.
+        #[serde(flatten)]
+        request: RunRequest,
+        /// The control token of the run in progress, from its [`LiveRole::Control`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Watch the live run in progress from its beginning.
     LiveWatch,
-    /// Change the live run in progress.
-    LiveControl(LiveCommand),
+    /// Change the live run in progress: only its controller may (or anyone, on a server started
+    /// with `--open-control`).
+    LiveControl {
+        /// The change.
+        #[serde(flatten)]
+        command: LiveCommand,
+        /// The run's control token, from its [`LiveRole::Control`]; the socket that started the
+        /// run may leave it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+}
+
+/// What a viewer may do with the live run it watches; sent before the run's header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum LiveRole {
+    /// This viewer started the run and controls it; the token proves it in later frames.
+    Control {
+        /// The run's control token.
+        token: String,
+    },
+    /// Every viewer controls the run (a server started with `--open-control`).
+    Shared,
+    /// This viewer watches a run another controls.
+    Watch {
+        /// Why, in words for the person watching.
+        reason: String,
+    },
 }
 
 /// A change to a live run, asked for by a viewer; each shows in the trace as it takes effect.
@@ -964,6 +999,8 @@ pub enum ServerFrame {
         /// How many frames it missed.
         missed_frames: u64,
     },
+    /// What this viewer may do with the live run whose header follows.
+    LiveRole(LiveRole),
 }
 
 /// The numbers of one run, as `crosstalk simulate --format summary` prints them.
@@ -1463,5 +1500,61 @@ mod tests {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.name()));
         }
+    }
+}
+
+#[cfg(test)]
+mod live_frame_tests {
+    use super::*;
+
+    #[test]
+    fn live_frames_read_and_write_with_or_without_a_token() {
+        let check = |text: &str, frame: ClientFrame| {
+            assert_eq!(
+                serde_json::from_str::<ClientFrame>(text).unwrap(),
+                frame,
+                "{text}"
+            );
+            let again = serde_json::to_string(&frame).unwrap();
+            assert_eq!(serde_json::from_str::<ClientFrame>(&again).unwrap(), frame);
+        };
+        check(
+            r#"{"type":"live_control","action":"crash","service":2}"#,
+            ClientFrame::LiveControl {
+                command: LiveCommand::Crash {
+                    service: ServiceId(2),
+                },
+                token: None,
+            },
+        );
+        check(
+            r#"{"type":"live_control","action":"stop","token":"abc"}"#,
+            ClientFrame::LiveControl {
+                command: LiveCommand::Stop,
+                token: Some("abc".into()),
+            },
+        );
+        check(
+            r#"{"type":"live_start","scenario":"gateway","seed":1,"until_s":30,"token":"t"}"#,
+            ClientFrame::LiveStart {
+                request: RunRequest {
+                    scenario: "gateway".into(),
+                    seed: 1,
+                    until_s: 30.0,
+                    knobs: BTreeMap::new(),
+                    faults: Vec::new(),
+                },
+                token: Some("t".into()),
+            },
+        );
+        let role = ServerFrame::LiveRole(LiveRole::Watch {
+            reason: "why".into(),
+        });
+        let text = serde_json::to_string(&role).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"live_role","role":"watch","reason":"why"}"#
+        );
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"live_control"}"#).is_err());
     }
 }

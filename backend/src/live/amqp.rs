@@ -11,6 +11,7 @@
 
 use super::runtime::Work;
 use super::trace_log::TraceLog;
+use crate::secret::BrokerUrl;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -73,7 +74,7 @@ impl AmqpBroker {
     /// Connects to `url`, declares the exchange and a durable, bounded queue per subscription
     /// (emptied, so each run starts clean), and starts consuming them into `inbox`.
     pub async fn connect(
-        url: &str,
+        url: &BrokerUrl,
         run_id: String,
         service: ServiceId,
         subscriptions: Vec<Subscription>,
@@ -83,7 +84,7 @@ impl AmqpBroker {
         let properties = ConnectionProperties::default()
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio);
-        let connection = Connection::connect(url, properties).await?;
+        let connection = Connection::connect(url.expose(), properties).await?;
         let publisher = connection.create_channel().await?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
@@ -155,16 +156,24 @@ impl AmqpBroker {
         format!("crosstalk.{}.{}", self.run_id, subscription.queue)
     }
 
-    /// Deletes this run's queues (and so its exchange), at the end of the run.
+    /// Deletes this run's queues (and so its exchange), at the end of the run. On a channel of
+    /// its own: the publisher's may be closing (RabbitMQ closes a channel on any error, such as
+    /// a depth poll of a queue deleted a moment before).
     pub async fn close(&self) {
+        let channel = match self._connection.create_channel().await {
+            Ok(channel) => channel,
+            Err(err) => {
+                warn!("cannot delete this run's RabbitMQ queues: {err}");
+                return;
+            }
+        };
         for subscription in &self.subscriptions {
             let name = self.queue_name(subscription);
-            if let Err(err) = self
-                .publisher
+            if let Err(err) = channel
                 .queue_delete(&name, QueueDeleteOptions::default())
                 .await
             {
-                debug!("cannot delete {name}: {err}");
+                warn!("cannot delete RabbitMQ queue {name}: {err}");
             }
         }
     }

@@ -13,6 +13,7 @@ mod runtime;
 pub mod tables;
 pub mod trace_log;
 
+use crate::secret::BrokerUrl;
 use runtime::{Engine, Work};
 use shared::protocol::{
     Fault, LinkId, LiveCommand, Payload, RunRequest, ServiceId, ServiceInfo, Trace, TraceHeader,
@@ -22,14 +23,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use trace_log::{LogBounds, Subscription, TraceLog};
 
 /// Where the services keep their databases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// One SQLite file per service in this folder (`order.sqlite`, …), replaced at each run.
+    /// One SQLite file per service (`order.sqlite`, …) in a folder of the run's own inside this
+    /// one, kept after the run.
     Dir(PathBuf),
+    /// The same, the run's folder removed when the run ends.
+    Scratch(PathBuf),
     /// Each database in memory, gone when the run ends.
     Memory,
 }
@@ -41,7 +45,7 @@ pub enum BrokerChoice {
     #[default]
     Embedded,
     /// RabbitMQ at this `amqp://` URL, in place of the scenario's broker service.
-    Amqp(String),
+    Amqp(BrokerUrl),
 }
 
 /// How a live run behaves, and its bounds.
@@ -106,9 +110,72 @@ pub enum LiveError {
 pub struct LiveRun {
     log: Arc<TraceLog>,
     inbox: mpsc::Sender<Work>,
+    /// Stops the run; outside the inbox, so it always arrives.
+    stop: Arc<watch::Sender<bool>>,
+    /// True once the run has let go of everything: ports, threads, files, RabbitMQ queues.
+    closed: watch::Receiver<bool>,
     addrs: Vec<SocketAddr>,
     databases: Vec<Option<PathBuf>>,
     external: Vec<ServiceId>,
+}
+
+/// How long a run's tasks get to end after the engine has stopped, before they are dropped.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// A run's own folder for its databases (mode 0700), created fresh so it is never anybody
+/// else's, and removed when dropped if it is scratch space.
+struct RunFolder {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl RunFolder {
+    fn create(storage: &Storage, name: &str) -> Result<Option<RunFolder>, LiveError> {
+        let (parent, remove) = match storage {
+            Storage::Memory => return Ok(None),
+            Storage::Dir(parent) => (parent, false),
+            Storage::Scratch(parent) => (parent, true),
+        };
+        let fail = |path: &Path, e: std::io::Error| {
+            LiveError::Io(format!(
+                "cannot create the data folder {}: {e}",
+                path.display()
+            ))
+        };
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .recursive(true)
+            .create(parent)
+            .map_err(|e| fail(parent, e))?;
+        let path = parent.join(name);
+        // Not recursive: an existing folder of that name is an error, never reused.
+        builder
+            .recursive(false)
+            .create(&path)
+            .map_err(|e| fail(&path, e))?;
+        Ok(Some(RunFolder { path, remove }))
+    }
+}
+
+impl Drop for RunFolder {
+    fn drop(&mut self) {
+        if self.remove
+            && let Err(err) = std::fs::remove_dir_all(&self.path)
+        {
+            tracing::warn!("cannot remove {}: {err}", self.path.display());
+        }
+    }
+}
+
+/// Says the run is closed when dropped, even if its thread panicked.
+struct SayClosed(watch::Sender<bool>);
+
+impl Drop for SayClosed {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl LiveRun {
@@ -117,9 +184,26 @@ impl LiveRun {
     pub async fn start(request: &RunRequest, config: LiveConfig) -> Result<LiveRun, LiveError> {
         let request = request.clone();
         let (ready_sender, ready) = oneshot::channel();
+        let (stop, stop_signal) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let (closed_sender, closed) = watch::channel(false);
+        let engine_stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("live {}", request.scenario))
             .spawn(move || {
+                // Dropped last, once everything else here is.
+                let _closed = SayClosed(closed_sender);
+                let run_id = run_id();
+                let folder = match RunFolder::create(
+                    &config.storage,
+                    &format!("{}-{run_id}", request.scenario),
+                ) {
+                    Ok(folder) => folder,
+                    Err(err) => {
+                        let _ = ready_sender.send(Err(err));
+                        return;
+                    }
+                };
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name("live-io")
@@ -136,22 +220,30 @@ impl LiveRun {
                 };
                 // The machines are not `Send`: the engine is built and driven right here, while
                 // its IO runs on the runtime's workers.
+                let data = folder.as_ref().map(|f| f.path.as_path());
                 runtime.block_on(async move {
                     let started = match scenario::prepare(&request) {
-                        Ok(prepared) => Engine::start(prepared, &config).await,
+                        Ok(prepared) => {
+                            Engine::start(prepared, &config, &run_id, data, engine_stop).await
+                        }
                         Err(err) => Err(err.into()),
                     };
                     match started {
                         Ok((engine, started)) => {
-                            if ready_sender.send(Ok(started)).is_ok() {
-                                engine.run().await;
+                            if ready_sender.send(Ok(started)).is_err() {
+                                engine.stop();
                             }
+                            engine.run(stop_signal).await;
                         }
                         Err(err) => {
                             let _ = ready_sender.send(Err(err));
                         }
                     }
                 });
+                // Whatever is still on its way (a call, a timer) ends with the runtime; then the
+                // folder goes (for scratch space) and the run says it is closed.
+                runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+                drop(folder);
             })
             .map_err(|e| LiveError::Io(format!("cannot start the live thread: {e}")))?;
         let started = ready
@@ -160,6 +252,8 @@ impl LiveRun {
         Ok(LiveRun {
             log: started.log,
             inbox: started.inbox,
+            stop,
+            closed,
             addrs: started.addrs,
             databases: started.databases,
             external: started.external,
@@ -206,6 +300,14 @@ impl LiveRun {
         self.log.is_finished()
     }
 
+    /// Waits until the run has ended and let go of everything it held: its ports, threads and
+    /// files, and its RabbitMQ queues, deleted.
+    pub async fn closed(&self) {
+        let mut closed = self.closed.clone();
+        // The sender says true before it goes, so an error means closed too.
+        let _ = closed.wait_for(|closed| *closed).await;
+    }
+
     /// Checks `command` against this run and hands it to the engine.
     pub fn command(&self, command: LiveCommand) -> Result<(), LiveError> {
         let services = &self.header().services;
@@ -219,7 +321,11 @@ impl LiveRun {
             })
         };
         match &command {
-            LiveCommand::Stop | LiveCommand::Load { .. } => {}
+            LiveCommand::Stop => {
+                self.stop();
+                return Ok(());
+            }
+            LiveCommand::Load { .. } => {}
             LiveCommand::Crash { service } | LiveCommand::Restart { service } => {
                 check(*service)?;
                 if self.external.contains(service) {
@@ -288,9 +394,10 @@ impl LiveRun {
         self.push(Work::SendAs { from, to, payload })
     }
 
-    /// Ends the run now.
+    /// Ends the run now. It always arrives: the stop is a signal of its own, not an input
+    /// waiting in the inbox behind others.
     pub fn stop(&self) {
-        let _ = self.push(Work::Command(LiveCommand::Stop));
+        self.stop.send_replace(true);
     }
 
     fn push(&self, work: Work) -> Result<(), LiveError> {
@@ -312,6 +419,16 @@ impl Drop for LiveRun {
 
 /// The largest factor a link may be slowed by.
 pub const MAX_SLOW_FACTOR: u32 = 100;
+
+/// A name for this run's folder, RabbitMQ exchange and queues, unique on this machine.
+fn run_id() -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{run}-{nanos:08x}", std::process::id())
+}
 
 /// `order.sqlite` for Order: the service's name in lower case, letters and digits only.
 pub fn database_file_name(info: &ServiceInfo) -> String {

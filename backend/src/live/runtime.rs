@@ -10,11 +10,12 @@ use super::amqp::AmqpBroker;
 use super::net::Network;
 use super::tables::SqliteTables;
 use super::trace_log::TraceLog;
-use super::{BrokerChoice, LiveConfig, LiveError, Storage};
+use super::{BrokerChoice, LiveConfig, LiveError};
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use futures_util::FutureExt;
 use shared::in_force::{CrashCause, CrashCauses, FaultOrigin};
 use shared::network::Fate;
 use shared::protocol::Fault;
@@ -30,11 +31,11 @@ use shared::sim::{
 };
 use shared::time::Micros;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -73,8 +74,6 @@ pub(crate) enum Work {
         redelivered: bool,
         event: DomainEvent,
     },
-    /// The run's time is up.
-    End(EndReason),
 }
 
 /// What each service's HTTP handler needs.
@@ -110,11 +109,18 @@ pub(crate) struct Engine {
     call_timeout: Duration,
     inbox_sender: mpsc::Sender<Work>,
     inbox: mpsc::Receiver<Work>,
+    /// Ends the run (a viewer's stop arrives here too, never through the inbox).
+    stop: Arc<watch::Sender<bool>>,
+    /// When the run's time is up.
+    until: tokio::time::Instant,
     /// Whether the "too many calls" narration was said since calls last had room.
     said_calls_full: bool,
     /// Why each service is down, if it is: it restarts when the last cause ends.
     crash_causes: CrashCauses,
 }
+
+/// How long deleting a run's RabbitMQ queues may take when it ends.
+const AMQP_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What the starter of a run learns once it is up.
 pub(crate) struct Started {
@@ -132,6 +138,9 @@ impl Engine {
     pub(crate) async fn start(
         prepared: PreparedRun,
         config: &LiveConfig,
+        run_id: &str,
+        data: Option<&Path>,
+        stop: Arc<watch::Sender<bool>>,
     ) -> Result<(Engine, Started), LiveError> {
         let PreparedRun {
             run,
@@ -142,20 +151,92 @@ impl Engine {
         let log =
             Arc::new(TraceLog::new(header, config.log).map_err(|e| LiveError::Io(e.to_string()))?);
         let (inbox_sender, inbox) = mpsc::channel(config.inbox_capacity.max(1));
-        if let Storage::Dir(dir) = &config.storage {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                LiveError::Io(format!(
-                    "cannot create the data folder {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
         log.record(Event::Narration { text: world.intro });
         let mut nodes = Vec::new();
         let mut databases = Vec::new();
-        for setup in world.services {
+        let services = Self::start_services(
+            world.services,
+            config,
+            run_id,
+            data,
+            &log,
+            &inbox_sender,
+            &mut rng,
+            &mut nodes,
+            &mut databases,
+        )
+        .await;
+        if let Err(err) = services {
+            // Queues declared for a run that never started are deleted all the same.
+            close_brokers(&mut nodes).await;
+            return Err(err);
+        }
+        let network = Arc::new(Network::new(world.network, rng.fork()));
+        // Connections are kept and reused between calls to the same service: a crash closes
+        // them all (see `serve_node`), so the next call finds the port closed and is refused.
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.call_timeout)
+            .build()
+            .map_err(|e| LiveError::Io(format!("cannot set up the HTTP client: {e}")))?;
+        let started = Started {
+            log: log.clone(),
+            inbox: inbox_sender.clone(),
+            addrs: nodes.iter().map(|n| n.addr).collect(),
+            databases,
+            external: nodes
+                .iter()
+                .filter(|n| n.amqp.is_some())
+                .map(|n| n.info.id)
+                .collect(),
+        };
+        let until =
+            tokio::time::Instant::from_std(log.started() + Duration::from_micros(run.until.0));
+        let service_count = nodes.len();
+        let mut engine = Engine {
+            log,
+            nodes,
+            ids: IdAllocator::default(),
+            network,
+            http,
+            calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            call_timeout: config.call_timeout,
+            inbox_sender,
+            inbox,
+            stop,
+            until,
+            said_calls_full: false,
+            crash_causes: CrashCauses::new(service_count),
+        };
+        for (index, spec) in world.faults.iter().enumerate() {
+            if let Some(ends_at) = spec.ends_at() {
+                engine.at(ends_at, Work::FaultEnds(index));
+            }
+            engine.at(spec.at, Work::FaultBegins(index));
+        }
+        spawn_flusher(engine.log.clone(), config.flush_every);
+        for index in 0..engine.nodes.len() {
+            engine.start_machine(ServiceId(index as u16));
+        }
+        Ok((engine, started))
+    }
+
+    /// Sets up each service: its database with its initial rows, its listener, and RabbitMQ in
+    /// place of a broker when asked. What was set up is in `nodes` even when one fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_services(
+        services: Vec<shared::sim::ServiceSetup>,
+        config: &LiveConfig,
+        run_id: &str,
+        data: Option<&Path>,
+        log: &Arc<TraceLog>,
+        inbox_sender: &mpsc::Sender<Work>,
+        rng: &mut SimRng,
+        nodes: &mut Vec<Node>,
+        databases: &mut Vec<Option<PathBuf>>,
+    ) -> Result<(), LiveError> {
+        for setup in services {
             let service = setup.info.id;
-            let (mut tables, path) = open_tables(&config.storage, &setup.info)?;
+            let (mut tables, path) = open_tables(data, &setup.info)?;
             seed_tables(service, setup.initial_rows, &mut tables, |event| {
                 log.record(event);
             });
@@ -174,14 +255,17 @@ impl Engine {
                     let subscriptions = (setup.make)().subscriptions();
                     let broker = AmqpBroker::connect(
                         url,
-                        run_id(),
+                        run_id.to_string(),
                         service,
                         subscriptions,
                         log.clone(),
                         inbox_sender.clone(),
                     )
                     .await
-                    .map_err(|e| LiveError::Io(format!("cannot use RabbitMQ at {url}: {e}")))?;
+                    .map_err(|e| {
+                        let why = url.scrub(&e.to_string());
+                        LiveError::Io(format!("cannot use RabbitMQ at {url}: {why}"))
+                    })?;
                     Some(broker)
                 }
                 _ => None,
@@ -199,74 +283,53 @@ impl Engine {
                 amqp,
             });
         }
-        let network = Arc::new(Network::new(world.network, rng.fork()));
-        let http = reqwest::Client::builder()
-            // A fresh connection per message: a stopped service's closed port then refuses
-            // every call, as a crashed process would, instead of a pooled socket lingering.
-            .pool_max_idle_per_host(0)
-            .connect_timeout(config.call_timeout)
-            .build()
-            .map_err(|e| LiveError::Io(format!("cannot set up the HTTP client: {e}")))?;
-        let started = Started {
-            log: log.clone(),
-            inbox: inbox_sender.clone(),
-            addrs: nodes.iter().map(|n| n.addr).collect(),
-            databases,
-            external: nodes
-                .iter()
-                .filter(|n| n.amqp.is_some())
-                .map(|n| n.info.id)
-                .collect(),
-        };
-        let services = nodes.len();
-        let mut engine = Engine {
-            log,
-            nodes,
-            ids: IdAllocator::default(),
-            network,
-            http,
-            calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
-            call_timeout: config.call_timeout,
-            inbox_sender,
-            inbox,
-            said_calls_full: false,
-            crash_causes: CrashCauses::new(services),
-        };
-        for (index, spec) in world.faults.iter().enumerate() {
-            if let Some(ends_at) = spec.ends_at() {
-                engine.at(ends_at, Work::FaultEnds(index));
-            }
-            engine.at(spec.at, Work::FaultBegins(index));
-        }
-        engine.at(run.until, Work::End(EndReason::ReachedUntil));
-        spawn_flusher(engine.log.clone(), config.flush_every);
-        for index in 0..engine.nodes.len() {
-            engine.start_machine(ServiceId(index as u16));
-        }
-        Ok((engine, started))
+        Ok(())
     }
 
-    /// Handles inputs until the run ends, then closes every listener.
-    pub(crate) async fn run(mut self) {
-        while let Some(work) = self.inbox.recv().await {
-            if let Work::End(reason) = work {
-                self.log.finish(reason);
-                break;
+    /// Ends the run at the next chance.
+    pub(crate) fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Handles inputs until the run ends (stopped, its time up, or its budget spent), then
+    /// closes every listener and deletes its RabbitMQ queues. A panic while handling an input
+    /// ends the run the same way.
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let until = self.until;
+        let handled = std::panic::AssertUnwindSafe(async {
+            loop {
+                let work = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|stop| *stop) => return EndReason::Stopped,
+                    () = tokio::time::sleep_until(until) => return EndReason::ReachedUntil,
+                    work = self.inbox.recv() => match work {
+                        Some(work) => work,
+                        // Every sender is gone: nobody can reach the run any more.
+                        None => return EndReason::Stopped,
+                    },
+                };
+                self.work(work);
+                if self.log.is_full() {
+                    return EndReason::Budget;
+                }
             }
-            self.work(work);
-            if self.log.is_full() {
-                self.log.finish(EndReason::Budget);
-                break;
-            }
-        }
+        })
+        .catch_unwind()
+        .await;
+        let reason = handled.unwrap_or_else(|_| {
+            tracing::error!("a live run failed while handling an input; it ends here");
+            self.log.record(Event::Narration {
+                text: "The live run stopped because of a server error.".into(),
+            });
+            EndReason::Stopped
+        });
+        self.log.finish(reason);
         for node in &mut self.nodes {
             if let Some(server) = node.server.take() {
                 server.abort();
             }
-            if let Some(amqp) = node.amqp.take() {
-                amqp.close().await;
-            }
         }
+        close_brokers(&mut self.nodes).await;
     }
 
     /// Queues `work` at `at` on the run's clock.
@@ -335,7 +398,6 @@ impl Engine {
                     amqp.sent_delivery(msg, tag);
                 }
             }
-            Work::End(_) => {}
         }
     }
 
@@ -357,9 +419,7 @@ impl Engine {
 
     fn command(&mut self, command: LiveCommand) {
         match command {
-            LiveCommand::Stop => {
-                let _ = self.inbox_sender.try_send(Work::End(EndReason::Stopped));
-            }
+            LiveCommand::Stop => self.stop(),
             LiveCommand::Load { on } => {
                 let clients: Vec<ServiceId> = self
                     .nodes
@@ -709,31 +769,34 @@ impl Engine {
     }
 }
 
-/// A name for this run's RabbitMQ exchange and queues, unique on this machine.
-fn run_id() -> String {
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{run}-{nanos:08x}", std::process::id())
+/// Deletes the queues of every broker RabbitMQ stands in for, each within a bound of time.
+async fn close_brokers(nodes: &mut [Node]) {
+    for node in nodes {
+        if let Some(amqp) = node.amqp.take()
+            && tokio::time::timeout(AMQP_CLOSE_TIMEOUT, amqp.close())
+                .await
+                .is_err()
+        {
+            warn!(
+                "RabbitMQ did not delete {}'s queues within {AMQP_CLOSE_TIMEOUT:?}; they expire after ten idle minutes",
+                node.info.name
+            );
+        }
+    }
 }
 
-/// Opens a service's database: a fresh file in the data folder, or memory.
+/// Opens a service's database: a new file in the run's own folder, or memory.
 fn open_tables(
-    storage: &Storage,
+    data: Option<&Path>,
     info: &ServiceInfo,
 ) -> Result<(SqliteTables, Option<PathBuf>), LiveError> {
     let fail =
         |e: rusqlite::Error| LiveError::Io(format!("cannot open {}'s database: {e}", info.name));
-    match storage {
-        Storage::Memory => Ok((SqliteTables::open_in_memory().map_err(fail)?, None)),
-        Storage::Dir(dir) => {
-            let path = dir.join(super::database_file_name(info));
-            // Each run starts from its scenario's rows, not from a previous run's.
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+    match data {
+        None => Ok((SqliteTables::open_in_memory().map_err(fail)?, None)),
+        Some(folder) => {
+            // The folder is the run's own and new, so the file is too.
+            let path = folder.join(super::database_file_name(info));
             Ok((SqliteTables::open_file(&path).map_err(fail)?, Some(path)))
         }
     }
@@ -751,14 +814,42 @@ fn spawn_flusher(log: Arc<TraceLog>, every: Duration) {
     });
 }
 
+/// The largest message a live service takes, in bytes: far above any `WireMessage`.
+pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
+
 /// Serves one service's port until aborted: `POST /messages` takes a message, `GET /healthz`.
+/// Each connection is served (keep-alive) by a task this one owns, so aborting it — a crash —
+/// closes the listener and every open connection at once, as a process that dies does.
 async fn serve_node(listener: TcpListener, door: Door) {
     let app = Router::new()
         .route("/messages", post(take_message))
         .route("/healthz", get(|| async { "ok" }))
+        // A larger body is refused with 413 before it is read.
+        .layer(DefaultBodyLimit::max(MESSAGE_BYTES_MAX))
         .with_state(door);
-    if let Err(err) = axum::serve(listener, app).await {
-        warn!("a live service's listener failed: {err}");
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, say: wait a moment rather than spin.
+                warn!("a live service cannot accept a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                debug!("a live service's connection ended: {err}");
+            }
+        });
+        while connections.try_join_next().is_some() {}
     }
 }
 

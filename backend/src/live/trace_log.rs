@@ -65,7 +65,7 @@ impl TraceLog {
         let mut hasher = TraceHasher::default();
         hasher.add_header(&header);
         let header_frame = Arc::new(FrameText {
-            json: serde_json::to_string(&ServerFrame::Header(header.clone()))?,
+            json: serde_json::to_string(&ServerFrame::Header(header.clone()))?.into(),
             is_end: false,
         });
         let (frames, _) = broadcast::channel(bounds.frames_buffered.max(1));
@@ -177,7 +177,10 @@ impl TraceLog {
                 return;
             }
         };
-        let frame = Arc::new(FrameText { json, is_end });
+        let frame = Arc::new(FrameText {
+            json: json.into(),
+            is_end,
+        });
         state.history.push(frame.clone());
         // No receiver is fine: nobody watches yet.
         let _ = self.frames.send(frame);
@@ -237,7 +240,9 @@ impl TraceLog {
         let history = self.lock().history.clone();
         let mut events = Vec::new();
         for frame in &history {
-            if let Ok(ServerFrame::Events { events: batch }) = serde_json::from_str(&frame.json) {
+            if let Ok(ServerFrame::Events { events: batch }) =
+                serde_json::from_str(frame.json.as_str())
+            {
                 events.extend(batch);
             }
         }
@@ -321,7 +326,7 @@ mod tests {
         }
         let parsed: Vec<ServerFrame> = frames
             .iter()
-            .map(|f| serde_json::from_str(&f.json).unwrap())
+            .map(|f| serde_json::from_str(f.json.as_str()).unwrap())
             .collect();
         let mut hasher = TraceHasher::default();
         let mut times = Vec::new();
@@ -345,6 +350,26 @@ mod tests {
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
         assert!(frames.last().unwrap().is_end);
         assert_eq!(log.trace().events.len(), 6);
+    }
+
+    #[test]
+    fn every_viewer_gets_the_same_bytes_of_a_frame() {
+        let log = log(16);
+        let mut first = log.subscribe();
+        let mut second = log.subscribe();
+        log.record(sent(1));
+        log.record(sent(2));
+        let (a, b) = (
+            first.frames.try_recv().unwrap(),
+            second.frames.try_recv().unwrap(),
+        );
+        // Serialized once: both point at one buffer, whatever they are cloned into.
+        let (a, b) = ((*a).clone(), (*b).clone());
+        assert_eq!(a.json.as_str().as_ptr(), b.json.as_str().as_ptr());
+        assert_eq!(
+            first.replay[0].json.as_str().as_ptr(),
+            second.replay[0].json.as_str().as_ptr()
+        );
     }
 
     #[test]

@@ -165,8 +165,19 @@ pub fn run_frame(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)])
     .to_string()
 }
 
-/// The next server frame, skipping pings; panics if the socket closes first.
+/// The next server frame, skipping pings and `live_role` frames; panics if the socket closes
+/// first.
 pub async fn next_frame(viewer: &mut Viewer) -> ServerFrame {
+    loop {
+        match next_frame_or_role(viewer).await {
+            ServerFrame::LiveRole(_) => continue,
+            frame => return frame,
+        }
+    }
+}
+
+/// The next server frame, skipping pings; panics if the socket closes first.
+pub async fn next_frame_or_role(viewer: &mut Viewer) -> ServerFrame {
     loop {
         let message = tokio::time::timeout(ANSWER_TIMEOUT, viewer.next())
             .await

@@ -1,14 +1,15 @@
 //! The live run's controls, shown while the source is live services: start and stop the load,
 //! crash and restart a service, slow a service, cut a link or make it lose, duplicate or reorder
-//! messages. Each sends a `live_control` frame on the
-//! open socket; what it did shows in the trace (a service going down, a narration), so the page
-//! keeps no state of its own about it.
+//! messages. Each sends a `live_control` frame, with the run's control token, on the open
+//! socket; what it did shows in the trace (a service going down, a narration), so the page
+//! keeps no state of its own about it. Only the viewer who started the run controls it (unless
+//! the server shares control): a viewer who watches sees why, and the controls disabled.
 
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
 use leptos::prelude::*;
-use shared::protocol::{ClientFrame, Fault, LinkId, LiveCommand, ServiceId, ServiceInfo};
+use shared::protocol::{ClientFrame, Fault, LinkId, LiveCommand, LiveRole, ServiceId, ServiceInfo};
 
 /// The factors a service can be slowed by from the page.
 const SLOW_FACTORS: [u32; 4] = [2, 4, 10, 50];
@@ -30,9 +31,16 @@ pub fn LiveControls() -> impl IntoView {
         })
         .unwrap_or_default()
     });
-    let refused = RwSignal::new(None::<String>);
+    let refused = run.live_refusal;
+    let role = run.live_role;
+    let may_control =
+        move || role.with(|r| matches!(r, Some(LiveRole::Control { .. } | LiveRole::Shared)));
     let send = move |command: LiveCommand| {
-        let sent = ws::send(&ClientFrame::LiveControl(command));
+        let token = role.with_untracked(|r| match r {
+            Some(LiveRole::Control { token }) => Some(token.clone()),
+            _ => None,
+        });
+        let sent = ws::send(&ClientFrame::LiveControl { command, token });
         refused
             .set((!sent).then(|| {
                 "The live run is not connected: press Run to start it again.".to_string()
@@ -96,6 +104,14 @@ pub fn LiveControls() -> impl IntoView {
     view! {
         <Show when=is_live>
             <section class="live-controls card" aria-label="Live run controls">
+                {move || role.with(|r| match r {
+                    Some(LiveRole::Watch { reason }) => Some(view! {
+                        <p class="notice" role="status">{format!("Watching only: {reason}.")}</p>
+                    }),
+                    _ => None,
+                })}
+                <fieldset class="live-fieldset" disabled=move || !may_control()>
+                <legend>"Change the live run"</legend>
                 <div class="live-row">
                     <span class="label">"Load"</span>
                     <button type="button" on:click=move |_| send(LiveCommand::Load { on: true })>
@@ -186,6 +202,7 @@ pub fn LiveControls() -> impl IntoView {
                     </button>
                     <button type="button" on:click=heal_link>"Heal"</button>
                 </div>
+                </fieldset>
                 {move || refused.get().map(|text| view! { <p class="notice" role="alert">{text}</p> })}
             </section>
         </Show>

@@ -132,7 +132,9 @@ pub fn PlayerBar() -> impl IntoView {
                 <strong>{move || format::clock(now.get())}</strong>
                 {move || format!(" / {}", format::run_length(end.get()))}
             </output>
-            <div class="timeline" style=move || format!("--known: {}", known_percent())>
+            // Through CSSOM (`style.setProperty`), not a `style` attribute: the page's
+            // Content-Security-Policy (`style-src 'self'`) refuses inline style attributes.
+            <div class="timeline" style=("--known", move || known_percent())>
                 <input
                     id="seek"
                     type="range"

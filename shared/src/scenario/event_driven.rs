@@ -24,7 +24,7 @@ const ORDER_RATE: KnobSpec = KnobSpec {
     unit: "per s",
     default: 2.0,
     min: 0.0,
-    max: 50.0,
+    max: 5_000.0,
     whole: false,
     help: "How often clients create an order.",
 };

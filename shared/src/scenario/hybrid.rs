@@ -29,7 +29,7 @@ const READS: KnobSpec = KnobSpec {
     unit: "per s",
     default: 2.0,
     min: 0.0,
-    max: 50.0,
+    max: 5_000.0,
     whole: false,
     help: "How often riders open a ride with its driver's name, rating and car.",
 };
@@ -39,7 +39,7 @@ const RENAMES: KnobSpec = KnobSpec {
     unit: "per s",
     default: 0.5,
     min: 0.0,
-    max: 20.0,
+    max: 1_000.0,
     whole: false,
     help: "How often a driver changes their name in Driver; Ride's copy learns it by event.",
 };
@@ -49,7 +49,7 @@ const RATING_CHANGES: KnobSpec = KnobSpec {
     unit: "per s",
     default: 0.5,
     min: 0.0,
-    max: 20.0,
+    max: 1_000.0,
     whole: false,
     help: "How often a driver's rating changes in Driver; nothing tells Ride's cache.",
 };

@@ -158,7 +158,7 @@ mod tests {
         );
         check(
             &[("read_rate_per_s", -1.0)],
-            "must be between 0 and 50 per s",
+            "must be between 0 and 5000 per s",
         );
         check(&[("read_rate_per_s", f64::NAN)], "out of range");
         check(&[("products_per_order", 2.5)], "must be a whole number");

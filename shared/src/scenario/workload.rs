@@ -25,7 +25,7 @@ pub const READ_RATE: KnobSpec = KnobSpec {
     unit: "per s",
     default: 2.0,
     min: 0.0,
-    max: 50.0,
+    max: 5_000.0,
     whole: false,
     help: "How often clients read an order with its product names.",
 };
@@ -36,7 +36,7 @@ pub const RENAME_RATE: KnobSpec = KnobSpec {
     unit: "per s",
     default: 1.0,
     min: 0.0,
-    max: 20.0,
+    max: 1_000.0,
     whole: false,
     help: "How often someone renames a product in Product.",
 };
