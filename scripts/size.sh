@@ -9,8 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # wasm-bindgen (`cargo build -p frontend --target wasm32-unknown-unknown --profile
 # wasm-release`, then `twiggy top` on target/wasm32-unknown-unknown/wasm-release/frontend.wasm):
 # the view code of tachys/leptos about 30 %, monomorphized core and alloc (BTreeMap, sorting,
-# formatting) about 28 %, serde's deserializers for the internally tagged and flattened trace
-# types about 11 %, read-only data (mostly strings) 8 %.
+# formatting) about 28 %, serde about 4 % (11 % before the trace's tagged types were read by hand,
+# shared/src/protocol/read.rs), read-only data (mostly strings) 8 %.
 BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-560000}
 BUDGET_BROTLI_BYTES=${BUDGET_BROTLI_BYTES:-430000}
 compressed_size() { # file, extension, command

@@ -8,6 +8,8 @@ use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod read;
+
 /// The version of this format. Bump it on any change that an old reader would misread.
 ///
 /// 2: network faults begin and end in the trace (`fault_begins`, `fault_ends`), so what was
@@ -136,7 +138,8 @@ impl FaultSpec {
 }
 
 /// What goes wrong while a [`FaultSpec`] is in force.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// The service crashes, and restarts when the fault ends.
@@ -201,7 +204,8 @@ impl LinkId {
 }
 
 /// One thing that happened, at a time since the run started.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceEvent {
     /// When it happened.
     pub at: Micros,
@@ -263,7 +267,8 @@ impl DropReason {
 }
 
 /// How a client operation ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// It succeeded.
@@ -309,7 +314,8 @@ pub enum EndReason {
 }
 
 /// Everything a trace can record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A service started or restarted.
@@ -971,7 +977,8 @@ pub struct WireMessage {
 }
 
 /// The server's message to a viewer over `/ws`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// A new trace begins.

@@ -1,0 +1,570 @@
+//! Reading the trace's tagged types ([`TraceEvent`], [`Outcome`], [`Fault`], [`ServerFrame`])
+//! without serde's derived code for internally tagged and flattened enums.
+//!
+//! That derived code first copies the whole object into a generic buffer, then reads the
+//! variant from the buffer: one more copy of every event, and about 60 KB of the page's
+//! WebAssembly. Here each type is read once into a struct of every field any of its variants has
+//! (each optional), then the tag picks the variant and checks that its fields are there. Writing
+//! is unchanged (derived), so the JSON and the trace's hash are too.
+//!
+//! What this accepts is what the derived code accepted, in any key order, with one difference:
+//! a field that the tagged variant does not have is still read as the type it has in the variants
+//! that do (the derived code skipped it unread). The tests below check that every scenario's trace
+//! reads back equal to what was written, with its keys in written and in alphabetical order.
+
+use super::{
+    CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, MessageKind, MsgId, Observed,
+    OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+};
+use crate::time::Micros;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A field the tagged variant needs, or serde's usual "missing field" error.
+fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+    value.ok_or_else(|| E::missing_field(field))
+}
+
+/// [`Event`]'s `type`, as the JSON spells it.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EventType {
+    ServiceUp,
+    ServiceDown,
+    Sent,
+    Delivered,
+    Duplicated,
+    Dropped,
+    RowWritten,
+    QueueDepth,
+    OpStarted,
+    OpFinished,
+    EventHandled,
+    PartialUpdateFlagged,
+    Narration,
+    RunEnded,
+}
+
+/// Every field of a [`TraceEvent`] line.
+#[derive(Deserialize)]
+struct EventFields {
+    at: Micros,
+    #[serde(rename = "type")]
+    tag: EventType,
+    service: Option<ServiceId>,
+    msg: Option<MsgId>,
+    from: Option<ServiceId>,
+    to: Option<ServiceId>,
+    kind: Option<MessageKind>,
+    label: Option<String>,
+    op: Option<OpId>,
+    caused_by: Option<MsgId>,
+    copy: Option<MsgId>,
+    /// A [`DropReason`] or an [`EndReason`], by the tag.
+    reason: Option<String>,
+    table: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+    version: Option<u64>,
+    queue: Option<String>,
+    depth: Option<u32>,
+    name: Option<String>,
+    client: Option<ServiceId>,
+    outcome: Option<Outcome>,
+    latency: Option<Micros>,
+    observed: Option<Vec<Observed>>,
+    event_id: Option<String>,
+    published_at: Option<Micros>,
+    applied: Option<bool>,
+    text: Option<String>,
+    messages_in_flight: Option<u64>,
+}
+
+fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
+    match name {
+        "lost" => Ok(DropReason::Lost),
+        "receiver_down" => Ok(DropReason::ReceiverDown),
+        "partitioned" => Ok(DropReason::Partitioned),
+        _ => Err(E::unknown_variant(
+            name,
+            &["lost", "receiver_down", "partitioned"],
+        )),
+    }
+}
+
+fn end_reason<E: de::Error>(name: &str) -> Result<EndReason, E> {
+    match name {
+        "reached_until" => Ok(EndReason::ReachedUntil),
+        "budget" => Ok(EndReason::Budget),
+        "stopped" => Ok(EndReason::Stopped),
+        _ => Err(E::unknown_variant(
+            name,
+            &["reached_until", "budget", "stopped"],
+        )),
+    }
+}
+
+impl EventFields {
+    fn into_event<E: de::Error>(self) -> Result<TraceEvent, E> {
+        let f = self;
+        let event = match f.tag {
+            EventType::ServiceUp => Event::ServiceUp {
+                service: required(f.service, "service")?,
+            },
+            EventType::ServiceDown => Event::ServiceDown {
+                service: required(f.service, "service")?,
+            },
+            EventType::Sent => Event::Sent {
+                msg: required(f.msg, "msg")?,
+                from: required(f.from, "from")?,
+                to: required(f.to, "to")?,
+                kind: required(f.kind, "kind")?,
+                label: required(f.label, "label")?,
+                op: f.op,
+                caused_by: f.caused_by,
+            },
+            EventType::Delivered => Event::Delivered {
+                msg: required(f.msg, "msg")?,
+            },
+            EventType::Duplicated => Event::Duplicated {
+                msg: required(f.msg, "msg")?,
+                copy: required(f.copy, "copy")?,
+            },
+            EventType::Dropped => Event::Dropped {
+                msg: required(f.msg, "msg")?,
+                reason: drop_reason(&required::<_, E>(f.reason, "reason")?)?,
+            },
+            EventType::RowWritten => Event::RowWritten {
+                service: required(f.service, "service")?,
+                table: required(f.table, "table")?,
+                key: required(f.key, "key")?,
+                value: required(f.value, "value")?,
+                version: required(f.version, "version")?,
+            },
+            EventType::QueueDepth => Event::QueueDepth {
+                service: required(f.service, "service")?,
+                queue: required(f.queue, "queue")?,
+                depth: required(f.depth, "depth")?,
+            },
+            EventType::OpStarted => Event::OpStarted {
+                op: required(f.op, "op")?,
+                name: required(f.name, "name")?,
+                client: required(f.client, "client")?,
+            },
+            EventType::OpFinished => Event::OpFinished {
+                op: required(f.op, "op")?,
+                outcome: required(f.outcome, "outcome")?,
+                latency: required(f.latency, "latency")?,
+                observed: required(f.observed, "observed")?,
+            },
+            EventType::EventHandled => Event::EventHandled {
+                service: required(f.service, "service")?,
+                event_id: required(f.event_id, "event_id")?,
+                published_at: required(f.published_at, "published_at")?,
+                applied: required(f.applied, "applied")?,
+            },
+            EventType::PartialUpdateFlagged => Event::PartialUpdateFlagged {
+                service: required(f.service, "service")?,
+                key: required(f.key, "key")?,
+                text: required(f.text, "text")?,
+            },
+            EventType::Narration => Event::Narration {
+                text: required(f.text, "text")?,
+            },
+            EventType::RunEnded => Event::RunEnded {
+                reason: end_reason(&required::<_, E>(f.reason, "reason")?)?,
+                messages_in_flight: required(f.messages_in_flight, "messages_in_flight")?,
+            },
+        };
+        Ok(TraceEvent { at: f.at, event })
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        EventFields::deserialize(deserializer)?.into_event()
+    }
+}
+
+/// [`Outcome`]'s `status`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeStatus {
+    Ok,
+    Failed,
+}
+
+/// Every field of an [`Outcome`].
+#[derive(Deserialize)]
+struct OutcomeFields {
+    status: OutcomeStatus,
+    reason: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = OutcomeFields::deserialize(deserializer)?;
+        Ok(match f.status {
+            OutcomeStatus::Ok => Outcome::Ok,
+            OutcomeStatus::Failed => Outcome::Failed {
+                reason: required(f.reason, "reason")?,
+            },
+        })
+    }
+}
+
+/// [`Fault`]'s `kind`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    Crash,
+    Slow,
+    Partition,
+    Drop,
+    Duplicate,
+    Reorder,
+}
+
+/// Every field of a [`Fault`].
+#[derive(Deserialize)]
+struct FaultFields {
+    kind: FaultKind,
+    service: Option<ServiceId>,
+    factor: Option<u32>,
+    link: Option<LinkId>,
+    percent: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FaultFields::deserialize(deserializer)?;
+        Ok(match f.kind {
+            FaultKind::Crash => Fault::Crash {
+                service: required(f.service, "service")?,
+            },
+            FaultKind::Slow => Fault::Slow {
+                service: required(f.service, "service")?,
+                factor: required(f.factor, "factor")?,
+            },
+            FaultKind::Partition => Fault::Partition {
+                link: required(f.link, "link")?,
+            },
+            FaultKind::Drop => Fault::Drop {
+                link: required(f.link, "link")?,
+                percent: required(f.percent, "percent")?,
+            },
+            FaultKind::Duplicate => Fault::Duplicate {
+                link: required(f.link, "link")?,
+                percent: required(f.percent, "percent")?,
+            },
+            FaultKind::Reorder => Fault::Reorder {
+                link: required(f.link, "link")?,
+                percent: required(f.percent, "percent")?,
+            },
+        })
+    }
+}
+
+/// [`ServerFrame`]'s `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FrameType {
+    Header,
+    Events,
+    End,
+    Error,
+    Resync,
+}
+
+/// A frame's `events`: the events of an `events` frame, or how many were sent in an `end` frame.
+enum EventsField {
+    Batch(Vec<TraceEvent>),
+    Count(u64),
+}
+
+impl<'de> Deserialize<'de> for EventsField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventsVisitor;
+        impl<'de> Visitor<'de> for EventsVisitor {
+            type Value = EventsField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of trace events or a count")
+            }
+            fn visit_u64<E: de::Error>(self, count: u64) -> Result<EventsField, E> {
+                Ok(EventsField::Count(count))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventsField, A::Error> {
+                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(event) = seq.next_element()? {
+                    events.push(event);
+                }
+                Ok(EventsField::Batch(events))
+            }
+        }
+        deserializer.deserialize_any(EventsVisitor)
+    }
+}
+
+/// Every field of a [`ServerFrame`]: a header's, then the other frames'.
+#[derive(Deserialize)]
+struct FrameFields {
+    #[serde(rename = "type")]
+    tag: FrameType,
+    protocol_version: Option<u32>,
+    scenario: Option<String>,
+    seed: Option<u64>,
+    until: Option<Micros>,
+    knobs: Option<BTreeMap<String, f64>>,
+    services: Option<Vec<ServiceInfo>>,
+    links: Option<Vec<(ServiceId, ServiceId)>>,
+    network: Option<LinkSpec>,
+    copies: Option<Vec<CopyDecl>>,
+    faults: Option<Vec<super::FaultSpec>>,
+    events: Option<EventsField>,
+    trace_hash: Option<String>,
+    message: Option<String>,
+    missed_frames: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FrameFields::deserialize(deserializer)?;
+        let wrong_events = |expected: &str| {
+            de::Error::invalid_type(
+                de::Unexpected::Other("the other kind of `events`"),
+                &expected,
+            )
+        };
+        Ok(match f.tag {
+            FrameType::Header => ServerFrame::Header(TraceHeader {
+                protocol_version: required(f.protocol_version, "protocol_version")?,
+                scenario: required(f.scenario, "scenario")?,
+                seed: required(f.seed, "seed")?,
+                until: required(f.until, "until")?,
+                knobs: required(f.knobs, "knobs")?,
+                services: required(f.services, "services")?,
+                links: required(f.links, "links")?,
+                network: required(f.network, "network")?,
+                copies: required(f.copies, "copies")?,
+                faults: f.faults.unwrap_or_default(),
+            }),
+            FrameType::Events => match required(f.events, "events")? {
+                EventsField::Batch(events) => ServerFrame::Events { events },
+                EventsField::Count(_) => return Err(wrong_events("a list of trace events")),
+            },
+            FrameType::End => ServerFrame::End {
+                trace_hash: required(f.trace_hash, "trace_hash")?,
+                events: match required(f.events, "events")? {
+                    EventsField::Count(count) => count,
+                    EventsField::Batch(_) => return Err(wrong_events("u64")),
+                },
+            },
+            FrameType::Error => ServerFrame::Error {
+                message: required(f.message, "message")?,
+            },
+            FrameType::Resync => ServerFrame::Resync {
+                missed_frames: required(f.missed_frames, "missed_frames")?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Trace, TraceEvent};
+    use super::*;
+    use crate::protocol::{RunRequest, event_line, header_line};
+    use crate::scenario::{catalog, simulate};
+    use std::collections::BTreeSet;
+
+    /// Every scenario, with one fault of each kind, so every kind of event and fault is written.
+    fn traces() -> Vec<Trace> {
+        catalog()
+            .iter()
+            .map(|spec| {
+                let names: Vec<String> = simulate(&RunRequest {
+                    scenario: spec.name.into(),
+                    seed: 1,
+                    until_s: 1.0,
+                    knobs: BTreeMap::new(),
+                    faults: vec![],
+                })
+                .unwrap()
+                .header
+                .services
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+                let (a, b) = (&names[names.len() - 2], &names[names.len() - 1]);
+                let faults = [
+                    format!("crash:{b}@4+3"),
+                    format!("slow:{a}*3@2+4"),
+                    format!("partition:{a}-{b}@9+2"),
+                    "drop:*=10%@12+3".to_string(),
+                    "duplicate:*=20%@15+3".to_string(),
+                    "reorder:*=20%@18".to_string(),
+                ];
+                simulate(&RunRequest {
+                    scenario: spec.name.into(),
+                    seed: 5,
+                    until_s: 24.0,
+                    knobs: BTreeMap::new(),
+                    faults: faults.to_vec(),
+                })
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The same JSON with its keys in alphabetical order (serde_json's `Value` sorts them).
+    fn keys_sorted(line: &str) -> String {
+        serde_json::to_string(&serde_json::from_str::<serde_json::Value>(line).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_scenarios_trace_reads_back_as_written_in_any_key_order() {
+        let mut types = BTreeSet::new();
+        let mut fault_kinds = BTreeSet::new();
+        for trace in traces() {
+            let text = trace.to_jsonl();
+            let back = Trace::from_jsonl(&text).unwrap();
+            assert_eq!(back, trace, "{}", trace.header.scenario);
+            assert_eq!(back.to_jsonl(), text);
+            assert_eq!(back.hash_hex(), trace.hash_hex());
+            for fault in &trace.header.faults {
+                let json = serde_json::to_value(&fault.fault).unwrap();
+                fault_kinds.insert(json["kind"].as_str().unwrap().to_string());
+            }
+            let sorted_header = keys_sorted(header_line(&trace.header).trim_end());
+            assert_ne!(format!("{sorted_header}\n"), header_line(&trace.header));
+            let mut sorted = sorted_header + "\n";
+            for event in &trace.events {
+                let line = event_line(event);
+                let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+                types.insert(json["type"].as_str().unwrap().to_string());
+                sorted.push_str(&keys_sorted(&line));
+                sorted.push('\n');
+            }
+            assert_eq!(Trace::from_jsonl(&sorted).unwrap(), trace);
+        }
+        assert_eq!(
+            types.len(),
+            14,
+            "every kind of event was written: {types:?}"
+        );
+        assert_eq!(fault_kinds.len(), 6, "every kind of fault: {fault_kinds:?}");
+    }
+
+    #[test]
+    fn every_server_frame_reads_back_as_written_in_any_key_order() {
+        let trace = traces().swap_remove(0);
+        let end = trace
+            .events
+            .iter()
+            .rposition(|e| matches!(e.event, Event::RunEnded { .. }))
+            .unwrap();
+        let mut ended = trace.events[end].clone();
+        let mut frames = vec![
+            ServerFrame::Header(trace.header.clone()),
+            ServerFrame::Events {
+                events: trace.events[..50].to_vec(),
+            },
+            ServerFrame::Events { events: vec![] },
+            ServerFrame::End {
+                trace_hash: trace.hash_hex(),
+                events: trace.events.len() as u64,
+            },
+            ServerFrame::Error {
+                message: "unknown scenario".into(),
+            },
+            ServerFrame::Resync { missed_frames: 3 },
+        ];
+        for reason in [EndReason::Budget, EndReason::Stopped] {
+            if let Event::RunEnded { reason: r, .. } = &mut ended.event {
+                *r = reason;
+            }
+            frames.push(ServerFrame::Events {
+                events: vec![ended.clone()],
+            });
+        }
+        for frame in frames {
+            let json = serde_json::to_string(&frame).unwrap();
+            assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+            let sorted = keys_sorted(&json);
+            assert_eq!(serde_json::from_str::<ServerFrame>(&sorted).unwrap(), frame);
+        }
+        let header = serde_json::to_value(ServerFrame::Header(trace.header.clone())).unwrap();
+        let mut without_faults = header.clone();
+        without_faults.as_object_mut().unwrap().remove("faults");
+        let read: ServerFrame = serde_json::from_value(without_faults).unwrap();
+        let ServerFrame::Header(read) = read else {
+            panic!("not a header: {read:?}")
+        };
+        assert!(read.faults.is_empty(), "faults default to none");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_what_is_wrong() {
+        let error = |json: &str| {
+            serde_json::from_str::<TraceEvent>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        let check = |json: &str, expected: &str| {
+            let err = error(json);
+            assert!(
+                err.contains(expected),
+                "{json}: {err:?} should say {expected:?}"
+            );
+        };
+        check(r#"{"at":1,"type":"delivered"}"#, "missing field `msg`");
+        check(r#"{"type":"delivered","msg":1}"#, "missing field `at`");
+        check(r#"{"at":1,"msg":1}"#, "missing field `type`");
+        check(
+            r#"{"at":1,"type":"teleported"}"#,
+            "unknown variant `teleported`",
+        );
+        check(
+            r#"{"at":1,"type":"dropped","msg":1,"reason":"budget"}"#,
+            "unknown variant `budget`",
+        );
+        check(
+            r#"{"at":1,"type":"run_ended","reason":"lost","messages_in_flight":0}"#,
+            "unknown variant `lost`",
+        );
+        check(r#"{"at":1,"type":"delivered","msg":"one"}"#, "invalid type");
+        check(
+            r#"{"at":1,"type":"delivered","msg":1,"msg":2}"#,
+            "duplicate field `msg`",
+        );
+        check(
+            r#"{"at":1,"type":"op_finished","op":1,"outcome":{"status":"failed"},"latency":3,"observed":[]}"#,
+            "missing field `reason`",
+        );
+        let frame = |json: &str| {
+            serde_json::from_str::<ServerFrame>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(frame(r#"{"type":"events","events":3}"#).contains("list of trace events"));
+        assert!(frame(r#"{"type":"end","trace_hash":"00","events":[]}"#).contains("u64"));
+        assert!(frame(r#"{"type":"header","protocol_version":1}"#).contains("missing field"));
+        // Sent's `op` and `caused_by` may be null or absent, as with serde's derive.
+        let sent = r#"{"at":1,"type":"sent","msg":1,"from":0,"to":1,"kind":"request","label":"x"}"#;
+        let read: TraceEvent = serde_json::from_str(sent).unwrap();
+        assert_eq!(
+            read.event,
+            Event::Sent {
+                msg: MsgId(1),
+                from: ServiceId(0),
+                to: ServiceId(1),
+                kind: MessageKind::Request,
+                label: "x".into(),
+                op: None,
+                caused_by: None,
+            }
+        );
+    }
+}
