@@ -13,8 +13,8 @@
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
-    CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, MessageKind, MsgId, Observed,
-    OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+    CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole, MessageKind, MsgId,
+    Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -43,6 +43,9 @@ enum EventType {
     OpFinished,
     EventHandled,
     PartialUpdateFlagged,
+    WriteAborted,
+    FaultBegins,
+    FaultEnds,
     Narration,
     RunEnded,
 }
@@ -80,6 +83,9 @@ struct EventFields {
     applied: Option<bool>,
     text: Option<String>,
     messages_in_flight: Option<u64>,
+    source_service: Option<ServiceId>,
+    source_table: Option<String>,
+    fault: Option<Fault>,
 }
 
 fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
@@ -169,6 +175,19 @@ impl EventFields {
                 service: required(f.service, "service")?,
                 key: required(f.key, "key")?,
                 text: required(f.text, "text")?,
+            },
+            EventType::WriteAborted => Event::WriteAborted {
+                service: required(f.service, "service")?,
+                source_service: required(f.source_service, "source_service")?,
+                source_table: required(f.source_table, "source_table")?,
+                key: required(f.key, "key")?,
+                version: required(f.version, "version")?,
+            },
+            EventType::FaultBegins => Event::FaultBegins {
+                fault: required(f.fault, "fault")?,
+            },
+            EventType::FaultEnds => Event::FaultEnds {
+                fault: required(f.fault, "fault")?,
             },
             EventType::Narration => Event::Narration {
                 text: required(f.text, "text")?,
@@ -276,6 +295,16 @@ enum FrameType {
     End,
     Error,
     Resync,
+    LiveRole,
+}
+
+/// [`LiveRole`]'s `role`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RoleKind {
+    Control,
+    Shared,
+    Watch,
 }
 
 /// A frame's `events`: the events of an `events` frame, or how many were sent in an `end` frame.
@@ -326,6 +355,9 @@ struct FrameFields {
     trace_hash: Option<String>,
     message: Option<String>,
     missed_frames: Option<u64>,
+    role: Option<RoleKind>,
+    token: Option<String>,
+    reason: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ServerFrame {
@@ -367,6 +399,15 @@ impl<'de> Deserialize<'de> for ServerFrame {
             FrameType::Resync => ServerFrame::Resync {
                 missed_frames: required(f.missed_frames, "missed_frames")?,
             },
+            FrameType::LiveRole => ServerFrame::LiveRole(match required(f.role, "role")? {
+                RoleKind::Control => LiveRole::Control {
+                    token: required(f.token, "token")?,
+                },
+                RoleKind::Shared => LiveRole::Shared,
+                RoleKind::Watch => LiveRole::Watch {
+                    reason: required(f.reason, "reason")?,
+                },
+            }),
         })
     }
 }
@@ -451,7 +492,7 @@ mod tests {
         }
         assert_eq!(
             types.len(),
-            14,
+            17,
             "every kind of event was written: {types:?}"
         );
         assert_eq!(fault_kinds.len(), 6, "every kind of fault: {fault_kinds:?}");
@@ -480,6 +521,13 @@ mod tests {
                 message: "unknown scenario".into(),
             },
             ServerFrame::Resync { missed_frames: 3 },
+            ServerFrame::LiveRole(LiveRole::Control {
+                token: "0f3a".into(),
+            }),
+            ServerFrame::LiveRole(LiveRole::Shared),
+            ServerFrame::LiveRole(LiveRole::Watch {
+                reason: "another viewer controls this run".into(),
+            }),
         ];
         for reason in [EndReason::Budget, EndReason::Stopped] {
             if let Event::RunEnded { reason: r, .. } = &mut ended.event {
