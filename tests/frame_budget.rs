@@ -20,10 +20,11 @@
 //!   WebAssembly by `scripts/bench.sh compute`: the simulation alone, without the page's index,
 //!   so a lower bound of computing at once in the page).
 //!
-//! `frame-budget [synthetic|big-run|compute]` runs one part; no argument runs the first two. Run with
-//! `scripts/bench.sh` (it builds the page first). `frame-budget profile [SPEED]` instead records
-//! the page's CPU profile (DevTools' `Profiler`) for 5 s of the big run and prints where the time
-//! went, by function (build the page with symbols to see Rust names: `scripts/bench.sh profile`).
+//! `frame-budget [synthetic|big-run|compute]` runs one part; no argument runs the first two.
+//! Run with `scripts/bench.sh frames` or `scripts/bench.sh compute` (they build the page first).
+//! `frame-budget profile [SPEED]` instead records the page's CPU profile (DevTools' `Profiler`)
+//! for 5 s of the big run and prints where the time went, by function (WebAssembly functions
+//! show Rust names only in a build of the page that keeps its name section).
 
 use crosstalk_tests::synthetic::synthetic_trace;
 use crosstalk_tests::{Browser, start_backend_with, start_browser};
@@ -309,22 +310,21 @@ async fn compute(browser: &Browser, addr: &str) {
             "  at once, the engine alone (simulate_big_run, median of 3): {ms:.0} ms, {} events",
             at_once[0]
         ),
-        None => println!("  at once: no engine ({at_once}; build it with scripts/bench.sh compute)"),
+        None => {
+            println!("  at once: no engine ({at_once}; build it with scripts/bench.sh compute)")
+        }
     }
     let cases = [
         ("every view, playing at 1×", "&speed=1"),
-        (
-            "map alone, paused",
-            "&speed=1&autoplay=0&views=map",
-        ),
+        ("map alone, paused", "&speed=1&autoplay=0&views=map"),
     ];
     for (what, extra) in cases {
         let url = format!("http://{addr}/?{BIG_RUN}{extra}");
         open_computed(browser, &url).await;
         let status = browser.text("#status").await;
         let (elapsed_ms, events) = read_status(&status);
-        let working = read_working_ms(&status)
-            .map_or("—".to_string(), |ms| format!("{ms:.0} ms"));
+        let working =
+            read_working_ms(&status).map_or("—".to_string(), |ms| format!("{ms:.0} ms"));
         let ratio = at_once_ms.map_or("—".to_string(), |at_once| {
             format!("{:.2}×", elapsed_ms / at_once)
         });

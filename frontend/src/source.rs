@@ -2,7 +2,7 @@
 //! trace streamed by the backend, checked against the hash the backend sends at the end. The
 //! WebSocket itself lives in [`crate::ws`].
 
-use crate::computation::{ComputeTimes, Computation};
+use crate::computation::{Computation, ComputeTimes};
 use crate::trace_index::TraceIndex;
 use shared::protocol::{PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
 

@@ -732,14 +732,27 @@ mod tests {
         };
         let trace = shared::scenario::simulate(&request).unwrap();
         let index = TraceIndex::complete(trace.header, trace.events);
-        let open = index.spans().iter().filter(|s| s.end == SpanEnd::Open).count();
+        let open = index
+            .spans()
+            .iter()
+            .filter(|s| s.end == SpanEnd::Open)
+            .count();
         let dropped = index
             .spans()
             .iter()
             .filter(|s| matches!(s.end, SpanEnd::Dropped(..)))
             .count();
-        println!("{} spans, {open} open, {dropped} dropped", index.spans().len());
-        for (from_ms, to_ms) in [(0, 0), (0, 6_000), (1_500, 2_500), (3_990, 4_000), (5_000, 6_100)] {
+        println!(
+            "{} spans, {open} open, {dropped} dropped",
+            index.spans().len()
+        );
+        for (from_ms, to_ms) in [
+            (0, 0),
+            (0, 6_000),
+            (1_500, 2_500),
+            (3_990, 4_000),
+            (5_000, 6_100),
+        ] {
             let (from, to) = (Micros::from_millis(from_ms), Micros::from_millis(to_ms));
             let all: Vec<MsgId> = index
                 .spans()

@@ -113,8 +113,11 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
     // Only a slot whose line turns from selectable to not (or back) is rebuilt.
     let body = move || {
         if selectable.get() {
-            let is_selected =
-                move || selects.with(|mine| selected.selection.with(|s| s == mine)).to_string();
+            let is_selected = move || {
+                selects
+                    .with(|mine| selected.selection.with(|s| s == mine))
+                    .to_string()
+            };
             view! {
                 <button
                     type="button"

@@ -3,9 +3,7 @@
 //! the message.
 
 use crate::selection::Selection;
-use crate::sequence::{
-    self, HEAD_HEIGHT, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
-};
+use crate::sequence::{self, HEAD_HEIGHT, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 use shared::protocol::MsgId;
