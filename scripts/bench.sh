@@ -6,6 +6,9 @@
 #                                   5,000 need more than 16.7 ms of work per frame at p95), and
 #                                   the big run with every view at 1× and 10×, with its compute
 #                                   time and memory per event in the page
+#   scripts/bench.sh compute        the big run computed in the page in slices (every view
+#                                   playing; the map alone, paused) beside the engine computing
+#                                   it at once in the same browser
 #   scripts/bench.sh first-message  an embed on a throttled link, cold: map drawn, first message
 #                                   moving
 #   scripts/bench.sh engine         trace events/s natively, in WebAssembly (Node), and a SimPy
@@ -16,8 +19,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 part=${1:-all}
 case "$part" in
-  frames | first-message | engine | all) ;;
-  *) echo "usage: scripts/bench.sh [frames|first-message|engine]" >&2; exit 2 ;;
+  frames | compute | first-message | engine | all) ;;
+  *) echo "usage: scripts/bench.sh [frames|compute|first-message|engine]" >&2; exit 2 ;;
 esac
 . scripts/setup.sh
 echo "load: $(uptime)"
@@ -27,6 +30,11 @@ if [ "$part" != engine ]; then
 fi
 if [ "$part" = frames ] || [ "$part" = all ]; then
   cargo run --quiet --release -p crosstalk-tests --bin frame-budget
+fi
+if [ "$part" = compute ] || [ "$part" = all ]; then
+  # The engine alone, built with the page's own profile, to time it at once in the browser.
+  cargo build --quiet -p crosstalk-bench --lib --target wasm32-unknown-unknown --profile wasm-release
+  cargo run --quiet --release -p crosstalk-tests --bin frame-budget -- compute
 fi
 if [ "$part" = first-message ] || [ "$part" = all ]; then
   cargo run --quiet --release -p crosstalk-tests --bin first-message

@@ -14,10 +14,17 @@
 //! message it posts, which runs after the page's own callbacks, the updates they cause, style,
 //! layout and paint; "interval" is the time between two frames' callbacks.
 //!
-//! `frame-budget [synthetic|big-run]` runs one part; no argument runs both. Run with
-//! `scripts/bench.sh` (it builds the page first). `frame-budget profile [SPEED]` instead records
-//! the page's CPU profile (DevTools' `Profiler`) for 5 s of the big run and prints where the time
-//! went, by function (build the page with symbols to see Rust names: `scripts/bench.sh profile`).
+//! - `compute`: how long the big run takes to compute in the page, in slices while the page
+//!   plays (every view, and the map alone, paused), beside the same engine computing the same
+//!   run at once in the same browser (`crosstalk-bench`'s `simulate_big_run`, built to
+//!   WebAssembly by `scripts/bench.sh compute`: the simulation alone, without the page's index,
+//!   so a lower bound of computing at once in the page).
+//!
+//! `frame-budget [synthetic|big-run|compute]` runs one part; no argument runs the first two.
+//! Run with `scripts/bench.sh frames` or `scripts/bench.sh compute` (they build the page first).
+//! `frame-budget profile [SPEED]` instead records the page's CPU profile (DevTools' `Profiler`)
+//! for 5 s of the big run and prints where the time went, by function (WebAssembly functions
+//! show Rust names only in a build of the page that keeps its name section).
 
 use crosstalk_tests::synthetic::synthetic_trace;
 use crosstalk_tests::{Browser, start_backend_with, start_browser};
@@ -35,6 +42,31 @@ const MEASURED_FRAMES: usize = 600;
 const BIG_RUN: &str = "scenario=request-response&until=200&k.read_rate_per_s=50\
      &k.products_per_order=8&k.pool_size=64&k.link_latency_ms=1&k.product_down_for_s=0\
      &k.product_slow_for_s=0&views=map,sequence,charts,metrics,tables,log&t=80&loop=1";
+
+/// The engine built to WebAssembly (`crosstalk-bench`), relative to the workspace.
+const ENGINE_WASM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/wasm32-unknown-unknown/wasm-release/crosstalk_bench.wasm"
+);
+/// Times `simulate_big_run` of the engine served at `/bench/engine.wasm` once for warm-up, then
+/// three times; leaves `[events, median ms]` in `window.__engineAtOnce`.
+const ENGINE_AT_ONCE: &str = r#"
+window.__engineAtOnce = null;
+WebAssembly.instantiateStreaming(fetch('/bench/engine.wasm'), {}).then(({ instance }) => {
+  const simulate = instance.exports.simulate_big_run;
+  simulate();
+  const times = [];
+  let events = 0;
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    events = simulate();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  window.__engineAtOnce = [events, times[1]];
+}, e => { window.__engineAtOnce = [0, String(e)]; });
+return true;
+"#;
 
 /// Keeps `[start, work, interval]` of the latest frames in `window.__frames`, and the page's
 /// WebAssembly memory in `window.__wasmMemory` (Trunk's loader announces it).
@@ -70,6 +102,15 @@ async fn main() {
     let part = std::env::args().nth(1).unwrap_or_default();
     // The synthetic traces, served beside the page.
     let mut traces = axum::Router::new();
+    // The engine alone, when built (`scripts/bench.sh compute` builds it).
+    if let Ok(engine) = std::fs::read(ENGINE_WASM) {
+        traces = traces.route(
+            "/bench/engine.wasm",
+            axum::routing::get(move || async move {
+                ([(http::header::CONTENT_TYPE, "application/wasm")], engine)
+            }),
+        );
+    }
     for messages in CASES {
         let body = synthetic_trace(messages).to_jsonl();
         traces = traces.route(
@@ -97,6 +138,9 @@ async fn main() {
     }
     if part.is_empty() || part == "big-run" {
         big_run(&browser, &backend.addr.to_string()).await;
+    }
+    if part == "compute" {
+        compute(&browser, &backend.addr.to_string()).await;
     }
     browser.close().await;
     if over_budget {
@@ -242,6 +286,54 @@ async fn big_run(browser: &Browser, addr: &str) {
     );
 }
 
+/// How long the big run takes to compute: at once (the engine alone) and in the page, in
+/// slices, with every view playing and with the map alone, paused.
+async fn compute(browser: &Browser, addr: &str) {
+    println!("computing the big run in headless Chromium, 1280×900");
+    browser
+        .client
+        .goto(&format!("http://{addr}/bench/500.jsonl"))
+        .await
+        .expect("open a page of the server");
+    browser.js(ENGINE_AT_ONCE).await;
+    browser
+        .wait_until(
+            "return window.__engineAtOnce !== null",
+            Duration::from_secs(300),
+            "the engine's runs",
+        )
+        .await;
+    let at_once = browser.js("return window.__engineAtOnce").await;
+    let at_once_ms = at_once.get(1).and_then(|v| v.as_f64());
+    match at_once_ms {
+        Some(ms) => println!(
+            "  at once, the engine alone (simulate_big_run, median of 3): {ms:.0} ms, {} events",
+            at_once[0]
+        ),
+        None => {
+            println!("  at once: no engine ({at_once}; build it with scripts/bench.sh compute)")
+        }
+    }
+    let cases = [
+        ("every view, playing at 1×", "&speed=1"),
+        ("map alone, paused", "&speed=1&autoplay=0&views=map"),
+    ];
+    for (what, extra) in cases {
+        let url = format!("http://{addr}/?{BIG_RUN}{extra}");
+        open_computed(browser, &url).await;
+        let status = browser.text("#status").await;
+        let (elapsed_ms, events) = read_status(&status);
+        let working =
+            read_working_ms(&status).map_or("—".to_string(), |ms| format!("{ms:.0} ms"));
+        let ratio = at_once_ms.map_or("—".to_string(), |at_once| {
+            format!("{:.2}×", elapsed_ms / at_once)
+        });
+        println!(
+            "  in the page, in slices, {what}: {elapsed_ms:.0} ms by the clock ({working} of it in slices), {events} events; {ratio} the engine at once"
+        );
+    }
+}
+
 /// Records 5 s of the big run's playback at `speed` with DevTools' sampling profiler and prints
 /// the 40 functions that took the most time themselves.
 async fn profile(browser: &Browser, addr: &str, speed: &str) {
@@ -321,6 +413,16 @@ fn read_status(status: &str) -> (f64, u64) {
         .and_then(|n| n.replace(',', "").parse::<u64>().ok())
         .unwrap_or(0);
     (compute_ms, events)
+}
+
+/// `… in 123 ms (45 ms of it computing): …` → 45; `None` for a page that does not say.
+fn read_working_ms(status: &str) -> Option<f64> {
+    let rest = status.split(" ms (").nth(1)?;
+    rest.split(" ms of it computing")
+        .next()?
+        .replace(',', "")
+        .parse()
+        .ok()
 }
 
 /// The `percent`th percentile (nearest rank) of `values`.

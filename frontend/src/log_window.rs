@@ -51,9 +51,20 @@ impl LogWindow {
         self.first_row..(self.first_row + ROWS_DRAWN).min(self.rows())
     }
 
-    /// How far down the list event `event_idx`'s row sits.
-    pub fn top_px(&self, event_idx: usize) -> f64 {
-        self.total.saturating_sub(event_idx + 1) as f64 * ROW_HEIGHT_PX
+    /// How many rows are drawn.
+    pub fn rows_drawn(&self) -> usize {
+        self.drawn_rows().len()
+    }
+
+    /// The first row drawn, counted from the newest (row 0): where the drawn rows sit follows
+    /// it alone, so new events change what the rows say, not where they are.
+    pub fn first_row(&self) -> usize {
+        self.first_row
+    }
+
+    /// How far down the list the `slot`th row drawn sits, when `first_row` is drawn first.
+    pub fn slot_top_px(first_row: usize, slot: usize) -> f64 {
+        (first_row + slot) as f64 * ROW_HEIGHT_PX
     }
 
     /// The whole list's height.
@@ -74,8 +85,8 @@ mod tests {
     fn the_newest_events_are_drawn_at_the_top() {
         let window = LogWindow::new(100, 0);
         assert_eq!(drawn(window), (64..100).rev().collect::<Vec<_>>());
-        assert_eq!(window.top_px(99), 0.0);
-        assert_eq!(window.top_px(98), ROW_HEIGHT_PX);
+        assert_eq!(LogWindow::slot_top_px(window.first_row(), 0), 0.0);
+        assert_eq!(LogWindow::slot_top_px(window.first_row(), 1), ROW_HEIGHT_PX);
         assert_eq!(window.height_px(), 100.0 * ROW_HEIGHT_PX);
     }
 
@@ -91,6 +102,30 @@ mod tests {
         let bottom = LogWindow::new(1_000, 999);
         assert_eq!(drawn(bottom).last(), Some(&0));
         assert_eq!(drawn(bottom).len(), ROWS_DRAWN);
+    }
+
+    #[test]
+    fn each_drawn_row_sits_where_its_event_belongs() {
+        for window in [
+            LogWindow::new(100, 0),
+            LogWindow::new(1_000, 500),
+            LogWindow::new(3, 10),
+        ] {
+            assert_eq!(window.rows_drawn(), drawn(window).len());
+            // Event `e` is row `total - 1 - e`, newest first.
+            let total = window.total;
+            for (slot, event_idx) in window.events().enumerate() {
+                assert_eq!(
+                    LogWindow::slot_top_px(window.first_row(), slot),
+                    (total - 1 - event_idx) as f64 * ROW_HEIGHT_PX
+                );
+            }
+        }
+        // New events change what the rows say, not where they are.
+        assert_eq!(
+            LogWindow::new(100, 0).first_row(),
+            LogWindow::new(130, 0).first_row()
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Starting a run from what the settings say: simulated in the page, streamed from the backend,
 //! or read from a recorded trace.
 
-use crate::computation::Computation;
+use crate::computation::{Computation, SlicePacer};
 use crate::config::{RunConfig, SourceKind};
 use crate::player::Player;
 use crate::recorded;
@@ -12,7 +12,8 @@ use crate::ws;
 use leptos::prelude::*;
 use shared::protocol::{ClientFrame, LiveRole};
 use shared::time::Micros;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Runs what the settings say, from the chosen source.
@@ -64,9 +65,6 @@ fn milliseconds_now() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }
 
-/// How long one slice of computing in the page runs before the browser gets the thread back
-/// to paint a frame.
-const COMPUTE_SLICE_MS: f64 = 8.0;
 /// How often the views hear of what was computed: each time they look at the whole trace
 /// again (the charts, the numbers), so not after every slice.
 const COMPUTE_NOTIFY_MS: f64 = 150.0;
@@ -103,7 +101,7 @@ fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
             });
             let slicing = Slicing {
                 generation,
-                started_ms: milliseconds_now(),
+                pacer: SlicePacer::new(milliseconds_now()),
                 start_at: Some(Micros::from_secs_f64(config.start_s))
                     .filter(|start| *start > Micros::ZERO),
                 notified_ms: f64::NEG_INFINITY,
@@ -118,7 +116,8 @@ fn run_in_page(config: &RunConfig, run: RunHandle, clock: Clock) {
 #[derive(Copy, Clone)]
 struct Slicing {
     generation: u64,
-    started_ms: f64,
+    /// How long each slice runs.
+    pacer: SlicePacer,
     /// Where the address asked the playhead to start, until the run has got that far.
     start_at: Option<Micros>,
     /// When the views last heard of new events.
@@ -130,19 +129,18 @@ fn compute_slice(mut computation: Computation, mut slicing: Slicing, run: RunHan
         return;
     }
     let slice_started = milliseconds_now();
-    let mut events = Vec::new();
-    while !computation.is_finished() && milliseconds_now() - slice_started < COMPUTE_SLICE_MS {
-        events.extend(computation.slice(COMPUTE_SLICE_STEPS));
-    }
-    let done = computation.is_finished();
+    let budget_ms = slicing.pacer.budget_ms(slice_started);
+    // Indexing the events is part of the slice, so the budget holds for the whole of it.
     run.storage().update_value(|index| {
-        if let Some(index) = index {
-            index.append(events);
-            if done {
-                index.finish();
-            }
+        let Some(index) = index else { return };
+        while !computation.is_finished() && milliseconds_now() - slice_started < budget_ms {
+            index.append(computation.slice(COMPUTE_SLICE_STEPS));
+        }
+        if computation.is_finished() {
+            index.finish();
         }
     });
+    let done = computation.is_finished();
     let playable = run
         .read_untracked(TraceIndex::playable_until)
         .unwrap_or_default();
@@ -162,11 +160,12 @@ fn compute_slice(mut computation: Computation, mut slicing: Slicing, run: RunHan
         slicing.notified_ms = now_ms;
         run.touch();
     }
+    slicing.pacer.slice_ran(slice_started, milliseconds_now());
     if done {
         run.status.set(RunStatus::Computed {
             events: computation.events(),
             hash: computation.hash_hex(),
-            compute_ms: Some(milliseconds_now() - slicing.started_ms),
+            times: slicing.pacer.times_ms(milliseconds_now()),
         });
     } else {
         if notify {
@@ -175,12 +174,54 @@ fn compute_slice(mut computation: Computation, mut slicing: Slicing, run: RunHan
                 percent: (computation.progress() * 100.0) as u8,
             });
         }
-        // A zero timeout lets the browser paint and play in between.
-        set_timeout(
-            move || compute_slice(computation, slicing, run, clock),
-            std::time::Duration::ZERO,
-        );
+        // The browser paints and plays in between.
+        after_yielding(move || compute_slice(computation, slicing, run, clock));
     }
+}
+
+thread_local! {
+    /// Continuations waiting for [`after_yielding`]'s message, first in first out.
+    static AFTER_YIELDING: RefCell<VecDeque<Box<dyn FnOnce()>>> = RefCell::new(VecDeque::new());
+    /// The channel whose messages run them, once made.
+    static YIELD_CHANNEL: RefCell<Option<web_sys::MessagePort>> = const { RefCell::new(None) };
+}
+
+/// Runs `then` in a task of its own, after the browser had the chance to draw a frame and
+/// handle input. A message to ourselves, not a zero timeout: browsers hold nested timeouts back
+/// to 4 ms each, which would idle the thread a third of the time between 8 ms slices.
+fn after_yielding(then: impl FnOnce() + 'static) {
+    AFTER_YIELDING.with(|queue| queue.borrow_mut().push_back(Box::new(then)));
+    let posted = YIELD_CHANNEL.with(|port| {
+        let mut port = port.borrow_mut();
+        if port.is_none() {
+            *port = yield_channel();
+        }
+        port.as_ref()
+            .is_some_and(|port| port.post_message(&wasm_bindgen::JsValue::NULL).is_ok())
+    });
+    if !posted {
+        set_timeout(run_next_continuation, std::time::Duration::ZERO);
+    }
+}
+
+fn run_next_continuation() {
+    let next = AFTER_YIELDING.with(|queue| queue.borrow_mut().pop_front());
+    if let Some(next) = next {
+        next();
+    }
+}
+
+/// A message channel whose first port runs the next continuation; returns the port to post to.
+fn yield_channel() -> Option<web_sys::MessagePort> {
+    use wasm_bindgen::JsCast;
+    let channel = web_sys::MessageChannel::new().ok()?;
+    let on_message = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(run_next_continuation);
+    channel
+        .port1()
+        .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The channel lives as long as the page.
+    on_message.forget();
+    Some(channel.port2())
 }
 
 fn fail(run: RunHandle, clock: Clock, message: String) {

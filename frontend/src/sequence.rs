@@ -1,10 +1,17 @@
 //! The sequence (space-time) diagram as plain data: one lifeline per service across, time
 //! running down over a window that ends at the playhead, and each message as an arrow from its
 //! sender at its send time to its receiver at its arrival — or as far as it has got.
+//!
+//! The page draws the arrows as a few paths, one per kind and look ([`PENS`]), not as one
+//! element each: hundreds of arrows change every frame, and one element per arrow made the
+//! page diff, create and lay out hundreds of elements per frame. [`SequenceModel::arrow_at`]
+//! finds the arrow under the pointer, so each can still be pointed at and selected.
 
 use crate::selection::Highlight;
 use crate::trace_index::{SpanEnd, TraceIndex};
+use shared::protocol::MessageKind;
 use shared::time::Micros;
+use std::fmt::Write;
 
 /// The diagram's width in viewBox units.
 pub const SEQUENCE_WIDTH: f64 = 640.0;
@@ -37,10 +44,8 @@ pub struct Lifeline {
 pub struct Arrow {
     /// The message.
     pub msg: u64,
-    /// Its kind, in words, for its class.
-    pub kind: &'static str,
-    /// `From → To: label`, for its tooltip.
-    pub title: String,
+    /// Its kind.
+    pub kind: MessageKind,
     /// Start, at the sender.
     pub x1: f64,
     /// Start time, as a height on the diagram's timeline (add [`SequenceModel::offset`] for
@@ -104,15 +109,12 @@ pub fn build(
     let start = t.saturating_sub(window);
     let per_us = (SEQUENCE_HEIGHT - HEAD) / window.0.max(1) as f64;
     let y_of = |at: Micros| at.min(t).0 as f64 * per_us;
-    // The latest arrows win; only those are drawn, so only those are described.
+    // The latest arrows win; only those are drawn.
     let mut shown: Vec<_> = index
-        .spans_touching(start, t)
+        .latest_spans_touching(start, t, ARROWS_MAX)
         .filter(|span| (span.from.0 as usize) < n && (span.to.0 as usize) < n)
         .collect();
     shown.sort_by_key(|span| span.msg);
-    if shown.len() > ARROWS_MAX {
-        shown.drain(..shown.len() - ARROWS_MAX);
-    }
     let arrows: Vec<Arrow> = shown
         .into_iter()
         .map(|span| {
@@ -135,11 +137,7 @@ pub fn build(
             let (x1, x2_full) = (x_of(from), x_of(to));
             Arrow {
                 msg: span.msg.0,
-                kind: span.kind.name(),
-                title: format!(
-                    "{} → {}: {}",
-                    services[from].name, services[to].name, span.label
-                ),
+                kind: span.kind,
                 x1,
                 y1: y_of(span.sent_at),
                 x2: x1 + (x2_full - x1) * fraction.clamp(0.0, 1.0),
@@ -156,6 +154,197 @@ pub fn build(
         window: (start, t),
         offset: HEAD - start.0 as f64 * per_us,
     }
+}
+
+/// How an arrow is drawn.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Look {
+    /// In its kind's colour.
+    Plain,
+    /// It died: in the failure colour, thicker, with no head.
+    Dropped,
+    /// The selection highlights it: black and thickest.
+    Highlighted,
+}
+
+impl Look {
+    /// Its CSS class, beside the kind's.
+    pub fn class(self) -> &'static str {
+        match self {
+            Look::Plain => "plain",
+            Look::Dropped => "dropped",
+            Look::Highlighted => "highlighted",
+        }
+    }
+}
+
+/// One path of the diagram: the lines of every arrow of one kind and look, or their heads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Pen {
+    /// The messages' kind.
+    pub kind: MessageKind,
+    /// How they are drawn.
+    pub look: Look,
+    /// The heads of arrived arrows (filled), rather than the lines (stroked).
+    pub heads: bool,
+}
+
+const KINDS: [MessageKind; 5] = [
+    MessageKind::Request,
+    MessageKind::Response,
+    MessageKind::Event,
+    MessageKind::Ack,
+    MessageKind::Rollback,
+];
+
+/// Every path the diagram draws, in drawing order: lines, then dropped ones, then the
+/// highlighted ones on top, each followed by its heads. A dropped arrow has no head.
+pub const PENS: [Pen; 25] = {
+    let looks = [Look::Plain, Look::Dropped, Look::Highlighted];
+    let mut pens = [Pen {
+        kind: MessageKind::Request,
+        look: Look::Plain,
+        heads: false,
+    }; 25];
+    let mut i = 0;
+    let mut l = 0;
+    while l < looks.len() {
+        let mut k = 0;
+        while k < KINDS.len() {
+            pens[i] = Pen {
+                kind: KINDS[k],
+                look: looks[l],
+                heads: false,
+            };
+            i += 1;
+            if !matches!(looks[l], Look::Dropped) {
+                pens[i] = Pen {
+                    kind: KINDS[k],
+                    look: looks[l],
+                    heads: true,
+                };
+                i += 1;
+            }
+            k += 1;
+        }
+        l += 1;
+    }
+    pens
+};
+
+/// An arrow's head: how long, and how wide on either side, in viewBox units.
+const HEAD_LENGTH: f64 = 9.0;
+const HEAD_HALF_WIDTH: f64 = 4.0;
+/// How near the pointer must come to an arrow to point at it, in viewBox units.
+const POINTING_DISTANCE: f64 = 6.0;
+
+impl Arrow {
+    /// How it is drawn.
+    pub fn look(&self) -> Look {
+        if self.highlighted {
+            Look::Highlighted
+        } else if self.dropped {
+            Look::Dropped
+        } else {
+            Look::Plain
+        }
+    }
+
+    fn has_head(&self) -> bool {
+        self.arrived && !self.dropped
+    }
+
+    /// The path data of its line, on the timeline.
+    fn write_line(&self, d: &mut String) {
+        let _ = write!(
+            d,
+            "M{:.1} {:.2}L{:.1} {:.2}",
+            self.x1, self.y1, self.x2, self.y2
+        );
+    }
+
+    /// The path data of its head, a triangle whose tip is the arrow's end.
+    fn write_head(&self, d: &mut String) {
+        let (dx, dy) = (self.x2 - self.x1, self.y2 - self.y1);
+        let length = dx.hypot(dy);
+        if length < 1e-9 {
+            return;
+        }
+        let (ux, uy) = (dx / length, dy / length);
+        let (bx, by) = (self.x2 - ux * HEAD_LENGTH, self.y2 - uy * HEAD_LENGTH);
+        let (px, py) = (-uy * HEAD_HALF_WIDTH, ux * HEAD_HALF_WIDTH);
+        let _ = write!(
+            d,
+            "M{:.1} {:.2}L{:.1} {:.2}L{:.1} {:.2}Z",
+            self.x2,
+            self.y2,
+            bx + px,
+            by + py,
+            bx - px,
+            by - py
+        );
+    }
+
+    /// How far the point (`x`, `y`) on screen is from the arrow when the timeline sits at
+    /// `offset`.
+    fn distance_to(&self, x: f64, y: f64, offset: f64) -> f64 {
+        let (ax, ay, bx, by) = (self.x1, self.y1 + offset, self.x2, self.y2 + offset);
+        let (dx, dy) = (bx - ax, by - ay);
+        let length_squared = dx * dx + dy * dy;
+        let along = if length_squared < 1e-12 {
+            0.0
+        } else {
+            (((x - ax) * dx + (y - ay) * dy) / length_squared).clamp(0.0, 1.0)
+        };
+        (x - (ax + along * dx)).hypot(y - (ay + along * dy))
+    }
+}
+
+impl SequenceModel {
+    /// The path data of every pen in [`PENS`], in that order, on the timeline.
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths = vec![String::new(); PENS.len()];
+        for arrow in &self.arrows {
+            let look = arrow.look();
+            for (pen, d) in PENS.iter().zip(paths.iter_mut()) {
+                if pen.kind != arrow.kind || pen.look != look {
+                    continue;
+                }
+                if !pen.heads {
+                    arrow.write_line(d);
+                } else if arrow.has_head() {
+                    arrow.write_head(d);
+                }
+            }
+        }
+        paths
+    }
+
+    /// The arrow nearest the point (`x`, `y`) in the diagram's viewBox units, if one passes
+    /// within a few units of it below the services' names.
+    pub fn arrow_at(&self, x: f64, y: f64) -> Option<&Arrow> {
+        if y < HEAD {
+            return None;
+        }
+        self.arrows
+            .iter()
+            .map(|arrow| (arrow.distance_to(x, y, self.offset), arrow))
+            .filter(|(distance, _)| *distance <= POINTING_DISTANCE)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, arrow)| arrow)
+    }
+}
+
+/// `From → To: label (kind)`, for the arrow of `msg`, as its tooltip says.
+pub fn describe_arrow(index: &TraceIndex, msg: shared::protocol::MsgId) -> Option<String> {
+    let span = index.span(msg)?;
+    Some(format!(
+        "{} → {}: {} ({})",
+        index.service_name(span.from),
+        index.service_name(span.to),
+        span.label,
+        span.kind.name()
+    ))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! trace streamed by the backend, checked against the hash the backend sends at the end. The
 //! WebSocket itself lives in [`crate::ws`].
 
-use crate::computation::Computation;
+use crate::computation::{Computation, ComputeTimes};
 use crate::trace_index::TraceIndex;
 use shared::protocol::{LiveRole, PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
 
@@ -26,8 +26,8 @@ pub enum RunStatus {
         events: usize,
         /// The trace's hash.
         hash: String,
-        /// How long the simulation took, in milliseconds, when measured.
-        compute_ms: Option<f64>,
+        /// How long computing took, when the clock measured it.
+        times: Option<ComputeTimes>,
     },
     /// Part of the trace has arrived from the backend.
     Streaming {
@@ -98,10 +98,13 @@ impl RunStatus {
                 format!("Computing in the page: {percent} % ({events} events so far)…"),
                 String::new(),
             ),
-            RunStatus::Computed {
-                events, compute_ms, ..
-            } => {
-                let took = compute_ms.map_or(String::new(), |ms| format!(" in {ms:.0} ms"));
+            RunStatus::Computed { events, times, .. } => {
+                let took = times.map_or(String::new(), |t| {
+                    format!(
+                        " in {:.0} ms ({:.0} ms of it computing)",
+                        t.elapsed_ms, t.working_ms
+                    )
+                });
                 (
                     format!("Computed in the page{took}: {events} events, trace"),
                     String::new(),
@@ -521,13 +524,26 @@ mod tests {
         let computed = RunStatus::Computed {
             events: 906,
             hash: "778673e14573c882".into(),
-            compute_ms: Some(12.4),
+            times: Some(ComputeTimes {
+                elapsed_ms: 20.2,
+                working_ms: 12.4,
+            }),
         };
         assert_eq!(
             computed.line(),
-            "Computed in the page in 12 ms: 906 events, trace 778673e14573c882"
+            "Computed in the page in 20 ms (12 ms of it computing): 906 events, trace 778673e14573c882"
         );
         assert_eq!(computed.ready(), "true");
+        // A clock that stood still (virtual time) is not read as "0 ms".
+        let unmeasured = RunStatus::Computed {
+            events: 906,
+            hash: "778673e14573c882".into(),
+            times: None,
+        };
+        assert_eq!(
+            unmeasured.line(),
+            "Computed in the page: 906 events, trace 778673e14573c882"
+        );
         let idle = RunStatus::Idle;
         assert_eq!(idle.line(), "Choose a scenario and press Run.");
         assert_eq!((idle.hash(), idle.ready()), ("", "false"));

@@ -153,21 +153,35 @@ impl TraceIndex {
         &self.spans
     }
 
-    /// The spans that can show between `from` and `to`: sent by `to`, and not ended before
-    /// `from` (as far as the longest ended span tells; spans still open are all included).
-    pub fn spans_touching(&self, from: Micros, to: Micros) -> impl Iterator<Item = &MessageSpan> {
+    /// The latest `most` spans that can show between `from` and `to` (sent by `to`, and not
+    /// ended before `from`), in the order they were sent. Walks back from `to` and stops once
+    /// it has them, so its work follows `most`, not how many spans the window holds.
+    pub fn latest_spans_touching(
+        &self,
+        from: Micros,
+        to: Micros,
+        most: usize,
+    ) -> impl Iterator<Item = &MessageSpan> {
         let sent_upto = self.spans.partition_point(|s| s.sent_at <= to);
         let earliest = from.saturating_sub(Micros(self.span_us_max));
         let sent_from = self.spans[..sent_upto].partition_point(|s| s.sent_at < earliest);
-        self.spans[sent_from..sent_upto]
-            .iter()
-            .filter(move |s| s.ended_at().is_none_or(|end| end >= from))
-            .chain(
-                self.open_spans
-                    .iter()
-                    .take_while(move |&&i| i < sent_from)
-                    .map(|&i| &self.spans[i]),
-            )
+        let mut latest: Vec<usize> = (sent_from..sent_upto)
+            .rev()
+            .filter(|&i| self.spans[i].ended_at().is_none_or(|end| end >= from))
+            .take(most)
+            .collect();
+        // Spans sent before the window that are still open come before all of those.
+        let room = most - latest.len();
+        let open_before: Vec<usize> = self
+            .open_spans
+            .range(..sent_from)
+            .rev()
+            .take(room)
+            .copied()
+            .collect();
+        latest.extend(open_before);
+        latest.reverse();
+        latest.into_iter().map(|i| &self.spans[i])
     }
 
     /// The span of message `msg`.
@@ -704,5 +718,56 @@ mod tests {
             seen_moving += moving.len();
         }
         assert!(seen_moving > 0, "a run has messages in flight");
+    }
+
+    #[test]
+    fn the_latest_spans_in_a_window_are_those_a_full_scan_keeps_last() {
+        // A run cut short leaves spans open (never delivered); a crash drops some.
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 8,
+            until_s: 6.0,
+            knobs: BTreeMap::from([("product_down_for_s".to_string(), 1.0)]),
+            faults: vec!["slow:Product*4@2+2".into()],
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        let index = TraceIndex::complete(trace.header, trace.events);
+        let open = index
+            .spans()
+            .iter()
+            .filter(|s| s.end == SpanEnd::Open)
+            .count();
+        let dropped = index
+            .spans()
+            .iter()
+            .filter(|s| matches!(s.end, SpanEnd::Dropped(..)))
+            .count();
+        println!(
+            "{} spans, {open} open, {dropped} dropped",
+            index.spans().len()
+        );
+        for (from_ms, to_ms) in [
+            (0, 0),
+            (0, 6_000),
+            (1_500, 2_500),
+            (3_990, 4_000),
+            (5_000, 6_100),
+        ] {
+            let (from, to) = (Micros::from_millis(from_ms), Micros::from_millis(to_ms));
+            let all: Vec<MsgId> = index
+                .spans()
+                .iter()
+                .filter(|s| s.sent_at <= to && s.ended_at().is_none_or(|end| end >= from))
+                .map(|s| s.msg)
+                .collect();
+            for most in [0, 1, 7, 400, usize::MAX / 2] {
+                let latest: Vec<MsgId> = index
+                    .latest_spans_touching(from, to, most)
+                    .map(|s| s.msg)
+                    .collect();
+                let expected = &all[all.len().saturating_sub(most)..];
+                assert_eq!(latest, expected, "{from_ms}..{to_ms} ms, {most} most");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! Every event up to the playhead, newest first, in a scrolling window: only the lines in view
-//! (and a few around them) exist in the page, so a frame's work follows the lines that changed,
-//! never the length of the run.
+//! Every event up to the playhead, newest first, in a scrolling window: only the rows in view
+//! (and a few around them) exist in the page, each a fixed slot that says what its row holds
+//! now. New events change the slots' words, never which elements exist or where they sit, so a
+//! frame's work follows the rows drawn, never the length of the run.
 
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
@@ -26,6 +27,9 @@ pub fn EventLog() -> impl IntoView {
         run.read(|index| describe::lines_in(index, window.events(), previous))
             .unwrap_or_default()
     });
+    let first_row = Memo::new(move |_| window.with(LogWindow::first_row));
+    let slots = Memo::new(move |_| window.with(LogWindow::rows_drawn));
+    let height = Memo::new(move |_| window.with(LogWindow::height_px));
     // While the reader looks at older lines, keep them in view as newer ones arrive above.
     Effect::new(move |before: Option<usize>| {
         let now = total.get();
@@ -53,10 +57,10 @@ pub fn EventLog() -> impl IntoView {
                 <ol
                     id="event-log"
                     class="event-log"
-                    style:height=move || format!("{}px", window.with(LogWindow::height_px))
+                    style:height=move || format!("{}px", height.get())
                 >
-                    <For each=move || lines.get() key=|line| line.event_idx let:line>
-                        <LogEntry line=line window=window/>
+                    <For each=move || 0..slots.get() key=|position| *position let:position>
+                        <LogSlot position=position lines=lines first_row=first_row/>
                     </For>
                 </ol>
             </div>
@@ -64,56 +68,77 @@ pub fn EventLog() -> impl IntoView {
     }
 }
 
-/// One line, placed at its row; a line about a message or an operation is a button that
-/// selects it.
+/// The `position`th row drawn: the line it holds now, placed at its row; a line about a message or
+/// an operation is a button that selects it.
 #[component]
-fn LogEntry(line: LogLine, window: Memo<LogWindow>) -> impl IntoView {
+fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -> impl IntoView {
     let selected = expect_context::<Selected>();
-    let selects = line.selects.clone();
-    let event_idx = line.event_idx;
-    let highlighted = {
-        let selects = selects.clone();
-        move || {
-            selected.highlight.with(|h| match &selects {
+    let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
+    let read = move |part: fn(&LogLine) -> String| {
+        move || line.with(|l| l.as_ref().map(part).unwrap_or_default())
+    };
+    let selects = Memo::new(move |_| {
+        line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
+    });
+    let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
+    let highlighted = move || {
+        selects.with(|selects| {
+            selected.highlight.with(|h| match selects {
                 Selection::Message(msg) => h.has(*msg),
                 Selection::Operation(op) => h.op == Some(*op),
                 _ => false,
             })
+        })
+    };
+    // One class attribute for both: a reactive `class` and a `class:` toggle on one element
+    // would undo each other.
+    let classes = move || {
+        let tone = line.with(|l| l.as_ref().map_or("", |l| l.tone.class()));
+        if highlighted() {
+            format!("{tone} highlighted")
+        } else {
+            tone.to_string()
         }
     };
-    let full_text = line.text();
-    let what = view! {
-        <span class="what" title=full_text>
-            {(!line.subject.is_empty()).then(|| view! { <span class="subject">{line.subject}</span> " " })}
-            <span class="detail">{line.detail}</span>
-        </span>
-    };
-    let body = if selects == Selection::Nothing {
-        what.into_any()
-    } else {
-        let is_selected = {
-            let selects = selects.clone();
-            move || selected.selection.with(|s| *s == selects).to_string()
-        };
+    let what = move || {
         view! {
-            <button
-                type="button"
-                class="log-select"
-                aria-pressed=is_selected
-                on:click=move |_| selected.toggle(selects.clone())
-            >
-                {what}
-            </button>
+            <span class="what" title=read(LogLine::text)>
+                // Empty for narration, and then not shown (`:empty`).
+                <span class="subject">{read(|l| l.subject.clone())}</span>
+                " "
+                <span class="detail">{read(|l| l.detail.clone())}</span>
+            </span>
         }
-        .into_any()
+    };
+    // Only a slot whose line turns from selectable to not (or back) is rebuilt.
+    let body = move || {
+        if selectable.get() {
+            let is_selected = move || {
+                selects
+                    .with(|mine| selected.selection.with(|s| s == mine))
+                    .to_string()
+            };
+            view! {
+                <button
+                    type="button"
+                    class="log-select"
+                    aria-pressed=is_selected
+                    on:click=move |_| selected.toggle(selects.get_untracked())
+                >
+                    {what()}
+                </button>
+            }
+            .into_any()
+        } else {
+            what().into_any()
+        }
     };
     view! {
         <li
-            class=line.tone.class()
-            class:highlighted=highlighted
-            style:transform=move || format!("translateY({}px)", window.with(|w| w.top_px(event_idx)))
+            class=classes
+            style:transform=move || format!("translateY({}px)", LogWindow::slot_top_px(first_row.get(), position))
         >
-            <time>{line.time}</time>
+            <time>{read(|l| l.time.clone())}</time>
             {body}
         </li>
     }

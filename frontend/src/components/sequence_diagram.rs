@@ -1,11 +1,15 @@
 //! The sequence (space-time) diagram beside the map: lifelines across, time running down to the
-//! playhead, one arrow per message; clicking an arrow selects its message.
+//! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
+//! the message.
 
 use crate::selection::Selection;
-use crate::sequence::{self, HEAD_HEIGHT, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
+use crate::sequence::{self, HEAD_HEIGHT, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 use shared::protocol::MsgId;
+
+/// What the diagram's tooltip says while the pointer is on no arrow.
+const DIAGRAM_TITLE: &str = "Point at an arrow to name its message; click it to select it";
 
 /// The diagram.
 #[component]
@@ -22,9 +26,9 @@ pub fn SequenceDiagram() -> impl IntoView {
             .unwrap_or_default()
     });
     let lifelines = move || model.with(|m: &SequenceModel| m.lifelines.clone());
-    let arrows = move || model.with(|m| m.arrows.clone());
-    // The timeline scrolls under a fixed frame: one attribute per frame, while each arrow is
-    // drawn once (again only while it moves or its highlight changes).
+    // Arrows are a few paths, each redrawn only when its own arrows changed; the timeline
+    // scrolls under a fixed frame by one attribute.
+    let paths = Memo::new(move |_| model.with(SequenceModel::paths));
     let timeline = move || model.with(|m| format!("translate(0 {:.2})", m.offset));
     let window_text = move || {
         model.with(|m| {
@@ -36,6 +40,48 @@ pub fn SequenceDiagram() -> impl IntoView {
             )
         })
     };
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    // The message under the pointer, found when the pointer moves or clicks.
+    let pointed = RwSignal::new(None::<u64>);
+    let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {
+        let svg = svg_ref.get_untracked()?;
+        let (x, y) = view_box_point(&svg, ev)?;
+        model.with_untracked(|m| m.arrow_at(x, y).map(|arrow| arrow.msg))
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let under = arrow_under(&ev);
+        if pointed.get_untracked() != under {
+            pointed.set(under);
+        }
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if let Some(msg) = arrow_under(&ev) {
+            selected.toggle(Selection::Message(MsgId(msg)));
+        }
+    };
+    let title = move || {
+        pointed
+            .get()
+            .and_then(|msg| {
+                run.read_untracked(|index| sequence::describe_arrow(index, MsgId(msg)))
+                    .flatten()
+            })
+            .unwrap_or_else(|| DIAGRAM_TITLE.to_string())
+    };
+    let strokes = PENS
+        .iter()
+        .enumerate()
+        .map(|(i, pen)| {
+            let d = Memo::new(move |_| paths.with(|p| p[i].clone()));
+            let class = format!(
+                "{} {} {}",
+                if pen.heads { "seq-heads" } else { "seq-arrow" },
+                pen.kind.name(),
+                pen.look.class()
+            );
+            view! { <path class=class d=move || d.get()/> }
+        })
+        .collect_view();
     view! {
         <figure class="sequence card" aria-labelledby="sequence-title">
             <h2 id="sequence-title">
@@ -43,15 +89,16 @@ pub fn SequenceDiagram() -> impl IntoView {
             </h2>
             <svg
                 id="sequence"
+                node_ref=svg_ref
+                class:pointing=move || pointed.get().is_some()
                 viewBox=format!("0 0 {SEQUENCE_WIDTH} {SEQUENCE_HEIGHT}")
                 role="img"
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
+                on:mousemove=on_move
+                on:mouseleave=move |_| pointed.set(None)
+                on:click=on_click
             >
-                <defs>
-                    <marker id="arrow-head" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-                        <path d="M0,0 L8,4 L0,8 z" fill="context-stroke"/>
-                    </marker>
-                </defs>
+                <title>{title}</title>
                 <For each=lifelines key=|l| l.name.clone() let:lifeline>
                     <g class="lifeline">
                         <line x1=lifeline.x y1="30" x2=lifeline.x y2=SEQUENCE_HEIGHT/>
@@ -62,28 +109,26 @@ pub fn SequenceDiagram() -> impl IntoView {
                     <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
                 </clipPath>
                 <g clip-path="url(#sequence-window)">
-                <g class="arrows" transform=timeline>
-                    <For each=arrows key=|a| (a.msg, a.arrived, a.highlighted, (a.x2 * 10.0) as i64, (a.y2 * 10.0) as i64) let:arrow>
-                        <line
-                            class=format!("seq-arrow {}", arrow.kind)
-                            class:dropped=arrow.dropped
-                            class:highlighted=arrow.highlighted
-                            class:open=!arrow.arrived
-                            data-msg=arrow.msg.to_string()
-                            x1=format!("{:.1}", arrow.x1)
-                            y1=format!("{:.2}", arrow.y1)
-                            x2=format!("{:.1}", arrow.x2)
-                            y2=format!("{:.2}", arrow.y2)
-                            marker-end=if arrow.arrived && !arrow.dropped { "url(#arrow-head)" } else { "" }
-                            on:click=move |_| selected.toggle(Selection::Message(MsgId(arrow.msg)))
-                        >
-                            <title>{arrow.title.clone()}</title>
-                        </line>
-                    </For>
-                </g>
+                    <g class="arrows" transform=timeline>{strokes}</g>
                 </g>
                 <line class="seq-playhead" x1="0" y1=SEQUENCE_HEIGHT - 1.0 x2=SEQUENCE_WIDTH y2=SEQUENCE_HEIGHT - 1.0/>
             </svg>
         </figure>
     }
+}
+
+/// Where `ev` points in `svg`'s viewBox units: the diagram is scaled to fit and centred, as
+/// SVG's default `preserveAspectRatio` does.
+fn view_box_point(svg: &web_sys::SvgElement, ev: &leptos::ev::MouseEvent) -> Option<(f64, f64)> {
+    let rect = svg.get_bounding_client_rect();
+    let scale = (rect.width() / SEQUENCE_WIDTH).min(rect.height() / SEQUENCE_HEIGHT);
+    if scale <= 0.0 {
+        return None;
+    }
+    let left = rect.left() + (rect.width() - SEQUENCE_WIDTH * scale) / 2.0;
+    let top = rect.top() + (rect.height() - SEQUENCE_HEIGHT * scale) / 2.0;
+    Some((
+        (f64::from(ev.client_x()) - left) / scale,
+        (f64::from(ev.client_y()) - top) / scale,
+    ))
 }
