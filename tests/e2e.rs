@@ -42,6 +42,34 @@ fn page_url(
     )
 }
 
+/// Request/response run by the real services, slow enough to watch: 4 reads a second over 500 ms
+/// links, Product never down.
+fn live_request_response_url(backend: &Backend) -> String {
+    page_url(
+        backend,
+        "request-response",
+        1,
+        "live",
+        1.0,
+        &[
+            ("read_rate_per_s", 4.0),
+            ("link_latency_ms", 500.0),
+            ("product_down_for_s", 0.0),
+        ],
+    )
+}
+
+/// Waits until the status line says the live run streams.
+async fn wait_for_streaming(browser: &Browser) {
+    browser
+        .wait_until(
+            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
+            READY,
+            "the live run streaming",
+        )
+        .await;
+}
+
 /// Centres of the messages on the map, by message id.
 async fn message_positions(browser: &Browser) -> BTreeMap<String, (f64, f64)> {
     let script = "const out = {};
@@ -246,27 +274,10 @@ async fn from_the_backend_the_page_shows_the_same_run() {
 async fn live_services_from_the_page_a_crash_really_refuses_calls() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 1000).await;
-    let url = page_url(
-        &backend,
-        "request-response",
-        1,
-        "live",
-        1.0,
-        &[
-            ("read_rate_per_s", 4.0),
-            ("link_latency_ms", 500.0),
-            ("product_down_for_s", 0.0),
-        ],
-    );
+    let url = live_request_response_url(&backend);
     browser.client.goto(&url).await.unwrap();
     browser.capture_console_errors().await;
-    browser
-        .wait_until(
-            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
-            READY,
-            "the live run streaming",
-        )
-        .await;
+    wait_for_streaming(&browser).await;
     assert_messages_move(&browser).await;
     assert_tables_filled(&browser).await;
 
@@ -326,26 +337,9 @@ async fn the_page_raises_no_content_security_policy_violation() {
     );
 
     // Long enough that a loaded machine checks it while it still streams.
-    let live = page_url(
-        &backend,
-        "request-response",
-        1,
-        "live",
-        1.0,
-        &[
-            ("read_rate_per_s", 4.0),
-            ("link_latency_ms", 500.0),
-            ("product_down_for_s", 0.0),
-        ],
-    ) + "&until=120";
+    let live = live_request_response_url(&backend) + "&until=120";
     browser.client.goto(&live).await.unwrap();
-    browser
-        .wait_until(
-            "const e = document.querySelector('#status'); return !!e && e.textContent.includes('Streaming')",
-            READY,
-            "the live run streaming",
-        )
-        .await;
+    wait_for_streaming(&browser).await;
     assert_messages_move(&browser).await;
     assert_tables_filled(&browser).await;
     assert_eq!(

@@ -11,26 +11,18 @@ mod support;
 
 use backend::ServerConfig;
 use backend::live::{LiveConfig, LiveRun, Storage};
-use shared::protocol::{RunRequest, ServerFrame, ServiceId};
+use shared::protocol::{ServerFrame, ServiceId};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{ANSWER_TIMEOUT, TempDir, TestServer, Viewer, connect, next_frame, send_text};
+use support::{
+    ANSWER_TIMEOUT, TempDir, TestServer, Viewer, connect, next_frame, request, send_text,
+};
 
 fn amqp_url() -> String {
     std::env::var("CROSSTALK_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
-}
-
-fn request(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> RunRequest {
-    RunRequest {
-        scenario: scenario.to_string(),
-        seed: 1,
-        until_s,
-        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        faults: Vec::new(),
-    }
 }
 
 /// The names of RabbitMQ's queues that the `crosstalk` process `pid` declared.

@@ -17,22 +17,12 @@ use shared::protocol::{
 use shared::services::{LogEntry, LogState, RENAME_LOG_TABLE};
 use std::path::Path;
 use std::time::Duration;
-use support::{ANSWER_TIMEOUT, TempDir};
+use support::{ANSWER_TIMEOUT, TempDir, request};
 
 const CLIENT: ServiceId = ServiceId(0);
 const ORDER: ServiceId = ServiceId(1);
 const PRODUCT: ServiceId = ServiceId(2);
 const BROKER: ServiceId = ServiceId(3);
-
-fn request(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> RunRequest {
-    RunRequest {
-        scenario: scenario.to_string(),
-        seed: 1,
-        until_s,
-        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        faults: Vec::new(),
-    }
-}
 
 /// Eventual consistency with no workload and no scheduled outage: only what the test does.
 fn quiet_eventual_consistency() -> RunRequest {

@@ -5,7 +5,7 @@
 
 use backend::{AppState, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
-use shared::protocol::{ServerFrame, Trace};
+use shared::protocol::{RunRequest, ServerFrame, Trace};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -147,6 +147,17 @@ pub async fn connect(server: &TestServer) -> Viewer {
 /// Sends one text frame.
 pub async fn send_text(viewer: &mut Viewer, text: &str) {
     viewer.send(Message::text(text)).await.unwrap();
+}
+
+/// A run of `scenario` with seed 1, these knobs and no fault.
+pub fn request(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> RunRequest {
+    RunRequest {
+        scenario: scenario.to_string(),
+        seed: 1,
+        until_s,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
+    }
 }
 
 /// A `run` frame as JSON.
