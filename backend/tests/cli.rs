@@ -5,7 +5,7 @@ mod support;
 use shared::scenario::catalog;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use support::{TempDir, crosstalk, http_get};
+use support::{Spawned, TempDir, crosstalk, http_get, spawn_serve};
 
 fn stdout_of(output: &std::process::Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
@@ -282,28 +282,13 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn start(args: &[&str]) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-            .arg("serve")
-            .args(["--bind", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        // The server logs its address once it listens; the logs before it are read and kept.
-        let mut seen = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                panic!("the server exited before listening:\n{seen}");
-            }
-            seen.push_str(&line);
-            if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
-                break url.trim().parse().unwrap();
-            }
-        };
+        // The log up to the address is not needed here.
+        let Spawned {
+            child,
+            addr,
+            stderr,
+            ..
+        } = spawn_serve(args);
         ServeProcess {
             child,
             addr,

@@ -12,12 +12,13 @@ mod support;
 use backend::ServerConfig;
 use backend::live::{LiveConfig, LiveRun, Storage};
 use shared::protocol::{ServerFrame, ServiceId};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{
-    ANSWER_TIMEOUT, TempDir, TestServer, Viewer, connect, next_frame, request, send_text,
+    ANSWER_TIMEOUT, Spawned, TempDir, TestServer, Viewer, connect, next_frame, request, send_text,
+    spawn_serve,
 };
 
 fn amqp_url() -> String {
@@ -204,31 +205,16 @@ struct Served {
 }
 
 fn serve(args: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            lines.read_line(&mut line).unwrap() > 0,
-            "the server exited before listening:\n{seen}"
-        );
-        seen.push_str(&line);
-        if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
-            break url.trim().parse().unwrap();
-        }
-    };
+    let Spawned {
+        child,
+        addr,
+        log_so_far,
+        mut stderr,
+    } = spawn_serve(args);
     let stderr = std::thread::spawn(move || {
         let mut rest = String::new();
-        let _ = lines.read_to_string(&mut rest);
-        seen + &rest
+        let _ = stderr.read_to_string(&mut rest);
+        log_so_far + &rest
     });
     Served {
         child,

@@ -6,9 +6,10 @@
 use backend::{AppState, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
 use shared::protocol::{RunRequest, ServerFrame, Trace};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -147,6 +148,49 @@ pub async fn connect(server: &TestServer) -> Viewer {
 /// Sends one text frame.
 pub async fn send_text(viewer: &mut Viewer, text: &str) {
     viewer.send(Message::text(text)).await.unwrap();
+}
+
+/// A `crosstalk serve` just started on a free port, its log read up to the line saying where it
+/// listens.
+pub struct Spawned {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// The log up to and including that line.
+    pub log_so_far: String,
+    /// The rest of the log, as it comes.
+    pub stderr: BufReader<ChildStderr>,
+}
+
+/// Starts `crosstalk serve --bind 127.0.0.1:0 ARGS` (logging at `info`) and waits until it says
+/// where it listens; panics with its log if it exits first.
+pub fn spawn_serve(args: &[&str]) -> Spawned {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crosstalk"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log_so_far = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the server exited before listening:\n{log_so_far}"
+        );
+        log_so_far.push_str(&line);
+        if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
+            break url.trim().parse().unwrap();
+        }
+    };
+    Spawned {
+        child,
+        addr,
+        log_so_far,
+        stderr,
+    }
 }
 
 /// A run of `scenario` with seed 1, these knobs and no fault.
