@@ -5,6 +5,7 @@ use crate::format;
 use shared::fold::WorldState;
 use shared::metrics::OpStats;
 use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::services::is_read_op;
 use shared::time::Micros;
 
 /// A service box on the map.
@@ -249,6 +250,14 @@ pub struct MetricsView {
     pub staleness_mean: String,
     /// Copy rows stale now.
     pub stale_rows: usize,
+    /// The largest served lag of a read so far (`docs/METRICS.md`, "Served lag").
+    pub served_lag_max: String,
+    /// The mean served lag of reads so far.
+    pub served_lag_mean: String,
+    /// Copy writes that replaced a newer version with an older one.
+    pub copy_regressions: u64,
+    /// Reads that returned a version a coordinator rolled back.
+    pub aborted_reads: u64,
     /// Messages sent.
     pub messages_sent: u64,
     /// Messages dropped.
@@ -294,7 +303,7 @@ fn read_calls(state: &WorldState) -> Option<CallsLine> {
         .calls
         .by_op
         .iter()
-        .filter(|(name, _)| is_read(name))
+        .filter(|(name, _)| is_read_op(name))
     {
         (started, arrived, calls) = (started + op.started, arrived + op.arrived, calls + op.calls);
     }
@@ -316,7 +325,7 @@ fn read_calls(state: &WorldState) -> Option<CallsLine> {
 pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     let m = &state.metrics;
     let mut names: Vec<&str> = m.ops.keys().map(String::as_str).collect();
-    names.sort_by_key(|name| (!is_read(name), name.to_string()));
+    names.sort_by_key(|name| (!is_read_op(name), name.to_string()));
     let no_stats = OpStats::default();
     let ops = names
         .into_iter()
@@ -336,7 +345,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     let reads_ok: u64 = m
         .ops
         .iter()
-        .filter(|(name, _)| is_read(name))
+        .filter(|(name, _)| is_read_op(name))
         .map(|(_, stats)| stats.ok)
         .sum();
     let stale_tables = &m.stale_reads_by_table;
@@ -344,7 +353,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     MetricsView {
         ops,
         stale_reads: m.stale_reads,
-        reads_seen: m.ops.keys().any(|name| is_read(name)),
+        reads_seen: m.ops.keys().any(|name| is_read_op(name)),
         stale_reads_share: if reads_ok == 0 {
             "no successful reads yet".to_string()
         } else {
@@ -357,6 +366,10 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         staleness_max: format::duration(m.staleness.max(now)),
         staleness_mean: format::duration(m.staleness.mean(now)),
         stale_rows: m.staleness.open_count(),
+        served_lag_max: latency(reads_ok, m.served_lag.max()),
+        served_lag_mean: latency(reads_ok, m.served_lag.mean()),
+        copy_regressions: m.copy_regressions,
+        aborted_reads: m.coordination.aborted_reads.count(),
         messages_sent: m.messages_sent,
         messages_dropped: m.messages_dropped(),
         ops_running: m.ops_running(),
@@ -471,11 +484,6 @@ pub fn delivery(header: &TraceHeader, state: &WorldState) -> DeliveryView {
         })
         .collect();
     DeliveryView { queues, consumers }
-}
-
-/// Reads (`read order`, `read ride`) come first, and their staleness is what stale reads count.
-fn is_read(op_name: &str) -> bool {
-    op_name.starts_with("read ")
 }
 
 /// A latency, or a dash when nothing succeeded yet.

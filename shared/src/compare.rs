@@ -196,14 +196,14 @@ fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> Comparison
 pub fn markdown(comparison: &Comparison) -> String {
     let mut text = format!(
         "Workload: {}.\n\n\
-         | pattern | read p50 | read p99 | write p50 | ops/s | stale reads | reads ok during outage | writes ok during outage | messages/op | duplicated bytes |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | pattern | read p50 | read p99 | write p50 | ops/s | stale reads | served lag max | aborted reads | copy regressions | reads ok during outage | writes ok during outage | messages/op | duplicated bytes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         comparison.workload
     );
     let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
     for row in &comparison.rows {
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {} ({:.0} %) | {:.0} % | {:.0} % | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {:.1} | {} ({:.0} %) | {} | {} | {} | {:.0} % | {:.0} % | {:.1} | {} |\n",
             row.title,
             ms(row.read_p50_us),
             ms(row.read_p99_us),
@@ -211,6 +211,9 @@ pub fn markdown(comparison: &Comparison) -> String {
             row.throughput_per_s,
             row.stale_reads,
             row.stale_read_pct,
+            ms(row.healthy.served_lag_max_us),
+            row.healthy.coordination.aborted_reads,
+            row.healthy.copy_regressions,
             row.read_availability_pct,
             row.write_availability_pct,
             row.messages_per_op,

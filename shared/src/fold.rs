@@ -226,6 +226,14 @@ impl WorldState {
                         .or_default()
                         .insert(key.clone(), row);
                 }
+                // Every row that is not a copy is a source of truth: its history of versions
+                // judges both its copies (replication lag) and the reads served from it.
+                if self.copy_source(*service, table).is_none() {
+                    let source_row = (*service, table.clone(), key.clone());
+                    self.metrics
+                        .staleness
+                        .source_written(&source_row, *version, event.at);
+                }
                 self.track_staleness(*service, table, key);
             }
             Event::QueueDepth {
@@ -300,10 +308,6 @@ impl WorldState {
             };
             let copy_keys: Vec<String> =
                 if copy.source_service == service && copy.source_table == table {
-                    let version = self.row(service, table, key).map_or(0, |row| row.version);
-                    self.metrics
-                        .staleness
-                        .source_written(&source_row(key), version, now);
                     self.tables[copy.copy_service.0 as usize]
                         .get(&copy.copy_table)
                         .into_iter()

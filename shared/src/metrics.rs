@@ -9,7 +9,7 @@ mod staleness;
 pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use outages::Unavailable;
-pub use staleness::{CopyRow, SourceRow, Staleness};
+pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
@@ -17,6 +17,7 @@ use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     RunSummary, ServiceId, Trace, TraceHeader,
 };
+use crate::services::is_read_op;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +114,8 @@ pub struct Metrics {
     pub dropped_by_reason: BTreeMap<DropReason, u64>,
     /// Replication lag of copies.
     pub staleness: Staleness,
+    /// How far behind their sources the values that reads returned were.
+    pub served_lag: ServedLag,
     /// Writes to a copy that replaced a newer version with an older one: events applied out
     /// of order.
     pub copy_regressions: u64,
@@ -203,6 +206,7 @@ impl Metrics {
         let Some(running) = self.running_ops.remove(&op) else {
             return;
         };
+        let is_read = is_read_op(&running.name);
         let services_down: Vec<ServiceId> = running
             .unavailable_at_start
             .as_deref()
@@ -224,6 +228,20 @@ impl Metrics {
         }
         for table in stale_tables {
             *self.stale_reads_by_table.entry(table).or_default() += 1;
+        }
+        if is_read {
+            let missed_since = observed
+                .iter()
+                .filter_map(|seen| {
+                    let row = (
+                        seen.source_service,
+                        seen.source_table.clone(),
+                        seen.key.clone(),
+                    );
+                    self.staleness.anchor(&row, seen.version)
+                })
+                .min();
+            self.served_lag.read_served(running.started, missed_since);
         }
         for seen in observed {
             let row = (
@@ -359,6 +377,8 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         stale_reads: metrics.stale_reads,
         staleness_max_us: metrics.staleness.max(state.now).0,
         staleness_mean_us: metrics.staleness.mean(state.now).0,
+        served_lag_max_us: metrics.served_lag.max().0,
+        served_lag_mean_us: metrics.served_lag.mean().0,
         copy_regressions: metrics.copy_regressions,
         duplicated_bytes: state.duplicated_bytes(),
         queue_depth_max: metrics.queue_depth_max.values().copied().max().unwrap_or(0),

@@ -1043,6 +1043,12 @@ pub struct RunSummary {
     pub staleness_max_us: u64,
     /// The mean replication lag over every copy row and every moment it existed, in µs.
     pub staleness_mean_us: u64,
+    /// The largest served lag of any successful read, in µs: how long before the read began its
+    /// source first wrote a version newer than what the read returned (zero when it missed
+    /// none). Judges values served from a source, a copy or a cache alike.
+    pub served_lag_max_us: u64,
+    /// The mean served lag over successful reads, up-to-date ones included, in µs.
+    pub served_lag_mean_us: u64,
     /// Writes to a copy row that replaced a newer version with an older one: events applied out
     /// of order, which a version check refuses.
     pub copy_regressions: u64,

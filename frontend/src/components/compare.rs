@@ -71,6 +71,9 @@ pub fn CompareView(
                                 <th scope="col">"write p50"</th>
                                 <th scope="col">"ops/s"</th>
                                 <th scope="col">"stale reads"</th>
+                                <th scope="col" title="The largest served lag of a read: how long before it began its source first wrote a newer version than it returned">"served lag max"</th>
+                                <th scope="col" title="Reads that returned a version a coordinator rolled back">"aborted reads"</th>
+                                <th scope="col" title="Copy writes that replaced a newer version with an older one">"copy regressions"</th>
                                 <th scope="col">"reads ok in outage"</th>
                                 <th scope="col">"writes ok in outage"</th>
                                 <th scope="col">"messages/op"</th>
@@ -98,6 +101,9 @@ pub fn CompareView(
                                     <td>{ms(row.write_p50_us)}</td>
                                     <td>{format!("{:.1}", row.throughput_per_s)}</td>
                                     <td>{format!("{} ({:.0} %)", row.stale_reads, row.stale_read_pct)}</td>
+                                    <td>{ms(row.healthy.served_lag_max_us)}</td>
+                                    <td>{row.healthy.coordination.aborted_reads}</td>
+                                    <td>{row.healthy.copy_regressions}</td>
                                     <td>{format!("{:.0} %", row.read_availability_pct)}</td>
                                     <td>{format!("{:.0} %", row.write_availability_pct)}</td>
                                     <td>{format!("{:.1}", row.messages_per_op)}</td>

@@ -70,6 +70,18 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 </Show>
+                <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen))>
+                <div class="stat">
+                    <dt title="How long before a read began its source first wrote a newer version than the one it returned; zero when it missed none">"Served lag max"</dt>
+                    <dd>
+                        <span id="metric-served-lag-max" class="big">{field(|m| m.served_lag_max.clone())}</span>
+                        <span class="sub">
+                            "oldest source write a read missed; mean "
+                            <span id="metric-served-lag-mean">{field(|m| m.served_lag_mean.clone())}</span>
+                        </span>
+                    </dd>
+                </div>
+                </Show>
                 <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some()))>
                 <div class="stat">
                     <dt>"Calls per read"</dt>
@@ -104,6 +116,13 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
+                <div class="stat">
+                    <dt title="Copy writes that replaced a newer version with an older one: events applied out of order">"Copy regressions"</dt>
+                    <dd>
+                        <span id="metric-copy-regressions" class="big">{field(|m| m.copy_regressions.to_string())}</span>
+                        <span class="sub">"older versions written over newer"</span>
+                    </dd>
+                </div>
                 </Show>
                 <Show when=move || has_coordinator.get()>
                 <div class="stat">
@@ -111,6 +130,13 @@ pub fn MetricsPanel() -> impl IntoView {
                     <dd>
                         <span id="metric-rollbacks" class="big">{field(|m| m.rollbacks_sent.to_string())}</span>
                         <span class="sub">"rollback messages sent"</span>
+                    </dd>
+                </div>
+                <div class="stat">
+                    <dt title="Successful reads that returned a version a coordinator rolled back">"Aborted reads"</dt>
+                    <dd>
+                        <span id="metric-aborted-reads" class="big">{field(|m| m.aborted_reads.to_string())}</span>
+                        <span class="sub">"saw a name that was rolled back"</span>
                     </dd>
                 </div>
                 <div class="stat">

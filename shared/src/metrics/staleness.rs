@@ -137,6 +137,45 @@ impl Staleness {
     }
 }
 
+/// How far behind its source each value a read returned was: a read that began at `t` and
+/// returned a version older than one its source first wrote at `a ≤ t` was served `t − a` behind
+/// (the age of the oldest source write it missed); zero when it missed none. Judges every read
+/// alike, whether its value came from the source, a copy kept by events or a cache in memory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServedLag {
+    /// Successful reads that returned at least one versioned value.
+    reads: u64,
+    /// The sum of their lags, in µs.
+    sum: u128,
+    /// The largest.
+    max: Micros,
+}
+
+impl ServedLag {
+    /// A read that began at `started` succeeded; of the values it returned, the one furthest
+    /// behind missed a source write first made at `missed_since` (`None`: it missed none).
+    pub fn read_served(&mut self, started: Micros, missed_since: Option<Micros>) {
+        self.reads += 1;
+        // A write made after the read began is not one the read could have returned.
+        let lag = missed_since.map_or(Micros::ZERO, |since| started.saturating_sub(since));
+        self.sum += u128::from(lag.0);
+        self.max = self.max.max(lag);
+    }
+
+    /// The largest lag of any read, or zero.
+    pub fn max(&self) -> Micros {
+        self.max
+    }
+
+    /// The mean lag over the reads counted (up to date ones included, with zero), or zero.
+    pub fn mean(&self) -> Micros {
+        match self.reads {
+            0 => Micros::ZERO,
+            n => Micros((self.sum / u128::from(n)) as u64),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

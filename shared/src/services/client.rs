@@ -24,6 +24,12 @@ pub const RENAME_DRIVER_OP: &str = "rename driver";
 /// See [`READ_ORDER_OP`].
 pub const RATE_DRIVER_OP: &str = "rate driver";
 
+/// True for the operations that read (`read order`, `read ride`): their answers are what stale
+/// reads and served lag judge.
+pub fn is_read_op(name: &str) -> bool {
+    name.starts_with("read ")
+}
+
 /// One kind of operation of the workload.
 #[derive(Clone, Debug)]
 pub struct Operation {

@@ -18,7 +18,7 @@ mod shipping;
 pub use broker::{Broker, BrokerConfig, Subscription};
 pub use client::{
     CREATE_ORDER_OP, Client, ClientConfig, Operation, RATE_DRIVER_OP, READ_ORDER_OP, READ_RIDE_OP,
-    RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind,
+    RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind, is_read_op,
 };
 pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
 pub use coordinator::{Coordinator, CoordinatorConfig, LogEntry, LogState, RENAME_LOG_TABLE};

@@ -139,3 +139,71 @@ pub fn aborted_reads(trace: &Trace) -> u64 {
         })
         .count() as u64
 }
+
+/// Served lag by the definition: for each successful read, the age at its start of the oldest
+/// source write, still standing when it finished, of a version newer than one it returned.
+/// Returns `(max, mean over successful reads)`.
+pub fn served_lag(trace: &Trace) -> (Micros, Micros) {
+    let decls = &trace.header.copies;
+    let mut writes: SourceHistories = BTreeMap::new();
+    let mut started: BTreeMap<u64, (Micros, bool)> = BTreeMap::new();
+    let (mut max, mut sum, mut reads) = (Micros::ZERO, 0u128, 0u128);
+    for event in &trace.events {
+        match &event.event {
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                version,
+                ..
+            } if !decls
+                .iter()
+                .any(|d| d.copy_service == *service && d.copy_table == *table) =>
+            {
+                writes
+                    .entry((service.0, table.clone(), key.clone()))
+                    .or_default()
+                    .push((*version, event.at));
+            }
+            Event::OpStarted { op, name, .. } => {
+                started.insert(op.0, (event.at, name.starts_with("read ")));
+            }
+            Event::OpFinished {
+                op,
+                outcome,
+                observed,
+                ..
+            } => {
+                let Some((began, true)) = started.get(&op.0).copied() else {
+                    continue;
+                };
+                if !outcome.is_ok() {
+                    continue;
+                }
+                let mut lag = Micros::ZERO;
+                for seen in observed {
+                    let row = (
+                        seen.source_service.0,
+                        seen.source_table.clone(),
+                        seen.key.clone(),
+                    );
+                    let mut standing: Vec<(u64, Micros)> = Vec::new();
+                    for (v, at) in writes.get(&row).into_iter().flatten() {
+                        standing.retain(|(w, _)| w < v);
+                        standing.push((*v, *at));
+                    }
+                    if let Some((_, since)) = standing.iter().find(|(v, _)| *v > seen.version)
+                        && *since <= began
+                    {
+                        lag = lag.max(began - *since);
+                    }
+                }
+                max = max.max(lag);
+                sum += u128::from(lag.0);
+                reads += 1;
+            }
+            _ => {}
+        }
+    }
+    (max, Micros(sum.checked_div(reads).unwrap_or(0) as u64))
+}
