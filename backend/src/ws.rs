@@ -154,11 +154,24 @@ pub(crate) async fn upgrade(
     let place = state.try_admit_viewer(peer)?;
     // A frame is never larger than a message, so no socket makes the server buffer more.
     let bytes_max = state.config().control_frame_bytes_max;
-    let ws = ws.max_message_size(bytes_max).max_frame_size(bytes_max);
+    let ws = ws
+        .max_message_size(bytes_max)
+        .max_frame_size(bytes_max)
+        .read_buffer_size(VIEWER_READ_BUFFER_BYTES)
+        .write_buffer_size(VIEWER_WRITE_BUFFER_BYTES);
     Ok(ws
         .on_failed_upgrade(|err| debug!("a viewer's upgrade failed: {err}"))
         .on_upgrade(move |socket| watch(socket, state, place)))
 }
+
+/// The read buffer each socket holds from the start (the socket library's default is 128 KiB):
+/// a viewer sends small commands, and a larger message is read in more pieces. A thousand
+/// viewers hold a thousand of these.
+const VIEWER_READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// A batch of frames is written out once its bytes reach this (the rest at the flush), so a
+/// socket's write buffer keeps at most this much and one frame (the default is 128 KiB).
+const VIEWER_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long the server tries to say goodbye to a viewer it closes.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
