@@ -8,7 +8,9 @@
 //!
 //! A live run is shared: every viewer watching it reads the same frames from a bounded broadcast,
 //! so the services never wait for a viewer. A viewer that lags behind the broadcast is sent a
-//! `resync` frame and the run again from its header.
+//! `resync` frame and the run again from its header. In a crowd, each viewer's writes are paced
+//! by the server's write budget ([`crate::ViewerWriteBudget`]) and carry every frame that came
+//! meanwhile, so the server's writes per second stay bounded however many watch.
 
 use crate::error::HttpError;
 use crate::live::LiveRun;
