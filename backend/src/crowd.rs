@@ -418,15 +418,22 @@ fn spawn_server(
         .map_err(|e| CrowdError::Setup(format!("cannot start {}: {e}", binary.display())))?;
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
+    // What it said before it listened, to tell why it did not (a flag it refused, a port).
+    let mut said = Vec::new();
     let addr = loop {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
-            return Err(CrowdError::Setup(
-                "the server exited before listening".into(),
-            ));
+            let _ = child.wait();
+            return Err(CrowdError::Setup(format!(
+                "the server exited before listening: {}",
+                said.join(" ")
+            )));
         };
         if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
             break url.trim().to_string();
+        }
+        if said.len() < 20 {
+            said.push(line.trim().to_string());
         }
     };
     // Keep reading its log so it never blocks on a full pipe.
