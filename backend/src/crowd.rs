@@ -189,12 +189,14 @@ fn cpu_split(before: &CpuSample, after: &CpuSample) -> Option<CpuSplit> {
         _ => 0,
     };
     let tool = after.tool.saturating_sub(before.tool);
-    let busy = total.saturating_sub(idle);
+    // The processes' times and the machine's are counted apart, so over a short interval the
+    // two processes may seem to have used more than all busy cores: the rest is then idle.
+    let busy = total.saturating_sub(idle).max(server + tool).min(total);
     Some(CpuSplit {
         server: cores(server),
         tool: cores(tool),
         other: cores(busy.saturating_sub(server + tool)),
-        idle: cores(idle),
+        idle: cores(total - busy),
         cpus: after.cpus,
     })
 }
@@ -767,6 +769,23 @@ mod tests {
                 tool: 0.5,
                 other: 0.25,
                 idle: 0.25,
+                cpus: 2
+            })
+        );
+        // The processes counted 10 ticks more than the machine's busy ones: nobody else ran,
+        // and the four still add up to the machine's cores.
+        let skewed = CpuSample {
+            idle: 510,
+            server: Some(310),
+            ..after
+        };
+        assert_eq!(
+            cpu_split(&before, &skewed),
+            Some(CpuSplit {
+                server: 1.05,
+                tool: 0.5,
+                other: 0.0,
+                idle: 0.45,
                 cpus: 2
             })
         );
