@@ -1,12 +1,14 @@
 //! `crosstalk crowd`: the load tool. It opens N real WebSocket viewers of one live run against a
 //! real server — by default a `crosstalk serve` it starts as a child process, so the server's
-//! memory is its own — and reports what they received: events per second, the delay from an
-//! event to a viewer (p50, p99), resyncs, and the server's memory.
+//! memory and CPU time are its own — and reports what they received: events per second, the
+//! delay from an event to a viewer (p50, p99), resyncs, the server's memory, and how the
+//! machine's cores were spent meanwhile (server, this tool, everything else, idle).
 //!
 //! One viewer starts the run (`live_start`); once its header arrives, the others watch it
-//! (`live_watch`). Every viewer reads every frame: an `events` frame is scanned for the `at` of
-//! each event rather than parsed, so a thousand viewers in one process cost little beside the
-//! server they measure.
+//! (`live_watch`). Every viewer reads every frame, but the tool shares the machine with the
+//! server it measures, so a viewer does little with one: the first viewer to receive an `events`
+//! frame scans it for the `at` of each event (rather than parsing it), and every viewer then
+//! only notes when it received that frame. Delays are counted once the run is over.
 //!
 //! The server's clock is not the viewers': a delay is measured as `arrival − at` on the viewers'
 //! clock, minus the smallest such value seen by any viewer over the run. So the fastest delivery
@@ -16,19 +18,18 @@
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use shared::protocol::{ClientFrame, RunRequest};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The delay histogram's resolution, in µs.
 const BUCKET_US: u64 = 10;
-/// The histogram covers this much of `arrival − at` (the clocks' offset plus the delay).
-const HISTOGRAM_SPAN_US: u64 = 120_000_000;
 /// Viewers connecting at once; the rest wait, so the server's accept backlog never overflows.
 const CONNECTS_AT_ONCE: usize = 64;
 /// How often the server's memory is read.
@@ -101,6 +102,113 @@ pub struct CrowdReport {
     pub server_rss_before_kib: Option<u64>,
     /// The server's highest resident memory during the run, in KiB.
     pub server_rss_peak_kib: Option<u64>,
+    /// How the machine's cores were spent over the measured part of the run (Linux).
+    pub cpu_cores: Option<CpuSplit>,
+    /// The machine's 1-minute load average when the viewers connected and when the run ended.
+    pub load_average_1m: [Option<f64>; 2],
+}
+
+/// Cores in use on average over an interval, by whom: the four add up to `cpus`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CpuSplit {
+    /// The server process, all its threads (the live services run in it).
+    pub server: f64,
+    /// This tool.
+    pub tool: f64,
+    /// Every other process and the kernel's own work: other work sharing the machine.
+    pub other: f64,
+    /// Nobody.
+    pub idle: f64,
+    /// The machine's cores.
+    pub cpus: usize,
+}
+
+/// Clock ticks spent so far, read from `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CpuSample {
+    /// All cores' ticks, busy or idle.
+    total: u64,
+    /// Of those, idle (and waiting for IO).
+    idle: u64,
+    cpus: usize,
+    server: Option<u64>,
+    tool: u64,
+}
+
+/// Reads the machine's and the two processes' ticks now.
+fn cpu_sample(server_pid: Option<u32>) -> Option<CpuSample> {
+    let (total, idle, cpus) = machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
+    let process = |path: String| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|stat| process_ticks(&stat))
+    };
+    Some(CpuSample {
+        total,
+        idle,
+        cpus,
+        server: server_pid.and_then(|pid| process(format!("/proc/{pid}/stat"))),
+        tool: process("/proc/self/stat".into())?,
+    })
+}
+
+/// All ticks, idle ticks and the number of cores, from `/proc/stat`.
+fn machine_ticks(stat: &str) -> Option<(u64, u64, usize)> {
+    let mut lines = stat.lines();
+    let all = lines.next()?.strip_prefix("cpu ")?;
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    let ticks: Vec<u64> = all
+        .split_whitespace()
+        .take(8)
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    let cpus = lines
+        .take_while(|line| line.starts_with("cpu"))
+        .count()
+        .max(1);
+    Some((ticks.iter().sum(), ticks.get(3)? + ticks.get(4)?, cpus))
+}
+
+/// A process's user and system ticks, from its `/proc/<pid>/stat`.
+fn process_ticks(stat: &str) -> Option<u64> {
+    // Its name, in parentheses, may hold spaces: the fields are counted after it. utime and
+    // stime are the 14th and 15th fields; the state, the 3rd, comes first after the name.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The cores used between two samples.
+fn cpu_split(before: &CpuSample, after: &CpuSample) -> Option<CpuSplit> {
+    let total = after.total.checked_sub(before.total).filter(|t| *t > 0)?;
+    let cores = |ticks: u64| ticks as f64 * after.cpus as f64 / total as f64;
+    let idle = after.idle.saturating_sub(before.idle);
+    let server = match (before.server, after.server) {
+        (Some(before), Some(after)) => after.saturating_sub(before),
+        _ => 0,
+    };
+    let tool = after.tool.saturating_sub(before.tool);
+    // The processes' times and the machine's are counted apart, so over a short interval the
+    // two processes may seem to have used more than all busy cores: the rest is then idle.
+    let busy = total.saturating_sub(idle).max(server + tool).min(total);
+    Some(CpuSplit {
+        server: cores(server),
+        tool: cores(tool),
+        other: cores(busy.saturating_sub(server + tool)),
+        idle: cores(total - busy),
+        cpus: after.cpus,
+    })
+}
+
+/// The 1-minute load average (Linux).
+fn load_average_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Why the crowd could not be measured.
@@ -114,96 +222,141 @@ pub enum CrowdError {
     Refused(String),
 }
 
+/// An `events` frame as the viewers received it: the times of its events after the warm-up,
+/// scanned once by the first viewer to receive it, and when each viewer received it.
+struct FrameRecord {
+    ats: Vec<u64>,
+    arrivals_us: Mutex<Vec<u64>>,
+}
+
+/// Tells `events` frames apart without reading them whole: their length and the times of their
+/// first and last events. Two different frames of one run alike in all three are unlikely, and
+/// would only blur the delays a little.
+type FrameKey = (usize, Option<u64>, Option<u64>);
+
 /// What every viewer adds to.
 struct Tally {
-    /// Counts of `arrival − at` in buckets of [`BUCKET_US`], on the crowd's clock.
-    histogram: Vec<AtomicU32>,
-    overflow: AtomicU64,
-    events: AtomicU64,
+    /// Every `events` frame received.
+    frames: Mutex<HashMap<FrameKey, Arc<FrameRecord>>>,
     resyncs: AtomicU64,
     errors: AtomicU64,
     complete: AtomicU64,
-    /// The earliest and latest arrival of a measured event, µs on the crowd's clock.
-    first_arrival_us: AtomicU64,
-    last_arrival_us: AtomicU64,
     epoch: Instant,
     warmup_us: u64,
+}
+
+/// Locks `mutex`, whose plain data stays usable if a viewer's task panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Delays and counts of events, over all viewers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Delays {
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    /// Events received after the warm-up, all viewers together.
+    events: u64,
+    /// The first and last arrival of such an event, µs on the crowd's clock.
+    first_arrival_us: u64,
+    last_arrival_us: u64,
 }
 
 impl Tally {
     fn new(warmup: Duration) -> Tally {
         Tally {
-            histogram: (0..HISTOGRAM_SPAN_US / BUCKET_US)
-                .map(|_| AtomicU32::new(0))
-                .collect(),
-            overflow: AtomicU64::new(0),
-            events: AtomicU64::new(0),
+            frames: Mutex::new(HashMap::new()),
             resyncs: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             complete: AtomicU64::new(0),
-            first_arrival_us: AtomicU64::new(u64::MAX),
-            last_arrival_us: AtomicU64::new(0),
             epoch: Instant::now(),
             warmup_us: warmup.as_micros() as u64,
         }
     }
 
-    /// Counts the events of one `events` frame that arrived now.
+    /// Notes an `events` frame that arrived now.
     fn events_frame(&self, text: &str) {
         let arrival_us = self.epoch.elapsed().as_micros() as u64;
-        let mut measured = 0;
-        for at in event_times(text) {
-            if at < self.warmup_us {
-                continue;
-            }
-            measured += 1;
-            let bucket = arrival_us.saturating_sub(at) / BUCKET_US;
-            match self.histogram.get(bucket as usize) {
-                Some(count) => {
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                None => {
-                    self.overflow.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        if measured > 0 {
-            self.events.fetch_add(measured, Ordering::Relaxed);
-            self.first_arrival_us
-                .fetch_min(arrival_us, Ordering::Relaxed);
-            self.last_arrival_us
-                .fetch_max(arrival_us, Ordering::Relaxed);
+        let key = (text.len(), event_times(text).next(), last_event_time(text));
+        let known = lock(&self.frames).get(&key).cloned();
+        let record = known.unwrap_or_else(|| {
+            let record = Arc::new(FrameRecord {
+                ats: event_times(text)
+                    .filter(|at| *at >= self.warmup_us)
+                    .collect(),
+                arrivals_us: Mutex::new(Vec::new()),
+            });
+            lock(&self.frames).entry(key).or_insert(record).clone()
+        });
+        if !record.ats.is_empty() {
+            lock(&record.arrivals_us).push(arrival_us);
         }
     }
 
-    /// p50, p99 and max of the delays, the smallest `arrival − at` counting as zero.
-    fn delays(&self) -> (u64, u64, u64) {
-        let counts: Vec<u64> = self
-            .histogram
-            .iter()
-            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+    /// The delays of every measured event to every viewer.
+    fn delays(&self) -> Delays {
+        let frames = lock(&self.frames);
+        let frames: Vec<(&[u64], Vec<u64>)> = frames
+            .values()
+            .map(|record| (&record.ats[..], lock(&record.arrivals_us).clone()))
             .collect();
-        let total: u64 = counts.iter().sum::<u64>() + self.overflow.load(Ordering::Relaxed);
-        let Some(first) = counts.iter().position(|c| *c > 0) else {
-            return (0, 0, 0);
+        delays(&frames)
+    }
+}
+
+/// p50, p99 and max of `arrival − at` over every event and arrival of each frame, the smallest
+/// counting as zero, in buckets of [`BUCKET_US`]; and the events' count and first and last
+/// arrival.
+fn delays(frames: &[(&[u64], Vec<u64>)]) -> Delays {
+    let pairs = || {
+        frames.iter().flat_map(|(ats, arrivals)| {
+            arrivals
+                .iter()
+                .flat_map(move |arrival| ats.iter().map(move |at| arrival.saturating_sub(*at)))
+        })
+    };
+    let Some(fastest) = pairs().min() else {
+        return Delays {
+            p50_us: 0,
+            p99_us: 0,
+            max_us: 0,
+            events: 0,
+            first_arrival_us: 0,
+            last_arrival_us: 0,
         };
-        let at_rank = |rank: u64| {
-            let mut seen = 0;
-            for (bucket, count) in counts.iter().enumerate() {
-                seen += count;
-                if seen > rank {
-                    return (bucket - first) as u64 * BUCKET_US;
-                }
+    };
+    let slowest = pairs().max().unwrap_or(fastest);
+    // As many buckets as the spread of the delays needs: the run's length at most.
+    let mut counts = vec![0u64; ((slowest - fastest) / BUCKET_US) as usize + 1];
+    for offset in pairs() {
+        counts[((offset - fastest) / BUCKET_US) as usize] += 1;
+    }
+    let total: u64 = counts.iter().sum();
+    let at_rank = |rank: u64| {
+        let mut seen = 0;
+        for (bucket, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen > rank {
+                return bucket as u64 * BUCKET_US;
             }
-            HISTOGRAM_SPAN_US
-        };
-        let last = counts.iter().rposition(|c| *c > 0).unwrap_or(first);
-        let max = if self.overflow.load(Ordering::Relaxed) > 0 {
-            HISTOGRAM_SPAN_US
-        } else {
-            (last - first) as u64 * BUCKET_US
-        };
-        (at_rank(total / 2), at_rank(total * 99 / 100), max)
+        }
+        (counts.len() as u64 - 1) * BUCKET_US
+    };
+    let arrivals = || {
+        frames
+            .iter()
+            .flat_map(|(_, arrivals)| arrivals.iter().copied())
+    };
+    Delays {
+        p50_us: at_rank(total / 2),
+        p99_us: at_rank(total * 99 / 100),
+        max_us: (counts.len() as u64 - 1) * BUCKET_US,
+        events: total,
+        first_arrival_us: arrivals().min().unwrap_or(0),
+        last_arrival_us: arrivals().max().unwrap_or(0),
     }
 }
 
@@ -218,6 +371,16 @@ pub fn event_times(text: &str) -> impl Iterator<Item = u64> + '_ {
             .unwrap_or(digits.len());
         digits[..end].parse().ok()
     })
+}
+
+/// The `at` of the last event in an `events` frame's JSON.
+fn last_event_time(text: &str) -> Option<u64> {
+    const MARK: &str = "{\"at\":";
+    let digits = &text[text.rfind(MARK)? + MARK.len()..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 /// The frame's `type`, read from its start (`{"type":"events",…`).
@@ -257,15 +420,22 @@ fn spawn_server(
         .map_err(|e| CrowdError::Setup(format!("cannot start {}: {e}", binary.display())))?;
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
+    // What it said before it listened, to tell why it did not (a flag it refused, a port).
+    let mut said = Vec::new();
     let addr = loop {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
-            return Err(CrowdError::Setup(
-                "the server exited before listening".into(),
-            ));
+            let _ = child.wait();
+            return Err(CrowdError::Setup(format!(
+                "the server exited before listening: {}",
+                said.join(" ")
+            )));
         };
         if let Some((_, url)) = line.split_once("crosstalk: serving http://") {
             break url.trim().to_string();
+        }
+        if said.len() < 20 {
+            said.push(line.trim().to_string());
         }
     };
     // Keep reading its log so it never blocks on a full pipe.
@@ -299,6 +469,7 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
         CrowdServer::Running { url, pid } => (None, url.clone(), *pid),
     };
     let rss_before = pid.and_then(rss_kib);
+    let load_before = load_average_1m();
 
     // Connect everyone first, a batch at a time.
     let mut sockets: Vec<Socket> = Vec::with_capacity(config.viewers);
@@ -381,6 +552,12 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
             _ => {}
         }
     }
+    // The machine's cores are counted over the measured part of the run, from the warm-up's end.
+    let warmup = config.warmup;
+    let cpu_start = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        cpu_sample(pid)
+    });
     let run_length = Duration::from_secs_f64(config.request.until_s.max(0.0));
     let deadline = Instant::now() + run_length + Duration::from_secs(60);
     let mut viewers = tokio::task::JoinSet::new();
@@ -395,12 +572,25 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
         ));
     }
     while viewers.join_next().await.is_some() {}
+    let cpu_end = cpu_sample(pid);
+    let load_after = load_average_1m();
     let _ = done.send(true);
+    // A run shorter than its warm-up has no measured part.
+    let cpu_start = if cpu_start.is_finished() {
+        cpu_start.await.ok().flatten()
+    } else {
+        cpu_start.abort();
+        None
+    };
+    let cpu_cores = match (cpu_start, cpu_end) {
+        (Some(start), Some(end)) => cpu_split(&start, &end),
+        _ => None,
+    };
 
-    let (p50, p99, max) = tally.delays();
-    let events = tally.events.load(Ordering::Relaxed);
-    let first = tally.first_arrival_us.load(Ordering::Relaxed);
-    let last = tally.last_arrival_us.load(Ordering::Relaxed);
+    let delays = tally.delays();
+    let events = delays.events;
+    let first = delays.first_arrival_us;
+    let last = delays.last_arrival_us;
     let seconds = if last > first {
         (last - first) as f64 / 1e6
     } else {
@@ -417,13 +607,15 @@ pub async fn crowd(config: CrowdConfig) -> Result<CrowdReport, CrowdError> {
         events_measured: events,
         events_per_s_total: per_s(events as f64),
         events_per_s_per_viewer: per_s(events as f64) / connected.max(1) as f64,
-        delay_p50_us: p50,
-        delay_p99_us: p99,
-        delay_max_us: max,
+        delay_p50_us: delays.p50_us,
+        delay_p99_us: delays.p99_us,
+        delay_max_us: delays.max_us,
         resyncs: tally.resyncs.load(Ordering::Relaxed),
         errors: tally.errors.load(Ordering::Relaxed),
         server_rss_before_kib: rss_before,
         server_rss_peak_kib: pid.map(|_| memory_peak.load(Ordering::Relaxed)),
+        cpu_cores,
+        load_average_1m: [load_before, load_after],
     })
 }
 
@@ -488,12 +680,114 @@ mod tests {
 
     #[test]
     fn delays_count_from_the_fastest_arrival() {
-        let tally = Tally::new(Duration::ZERO);
-        // 100 events: offsets 1_000 µs + delay (0..100) × 10 µs.
-        for delay in 0..100u64 {
-            let bucket = (1_000 + delay * 10) / BUCKET_US;
-            tally.histogram[bucket as usize].fetch_add(1, Ordering::Relaxed);
+        // One event; 100 viewers received it 1_000 µs + delay (0..100) × 10 µs after its time.
+        let arrivals: Vec<u64> = (0..100u64).map(|delay| 1_500 + delay * 10).collect();
+        let delays = delays(&[(&[500], arrivals)]);
+        assert_eq!(
+            (delays.p50_us, delays.p99_us, delays.max_us, delays.events),
+            (500, 990, 990, 100)
+        );
+        assert_eq!(
+            (delays.first_arrival_us, delays.last_arrival_us),
+            (1_500, 2_490)
+        );
+    }
+
+    #[test]
+    fn delays_count_every_event_of_a_frame_for_every_viewer() {
+        // Two frames of two events; two viewers, one 20 µs after the other.
+        let delays = delays(&[
+            (&[0, 100], vec![1_000, 1_020]),
+            (&[200, 300], vec![1_200, 1_220]),
+        ]);
+        // Offsets 1_000, 900, 1_020, 920, 1_000, 900, 1_020, 920: from 900, delays 0, 0, 20, 20,
+        // 100, 100, 120, 120.
+        assert_eq!(
+            (delays.p50_us, delays.p99_us, delays.max_us, delays.events),
+            (100, 120, 120, 8)
+        );
+        assert_eq!(delays.events, 8);
+        assert_eq!(
+            super::delays(&[(&[], vec![])]),
+            Delays {
+                p50_us: 0,
+                p99_us: 0,
+                max_us: 0,
+                events: 0,
+                first_arrival_us: 0,
+                last_arrival_us: 0
+            }
+        );
+    }
+
+    #[test]
+    fn frames_are_scanned_once_for_all_viewers() {
+        let tally = Tally::new(Duration::from_micros(150));
+        let frame = r#"{"type":"events","events":[{"at":100,"event":{}},{"at":200,"event":{}},{"at":300,"event":{}}]}"#;
+        for _ in 0..3 {
+            tally.events_frame(frame);
         }
-        assert_eq!(tally.delays(), (500, 990, 990));
+        let frames = lock(&tally.frames);
+        assert_eq!(frames.len(), 1);
+        let record = frames.values().next().unwrap();
+        assert_eq!(
+            record.ats,
+            vec![200, 300],
+            "the warm-up's events are not measured"
+        );
+        assert_eq!(lock(&record.arrivals_us).len(), 3);
+        assert_eq!(last_event_time(frame), Some(300));
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc() {
+        let stat = "cpu  100 5 50 800 20 3 2 0 0 0\ncpu0 50 2 25 400 10 1 1 0 0 0\n\
+                    cpu1 50 3 25 400 10 2 1 0 0 0\nintr 12345\n";
+        assert_eq!(machine_ticks(stat), Some((980, 820, 2)));
+        let process = "4242 (crosstalk (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                       170 30 0 0 20 0 9 0 100 1000000 500 18446744073709551615";
+        assert_eq!(process_ticks(process), Some(200));
+        let before = CpuSample {
+            total: 1_000,
+            idle: 400,
+            cpus: 2,
+            server: Some(100),
+            tool: 50,
+        };
+        let after = CpuSample {
+            total: 1_400,
+            idle: 450,
+            cpus: 2,
+            server: Some(300),
+            tool: 150,
+        };
+        // 400 ticks over 2 cores: 200 ticks per core. Server 200, tool 100, idle 50, other 50.
+        assert_eq!(
+            cpu_split(&before, &after),
+            Some(CpuSplit {
+                server: 1.0,
+                tool: 0.5,
+                other: 0.25,
+                idle: 0.25,
+                cpus: 2
+            })
+        );
+        // The processes counted 10 ticks more than the machine's busy ones: nobody else ran,
+        // and the four still add up to the machine's cores.
+        let skewed = CpuSample {
+            idle: 510,
+            server: Some(310),
+            ..after
+        };
+        assert_eq!(
+            cpu_split(&before, &skewed),
+            Some(CpuSplit {
+                server: 1.05,
+                tool: 0.5,
+                other: 0.0,
+                idle: 0.45,
+                cpus: 2
+            })
+        );
     }
 }

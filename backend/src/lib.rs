@@ -25,7 +25,7 @@ pub mod stream;
 mod ws;
 
 pub use error::HttpError;
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ServerConfig, ViewerWriteBudget};
 
 use axum::Router;
 use axum::middleware;

@@ -8,7 +8,7 @@ use backend::cli::{self, CatalogFormat, CliError, CompareFormat, SimulateFormat}
 use backend::crowd::{CrowdConfig, CrowdServer, crowd};
 use backend::live::{BrokerChoice, LiveConfig, Storage};
 use backend::secret::BrokerUrl;
-use backend::{AppState, ServerConfig};
+use backend::{AppState, ServerConfig, ViewerWriteBudget};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -49,6 +49,11 @@ enum Command {
         /// the server answers to, besides IP addresses and localhost.
         #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = Origin::parse)]
         allow_origin: Vec<Origin>,
+        /// The writes per second to a live run's viewers, all together, the server aims at once
+        /// 500 or more watch: after each write a viewer waits viewers ÷ this (at most 100 ms),
+        /// and the frames that come meanwhile go out in its next write. 0: never wait.
+        #[arg(long, value_name = "WRITES", default_value_t = ViewerWriteBudget::default().writes_per_s)]
+        viewer_writes_per_s: u32,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -104,9 +109,18 @@ enum Command {
         /// Watch a server already running at this ws:// address instead of starting one.
         #[arg(long, value_name = "WS_URL")]
         url: Option<String>,
-        /// That server's process id, to read its memory.
+        /// That server's process id, to read its memory and CPU time.
         #[arg(long, requires = "url")]
         server_pid: Option<u32>,
+        /// An argument for the `crosstalk serve` the tool starts, such as
+        /// --server-arg=--viewer-writes-per-s=0; repeat for more.
+        #[arg(
+            long = "server-arg",
+            value_name = "ARG",
+            allow_hyphen_values = true,
+            conflicts_with = "url"
+        )]
+        server_arg: Vec<String>,
     },
     /// Run a scenario and print its trace or its numbers.
     Simulate {
@@ -236,6 +250,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_viewers_per_address,
             open_control,
             allow_origin,
+            viewer_writes_per_s,
             live,
         } => serve(
             ServerConfig {
@@ -247,6 +262,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                     allowed_origins: allow_origin,
                 },
                 live: live.config()?,
+                viewer_writes: ViewerWriteBudget {
+                    writes_per_s: viewer_writes_per_s,
+                    ..ViewerWriteBudget::default()
+                },
                 ..ServerConfig::default()
             },
             bind,
@@ -293,6 +312,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             warmup,
             url,
             server_pid,
+            server_arg,
         } => {
             let request = cli::run_request(&scenario, seed, Some(for_s), &set, &[])
                 .map_err(CliError::from)?;
@@ -303,7 +323,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 },
                 None => CrowdServer::Spawn {
                     binary: std::env::current_exe().context("cannot find this executable")?,
-                    extra_args: Vec::new(),
+                    extra_args: server_arg,
                 },
             };
             let config = CrowdConfig {

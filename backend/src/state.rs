@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub frames_buffered: usize,
     /// How long one frame may wait for a viewer's socket before that viewer is dropped.
     pub viewer_send_timeout: Duration,
+    /// How often a live run's viewers are written to when many watch.
+    pub viewer_writes: ViewerWriteBudget,
     /// The largest message, and so the largest frame, a viewer may send, in bytes.
     pub control_frame_bytes_max: usize,
     /// How often each viewer is pinged.
@@ -56,6 +58,7 @@ impl Default for ServerConfig {
             events_per_frame: 500,
             frames_buffered: 4,
             viewer_send_timeout: Duration::from_secs(30),
+            viewer_writes: ViewerWriteBudget::default(),
             control_frame_bytes_max: 64 * 1024,
             ping_every: Duration::from_secs(15),
             pings_unanswered_max: 2,
@@ -66,6 +69,42 @@ impl Default for ServerConfig {
             access: AccessPolicy::default(),
             open_control: false,
         }
+    }
+}
+
+/// How often the server writes to the sockets of a live run's viewers when many watch.
+///
+/// After each write, a viewer's sender waits `viewers ÷ writes_per_s` before the next one, and
+/// the frames that arrive meanwhile go out together in that next write. The writes to all
+/// viewers together then stay near `writes_per_s` however many watch, instead of one write (a
+/// syscall and a wakeup) per viewer per frame; each event waits at most one such pause more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewerWriteBudget {
+    /// The writes per second to all viewers together the server aims at; 0 never waits.
+    pub writes_per_s: u32,
+    /// Below this many connected viewers, nobody waits: the writes are few anyway.
+    pub from_viewers: usize,
+    /// The longest pause, whatever the crowd: the bound on the delay it adds.
+    pub wait_max: Duration,
+}
+
+impl Default for ViewerWriteBudget {
+    fn default() -> Self {
+        ViewerWriteBudget {
+            writes_per_s: 25_000,
+            from_viewers: 500,
+            wait_max: Duration::from_millis(100),
+        }
+    }
+}
+
+impl ViewerWriteBudget {
+    /// How long a viewer's sender waits after a write while `viewers` are connected.
+    pub fn wait(&self, viewers: usize) -> Duration {
+        if self.writes_per_s == 0 || viewers < self.from_viewers {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(viewers as f64 / f64::from(self.writes_per_s)).min(self.wait_max)
     }
 }
 
@@ -394,5 +433,33 @@ impl AppState {
     /// A receiver that turns true when the server is stopping.
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
         self.stopping.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_waits_its_share_of_the_write_budget_only_in_a_crowd() {
+        let check = |writes_per_s: u32, viewers: usize, expected_ms: u64| {
+            let budget = ViewerWriteBudget {
+                writes_per_s,
+                ..ViewerWriteBudget::default()
+            };
+            assert_eq!(
+                budget.wait(viewers),
+                Duration::from_millis(expected_ms),
+                "{viewers} viewers, {writes_per_s} writes/s"
+            );
+        };
+        check(25_000, 1, 0);
+        check(25_000, 499, 0);
+        check(25_000, 500, 20);
+        check(25_000, 1_000, 40);
+        check(25_000, 2_000, 80);
+        check(25_000, 5_000, 100);
+        check(50_000, 1_000, 20);
+        check(0, 1_000, 0);
     }
 }

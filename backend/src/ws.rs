@@ -8,7 +8,9 @@
 //!
 //! A live run is shared: every viewer watching it reads the same frames from a bounded broadcast,
 //! so the services never wait for a viewer. A viewer that lags behind the broadcast is sent a
-//! `resync` frame and the run again from its header.
+//! `resync` frame and the run again from its header. In a crowd, each viewer's writes are paced
+//! by the server's write budget ([`crate::ViewerWriteBudget`]) and carry every frame that came
+//! meanwhile, so the server's writes per second stay bounded however many watch.
 
 use crate::error::HttpError;
 use crate::live::LiveRun;
@@ -77,16 +79,38 @@ impl LiveFeed {
         match self.frames.recv().await {
             Ok(frame) => Some((*frame).clone()),
             Err(broadcast::error::RecvError::Lagged(missed_frames)) => {
-                debug!("a viewer fell {missed_frames} frame(s) behind a live run: resyncing it");
-                let subscription = self.log.subscribe();
-                self.replay = subscription.replay.into();
-                self.frames = subscription.frames;
-                Some(FrameText {
-                    json: frame_json(&ServerFrame::Resync { missed_frames }).into(),
-                    is_end: false,
-                })
+                Some(self.resync(missed_frames))
             }
             Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next frame if one is there already, as [`LiveFeed::next`] would return it.
+    fn try_next(&mut self) -> Option<FrameText> {
+        if let Some(frame) = self.replay.pop_front() {
+            return Some((*frame).clone());
+        }
+        match self.frames.try_recv() {
+            Ok(frame) => Some((*frame).clone()),
+            Err(broadcast::error::TryRecvError::Lagged(missed_frames)) => {
+                Some(self.resync(missed_frames))
+            }
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                None
+            }
+        }
+    }
+
+    /// Starts the run over from its header after falling `missed_frames` behind, and returns
+    /// the `resync` frame that tells the viewer so.
+    fn resync(&mut self, missed_frames: u64) -> FrameText {
+        debug!("a viewer fell {missed_frames} frame(s) behind a live run: resyncing it");
+        let subscription = self.log.subscribe();
+        self.replay = subscription.replay.into();
+        self.frames = subscription.frames;
+        FrameText {
+            json: frame_json(&ServerFrame::Resync { missed_frames }).into(),
+            is_end: false,
         }
     }
 }
@@ -99,6 +123,10 @@ enum Source {
 
 /// How many commands may wait for the send half; the receive half waits beyond that.
 const COMMANDS_BUFFERED: usize = 4;
+
+/// The most frames one write to a socket takes (those waiting beyond it go in the next), so a
+/// late joiner's replay of a long run is written a slice at a time, like the run itself.
+const FRAMES_PER_WRITE_MAX: usize = 64;
 
 /// The address a request came from, when the server was started with connection info.
 pub(crate) struct PeerAddr(Option<IpAddr>);
@@ -128,11 +156,24 @@ pub(crate) async fn upgrade(
     let place = state.try_admit_viewer(peer)?;
     // A frame is never larger than a message, so no socket makes the server buffer more.
     let bytes_max = state.config().control_frame_bytes_max;
-    let ws = ws.max_message_size(bytes_max).max_frame_size(bytes_max);
+    let ws = ws
+        .max_message_size(bytes_max)
+        .max_frame_size(bytes_max)
+        .read_buffer_size(VIEWER_READ_BUFFER_BYTES)
+        .write_buffer_size(VIEWER_WRITE_BUFFER_BYTES);
     Ok(ws
         .on_failed_upgrade(|err| debug!("a viewer's upgrade failed: {err}"))
         .on_upgrade(move |socket| watch(socket, state, place)))
 }
+
+/// The read buffer each socket holds from the start (the socket library's default is 128 KiB):
+/// a viewer sends small commands, and a larger message is read in more pieces. A thousand
+/// viewers hold a thousand of these.
+const VIEWER_READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// A batch of frames is written out once its bytes reach this (the rest at the flush), so a
+/// socket's write buffer keeps at most this much and one frame (the default is 128 KiB).
+const VIEWER_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long the server tries to say goodbye to a viewer it closes.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -167,6 +208,12 @@ async fn watch(socket: WebSocket, state: AppState, place: ViewerPlace) {
 
 /// Forwards frames of the current run and refusals, until the receive half ends or the socket
 /// fails. Returns the close frame to send, if the viewer is dropped for a reason of ours.
+///
+/// Every frame waiting when a write begins goes out in that write (up to
+/// [`FRAMES_PER_WRITE_MAX`]). After a write to a live run's viewer, the next frame waits for the
+/// viewer's share of the server's write budget ([`crate::ViewerWriteBudget`]), so in a crowd
+/// each write carries the frames of that pause. What waits meanwhile is the live run's bounded
+/// broadcast, shared by every viewer: a viewer overtaken by it is resynchronized as before.
 async fn send_frames(
     sink: &mut SplitSink<WebSocket, Message>,
     mut commands: mpsc::Receiver<Command>,
@@ -182,8 +229,11 @@ async fn send_frames(
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut current: Option<Source> = None;
     let mut last_was_end = true;
+    // No frame of a live run is written before then (the write budget's pause).
+    let mut next_write_at = tokio::time::Instant::now();
+    let mut batch: Vec<Message> = Vec::with_capacity(FRAMES_PER_WRITE_MAX);
     loop {
-        let message = tokio::select! {
+        tokio::select! {
             // Commands first, so a new run replaces the old one without waiting for its frames.
             biased;
             _ = pings.tick() => {
@@ -194,7 +244,7 @@ async fn send_frames(
                         reason: "no answer to pings".into(),
                     });
                 }
-                Message::Ping(Default::default())
+                batch.push(Message::Ping(Default::default()));
             }
             command = commands.recv() => match command? {
                 Command::Stream(frames) => {
@@ -205,18 +255,25 @@ async fn send_frames(
                 Command::Watch { role, feed } => {
                     current = Some(Source::Live(feed));
                     last_was_end = false;
-                    Message::Text(frame_json(&ServerFrame::LiveRole(role)).into())
+                    batch.push(Message::Text(frame_json(&ServerFrame::LiveRole(role)).into()));
                 }
-                Command::Refuse(message) => Message::Text(error_frame(message).into()),
+                Command::Refuse(message) => batch.push(Message::Text(error_frame(message).into())),
             },
-            frame = next_frame(&mut current) => match frame {
+            frame = async {
+                if next_write_at > tokio::time::Instant::now() {
+                    tokio::time::sleep_until(next_write_at).await;
+                }
+                next_frame(&mut current).await
+            } => match frame {
                 Some(frame) => {
-                    last_was_end = frame.is_end;
-                    if frame.is_end {
-                        // A live run's broadcast stays open after its end; nothing more comes.
-                        current = None;
+                    batch.push(take_frame(frame, &mut current, &mut last_was_end));
+                    // The frames that came meanwhile go out in the same write.
+                    while batch.len() < FRAMES_PER_WRITE_MAX && !last_was_end {
+                        let Some(frame) = try_next_frame(&mut current) else {
+                            break;
+                        };
+                        batch.push(take_frame(frame, &mut current, &mut last_was_end));
                     }
-                    Message::Text(frame.json)
                 }
                 None => {
                     current = None;
@@ -225,14 +282,14 @@ async fn send_frames(
                     }
                     // The run's thread ended without its last frame: it failed, and was logged.
                     last_was_end = true;
-                    Message::Text(
+                    batch.push(Message::Text(
                         error_frame("the run stopped early because of a server error".into())
                             .into(),
-                    )
+                    ));
                 }
             },
         };
-        match tokio::time::timeout(timeout, sink.send(message)).await {
+        match tokio::time::timeout(timeout, write_all(sink, &mut batch)).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 debug!("a viewer's socket failed: {err}");
@@ -248,7 +305,39 @@ async fn send_frames(
                 });
             }
         }
+        // A viewer catching up (joining late, or after a resync) is not held back: it must
+        // reach the broadcast before the broadcast overtakes it.
+        if let Some(Source::Live(feed)) = &current
+            && feed.replay.is_empty()
+        {
+            let wait = config.viewer_writes.wait(state.viewers_connected());
+            if !wait.is_zero() {
+                next_write_at = tokio::time::Instant::now() + wait;
+            }
+        }
     }
+}
+
+/// `frame` as a message; once the run's `end` is taken there is no current run any more.
+fn take_frame(frame: FrameText, current: &mut Option<Source>, last_was_end: &mut bool) -> Message {
+    *last_was_end = frame.is_end;
+    if frame.is_end {
+        // A live run's broadcast stays open after its end; nothing more comes.
+        *current = None;
+    }
+    Message::Text(frame.json)
+}
+
+/// Writes `batch` (emptying it) to the socket with one flush: the socket library gathers the
+/// messages in its write buffer, so a batch costs one system call where it fits.
+async fn write_all(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut Vec<Message>,
+) -> Result<(), axum::Error> {
+    for message in batch.drain(..) {
+        sink.feed(message).await?;
+    }
+    sink.flush().await
 }
 
 /// An `error` frame as JSON.
@@ -259,6 +348,15 @@ fn error_frame(message: String) -> String {
 /// A frame of a few string fields as JSON: that cannot fail.
 fn frame_json(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).expect("a small frame serializes")
+}
+
+/// The current run's next frame if it is there already.
+fn try_next_frame(current: &mut Option<Source>) -> Option<FrameText> {
+    match current {
+        Some(Source::Simulated(frames)) => frames.try_recv().ok(),
+        Some(Source::Live(feed)) => feed.try_next(),
+        None => None,
+    }
 }
 
 /// The next frame of the current run, or never when there is none.
@@ -473,6 +571,36 @@ mod tests {
         log.record(Event::Narration {
             text: format!("event {n}"),
         });
+    }
+
+    #[tokio::test]
+    async fn a_viewer_taking_waiting_frames_is_resynchronized_as_one_waiting_for_them() {
+        let log = log();
+        let mut feed = LiveFeed::new(log.subscribe(), log.clone());
+        assert!(
+            feed.try_next()
+                .unwrap()
+                .json
+                .as_str()
+                .starts_with(r#"{"type":"header""#)
+        );
+        assert_eq!(feed.try_next(), None, "nothing more yet");
+        narrate(&log, 0);
+        let frame = feed.try_next().unwrap();
+        assert!(frame.json.as_str().contains("event 0"), "{frame:?}");
+        for n in 1..10 {
+            narrate(&log, n);
+        }
+        let resync = feed.try_next().unwrap();
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
+            ServerFrame::Resync { missed_frames: 7 }
+        );
+        // The run again from its header: the header and the ten events so far, then nothing.
+        let replayed: Vec<FrameText> = std::iter::from_fn(|| feed.try_next()).collect();
+        assert_eq!(replayed.len(), 11);
+        assert!(replayed[0].json.as_str().starts_with(r#"{"type":"header""#));
+        assert!(replayed[10].json.as_str().contains("event 9"));
     }
 
     #[tokio::test]

@@ -463,3 +463,57 @@ fn a_run_cut_short_says_so_and_its_rates_cover_the_time_it_ran() {
         "no warning for a run that reached its end"
     );
 }
+
+#[test]
+fn crowd_measures_viewers_of_the_server_it_starts_with_the_flags_it_is_given() {
+    let crowd = |server_arg: &str| {
+        crosstalk(&[
+            "crowd",
+            "--viewers",
+            "3",
+            "--for",
+            "3",
+            "--warmup",
+            "0.5",
+            "--set",
+            "read_rate_per_s=20",
+            "--set",
+            "product_down_for_s=0",
+            "--server-arg",
+            server_arg,
+        ])
+    };
+    // A flag `serve` takes: the crowd is measured.
+    let out = crowd("--viewer-writes-per-s=1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["connected"], 3, "{report}");
+    assert_eq!(report["complete"], 3, "{report}");
+    assert_eq!(report["resyncs"], 0, "{report}");
+    assert!(report["events_measured"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["server_rss_peak_kib"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let cores = &report["cpu_cores"];
+    let spent: f64 = ["server", "tool", "other", "idle"]
+        .iter()
+        .map(|who| cores[who].as_f64().unwrap())
+        .sum();
+    let cpus = cores["cpus"].as_f64().unwrap();
+    assert!((spent - cpus).abs() < 0.01, "{cores}");
+    assert!(cores["server"].as_f64().unwrap() > 0.0, "{cores}");
+
+    // One it refuses: the crowd says why the server did not start.
+    let out = crowd("--no-such-flag");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the server exited before listening") && stderr.contains("--no-such-flag"),
+        "{stderr}"
+    );
+}

@@ -3,8 +3,9 @@
 
 mod support;
 
-use backend::ServerConfig;
+use backend::{ServerConfig, ViewerWriteBudget};
 use shared::protocol::{Event, Payload, ServerFrame, ServiceId, TraceHasher};
+use std::time::{Duration, Instant};
 use support::{TestServer, Viewer, connect, next_frame, send_text};
 
 /// A viewer's copy of a live run, built frame by frame.
@@ -151,7 +152,25 @@ async fn connect_with_small_window(server: &TestServer) -> Viewer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_falls_behind_is_told_and_resynchronized_while_the_run_goes_on() {
-    let mut config = ServerConfig::default();
+    check_a_viewer_that_falls_behind_is_resynchronized(ServerConfig::default().viewer_writes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_writes_batched_a_viewer_that_falls_behind_is_still_resynchronized() {
+    // One viewer waits 50 ms after each write, as each of 1,000 would with 20,000 writes/s.
+    check_a_viewer_that_falls_behind_is_resynchronized(ViewerWriteBudget {
+        writes_per_s: 20,
+        from_viewers: 1,
+        wait_max: Duration::from_millis(100),
+    })
+    .await;
+}
+
+async fn check_a_viewer_that_falls_behind_is_resynchronized(viewer_writes: ViewerWriteBudget) {
+    let mut config = ServerConfig {
+        viewer_writes,
+        ..ServerConfig::default()
+    };
     config.live.log.frames_buffered = 1;
     config.live.log.events_per_frame = 1;
     // Slow, not dead: the server waits for it rather than dropping it.
@@ -348,4 +367,110 @@ async fn two_hundred_viewers_watch_one_live_run_to_its_end() {
     }
     assert_eq!(n, 199);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_writes_batched_viewers_receive_every_frame_in_order_in_few_writes() {
+    // Two viewers, each waiting 2 ÷ 10 s = 200 ms after each write: the frames flushed every
+    // 20 ms meanwhile go out together in its next write.
+    let pause = Duration::from_millis(200);
+    let server = TestServer::start(ServerConfig {
+        viewer_writes: ViewerWriteBudget {
+            writes_per_s: 10,
+            from_viewers: 1,
+            wait_max: pause,
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut starter = connect(&server).await;
+    send_text(
+        &mut starter,
+        r#"{"type":"live_start","scenario":"request-response","seed":3,"until_s":3,
+            "knobs":{"read_rate_per_s":50,"products_per_order":8,"product_down_for_s":0,
+                     "product_slow_for_s":0,"link_latency_ms":1}}"#,
+    )
+    .await;
+    // The watcher asks once the run has started.
+    let run = loop {
+        if let Some(run) = server.state.live() {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let mut watcher = connect(&server).await;
+    send_text(&mut watcher, r#"{"type":"live_watch"}"#).await;
+    let (started, watched) = tokio::join!(receive_timed(&mut starter), receive_timed(&mut watcher));
+    let trace = run.trace();
+    for (who, (received, arrivals, elapsed)) in [("starter", started), ("watcher", watched)] {
+        assert_eq!(received.trace.header, trace.header);
+        assert!(
+            received.trace.events == trace.events,
+            "the {who} received every event, in order"
+        );
+        assert_eq!(received.end_hash, trace.hash_hex());
+        assert_eq!(received.end_events, trace.events.len() as u64);
+        // Frames that arrive within 10 ms of the one before came in the same write (or the
+        // server wrote twice in 10 ms, which a wait of 200 ms rules out).
+        let writes = 1 + arrivals
+            .windows(2)
+            .filter(|pair| pair[1] - pair[0] > Duration::from_millis(10))
+            .count();
+        let writes_max = (elapsed.as_secs_f64() / pause.as_secs_f64()).ceil() as usize + 6;
+        println!(
+            "{who}: {} events in {} frames, {writes} writes in {elapsed:?}",
+            trace.events.len(),
+            received.n_event_frames + 2,
+        );
+        assert!(
+            received.n_event_frames > 3 * writes_max,
+            "the run made frames enough to batch: {}",
+            received.n_event_frames
+        );
+        assert!(
+            writes <= writes_max,
+            "{writes} writes in {elapsed:?}, {writes_max} at most with a pause of {pause:?}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Reads one whole live run like [`support::receive_trace`], with the arrival of each frame and
+/// the time from the first to the last.
+async fn receive_timed(viewer: &mut Viewer) -> (support::Received, Vec<Instant>, Duration) {
+    let mut arrivals = Vec::new();
+    let mut header = None;
+    let mut events = Vec::new();
+    let mut n_event_frames = 0;
+    loop {
+        let frame = next_frame(viewer).await;
+        arrivals.push(Instant::now());
+        match (frame, &header) {
+            (ServerFrame::Header(first), None) => header = Some(first),
+            (ServerFrame::Events { events: batch }, Some(_)) => {
+                n_event_frames += 1;
+                events.extend(batch);
+            }
+            (
+                ServerFrame::End {
+                    trace_hash,
+                    events: n,
+                },
+                Some(_),
+            ) => {
+                let elapsed = *arrivals.last().unwrap() - arrivals[0];
+                let received = support::Received {
+                    trace: shared::protocol::Trace {
+                        header: header.unwrap(),
+                        events,
+                    },
+                    end_hash: trace_hash,
+                    end_events: n,
+                    n_event_frames,
+                };
+                return (received, arrivals, elapsed);
+            }
+            (other, _) => panic!("expected a header, events, then an end; got {other:?}"),
+        }
+    }
 }
