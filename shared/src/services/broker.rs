@@ -1,6 +1,9 @@
-//! The broker: one bounded queue per subscriber, delivered one event at a time (prefetch 1, so
-//! each queue stays in order), acknowledged by the subscriber, redelivered when the ack does not
-//! come, and retried with backoff while the subscriber is down.
+//! The broker: one bounded queue per subscriber, delivered one event at a time (prefetch 1: no
+//! more than one unacknowledged delivery per queue's consumer, so each queue stays in order),
+//! acknowledged by the subscriber, and retried with backoff while the subscriber is down.
+//!
+//! When an unacknowledged event is delivered again is a choice, [`Redelivery`]: RabbitMQ's rule
+//! (when the consumer's connection closes) or SQS's visibility timeout (when the ack is late).
 
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
@@ -18,6 +21,18 @@ pub struct Subscription {
     pub queue: String,
 }
 
+/// When the broker delivers an unacknowledged event again.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    /// RabbitMQ's rule: when the consumer's connection closes (it crashed, or the network broke
+    /// the connection) with the delivery unacknowledged. A slow consumer keeps its delivery as
+    /// long as it takes; a late ack is never a reason.
+    RabbitMq,
+    /// SQS's visibility timeout: when no ack came within the broker's `ack_timeout`, whatever
+    /// the reason, even if the consumer is only slow.
+    VisibilityTimeout,
+}
+
 /// How the broker behaves.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
@@ -25,7 +40,10 @@ pub struct BrokerConfig {
     pub subscriptions: Vec<Subscription>,
     /// How long each event waits in the broker before it can be delivered.
     pub delivery_delay: Micros,
-    /// How long a delivery waits for its ack before it is redelivered.
+    /// When an unacknowledged event is delivered again.
+    pub redelivery: Redelivery,
+    /// How long a delivery waits for its ack before it is redelivered, under
+    /// [`Redelivery::VisibilityTimeout`] only.
     pub ack_timeout: Micros,
     /// The longest wait between retries to a subscriber that is down.
     pub retry_backoff_max: Micros,
@@ -51,7 +69,8 @@ struct Queued {
 #[derive(Debug)]
 struct InFlight {
     msg: MsgId,
-    ack_timer: TimerId,
+    /// The visibility timeout's timer, under [`Redelivery::VisibilityTimeout`].
+    ack_timer: Option<TimerId>,
     /// The head's `delivered_before` before this delivery, restored if it is refused.
     delivered_before: bool,
 }
@@ -184,9 +203,14 @@ impl Broker {
         };
         let delivered_before = std::mem::replace(&mut head.delivered_before, true);
         let msg = ctx.send(subscriber, payload, None, None);
-        let ack_timer = ctx.set_timer(self.config.ack_timeout);
-        self.timers
-            .insert(ack_timer, BrokerTimer::AckTimeout(index));
+        let ack_timer = match self.config.redelivery {
+            Redelivery::RabbitMq => None,
+            Redelivery::VisibilityTimeout => {
+                let timer = ctx.set_timer(self.config.ack_timeout);
+                self.timers.insert(timer, BrokerTimer::AckTimeout(index));
+                Some(timer)
+            }
+        };
         self.queues[index].in_flight = Some(InFlight {
             msg,
             ack_timer,
@@ -194,14 +218,15 @@ impl Broker {
         });
     }
 
-    /// The subscriber did not ack in time: it may be slow, the ack may be lost, or it may have
-    /// crashed. The broker cannot tell, so it delivers the event again.
+    /// Under the visibility timeout, the subscriber did not ack in time: it may be slow, the ack
+    /// may be lost, or it may have crashed. The broker cannot tell, so it delivers the event again.
     fn ack_timed_out(&mut self, index: usize, ctx: &mut Ctx<'_>) {
         let queue = &mut self.queues[index];
         queue.in_flight = None;
         if let Some(head) = queue.items.front() {
             ctx.narrate(format!(
-                "No ack for {} on the {} queue within {}: the broker will deliver it again.",
+                "No ack for {} on the {} queue within its visibility timeout ({}, SQS's rule): the \
+                 broker will deliver it again, even if the consumer is only slow.",
                 head.event.caption(),
                 self.config.subscriptions[index].queue,
                 self.config.ack_timeout
@@ -210,23 +235,59 @@ impl Broker {
         self.schedule_delivery(index, ctx);
     }
 
+    /// Under RabbitMQ's rule, the subscriber's connection closed: what it had not acknowledged
+    /// goes back to the head of its queue, to be delivered again once it is back (it may have
+    /// applied it before its ack was lost, so the redelivery can be a duplicate).
+    fn connection_lost(&mut self, subscriber: ServiceId, ctx: &mut Ctx<'_>) {
+        if self.config.redelivery != Redelivery::RabbitMq {
+            return;
+        }
+        for index in 0..self.queues.len() {
+            if self.config.subscriptions[index].subscriber != subscriber {
+                continue;
+            }
+            let queue = &mut self.queues[index];
+            if queue.in_flight.take().is_none() {
+                continue;
+            }
+            if let Some(head) = queue.items.front() {
+                ctx.narrate(format!(
+                    "The {} queue's consumer lost its connection with {} unacknowledged: the broker \
+                     puts it back at the head of the queue and delivers it again when the consumer \
+                     is back (RabbitMQ's rule).",
+                    self.config.subscriptions[index].queue,
+                    head.event.caption(),
+                ));
+            }
+            // The consumer has to connect again: wait as for a refused delivery.
+            queue.backoff = (queue.backoff + queue.backoff)
+                .clamp(RETRY_BACKOFF_MIN, self.config.retry_backoff_max);
+            if let Some(timer) = queue.delivery_timer.take() {
+                self.timers.remove(&timer);
+            }
+            self.schedule_delivery(index, ctx);
+        }
+    }
+
     fn acked(&mut self, from: ServiceId, tag: u64, ctx: &mut Ctx<'_>) {
-        let Some(index) = self
-            .config
-            .subscriptions
-            .iter()
-            .position(|s| s.subscriber == from)
-        else {
+        // Tags are unique across queues, so the tag names the queue: a service that subscribes
+        // to two queues acks each one's deliveries there.
+        let Some(index) = (0..self.queues.len()).find(|&index| {
+            self.config.subscriptions[index].subscriber == from
+                && self.queues[index]
+                    .items
+                    .front()
+                    .is_some_and(|head| head.tag == tag)
+        }) else {
             return;
         };
         let queue = &mut self.queues[index];
         // A late ack of an earlier delivery of the head still acknowledges the head.
-        if queue.items.front().is_none_or(|head| head.tag != tag) {
-            return;
-        }
         queue.items.pop_front();
-        if let Some(in_flight) = queue.in_flight.take() {
-            self.timers.remove(&in_flight.ack_timer);
+        if let Some(in_flight) = queue.in_flight.take()
+            && let Some(timer) = in_flight.ack_timer
+        {
+            self.timers.remove(&timer);
         }
         if queue.backoff > Micros::ZERO {
             let subscriber = &self.config.subscriptions[index].queue;
@@ -250,7 +311,9 @@ impl Broker {
         };
         let queue = &mut self.queues[index];
         if let Some(in_flight) = queue.in_flight.take() {
-            self.timers.remove(&in_flight.ack_timer);
+            if let Some(timer) = in_flight.ack_timer {
+                self.timers.remove(&timer);
+            }
             // A refused delivery never reached the subscriber, so it cannot make a duplicate.
             if let Some(head) = queue.items.front_mut() {
                 head.delivered_before = in_flight.delivered_before;
@@ -287,7 +350,16 @@ impl Service for Broker {
                 None => {}
             },
             Input::Refused(msg) => self.refused(msg, ctx),
+            Input::ConnectionLost(subscriber) => self.connection_lost(subscriber, ctx),
         }
+    }
+
+    fn crash_narration(&self, name: &str) -> Option<String> {
+        Some(format!(
+            "{name} crashes: its queues were in its memory, so the events waiting in them are lost \
+             (a broker with durable queues, such as RabbitMQ, would keep them), and publishes to \
+             it are refused."
+        ))
     }
 }
 
@@ -312,13 +384,22 @@ mod tests {
 
     impl Harness {
         fn new(queue_capacity: usize) -> Harness {
+            Harness::with(queue_capacity, Redelivery::RabbitMq, &["order"])
+        }
+
+        /// A broker whose queues, named `queues`, all carry the `product` topic to Order.
+        fn with(queue_capacity: usize, redelivery: Redelivery, queues: &[&str]) -> Harness {
             let config = BrokerConfig {
-                subscriptions: vec![Subscription {
-                    topic: "product",
-                    subscriber: ORDER,
-                    queue: "order".into(),
-                }],
+                subscriptions: queues
+                    .iter()
+                    .map(|queue| Subscription {
+                        topic: "product",
+                        subscriber: ORDER,
+                        queue: queue.to_string(),
+                    })
+                    .collect(),
                 delivery_delay: Micros::from_millis(5),
+                redelivery,
                 ack_timeout: Micros::from_millis(100),
                 retry_backoff_max: Micros::from_secs(1),
                 queue_capacity,
@@ -357,6 +438,19 @@ mod tests {
                 op: Some(OpId(1)),
                 caused_by: None,
                 payload: Payload::Publish(event),
+            };
+            self.handle(Input::Message(&envelope))
+        }
+
+        /// Acks `tag` from Order.
+        fn ack(&mut self, tag: u64) -> Vec<Effect> {
+            let envelope = Envelope {
+                id: MsgId(900 + tag),
+                from: ORDER,
+                to: BROKER,
+                op: None,
+                caused_by: None,
+                payload: Payload::Ack { tag },
             };
             self.handle(Input::Message(&envelope))
         }
@@ -429,9 +523,26 @@ mod tests {
         );
     }
 
+    /// The deliveries among `effects`, as (queue's tag, redelivered).
+    fn tags(effects: &[Effect]) -> Vec<(u64, bool)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    payload:
+                        Payload::Deliver {
+                            tag, redelivered, ..
+                        },
+                    ..
+                }) => Some((*tag, *redelivered)),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn an_unacknowledged_delivery_is_redelivered_marked_as_such() {
-        let mut harness = Harness::new(10);
+    fn under_the_visibility_timeout_an_unacknowledged_delivery_is_redelivered_marked_as_such() {
+        let mut harness = Harness::with(10, Redelivery::VisibilityTimeout, &["order"]);
         let deliver_timer = timers(&harness.publish(1))[0];
         let first = harness.handle(Input::Timer(deliver_timer));
         assert_eq!(deliveries(&first).len(), 1);
@@ -478,5 +589,73 @@ mod tests {
                 if text == "The order queue's consumer is down: ProductUpdated #1 (v2) waits in its queue (2 waiting).")
         });
         assert!(narrated, "{effects:?}");
+    }
+
+    #[test]
+    fn under_rabbitmq_a_slow_consumer_keeps_its_delivery_and_gets_no_more_than_prefetch() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.publish(2);
+        harness.publish(3);
+        let first = harness.handle(Input::Timer(deliver_timer));
+        assert_eq!(tags(&first), vec![(1, false)]);
+        assert!(
+            timers(&first).is_empty(),
+            "no timer redelivers it: a late ack is no reason under RabbitMQ's rule"
+        );
+        assert!(harness.broker.timers.is_empty(), "nothing else is due");
+        // Prefetch 1: the next event waits until the first is acknowledged.
+        let after_ack = harness.ack(1);
+        assert!(tags(&after_ack).is_empty());
+        let second = harness.handle(Input::Timer(timers(&after_ack)[0]));
+        assert_eq!(tags(&second), vec![(2, false)]);
+        assert_eq!(harness.broker.queues[0].items.len(), 2);
+    }
+
+    #[test]
+    fn under_rabbitmq_a_lost_connection_puts_the_delivery_back_for_redelivery() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.handle(Input::Timer(deliver_timer));
+        let lost = harness.handle(Input::ConnectionLost(ORDER));
+        let narrated = lost.iter().any(|e| {
+            matches!(e, Effect::Record(Event::Narration { text }) if text.contains("RabbitMQ's rule"))
+        });
+        assert!(narrated, "{lost:?}");
+        let again = harness.handle(Input::Timer(timers(&lost)[0]));
+        assert_eq!(
+            tags(&again),
+            vec![(1, true)],
+            "the event may have been applied: it comes again, marked redelivered"
+        );
+        // Another service's connection is none of this queue's business.
+        assert!(harness.handle(Input::ConnectionLost(PRODUCT)).is_empty());
+    }
+
+    #[test]
+    fn under_the_visibility_timeout_a_lost_connection_changes_nothing() {
+        let mut harness = Harness::with(10, Redelivery::VisibilityTimeout, &["order"]);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.handle(Input::Timer(deliver_timer));
+        assert!(harness.handle(Input::ConnectionLost(ORDER)).is_empty());
+    }
+
+    #[test]
+    fn a_service_with_two_subscriptions_acks_each_queue_by_its_tag() {
+        let mut harness = Harness::with(10, Redelivery::RabbitMq, &["names", "prices"]);
+        // One publish lands in both queues, with tags 1 and 2.
+        let both = timers(&harness.publish(1));
+        assert_eq!(both.len(), 2);
+        let deliveries: Vec<(u64, bool)> = both
+            .into_iter()
+            .flat_map(|timer| tags(&harness.handle(Input::Timer(timer))))
+            .collect();
+        assert_eq!(deliveries, vec![(1, false), (2, false)]);
+        // Acking the second queue's delivery first empties that queue, not the first.
+        harness.ack(2);
+        assert_eq!(harness.broker.queues[0].items.len(), 1);
+        assert_eq!(harness.broker.queues[1].items.len(), 0);
+        harness.ack(1);
+        assert_eq!(harness.broker.queues[0].items.len(), 0);
     }
 }

@@ -153,7 +153,7 @@ impl Service for Consumer {
                     self.finish_job(&delivery, ctx);
                 }
             }
-            Input::Start | Input::Refused(_) => {}
+            Input::Start | Input::Refused(_) | Input::ConnectionLost(_) => {}
         }
     }
 }
