@@ -334,6 +334,12 @@ pub trait Service {
         Vec::new()
     }
 
+    /// For a broker, how it behaves, so a driver can make a real broker (such as RabbitMQ)
+    /// behave alike: its subscriptions, redelivery rule, confirms, durability.
+    fn broker_config(&self) -> Option<crate::services::BrokerConfig> {
+        None
+    }
+
     /// What a crash of this service, called `name`, loses, in a sentence, when it says more
     /// than the usual (its memory gone, calls to it refused): a broker says whether its queues
     /// survive.

@@ -336,6 +336,10 @@ impl Service for Broker {
         self.config.subscriptions.clone()
     }
 
+    fn broker_config(&self) -> Option<BrokerConfig> {
+        Some(self.config.clone())
+    }
+
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
             Input::Start => {}
