@@ -692,6 +692,81 @@ async fn check_every_order_ships_once(broker: BrokerChoice) {
     run.stop();
 }
 
+/// Durable queues live: the embedded broker's queues are rows of its SQLite database, so the
+/// orders it confirmed while Shipping was down survive the broker's own crash and all ship.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_brokers_durable_queues_survive_its_crash() {
+    const ORDER: ServiceId = ServiceId(1);
+    const BROKER: ServiceId = ServiceId(2);
+    const SHIPPING: ServiceId = ServiceId(4);
+    let dir = TempDir::new("live-durable");
+    let request = request(
+        "event-driven",
+        120.0,
+        &[
+            ("order_rate_per_s", 10.0),
+            ("idempotent", 1.0),
+            ("durable", 1.0),
+            ("shipping_down_for_s", 0.0),
+            ("inventory_down_for_s", 0.0),
+            ("shipping_work_ms", 10.0),
+            ("inventory_work_ms", 10.0),
+            ("link_latency_ms", 5.0),
+        ],
+    );
+    let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
+    assert_eq!(run.header().services[BROKER.0 as usize].name, "Broker");
+    let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
+    let broker_db = run.database(BROKER).unwrap().to_path_buf();
+    run.command(LiveCommand::Crash { service: SHIPPING })
+        .unwrap();
+    let confirmed = |trace: &Trace| -> usize {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(&e.event, Event::Sent { from, label, .. } if *from == BROKER && label.starts_with("confirm ")))
+            .count()
+    };
+    eventually("the broker confirms five orders", || {
+        confirmed(&run.trace()) >= 5
+    })
+    .await;
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        sqlite_row(&broker_db, "queue_shipping", "0").is_some(),
+        "Shipping's queue is a table of the broker's database"
+    );
+    run.command(LiveCommand::Crash { service: BROKER }).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.command(LiveCommand::Restart { service: BROKER })
+        .unwrap();
+    run.command(LiveCommand::Restart { service: SHIPPING })
+        .unwrap();
+    let trace = run.trace();
+    let orders: Vec<String> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                ..
+            } if *service == ORDER && table == "orders" => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(orders.len() >= 5);
+    eventually("Shipping ships every order the broker kept", || {
+        orders
+            .iter()
+            .all(|order| sqlite_row(&shipping_db, "shipments", order).is_some())
+    })
+    .await;
+    run.stop();
+}
+
 /// The gateway's coordinator dies at its own failpoint (`Effect::Crash`), mid-rename: its port
 /// really closes, it restarts on its own, reads the half-done rename back from its SQLite log and
 /// flags it — the simulation's lesson, with a real process state lost and a real file kept.

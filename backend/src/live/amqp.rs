@@ -121,8 +121,10 @@ impl AmqpBroker {
         arguments.insert("x-expires".into(), AMQPValue::LongInt(QUEUE_EXPIRES_MS));
         for subscription in &subscriptions {
             let name = format!("crosstalk.{run_id}.{}", subscription.queue);
+            // As the scenario's broker keeps its queues: durable with persistent messages, or
+            // not (`durable=0`).
             let durable = QueueDeclareOptions {
-                durable: true,
+                durable: config.durable,
                 ..QueueDeclareOptions::default()
             };
             publisher
@@ -279,7 +281,8 @@ impl AmqpBroker {
                 return;
             }
         };
-        let persistent = BasicProperties::default().with_delivery_mode(2);
+        let delivery_mode = if self.config.durable { 2 } else { 1 };
+        let persistent = BasicProperties::default().with_delivery_mode(delivery_mode);
         let confirm = match self
             .publisher
             .basic_publish(

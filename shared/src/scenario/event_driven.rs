@@ -97,6 +97,20 @@ const IDEMPOTENT: KnobSpec = KnobSpec {
     help: "1: each consumer keeps an inbox of processed event ids and drops duplicates. 0: it \
            applies whatever it is delivered.",
 };
+const DURABLE: KnobSpec = KnobSpec {
+    name: "durable",
+    label: "Durable queues",
+    unit: "",
+    default: 1.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    choices: &[],
+    help: "1: the broker's queues are rows of its own tables, written before it confirms a \
+           publish, so a confirmed event survives a broker crash (RabbitMQ's durable queues with \
+           persistent messages). 0: they are its memory, and a broker crash loses what waited \
+           in them, confirmed or not (try crash:Broker@12+1).",
+};
 const INVENTORY_DOWN_AT: KnobSpec = down_at("inventory_down_at_s", "Inventory down at", 20.0);
 const INVENTORY_DOWN_FOR: KnobSpec = down_for("inventory_down_for_s", "Inventory down for", 0.0);
 const SHIPPING_DOWN_AT: KnobSpec = down_at("shipping_down_at_s", "Shipping down at", 8.0);
@@ -111,6 +125,7 @@ pub const KNOBS: &[KnobSpec] = &[
     INVENTORY_WORK,
     SHIPPING_WORK,
     IDEMPOTENT,
+    DURABLE,
     INVENTORY_DOWN_AT,
     INVENTORY_DOWN_FOR,
     SHIPPING_DOWN_AT,
@@ -160,6 +175,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
     } else {
         Redelivery::RabbitMq
     };
+    let durable = knobs.get(DURABLE.name) >= 1.0;
     let broker = BrokerConfig {
         subscriptions: vec![
             subscribe(INVENTORY, "inventory"),
@@ -172,6 +188,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         queue_capacity: QUEUE_CAPACITY,
         // Every order matters: Order publishes again whatever the broker does not confirm.
         confirm_publishes: true,
+        durable,
     };
     let idempotent = knobs.get(IDEMPOTENT.name) >= 1.0;
     let consumer = |name: &str, duty, work: &KnobSpec| ConsumerConfig {
@@ -208,6 +225,13 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
             "The broker follows SQS's visibility timeout, not RabbitMQ: an event not acknowledged \
              within the ack timeout is delivered again, even to a consumer that is only slow."
         }
+    };
+    let kept = if durable {
+        "Its queues are durable, rows of its own tables written before it confirms a publish: a \
+         confirmed event survives a broker crash."
+    } else {
+        "Its queues are in its memory: a broker crash loses what waited in them, even events it \
+         confirmed."
     };
     let dedup = if idempotent {
         "Each consumer keeps an inbox of the events it processed and drops any it sees again."
@@ -269,7 +293,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         intro: format!(
             "Clients create orders. Order stores each one and publishes OrderCreated to the broker, which keeps \
              one queue per subscriber: Inventory takes the items from stock, Shipping starts a shipment. Order \
-             never waits for either. {redelivered} {dedup}"
+             never waits for either. {redelivered} {kept} {dedup}"
         ),
     }
 }

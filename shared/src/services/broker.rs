@@ -4,6 +4,13 @@
 //!
 //! When an unacknowledged event is delivered again is a choice, [`Redelivery`]: RabbitMQ's rule
 //! (when the consumer's connection closes) or SQS's visibility timeout (when the ack is late).
+//!
+//! Durable queues ([`BrokerConfig::durable`]) are rows of the broker's own tables, one table per
+//! queue (`queue_shipping`), so they survive its crash as every service's tables do: a publish
+//! is written there before it is confirmed, an ack marks its row `acked`, and a restart reads
+//! the queue back. Each queue is a ring of `queue_capacity` rows keyed by slot (its bound, since
+//! tables have no delete); a row's version is the event's tag. Without durability the queues are
+//! the machine's memory, lost when it crashes.
 
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
@@ -52,6 +59,17 @@ pub struct BrokerConfig {
     /// Whether the broker confirms each publish it stored in every queue, so that a publisher
     /// can publish again what was not confirmed.
     pub confirm_publishes: bool,
+    /// Whether queues are rows of the broker's tables, kept across its crash (RabbitMQ's durable
+    /// queues with persistent messages), or its memory, lost when it crashes.
+    pub durable: bool,
+}
+
+/// The value of a durable queue's row once its event is acknowledged.
+pub const ACKED_ROW: &str = "acked";
+
+/// The table holding queue `queue` of a durable broker.
+pub fn queue_table(queue: &str) -> String {
+    format!("queue_{queue}")
 }
 
 /// The first wait before retrying a refused delivery; it doubles up to the configured maximum.
@@ -60,6 +78,8 @@ const RETRY_BACKOFF_MIN: Micros = Micros::from_millis(100);
 #[derive(Debug)]
 struct Queued {
     tag: u64,
+    /// Its row in a durable queue's table.
+    slot: usize,
     ready_at: Micros,
     event: DomainEvent,
     /// True once a delivery may have reached the subscriber: one was sent and not refused.
@@ -81,6 +101,8 @@ struct Queue {
     in_flight: Option<InFlight>,
     delivery_timer: Option<TimerId>,
     backoff: Micros,
+    /// The row the next event of a durable queue takes.
+    next_slot: usize,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -111,6 +133,54 @@ impl Broker {
             queues,
             timers: BTreeMap::new(),
             next_tag: 0,
+        }
+    }
+
+    /// On (re)start, reads durable queues back from the tables: every row not yet acknowledged,
+    /// in the order of their tags. The head of each may have been delivered before the crash,
+    /// so it goes out marked as a redelivery.
+    fn recover(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.config.durable {
+            return;
+        }
+        let mut recovered = 0;
+        for index in 0..self.queues.len() {
+            let rows = ctx.scan(&queue_table(&self.config.subscriptions[index].queue));
+            let Some(last) = rows.iter().max_by_key(|(_, row)| row.version) else {
+                continue;
+            };
+            self.next_tag = self.next_tag.max(last.1.version);
+            let last_slot: usize = last.0.parse().unwrap_or(0);
+            let mut items: Vec<Queued> = rows
+                .iter()
+                .filter(|(_, row)| row.value != ACKED_ROW)
+                .filter_map(|(key, row)| {
+                    Some(Queued {
+                        tag: row.version,
+                        slot: key.parse().ok()?,
+                        ready_at: ctx.now,
+                        event: serde_json::from_str(&row.value).ok()?,
+                        delivered_before: false,
+                    })
+                })
+                .collect();
+            items.sort_by_key(|item| item.tag);
+            if let Some(head) = items.first_mut() {
+                head.delivered_before = true;
+            }
+            recovered += items.len();
+            let queue = &mut self.queues[index];
+            queue.next_slot = (last_slot + 1) % self.config.queue_capacity.max(1);
+            queue.items = items.into();
+            self.record_depth(index, ctx);
+            self.schedule_delivery(index, ctx);
+        }
+        if recovered > 0 {
+            ctx.narrate(format!(
+                "The broker reads its durable queues back from its tables: the {recovered} \
+                 event(s) that waited are delivered (the first of each queue marked as a \
+                 redelivery, as it may have reached its consumer before the crash)."
+            ));
         }
     }
 
@@ -146,8 +216,17 @@ impl Broker {
                 continue;
             }
             self.next_tag += 1;
+            let slot = self.queues[index].next_slot;
+            self.queues[index].next_slot = (slot + 1) % self.config.queue_capacity.max(1);
+            if self.config.durable {
+                // Written before the confirm below: a confirmed event is on disk.
+                let table = queue_table(&self.config.subscriptions[index].queue);
+                let value = serde_json::to_string(event).expect("an event always serializes");
+                ctx.write(&table, &slot.to_string(), &value, self.next_tag);
+            }
             self.queues[index].items.push_back(Queued {
                 tag: self.next_tag,
+                slot,
                 ready_at: ctx.now + self.config.delivery_delay,
                 event: event.clone(),
                 delivered_before: false,
@@ -283,7 +362,13 @@ impl Broker {
         };
         let queue = &mut self.queues[index];
         // A late ack of an earlier delivery of the head still acknowledges the head.
-        queue.items.pop_front();
+        let Some(done) = queue.items.pop_front() else {
+            return;
+        };
+        if self.config.durable {
+            let table = queue_table(&self.config.subscriptions[index].queue);
+            ctx.write(&table, &done.slot.to_string(), ACKED_ROW, done.tag);
+        }
         if let Some(in_flight) = queue.in_flight.take()
             && let Some(timer) = in_flight.ack_timer
         {
@@ -342,7 +427,7 @@ impl Service for Broker {
 
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
-            Input::Start => {}
+            Input::Start => self.recover(ctx),
             Input::Message(message) => match &message.payload {
                 Payload::Publish(event) => self.publish(message, event, ctx),
                 Payload::Ack { tag } => self.acked(message.from, *tag, ctx),
@@ -359,11 +444,20 @@ impl Service for Broker {
     }
 
     fn crash_narration(&self, name: &str) -> Option<String> {
-        Some(format!(
-            "{name} crashes: its queues were in its memory, so the events waiting in them are lost \
-             (a broker with durable queues, such as RabbitMQ, would keep them), and publishes to \
-             it are refused."
-        ))
+        let waiting: usize = self.queues.iter().map(|q| q.items.len()).sum();
+        Some(if self.config.durable {
+            format!(
+                "{name} crashes: its queues are durable, rows of its own tables, so the {waiting} \
+                 event(s) waiting in them are kept for its restart; publishes to it are refused \
+                 meanwhile."
+            )
+        } else {
+            format!(
+                "{name} crashes: its queues were in its memory, so the events waiting in them are \
+                 lost ({waiting}; durable queues, as RabbitMQ keeps them, would survive), and \
+                 publishes to it are refused."
+            )
+        })
     }
 }
 
@@ -408,6 +502,7 @@ mod tests {
                 retry_backoff_max: Micros::from_secs(1),
                 queue_capacity,
                 confirm_publishes: true,
+                durable: queues.contains(&"durable"),
             };
             Harness {
                 broker: Broker::new(config),
@@ -661,5 +756,63 @@ mod tests {
         assert_eq!(harness.broker.queues[1].items.len(), 0);
         harness.ack(1);
         assert_eq!(harness.broker.queues[0].items.len(), 0);
+    }
+
+    #[test]
+    fn a_durable_queue_is_written_before_the_confirm_and_read_back_after_a_crash() {
+        let mut harness = Harness::with(10, Redelivery::RabbitMq, &["durable"]);
+        let effects = harness.publish(1);
+        let write = effects.iter().position(|e| {
+            matches!(e, Effect::Record(Event::RowWritten { table, key, version: 1, .. })
+                if table == "queue_durable" && key == "0")
+        });
+        let confirm = effects.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Send(Envelope {
+                    payload: Payload::PublishConfirmed { .. },
+                    ..
+                })
+            )
+        });
+        assert!(write.is_some() && write < confirm, "{effects:?}");
+        harness.handle(Input::Timer(timers(&effects)[0]));
+        harness.publish(2);
+        harness.publish(3);
+        harness.ack(1);
+        // The broker crashes: its memory is gone, its tables stay.
+        let config = harness.broker.config.clone();
+        harness.broker = Broker::new(config);
+        let restarted = harness.handle(Input::Start);
+        assert_eq!(
+            harness.broker.queues[0].items.len(),
+            2,
+            "events 2 and 3 are back"
+        );
+        assert_eq!(
+            harness.broker.next_tag, 3,
+            "tags go on from where they were"
+        );
+        let again = harness.handle(Input::Timer(timers(&restarted)[0]));
+        assert_eq!(
+            tags(&again),
+            vec![(2, true)],
+            "the head may have reached its consumer before the crash"
+        );
+        harness.ack(2);
+        assert_eq!(harness.broker.queues[0].items.len(), 1);
+        let next = harness.publish(4);
+        assert!(next.iter().any(|e| matches!(e,
+            Effect::Record(Event::RowWritten { key, version: 4, .. }) if key == "3")));
+    }
+
+    #[test]
+    fn a_queue_in_memory_is_gone_after_a_crash() {
+        let mut harness = Harness::new(10);
+        harness.publish(1);
+        let config = harness.broker.config.clone();
+        harness.broker = Broker::new(config);
+        assert!(harness.handle(Input::Start).is_empty());
+        assert!(harness.broker.queues[0].items.is_empty());
     }
 }
