@@ -181,7 +181,8 @@ pub fn copy_feed_broker(
         }],
         delivery_delay,
         redelivery: Redelivery::RabbitMq,
-        // Used only under the visibility timeout. An ack takes one round trip; waiting four leaves room for jitter before redelivering.
+        // Used only under the visibility timeout. An ack takes one round trip; waiting four
+        // leaves room for jitter before redelivering.
         ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
         retry_backoff_max: Micros::from_secs(2),
         queue_capacity: QUEUE_CAPACITY,
