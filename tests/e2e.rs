@@ -162,7 +162,11 @@ async fn the_page_computes_the_same_trace_as_native_code() {
         (
             "event-driven",
             41,
-            &[("idempotent", 1.0), ("ack_timeout_ms", 180.0)],
+            &[
+                ("idempotent", 1.0),
+                ("redelivery", 1.0),
+                ("ack_timeout_ms", 180.0),
+            ],
         ),
         // The defaults refuse some updates, crash the coordinator mid-rename and take Product down.
         ("gateway", 1, &[]),
@@ -207,7 +211,16 @@ async fn in_the_page_messages_move_tables_fill_and_stale_copies_show() {
 async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
     let backend = start_backend().await;
     let browser = start_browser(1280, 900).await;
-    let url = page_url(&backend, "event-driven", 1, "sim", 0.1, &[]);
+    // Under RabbitMQ's rule (the default) a slow consumer makes no duplicate; SQS's visibility
+    // timeout does.
+    let url = page_url(
+        &backend,
+        "event-driven",
+        1,
+        "sim",
+        0.1,
+        &[("redelivery", 1.0)],
+    );
     browser
         .open_and_wait(&format!("{url}&t=29&autoplay=0"), READY)
         .await;

@@ -109,7 +109,7 @@ pub fn run_request(
     let spec = scenario::find(scenario_name)?;
     let knobs = assignments
         .iter()
-        .map(|text| parse_knob_assignment(text))
+        .map(|text| parse_knob_assignment(spec, text))
         .collect::<Result<BTreeMap<_, _>, _>>()?;
     Ok(RunRequest {
         scenario: spec.name.to_string(),
@@ -255,8 +255,19 @@ fn push_scenario_text(text: &mut String, spec: &ScenarioSpec) {
     }
 }
 
-/// `default 3 per s, from 0 to 50`, with whole-number knobs said to be so.
+/// `default 3 per s, from 0 to 50`, with whole-number knobs said to be so; for a knob that picks
+/// a way, `default 0 (rabbitmq); 0 or rabbitmq, 1 or visibility-timeout`.
 fn knob_range(knob: &KnobSpec) -> String {
+    if !knob.choices.is_empty() {
+        let ways: Vec<String> = knob
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(index, choice)| format!("{index} or {choice}"))
+            .collect();
+        let default = knob.choice_name(knob.default).unwrap_or("?");
+        return format!("default {} ({default}); {}", knob.default, ways.join(", "));
+    }
     let unit = if knob.unit.is_empty() {
         String::new()
     } else {
@@ -307,6 +318,9 @@ struct KnobJson {
     min: f64,
     max: f64,
     whole: bool,
+    /// For a knob that picks a way, each way's name by its number; `KNOB=NAME` sets it.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    choices: &'static [&'static str],
     help: &'static str,
 }
 
@@ -328,6 +342,7 @@ impl From<&ScenarioSpec> for ScenarioJson {
                     min: knob.min,
                     max: knob.max,
                     whole: knob.whole,
+                    choices: knob.choices,
                     help: knob.help,
                 })
                 .collect(),

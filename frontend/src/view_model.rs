@@ -500,14 +500,17 @@ mod tests {
     use super::*;
     use crate::trace_index::TraceIndex;
     use shared::protocol::RunRequest;
-    use std::collections::BTreeMap;
 
     fn run(scenario: &str, until_s: f64) -> TraceIndex {
+        run_with(scenario, until_s, &[])
+    }
+
+    fn run_with(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> TraceIndex {
         let request = RunRequest {
             scenario: scenario.into(),
             seed: 1,
             until_s,
-            knobs: BTreeMap::new(),
+            knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();
@@ -580,7 +583,9 @@ mod tests {
 
     #[test]
     fn delivery_numbers_show_queues_duplicates_and_lag() {
-        let mut index = run("event-driven", 30.0);
+        // SQS's visibility timeout redelivers the slow consumer's events; RabbitMQ's rule (the
+        // default) would not.
+        let mut index = run_with("event-driven", 30.0, &[("redelivery", 1.0)]);
         let header = index.header().clone();
         let end = Micros::from_secs(30);
         let view = delivery(&header, index.state_at(end));
@@ -599,6 +604,9 @@ mod tests {
         );
         let start = delivery(&header, index.state_at(Micros::ZERO));
         assert!(start.consumers.is_empty() && start.queues.is_empty());
+        let mut rabbitmq = run("event-driven", 30.0);
+        let view = delivery(&header, rabbitmq.state_at(end));
+        assert_eq!(view.consumers[1].duplicates, "none", "{view:?}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Fate {
     pub lost: Option<DropReason>,
     /// True when the network also delivers a second copy.
     pub duplicated: bool,
+    /// True when a reorder fault held it back, so that later messages may overtake it even on
+    /// a connection that otherwise keeps its order.
+    pub held_back: bool,
 }
 
 /// Decides the fate of a message from `from` to `to`.
@@ -36,6 +39,7 @@ pub fn fate(
         .chance_per_million(network.loss_per_million)
         .then_some(DropReason::Lost);
     let mut duplicated = false;
+    let mut held_back = false;
     // Slow faults on the sender, the receiver or both do not multiply: the slowest one sets the
     // pace (a service slowed 4× and 3× is as slow as 4×), so no message waits beyond the largest
     // factor allowed.
@@ -69,6 +73,7 @@ pub fn fate(
                     // Held back one to three extra hops: long enough for later messages to pass.
                     let extra_hops = 1 + rng.below(3);
                     delay = delay + Micros(network.latency.0.max(1) * extra_hops);
+                    held_back = true;
                 }
             }
             Fault::Slow { .. }
@@ -82,6 +87,7 @@ pub fn fate(
         delay,
         lost,
         duplicated: duplicated && lost.is_none(),
+        held_back,
     }
 }
 
@@ -120,7 +126,8 @@ mod tests {
             == Fate {
                 delay: Micros(1_000),
                 lost: None,
-                duplicated: false
+                duplicated: false,
+                held_back: false,
             }));
     }
 

@@ -55,6 +55,10 @@ pub enum Input<'a> {
     Timer(TimerId),
     /// A message it sent was refused because the receiver is down.
     Refused(MsgId),
+    /// The connection to this peer closed: the peer crashed, or the network broke the
+    /// connection (a lost message on a TCP connection). Drivers tell a broker when one of its
+    /// subscribers' connections closes, as RabbitMQ learns it when a consumer's channel closes.
+    ConnectionLost(ServiceId),
 }
 
 /// A row of a service's own table.
@@ -73,6 +77,8 @@ pub trait Tables {
     fn get(&self, table: &str, key: &str) -> Option<Row>;
     /// Stores `row` at `key` of `table`.
     fn put(&mut self, table: &str, key: &str, row: Row);
+    /// Every row of `table`, ordered by key.
+    fn scan(&self, table: &str) -> Vec<(String, Row)>;
 }
 
 /// Tables in memory, ordered so that iteration is deterministic.
@@ -98,6 +104,12 @@ impl Tables for MemTables {
             .entry(table.to_string())
             .or_default()
             .insert(key.to_string(), row);
+    }
+
+    fn scan(&self, table: &str) -> Vec<(String, Row)> {
+        self.rows(table)
+            .map(|(key, row)| (key.clone(), row.clone()))
+            .collect()
     }
 }
 
@@ -237,6 +249,11 @@ impl<'a> Ctx<'a> {
         self.tables.get(table, key)
     }
 
+    /// Reads every row of this service's own table, ordered by key.
+    pub fn scan(&self, table: &str) -> Vec<(String, Row)> {
+        self.tables.scan(table)
+    }
+
     /// Writes a row of this service's own table, and records it in the trace.
     pub fn write(&mut self, table: &str, key: &str, value: &str, version: u64) {
         if self.crashed {
@@ -315,5 +332,18 @@ pub trait Service {
     /// as RabbitMQ) to route alike; other services have none.
     fn subscriptions(&self) -> Vec<crate::services::Subscription> {
         Vec::new()
+    }
+
+    /// For a broker, how it behaves, so a driver can make a real broker (such as RabbitMQ)
+    /// behave alike: its subscriptions, redelivery rule, confirms, durability.
+    fn broker_config(&self) -> Option<crate::services::BrokerConfig> {
+        None
+    }
+
+    /// What a crash of this service, called `name`, loses, in a sentence, when it says more
+    /// than the usual (its memory gone, calls to it refused): a broker says whether its queues
+    /// survive.
+    fn crash_narration(&self, _name: &str) -> Option<String> {
+        None
     }
 }

@@ -133,7 +133,12 @@ enum Work {
     /// A service that crashed itself ([`Effect::Crash`]) starts again.
     Restart(ServiceId),
     Arrive(Envelope),
-    Lose(MsgId, DropReason),
+    Lose {
+        msg: MsgId,
+        reason: DropReason,
+        from: ServiceId,
+        to: ServiceId,
+    },
     Timer {
         service: ServiceId,
         incarnation: u32,
@@ -188,6 +193,10 @@ pub struct Sim {
     crash_causes: CrashCauses,
     /// The network faults in force now.
     network_faults: NetworkFaults,
+    /// Each broker's subscribers, as `(broker, subscriber)`: the connections a broker watches.
+    subscribers: Vec<(ServiceId, ServiceId)>,
+    /// When the last message on each connection to or from a broker arrives: see [`Sim::launch`].
+    channel_clear_at: BTreeMap<(ServiceId, ServiceId), Micros>,
     events_out: Vec<TraceEvent>,
     events_total: usize,
     finished: bool,
@@ -209,6 +218,8 @@ impl Sim {
             messages_in_flight: 0,
             crash_causes: CrashCauses::new(world.services.len()),
             network_faults: NetworkFaults::default(),
+            subscribers: Vec::new(),
+            channel_clear_at: BTreeMap::new(),
             events_out: Vec::new(),
             events_total: 0,
             finished: false,
@@ -216,6 +227,11 @@ impl Sim {
         sim.emit(Event::Narration { text: world.intro });
         for (index, setup) in world.services.into_iter().enumerate() {
             let service = ServiceId(index as u16);
+            // Making a machine has no effect beyond itself, so one made here only tells who
+            // subscribes to a broker.
+            for subscription in (setup.make)().subscriptions() {
+                sim.subscribers.push((service, subscription.subscriber));
+            }
             let mut tables = MemTables::default();
             seed_tables(service, setup.initial_rows, &mut tables, |event| {
                 sim.emit(event)
@@ -349,9 +365,21 @@ impl Sim {
                 }
             }
             Work::Arrive(envelope) => self.arrive(envelope),
-            Work::Lose(msg, reason) => {
+            Work::Lose {
+                msg,
+                reason,
+                from,
+                to,
+            } => {
                 self.messages_in_flight -= 1;
                 self.emit(Event::Dropped { msg, reason });
+                // A connection carries its messages or breaks: a message lost between a broker
+                // and a subscriber means their connection broke, and the broker learns it.
+                for (broker, subscriber) in self.subscribers.clone() {
+                    if (broker, subscriber) == (from, to) || (subscriber, broker) == (from, to) {
+                        self.connection_lost(broker, subscriber);
+                    }
+                }
             }
             Work::Timer {
                 service,
@@ -413,13 +441,36 @@ impl Sim {
 
     fn crash(&mut self, service: ServiceId) {
         let slot = &mut self.slots[service.0 as usize];
-        if slot.machine.take().is_none() {
+        let Some(machine) = slot.machine.take() else {
             return;
-        }
+        };
         slot.incarnation += 1;
-        let text = crash_narration(&self.header.services[service.0 as usize]);
+        let info = &self.header.services[service.0 as usize];
+        let text = machine
+            .crash_narration(&info.name)
+            .unwrap_or_else(|| crash_narration(info));
         self.emit(Event::ServiceDown { service });
         self.emit(Event::Narration { text });
+        // Its connections close with it: every broker it subscribes to learns it at once.
+        for (broker, subscriber) in self.subscribers.clone() {
+            if subscriber == service {
+                self.connection_lost(broker, subscriber);
+            }
+        }
+    }
+
+    /// Tells `broker`, if it is up, that its connection to `subscriber` closed.
+    fn connection_lost(&mut self, broker: ServiceId, subscriber: ServiceId) {
+        if self.is_up(broker) {
+            self.handle(broker, Input::ConnectionLost(subscriber));
+        }
+    }
+
+    /// True for a connection to or from a broker, which keeps its messages in order as one TCP
+    /// connection (an AMQP channel) does.
+    fn is_ordered_channel(&self, from: ServiceId, to: ServiceId) -> bool {
+        let role = |id: ServiceId| self.header.services[id.0 as usize].role;
+        role(from) == ServiceRole::Broker || role(to) == ServiceRole::Broker
     }
 
     fn arrive(&mut self, envelope: Envelope) {
@@ -502,13 +553,30 @@ impl Sim {
             envelope.to,
             &mut self.rng,
         );
-        let at = self.now + fate.delay;
+        let mut at = self.now + fate.delay;
+        // On a connection to or from a broker, jitter never lets a message overtake the one
+        // sent before it: it arrives no earlier than that one (ties keep their send order).
+        // Only a reorder fault holds one back for later ones to pass.
+        let (from, to) = (envelope.from, envelope.to);
+        if fate.lost.is_none() && !fate.held_back && self.is_ordered_channel(from, to) {
+            let clear_at = self.channel_clear_at.entry((from, to)).or_default();
+            at = at.max(*clear_at);
+            *clear_at = at;
+        }
         let copy = fate.duplicated.then(|| Envelope {
             id: self.ids.msg(),
             ..envelope.clone()
         });
         match fate.lost {
-            Some(reason) => self.schedule(at, Work::Lose(envelope.id, reason)),
+            Some(reason) => self.schedule(
+                at,
+                Work::Lose {
+                    msg: envelope.id,
+                    reason,
+                    from,
+                    to,
+                },
+            ),
             None => self.schedule(at, Work::Arrive(envelope)),
         }
         copy
@@ -605,6 +673,7 @@ mod tests {
                     );
                     ctx.write("log", "timer", "", 1);
                 }
+                Input::ConnectionLost(_) => {}
             }
         }
     }
@@ -707,7 +776,13 @@ mod tests {
         let mut sim = new_sim(world(STEADY, vec![]), Micros::from_secs(1), 1);
         let order: Vec<u64> = (0..5)
             .map(|i| {
-                sim.schedule(Micros(7), Work::Lose(MsgId(100 + i), DropReason::Lost));
+                let lose = Work::Lose {
+                    msg: MsgId(100 + i),
+                    reason: DropReason::Lost,
+                    from: ServiceId(0),
+                    to: ServiceId(1),
+                };
+                sim.schedule(Micros(7), lose);
                 100 + i
             })
             .collect();

@@ -1,6 +1,7 @@
 //! The event-driven lesson in numbers: a consumer that is down has its events kept in its queue
-//! and applied when it is back; a late ack makes the broker deliver again, which only an
-//! idempotent consumer survives.
+//! and applied when it is back; an event delivered again (a lost ack breaks the connection under
+//! RabbitMQ's rule; a late ack is enough under SQS's visibility timeout) is applied twice unless
+//! the consumer is idempotent.
 
 mod event_driven_checks;
 
@@ -135,11 +136,78 @@ fn order_never_waits_for_its_consumers() {
     );
 }
 
+/// SQS's visibility timeout, instead of RabbitMQ's rule.
+const VISIBILITY_TIMEOUT: (&str, f64) = ("redelivery", 1.0);
+
 #[test]
-fn without_an_idempotency_check_a_late_ack_makes_a_consumer_apply_an_event_twice() {
-    // The defaults: Shipping takes 60–180 ms per event and the broker waits 250 ms for its ack,
-    // so with a round trip of 80–100 ms the slowest events are delivered again.
-    let trace = run(1, &[("idempotent", 0.0)]);
+fn under_rabbitmqs_rule_a_slow_consumer_gets_no_duplicate_and_a_lost_ack_makes_one() {
+    // Shipping takes 1–3 s per event, far beyond the 250 ms ack timeout: RabbitMQ waits.
+    let slow = [("idempotent", 0.0), ("shipping_work_ms", 2_000.0)];
+    for seed in 1..=3 {
+        let summary = summarize(&run(seed, &slow));
+        let shipping = &summary.consumers["Shipping"];
+        println!("seed {seed}, RabbitMQ's rule, slow Shipping: {shipping:?}");
+        assert!(shipping.events_applied > 5, "seed {seed}: {shipping:?}");
+        assert_eq!(shipping.duplicates_delivered, 0, "seed {seed}");
+        let sqs = summarize(&run(seed, &[slow[0], slow[1], VISIBILITY_TIMEOUT]));
+        println!(
+            "seed {seed}, visibility timeout: {:?}",
+            sqs.consumers["Shipping"]
+        );
+        assert!(
+            sqs.consumers["Shipping"].duplicates_delivered > 5,
+            "seed {seed}: under the visibility timeout the slow consumer gets duplicates"
+        );
+    }
+    // A lost ack breaks the connection: the broker delivers the event again, and Shipping, which
+    // applied it already, applies it twice.
+    let trace = run_with_faults(
+        1,
+        &[("idempotent", 0.0)],
+        &["drop:Shipping-Broker=30%@0+20"],
+    );
+    let summary = summarize(&trace);
+    let shipping = &summary.consumers["Shipping"];
+    println!("lost acks: {shipping:?}");
+    assert!(shipping.duplicates_applied >= 3, "{shipping:?}");
+    assert!(narrated(&trace, "lost its connection with"));
+    assert!(narrated(&trace, "(RabbitMQ's rule)"));
+    assert!(!narrated(&trace, "visibility timeout"));
+    let state = fold(&trace);
+    assert_eq!(check_tables_match_applications(&trace, &state), Ok(()));
+    assert_eq!(
+        check_no_order_lost(&trace, &state, Micros::from_secs(5)),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_default_run_has_no_duplicate_under_rabbitmqs_rule_and_some_under_the_visibility_timeout() {
+    // The evidence run: the defaults for 8 s.
+    let at_8_s = |knobs: &[(&str, f64)]| {
+        let knobs = knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let trace = simulate(&RunRequest {
+            scenario: "event-driven".into(),
+            seed: 1,
+            until_s: 8.0,
+            knobs,
+            faults: vec![],
+        })
+        .unwrap();
+        let summary = summarize(&trace);
+        let duplicates = |name: &str| summary.consumers[name].duplicates_delivered;
+        (duplicates("Inventory"), duplicates("Shipping"))
+    };
+    assert_eq!(at_8_s(&[]), (0, 0));
+    assert_eq!(at_8_s(&[VISIBILITY_TIMEOUT]), (0, 3));
+}
+
+#[test]
+fn without_an_idempotency_check_a_late_ack_under_the_visibility_timeout_makes_a_consumer_apply_an_event_twice()
+ {
+    // Shipping takes 60–180 ms per event and the broker waits 250 ms for its ack, so with a
+    // round trip of 80–100 ms the slowest events are delivered again.
+    let trace = run(1, &[("idempotent", 0.0), VISIBILITY_TIMEOUT]);
     let summary = summarize(&trace);
     let shipping = &summary.consumers["Shipping"];
     println!("Shipping: {shipping:?}");
@@ -162,7 +230,7 @@ fn without_an_idempotency_check_a_late_ack_makes_a_consumer_apply_an_event_twice
     assert_eq!(check_tables_match_applications(&trace, &state), Ok(()));
     assert!(narrated(
         &trace,
-        "within 250.0 ms: the broker will deliver it again."
+        "within its visibility timeout (250.0 ms, SQS's rule): the broker will deliver it again"
     ));
     assert!(narrated(
         &trace,
@@ -172,13 +240,21 @@ fn without_an_idempotency_check_a_late_ack_makes_a_consumer_apply_an_event_twice
 
 #[test]
 fn an_idempotent_consumer_drops_the_same_duplicates_and_applies_every_order_once() {
-    let knobs = [("idempotent", 1.0), ("inventory_work_ms", 150.0)];
+    let knobs = [
+        ("idempotent", 1.0),
+        ("inventory_work_ms", 150.0),
+        VISIBILITY_TIMEOUT,
+    ];
     let trace = run(1, &knobs);
     let summary = summarize(&trace);
     println!("{:?}", summary.consumers);
     let without = summarize(&run(
         1,
-        &[("idempotent", 0.0), ("inventory_work_ms", 150.0)],
+        &[
+            ("idempotent", 0.0),
+            ("inventory_work_ms", 150.0),
+            VISIBILITY_TIMEOUT,
+        ],
     ));
     for name in ["Inventory", "Shipping"] {
         let consumer = &summary.consumers[name];
@@ -234,6 +310,61 @@ fn a_publish_lost_on_the_way_is_sent_again_and_a_network_duplicate_is_dropped_by
         assert!(
             summary.consumers["Shipping"].duplicates_dropped > 0,
             "seed {seed}: the network's copies reach Shipping, whose inbox drops them"
+        );
+    }
+}
+
+/// For each connection to or from the broker, how many messages arrived before one sent earlier
+/// on the same connection.
+fn overtakings(trace: &Trace) -> usize {
+    use std::collections::BTreeMap;
+    let broker = service(trace, "Broker");
+    let mut sent: BTreeMap<
+        shared::protocol::MsgId,
+        (shared::protocol::ServiceId, shared::protocol::ServiceId),
+    > = BTreeMap::new();
+    // Per connection, the messages in the order they arrived, by their send order (ids grow).
+    let mut arrivals: BTreeMap<_, Vec<u64>> = BTreeMap::new();
+    for e in &trace.events {
+        match &e.event {
+            Event::Sent { msg, from, to, .. } if *from == broker || *to == broker => {
+                sent.insert(*msg, (*from, *to));
+            }
+            Event::Delivered { msg } => {
+                if let Some(channel) = sent.get(msg) {
+                    arrivals.entry(*channel).or_default().push(msg.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    arrivals
+        .values()
+        .map(|ids| ids.windows(2).filter(|pair| pair[1] < pair[0]).count())
+        .sum()
+}
+
+#[test]
+fn messages_on_a_connection_to_or_from_the_broker_keep_their_order_unless_a_reorder_fault_holds_one_back()
+ {
+    // 200 ms links with 50 ms of jitter, 20 orders a second: without the rule, jitter alone would
+    // let many a message overtake the one before it.
+    let knobs = [
+        ("link_latency_ms", 200.0),
+        ("order_rate_per_s", 20.0),
+        ("shipping_work_ms", 5.0),
+        ("inventory_work_ms", 5.0),
+        ("shipping_down_for_s", 0.0),
+    ];
+    for seed in 1..=3 {
+        let trace = run(seed, &knobs);
+        assert_eq!(overtakings(&trace), 0, "seed {seed}");
+        let reordered = run_with_faults(seed, &knobs, &["reorder:Order-Broker=30%@0"]);
+        let overtaken = overtakings(&reordered);
+        println!("seed {seed}: {overtaken} overtakings with the reorder fault");
+        assert!(
+            overtaken > 10,
+            "seed {seed}: a reorder fault still reorders ({overtaken})"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Faults injected by text: each one changes the run only from the moment it begins, and does
 //! what it says.
 
-use shared::protocol::{DropReason, Event, RunRequest, Trace, TraceEvent};
+use shared::protocol::{DomainEvent, DropReason, Event, RunRequest, Trace, TraceEvent};
 use shared::scenario::{catalog, simulate};
 use shared::services::{ORDERS_TABLE, SHIPMENTS_TABLE};
 use shared::time::Micros;
@@ -130,41 +130,108 @@ fn a_slow_service_makes_its_calls_slower() {
     );
 }
 
-/// The simulated broker keeps its queues in memory, like a broker without durable queues: when
-/// it crashes, what waited in them is gone, and the narration says so. Here Shipping is down
-/// (8–16 s by default) so OrderCreated events wait in its queue; the broker crashes at 12 s, after
-/// confirming them, so Order never publishes them again and those orders are never shipped.
-/// FIXME: durable queues (rows in the broker's own tables) would keep them, as RabbitMQ does.
-#[test]
-fn a_crashed_broker_loses_what_waited_in_its_queues_and_says_so() {
-    let with_crash = run("event-driven", 3, &["crash:Broker@12+1"]);
-    let healthy = run("event-driven", 3, &[]);
-    let narrated = with_crash.events.iter().any(|e| {
-        matches!(&e.event, Event::Narration { text }
-            if text.starts_with("Broker crashes: its queues were in its memory"))
-    });
-    assert!(narrated, "the broker's crash says what it loses");
-    let unshipped = |trace: &Trace| {
-        let keys = |table: &str| {
-            trace
-                .events
-                .iter()
-                .filter_map(|e| match &e.event {
-                    Event::RowWritten { table: t, key, .. } if t == table => Some(key.clone()),
-                    _ => None,
-                })
-                .collect::<std::collections::BTreeSet<_>>()
-        };
-        keys(ORDERS_TABLE)
-            .difference(&keys(SHIPMENTS_TABLE))
-            .count()
+/// Orders stored by Order in the first 28 s that Shipping never shipped (the last two seconds'
+/// may still be on their way when the run ends).
+fn unshipped(trace: &Trace) -> usize {
+    let keys = |table: &str| {
+        trace
+            .events
+            .iter()
+            .filter(|e| table == SHIPMENTS_TABLE || e.at < Micros::from_secs(28))
+            .filter_map(|e| match &e.event {
+                Event::RowWritten { table: t, key, .. } if t == table => Some(key.clone()),
+                _ => None,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
     };
-    let (lost, lost_healthy) = (unshipped(&with_crash), unshipped(&healthy));
-    println!("orders never shipped: {lost} with the broker crash, {lost_healthy} without");
-    assert!(
-        lost > lost_healthy + 5,
-        "the events that waited in Shipping's queue are lost"
-    );
+    keys(ORDERS_TABLE)
+        .difference(&keys(SHIPMENTS_TABLE))
+        .count()
+}
+
+fn run_event_driven(seed: u64, durable: f64, faults: &[&str]) -> Trace {
+    simulate(&RunRequest {
+        scenario: "event-driven".into(),
+        seed,
+        until_s: 30.0,
+        knobs: [("durable".to_string(), durable)].into(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
+    })
+    .unwrap()
+}
+
+fn narrated(trace: &Trace, start: &str) -> bool {
+    trace
+        .events
+        .iter()
+        .any(|e| matches!(&e.event, Event::Narration { text } if text.starts_with(start)))
+}
+
+/// Shipping is down (8–16 s by default) so OrderCreated events wait in its queue; the broker
+/// crashes at 12 s, after confirming them, so Order never publishes them again. With durable
+/// queues (the default, as RabbitMQ keeps them) they are rows of the broker's tables and every
+/// order ships; with `durable=0` the queues were the broker's memory, those orders are never
+/// shipped, and the narration says so.
+#[test]
+fn a_crashed_broker_keeps_confirmed_events_in_durable_queues_and_loses_them_in_memory() {
+    for seed in [3, 4] {
+        let healthy = unshipped(&run_event_driven(seed, 1.0, &[]));
+        let durable = run_event_driven(seed, 1.0, &["crash:Broker@12+1"]);
+        let in_memory = run_event_driven(seed, 0.0, &["crash:Broker@12+1"]);
+        let (kept, lost) = (unshipped(&durable), unshipped(&in_memory));
+        println!(
+            "seed {seed}: orders never shipped: {healthy} healthy, {kept} with durable queues, \
+             {lost} with queues in memory"
+        );
+        assert_eq!(healthy, 0, "seed {seed}");
+        assert!(
+            lost > 5,
+            "seed {seed}: the events that waited in Shipping's queue are lost"
+        );
+        assert!(narrated(
+            &in_memory,
+            "Broker crashes: its queues were in its memory"
+        ));
+        assert_eq!(
+            kept, 0,
+            "seed {seed}: durable queues keep what they confirmed"
+        );
+        assert!(narrated(&durable, "Broker crashes: its queues are durable"));
+        assert!(narrated(
+            &durable,
+            "The broker reads its durable queues back from its tables"
+        ));
+    }
+}
+
+/// The confirm follows the durable write: each event the broker confirms is already a row of
+/// the queue's table when the confirm leaves.
+#[test]
+fn a_durable_broker_confirms_only_what_it_wrote() {
+    let trace = run_event_driven(1, 1.0, &[]);
+    // How many queues hold each event id, by the rows written so far.
+    let mut written: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut confirms = 0;
+    for e in &trace.events {
+        match &e.event {
+            Event::RowWritten { table, value, .. } if table.starts_with("queue_") => {
+                if let Ok(event) = serde_json::from_str::<DomainEvent>(value) {
+                    *written.entry(event.id()).or_default() += 1;
+                }
+            }
+            Event::Sent { label, .. } if label.starts_with("confirm ") => {
+                confirms += 1;
+                let event_id = label.trim_start_matches("confirm ");
+                assert_eq!(
+                    written.get(event_id),
+                    Some(&2),
+                    "{event_id} is a row of both queues before it is confirmed"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(confirms > 20, "{confirms}");
 }
 
 /// When and whether `service` went down or came up, in order.

@@ -389,7 +389,7 @@ fn the_version_checks_help_text_suggests_a_run_whose_copy_regressions_show_the_c
     let knobs: Vec<(String, f64)> = words
         .iter()
         .filter(|w| w.contains('=') && !w.contains(':') && !w.contains('%'))
-        .map(|w| shared::scenario::parse_knob_assignment(w).unwrap())
+        .map(|w| shared::scenario::parse_knob_assignment(spec, w).unwrap())
         .collect();
     let faults: Vec<&str> = words.iter().copied().filter(|w| w.contains(":")).collect();
     assert!(!knobs.is_empty() && !faults.is_empty(), "{help}");

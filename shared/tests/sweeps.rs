@@ -43,7 +43,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "broker_delay_ms" => pick(&mut rng, 0.0, 1_000.0),
             "ack_timeout_ms" => pick(&mut rng, 50.0, 2_000.0),
             "inventory_work_ms" | "shipping_work_ms" => pick(&mut rng, 0.0, 300.0),
-            "idempotent" => rng.below(2) as f64,
+            "idempotent" | "redelivery" | "durable" => rng.below(2) as f64,
             // Convergence is what the version check promises; without it, see the lesson test.
             "apply_only_newer" => 1.0,
             "update_both" => rng.below(2) as f64,

@@ -2,12 +2,19 @@
 //!
 //! The scenario's Broker service stays in the topology (and the trace), but no state machine
 //! runs for it: a publish sent to it becomes a persistent AMQP publish on a confirm channel, and
-//! its `delivered` is RabbitMQ's confirm; each subscription is a durable queue consumed with
+//! its `delivered` is RabbitMQ's confirm, answered to the publisher (`publish_confirmed`) when
+//! the scenario's broker confirms publishes; each subscription is a durable queue consumed with
 //! prefetch 1 and manual acks, whose deliveries are sent on to the subscriber over HTTP like any
-//! message, and whose acks from the subscriber become AMQP acks. A delivery the subscriber
-//! refuses (it is down) or does not ack in time is handed back to RabbitMQ (`nack`, requeue) to
-//! be redelivered, after a backoff while the subscriber stays down. So the trace shows the same
-//! hops as with the embedded broker, and nothing is lost across a consumer restart.
+//! message, and whose acks from the subscriber become AMQP acks.
+//!
+//! This connection consumes on the subscriber's behalf, so it hands an unacknowledged delivery
+//! back to RabbitMQ (`nack`, requeue) when RabbitMQ itself would redeliver it had the subscriber
+//! held the channel: the subscriber refused it (it is down) or its connection closed (it crashed,
+//! or a message to or from it was lost), after a backoff while it stays away. Never because an
+//! ack is late — unless the scenario's broker follows SQS's visibility timeout
+//! ([`Redelivery::VisibilityTimeout`]), when a delivery not acked within its `ack_timeout` is
+//! handed back. So the trace shows the same hops, and the same redeliveries, as with the embedded
+//! broker, and nothing is lost across a consumer restart.
 
 use super::runtime::Work;
 use super::trace_log::TraceLog;
@@ -22,8 +29,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, acker::Acker,
 };
-use shared::protocol::{DomainEvent, DropReason, Event, MsgId, ServiceId};
-use shared::services::Subscription;
+use shared::protocol::{DomainEvent, DropReason, Event, MsgId, Payload, ServiceId};
+use shared::services::{BrokerConfig, Redelivery, Subscription};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,8 +41,6 @@ use tracing::{debug, warn};
 const QUEUE_EXPIRES_MS: i32 = 10 * 60 * 1000;
 /// The most messages a queue holds; RabbitMQ rejects (nacks) publishes beyond it.
 pub const QUEUE_CAPACITY: i32 = 10_000;
-/// How long a delivery waits for the subscriber's ack before it is handed back for redelivery.
-const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first and the longest wait before redelivering to a subscriber that refused.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -64,6 +69,10 @@ pub struct AmqpBroker {
     /// Names this run's exchange and queues, so runs side by side never share them.
     run_id: String,
     subscriptions: Vec<Subscription>,
+    /// The scenario's broker: its redelivery rule, ack timeout and confirms.
+    config: BrokerConfig,
+    /// The engine's inbox, for what RabbitMQ says that the trace shows as the broker's messages.
+    inbox: mpsc::Sender<Work>,
     publisher: Channel,
     _connection: Connection,
     log: Arc<TraceLog>,
@@ -77,10 +86,11 @@ impl AmqpBroker {
         url: &BrokerUrl,
         run_id: String,
         service: ServiceId,
-        subscriptions: Vec<Subscription>,
+        config: BrokerConfig,
         log: Arc<TraceLog>,
         inbox: mpsc::Sender<Work>,
     ) -> Result<Arc<AmqpBroker>, lapin::Error> {
+        let subscriptions = config.subscriptions.clone();
         let properties = ConnectionProperties::default()
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio);
@@ -111,8 +121,10 @@ impl AmqpBroker {
         arguments.insert("x-expires".into(), AMQPValue::LongInt(QUEUE_EXPIRES_MS));
         for subscription in &subscriptions {
             let name = format!("crosstalk.{run_id}.{}", subscription.queue);
+            // As the scenario's broker keeps its queues: durable with persistent messages, or
+            // not (`durable=0`).
             let durable = QueueDeclareOptions {
-                durable: true,
+                durable: config.durable,
                 ..QueueDeclareOptions::default()
             };
             publisher
@@ -135,6 +147,8 @@ impl AmqpBroker {
             service,
             run_id,
             subscriptions: subscriptions.clone(),
+            config,
+            inbox: inbox.clone(),
             publisher,
             _connection: connection,
             log,
@@ -234,7 +248,9 @@ impl AmqpBroker {
                     );
                     tag
                 };
-                tokio::spawn(self.clone().redeliver_unless_acked(tag));
+                if self.config.redelivery == Redelivery::VisibilityTimeout {
+                    tokio::spawn(self.clone().redeliver_unless_acked(tag));
+                }
                 let work = Work::Deliver {
                     broker: self.service,
                     subscriber: self.subscriptions[index].subscriber,
@@ -255,8 +271,9 @@ impl AmqpBroker {
         self.lock().tag_of_message.insert(msg, tag);
     }
 
-    /// Publishes `event` for `msg` and waits for RabbitMQ's confirm: the publish's arrival.
-    pub async fn publish(&self, msg: MsgId, event: &DomainEvent) {
+    /// Publishes `event` for `msg` from `publisher` and waits for RabbitMQ's confirm: the
+    /// publish's arrival, answered to the publisher when the scenario's broker confirms.
+    pub async fn publish(&self, msg: MsgId, publisher: ServiceId, event: &DomainEvent) {
         let body = match serde_json::to_vec(event) {
             Ok(body) => body,
             Err(err) => {
@@ -264,7 +281,8 @@ impl AmqpBroker {
                 return;
             }
         };
-        let persistent = BasicProperties::default().with_delivery_mode(2);
+        let delivery_mode = if self.config.durable { 2 } else { 1 };
+        let persistent = BasicProperties::default().with_delivery_mode(delivery_mode);
         let confirm = match self
             .publisher
             .basic_publish(
@@ -282,6 +300,17 @@ impl AmqpBroker {
         match confirm {
             Ok(confirmation) if confirmation.is_ack() => {
                 self.log.record(Event::Delivered { msg });
+                if self.config.confirm_publishes {
+                    let reply = Work::Reply {
+                        broker: self.service,
+                        publisher,
+                        publish: msg,
+                        payload: Payload::PublishConfirmed {
+                            event_id: event.id(),
+                        },
+                    };
+                    let _ = self.inbox.send(reply).await;
+                }
             }
             Ok(_) => {
                 self.log.record(Event::Dropped {
@@ -343,8 +372,7 @@ impl AmqpBroker {
             let Some(index) = state.pending.get(&tag).map(|p| p.subscription) else {
                 return;
             };
-            let backoff = &mut state.backoff[index];
-            if *backoff == Duration::ZERO {
+            if state.backoff[index] == Duration::ZERO {
                 let queue = &self.subscriptions[index].queue;
                 self.log.record(Event::Narration {
                     text: format!(
@@ -352,9 +380,54 @@ impl AmqpBroker {
                     ),
                 });
             }
-            *backoff = (*backoff * 2).clamp(RETRY_BACKOFF_MIN, RETRY_BACKOFF_MAX);
-            (tag, *backoff)
+            (tag, Self::back_off(&mut state, index))
         };
+        self.hand_back_after(tag, wait);
+    }
+
+    /// The subscriber's connection closed (it crashed, or a message to or from it was lost):
+    /// under RabbitMQ's rule, what it had not acknowledged goes back to its queue, to be
+    /// delivered again once it is back.
+    pub fn connection_lost(self: &Arc<Self>, subscriber: ServiceId) {
+        if self.config.redelivery != Redelivery::RabbitMq {
+            return;
+        }
+        let handed_back: Vec<(u64, Duration)> = {
+            let mut state = self.lock();
+            let tags: Vec<(u64, usize)> = state
+                .pending
+                .iter()
+                .filter(|(_, p)| self.subscriptions[p.subscription].subscriber == subscriber)
+                .map(|(tag, p)| (*tag, p.subscription))
+                .collect();
+            tags.into_iter()
+                .map(|(tag, index)| {
+                    let queue = &self.subscriptions[index].queue;
+                    self.log.record(Event::Narration {
+                        text: format!(
+                            "The {queue} queue's consumer lost its connection with an event \
+                             unacknowledged: RabbitMQ puts it back in the queue and delivers it \
+                             again when the consumer is back (RabbitMQ's rule)."
+                        ),
+                    });
+                    state.tag_of_message.retain(|_, t| *t != tag);
+                    (tag, Self::back_off(&mut state, index))
+                })
+                .collect()
+        };
+        for (tag, wait) in handed_back {
+            self.hand_back_after(tag, wait);
+        }
+    }
+
+    /// Doubles subscription `index`'s backoff (within its bounds) and returns it.
+    fn back_off(state: &mut State, index: usize) -> Duration {
+        let backoff = &mut state.backoff[index];
+        *backoff = (*backoff * 2).clamp(RETRY_BACKOFF_MIN, RETRY_BACKOFF_MAX);
+        *backoff
+    }
+
+    fn hand_back_after(self: &Arc<Self>, tag: u64, wait: Duration) {
         let broker = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
@@ -362,8 +435,10 @@ impl AmqpBroker {
         });
     }
 
+    /// Under SQS's visibility timeout: hands the delivery back unless acked within the
+    /// scenario's ack timeout.
     async fn redeliver_unless_acked(self: Arc<Self>, tag: u64) {
-        tokio::time::sleep(ACK_TIMEOUT).await;
+        tokio::time::sleep(Duration::from_micros(self.config.ack_timeout.0)).await;
         self.hand_back(tag).await;
     }
 

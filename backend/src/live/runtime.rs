@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use shared::in_force::{CrashCause, CrashCauses, FaultOrigin};
 use shared::network::Fate;
 use shared::protocol::Fault;
@@ -30,6 +31,7 @@ use shared::sim::{
     MachineFactory, crash_narration, describe_fault, restart_narration, seed_tables,
 };
 use shared::time::Micros;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +67,19 @@ pub(crate) enum Work {
         from: ServiceId,
         to: ServiceId,
         payload: Payload,
+    },
+    /// RabbitMQ confirmed a publish: answer its publisher as the broker service would.
+    Reply {
+        broker: ServiceId,
+        publisher: ServiceId,
+        publish: MsgId,
+        payload: Payload,
+    },
+    /// The connection between a broker and one of its subscribers broke (a message on it was
+    /// lost): the broker learns it, as it does when the subscriber crashes.
+    ConnectionLost {
+        broker: ServiceId,
+        subscriber: ServiceId,
     },
     /// RabbitMQ delivered an event for `subscriber`: send it on as the broker service.
     Deliver {
@@ -106,6 +121,8 @@ pub(crate) struct Engine {
     network: Arc<Network>,
     http: reqwest::Client,
     calls: Arc<Semaphore>,
+    /// How many permits `calls` has: no message queue holds more.
+    calls_in_flight_max: usize,
     call_timeout: Duration,
     inbox_sender: mpsc::Sender<Work>,
     inbox: mpsc::Receiver<Work>,
@@ -117,6 +134,11 @@ pub(crate) struct Engine {
     said_calls_full: bool,
     /// Why each service is down, if it is: it restarts when the last cause ends.
     crash_causes: CrashCauses,
+    /// Each broker's subscribers, as `(broker, subscriber)`: the connections a broker watches.
+    subscribers: Vec<(ServiceId, ServiceId)>,
+    /// The messages waiting their turn on each connection to or from a broker, which keeps
+    /// their order as one TCP connection (an AMQP channel) does: see [`Engine::launch`].
+    channels: BTreeMap<(ServiceId, ServiceId), mpsc::Sender<BoxFuture<'static, ()>>>,
 }
 
 /// How long deleting a run's RabbitMQ queues may take when it ends.
@@ -192,6 +214,16 @@ impl Engine {
         let until =
             tokio::time::Instant::from_std(log.started() + Duration::from_micros(run.until.0));
         let service_count = nodes.len();
+        let subscribers = nodes
+            .iter()
+            .flat_map(|node| {
+                let broker = node.info.id;
+                (node.make)()
+                    .subscriptions()
+                    .into_iter()
+                    .map(move |s| (broker, s.subscriber))
+            })
+            .collect();
         let mut engine = Engine {
             log,
             nodes,
@@ -199,6 +231,7 @@ impl Engine {
             network,
             http,
             calls: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            calls_in_flight_max: config.calls_in_flight_max.max(1),
             call_timeout: config.call_timeout,
             inbox_sender,
             inbox,
@@ -206,6 +239,8 @@ impl Engine {
             until,
             said_calls_full: false,
             crash_causes: CrashCauses::new(service_count),
+            subscribers,
+            channels: BTreeMap::new(),
         };
         for (index, spec) in world.faults.iter().enumerate() {
             if let Some(ends_at) = spec.ends_at() {
@@ -252,12 +287,17 @@ impl Engine {
             };
             let amqp = match (&config.broker, setup.info.role) {
                 (BrokerChoice::Amqp(url), ServiceRole::Broker) => {
-                    let subscriptions = (setup.make)().subscriptions();
+                    let Some(broker_config) = (setup.make)().broker_config() else {
+                        return Err(LiveError::Io(format!(
+                            "{} has no broker to stand in for",
+                            setup.info.name
+                        )));
+                    };
                     let broker = AmqpBroker::connect(
                         url,
                         run_id.to_string(),
                         service,
-                        subscriptions,
+                        broker_config,
                         log.clone(),
                         inbox_sender.clone(),
                     )
@@ -381,6 +421,23 @@ impl Engine {
             Work::SendAs { from, to, payload } => {
                 self.send_as(from, to, payload);
             }
+            Work::Reply {
+                broker,
+                publisher,
+                publish,
+                payload,
+            } => {
+                let now = self.log.now();
+                let node = &mut self.nodes[broker.0 as usize];
+                let mut ctx = Ctx::new(now, broker, &mut node.rng, &mut node.tables, &mut self.ids);
+                ctx.send(publisher, payload, None, Some(publish));
+                let effects = ctx.into_effects();
+                let incarnation = node.incarnation;
+                self.carry_out(broker, incarnation, effects);
+            }
+            Work::ConnectionLost { broker, subscriber } => {
+                self.connection_lost(broker, subscriber);
+            }
             Work::Deliver {
                 broker,
                 subscriber,
@@ -415,6 +472,21 @@ impl Engine {
 
     fn node(&self, service: ServiceId) -> &Node {
         &self.nodes[service.0 as usize]
+    }
+
+    /// Tells `broker` (its machine, or RabbitMQ's stand-in) that its connection to `subscriber`
+    /// closed.
+    fn connection_lost(&mut self, broker: ServiceId, subscriber: ServiceId) {
+        match self.node(broker).amqp.clone() {
+            Some(amqp) => amqp.connection_lost(subscriber),
+            None => self.handle(broker, Input::ConnectionLost(subscriber)),
+        }
+    }
+
+    /// True for a connection to or from a broker, which keeps its messages in order.
+    fn is_ordered_channel(&self, from: ServiceId, to: ServiceId) -> bool {
+        let role = |id: ServiceId| self.nodes.get(id.0 as usize).map(|n| n.info.role);
+        role(from) == Some(ServiceRole::Broker) || role(to) == Some(ServiceRole::Broker)
     }
 
     fn command(&mut self, command: LiveCommand) {
@@ -509,16 +581,26 @@ impl Engine {
     /// memory and timers are lost, its database stays.
     fn crash(&mut self, service: ServiceId, narration: Option<String>) {
         let node = &mut self.nodes[service.0 as usize];
-        if node.machine.take().is_none() {
+        let Some(machine) = node.machine.take() else {
             return;
-        }
+        };
         node.incarnation += 1;
         if let Some(server) = node.server.take() {
             server.abort();
         }
-        let text = narration.unwrap_or_else(|| crash_narration(&node.info));
+        let text = narration.unwrap_or_else(|| {
+            machine
+                .crash_narration(&node.info.name)
+                .unwrap_or_else(|| crash_narration(&node.info))
+        });
         self.log.record(Event::ServiceDown { service });
         self.log.record(Event::Narration { text });
+        // Its connections close with it: every broker it subscribes to learns it at once.
+        for (broker, subscriber) in self.subscribers.clone() {
+            if subscriber == service {
+                self.connection_lost(broker, subscriber);
+            }
+        }
     }
 
     fn restart(&mut self, service: ServiceId) {
@@ -696,31 +778,50 @@ impl Engine {
         let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
             return;
         };
-        let delay = Duration::from_micros(fate.delay.0);
+        let due = tokio::time::Instant::now() + Duration::from_micros(fate.delay.0);
         let log = self.log.clone();
+        let (from, to) = (envelope.from, envelope.to);
+        let ordered = self.is_ordered_channel(from, to);
         if let Some(reason) = fate.lost {
-            tokio::spawn(async move {
+            // A connection carries its messages or breaks: a message lost between a broker and
+            // a subscriber means their connection broke, and the broker learns it.
+            let broken = self
+                .subscribers
+                .iter()
+                .copied()
+                .find(|&(b, s)| (b, s) == (from, to) || (s, b) == (from, to));
+            let inbox = self.inbox_sender.clone();
+            let job = async move {
                 let _permit = permit;
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep_until(due).await;
                 log.record(Event::Dropped {
                     msg: envelope.id,
                     reason,
                 });
-            });
+                if let Some((broker, subscriber)) = broken {
+                    let _ = inbox
+                        .send(Work::ConnectionLost { broker, subscriber })
+                        .await;
+                }
+            };
+            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
             return;
         }
         if let Some(amqp) = receiver.amqp.clone() {
-            tokio::spawn(async move {
+            let job = async move {
                 let _permit = permit;
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep_until(due).await;
                 match &envelope.payload {
-                    Payload::Publish(event) => amqp.publish(envelope.id, event).await,
+                    Payload::Publish(event) => {
+                        amqp.publish(envelope.id, envelope.from, event).await;
+                    }
                     Payload::Ack { tag } => amqp.ack(envelope.id, *tag).await,
                     _ => {
                         log.record(Event::Delivered { msg: envelope.id });
                     }
                 }
-            });
+            };
+            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
             return;
         }
         let url = format!("http://{}/messages", receiver.addr);
@@ -738,9 +839,9 @@ impl Engine {
             .post(url)
             .json(&message)
             .timeout(self.call_timeout);
-        tokio::spawn(async move {
+        let job = async move {
             let _permit = permit;
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(due).await;
             match request.send().await {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {}
                 Ok(response) => {
@@ -765,7 +866,38 @@ impl Engine {
                     });
                 }
             }
+        };
+        self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+    }
+
+    /// Runs a message's `job`: on a connection that keeps its order, after every job queued on
+    /// it before (so jitter never lets a message overtake the one sent before it, and the
+    /// receiver's inbox gets them in order); otherwise at once, on its own.
+    fn go(&mut self, job: BoxFuture<'static, ()>, in_order: bool, channel: (ServiceId, ServiceId)) {
+        if !in_order {
+            tokio::spawn(job);
+            return;
+        }
+        // Each job holds one of the permits of `calls`, so a queue never holds more than those.
+        let capacity = self.calls_in_flight_max;
+        let sender = self.channels.entry(channel).or_insert_with(|| {
+            let (sender, mut jobs) = mpsc::channel::<BoxFuture<'static, ()>>(capacity);
+            tokio::spawn(async move {
+                while let Some(job) = jobs.recv().await {
+                    job.await;
+                }
+            });
+            sender
         });
+        if let Err(err) = sender.try_send(job) {
+            // Cannot happen while permits bound the jobs; run it unordered rather than lose it.
+            let job = match err {
+                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                    job
+                }
+            };
+            tokio::spawn(job);
+        }
     }
 }
 

@@ -125,6 +125,13 @@ impl Tables for SqliteTables {
             error!("writing {table}/{key} failed: {err}");
         }
     }
+
+    fn scan(&self, table: &str) -> Vec<(String, Row)> {
+        self.rows(table).unwrap_or_else(|err| {
+            error!("reading {table} failed: {err}");
+            Vec::new()
+        })
+    }
 }
 
 /// `name` as an SQL identifier: double quotes around it, inner ones doubled.

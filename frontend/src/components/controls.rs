@@ -160,21 +160,27 @@ fn Knobs() -> impl IntoView {
     }
 }
 
-/// One knob: a labelled number with its unit and what it does.
+/// One knob: a labelled number with its unit and what it does, or a choice of ways.
 #[component]
 fn KnobField(knob: KnobSpec) -> impl IntoView {
     let config = expect_context::<Settings>().config;
     let id = format!("knob-{}", knob.name);
     let help_id = format!("{id}-help");
     let value = config.with_untracked(|c| c.knobs.get(knob.name).copied().unwrap_or(knob.default));
-    let step = if knob.whole {
-        "1".to_string()
-    } else {
-        "any".to_string()
+    let set = move |text: String| {
+        if let Ok(v) = text.trim().parse::<f64>() {
+            config.update(|c| {
+                c.knobs.insert(knob.name.to_string(), v);
+            });
+        }
     };
-    view! {
-        <div class="knob" title=knob.help>
-            <label for=id.clone()>{knob.label}</label>
+    let field = if knob.choices.is_empty() {
+        let step = if knob.whole {
+            "1".to_string()
+        } else {
+            "any".to_string()
+        };
+        view! {
             <span class="with-unit">
                 <input
                     id=id
@@ -185,16 +191,42 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                     required
                     aria-describedby=help_id.clone()
                     prop:value=trim_number(value)
-                    on:input=move |ev| {
-                        if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
-                            config.update(|c| {
-                                c.knobs.insert(knob.name.to_string(), v);
-                            });
-                        }
-                    }
+                    on:input=move |ev| set(event_target_value(&ev))
                 />
                 <span class="unit">{knob.unit}</span>
             </span>
+        }
+        .into_any()
+    } else {
+        // Each way by its name; the value (and the address) stays its number.
+        let options = knob
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(index, choice)| {
+                let selected = value == index as f64;
+                view! {
+                    <option value=index.to_string() selected=selected>
+                        {*choice}
+                    </option>
+                }
+            })
+            .collect_view();
+        view! {
+            <select
+                id=id
+                aria-describedby=help_id.clone()
+                on:change=move |ev| set(event_target_value(&ev))
+            >
+                {options}
+            </select>
+        }
+        .into_any()
+    };
+    view! {
+        <div class="knob" title=knob.help>
+            <label for=format!("knob-{}", knob.name)>{knob.label}</label>
+            {field}
             <p class="help" id=help_id>{knob.help}</p>
         </div>
     }

@@ -23,6 +23,7 @@ const UPDATE_BOTH: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1.0,
     whole: true,
+    choices: &[],
     help: "1: a rename in Product also rewrites every order line holding that name, synchronously, \
            before the user is answered. 0: Product alone is renamed and the copies go stale.",
 };

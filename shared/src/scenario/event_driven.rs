@@ -1,6 +1,7 @@
 //! Event-driven: Order publishes OrderCreated; Inventory and Shipping each consume it from their
-//! own queue. A consumer that is down has its events kept in its queue; a late ack makes the broker
-//! deliver an event again, which a consumer without an idempotency check applies twice.
+//! own queue. A consumer that is down has its events kept in its queue; an event delivered again
+//! (after a lost connection, RabbitMQ's rule, or a late ack under SQS's visibility timeout) is
+//! applied twice by a consumer without an idempotency check.
 
 use super::workload::{
     LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, QUEUE_CAPACITY, down_at, down_for, every, network,
@@ -12,8 +13,8 @@ use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{
     Broker, BrokerConfig, CREATE_ORDER_OP, Client, ClientConfig, Consumer, ConsumerConfig, Duty,
-    Operation, Order, OrderConfig, ProductSource, PublishOrders, RequestKind, STOCK_TABLE,
-    Subscription,
+    Operation, Order, OrderConfig, ProductSource, PublishOrders, Redelivery, RequestKind,
+    STOCK_TABLE, Subscription,
 };
 use crate::sim::World;
 use crate::time::Micros;
@@ -26,12 +27,27 @@ const ORDER_RATE: KnobSpec = KnobSpec {
     min: 0.0,
     max: 5_000.0,
     whole: false,
+    choices: &[],
     help: "How often clients create an order.",
 };
 const ITEMS_PER_ORDER: KnobSpec = KnobSpec {
     default: 2.0,
     help: "How many products each new order holds: Inventory takes one unit of each from stock.",
     ..PRODUCTS_PER_ORDER
+};
+const REDELIVERY: KnobSpec = KnobSpec {
+    name: "redelivery",
+    label: "Redelivery",
+    unit: "",
+    default: 0.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    choices: &["rabbitmq", "visibility-timeout"],
+    help: "When the broker delivers an unacknowledged event again. 0, rabbitmq: when the \
+           consumer's connection closes (it crashed, or the network broke it), never because an \
+           ack is late. 1, visibility-timeout: SQS's rule, when no ack came within the ack \
+           timeout, even from a consumer that is only slow.",
 };
 const ACK_TIMEOUT: KnobSpec = KnobSpec {
     name: "ack_timeout_ms",
@@ -41,8 +57,11 @@ const ACK_TIMEOUT: KnobSpec = KnobSpec {
     min: 10.0,
     max: 10_000.0,
     whole: false,
-    help: "How long the broker waits for a consumer's ack before delivering the event again. \
-           Shorter than a consumer's work plus a round trip, and events arrive twice.",
+    choices: &[],
+    help: "With redelivery=visibility-timeout (SQS's visibility timeout): how long the broker \
+           waits for a consumer's ack before delivering the event again. Shorter than a \
+           consumer's work plus a round trip, and events arrive twice. RabbitMQ has no such \
+           timeout.",
 };
 const INVENTORY_WORK: KnobSpec = KnobSpec {
     name: "inventory_work_ms",
@@ -52,6 +71,7 @@ const INVENTORY_WORK: KnobSpec = KnobSpec {
     min: 0.0,
     max: 5_000.0,
     whole: false,
+    choices: &[],
     help: "How long Inventory takes to process an event, on average (each takes 0.5× to 1.5× this).",
 };
 const SHIPPING_WORK: KnobSpec = KnobSpec {
@@ -62,6 +82,7 @@ const SHIPPING_WORK: KnobSpec = KnobSpec {
     min: 0.0,
     max: 5_000.0,
     whole: false,
+    choices: &[],
     help: "How long Shipping takes to process an event, on average (each takes 0.5× to 1.5× this).",
 };
 const IDEMPOTENT: KnobSpec = KnobSpec {
@@ -72,8 +93,23 @@ const IDEMPOTENT: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1.0,
     whole: true,
+    choices: &[],
     help: "1: each consumer keeps an inbox of processed event ids and drops duplicates. 0: it \
            applies whatever it is delivered.",
+};
+const DURABLE: KnobSpec = KnobSpec {
+    name: "durable",
+    label: "Durable queues",
+    unit: "",
+    default: 1.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    choices: &[],
+    help: "1: the broker's queues are rows of its own tables, written before it confirms a \
+           publish, so a confirmed event survives a broker crash (RabbitMQ's durable queues with \
+           persistent messages). 0: they are its memory, and a broker crash loses what waited \
+           in them, confirmed or not (try crash:Broker@12+1).",
 };
 const INVENTORY_DOWN_AT: KnobSpec = down_at("inventory_down_at_s", "Inventory down at", 20.0);
 const INVENTORY_DOWN_FOR: KnobSpec = down_for("inventory_down_for_s", "Inventory down for", 0.0);
@@ -84,10 +120,12 @@ pub const KNOBS: &[KnobSpec] = &[
     ORDER_RATE,
     ITEMS_PER_ORDER,
     LINK_LATENCY,
+    REDELIVERY,
     ACK_TIMEOUT,
     INVENTORY_WORK,
     SHIPPING_WORK,
     IDEMPOTENT,
+    DURABLE,
     INVENTORY_DOWN_AT,
     INVENTORY_DOWN_FOR,
     SHIPPING_DOWN_AT,
@@ -132,17 +170,25 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         subscriber,
         queue: queue.to_string(),
     };
+    let redelivery = if knobs.get(REDELIVERY.name) >= 1.0 {
+        Redelivery::VisibilityTimeout
+    } else {
+        Redelivery::RabbitMq
+    };
+    let durable = knobs.get(DURABLE.name) >= 1.0;
     let broker = BrokerConfig {
         subscriptions: vec![
             subscribe(INVENTORY, "inventory"),
             subscribe(SHIPPING, "shipping"),
         ],
         delivery_delay: Micros::ZERO,
+        redelivery,
         ack_timeout: Micros::from_millis_f64(knobs.get(ACK_TIMEOUT.name)),
         retry_backoff_max: Micros::from_secs(1),
         queue_capacity: QUEUE_CAPACITY,
         // Every order matters: Order publishes again whatever the broker does not confirm.
         confirm_publishes: true,
+        durable,
     };
     let idempotent = knobs.get(IDEMPOTENT.name) >= 1.0;
     let consumer = |name: &str, duty, work: &KnobSpec| ConsumerConfig {
@@ -169,6 +215,24 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         &SHIPPING_DOWN_AT,
         &SHIPPING_DOWN_FOR,
     ));
+    let redelivered = match redelivery {
+        Redelivery::RabbitMq => {
+            "The broker follows RabbitMQ: it delivers an unacknowledged event again only when the \
+             consumer's connection closes (it crashed, or the network broke it), never because an \
+             ack is late."
+        }
+        Redelivery::VisibilityTimeout => {
+            "The broker follows SQS's visibility timeout, not RabbitMQ: an event not acknowledged \
+             within the ack timeout is delivered again, even to a consumer that is only slow."
+        }
+    };
+    let kept = if durable {
+        "Its queues are durable, rows of its own tables written before it confirms a publish: a \
+         confirmed event survives a broker crash."
+    } else {
+        "Its queues are in its memory: a broker crash loses what waited in them, even events it \
+         confirmed."
+    };
     let dedup = if idempotent {
         "Each consumer keeps an inbox of the events it processed and drops any it sees again."
     } else {
@@ -229,7 +293,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         intro: format!(
             "Clients create orders. Order stores each one and publishes OrderCreated to the broker, which keeps \
              one queue per subscriber: Inventory takes the items from stock, Shipping starts a shipment. Order \
-             never waits for either. {dedup}"
+             never waits for either. {redelivered} {kept} {dedup}"
         ),
     }
 }

@@ -22,6 +22,7 @@ const BROKER_DELAY: KnobSpec = KnobSpec {
     min: 0.0,
     max: 10_000.0,
     whole: false,
+    choices: &[],
     help: "How long the broker holds each event before delivering it: it widens the staleness window.",
 };
 const APPLY_ONLY_NEWER: KnobSpec = KnobSpec {
@@ -32,6 +33,7 @@ const APPLY_ONLY_NEWER: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1.0,
     whole: true,
+    choices: &[],
     help: "1: Order applies an event only if it is newer than its copy. 0: it applies every event, so \
            two renames delivered out of order leave the copy wrong for good (try \
            rename_rate_per_s=20 with the fault reorder:Product-Broker=100%@0: renames of one \

@@ -29,6 +29,7 @@ const PRODUCT_FAILURE: KnobSpec = KnobSpec {
     min: 0.0,
     max: 100.0,
     whole: false,
+    choices: &[],
     help: "The chance that Product refuses an update: the coordinator then rolls the rename back.",
 };
 const ORDER_FAILURE: KnobSpec = KnobSpec {
@@ -39,6 +40,7 @@ const ORDER_FAILURE: KnobSpec = KnobSpec {
     min: 0.0,
     max: 100.0,
     whole: false,
+    choices: &[],
     help: "The chance that Order refuses an update of its copy: the coordinator then rolls the rename back.",
 };
 const COORDINATOR_TIMEOUT: KnobSpec = KnobSpec {
@@ -49,6 +51,7 @@ const COORDINATOR_TIMEOUT: KnobSpec = KnobSpec {
     min: 1.0,
     max: 10_000.0,
     whole: false,
+    choices: &[],
     help: "How long the coordinator waits for both services before it rolls the rename back; also the longest a rename may wait behind another of the same product.",
 };
 const CRASH_AT_RENAME: KnobSpec = KnobSpec {
@@ -59,6 +62,7 @@ const CRASH_AT_RENAME: KnobSpec = KnobSpec {
     min: 0.0,
     max: 100_000.0,
     whole: true,
+    choices: &[],
     help: "The coordinator crashes during this rename (counted from the start), after sending it to Product and before sending it to Order; 0 for never.",
 };
 const RESTART_AFTER: KnobSpec = KnobSpec {
@@ -69,6 +73,7 @@ const RESTART_AFTER: KnobSpec = KnobSpec {
     min: 0.1,
     max: super::MAX_UNTIL_S,
     whole: false,
+    choices: &[],
     help: "How long the crashed coordinator stays down before it restarts and reads its log.",
 };
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);

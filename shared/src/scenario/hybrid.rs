@@ -31,6 +31,7 @@ const READS: KnobSpec = KnobSpec {
     min: 0.0,
     max: 5_000.0,
     whole: false,
+    choices: &[],
     help: "How often riders open a ride with its driver's name, rating and car.",
 };
 const RENAMES: KnobSpec = KnobSpec {
@@ -41,6 +42,7 @@ const RENAMES: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1_000.0,
     whole: false,
+    choices: &[],
     help: "How often a driver changes their name in Driver; Ride's copy learns it by event.",
 };
 const RATING_CHANGES: KnobSpec = KnobSpec {
@@ -51,6 +53,7 @@ const RATING_CHANGES: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1_000.0,
     whole: false,
+    choices: &[],
     help: "How often a driver's rating changes in Driver; nothing tells Ride's cache.",
 };
 const CACHE_TTL: KnobSpec = KnobSpec {
@@ -61,6 +64,7 @@ const CACHE_TTL: KnobSpec = KnobSpec {
     min: 0.0,
     max: 120_000.0,
     whole: false,
+    choices: &[],
     help: "How long Ride reuses Driver's answer for a driver before asking again; 0 means no cache.",
 };
 const CALL_TIMEOUT: KnobSpec = KnobSpec {
@@ -71,6 +75,7 @@ const CALL_TIMEOUT: KnobSpec = KnobSpec {
     min: 1.0,
     max: 10_000.0,
     whole: false,
+    choices: &[],
     help: "How long Ride waits for Driver before failing the read.",
 };
 const BROKER_DELAY: KnobSpec = KnobSpec {
@@ -81,6 +86,7 @@ const BROKER_DELAY: KnobSpec = KnobSpec {
     min: 0.0,
     max: 10_000.0,
     whole: false,
+    choices: &[],
     help: "How long the broker holds each DriverUpdated before delivering it: Ride's copy of the name lags this much.",
 };
 const DRIVER_DOWN_AT: KnobSpec = down_at("driver_down_at_s", "Driver down at", 15.0);

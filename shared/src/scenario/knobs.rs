@@ -20,6 +20,9 @@ pub struct KnobSpec {
     pub max: f64,
     /// True when only whole numbers make sense.
     pub whole: bool,
+    /// For a knob that picks one of a few ways, each way's name by its number (0, 1, …);
+    /// `KNOB=NAME` sets it by name, and the page offers the names. Empty for a quantity.
+    pub choices: &'static [&'static str],
     /// What it changes, in a sentence.
     pub help: &'static str,
 }
@@ -36,6 +39,13 @@ impl KnobSpec {
     /// True for a rate, in [`RATE_UNIT`].
     pub fn is_rate(&self) -> bool {
         self.unit == RATE_UNIT
+    }
+
+    /// The name of the way `value` picks, for a knob with [`KnobSpec::choices`].
+    pub fn choice_name(&self, value: f64) -> Option<&'static str> {
+        (value >= 0.0 && value.fract() == 0.0)
+            .then(|| self.choices.get(value as usize).copied())
+            .flatten()
     }
 }
 
@@ -113,17 +123,30 @@ impl Knobs {
     }
 }
 
-/// Reads `KNOB=VALUE`, as given on the command line.
-pub fn parse_knob_assignment(text: &str) -> Result<(String, f64), ScenarioError> {
+/// Reads `KNOB=VALUE`, as given on the command line, for a knob of `spec`; a knob with
+/// [`KnobSpec::choices`] also takes a way's name (`redelivery=visibility-timeout`).
+pub fn parse_knob_assignment(
+    spec: &ScenarioSpec,
+    text: &str,
+) -> Result<(String, f64), ScenarioError> {
     let bad = || ScenarioError::BadAssignment {
         text: text.to_string(),
     };
     let (name, value) = text.split_once('=').ok_or_else(bad)?;
-    let value: f64 = value.trim().parse().map_err(|_| bad())?;
-    if name.trim().is_empty() || !value.is_finite() {
+    let (name, value) = (name.trim(), value.trim());
+    let choice = spec
+        .knobs
+        .iter()
+        .find(|knob| knob.name == name)
+        .and_then(|knob| knob.choices.iter().position(|choice| *choice == value));
+    let value: f64 = match choice {
+        Some(index) => index as f64,
+        None => value.parse().map_err(|_| bad())?,
+    };
+    if name.is_empty() || !value.is_finite() {
         return Err(bad());
     }
-    Ok((name.trim().to_string(), value))
+    Ok((name.to_string(), value))
 }
 
 #[cfg(test)]
@@ -197,13 +220,50 @@ mod tests {
 
     #[test]
     fn assignments_parse_or_explain() {
+        let spec = find("event-driven").unwrap();
+        let parse = |text| parse_knob_assignment(spec, text);
         assert_eq!(
-            parse_knob_assignment("link_latency_ms=12.5").unwrap(),
+            parse("link_latency_ms=12.5").unwrap(),
             ("link_latency_ms".to_string(), 12.5)
         );
-        for bad in ["link_latency_ms", "=3", "x=fast", "x=inf", "x="] {
-            let err = parse_knob_assignment(bad).unwrap_err().to_string();
+        // A knob that picks a way takes its name or its number.
+        assert_eq!(
+            parse("redelivery=visibility-timeout").unwrap(),
+            ("redelivery".to_string(), 1.0)
+        );
+        assert_eq!(
+            parse("redelivery=0").unwrap(),
+            ("redelivery".to_string(), 0.0)
+        );
+        for bad in [
+            "link_latency_ms",
+            "=3",
+            "x=fast",
+            "x=inf",
+            "x=",
+            "redelivery=sqs",
+            "link_latency_ms=rabbitmq",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected KNOB=VALUE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn knobs_that_pick_a_way_name_each_one() {
+        for spec in crate::scenario::catalog() {
+            for knob in spec.knobs.iter().filter(|k| !k.choices.is_empty()) {
+                assert!(knob.whole, "{}", knob.name);
+                assert_eq!((knob.min, knob.max), (0.0, (knob.choices.len() - 1) as f64));
+                for (index, choice) in knob.choices.iter().enumerate() {
+                    assert_eq!(knob.choice_name(index as f64), Some(*choice));
+                    assert!(
+                        knob.help.contains(choice),
+                        "{}'s help names {choice}",
+                        knob.name
+                    );
+                }
+            }
         }
     }
 }

@@ -76,8 +76,10 @@ static CATALOG: [ScenarioSpec; 6] = [
         name: "event-driven",
         title: "Event-driven",
         lesson: "Order publishes OrderCreated and moves on; Inventory and Shipping each read it from their own \
-                 queue. A consumer that is down finds its events waiting when it is back. A late ack makes the \
-                 broker deliver an event again: without an idempotency check, the consumer applies it twice.",
+                 queue. A consumer that is down finds its events waiting when it is back, and durable queues keep \
+                 them across a broker crash. An event is delivered again when its consumer's connection closes \
+                 before its ack (RabbitMQ's rule) — or, under SQS's visibility timeout, when the ack is merely \
+                 late: without an idempotency check, the consumer applies it twice.",
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,

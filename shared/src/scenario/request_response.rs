@@ -21,6 +21,7 @@ const CALL_TIMEOUT: KnobSpec = KnobSpec {
     min: 1.0,
     max: 10_000.0,
     whole: false,
+    choices: &[],
     help: "How long Order waits for each call to Product before failing the read.",
 };
 const POOL_SIZE: KnobSpec = KnobSpec {
@@ -31,6 +32,7 @@ const POOL_SIZE: KnobSpec = KnobSpec {
     min: 1.0,
     max: 64.0,
     whole: true,
+    choices: &[],
     help: "How many reads can wait on Product at once; the rest queue for a connection.",
 };
 const PRODUCT_SLOW_FACTOR: KnobSpec = KnobSpec {
@@ -41,6 +43,7 @@ const PRODUCT_SLOW_FACTOR: KnobSpec = KnobSpec {
     min: 1.0,
     max: SLOW_FACTOR_MAX as f64,
     whole: true,
+    choices: &[],
     help: "How many times longer Product's messages take while it is slow; 1 means never slow.",
 };
 const PRODUCT_SLOW_AT: KnobSpec = KnobSpec {

@@ -6,7 +6,7 @@ use crate::rng::SimRng;
 use crate::service::{Row, Service};
 use crate::services::{
     BrokerConfig, ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP,
-    RequestKind, Subscription, initial_product_name,
+    Redelivery, RequestKind, Subscription, initial_product_name,
 };
 use crate::sim::ServiceSetup;
 use crate::time::Micros;
@@ -27,6 +27,7 @@ pub const READ_RATE: KnobSpec = KnobSpec {
     min: 0.0,
     max: 5_000.0,
     whole: false,
+    choices: &[],
     help: "How often clients read an order with its product names.",
 };
 
@@ -38,6 +39,7 @@ pub const RENAME_RATE: KnobSpec = KnobSpec {
     min: 0.0,
     max: 1_000.0,
     whole: false,
+    choices: &[],
     help: "How often someone renames a product in Product.",
 };
 
@@ -49,6 +51,7 @@ pub const PRODUCTS_PER_ORDER: KnobSpec = KnobSpec {
     min: 1.0,
     max: PRODUCTS as f64,
     whole: true,
+    choices: &[],
     help: "How many products each order holds, so how many names a read needs.",
 };
 
@@ -60,6 +63,7 @@ pub const LINK_LATENCY: KnobSpec = KnobSpec {
     min: 1.0,
     max: 2_000.0,
     whole: false,
+    choices: &[],
     help: "One-way network delay of every link; up to a quarter more is added at random.",
 };
 
@@ -73,6 +77,7 @@ pub const fn down_at(name: &'static str, label: &'static str, default: f64) -> K
         min: 0.0,
         max: super::MAX_UNTIL_S,
         whole: false,
+        choices: &[],
         help: "When the service crashes, in seconds from the start.",
     }
 }
@@ -87,6 +92,7 @@ pub const fn down_for(name: &'static str, label: &'static str, default: f64) -> 
         min: 0.0,
         max: super::MAX_UNTIL_S,
         whole: false,
+        choices: &[],
         help: "How long the service stays down before it restarts; 0 means it never goes down.",
     }
 }
@@ -174,11 +180,16 @@ pub fn copy_feed_broker(
             queue: queue.to_string(),
         }],
         delivery_delay,
-        // An ack takes one round trip; waiting four leaves room for jitter before redelivering.
+        redelivery: Redelivery::RabbitMq,
+        // Used only under the visibility timeout. An ack takes one round trip; waiting four
+        // leaves room for jitter before redelivering.
         ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
         retry_backoff_max: Micros::from_secs(2),
         queue_capacity: QUEUE_CAPACITY,
         confirm_publishes: false,
+        // Its publishers do not wait for confirms, so nothing promised survives anyway; a crash
+        // of this broker loses what waited (see the FIXME above).
+        durable: false,
     }
 }
 

@@ -1,6 +1,16 @@
-//! The broker: one bounded queue per subscriber, delivered one event at a time (prefetch 1, so
-//! each queue stays in order), acknowledged by the subscriber, redelivered when the ack does not
-//! come, and retried with backoff while the subscriber is down.
+//! The broker: one bounded queue per subscriber, delivered one event at a time (prefetch 1: no
+//! more than one unacknowledged delivery per queue's consumer, so each queue stays in order),
+//! acknowledged by the subscriber, and retried with backoff while the subscriber is down.
+//!
+//! When an unacknowledged event is delivered again is a choice, [`Redelivery`]: RabbitMQ's rule
+//! (when the consumer's connection closes) or SQS's visibility timeout (when the ack is late).
+//!
+//! Durable queues ([`BrokerConfig::durable`]) are rows of the broker's own tables, one table per
+//! queue (`queue_shipping`), so they survive its crash as every service's tables do: a publish
+//! is written there before it is confirmed, an ack marks its row `acked`, and a restart reads
+//! the queue back. Each queue is a ring of `queue_capacity` rows keyed by slot (its bound, since
+//! tables have no delete); a row's version is the event's tag. Without durability the queues are
+//! the machine's memory, lost when it crashes.
 
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
@@ -18,6 +28,18 @@ pub struct Subscription {
     pub queue: String,
 }
 
+/// When the broker delivers an unacknowledged event again.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    /// RabbitMQ's rule: when the consumer's connection closes (it crashed, or the network broke
+    /// the connection) with the delivery unacknowledged. A slow consumer keeps its delivery as
+    /// long as it takes; a late ack is never a reason.
+    RabbitMq,
+    /// SQS's visibility timeout: when no ack came within the broker's `ack_timeout`, whatever
+    /// the reason, even if the consumer is only slow.
+    VisibilityTimeout,
+}
+
 /// How the broker behaves.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
@@ -25,7 +47,10 @@ pub struct BrokerConfig {
     pub subscriptions: Vec<Subscription>,
     /// How long each event waits in the broker before it can be delivered.
     pub delivery_delay: Micros,
-    /// How long a delivery waits for its ack before it is redelivered.
+    /// When an unacknowledged event is delivered again.
+    pub redelivery: Redelivery,
+    /// How long a delivery waits for its ack before it is redelivered, under
+    /// [`Redelivery::VisibilityTimeout`] only.
     pub ack_timeout: Micros,
     /// The longest wait between retries to a subscriber that is down.
     pub retry_backoff_max: Micros,
@@ -34,6 +59,17 @@ pub struct BrokerConfig {
     /// Whether the broker confirms each publish it stored in every queue, so that a publisher
     /// can publish again what was not confirmed.
     pub confirm_publishes: bool,
+    /// Whether queues are rows of the broker's tables, kept across its crash (RabbitMQ's durable
+    /// queues with persistent messages), or its memory, lost when it crashes.
+    pub durable: bool,
+}
+
+/// The value of a durable queue's row once its event is acknowledged.
+pub const ACKED_ROW: &str = "acked";
+
+/// The table holding queue `queue` of a durable broker.
+pub fn queue_table(queue: &str) -> String {
+    format!("queue_{queue}")
 }
 
 /// The first wait before retrying a refused delivery; it doubles up to the configured maximum.
@@ -42,6 +78,8 @@ const RETRY_BACKOFF_MIN: Micros = Micros::from_millis(100);
 #[derive(Debug)]
 struct Queued {
     tag: u64,
+    /// Its row in a durable queue's table.
+    slot: usize,
     ready_at: Micros,
     event: DomainEvent,
     /// True once a delivery may have reached the subscriber: one was sent and not refused.
@@ -51,7 +89,8 @@ struct Queued {
 #[derive(Debug)]
 struct InFlight {
     msg: MsgId,
-    ack_timer: TimerId,
+    /// The visibility timeout's timer, under [`Redelivery::VisibilityTimeout`].
+    ack_timer: Option<TimerId>,
     /// The head's `delivered_before` before this delivery, restored if it is refused.
     delivered_before: bool,
 }
@@ -62,6 +101,8 @@ struct Queue {
     in_flight: Option<InFlight>,
     delivery_timer: Option<TimerId>,
     backoff: Micros,
+    /// The row the next event of a durable queue takes.
+    next_slot: usize,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -92,6 +133,54 @@ impl Broker {
             queues,
             timers: BTreeMap::new(),
             next_tag: 0,
+        }
+    }
+
+    /// On (re)start, reads durable queues back from the tables: every row not yet acknowledged,
+    /// in the order of their tags. The head of each may have been delivered before the crash,
+    /// so it goes out marked as a redelivery.
+    fn recover(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.config.durable {
+            return;
+        }
+        let mut recovered = 0;
+        for index in 0..self.queues.len() {
+            let rows = ctx.scan(&queue_table(&self.config.subscriptions[index].queue));
+            let Some(last) = rows.iter().max_by_key(|(_, row)| row.version) else {
+                continue;
+            };
+            self.next_tag = self.next_tag.max(last.1.version);
+            let last_slot: usize = last.0.parse().unwrap_or(0);
+            let mut items: Vec<Queued> = rows
+                .iter()
+                .filter(|(_, row)| row.value != ACKED_ROW)
+                .filter_map(|(key, row)| {
+                    Some(Queued {
+                        tag: row.version,
+                        slot: key.parse().ok()?,
+                        ready_at: ctx.now,
+                        event: serde_json::from_str(&row.value).ok()?,
+                        delivered_before: false,
+                    })
+                })
+                .collect();
+            items.sort_by_key(|item| item.tag);
+            if let Some(head) = items.first_mut() {
+                head.delivered_before = true;
+            }
+            recovered += items.len();
+            let queue = &mut self.queues[index];
+            queue.next_slot = (last_slot + 1) % self.config.queue_capacity.max(1);
+            queue.items = items.into();
+            self.record_depth(index, ctx);
+            self.schedule_delivery(index, ctx);
+        }
+        if recovered > 0 {
+            ctx.narrate(format!(
+                "The broker reads its durable queues back from its tables: the {recovered} \
+                 event(s) that waited are delivered (the first of each queue marked as a \
+                 redelivery, as it may have reached its consumer before the crash)."
+            ));
         }
     }
 
@@ -127,8 +216,17 @@ impl Broker {
                 continue;
             }
             self.next_tag += 1;
+            let slot = self.queues[index].next_slot;
+            self.queues[index].next_slot = (slot + 1) % self.config.queue_capacity.max(1);
+            if self.config.durable {
+                // Written before the confirm below: a confirmed event is on disk.
+                let table = queue_table(&self.config.subscriptions[index].queue);
+                let value = serde_json::to_string(event).expect("an event always serializes");
+                ctx.write(&table, &slot.to_string(), &value, self.next_tag);
+            }
             self.queues[index].items.push_back(Queued {
                 tag: self.next_tag,
+                slot,
                 ready_at: ctx.now + self.config.delivery_delay,
                 event: event.clone(),
                 delivered_before: false,
@@ -184,9 +282,14 @@ impl Broker {
         };
         let delivered_before = std::mem::replace(&mut head.delivered_before, true);
         let msg = ctx.send(subscriber, payload, None, None);
-        let ack_timer = ctx.set_timer(self.config.ack_timeout);
-        self.timers
-            .insert(ack_timer, BrokerTimer::AckTimeout(index));
+        let ack_timer = match self.config.redelivery {
+            Redelivery::RabbitMq => None,
+            Redelivery::VisibilityTimeout => {
+                let timer = ctx.set_timer(self.config.ack_timeout);
+                self.timers.insert(timer, BrokerTimer::AckTimeout(index));
+                Some(timer)
+            }
+        };
         self.queues[index].in_flight = Some(InFlight {
             msg,
             ack_timer,
@@ -194,14 +297,15 @@ impl Broker {
         });
     }
 
-    /// The subscriber did not ack in time: it may be slow, the ack may be lost, or it may have
-    /// crashed. The broker cannot tell, so it delivers the event again.
+    /// Under the visibility timeout, the subscriber did not ack in time: it may be slow, the ack
+    /// may be lost, or it may have crashed. The broker cannot tell, so it delivers the event again.
     fn ack_timed_out(&mut self, index: usize, ctx: &mut Ctx<'_>) {
         let queue = &mut self.queues[index];
         queue.in_flight = None;
         if let Some(head) = queue.items.front() {
             ctx.narrate(format!(
-                "No ack for {} on the {} queue within {}: the broker will deliver it again.",
+                "No ack for {} on the {} queue within its visibility timeout ({}, SQS's rule): the \
+                 broker will deliver it again, even if the consumer is only slow.",
                 head.event.caption(),
                 self.config.subscriptions[index].queue,
                 self.config.ack_timeout
@@ -210,23 +314,65 @@ impl Broker {
         self.schedule_delivery(index, ctx);
     }
 
+    /// Under RabbitMQ's rule, the subscriber's connection closed: what it had not acknowledged
+    /// goes back to the head of its queue, to be delivered again once it is back (it may have
+    /// applied it before its ack was lost, so the redelivery can be a duplicate).
+    fn connection_lost(&mut self, subscriber: ServiceId, ctx: &mut Ctx<'_>) {
+        if self.config.redelivery != Redelivery::RabbitMq {
+            return;
+        }
+        for index in 0..self.queues.len() {
+            if self.config.subscriptions[index].subscriber != subscriber {
+                continue;
+            }
+            let queue = &mut self.queues[index];
+            if queue.in_flight.take().is_none() {
+                continue;
+            }
+            if let Some(head) = queue.items.front() {
+                ctx.narrate(format!(
+                    "The {} queue's consumer lost its connection with {} unacknowledged: the broker \
+                     puts it back at the head of the queue and delivers it again when the consumer \
+                     is back (RabbitMQ's rule).",
+                    self.config.subscriptions[index].queue,
+                    head.event.caption(),
+                ));
+            }
+            // The consumer has to connect again: wait as for a refused delivery.
+            queue.backoff = (queue.backoff + queue.backoff)
+                .clamp(RETRY_BACKOFF_MIN, self.config.retry_backoff_max);
+            if let Some(timer) = queue.delivery_timer.take() {
+                self.timers.remove(&timer);
+            }
+            self.schedule_delivery(index, ctx);
+        }
+    }
+
     fn acked(&mut self, from: ServiceId, tag: u64, ctx: &mut Ctx<'_>) {
-        let Some(index) = self
-            .config
-            .subscriptions
-            .iter()
-            .position(|s| s.subscriber == from)
-        else {
+        // Tags are unique across queues, so the tag names the queue: a service that subscribes
+        // to two queues acks each one's deliveries there.
+        let Some(index) = (0..self.queues.len()).find(|&index| {
+            self.config.subscriptions[index].subscriber == from
+                && self.queues[index]
+                    .items
+                    .front()
+                    .is_some_and(|head| head.tag == tag)
+        }) else {
             return;
         };
         let queue = &mut self.queues[index];
         // A late ack of an earlier delivery of the head still acknowledges the head.
-        if queue.items.front().is_none_or(|head| head.tag != tag) {
+        let Some(done) = queue.items.pop_front() else {
             return;
+        };
+        if self.config.durable {
+            let table = queue_table(&self.config.subscriptions[index].queue);
+            ctx.write(&table, &done.slot.to_string(), ACKED_ROW, done.tag);
         }
-        queue.items.pop_front();
-        if let Some(in_flight) = queue.in_flight.take() {
-            self.timers.remove(&in_flight.ack_timer);
+        if let Some(in_flight) = queue.in_flight.take()
+            && let Some(timer) = in_flight.ack_timer
+        {
+            self.timers.remove(&timer);
         }
         if queue.backoff > Micros::ZERO {
             let subscriber = &self.config.subscriptions[index].queue;
@@ -250,7 +396,9 @@ impl Broker {
         };
         let queue = &mut self.queues[index];
         if let Some(in_flight) = queue.in_flight.take() {
-            self.timers.remove(&in_flight.ack_timer);
+            if let Some(timer) = in_flight.ack_timer {
+                self.timers.remove(&timer);
+            }
             // A refused delivery never reached the subscriber, so it cannot make a duplicate.
             if let Some(head) = queue.items.front_mut() {
                 head.delivered_before = in_flight.delivered_before;
@@ -273,9 +421,13 @@ impl Service for Broker {
         self.config.subscriptions.clone()
     }
 
+    fn broker_config(&self) -> Option<BrokerConfig> {
+        Some(self.config.clone())
+    }
+
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
-            Input::Start => {}
+            Input::Start => self.recover(ctx),
             Input::Message(message) => match &message.payload {
                 Payload::Publish(event) => self.publish(message, event, ctx),
                 Payload::Ack { tag } => self.acked(message.from, *tag, ctx),
@@ -287,7 +439,25 @@ impl Service for Broker {
                 None => {}
             },
             Input::Refused(msg) => self.refused(msg, ctx),
+            Input::ConnectionLost(subscriber) => self.connection_lost(subscriber, ctx),
         }
+    }
+
+    fn crash_narration(&self, name: &str) -> Option<String> {
+        let waiting: usize = self.queues.iter().map(|q| q.items.len()).sum();
+        Some(if self.config.durable {
+            format!(
+                "{name} crashes: its queues are durable, rows of its own tables, so the {waiting} \
+                 event(s) waiting in them are kept for its restart; publishes to it are refused \
+                 meanwhile."
+            )
+        } else {
+            format!(
+                "{name} crashes: its queues were in its memory, so the events waiting in them are \
+                 lost ({waiting}; durable queues, as RabbitMQ keeps them, would survive), and \
+                 publishes to it are refused."
+            )
+        })
     }
 }
 
@@ -312,17 +482,27 @@ mod tests {
 
     impl Harness {
         fn new(queue_capacity: usize) -> Harness {
+            Harness::with(queue_capacity, Redelivery::RabbitMq, &["order"])
+        }
+
+        /// A broker whose queues, named `queues`, all carry the `product` topic to Order.
+        fn with(queue_capacity: usize, redelivery: Redelivery, queues: &[&str]) -> Harness {
             let config = BrokerConfig {
-                subscriptions: vec![Subscription {
-                    topic: "product",
-                    subscriber: ORDER,
-                    queue: "order".into(),
-                }],
+                subscriptions: queues
+                    .iter()
+                    .map(|queue| Subscription {
+                        topic: "product",
+                        subscriber: ORDER,
+                        queue: queue.to_string(),
+                    })
+                    .collect(),
                 delivery_delay: Micros::from_millis(5),
+                redelivery,
                 ack_timeout: Micros::from_millis(100),
                 retry_backoff_max: Micros::from_secs(1),
                 queue_capacity,
                 confirm_publishes: true,
+                durable: queues.contains(&"durable"),
             };
             Harness {
                 broker: Broker::new(config),
@@ -357,6 +537,19 @@ mod tests {
                 op: Some(OpId(1)),
                 caused_by: None,
                 payload: Payload::Publish(event),
+            };
+            self.handle(Input::Message(&envelope))
+        }
+
+        /// Acks `tag` from Order.
+        fn ack(&mut self, tag: u64) -> Vec<Effect> {
+            let envelope = Envelope {
+                id: MsgId(900 + tag),
+                from: ORDER,
+                to: BROKER,
+                op: None,
+                caused_by: None,
+                payload: Payload::Ack { tag },
             };
             self.handle(Input::Message(&envelope))
         }
@@ -429,9 +622,26 @@ mod tests {
         );
     }
 
+    /// The deliveries among `effects`, as (queue's tag, redelivered).
+    fn tags(effects: &[Effect]) -> Vec<(u64, bool)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(Envelope {
+                    payload:
+                        Payload::Deliver {
+                            tag, redelivered, ..
+                        },
+                    ..
+                }) => Some((*tag, *redelivered)),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn an_unacknowledged_delivery_is_redelivered_marked_as_such() {
-        let mut harness = Harness::new(10);
+    fn under_the_visibility_timeout_an_unacknowledged_delivery_is_redelivered_marked_as_such() {
+        let mut harness = Harness::with(10, Redelivery::VisibilityTimeout, &["order"]);
         let deliver_timer = timers(&harness.publish(1))[0];
         let first = harness.handle(Input::Timer(deliver_timer));
         assert_eq!(deliveries(&first).len(), 1);
@@ -478,5 +688,131 @@ mod tests {
                 if text == "The order queue's consumer is down: ProductUpdated #1 (v2) waits in its queue (2 waiting).")
         });
         assert!(narrated, "{effects:?}");
+    }
+
+    #[test]
+    fn under_rabbitmq_a_slow_consumer_keeps_its_delivery_and_gets_no_more_than_prefetch() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.publish(2);
+        harness.publish(3);
+        let first = harness.handle(Input::Timer(deliver_timer));
+        assert_eq!(tags(&first), vec![(1, false)]);
+        assert!(
+            timers(&first).is_empty(),
+            "no timer redelivers it: a late ack is no reason under RabbitMQ's rule"
+        );
+        assert!(harness.broker.timers.is_empty(), "nothing else is due");
+        // Prefetch 1: the next event waits until the first is acknowledged.
+        let after_ack = harness.ack(1);
+        assert!(tags(&after_ack).is_empty());
+        let second = harness.handle(Input::Timer(timers(&after_ack)[0]));
+        assert_eq!(tags(&second), vec![(2, false)]);
+        assert_eq!(harness.broker.queues[0].items.len(), 2);
+    }
+
+    #[test]
+    fn under_rabbitmq_a_lost_connection_puts_the_delivery_back_for_redelivery() {
+        let mut harness = Harness::new(10);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.handle(Input::Timer(deliver_timer));
+        let lost = harness.handle(Input::ConnectionLost(ORDER));
+        let narrated = lost.iter().any(|e| {
+            matches!(e, Effect::Record(Event::Narration { text }) if text.contains("RabbitMQ's rule"))
+        });
+        assert!(narrated, "{lost:?}");
+        let again = harness.handle(Input::Timer(timers(&lost)[0]));
+        assert_eq!(
+            tags(&again),
+            vec![(1, true)],
+            "the event may have been applied: it comes again, marked redelivered"
+        );
+        // Another service's connection is none of this queue's business.
+        assert!(harness.handle(Input::ConnectionLost(PRODUCT)).is_empty());
+    }
+
+    #[test]
+    fn under_the_visibility_timeout_a_lost_connection_changes_nothing() {
+        let mut harness = Harness::with(10, Redelivery::VisibilityTimeout, &["order"]);
+        let deliver_timer = timers(&harness.publish(1))[0];
+        harness.handle(Input::Timer(deliver_timer));
+        assert!(harness.handle(Input::ConnectionLost(ORDER)).is_empty());
+    }
+
+    #[test]
+    fn a_service_with_two_subscriptions_acks_each_queue_by_its_tag() {
+        let mut harness = Harness::with(10, Redelivery::RabbitMq, &["names", "prices"]);
+        // One publish lands in both queues, with tags 1 and 2.
+        let both = timers(&harness.publish(1));
+        assert_eq!(both.len(), 2);
+        let deliveries: Vec<(u64, bool)> = both
+            .into_iter()
+            .flat_map(|timer| tags(&harness.handle(Input::Timer(timer))))
+            .collect();
+        assert_eq!(deliveries, vec![(1, false), (2, false)]);
+        // Acking the second queue's delivery first empties that queue, not the first.
+        harness.ack(2);
+        assert_eq!(harness.broker.queues[0].items.len(), 1);
+        assert_eq!(harness.broker.queues[1].items.len(), 0);
+        harness.ack(1);
+        assert_eq!(harness.broker.queues[0].items.len(), 0);
+    }
+
+    #[test]
+    fn a_durable_queue_is_written_before_the_confirm_and_read_back_after_a_crash() {
+        let mut harness = Harness::with(10, Redelivery::RabbitMq, &["durable"]);
+        let effects = harness.publish(1);
+        let write = effects.iter().position(|e| {
+            matches!(e, Effect::Record(Event::RowWritten { table, key, version: 1, .. })
+                if table == "queue_durable" && key == "0")
+        });
+        let confirm = effects.iter().position(|e| {
+            matches!(
+                e,
+                Effect::Send(Envelope {
+                    payload: Payload::PublishConfirmed { .. },
+                    ..
+                })
+            )
+        });
+        assert!(write.is_some() && write < confirm, "{effects:?}");
+        harness.handle(Input::Timer(timers(&effects)[0]));
+        harness.publish(2);
+        harness.publish(3);
+        harness.ack(1);
+        // The broker crashes: its memory is gone, its tables stay.
+        let config = harness.broker.config.clone();
+        harness.broker = Broker::new(config);
+        let restarted = harness.handle(Input::Start);
+        assert_eq!(
+            harness.broker.queues[0].items.len(),
+            2,
+            "events 2 and 3 are back"
+        );
+        assert_eq!(
+            harness.broker.next_tag, 3,
+            "tags go on from where they were"
+        );
+        let again = harness.handle(Input::Timer(timers(&restarted)[0]));
+        assert_eq!(
+            tags(&again),
+            vec![(2, true)],
+            "the head may have reached its consumer before the crash"
+        );
+        harness.ack(2);
+        assert_eq!(harness.broker.queues[0].items.len(), 1);
+        let next = harness.publish(4);
+        assert!(next.iter().any(|e| matches!(e,
+            Effect::Record(Event::RowWritten { key, version: 4, .. }) if key == "3")));
+    }
+
+    #[test]
+    fn a_queue_in_memory_is_gone_after_a_crash() {
+        let mut harness = Harness::new(10);
+        harness.publish(1);
+        let config = harness.broker.config.clone();
+        harness.broker = Broker::new(config);
+        assert!(harness.handle(Input::Start).is_empty());
+        assert!(harness.broker.queues[0].items.is_empty());
     }
 }

@@ -318,6 +318,8 @@ impl Service for Client {
                 let reason = "connection refused: the service is down".to_string();
                 self.finish(request, Outcome::Failed { reason }, Vec::new(), ctx);
             }
+            // Only a broker watches its peers' connections.
+            Input::ConnectionLost(_) => {}
         }
     }
 }

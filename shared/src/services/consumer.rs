@@ -1,8 +1,9 @@
 //! A subscriber of the broker that works through each delivered event, applies it to its own
 //! tables and then acknowledges it: the part Inventory and Shipping share.
 //!
-//! Delivery is at least once: when an ack is late or lost, the broker delivers the event again,
-//! so a consumer can get the same event twice. An idempotent consumer keeps an inbox of the
+//! Delivery is at least once: when an ack is lost (the connection breaks, RabbitMQ's rule) or
+//! merely late (SQS's visibility timeout), the broker delivers the event again, so a consumer can
+//! get the same event twice. An idempotent consumer keeps an inbox of the
 //! event ids it has processed, written in the same transaction as the change itself, and drops
 //! an event already in it. Without that check the change is applied twice.
 
@@ -153,7 +154,7 @@ impl Service for Consumer {
                     self.finish_job(&delivery, ctx);
                 }
             }
-            Input::Start | Input::Refused(_) => {}
+            Input::Start | Input::Refused(_) | Input::ConnectionLost(_) => {}
         }
     }
 }

@@ -704,6 +704,8 @@ impl Service for Coordinator {
                     self.on_answer(product, index, Answer::Down, ctx);
                 }
             }
+            // Only a broker watches its peers' connections.
+            Input::ConnectionLost(_) => {}
         }
     }
 }

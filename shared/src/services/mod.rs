@@ -15,7 +15,7 @@ mod rename_participant;
 mod ride;
 mod shipping;
 
-pub use broker::{Broker, BrokerConfig, Subscription};
+pub use broker::{Broker, BrokerConfig, Redelivery, Subscription};
 pub use client::{
     CREATE_ORDER_OP, Client, ClientConfig, Operation, RATE_DRIVER_OP, READ_ORDER_OP, READ_RIDE_OP,
     RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind, is_read_op,

@@ -393,6 +393,8 @@ impl Service for Order {
                     );
                 }
             }
+            // Only a broker watches its peers' connections.
+            Input::ConnectionLost(_) => {}
         }
     }
 }

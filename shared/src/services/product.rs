@@ -224,6 +224,8 @@ impl Service for Product {
                     self.copies_not_updated(pending, "Order is down", ctx);
                 }
             }
+            // Only a broker watches its peers' connections.
+            Input::ConnectionLost(_) => {}
         }
     }
 }

@@ -322,6 +322,8 @@ impl Service for Ride {
                     self.fail_read(waiting, reason, ctx);
                 }
             }
+            // Only a broker watches its peers' connections.
+            Input::ConnectionLost(_) => {}
         }
     }
 }
