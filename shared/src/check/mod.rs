@@ -338,6 +338,13 @@ impl Checker {
         self.roles.get(service.0 as usize).copied()
     }
 
+    fn name(&self, service: ServiceId) -> String {
+        self.names
+            .get(service.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("service {}", service.0))
+    }
+
     fn is_copy(&self, service: ServiceId, table: &str) -> bool {
         self.copies
             .iter()
@@ -458,8 +465,9 @@ impl Checker {
         if copy {
             if let Some(before) = before.filter(|b| b.version > version) {
                 let text = format!(
-                    "{table}[{key}] of service {} went back from v{} to v{version}",
-                    service.0, before.version
+                    "{}'s {table}[{key}] went back from v{} to v{version}",
+                    self.name(service),
+                    before.version
                 );
                 self.found(
                     AnomalyKind::CopyRegression,
@@ -505,8 +513,8 @@ impl Checker {
         let key = (subscriber, event_id.to_string());
         if let Some(&first_idx) = self.applied.get(&key) {
             let text = format!(
-                "service {} applied {event_id} again (first at event {first_idx})",
-                subscriber.0
+                "{} applied {event_id} again (first at event #{first_idx})",
+                self.name(subscriber)
             );
             self.found(
                 AnomalyKind::DuplicateApplied,
