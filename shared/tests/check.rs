@@ -51,9 +51,22 @@ fn each_scenario_with_default_knobs_shows_the_anomalies_of_its_lesson() {
 #[test]
 fn a_broker_crash_while_a_consumer_is_down_loses_confirmed_events_for_that_consumer() {
     // Shipping is down 8–16 s (the scenario's knob), so orders queue for it; the broker crashes
-    // at 12 s. Today's broker keeps its queues in memory: what Shipping's queue held is gone,
-    // although each publish was confirmed to Order.
-    let trace = run("event-driven", 30.0, &[], &["crash:Broker@12+1"]);
+    // at 12 s. A broker that keeps its queues in memory loses what Shipping's queue held,
+    // although each publish was confirmed to Order. (Where the scenario has a `durable` knob,
+    // it is off here, and on in the last case.)
+    let has_durable_knob = shared::scenario::find("event-driven")
+        .unwrap()
+        .knobs
+        .iter()
+        .any(|knob| knob.name == "durable");
+    let durable = |on: f64| -> Vec<(&str, f64)> {
+        if has_durable_knob {
+            vec![("durable", on)]
+        } else {
+            Vec::new()
+        }
+    };
+    let trace = run("event-driven", 30.0, &durable(0.0), &["crash:Broker@12+1"]);
     let anomalies = check(&trace.header, &trace.events);
     let lost: Vec<_> = anomalies
         .iter()
@@ -73,8 +86,15 @@ fn a_broker_crash_while_a_consumer_is_down_loses_confirmed_events_for_that_consu
         assert!(confirm.at.0 < 12_000_000, "confirmed before the crash");
     }
     // Without the crash, every confirmed order reaches Shipping once it is back.
-    let healthy = run("event-driven", 30.0, &[], &[]);
+    let healthy = run("event-driven", 30.0, &durable(0.0), &[]);
     assert!(!kinds_found(&healthy).contains(&AnomalyKind::ConfirmedEventNeverApplied));
+    if has_durable_knob {
+        let durable = run("event-driven", 30.0, &durable(1.0), &["crash:Broker@12+1"]);
+        assert!(
+            !kinds_found(&durable).contains(&AnomalyKind::ConfirmedEventNeverApplied),
+            "durable queues keep confirmed events through the crash"
+        );
+    }
 }
 
 #[test]
