@@ -115,3 +115,30 @@ fn without_a_version_check_reordered_events_regress_copies_and_the_checker_shows
     let with = run("eventual-consistency", 30.0, &knobs(1.0), &faults);
     assert!(!kinds_found(&with).contains(&AnomalyKind::CopyRegression));
 }
+
+#[test]
+fn fed_one_event_at_a_time_the_checker_only_adds_anomalies_and_ends_where_check_does() {
+    // What the page will do, frame by frame: what was shown once stays true.
+    for spec in shared::scenario::catalog() {
+        let has_broker = !matches!(spec.name, "request-response" | "duplication" | "gateway");
+        let faults: &[&str] = if has_broker {
+            &["crash:Broker@3+1", "duplicate:*=20%@2+4"]
+        } else {
+            &["duplicate:*=20%@2+4"]
+        };
+        let trace = run(spec.name, 15.0, &[], faults);
+        let mut checker = shared::check::Checker::new(&trace.header);
+        let mut before = Vec::new();
+        for event in &trace.events {
+            checker.push(event);
+            let now = checker.anomalies();
+            assert!(
+                now.starts_with(&before),
+                "{}: an anomaly changed or went away",
+                spec.name
+            );
+            before = now.to_vec();
+        }
+        assert_eq!(before, check(&trace.header, &trace.events), "{}", spec.name);
+    }
+}
