@@ -14,16 +14,43 @@ use support::{TempDir, request};
 /// Each run's length, in s: short, but long enough for each lesson to show.
 const RUN_S: f64 = 6.0;
 
+/// A scenario, its knobs and its faults.
+type Case = (&'static str, Vec<(&'static str, f64)>, Vec<&'static str>);
+
 /// Each scenario with knobs that make its anomalies plain within [`RUN_S`]: either many of a
-/// kind, or none possible, so that timing (live) and jitter (simulated) cannot decide a kind.
-fn cases() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
+/// kind, or none possible, so that timing (live) and jitter (simulated) cannot decide a kind;
+/// and the broker crash that loses confirmed events.
+fn cases() -> Vec<Case> {
+    // A broker crash while Shipping is down (1–2.5 s) takes the orders waiting in Shipping's
+    // queue, each confirmed to Order, when the broker keeps its queues in memory (`durable=0`
+    // where the scenario has that knob); its queue drains afterwards, so each loss is judged.
+    let mut broker_crash = vec![
+        ("shipping_down_at_s", 1.0),
+        ("shipping_down_for_s", 1.5),
+        ("order_rate_per_s", 3.0),
+        ("shipping_work_ms", 20.0),
+    ];
+    let has_durable_knob = shared::scenario::find("event-driven")
+        .unwrap()
+        .knobs
+        .iter()
+        .any(|knob| knob.name == "durable");
+    if has_durable_knob {
+        broker_crash.push(("durable", 0.0));
+    }
+    let no_fault = Vec::new;
     vec![
         // Every read asks Product: never stale.
-        ("request-response", vec![("read_rate_per_s", 6.0)]),
+        (
+            "request-response",
+            vec![("read_rate_per_s", 6.0)],
+            no_fault(),
+        ),
         // Renames leave the copies of names in orders stale (update_both=0).
         (
             "duplication",
             vec![("rename_rate_per_s", 3.0), ("read_rate_per_s", 6.0)],
+            no_fault(),
         ),
         // Renames reach Order's copy half a second later: reads in between are stale.
         (
@@ -33,13 +60,16 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
                 ("read_rate_per_s", 6.0),
                 ("broker_delay_ms", 500.0),
             ],
+            no_fault(),
         ),
         // Shipping's work outlasts the ack timeout: under a visibility timeout every delivery to
         // Shipping is delivered again and applied twice; under RabbitMQ's rule none is.
         (
             "event-driven",
             vec![("shipping_work_ms", 400.0), ("shipping_down_for_s", 0.0)],
+            no_fault(),
         ),
+        ("event-driven", broker_crash, vec!["crash:Broker@2+0.3"]),
         // The coordinator crashes at its 4th rename and flags it when it restarts 1 s later; no
         // participant refuses, so nothing is rolled back and no read is aborted.
         (
@@ -51,6 +81,7 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
                 ("product_failure_pct", 0.0),
                 ("order_failure_pct", 0.0),
             ],
+            no_fault(),
         ),
         // Ratings change while the cache keeps serving the old ones for 10 s.
         (
@@ -60,6 +91,7 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
                 ("rating_change_rate_per_s", 3.0),
                 ("rename_rate_per_s", 2.0),
             ],
+            no_fault(),
         ),
     ]
 }
@@ -86,8 +118,9 @@ async fn every_scenario_shows_the_same_kinds_of_anomaly_live_as_simulated() {
     let dir = TempDir::new("live-check");
     // Started one after the other, the live runs go on side by side.
     let mut runs = Vec::new();
-    for (scenario, knobs) in cases() {
-        let request = request(scenario, RUN_S, &knobs);
+    for (scenario, knobs, faults) in cases() {
+        let mut request = request(scenario, RUN_S, &knobs);
+        request.faults = faults.iter().map(|f| f.to_string()).collect();
         let config = LiveConfig {
             storage: Storage::Dir(dir.path().to_path_buf()),
             ..LiveConfig::default()
@@ -117,6 +150,7 @@ async fn every_scenario_shows_the_same_kinds_of_anomaly_live_as_simulated() {
             ));
         }
         let expected: &[AnomalyKind] = match scenario {
+            _ if !request.faults.is_empty() => &[AnomalyKind::ConfirmedEventNeverApplied],
             "request-response" => &[],
             "duplication" | "eventual-consistency" | "hybrid" => &[AnomalyKind::StaleRead],
             "gateway" => &[AnomalyKind::PartialUpdate],
