@@ -78,6 +78,10 @@ pub enum CliError {
     /// The live run could not start. Exit code 1.
     #[error("the live run failed: {0}")]
     Live(LiveError),
+    /// The trace file given to `check` cannot be read or is not a trace; the message says
+    /// which line is wrong. Exit code 2.
+    #[error("{0}")]
+    BadTrace(String),
 }
 
 impl From<LiveError> for CliError {
@@ -209,6 +213,90 @@ pub async fn live(
     }
     out.flush()?;
     Ok(cut_short_warning(trace.events.last(), trace.header.until))
+}
+
+/// What `check` found in a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Anomalies of every kind.
+    pub anomalies: u64,
+}
+
+/// Reads the trace file at `path` (JSON lines, as `simulate`, `live` or the page's export write
+/// it), checks it (`shared::check`) and writes the count of each kind of anomaly and the first
+/// `first` anomalies with the events that prove them.
+pub fn check_file(
+    path: &std::path::Path,
+    first: usize,
+    out: &mut impl Write,
+) -> Result<CheckReport, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| CliError::BadTrace(format!("cannot read {}: {err}", path.display())))?;
+    let trace = Trace::from_jsonl(&text)
+        .map_err(|err| CliError::BadTrace(format!("{} is not a trace: {err}", path.display())))?;
+    check_trace(&trace, first, out)
+}
+
+/// [`check_file`] for a trace in memory.
+pub fn check_trace(
+    trace: &Trace,
+    first: usize,
+    out: &mut impl Write,
+) -> Result<CheckReport, CliError> {
+    let anomalies = shared::check::check(&trace.header, &trace.events);
+    let end = match trace.events.last() {
+        Some(TraceEvent {
+            at,
+            event: Event::RunEnded { reason, .. },
+        }) => format!(
+            "ended ({}) at {:.3} s",
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            at.as_secs_f64()
+        ),
+        Some(last) => format!(
+            "has no run_ended (last event at {:.3} s): confirmed events and partial updates \
+             are judged only at the end of a run that reached its length",
+            last.at.as_secs_f64()
+        ),
+        None => "has no events".to_string(),
+    };
+    writeln!(
+        out,
+        "{} seed {}: {} events, {end}",
+        trace.header.scenario,
+        trace.header.seed,
+        trace.events.len()
+    )?;
+    writeln!(out, "anomalies: {}", anomalies.len())?;
+    for (kind, count) in shared::check::counts(&anomalies) {
+        writeln!(out, "  {:<31} {count}", kind.name())?;
+    }
+    if !anomalies.is_empty() {
+        let shown = first.min(anomalies.len());
+        writeln!(
+            out,
+            "the first {shown} of {} (event #n is the n-th event after the header, from #0):",
+            anomalies.len()
+        )?;
+    }
+    for anomaly in anomalies.iter().take(first) {
+        let events: Vec<String> = anomaly.events.iter().map(|i| format!("#{i}")).collect();
+        writeln!(
+            out,
+            "  {:.6} s {} [events {}]: {}",
+            anomaly.at.as_secs_f64(),
+            anomaly.kind.name(),
+            events.join(", "),
+            anomaly.text
+        )?;
+    }
+    out.flush()?;
+    Ok(CheckReport {
+        anomalies: anomalies.len() as u64,
+    })
 }
 
 /// Writes every scenario of the catalog with its knobs.
@@ -412,6 +500,12 @@ mod tests {
         assert_eq!(
             summary.trace_hash,
             scenario::simulate(&request).unwrap().hash_hex()
+        );
+        assert_eq!(
+            summary.anomalies.len(),
+            shared::check::AnomalyKind::ALL.len(),
+            "every kind of anomaly is counted: {:?}",
+            summary.anomalies
         );
     }
 

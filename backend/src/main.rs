@@ -157,6 +157,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: CompareFormat,
     },
+    /// Check a recorded trace (JSON lines, as simulate, live or the page write it) for
+    /// anomalies: stale and aborted reads, copy regressions, duplicates applied, confirmed events
+    /// never applied, lost and partial updates. Prints the count of each kind and the first
+    /// anomalies with the events that prove them. Exits 0 whatever it finds (unless
+    /// --fail-on-anomaly), 2 when the file cannot be read or is not a trace.
+    Check {
+        /// The trace file.
+        file: PathBuf,
+        /// How many anomalies to list after the counts.
+        #[arg(long, default_value_t = 20)]
+        first: usize,
+        /// Exit with 3 when any anomaly is found, for scripts that gate on a clean run.
+        #[arg(long)]
+        fail_on_anomaly: bool,
+    },
     /// List the scenarios and their knobs.
     Scenarios {
         /// text for reading, json for scripts.
@@ -362,6 +377,18 @@ fn run(args: Args) -> anyhow::Result<()> {
             out.flush().map_err(CliError::from)?;
             Ok(())
         }
+        Command::Check {
+            file,
+            first,
+            fail_on_anomaly,
+        } => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            let report = cli::check_file(&file, first, &mut out)?;
+            if fail_on_anomaly && report.anomalies > 0 {
+                return Err(AnomaliesFound(report.anomalies).into());
+            }
+            Ok(())
+        }
         Command::Scenarios { format } => {
             let mut out = BufWriter::new(std::io::stdout().lock());
             cli::scenarios(format, &mut out)?;
@@ -370,6 +397,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 }
+
+/// `check --fail-on-anomaly` found some: exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} anomalies found")]
+struct AnomaliesFound(u64);
 
 fn serve(config: ServerConfig, bind: String) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -400,8 +432,13 @@ fn exit_for(err: &anyhow::Error) -> ExitCode {
     }
     // Writing to stderr can fail too (a closed terminal); there is nobody left to tell then.
     let _ = writeln!(std::io::stderr(), "crosstalk: error: {err:#}");
+    if err.downcast_ref::<AnomaliesFound>().is_some() {
+        return ExitCode::from(3);
+    }
     match cli_error {
-        Some(CliError::BadInput(_) | CliError::BadArgument(_)) => ExitCode::from(2),
+        Some(CliError::BadInput(_) | CliError::BadArgument(_) | CliError::BadTrace(_)) => {
+            ExitCode::from(2)
+        }
         _ => ExitCode::FAILURE,
     }
 }

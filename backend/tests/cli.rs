@@ -517,3 +517,110 @@ fn crowd_measures_viewers_of_the_server_it_starts_with_the_flags_it_is_given() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_prints_the_count_of_each_kind_and_the_anomalies_with_their_events() {
+    let dir = TempDir::new("check");
+    let file = dir.path().join("run.jsonl");
+    let simulated = crosstalk(&[
+        "simulate",
+        "--scenario",
+        "eventual-consistency",
+        "--seed",
+        "4",
+        "--until",
+        "5",
+        "--set",
+        "read_rate_per_s=2",
+        "--set",
+        "rename_rate_per_s=1",
+        "--set",
+        "broker_delay_ms=1000",
+        "--set",
+        "products_per_order=1",
+    ]);
+    assert!(simulated.status.success(), "{simulated:?}");
+    std::fs::write(&file, &simulated.stdout).unwrap();
+    let path = file.to_str().unwrap();
+    // The worked example of docs/METRICS.md ("Anomalies").
+    let output = crosstalk(&["check", path]);
+    assert!(
+        output.status.success(),
+        "anomalies alone exit 0: {output:?}"
+    );
+    let text = stdout_of(&output);
+    assert!(text.contains("anomalies: 2\n"), "{text}");
+    assert!(
+        text.contains("  stale_read                      2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  lost_update                     0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stale_read [events #62, #65, #70]: op 4 returned products[6] v1"),
+        "{text}"
+    );
+    let first_one = stdout_of(&crosstalk(&["check", path, "--first", "1"]));
+    assert!(first_one.contains("the first 1 of 2"), "{first_one}");
+    assert!(!first_one.contains("op 5 returned"), "{first_one}");
+    let strict = crosstalk(&["check", path, "--fail-on-anomaly"]);
+    assert_eq!(strict.status.code(), Some(3), "{strict:?}");
+    assert!(
+        stderr_of(&strict).contains("2 anomalies found"),
+        "{strict:?}"
+    );
+    // A clean run passes the strict check.
+    let clean = dir.path().join("clean.jsonl");
+    let simulated = crosstalk(&["simulate", "--scenario", "request-response", "--until", "3"]);
+    std::fs::write(&clean, &simulated.stdout).unwrap();
+    let output = crosstalk(&["check", clean.to_str().unwrap(), "--fail-on-anomaly"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout_of(&output).contains("anomalies: 0\n"), "{output:?}");
+}
+
+#[test]
+fn check_refuses_a_missing_or_invalid_file_with_a_clear_error_and_exit_code_2() {
+    let dir = TempDir::new("check-bad");
+    let missing = dir.path().join("missing.jsonl");
+    let output = crosstalk(&["check", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("cannot read") && stderr.contains("missing.jsonl"),
+        "{stderr}"
+    );
+    let cases = [
+        ("empty.jsonl", "", "the trace is empty"),
+        ("text.jsonl", "hello\n", "line 1"),
+        (
+            "bad-event.jsonl",
+            "HEADER\n{\"at\":1,\"type\":\"no_such_event\"}\n",
+            "line 2",
+        ),
+    ];
+    let header = stdout_of(&crosstalk(&[
+        "simulate",
+        "--scenario",
+        "request-response",
+        "--until",
+        "1",
+    ]))
+    .lines()
+    .next()
+    .unwrap()
+    .to_string();
+    for (name, content, expected) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, content.replace("HEADER", &header)).unwrap();
+        let output = crosstalk(&["check", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{name}: {output:?}");
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("is not a trace") && stderr.contains(expected),
+            "{name}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{name}: nothing on stdout");
+    }
+}

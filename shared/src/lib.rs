@@ -4,6 +4,7 @@
 //! This crate does no IO, reads no clock and no OS randomness, and builds for wasm32.
 
 pub mod call_metrics;
+pub mod check;
 pub mod compare;
 pub mod fold;
 pub mod in_force;

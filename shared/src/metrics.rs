@@ -413,6 +413,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             })
             .collect(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
+        anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
     }
 }
 

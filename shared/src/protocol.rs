@@ -1083,6 +1083,10 @@ pub struct RunSummary {
     /// served from an outdated cache entry.
     #[serde(default)]
     pub stale_reads_by_table: BTreeMap<String, u64>,
+    /// What the anomaly checker (`shared::check`) found, by kind (`stale_read`, …), every kind
+    /// listed.
+    #[serde(default)]
+    pub anomalies: BTreeMap<String, u64>,
 }
 
 /// What one subscriber did with the events delivered to it.
