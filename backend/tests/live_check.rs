@@ -62,6 +62,15 @@ fn cases() -> Vec<Case> {
             vec![("shipping_work_ms", 400.0), ("shipping_down_for_s", 0.0)],
             no_fault(),
         ),
+        (
+            "event-driven",
+            vec![
+                ("shipping_work_ms", 400.0),
+                ("shipping_down_for_s", 0.0),
+                ("redelivery", 1.0),
+            ],
+            no_fault(),
+        ),
         ("event-driven", broker_crash, vec!["crash:Broker@2+0.3"]),
         // The coordinator crashes at its 4th rename and flags it when it restarts 1 s later; no
         // participant refuses, so nothing is rolled back and no read is aborted.
@@ -147,6 +156,10 @@ async fn every_scenario_shows_the_same_kinds_of_anomaly_live_as_simulated() {
             "request-response" => &[],
             "duplication" | "eventual-consistency" | "hybrid" => &[AnomalyKind::StaleRead],
             "gateway" => &[AnomalyKind::PartialUpdate],
+            "event-driven" if request.knobs.get("redelivery") == Some(&1.0) => {
+                &[AnomalyKind::DuplicateApplied]
+            }
+            "event-driven" => &[],
             _ => continue,
         };
         assert_eq!(
