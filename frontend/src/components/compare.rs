@@ -66,18 +66,18 @@ pub fn CompareView(
                         <thead>
                             <tr>
                                 <th scope="col">"pattern"</th>
-                                <th scope="col">"read p50"</th>
-                                <th scope="col">"read p99"</th>
-                                <th scope="col">"write p50"</th>
-                                <th scope="col">"ops/s"</th>
-                                <th scope="col">"stale reads"</th>
+                                <th scope="col" title="Median read latency, healthy run">"read p50"</th>
+                                <th scope="col" title="99th-percentile read latency, healthy run">"read p99"</th>
+                                <th scope="col" title="Median rename latency, healthy run">"write p50"</th>
+                                <th scope="col" title="Successful reads and renames per second, healthy run">"ops/s"</th>
+                                <th scope="col" title="Reads older than a version confirmed before they began, and their share of successful reads">"stale reads"</th>
                                 <th scope="col" title="The largest served lag of a read: how long before it began its source first wrote a newer version than it returned">"served lag max"</th>
                                 <th scope="col" title="Reads that returned a version a coordinator rolled back">"aborted reads"</th>
                                 <th scope="col" title="Copy writes that replaced a newer version with an older one">"copy regressions"</th>
-                                <th scope="col">"reads ok in outage"</th>
-                                <th scope="col">"writes ok in outage"</th>
-                                <th scope="col">"messages/op"</th>
-                                <th scope="col">"duplicated bytes"</th>
+                                <th scope="col" title="Of the reads that began while the source of truth was down, the share that succeeded">"reads ok in outage"</th>
+                                <th scope="col" title="Of the renames that began while the source of truth was down, the share that succeeded">"writes ok in outage"</th>
+                                <th scope="col" title="Messages sent per finished operation, background traffic included">"messages/op"</th>
+                                <th scope="col" title="Bytes of values held in copies of another service's table at the end">"duplicated bytes"</th>
                             </tr>
                         </thead>
                         <tbody>

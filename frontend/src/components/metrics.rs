@@ -41,12 +41,12 @@ pub fn MetricsPanel() -> impl IntoView {
             <table class="ops">
                 <thead>
                     <tr>
-                        <th scope="col">"operation"</th>
-                        <th scope="col" class="num">"ok"</th>
-                        <th scope="col" class="num">"failed"</th>
-                        <th scope="col" class="num">"p50"</th>
-                        <th scope="col" class="num">"p95"</th>
-                        <th scope="col" class="num">"p99"</th>
+                        <th scope="col" title="Client operations by name, from op_started to op_finished">"operation"</th>
+                        <th scope="col" class="num" title="Operations that finished with outcome ok">"ok"</th>
+                        <th scope="col" class="num" title="Operations that finished refused, timed out or without a connection">"failed"</th>
+                        <th scope="col" class="num" title="Median latency of the successful ones (nearest rank)">"p50"</th>
+                        <th scope="col" class="num" title="95th-percentile latency of the successful ones (nearest rank)">"p95"</th>
+                        <th scope="col" class="num" title="99th-percentile latency of the successful ones (nearest rank)">"p99"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -58,7 +58,7 @@ pub fn MetricsPanel() -> impl IntoView {
             <dl class="stats">
                 <Show when=move || has_copies.get() || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen))>
                 <div class="stat">
-                    <dt>"Stale reads"</dt>
+                    <dt title="Successful reads that returned a version older than one confirmed to a client before they began">"Stale reads"</dt>
                     <dd>
                         <span id="metric-stale-reads" class="big">{field(|m| m.stale_reads.to_string())}</span>
                         <span class="sub" id="metric-stale-share">
@@ -84,7 +84,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 </Show>
                 <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some()))>
                 <div class="stat">
-                    <dt>"Calls per read"</dt>
+                    <dt title="Requests services sent to other services per read started">"Calls per read"</dt>
                     <dd>
                         <span id="metric-calls-per-read" class="big">
                             {field(|m| m.calls_per_read.as_ref().map(|c| c.per_read.clone()).unwrap_or_default())}
@@ -97,7 +97,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 </Show>
                 <Show when=move || has_copies.get()>
                 <div class="stat">
-                    <dt>"Staleness now"</dt>
+                    <dt title="Replication lag of the copy row furthest behind now: now minus when its source first wrote a version it has not applied">"Staleness now"</dt>
                     <dd>
                         <span id="metric-staleness-now" class="big">{field(|m| m.staleness_now.clone())}</span>
                         <span class="sub">{field(|m| match m.stale_rows {
@@ -107,7 +107,7 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Max staleness"</dt>
+                    <dt title="Largest replication lag of any copy row so far, lags still growing included; the mean is time-weighted over every copy row">"Max staleness"</dt>
                     <dd>
                         <span id="metric-staleness-max" class="big">{field(|m| m.staleness_max.clone())}</span>
                         <span class="sub">
@@ -126,7 +126,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 </Show>
                 <Show when=move || has_coordinator.get()>
                 <div class="stat">
-                    <dt>"Rollbacks"</dt>
+                    <dt title="Rollback messages a coordinator sent, retries included">"Rollbacks"</dt>
                     <dd>
                         <span id="metric-rollbacks" class="big">{field(|m| m.rollbacks_sent.to_string())}</span>
                         <span class="sub">"rollback messages sent"</span>
@@ -140,14 +140,14 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Partial updates"</dt>
+                    <dt title="Updates a coordinator found half done after a crash, and flagged">"Partial updates"</dt>
                     <dd>
                         <span id="metric-partial-updates" class="big">{field(|m| m.partial_updates_flagged.to_string())}</span>
                         <span class="sub">"left by a coordinator crash, flagged"</span>
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Inconsistent rows"</dt>
+                    <dt title="Copy rows whose value or version differs from their source row now">"Inconsistent rows"</dt>
                     <dd>
                         <span id="metric-inconsistent-rows" class="big">{field(|m| m.inconsistent_rows.to_string())}</span>
                         <span class="sub">"copies that differ from Product now"</span>
@@ -155,7 +155,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 </div>
                 </Show>
                 <div class="stat">
-                    <dt>"Messages"</dt>
+                    <dt title="Messages sent, and of them dropped or duplicated by the network">"Messages"</dt>
                     <dd>
                         <span id="metric-messages-sent" class="big">{field(|m| m.messages_sent.to_string())}</span>
                         <span class="sub">
@@ -168,7 +168,7 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Cost"</dt>
+                    <dt title="Messages sent per finished operation, background traffic included, and bytes held in copies">"Cost"</dt>
                     <dd>
                         <span id="metric-messages-per-op" class="big">{field(|m| m.messages_per_op.clone())}</span>
                         <span class="sub">
@@ -179,14 +179,14 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Deepest queue"</dt>
+                    <dt title="The most events any broker queue held at once so far">"Deepest queue"</dt>
                     <dd>
                         <span id="metric-queue-max" class="big">{field(|m| m.queue_depth_max.to_string())}</span>
                         <span class="sub">"messages waiting at once"</span>
                     </dd>
                 </div>
                 <div class="stat">
-                    <dt>"Waiting"</dt>
+                    <dt title="Operations begun and not yet answered">"Waiting"</dt>
                     <dd>
                         <span id="metric-ops-running" class="big">{field(|m| m.ops_running.to_string())}</span>
                         <span class="sub">"operations holding a connection"</span>
