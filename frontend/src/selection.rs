@@ -169,6 +169,36 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
     }
 }
 
+/// How many events after a write a handler's first message may come: its other writes and its
+/// narration come between.
+const HANDLER_EVENTS_MAX: usize = 16;
+
+/// The message `service` was handling when it did event `event_idx` (a write, an event applied),
+/// as the trace tells it: a handler's effects are recorded together at one moment, its writes
+/// before its messages, and each message it sends names the one it handles (`caused_by`). So it
+/// is the cause of the first message `service` sends at that moment, after the event; none when
+/// it sends nothing caused.
+pub fn message_handled_at(
+    index: &TraceIndex,
+    event_idx: usize,
+    service: ServiceId,
+) -> Option<MsgId> {
+    let events = index.events();
+    let at = events.get(event_idx)?.at;
+    events
+        .iter()
+        .skip(event_idx + 1)
+        .take(HANDLER_EVENTS_MAX)
+        .take_while(|e| e.at == at)
+        .find_map(|e| match &e.event {
+            Event::Sent {
+                from, caused_by, ..
+            } if *from == service => Some(*caused_by),
+            _ => None,
+        })
+        .flatten()
+}
+
 /// `msg`, the messages that led to it, and every message sent because of it, however far down.
 pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     let Some(span) = index.span(msg) else {
@@ -206,15 +236,21 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
 }
 
 /// The events proving anomaly `position` of `index`, and the messages they concern: a message's
-/// send, copy, delivery or drop, and every message of an operation whose start or end is among
-/// them (a stale read's two operations, say). Nothing for a position the run does not have.
+/// send, copy, delivery or drop; the message a service was handling when it wrote a row or
+/// applied an event (see [`message_handled_at`]); and every message of an operation whose start
+/// or end is among them (a stale read's two operations, say). Nothing for a position the run
+/// does not have.
 pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     let Some(anomaly) = index.anomalies().anomalies().get(position) else {
         return Highlight::default();
     };
     let mut messages = BTreeSet::new();
     let mut ops = BTreeSet::new();
-    for event in anomaly.events.iter().filter_map(|&i| index.events().get(i)) {
+    for (event_idx, event) in anomaly
+        .events
+        .iter()
+        .filter_map(|&i| Some((i, index.events().get(i)?)))
+    {
         match &event.event {
             Event::Sent { msg, .. } | Event::Delivered { msg } | Event::Dropped { msg, .. } => {
                 messages.insert(*msg);
@@ -224,6 +260,9 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
             }
             Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => {
                 ops.insert(*op);
+            }
+            Event::RowWritten { service, .. } | Event::EventHandled { service, .. } => {
+                messages.extend(message_handled_at(index, event_idx, *service));
             }
             _ => {}
         }
@@ -407,6 +446,43 @@ mod tests {
         assert_eq!(
             highlight(&index, &Selection::Anomaly(2)),
             Highlight::default()
+        );
+    }
+
+    #[test]
+    fn a_duplicate_applied_highlights_both_deliveries_of_the_event() {
+        let request = RunRequest {
+            scenario: "event-driven".into(),
+            seed: 1,
+            until_s: 30.0,
+            knobs: BTreeMap::from([("redelivery".to_string(), 1.0)]),
+            faults: Vec::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        let index = TraceIndex::complete(trace.header, trace.events);
+        let position = index
+            .anomalies()
+            .anomalies()
+            .iter()
+            .position(|a| a.kind == shared::check::AnomalyKind::DuplicateApplied)
+            .expect("SQS's rule redelivers a late-acked order");
+        let lit = highlight(&index, &Selection::Anomaly(position));
+        // Two `event_handled`, each the handling of a delivery from the broker to Shipping.
+        assert_eq!(lit.events.len(), 2);
+        let routes: Vec<(String, String)> = lit
+            .messages
+            .iter()
+            .map(|msg| {
+                let span = index.span(*msg).unwrap();
+                (index.service_name(span.from), index.service_name(span.to))
+            })
+            .collect();
+        assert_eq!(
+            routes,
+            vec![
+                ("Broker".to_string(), "Shipping".to_string()),
+                ("Broker".to_string(), "Shipping".to_string())
+            ]
         );
     }
 }
