@@ -157,12 +157,21 @@ mod tests {
     use shared::protocol::{RunRequest, Trace};
 
     fn simulate(scenario: &str, until_s: f64, knobs: &[(&str, f64)]) -> Trace {
+        simulate_with_faults(scenario, until_s, knobs, &[])
+    }
+
+    fn simulate_with_faults(
+        scenario: &str,
+        until_s: f64,
+        knobs: &[(&str, f64)],
+        faults: &[&str],
+    ) -> Trace {
         let request = RunRequest {
             scenario: scenario.into(),
             seed: 1,
             until_s,
             knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            faults: Vec::new(),
+            faults: faults.iter().map(|f| f.to_string()).collect(),
         };
         shared::scenario::simulate(&request).unwrap()
     }
@@ -245,5 +254,64 @@ mod tests {
         assert_eq!(positions, vec![total - 1, total - 2, total - 3]);
         assert!(whole.latest[0].text.contains("returned"), "{whole:?}");
         assert_matches_a_fresh_check(&trace, &log);
+    }
+
+    #[test]
+    fn each_anomaly_is_listed_at_the_event_completing_its_proof_in_every_kind_of_run() {
+        // The gateway's aborted reads (found when the rollback comes, after the read) and its
+        // partial update (judged at the end); eventual consistency's copy regressions.
+        let runs = [
+            simulate(
+                "gateway",
+                10.0,
+                &[("product_failure_pct", 30.0), ("read_rate_per_s", 10.0)],
+            ),
+            simulate("gateway", 30.0, &[]),
+            // A broker keeping its queues in memory crashes while Shipping is down: confirmed
+            // orders lost, judged only at the run's end.
+            simulate_with_faults(
+                "event-driven",
+                30.0,
+                &[("durable", 0.0)],
+                &["crash:Broker@12+1"],
+            ),
+            simulate_with_faults(
+                "eventual-consistency",
+                30.0,
+                &[("apply_only_newer", 0.0), ("rename_rate_per_s", 8.0)],
+                &["reorder:*=50%@0"],
+            ),
+        ];
+        let mut kinds_seen = std::collections::BTreeSet::new();
+        for trace in &runs {
+            let log = log_of(trace);
+            let completions: Vec<usize> = log
+                .anomalies()
+                .iter()
+                .map(|a| *a.events.last().unwrap())
+                .collect();
+            // What `AnomalyLog::proven_by`'s binary search relies on.
+            assert!(
+                completions.windows(2).all(|w| w[0] <= w[1]),
+                "{}: {completions:?}",
+                trace.header.scenario
+            );
+            kinds_seen.extend(log.anomalies().iter().map(|a| a.kind));
+            // Those judged at the end show only once the `run_ended` is applied.
+            let n = trace.events.len();
+            let lost = |applied| {
+                count(
+                    &view(&log, applied, LISTED_MAX),
+                    "confirmed_event_never_applied",
+                )
+            };
+            assert_eq!(lost(n - 1), 0, "{}", trace.header.scenario);
+            assert_matches_a_fresh_check(trace, &log);
+        }
+        println!("kinds seen: {kinds_seen:?}");
+        assert!(
+            kinds_seen.contains(&AnomalyKind::AbortedRead),
+            "{kinds_seen:?}"
+        );
     }
 }
