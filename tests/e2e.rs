@@ -252,6 +252,22 @@ async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
     let duplicates = browser.text("#metric-shipping-duplicates").await;
     assert!(duplicates.ends_with(" applied"), "{duplicates}");
     assert_eq!(browser.text("#metric-inventory-duplicates").await, "none");
+    // The anomalies panel counts the same duplicates (docs/METRICS.md: the checker's
+    // `duplicate_applied` is the sum of `duplicates_applied`), and clicking one lights its
+    // events in the log.
+    let shipping_applied = duplicates.trim_end_matches(" applied").to_string();
+    assert_eq!(
+        browser.text("#anomaly-count-duplicate_applied").await,
+        shipping_applied
+    );
+    browser.click("#anomaly-list .anomaly-select").await;
+    browser
+        .wait_until(
+            "return document.querySelectorAll('.event-log li.highlighted').length > 0",
+            READY,
+            "the anomaly's events highlighted in the log",
+        )
+        .await;
     browser.close().await;
 }
 

@@ -1,6 +1,7 @@
 //! The page: reads the URL, provides the shared state, starts the run, and lays out the panels
 //! (all of them, or the minimal chrome of an embed).
 
+use crate::components::anomalies_panel::AnomaliesPanel;
 use crate::components::charts_panel::ChartsPanel;
 use crate::components::compare::{CompareView, open_scenario};
 use crate::components::controls::ControlBar;
@@ -108,6 +109,7 @@ pub fn App() -> impl IntoView {
                     {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
                     {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+                    {(!embed).then(|| view! { <AnomaliesPanel/> })}
                 </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod anomalies;
 pub mod charts;
 pub mod computation;
 pub mod config;

@@ -6,7 +6,7 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
-use shared::protocol::{MsgId, OpId, ServiceId};
+use shared::protocol::{Event, MsgId, OpId, ServiceId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The selection.
@@ -23,11 +23,13 @@ pub enum Selection {
     Message(MsgId),
     /// Every message of one client operation.
     Operation(OpId),
+    /// The events proving one anomaly, by its position in the run's list of anomalies.
+    Anomaly(usize),
 }
 
 impl Selection {
-    /// The selection as a URL value: `service:Order`, `link:Order~Product`, `msg:42`, `op:7`;
-    /// empty when nothing is selected.
+    /// The selection as a URL value: `service:Order`, `link:Order~Product`, `msg:42`, `op:7`,
+    /// `anomaly:3`; empty when nothing is selected.
     pub fn to_param(&self) -> String {
         match self {
             Selection::Nothing => String::new(),
@@ -35,6 +37,7 @@ impl Selection {
             Selection::Link(a, b) => format!("link:{a}~{b}"),
             Selection::Message(msg) => format!("msg:{}", msg.0),
             Selection::Operation(op) => format!("op:{}", op.0),
+            Selection::Anomaly(position) => format!("anomaly:{position}"),
         }
     }
 
@@ -50,6 +53,7 @@ impl Selection {
             }
             "msg" => value.parse().ok().map(|id| Selection::Message(MsgId(id))),
             "op" => value.parse().ok().map(|id| Selection::Operation(OpId(id))),
+            "anomaly" => value.parse().ok().map(Selection::Anomaly),
             _ => None,
         }
     }
@@ -87,6 +91,8 @@ pub struct Highlight {
     pub messages: BTreeSet<MsgId>,
     /// The operation they serve, when there is one.
     pub op: Option<OpId>,
+    /// Highlighted events, by their position in the trace: an anomaly's proof.
+    pub events: BTreeSet<usize>,
 }
 
 impl Highlight {
@@ -110,7 +116,7 @@ pub fn services_involved(
             .link(index)
             .map(|(a, b)| BTreeSet::from([a, b]))
             .unwrap_or_default(),
-        Selection::Message(_) | Selection::Operation(_) => highlight
+        Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg))
@@ -137,7 +143,9 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                 .map(|s| s.msg)
                 .collect(),
             op: Some(*op),
+            events: BTreeSet::new(),
         },
+        Selection::Anomaly(position) => anomaly_proof(index, *position),
         Selection::Service(_) | Selection::Link(..) => {
             let service = selection.service(index);
             let link = selection.link(index);
@@ -155,9 +163,40 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                     .map(|s| s.msg)
                     .collect(),
                 op: None,
+                events: BTreeSet::new(),
             }
         }
     }
+}
+
+/// How many events after a write a handler's first message may come: its other writes and its
+/// narration come between.
+const HANDLER_EVENTS_MAX: usize = 16;
+
+/// The message `service` was handling when it did event `event_idx` (a write, an event applied),
+/// as the trace tells it: a handler's effects are recorded together at one moment, its writes
+/// before its messages, and each message it sends names the one it handles (`caused_by`). So it
+/// is the cause of the first message `service` sends at that moment, after the event; none when
+/// it sends nothing caused.
+pub fn message_handled_at(
+    index: &TraceIndex,
+    event_idx: usize,
+    service: ServiceId,
+) -> Option<MsgId> {
+    let events = index.events();
+    let at = events.get(event_idx)?.at;
+    events
+        .iter()
+        .skip(event_idx + 1)
+        .take(HANDLER_EVENTS_MAX)
+        .take_while(|e| e.at == at)
+        .find_map(|e| match &e.event {
+            Event::Sent {
+                from, caused_by, ..
+            } if *from == service => Some(*caused_by),
+            _ => None,
+        })
+        .flatten()
 }
 
 /// `msg`, the messages that led to it, and every message sent because of it, however far down.
@@ -192,6 +231,55 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     Highlight {
         messages,
         op: span.op,
+        events: BTreeSet::new(),
+    }
+}
+
+/// The events proving anomaly `position` of `index`, and the messages they concern: a message's
+/// send, copy, delivery or drop; the message a service was handling when it wrote a row or
+/// applied an event (see [`message_handled_at`]); and every message of an operation whose start
+/// or end is among them (a stale read's two operations, say). Nothing for a position the run
+/// does not have.
+pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
+    let Some(anomaly) = index.anomalies().anomalies().get(position) else {
+        return Highlight::default();
+    };
+    let mut messages = BTreeSet::new();
+    let mut ops = BTreeSet::new();
+    for (event_idx, event) in anomaly
+        .events
+        .iter()
+        .filter_map(|&i| Some((i, index.events().get(i)?)))
+    {
+        match &event.event {
+            Event::Sent { msg, .. } | Event::Delivered { msg } | Event::Dropped { msg, .. } => {
+                messages.insert(*msg);
+            }
+            Event::Duplicated { copy, .. } => {
+                messages.insert(*copy);
+            }
+            Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => {
+                ops.insert(*op);
+            }
+            Event::RowWritten { service, .. } | Event::EventHandled { service, .. } => {
+                messages.extend(message_handled_at(index, event_idx, *service));
+            }
+            _ => {}
+        }
+    }
+    if !ops.is_empty() {
+        messages.extend(
+            index
+                .spans()
+                .iter()
+                .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
+                .map(|s| s.msg),
+        );
+    }
+    Highlight {
+        messages,
+        op: None,
+        events: anomaly.events.iter().copied().collect(),
     }
 }
 
@@ -209,6 +297,7 @@ mod tests {
             Selection::Link("Order".into(), "Product".into()),
             Selection::Message(MsgId(42)),
             Selection::Operation(OpId(7)),
+            Selection::Anomaly(3),
         ];
         for selection in cases {
             let text = selection.to_param();
@@ -227,6 +316,7 @@ mod tests {
             "msg:x",
             "op:-1",
             "zone:1",
+            "anomaly:-2",
         ] {
             assert_eq!(Selection::parse(bad), None, "{bad}");
         }
@@ -315,5 +405,84 @@ mod tests {
             ["Client", "Order", "Product"]
         );
         assert!(names(&Selection::Nothing).is_empty());
+    }
+
+    #[test]
+    fn an_anomaly_highlights_its_events_and_the_messages_of_its_operations() {
+        let request = RunRequest {
+            scenario: "eventual-consistency".into(),
+            seed: 4,
+            until_s: 5.0,
+            knobs: BTreeMap::from([
+                ("read_rate_per_s".to_string(), 2.0),
+                ("rename_rate_per_s".to_string(), 1.0),
+                ("broker_delay_ms".to_string(), 1000.0),
+                ("products_per_order".to_string(), 1.0),
+            ]),
+            faults: Vec::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        let index = TraceIndex::complete(trace.header, trace.events);
+        // docs/METRICS.md's worked example: two stale reads, the first proven by #62, #65, #70.
+        let anomalies = index.anomalies().anomalies();
+        assert_eq!(anomalies.len(), 2, "{anomalies:?}");
+        let lit = highlight(&index, &Selection::Anomaly(0));
+        assert_eq!(lit.events, BTreeSet::from([62, 65, 70]));
+        // Its proof names two operations (op 3's rename, op 4's read): their messages light up.
+        let ops: BTreeSet<OpId> = lit
+            .messages
+            .iter()
+            .filter_map(|msg| index.span(*msg).and_then(|s| s.op))
+            .collect();
+        assert_eq!(ops, BTreeSet::from([OpId(3), OpId(4)]));
+        assert_eq!(
+            lit.messages.len(),
+            index
+                .spans()
+                .iter()
+                .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
+                .count()
+        );
+        assert_eq!(
+            highlight(&index, &Selection::Anomaly(2)),
+            Highlight::default()
+        );
+    }
+
+    #[test]
+    fn a_duplicate_applied_highlights_both_deliveries_of_the_event() {
+        let request = RunRequest {
+            scenario: "event-driven".into(),
+            seed: 1,
+            until_s: 30.0,
+            knobs: BTreeMap::from([("redelivery".to_string(), 1.0)]),
+            faults: Vec::new(),
+        };
+        let trace = shared::scenario::simulate(&request).unwrap();
+        let index = TraceIndex::complete(trace.header, trace.events);
+        let position = index
+            .anomalies()
+            .anomalies()
+            .iter()
+            .position(|a| a.kind == shared::check::AnomalyKind::DuplicateApplied)
+            .expect("SQS's rule redelivers a late-acked order");
+        let lit = highlight(&index, &Selection::Anomaly(position));
+        // Two `event_handled`, each the handling of a delivery from the broker to Shipping.
+        assert_eq!(lit.events.len(), 2);
+        let routes: Vec<(String, String)> = lit
+            .messages
+            .iter()
+            .map(|msg| {
+                let span = index.span(*msg).unwrap();
+                (index.service_name(span.from), index.service_name(span.to))
+            })
+            .collect();
+        assert_eq!(
+            routes,
+            vec![
+                ("Broker".to_string(), "Shipping".to_string()),
+                ("Broker".to_string(), "Shipping".to_string())
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The trace as the views need it: events in order, each message's span from send to delivery or
 //! drop, and the folded world state at any time, cached so that playing forward is cheap.
 
+use crate::anomalies::AnomalyLog;
 use crate::charts::ChartsAccumulator;
 use crate::snapshots::FoldCache;
 use shared::fold::WorldState;
@@ -107,6 +108,8 @@ pub struct TraceIndex {
     cache: FoldCache,
     /// The charts, accumulated as events arrive.
     charts: ChartsAccumulator,
+    /// The anomaly checker, fed each event as it arrives.
+    anomalies: AnomalyLog,
 }
 
 impl TraceIndex {
@@ -114,6 +117,7 @@ impl TraceIndex {
     pub fn new(header: TraceHeader) -> TraceIndex {
         let cache = FoldCache::new(&header);
         let charts = ChartsAccumulator::new(&header);
+        let anomalies = AnomalyLog::new(&header);
         TraceIndex {
             header,
             events: Vec::new(),
@@ -127,6 +131,7 @@ impl TraceIndex {
             complete: false,
             cache,
             charts,
+            anomalies,
         }
     }
 
@@ -205,6 +210,11 @@ impl TraceIndex {
         &self.charts
     }
 
+    /// The anomalies the events so far prove.
+    pub fn anomalies(&self) -> &AnomalyLog {
+        &self.anomalies
+    }
+
     /// How far the trace is known: the run's end once complete, else the last event's time.
     pub fn known_until(&self) -> Micros {
         let last = self.events.last().map_or(Micros::ZERO, |e| e.at);
@@ -221,6 +231,7 @@ impl TraceIndex {
             let index = self.events.len();
             self.index_event(index, &event);
             self.charts.add(&event);
+            self.anomalies.push(&event);
             self.events.push(event);
         }
     }

@@ -81,14 +81,21 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
     let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
+    let event_idx = Memo::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
-        selects.with(|selects| {
-            selected.highlight.with(|h| match selects {
-                Selection::Message(msg) => h.has(*msg),
-                Selection::Operation(op) => h.op == Some(*op),
-                _ => false,
+        let proves = selected.highlight.with(|h| {
+            event_idx
+                .get()
+                .is_some_and(|event_idx| h.events.contains(&event_idx))
+        });
+        proves
+            || selects.with(|selects| {
+                selected.highlight.with(|h| match selects {
+                    Selection::Message(msg) => h.has(*msg),
+                    Selection::Operation(op) => h.op == Some(*op),
+                    _ => false,
+                })
             })
-        })
     };
     // One class attribute for both: a reactive `class` and a `class:` toggle on one element
     // would undo each other.

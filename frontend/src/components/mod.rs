@@ -1,5 +1,6 @@
 //! The page's panels: thin views over the model types, wired to the shared contexts.
 
+pub mod anomalies_panel;
 pub mod charts_panel;
 pub mod compare;
 pub mod controls;

@@ -1,0 +1,111 @@
+//! The anomalies panel: what the checker (`shared::check`) has proven up to the playhead — a
+//! count per kind and the latest anomalies, each a button that selects the events proving it.
+
+use crate::anomalies::{self, AnomaliesView, LISTED_MAX};
+use crate::selection::Selection;
+use crate::state::{Clock, RunHandle, Selected};
+use leptos::prelude::*;
+
+/// The anomalies panel, collapsible.
+#[component]
+pub fn AnomaliesPanel() -> impl IntoView {
+    let run = expect_context::<RunHandle>();
+    let clock = expect_context::<Clock>();
+    let selected = expect_context::<Selected>();
+    let expanded = RwSignal::new(true);
+    // The panel changes only with the events applied, not every frame.
+    let view = Memo::new(move |_| {
+        let applied = clock.applied.get().1;
+        run.read(|index| anomalies::view(index.anomalies(), applied, LISTED_MAX))
+            .unwrap_or_default()
+    });
+    let total = move || view.with(|v| v.total);
+    let counts = move || view.with(|v| v.counts.clone());
+    let latest = move || view.with(|v| v.latest.clone());
+    // Selecting an anomaly pauses at the moment its proof was complete, so the log lists its
+    // events from the top and the map and sequence diagram show that moment; a second click
+    // clears the selection and leaves the playhead where it is.
+    let select = move |position: usize| {
+        let next = Selection::Anomaly(position);
+        if selected.selection.with_untracked(|s| *s == next) {
+            selected.selection.set(Selection::Nothing);
+            return;
+        }
+        let at = run
+            .read_untracked(|index| index.anomalies().anomalies().get(position).map(|a| a.at))
+            .flatten();
+        clock.player.update(|p| {
+            p.pause();
+            if let Some(at) = at {
+                p.seek(at);
+            }
+        });
+        selected.selection.set(next);
+    };
+    view! {
+        <section class="anomalies card" aria-labelledby="anomalies-title">
+            <h2 id="anomalies-title">
+                <button
+                    type="button"
+                    id="anomalies-toggle"
+                    class="panel-toggle"
+                    aria-expanded=move || expanded.get().to_string()
+                    aria-controls="anomalies-body"
+                    on:click=move |_| expanded.update(|e| *e = !*e)
+                >
+                    "Anomalies "
+                    <span class="hint" id="anomalies-total">
+                        {move || format!("{} so far", total())}
+                    </span>
+                </button>
+            </h2>
+            <div id="anomalies-body" hidden=move || !expanded.get()>
+                <dl class="anomaly-counts">
+                    <For each=counts key=|c| (c.name, c.count) let:kind>
+                        <div class={if kind.count > 0 { "anomaly-count nonzero" } else { "anomaly-count" }}>
+                            <dt>{kind.label}</dt>
+                            <dd id=format!("anomaly-count-{}", kind.name)>{kind.count}</dd>
+                        </div>
+                    </For>
+                </dl>
+                <h3 class="subhead" id="anomaly-list-title">"Latest, newest first"</h3>
+                <p class="note" hidden=move || total() != 0>
+                    "None proven so far."
+                </p>
+                <ol id="anomaly-list" class="anomaly-list" aria-labelledby="anomaly-list-title">
+                    <For each=latest key=|line| line.position let:line>
+                        <li>
+                            <button
+                                type="button"
+                                class="anomaly-select"
+                                aria-pressed=move || {
+                                    selected
+                                        .selection
+                                        .with(|s| *s == Selection::Anomaly(line.position))
+                                        .to_string()
+                                }
+                                on:click=move |_| select(line.position)
+                            >
+                                <time>{line.time.clone()}</time>
+                                " "
+                                <span class="kind">{line.kind}</span>
+                                " "
+                                <span class="text">{line.text.clone()}</span>
+                            </button>
+                        </li>
+                    </For>
+                </ol>
+                <p class="note" id="anomaly-more" hidden=move || view.with(|v| v.more == 0)>
+                    {move || more_text(&view.read())}
+                </p>
+            </div>
+        </section>
+    }
+}
+
+fn more_text(view: &AnomaliesView) -> String {
+    match view.more {
+        1 => "and 1 older one".to_string(),
+        more => format!("and {more} older ones"),
+    }
+}
