@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -139,7 +139,21 @@ pub(crate) struct Engine {
     /// The messages waiting their turn on each connection to or from a broker, which keeps
     /// their order as one TCP connection (an AMQP channel) does: see [`Engine::launch`].
     channels: BTreeMap<(ServiceId, ServiceId), mpsc::Sender<BoxFuture<'static, ()>>>,
+    /// Work due later (timers, scheduled faults, restarts), by when it is due, then in the order
+    /// it was set. The engine fires it itself, to the tens of microseconds: see [`Engine::run`].
+    timers: BTreeMap<(Instant, u64), Work>,
+    /// Numbers the entries of `timers`.
+    timers_set: u64,
 }
+
+/// Within this much of a timer's due time the engine stops waiting on tokio's timer (which
+/// rounds up to its millisecond tick) and waits in short real sleeps, so a timer fires within
+/// tens of microseconds of when it is due, as in the simulation.
+const PRECISE_WAIT: Duration = Duration::from_millis(2);
+
+/// The longest of those short sleeps: how long an arriving message may wait for the engine
+/// while it waits for a timer.
+const PRECISE_STEP: Duration = Duration::from_micros(100);
 
 /// How long deleting a run's RabbitMQ queues may take when it ends.
 const AMQP_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -241,6 +255,8 @@ impl Engine {
             crash_causes: CrashCauses::new(service_count),
             subscribers,
             channels: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            timers_set: 0,
         };
         for (index, spec) in world.faults.iter().enumerate() {
             if let Some(ends_at) = spec.ends_at() {
@@ -338,15 +354,54 @@ impl Engine {
         let until = self.until;
         let handled = std::panic::AssertUnwindSafe(async {
             loop {
-                let work = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|stop| *stop) => return EndReason::Stopped,
-                    () = tokio::time::sleep_until(until) => return EndReason::ReachedUntil,
-                    work = self.inbox.recv() => match work {
-                        Some(work) => work,
-                        // Every sender is gone: nobody can reach the run any more.
-                        None => return EndReason::Stopped,
-                    },
+                if *stop.borrow() {
+                    return EndReason::Stopped;
+                }
+                if tokio::time::Instant::now() >= until {
+                    return EndReason::ReachedUntil;
+                }
+                // Every timer due by now, in order, before the next input.
+                let now = Instant::now();
+                while let Some(entry) = self.timers.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let work = entry.remove();
+                    self.work(work);
+                    if self.log.is_full() {
+                        return EndReason::Budget;
+                    }
+                }
+                let next_due = self.timers.first_key_value().map(|(&(due, _), _)| due);
+                let work = match self.inbox.try_recv() {
+                    Ok(work) => work,
+                    // Every sender is gone: nobody can reach the run any more.
+                    Err(mpsc::error::TryRecvError::Disconnected) => return EndReason::Stopped,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if let Some(due) = next_due
+                            && due <= now + PRECISE_WAIT
+                        {
+                            // This thread is the engine's own: a short real sleep holds up
+                            // nothing else.
+                            std::thread::sleep(
+                                due.saturating_duration_since(now).min(PRECISE_STEP),
+                            );
+                            continue;
+                        }
+                        let wake = next_due
+                            .map(|due| due.checked_sub(PRECISE_WAIT).unwrap_or(now))
+                            .map(tokio::time::Instant::from_std)
+                            .map_or(until, |wake| wake.min(until));
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|stop| *stop) => return EndReason::Stopped,
+                            () = tokio::time::sleep_until(wake) => continue,
+                            work = self.inbox.recv() => match work {
+                                Some(work) => work,
+                                None => return EndReason::Stopped,
+                            },
+                        }
+                    }
                 };
                 self.work(work);
                 if self.log.is_full() {
@@ -372,14 +427,16 @@ impl Engine {
         close_brokers(&mut self.nodes).await;
     }
 
-    /// Queues `work` at `at` on the run's clock.
-    fn at(&self, at: Micros, work: Work) {
-        let inbox = self.inbox_sender.clone();
+    /// Does `work` at `at` on the run's clock.
+    fn at(&mut self, at: Micros, work: Work) {
         let due = self.log.started() + Duration::from_micros(at.0);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(due.into()).await;
-            let _ = inbox.send(work).await;
-        });
+        self.due(due, work);
+    }
+
+    /// Does `work` once `due` has come (see [`Engine::run`]).
+    fn due(&mut self, due: Instant, work: Work) {
+        self.timers_set += 1;
+        self.timers.insert((due, self.timers_set), work);
     }
 
     fn work(&mut self, work: Work) {
@@ -704,17 +761,13 @@ impl Engine {
             match effect {
                 Effect::Send(envelope) => self.send(envelope),
                 Effect::SetTimer { id, after } => {
-                    let inbox = self.inbox_sender.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_micros(after.0)).await;
-                        let _ = inbox
-                            .send(Work::Timer {
-                                service,
-                                incarnation,
-                                timer: id,
-                            })
-                            .await;
-                    });
+                    let due = Instant::now() + Duration::from_micros(after.0);
+                    let timer = Work::Timer {
+                        service,
+                        incarnation,
+                        timer: id,
+                    };
+                    self.due(due, timer);
                 }
                 Effect::Record(event) => {
                     self.log.record(event);
@@ -724,11 +777,8 @@ impl Engine {
                 Effect::Crash { restart_after } => {
                     self.crash_causes.add(service, CrashCause::OwnCrash);
                     self.crash(service, None);
-                    let inbox = self.inbox_sender.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_micros(restart_after.0)).await;
-                        let _ = inbox.send(Work::OwnRestart(service)).await;
-                    });
+                    let due = Instant::now() + Duration::from_micros(restart_after.0);
+                    self.due(due, Work::OwnRestart(service));
                 }
             }
         }
