@@ -141,9 +141,17 @@ pub(crate) struct Engine {
     channels: BTreeMap<(ServiceId, ServiceId), mpsc::Sender<BoxFuture<'static, ()>>>,
     /// Work due later (timers, scheduled faults, restarts), by when it is due, then in the order
     /// it was set. The engine fires it itself, to the tens of microseconds: see [`Engine::run`].
-    timers: BTreeMap<(Instant, u64), Work>,
+    timers: BTreeMap<(Instant, u64), Later>,
     /// Numbers the entries of `timers`.
     timers_set: u64,
+}
+
+/// What the engine does when an entry of its timers is due.
+enum Later {
+    /// Handle this input.
+    Work(Work),
+    /// Start this message's job: its delay on the link is over.
+    Launch(BoxFuture<'static, ()>),
 }
 
 /// Within this much of a timer's due time the engine stops waiting on tokio's timer (which
@@ -366,8 +374,12 @@ impl Engine {
                     if entry.key().0 > now {
                         break;
                     }
-                    let work = entry.remove();
-                    self.work(work);
+                    match entry.remove() {
+                        Later::Work(work) => self.work(work),
+                        Later::Launch(job) => {
+                            tokio::spawn(job);
+                        }
+                    }
                     if self.log.is_full() {
                         return EndReason::Budget;
                     }
@@ -436,7 +448,8 @@ impl Engine {
     /// Does `work` once `due` has come (see [`Engine::run`]).
     fn due(&mut self, due: Instant, work: Work) {
         self.timers_set += 1;
-        self.timers.insert((due, self.timers_set), work);
+        self.timers
+            .insert((due, self.timers_set), Later::Work(work));
     }
 
     fn work(&mut self, work: Work) {
@@ -828,7 +841,7 @@ impl Engine {
         let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
             return;
         };
-        let due = tokio::time::Instant::now() + Duration::from_micros(fate.delay.0);
+        let due = Instant::now() + Duration::from_micros(fate.delay.0);
         let log = self.log.clone();
         let (from, to) = (envelope.from, envelope.to);
         let ordered = self.is_ordered_channel(from, to);
@@ -843,7 +856,6 @@ impl Engine {
             let inbox = self.inbox_sender.clone();
             let job = async move {
                 let _permit = permit;
-                tokio::time::sleep_until(due).await;
                 log.record(Event::Dropped {
                     msg: envelope.id,
                     reason,
@@ -854,13 +866,12 @@ impl Engine {
                         .await;
                 }
             };
-            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+            self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
             return;
         }
         if let Some(amqp) = receiver.amqp.clone() {
             let job = async move {
                 let _permit = permit;
-                tokio::time::sleep_until(due).await;
                 match &envelope.payload {
                     Payload::Publish(event) => {
                         amqp.publish(envelope.id, envelope.from, event).await;
@@ -871,7 +882,7 @@ impl Engine {
                     }
                 }
             };
-            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+            self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
             return;
         }
         let url = format!("http://{}/messages", receiver.addr);
@@ -891,7 +902,6 @@ impl Engine {
             .timeout(self.call_timeout);
         let job = async move {
             let _permit = permit;
-            tokio::time::sleep_until(due).await;
             match request.send().await {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {}
                 Ok(response) => {
@@ -917,17 +927,31 @@ impl Engine {
                 }
             }
         };
-        self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+        self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
     }
 
-    /// Runs a message's `job`: on a connection that keeps its order, after every job queued on
-    /// it before (so jitter never lets a message overtake the one sent before it, and the
-    /// receiver's inbox gets them in order); otherwise at once, on its own.
-    fn go(&mut self, job: BoxFuture<'static, ()>, in_order: bool, channel: (ServiceId, ServiceId)) {
+    /// Runs a message's `job` once `due` has come: on a connection that keeps its order, after
+    /// every job queued on it before (so jitter never lets a message overtake the one sent
+    /// before it, and the receiver's inbox gets them in order), waiting on a tokio timer;
+    /// otherwise on its own, started by the engine when due (see [`Engine::run`]).
+    fn go(
+        &mut self,
+        job: BoxFuture<'static, ()>,
+        due: Instant,
+        in_order: bool,
+        channel: (ServiceId, ServiceId),
+    ) {
         if !in_order {
-            tokio::spawn(job);
+            self.timers_set += 1;
+            self.timers
+                .insert((due, self.timers_set), Later::Launch(job));
             return;
         }
+        let job = async move {
+            tokio::time::sleep_until(due.into()).await;
+            job.await;
+        }
+        .boxed();
         // Each job holds one of the permits of `calls`, so a queue never holds more than those.
         let capacity = self.calls_in_flight_max;
         let sender = self.channels.entry(channel).or_insert_with(|| {
