@@ -360,6 +360,7 @@ impl Engine {
     /// ends the run the same way.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let until = self.until;
+        tighten_timer_slack();
         let handled = std::panic::AssertUnwindSafe(async {
             loop {
                 if *stop.borrow() {
@@ -972,6 +973,16 @@ impl Engine {
             };
             tokio::spawn(job);
         }
+    }
+}
+
+/// Asks Linux to end this thread's short sleeps (the engine's, waiting for a timer) within 1 µs
+/// of when they are due instead of its default 50 µs of slack. Best effort: where it is refused
+/// or not Linux, a timer fires that much later.
+fn tighten_timer_slack() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = std::fs::write("/proc/thread-self/timerslack_ns", "1000") {
+        debug!("cannot tighten the engine thread's timer slack: {err}");
     }
 }
 
