@@ -2,8 +2,9 @@
 //!
 //! One task owns every service's state machine and database and handles one input at a time,
 //! exactly as `shared::sim` does; what differs is where inputs come from and where effects go.
-//! Messages arrive over HTTP on each service's own port, timers are tokio timers, and the clock
-//! is the wall clock since the run started. The machines are not `Send`, so the engine runs on a
+//! Messages arrive over HTTP on each service's own port, timers (and each message's delay on its
+//! link) are kept and fired by the engine on the wall clock, and the clock is the wall clock
+//! since the run started. The machines are not `Send`, so the engine runs on a
 //! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
 
 use super::amqp::AmqpBroker;
