@@ -2,8 +2,9 @@
 //!
 //! One task owns every service's state machine and database and handles one input at a time,
 //! exactly as `shared::sim` does; what differs is where inputs come from and where effects go.
-//! Messages arrive over HTTP on each service's own port, timers are tokio timers, and the clock
-//! is the wall clock since the run started. The machines are not `Send`, so the engine runs on a
+//! Messages arrive over HTTP on each service's own port, timers (and each message's delay on its
+//! link) are kept and fired by the engine on the wall clock, and the clock is the wall clock
+//! since the run started. The machines are not `Send`, so the engine runs on a
 //! thread of its own (see [`super::LiveRun::start`]); everything it spawns is plain data.
 
 use super::amqp::AmqpBroker;
@@ -35,7 +36,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -139,7 +140,29 @@ pub(crate) struct Engine {
     /// The messages waiting their turn on each connection to or from a broker, which keeps
     /// their order as one TCP connection (an AMQP channel) does: see [`Engine::launch`].
     channels: BTreeMap<(ServiceId, ServiceId), mpsc::Sender<BoxFuture<'static, ()>>>,
+    /// Work due later (timers, scheduled faults, restarts), by when it is due, then in the order
+    /// it was set. The engine fires it itself, to the tens of microseconds: see [`Engine::run`].
+    timers: BTreeMap<(Instant, u64), Later>,
+    /// Numbers the entries of `timers`.
+    timers_set: u64,
 }
+
+/// What the engine does when an entry of its timers is due.
+enum Later {
+    /// Handle this input.
+    Work(Work),
+    /// Start this message's job: its delay on the link is over.
+    Launch(BoxFuture<'static, ()>),
+}
+
+/// Within this much of a timer's due time the engine stops waiting on tokio's timer (which
+/// rounds up to its millisecond tick) and waits in short real sleeps, so a timer fires within
+/// tens of microseconds of when it is due, as in the simulation.
+const PRECISE_WAIT: Duration = Duration::from_millis(2);
+
+/// The longest of those short sleeps: how long an arriving message may wait for the engine
+/// while it waits for a timer.
+const PRECISE_STEP: Duration = Duration::from_micros(100);
 
 /// How long deleting a run's RabbitMQ queues may take when it ends.
 const AMQP_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -241,6 +264,8 @@ impl Engine {
             crash_causes: CrashCauses::new(service_count),
             subscribers,
             channels: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            timers_set: 0,
         };
         for (index, spec) in world.faults.iter().enumerate() {
             if let Some(ends_at) = spec.ends_at() {
@@ -336,17 +361,61 @@ impl Engine {
     /// ends the run the same way.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let until = self.until;
+        tighten_timer_slack();
         let handled = std::panic::AssertUnwindSafe(async {
             loop {
-                let work = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|stop| *stop) => return EndReason::Stopped,
-                    () = tokio::time::sleep_until(until) => return EndReason::ReachedUntil,
-                    work = self.inbox.recv() => match work {
-                        Some(work) => work,
-                        // Every sender is gone: nobody can reach the run any more.
-                        None => return EndReason::Stopped,
-                    },
+                if *stop.borrow() {
+                    return EndReason::Stopped;
+                }
+                if tokio::time::Instant::now() >= until {
+                    return EndReason::ReachedUntil;
+                }
+                // Every timer due by now, in order, before the next input.
+                let now = Instant::now();
+                while let Some(entry) = self.timers.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    match entry.remove() {
+                        Later::Work(work) => self.work(work),
+                        Later::Launch(job) => {
+                            tokio::spawn(job);
+                        }
+                    }
+                    if self.log.is_full() {
+                        return EndReason::Budget;
+                    }
+                }
+                let next_due = self.timers.first_key_value().map(|(&(due, _), _)| due);
+                let work = match self.inbox.try_recv() {
+                    Ok(work) => work,
+                    // Every sender is gone: nobody can reach the run any more.
+                    Err(mpsc::error::TryRecvError::Disconnected) => return EndReason::Stopped,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if let Some(due) = next_due
+                            && due <= now + PRECISE_WAIT
+                        {
+                            // This thread is the engine's own: a short real sleep holds up
+                            // nothing else.
+                            std::thread::sleep(
+                                due.saturating_duration_since(now).min(PRECISE_STEP),
+                            );
+                            continue;
+                        }
+                        let wake = next_due
+                            .map(|due| due.checked_sub(PRECISE_WAIT).unwrap_or(now))
+                            .map(tokio::time::Instant::from_std)
+                            .map_or(until, |wake| wake.min(until));
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|stop| *stop) => return EndReason::Stopped,
+                            () = tokio::time::sleep_until(wake) => continue,
+                            work = self.inbox.recv() => match work {
+                                Some(work) => work,
+                                None => return EndReason::Stopped,
+                            },
+                        }
+                    }
                 };
                 self.work(work);
                 if self.log.is_full() {
@@ -372,14 +441,17 @@ impl Engine {
         close_brokers(&mut self.nodes).await;
     }
 
-    /// Queues `work` at `at` on the run's clock.
-    fn at(&self, at: Micros, work: Work) {
-        let inbox = self.inbox_sender.clone();
+    /// Does `work` at `at` on the run's clock.
+    fn at(&mut self, at: Micros, work: Work) {
         let due = self.log.started() + Duration::from_micros(at.0);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(due.into()).await;
-            let _ = inbox.send(work).await;
-        });
+        self.due(due, work);
+    }
+
+    /// Does `work` once `due` has come (see [`Engine::run`]).
+    fn due(&mut self, due: Instant, work: Work) {
+        self.timers_set += 1;
+        self.timers
+            .insert((due, self.timers_set), Later::Work(work));
     }
 
     fn work(&mut self, work: Work) {
@@ -704,17 +776,13 @@ impl Engine {
             match effect {
                 Effect::Send(envelope) => self.send(envelope),
                 Effect::SetTimer { id, after } => {
-                    let inbox = self.inbox_sender.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_micros(after.0)).await;
-                        let _ = inbox
-                            .send(Work::Timer {
-                                service,
-                                incarnation,
-                                timer: id,
-                            })
-                            .await;
-                    });
+                    let due = Instant::now() + Duration::from_micros(after.0);
+                    let timer = Work::Timer {
+                        service,
+                        incarnation,
+                        timer: id,
+                    };
+                    self.due(due, timer);
                 }
                 Effect::Record(event) => {
                     self.log.record(event);
@@ -724,11 +792,8 @@ impl Engine {
                 Effect::Crash { restart_after } => {
                     self.crash_causes.add(service, CrashCause::OwnCrash);
                     self.crash(service, None);
-                    let inbox = self.inbox_sender.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_micros(restart_after.0)).await;
-                        let _ = inbox.send(Work::OwnRestart(service)).await;
-                    });
+                    let due = Instant::now() + Duration::from_micros(restart_after.0);
+                    self.due(due, Work::OwnRestart(service));
                 }
             }
         }
@@ -778,7 +843,7 @@ impl Engine {
         let Some(receiver) = self.nodes.get(envelope.to.0 as usize) else {
             return;
         };
-        let due = tokio::time::Instant::now() + Duration::from_micros(fate.delay.0);
+        let due = Instant::now() + Duration::from_micros(fate.delay.0);
         let log = self.log.clone();
         let (from, to) = (envelope.from, envelope.to);
         let ordered = self.is_ordered_channel(from, to);
@@ -793,7 +858,6 @@ impl Engine {
             let inbox = self.inbox_sender.clone();
             let job = async move {
                 let _permit = permit;
-                tokio::time::sleep_until(due).await;
                 log.record(Event::Dropped {
                     msg: envelope.id,
                     reason,
@@ -804,13 +868,12 @@ impl Engine {
                         .await;
                 }
             };
-            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+            self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
             return;
         }
         if let Some(amqp) = receiver.amqp.clone() {
             let job = async move {
                 let _permit = permit;
-                tokio::time::sleep_until(due).await;
                 match &envelope.payload {
                     Payload::Publish(event) => {
                         amqp.publish(envelope.id, envelope.from, event).await;
@@ -821,7 +884,7 @@ impl Engine {
                     }
                 }
             };
-            self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+            self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
             return;
         }
         let url = format!("http://{}/messages", receiver.addr);
@@ -841,7 +904,6 @@ impl Engine {
             .timeout(self.call_timeout);
         let job = async move {
             let _permit = permit;
-            tokio::time::sleep_until(due).await;
             match request.send().await {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {}
                 Ok(response) => {
@@ -867,17 +929,31 @@ impl Engine {
                 }
             }
         };
-        self.go(job.boxed(), ordered && !fate.held_back, (from, to));
+        self.go(job.boxed(), due, ordered && !fate.held_back, (from, to));
     }
 
-    /// Runs a message's `job`: on a connection that keeps its order, after every job queued on
-    /// it before (so jitter never lets a message overtake the one sent before it, and the
-    /// receiver's inbox gets them in order); otherwise at once, on its own.
-    fn go(&mut self, job: BoxFuture<'static, ()>, in_order: bool, channel: (ServiceId, ServiceId)) {
+    /// Runs a message's `job` once `due` has come: on a connection that keeps its order, after
+    /// every job queued on it before (so jitter never lets a message overtake the one sent
+    /// before it, and the receiver's inbox gets them in order), waiting on a tokio timer;
+    /// otherwise on its own, started by the engine when due (see [`Engine::run`]).
+    fn go(
+        &mut self,
+        job: BoxFuture<'static, ()>,
+        due: Instant,
+        in_order: bool,
+        channel: (ServiceId, ServiceId),
+    ) {
         if !in_order {
-            tokio::spawn(job);
+            self.timers_set += 1;
+            self.timers
+                .insert((due, self.timers_set), Later::Launch(job));
             return;
         }
+        let job = async move {
+            tokio::time::sleep_until(due.into()).await;
+            job.await;
+        }
+        .boxed();
         // Each job holds one of the permits of `calls`, so a queue never holds more than those.
         let capacity = self.calls_in_flight_max;
         let sender = self.channels.entry(channel).or_insert_with(|| {
@@ -898,6 +974,16 @@ impl Engine {
             };
             tokio::spawn(job);
         }
+    }
+}
+
+/// Asks Linux to end this thread's short sleeps (the engine's, waiting for a timer) within 1 µs
+/// of when they are due instead of its default 50 µs of slack. Best effort: where it is refused
+/// or not Linux, a timer fires that much later.
+fn tighten_timer_slack() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = std::fs::write("/proc/thread-self/timerslack_ns", "1000") {
+        debug!("cannot tighten the engine thread's timer slack: {err}");
     }
 }
 
