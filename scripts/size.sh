@@ -4,15 +4,15 @@
 # now) — and fails when the wasm, JS and CSS together exceed the gzip or the brotli budget.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The budgets are the page as it is (557,299 B gzip, 428,922 B brotli with issues 11 and 12 in)
+# The budgets are the page as it is (571,684 B gzip, 437,234 B brotli with the anomaly checker in)
 # plus under 1 KB, so size can only go down from here. Where the bytes go, by twiggy on the wasm before
 # wasm-bindgen (`cargo build -p frontend --target wasm32-unknown-unknown --profile
 # wasm-release`, then `twiggy top` on target/wasm32-unknown-unknown/wasm-release/frontend.wasm):
 # the view code of tachys/leptos about 30 %, monomorphized core and alloc (BTreeMap, sorting,
 # formatting) about 28 %, serde about 4 % (11 % before the trace's tagged types were read by hand,
 # shared/src/protocol/read.rs), read-only data (mostly strings) 8 %.
-BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-558000}
-BUDGET_BROTLI_BYTES=${BUDGET_BROTLI_BYTES:-429500}
+BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-572500}
+BUDGET_BROTLI_BYTES=${BUDGET_BROTLI_BYTES:-438000}
 compressed_size() { # file, extension, command
   if [ -e "$1.$2" ]; then wc -c <"$1.$2"; else $3 <"$1" | wc -c; fi
 }
