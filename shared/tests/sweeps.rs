@@ -83,13 +83,34 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
         let cycle_s = (2.0 * 1.25 * latency_ms + 1.5 * work_ms) / 1_000.0;
         knobs.insert("order_rate_per_s".into(), rate.min(0.5 / cycle_s));
     }
+    let mut faults = vec![random_network_fault(&mut rng)];
+    faults.extend(overlapping_crashes(&knobs, &mut rng));
     RunRequest {
         scenario: scenario.into(),
         seed,
         until_s: 45.0,
         knobs,
-        faults: vec![random_network_fault(&mut rng)],
+        faults,
     }
+}
+
+/// For each service a knob takes down, a second crash that overlaps the knob's outage (or
+/// begins up to 1 s before it): the service is down while either covers it, and the sweeps'
+/// invariants must hold through both.
+fn overlapping_crashes(knobs: &BTreeMap<String, f64>, rng: &mut SimRng) -> Vec<String> {
+    let mut crashes = Vec::new();
+    for (name, at_s) in knobs {
+        let Some(service) = name.strip_suffix("_down_at_s") else {
+            continue;
+        };
+        let outage_s = knobs[&format!("{service}_down_for_s")];
+        let begins_s = (at_s - 1.0 + (outage_s + 1.0) * rng.below(1_001) as f64 / 1_000.0).max(0.0);
+        let lasts_s = 0.5 + 4.5 * rng.below(1_001) as f64 / 1_000.0;
+        let mut title = service.to_string();
+        title[..1].make_ascii_uppercase();
+        crashes.push(format!("crash:{title}@{begins_s:.3}+{lasts_s:.3}"));
+    }
+    crashes
 }
 
 /// A network fault on every link that begins in the first 20 s and heals within 10 s.
