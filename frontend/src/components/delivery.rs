@@ -50,10 +50,10 @@ pub fn DeliveryNumbers() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        <ConsumerRow label="events applied" field="applied" view=view read=|c| c.applied.to_string()/>
-                        <ConsumerRow label="duplicates" field="duplicates" view=view read=|c| c.duplicates.clone()/>
-                        <ConsumerRow label="lag, mean" field="lag-mean" view=view read=|c| c.lag_mean.clone()/>
-                        <ConsumerRow label="lag, max" field="lag-max" view=view read=|c| c.lag_max.clone()/>
+                        <ConsumerRow label="events applied" field="applied" definition="Distinct events the subscriber applied" view=view read=|c| c.applied.to_string()/>
+                        <ConsumerRow label="duplicates" field="duplicates" definition="Deliveries of an event it had already handled: applied again (no idempotency check) or dropped by its inbox" view=view read=|c| c.duplicates.clone()/>
+                        <ConsumerRow label="lag, mean" field="lag-mean" definition="Mean time from an event's publication to its first application" view=view read=|c| c.lag_mean.clone()/>
+                        <ConsumerRow label="lag, max" field="lag-max" definition="Longest time from an event's publication to its first application" view=view read=|c| c.lag_max.clone()/>
                     </tbody>
                 </table>
                 <p class="note">"Lag: from publication to the subscriber applying it."</p>
@@ -80,7 +80,7 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
     };
     view! {
         <div class="stat">
-            <dt>{format!("{name} queue")}</dt>
+            <dt title="Events waiting in this queue now (delivered and not yet acknowledged included), and the most at once so far">{format!("{name} queue")}</dt>
             <dd>
                 <span id=format!("metric-queue-{name}-now") class="big">{read(|q| q.waiting)}</span>
                 <span class="sub">
@@ -96,6 +96,8 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
 #[component]
 fn ConsumerRow(
     label: &'static str,
+    /// What the number means (`docs/METRICS.md`), shown as the row header's tooltip.
+    definition: &'static str,
     field: &'static str,
     view: Memo<DeliveryView>,
     read: fn(&ConsumerLine) -> String,
@@ -103,7 +105,7 @@ fn ConsumerRow(
     let consumers = move || view.with(|v| v.consumers.clone());
     view! {
         <tr>
-            <th scope="row">{label}</th>
+            <th scope="row" title=definition>{label}</th>
             <For each=consumers key=|c| c.name.clone() let:consumer>
                 <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
                     {
