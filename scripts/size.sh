@@ -4,7 +4,7 @@
 # now) — and fails when the wasm, JS and CSS together exceed the gzip or the brotli budget.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The budgets are the page as it is (571,850 B gzip, 437,735 B brotli with the anomaly checker in)
+# The budgets are the page as it is (572,352 B gzip, 437,775 B brotli with the anomaly checker in)
 # plus under 1 KB, so size can only go down from here. Where the bytes go, by twiggy on the wasm before
 # wasm-bindgen (`cargo build -p frontend --target wasm32-unknown-unknown --profile
 # wasm-release`, then `twiggy top` on target/wasm32-unknown-unknown/wasm-release/frontend.wasm):

@@ -41,7 +41,7 @@ const MEASURED_FRAMES: usize = 600;
 /// The big run, as the page's address says it.
 const BIG_RUN: &str = "scenario=request-response&until=200&k.read_rate_per_s=50\
      &k.products_per_order=8&k.pool_size=64&k.link_latency_ms=1&k.product_down_for_s=0\
-     &k.product_slow_for_s=0&views=map,sequence,charts,metrics,tables,log&t=80&loop=1";
+     &k.product_slow_for_s=0&views=map,anomalies,sequence,charts,metrics,tables,log&t=80&loop=1";
 
 /// The engine built to WebAssembly (`crosstalk-bench`), relative to the workspace.
 const ENGINE_WASM: &str = concat!(

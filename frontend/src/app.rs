@@ -109,7 +109,9 @@ pub fn App() -> impl IntoView {
                     {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
                     {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
-                    {(!embed).then(|| view! { <AnomaliesPanel/> })}
+                    <Show when=move || shows(View::Anomalies)>
+                        <AnomaliesPanel/>
+                    </Show>
                 </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>

@@ -2,7 +2,7 @@
 //! whole state of the page, so a link reproduces the run and the position exactly.
 //!
 //! `?scenario=…&seed=…&until=…&source=sim|backend|live|recorded&trace=<url>&k.<knob>=<value>`
-//! `&fault=<fault>` (repeatable) `&t=<s>&speed=<×>&autoplay=0&loop=1&views=map,sequence,…`
+//! `&fault=<fault>` (repeatable) `&t=<s>&speed=<×>&autoplay=0&loop=1&views=map,anomalies,sequence,…`
 //! `&sel=<selection>&embed=1&id=<embed id>`.
 
 use crate::format::trim_number;
@@ -53,6 +53,8 @@ impl SourceKind {
 pub enum View {
     /// The service map.
     Map,
+    /// The anomalies the checker found.
+    Anomalies,
     /// The sequence (space-time) diagram.
     Sequence,
     /// The metrics charts over time.
@@ -67,8 +69,9 @@ pub enum View {
 
 impl View {
     /// Every view, in the order the page lays them out.
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Map,
+        View::Anomalies,
         View::Sequence,
         View::Charts,
         View::Metrics,
@@ -85,6 +88,7 @@ impl View {
             View::Metrics => "metrics",
             View::Tables => "tables",
             View::Log => "log",
+            View::Anomalies => "anomalies",
         }
     }
 
@@ -97,6 +101,7 @@ impl View {
             View::Metrics => "Numbers",
             View::Tables => "Tables",
             View::Log => "Log",
+            View::Anomalies => "Anomalies",
         }
     }
 
