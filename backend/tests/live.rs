@@ -626,46 +626,53 @@ async fn over_rabbitmq_every_order_ships_exactly_once_after_shipping_restarts() 
     check_every_order_ships_once(rabbitmq()).await;
 }
 
-async fn check_every_order_ships_once(broker: BrokerChoice) {
+/// Event-driven with steady new orders and no outage of its own, so a test crashes and restarts
+/// services by hand; `extra` knobs are added.
+fn orders_shipping_by_hand(extra: &[(&'static str, f64)]) -> Vec<(&'static str, f64)> {
+    let mut knobs = vec![
+        ("order_rate_per_s", 10.0),
+        ("idempotent", 1.0),
+        ("shipping_down_for_s", 0.0),
+        ("inventory_down_for_s", 0.0),
+        ("shipping_work_ms", 10.0),
+        ("inventory_work_ms", 10.0),
+        ("link_latency_ms", 5.0),
+    ];
+    knobs.extend_from_slice(extra);
+    knobs
+}
+
+/// The keys of the new orders Order (service 1 of event-driven) stored: rows seeded at the
+/// start are not new orders.
+fn orders_stored(trace: &Trace) -> Vec<String> {
     const ORDER: ServiceId = ServiceId(1);
+    trace
+        .events
+        .iter()
+        .filter(|e| e.at.0 > 0)
+        .filter_map(|e| match &e.event {
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                ..
+            } if *service == ORDER && table == "orders" => Some(key.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn check_every_order_ships_once(broker: BrokerChoice) {
     const SHIPPING: ServiceId = ServiceId(4);
     let dir = TempDir::new("live-shipping");
-    let request = request(
-        "event-driven",
-        120.0,
-        &[
-            ("order_rate_per_s", 10.0),
-            ("idempotent", 1.0),
-            ("shipping_down_for_s", 0.0),
-            ("inventory_down_for_s", 0.0),
-            ("shipping_work_ms", 10.0),
-            ("inventory_work_ms", 10.0),
-            ("link_latency_ms", 5.0),
-        ],
-    );
+    let request = request("event-driven", 120.0, &orders_shipping_by_hand(&[]));
     let run = start_with_files(&request, &dir, broker).await;
     assert_eq!(run.header().services[SHIPPING.0 as usize].name, "Shipping");
     let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
     run.command(LiveCommand::Crash { service: SHIPPING })
         .unwrap();
-    let new_orders = |trace: &Trace| -> Vec<String> {
-        trace
-            .events
-            .iter()
-            .filter(|e| e.at.0 > 0)
-            .filter_map(|e| match &e.event {
-                Event::RowWritten {
-                    service,
-                    table,
-                    key,
-                    ..
-                } if *service == ORDER && table == "orders" => Some(key.clone()),
-                _ => None,
-            })
-            .collect()
-    };
     eventually("Order takes five new orders", || {
-        new_orders(&run.trace()).len() >= 5
+        orders_stored(&run.trace()).len() >= 5
     })
     .await;
     run.command(LiveCommand::Load { on: false }).unwrap();
@@ -673,7 +680,7 @@ async fn check_every_order_ships_once(broker: BrokerChoice) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     run.command(LiveCommand::Restart { service: SHIPPING })
         .unwrap();
-    let orders = new_orders(&run.trace());
+    let orders = orders_stored(&run.trace());
     eventually("Shipping ships every order", || {
         orders
             .iter()
@@ -696,23 +703,13 @@ async fn check_every_order_ships_once(broker: BrokerChoice) {
 /// orders it confirmed while Shipping was down survive the broker's own crash and all ship.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_brokers_durable_queues_survive_its_crash() {
-    const ORDER: ServiceId = ServiceId(1);
     const BROKER: ServiceId = ServiceId(2);
     const SHIPPING: ServiceId = ServiceId(4);
     let dir = TempDir::new("live-durable");
     let request = request(
         "event-driven",
         120.0,
-        &[
-            ("order_rate_per_s", 10.0),
-            ("idempotent", 1.0),
-            ("durable", 1.0),
-            ("shipping_down_for_s", 0.0),
-            ("inventory_down_for_s", 0.0),
-            ("shipping_work_ms", 10.0),
-            ("inventory_work_ms", 10.0),
-            ("link_latency_ms", 5.0),
-        ],
+        &orders_shipping_by_hand(&[("durable", 1.0)]),
     );
     let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
     assert_eq!(run.header().services[BROKER.0 as usize].name, "Broker");
@@ -743,20 +740,7 @@ async fn the_embedded_brokers_durable_queues_survive_its_crash() {
         .unwrap();
     run.command(LiveCommand::Restart { service: SHIPPING })
         .unwrap();
-    let trace = run.trace();
-    let orders: Vec<String> = trace
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::RowWritten {
-                service,
-                table,
-                key,
-                ..
-            } if *service == ORDER && table == "orders" => Some(key.clone()),
-            _ => None,
-        })
-        .collect();
+    let orders = orders_stored(&run.trace());
     assert!(orders.len() >= 5);
     eventually("Shipping ships every order the broker kept", || {
         orders

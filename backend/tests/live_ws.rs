@@ -190,12 +190,7 @@ async fn check_a_viewer_that_falls_behind_is_resynchronized(viewer_writes: Viewe
     .await;
     // The viewer reads nothing while a burst of renames goes through the real services: its
     // socket fills (megabytes of trace), then its place in the broadcast is overtaken.
-    let run = loop {
-        if let Some(run) = server.state.live() {
-            break run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let run = live_run_started(&server).await;
     // Renames at a pace the services keep up with (calls in flight are bounded, and beyond the
     // bound messages are dropped), until there is more trace than the kernel's socket buffers
     // hold with these small buffers.
@@ -392,12 +387,7 @@ async fn with_writes_batched_viewers_receive_every_frame_in_order_in_few_writes(
     )
     .await;
     // The watcher asks once the run has started.
-    let run = loop {
-        if let Some(run) = server.state.live() {
-            break run;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let run = live_run_started(&server).await;
     let mut watcher = connect(&server).await;
     send_text(&mut watcher, r#"{"type":"live_watch"}"#).await;
     let (started, watched) = tokio::join!(receive_timed(&mut starter), receive_timed(&mut watcher));
@@ -472,5 +462,15 @@ async fn receive_timed(viewer: &mut Viewer) -> (support::Received, Vec<Instant>,
             }
             (other, _) => panic!("expected a header, events, then an end; got {other:?}"),
         }
+    }
+}
+
+/// The server's live run, once a viewer's `live_start` has started it.
+async fn live_run_started(server: &TestServer) -> std::sync::Arc<backend::live::LiveRun> {
+    loop {
+        if let Some(run) = server.state.live() {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

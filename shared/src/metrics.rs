@@ -232,24 +232,12 @@ impl Metrics {
         if is_read {
             let missed_since = observed
                 .iter()
-                .filter_map(|seen| {
-                    let row = (
-                        seen.source_service,
-                        seen.source_table.clone(),
-                        seen.key.clone(),
-                    );
-                    self.staleness.anchor(&row, seen.version)
-                })
+                .filter_map(|seen| self.staleness.anchor(&seen.source_row(), seen.version))
                 .min();
             self.served_lag.read_served(running.started, missed_since);
         }
         for seen in observed {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
-            let history = self.confirmed.entry(row).or_default();
+            let history = self.confirmed.entry(seen.source_row()).or_default();
             if history
                 .last()
                 .is_none_or(|(_, version)| seen.version > *version)
@@ -269,11 +257,7 @@ impl Metrics {
         observed
             .iter()
             .filter(|seen| {
-                let row = (
-                    seen.source_service,
-                    seen.source_table.clone(),
-                    seen.key.clone(),
-                );
+                let row = seen.source_row();
                 self.confirmed.get(&row).is_some_and(|history| {
                     let known = history.partition_point(|(at, _)| *at <= started);
                     known > 0 && history[known - 1].1 > seen.version

@@ -301,6 +301,17 @@ pub struct Observed {
     pub version: u64,
 }
 
+impl Observed {
+    /// The source row the read saw, as `(service, table, key)`.
+    pub fn source_row(&self) -> (ServiceId, String, String) {
+        (
+            self.source_service,
+            self.source_table.clone(),
+            self.key.clone(),
+        )
+    }
+}
+
 /// Why a run ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

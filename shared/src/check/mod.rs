@@ -364,7 +364,7 @@ impl Checker {
     ) {
         // Stale: some row older than a version confirmed at or before it began.
         let stale = observed.iter().find_map(|seen| {
-            let history = self.confirmed.get(&row_of(seen))?;
+            let history = self.confirmed.get(&seen.source_row())?;
             let known = history.partition_point(|c| c.at <= started);
             let newest = history.get(known.checked_sub(1)?)?;
             (newest.version > seen.version).then(|| (seen, newest.clone()))
@@ -383,7 +383,7 @@ impl Checker {
         }
         // Aborted: a version rolled back already, or later (kept open until decided).
         for seen in observed {
-            let row = row_of(seen);
+            let row = seen.source_row();
             if let Some(&aborted_idx) = self.aborted.get(&(row.clone(), seen.version)) {
                 self.aborted_read(op, seen, idx, aborted_idx, at);
                 continue;
@@ -395,7 +395,7 @@ impl Checker {
         }
         // What it confirms.
         for seen in observed {
-            let history = self.confirmed.entry(row_of(seen)).or_default();
+            let history = self.confirmed.entry(seen.source_row()).or_default();
             if history.last().is_none_or(|c| seen.version > c.version) {
                 history.push(Confirmation {
                     at,
@@ -675,14 +675,6 @@ impl Checker {
 /// The kind of an event from its id: `OrderCreated` for `OrderCreated#12`.
 fn event_kind(event_id: &str) -> &str {
     event_id.split('#').next().unwrap_or(event_id)
-}
-
-fn row_of(seen: &Observed) -> Row {
-    (
-        seen.source_service,
-        seen.source_table.clone(),
-        seen.key.clone(),
-    )
 }
 
 /// How many anomalies of each kind, every kind listed (zeros included).

@@ -29,11 +29,7 @@ impl AbortedReads {
     /// Operation `op` succeeded, returning `observed`.
     pub fn read_returned(&mut self, op: OpId, observed: &[Observed]) {
         for seen in observed {
-            let row = (
-                seen.source_service,
-                seen.source_table.clone(),
-                seen.key.clone(),
-            );
+            let row = seen.source_row();
             if self.aborted.contains(&(row.clone(), seen.version)) {
                 self.reads.insert(op);
                 continue;
