@@ -109,7 +109,14 @@ impl Knobs {
                 )
             })
             .collect();
-        Ok(Knobs { values })
+        let knobs = Knobs { values };
+        if let Some(reason) = super::knobs_conflict(spec.name, &knobs) {
+            return Err(ScenarioError::KnobsConflict {
+                scenario: spec.name.to_string(),
+                reason,
+            });
+        }
+        Ok(knobs)
     }
 
     /// The value of knob `name`. Scenarios only ask for their own knobs.

@@ -90,7 +90,10 @@ static CATALOG: [ScenarioSpec; 6] = [
         lesson: "A coordinator sends each rename to Product and to Order and waits for both, so a confirmed \
                  rename is everywhere — but the user waits for the slower service, any failure means a \
                  rollback, readers can see a rename before it is decided and then see it rolled back \
-                 (aborted reads), and a coordinator crash mid-way leaves a partial update.",
+                 (aborted reads), and a coordinator crash mid-way leaves a partial update. With \
+                 protocol=2pc (two-phase commit) both first prepare the rename and commit it only on the \
+                 coordinator's logged decision: no aborted reads, but slower renames, and a coordinator \
+                 crash leaves rows in doubt, locked, until it recovers.",
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
@@ -166,6 +169,14 @@ pub enum ScenarioError {
         /// The smallest rate above zero a rate knob takes.
         min: f64,
     },
+    /// Knobs whose values make no sense together.
+    #[error("scenario {scenario}: {reason}")]
+    KnobsConflict {
+        /// The scenario.
+        scenario: String,
+        /// Which knobs conflict, and what to do.
+        reason: String,
+    },
     /// A `KNOB=VALUE` assignment could not be read.
     #[error("cannot read {text:?}: expected KNOB=VALUE with a number, such as read_rate_per_s=5")]
     BadAssignment {
@@ -188,6 +199,14 @@ pub enum ScenarioError {
         /// The length given.
         until_s: f64,
     },
+}
+
+/// Why a scenario's checked knobs make no sense together, if they do not.
+fn knobs_conflict(scenario: &str, knobs: &Knobs) -> Option<String> {
+    match scenario {
+        "gateway" => gateway::conflict(knobs),
+        _ => None,
+    }
 }
 
 /// The scenario named `name`.
