@@ -64,7 +64,7 @@ const CRASH_AT_RENAME: KnobSpec = KnobSpec {
     max: 100_000.0,
     whole: true,
     choices: &[],
-    help: "The coordinator crashes during this rename (counted from the start); 0 for never. Saga: after sending it to Product and before sending it to Order. 2pc: after logging its decision and before sending it, so both hold the rename in doubt until it restarts.",
+    help: "The coordinator crashes during this rename (counted from the start); 0 for never. Saga: after sending it to Product and before sending it to Order. 2pc: after logging its decision (commit or abort) and before sending it, so whoever prepared the rename holds it in doubt until the coordinator restarts.",
 };
 const RESTART_AFTER: KnobSpec = KnobSpec {
     name: "coordinator_restart_after_s",

@@ -873,12 +873,7 @@ impl Coordinator {
             ));
         }
         if crashes {
-            ctx.narrate(format!(
-                "Coordinator crashes after logging its decision and before telling anyone: Product and \
-                 Order hold product {product} prepared — in doubt, locked — until it restarts and \
-                 sends the decision again."
-            ));
-            ctx.crash(self.config.restart_after);
+            self.crash_after_deciding("commit", product, ctx);
             return;
         }
         update.phase = Phase::Deciding {
@@ -888,6 +883,17 @@ impl Coordinator {
         for index in 0..PARTICIPANT_NAMES.len() {
             self.send_rollback(product, index, ctx);
         }
+    }
+
+    /// Two-phase commit: the crash of `crash_at_rename`, after logging the decision and before
+    /// telling anyone, the user included.
+    fn crash_after_deciding(&self, decision: &str, product: u64, ctx: &mut Ctx<'_>) {
+        ctx.narrate(format!(
+            "Coordinator crashes after logging its decision to {decision} and before telling anyone: \
+             whoever prepared product {product} holds it in doubt, locked, until the coordinator \
+             restarts and sends the decision again."
+        ));
+        ctx.crash(self.config.restart_after);
     }
 
     /// Two-phase commit: a participant voted no, is down or did not answer in time. The abort is
@@ -907,6 +913,10 @@ impl Coordinator {
              told to drop \"{new_name}\"; readers only ever saw \"{old_name}\". The user gets a failure."
         ));
         self.log_abort(product, number, &old_name, &new_name, version, ctx);
+        if self.config.crash_at_rename == Some(number) {
+            self.crash_after_deciding("abort", product, ctx);
+            return;
+        }
         let Some(update) = self.active.get_mut(&product) else {
             return;
         };

@@ -229,3 +229,161 @@ pub(crate) fn handle_two_phase_rename(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MsgId, ServiceId};
+    use crate::rng::SimRng;
+    use crate::service::{Effect, IdAllocator, MemTables, Row, Tables};
+
+    const TABLE: &str = super::super::PRODUCTS_TABLE;
+    const PREPARED: &str = super::super::PREPARED_NAMES_TABLE;
+
+    /// Feeds each message to a participant whose product 1 is "Oak Chair" v1, at 1 s apart, and
+    /// checks its answer's label and then the committed and prepared rows (value, version).
+    fn check(steps: &[(Payload, &str, (&str, u64), Option<(&str, u64)>)]) {
+        let mut tables = MemTables::default();
+        tables.put(
+            TABLE,
+            "1",
+            Row {
+                value: "Oak Chair".into(),
+                version: 1,
+            },
+        );
+        let (mut rng, mut ids) = (SimRng::new(1), IdAllocator::default());
+        for (step, (payload, answer, committed, prepared)) in steps.iter().enumerate() {
+            let now = Micros::from_secs(step as u64);
+            let mut ctx = Ctx::new(now, ServiceId(3), &mut rng, &mut tables, &mut ids);
+            let message = Envelope {
+                id: MsgId(100 + step as u64),
+                from: ServiceId(1),
+                to: ServiceId(3),
+                op: None,
+                caused_by: None,
+                payload: payload.clone(),
+            };
+            assert!(handle_coordinated_rename(&message, TABLE, 0, &mut ctx));
+            let answers: Vec<String> = ctx
+                .into_effects()
+                .into_iter()
+                .filter_map(|effect| match effect {
+                    Effect::Send(envelope) => Some(envelope.payload.label()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                answers,
+                vec![answer.to_string()],
+                "step {step}: {payload:?}"
+            );
+            let row = |table| tables.get(table, "1").map(|row| (row.value, row.version));
+            assert_eq!(
+                row(TABLE),
+                Some((committed.0.to_string(), committed.1)),
+                "step {step}: the committed row"
+            );
+            assert_eq!(
+                row(PREPARED),
+                prepared.map(|(value, version)| (value.to_string(), version)),
+                "step {step}: the prepared row"
+            );
+        }
+    }
+
+    fn prepare(version: u64, name: &str) -> Payload {
+        Payload::PrepareRename {
+            product: 1,
+            name: name.into(),
+            version,
+        }
+    }
+    fn commit(version: u64, name: &str) -> Payload {
+        Payload::CommitRename {
+            product: 1,
+            name: name.into(),
+            version,
+        }
+    }
+    fn abort(version: u64, name: &str) -> Payload {
+        Payload::AbortRename {
+            product: 1,
+            name: name.into(),
+            version,
+        }
+    }
+
+    #[test]
+    fn a_prepared_rename_is_held_locked_and_served_only_once_committed() {
+        let old = ("Oak Chair", 1);
+        let held = Some(("prepared at 0.000000 s: Smart Oak Chair", 2));
+        check(&[
+            (
+                prepare(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                old,
+                held,
+            ),
+            // A repeated prepare gets the same yes.
+            (
+                prepare(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                old,
+                held,
+            ),
+            // The lock: another rename of the product is refused while the first is in doubt.
+            (
+                prepare(3, "Eco Oak Chair"),
+                "503 locked: product 1 is held by prepared rename v2 since 0.0 ms",
+                old,
+                held,
+            ),
+            (
+                commit(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                ("Smart Oak Chair", 2),
+                Some(("committed: Smart Oak Chair", 2)),
+            ),
+            // A repeated commit changes nothing and is acknowledged again.
+            (
+                commit(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                ("Smart Oak Chair", 2),
+                Some(("committed: Smart Oak Chair", 2)),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn an_abort_drops_the_held_name_and_refuses_a_prepare_that_arrives_after_it() {
+        let old = ("Oak Chair", 1);
+        check(&[
+            (
+                prepare(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                old,
+                Some(("prepared at 0.000000 s: Smart Oak Chair", 2)),
+            ),
+            (
+                abort(2, "Smart Oak Chair"),
+                "200 product 1 now v2",
+                old,
+                Some(("aborted: Smart Oak Chair", 2)),
+            ),
+            // The abort of v3 overtakes its prepare: the prepare is refused for good.
+            (
+                abort(3, "Eco Oak Chair"),
+                "200 product 1 now v3",
+                old,
+                Some(("aborted: Eco Oak Chair", 3)),
+            ),
+            (
+                prepare(3, "Eco Oak Chair"),
+                "503 update v3 of product 1 was already decided",
+                old,
+                Some(("aborted: Eco Oak Chair", 3)),
+            ),
+        ]);
+    }
+}
