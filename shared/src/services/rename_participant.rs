@@ -240,9 +240,13 @@ mod tests {
     const TABLE: &str = super::super::PRODUCTS_TABLE;
     const PREPARED: &str = super::super::PREPARED_NAMES_TABLE;
 
+    /// One step: a message, the label of the answer, the committed row and the prepared row
+    /// afterwards (value, version).
+    type Step<'a> = (Payload, &'a str, (&'a str, u64), Option<(&'a str, u64)>);
+
     /// Feeds each message to a participant whose product 1 is "Oak Chair" v1, at 1 s apart, and
     /// checks its answer's label and then the committed and prepared rows (value, version).
-    fn check(steps: &[(Payload, &str, (&str, u64), Option<(&str, u64)>)]) {
+    fn check(steps: &[Step<'_>]) {
         let mut tables = MemTables::default();
         tables.put(
             TABLE,
