@@ -732,3 +732,18 @@ fn a_restart_time_without_a_crash_is_refused_with_what_to_do() {
         assert!(simulate(&request).is_ok(), "{crash_at} {restart_after}");
     }
 }
+
+#[test]
+fn the_saga_header_leaves_the_protocol_out_so_earlier_traces_keep_their_hash() {
+    // Traces recorded before the gateway had a protocol are saga runs: a saga run's header
+    // still reads as theirs did, and a 2PC run's says what it is.
+    let saga = run(1, 2.0, &[]);
+    assert!(
+        !saga.header.knobs.contains_key("protocol"),
+        "{:?}",
+        saga.header.knobs
+    );
+    assert!(saga.header.knobs.contains_key("coordinator_timeout_ms"));
+    let two_phase = run(1, 2.0, &[TWO_PHASE]);
+    assert_eq!(two_phase.header.knobs.get("protocol"), Some(&1.0));
+}

@@ -261,10 +261,28 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
     let run = RunInfo {
         scenario: spec.name.to_string(),
         seed: request.seed,
-        knobs: knobs.values().clone(),
+        knobs: header_knobs(spec, &knobs),
         until: Micros::from_secs_f64(request.until_s),
     };
     Ok(PreparedRun { run, world, rng })
+}
+
+/// Knobs added after traces were recorded and shared: at their default they are left out of the
+/// trace's header, so a run that does not use them keeps its trace, byte for byte, and its hash.
+/// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
+const LEFT_OUT_AT_DEFAULT: &[&str] = &["protocol"];
+
+/// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
+/// their default.
+fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> std::collections::BTreeMap<String, f64> {
+    let mut values = knobs.values().clone();
+    for knob in spec.knobs {
+        if LEFT_OUT_AT_DEFAULT.contains(&knob.name) && values.get(knob.name) == Some(&knob.default)
+        {
+            values.remove(knob.name);
+        }
+    }
+    values
 }
 
 /// Runs a request to its end and returns the whole trace.
