@@ -298,6 +298,11 @@ pub struct MetricsView {
     pub rollbacks_sent: u64,
     /// Updates a coordinator found half done after a crash.
     pub partial_updates_flagged: u64,
+    /// Under two-phase commit, the longest a participant's row has stayed prepared (in doubt,
+    /// locked) so far, rows still in doubt counted up to now.
+    pub in_doubt_max: String,
+    /// Under two-phase commit, participants' rows in doubt now.
+    pub rows_in_doubt: u64,
     /// Copy rows whose name or version differs from their source now.
     pub inconsistent_rows: usize,
     /// Calls between services per read, with the share of reads answered without one; `None`
@@ -404,6 +409,8 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         messages_duplicated: m.messages_duplicated,
         rollbacks_sent: m.coordination.rollbacks_sent,
         partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,
+        in_doubt_max: format::duration(m.coordination.in_doubt.max(now)),
+        rows_in_doubt: m.coordination.in_doubt.rows(),
         inconsistent_rows: state.inconsistent_rows().len(),
         calls_per_read: read_calls(state),
         stale_reads_by_table: if stale_tables.len() > 1 {
@@ -613,6 +620,12 @@ mod tests {
             "Client, Coordinator, Order, Product"
         );
         assert_eq!(boxes[3].aria_label(), "Product service, up, 1 in doubt");
+        let numbers = metrics(index.state_at(during), during);
+        assert_eq!(numbers.rows_in_doubt, 2, "{numbers:?}");
+        assert_eq!(
+            numbers.in_doubt_max, "1.05 s",
+            "one second into the outage, and a hop"
+        );
         let views = tables(&header, index.state_at(during), during, Micros::ZERO);
         let held: Vec<&RowLine> = views
             .iter()
