@@ -226,7 +226,8 @@ pub enum MessageKind {
     Event,
     /// The acknowledgement of a delivered event.
     Ack,
-    /// A compensation: it undoes an update that a coordinator could not complete everywhere.
+    /// A compensation: it undoes an update that a coordinator could not complete everywhere (a
+    /// saga's rollback), or drops an update prepared under two-phase commit (an abort).
     Rollback,
 }
 

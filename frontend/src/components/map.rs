@@ -617,7 +617,7 @@ fn Legend() -> impl IntoView {
         ("response", "response"),
         ("event", "event"),
         ("ack", "ack"),
-        ("rollback", "rollback"),
+        ("rollback", "rollback or abort"),
         ("dropped", "dropped"),
     ];
     view! {
