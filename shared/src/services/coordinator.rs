@@ -12,6 +12,16 @@
 //! that arrives after its rollback is ignored. It goes to both services, also to one that refused
 //! (whose row already holds the old name), so that both end on the same version, and it is retried
 //! until both have acknowledged it: a compensation must land.
+//!
+//! Two-phase commit (`Protocol::TwoPhaseCommit`). The same rename is first sent to be prepared:
+//! each service holds the new name beside its committed one and votes. Both yes → the coordinator
+//! logs "committing" and only then tells both to commit; the client hears success once both
+//! have. A no, an outage or a timeout → it logs "aborting", tells the client, and tells both to
+//! abort. A decision, like a rollback, is retried until both acknowledge it. Because the decision
+//! is in the log before anyone hears it, a crash after deciding loses nothing: on restart the
+//! coordinator sends it again, and an update found with no decision is aborted (presumed abort).
+//! Meanwhile the services' prepared rows stay in doubt. An aborted update keeps version v
+//! unused: the committed rows stay at v − 1, the next update takes v + 1.
 
 use super::PRODUCTS_TABLE;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
@@ -188,7 +198,8 @@ enum Answer {
     Down,
 }
 
-/// The rollback to one service.
+/// The rollback to one service, or under two-phase commit the decision: sent, retried with
+/// backoff, until the service acknowledges it.
 #[derive(Debug)]
 struct RollbackLeg {
     /// The attempt whose answer is awaited, if any (none while waiting to retry).
@@ -363,11 +374,20 @@ impl Coordinator {
             LogState::Aborting => "its decision to abort",
             _ => "no decision",
         };
+        let held = if entry.state == LogState::Preparing {
+            "Whoever prepared it has held it"
+        } else {
+            "Product and Order have held it"
+        };
         ctx.narrate(format!(
             "Coordinator restarts and finds {said} for rename #{number} of product {product} \
-             (\"{old_name}\" → \"{new_name}\", v{version}) in its log. Product and Order have held it \
-             prepared — in doubt, locked — since before the crash; it now tells both to {}.",
-            if commit { "commit" } else { "abort (presumed abort)" }
+             (\"{old_name}\" → \"{new_name}\", v{version}) in its log. {held} prepared — in doubt, \
+             locked — since before the crash; it now tells both to {}.",
+            if commit {
+                "commit"
+            } else {
+                "abort (presumed abort)"
+            }
         ));
         if entry.state == LogState::Preparing {
             self.log_abort(product, number, &old_name, &new_name, version, ctx);
@@ -561,12 +581,12 @@ impl Coordinator {
                 let failed = answers
                     .iter()
                     .any(|a| matches!(a, Answer::Refused(_) | Answer::Down));
+                let all_applied = answers.iter().all(|a| *a == Answer::Applied);
                 if failed {
                     self.fail(product, false, ctx);
-                } else if !answers.iter().all(|a| *a == Answer::Applied) {
-                } else if self.config.protocol == Protocol::TwoPhaseCommit {
+                } else if all_applied && self.config.protocol == Protocol::TwoPhaseCommit {
                     self.decide_commit(product, ctx);
-                } else {
+                } else if all_applied {
                     self.succeed(product, ctx);
                 }
             }
@@ -704,6 +724,8 @@ impl Coordinator {
         }
     }
 
+    /// Sends participant `index` the rollback, or under two-phase commit the decision (commit or
+    /// abort), and waits one timeout for its answer.
     fn send_rollback(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
         let to = self.participant(index);
         let Some(update) = self.active.get_mut(&product) else {
