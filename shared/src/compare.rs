@@ -14,10 +14,10 @@ struct Pattern {
     source_of_truth: &'static str,
     read_op: &'static str,
     write_op: &'static str,
-    /// The row's title, when not the scenario's own.
-    title: Option<&'static str>,
-    /// Knobs of this row beyond the shared workload, such as the gateway's protocol.
+    /// Knobs of the scenario that make this pattern (on top of [`WORKLOAD`]).
     knobs: &'static [(&'static str, f64)],
+    /// Its title, when it is not the scenario's.
+    title: Option<&'static str>,
 }
 
 /// The rows of the table, in the article's order; scenarios not in the catalog are skipped.
@@ -27,24 +27,24 @@ const PATTERNS: &[Pattern] = &[
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
-        title: None,
         knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "duplication",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
-        title: None,
         knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "gateway",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
-        title: None,
         knobs: &[],
+        title: None,
     },
     // The gateway again under two-phase commit: no name a reader sees is ever rolled back, for a
     // round trip more per rename.
@@ -53,26 +53,33 @@ const PATTERNS: &[Pattern] = &[
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
-        title: Some("Gateway (2PC)"),
         knobs: &[("protocol", 1.0)],
+        title: Some("Gateway (2PC)"),
     },
     Pattern {
         scenario: "eventual-consistency",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
-        title: None,
         knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "hybrid",
         source_of_truth: "Driver",
         read_op: "read ride",
         write_op: "rename driver",
-        title: None,
         knobs: &[],
+        title: None,
     },
 ];
+
+/// The patterns whose scenarios are in the catalog, in the table's order.
+fn patterns() -> impl Iterator<Item = (&'static Pattern, &'static crate::scenario::ScenarioSpec)> {
+    PATTERNS
+        .iter()
+        .filter_map(|pattern| Some((pattern, find(pattern.scenario).ok()?)))
+}
 
 /// The shared workload: every knob a scenario has of these takes this value.
 const WORKLOAD: &[(&str, f64)] = &[
@@ -103,13 +110,6 @@ pub const RUN_S: f64 = 30.0;
 pub const OUTAGE_AT_S: u64 = 10;
 /// See [`OUTAGE_AT_S`].
 pub const OUTAGE_FOR_S: u64 = 10;
-
-/// The patterns whose scenario is in the catalog, in the table's order.
-fn patterns() -> impl Iterator<Item = (&'static Pattern, &'static crate::scenario::ScenarioSpec)> {
-    PATTERNS
-        .iter()
-        .filter_map(|pattern| Some((pattern, find(pattern.scenario).ok()?)))
-}
 
 /// The runs of the comparison, in order: for each pattern, healthy then with the outage.
 pub fn requests(seed: u64) -> Vec<RunRequest> {
@@ -153,6 +153,7 @@ pub fn compare(seed: u64) -> Result<Comparison, ScenarioError> {
 pub fn table(seed: u64, summaries: Vec<RunSummary>) -> Comparison {
     let mut rows = Vec::new();
     let mut runs = summaries.into_iter();
+    // The summaries come in the order of `requests`: two per pattern.
     for (pattern, _) in patterns() {
         let (Some(healthy), Some(outage)) = (runs.next(), runs.next()) else {
             break;

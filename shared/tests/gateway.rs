@@ -711,7 +711,7 @@ fn a_restart_time_without_a_crash_is_refused_with_what_to_do() {
     .to_string();
     assert_eq!(
         error,
-        "scenario gateway: coordinator_restart_after_s=5 has no effect: the coordinator never \
+        "scenario gateway cannot run with these knobs: coordinator_restart_after_s=5 has no effect: the coordinator never \
          crashes (coordinator_crash_at_rename=0); give a rename number to crash at, or leave \
          coordinator_restart_after_s at its default"
     );

@@ -134,7 +134,7 @@ fn protocol(knobs: &Knobs) -> Protocol {
 
 /// Why these knobs make no sense together, if they do not: a restart time changed from its
 /// default although the coordinator never crashes would change nothing, silently.
-pub fn conflict(knobs: &Knobs) -> Option<String> {
+pub fn refuse(knobs: &Knobs) -> Option<String> {
     let restart_after = knobs.get(RESTART_AFTER.name);
     let never_crashes = knobs.get(CRASH_AT_RENAME.name) == 0.0;
     (never_crashes && restart_after != RESTART_AFTER.default).then(|| {

@@ -110,13 +110,13 @@ impl Knobs {
             })
             .collect();
         let knobs = Knobs { values };
-        if let Some(reason) = super::knobs_conflict(spec.name, &knobs) {
-            return Err(ScenarioError::KnobsConflict {
+        match (spec.refuse)(&knobs) {
+            Some(reason) => Err(ScenarioError::KnobsConflict {
                 scenario: spec.name.to_string(),
                 reason,
-            });
+            }),
+            None => Ok(knobs),
         }
-        Ok(knobs)
     }
 
     /// The value of knob `name`. Scenarios only ask for their own knobs.

@@ -35,6 +35,13 @@ pub struct ScenarioSpec {
     /// Its knobs.
     pub knobs: &'static [KnobSpec],
     build: fn(&Knobs, &mut SimRng) -> World,
+    /// Why these knob values do not go together, if they do not.
+    refuse: fn(&Knobs) -> Option<String>,
+}
+
+/// For scenarios whose knobs all go together.
+fn any_combination(_: &Knobs) -> Option<String> {
+    None
 }
 
 /// Every scenario, in the order the page lists them.
@@ -51,6 +58,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "duplication",
@@ -61,6 +69,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: duplication::KNOBS,
         build: duplication::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "eventual-consistency",
@@ -71,6 +80,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: eventual_consistency::KNOBS,
         build: eventual_consistency::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "event-driven",
@@ -83,6 +93,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "gateway",
@@ -97,6 +108,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
+        refuse: gateway::refuse,
     },
     ScenarioSpec {
         name: "hybrid",
@@ -108,6 +120,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: hybrid::KNOBS,
         build: hybrid::build,
+        refuse: any_combination,
     },
 ];
 
@@ -169,12 +182,12 @@ pub enum ScenarioError {
         /// The smallest rate above zero a rate knob takes.
         min: f64,
     },
-    /// Knobs whose values make no sense together.
-    #[error("scenario {scenario}: {reason}")]
+    /// Knob values that each are in range but do not go together.
+    #[error("scenario {scenario} cannot run with these knobs: {reason}")]
     KnobsConflict {
         /// The scenario.
         scenario: String,
-        /// Which knobs conflict, and what to do.
+        /// Which knobs, and why.
         reason: String,
     },
     /// A `KNOB=VALUE` assignment could not be read.
@@ -199,14 +212,6 @@ pub enum ScenarioError {
         /// The length given.
         until_s: f64,
     },
-}
-
-/// Why a scenario's checked knobs make no sense together, if they do not.
-fn knobs_conflict(scenario: &str, knobs: &Knobs) -> Option<String> {
-    match scenario {
-        "gateway" => gateway::conflict(knobs),
-        _ => None,
-    }
 }
 
 /// The scenario named `name`.
