@@ -4,12 +4,14 @@
 mod aborted;
 mod delivery;
 mod in_doubt;
+mod load;
 mod outages;
 mod staleness;
 
 pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use in_doubt::InDoubt;
+pub use load::{LoadNow, Loads};
 pub use outages::Unavailable;
 pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
@@ -141,6 +143,8 @@ pub struct Metrics {
     pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
     pub coordination: Coordination,
+    /// Busy workers, waiting requests and requests shed by services with a capacity.
+    pub loads: Loads,
 }
 
 /// What coordinating updates across services cost and left behind (the gateway pattern).
@@ -405,6 +409,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .collect(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
+        capacity: metrics.loads.summaries(&trace.header, state.now),
     }
 }
 

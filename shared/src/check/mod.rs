@@ -317,6 +317,7 @@ impl Checker {
             }
             Event::ServiceUp { .. }
             | Event::ServiceDown { .. }
+            | Event::ServiceLoad { .. }
             | Event::FaultBegins { .. }
             | Event::FaultEnds { .. }
             | Event::Narration { .. } => {}
