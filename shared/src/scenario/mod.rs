@@ -54,7 +54,9 @@ static CATALOG: [ScenarioSpec; 6] = [
         name: "request-response",
         title: "Request/response",
         lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
-                 Product is down or slow, Order's reads fail too: a cascading failure.",
+                 Product is down or slow, Order's reads fail too: a cascading failure. Give Product a capacity \
+                 (workers and a time per request): beyond it calls wait in its queue, then are refused \
+                 (503 overloaded), and the system delivers less than it is asked.",
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
