@@ -450,6 +450,43 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     }
 }
 
+/// One service with a capacity in the numbers: how busy it has been, its longest queue, what
+/// it shed (`docs/METRICS.md`, "Capacity").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CapacityLine {
+    /// The service's name.
+    pub name: String,
+    /// The stem of its metric ids: `product` gives `#metric-product-utilisation`.
+    pub id_stem: String,
+    /// Its utilisation so far, such as `97 %`, or its mean busy workers with unlimited workers
+    /// (`1.9 busy`).
+    pub utilisation: String,
+    /// Its longest queue and the requests it shed, such as `longest queue 10 · 148 shed`.
+    pub queue_and_shed: String,
+}
+
+/// Each service with a capacity, up to `now`.
+pub fn capacity(header: &TraceHeader, state: &WorldState, now: Micros) -> Vec<CapacityLine> {
+    state
+        .metrics
+        .loads
+        .summaries(header, now)
+        .into_iter()
+        .map(|(name, summary)| CapacityLine {
+            id_stem: name.to_lowercase(),
+            utilisation: match summary.utilisation {
+                Some(share) => format!("{:.0} %", share * 100.0),
+                None => format!("{:.1} busy", summary.busy_mean),
+            },
+            queue_and_shed: format!(
+                "longest queue {} · {} shed",
+                summary.waiting_max, summary.shed
+            ),
+            name,
+        })
+        .collect()
+}
+
 /// One broker queue in the delivery numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueLine {
@@ -712,6 +749,17 @@ mod tests {
         // Order has no capacity of its own: no load (its badge, if any, is its pool's queue).
         let order = services(&header, index.state_at(Micros::from_secs(5)))[1].clone();
         assert_eq!((order.load, order.load_badge()), (None, None));
+        // The numbers say how busy it has been, how long its queue got and what it shed.
+        let end = Micros::from_secs(10);
+        let lines = capacity(&header, index.state_at(end), end);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            (lines[0].name.as_str(), lines[0].id_stem.as_str()),
+            ("Product", "product")
+        );
+        assert!(lines[0].utilisation.ends_with(" %"), "{lines:?}");
+        // Order's pool of 2 connections lets at most 2 calls wait on Product's 2 workers.
+        assert_eq!(lines[0].queue_and_shed, "longest queue 1 · 0 shed");
         // Down, a service shows no load.
         let down = ServiceView {
             up: false,
