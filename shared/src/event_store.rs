@@ -151,10 +151,82 @@ struct CompactObserved {
     version: u32,
 }
 
+/// The times of a chunk's events: as offsets from its first while they fit in `u32` (71
+/// minutes) and do not go backwards, as they do in every trace a source makes; else whole.
+#[derive(Clone, Debug)]
+enum Times {
+    Offsets { first: Micros, offsets: Vec<u32> },
+    Whole(Vec<Micros>),
+}
+
+impl Times {
+    fn with_capacity(capacity: usize) -> Times {
+        Times::Offsets {
+            first: Micros::ZERO,
+            offsets: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, at: Micros) {
+        match self {
+            Times::Offsets { first, offsets } => {
+                if offsets.is_empty() {
+                    *first = at;
+                }
+                let offset =
+                    at.0.checked_sub(first.0)
+                        .and_then(|o| u32::try_from(o).ok());
+                match offset {
+                    Some(offset) => offsets.push(offset),
+                    None => {
+                        let mut whole = Vec::with_capacity(offsets.capacity());
+                        whole.extend(offsets.iter().map(|o| Micros(first.0 + *o as u64)));
+                        whole.push(at);
+                        *self = Times::Whole(whole);
+                    }
+                }
+            }
+            Times::Whole(times) => times.push(at),
+        }
+    }
+
+    fn get(&self, i: usize) -> Micros {
+        match self {
+            Times::Offsets { first, offsets } => Micros(first.0 + offsets[i] as u64),
+            Times::Whole(times) => times[i],
+        }
+    }
+
+    fn last(&self) -> Option<Micros> {
+        match self {
+            Times::Offsets { first, offsets } => {
+                offsets.last().map(|o| Micros(first.0 + *o as u64))
+            }
+            Times::Whole(times) => times.last().copied(),
+        }
+    }
+
+    fn partition_point(&self, mut is_before: impl FnMut(Micros) -> bool) -> usize {
+        match self {
+            Times::Offsets { first, offsets } => {
+                offsets.partition_point(|o| is_before(Micros(first.0 + *o as u64)))
+            }
+            Times::Whole(times) => times.partition_point(|at| is_before(*at)),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Times::Offsets { offsets, .. } => offsets.capacity() * size_of::<u32>(),
+            Times::Whole(times) => times.capacity() * size_of::<Micros>(),
+        }
+    }
+}
+
 /// Up to [`CHUNK_EVENTS`] events: their times, their records and their reads' observations.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Chunk {
-    times: Vec<Micros>,
+    times: Times,
     records: Vec<Record>,
     observed: Vec<CompactObserved>,
 }
@@ -220,7 +292,7 @@ impl EventStore {
                 CHUNK_EVENTS
             };
             self.chunks.push(Chunk {
-                times: Vec::with_capacity(capacity),
+                times: Times::with_capacity(capacity),
                 records: Vec::with_capacity(capacity),
                 observed: Vec::new(),
             });
@@ -251,7 +323,7 @@ impl EventStore {
     pub fn at(&self, index: usize) -> Micros {
         assert!(index < self.len, "event {index} of {}", self.len);
         let (chunk, i) = self.locate(index);
-        chunk.times[i]
+        chunk.times.get(i)
     }
 
     /// The time of the last event.
@@ -265,10 +337,10 @@ impl EventStore {
     pub fn partition_point(&self, mut is_before: impl FnMut(Micros) -> bool) -> usize {
         let full = self
             .chunks
-            .partition_point(|c| c.times.last().is_some_and(|at| is_before(*at)));
+            .partition_point(|c| c.times.last().is_some_and(&mut is_before));
         match self.chunks.get(full) {
             None => self.len,
-            Some(chunk) => full * CHUNK_EVENTS + chunk.times.partition_point(|at| is_before(*at)),
+            Some(chunk) => full * CHUNK_EVENTS + chunk.times.partition_point(is_before),
         }
     }
 
@@ -278,7 +350,7 @@ impl EventStore {
             return None;
         }
         let (chunk, i) = self.locate(index);
-        Some(self.decode(chunk, chunk.times[i], chunk.records[i]))
+        Some(self.decode(chunk, chunk.times.get(i), chunk.records[i]))
     }
 
     /// Every event from `start` on, decoded, in order.
@@ -474,7 +546,7 @@ impl EventStore {
             .chunks
             .iter()
             .map(|c| {
-                c.times.capacity() * size_of::<Micros>()
+                c.times.heap_bytes()
                     + c.records.capacity() * size_of::<Record>()
                     + c.observed.capacity() * size_of::<CompactObserved>()
             })
@@ -759,6 +831,23 @@ mod tests {
             read_back.add_event(&b);
         }
         assert_eq!(whole.hex(), read_back.hex());
+    }
+
+    #[test]
+    fn times_that_jump_far_or_go_back_are_kept_whole() {
+        let times = [5, 6, 6 + u32::MAX as u64 + 1, 3, u64::MAX, 7];
+        let events: Vec<TraceEvent> = times
+            .iter()
+            .map(|t| TraceEvent {
+                at: Micros(*t),
+                event: Event::Delivered { msg: MsgId(1) },
+            })
+            .collect();
+        let store = store_of(&events);
+        assert_eq!(store.to_vec(), events);
+        assert!(matches!(store.chunks[0].times, Times::Whole(_)));
+        let steady = store_of(&events[..2]);
+        assert!(matches!(steady.chunks[0].times, Times::Offsets { .. }));
     }
 
     #[test]
