@@ -184,8 +184,7 @@ pub fn message_handled_at(
     let events = index.events();
     let at = events.get(event_idx)?.at;
     events
-        .iter()
-        .skip(event_idx + 1)
+        .iter_from(event_idx + 1)
         .take(HANDLER_EVENTS_MAX)
         .take_while(|e| e.at == at)
         .find_map(|e| match &e.event {

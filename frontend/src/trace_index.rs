@@ -240,21 +240,19 @@ impl TraceIndex {
         let msg = if span.departed == span.sent {
             sent.msg
         } else {
-            match self.events.get(span.departed as usize).map(|e| e.event) {
-                Some(Event::Duplicated { copy, .. }) => copy,
-                _ => sent.msg,
-            }
+            self.events
+                .copy_made(span.departed as usize)
+                .unwrap_or(sent.msg)
         };
         let end = match span.ended {
             NONE => SpanEnd::Open,
-            ended => match self.events.get(ended as usize) {
-                Some(TraceEvent {
-                    at,
-                    event: Event::Dropped { reason, .. },
-                }) => SpanEnd::Dropped(at, reason),
-                Some(TraceEvent { at, .. }) => SpanEnd::Delivered(at),
-                None => SpanEnd::Open,
-            },
+            ended => {
+                let at = self.events.at(ended as usize);
+                match self.events.drop_reason(ended as usize) {
+                    Some(reason) => SpanEnd::Dropped(at, reason),
+                    None => SpanEnd::Delivered(at),
+                }
+            }
         };
         MessageSpan {
             msg,

@@ -384,6 +384,39 @@ impl EventStore {
         }
     }
 
+    /// The reason, if event `index` is a message's drop; read without decoding the event.
+    pub fn drop_reason(&self, index: usize) -> Option<DropReason> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Dropped { reason, .. } => Some(reason),
+            Record::Other { index } => match self.others[index as usize].event {
+                Event::Dropped { reason, .. } => Some(reason),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The copy's id, if event `index` is the network duplicating a message; read without
+    /// decoding the event.
+    pub fn copy_made(&self, index: usize) -> Option<MsgId> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Duplicated { copy, .. } => Some(MsgId(copy as u64)),
+            Record::Other { index } => match self.others[index as usize].event {
+                Event::Duplicated { copy, .. } => Some(copy),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Event `index` if it sends a message: what it sent, borrowed, without allocating.
     pub fn sent(&self, index: usize) -> Option<SentRef<'_>> {
         if index >= self.len {
@@ -873,13 +906,13 @@ mod tests {
     }
 
     #[test]
-    fn sent_and_narration_read_without_decoding() {
+    fn sends_drops_copies_and_narration_read_without_decoding() {
         let trace = crate::scenario::simulate(&RunRequest {
             scenario: "request-response".into(),
             seed: 2,
-            until_s: 10.0,
+            until_s: 20.0,
             knobs: BTreeMap::new(),
-            faults: Vec::new(),
+            faults: vec!["duplicate:*=10%@0".into(), "drop:*=10%@0".into()],
         })
         .unwrap();
         let store = store_of(&trace.events);
@@ -902,7 +935,14 @@ mod tests {
                     assert_eq!((sent.op, sent.caused_by), (*op, *caused_by));
                 }
                 Event::Narration { text } => assert_eq!(store.narration(i), Some(text.as_str())),
-                _ => assert!(store.sent(i).is_none() && store.narration(i).is_none()),
+                Event::Dropped { reason, .. } => assert_eq!(store.drop_reason(i), Some(*reason)),
+                Event::Duplicated { copy, .. } => assert_eq!(store.copy_made(i), Some(*copy)),
+                _ => assert!(
+                    store.sent(i).is_none()
+                        && store.narration(i).is_none()
+                        && store.drop_reason(i).is_none()
+                        && store.copy_made(i).is_none()
+                ),
             }
         }
     }
