@@ -22,11 +22,14 @@ pub const CHUNK_EVENTS: usize = 4096;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StrId(u32);
 
-/// Each distinct string once, named by a number.
+/// Each distinct string once, named by a number; and each distinct row `(service, table, key)`
+/// a read observed, named by a number too.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
     strings: Vec<Arc<str>>,
     ids: BTreeMap<Arc<str>, StrId>,
+    rows: Vec<(ServiceId, StrId, StrId)>,
+    row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
 }
 
 impl Interner {
@@ -40,6 +43,24 @@ impl Interner {
         self.strings.push(shared.clone());
         self.ids.insert(shared, id);
         Some(id)
+    }
+
+    /// The number of the row `key` of `service`'s `table`, interning it if it is new.
+    fn intern_row(&mut self, service: ServiceId, table: &str, key: &str) -> Option<u32> {
+        let row = (service, self.intern(table)?, self.intern(key)?);
+        if let Some(id) = self.row_ids.get(&row) {
+            return Some(*id);
+        }
+        let id = small(self.rows.len() as u64)?;
+        self.rows.push(row);
+        self.row_ids.insert(row, id);
+        Some(id)
+    }
+
+    /// The row numbered `id`: its service, table and key.
+    fn row(&self, id: u32) -> (ServiceId, &str, &str) {
+        let (service, table, key) = self.rows[id as usize];
+        (service, self.get(table), self.get(key))
     }
 
     /// The string numbered `id`.
@@ -63,7 +84,9 @@ impl Interner {
         let strings: usize = self.strings.iter().map(|s| s.len() + 16).sum();
         let list = self.strings.capacity() * size_of::<Arc<str>>();
         let map = self.ids.len() * size_of::<(Arc<str>, StrId)>() * 3 / 2;
-        strings + list + map
+        let rows = self.rows.capacity() * size_of::<(ServiceId, StrId, StrId)>()
+            + self.row_ids.len() * size_of::<((ServiceId, StrId, StrId), u32)>() * 3 / 2;
+        strings + list + map + rows
     }
 }
 
@@ -142,12 +165,11 @@ enum Record {
     },
 }
 
-/// One observation of a read, compactly.
+/// One observation of a read, compactly: the row, by its number in the [`Interner`], and the
+/// version seen.
 #[derive(Copy, Clone, Debug)]
 struct CompactObserved {
-    source_service: ServiceId,
-    source_table: StrId,
-    key: StrId,
+    row: u32,
     version: u32,
 }
 
@@ -535,11 +557,14 @@ impl EventStore {
                 let first = observed_first as usize;
                 let observed = chunk.observed[first..first + observed_count as usize]
                     .iter()
-                    .map(|o| Observed {
-                        source_service: o.source_service,
-                        source_table: text(o.source_table),
-                        key: text(o.key),
-                        version: o.version as u64,
+                    .map(|o| {
+                        let (source_service, source_table, key) = self.strings.row(o.row);
+                        Observed {
+                            source_service,
+                            source_table: source_table.to_string(),
+                            key: key.to_string(),
+                            version: o.version as u64,
+                        }
                     })
                     .collect();
                 Event::OpFinished {
@@ -686,9 +711,7 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
                 .iter()
                 .map(|o| {
                     Some(CompactObserved {
-                        source_service: o.source_service,
-                        source_table: strings.intern(&o.source_table)?,
-                        key: strings.intern(&o.key)?,
+                        row: strings.intern_row(o.source_service, &o.source_table, &o.key)?,
                         version: small(o.version)?,
                     })
                 })
@@ -769,7 +792,7 @@ mod tests {
     #[test]
     fn a_record_is_24_bytes() {
         assert_eq!(size_of::<Record>(), 24);
-        assert_eq!(size_of::<CompactObserved>(), 16);
+        assert_eq!(size_of::<CompactObserved>(), 8);
     }
 
     fn store_of(events: &[TraceEvent]) -> EventStore {

@@ -1,6 +1,8 @@
 //! The event budget: a 600 s run at the highest knobs of every scenario completes within
-//! `MAX_TRACE_EVENTS`, with room to spare; a run that records more ends at the bound and says so.
+//! `MAX_TRACE_EVENTS`, with room to spare, and its trace fits the page's compact store in at most
+//! 64 bytes an event; a run that records more ends at the bound and says so.
 
+use shared::event_store::EventStore;
 use shared::protocol::{EndReason, Event, RunRequest};
 use shared::scenario::{MAX_UNTIL_S, start};
 use shared::sim::MAX_TRACE_EVENTS;
@@ -91,8 +93,9 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     ]
 }
 
-/// Runs `scenario` for 600 s at `knobs`, counting events without keeping them.
-fn count_events(scenario: &str, knobs: &[(&str, f64)]) -> (usize, EndReason) {
+/// Runs `scenario` for 600 s at `knobs`, keeping its events in a compact store as the page
+/// does; returns how many there were, why the run ended, and the store's bytes per event.
+fn run_stored(scenario: &str, knobs: &[(&str, f64)]) -> (usize, EndReason, f64) {
     let request = RunRequest {
         scenario: scenario.into(),
         seed: 1,
@@ -101,30 +104,42 @@ fn count_events(scenario: &str, knobs: &[(&str, f64)]) -> (usize, EndReason) {
         faults: Vec::new(),
     };
     let mut sim = start(&request).unwrap();
-    let mut events = 0;
+    let mut store = EventStore::new();
     let mut end = None;
     loop {
         let more = sim.step();
         for event in sim.drain_events() {
-            events += 1;
             if let Event::RunEnded { reason, .. } = event.event {
                 end = Some(reason);
             }
+            store.push(&event);
         }
         if !more {
             break;
         }
     }
-    (events, end.expect("a finished run ends with run_ended"))
+    let events = store.len();
+    let bytes_per_event = store.heap_bytes() as f64 / events as f64;
+    (
+        events,
+        end.expect("a finished run ends with run_ended"),
+        bytes_per_event,
+    )
 }
 
 #[test]
 fn a_600_s_run_at_the_highest_knobs_of_every_scenario_completes() {
     let mut most = 0;
     for (scenario, knobs) in heaviest_runs() {
-        let (events, end) = count_events(scenario, &knobs);
-        println!("{scenario}: {events} events in 600 s ({end:?})");
+        let (events, end, bytes_per_event) = run_stored(scenario, &knobs);
+        println!(
+            "{scenario}: {events} events in 600 s ({end:?}), stored in {bytes_per_event:.1} B/event"
+        );
         assert_eq!(end, EndReason::ReachedUntil, "{scenario}: {events} events");
+        assert!(
+            bytes_per_event <= 64.0,
+            "{scenario}: {bytes_per_event:.1} B/event"
+        );
         most = most.max(events);
     }
     println!(
@@ -151,8 +166,9 @@ fn an_overloaded_consumer_fills_the_budget_and_the_run_ends_there() {
         ("idempotent", 1.0),
         ("durable", 1.0),
     ];
-    let (events, end) = count_events("event-driven", &knobs);
-    println!("overloaded event-driven: {events} events ({end:?})");
+    let (events, end, bytes_per_event) = run_stored("event-driven", &knobs);
+    println!("overloaded event-driven: {events} events ({end:?}), {bytes_per_event:.1} B/event");
+    assert!(bytes_per_event <= 64.0);
     assert_eq!(end, EndReason::Budget);
     assert!((MAX_TRACE_EVENTS + 1..MAX_TRACE_EVENTS + 16).contains(&events));
 }
