@@ -12,7 +12,6 @@ use crate::protocol::{
 };
 use crate::time::Micros;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Events per chunk: a chunk is allocated whole (about 128 KiB), so at most one is partly
 /// empty.
@@ -23,25 +22,50 @@ pub const CHUNK_EVENTS: usize = 4096;
 pub struct StrId(u32);
 
 /// Each distinct string once, named by a number; and each distinct row `(service, table, key)`
-/// a read observed, named by a number too.
+/// a read observed, named by a number too. A string is found by its 64-bit FNV-1a hash, so a
+/// look-up compares integers, not strings that share long prefixes (`OrderCreated#…`); the rare
+/// string whose hash another already has is found by its text.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
-    strings: Vec<Arc<str>>,
-    ids: BTreeMap<Arc<str>, StrId>,
+    strings: Vec<Box<str>>,
+    by_hash: BTreeMap<u64, StrId>,
+    collided: BTreeMap<Box<str>, StrId>,
     rows: Vec<(ServiceId, StrId, StrId)>,
     row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
+}
+
+/// The 64-bit FNV-1a hash of `text`.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Interner {
     /// The number of `text`, interning it if it is new; `None` once `u32` numbers run out.
     pub fn intern(&mut self, text: &str) -> Option<StrId> {
-        if let Some(id) = self.ids.get(text) {
+        self.intern_hashed(text, fnv1a(text))
+    }
+
+    fn intern_hashed(&mut self, text: &str, hash: u64) -> Option<StrId> {
+        let known = self.by_hash.get(&hash).copied();
+        if let Some(id) = known
+            && self.get(id) == text
+        {
+            return Some(id);
+        }
+        if known.is_some()
+            && let Some(id) = self.collided.get(text)
+        {
             return Some(*id);
         }
-        let id = StrId(u32::try_from(self.strings.len()).ok()?);
-        let shared: Arc<str> = Arc::from(text);
-        self.strings.push(shared.clone());
-        self.ids.insert(shared, id);
+        let id = StrId(small(self.strings.len() as u64)?);
+        self.strings.push(text.into());
+        if known.is_some() {
+            self.collided.insert(text.into(), id);
+        } else {
+            self.by_hash.insert(hash, id);
+        }
         Some(id)
     }
 
@@ -78,12 +102,18 @@ impl Interner {
         self.strings.is_empty()
     }
 
-    /// Heap bytes it holds: each string's allocation (with `Arc`'s two counts), the list, and
-    /// an estimate of the map (its entries at two-thirds fill of B-tree nodes).
+    /// Heap bytes it holds: each string's bytes, the list, and an estimate of the maps (their
+    /// entries at two-thirds fill of B-tree nodes). The allocator's own overhead per string is
+    /// not counted.
     pub fn heap_bytes(&self) -> usize {
-        let strings: usize = self.strings.iter().map(|s| s.len() + 16).sum();
-        let list = self.strings.capacity() * size_of::<Arc<str>>();
-        let map = self.ids.len() * size_of::<(Arc<str>, StrId)>() * 3 / 2;
+        let strings: usize = self.strings.iter().map(|s| s.len()).sum();
+        let list = self.strings.capacity() * size_of::<Box<str>>();
+        let map = self.by_hash.len() * size_of::<(u64, StrId)>() * 3 / 2
+            + self
+                .collided
+                .keys()
+                .map(|s| s.len() + size_of::<(Box<str>, StrId)>() * 3 / 2)
+                .sum::<usize>();
         let rows = self.rows.capacity() * size_of::<(ServiceId, StrId, StrId)>()
             + self.row_ids.len() * size_of::<((ServiceId, StrId, StrId), u32)>() * 3 / 2;
         strings + list + map + rows
@@ -887,6 +917,31 @@ mod tests {
             read_back.add_event(&b);
         }
         assert_eq!(whole.hex(), read_back.hex());
+    }
+
+    #[test]
+    fn strings_whose_hashes_collide_keep_their_own_numbers() {
+        let mut strings = Interner::default();
+        let a = strings.intern_hashed("a", 7).unwrap();
+        let b = strings.intern_hashed("b", 7).unwrap();
+        let c = strings.intern_hashed("c", 7).unwrap();
+        assert_eq!((a, b, c), (StrId(0), StrId(1), StrId(2)));
+        assert_eq!(strings.intern_hashed("b", 7), Some(b));
+        assert_eq!(strings.intern_hashed("a", 7), Some(a));
+        assert_eq!(strings.intern_hashed("c", 7), Some(c));
+        assert_eq!(
+            (strings.get(a), strings.get(b), strings.get(c)),
+            ("a", "b", "c")
+        );
+        assert_eq!(
+            strings.intern("a"),
+            Some(StrId(3)),
+            "another hash: a string of its own"
+        );
+        assert_eq!(strings.len(), 4);
+        // FNV-1a as published: the empty string hashes to the offset basis.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]
