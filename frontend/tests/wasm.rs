@@ -33,7 +33,7 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
 fn fold_from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
     let mut state = WorldState::new(index.header());
     for event in index.events().iter().take_while(|e| e.at <= t) {
-        state.apply(event);
+        state.apply(&event);
     }
     state
 }
@@ -52,7 +52,7 @@ fn a_run_in_webassembly_is_deterministic_and_hashes_its_json_lines() {
     let trace = shared::scenario::simulate(&config.request()).unwrap();
     let reread = shared::protocol::Trace::from_jsonl(&trace.to_jsonl()).unwrap();
     assert_eq!(reread.hash_hex(), hash);
-    assert_eq!(reread.events.as_slice(), index.events());
+    assert_eq!(reread.events, index.events().to_vec());
 }
 
 #[wasm_bindgen_test]
@@ -219,8 +219,8 @@ fn a_run_computed_in_slices_and_causation_chains_in_the_browser() {
         sliced.append(computation.slice(97));
     }
     assert_eq!(computation.hash_hex(), hash);
-    assert_eq!(sliced.events(), run.events());
-    let child = run.spans().iter().find(|s| s.caused_by.is_some()).unwrap();
+    assert_eq!(sliced.events().to_vec(), run.events().to_vec());
+    let child = run.spans().find(|s| s.caused_by.is_some()).unwrap();
     let chain = frontend::selection::causation_chain(&run, child.msg);
     assert!(chain.has(child.msg) && chain.has(child.caused_by.unwrap()));
 }
