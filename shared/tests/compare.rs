@@ -131,3 +131,33 @@ fn the_hybrid_sits_between_its_two_halves() {
     // Ride copies names only, not whole driver records.
     assert!(hybrid.duplicated_bytes > 0);
 }
+
+#[test]
+fn two_phase_commit_has_no_aborted_reads_for_slower_writes_than_the_saga() {
+    let table = table();
+    let saga = row(&table, "gateway");
+    let two_phase = table
+        .rows
+        .iter()
+        .find(|row| row.title == "Gateway (2PC)")
+        .expect("the 2PC row is in the table");
+    assert_eq!(two_phase.scenario, "gateway");
+    assert_eq!(two_phase.knobs.get("protocol"), Some(&1.0));
+    assert!(
+        saga.knobs.is_empty(),
+        "the saga row is the gateway's default"
+    );
+    assert_eq!(two_phase.healthy.coordination.aborted_reads, 0);
+    assert_eq!(
+        two_phase.stale_reads, 0,
+        "a confirmed rename is committed everywhere"
+    );
+    // Prepare, then commit: a round trip more than the saga's apply.
+    assert!(
+        two_phase.write_p50_us > saga.write_p50_us * 5 / 4,
+        "{} vs {}",
+        two_phase.write_p50_us,
+        saga.write_p50_us
+    );
+    assert_eq!(two_phase.read_availability_pct, 100.0);
+}

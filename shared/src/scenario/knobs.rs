@@ -109,7 +109,14 @@ impl Knobs {
                 )
             })
             .collect();
-        Ok(Knobs { values })
+        let knobs = Knobs { values };
+        match (spec.refuse)(&knobs) {
+            Some(reason) => Err(ScenarioError::KnobsConflict {
+                scenario: spec.name.to_string(),
+                reason,
+            }),
+            None => Ok(knobs),
+        }
     }
 
     /// The value of knob `name`. Scenarios only ask for their own knobs.
@@ -247,6 +254,24 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("expected KNOB=VALUE"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_gateway_protocol_is_picked_by_name() {
+        let spec = find("gateway").unwrap();
+        let parse = |text| parse_knob_assignment(spec, text);
+        assert_eq!(
+            parse("protocol=2pc").unwrap(),
+            ("protocol".to_string(), 1.0)
+        );
+        assert_eq!(
+            parse("protocol=saga").unwrap(),
+            ("protocol".to_string(), 0.0)
+        );
+        assert!(parse("protocol=3pc").is_err());
+        // The saga is the default, as it was before the knob existed.
+        let knobs = Knobs::resolve(spec, &BTreeMap::new()).unwrap();
+        assert_eq!(knobs.get("protocol"), 0.0);
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub struct ScenarioSpec {
     /// Its knobs.
     pub knobs: &'static [KnobSpec],
     build: fn(&Knobs, &mut SimRng) -> World,
+    /// Why these knob values do not go together, if they do not.
+    refuse: fn(&Knobs) -> Option<String>,
+}
+
+/// For scenarios whose knobs all go together.
+fn any_combination(_: &Knobs) -> Option<String> {
+    None
 }
 
 /// Every scenario, in the order the page lists them.
@@ -51,6 +58,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "duplication",
@@ -61,6 +69,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: duplication::KNOBS,
         build: duplication::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "eventual-consistency",
@@ -71,6 +80,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: eventual_consistency::KNOBS,
         build: eventual_consistency::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "event-driven",
@@ -83,6 +93,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "gateway",
@@ -90,10 +101,14 @@ static CATALOG: [ScenarioSpec; 6] = [
         lesson: "A coordinator sends each rename to Product and to Order and waits for both, so a confirmed \
                  rename is everywhere — but the user waits for the slower service, any failure means a \
                  rollback, readers can see a rename before it is decided and then see it rolled back \
-                 (aborted reads), and a coordinator crash mid-way leaves a partial update.",
+                 (aborted reads), and a coordinator crash mid-way leaves a partial update. With \
+                 protocol=2pc (two-phase commit) both first prepare the rename and commit it only on the \
+                 coordinator's logged decision: no aborted reads, but slower renames, and a coordinator \
+                 crash leaves rows in doubt, locked, until it recovers.",
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
+        refuse: gateway::refuse,
     },
     ScenarioSpec {
         name: "hybrid",
@@ -105,6 +120,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: hybrid::KNOBS,
         build: hybrid::build,
+        refuse: any_combination,
     },
 ];
 
@@ -165,6 +181,14 @@ pub enum ScenarioError {
         interval_s: f64,
         /// The smallest rate above zero a rate knob takes.
         min: f64,
+    },
+    /// Knob values that each are in range but do not go together.
+    #[error("scenario {scenario} cannot run with these knobs: {reason}")]
+    KnobsConflict {
+        /// The scenario.
+        scenario: String,
+        /// Which knobs, and why.
+        reason: String,
     },
     /// A `KNOB=VALUE` assignment could not be read.
     #[error("cannot read {text:?}: expected KNOB=VALUE with a number, such as read_rate_per_s=5")]
@@ -242,10 +266,28 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
     let run = RunInfo {
         scenario: spec.name.to_string(),
         seed: request.seed,
-        knobs: knobs.values().clone(),
+        knobs: header_knobs(spec, &knobs),
         until: Micros::from_secs_f64(request.until_s),
     };
     Ok(PreparedRun { run, world, rng })
+}
+
+/// Knobs added after traces were recorded and shared: at their default they are left out of the
+/// trace's header, so a run that does not use them keeps its trace, byte for byte, and its hash.
+/// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
+const LEFT_OUT_AT_DEFAULT: &[&str] = &["protocol"];
+
+/// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
+/// their default.
+fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> std::collections::BTreeMap<String, f64> {
+    let mut values = knobs.values().clone();
+    for knob in spec.knobs {
+        if LEFT_OUT_AT_DEFAULT.contains(&knob.name) && values.get(knob.name) == Some(&knob.default)
+        {
+            values.remove(knob.name);
+        }
+    }
+    values
 }
 
 /// Runs a request to its end and returns the whole trace.
