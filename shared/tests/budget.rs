@@ -14,7 +14,7 @@ const READS_PER_S: f64 = 50.0;
 const RENAMES_PER_S: f64 = 20.0;
 
 /// Each scenario at the knobs that make it record the most: every rate at its highest, the most
-/// products per order, the fastest links, no outage.
+/// products per order, the fastest links, no outage (the gateway under each protocol).
 fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     let (r, n) = (READS_PER_S, RENAMES_PER_S);
     vec![
@@ -79,6 +79,17 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             ],
         ),
         (
+            "gateway",
+            vec![
+                ("protocol", 1.0),
+                ("read_rate_per_s", r),
+                ("rename_rate_per_s", n),
+                ("products_per_order", 8.0),
+                ("link_latency_ms", 1.0),
+                ("product_down_for_s", 0.0),
+            ],
+        ),
+        (
             "hybrid",
             vec![
                 ("read_rate_per_s", r),
@@ -132,8 +143,12 @@ fn a_600_s_run_at_the_highest_knobs_of_every_scenario_completes() {
     let mut most = 0;
     for (scenario, knobs) in heaviest_runs() {
         let (events, end, bytes_per_event) = run_stored(scenario, &knobs);
+        let protocol = knobs
+            .iter()
+            .find(|(name, _)| *name == "protocol")
+            .map_or(String::new(), |(_, value)| format!(" protocol={value}"));
         println!(
-            "{scenario}: {events} events in 600 s ({end:?}), stored in {bytes_per_event:.1} B/event"
+            "{scenario}{protocol}: {events} events in 600 s ({end:?}), stored in {bytes_per_event:.1} B/event"
         );
         assert_eq!(end, EndReason::ReachedUntil, "{scenario}: {events} events");
         assert!(
