@@ -14,6 +14,10 @@ struct Pattern {
     source_of_truth: &'static str,
     read_op: &'static str,
     write_op: &'static str,
+    /// Knobs of the scenario that make this pattern (on top of [`WORKLOAD`]).
+    knobs: &'static [(&'static str, f64)],
+    /// Its title, when it is not the scenario's.
+    title: Option<&'static str>,
 }
 
 /// The rows of the table, in the article's order; scenarios not in the catalog are skipped.
@@ -23,32 +27,59 @@ const PATTERNS: &[Pattern] = &[
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
+        knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "duplication",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
+        knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "gateway",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
+        knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "eventual-consistency",
         source_of_truth: "Product",
         read_op: READ_ORDER_OP,
         write_op: RENAME_PRODUCT_OP,
+        knobs: &[],
+        title: None,
     },
     Pattern {
         scenario: "hybrid",
         source_of_truth: "Driver",
         read_op: "read ride",
         write_op: "rename driver",
+        knobs: &[],
+        title: None,
+    },
+    // After the article: eventual consistency whose events leave through a transactional
+    // outbox. Last, so the rows above keep their place.
+    Pattern {
+        scenario: "eventual-consistency",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("publish", 1.0)],
+        title: Some("Eventual consistency (outbox)"),
     },
 ];
+
+/// The patterns whose scenarios are in the catalog, in the table's order.
+fn patterns() -> impl Iterator<Item = (&'static Pattern, &'static crate::scenario::ScenarioSpec)> {
+    PATTERNS
+        .iter()
+        .filter_map(|pattern| Some((pattern, find(pattern.scenario).ok()?)))
+}
 
 /// The shared workload: every knob a scenario has of these takes this value.
 const WORKLOAD: &[(&str, f64)] = &[
@@ -82,12 +113,11 @@ pub const OUTAGE_FOR_S: u64 = 10;
 
 /// The runs of the comparison, in order: for each pattern, healthy then with the outage.
 pub fn requests(seed: u64) -> Vec<RunRequest> {
-    PATTERNS
-        .iter()
-        .filter_map(|pattern| Some((pattern, find(pattern.scenario).ok()?)))
+    patterns()
         .flat_map(|(pattern, spec)| {
             let knobs: BTreeMap<String, f64> = WORKLOAD
                 .iter()
+                .chain(pattern.knobs)
                 .filter(|(name, _)| spec.knobs.iter().any(|knob| knob.name == *name))
                 .map(|(name, value)| (name.to_string(), *value))
                 .collect();
@@ -123,9 +153,10 @@ pub fn compare(seed: u64) -> Result<Comparison, ScenarioError> {
 pub fn table(seed: u64, summaries: Vec<RunSummary>) -> Comparison {
     let mut rows = Vec::new();
     let mut runs = summaries.into_iter();
-    while let (Some(healthy), Some(outage)) = (runs.next(), runs.next()) {
-        let Some(pattern) = PATTERNS.iter().find(|p| p.scenario == healthy.scenario) else {
-            continue;
+    // The summaries come in the order of `requests`: two per pattern.
+    for (pattern, _) in patterns() {
+        let (Some(healthy), Some(outage)) = (runs.next(), runs.next()) else {
+            break;
         };
         rows.push(row(pattern, healthy, outage));
     }
@@ -169,10 +200,12 @@ fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> Comparison
             .unwrap_or_default();
         percent(counts.ok, counts.ok + counts.failed)
     };
-    let title = catalog()
-        .iter()
-        .find(|spec| spec.name == pattern.scenario)
-        .map_or(pattern.scenario, |spec| spec.title);
+    let title = pattern.title.unwrap_or_else(|| {
+        catalog()
+            .iter()
+            .find(|spec| spec.name == pattern.scenario)
+            .map_or(pattern.scenario, |spec| spec.title)
+    });
     ComparisonRow {
         scenario: pattern.scenario.to_string(),
         title: title.to_string(),

@@ -81,7 +81,7 @@ pub fn CompareView(
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=rows key=|row| row.scenario.clone() let:row>
+                            <For each=rows key=|row| row.title.clone() let:row>
                                 <tr data-scenario=row.scenario.clone()>
                                     <th scope="row">
                                         <button

@@ -109,7 +109,14 @@ impl Knobs {
                 )
             })
             .collect();
-        Ok(Knobs { values })
+        let knobs = Knobs { values };
+        match (spec.refuse)(&knobs) {
+            Some(reason) => Err(ScenarioError::KnobsConflict {
+                scenario: spec.name.to_string(),
+                reason,
+            }),
+            None => Ok(knobs),
+        }
     }
 
     /// The value of knob `name`. Scenarios only ask for their own knobs.
@@ -185,6 +192,48 @@ mod tests {
         );
         check(&[("read_rate_per_s", f64::NAN)], "out of range");
         check(&[("products_per_order", 2.5)], "must be a whole number");
+    }
+
+    #[test]
+    fn the_outbox_is_refused_with_knobs_that_would_break_its_promise() {
+        let check = |scenario: &str, pairs: &[(&str, f64)], expected: Option<&str>| {
+            let given = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            let result = Knobs::resolve(find(scenario).unwrap(), &given).map_err(|e| e.to_string());
+            match expected {
+                None => assert!(result.is_ok(), "{scenario} {pairs:?}: {result:?}"),
+                Some(expected) => {
+                    let err = result.unwrap_err();
+                    assert!(
+                        err.contains(expected),
+                        "{err:?} should contain {expected:?}"
+                    );
+                }
+            }
+        };
+        check("eventual-consistency", &[("publish", 1.0)], None);
+        check(
+            "eventual-consistency",
+            &[("publish", 1.0), ("apply_only_newer", 0.0)],
+            Some("cannot run with these knobs: publish=outbox needs apply_only_newer=1"),
+        );
+        // Dual write takes any of them.
+        check("eventual-consistency", &[("apply_only_newer", 0.0)], None);
+        check(
+            "event-driven",
+            &[("publish", 1.0), ("idempotent", 1.0)],
+            None,
+        );
+        check(
+            "event-driven",
+            &[("publish", 1.0), ("idempotent", 1.0), ("durable", 0.0)],
+            Some("publish=outbox needs durable=1"),
+        );
+        check(
+            "event-driven",
+            &[("publish", 1.0)],
+            Some("publish=outbox needs idempotent=1"),
+        );
+        check("event-driven", &[("durable", 0.0)], None);
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub struct ScenarioSpec {
     /// Its knobs.
     pub knobs: &'static [KnobSpec],
     build: fn(&Knobs, &mut SimRng) -> World,
+    /// Why these knob values do not go together, if they do not.
+    refuse: fn(&Knobs) -> Option<String>,
+}
+
+/// For scenarios whose knobs all go together.
+fn any_combination(_: &Knobs) -> Option<String> {
+    None
 }
 
 /// Every scenario, in the order the page lists them.
@@ -51,6 +58,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "duplication",
@@ -61,6 +69,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: duplication::KNOBS,
         build: duplication::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "eventual-consistency",
@@ -71,6 +80,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: eventual_consistency::KNOBS,
         build: eventual_consistency::build,
+        refuse: eventual_consistency::refuse,
     },
     ScenarioSpec {
         name: "event-driven",
@@ -83,6 +93,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
+        refuse: event_driven::refuse,
     },
     ScenarioSpec {
         name: "gateway",
@@ -94,6 +105,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
+        refuse: any_combination,
     },
     ScenarioSpec {
         name: "hybrid",
@@ -105,6 +117,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: hybrid::KNOBS,
         build: hybrid::build,
+        refuse: any_combination,
     },
 ];
 
@@ -165,6 +178,14 @@ pub enum ScenarioError {
         interval_s: f64,
         /// The smallest rate above zero a rate knob takes.
         min: f64,
+    },
+    /// Knob values that each are in range but do not go together.
+    #[error("scenario {scenario} cannot run with these knobs: {reason}")]
+    KnobsConflict {
+        /// The scenario.
+        scenario: String,
+        /// Which knobs, and why.
+        reason: String,
     },
     /// A `KNOB=VALUE` assignment could not be read.
     #[error("cannot read {text:?}: expected KNOB=VALUE with a number, such as read_rate_per_s=5")]
