@@ -128,6 +128,12 @@ impl Product {
                 return;
             }
             Some(outbox) => {
+                if !self.explained_rename {
+                    self.explained_rename = true;
+                    ctx.narrate(format!(
+                        "Product renames product {product} to {name} (v{version}); its relay publishes ProductUpdated from the outbox until the broker confirms it. Until it arrives, Order's copy shows the old name."
+                    ));
+                }
                 let write = Write::new(PRODUCTS_TABLE, &key, name, version);
                 let event = DomainEvent::ProductUpdated(renamed.clone());
                 outbox.commit(vec![write], event, ctx);
@@ -137,9 +143,6 @@ impl Product {
         if !self.explained_rename {
             self.explained_rename = true;
             ctx.narrate(match (self.config.broker, self.config.update_copies_in) {
-                (Some(_), _) if self.outbox.is_some() => format!(
-                    "Product renames product {product} to {name} (v{version}); its relay publishes ProductUpdated from the outbox until the broker confirms it. Until it arrives, Order's copy shows the old name."
-                ),
                 (Some(_), _) => format!(
                     "Product renames product {product} to {name} (v{version}) and publishes ProductUpdated: until it arrives, Order's copy shows the old name."
                 ),
