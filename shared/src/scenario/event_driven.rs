@@ -146,13 +146,14 @@ pub fn refuse(knobs: &Knobs) -> Option<String> {
         return Some(
             "publish=outbox needs durable=1: the relay marks an outbox row sent once the broker \
              confirms it, and a broker keeping its queues in memory loses confirmed events in a \
-             crash, which nothing would then publish again"
+             crash, which nothing would then publish again; set durable=1"
                 .to_string(),
         );
     }
     (knobs.get(IDEMPOTENT.name) < 1.0).then(|| {
         "publish=outbox needs idempotent=1: the relay publishes again any event the broker has not \
-         confirmed, so consumers get some twice and must drop what they already applied"
+         confirmed, so consumers get some twice and must drop what they already applied; set \
+         idempotent=1"
             .to_string()
     })
 }

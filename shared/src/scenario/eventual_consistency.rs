@@ -74,8 +74,8 @@ pub const KNOBS: &[KnobSpec] = &[
 pub fn refuse(knobs: &Knobs) -> Option<String> {
     (uses_outbox(knobs) && knobs.get(APPLY_ONLY_NEWER.name) == 0.0).then(|| {
         "publish=outbox needs apply_only_newer=1: the relay publishes again any event the broker \
-         has not confirmed, so Order gets some twice, late; without the version check a late \
-         copy rolls its copy back"
+         has not confirmed, so Order gets some twice, and late; without the version check a late \
+         one rolls its copy back"
             .to_string()
     })
 }
