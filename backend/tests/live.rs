@@ -1074,3 +1074,62 @@ async fn check_the_outbox_survives_a_crash_after_write(broker: BrokerChoice) {
     run.stop();
     run.finished().await;
 }
+
+/// Event-driven through the outbox, live: Order crashes after half of its order writes, before
+/// publishing (its failpoint); each order and its outbox row are one SQLite transaction, so the
+/// relay publishes them all when Order is back, and every order stored ships exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_outbox_every_order_stored_ships_once_although_order_crashes_after_writes() {
+    const ORDER: ServiceId = ServiceId(1);
+    const SHIPPING: ServiceId = ServiceId(4);
+    let dir = TempDir::new("live-outbox-orders");
+    let request = request(
+        "event-driven",
+        120.0,
+        &orders_shipping_by_hand(&[("publish", 1.0), ("order_crash_after_write_pct", 50.0)]),
+    );
+    let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
+    let crashes = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::ServiceDown { service } if service == ORDER))
+            .count()
+    };
+    eventually(
+        "Order stored five orders and crashed after two writes",
+        || {
+            let trace = run.trace();
+            orders_stored(&trace).len() >= 5 && crashes(&trace) >= 2
+        },
+    )
+    .await;
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    // Orders already sent to a crashed Order are refused; let the last ones land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let orders = orders_stored(&run.trace());
+    eventually("Shipping ships every order Order stored", || {
+        orders
+            .iter()
+            .all(|order| sqlite_row(&shipping_db, "shipments", order).is_some())
+    })
+    .await;
+    eventually("every outbox row is marked sent", || {
+        (1..=orders.len()).all(|row| {
+            sqlite_row(&order_db, "outbox", &format!("{row:08}"))
+                .is_some_and(|(value, _)| value.starts_with("sent: OrderCreated "))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for order in &orders {
+        assert_eq!(
+            sqlite_row(&shipping_db, "shipments", order).map(|(_, times)| times),
+            Some(1),
+            "order {order} ships exactly once"
+        );
+    }
+    run.stop();
+}
