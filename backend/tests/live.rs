@@ -957,7 +957,7 @@ async fn a_client_reads_at_its_rate_live_as_in_the_simulation() {
 }
 
 /// The transactional outbox for real: Product commits the rename and its outbox row in one
-/// SQLite transaction, then dies before publishing (its failpoint, `product_crash_after_write_pct`
+/// SQLite transaction, then dies before publishing (its failpoint, `crash_after_write_pct`
 /// at 100 %); its port closes, it restarts from its database, and the relay finds the pending
 /// row, publishes it with a confirm and marks it sent — Order's copy converges. Under dual write
 /// the same crash loses the event: the copy keeps the old name.
@@ -975,9 +975,7 @@ async fn over_rabbitmq_the_outbox_publishes_a_rename_that_product_crashed_before
 fn crashing_after_every_write(publish: f64) -> RunRequest {
     let mut request = quiet_eventual_consistency();
     request.knobs.insert("publish".into(), publish);
-    request
-        .knobs
-        .insert("product_crash_after_write_pct".into(), 100.0);
+    request.knobs.insert("crash_after_write_pct".into(), 100.0);
     request
 }
 
@@ -1086,7 +1084,7 @@ async fn through_the_outbox_every_order_stored_ships_once_although_order_crashes
     let request = request(
         "event-driven",
         120.0,
-        &orders_shipping_by_hand(&[("publish", 1.0), ("order_crash_after_write_pct", 50.0)]),
+        &orders_shipping_by_hand(&[("publish", 1.0), ("crash_after_write_pct", 50.0)]),
     );
     let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
     let order_db = run.database(ORDER).unwrap().to_path_buf();

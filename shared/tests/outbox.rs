@@ -52,7 +52,7 @@ fn eventual_consistency_with(seed: u64, publish: &str, crash_pct: f64, faults: &
         publish,
         &[
             ("rename_rate_per_s", 2.0),
-            ("product_crash_after_write_pct", crash_pct),
+            ("crash_after_write_pct", crash_pct),
             ("order_down_for_s", 0.0),
         ],
         &faults,
@@ -72,7 +72,7 @@ fn event_driven(seed: u64, publish: &str) -> Trace {
         publish,
         &[
             ("idempotent", 1.0),
-            ("order_crash_after_write_pct", 10.0),
+            ("crash_after_write_pct", 10.0),
             ("shipping_down_for_s", 0.0),
         ],
         &[

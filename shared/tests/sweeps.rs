@@ -47,9 +47,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "idempotent" | "redelivery" | "durable" | "publish" => rng.below(2) as f64,
             // Crashes between a write and its publish: what the outbox survives and dual write
             // does not (see below, and tests/outbox.rs).
-            "product_crash_after_write_pct" | "order_crash_after_write_pct" => {
-                pick(&mut rng, 0.0, 20.0)
-            }
+            "crash_after_write_pct" => pick(&mut rng, 0.0, 20.0),
             // Convergence is what the version check promises; without it, see the lesson test.
             "apply_only_newer" => 1.0,
             "update_both" => rng.below(2) as f64,
@@ -99,13 +97,8 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
     } else {
         // Dual write loses the event of a change it crashed before publishing: that is its
         // lesson, not an invariant.
-        for name in [
-            "product_crash_after_write_pct",
-            "order_crash_after_write_pct",
-        ] {
-            if knobs.contains_key(name) {
-                knobs.insert(name.into(), 0.0);
-            }
+        if knobs.contains_key("crash_after_write_pct") {
+            knobs.insert("crash_after_write_pct".into(), 0.0);
         }
     }
     let mut faults = vec![random_network_fault(&mut rng)];

@@ -117,7 +117,7 @@ const INVENTORY_DOWN_FOR: KnobSpec = down_for("inventory_down_for_s", "Inventory
 const SHIPPING_DOWN_AT: KnobSpec = down_at("shipping_down_at_s", "Shipping down at", 8.0);
 const SHIPPING_DOWN_FOR: KnobSpec = down_for("shipping_down_for_s", "Shipping down for", 8.0);
 const ORDER_CRASH_AFTER_WRITE: KnobSpec =
-    crash_after_write("order_crash_after_write_pct", "Order crashes after a write");
+    crash_after_write("crash_after_write_pct", "Order crashes after a write");
 
 pub const KNOBS: &[KnobSpec] = &[
     ORDER_RATE,

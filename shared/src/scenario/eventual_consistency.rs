@@ -50,10 +50,8 @@ const ORDER_DOWN_AT: KnobSpec = down_at("order_down_at_s", "Order down at", 12.0
 const ORDER_DOWN_FOR: KnobSpec = down_for("order_down_for_s", "Order down for", 6.0);
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);
 const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 0.0);
-const PRODUCT_CRASH_AFTER_WRITE: KnobSpec = crash_after_write(
-    "product_crash_after_write_pct",
-    "Product crashes after a write",
-);
+const PRODUCT_CRASH_AFTER_WRITE: KnobSpec =
+    crash_after_write("crash_after_write_pct", "Product crashes after a write");
 
 pub const KNOBS: &[KnobSpec] = &[
     RENAME_RATE,
