@@ -1,12 +1,14 @@
 //! The anomaly checker judges live runs as it judges simulated ones: each scenario run live
 //! (real services, SQLite files, HTTP, the embedded broker) and simulated with the same knobs
 //! shows the same kinds of anomaly — the evidence that the simulation teaches what real services
-//! do.
+//! do. The gateway's two protocols too: live as simulated, the saga shows aborted reads where
+//! two-phase commit shows none.
 
 mod support;
 
 use backend::live::{LiveConfig, LiveRun, Storage};
 use shared::check::{AnomalyKind, check, counts};
+use shared::metrics::summarize;
 use shared::protocol::{EndReason, Event, Trace};
 use std::collections::BTreeSet;
 use support::{TempDir, request};
@@ -32,6 +34,16 @@ fn cases() -> Vec<Case> {
         ("durable", 0.0),
     ];
     let no_fault = Vec::new;
+    let saga_refused = |protocol: f64| {
+        vec![
+            ("protocol", protocol),
+            ("product_failure_pct", 100.0),
+            ("order_failure_pct", 0.0),
+            ("coordinator_crash_at_rename", 0.0),
+            ("rename_rate_per_s", 5.0),
+            ("read_rate_per_s", 20.0),
+        ]
+    };
     vec![
         // Every read asks Product: never stale.
         (
@@ -77,6 +89,25 @@ fn cases() -> Vec<Case> {
         (
             "gateway",
             vec![
+                ("rename_rate_per_s", 3.0),
+                ("coordinator_crash_at_rename", 4.0),
+                ("coordinator_restart_after_s", 1.0),
+                ("product_failure_pct", 0.0),
+                ("order_failure_pct", 0.0),
+            ],
+            no_fault(),
+        ),
+        // Product refuses every rename: under the saga, Order applies each before the refusal is
+        // known and reads in between return names rolled back a moment later (aborted reads);
+        // under two-phase commit Order only holds them prepared, and no read returns one.
+        ("gateway", saga_refused(0.0), no_fault()),
+        ("gateway", saga_refused(1.0), no_fault()),
+        // Two-phase commit, the coordinator crashing after deciding its 4th rename and
+        // restarting 1 s later: both rows stay in doubt meanwhile; nothing is half done.
+        (
+            "gateway",
+            vec![
+                ("protocol", 1.0),
                 ("rename_rate_per_s", 3.0),
                 ("coordinator_crash_at_rename", 4.0),
                 ("coordinator_restart_after_s", 1.0),
@@ -155,6 +186,19 @@ async fn every_scenario_shows_the_same_kinds_of_anomaly_live_as_simulated() {
             _ if !request.faults.is_empty() => &[AnomalyKind::ConfirmedEventNeverApplied],
             "request-response" => &[],
             "duplication" | "eventual-consistency" | "hybrid" => &[AnomalyKind::StaleRead],
+            "gateway" if request.knobs.get("protocol") == Some(&1.0) => {
+                let crashes = request.knobs.get("coordinator_crash_at_rename") != Some(&0.0);
+                let in_doubt_us = summarize(&live).coordination.in_doubt_max_us;
+                println!("{scenario} 2pc: in doubt at most {in_doubt_us} µs live");
+                if crashes {
+                    // Down 1 s between deciding and telling: both rows wait at least that long.
+                    assert!(in_doubt_us >= 1_000_000, "live in doubt {in_doubt_us} µs");
+                }
+                &[]
+            }
+            "gateway" if request.knobs.get("product_failure_pct") == Some(&100.0) => {
+                &[AnomalyKind::AbortedRead]
+            }
             "gateway" => &[AnomalyKind::PartialUpdate],
             "event-driven" if request.knobs.get("redelivery") == Some(&1.0) => {
                 &[AnomalyKind::DuplicateApplied]

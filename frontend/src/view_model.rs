@@ -5,7 +5,7 @@ use crate::format;
 use shared::fold::WorldState;
 use shared::metrics::OpStats;
 use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
-use shared::services::is_read_op;
+use shared::services::{PREPARED_NAMES_TABLE, PREPARED_PREFIX, is_read_op};
 use shared::time::Micros;
 
 /// A service box on the map.
@@ -23,6 +23,8 @@ pub struct ServiceView {
     pub queued: u32,
     /// Each of its queues with the messages waiting in it, by queue name (brokers only).
     pub queues: Vec<(String, u32)>,
+    /// Rows it holds prepared and undecided under two-phase commit: in doubt, locked.
+    pub in_doubt: u32,
 }
 
 impl ServiceView {
@@ -35,11 +37,18 @@ impl ServiceView {
         } else {
             format!("{} {}, {state}", self.name, self.role)
         };
-        if let Some(badge) = self.queue_badge() {
+        if let Some(badge) = self.badge() {
             label.push_str(", ");
             label.push_str(&badge);
         }
         label
+    }
+
+    /// The badge on the box: a broker's waiting messages, or a participant's rows in doubt
+    /// (`2 in doubt`).
+    pub fn badge(&self) -> Option<String> {
+        self.queue_badge()
+            .or_else(|| (self.in_doubt > 0).then(|| format!("{} in doubt", self.in_doubt)))
     }
 
     /// The badge on a broker with messages waiting: `3 queued` for a single queue; per queue,
@@ -93,6 +102,15 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                 .filter(|((service, _), _)| *service == info.id)
                 .map(|((_, queue), depth)| (queue.clone(), *depth))
                 .collect(),
+            in_doubt: state
+                .tables
+                .get(info.id.0 as usize)
+                .and_then(|tables| tables.get(PREPARED_NAMES_TABLE))
+                .map_or(0, |rows| {
+                    rows.values()
+                        .filter(|row| row.value.starts_with(PREPARED_PREFIX))
+                        .count() as u32
+                }),
         })
         .collect()
 }
@@ -110,6 +128,8 @@ pub struct RowLine {
     pub written_at: Micros,
     /// True when it copies a source that holds a newer version.
     pub stale: bool,
+    /// True for a rename held prepared under two-phase commit, not yet decided: in doubt.
+    pub in_doubt: bool,
     /// For a stale row, the source's newer value and version.
     pub source_now: Option<(String, u64)>,
     /// Written a moment ago (not at the start of the run): highlight it.
@@ -182,6 +202,8 @@ pub fn tables(
                         version: row.version,
                         written_at: row.written_at,
                         stale,
+                        in_doubt: table == PREPARED_NAMES_TABLE
+                            && row.value.starts_with(PREPARED_PREFIX),
                         source_now,
                         fresh: row.written_at > Micros::ZERO
                             && now >= row.written_at
@@ -276,6 +298,11 @@ pub struct MetricsView {
     pub rollbacks_sent: u64,
     /// Updates a coordinator found half done after a crash.
     pub partial_updates_flagged: u64,
+    /// Under two-phase commit, the longest a participant's row has stayed prepared (in doubt,
+    /// locked) so far, rows still in doubt counted up to now.
+    pub in_doubt_max: String,
+    /// Under two-phase commit, participants' rows in doubt now.
+    pub rows_in_doubt: u64,
     /// Copy rows whose name or version differs from their source now.
     pub inconsistent_rows: usize,
     /// Calls between services per read, with the share of reads answered without one; `None`
@@ -382,6 +409,8 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         messages_duplicated: m.messages_duplicated,
         rollbacks_sent: m.coordination.rollbacks_sent,
         partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,
+        in_doubt_max: format::duration(m.coordination.in_doubt.max(now)),
+        rows_in_doubt: m.coordination.in_doubt.rows(),
         inconsistent_rows: state.inconsistent_rows().len(),
         calls_per_read: read_calls(state),
         stale_reads_by_table: if stale_tables.len() > 1 {
@@ -561,6 +590,56 @@ mod tests {
         assert_eq!(after.duplicated_bytes, 0, "request/response copies nothing");
         assert_eq!(after.stale_reads, 0);
         assert_eq!(after.stale_reads_share, "0.0 % of successful reads");
+    }
+
+    #[test]
+    fn a_coordinator_crash_under_two_phase_commit_shows_rows_in_doubt_on_the_map_and_in_the_tables()
+    {
+        // The coordinator crashes after deciding its 3rd rename and stays down 2 s.
+        let knobs = [
+            ("protocol", 1.0),
+            ("coordinator_crash_at_rename", 3.0),
+            ("product_failure_pct", 0.0),
+            ("order_failure_pct", 0.0),
+        ];
+        let mut index = run_with("gateway", 30.0, &knobs);
+        let header = index.header().clone();
+        let crashed_at = index
+            .events()
+            .iter()
+            .find(|e| matches!(e.event, shared::protocol::Event::ServiceDown { .. }))
+            .expect("the coordinator crashes")
+            .at;
+        let during = crashed_at + Micros::from_secs(1);
+        let boxes = services(&header, index.state_at(during));
+        let badges: Vec<Option<String>> = boxes.iter().map(ServiceView::badge).collect();
+        let one = Some("1 in doubt".to_string());
+        assert_eq!(
+            badges,
+            vec![None, None, one.clone(), one],
+            "Client, Coordinator, Order, Product"
+        );
+        assert_eq!(boxes[3].aria_label(), "Product service, up, 1 in doubt");
+        let numbers = metrics(index.state_at(during), during);
+        assert_eq!(numbers.rows_in_doubt, 2, "{numbers:?}");
+        assert_eq!(
+            numbers.in_doubt_max, "1.05 s",
+            "one second into the outage, and a hop"
+        );
+        let views = tables(&header, index.state_at(during), during, Micros::ZERO);
+        let held: Vec<&RowLine> = views
+            .iter()
+            .filter(|view| view.table == "prepared_names")
+            .flat_map(|view| view.rows.iter().filter(|row| row.in_doubt))
+            .collect();
+        assert_eq!(held.len(), 2, "Order's row and Product's row");
+        assert!(held.iter().all(|row| row.value.starts_with("prepared at ")));
+        let after = crashed_at + Micros::from_secs(3);
+        let boxes = services(&header, index.state_at(after));
+        assert!(
+            boxes.iter().all(|b| b.in_doubt == 0),
+            "the restarted coordinator settled them"
+        );
     }
 
     #[test]

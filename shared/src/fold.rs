@@ -155,6 +155,10 @@ impl WorldState {
         self.events_applied += 1;
         self.metrics.calls.apply(event);
         self.metrics.unavailable.apply(&event.event);
+        self.metrics
+            .coordination
+            .in_doubt
+            .apply(&event.event, event.at);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
             Event::ServiceDown { service } => self.set_up(*service, false),

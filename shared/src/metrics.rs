@@ -3,11 +3,13 @@
 
 mod aborted;
 mod delivery;
+mod in_doubt;
 mod outages;
 mod staleness;
 
 pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
+pub use in_doubt::InDoubt;
 pub use outages::Unavailable;
 pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
@@ -151,6 +153,8 @@ pub struct Coordination {
     pub partial_updates_flagged: Vec<String>,
     /// Reads that returned a version a coordinator rolled back.
     pub aborted_reads: AbortedReads,
+    /// Two-phase commit's rows in doubt and prepares refused by a lock.
+    pub in_doubt: InDoubt,
 }
 
 impl Metrics {
@@ -382,6 +386,9 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             partial_updates_flagged: metrics.coordination.partial_updates_flagged.len() as u64,
             aborted_reads: metrics.coordination.aborted_reads.count(),
             inconsistent_rows_at_end: state.inconsistent_rows().len() as u64,
+            in_doubt_max_us: metrics.coordination.in_doubt.max(state.now).0,
+            rows_in_doubt_at_end: metrics.coordination.in_doubt.rows(),
+            prepares_refused_locked: metrics.coordination.in_doubt.prepares_refused_locked,
         },
         calls_by_operation: metrics
             .calls

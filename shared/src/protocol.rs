@@ -226,7 +226,8 @@ pub enum MessageKind {
     Event,
     /// The acknowledgement of a delivered event.
     Ack,
-    /// A compensation: it undoes an update that a coordinator could not complete everywhere.
+    /// A compensation: it undoes an update that a coordinator could not complete everywhere (a
+    /// saga's rollback), or drops an update prepared under two-phase commit (an abort).
     Rollback,
 }
 
@@ -581,6 +582,39 @@ pub enum Payload {
         /// The rollback's version, one past the failed update's.
         version: u64,
     },
+    /// Coordinator → Product and Order, under two-phase commit: hold this name at this version
+    /// in the table of prepared names, keep serving the committed one, and lock the row against
+    /// other renames until the decision. A service votes yes with `Renamed` or no with `Failed`.
+    PrepareRename {
+        /// The product.
+        product: u64,
+        /// The name to hold.
+        name: String,
+        /// The version the coordinator gave this update.
+        version: u64,
+    },
+    /// Coordinator → Product and Order, under two-phase commit: the update prepared at `version`
+    /// is committed; store the held name and unlock the row. Answered `Renamed`, also when
+    /// repeated.
+    CommitRename {
+        /// The product.
+        product: u64,
+        /// The name committed.
+        name: String,
+        /// The prepared update's version.
+        version: u64,
+    },
+    /// Coordinator → Product and Order, under two-phase commit: drop the update prepared at
+    /// `version` (or refuse it for good if its prepare has not arrived) and unlock the row.
+    /// Answered `Renamed`, also when repeated.
+    AbortRename {
+        /// The product.
+        product: u64,
+        /// The name that is not taken.
+        name: String,
+        /// The aborted update's version.
+        version: u64,
+    },
     /// Any service → caller: the request failed.
     Failed {
         /// Why.
@@ -765,11 +799,13 @@ impl Payload {
             | Payload::UpdateProductName(_)
             | Payload::CreateOrder { .. }
             | Payload::ApplyRename { .. }
+            | Payload::PrepareRename { .. }
+            | Payload::CommitRename { .. }
             | Payload::ReadRide { .. }
             | Payload::GetDriverDetails { .. }
             | Payload::RenameDriver { .. }
             | Payload::RateDriver { .. } => MessageKind::Request,
-            Payload::RollBackRename { .. } => MessageKind::Rollback,
+            Payload::RollBackRename { .. } | Payload::AbortRename { .. } => MessageKind::Rollback,
             Payload::OrderDetails { .. }
             | Payload::ProductInfo(_)
             | Payload::Renamed { .. }
@@ -834,6 +870,21 @@ impl Payload {
                 name,
                 version,
             } => format!("ROLLBACK product {product} → {name} v{version}"),
+            Payload::PrepareRename {
+                product,
+                name,
+                version,
+            } => format!("PREPARE product {product} → {name} v{version}"),
+            Payload::CommitRename {
+                product,
+                name,
+                version,
+            } => format!("COMMIT product {product} → {name} v{version}"),
+            Payload::AbortRename {
+                product,
+                name,
+                version,
+            } => format!("ABORT product {product} → {name} v{version}"),
             Payload::Failed { reason } => format!("503 {reason}"),
             Payload::ReadRide { ride } => format!("GET /rides/{ride}"),
             Payload::RideDetails {
@@ -1129,6 +1180,17 @@ pub struct CoordinationSummary {
     pub aborted_reads: u64,
     /// Copy rows whose name or version differs from their source when the run ended.
     pub inconsistent_rows_at_end: u64,
+    /// Under two-phase commit: the longest a participant's row stayed prepared (in doubt,
+    /// locked) before its decision arrived, or until the end if none did, in µs.
+    #[serde(default)]
+    pub in_doubt_max_us: u64,
+    /// Under two-phase commit: participant rows still prepared (in doubt) when the run ended.
+    #[serde(default)]
+    pub rows_in_doubt_at_end: u64,
+    /// Under two-phase commit: prepares a participant refused because the row was locked by
+    /// another prepared update.
+    #[serde(default)]
+    pub prepares_refused_locked: u64,
 }
 
 /// The synchronous calls of one kind of operation (see `shared::call_metrics`).
@@ -1201,6 +1263,10 @@ pub struct ComparisonRow {
     pub title: String,
     /// The service that owns the names, crashed in the outage run.
     pub source_of_truth: String,
+    /// The row's own knobs beyond the shared workload (the gateway's `protocol` for its 2PC
+    /// row), so that opening the row opens that run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub knobs: BTreeMap<String, f64>,
     /// Median read latency when healthy, in µs.
     pub read_p50_us: u64,
     /// 99th-percentile read latency when healthy, in µs.
@@ -1510,6 +1576,33 @@ mod tests {
                 version: 6,
             },
             "ROLLBACK product 3 → Oak Chair v6",
+            MessageKind::Rollback,
+        );
+        check(
+            Payload::PrepareRename {
+                product: 3,
+                name: "Smart Oak Chair".into(),
+                version: 5,
+            },
+            "PREPARE product 3 → Smart Oak Chair v5",
+            MessageKind::Request,
+        );
+        check(
+            Payload::CommitRename {
+                product: 3,
+                name: "Smart Oak Chair".into(),
+                version: 5,
+            },
+            "COMMIT product 3 → Smart Oak Chair v5",
+            MessageKind::Request,
+        );
+        check(
+            Payload::AbortRename {
+                product: 3,
+                name: "Smart Oak Chair".into(),
+                version: 5,
+            },
+            "ABORT product 3 → Smart Oak Chair v5",
             MessageKind::Rollback,
         );
         check(

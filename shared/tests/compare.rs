@@ -142,6 +142,7 @@ fn the_outbox_row_reads_like_eventual_consistency_and_pays_for_its_confirms() {
         .find(|row| row.title == "Eventual consistency (outbox)")
         .expect("the outbox has a row");
     assert_eq!(outbox.scenario, "eventual-consistency");
+    assert_eq!(outbox.knobs.get("publish"), Some(&1.0));
     assert_eq!(outbox.healthy.scenario, "eventual-consistency");
     // Reads come from the same local copy: as fast, and available while Product is down.
     assert_eq!(outbox.read_availability_pct, 100.0);
@@ -157,4 +158,34 @@ fn the_outbox_row_reads_like_eventual_consistency_and_pays_for_its_confirms() {
         outbox.healthy.coordination.inconsistent_rows_at_end, 0,
         "healthy, the copy converges"
     );
+}
+
+#[test]
+fn two_phase_commit_has_no_aborted_reads_for_slower_writes_than_the_saga() {
+    let table = table();
+    let saga = row(&table, "gateway");
+    let two_phase = table
+        .rows
+        .iter()
+        .find(|row| row.title == "Gateway (2PC)")
+        .expect("the 2PC row is in the table");
+    assert_eq!(two_phase.scenario, "gateway");
+    assert_eq!(two_phase.knobs.get("protocol"), Some(&1.0));
+    assert!(
+        saga.knobs.is_empty(),
+        "the saga row is the gateway's default"
+    );
+    assert_eq!(two_phase.healthy.coordination.aborted_reads, 0);
+    assert_eq!(
+        two_phase.stale_reads, 0,
+        "a confirmed rename is committed everywhere"
+    );
+    // Prepare, then commit: a round trip more than the saga's apply.
+    assert!(
+        two_phase.write_p50_us > saga.write_p50_us * 5 / 4,
+        "{} vs {}",
+        two_phase.write_p50_us,
+        saga.write_p50_us
+    );
+    assert_eq!(two_phase.read_availability_pct, 100.0);
 }

@@ -352,3 +352,104 @@ fn every_number_of_the_summary_and_the_comparison_is_defined_in_docs_metrics() {
         "docs/METRICS.md does not define {undefined:?} (write each as `name`)"
     );
 }
+
+/// `in_doubt_max_us`, `rows_in_doubt_at_end` and `prepares_refused_locked` as docs/METRICS.md
+/// defines them, from the trace alone.
+fn in_doubt_by_definition(trace: &Trace) -> (u64, u64, u64) {
+    let mut open: BTreeMap<(_, String), Micros> = BTreeMap::new();
+    let (mut longest, mut locked) = (0, 0);
+    for event in &trace.events {
+        match &event.event {
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                value,
+                ..
+            } if table == "prepared_names" => {
+                if let Some(since) = open.remove(&(service.0, key.clone())) {
+                    longest = longest.max(event.at.0 - since.0);
+                }
+                if value.starts_with("prepared at ") {
+                    open.insert((service.0, key.clone()), event.at);
+                }
+            }
+            Event::Sent { label, .. } if label.starts_with("503 locked: ") => locked += 1,
+            _ => {}
+        }
+    }
+    let end = trace.events.last().map_or(0, |event| event.at.0);
+    for since in open.values() {
+        longest = longest.max(end - since.0);
+    }
+    (longest, open.len() as u64, locked)
+}
+
+fn in_doubt_of(summary: &RunSummary) -> (u64, u64, u64) {
+    let c = &summary.coordination;
+    (
+        c.in_doubt_max_us,
+        c.rows_in_doubt_at_end,
+        c.prepares_refused_locked,
+    )
+}
+
+/// The gateway under two-phase commit, the coordinator crashing after deciding its 3rd rename
+/// and restarting 2 s later; Product never down (a participant down while prepared stays in
+/// doubt too: the scenario's default outage shows that).
+const TWO_PHASE_CRASH: &[(&str, f64)] = &[
+    ("protocol", 1.0),
+    ("product_down_for_s", 0.0),
+    ("rename_rate_per_s", 2.0),
+    ("coordinator_crash_at_rename", 3.0),
+    ("coordinator_restart_after_s", 2.0),
+    ("product_failure_pct", 0.0),
+    ("order_failure_pct", 0.0),
+];
+
+#[test]
+fn rows_stay_in_doubt_from_their_prepare_until_the_decision_arrives() {
+    let trace = run("gateway", 1, 30.0, TWO_PHASE_CRASH, &[]);
+    let summary = summarize(&trace);
+    let expected = in_doubt_by_definition(&trace);
+    println!("in doubt (max µs, at end, locked): {expected:?}");
+    assert_eq!(in_doubt_of(&summary), expected);
+    // Both rows of the crashed rename wait out the coordinator's 2 s down, then a hop.
+    assert!((2_000_000..2_500_000).contains(&expected.0), "{expected:?}");
+    // The restarted coordinator settles them; only a rename under way at the end may be.
+    assert!(expected.1 <= 2, "{expected:?}");
+}
+
+#[test]
+fn a_run_cut_short_while_rows_are_in_doubt_counts_them_up_to_its_end() {
+    let whole = run("gateway", 1, 30.0, TWO_PHASE_CRASH, &[]);
+    let crashed_at = whole
+        .events
+        .iter()
+        .find_map(|event| match &event.event {
+            Event::Narration { text } if text.starts_with("Coordinator crashes after logging") => {
+                Some(event.at)
+            }
+            _ => None,
+        })
+        .expect("the coordinator crashes after deciding");
+    // One second into the coordinator's 2 s down: both rows are in doubt when the run ends.
+    let until_s = crashed_at.as_secs_f64() + 1.0;
+    let trace = run("gateway", 1, until_s, TWO_PHASE_CRASH, &[]);
+    let summary = summarize(&trace);
+    let expected = in_doubt_by_definition(&trace);
+    println!("cut at {until_s} s: {expected:?}");
+    assert_eq!(in_doubt_of(&summary), expected);
+    assert_eq!(expected.1, 2, "Product's row and Order's row");
+    assert!((1_000_000..1_200_000).contains(&expected.0), "{expected:?}");
+}
+
+#[test]
+fn runs_without_a_prepared_row_have_nothing_in_doubt() {
+    // An empty run (ended before anything happened), and the saga, which never prepares.
+    for (until_s, knobs) in [(0.001, TWO_PHASE_CRASH), (30.0, &[][..])] {
+        let trace = run("gateway", 1, until_s, knobs, &[]);
+        assert_eq!(in_doubt_by_definition(&trace), (0, 0, 0));
+        assert_eq!(in_doubt_of(&summarize(&trace)), (0, 0, 0));
+    }
+}

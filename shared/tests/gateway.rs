@@ -1,6 +1,8 @@
 //! The gateway (coordinator) scenario teaches what the article says, in numbers: a confirmed
 //! rename is everywhere at once, the user waits for the slower service, failures mean rollbacks,
 //! an outage of Product fails every rename, and a coordinator crash leaves a partial update.
+//! Under two-phase commit (`protocol=2pc`): no aborted reads, slower renames, and a coordinator
+//! crash after deciding leaves rows in doubt until it recovers.
 
 use shared::fold::WorldState;
 use shared::metrics::summarize;
@@ -515,4 +517,233 @@ fn rollbacks_to_a_service_that_stays_down_back_off_to_their_cap() {
     println!("{failed} renames failed, {rollbacks} rollback messages");
     assert!(failed >= 5, "{failed}");
     assert!(rollbacks <= 2 * 12 * failed, "{rollbacks} for {failed}");
+}
+
+/// Two-phase commit's knob, added to a run's knobs.
+const TWO_PHASE: (&str, f64) = ("protocol", 1.0);
+
+fn with_protocol(two_phase: bool, knobs: &[(&'static str, f64)]) -> Vec<(&'static str, f64)> {
+    let mut all = knobs.to_vec();
+    all.push(("protocol", if two_phase { 1.0 } else { 0.0 }));
+    all
+}
+
+#[test]
+fn two_phase_commit_has_no_aborted_reads_where_the_saga_has_them() {
+    // Product refuses 30 % of renames: the saga's Order applies each before the refusal is
+    // known, and a read in between returns a name rolled back a moment later. Under 2PC Order
+    // only holds the name prepared, and reads are served the committed one.
+    let knobs = [
+        ("product_failure_pct", 30.0),
+        ("read_rate_per_s", 10.0),
+        ("rename_rate_per_s", 2.0),
+    ];
+    for seed in 1..=5 {
+        let saga = summarize(&run(seed, 30.0, &with_protocol(false, &knobs)));
+        let two_phase = summarize(&run(seed, 30.0, &with_protocol(true, &knobs)));
+        println!(
+            "seed {seed}: aborted reads saga {}, 2pc {}; writes aborted: rollbacks sent saga {}, aborts sent 2pc {}",
+            saga.coordination.aborted_reads,
+            two_phase.coordination.aborted_reads,
+            saga.coordination.rollbacks_sent,
+            two_phase.coordination.rollbacks_sent
+        );
+        assert!(saga.coordination.aborted_reads > 0, "seed {seed}");
+        assert_eq!(
+            saga.anomalies["aborted_read"],
+            saga.coordination.aborted_reads
+        );
+        assert_eq!(two_phase.coordination.aborted_reads, 0, "seed {seed}");
+        assert_eq!(two_phase.anomalies["aborted_read"], 0, "seed {seed}");
+        // Aborts happened (the checker had writes to judge reads against), none half done.
+        assert!(two_phase.coordination.rollbacks_sent > 0, "seed {seed}");
+        assert_eq!(two_phase.anomalies["partial_update"], 0, "seed {seed}");
+        assert_eq!(two_phase.coordination.partial_updates_flagged, 0);
+    }
+}
+
+#[test]
+fn two_phase_commit_writes_take_a_round_trip_more() {
+    for seed in 1..=5 {
+        let rename_p50 = |two_phase: bool| {
+            let summary = summarize(&run(seed, 30.0, &with_protocol(two_phase, &[])));
+            assert_eq!(summary.stale_reads, 0, "a confirmed rename is everywhere");
+            summary.by_operation["rename product"].p50_us
+        };
+        let (saga, two_phase) = (rename_p50(false), rename_p50(true));
+        println!("seed {seed}: rename p50 saga {saga} µs, 2pc {two_phase} µs");
+        // Client → coordinator → participants → coordinator → client is four hops of 40 ms;
+        // the commit round adds two more.
+        assert!(
+            two_phase > saga * 5 / 4,
+            "seed {seed}: {two_phase} vs {saga}"
+        );
+        assert!(
+            two_phase > saga + 60_000,
+            "seed {seed}: {two_phase} vs {saga}"
+        );
+    }
+}
+
+#[test]
+fn a_coordinator_crash_after_deciding_leaves_both_rows_in_doubt_until_it_recovers() {
+    for seed in 1..=4 {
+        let knobs = [
+            TWO_PHASE,
+            ("coordinator_crash_at_rename", 3.0),
+            ("coordinator_restart_after_s", 2.0),
+        ];
+        let trace = run(seed, 30.0, &knobs);
+        let (coordinator, product, order) = (
+            service(&trace, "Coordinator"),
+            service(&trace, "Product"),
+            service(&trace, "Order"),
+        );
+        let texts = narrations(&trace);
+        assert!(texts.iter().any(|t| t.starts_with("Product prepared '")
+            && t.contains("(held, '")
+            && t.contains("still served")));
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("Coordinator decided commit for rename #")
+                    && t.contains(", logged"))
+        );
+        let crash_text = texts
+            .iter()
+            .find(|t| t.starts_with("Coordinator crashes after logging its decision to commit"))
+            .expect("the 3rd rename commits (nothing refuses), then the coordinator crashes");
+        let crashed_product = crash_text
+            .split("whoever prepared product ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("Product: product ") && t.contains("was in doubt since")),
+            "seed {seed}: Product narrates its doubt when the decision finally arrives"
+        );
+        // Walk the trace: while the coordinator is down, both rows are prepared (distinguishable
+        // in the tables), the committed name is still served, and the log holds the decision.
+        let mut state = WorldState::new(&trace.header);
+        let (mut crashed_at, mut restarted_at, mut checked_while_down) = (None, None, false);
+        for event in &trace.events {
+            state.apply(event);
+            match &event.event {
+                Event::ServiceDown { service } if *service == coordinator => {
+                    crashed_at.get_or_insert(event.at);
+                }
+                Event::ServiceUp { service } if *service == coordinator && crashed_at.is_some() => {
+                    restarted_at.get_or_insert(event.at);
+                }
+                Event::OpStarted { .. } if crashed_at.is_some() && restarted_at.is_none() => {
+                    for participant in [product, order] {
+                        let held = state
+                            .row(participant, "prepared_names", &crashed_product)
+                            .expect("a prepared row");
+                        assert!(held.value.starts_with("prepared at "), "{held:?}");
+                    }
+                    let source = state.row(product, "products", &crashed_product).unwrap();
+                    let copy = state.row(order, "product_names", &crashed_product).unwrap();
+                    assert_eq!(
+                        source.version, copy.version,
+                        "both still serve the old name"
+                    );
+                    let held = state
+                        .row(order, "prepared_names", &crashed_product)
+                        .unwrap();
+                    assert!(
+                        held.version > copy.version,
+                        "the held rename is newer than the served name"
+                    );
+                    let log = state
+                        .row(coordinator, RENAME_LOG_TABLE, &crashed_product)
+                        .unwrap();
+                    assert_eq!(
+                        LogEntry::parse(&log.value).unwrap().state,
+                        LogState::Committing
+                    );
+                    checked_while_down = true;
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            checked_while_down,
+            "seed {seed}: an operation began while it was down"
+        );
+        // After the restart the decision lands: both hold the new name at the same version.
+        let source = state.row(product, "products", &crashed_product).unwrap();
+        let copy = state.row(order, "product_names", &crashed_product).unwrap();
+        assert_eq!((&source.value, source.version), (&copy.value, copy.version));
+        let summary = summarize(&trace);
+        let down = restarted_at.unwrap().0 - crashed_at.unwrap().0;
+        println!(
+            "seed {seed}: {crash_text} Down {down} µs; in doubt at most {} µs",
+            summary.coordination.in_doubt_max_us
+        );
+        assert!(summary.coordination.in_doubt_max_us > down, "seed {seed}");
+        assert_eq!(summary.coordination.partial_updates_flagged, 0);
+        assert_eq!(summary.anomalies["partial_update"], 0);
+        // The saga's crash at the same rename leaves nothing in doubt: it leaves a partial update.
+        let saga = summarize(&run(seed, 30.0, &with_protocol(false, &knobs[1..])));
+        assert_eq!(saga.coordination.in_doubt_max_us, 0);
+        assert_eq!(saga.coordination.partial_updates_flagged, 1);
+    }
+}
+
+#[test]
+fn a_restart_time_without_a_crash_is_refused_with_what_to_do() {
+    let error = simulate(&RunRequest {
+        scenario: "gateway".into(),
+        seed: 1,
+        until_s: 5.0,
+        knobs: [
+            ("coordinator_crash_at_rename".to_string(), 0.0),
+            ("coordinator_restart_after_s".to_string(), 5.0),
+        ]
+        .into(),
+        faults: vec![],
+    })
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "scenario gateway cannot run with these knobs: coordinator_restart_after_s=5 has no effect: the coordinator never \
+         crashes (coordinator_crash_at_rename=0); give a rename number to crash at, or leave \
+         coordinator_restart_after_s at its default"
+    );
+    // Its default with no crash, and any restart time with a crash, are fine.
+    for (crash_at, restart_after) in [(0.0, 2.0), (3.0, 5.0)] {
+        let knobs = [
+            ("coordinator_crash_at_rename".to_string(), crash_at),
+            ("coordinator_restart_after_s".to_string(), restart_after),
+            ("protocol".to_string(), 1.0),
+        ];
+        let request = RunRequest {
+            scenario: "gateway".into(),
+            seed: 1,
+            until_s: 5.0,
+            knobs: knobs.into(),
+            faults: vec![],
+        };
+        assert!(simulate(&request).is_ok(), "{crash_at} {restart_after}");
+    }
+}
+
+#[test]
+fn the_saga_header_leaves_the_protocol_out_so_earlier_traces_keep_their_hash() {
+    // Traces recorded before the gateway had a protocol are saga runs: a saga run's header
+    // still reads as theirs did, and a 2PC run's says what it is.
+    let saga = run(1, 2.0, &[]);
+    assert!(
+        !saga.header.knobs.contains_key("protocol"),
+        "{:?}",
+        saga.header.knobs
+    );
+    assert!(saga.header.knobs.contains_key("coordinator_timeout_ms"));
+    let two_phase = run(1, 2.0, &[TWO_PHASE]);
+    assert_eq!(two_phase.header.knobs.get("protocol"), Some(&1.0));
 }

@@ -8,6 +8,7 @@ use shared::compare::{markdown, requests, table};
 use shared::metrics::summarize;
 use shared::protocol::{Comparison, RunSummary};
 use shared::scenario::simulate;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Where the comparison is.
@@ -22,8 +23,8 @@ enum Progress {
 /// The comparison section.
 #[component]
 pub fn CompareView(
-    /// Opens a scenario in the player.
-    on_open: Callback<String>,
+    /// Opens a scenario in the player, with the row's own knobs.
+    on_open: Callback<(String, BTreeMap<String, f64>)>,
 ) -> impl IntoView {
     let settings = expect_context::<Settings>();
     let progress = RwSignal::new(Progress::NotRun);
@@ -90,7 +91,8 @@ pub fn CompareView(
                                             title="Open this pattern in the player"
                                             on:click={
                                                 let name = row.scenario.clone();
-                                                move |_| on_open.run(name.clone())
+                                                let knobs = row.knobs.clone();
+                                                move |_| on_open.run((name.clone(), knobs.clone()))
                                             }
                                         >
                                             {row.title.clone()}
@@ -157,10 +159,15 @@ fn step(
     );
 }
 
-/// Switches the form to `scenario` with its defaults, keeping the seed.
-pub fn open_scenario(settings: Settings, scenario: &str) {
-    settings
-        .config
-        .update(|c: &mut RunConfig| c.switch_scenario(scenario));
+/// Switches the form to `scenario` with its defaults, then `knobs`, keeping the seed.
+pub fn open_scenario(settings: Settings, scenario: &str, knobs: &BTreeMap<String, f64>) {
+    settings.config.update(|c: &mut RunConfig| {
+        c.switch_scenario(scenario);
+        for (name, value) in knobs {
+            if let Some(slot) = c.knobs.get_mut(name) {
+                *slot = *value;
+            }
+        }
+    });
     settings.form_epoch.update(|e| *e += 1);
 }

@@ -415,7 +415,8 @@ fn ServiceBox(
     let index = info.id.0 as usize;
     let state = move || services.with(|all| all.get(index).cloned());
     let up = move || state().is_none_or(|s| s.up);
-    let badge = move || state().and_then(|s| s.queue_badge());
+    let badge = move || state().and_then(|s| s.badge());
+    let in_doubt = move || state().is_some_and(|s| s.queued == 0 && s.in_doubt > 0);
     let (role, subtitle) = match info.role {
         ServiceRole::Client => ("client", "the users"),
         ServiceRole::Service => ("service", "own database"),
@@ -464,7 +465,7 @@ fn ServiceBox(
                 </g>
             </Show>
             <Show when=move || badge().is_some()>
-                <g class="badge queue-badge" transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
+                <g class="badge queue-badge" class:in-doubt-badge=in_doubt transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
                     // The pill grows with its text: one queue's count, or several queues'.
                     <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
                     <text x=move || format!("{:.0}", badge_width(&badge().unwrap_or_default()) / 2.0) y="15.5">
@@ -616,7 +617,7 @@ fn Legend() -> impl IntoView {
         ("response", "response"),
         ("event", "event"),
         ("ack", "ack"),
-        ("rollback", "rollback"),
+        ("rollback", "rollback or abort"),
         ("dropped", "dropped"),
     ];
     view! {

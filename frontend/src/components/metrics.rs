@@ -34,6 +34,11 @@ pub fn MetricsPanel() -> impl IntoView {
         })
         .unwrap_or(false)
     });
+    // Rows in doubt only exist under two-phase commit (the gateway's `protocol=2pc`).
+    let two_phase = Memo::new(move |_| {
+        run.read(|index| index.header().knobs.get("protocol") == Some(&1.0))
+            .unwrap_or(false)
+    });
     let ops = move || metrics.with(|m| m.as_ref().map(|m| m.ops.clone()).unwrap_or_default());
     view! {
         <section class="metrics card" aria-labelledby="metrics-title">
@@ -146,6 +151,15 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"left by a coordinator crash, flagged"</span>
                     </dd>
                 </div>
+                <Show when=move || two_phase.get()>
+                <div class="stat">
+                    <dt title="Under two-phase commit: the longest a participant's row stayed prepared — in doubt, locked — before its decision arrived, rows still in doubt counted up to now">"In doubt"</dt>
+                    <dd>
+                        <span id="metric-in-doubt-max" class="big">{field(|m| m.in_doubt_max.clone())}</span>
+                        <span class="sub">{field(|m| format!("longest; {} rows in doubt now", m.rows_in_doubt))}</span>
+                    </dd>
+                </div>
+                </Show>
                 <div class="stat">
                     <dt title="Copy rows whose value or version differs from their source row now">"Inconsistent rows"</dt>
                     <dd>

@@ -148,11 +148,12 @@ fn ServiceTable(
 fn Row(row: RowLine) -> impl IntoView {
     let source_now = row.source_now.clone();
     view! {
-        <tr class:stale=row.stale class:fresh=row.fresh>
+        <tr class:stale=row.stale class:in-doubt=row.in_doubt class:fresh=row.fresh>
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
                 {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> })}
+                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> })}
                 {source_now.map(|(value, version)| {
                     view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }
                 })}

@@ -1,5 +1,6 @@
 //! Gateway (coordinator): a coordinator sends each rename to Product and to Order at once, waits
-//! for both, and rolls both back when either fails. Reads come from Order's copy.
+//! for both, and rolls both back when either fails (`protocol=saga`); or has both prepare it,
+//! logs its decision, then has both commit or abort (`protocol=2pc`). Reads come from Order's copy.
 
 use super::workload::{
     LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
@@ -11,7 +12,7 @@ use crate::rng::SimRng;
 use crate::service::Row;
 use crate::services::{
     Client, ClientConfig, Coordinator, CoordinatorConfig, LogEntry, Order, OrderConfig,
-    PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE, Product, ProductConfig, ProductSource,
+    PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE, Product, ProductConfig, ProductSource, Protocol,
     RENAME_LOG_TABLE, initial_product_name,
 };
 use crate::sim::World;
@@ -63,7 +64,7 @@ const CRASH_AT_RENAME: KnobSpec = KnobSpec {
     max: 100_000.0,
     whole: true,
     choices: &[],
-    help: "The coordinator crashes during this rename (counted from the start), after sending it to Product and before sending it to Order; 0 for never.",
+    help: "The coordinator crashes during this rename (counted from the start); 0 for never. Saga: after sending it to Product and before sending it to Order. 2pc: after logging its decision (commit or abort) and before sending it, so whoever prepared the rename holds it in doubt until the coordinator restarts.",
 };
 const RESTART_AFTER: KnobSpec = KnobSpec {
     name: "coordinator_restart_after_s",
@@ -76,10 +77,27 @@ const RESTART_AFTER: KnobSpec = KnobSpec {
     choices: &[],
     help: "How long the crashed coordinator stays down before it restarts and reads its log.",
 };
+const PROTOCOL: KnobSpec = KnobSpec {
+    name: "protocol",
+    label: "Protocol",
+    unit: "",
+    default: 0.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    choices: &["saga", "2pc"],
+    help: "How the coordinator makes a rename happen at both services. 0, saga: both apply it at \
+           once and roll it back when either fails, so a reader can see a name that never \
+           commits. 1, 2pc (two-phase commit): both prepare it (the new name held, the old one \
+           still served, the row locked), the coordinator logs its decision, then both commit or \
+           abort: no aborted reads, but a round trip more per rename, and rows stay in doubt \
+           while the coordinator is down between deciding and telling.",
+};
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);
 const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 4.0);
 
 pub const KNOBS: &[KnobSpec] = &[
+    PROTOCOL,
     RENAMES,
     READ_RATE,
     PRODUCTS_PER_ORDER,
@@ -105,6 +123,29 @@ fn per_million(percent: f64) -> u32 {
     (percent * 10_000.0).round() as u32
 }
 
+/// The protocol the knobs pick.
+fn protocol(knobs: &Knobs) -> Protocol {
+    if knobs.get(PROTOCOL.name) >= 1.0 {
+        Protocol::TwoPhaseCommit
+    } else {
+        Protocol::Saga
+    }
+}
+
+/// Why these knobs make no sense together, if they do not: a restart time changed from its
+/// default although the coordinator never crashes would change nothing, silently.
+pub fn refuse(knobs: &Knobs) -> Option<String> {
+    let restart_after = knobs.get(RESTART_AFTER.name);
+    let never_crashes = knobs.get(CRASH_AT_RENAME.name) == 0.0;
+    (never_crashes && restart_after != RESTART_AFTER.default).then(|| {
+        format!(
+            "{}={restart_after} has no effect: the coordinator never crashes ({}=0); give a rename \
+             number to crash at, or leave {} at its default",
+            RESTART_AFTER.name, CRASH_AT_RENAME.name, RESTART_AFTER.name
+        )
+    })
+}
+
 pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     let network = network(knobs);
     let timeout = Micros::from_millis_f64(knobs.get(COORDINATOR_TIMEOUT.name));
@@ -127,6 +168,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         crash_at_rename: (crash_at > 0).then_some(crash_at),
         restart_after: Micros::from_secs_f64(knobs.get(RESTART_AFTER.name)),
         waiting_capacity: WAITING_CAPACITY,
+        protocol: protocol(knobs),
     };
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
@@ -149,7 +191,14 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         .collect();
     World {
         services: vec![
-            setup(CLIENT, "Client", ServiceRole::Client, client, Client::new, vec![]),
+            setup(
+                CLIENT,
+                "Client",
+                ServiceRole::Client,
+                client,
+                Client::new,
+                vec![],
+            ),
             setup(
                 COORDINATOR,
                 "Coordinator",
@@ -158,7 +207,14 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 Coordinator::new,
                 log_initial,
             ),
-            setup(ORDER, "Order", ServiceRole::Service, order, Order::new, order_initial),
+            setup(
+                ORDER,
+                "Order",
+                ServiceRole::Service,
+                order,
+                Order::new,
+                order_initial,
+            ),
             setup(
                 PRODUCT,
                 "Product",
@@ -182,11 +238,24 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         }],
         network,
         faults: outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR),
-        intro: "Renames go to the Coordinator. It sends each one to Product and to Order at once and answers \
+        intro: match protocol(knobs) {
+            Protocol::Saga => SAGA_INTRO,
+            Protocol::TwoPhaseCommit => TWO_PHASE_INTRO,
+        }
+        .to_string(),
+    }
+}
+
+const SAGA_INTRO: &str = "Renames go to the Coordinator. It sends each one to Product and to Order at once and answers \
                 only when both have applied it; if either refuses, is down or is too slow, it rolls both back \
                 and the rename fails. Reads come from Order's copy, which is never behind a confirmed rename — \
                 but Order applies a rename before the coordinator decides, so a read in between can return a \
-                name that is rolled back a moment later: an aborted read."
-            .to_string(),
-    }
-}
+                name that is rolled back a moment later: an aborted read.";
+
+const TWO_PHASE_INTRO: &str = "Renames go to the Coordinator, which runs two-phase commit. First both Product and \
+                Order prepare the rename: each holds the new name in its table of prepared names, keeps \
+                serving the committed one, and locks the row against other renames. When both vote yes, the \
+                coordinator logs its decision, then tells both to commit; if either votes no, is down or is \
+                too slow, it logs an abort and tells both. Readers never see an undecided name — but each \
+                rename takes a round trip more, and a coordinator that crashes after deciding leaves both \
+                rows in doubt, locked, until it restarts and sends its decision again.";

@@ -299,6 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_protocol_is_picked_by_name() {
+        let spec = find("gateway").unwrap();
+        let parse = |text| parse_knob_assignment(spec, text);
+        assert_eq!(
+            parse("protocol=2pc").unwrap(),
+            ("protocol".to_string(), 1.0)
+        );
+        assert_eq!(
+            parse("protocol=saga").unwrap(),
+            ("protocol".to_string(), 0.0)
+        );
+        assert!(parse("protocol=3pc").is_err());
+        // The saga is the default, as it was before the knob existed.
+        let knobs = Knobs::resolve(spec, &BTreeMap::new()).unwrap();
+        assert_eq!(knobs.get("protocol"), 0.0);
+    }
+
+    #[test]
     fn knobs_that_pick_a_way_name_each_one() {
         for spec in crate::scenario::catalog() {
             for knob in spec.knobs.iter().filter(|k| !k.choices.is_empty()) {

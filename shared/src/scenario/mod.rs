@@ -106,11 +106,14 @@ static CATALOG: [ScenarioSpec; 6] = [
         lesson: "A coordinator sends each rename to Product and to Order and waits for both, so a confirmed \
                  rename is everywhere — but the user waits for the slower service, any failure means a \
                  rollback, readers can see a rename before it is decided and then see it rolled back \
-                 (aborted reads), and a coordinator crash mid-way leaves a partial update.",
+                 (aborted reads), and a coordinator crash mid-way leaves a partial update. With \
+                 protocol=2pc (two-phase commit) both first prepare the rename and commit it only on the \
+                 coordinator's logged decision: no aborted reads, but slower renames, and a coordinator \
+                 crash leaves rows in doubt, locked, until it recovers.",
         default_until_s: 30.0,
         knobs: gateway::KNOBS,
         build: gateway::build,
-        refuse: any_combination,
+        refuse: gateway::refuse,
     },
     ScenarioSpec {
         name: "hybrid",
@@ -268,10 +271,28 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
     let run = RunInfo {
         scenario: spec.name.to_string(),
         seed: request.seed,
-        knobs: knobs.values().clone(),
+        knobs: header_knobs(spec, &knobs),
         until: Micros::from_secs_f64(request.until_s),
     };
     Ok(PreparedRun { run, world, rng })
+}
+
+/// Knobs added after traces were recorded and shared: at their default they are left out of the
+/// trace's header, so a run that does not use them keeps its trace, byte for byte, and its hash.
+/// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
+const LEFT_OUT_AT_DEFAULT: &[&str] = &["protocol", "publish", "crash_after_write_pct"];
+
+/// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
+/// their default.
+fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> std::collections::BTreeMap<String, f64> {
+    let mut values = knobs.values().clone();
+    for knob in spec.knobs {
+        if LEFT_OUT_AT_DEFAULT.contains(&knob.name) && values.get(knob.name) == Some(&knob.default)
+        {
+            values.remove(knob.name);
+        }
+    }
+    values
 }
 
 /// Runs a request to its end and returns the whole trace.

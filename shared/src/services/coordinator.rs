@@ -12,6 +12,16 @@
 //! that arrives after its rollback is ignored. It goes to both services, also to one that refused
 //! (whose row already holds the old name), so that both end on the same version, and it is retried
 //! until both have acknowledged it: a compensation must land.
+//!
+//! Two-phase commit (`Protocol::TwoPhaseCommit`). The same rename is first sent to be prepared:
+//! each service holds the new name beside its committed one and votes. Both yes → the coordinator
+//! logs "committing" and only then tells both to commit; the client hears success once both
+//! have. A no, an outage or a timeout → it logs "aborting", tells the client, and tells both to
+//! abort. A decision, like a rollback, is retried until both acknowledge it. Because the decision
+//! is in the log before anyone hears it, a crash after deciding loses nothing: on restart the
+//! coordinator sends it again, and an update found with no decision is aborted (presumed abort).
+//! Meanwhile the services' prepared rows stay in doubt. An aborted update keeps version v
+//! unused: the committed rows stay at v − 1, the next update takes v + 1.
 
 use super::PRODUCTS_TABLE;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
@@ -40,6 +50,21 @@ pub struct CoordinatorConfig {
     pub restart_after: Micros,
     /// The most renames waiting for an earlier rename of the same product; more are refused.
     pub waiting_capacity: usize,
+    /// Saga (apply at once, roll back on failure) or two-phase commit.
+    pub protocol: Protocol,
+}
+
+/// How the coordinator makes a rename happen at both services.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Both apply the rename at once; on any failure both are told to roll it back. Readers can
+    /// see a rename that is rolled back a moment later.
+    Saga,
+    /// Both prepare it (the new name held, the committed one still served, the row locked),
+    /// the coordinator logs its decision, then both commit or abort. Readers never see an
+    /// undecided name; writes take a round trip more, and rows stay in doubt while the
+    /// coordinator is down between deciding and telling.
+    TwoPhaseCommit,
 }
 
 /// Where an update stands, as the log records it.
@@ -55,6 +80,15 @@ pub enum LogState {
     RolledBack,
     /// Found unfinished after a crash: the services may disagree.
     Partial,
+    /// Two-phase commit: `from → to` was sent to be prepared; no decision yet.
+    Preparing,
+    /// Two-phase commit: the decision to commit `from → to` is logged; not yet acknowledged by both.
+    Committing,
+    /// Two-phase commit: the decision to abort (`from` the name not taken, `to` the name kept)
+    /// is logged; not yet acknowledged by both.
+    Aborting,
+    /// Two-phase commit: both acknowledged the abort; the product keeps `to`.
+    Aborted,
 }
 
 impl LogState {
@@ -65,6 +99,10 @@ impl LogState {
             LogState::RollingBack => "rolling back",
             LogState::RolledBack => "rolled back",
             LogState::Partial => "PARTIAL",
+            LogState::Preparing => "preparing",
+            LogState::Committing => "committing",
+            LogState::Aborting => "aborting",
+            LogState::Aborted => "aborted",
         }
     }
 }
@@ -113,6 +151,10 @@ impl LogEntry {
             LogState::RollingBack,
             LogState::RolledBack,
             LogState::Partial,
+            LogState::Preparing,
+            LogState::Committing,
+            LogState::Aborting,
+            LogState::Aborted,
         ]
         .into_iter()
         .find(|state| state.word() == word)?;
@@ -156,7 +198,8 @@ enum Answer {
     Down,
 }
 
-/// The rollback to one service.
+/// The rollback to one service, or under two-phase commit the decision: sent, retried with
+/// backoff, until the service acknowledges it.
 #[derive(Debug)]
 struct RollbackLeg {
     /// The attempt whose answer is awaited, if any (none while waiting to retry).
@@ -168,6 +211,21 @@ struct RollbackLeg {
     /// Whether the service was found down, so its outage is narrated once.
     found_down: bool,
     done: bool,
+    /// Every attempt sent (two-phase commit's decisions), so an answer to any of them counts.
+    sent: Vec<MsgId>,
+}
+
+impl RollbackLeg {
+    fn new() -> RollbackLeg {
+        RollbackLeg {
+            msg: None,
+            timer: TimerId(0),
+            attempts: 0,
+            found_down: false,
+            done: false,
+            sent: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -180,13 +238,20 @@ enum Phase {
     RollingBack {
         legs: [RollbackLeg; 2],
     },
+    /// Two-phase commit: the decision is logged and being delivered to both, retried until
+    /// each acknowledges it.
+    Deciding {
+        commit: bool,
+        legs: [RollbackLeg; 2],
+    },
 }
 
 /// An update in progress for one product.
 #[derive(Debug)]
 struct Update {
     number: u64,
-    request: Envelope,
+    /// The client's rename; `None` for an update recovered from the log after a crash.
+    request: Option<Envelope>,
     product: u64,
     old_name: String,
     new_name: String,
@@ -223,6 +288,8 @@ pub struct Coordinator {
     timers: BTreeMap<TimerId, CoordinatorTimer>,
     /// Whether a success was narrated, so only the first is.
     narrated_success: bool,
+    /// Whether a commit decision was narrated (two-phase commit), so only the first is.
+    narrated_decision: bool,
 }
 
 impl Coordinator {
@@ -235,6 +302,7 @@ impl Coordinator {
             waiting: VecDeque::new(),
             timers: BTreeMap::new(),
             narrated_success: false,
+            narrated_decision: false,
         }
     }
 
@@ -257,6 +325,13 @@ impl Coordinator {
                 continue;
             };
             self.renames_started = self.renames_started.max(entry.number);
+            if matches!(
+                entry.state,
+                LogState::Preparing | LogState::Committing | LogState::Aborting
+            ) {
+                self.recover_decision(product, entry, row.version, ctx);
+                continue;
+            }
             if !matches!(entry.state, LogState::Applying | LogState::RollingBack) {
                 continue;
             }
@@ -281,6 +356,92 @@ impl Coordinator {
                 text,
             });
         }
+    }
+
+    /// Two-phase commit, after a restart: a logged decision is sent again; an update with no
+    /// decision logged is aborted (presumed abort: no one was told it committed). Until each
+    /// participant hears it, its row stays prepared — in doubt, locked.
+    fn recover_decision(&mut self, product: u64, entry: LogEntry, version: u64, ctx: &mut Ctx<'_>) {
+        let from = entry.from.clone().unwrap_or_default();
+        let (commit, old_name, new_name) = match entry.state {
+            LogState::Committing => (true, from, entry.to.clone()),
+            LogState::Aborting => (false, entry.to.clone(), from),
+            _ => (false, from, entry.to.clone()),
+        };
+        let number = entry.number;
+        let said = match entry.state {
+            LogState::Committing => "its decision to commit",
+            LogState::Aborting => "its decision to abort",
+            _ => "no decision",
+        };
+        let held = if entry.state == LogState::Preparing {
+            "Whoever prepared it has held it"
+        } else {
+            "Product and Order have held it"
+        };
+        ctx.narrate(format!(
+            "Coordinator restarts and finds {said} for rename #{number} of product {product} \
+             (\"{old_name}\" → \"{new_name}\", v{version}) in its log. {held} prepared — in doubt, \
+             locked — since before the crash; it now tells both to {}.",
+            if commit {
+                "commit"
+            } else {
+                "abort (presumed abort)"
+            }
+        ));
+        if entry.state == LogState::Preparing {
+            self.log_abort(product, number, &old_name, &new_name, version, ctx);
+        }
+        self.active.insert(
+            product,
+            Update {
+                number,
+                request: None,
+                product,
+                old_name,
+                new_name,
+                version,
+                phase: Phase::Deciding {
+                    commit,
+                    legs: [RollbackLeg::new(), RollbackLeg::new()],
+                },
+            },
+        );
+        for index in 0..PARTICIPANT_NAMES.len() {
+            self.send_rollback(product, index, ctx);
+        }
+    }
+
+    /// Two-phase commit: records that update v of `product` is aborted — no read can have seen
+    /// it, which the checker verifies — and logs the decision before anyone is told.
+    fn log_abort(
+        &mut self,
+        product: u64,
+        number: u64,
+        old_name: &str,
+        new_name: &str,
+        version: u64,
+        ctx: &mut Ctx<'_>,
+    ) {
+        ctx.record(Event::WriteAborted {
+            service: ctx.me,
+            source_service: self.config.product,
+            source_table: PRODUCTS_TABLE.to_string(),
+            key: product.to_string(),
+            version,
+        });
+        let aborting = LogEntry {
+            number,
+            state: LogState::Aborting,
+            from: Some(new_name.to_string()),
+            to: old_name.to_string(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &aborting.to_value(),
+            version,
+        );
     }
 
     fn receive_rename(&mut self, request: &Envelope, product: u64, name: &str, ctx: &mut Ctx<'_>) {
@@ -321,17 +482,30 @@ impl Coordinator {
         let number = self.renames_started;
         let version = row.version + 1;
         let old_name = entry.to;
+        let two_phase = self.config.protocol == Protocol::TwoPhaseCommit;
         let applying = LogEntry {
             number,
-            state: LogState::Applying,
+            state: if two_phase {
+                LogState::Preparing
+            } else {
+                LogState::Applying
+            },
             from: Some(old_name.clone()),
             to: new_name.clone(),
         };
         ctx.write(RENAME_LOG_TABLE, &key, &applying.to_value(), version);
-        let apply = Payload::ApplyRename {
-            product,
-            name: new_name.clone(),
-            version,
+        let apply = if two_phase {
+            Payload::PrepareRename {
+                product,
+                name: new_name.clone(),
+                version,
+            }
+        } else {
+            Payload::ApplyRename {
+                product,
+                name: new_name.clone(),
+                version,
+            }
         };
         let to_product = ctx.send(
             self.config.product,
@@ -339,7 +513,7 @@ impl Coordinator {
             request.op,
             Some(request.id),
         );
-        if self.config.crash_at_rename == Some(number) {
+        if self.config.crash_at_rename == Some(number) && !two_phase {
             ctx.narrate(format!(
                 "Coordinator crashes after sending the rename of product {product} to Product and before \
                  sending it to Order: once Product applies it, product {product}'s name differs between the two."
@@ -355,7 +529,7 @@ impl Coordinator {
             product,
             Update {
                 number,
-                request,
+                request: Some(request),
                 product,
                 old_name,
                 new_name,
@@ -375,6 +549,9 @@ impl Coordinator {
             let index = match &update.phase {
                 Phase::Applying { calls, .. } => calls.iter().position(|call| *call == msg),
                 Phase::RollingBack { legs } => legs.iter().position(|leg| leg.msg == Some(msg)),
+                Phase::Deciding { legs, .. } => legs
+                    .iter()
+                    .position(|leg| leg.msg == Some(msg) || leg.sent.contains(&msg)),
             }?;
             Some((update.product, index))
         })
@@ -404,13 +581,16 @@ impl Coordinator {
                 let failed = answers
                     .iter()
                     .any(|a| matches!(a, Answer::Refused(_) | Answer::Down));
+                let all_applied = answers.iter().all(|a| *a == Answer::Applied);
                 if failed {
                     self.fail(product, false, ctx);
-                } else if answers.iter().all(|a| *a == Answer::Applied) {
+                } else if all_applied && self.config.protocol == Protocol::TwoPhaseCommit {
+                    self.decide_commit(product, ctx);
+                } else if all_applied {
                     self.succeed(product, ctx);
                 }
             }
-            Phase::RollingBack { .. } => match answer {
+            Phase::RollingBack { .. } | Phase::Deciding { .. } => match answer {
                 Answer::Down => self.retry_rollback_later(product, index, true, ctx),
                 _ => self.rollback_landed(product, index, ctx),
             },
@@ -436,19 +616,29 @@ impl Coordinator {
             &done.to_value(),
             update.version,
         );
-        ctx.reply(
-            &update.request,
-            Payload::Renamed {
-                product,
-                version: update.version,
-            },
-        );
+        if let Some(request) = &update.request {
+            ctx.reply(
+                request,
+                Payload::Renamed {
+                    product,
+                    version: update.version,
+                },
+            );
+        }
         if !self.narrated_success {
             self.narrated_success = true;
-            ctx.narrate(format!(
-                "Coordinator: Product and Order both applied the rename of product {product}. Only now does \
-                 the user get success — after the slower of the two round trips."
-            ));
+            let text = if self.config.protocol == Protocol::TwoPhaseCommit {
+                format!(
+                    "Coordinator: Product and Order both committed the rename of product {product}. Only now \
+                     does the user get success — after two round trips: prepare, then commit."
+                )
+            } else {
+                format!(
+                    "Coordinator: Product and Order both applied the rename of product {product}. Only now does \
+                     the user get success — after the slower of the two round trips."
+                )
+            };
+            ctx.narrate(text);
         }
         self.finish(product, ctx);
     }
@@ -464,10 +654,12 @@ impl Coordinator {
         };
         self.timers.remove(timer);
         let timeout = self.config.timeout;
+        let two_phase = self.config.protocol == Protocol::TwoPhaseCommit;
         let said: Vec<String> = answers
             .iter()
             .zip(PARTICIPANT_NAMES)
             .map(|(answer, name)| match answer {
+                Answer::Applied if two_phase => format!("{name} voted yes"),
                 Answer::Applied => format!("{name} applied it"),
                 Answer::Refused(reason) => format!("{name} {reason}"),
                 Answer::Down => format!("{name} is down"),
@@ -486,6 +678,10 @@ impl Coordinator {
                 })
             })
             .map_or_else(String::new, |(_, said)| said.clone());
+        if self.config.protocol == Protocol::TwoPhaseCommit {
+            self.decide_abort(product, said.join(", "), reason, ctx);
+            return;
+        }
         let rollback_version = update.version + 1;
         ctx.narrate(format!(
             "Coordinator: for the rename of product {product}, {} — rolling back: both are told to hold \
@@ -512,41 +708,62 @@ impl Coordinator {
             &rolling_back.to_value(),
             rollback_version,
         );
-        ctx.reply(
-            &update.request,
-            Payload::Failed {
-                reason: format!("{reason}; rolled back"),
-            },
-        );
-        let leg = || RollbackLeg {
-            msg: None,
-            timer: TimerId(0),
-            attempts: 0,
-            found_down: false,
-            done: false,
-        };
+        if let Some(request) = &update.request {
+            ctx.reply(
+                request,
+                Payload::Failed {
+                    reason: format!("{reason}; rolled back"),
+                },
+            );
+        }
         update.phase = Phase::RollingBack {
-            legs: [leg(), leg()],
+            legs: [RollbackLeg::new(), RollbackLeg::new()],
         };
         for index in 0..PARTICIPANT_NAMES.len() {
             self.send_rollback(product, index, ctx);
         }
     }
 
+    /// Sends participant `index` the rollback, or under two-phase commit the decision (commit or
+    /// abort), and waits one timeout for its answer.
     fn send_rollback(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
         let to = self.participant(index);
         let Some(update) = self.active.get_mut(&product) else {
             return;
         };
-        let Phase::RollingBack { legs } = &mut update.phase else {
-            return;
+        let deciding = matches!(update.phase, Phase::Deciding { .. });
+        let op = update.request.as_ref().and_then(|request| request.op);
+        let (payload, legs) = match &mut update.phase {
+            Phase::RollingBack { legs } => (
+                Payload::RollBackRename {
+                    product,
+                    name: update.old_name.clone(),
+                    version: update.version + 1,
+                },
+                legs,
+            ),
+            Phase::Deciding { commit: true, legs } => (
+                Payload::CommitRename {
+                    product,
+                    name: update.new_name.clone(),
+                    version: update.version,
+                },
+                legs,
+            ),
+            Phase::Deciding {
+                commit: false,
+                legs,
+            } => (
+                Payload::AbortRename {
+                    product,
+                    name: update.new_name.clone(),
+                    version: update.version,
+                },
+                legs,
+            ),
+            Phase::Applying { .. } => return,
         };
-        let payload = Payload::RollBackRename {
-            product,
-            name: update.old_name.clone(),
-            version: update.version + 1,
-        };
-        let msg = ctx.send(to, payload, update.request.op, None);
+        let msg = ctx.send(to, payload, op, None);
         let timer = ctx.set_timer(self.config.timeout);
         let leg = &mut legs[index];
         self.timers.remove(&leg.timer);
@@ -555,6 +772,9 @@ impl Coordinator {
         leg.msg = Some(msg);
         leg.timer = timer;
         leg.attempts += 1;
+        if deciding {
+            leg.sent.push(msg);
+        }
     }
 
     /// A rollback attempt was refused (`down`) or not answered in time: the next attempt goes
@@ -563,14 +783,17 @@ impl Coordinator {
         let Some(update) = self.active.get_mut(&product) else {
             return;
         };
-        let Phase::RollingBack { legs } = &mut update.phase else {
-            return;
+        let (what, legs) = match &mut update.phase {
+            Phase::RollingBack { legs } => ("rollback", legs),
+            Phase::Deciding { commit: true, legs } => ("commit", legs),
+            Phase::Deciding { legs, .. } => ("abort", legs),
+            Phase::Applying { .. } => return,
         };
         let leg = &mut legs[index];
         if down && !leg.found_down {
             leg.found_down = true;
             ctx.narrate(format!(
-                "Coordinator: {} is down, so its rollback of product {product} cannot land yet. The \
+                "Coordinator: {} is down, so its {what} of product {product} cannot land yet. The \
                  coordinator retries, further apart each time, until it does, and holds further \
                  renames of product {product} until then.",
                 PARTICIPANT_NAMES[index]
@@ -587,7 +810,8 @@ impl Coordinator {
     /// A rollback's timer fired: its answer timed out, or its retry is due.
     fn rollback_timer(&mut self, product: u64, index: usize, ctx: &mut Ctx<'_>) {
         let awaiting_answer = self.active.get(&product).is_some_and(|update| {
-            matches!(&update.phase, Phase::RollingBack { legs } if legs[index].msg.is_some())
+            matches!(&update.phase, Phase::RollingBack { legs } | Phase::Deciding { legs, .. }
+                if legs[index].msg.is_some())
         });
         if awaiting_answer {
             self.retry_rollback_later(product, index, false, ctx);
@@ -600,8 +824,10 @@ impl Coordinator {
         let Some(update) = self.active.get_mut(&product) else {
             return;
         };
-        let Phase::RollingBack { legs } = &mut update.phase else {
-            return;
+        let (decision, legs) = match &mut update.phase {
+            Phase::RollingBack { legs } => (None, legs),
+            Phase::Deciding { commit, legs } => (Some(*commit), legs),
+            Phase::Applying { .. } => return,
         };
         if legs[index].done {
             return;
@@ -611,6 +837,11 @@ impl Coordinator {
         self.timers.remove(&legs[index].timer);
         if !legs.iter().all(|leg| leg.done) {
             return;
+        }
+        match decision {
+            Some(true) => return self.succeed(product, ctx),
+            Some(false) => return self.aborted(product, ctx),
+            None => {}
         }
         if legs.iter().any(|leg| leg.found_down) {
             ctx.narrate(format!(
@@ -628,6 +859,122 @@ impl Coordinator {
             &product.to_string(),
             &rolled_back.to_value(),
             update.version + 1,
+        );
+        self.finish(product, ctx);
+    }
+
+    /// Two-phase commit: both voted yes. The decision is logged before anyone hears it, so a
+    /// crash after this line still commits (on restart); then both are told to commit.
+    fn decide_commit(&mut self, product: u64, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        if let Phase::Applying { timer, .. } = update.phase {
+            self.timers.remove(&timer);
+        }
+        let committing = LogEntry {
+            number: update.number,
+            state: LogState::Committing,
+            from: Some(update.old_name.clone()),
+            to: update.new_name.clone(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &committing.to_value(),
+            update.version,
+        );
+        let number = update.number;
+        let crashes = self.config.crash_at_rename == Some(number);
+        if crashes || !self.narrated_decision {
+            self.narrated_decision = true;
+            ctx.narrate(format!(
+                "Coordinator decided commit for rename #{number} of product {product}, logged: Product \
+                 and Order both voted yes and hold \"{}\" prepared, still serving \"{}\".",
+                update.new_name, update.old_name
+            ));
+        }
+        if crashes {
+            self.crash_after_deciding("commit", product, ctx);
+            return;
+        }
+        update.phase = Phase::Deciding {
+            commit: true,
+            legs: [RollbackLeg::new(), RollbackLeg::new()],
+        };
+        for index in 0..PARTICIPANT_NAMES.len() {
+            self.send_rollback(product, index, ctx);
+        }
+    }
+
+    /// Two-phase commit: the crash of `crash_at_rename`, after logging the decision and before
+    /// telling anyone, the user included.
+    fn crash_after_deciding(&self, decision: &str, product: u64, ctx: &mut Ctx<'_>) {
+        ctx.narrate(format!(
+            "Coordinator crashes after logging its decision to {decision} and before telling anyone: \
+             whoever prepared product {product} holds it in doubt, locked, until the coordinator \
+             restarts and sends the decision again."
+        ));
+        ctx.crash(self.config.restart_after);
+    }
+
+    /// Two-phase commit: a participant voted no, is down or did not answer in time. The abort is
+    /// logged, the user told, both are told to abort; their committed names never changed.
+    fn decide_abort(&mut self, product: u64, said: String, reason: String, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get(&product) else {
+            return;
+        };
+        let (number, old_name, new_name, version) = (
+            update.number,
+            update.old_name.clone(),
+            update.new_name.clone(),
+            update.version,
+        );
+        ctx.narrate(format!(
+            "Coordinator decided abort for the rename of product {product}, logged: {said}. Both are \
+             told to drop \"{new_name}\"; readers only ever saw \"{old_name}\". The user gets a failure."
+        ));
+        self.log_abort(product, number, &old_name, &new_name, version, ctx);
+        if self.config.crash_at_rename == Some(number) {
+            self.crash_after_deciding("abort", product, ctx);
+            return;
+        }
+        let Some(update) = self.active.get_mut(&product) else {
+            return;
+        };
+        if let Some(request) = &update.request {
+            ctx.reply(
+                request,
+                Payload::Failed {
+                    reason: format!("{reason}; aborted"),
+                },
+            );
+        }
+        update.phase = Phase::Deciding {
+            commit: false,
+            legs: [RollbackLeg::new(), RollbackLeg::new()],
+        };
+        for index in 0..PARTICIPANT_NAMES.len() {
+            self.send_rollback(product, index, ctx);
+        }
+    }
+
+    /// Two-phase commit: both acknowledged the abort.
+    fn aborted(&mut self, product: u64, ctx: &mut Ctx<'_>) {
+        let Some(update) = self.active.get(&product) else {
+            return;
+        };
+        let aborted = LogEntry {
+            number: update.number,
+            state: LogState::Aborted,
+            from: None,
+            to: update.old_name.clone(),
+        };
+        ctx.write(
+            RENAME_LOG_TABLE,
+            &product.to_string(),
+            &aborted.to_value(),
+            update.version,
         );
         self.finish(product, ctx);
     }

@@ -22,7 +22,9 @@ pub use client::{
     RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind, is_read_op,
 };
 pub use consumer::{Consumer, ConsumerConfig, Duty, MAX_JOBS_IN_PROGRESS};
-pub use coordinator::{Coordinator, CoordinatorConfig, LogEntry, LogState, RENAME_LOG_TABLE};
+pub use coordinator::{
+    Coordinator, CoordinatorConfig, LogEntry, LogState, Protocol, RENAME_LOG_TABLE,
+};
 pub use driver::{Driver, DriverConfig};
 pub use fleet::{
     details_row_value, driver_car, initial_driver_name, initial_rating_tenths, new_rating_tenths,
@@ -36,6 +38,7 @@ pub use outbox::{
     RELAY_EVERY,
 };
 pub use product::{Product, ProductConfig};
+pub use rename_participant::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_PREFIX};
 pub use ride::{Ride, RideConfig, ride_row_value};
 
 /// Order's table of orders: key order id, value the comma-separated product ids.
@@ -44,6 +47,10 @@ pub const ORDERS_TABLE: &str = "orders";
 pub const PRODUCTS_TABLE: &str = "products";
 /// Order's local copy of product names: key product id, value the name.
 pub const PRODUCT_NAMES_COPY_TABLE: &str = "product_names";
+/// Under two-phase commit, the names a participant (Product or Order) holds prepared, beside
+/// its committed table: key product id, value `prepared at T s: NAME` while in doubt (locked),
+/// then `committed: NAME` or `aborted: NAME`; version the update's.
+pub const PREPARED_NAMES_TABLE: &str = "prepared_names";
 /// Order's lines, each with the product name stored when the order was placed: key
 /// `order/product`, value the name.
 pub const ORDER_LINES_TABLE: &str = "order_lines";

@@ -1,0 +1,61 @@
+//! Rows in doubt under two-phase commit, from the trace alone: a participant's row of
+//! `prepared_names` is in doubt (prepared, locked) from a `row_written` whose value begins
+//! `prepared at ` until the next `row_written` of the same row (the decision arriving, committed
+//! or aborted), or until the trace's last event if none comes. Also counted: prepares a
+//! participant refused because another prepared update held the lock (`503 locked: …`).
+
+use crate::protocol::{Event, ServiceId};
+use crate::services::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_NAMES_TABLE, PREPARED_PREFIX};
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// Rows in doubt now, the longest doubt so far, and refusals because of a lock.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InDoubt {
+    /// Rows prepared and not yet decided, by participant and key, with when they were prepared.
+    open: BTreeMap<(ServiceId, String), Micros>,
+    /// The longest doubt that has ended.
+    longest_ended: Micros,
+    /// Prepares refused because another prepared update held the row.
+    pub prepares_refused_locked: u64,
+}
+
+impl InDoubt {
+    /// Takes in what `event`, at `at`, changes.
+    pub fn apply(&mut self, event: &Event, at: Micros) {
+        match event {
+            Event::RowWritten {
+                service,
+                table,
+                key,
+                value,
+                ..
+            } if table == PREPARED_NAMES_TABLE => {
+                let row = (*service, key.clone());
+                if let Some(since) = self.open.remove(&row) {
+                    self.longest_ended = self.longest_ended.max(at.saturating_sub(since));
+                }
+                if value.starts_with(PREPARED_PREFIX) {
+                    self.open.insert(row, at);
+                }
+            }
+            Event::Sent { label, .. } if label.starts_with(LOCKED_REFUSAL_LABEL_PREFIX) => {
+                self.prepares_refused_locked += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// The longest any row has been in doubt, counting rows still in doubt up to `now`.
+    pub fn max(&self, now: Micros) -> Micros {
+        self.open
+            .values()
+            .map(|since| now.saturating_sub(*since))
+            .fold(self.longest_ended, Micros::max)
+    }
+
+    /// Rows in doubt now.
+    pub fn rows(&self) -> u64 {
+        self.open.len() as u64
+    }
+}
