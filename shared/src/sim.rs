@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 /// The most trace events one run may produce: room for a 600 s run at the highest knobs of
 /// every scenario (the heaviest, request/response and event-driven at 50 reads or orders a
-/// second, record about 1.23 M; `shared/tests/budget.rs`) with 60 % to spare, while the page,
+/// second, record 1.22–1.29 M; `shared/tests/budget.rs`) with 55 % to spare, while the page,
 /// at about 53 bytes an event for request/response, holds a trace at the bound in about
 /// 110 MB. A run past it ends with [`EndReason::Budget`].
 pub const MAX_TRACE_EVENTS: usize = 2_000_000;
