@@ -70,6 +70,8 @@ pub struct Capacity {
     /// Whether the current busy spell (requests waiting) has been told, and whether a shed in it.
     told_busy: bool,
     told_shed: bool,
+    /// The slow factor last told, so a slow spell is told once when it begins.
+    told_slow_factor: u32,
 }
 
 impl Capacity {
@@ -83,6 +85,7 @@ impl Capacity {
             waiting: VecDeque::new(),
             told_busy: false,
             told_shed: false,
+            told_slow_factor: 1,
         }
     }
 
@@ -104,6 +107,17 @@ impl Capacity {
     }
 
     fn start(&mut self, request: Envelope, ctx: &mut Ctx<'_>) {
+        let factor = ctx.slow_factor.max(1);
+        if factor != self.told_slow_factor {
+            self.told_slow_factor = factor;
+            if factor > 1 {
+                ctx.narrate(format!(
+                    "{} is slow: each request now takes {factor}× as long to work on (about {} ms), so work queues up.",
+                    self.name,
+                    self.config.service_time.0 * factor as u64 / 1_000
+                ));
+            }
+        }
         let took = self.config.draw(ctx);
         let timer = ctx.set_timer(took);
         self.in_service.insert(timer, request);
