@@ -58,7 +58,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
-        refuse: any_combination,
+        refuse: request_response::refuse,
     },
     ScenarioSpec {
         name: "duplication",
@@ -275,7 +275,16 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
 /// Knobs added after traces were recorded and shared: at their default they are left out of the
 /// trace's header, so a run that does not use them keeps its trace, byte for byte, and its hash.
 /// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
-const LEFT_OUT_AT_DEFAULT: &[&str] = &["protocol"];
+const LEFT_OUT_AT_DEFAULT: &[&str] = &[
+    "protocol",
+    "deadlines",
+    "retries",
+    "retry_backoff_ms",
+    "retry_budget_pct",
+    "breaker",
+    "breaker_failures",
+    "breaker_open_ms",
+];
 
 /// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
 /// their default.

@@ -12,6 +12,7 @@ mod new_orders;
 mod order;
 mod product;
 mod rename_participant;
+mod resilience;
 mod ride;
 mod shipping;
 
@@ -32,8 +33,12 @@ pub use fleet::{
 pub use names::{initial_product_name, renamed_product_name};
 pub use new_orders::{MAX_UNCONFIRMED_PUBLISHES, PublishOrders};
 pub use order::{Order, OrderConfig, ProductSource};
-pub use product::{Product, ProductConfig};
+pub use product::{DEADLINE_EXCEEDED_LABEL_PREFIX, Product, ProductConfig};
 pub use rename_participant::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_PREFIX};
+pub use resilience::{
+    Admission, BreakerConfig, CircuitBreaker, Resilience, RetryBudget, RetryBudgetConfig,
+    backoff_before,
+};
 pub use ride::{Ride, RideConfig, ride_row_value};
 
 /// Order's table of orders: key order id, value the comma-separated product ids.
