@@ -4,7 +4,7 @@
 use crate::format;
 use shared::fold::WorldState;
 use shared::metrics::OpStats;
-use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::protocol::{CircuitState, ServiceId, ServiceRole, TraceHeader};
 use shared::services::{PREPARED_NAMES_TABLE, PREPARED_PREFIX, is_read_op};
 use shared::time::Micros;
 
@@ -112,6 +112,18 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                         .count() as u32
                 }),
         })
+        .collect()
+}
+
+/// Each link's circuit breaker that is not closed, as `(caller, callee, state)` with the
+/// state's name (`open`, `half-open`): the map draws it on the link. A breaker that never opened,
+/// or closed again, is not listed.
+pub fn open_circuits(state: &WorldState) -> Vec<(ServiceId, ServiceId, &'static str)> {
+    state
+        .circuits
+        .iter()
+        .filter(|(_, circuit)| **circuit != CircuitState::Closed)
+        .map(|((caller, callee), circuit)| (*caller, *callee, circuit.name()))
         .collect()
 }
 

@@ -159,6 +159,7 @@ impl WorldState {
         self.now = event.at;
         self.events_applied += 1;
         self.metrics.calls.apply(event);
+        self.metrics.resilience.apply(&event.event);
         self.metrics.unavailable.apply(&event.event);
         self.metrics
             .coordination
@@ -166,7 +167,11 @@ impl WorldState {
             .apply(&event.event, event.at);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
-            Event::ServiceDown { service } => self.set_up(*service, false),
+            Event::ServiceDown { service } => {
+                self.set_up(*service, false);
+                // A crash forgets a breaker (it lives in memory): it comes back closed.
+                self.circuits.retain(|(caller, _), _| caller != service);
+            }
             Event::Sent {
                 msg,
                 from,

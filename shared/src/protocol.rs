@@ -1203,6 +1203,9 @@ pub struct RunSummary {
     /// The gateway pattern's numbers (zero elsewhere).
     #[serde(flatten)]
     pub coordination: CoordinationSummary,
+    /// What deadlines, retries and a circuit breaker did (zero without them).
+    #[serde(flatten)]
+    pub resilience: ResilienceSummary,
     /// Per operation name: the synchronous calls between services it caused.
     #[serde(default)]
     pub calls_by_operation: BTreeMap<String, CallSummary>,
@@ -1231,6 +1234,27 @@ pub struct ConsumerSummary {
     pub delivery_lag_mean_us: u64,
     /// Longest time from an event's publication to its first application, in µs.
     pub delivery_lag_max_us: u64,
+}
+
+/// What resilience on a call path did (docs/METRICS.md, "Resilience").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResilienceSummary {
+    /// Operations answered degraded ([`Outcome::Degraded`]): a fallback stood in for a call.
+    #[serde(default)]
+    pub degraded_reads: u64,
+    /// Calls between services (requests sent while handling another message) that reached
+    /// their receiver: in request/response, Product's load.
+    #[serde(default)]
+    pub calls_received: u64,
+    /// Work a service dropped undone because its caller's deadline had passed.
+    #[serde(default)]
+    pub dropped_past_deadline: u64,
+    /// Times a circuit breaker opened.
+    #[serde(default)]
+    pub breaker_opened: u64,
+    /// Calls made through an open breaker, or beyond a half-open breaker's one probe.
+    #[serde(default)]
+    pub calls_while_breaker_open: u64,
 }
 
 /// What coordinating updates cost and left behind (the gateway pattern).
