@@ -126,7 +126,7 @@ const BREAKER: KnobSpec = KnobSpec {
     max: 1.0,
     whole: true,
     choices: &["off", "on"],
-    help: "1, on: failed calls in a row open a breaker on Order's calls to Product; while open, \
+    help: "0, off: Order calls Product whatever happened before. 1, on: failed calls in a row open a breaker on Order's calls to Product; while open, \
            reads answer at once with the names Order remembers (or 'name unavailable'), marked \
            degraded; after the cool-down one probe call decides whether it closes.",
 };
