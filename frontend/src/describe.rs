@@ -144,6 +144,20 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             format!("queue {queue}: {depth} waiting"),
             Tone::Data,
         ),
+        Event::ServiceLoad {
+            service,
+            workers,
+            busy,
+            waiting,
+        } => (
+            name(*service),
+            if *workers == 0 {
+                format!("{busy} busy, {waiting} waiting")
+            } else {
+                format!("{busy}/{workers} workers busy, {waiting} waiting")
+            },
+            Tone::Data,
+        ),
         Event::EventHandled {
             service,
             event_id,

@@ -165,6 +165,7 @@ impl WorldState {
             .coordination
             .in_doubt
             .apply(&event.event, event.at);
+        self.metrics.loads.apply(&event.event, event.at);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
             Event::ServiceDown { service } => {
@@ -250,6 +251,8 @@ impl WorldState {
                 }
                 self.track_staleness(*service, table, key);
             }
+            // Folded by `metrics.loads` above.
+            Event::ServiceLoad { .. } => {}
             Event::QueueDepth {
                 service,
                 queue,

@@ -4,6 +4,7 @@
 mod aborted;
 mod delivery;
 mod in_doubt;
+mod load;
 mod outages;
 mod resilience;
 mod staleness;
@@ -11,6 +12,7 @@ mod staleness;
 pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use in_doubt::InDoubt;
+pub use load::{LoadNow, Loads};
 pub use outages::Unavailable;
 pub use resilience::ResilienceStats;
 pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
@@ -145,6 +147,8 @@ pub struct Metrics {
     pub coordination: Coordination,
     /// Degraded reads, calls received, deadlines and circuit breakers.
     pub resilience: ResilienceStats,
+    /// Busy workers, waiting requests and requests shed by services with a capacity.
+    pub loads: Loads,
 }
 
 /// What coordinating updates across services cost and left behind (the gateway pattern).
@@ -416,6 +420,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .collect(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
+        capacity: metrics.loads.summaries(&trace.header, state.now),
     }
 }
 

@@ -434,6 +434,19 @@ pub enum Event {
         /// Messages waiting or unacknowledged.
         depth: u32,
     },
+    /// A service with limited capacity ([`crate::services::Capacity`]) changed how many requests
+    /// it is working on or has waiting. Only services given a capacity record it, so runs without
+    /// one keep their traces.
+    ServiceLoad {
+        /// The service.
+        service: ServiceId,
+        /// Its workers: how many requests it works on at once; 0 means unlimited.
+        workers: u32,
+        /// Requests being worked on now.
+        busy: u32,
+        /// Requests waiting for a worker now.
+        waiting: u32,
+    },
     /// A client operation began.
     OpStarted {
         /// Its id.
@@ -843,6 +856,14 @@ impl DomainEvent {
 }
 
 impl Payload {
+    /// When the caller gives up on this request, if it said (a lookup under `deadlines=on`).
+    pub fn deadline(&self) -> Option<Micros> {
+        match self {
+            Payload::GetProduct { deadline, .. } => *deadline,
+            _ => None,
+        }
+    }
+
     /// Request, response, event or ack.
     pub fn kind(&self) -> MessageKind {
         match self {
@@ -1217,6 +1238,27 @@ pub struct RunSummary {
     /// listed.
     #[serde(default)]
     pub anomalies: BTreeMap<String, u64>,
+    /// How loaded each service with a capacity was, by service name; empty when no service has
+    /// one (`service_load` events).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, CapacitySummary>,
+}
+
+/// How loaded one service with a capacity (workers, a service time, a bounded queue) was.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySummary {
+    /// Its workers; 0 means unlimited.
+    pub workers: u32,
+    /// The most requests it worked on at once.
+    pub busy_max: u32,
+    /// Busy workers on average over the run (the time-integral of busy workers ÷ `simulated_s`).
+    pub busy_mean: f64,
+    /// `busy_mean ÷ workers`, between 0 and 1; `None` with unlimited workers.
+    pub utilisation: Option<f64>,
+    /// The most requests waiting for a worker at once.
+    pub waiting_max: u32,
+    /// Requests it refused because its queue was full (`503 overloaded: …`).
+    pub shed: u64,
 }
 
 /// What one subscriber did with the events delivered to it.

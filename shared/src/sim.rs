@@ -503,6 +503,7 @@ impl Sim {
             &mut slot.tables,
             &mut self.ids,
         );
+        ctx.slow_factor = self.network_faults.slow_factor(service);
         machine.handle(input, &mut ctx);
         let effects = ctx.into_effects();
         self.slots[service.0 as usize].machine = Some(machine);

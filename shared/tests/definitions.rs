@@ -307,6 +307,7 @@ fn field_names(value: &serde_json::Value, names: &mut std::collections::BTreeSet
         "consumers",
         "calls_by_operation",
         "stale_reads_by_table",
+        "capacity",
     ];
     let serde_json::Value::Object(fields) = value else {
         return;
@@ -336,7 +337,25 @@ fn every_number_of_the_summary_and_the_comparison_is_defined_in_docs_metrics() {
         field_names(&serde_json::to_value(&summary).unwrap(), &mut names);
         summaries.push(summary);
     }
-    for optional in ["began_while_down", "queue_depth_max_by_queue", "consumers"] {
+    // A service with a capacity (capacity).
+    let loaded = run(
+        "request-response",
+        1,
+        10.0,
+        &[("product_workers", 2.0), ("product_service_ms", 50.0)],
+        &[],
+    );
+    field_names(
+        &serde_json::to_value(summarize(&loaded)).unwrap(),
+        &mut names,
+    );
+    for optional in [
+        "began_while_down",
+        "queue_depth_max_by_queue",
+        "consumers",
+        "capacity",
+        "utilisation",
+    ] {
         assert!(names.contains(optional), "no run filled {optional}");
     }
     let request_response = summaries[0].clone();

@@ -70,8 +70,69 @@ fn rows(knobs: &[(&'static str, f64)]) -> Vec<(u64, Row)> {
         .collect()
 }
 
+/// Product with capacity under load: 4 workers at 20 ms a lookup (200 a second) and a queue of
+/// up to 500, offered about 60 a second (20 reads of 3 products); slowed fivefold from 3 s to
+/// 13 s it serves 40 a second, so work queues.
+const SATURATED: &[(&str, f64)] = &[
+    ("read_rate_per_s", 20.0),
+    ("pool_size", 64.0),
+    ("product_workers", 4.0),
+    ("product_service_ms", 20.0),
+    ("product_queue_max", 500.0),
+    ("product_slow_factor", 5.0),
+    ("product_slow_at_s", 3.0),
+    ("product_slow_for_s", 10.0),
+    ("product_down_for_s", 0.0),
+];
+
+fn product_queue_max(summary: &RunSummary) -> u32 {
+    summary.capacity.get("Product").map_or(0, |c| c.waiting_max)
+}
+
 #[test]
-fn retries_multiply_calls_and_a_retry_budget_holds_them_near_the_calls_without() {
+fn without_a_budget_retries_make_a_storm_on_a_saturated_product_and_with_one_they_do_not() {
+    for seed in SEEDS {
+        let numbers = |more: &[(&'static str, f64)]| {
+            let summary = summarize(&run(seed, &with(SATURATED, more)));
+            (row(&summary), product_queue_max(&summary))
+        };
+        let (none, none_queue) = numbers(&[]);
+        let (retries, retries_queue) = numbers(&[("retries", 3.0)]);
+        let (budget, budget_queue) = numbers(&[("retries", 3.0), ("retry_budget_pct", 10.0)]);
+        let (deadlines, deadlines_queue) = numbers(&[
+            ("retries", 3.0),
+            ("retry_budget_pct", 10.0),
+            ("deadlines", 1.0),
+        ]);
+        let (breaker, breaker_queue) = numbers(&[("breaker", 1.0)]);
+        println!(
+            "seed {seed}\n  none      queue {none_queue} {none:?}\n  retries   queue {retries_queue} {retries:?}\n  budget    queue {budget_queue} {budget:?}\n  +deadline queue {deadlines_queue} {deadlines:?}\n  breaker   queue {breaker_queue} {breaker:?}"
+        );
+        assert!(
+            retries.calls_per_read > 1.3 * none.calls_per_read,
+            "seed {seed}"
+        );
+        assert!(
+            retries_queue > none_queue,
+            "seed {seed}: the storm fills Product's queue"
+        );
+        assert!(
+            retries.failed >= none.failed,
+            "seed {seed}: retries do not save the reads"
+        );
+        assert!(
+            budget.calls_per_read < 1.15 * none.calls_per_read,
+            "seed {seed}"
+        );
+        assert!(budget_queue < retries_queue, "seed {seed}");
+        assert!(deadlines.dropped_past_deadline > 0, "seed {seed}");
+        assert!(breaker_queue <= none_queue, "seed {seed}");
+        assert!(breaker.failed < none.failed, "seed {seed}");
+    }
+}
+
+#[test]
+fn retries_multiply_and_a_retry_budget_holds_them_near_the_calls_without() {
     let none = rows(SLOW_UNDER_LOAD);
     let retries = rows(&with(SLOW_UNDER_LOAD, &[("retries", 3.0)]));
     let budget = rows(&with(

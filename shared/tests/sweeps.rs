@@ -72,6 +72,13 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "coordinator_timeout_ms" => pick(&mut rng, 20.0, 1_500.0),
             "coordinator_crash_at_rename" => pick(&mut rng, 0.0, 40.0).round(),
             "coordinator_restart_after_s" => pick(&mut rng, 0.1, 5.0),
+            // Capacity by the seed, without a draw, so every other knob's draw is what it was
+            // before services had one: a quarter of the seeds unlimited (today's behaviour),
+            // the rest 1–3 workers of 15–45 ms and queues of 0–18.
+            "product_workers" | "order_workers" => (seed % 4) as f64,
+            "product_service_ms" | "order_service_ms" if seed.is_multiple_of(4) => 0.0,
+            "product_service_ms" | "order_service_ms" => 15.0 + 10.0 * (seed % 4) as f64,
+            "product_queue_max" | "order_queue_max" => 3.0 * (seed % 7) as f64,
             name if name.ends_with("_down_at_s") => pick(&mut rng, 0.0, 20.0),
             name if name.ends_with("_down_for_s") => pick(&mut rng, 0.0, 10.0),
             other => panic!("knob {other} needs a range in this sweep"),

@@ -318,6 +318,7 @@ impl Checker {
             Event::ServiceUp { .. }
             | Event::CircuitChanged { .. }
             | Event::ServiceDown { .. }
+            | Event::ServiceLoad { .. }
             | Event::FaultBegins { .. }
             | Event::FaultEnds { .. }
             | Event::Narration { .. } => {}

@@ -284,6 +284,12 @@ const LEFT_OUT_AT_DEFAULT: &[&str] = &[
     "breaker",
     "breaker_failures",
     "breaker_open_ms",
+    "product_workers",
+    "product_service_ms",
+    "product_queue_max",
+    "order_workers",
+    "order_service_ms",
+    "order_queue_max",
 ];
 
 /// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at

@@ -1,8 +1,9 @@
 //! Request/response: Order calls Product once per product on every read.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, down_at, down_for, network,
-    order_rows, outage, product_table, read_orders, rename_products, setup,
+    CapacityKnobs, LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, capacity_knobs,
+    down_at, down_for, network, order_rows, outage, product_table, read_orders, rename_products,
+    setup, with_capacity,
 };
 use super::{KnobSpec, Knobs, SLOW_FACTOR_MAX};
 use crate::protocol::{Fault, FaultSpec, ServiceId, ServiceRole};
@@ -156,6 +157,11 @@ const BREAKER_OPEN: KnobSpec = KnobSpec {
 /// How far back the retry budget counts calls (Finagle's default `ttl`).
 const RETRY_BUDGET_WINDOW: Micros = Micros::from_secs(10);
 
+/// Product's capacity: workers, time per request, waiting queue (unlimited by default).
+pub const PRODUCT_CAPACITY: CapacityKnobs = capacity_knobs!("product", "Product");
+/// Order's capacity, likewise.
+pub const ORDER_CAPACITY: CapacityKnobs = capacity_knobs!("order", "Order");
+
 pub const KNOBS: &[KnobSpec] = &[
     READS,
     RENAMES,
@@ -175,11 +181,24 @@ pub const KNOBS: &[KnobSpec] = &[
     BREAKER,
     BREAKER_FAILURES,
     BREAKER_OPEN,
+    PRODUCT_CAPACITY.all()[0],
+    PRODUCT_CAPACITY.all()[1],
+    PRODUCT_CAPACITY.all()[2],
+    ORDER_CAPACITY.all()[0],
+    ORDER_CAPACITY.all()[1],
+    ORDER_CAPACITY.all()[2],
 ];
+
+/// Why these knob values do not go together, if they do not.
+pub fn refuse(knobs: &Knobs) -> Option<String> {
+    refuse_resilience(knobs)
+        .or_else(|| PRODUCT_CAPACITY.refuse(knobs))
+        .or_else(|| ORDER_CAPACITY.refuse(knobs))
+}
 
 /// Why these knobs make no sense together, if they do not: settings of a retry or a breaker
 /// changed while retries or the breaker are off (they would do nothing).
-pub fn refuse(knobs: &Knobs) -> Option<String> {
+fn refuse_resilience(knobs: &Knobs) -> Option<String> {
     let changed = |knob: &KnobSpec| knobs.get(knob.name) != knob.default;
     if knobs.get(RETRIES.name) == 0.0 {
         for knob in [&RETRY_BUDGET, &RETRY_BACKOFF] {
@@ -306,21 +325,27 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 Client::new,
                 vec![],
             ),
-            setup(
-                ORDER,
-                "Order",
-                ServiceRole::Service,
-                order,
-                Order::new,
-                order_rows(products_per_order, rng),
+            with_capacity(
+                setup(
+                    ORDER,
+                    "Order",
+                    ServiceRole::Service,
+                    order,
+                    Order::new,
+                    order_rows(products_per_order, rng),
+                ),
+                ORDER_CAPACITY.config(knobs),
             ),
-            setup(
-                PRODUCT,
-                "Product",
-                ServiceRole::Service,
-                ProductConfig::sole_owner(),
-                Product::new,
-                product_table(),
+            with_capacity(
+                setup(
+                    PRODUCT,
+                    "Product",
+                    ServiceRole::Service,
+                    ProductConfig::sole_owner(),
+                    Product::new,
+                    product_table(),
+                ),
+                PRODUCT_CAPACITY.config(knobs),
             ),
         ],
         links: vec![(CLIENT, ORDER), (ORDER, PRODUCT)],

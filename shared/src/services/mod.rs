@@ -1,6 +1,7 @@
 //! The services of the article, each a sans-IO state machine (see [`crate::service`]).
 
 mod broker;
+mod capacity;
 mod client;
 mod consumer;
 mod coordinator;
@@ -17,6 +18,7 @@ mod ride;
 mod shipping;
 
 pub use broker::{Broker, BrokerConfig, Redelivery, Subscription};
+pub use capacity::{Capacity, CapacityConfig, OVERLOADED_LABEL_PREFIX};
 pub use client::{
     CREATE_ORDER_OP, Client, ClientConfig, Operation, RATE_DRIVER_OP, READ_ORDER_OP, READ_RIDE_OP,
     RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind, is_read_op,
