@@ -54,7 +54,11 @@ static CATALOG: [ScenarioSpec; 6] = [
         name: "request-response",
         title: "Request/response",
         lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
-                 Product is down or slow, Order's reads fail too: a cascading failure.",
+                 Product is down or slow, Order's reads fail too: a cascading failure. Resilience knobs: \
+                 deadlines let Product drop work nobody waits for; retries without a retry budget \
+                 multiply the calls a struggling Product gets (a retry storm), a budget holds them \
+                 near none; a circuit breaker answers reads at once from Order's memory, degraded, \
+                 and probes until Product is back.",
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,

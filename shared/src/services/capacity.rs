@@ -280,7 +280,10 @@ mod tests {
                 to: ServiceId(2),
                 op: None,
                 caused_by: None,
-                payload: Payload::GetProduct { product: 1 },
+                payload: Payload::GetProduct {
+                    product: 1,
+                    deadline: None,
+                },
             };
             self.run(Input::Message(&envelope), 1)
         }
@@ -371,7 +374,10 @@ mod tests {
             to: ServiceId(2),
             op: None,
             caused_by: None,
-            payload: Payload::GetProduct { product: 1 },
+            payload: Payload::GetProduct {
+                product: 1,
+                deadline: None,
+            },
         };
         h.run(Input::Message(&envelope), 4);
         assert!(
