@@ -559,6 +559,20 @@ mod tests {
     }
 
     #[test]
+    fn an_open_breaker_is_drawn_on_its_link_until_it_closes() {
+        // Product is down from 10 s to 18 s; the breaker opens soon after 10 s.
+        let knobs = [("product_slow_for_s", 0.0), ("breaker", 1.0)];
+        let mut index = run_with("request-response", 30.0, &knobs);
+        let (order, product) = (ServiceId(1), ServiceId(2));
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(9))), vec![]);
+        let during = open_circuits(index.state_at(Micros::from_secs(15)));
+        assert_eq!(during.len(), 1, "{during:?}");
+        assert_eq!((during[0].0, during[0].1), (order, product));
+        assert!(["open", "half-open"].contains(&during[0].2), "{during:?}");
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(25))), vec![]);
+    }
+
+    #[test]
     fn keys_sort_numerically() {
         let mut keys = vec!["10", "2", "b", "1", "a"];
         keys.sort_by(|a, b| key_order(a, b));
