@@ -53,7 +53,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             "deadlines" => (seed % 2) as f64,
             "retries" => ((seed / 2) % 3) as f64,
             "retry_backoff_ms" => 50.0,
-            "retry_budget_pct" if (seed / 2) % 3 > 0 => ((seed / 6) % 2 * 10) as f64,
+            "retry_budget_pct" if !(seed / 2).is_multiple_of(3) => ((seed / 6) % 2 * 10) as f64,
             "retry_budget_pct" => 0.0,
             "breaker" => ((seed / 12) % 2) as f64,
             "breaker_failures" if (seed / 12) % 2 == 1 => (1 + (seed / 24) % 4) as f64,

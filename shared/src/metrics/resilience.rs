@@ -63,10 +63,8 @@ impl ResilienceStats {
             Event::Duplicated { msg, copy } if self.calls_in_flight.contains(msg) => {
                 self.calls_in_flight.insert(*copy);
             }
-            Event::Delivered { msg } => {
-                if self.calls_in_flight.remove(msg) {
-                    self.calls_received += 1;
-                }
+            Event::Delivered { msg } if self.calls_in_flight.remove(msg) => {
+                self.calls_received += 1;
             }
             Event::Dropped { msg, .. } => {
                 self.calls_in_flight.remove(msg);
