@@ -419,7 +419,8 @@ fn simulate_runs_every_scenario_with_a_fault_of_every_kind() {
 
 #[test]
 fn a_run_cut_short_says_so_and_its_rates_cover_the_time_it_ran() {
-    // 50 reads a second of 8 products each outgrow the bound on trace events long before 600 s.
+    // 500 reads a second of 8 products each (ten times the highest rate the event budget is
+    // sized for) outgrow the bound on trace events long before 600 s.
     let output = crosstalk(&[
         "simulate",
         "--scenario",
@@ -427,11 +428,13 @@ fn a_run_cut_short_says_so_and_its_rates_cover_the_time_it_ran() {
         "--until",
         "600",
         "--set",
-        "read_rate_per_s=50",
+        "read_rate_per_s=500",
         "--set",
         "products_per_order=8",
         "--set",
         "pool_size=64",
+        "--set",
+        "link_latency_ms=1",
         "--format",
         "summary",
     ]);
@@ -449,7 +452,7 @@ fn a_run_cut_short_says_so_and_its_rates_cover_the_time_it_ran() {
     let reads = &summary["by_operation"]["read order"];
     let per_s = reads["throughput_per_s"].as_f64().unwrap();
     assert_eq!(per_s, reads["ok"].as_f64().unwrap() / simulated_s);
-    assert!(per_s > 40.0, "a 50/s workload: {per_s} reads/s");
+    assert!(per_s > 400.0, "a 500/s workload: {per_s} reads/s");
     let healthy = crosstalk(&[
         "simulate",
         "--scenario",

@@ -1056,3 +1056,179 @@ async fn with_product_stopped_the_breaker_opens_reads_degrade_fast_and_a_probe_c
         "it opened, and again after a failed probe"
     );
 }
+
+/// The transactional outbox for real: Product commits the rename and its outbox row in one
+/// SQLite transaction, then dies before publishing (its failpoint, `crash_after_write_pct`
+/// at 100 %); its port closes, it restarts from its database, and the relay finds the pending
+/// row, publishes it with a confirm and marks it sent — Order's copy converges. Under dual write
+/// the same crash loses the event: the copy keeps the old name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_publishes_a_rename_that_product_crashed_before_publishing() {
+    check_the_outbox_survives_a_crash_after_write(BrokerChoice::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_the_outbox_publishes_a_rename_that_product_crashed_before_publishing() {
+    check_the_outbox_survives_a_crash_after_write(rabbitmq()).await;
+}
+
+/// Eventual consistency with nothing but the test's renames, Product crashing after each write.
+fn crashing_after_every_write(publish: f64) -> RunRequest {
+    let mut request = quiet_eventual_consistency();
+    request.knobs.insert("publish".into(), publish);
+    request.knobs.insert("crash_after_write_pct".into(), 100.0);
+    request
+}
+
+/// When `service` came back up after its first crash.
+fn restarted_at(trace: &Trace, service: ServiceId) -> Option<shared::time::Micros> {
+    let down = trace
+        .events
+        .iter()
+        .position(|e| matches!(e.event, Event::ServiceDown { service: s } if s == service))?;
+    trace.events[down..].iter().find_map(|e| match e.event {
+        Event::ServiceUp { service: s } if s == service => Some(e.at),
+        _ => None,
+    })
+}
+
+async fn check_the_outbox_survives_a_crash_after_write(broker: BrokerChoice) {
+    let dir = TempDir::new("live-outbox");
+    let run = start_with_files(&crashing_after_every_write(1.0), &dir, broker.clone()).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    let product_db = run.database(PRODUCT).unwrap().to_path_buf();
+    run.send_as(CLIENT, PRODUCT, rename(3, "Outbox Lamp"))
+        .unwrap();
+    eventually(
+        "Product's SQLite holds the rename and its outbox row",
+        || {
+            sqlite_row(&product_db, "products", "3") == Some(("Outbox Lamp".into(), 2))
+                && sqlite_row(&product_db, "outbox", "00000001").is_some()
+        },
+    )
+    .await;
+    eventually("Order's copy holds the new name", || {
+        sqlite_row(&order_db, "product_names", "3") == Some(("Outbox Lamp".into(), 2))
+    })
+    .await;
+    eventually(
+        "the relay marked the row sent on the broker's confirm",
+        || {
+            sqlite_row(&product_db, "outbox", "00000001")
+                .is_some_and(|(value, version)| value.starts_with("sent: ") && version == 2)
+        },
+    )
+    .await;
+    run.stop();
+    run.finished().await;
+    let trace = run.trace();
+    let back = restarted_at(&trace, PRODUCT).expect("Product crashed and came back");
+    let published_at = trace.events.iter().find_map(|e| match &e.event {
+        Event::Sent { from, label, .. } if *from == PRODUCT && label.starts_with("publish ") => {
+            Some(e.at)
+        }
+        _ => None,
+    });
+    assert!(
+        published_at.is_some_and(|at| at >= back),
+        "the relay published after the restart ({published_at:?}, back at {back})"
+    );
+    // The rename and the outbox row were one transaction, then the row was marked sent: the
+    // trace shows Product's writes after its starting rows in that order.
+    let written: Vec<(&str, u64)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowWritten {
+                service,
+                table,
+                version,
+                ..
+            } if *service == PRODUCT && (table == "outbox" || *version > 1) => {
+                Some((table.as_str(), *version))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, [("products", 2), ("outbox", 1), ("outbox", 2)]);
+    assert_eq!(writes_of(&trace, ORDER, "product_names", "3"), 1);
+
+    // Dual write, the same crash: the event is lost with Product's memory.
+    let dir = TempDir::new("live-dual-write");
+    let run = start_with_files(&crashing_after_every_write(0.0), &dir, broker).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    run.send_as(CLIENT, PRODUCT, rename(3, "Lost Lamp"))
+        .unwrap();
+    eventually("Product is back from its crash", || {
+        restarted_at(&run.trace(), PRODUCT).is_some()
+    })
+    .await;
+    // Far longer than the outbox needed above: a relay would have published by now.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        sqlite_row(&order_db, "product_names", "3").map(|row| row.1),
+        Some(1),
+        "dual write lost the event: Order's copy keeps the old name"
+    );
+    run.stop();
+    run.finished().await;
+}
+
+/// Event-driven through the outbox, live: Order crashes after half of its order writes, before
+/// publishing (its failpoint); each order and its outbox row are one SQLite transaction, so the
+/// relay publishes them all when Order is back, and every order stored ships exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_outbox_every_order_stored_ships_once_although_order_crashes_after_writes() {
+    const ORDER: ServiceId = ServiceId(1);
+    const SHIPPING: ServiceId = ServiceId(4);
+    let dir = TempDir::new("live-outbox-orders");
+    let request = request(
+        "event-driven",
+        120.0,
+        &orders_shipping_by_hand(&[("publish", 1.0), ("crash_after_write_pct", 50.0)]),
+    );
+    let run = start_with_files(&request, &dir, BrokerChoice::Embedded).await;
+    let order_db = run.database(ORDER).unwrap().to_path_buf();
+    let shipping_db = run.database(SHIPPING).unwrap().to_path_buf();
+    let crashes = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::ServiceDown { service } if service == ORDER))
+            .count()
+    };
+    eventually(
+        "Order stored five orders and crashed after two writes",
+        || {
+            let trace = run.trace();
+            orders_stored(&trace).len() >= 5 && crashes(&trace) >= 2
+        },
+    )
+    .await;
+    run.command(LiveCommand::Load { on: false }).unwrap();
+    // Orders already sent to a crashed Order are refused; let the last ones land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let orders = orders_stored(&run.trace());
+    eventually("Shipping ships every order Order stored", || {
+        orders
+            .iter()
+            .all(|order| sqlite_row(&shipping_db, "shipments", order).is_some())
+    })
+    .await;
+    eventually("every outbox row is marked sent", || {
+        (1..=orders.len()).all(|row| {
+            sqlite_row(&order_db, "outbox", &format!("{row:08}"))
+                .is_some_and(|(value, _)| value.starts_with("sent: OrderCreated "))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for order in &orders {
+        assert_eq!(
+            sqlite_row(&shipping_db, "shipments", order).map(|(_, times)| times),
+            Some(1),
+            "order {order} ships exactly once"
+        );
+    }
+    run.stop();
+}

@@ -215,7 +215,6 @@ mod tests {
             .events()
             .iter()
             .filter(|e| e.at < Micros::from_secs(15))
-            .cloned()
             .collect();
         part.append(half);
         let charts = charts(&part);
@@ -240,7 +239,6 @@ mod tests {
             .events()
             .iter()
             .filter(|e| e.at <= ten_s && !matches!(e.event, Event::RunEnded { .. }))
-            .cloned()
             .collect();
         events.push(TraceEvent {
             at: ten_s,
@@ -272,8 +270,8 @@ mod tests {
     /// once every event of it is known.
     fn from_scratch(index: &TraceIndex) -> Charts {
         let mut whole = ChartsAccumulator::new(index.header());
-        for event in index.events() {
-            whole.add(event);
+        for event in index.events().iter() {
+            whole.add(&event);
         }
         if index.is_complete() {
             whole.finish();
@@ -286,7 +284,7 @@ mod tests {
         for scenario in ["eventual-consistency", "event-driven", "gateway"] {
             let whole = index(scenario, &[]);
             let mut sliced = TraceIndex::new(whole.header().clone());
-            for slice in whole.events().chunks(97) {
+            for slice in whole.events().to_vec().chunks(97) {
                 sliced.append(slice.iter().cloned());
                 assert_eq!(charts(&sliced), from_scratch(&sliced), "{scenario}");
             }

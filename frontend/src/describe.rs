@@ -87,7 +87,10 @@ pub fn lines_in(
 
 /// Event `event_idx` of `index` in words.
 pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
-    let event = &index.events()[event_idx];
+    let event = &index
+        .events()
+        .get(event_idx)
+        .expect("the log describes events of its trace");
     let name = |service| index.service_name(service);
     let route = |msg| {
         index.span(msg).map_or_else(
@@ -95,7 +98,7 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             |span| {
                 (
                     format!("{} → {}", name(span.from), name(span.to)),
-                    span.label.clone(),
+                    span.label.to_string(),
                 )
             },
         )

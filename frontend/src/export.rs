@@ -141,7 +141,7 @@ pub fn map_svg(index: &TraceIndex, layout: &Layout, services: &[ServiceView], t:
 /// A Mermaid sequence diagram of operation `op`: its messages in the order they were sent,
 /// requests as solid arrows, responses dashed, events asynchronous, drops crossed.
 pub fn mermaid(index: &TraceIndex, op: OpId) -> Result<String, String> {
-    let spans: Vec<_> = index.spans().iter().filter(|s| s.op == Some(op)).collect();
+    let spans: Vec<_> = index.spans().filter(|s| s.op == Some(op)).collect();
     if spans.is_empty() {
         return Err(format!("operation {} has no messages in this trace", op.0));
     }
@@ -162,7 +162,7 @@ pub fn mermaid(index: &TraceIndex, op: OpId) -> Result<String, String> {
             (_, MessageKind::Event) => "-)",
             (_, MessageKind::Request | MessageKind::Rollback) => "->>",
         };
-        let mut label = mermaid_text(&span.label);
+        let mut label = mermaid_text(span.label);
         if let SpanEnd::Dropped(_, reason) = span.end {
             let _ = write!(label, " (dropped: {})", reason.describe());
         }
@@ -220,7 +220,7 @@ mod tests {
         let index = index("eventual-consistency");
         let text = jsonl(&index);
         let (back, hash) = crate::recorded::read_trace(&text).unwrap();
-        assert_eq!(back.events(), index.events());
+        assert_eq!(back.events().to_vec(), index.events().to_vec());
         let trace = Trace::from_jsonl(&text).unwrap();
         assert_eq!(trace.hash_hex(), hash);
         assert_eq!(file_stem(&index), "crosstalk-eventual-consistency-seed3");
@@ -232,7 +232,6 @@ mod tests {
         let layout = Layout::new(index.header());
         let t = index
             .spans()
-            .iter()
             .map(|s| s.sent_at)
             .find(|t| *t > Micros::from_secs(1))
             .unwrap();
@@ -266,12 +265,12 @@ mod tests {
     #[test]
     fn a_mermaid_diagram_follows_one_operation() {
         let index = index("request-response");
-        let op = index.spans().iter().find_map(|s| s.op).unwrap();
+        let op = index.spans().find_map(|s| s.op).unwrap();
         let text = mermaid(&index, op).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "sequenceDiagram");
         assert!(lines[1].starts_with("    %% operation"), "{text}");
-        let messages = index.spans().iter().filter(|s| s.op == Some(op)).count();
+        let messages = index.spans().filter(|s| s.op == Some(op)).count();
         let arrows = lines
             .iter()
             .filter(|l| !l.contains("%%") && !l.contains("participant") && l.contains(": "))

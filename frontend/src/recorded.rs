@@ -50,7 +50,7 @@ mod tests {
         let trace = shared::scenario::simulate(&request).unwrap();
         let (index, hash) = read_trace(&trace.to_jsonl()).unwrap();
         assert_eq!(hash, trace.hash_hex());
-        assert_eq!(index.events(), trace.events.as_slice());
+        assert_eq!(index.events().to_vec(), trace.events);
         assert!(index.is_complete());
     }
 

@@ -138,7 +138,6 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
         Selection::Operation(op) => Highlight {
             messages: index
                 .spans()
-                .iter()
                 .filter(|s| s.op == Some(*op))
                 .map(|s| s.msg)
                 .collect(),
@@ -155,7 +154,6 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
             Highlight {
                 messages: index
                     .spans()
-                    .iter()
                     .filter(|s| {
                         service.is_some_and(|id| s.from == id || s.to == id)
                             || on_link(s.from, s.to)
@@ -186,8 +184,7 @@ pub fn message_handled_at(
     let events = index.events();
     let at = events.get(event_idx)?.at;
     events
-        .iter()
-        .skip(event_idx + 1)
+        .iter_from(event_idx + 1)
         .take(HANDLER_EVENTS_MAX)
         .take_while(|e| e.at == at)
         .find_map(|e| match &e.event {
@@ -271,7 +268,6 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
         messages.extend(
             index
                 .spans()
-                .iter()
                 .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
                 .map(|s| s.msg),
         );
@@ -340,7 +336,6 @@ mod tests {
         // A call from Order to Product: caused by the client's request, causing a response.
         let call = index
             .spans()
-            .iter()
             .find(|s| s.caused_by.is_some() && index.service_name(s.from) == "Order")
             .expect("Order calls Product");
         let chain = causation_chain(&index, call.msg);
@@ -349,7 +344,6 @@ mod tests {
         assert!(
             index
                 .spans()
-                .iter()
                 .filter(|s| s.caused_by == Some(call.msg))
                 .all(|s| chain.has(s.msg)),
             "every message it caused"
@@ -370,7 +364,7 @@ mod tests {
     #[test]
     fn an_operation_a_service_and_a_link_highlight_their_messages() {
         let index = index();
-        let op = index.spans().iter().find_map(|s| s.op).unwrap();
+        let op = index.spans().find_map(|s| s.op).unwrap();
         let of_op = highlight(&index, &Selection::Operation(op));
         assert!(!of_op.messages.is_empty());
         assert!(
@@ -439,7 +433,6 @@ mod tests {
             lit.messages.len(),
             index
                 .spans()
-                .iter()
                 .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
                 .count()
         );

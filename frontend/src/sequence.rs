@@ -394,7 +394,6 @@ mod tests {
         // Every span in the window is drawn.
         let expected = index
             .spans()
-            .iter()
             .filter(|s| s.sent_at <= t && s.ended_at().is_none_or(|e| e >= t - window))
             .count();
         assert_eq!(model.arrows.len(), expected.min(ARROWS_MAX));
@@ -405,7 +404,6 @@ mod tests {
         let index = index();
         let span = index
             .spans()
-            .iter()
             .find(|s| s.sent_at > Micros::from_secs(2) && s.ended_at().is_some())
             .unwrap();
         let end = span.ended_at().unwrap();

@@ -2,15 +2,19 @@
 //! instant: going back restores the nearest earlier snapshot and applies only the events after
 //! it, instead of folding the whole trace again.
 
+use shared::event_store::EventStore;
 use shared::fold::WorldState;
-use shared::protocol::{TraceEvent, TraceHeader};
+use shared::protocol::TraceHeader;
 
 /// A snapshot is first kept every this many events.
 pub const SNAPSHOT_EVERY_EVENTS: usize = 500;
 /// The most snapshots kept. Past it the spacing doubles and every other snapshot goes, so a run
 /// of any length holds at most this many copies of the world, and a backward seek applies at
-/// most one spacing's worth of events.
-pub const SNAPSHOTS_MAX: usize = 64;
+/// most one spacing's worth of events: at most `2 × events / SNAPSHOTS_MAX` (128,000 for a run of
+/// 1–2 M events, some tens of milliseconds of folding). Each copy of the world grows with
+/// the run (every operation's name and latency), so the copies cost about as many bytes per
+/// event as there are snapshots: 16 keeps them near a quarter of the page's budget of 64.
+pub const SNAPSHOTS_MAX: usize = 16;
 
 /// The fold of the first `events_applied` events of a trace, with snapshots behind it.
 #[derive(Clone, Debug)]
@@ -47,7 +51,7 @@ impl FoldCache {
     /// Brings the fold to the first `target` of `events` and returns how many events it had to
     /// apply to get there: at most one spacing's worth wherever it was, once the snapshots on
     /// the way exist.
-    pub fn fold_to(&mut self, events: &[TraceEvent], target: usize) -> usize {
+    pub fn fold_to(&mut self, events: &EventStore, target: usize) -> usize {
         let target = target.min(events.len());
         // Back, or forward past a snapshot: start from the nearest snapshot.
         let nearest = self.nearest_at_or_before(target);
@@ -56,8 +60,9 @@ impl FoldCache {
             self.state = nearest.clone();
         }
         let mut applied = 0;
-        while self.state.events_applied < target {
-            self.state.apply(&events[self.state.events_applied]);
+        let start = self.state.events_applied;
+        for event in events.iter_from(start).take(target.saturating_sub(start)) {
+            self.state.apply(&event);
             applied += 1;
             let next_snapshot = (self.snapshots.len() + 1) * self.every;
             if self.state.events_applied == next_snapshot {
@@ -89,7 +94,7 @@ impl FoldCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::protocol::RunRequest;
+    use shared::protocol::{RunRequest, TraceEvent};
     use std::collections::BTreeMap;
 
     fn trace(until_s: f64) -> shared::protocol::Trace {
@@ -101,6 +106,12 @@ mod tests {
             faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap()
+    }
+
+    fn store(trace: &shared::protocol::Trace) -> EventStore {
+        let mut store = EventStore::new();
+        store.extend(&trace.events);
+        store
     }
 
     fn from_scratch(header: &TraceHeader, events: &[TraceEvent], n: usize) -> WorldState {
@@ -115,13 +126,14 @@ mod tests {
     fn seeking_anywhere_applies_at_most_one_spacing_of_events() {
         let trace = trace(60.0);
         let events = &trace.events;
+        let stored = store(&trace);
         assert!(
             events.len() > 4 * SNAPSHOT_EVERY_EVENTS,
             "{} events",
             events.len()
         );
         let mut cache = FoldCache::new(&trace.header);
-        assert_eq!(cache.fold_to(events, events.len()), events.len());
+        assert_eq!(cache.fold_to(&stored, events.len()), events.len());
         let (kept, every) = cache.snapshot_spacing();
         assert!(kept <= SNAPSHOTS_MAX && kept > 0, "{kept} snapshots");
         // Back and forth: each lands on the same state as a fold from the start, cheaply.
@@ -133,7 +145,7 @@ mod tests {
             every * 3 + 1,
             every * 3 - 1,
         ] {
-            let applied = cache.fold_to(events, n);
+            let applied = cache.fold_to(&stored, n);
             assert!(
                 applied < every,
                 "to {n}: applied {applied}, spacing {every}"
@@ -148,8 +160,8 @@ mod tests {
         // snapshot, as this one does).
         let here = cache.state().events_applied;
         assert_eq!(here, every * 3 - 1);
-        assert_eq!(cache.fold_to(events, here + 10), 9);
-        assert_eq!(cache.fold_to(events, here + 12), 2);
+        assert_eq!(cache.fold_to(&stored, here + 10), 9);
+        assert_eq!(cache.fold_to(&stored, here + 12), 2);
         assert_eq!(
             *cache.state(),
             from_scratch(&trace.header, events, here + 12)
@@ -160,20 +172,28 @@ mod tests {
     fn a_long_trace_keeps_a_bounded_number_of_snapshots() {
         let trace = trace(240.0);
         let events = &trace.events;
+        let stored = store(&trace);
         let mut cache = FoldCache::new(&trace.header);
-        cache.fold_to(events, events.len());
+        cache.fold_to(&stored, events.len());
         let (kept, every) = cache.snapshot_spacing();
         println!("{} events: {kept} snapshots every {every}", events.len());
         assert!(kept <= SNAPSHOTS_MAX);
         assert!(kept * every <= events.len() && events.len() < (kept + 1) * every * 2);
-        let applied = cache.fold_to(events, every + every / 2);
+        // The spacing, which bounds what a seek applies, stays within the rule stated on
+        // SNAPSHOTS_MAX.
+        assert!(
+            every <= SNAPSHOT_EVERY_EVENTS.max(2 * events.len() / SNAPSHOTS_MAX),
+            "{every} for {} events",
+            events.len()
+        );
+        let applied = cache.fold_to(&stored, every + every / 2);
         assert_eq!(applied, every / 2);
         assert_eq!(
             *cache.state(),
             from_scratch(&trace.header, events, every + every / 2)
         );
         // Asking past the end stops at the end.
-        cache.fold_to(events, events.len() + 99);
+        cache.fold_to(&stored, events.len() + 99);
         assert_eq!(cache.state().events_applied, events.len());
     }
 }

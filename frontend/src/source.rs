@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(changes.last(), Some(&StreamChange::Complete));
         let index = index.unwrap();
         assert!(index.is_complete());
-        assert_eq!(index.events(), trace.events.as_slice());
+        assert_eq!(index.events().to_vec(), trace.events);
         let status = receiver.status();
         assert_eq!(status.ready(), "true");
         assert_eq!(status.hash(), trace.hash_hex());

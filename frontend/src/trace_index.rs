@@ -4,15 +4,19 @@
 use crate::anomalies::AnomalyLog;
 use crate::charts::ChartsAccumulator;
 use crate::snapshots::FoldCache;
+use shared::event_store::EventStore;
 use shared::fold::WorldState;
 use shared::protocol::{
     DropReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent, TraceHeader,
 };
 use shared::time::Micros;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How far along its link a message whose arrival is not known yet may be drawn.
 const OPEN_PROGRESS_MAX: f64 = 0.9;
+
+/// No event, in a compact index.
+const NONE: u32 = u32::MAX;
 
 /// How a message's journey ended, if it has.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -25,9 +29,9 @@ pub enum SpanEnd {
     Dropped(Micros, DropReason),
 }
 
-/// One message from its send to its end.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MessageSpan {
+/// One message from its send to its end, read from the events that tell it.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct MessageSpan<'a> {
     /// Its id.
     pub msg: MsgId,
     /// The sender.
@@ -37,7 +41,7 @@ pub struct MessageSpan {
     /// Its kind.
     pub kind: MessageKind,
     /// Its label.
-    pub label: String,
+    pub label: &'a str,
     /// When it was sent.
     pub sent_at: Micros,
     /// How it ended.
@@ -48,13 +52,63 @@ pub struct MessageSpan {
     pub caused_by: Option<MsgId>,
 }
 
-impl MessageSpan {
+impl MessageSpan<'_> {
     /// When it stopped being in flight, if it has.
     pub fn ended_at(&self) -> Option<Micros> {
         match self.end {
             SpanEnd::Open => None,
             SpanEnd::Delivered(at) | SpanEnd::Dropped(at, _) => Some(at),
         }
+    }
+}
+
+/// A span as the index keeps it: the numbers of the events telling it (12 bytes).
+#[derive(Copy, Clone, Debug)]
+struct SpanEvents {
+    /// The event at which it left: its send, or the network's copy of another message.
+    departed: u32,
+    /// The send giving its sender, receiver, kind, label and causes (for a copy, the
+    /// original's).
+    sent: u32,
+    /// Its delivery or drop; [`NONE`] while open.
+    ended: u32,
+}
+
+/// Which span each message id has: a vector indexed by id while ids come about densely, as
+/// every source numbers them, and a map for ids far beyond (a hand-made trace).
+#[derive(Clone, Debug, Default)]
+struct SpanByMsg {
+    dense: Vec<u32>,
+    sparse: BTreeMap<MsgId, u32>,
+}
+
+impl SpanByMsg {
+    fn insert(&mut self, msg: MsgId, span: u32) {
+        let dense_limit = 2 * self.dense.len() as u64 + 4096;
+        if msg.0 < dense_limit {
+            let i = msg.0 as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, NONE);
+            }
+            self.dense[i] = span;
+        } else {
+            self.sparse.insert(msg, span);
+        }
+    }
+
+    fn get(&self, msg: MsgId) -> Option<usize> {
+        let dense = usize::try_from(msg.0)
+            .ok()
+            .and_then(|i| self.dense.get(i))
+            .filter(|span| **span != NONE);
+        dense
+            .or_else(|| self.sparse.get(&msg))
+            .map(|span| *span as usize)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.dense.capacity() * size_of::<u32>()
+            + self.sparse.len() * size_of::<(MsgId, u32)>() * 3 / 2
     }
 }
 
@@ -86,23 +140,41 @@ pub struct Flight<'a> {
     pub state: FlightState,
 }
 
+/// Heap bytes an index holds, part by part (see [`TraceIndex::heap_bytes`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeapBytes {
+    /// The events ([`EventStore::heap_bytes`]).
+    pub events: usize,
+    /// Messages' spans and the lookup by id.
+    pub spans: usize,
+    /// Narrations, row writes, operations and open spans.
+    pub lookups: usize,
+}
+
+impl HeapBytes {
+    /// Everything counted.
+    pub fn total(&self) -> usize {
+        self.events + self.spans + self.lookups
+    }
+}
+
 /// A trace, complete or still streaming, indexed for the views.
 #[derive(Clone, Debug)]
 pub struct TraceIndex {
     header: TraceHeader,
-    events: Vec<TraceEvent>,
-    spans: Vec<MessageSpan>,
-    span_by_msg: HashMap<MsgId, usize>,
+    events: EventStore,
+    spans: Vec<SpanEvents>,
+    span_by_msg: SpanByMsg,
     /// Spans with no end yet.
-    open_spans: BTreeSet<usize>,
+    open_spans: BTreeSet<u32>,
     /// The longest span that has ended, so a time query can skip spans sent long before.
     span_us_max: u64,
     /// Indices of narration events.
-    narrations: Vec<usize>,
+    narrations: Vec<u32>,
     /// When each row was written, in order: the tables change only then.
     row_writes: Vec<Micros>,
-    /// Each operation's name and client, from its start.
-    ops: HashMap<OpId, (String, ServiceId)>,
+    /// Each operation's start event.
+    ops: HashMap<OpId, u32>,
     complete: bool,
     /// The fold up to the playhead, with snapshots for seeking back.
     cache: FoldCache,
@@ -120,9 +192,9 @@ impl TraceIndex {
         let anomalies = AnomalyLog::new(&header);
         TraceIndex {
             header,
-            events: Vec::new(),
+            events: EventStore::new(),
             spans: Vec::new(),
-            span_by_msg: HashMap::new(),
+            span_by_msg: SpanByMsg::default(),
             open_spans: BTreeSet::new(),
             span_us_max: 0,
             narrations: Vec::new(),
@@ -149,13 +221,62 @@ impl TraceIndex {
     }
 
     /// Every event received so far.
-    pub fn events(&self) -> &[TraceEvent] {
+    pub fn events(&self) -> &EventStore {
         &self.events
     }
 
+    /// How many messages have a span.
+    pub fn span_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Span `i`, in the order messages were sent.
+    pub fn span_at(&self, i: usize) -> MessageSpan<'_> {
+        let span = self.spans[i];
+        let sent = self
+            .events
+            .sent(span.sent as usize)
+            .expect("a span's send is a sent event");
+        let msg = if span.departed == span.sent {
+            sent.msg
+        } else {
+            self.events
+                .copy_made(span.departed as usize)
+                .unwrap_or(sent.msg)
+        };
+        let end = match span.ended {
+            NONE => SpanEnd::Open,
+            ended => {
+                let at = self.events.at(ended as usize);
+                match self.events.drop_reason(ended as usize) {
+                    Some(reason) => SpanEnd::Dropped(at, reason),
+                    None => SpanEnd::Delivered(at),
+                }
+            }
+        };
+        MessageSpan {
+            msg,
+            from: sent.from,
+            to: sent.to,
+            kind: sent.kind,
+            label: sent.label,
+            sent_at: self.events.at(span.departed as usize),
+            end,
+            op: sent.op,
+            caused_by: sent.caused_by,
+        }
+    }
+
     /// Every message's span, in the order they were sent.
-    pub fn spans(&self) -> &[MessageSpan] {
-        &self.spans
+    pub fn spans(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = MessageSpan<'_>> + ExactSizeIterator + '_ {
+        (0..self.spans.len()).map(|i| self.span_at(i))
+    }
+
+    /// When span `i` left.
+    fn span_sent_at(&self, i: usize) -> Micros {
+        self.events.at(self.spans[i].departed as usize)
     }
 
     /// The latest `most` spans that can show between `from` and `to` (sent by `to`, and not
@@ -166,32 +287,46 @@ impl TraceIndex {
         from: Micros,
         to: Micros,
         most: usize,
-    ) -> impl Iterator<Item = &MessageSpan> {
-        let sent_upto = self.spans.partition_point(|s| s.sent_at <= to);
+    ) -> impl Iterator<Item = MessageSpan<'_>> {
+        let sent_upto = self.spans_sent_before(|at| at <= to);
         let earliest = from.saturating_sub(Micros(self.span_us_max));
-        let sent_from = self.spans[..sent_upto].partition_point(|s| s.sent_at < earliest);
+        let sent_from = self.spans_sent_before(|at| at < earliest).min(sent_upto);
         let mut latest: Vec<usize> = (sent_from..sent_upto)
             .rev()
-            .filter(|&i| self.spans[i].ended_at().is_none_or(|end| end >= from))
+            .filter(|&i| self.span_ended_at(i).is_none_or(|end| end >= from))
             .take(most)
             .collect();
         // Spans sent before the window that are still open come before all of those.
         let room = most - latest.len();
         let open_before: Vec<usize> = self
             .open_spans
-            .range(..sent_from)
+            .range(..sent_from as u32)
             .rev()
             .take(room)
-            .copied()
+            .map(|i| *i as usize)
             .collect();
         latest.extend(open_before);
         latest.reverse();
-        latest.into_iter().map(|i| &self.spans[i])
+        latest.into_iter().map(|i| self.span_at(i))
+    }
+
+    /// How many spans left at times for which `is_before` holds (a prefix, as times grow).
+    fn spans_sent_before(&self, is_before: impl Fn(Micros) -> bool) -> usize {
+        self.spans
+            .partition_point(|s| is_before(self.events.at(s.departed as usize)))
+    }
+
+    /// When span `i` ended, if it has.
+    fn span_ended_at(&self, i: usize) -> Option<Micros> {
+        match self.spans[i].ended {
+            NONE => None,
+            ended => Some(self.events.at(ended as usize)),
+        }
     }
 
     /// The span of message `msg`.
-    pub fn span(&self, msg: MsgId) -> Option<&MessageSpan> {
-        self.span_by_msg.get(&msg).map(|i| &self.spans[*i])
+    pub fn span(&self, msg: MsgId) -> Option<MessageSpan<'_>> {
+        self.span_by_msg.get(msg).map(|i| self.span_at(i))
     }
 
     /// True once the whole trace is here.
@@ -217,7 +352,7 @@ impl TraceIndex {
 
     /// How far the trace is known: the run's end once complete, else the last event's time.
     pub fn known_until(&self) -> Micros {
-        let last = self.events.last().map_or(Micros::ZERO, |e| e.at);
+        let last = self.events.last_at().unwrap_or(Micros::ZERO);
         if self.complete {
             self.header.until.max(last)
         } else {
@@ -228,84 +363,74 @@ impl TraceIndex {
     /// Adds the next events of a streamed trace.
     pub fn append(&mut self, events: impl IntoIterator<Item = TraceEvent>) {
         for event in events {
-            let index = self.events.len();
+            let index = u32::try_from(self.events.len()).expect("fewer than 2³² events");
             self.index_event(index, &event);
             self.charts.add(&event);
             self.anomalies.push(&event);
-            self.events.push(event);
+            self.events.push(&event);
         }
     }
 
-    fn index_event(&mut self, index: usize, event: &TraceEvent) {
+    fn index_event(&mut self, index: u32, event: &TraceEvent) {
         match &event.event {
-            Event::Sent {
-                msg,
-                from,
-                to,
-                kind,
-                label,
-                op,
-                caused_by,
-            } => {
-                let span_index = self.spans.len();
-                self.spans.push(MessageSpan {
-                    msg: *msg,
-                    from: *from,
-                    to: *to,
-                    kind: *kind,
-                    label: label.clone(),
-                    sent_at: event.at,
-                    end: SpanEnd::Open,
-                    op: *op,
-                    caused_by: *caused_by,
-                });
-                self.span_by_msg.insert(*msg, span_index);
-                self.open_spans.insert(span_index);
-            }
+            Event::Sent { msg, .. } => self.open_span(
+                *msg,
+                SpanEvents {
+                    departed: index,
+                    sent: index,
+                    ended: NONE,
+                },
+            ),
             Event::Duplicated { msg, copy } => {
                 // The network's copy travels like the original, from the moment it was made.
-                if let Some(&original) = self.span_by_msg.get(msg) {
-                    let span_index = self.spans.len();
-                    self.spans.push(MessageSpan {
-                        msg: *copy,
-                        sent_at: event.at,
-                        end: SpanEnd::Open,
-                        ..self.spans[original].clone()
-                    });
-                    self.span_by_msg.insert(*copy, span_index);
-                    self.open_spans.insert(span_index);
+                if let Some(original) = self.span_by_msg.get(*msg) {
+                    let sent = self.spans[original].sent;
+                    self.open_span(
+                        *copy,
+                        SpanEvents {
+                            departed: index,
+                            sent,
+                            ended: NONE,
+                        },
+                    );
                 }
             }
-            Event::Delivered { msg } => self.end_span(*msg, SpanEnd::Delivered(event.at)),
-            Event::Dropped { msg, reason } => {
-                self.end_span(*msg, SpanEnd::Dropped(event.at, *reason))
+            Event::Delivered { msg } | Event::Dropped { msg, .. } => {
+                self.end_span(*msg, index, event.at)
             }
             Event::Narration { .. } => self.narrations.push(index),
             Event::RowWritten { .. } => self.row_writes.push(event.at),
-            Event::OpStarted { op, name, client } => {
-                self.ops.insert(*op, (name.clone(), *client));
+            Event::OpStarted { op, .. } => {
+                self.ops.insert(*op, index);
             }
             _ => {}
         }
     }
 
-    fn end_span(&mut self, msg: MsgId, end: SpanEnd) {
-        let Some(&span_index) = self.span_by_msg.get(&msg) else {
+    fn open_span(&mut self, msg: MsgId, span: SpanEvents) {
+        let span_index = u32::try_from(self.spans.len()).expect("fewer than 2³² spans");
+        self.spans.push(span);
+        self.span_by_msg.insert(msg, span_index);
+        self.open_spans.insert(span_index);
+    }
+
+    fn end_span(&mut self, msg: MsgId, index: u32, at: Micros) {
+        let Some(span_index) = self.span_by_msg.get(msg) else {
             return;
         };
-        let span = &mut self.spans[span_index];
-        span.end = end;
-        self.open_spans.remove(&span_index);
-        if let Some(at) = span.ended_at() {
-            self.span_us_max = self.span_us_max.max((at - span.sent_at).0);
-        }
+        let sent_at = self.span_sent_at(span_index);
+        self.spans[span_index].ended = index;
+        self.open_spans.remove(&(span_index as u32));
+        self.span_us_max = self.span_us_max.max((at - sent_at).0);
     }
 
     /// The name and client of operation `op`, once it has started.
-    pub fn op(&self, op: OpId) -> Option<(&str, ServiceId)> {
-        self.ops
-            .get(&op)
-            .map(|(name, client)| (name.as_str(), *client))
+    pub fn op(&self, op: OpId) -> Option<(String, ServiceId)> {
+        let started = *self.ops.get(&op)?;
+        match self.events.get(started as usize)?.event {
+            Event::OpStarted { name, client, .. } => Some((name, client)),
+            _ => None,
+        }
     }
 
     /// The display name of `service`, or `#id` for an id the header lacks.
@@ -318,7 +443,7 @@ impl TraceIndex {
 
     /// How many events happened at or before `t`.
     pub fn count_at(&self, t: Micros) -> usize {
-        self.events.partition_point(|e| e.at <= t)
+        self.events.partition_point(|at| at <= t)
     }
 
     /// How many rows were written at or before `t`: the tables at `t` change only when this
@@ -329,13 +454,14 @@ impl TraceIndex {
 
     /// The time of the first event after `t`, for stepping forward.
     pub fn next_event_time(&self, t: Micros) -> Option<Micros> {
-        self.events.get(self.count_at(t)).map(|e| e.at)
+        let next = self.count_at(t);
+        (next < self.events.len()).then(|| self.events.at(next))
     }
 
     /// The time of the last event before `t`, for stepping back.
     pub fn previous_event_time(&self, t: Micros) -> Option<Micros> {
-        let before = self.events.partition_point(|e| e.at < t);
-        before.checked_sub(1).map(|i| self.events[i].at)
+        let before = self.events.partition_point(|at| at < t);
+        before.checked_sub(1).map(|i| self.events.at(i))
     }
 
     /// The world after every event at or before `t`. Moving forward applies only the new events;
@@ -371,12 +497,11 @@ impl TraceIndex {
 
     /// The latest narration at or before `t`, with its time.
     pub fn narration_at(&self, t: Micros) -> Option<(Micros, &str)> {
-        let upto = self.narrations.partition_point(|&i| self.events[i].at <= t);
-        let event = &self.events[*self.narrations.get(upto.checked_sub(1)?)?];
-        match &event.event {
-            Event::Narration { text } => Some((event.at, text.as_str())),
-            _ => None,
-        }
+        let upto = self
+            .narrations
+            .partition_point(|&i| self.events.at(i as usize) <= t);
+        let index = *self.narrations.get(upto.checked_sub(1)?)? as usize;
+        Some((self.events.at(index), self.events.narration(index)?))
     }
 
     /// The expected one-way time of a hop: the network's latency plus its average jitter.
@@ -390,28 +515,42 @@ impl TraceIndex {
     /// `t`, at the point where they died.
     pub fn messages_in_flight_at(&self, t: Micros, drop_flash: Micros) -> Vec<Flight<'_>> {
         let expected_hop = self.expected_hop();
-        let sent_upto = self.spans.partition_point(|s| s.sent_at <= t);
+        let sent_upto = self.spans_sent_before(|at| at <= t);
         // A span that ended can only show at `t` if it was sent within its length plus the flash.
         let earliest = t.saturating_sub(Micros(self.span_us_max) + drop_flash);
-        let sent_from = self.spans[..sent_upto].partition_point(|s| s.sent_at < earliest);
-        let closed = (sent_from..sent_upto).filter(|i| !self.open_spans.contains(i));
+        let sent_from = self.spans_sent_before(|at| at < earliest).min(sent_upto);
+        let closed = (sent_from..sent_upto).filter(|i| !self.open_spans.contains(&(*i as u32)));
         let open = self
             .open_spans
             .iter()
-            .copied()
+            .map(|i| *i as usize)
             .take_while(|&i| i < sent_upto);
         let mut flights: Vec<Flight<'_>> = closed
             .chain(open)
-            .filter_map(|i| flight_at(&self.spans[i], t, drop_flash, expected_hop))
+            .filter_map(|i| flight_at(self.span_at(i), t, drop_flash, expected_hop))
             .collect();
         flights.sort_by_key(|f| f.msg);
         flights
+    }
+
+    /// Heap bytes the index holds for its trace: the events, the spans and the lookups by
+    /// time, counted from their buffers' capacities (maps estimated), so the figure is the same
+    /// on every machine. The fold's snapshots, the charts and the anomaly log are not counted.
+    pub fn heap_bytes(&self) -> HeapBytes {
+        HeapBytes {
+            events: self.events.heap_bytes(),
+            spans: self.spans.capacity() * size_of::<SpanEvents>() + self.span_by_msg.heap_bytes(),
+            lookups: self.narrations.capacity() * size_of::<u32>()
+                + self.row_writes.capacity() * size_of::<Micros>()
+                + self.ops.capacity() * (size_of::<(OpId, u32)>() + 1)
+                + self.open_spans.len() * size_of::<u32>() * 3 / 2,
+        }
     }
 }
 
 /// Where `span` is at `t`, if it shows at all.
 fn flight_at(
-    span: &MessageSpan,
+    span: MessageSpan<'_>,
     t: Micros,
     drop_flash: Micros,
     expected_hop: Micros,
@@ -445,7 +584,7 @@ fn flight_at(
         from: span.from,
         to: span.to,
         kind: span.kind,
-        label: &span.label,
+        label: span.label,
         progress: progress.clamp(0.0, 1.0),
         state,
     })
@@ -549,14 +688,14 @@ mod tests {
             vec![sent(0, 1), copy, delivered(100, 1), delivered(120, 9)],
         );
         let span = index.span(MsgId(9)).expect("the copy has a span");
-        assert_eq!((span.from, span.to, span.label.as_str()), (A, B, "m1"));
+        assert_eq!((span.from, span.to, span.label), (A, B, "m1"));
         assert_eq!(span.end, SpanEnd::Delivered(Micros::from_millis(120)));
     }
 
     #[test]
     fn spans_record_how_each_message_ended() {
         let index = sample();
-        let ends: Vec<SpanEnd> = index.spans().iter().map(|s| s.end).collect();
+        let ends: Vec<SpanEnd> = index.spans().map(|s| s.end).collect();
         assert_eq!(
             ends,
             vec![
@@ -672,7 +811,7 @@ mod tests {
     fn from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
         let mut state = WorldState::new(index.header());
         for event in index.events().iter().take_while(|e| e.at <= t) {
-            state.apply(event);
+            state.apply(&event);
         }
         state
     }
@@ -732,6 +871,51 @@ mod tests {
     }
 
     #[test]
+    fn the_big_run_is_held_in_at_most_64_bytes_an_event() {
+        // Issue 9's big run, computed in slices as the page does.
+        let knobs = [
+            ("read_rate_per_s", 50.0),
+            ("products_per_order", 8.0),
+            ("pool_size", 64.0),
+            ("link_latency_ms", 1.0),
+            ("product_slow_for_s", 0.0),
+            ("product_down_for_s", 0.0),
+        ];
+        let request = RunRequest {
+            scenario: "request-response".into(),
+            seed: 1,
+            until_s: 200.0,
+            knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            faults: Vec::new(),
+        };
+        let mut sim = shared::scenario::start(&request).unwrap();
+        let mut index = TraceIndex::new(sim.header().clone());
+        let mut slice_end = Micros::ZERO;
+        while !sim.is_finished() {
+            slice_end = slice_end + Micros::from_millis(250);
+            sim.run_until(slice_end);
+            index.append(sim.drain_events());
+        }
+        index.finish();
+        let events = index.events().len();
+        assert_eq!(events, 378_523);
+        let bytes = index.heap_bytes();
+        let per_event = |b: usize| b as f64 / events as f64;
+        println!(
+            "{events} events, {} spans: {:.1} B/event (events {:.1}, spans {:.1}, lookups {:.1})",
+            index.span_count(),
+            per_event(bytes.total()),
+            per_event(bytes.events),
+            per_event(bytes.spans),
+            per_event(bytes.lookups)
+        );
+        assert!(per_event(bytes.total()) <= 64.0);
+        // What the index hands out is what was recorded.
+        let span = index.span_at(index.span_count() / 2);
+        assert_eq!(index.span(span.msg), Some(span));
+    }
+
+    #[test]
     fn the_latest_spans_in_a_window_are_those_a_full_scan_keeps_last() {
         // A run cut short leaves spans open (never delivered); a crash drops some.
         let request = RunRequest {
@@ -743,14 +927,9 @@ mod tests {
         };
         let trace = shared::scenario::simulate(&request).unwrap();
         let index = TraceIndex::complete(trace.header, trace.events);
-        let open = index
-            .spans()
-            .iter()
-            .filter(|s| s.end == SpanEnd::Open)
-            .count();
+        let open = index.spans().filter(|s| s.end == SpanEnd::Open).count();
         let dropped = index
             .spans()
-            .iter()
             .filter(|s| matches!(s.end, SpanEnd::Dropped(..)))
             .count();
         println!(
@@ -767,7 +946,6 @@ mod tests {
             let (from, to) = (Micros::from_millis(from_ms), Micros::from_millis(to_ms));
             let all: Vec<MsgId> = index
                 .spans()
-                .iter()
                 .filter(|s| s.sent_at <= to && s.ended_at().is_none_or(|end| end >= from))
                 .map(|s| s.msg)
                 .collect();

@@ -791,6 +791,29 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_is_one_of_products_tables_its_rows_pending_then_sent() {
+        let mut index = run_with("eventual-consistency", 30.0, &[("publish", 1.0)]);
+        let header = index.header().clone();
+        let (mut saw_pending, mut saw_sent) = (false, false);
+        for ms in (0..30_000).step_by(10) {
+            let t = Micros::from_millis(ms);
+            let views = tables(&header, index.state_at(t), t, Micros::from_millis(100));
+            let Some(outbox) = views.iter().find(|v| v.table == "outbox") else {
+                continue;
+            };
+            assert_eq!(
+                (outbox.service_name.as_str(), &outbox.copy_of),
+                ("Product", &None)
+            );
+            for row in &outbox.rows {
+                saw_pending |= row.value.starts_with("pending: ProductUpdated ");
+                saw_sent |= row.value.starts_with("sent: ProductUpdated ") && row.version == 2;
+            }
+        }
+        assert!(saw_pending && saw_sent);
+    }
+
+    #[test]
     fn the_gateway_counts_rollbacks_and_shows_its_partial_update_as_an_inconsistent_row() {
         // The defaults refuse 5 % of updates and crash the coordinator at rename 15 (about 15 s).
         let mut index = run("gateway", 30.0);

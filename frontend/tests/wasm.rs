@@ -33,7 +33,7 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
 fn fold_from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
     let mut state = WorldState::new(index.header());
     for event in index.events().iter().take_while(|e| e.at <= t) {
-        state.apply(event);
+        state.apply(&event);
     }
     state
 }
@@ -52,7 +52,7 @@ fn a_run_in_webassembly_is_deterministic_and_hashes_its_json_lines() {
     let trace = shared::scenario::simulate(&config.request()).unwrap();
     let reread = shared::protocol::Trace::from_jsonl(&trace.to_jsonl()).unwrap();
     assert_eq!(reread.hash_hex(), hash);
-    assert_eq!(reread.events.as_slice(), index.events());
+    assert_eq!(reread.events, index.events().to_vec());
 }
 
 #[wasm_bindgen_test]
@@ -219,8 +219,61 @@ fn a_run_computed_in_slices_and_causation_chains_in_the_browser() {
         sliced.append(computation.slice(97));
     }
     assert_eq!(computation.hash_hex(), hash);
-    assert_eq!(sliced.events(), run.events());
-    let child = run.spans().iter().find(|s| s.caused_by.is_some()).unwrap();
+    assert_eq!(sliced.events().to_vec(), run.events().to_vec());
+    let child = run.spans().find(|s| s.caused_by.is_some()).unwrap();
     let chain = frontend::selection::causation_chain(&run, child.msg);
     assert!(chain.has(child.msg) && chain.has(child.caused_by.unwrap()));
+}
+
+/// The page's WebAssembly memory, in bytes.
+fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .expect("the module's memory")
+        .buffer()
+        .dyn_into::<js_sys::ArrayBuffer>()
+        .expect("an ArrayBuffer")
+        .byte_length() as f64
+}
+
+/// Issue 9's big run computed in the page's WebAssembly, then folded to its end (every
+/// snapshot made): how much the module's memory grew per event, printed and held to 64 bytes.
+/// Memory never shrinks and the tests share one instance, so run it alone for the true figure:
+/// `cargo test -p frontend --target wasm32-unknown-unknown --test wasm -- big_run --nocapture`
+/// (after the others it reuses memory they freed, and reads lower).
+#[wasm_bindgen_test]
+fn the_big_run_grows_the_pages_memory_by_at_most_64_bytes_an_event() {
+    let knobs = [
+        ("read_rate_per_s", 50.0),
+        ("products_per_order", 8.0),
+        ("pool_size", 64.0),
+        ("link_latency_ms", 1.0),
+        ("product_slow_for_s", 0.0),
+        ("product_down_for_s", 0.0),
+    ];
+    let request = RunRequest {
+        scenario: "request-response".into(),
+        seed: 1,
+        until_s: 200.0,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
+    };
+    let before = wasm_memory_bytes();
+    let (mut index, _) = compute_in_page(&request).unwrap();
+    let computed = wasm_memory_bytes();
+    index.fold_to(Micros::from_secs(1_000));
+    let folded = wasm_memory_bytes();
+    let n = index.events().len() as f64;
+    assert_eq!(n, 378_523.0);
+    let per_event = (folded - before) / n;
+    web_sys::console::log_1(
+        &format!(
+            "big run, {n} events: WebAssembly memory grew {:.1} B/event computing, \
+             {per_event:.1} B/event folded to the end",
+            (computed - before) / n,
+        )
+        .into(),
+    );
+    assert!(per_event <= 64.0, "{per_event:.1} B/event");
 }

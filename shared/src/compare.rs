@@ -99,6 +99,16 @@ const PATTERNS: &[Pattern] = &[
         knobs: &[],
         title: None,
     },
+    // After the article: eventual consistency whose events leave through a transactional
+    // outbox. Last, so the rows above keep their place.
+    Pattern {
+        scenario: "eventual-consistency",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("publish", 1.0)],
+        title: Some("Eventual consistency (outbox)"),
+    },
 ];
 
 /// The patterns whose scenarios are in the catalog, in the table's order.

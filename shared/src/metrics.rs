@@ -130,8 +130,12 @@ pub struct Metrics {
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
     running_ops: BTreeMap<OpId, RunningOp>,
-    /// The name of every operation seen, so messages sent after it ended still count for it.
-    op_names: BTreeMap<OpId, String>,
+    /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
+    /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
+    /// of this state, and a run has a million operations at most but a handful of names.
+    op_names: BTreeMap<OpId, u32>,
+    /// Each operation name once, in the order first seen.
+    op_name_list: Vec<String>,
     /// Versions confirmed to clients, with when, in increasing order of both.
     confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
     /// What is unavailable now, from the trace's `service_down`/`service_up` and
@@ -180,7 +184,17 @@ impl Metrics {
             during_outage: false,
         };
         self.running_ops.insert(op, running);
-        self.op_names.insert(op, name.to_string());
+        let number = match self.op_name_list.iter().position(|known| known == name) {
+            Some(number) => number,
+            None => {
+                self.op_name_list.push(name.to_string());
+                self.op_name_list.len() - 1
+            }
+        };
+        self.op_names.insert(
+            op,
+            u32::try_from(number).expect("fewer than 2³² operation names"),
+        );
     }
 
     pub(crate) fn message_sent(&mut self, op: Option<OpId>, from: ServiceId, to: ServiceId) {
@@ -188,8 +202,12 @@ impl Metrics {
         let Some(op) = op else {
             return;
         };
-        if let Some(name) = self.op_names.get(&op) {
-            self.ops.entry(name.clone()).or_default().messages += 1;
+        if let Some(&number) = self.op_names.get(&op) {
+            let name = &self.op_name_list[number as usize];
+            match self.ops.get_mut(name) {
+                Some(stats) => stats.messages += 1,
+                None => self.ops.entry(name.clone()).or_default().messages += 1,
+            }
         }
         if let Some(running) = self.running_ops.get_mut(&op)
             && let Some(unavailable) = &running.unavailable_at_start

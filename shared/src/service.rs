@@ -79,6 +79,39 @@ pub trait Tables {
     fn put(&mut self, table: &str, key: &str, row: Row);
     /// Every row of `table`, ordered by key.
     fn scan(&self, table: &str) -> Vec<(String, Row)>;
+    /// Stores every write of `writes` in one local transaction: all of them or none. Tables in
+    /// memory cannot fail halfway, so the default stores them one after another; a database
+    /// wraps them in a transaction of its own (the live runtime's SQLite does).
+    fn put_all(&mut self, writes: &[Write]) {
+        for write in writes {
+            self.put(&write.table, &write.key, write.row.clone());
+        }
+    }
+}
+
+/// One row to store, as part of a transaction ([`Tables::put_all`], [`Ctx::write_all`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// The table.
+    pub table: String,
+    /// The row's key.
+    pub key: String,
+    /// What to store there.
+    pub row: Row,
+}
+
+impl Write {
+    /// A write of `value` at `version` to `key` of `table`.
+    pub fn new(table: &str, key: &str, value: &str, version: u64) -> Write {
+        Write {
+            table: table.to_string(),
+            key: key.to_string(),
+            row: Row {
+                value: value.to_string(),
+                version,
+            },
+        }
+    }
 }
 
 /// Tables in memory, ordered so that iteration is deterministic.
@@ -281,6 +314,24 @@ impl<'a> Ctx<'a> {
             value: value.to_string(),
             version,
         }));
+    }
+
+    /// Writes rows of this service's own tables in one local transaction — all of them or none,
+    /// so a crash never leaves one without the others — and records each in the trace.
+    pub fn write_all(&mut self, writes: &[Write]) {
+        if self.crashed {
+            return;
+        }
+        self.tables.put_all(writes);
+        for write in writes {
+            self.push(Effect::Record(Event::RowWritten {
+                service: self.me,
+                table: write.table.clone(),
+                key: write.key.clone(),
+                value: write.row.value.clone(),
+                version: write.row.version,
+            }));
+        }
     }
 
     /// Begins a client operation named `name`.

@@ -133,6 +133,34 @@ fn the_hybrid_sits_between_its_two_halves() {
 }
 
 #[test]
+fn the_outbox_row_reads_like_eventual_consistency_and_pays_for_its_confirms() {
+    let table = table();
+    let ec = row(&table, "eventual-consistency");
+    let outbox = table
+        .rows
+        .iter()
+        .find(|row| row.title == "Eventual consistency (outbox)")
+        .expect("the outbox has a row");
+    assert_eq!(outbox.scenario, "eventual-consistency");
+    assert_eq!(outbox.knobs.get("publish"), Some(&1.0));
+    assert_eq!(outbox.healthy.scenario, "eventual-consistency");
+    // Reads come from the same local copy: as fast, and available while Product is down.
+    assert_eq!(outbox.read_availability_pct, 100.0);
+    assert!(outbox.read_p50_us < ec.read_p50_us * 11 / 10);
+    // Each rename's event is confirmed by the broker: more messages per operation.
+    assert!(
+        outbox.messages_per_op > ec.messages_per_op,
+        "{} vs {}",
+        outbox.messages_per_op,
+        ec.messages_per_op
+    );
+    assert_eq!(
+        outbox.healthy.coordination.inconsistent_rows_at_end, 0,
+        "healthy, the copy converges"
+    );
+}
+
+#[test]
 fn two_phase_commit_has_no_aborted_reads_for_slower_writes_than_the_saga() {
     let table = table();
     let saga = row(&table, "gateway");

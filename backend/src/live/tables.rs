@@ -5,7 +5,7 @@
 //! (a full disk) is logged and reads as a missing row, which the services already handle.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::service::{Row, Tables};
+use shared::service::{Row, Tables, Write};
 use std::collections::BTreeSet;
 use std::path::Path;
 use tracing::error;
@@ -35,17 +35,20 @@ impl SqliteTables {
     }
 
     fn with(connection: Connection) -> rusqlite::Result<SqliteTables> {
-        let created = {
-            let mut statement =
-                connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
-            statement
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<BTreeSet<_>>>()?
-        };
+        let created = SqliteTables::existing_tables(&connection)?;
         Ok(SqliteTables {
             connection,
             created,
         })
+    }
+
+    /// The tables the database holds.
+    fn existing_tables(connection: &Connection) -> rusqlite::Result<BTreeSet<String>> {
+        let mut statement =
+            connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect()
     }
 
     /// Every row of `table`, ordered by key as text.
@@ -112,6 +115,27 @@ impl SqliteTables {
     }
 }
 
+impl SqliteTables {
+    /// Stores `writes` in one SQLite transaction: committed together, or rolled back together
+    /// when any fails.
+    fn try_put_all(&mut self, writes: &[Write]) -> rusqlite::Result<()> {
+        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        let stored = writes
+            .iter()
+            .try_for_each(|write| self.try_put(&write.table, &write.key, &write.row));
+        match stored {
+            Ok(()) => self.connection.execute_batch("COMMIT"),
+            Err(err) => {
+                // A failed write leaves the transaction open: undo the ones before it.
+                let _ = self.connection.execute_batch("ROLLBACK");
+                // Tables created inside it are gone again.
+                self.created = SqliteTables::existing_tables(&self.connection)?;
+                Err(err)
+            }
+        }
+    }
+}
+
 impl Tables for SqliteTables {
     fn get(&self, table: &str, key: &str) -> Option<Row> {
         self.try_get(table, key).unwrap_or_else(|err| {
@@ -131,6 +155,15 @@ impl Tables for SqliteTables {
             error!("reading {table} failed: {err}");
             Vec::new()
         })
+    }
+
+    fn put_all(&mut self, writes: &[Write]) {
+        if let Err(err) = self.try_put_all(writes) {
+            error!(
+                "a transaction of {} writes failed, none stored: {err}",
+                writes.len()
+            );
+        }
     }
 }
 
@@ -167,6 +200,37 @@ mod tests {
                 ("2".to_string(), row("Desk", 1))
             ]
         );
+    }
+
+    #[test]
+    fn a_transaction_stores_all_its_writes_or_none() {
+        let mut tables = SqliteTables::open_in_memory().unwrap();
+        tables.put_all(&[
+            Write::new("products", "1", "Lamp", 2),
+            Write::new("outbox", "00000001", "pending", 1),
+        ]);
+        assert_eq!(tables.get("products", "1"), Some(row("Lamp", 2)));
+        assert_eq!(tables.get("outbox", "00000001"), Some(row("pending", 1)));
+        // The second write fails (a trigger stands in for a full disk): the first is undone.
+        tables
+            .connection
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox \
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            )
+            .unwrap();
+        tables.put_all(&[
+            Write::new("products", "1", "Brass Lamp", 3),
+            Write::new("outbox", "00000002", "pending", 1),
+        ]);
+        assert_eq!(
+            tables.get("products", "1"),
+            Some(row("Lamp", 2)),
+            "rolled back"
+        );
+        assert_eq!(tables.get("outbox", "00000002"), None);
+        let in_transaction = !tables.connection.is_autocommit();
+        assert!(!in_transaction, "the transaction was closed");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! applied twice by a consumer without an idempotency check.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, QUEUE_CAPACITY, down_at, down_for, every, network,
-    outage, setup,
+    LINK_LATENCY, PRODUCTS, PRODUCTS_PER_ORDER, PUBLISH, QUEUE_CAPACITY, confirm_timeout,
+    crash_after_write, crash_after_write_fault, down_at, down_for, every, network, outage, setup,
+    uses_outbox,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{ServiceId, ServiceRole};
@@ -115,6 +116,8 @@ const INVENTORY_DOWN_AT: KnobSpec = down_at("inventory_down_at_s", "Inventory do
 const INVENTORY_DOWN_FOR: KnobSpec = down_for("inventory_down_for_s", "Inventory down for", 0.0);
 const SHIPPING_DOWN_AT: KnobSpec = down_at("shipping_down_at_s", "Shipping down at", 8.0);
 const SHIPPING_DOWN_FOR: KnobSpec = down_for("shipping_down_for_s", "Shipping down for", 8.0);
+const ORDER_CRASH_AFTER_WRITE: KnobSpec =
+    crash_after_write("crash_after_write_pct", "Order crashes after a write");
 
 pub const KNOBS: &[KnobSpec] = &[
     ORDER_RATE,
@@ -130,7 +133,30 @@ pub const KNOBS: &[KnobSpec] = &[
     INVENTORY_DOWN_FOR,
     SHIPPING_DOWN_AT,
     SHIPPING_DOWN_FOR,
+    PUBLISH,
+    ORDER_CRASH_AFTER_WRITE,
 ];
+
+/// Knob values that do not go together, in words.
+pub fn refuse(knobs: &Knobs) -> Option<String> {
+    if !uses_outbox(knobs) {
+        return None;
+    }
+    if knobs.get(DURABLE.name) < 1.0 {
+        return Some(
+            "publish=outbox needs durable=1: the relay marks an outbox row sent once the broker \
+             confirms it, and a broker keeping its queues in memory loses confirmed events in a \
+             crash, which nothing would then publish again; set durable=1"
+                .to_string(),
+        );
+    }
+    (knobs.get(IDEMPOTENT.name) < 1.0).then(|| {
+        "publish=outbox needs idempotent=1: the relay publishes again any event the broker has not \
+         confirmed, so consumers get some twice and must drop what they already applied; set \
+         idempotent=1"
+            .to_string()
+    })
+}
 
 const CLIENT: ServiceId = ServiceId(0);
 const ORDER: ServiceId = ServiceId(1);
@@ -160,8 +186,9 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         apply_only_newer: true,
         publish_orders: Some(PublishOrders {
             broker: BROKER,
-            // A confirm takes one round trip; waiting four leaves room for jitter.
-            confirm_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
+            confirm_timeout: confirm_timeout(&network),
+            outbox: uses_outbox(knobs),
+            crash_after_write: crash_after_write_fault(knobs, &ORDER_CRASH_AFTER_WRITE),
         }),
         refuse_updates_per_million: 0,
     };
@@ -238,6 +265,13 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
     } else {
         "Consumers apply whatever they are delivered: a redelivered event is applied twice."
     };
+    let publish = if uses_outbox(knobs) {
+        " Order writes each order and an outbox row holding its OrderCreated in one transaction; a \
+         relay publishes outbox rows until the broker confirms each, so a crash of Order only delays \
+         an event."
+    } else {
+        ""
+    };
     World {
         services: vec![
             setup(
@@ -293,7 +327,7 @@ pub fn build(knobs: &Knobs, _rng: &mut SimRng) -> World {
         intro: format!(
             "Clients create orders. Order stores each one and publishes OrderCreated to the broker, which keeps \
              one queue per subscriber: Inventory takes the items from stock, Shipping starts a shipment. Order \
-             never waits for either. {redelivered} {kept} {dedup}"
+             never waits for either.{publish} {redelivered} {kept} {dedup}"
         ),
     }
 }

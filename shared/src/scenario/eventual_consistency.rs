@@ -1,15 +1,17 @@
 //! Eventual consistency: Product publishes ProductUpdated; Order applies it to its own copy.
 
 use super::workload::{
-    LINK_LATENCY, PRODUCTS_PER_ORDER, READ_RATE, RENAME_RATE, copy_feed_broker, down_at, down_for,
-    network, order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
+    LINK_LATENCY, PRODUCTS_PER_ORDER, PUBLISH, READ_RATE, RENAME_RATE, confirm_timeout,
+    copy_feed_broker, crash_after_write, crash_after_write_fault, down_at, down_for, network,
+    order_rows, outage, product_rows, product_table, read_orders, rename_products, setup,
+    uses_outbox,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::services::{
-    Broker, Client, ClientConfig, Order, OrderConfig, PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE,
-    Product, ProductConfig, ProductSource,
+    Broker, Client, ClientConfig, Order, OrderConfig, OutboxConfig, PRODUCT_NAMES_COPY_TABLE,
+    PRODUCTS_TABLE, Product, ProductConfig, ProductSource,
 };
 use crate::sim::World;
 use crate::time::Micros;
@@ -48,6 +50,8 @@ const ORDER_DOWN_AT: KnobSpec = down_at("order_down_at_s", "Order down at", 12.0
 const ORDER_DOWN_FOR: KnobSpec = down_for("order_down_for_s", "Order down for", 6.0);
 const PRODUCT_DOWN_AT: KnobSpec = down_at("product_down_at_s", "Product down at", 22.0);
 const PRODUCT_DOWN_FOR: KnobSpec = down_for("product_down_for_s", "Product down for", 0.0);
+const PRODUCT_CRASH_AFTER_WRITE: KnobSpec =
+    crash_after_write("crash_after_write_pct", "Product crashes after a write");
 
 pub const KNOBS: &[KnobSpec] = &[
     RENAME_RATE,
@@ -60,7 +64,19 @@ pub const KNOBS: &[KnobSpec] = &[
     ORDER_DOWN_FOR,
     PRODUCT_DOWN_AT,
     PRODUCT_DOWN_FOR,
+    PUBLISH,
+    PRODUCT_CRASH_AFTER_WRITE,
 ];
+
+/// Knob values that do not go together, in words.
+pub fn refuse(knobs: &Knobs) -> Option<String> {
+    (uses_outbox(knobs) && knobs.get(APPLY_ONLY_NEWER.name) == 0.0).then(|| {
+        "publish=outbox needs apply_only_newer=1: the relay publishes again any event the broker \
+         has not confirmed, so Order gets some twice, and late; without the version check a late \
+         one rolls its copy back"
+            .to_string()
+    })
+}
 
 const CLIENT: ServiceId = ServiceId(0);
 const ORDER: ServiceId = ServiceId(1);
@@ -76,13 +92,22 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         ],
         timeout: Micros::from_secs(2) + Micros(network.latency.0 * 4),
     };
+    let outbox = uses_outbox(knobs);
     let broker = copy_feed_broker(
         "product",
         ORDER,
         "order",
         Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
         &network,
+        outbox,
     );
+    let mut product = ProductConfig::publishing_to(BROKER);
+    product.outbox = outbox.then(|| OutboxConfig {
+        service: "Product",
+        broker: BROKER,
+        confirm_timeout: confirm_timeout(&network),
+    });
+    product.crash_after_write = crash_after_write_fault(knobs, &PRODUCT_CRASH_AFTER_WRITE);
     let order = OrderConfig {
         source: ProductSource::LocalCopy,
         apply_only_newer: knobs.get(APPLY_ONLY_NEWER.name) == 1.0,
@@ -95,19 +120,45 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     faults.extend(outage(knobs, PRODUCT, &PRODUCT_DOWN_AT, &PRODUCT_DOWN_FOR));
     World {
         services: vec![
-            setup(CLIENT, "Client", ServiceRole::Client, client, Client::new, vec![]),
-            setup(ORDER, "Order", ServiceRole::Service, order, Order::new, order_initial),
+            setup(
+                CLIENT,
+                "Client",
+                ServiceRole::Client,
+                client,
+                Client::new,
+                vec![],
+            ),
+            setup(
+                ORDER,
+                "Order",
+                ServiceRole::Service,
+                order,
+                Order::new,
+                order_initial,
+            ),
             setup(
                 PRODUCT,
                 "Product",
                 ServiceRole::Service,
-                ProductConfig::publishing_to(BROKER),
+                product,
                 Product::new,
                 product_table(),
             ),
-            setup(BROKER, "Broker", ServiceRole::Broker, broker, Broker::new, vec![]),
+            setup(
+                BROKER,
+                "Broker",
+                ServiceRole::Broker,
+                broker,
+                Broker::new,
+                vec![],
+            ),
         ],
-        links: vec![(CLIENT, ORDER), (CLIENT, PRODUCT), (PRODUCT, BROKER), (BROKER, ORDER)],
+        links: vec![
+            (CLIENT, ORDER),
+            (CLIENT, PRODUCT),
+            (PRODUCT, BROKER),
+            (BROKER, ORDER),
+        ],
         copies: vec![CopyDecl {
             copy_service: ORDER,
             copy_table: PRODUCT_NAMES_COPY_TABLE.to_string(),
@@ -116,8 +167,16 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         }],
         network,
         faults,
-        intro: "Order answers reads from its own copy of product names. Each rename in Product travels as a \
-                ProductUpdated event through the broker; until it arrives, Order's copy is stale."
-            .to_string(),
+        intro: if outbox {
+            "Order answers reads from its own copy of product names. Product writes each rename and an \
+             outbox row holding its ProductUpdated event in one transaction; a relay publishes outbox rows \
+             until the broker confirms each, so a crash or a lost publish only delays the event. Until it \
+             arrives, Order's copy is stale."
+                .to_string()
+        } else {
+            "Order answers reads from its own copy of product names. Each rename in Product travels as a \
+             ProductUpdated event through the broker; until it arrives, Order's copy is stale."
+                .to_string()
+        },
     }
 }

@@ -211,6 +211,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
         "ride",
         Micros::from_millis_f64(knobs.get(BROKER_DELAY.name)),
         &network,
+        false,
     );
     let cache = if cache_ttl == Micros::ZERO {
         "keeps no cache, so every read calls Driver".to_string()

@@ -195,6 +195,48 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_is_refused_with_knobs_that_would_break_its_promise() {
+        let check = |scenario: &str, pairs: &[(&str, f64)], expected: Option<&str>| {
+            let given = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            let result = Knobs::resolve(find(scenario).unwrap(), &given).map_err(|e| e.to_string());
+            match expected {
+                None => assert!(result.is_ok(), "{scenario} {pairs:?}: {result:?}"),
+                Some(expected) => {
+                    let err = result.unwrap_err();
+                    assert!(
+                        err.contains(expected),
+                        "{err:?} should contain {expected:?}"
+                    );
+                }
+            }
+        };
+        check("eventual-consistency", &[("publish", 1.0)], None);
+        check(
+            "eventual-consistency",
+            &[("publish", 1.0), ("apply_only_newer", 0.0)],
+            Some("cannot run with these knobs: publish=outbox needs apply_only_newer=1"),
+        );
+        // Dual write takes any of them.
+        check("eventual-consistency", &[("apply_only_newer", 0.0)], None);
+        check(
+            "event-driven",
+            &[("publish", 1.0), ("idempotent", 1.0)],
+            None,
+        );
+        check(
+            "event-driven",
+            &[("publish", 1.0), ("idempotent", 1.0), ("durable", 0.0)],
+            Some("publish=outbox needs durable=1"),
+        );
+        check(
+            "event-driven",
+            &[("publish", 1.0)],
+            Some("publish=outbox needs idempotent=1"),
+        );
+        check("event-driven", &[("durable", 0.0)], None);
+    }
+
+    #[test]
     fn rates_so_small_their_next_interval_overflows_are_refused() {
         let err = resolve(&[("read_rate_per_s", 1e-300)]).unwrap_err();
         assert_eq!(

@@ -80,11 +80,14 @@ static CATALOG: [ScenarioSpec; 6] = [
         title: "Eventual consistency",
         lesson: "Product publishes ProductUpdated; Order keeps its own copy of product names. Reads never call \
                  Product, so they stay fast and survive Product's outage — but until an event arrives, they \
-                 return the old name.",
+                 return the old name. Publishing right after the write (dual write) loses the event when \
+                 the publish is lost, the broker is down or Product crashes in between, and the copy stays \
+                 behind for good; with publish=outbox the rename and its event commit in one transaction \
+                 and a relay publishes until the broker confirms, so the copy always catches up.",
         default_until_s: 30.0,
         knobs: eventual_consistency::KNOBS,
         build: eventual_consistency::build,
-        refuse: any_combination,
+        refuse: eventual_consistency::refuse,
     },
     ScenarioSpec {
         name: "event-driven",
@@ -93,11 +96,13 @@ static CATALOG: [ScenarioSpec; 6] = [
                  queue. A consumer that is down finds its events waiting when it is back, and durable queues keep \
                  them across a broker crash. An event is delivered again when its consumer's connection closes \
                  before its ack (RabbitMQ's rule) — or, under SQS's visibility timeout, when the ack is merely \
-                 late: without an idempotency check, the consumer applies it twice.",
+                 late: without an idempotency check, the consumer applies it twice. An Order that crashes \
+                 between storing an order and publishing it loses the event, unless it publishes through a \
+                 transactional outbox (publish=outbox).",
         default_until_s: 30.0,
         knobs: event_driven::KNOBS,
         build: event_driven::build,
-        refuse: any_combination,
+        refuse: event_driven::refuse,
     },
     ScenarioSpec {
         name: "gateway",
@@ -281,6 +286,8 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
 /// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
 const LEFT_OUT_AT_DEFAULT: &[&str] = &[
     "protocol",
+    "publish",
+    "crash_after_write_pct",
     "deadlines",
     "retries",
     "retry_backoff_ms",

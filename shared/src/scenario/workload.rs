@@ -5,8 +5,9 @@ use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, Servic
 use crate::rng::SimRng;
 use crate::service::{Row, Service};
 use crate::services::{
-    BrokerConfig, Capacity, CapacityConfig, ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP,
-    RENAME_PRODUCT_OP, Redelivery, RequestKind, Subscription, initial_product_name,
+    BrokerConfig, Capacity, CapacityConfig, CrashAfterWrite, ORDERS_TABLE, Operation,
+    PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, Redelivery, RequestKind, Subscription,
+    initial_product_name,
 };
 use crate::sim::ServiceSetup;
 use crate::time::Micros;
@@ -66,6 +67,59 @@ pub const LINK_LATENCY: KnobSpec = KnobSpec {
     choices: &[],
     help: "One-way network delay of every link; up to a quarter more is added at random.",
 };
+
+/// How a service publishes the event of a change it stores: right after the write, from memory
+/// (dual write), or through a transactional outbox.
+pub const PUBLISH: KnobSpec = KnobSpec {
+    name: "publish",
+    label: "Publish",
+    unit: "",
+    default: 0.0,
+    min: 0.0,
+    max: 1.0,
+    whole: true,
+    choices: &["dual-write", "outbox"],
+    help: "How a change and its event leave the service. 0, dual-write: it stores the change, then \
+           publishes the event from memory; a crash between the two, or a publish lost on the way, \
+           loses the event. 1, outbox: the change and an outbox row holding the event commit in one \
+           local transaction, and a relay publishes outbox rows with publisher confirms, again until \
+           confirmed; the broker keeps queues durable and the consumer drops what it already applied.",
+};
+
+/// True when `knobs` choose the transactional outbox.
+pub fn uses_outbox(knobs: &Knobs) -> bool {
+    knobs.get(PUBLISH.name) >= 1.0
+}
+
+/// How long a service that crashed between a write and its publish stays down.
+pub const CRASH_AFTER_WRITE_RESTART: Micros = Micros::from_millis(500);
+
+/// A knob for the chance that `service` crashes right after storing a change, before
+/// publishing its event.
+pub const fn crash_after_write(name: &'static str, label: &'static str) -> KnobSpec {
+    KnobSpec {
+        name,
+        label,
+        unit: "%",
+        default: 0.0,
+        min: 0.0,
+        max: 100.0,
+        whole: false,
+        choices: &[],
+        help: "The chance that the service crashes right after storing a change and before publishing \
+               its event (it restarts 0.5 s later): dual write loses that event, the outbox publishes \
+               it when the service is back.",
+    }
+}
+
+/// The crash after a write that `knob` asks for, if any.
+pub fn crash_after_write_fault(knobs: &Knobs, knob: &KnobSpec) -> Option<CrashAfterWrite> {
+    let pct = knobs.get(knob.name);
+    (pct > 0.0).then(|| CrashAfterWrite {
+        per_million: (pct * 10_000.0).round() as u32,
+        restart_after: CRASH_AFTER_WRITE_RESTART,
+    })
+}
 
 /// A knob for when a service goes down, in seconds; `for` 0 means never.
 pub const fn down_at(name: &'static str, label: &'static str, default: f64) -> KnobSpec {
@@ -161,17 +215,20 @@ pub fn outage(
 }
 
 /// The broker that keeps one service's copy fresh: `subscriber` reads `topic` from its own
-/// `queue`, each event held `delivery_delay` in the broker first.
+/// `queue`, each event held `delivery_delay` in the broker first. With `outbox`, the publisher
+/// relays from a transactional outbox: the broker confirms each publish once its durable queue
+/// holds it.
 ///
-/// FIXME: publishers of copy updates fire and forget (no confirms), so a publish the network
-/// loses leaves that copy behind until the row changes again; confirms plus publishing again,
-/// as event-driven's Order does, would close it.
+/// FIXME: without the outbox, publishers of copy updates fire and forget (no confirms), so a
+/// publish the network loses leaves that copy behind until the row changes again (the hybrid
+/// has no outbox yet; eventual consistency has `publish=outbox`).
 pub fn copy_feed_broker(
     topic: &'static str,
     subscriber: ServiceId,
     queue: &str,
     delivery_delay: Micros,
     network: &LinkSpec,
+    outbox: bool,
 ) -> BrokerConfig {
     BrokerConfig {
         subscriptions: vec![Subscription {
@@ -186,11 +243,19 @@ pub fn copy_feed_broker(
         ack_timeout: Micros::from_secs(1) + Micros(network.latency.0 * 8),
         retry_backoff_max: Micros::from_secs(2),
         queue_capacity: QUEUE_CAPACITY,
-        confirm_publishes: false,
-        // Its publishers do not wait for confirms, so nothing promised survives anyway; a crash
-        // of this broker loses what waited (see the FIXME above).
-        durable: false,
+        // A relay marks a row sent on the confirm, so the broker must confirm, and only once
+        // the event is durable: a confirmed event lost in a broker crash would never come back.
+        confirm_publishes: outbox,
+        // Dual-write publishers do not wait for confirms, so nothing promised survives anyway;
+        // a crash of this broker loses what waited (see the FIXME above).
+        durable: outbox,
     }
+}
+
+/// The relay's confirm timeout: a confirm takes one round trip; waiting four leaves room for
+/// jitter (as event-driven's Order waits).
+pub fn confirm_timeout(network: &LinkSpec) -> Micros {
+    Micros::from_secs(1) + Micros(network.latency.0 * 8)
 }
 
 /// A service of the topology: the simulation makes its machine with `new(config)` at start and

@@ -11,6 +11,7 @@ mod inventory;
 mod names;
 mod new_orders;
 mod order;
+mod outbox;
 mod product;
 mod rename_participant;
 mod resilience;
@@ -35,6 +36,10 @@ pub use fleet::{
 pub use names::{initial_product_name, renamed_product_name};
 pub use new_orders::{MAX_UNCONFIRMED_PUBLISHES, PublishOrders};
 pub use order::{Order, OrderConfig, ProductSource};
+pub use outbox::{
+    CrashAfterWrite, MAX_OUTBOX_PENDING, OUTBOX_TABLE, Outbox, OutboxConfig, RELAY_BATCH_MAX,
+    RELAY_EVERY,
+};
 pub use product::{DEADLINE_EXCEEDED_LABEL_PREFIX, Product, ProductConfig};
 pub use rename_participant::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_PREFIX};
 pub use resilience::{

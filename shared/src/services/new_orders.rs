@@ -2,12 +2,16 @@
 //! at once — it never waits for the consumers. The broker confirms each publish; one that is not
 //! confirmed in time (lost on the way, or the broker down or full) is published again, so an
 //! event is never lost while Order runs. A retry whose first copy did arrive makes a duplicate,
-//! which is why consumers must be ready for them. (Unconfirmed publishes live in Order's memory,
-//! so a crash of Order still loses them: the dual-write problem a transactional outbox solves.)
+//! which is why consumers must be ready for them. Under dual write (the default) unconfirmed
+//! publishes live in Order's memory, so a crash of Order — between storing an order and
+//! publishing it, or before the confirm — loses them; with the transactional outbox
+//! (`outbox.rs`) the order and its event are one transaction and the relay publishes from the
+//! table, so a crash only delays them.
 
 use super::ORDERS_TABLE;
+use super::outbox::{CrashAfterWrite, MAX_OUTBOX_PENDING, Outbox, OutboxConfig};
 use crate::protocol::{DomainEvent, NewOrder, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, TimerId};
+use crate::service::{Ctx, Envelope, TimerId, Write};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -22,6 +26,10 @@ pub struct PublishOrders {
     pub broker: ServiceId,
     /// How long Order waits for the broker's confirm before publishing again.
     pub confirm_timeout: Micros,
+    /// Through a transactional outbox (true) or from memory right after the write (dual write).
+    pub outbox: bool,
+    /// Crashes right after storing an order, before publishing it.
+    pub crash_after_write: Option<CrashAfterWrite>,
 }
 
 #[derive(Debug)]
@@ -38,14 +46,31 @@ pub(super) struct NewOrders {
     unconfirmed: BTreeMap<String, Unconfirmed>,
     /// The event id each retry timer is for.
     retry_timers: BTreeMap<TimerId, String>,
+    /// The outbox's relay, when orders are published through one.
+    outbox: Option<Outbox>,
 }
 
 impl NewOrders {
     /// Nothing unconfirmed; publishing as `publish` says, or not at all.
     pub(super) fn new(publish: Option<PublishOrders>) -> NewOrders {
+        let outbox = publish.filter(|p| p.outbox).map(|p| {
+            Outbox::new(OutboxConfig {
+                service: "Order",
+                broker: p.broker,
+                confirm_timeout: p.confirm_timeout,
+            })
+        });
         NewOrders {
             publish,
+            outbox,
             ..NewOrders::default()
+        }
+    }
+
+    /// Order (re)started: the relay publishes what its outbox still holds.
+    pub(super) fn start(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.start(ctx);
         }
     }
 
@@ -63,6 +88,31 @@ impl NewOrders {
             ctx.reply(request, Payload::OrderAccepted { order });
             return;
         }
+        if let Some(outbox) = self.outbox.as_mut() {
+            if outbox.is_full() {
+                let reason = format!(
+                    "Order's outbox holds {MAX_OUTBOX_PENDING} events the broker has not confirmed: try again later"
+                );
+                ctx.reply(request, Payload::Failed { reason });
+                return;
+            }
+            let value: Vec<String> = products.iter().map(u64::to_string).collect();
+            let write = Write::new(ORDERS_TABLE, &key, &value.join(","), 1);
+            let event = DomainEvent::OrderCreated(NewOrder {
+                order,
+                products: products.to_vec(),
+                created_at: ctx.now,
+            });
+            outbox.commit(vec![write], event, ctx);
+            if self.crash_after_write(order, ctx) {
+                return;
+            }
+            if let Some(outbox) = self.outbox.as_mut() {
+                outbox.relay(ctx);
+            }
+            ctx.reply(request, Payload::OrderAccepted { order });
+            return;
+        }
         if self.unconfirmed.len() >= MAX_UNCONFIRMED_PUBLISHES {
             let reason = format!(
                 "the broker has not confirmed {MAX_UNCONFIRMED_PUBLISHES} orders yet: try again later"
@@ -72,6 +122,9 @@ impl NewOrders {
         }
         let value: Vec<String> = products.iter().map(u64::to_string).collect();
         ctx.write(ORDERS_TABLE, &key, &value.join(","), 1);
+        if self.crash_after_write(order, ctx) {
+            return;
+        }
         if self.publish.is_some() {
             let event = DomainEvent::OrderCreated(NewOrder {
                 order,
@@ -81,6 +134,29 @@ impl NewOrders {
             self.send(event, ctx);
         }
         ctx.reply(request, Payload::OrderAccepted { order });
+    }
+
+    /// Crashes Order here, between storing `order` and publishing it, when the fault strikes;
+    /// returns true if it did.
+    fn crash_after_write(&mut self, order: u64, ctx: &mut Ctx<'_>) -> bool {
+        let crash = self.publish.and_then(|p| p.crash_after_write);
+        if !CrashAfterWrite::strikes(crash, ctx) {
+            return false;
+        }
+        ctx.narrate(if self.outbox.is_some() {
+            format!(
+                "Order crashes right after committing order {order} and its outbox row, before its relay \
+                 published it: the event waits in the outbox table, which the crash does not touch."
+            )
+        } else {
+            format!(
+                "Order crashes right after storing order {order}, before publishing OrderCreated: the event \
+                 was only in its memory, so Inventory and Shipping never hear of the order — the \
+                 dual-write problem."
+            )
+        });
+        ctx.crash(crash.map(|c| c.restart_after).unwrap_or_default());
+        true
     }
 
     /// Publishes `event` and arms its retry.
@@ -97,7 +173,11 @@ impl NewOrders {
     }
 
     /// The broker confirmed `event_id`: no more retries.
-    pub(super) fn confirmed(&mut self, event_id: &str) {
+    pub(super) fn confirmed(&mut self, event_id: &str, ctx: &mut Ctx<'_>) {
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.confirmed(event_id, ctx);
+            return;
+        }
         if let Some(done) = self.unconfirmed.remove(event_id) {
             self.retry_timers.remove(&done.timer);
         }
@@ -105,6 +185,9 @@ impl NewOrders {
 
     /// Handles `timer` if it is a retry; returns false when it is not one of these timers.
     pub(super) fn timer(&mut self, timer: TimerId, ctx: &mut Ctx<'_>) -> bool {
+        if let Some(outbox) = self.outbox.as_mut() {
+            return outbox.timer(timer, ctx);
+        }
         let Some(event_id) = self.retry_timers.remove(&timer) else {
             return false;
         };
@@ -165,6 +248,8 @@ mod tests {
         let mut orders = NewOrders::new(Some(PublishOrders {
             broker: BROKER,
             confirm_timeout: Micros::from_secs(1),
+            outbox: false,
+            crash_after_write: None,
         }));
         let mut tables = MemTables::default();
         for order in 1..=MAX_UNCONFIRMED_PUBLISHES as u64 {
@@ -180,7 +265,9 @@ mod tests {
             tables.get(ORDERS_TABLE, "5000").is_none(),
             "no order without its event"
         );
-        orders.confirmed("OrderCreated#1");
+        let (mut rng, mut ids) = (SimRng::new(1), IdAllocator::default());
+        let mut ctx = Ctx::new(Micros::ZERO, ORDER, &mut rng, &mut tables, &mut ids);
+        orders.confirmed("OrderCreated#1", &mut ctx);
         let accepted = create(&mut orders, &mut tables, 5_000);
         assert_eq!(
             answer(&accepted),

@@ -537,7 +537,7 @@ impl Order {
 impl Service for Order {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
-            Input::Start => {}
+            Input::Start => self.new_orders.start(ctx),
             Input::Message(message)
                 if handle_coordinated_rename(
                     message,
@@ -550,7 +550,7 @@ impl Service for Order {
                 Payload::CreateOrder { order, products } => {
                     self.new_orders.create(message, *order, products, ctx)
                 }
-                Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id),
+                Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id, ctx),
                 Payload::ProductInfo(item) => {
                     let Some(mut pending) =
                         message.caused_by.and_then(|call| self.take_pending(call))

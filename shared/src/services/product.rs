@@ -4,9 +4,10 @@
 //! coordinator's versions instead.
 
 use super::PRODUCTS_TABLE;
+use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
 use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -27,6 +28,11 @@ pub struct ProductConfig {
     copies_left_behind: bool,
     /// The chance, per million, that it refuses a coordinator's update.
     pub refuse_updates_per_million: u32,
+    /// With a broker: publish renames through a transactional outbox instead of right after
+    /// the write (dual write).
+    pub outbox: Option<OutboxConfig>,
+    /// Crashes right after storing a rename, before publishing it.
+    pub crash_after_write: Option<CrashAfterWrite>,
 }
 
 impl ProductConfig {
@@ -37,6 +43,8 @@ impl ProductConfig {
             update_copies_in: None,
             copies_left_behind: false,
             refuse_updates_per_million: 0,
+            outbox: None,
+            crash_after_write: None,
         }
     }
 
@@ -87,12 +95,15 @@ pub struct Product {
     explained_rename: bool,
     /// Whether the last lookup was dropped for its deadline, so a run of them is narrated once.
     dropping_late_lookups: bool,
+    /// The outbox's relay, when renames go through one.
+    outbox: Option<Outbox>,
 }
 
 impl Product {
     /// A freshly started Product.
     pub fn new(config: ProductConfig) -> Product {
         Product {
+            outbox: config.outbox.map(Outbox::new),
             config,
             pending_by_call: BTreeMap::new(),
             call_by_timer: BTreeMap::new(),
@@ -146,12 +157,33 @@ impl Product {
             return;
         };
         let version = row.version + 1;
-        ctx.write(PRODUCTS_TABLE, &key, name, version);
         let renamed = ProductName {
             product,
             name: name.to_string(),
             version,
         };
+        match self.outbox.as_mut() {
+            Some(outbox) if outbox.is_full() => {
+                let reason = format!(
+                    "Product's outbox holds {} events the broker has not confirmed: try again later",
+                    super::MAX_OUTBOX_PENDING
+                );
+                ctx.reply(request, Payload::Failed { reason });
+                return;
+            }
+            Some(outbox) => {
+                if !self.explained_rename {
+                    self.explained_rename = true;
+                    ctx.narrate(format!(
+                        "Product renames product {product} to {name} (v{version}); its relay publishes ProductUpdated from the outbox until the broker confirms it. Until it arrives, Order's copy shows the old name."
+                    ));
+                }
+                let write = Write::new(PRODUCTS_TABLE, &key, name, version);
+                let event = DomainEvent::ProductUpdated(renamed.clone());
+                outbox.commit(vec![write], event, ctx);
+            }
+            None => ctx.write(PRODUCTS_TABLE, &key, name, version),
+        }
         if !self.explained_rename {
             self.explained_rename = true;
             ctx.narrate(match (self.config.broker, self.config.update_copies_in) {
@@ -169,7 +201,26 @@ impl Product {
                 ),
             });
         }
-        if let Some(broker) = self.config.broker {
+        if CrashAfterWrite::strikes(self.config.crash_after_write, ctx) {
+            ctx.narrate(if self.outbox.is_some() {
+                format!(
+                    "Product crashes right after committing v{version} of product {product}, before its relay \
+                     published it: the event waits in the outbox table, which the crash does not touch."
+                )
+            } else {
+                format!(
+                    "Product crashes right after storing v{version} of product {product}, before publishing it: \
+                     the event was only in its memory, so it is lost, and Order's copy keeps the old name \
+                     until product {product} is renamed again — the dual-write problem."
+                )
+            });
+            let restart_after = self.config.crash_after_write.map(|c| c.restart_after);
+            ctx.crash(restart_after.unwrap_or_default());
+            return;
+        }
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.relay(ctx);
+        } else if let Some(broker) = self.config.broker {
             let event = Payload::Publish(DomainEvent::ProductUpdated(renamed.clone()));
             ctx.send(broker, event, request.op, Some(request.id));
         }
@@ -218,7 +269,11 @@ impl Product {
 impl Service for Product {
     fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
         match input {
-            Input::Start => {}
+            Input::Start => {
+                if let Some(outbox) = self.outbox.as_mut() {
+                    outbox.start(ctx);
+                }
+            }
             Input::Message(message)
                 if handle_coordinated_rename(
                     message,
@@ -232,6 +287,11 @@ impl Service for Product {
                 }
                 Payload::RenameProduct { product, name } => {
                     self.rename(message, *product, name, ctx);
+                }
+                Payload::PublishConfirmed { event_id } => {
+                    if let Some(outbox) = self.outbox.as_mut() {
+                        outbox.confirmed(event_id, ctx);
+                    }
                 }
                 Payload::ProductNameUpdated { .. } => {
                     if let Some(pending) = message.caused_by.and_then(|c| self.take_pending(c)) {
@@ -248,6 +308,9 @@ impl Service for Product {
                 _ => {}
             },
             Input::Timer(timer) => {
+                if self.outbox.as_mut().is_some_and(|o| o.timer(timer, ctx)) {
+                    return;
+                }
                 let call = self.call_by_timer.get(&timer).copied();
                 if let Some(pending) = call.and_then(|c| self.take_pending(c)) {
                     self.copies_not_updated(pending, "Order did not answer in time", ctx);

@@ -1,0 +1,1033 @@
+//! The trace's events held compactly, for a page that keeps a whole run in memory: every string
+//! (labels, table names, keys, values, narration) is interned once and named by a `u32`, ids and
+//! versions are `u32`, and the events live in chunks of [`CHUNK_EVENTS`] fixed-size records, so
+//! the store grows a chunk at a time instead of doubling (and copying) one huge vector. An event
+//! is decoded back to the [`TraceEvent`] it was, exactly, when asked for; one whose numbers do
+//! not fit (an id past `u32`, a latency over 71 minutes) or that is rare (faults, the run's end)
+//! is kept whole beside the records. Nothing here is serialized: the JSON trace and its hash are
+//! made from the decoded events, which equal the ones stored.
+
+use crate::protocol::{
+    DropReason, Event, MessageKind, MsgId, Observed, OpId, Outcome, ServiceId, TraceEvent,
+};
+use crate::time::Micros;
+use std::collections::BTreeMap;
+
+/// Events per chunk: a chunk is allocated whole (about 128 KiB), so at most one is partly
+/// empty.
+pub const CHUNK_EVENTS: usize = 4096;
+
+/// An interned string's number in its [`Interner`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StrId(u32);
+
+/// Each distinct string once, named by a number; and each distinct row `(service, table, key)`
+/// a read observed, named by a number too. A string is found by its 64-bit FNV-1a hash, so a
+/// look-up compares integers, not strings that share long prefixes (`OrderCreated#…`); the rare
+/// string whose hash another already has is found by its text.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    strings: Vec<Box<str>>,
+    by_hash: BTreeMap<u64, StrId>,
+    collided: BTreeMap<Box<str>, StrId>,
+    rows: Vec<(ServiceId, StrId, StrId)>,
+    row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
+}
+
+/// The 64-bit FNV-1a hash of `text`.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl Interner {
+    /// The number of `text`, interning it if it is new; `None` once `u32` numbers run out.
+    pub fn intern(&mut self, text: &str) -> Option<StrId> {
+        self.intern_hashed(text, fnv1a(text))
+    }
+
+    fn intern_hashed(&mut self, text: &str, hash: u64) -> Option<StrId> {
+        let known = self.by_hash.get(&hash).copied();
+        if let Some(id) = known
+            && self.get(id) == text
+        {
+            return Some(id);
+        }
+        if known.is_some()
+            && let Some(id) = self.collided.get(text)
+        {
+            return Some(*id);
+        }
+        let id = StrId(small(self.strings.len() as u64)?);
+        self.strings.push(text.into());
+        if known.is_some() {
+            self.collided.insert(text.into(), id);
+        } else {
+            self.by_hash.insert(hash, id);
+        }
+        Some(id)
+    }
+
+    /// The number of the row `key` of `service`'s `table`, interning it if it is new.
+    fn intern_row(&mut self, service: ServiceId, table: &str, key: &str) -> Option<u32> {
+        let row = (service, self.intern(table)?, self.intern(key)?);
+        if let Some(id) = self.row_ids.get(&row) {
+            return Some(*id);
+        }
+        let id = small(self.rows.len() as u64)?;
+        self.rows.push(row);
+        self.row_ids.insert(row, id);
+        Some(id)
+    }
+
+    /// The row numbered `id`: its service, table and key.
+    fn row(&self, id: u32) -> (ServiceId, &str, &str) {
+        let (service, table, key) = self.rows[id as usize];
+        (service, self.get(table), self.get(key))
+    }
+
+    /// The string numbered `id`.
+    pub fn get(&self, id: StrId) -> &str {
+        &self.strings[id.0 as usize]
+    }
+
+    /// How many distinct strings it holds.
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// True when it holds no string.
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+
+    /// Heap bytes it holds: each string's bytes, the list, and an estimate of the maps (their
+    /// entries at two-thirds fill of B-tree nodes). The allocator's own overhead per string is
+    /// not counted.
+    pub fn heap_bytes(&self) -> usize {
+        let strings: usize = self.strings.iter().map(|s| s.len()).sum();
+        let list = self.strings.capacity() * size_of::<Box<str>>();
+        let map = self.by_hash.len() * size_of::<(u64, StrId)>() * 3 / 2
+            + self
+                .collided
+                .keys()
+                .map(|s| s.len() + size_of::<(Box<str>, StrId)>() * 3 / 2)
+                .sum::<usize>();
+        let rows = self.rows.capacity() * size_of::<(ServiceId, StrId, StrId)>()
+            + self.row_ids.len() * size_of::<((ServiceId, StrId, StrId), u32)>() * 3 / 2;
+        strings + list + map + rows
+    }
+}
+
+/// `None` as a compact optional id.
+const NONE: u32 = u32::MAX;
+
+/// One event in its compact form. Every variant fits in 24 bytes (checked by a test).
+#[derive(Copy, Clone, Debug)]
+enum Record {
+    ServiceUp {
+        service: ServiceId,
+    },
+    ServiceDown {
+        service: ServiceId,
+    },
+    Sent {
+        msg: u32,
+        from: ServiceId,
+        to: ServiceId,
+        kind: MessageKind,
+        label: StrId,
+        /// [`NONE`] for no operation.
+        op: u32,
+        /// [`NONE`] for no cause.
+        caused_by: u32,
+    },
+    Delivered {
+        msg: u32,
+    },
+    Duplicated {
+        msg: u32,
+        copy: u32,
+    },
+    Dropped {
+        msg: u32,
+        reason: DropReason,
+    },
+    RowWritten {
+        service: ServiceId,
+        table: StrId,
+        key: StrId,
+        value: StrId,
+        version: u32,
+    },
+    QueueDepth {
+        service: ServiceId,
+        queue: StrId,
+        depth: u32,
+    },
+    OpStarted {
+        op: u32,
+        name: StrId,
+        client: ServiceId,
+    },
+    OpFinished {
+        op: u32,
+        /// [`NONE`] when it succeeded, else the reason it failed.
+        failure: u32,
+        latency_us: u32,
+        /// Its observations: `observed[first..first + count]` of its chunk.
+        observed_first: u32,
+        observed_count: u32,
+    },
+    EventHandled {
+        service: ServiceId,
+        event_id: StrId,
+        published_at_us: [u32; 2],
+        applied: bool,
+    },
+    Narration {
+        text: StrId,
+    },
+    /// Kept whole: `others[index]` of the store.
+    Other {
+        index: u32,
+    },
+}
+
+/// One observation of a read, compactly: the row, by its number in the [`Interner`], and the
+/// version seen.
+#[derive(Copy, Clone, Debug)]
+struct CompactObserved {
+    row: u32,
+    version: u32,
+}
+
+/// The times of a chunk's events: as offsets from its first while they fit in `u32` (71
+/// minutes) and do not go backwards, as they do in every trace a source makes; else whole.
+#[derive(Clone, Debug)]
+enum Times {
+    Offsets { first: Micros, offsets: Vec<u32> },
+    Whole(Vec<Micros>),
+}
+
+impl Times {
+    fn with_capacity(capacity: usize) -> Times {
+        Times::Offsets {
+            first: Micros::ZERO,
+            offsets: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, at: Micros) {
+        match self {
+            Times::Offsets { first, offsets } => {
+                if offsets.is_empty() {
+                    *first = at;
+                }
+                let offset =
+                    at.0.checked_sub(first.0)
+                        .and_then(|o| u32::try_from(o).ok());
+                match offset {
+                    Some(offset) => offsets.push(offset),
+                    None => {
+                        let mut whole = Vec::with_capacity(offsets.capacity());
+                        whole.extend(offsets.iter().map(|o| Micros(first.0 + *o as u64)));
+                        whole.push(at);
+                        *self = Times::Whole(whole);
+                    }
+                }
+            }
+            Times::Whole(times) => times.push(at),
+        }
+    }
+
+    fn get(&self, i: usize) -> Micros {
+        match self {
+            Times::Offsets { first, offsets } => Micros(first.0 + offsets[i] as u64),
+            Times::Whole(times) => times[i],
+        }
+    }
+
+    fn last(&self) -> Option<Micros> {
+        match self {
+            Times::Offsets { first, offsets } => {
+                offsets.last().map(|o| Micros(first.0 + *o as u64))
+            }
+            Times::Whole(times) => times.last().copied(),
+        }
+    }
+
+    fn partition_point(&self, mut is_before: impl FnMut(Micros) -> bool) -> usize {
+        match self {
+            Times::Offsets { first, offsets } => {
+                offsets.partition_point(|o| is_before(Micros(first.0 + *o as u64)))
+            }
+            Times::Whole(times) => times.partition_point(|at| is_before(*at)),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Times::Offsets { offsets, .. } => offsets.capacity() * size_of::<u32>(),
+            Times::Whole(times) => times.capacity() * size_of::<Micros>(),
+        }
+    }
+}
+
+/// Up to [`CHUNK_EVENTS`] events: their times, their records and their reads' observations.
+#[derive(Clone, Debug)]
+struct Chunk {
+    times: Times,
+    records: Vec<Record>,
+    observed: Vec<CompactObserved>,
+}
+
+/// A trace's events, compactly; see the module's documentation.
+#[derive(Clone, Debug, Default)]
+pub struct EventStore {
+    chunks: Vec<Chunk>,
+    strings: Interner,
+    /// Events kept whole.
+    others: Vec<TraceEvent>,
+    len: usize,
+}
+
+fn small(value: u64) -> Option<u32> {
+    u32::try_from(value).ok().filter(|v| *v != NONE)
+}
+
+fn small_option(value: Option<u64>) -> Option<u32> {
+    match value {
+        None => Some(NONE),
+        Some(v) => small(v),
+    }
+}
+
+fn wide(value: u32) -> Option<u64> {
+    (value != NONE).then_some(value as u64)
+}
+
+impl EventStore {
+    /// An empty store.
+    pub fn new() -> EventStore {
+        EventStore::default()
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The interned strings.
+    pub fn strings(&self) -> &Interner {
+        &self.strings
+    }
+
+    /// Adds `event` after the others.
+    pub fn push(&mut self, event: &TraceEvent) {
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.records.len() == CHUNK_EVENTS)
+        {
+            // The first chunk grows as needed, so a short trace stays small; later ones are
+            // allocated whole.
+            let capacity = if self.chunks.is_empty() {
+                0
+            } else {
+                CHUNK_EVENTS
+            };
+            self.chunks.push(Chunk {
+                times: Times::with_capacity(capacity),
+                records: Vec::with_capacity(capacity),
+                observed: Vec::new(),
+            });
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
+        let record = compact(&mut self.strings, chunk, &event.event).unwrap_or_else(|| {
+            let index = u32::try_from(self.others.len()).expect("fewer than 2³² rare events");
+            self.others.push(event.clone());
+            Record::Other { index }
+        });
+        chunk.times.push(event.at);
+        chunk.records.push(record);
+        self.len += 1;
+    }
+
+    /// Adds every event of `events`.
+    pub fn extend<'a>(&mut self, events: impl IntoIterator<Item = &'a TraceEvent>) {
+        for event in events {
+            self.push(event);
+        }
+    }
+
+    fn locate(&self, index: usize) -> (&Chunk, usize) {
+        (&self.chunks[index / CHUNK_EVENTS], index % CHUNK_EVENTS)
+    }
+
+    /// The time of event `index`. Panics past the end, like a slice.
+    pub fn at(&self, index: usize) -> Micros {
+        assert!(index < self.len, "event {index} of {}", self.len);
+        let (chunk, i) = self.locate(index);
+        chunk.times.get(i)
+    }
+
+    /// The time of the last event.
+    pub fn last_at(&self) -> Option<Micros> {
+        self.len.checked_sub(1).map(|i| self.at(i))
+    }
+
+    /// How many events come before the first for which `is_after(time)` is true, assuming it
+    /// is false for a prefix of the events and true for the rest (as times only grow, e.g.
+    /// `|at| at > t` counts the events at or before `t`).
+    pub fn partition_point(&self, mut is_before: impl FnMut(Micros) -> bool) -> usize {
+        let full = self
+            .chunks
+            .partition_point(|c| c.times.last().is_some_and(&mut is_before));
+        match self.chunks.get(full) {
+            None => self.len,
+            Some(chunk) => full * CHUNK_EVENTS + chunk.times.partition_point(is_before),
+        }
+    }
+
+    /// Event `index`, decoded; `None` past the end.
+    pub fn get(&self, index: usize) -> Option<TraceEvent> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        Some(self.decode(chunk, chunk.times.get(i), chunk.records[i]))
+    }
+
+    /// Every event from `start` on, decoded, in order.
+    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = TraceEvent> + '_ {
+        (start.min(self.len)..self.len).map(|i| self.get(i).expect("index below len"))
+    }
+
+    /// Every event, decoded, in order.
+    pub fn iter(&self) -> impl Iterator<Item = TraceEvent> + '_ {
+        self.iter_from(0)
+    }
+
+    /// Every event, decoded, as a vector.
+    pub fn to_vec(&self) -> Vec<TraceEvent> {
+        self.iter().collect()
+    }
+
+    /// The text of event `index` if it is a narration, without decoding anything else.
+    pub fn narration(&self, index: usize) -> Option<&str> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Narration { text } => Some(self.strings.get(text)),
+            Record::Other { index } => match &self.others[index as usize].event {
+                Event::Narration { text } => Some(text),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The reason, if event `index` is a message's drop; read without decoding the event.
+    pub fn drop_reason(&self, index: usize) -> Option<DropReason> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Dropped { reason, .. } => Some(reason),
+            Record::Other { index } => match self.others[index as usize].event {
+                Event::Dropped { reason, .. } => Some(reason),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The copy's id, if event `index` is the network duplicating a message; read without
+    /// decoding the event.
+    pub fn copy_made(&self, index: usize) -> Option<MsgId> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Duplicated { copy, .. } => Some(MsgId(copy as u64)),
+            Record::Other { index } => match self.others[index as usize].event {
+                Event::Duplicated { copy, .. } => Some(copy),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Event `index` if it sends a message: what it sent, borrowed, without allocating.
+    pub fn sent(&self, index: usize) -> Option<SentRef<'_>> {
+        if index >= self.len {
+            return None;
+        }
+        let (chunk, i) = self.locate(index);
+        match chunk.records[i] {
+            Record::Sent {
+                msg,
+                from,
+                to,
+                kind,
+                label,
+                op,
+                caused_by,
+            } => Some(SentRef {
+                msg: MsgId(msg as u64),
+                from,
+                to,
+                kind,
+                label: self.strings.get(label),
+                op: wide(op).map(OpId),
+                caused_by: wide(caused_by).map(MsgId),
+            }),
+            Record::Other { index } => match &self.others[index as usize].event {
+                Event::Sent {
+                    msg,
+                    from,
+                    to,
+                    kind,
+                    label,
+                    op,
+                    caused_by,
+                } => Some(SentRef {
+                    msg: *msg,
+                    from: *from,
+                    to: *to,
+                    kind: *kind,
+                    label,
+                    op: *op,
+                    caused_by: *caused_by,
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn decode(&self, chunk: &Chunk, at: Micros, record: Record) -> TraceEvent {
+        let text = |id: StrId| self.strings.get(id).to_string();
+        let event = match record {
+            Record::ServiceUp { service } => Event::ServiceUp { service },
+            Record::ServiceDown { service } => Event::ServiceDown { service },
+            Record::Sent {
+                msg,
+                from,
+                to,
+                kind,
+                label,
+                op,
+                caused_by,
+            } => Event::Sent {
+                msg: MsgId(msg as u64),
+                from,
+                to,
+                kind,
+                label: text(label),
+                op: wide(op).map(OpId),
+                caused_by: wide(caused_by).map(MsgId),
+            },
+            Record::Delivered { msg } => Event::Delivered {
+                msg: MsgId(msg as u64),
+            },
+            Record::Duplicated { msg, copy } => Event::Duplicated {
+                msg: MsgId(msg as u64),
+                copy: MsgId(copy as u64),
+            },
+            Record::Dropped { msg, reason } => Event::Dropped {
+                msg: MsgId(msg as u64),
+                reason,
+            },
+            Record::RowWritten {
+                service,
+                table,
+                key,
+                value,
+                version,
+            } => Event::RowWritten {
+                service,
+                table: text(table),
+                key: text(key),
+                value: text(value),
+                version: version as u64,
+            },
+            Record::QueueDepth {
+                service,
+                queue,
+                depth,
+            } => Event::QueueDepth {
+                service,
+                queue: text(queue),
+                depth,
+            },
+            Record::OpStarted { op, name, client } => Event::OpStarted {
+                op: OpId(op as u64),
+                name: text(name),
+                client,
+            },
+            Record::OpFinished {
+                op,
+                failure,
+                latency_us,
+                observed_first,
+                observed_count,
+            } => {
+                let first = observed_first as usize;
+                let observed = chunk.observed[first..first + observed_count as usize]
+                    .iter()
+                    .map(|o| {
+                        let (source_service, source_table, key) = self.strings.row(o.row);
+                        Observed {
+                            source_service,
+                            source_table: source_table.to_string(),
+                            key: key.to_string(),
+                            version: o.version as u64,
+                        }
+                    })
+                    .collect();
+                Event::OpFinished {
+                    op: OpId(op as u64),
+                    outcome: if failure == NONE {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed {
+                            reason: text(StrId(failure)),
+                        }
+                    },
+                    latency: Micros(latency_us as u64),
+                    observed,
+                }
+            }
+            Record::EventHandled {
+                service,
+                event_id,
+                published_at_us: [low, high],
+                applied,
+            } => Event::EventHandled {
+                service,
+                event_id: text(event_id),
+                published_at: Micros(((high as u64) << 32) | low as u64),
+                applied,
+            },
+            Record::Narration { text: id } => Event::Narration { text: text(id) },
+            Record::Other { index } => return self.others[index as usize].clone(),
+        };
+        TraceEvent { at, event }
+    }
+
+    /// Heap bytes the store holds, counted from its buffers' capacities (the interner's map
+    /// estimated), so the figure is the same on every machine.
+    pub fn heap_bytes(&self) -> usize {
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|c| {
+                c.times.heap_bytes()
+                    + c.records.capacity() * size_of::<Record>()
+                    + c.observed.capacity() * size_of::<CompactObserved>()
+            })
+            .sum();
+        let others: usize = self.others.capacity() * size_of::<TraceEvent>()
+            + self
+                .others
+                .iter()
+                .map(|e| strings_capacity(&e.event))
+                .sum::<usize>();
+        self.chunks.capacity() * size_of::<Chunk>() + chunks + others + self.strings.heap_bytes()
+    }
+}
+
+/// A message send as stored, borrowed from the store.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct SentRef<'a> {
+    /// Its id.
+    pub msg: MsgId,
+    /// The sender.
+    pub from: ServiceId,
+    /// The receiver.
+    pub to: ServiceId,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// Its label.
+    pub label: &'a str,
+    /// The client operation it serves, if any.
+    pub op: Option<OpId>,
+    /// The message whose handling sent it, if any.
+    pub caused_by: Option<MsgId>,
+}
+
+/// The compact form of `event`, interning its strings and adding its observations to `chunk`;
+/// `None` for an event kept whole.
+fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<Record> {
+    Some(match event {
+        Event::ServiceUp { service } => Record::ServiceUp { service: *service },
+        Event::ServiceDown { service } => Record::ServiceDown { service: *service },
+        Event::Sent {
+            msg,
+            from,
+            to,
+            kind,
+            label,
+            op,
+            caused_by,
+        } => Record::Sent {
+            msg: small(msg.0)?,
+            from: *from,
+            to: *to,
+            kind: *kind,
+            label: strings.intern(label)?,
+            op: small_option(op.map(|o| o.0))?,
+            caused_by: small_option(caused_by.map(|m| m.0))?,
+        },
+        Event::Delivered { msg } => Record::Delivered { msg: small(msg.0)? },
+        Event::Duplicated { msg, copy } => Record::Duplicated {
+            msg: small(msg.0)?,
+            copy: small(copy.0)?,
+        },
+        Event::Dropped { msg, reason } => Record::Dropped {
+            msg: small(msg.0)?,
+            reason: *reason,
+        },
+        Event::RowWritten {
+            service,
+            table,
+            key,
+            value,
+            version,
+        } => Record::RowWritten {
+            service: *service,
+            table: strings.intern(table)?,
+            key: strings.intern(key)?,
+            value: strings.intern(value)?,
+            version: small(*version)?,
+        },
+        Event::QueueDepth {
+            service,
+            queue,
+            depth,
+        } => Record::QueueDepth {
+            service: *service,
+            queue: strings.intern(queue)?,
+            depth: *depth,
+        },
+        Event::OpStarted { op, name, client } => Record::OpStarted {
+            op: small(op.0)?,
+            name: strings.intern(name)?,
+            client: *client,
+        },
+        Event::OpFinished {
+            op,
+            outcome,
+            latency,
+            observed,
+        } => {
+            let failure = match outcome {
+                Outcome::Ok => NONE,
+                Outcome::Failed { reason } => strings.intern(reason)?.0,
+                // Rare (only reads a circuit breaker answered from its fallback): kept whole.
+                Outcome::Degraded { .. } => return None,
+            };
+            let compacted = observed
+                .iter()
+                .map(|o| {
+                    Some(CompactObserved {
+                        row: strings.intern_row(o.source_service, &o.source_table, &o.key)?,
+                        version: small(o.version)?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            let record = Record::OpFinished {
+                op: small(op.0)?,
+                failure,
+                latency_us: small(latency.0)?,
+                observed_first: u32::try_from(chunk.observed.len()).ok()?,
+                observed_count: u32::try_from(compacted.len()).ok()?,
+            };
+            chunk.observed.extend(compacted);
+            record
+        }
+        Event::EventHandled {
+            service,
+            event_id,
+            published_at,
+            applied,
+        } => Record::EventHandled {
+            service: *service,
+            event_id: strings.intern(event_id)?,
+            published_at_us: [published_at.0 as u32, (published_at.0 >> 32) as u32],
+            applied: *applied,
+        },
+        Event::Narration { text } => Record::Narration {
+            text: strings.intern(text)?,
+        },
+        // Rare: kept whole.
+        Event::PartialUpdateFlagged { .. }
+        | Event::WriteAborted { .. }
+        | Event::FaultBegins { .. }
+        | Event::FaultEnds { .. }
+        | Event::CircuitChanged { .. }
+        // FIXME(capacity): one per request a service with workers takes or finishes, so not
+        // rare; kept whole until it gets a record of its own.
+        | Event::ServiceLoad { .. }
+        | Event::RunEnded { .. } => return None,
+    })
+}
+
+/// Heap bytes of the strings an event kept whole owns (faults' own strings left out: a few per
+/// run).
+fn strings_capacity(event: &Event) -> usize {
+    match event {
+        Event::Sent { label, .. } => label.capacity(),
+        Event::RowWritten {
+            table, key, value, ..
+        } => table.capacity() + key.capacity() + value.capacity(),
+        Event::QueueDepth { queue, .. } => queue.capacity(),
+        Event::OpStarted { name, .. } => name.capacity(),
+        Event::OpFinished {
+            outcome, observed, ..
+        } => {
+            let reason = match outcome {
+                Outcome::Ok => 0,
+                Outcome::Failed { reason } | Outcome::Degraded { reason } => reason.capacity(),
+            };
+            reason
+                + observed.capacity() * size_of::<Observed>()
+                + observed
+                    .iter()
+                    .map(|o| o.source_table.capacity() + o.key.capacity())
+                    .sum::<usize>()
+        }
+        Event::EventHandled { event_id, .. } => event_id.capacity(),
+        Event::PartialUpdateFlagged { key, text, .. } => key.capacity() + text.capacity(),
+        Event::WriteAborted {
+            source_table, key, ..
+        } => source_table.capacity() + key.capacity(),
+        Event::Narration { text } => text.capacity(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{EndReason, RunRequest, Trace, TraceHasher};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_record_is_24_bytes() {
+        assert_eq!(size_of::<Record>(), 24);
+        assert_eq!(size_of::<CompactObserved>(), 8);
+    }
+
+    fn store_of(events: &[TraceEvent]) -> EventStore {
+        let mut store = EventStore::new();
+        store.extend(events);
+        store
+    }
+
+    #[test]
+    fn every_scenario_reads_back_exactly_with_the_same_hash() {
+        for spec in crate::scenario::catalog() {
+            let request = RunRequest {
+                scenario: spec.name.into(),
+                seed: 5,
+                until_s: 30.0,
+                knobs: BTreeMap::new(),
+                faults: vec![
+                    "reorder:*=20%@1+2".into(),
+                    "drop:*=5%@3+3".into(),
+                    "duplicate:*=10%@5+3".into(),
+                ],
+            };
+            let trace = crate::scenario::simulate(&request).unwrap();
+            let store = store_of(&trace.events);
+            assert_eq!(store.len(), trace.events.len());
+            let back = Trace {
+                header: trace.header.clone(),
+                events: store.to_vec(),
+            };
+            assert_eq!(back.events, trace.events, "{}", spec.name);
+            assert_eq!(back.to_jsonl(), trace.to_jsonl(), "{}", spec.name);
+            assert_eq!(back.hash_hex(), trace.hash_hex(), "{}", spec.name);
+            for (i, event) in trace.events.iter().enumerate().step_by(97) {
+                assert_eq!(store.at(i), event.at);
+                assert_eq!(store.get(i).as_ref(), Some(event));
+            }
+            assert_eq!(store.get(trace.events.len()), None);
+        }
+    }
+
+    #[test]
+    fn numbers_too_wide_for_a_record_are_kept_whole() {
+        let at = Micros(1);
+        let events = [
+            Event::Sent {
+                msg: MsgId(u32::MAX as u64),
+                from: ServiceId(0),
+                to: ServiceId(1),
+                kind: MessageKind::Request,
+                label: "GET /x".into(),
+                op: Some(OpId(u64::MAX)),
+                caused_by: None,
+            },
+            Event::Delivered {
+                msg: MsgId(1 << 40),
+            },
+            Event::RowWritten {
+                service: ServiceId(1),
+                table: "t".into(),
+                key: "k".into(),
+                value: "v".into(),
+                version: 1 << 33,
+            },
+            Event::OpFinished {
+                op: OpId(3),
+                outcome: Outcome::Failed {
+                    reason: "slow".into(),
+                },
+                latency: Micros(u64::MAX),
+                observed: vec![],
+            },
+            Event::EventHandled {
+                service: ServiceId(2),
+                event_id: "OrderCreated#1".into(),
+                published_at: Micros(u64::MAX - 1),
+                applied: false,
+            },
+            Event::RunEnded {
+                reason: EndReason::Budget,
+                messages_in_flight: 3,
+            },
+        ]
+        .map(|event| TraceEvent { at, event });
+        let store = store_of(&events);
+        assert_eq!(store.to_vec(), events);
+        // Only the event-handled one fits a record: its time is split in two halves.
+        assert_eq!(store.others.len(), 5);
+        let mut whole = TraceHasher::default();
+        let mut read_back = TraceHasher::default();
+        for (a, b) in events.iter().zip(store.iter()) {
+            whole.add_event(a);
+            read_back.add_event(&b);
+        }
+        assert_eq!(whole.hex(), read_back.hex());
+    }
+
+    #[test]
+    fn strings_whose_hashes_collide_keep_their_own_numbers() {
+        let mut strings = Interner::default();
+        let a = strings.intern_hashed("a", 7).unwrap();
+        let b = strings.intern_hashed("b", 7).unwrap();
+        let c = strings.intern_hashed("c", 7).unwrap();
+        assert_eq!((a, b, c), (StrId(0), StrId(1), StrId(2)));
+        assert_eq!(strings.intern_hashed("b", 7), Some(b));
+        assert_eq!(strings.intern_hashed("a", 7), Some(a));
+        assert_eq!(strings.intern_hashed("c", 7), Some(c));
+        assert_eq!(
+            (strings.get(a), strings.get(b), strings.get(c)),
+            ("a", "b", "c")
+        );
+        assert_eq!(
+            strings.intern("a"),
+            Some(StrId(3)),
+            "another hash: a string of its own"
+        );
+        assert_eq!(strings.len(), 4);
+        // FNV-1a as published: the empty string hashes to the offset basis.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn times_that_jump_far_or_go_back_are_kept_whole() {
+        let times = [5, 6, 6 + u32::MAX as u64 + 1, 3, u64::MAX, 7];
+        let events: Vec<TraceEvent> = times
+            .iter()
+            .map(|t| TraceEvent {
+                at: Micros(*t),
+                event: Event::Delivered { msg: MsgId(1) },
+            })
+            .collect();
+        let store = store_of(&events);
+        assert_eq!(store.to_vec(), events);
+        assert!(matches!(store.chunks[0].times, Times::Whole(_)));
+        let steady = store_of(&events[..2]);
+        assert!(matches!(steady.chunks[0].times, Times::Offsets { .. }));
+    }
+
+    #[test]
+    fn times_are_found_across_chunks() {
+        let events: Vec<TraceEvent> = (0..3 * CHUNK_EVENTS as u64 + 5)
+            .map(|i| TraceEvent {
+                at: Micros(i / 3),
+                event: Event::Delivered { msg: MsgId(i) },
+            })
+            .collect();
+        let store = store_of(&events);
+        for t in [0, 1, 1365, 1366, 4095, 4096, 10_000, 99_999] {
+            let expected = events.partition_point(|e| e.at <= Micros(t));
+            assert_eq!(store.partition_point(|at| at <= Micros(t)), expected, "{t}");
+            let expected = events.partition_point(|e| e.at < Micros(t));
+            assert_eq!(store.partition_point(|at| at < Micros(t)), expected, "{t}");
+        }
+        assert_eq!(store.last_at(), events.last().map(|e| e.at));
+        assert_eq!(
+            store.iter_from(2 * CHUNK_EVENTS).collect::<Vec<_>>(),
+            events[2 * CHUNK_EVENTS..]
+        );
+    }
+
+    #[test]
+    fn sends_drops_copies_and_narration_read_without_decoding() {
+        let trace = crate::scenario::simulate(&RunRequest {
+            scenario: "request-response".into(),
+            seed: 2,
+            until_s: 20.0,
+            knobs: BTreeMap::new(),
+            faults: vec!["duplicate:*=10%@0".into(), "drop:*=10%@0".into()],
+        })
+        .unwrap();
+        let store = store_of(&trace.events);
+        for (i, event) in trace.events.iter().enumerate() {
+            match &event.event {
+                Event::Sent {
+                    msg,
+                    from,
+                    to,
+                    kind,
+                    label,
+                    op,
+                    caused_by,
+                } => {
+                    let sent = store.sent(i).unwrap();
+                    assert_eq!(
+                        (sent.msg, sent.from, sent.to, sent.kind, sent.label),
+                        (*msg, *from, *to, *kind, label.as_str())
+                    );
+                    assert_eq!((sent.op, sent.caused_by), (*op, *caused_by));
+                }
+                Event::Narration { text } => assert_eq!(store.narration(i), Some(text.as_str())),
+                Event::Dropped { reason, .. } => assert_eq!(store.drop_reason(i), Some(*reason)),
+                Event::Duplicated { copy, .. } => assert_eq!(store.copy_made(i), Some(*copy)),
+                _ => assert!(
+                    store.sent(i).is_none()
+                        && store.narration(i).is_none()
+                        && store.drop_reason(i).is_none()
+                        && store.copy_made(i).is_none()
+                ),
+            }
+        }
+    }
+}
