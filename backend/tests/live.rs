@@ -1232,3 +1232,85 @@ async fn through_the_outbox_every_order_stored_ships_once_although_order_crashes
     }
     run.stop();
 }
+
+/// Product with one worker of 300 ms and room for one request to wait: five reads at once send
+/// five calls, so live, as in the simulation, one is worked on, one waits, and three are refused
+/// at once with `503 overloaded`, which Order passes on to the client as the read's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_at_capacity_sheds_calls_live() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 0.0),
+                ("rename_rate_per_s", 0.0),
+                ("products_per_order", 1.0),
+                ("product_down_for_s", 0.0),
+                ("product_slow_for_s", 0.0),
+                ("link_latency_ms", 5.0),
+                ("pool_size", 64.0),
+                ("call_timeout_ms", 5_000.0),
+                ("product_workers", 1.0),
+                ("product_service_ms", 300.0),
+                ("product_queue_max", 1.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    for order in 1..=5 {
+        run.send_as(CLIENT, ORDER, Payload::ReadOrder { order })
+            .unwrap();
+    }
+    let answered = |trace: &Trace, prefix: &str| {
+        trace
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(&e.event, Event::Sent { from: ORDER, to: CLIENT, label, .. } if label.starts_with(prefix))
+            })
+            .count()
+    };
+    eventually("every read is answered", || {
+        let trace = run.trace();
+        answered(&trace, "200 order") + answered(&trace, "503 ") == 5
+    })
+    .await;
+    let trace = run.trace();
+    let shed: Vec<&str> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Sent {
+                from: PRODUCT,
+                label,
+                ..
+            } if label.starts_with(shared::services::OVERLOADED_LABEL_PREFIX) => {
+                Some(label.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    println!("shed live: {shed:?}");
+    assert_eq!(shed.len(), 3, "one in work, one waiting, three refused");
+    assert_eq!(answered(&trace, "200 order"), 2);
+    assert_eq!(answered(&trace, "503 Product answered: overloaded"), 3);
+    let summary = shared::metrics::summarize(&trace);
+    let product = &summary.capacity["Product"];
+    println!("Product live: {product:?}");
+    assert_eq!(
+        (
+            product.workers,
+            product.busy_max,
+            product.waiting_max,
+            product.shed
+        ),
+        (1, 1, 1, 3)
+    );
+    assert!(
+        trace.events.iter().any(|e| matches!(&e.event, Event::Narration { text } if text.starts_with("Product shed a request: queue full (1)"))),
+        "the shedding is narrated"
+    );
+}

@@ -239,3 +239,34 @@ fn while_product_is_down_retries_multiply_calls_a_budget_holds_them_and_a_breake
         "the open breaker spares Product"
     );
 }
+
+#[test]
+fn a_product_at_capacity_delivers_less_than_is_offered() {
+    let table = table();
+    let plain = row(&table, "request-response");
+    let saturated = table
+        .rows
+        .iter()
+        .find(|row| row.title == "Request/response (Product at capacity)")
+        .expect("the capacity row is in the table");
+    assert_eq!(saturated.knobs.get("product_workers"), Some(&2.0));
+    assert!(
+        plain.knobs.is_empty(),
+        "the plain row has unlimited capacity"
+    );
+    assert!(plain.healthy.capacity.is_empty());
+    let product = &saturated.healthy.capacity["Product"];
+    println!(
+        "{product:?}; ops/s {} vs {}",
+        saturated.throughput_per_s, plain.throughput_per_s
+    );
+    // 13 calls a second offered to about 11 of work: saturated, calls wait in line...
+    assert!(product.utilisation.unwrap() > 0.9, "{product:?}");
+    assert!(product.waiting_max > 0, "{product:?}");
+    // ...beyond Order's 400 ms call timeout, so reads fail there before Product's queue of 10
+    // fills: the caller's timeout sheds the load (the capacity tests show shedding itself).
+    assert!(saturated.healthy.by_operation["read order"].failed > 0);
+    // The system delivers less than it is offered, and what it delivers waits in line.
+    assert!(saturated.throughput_per_s < plain.throughput_per_s * 0.8);
+    assert!(saturated.read_p99_us > 2 * plain.read_p99_us);
+}

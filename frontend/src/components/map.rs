@@ -434,6 +434,10 @@ fn ServiceBox(
     let up = move || state().is_none_or(|s| s.up);
     let badge = move || state().and_then(|s| s.badge());
     let in_doubt = move || state().is_some_and(|s| s.queued == 0 && s.in_doubt > 0);
+    // A service's own load (busy workers, waiting requests) when no queue or doubt says more.
+    let load =
+        move || state().is_some_and(|s| s.queued == 0 && s.in_doubt == 0 && s.load.is_some());
+    let saturated = move || load() && state().is_some_and(|s| s.saturated());
     let (role, subtitle) = match info.role {
         ServiceRole::Client => ("client", "the users"),
         ServiceRole::Service => ("service", "own database"),
@@ -482,7 +486,7 @@ fn ServiceBox(
                 </g>
             </Show>
             <Show when=move || badge().is_some()>
-                <g class="badge queue-badge" class:in-doubt-badge=in_doubt transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
+                <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
                     // The pill grows with its text: one queue's count, or several queues'.
                     <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
                     <text x=move || format!("{:.0}", badge_width(&badge().unwrap_or_default()) / 2.0) y="15.5">

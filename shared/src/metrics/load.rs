@@ -93,17 +93,29 @@ impl Loads {
         self.by_service.get(&service).map(|stats| stats.now)
     }
 
+    /// Every service with a capacity and its load now, by id.
+    pub fn all_now(&self) -> impl Iterator<Item = (ServiceId, LoadNow)> + '_ {
+        self.by_service
+            .iter()
+            .map(|(service, stats)| (*service, stats.now))
+    }
+
+    /// The time-integral of `service`'s busy workers from the start to `at` (not before its
+    /// last change), in µs: busy workers × how long.
+    pub fn busy_us(&self, service: ServiceId, at: Micros) -> u64 {
+        self.by_service.get(&service).map_or(0, |stats| {
+            let open = at.saturating_sub(stats.since).0 * stats.now.busy as u64;
+            stats.busy_us.saturating_add(open)
+        })
+    }
+
     /// The mean number of busy workers of `service` from the start to `end`, counting work still
     /// in progress at `end`; 0 for an empty run.
     pub fn busy_mean(&self, service: ServiceId, end: Micros) -> f64 {
-        let Some(stats) = self.by_service.get(&service) else {
-            return 0.0;
-        };
         if end == Micros::ZERO {
             return 0.0;
         }
-        let open = end.saturating_sub(stats.since).0 * stats.now.busy as u64;
-        stats.busy_us.saturating_add(open) as f64 / end.0 as f64
+        self.busy_us(service, end) as f64 / end.0 as f64
     }
 
     /// Each service's numbers, by name, for a run that covered `end`.

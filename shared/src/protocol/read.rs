@@ -443,7 +443,8 @@ mod tests {
     use crate::scenario::{catalog, simulate};
     use std::collections::BTreeSet;
 
-    /// Every scenario, with one fault of each kind, so every kind of event and fault is written.
+    /// Every scenario, with one fault of each kind, and a service with a capacity, so every kind
+    /// of event and fault is written.
     fn traces() -> Vec<Trace> {
         catalog()
             .iter()
@@ -479,6 +480,21 @@ mod tests {
                 })
                 .unwrap()
             })
+            // A service with a capacity, so its load is written too.
+            .chain(std::iter::once(
+                simulate(&RunRequest {
+                    scenario: "request-response".into(),
+                    seed: 5,
+                    until_s: 5.0,
+                    knobs: [
+                        ("product_workers".to_string(), 1.0),
+                        ("product_service_ms".to_string(), 100.0),
+                    ]
+                    .into(),
+                    faults: vec![],
+                })
+                .unwrap(),
+            ))
             .collect()
     }
 
@@ -515,7 +531,7 @@ mod tests {
         }
         assert_eq!(
             types.len(),
-            17,
+            18,
             "every kind of event was written: {types:?}"
         );
         assert_eq!(fault_kinds.len(), 6, "every kind of fault: {fault_kinds:?}");

@@ -54,7 +54,9 @@ static CATALOG: [ScenarioSpec; 6] = [
         name: "request-response",
         title: "Request/response",
         lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
-                 Product is down or slow, Order's reads fail too: a cascading failure. Resilience knobs: \
+                 Product is down or slow, Order's reads fail too: a cascading failure. Give Product a capacity \
+                 (workers and a time per request): beyond it calls wait in its queue, then are refused \
+                 (503 overloaded), and the system delivers less than it is asked. Resilience knobs: \
                  deadlines let Product drop work nobody waits for; retries without a retry budget \
                  multiply the calls a struggling Product gets (a retry storm), a budget holds them \
                  near none; a circuit breaker answers reads at once from Order's memory, degraded, \
