@@ -545,6 +545,32 @@ fn request_response_breaker_never_calls_product_while_open_except_its_probes() {
         }
         Ok(())
     });
+    // The invariant is exercised: over the full sweep, breakers opened and probed.
+    if std::env::var("SWEEP_SEED").is_err() {
+        let (mut opened, mut probes) = (0, 0);
+        for seed in seeds() {
+            let trace = simulate(&randomized_request("request-response", seed)).unwrap();
+            opened += u64::from(shared::metrics::summarize(&trace).resilience.breaker_opened > 0);
+            probes += trace
+                .events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        &e.event,
+                        Event::CircuitChanged {
+                            state: shared::protocol::CircuitState::HalfOpen,
+                            ..
+                        }
+                    )
+                })
+                .count();
+        }
+        println!("request-response: the breaker opened in {opened} runs, {probes} probes");
+        assert!(
+            opened >= 10 && probes >= 10,
+            "{opened} runs, {probes} probes"
+        );
+    }
 }
 
 #[test]
