@@ -105,6 +105,14 @@ fn without_a_budget_retries_make_a_storm_on_a_saturated_product_and_with_one_the
             ("deadlines", 1.0),
         ]);
         let (breaker, breaker_queue) = numbers(&[("breaker", 1.0)]);
+        let (storm_deadlines, storm_deadlines_queue) =
+            numbers(&[("retries", 3.0), ("deadlines", 1.0)]);
+        println!("  retries+deadlines queue {storm_deadlines_queue} {storm_deadlines:?}");
+        // In the storm, deadlines let Product skip the calls whose caller gave up while they
+        // waited: its queue stays short and more reads get through.
+        assert!(storm_deadlines.dropped_past_deadline > 100, "seed {seed}");
+        assert!(storm_deadlines_queue * 4 < retries_queue, "seed {seed}");
+        assert!(storm_deadlines.failed < retries.failed, "seed {seed}");
         println!(
             "seed {seed}\n  none      queue {none_queue} {none:?}\n  retries   queue {retries_queue} {retries:?}\n  budget    queue {budget_queue} {budget:?}\n  +deadline queue {deadlines_queue} {deadlines:?}\n  breaker   queue {breaker_queue} {breaker:?}"
         );
