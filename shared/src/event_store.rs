@@ -166,6 +166,12 @@ enum Record {
         queue: StrId,
         depth: u32,
     },
+    ServiceLoad {
+        service: ServiceId,
+        workers: u32,
+        busy: u32,
+        waiting: u32,
+    },
     OpStarted {
         op: u32,
         name: StrId,
@@ -572,6 +578,17 @@ impl EventStore {
                 queue: text(queue),
                 depth,
             },
+            Record::ServiceLoad {
+                service,
+                workers,
+                busy,
+                waiting,
+            } => Event::ServiceLoad {
+                service,
+                workers,
+                busy,
+                waiting,
+            },
             Record::OpStarted { op, name, client } => Event::OpStarted {
                 op: OpId(op as u64),
                 name: text(name),
@@ -722,6 +739,17 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             queue: strings.intern(queue)?,
             depth: *depth,
         },
+        Event::ServiceLoad {
+            service,
+            workers,
+            busy,
+            waiting,
+        } => Record::ServiceLoad {
+            service: *service,
+            workers: *workers,
+            busy: *busy,
+            waiting: *waiting,
+        },
         Event::OpStarted { op, name, client } => Record::OpStarted {
             op: small(op.0)?,
             name: strings.intern(name)?,
@@ -778,9 +806,6 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
         | Event::FaultBegins { .. }
         | Event::FaultEnds { .. }
         | Event::CircuitChanged { .. }
-        // FIXME(capacity): one per request a service with workers takes or finishes, so not
-        // rare; kept whole until it gets a record of its own.
-        | Event::ServiceLoad { .. }
         | Event::RunEnded { .. } => return None,
     })
 }
@@ -839,12 +864,22 @@ mod tests {
 
     #[test]
     fn every_scenario_reads_back_exactly_with_the_same_hash() {
-        for spec in crate::scenario::catalog() {
+        // Every scenario at its defaults, and request/response with a capacity (service_load).
+        let capacity: BTreeMap<String, f64> = [
+            ("product_workers".to_string(), 2.0),
+            ("product_service_ms".to_string(), 100.0),
+        ]
+        .into();
+        let runs = crate::scenario::catalog()
+            .iter()
+            .map(|spec| (spec, BTreeMap::new()))
+            .chain([(crate::scenario::find("request-response").unwrap(), capacity)]);
+        for (spec, knobs) in runs {
             let request = RunRequest {
                 scenario: spec.name.into(),
                 seed: 5,
                 until_s: 30.0,
-                knobs: BTreeMap::new(),
+                knobs,
                 faults: vec![
                     "reorder:*=20%@1+2".into(),
                     "drop:*=5%@3+3".into(),
