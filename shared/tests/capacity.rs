@@ -303,3 +303,34 @@ fn an_empty_run_has_no_load() {
     let summary = summarize(&trace);
     assert_eq!(summary.capacity, BTreeMap::new());
 }
+
+#[test]
+fn the_hybrids_driver_takes_a_capacity_too() {
+    let hybrid = |knobs: &[(&str, f64)]| {
+        let mut all = vec![("driver_down_for_s", 0.0), ("cache_ttl_ms", 0.0)];
+        all.extend_from_slice(knobs);
+        println!("hybrid, seed 4, knobs {all:?}");
+        simulate(&RunRequest {
+            scenario: "hybrid".into(),
+            seed: 4,
+            until_s: 20.0,
+            knobs: all.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            faults: vec![],
+        })
+        .unwrap()
+    };
+    let plain = hybrid(&[]);
+    let defaults = hybrid(&[("driver_workers", 0.0), ("driver_service_ms", 0.0)]);
+    assert_eq!(plain.hash_hex(), defaults.hash_hex());
+    // Without a cache every read calls Driver: 30 reads/s offered to 1 worker of 100 ms.
+    let loaded = summarize(&hybrid(&[
+        ("read_rate_per_s", 30.0),
+        ("driver_workers", 1.0),
+        ("driver_service_ms", 100.0),
+        ("driver_queue_max", 5.0),
+    ]));
+    let driver = &loaded.capacity["Driver"];
+    println!("{driver:?}");
+    assert!(driver.shed > 0 && driver.waiting_max == 5, "{driver:?}");
+    assert!(driver.utilisation.unwrap() > 0.9, "{driver:?}");
+}

@@ -78,10 +78,10 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
             // Capacity by the seed, without a draw, so every other knob's draw is what it was
             // before services had one: a quarter of the seeds unlimited (today's behaviour),
             // the rest 1–3 workers of 15–45 ms and queues of 0–18.
-            "product_workers" | "order_workers" => (seed % 4) as f64,
-            "product_service_ms" | "order_service_ms" if seed.is_multiple_of(4) => 0.0,
-            "product_service_ms" | "order_service_ms" => 15.0 + 10.0 * (seed % 4) as f64,
-            "product_queue_max" | "order_queue_max" => 3.0 * (seed % 7) as f64,
+            name if name.ends_with("_workers") => (seed % 4) as f64,
+            name if name.ends_with("_service_ms") && seed.is_multiple_of(4) => 0.0,
+            name if name.ends_with("_service_ms") => 15.0 + 10.0 * (seed % 4) as f64,
+            name if name.ends_with("_queue_max") => 3.0 * (seed % 7) as f64,
             name if name.ends_with("_down_at_s") => pick(&mut rng, 0.0, 20.0),
             name if name.ends_with("_down_for_s") => pick(&mut rng, 0.0, 10.0),
             other => panic!("knob {other} needs a range in this sweep"),

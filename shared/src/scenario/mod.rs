@@ -131,7 +131,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: hybrid::KNOBS,
         build: hybrid::build,
-        refuse: any_combination,
+        refuse: hybrid::refuse,
     },
 ];
 
@@ -303,6 +303,9 @@ const LEFT_OUT_AT_DEFAULT: &[&str] = &[
     "order_workers",
     "order_service_ms",
     "order_queue_max",
+    "driver_workers",
+    "driver_service_ms",
+    "driver_queue_max",
 ];
 
 /// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
