@@ -4,7 +4,7 @@
 use crate::format;
 use shared::fold::WorldState;
 use shared::metrics::{LoadNow, OpStats};
-use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::protocol::{CircuitState, ServiceId, ServiceRole, TraceHeader};
 use shared::services::{PREPARED_NAMES_TABLE, PREPARED_PREFIX, is_read_op};
 use shared::time::Micros;
 
@@ -137,6 +137,18 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                 }),
             load: state.metrics.loads.now(info.id),
         })
+        .collect()
+}
+
+/// Each link's circuit breaker that is not closed, as `(caller, callee, state)` with the
+/// state's name (`open`, `half-open`): the map draws it on the link. A breaker that never opened,
+/// or closed again, is not listed.
+pub fn open_circuits(state: &WorldState) -> Vec<(ServiceId, ServiceId, &'static str)> {
+    state
+        .circuits
+        .iter()
+        .filter(|(_, circuit)| **circuit != CircuitState::Closed)
+        .map(|((caller, callee), circuit)| (*caller, *callee, circuit.name()))
         .collect()
 }
 
@@ -606,6 +618,20 @@ mod tests {
         };
         let trace = shared::scenario::simulate(&request).unwrap();
         TraceIndex::complete(trace.header, trace.events)
+    }
+
+    #[test]
+    fn an_open_breaker_is_drawn_on_its_link_until_it_closes() {
+        // Product is down from 10 s to 18 s; the breaker opens soon after 10 s.
+        let knobs = [("product_slow_for_s", 0.0), ("breaker", 1.0)];
+        let mut index = run_with("request-response", 30.0, &knobs);
+        let (order, product) = (ServiceId(1), ServiceId(2));
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(9))), vec![]);
+        let during = open_circuits(index.state_at(Micros::from_secs(15)));
+        assert_eq!(during.len(), 1, "{during:?}");
+        assert_eq!((during[0].0, during[0].1), (order, product));
+        assert!(["open", "half-open"].contains(&during[0].2), "{during:?}");
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(25))), vec![]);
     }
 
     #[test]

@@ -764,6 +764,8 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             let failure = match outcome {
                 Outcome::Ok => NONE,
                 Outcome::Failed { reason } => strings.intern(reason)?.0,
+                // Rare (only reads a circuit breaker answered from its fallback): kept whole.
+                Outcome::Degraded { .. } => return None,
             };
             let compacted = observed
                 .iter()
@@ -803,6 +805,7 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
         | Event::WriteAborted { .. }
         | Event::FaultBegins { .. }
         | Event::FaultEnds { .. }
+        | Event::CircuitChanged { .. }
         | Event::RunEnded { .. } => return None,
     })
 }
@@ -822,7 +825,7 @@ fn strings_capacity(event: &Event) -> usize {
         } => {
             let reason = match outcome {
                 Outcome::Ok => 0,
-                Outcome::Failed { reason } => reason.capacity(),
+                Outcome::Failed { reason } | Outcome::Degraded { reason } => reason.capacity(),
             };
             reason
                 + observed.capacity() * size_of::<Observed>()

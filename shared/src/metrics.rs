@@ -6,6 +6,7 @@ mod delivery;
 mod in_doubt;
 mod load;
 mod outages;
+mod resilience;
 mod staleness;
 
 pub use aborted::AbortedReads;
@@ -13,13 +14,14 @@ pub use delivery::{ConsumerStats, DeliveryStats};
 pub use in_doubt::InDoubt;
 pub use load::{LoadNow, Loads};
 pub use outages::Unavailable;
+pub use resilience::ResilienceStats;
 pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
-    RunSummary, ServiceId, Trace, TraceHeader,
+    ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
 use crate::time::Micros;
@@ -147,6 +149,8 @@ pub struct Metrics {
     pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
     pub coordination: Coordination,
+    /// Degraded reads, calls received, deadlines and circuit breakers.
+    pub resilience: ResilienceStats,
     /// Busy workers, waiting requests and requests shed by services with a capacity.
     pub loads: Loads,
 }
@@ -411,6 +415,13 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             in_doubt_max_us: metrics.coordination.in_doubt.max(state.now).0,
             rows_in_doubt_at_end: metrics.coordination.in_doubt.rows(),
             prepares_refused_locked: metrics.coordination.in_doubt.prepares_refused_locked,
+        },
+        resilience: ResilienceSummary {
+            degraded_reads: metrics.resilience.degraded_ops,
+            calls_received: metrics.resilience.calls_received,
+            dropped_past_deadline: metrics.resilience.dropped_past_deadline,
+            breaker_opened: metrics.resilience.breaker_opened,
+            calls_while_breaker_open: metrics.resilience.calls_while_breaker_open,
         },
         calls_by_operation: metrics
             .calls

@@ -120,6 +120,12 @@ pub fn ServiceMap() -> impl IntoView {
         })
         .unwrap_or_default()
     });
+    let circuits = Memo::new(move |_| {
+        clock.applied.get();
+        let t = now.get_untracked();
+        run.at(t, |_, state| view_model::open_circuits(state))
+            .unwrap_or_default()
+    });
     let dots = Memo::new(move |_| {
         let portrait = narrow.get();
         let reduced = reduced_motion.get();
@@ -271,7 +277,18 @@ pub fn ServiceMap() -> impl IntoView {
                                 .into_iter()
                                 .map(|(from, to, a, b)| {
                                     let selection = Selection::Link(name_of(from), name_of(to));
-                                    view! { <LinkLine selection=selection a=a b=b/> }
+                                    // A breaker on either direction of the link.
+                                    let circuit = Signal::derive(move || {
+                                        circuits.with(|open| {
+                                            open.iter()
+                                                .find(|(caller, callee, _)| {
+                                                    (*caller, *callee) == (from, to)
+                                                        || (*caller, *callee) == (to, from)
+                                                })
+                                                .map(|(_, _, state)| *state)
+                                        })
+                                    });
+                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }
                                 })
                                 .collect_view();
                             let boxes = infos
@@ -492,6 +509,8 @@ fn LinkLine(
     selection: Selection,
     a: crate::layout::Point,
     b: crate::layout::Point,
+    /// The state of a circuit breaker on this link when it is not closed (`open`, `half-open`).
+    circuit: Signal<Option<&'static str>>,
 ) -> impl IntoView {
     let selected = expect_context::<Selected>();
     let label = match &selection {
@@ -514,6 +533,10 @@ fn LinkLine(
         format!("{:.1}", b.y),
     );
     let data_link = selection.to_param();
+    let (mid_x, mid_y) = (
+        format!("{:.1}", (a.x + b.x) / 2.0),
+        format!("{:.1}", (a.y + b.y) / 2.0 - 8.0),
+    );
     view! {
         <g
             class="link-group"
@@ -532,7 +555,26 @@ fn LinkLine(
             }
         >
             <line class="link-hit" x1=x1.clone() y1=y1.clone() x2=x2.clone() y2=y2.clone()/>
-            <line class="link" x1=x1 y1=y1 x2=x2 y2=y2/>
+            <line
+                class="link"
+                class:circuit-open=move || circuit.get() == Some("open")
+                class:circuit-half-open=move || circuit.get() == Some("half-open")
+                x1=x1
+                y1=y1
+                x2=x2
+                y2=y2
+            />
+            {move || {
+                circuit
+                    .get()
+                    .map(|state| {
+                        view! {
+                            <text class="circuit-label" x=mid_x.clone() y=mid_y.clone() text-anchor="middle">
+                                {format!("breaker {state}")}
+                            </text>
+                        }
+                    })
+            }}
         </g>
     }
 }

@@ -316,6 +316,7 @@ impl Checker {
                 }
             }
             Event::ServiceUp { .. }
+            | Event::CircuitChanged { .. }
             | Event::ServiceDown { .. }
             | Event::ServiceLoad { .. }
             | Event::FaultBegins { .. }

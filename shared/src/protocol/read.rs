@@ -13,8 +13,9 @@
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
-    CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole, MessageKind, MsgId,
-    Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+    CircuitState, CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole,
+    MessageKind, MsgId, Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent,
+    TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -47,6 +48,7 @@ enum EventType {
     WriteAborted,
     FaultBegins,
     FaultEnds,
+    CircuitChanged,
     Narration,
     RunEnded,
 }
@@ -90,6 +92,8 @@ struct EventFields {
     source_service: Option<ServiceId>,
     source_table: Option<String>,
     fault: Option<Fault>,
+    peer: Option<ServiceId>,
+    state: Option<CircuitState>,
 }
 
 fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
@@ -199,6 +203,11 @@ impl EventFields {
             EventType::FaultEnds => Event::FaultEnds {
                 fault: required(f.fault, "fault")?,
             },
+            EventType::CircuitChanged => Event::CircuitChanged {
+                service: required(f.service, "service")?,
+                peer: required(f.peer, "peer")?,
+                state: required(f.state, "state")?,
+            },
             EventType::Narration => Event::Narration {
                 text: required(f.text, "text")?,
             },
@@ -223,6 +232,7 @@ impl<'de> Deserialize<'de> for TraceEvent {
 enum OutcomeStatus {
     Ok,
     Failed,
+    Degraded,
 }
 
 /// Every field of an [`Outcome`].
@@ -238,6 +248,9 @@ impl<'de> Deserialize<'de> for Outcome {
         Ok(match f.status {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
+                reason: required(f.reason, "reason")?,
+            },
+            OutcomeStatus::Degraded => Outcome::Degraded {
                 reason: required(f.reason, "reason")?,
             },
         })

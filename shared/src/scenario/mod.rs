@@ -56,7 +56,11 @@ static CATALOG: [ScenarioSpec; 6] = [
         lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
                  Product is down or slow, Order's reads fail too: a cascading failure. Give Product a capacity \
                  (workers and a time per request): beyond it calls wait in its queue, then are refused \
-                 (503 overloaded), and the system delivers less than it is asked.",
+                 (503 overloaded), and the system delivers less than it is asked. Resilience knobs: \
+                 deadlines let Product drop work nobody waits for; retries without a retry budget \
+                 multiply the calls a struggling Product gets (a retry storm), a budget holds them \
+                 near none; a circuit breaker answers reads at once from Order's memory, degraded, \
+                 and probes until Product is back.",
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
@@ -286,6 +290,13 @@ const LEFT_OUT_AT_DEFAULT: &[&str] = &[
     "protocol",
     "publish",
     "crash_after_write_pct",
+    "deadlines",
+    "retries",
+    "retry_backoff_ms",
+    "retry_budget_pct",
+    "breaker",
+    "breaker_failures",
+    "breaker_open_ms",
     "product_workers",
     "product_service_ms",
     "product_queue_max",

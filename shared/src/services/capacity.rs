@@ -106,7 +106,21 @@ impl Capacity {
         });
     }
 
-    fn start(&mut self, request: Envelope, ctx: &mut Ctx<'_>) {
+    fn start(&mut self, mut request: Envelope, ctx: &mut Ctx<'_>) {
+        // A request whose caller gave up while it waited (its deadline passed) takes no
+        // worker's time: the inner machine drops it at once, saying so, and the worker takes
+        // the next one.
+        while request
+            .payload
+            .deadline()
+            .is_some_and(|deadline| ctx.now > deadline)
+        {
+            self.inner.handle(Input::Message(&request), ctx);
+            match self.waiting.pop_front() {
+                Some(next) => request = next,
+                None => return,
+            }
+        }
         let factor = ctx.slow_factor.max(1);
         if factor != self.told_slow_factor {
             self.told_slow_factor = factor;
@@ -280,7 +294,10 @@ mod tests {
                 to: ServiceId(2),
                 op: None,
                 caused_by: None,
-                payload: Payload::GetProduct { product: 1 },
+                payload: Payload::GetProduct {
+                    product: 1,
+                    deadline: None,
+                },
             };
             self.run(Input::Message(&envelope), 1)
         }
@@ -371,7 +388,10 @@ mod tests {
             to: ServiceId(2),
             op: None,
             caused_by: None,
-            payload: Payload::GetProduct { product: 1 },
+            payload: Payload::GetProduct {
+                product: 1,
+                deadline: None,
+            },
         };
         h.run(Input::Message(&envelope), 4);
         assert!(

@@ -14,6 +14,7 @@ mod order;
 mod outbox;
 mod product;
 mod rename_participant;
+mod resilience;
 mod ride;
 mod shipping;
 
@@ -39,8 +40,12 @@ pub use outbox::{
     CrashAfterWrite, MAX_OUTBOX_PENDING, OUTBOX_TABLE, Outbox, OutboxConfig, RELAY_BATCH_MAX,
     RELAY_EVERY,
 };
-pub use product::{Product, ProductConfig};
+pub use product::{DEADLINE_EXCEEDED_LABEL_PREFIX, Product, ProductConfig};
 pub use rename_participant::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_PREFIX};
+pub use resilience::{
+    Admission, BreakerConfig, CircuitBreaker, Resilience, RetryBudget, RetryBudgetConfig,
+    backoff_before,
+};
 pub use ride::{Ride, RideConfig, ride_row_value};
 
 /// Order's table of orders: key order id, value the comma-separated product ids.
