@@ -8,6 +8,7 @@
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, valid_speed};
 use crate::selection::Selection;
+use shared::ordered::CollectOrdered;
 use shared::protocol::RunRequest;
 use shared::scenario::{ScenarioSpec, catalog};
 use std::collections::BTreeMap;
@@ -117,12 +118,12 @@ pub struct Views(std::collections::BTreeSet<View>);
 impl Views {
     /// Every view: the full page.
     pub fn all() -> Views {
-        Views(View::ALL.into_iter().collect())
+        Views(View::ALL.into_iter().collect_set())
     }
 
     /// Only the map: what an embed shows unless told otherwise.
     pub fn embedded() -> Views {
-        Views([View::Map].into_iter().collect())
+        Views([View::Map].into_iter().collect_set())
     }
 
     /// True when `view` is shown.
@@ -216,7 +217,7 @@ impl RunConfig {
                 .knobs
                 .iter()
                 .map(|knob| (knob.name.to_string(), knob.default))
-                .collect(),
+                .collect_map(),
             faults: Vec::new(),
             trace_url: None,
             looping: false,

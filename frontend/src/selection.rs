@@ -6,6 +6,7 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
+use shared::ordered::CollectOrdered;
 use shared::protocol::{Event, MsgId, OpId, ServiceId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -111,17 +112,17 @@ pub fn services_involved(
 ) -> BTreeSet<ServiceId> {
     match selection {
         Selection::Nothing => BTreeSet::new(),
-        Selection::Service(_) => selection.service(index).into_iter().collect(),
+        Selection::Service(_) => selection.service(index).into_iter().collect_set(),
         Selection::Link(..) => selection
             .link(index)
-            .map(|(a, b)| BTreeSet::from([a, b]))
+            .map(|(a, b)| [a, b].into_iter().collect_set())
             .unwrap_or_default(),
         Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg))
             .flat_map(|span| [span.from, span.to])
-            .collect(),
+            .collect_set(),
     }
 }
 
@@ -140,7 +141,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                 .spans()
                 .filter(|s| s.op == Some(*op))
                 .map(|s| s.msg)
-                .collect(),
+                .collect_set(),
             op: Some(*op),
             events: BTreeSet::new(),
         },
@@ -159,7 +160,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                             || on_link(s.from, s.to)
                     })
                     .map(|s| s.msg)
-                    .collect(),
+                    .collect_set(),
                 op: None,
                 events: BTreeSet::new(),
             }
@@ -207,7 +208,7 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
             children.entry(parent).or_default().push(s.msg);
         }
     }
-    let mut messages = BTreeSet::from([msg]);
+    let mut messages = [msg].into_iter().collect_set();
     // Up to the root.
     let mut cursor = span.caused_by;
     while let Some(parent) = cursor {
@@ -275,7 +276,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     Highlight {
         messages,
         op: None,
-        events: anomaly.events.iter().copied().collect(),
+        events: anomaly.events.iter().copied().collect_set(),
     }
 }
 
