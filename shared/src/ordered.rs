@@ -86,7 +86,7 @@ mod tests {
             assert_eq!(ours, expected, "{len} items");
             let mut ours = items;
             sort_by(&mut ours, |a, b| b.0.cmp(&a.0));
-            expected.sort_by(|a, b| b.0.cmp(&a.0));
+            expected.sort_by_key(|b| std::cmp::Reverse(b.0));
             assert_eq!(ours, expected, "{len} items, descending");
         }
     }
