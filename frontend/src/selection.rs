@@ -92,8 +92,10 @@ pub struct Highlight {
     pub messages: BTreeSet<MsgId>,
     /// The operation they serve, when there is one.
     pub op: Option<OpId>,
-    /// Highlighted events, by their position in the trace: an anomaly's proof.
-    pub events: BTreeSet<usize>,
+    /// Highlighted events, by their position in the trace, ascending and each once: an anomaly's
+    /// proof, a handful (a `Vec` rather than a `BTreeSet`, whose code the page would carry
+    /// for this type alone).
+    pub events: Vec<usize>,
 }
 
 impl Highlight {
@@ -143,7 +145,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                 .map(|s| s.msg)
                 .collect_set(),
             op: Some(*op),
-            events: BTreeSet::new(),
+            events: Vec::new(),
         },
         Selection::Anomaly(position) => anomaly_proof(index, *position),
         Selection::Service(_) | Selection::Link(..) => {
@@ -162,7 +164,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                     .map(|s| s.msg)
                     .collect_set(),
                 op: None,
-                events: BTreeSet::new(),
+                events: Vec::new(),
             }
         }
     }
@@ -229,7 +231,7 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     Highlight {
         messages,
         op: span.op,
-        events: BTreeSet::new(),
+        events: Vec::new(),
     }
 }
 
@@ -276,7 +278,12 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     Highlight {
         messages,
         op: None,
-        events: anomaly.events.iter().copied().collect_set(),
+        events: {
+            let mut events = anomaly.events.clone();
+            events.sort_unstable();
+            events.dedup();
+            events
+        },
     }
 }
 
@@ -422,7 +429,7 @@ mod tests {
         let anomalies = index.anomalies().anomalies();
         assert_eq!(anomalies.len(), 2, "{anomalies:?}");
         let lit = highlight(&index, &Selection::Anomaly(0));
-        assert_eq!(lit.events, BTreeSet::from([62, 65, 70]));
+        assert_eq!(lit.events, vec![62, 65, 70]);
         // Its proof names two operations (op 3's rename, op 4's read): their messages light up.
         let ops: BTreeSet<OpId> = lit
             .messages
