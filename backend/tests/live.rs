@@ -956,6 +956,107 @@ async fn a_client_reads_at_its_rate_live_as_in_the_simulation() {
     );
 }
 
+/// Reads that finished degraded, with their latencies in µs.
+fn degraded_read_latencies(trace: &Trace) -> Vec<u64> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OpFinished {
+                outcome: shared::protocol::Outcome::Degraded { .. },
+                latency,
+                ..
+            } => Some(latency.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn circuit_states(trace: &Trace) -> Vec<shared::protocol::CircuitState> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::CircuitChanged { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_product_stopped_the_breaker_opens_reads_degrade_fast_and_a_probe_closes_it() {
+    use shared::protocol::CircuitState;
+    // Ten reads a second over real HTTP; the breaker opens after 2 failures in a row and probes
+    // every 300 ms.
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 10.0),
+                ("rename_rate_per_s", 0.0),
+                ("product_down_for_s", 0.0),
+                ("product_slow_for_s", 0.0),
+                ("link_latency_ms", 5.0),
+                ("breaker", 1.0),
+                ("breaker_failures", 2.0),
+                ("breaker_open_ms", 300.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    eventually("reads succeed and Order remembers names", || {
+        run.trace().events.iter().filter(|e| matches!(&e.event, Event::OpFinished { outcome, .. } if *outcome == shared::protocol::Outcome::Ok)).count() >= 10
+    })
+    .await;
+    run.command(LiveCommand::Crash { service: PRODUCT })
+        .unwrap();
+    eventually("the breaker opens and reads degrade", || {
+        let trace = run.trace();
+        circuit_states(&trace).contains(&CircuitState::Open)
+            && degraded_read_latencies(&trace).len() >= 10
+    })
+    .await;
+    eventually("the breaker probes while Product is down", || {
+        circuit_states(&run.trace())
+            .iter()
+            .filter(|s| **s == CircuitState::HalfOpen)
+            .count()
+            >= 2
+    })
+    .await;
+    run.command(LiveCommand::Restart { service: PRODUCT })
+        .unwrap();
+    eventually("a probe finds Product back and the breaker closes", || {
+        circuit_states(&run.trace()).last() == Some(&CircuitState::Closed)
+    })
+    .await;
+    run.stop();
+    let trace = run.trace();
+    let summary = shared::metrics::summarize(&trace);
+    let mut degraded = degraded_read_latencies(&trace);
+    degraded.sort_unstable();
+    let p50 = degraded[degraded.len() / 2];
+    println!(
+        "live: {} degraded reads, p50 {p50} µs, max {} µs; breaker {:?}; failed reads {}; calls while open {}",
+        degraded.len(),
+        degraded[degraded.len() - 1],
+        circuit_states(&trace),
+        summary.by_operation["read order"].failed,
+        summary.resilience.calls_while_breaker_open,
+    );
+    // Degraded reads never wait on Product: a hop to Order and back, well under the 400 ms a
+    // call to Product may take.
+    assert!(p50 < 100_000, "degraded reads p50 {p50} µs");
+    assert_eq!(summary.resilience.calls_while_breaker_open, 0);
+    assert!(
+        summary.resilience.breaker_opened >= 2,
+        "it opened, and again after a failed probe"
+    );
+}
+
 /// The transactional outbox for real: Product commits the rename and its outbox row in one
 /// SQLite transaction, then dies before publishing (its failpoint, `crash_after_write_pct`
 /// at 100 %); its port closes, it restarts from its database, and the relay finds the pending
@@ -1130,4 +1231,86 @@ async fn through_the_outbox_every_order_stored_ships_once_although_order_crashes
         );
     }
     run.stop();
+}
+
+/// Product with one worker of 300 ms and room for one request to wait: five reads at once send
+/// five calls, so live, as in the simulation, one is worked on, one waits, and three are refused
+/// at once with `503 overloaded`, which Order passes on to the client as the read's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_at_capacity_sheds_calls_live() {
+    let run = LiveRun::start(
+        &request(
+            "request-response",
+            120.0,
+            &[
+                ("read_rate_per_s", 0.0),
+                ("rename_rate_per_s", 0.0),
+                ("products_per_order", 1.0),
+                ("product_down_for_s", 0.0),
+                ("product_slow_for_s", 0.0),
+                ("link_latency_ms", 5.0),
+                ("pool_size", 64.0),
+                ("call_timeout_ms", 5_000.0),
+                ("product_workers", 1.0),
+                ("product_service_ms", 300.0),
+                ("product_queue_max", 1.0),
+            ],
+        ),
+        LiveConfig::default(),
+    )
+    .await
+    .unwrap();
+    for order in 1..=5 {
+        run.send_as(CLIENT, ORDER, Payload::ReadOrder { order })
+            .unwrap();
+    }
+    let answered = |trace: &Trace, prefix: &str| {
+        trace
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(&e.event, Event::Sent { from: ORDER, to: CLIENT, label, .. } if label.starts_with(prefix))
+            })
+            .count()
+    };
+    eventually("every read is answered", || {
+        let trace = run.trace();
+        answered(&trace, "200 order") + answered(&trace, "503 ") == 5
+    })
+    .await;
+    let trace = run.trace();
+    let shed: Vec<&str> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Sent {
+                from: PRODUCT,
+                label,
+                ..
+            } if label.starts_with(shared::services::OVERLOADED_LABEL_PREFIX) => {
+                Some(label.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    println!("shed live: {shed:?}");
+    assert_eq!(shed.len(), 3, "one in work, one waiting, three refused");
+    assert_eq!(answered(&trace, "200 order"), 2);
+    assert_eq!(answered(&trace, "503 Product answered: overloaded"), 3);
+    let summary = shared::metrics::summarize(&trace);
+    let product = &summary.capacity["Product"];
+    println!("Product live: {product:?}");
+    assert_eq!(
+        (
+            product.workers,
+            product.busy_max,
+            product.waiting_max,
+            product.shed
+        ),
+        (1, 1, 1, 3)
+    );
+    assert!(
+        trace.events.iter().any(|e| matches!(&e.event, Event::Narration { text } if text.starts_with("Product shed a request: queue full (1)"))),
+        "the shedding is narrated"
+    );
 }

@@ -38,6 +38,9 @@ pub struct Charts {
     pub staleness: Series,
     /// Messages waiting in every queue at each bucket's end.
     pub queue_depth: Series,
+    /// The utilisation of the busiest service with a capacity in each bucket, in %: its busy
+    /// workers ÷ its workers, averaged over the bucket. Empty when no service has a bounded pool.
+    pub utilisation: Series,
 }
 
 /// The charts, accumulated as events arrive: each event is folded once, when it is added, so
@@ -52,6 +55,11 @@ pub struct ChartsAccumulator {
     latency_count: Vec<u64>,
     staleness: Vec<Option<f64>>,
     queue_depth: Vec<Option<f64>>,
+    utilisation: Vec<Option<f64>>,
+    /// Each service's busy time (µs) at the previous bucket's end, by id.
+    busy_us_before: std::collections::BTreeMap<shared::protocol::ServiceId, u64>,
+    /// The previous bucket's end.
+    previous_end: Micros,
     /// The first bucket not closed yet: its events may not all be here.
     open_bucket: usize,
 }
@@ -68,6 +76,9 @@ impl ChartsAccumulator {
             latency_count: vec![0; BUCKETS],
             staleness: vec![None; BUCKETS],
             queue_depth: vec![None; BUCKETS],
+            utilisation: vec![None; BUCKETS],
+            busy_us_before: std::collections::BTreeMap::new(),
+            previous_end: Micros::ZERO,
             open_bucket: 0,
         }
     }
@@ -116,7 +127,28 @@ impl ChartsAccumulator {
         self.staleness[bucket] = Some(stale_us as f64 / 1_000.0);
         let depth: u32 = self.state.queue_depths.values().sum();
         self.queue_depth[bucket] = Some(f64::from(depth));
+        self.utilisation[bucket] = self.busiest_utilisation(measured_at);
+        self.previous_end = measured_at;
         self.open_bucket += 1;
+    }
+
+    /// The largest utilisation, in %, of the services with a bounded pool between the previous
+    /// bucket's end and `until`; `None` when there is none.
+    fn busiest_utilisation(&mut self, until: Micros) -> Option<f64> {
+        let span = until.saturating_sub(self.previous_end).0;
+        let loads = &self.state.metrics.loads;
+        let mut busiest: Option<f64> = None;
+        for (service, now) in loads.all_now() {
+            let busy_us = loads.busy_us(service, until);
+            let before = self.busy_us_before.insert(service, busy_us).unwrap_or(0);
+            if now.workers == 0 || span == 0 {
+                continue;
+            }
+            let percent = busy_us.saturating_sub(before) as f64 * 100.0
+                / (span as f64 * f64::from(now.workers));
+            busiest = Some(busiest.map_or(percent, |b| b.max(percent)));
+        }
+        busiest
     }
 
     /// The charts as far as buckets are closed (latency as far as events are here).
@@ -143,6 +175,11 @@ impl ChartsAccumulator {
                 title: "Messages waiting in queues",
                 unit: "",
                 values: self.queue_depth.clone(),
+            },
+            utilisation: Series {
+                title: "Utilisation of the busiest service",
+                unit: "%",
+                values: self.utilisation.clone(),
             },
         }
     }
@@ -205,6 +242,53 @@ mod tests {
         assert!(charts.queue_depth.max() >= 1.0, "{:?}", charts.queue_depth);
         assert!(charts.staleness.max() > 0.0, "{:?}", charts.staleness);
         assert!(charts.staleness.values.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn utilisation_is_the_busiest_services_busy_share_of_each_bucket() {
+        let plain = charts(&index("request-response", &[]));
+        assert!(plain.utilisation.values.iter().all(Option::is_none));
+        // Product: 2 workers of 100 ms each, offered 30 calls/s while it can do 20.
+        let loaded = index(
+            "request-response",
+            &[
+                ("read_rate_per_s", 10.0),
+                ("product_workers", 2.0),
+                ("product_service_ms", 100.0),
+                ("product_down_for_s", 0.0),
+                ("product_slow_for_s", 0.0),
+                // Enough of Order's connections that its pool does not hold the calls back.
+                ("pool_size", 64.0),
+                ("call_timeout_ms", 5_000.0),
+            ],
+        );
+        let charts = charts(&loaded);
+        let values: Vec<f64> = charts
+            .utilisation
+            .values
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        assert!(values.len() > 100, "{values:?}");
+        assert!(
+            values.iter().all(|v| (0.0..=100.0 + 1e-9).contains(v)),
+            "{values:?}"
+        );
+        // Saturated once the first reads arrive: the second half is at 100 % or near it.
+        let late = &values[values.len() / 2..];
+        assert!(
+            late.iter().sum::<f64>() / late.len() as f64 > 95.0,
+            "{late:?}"
+        );
+        // The buckets' mean is the summary's utilisation.
+        let summary = shared::metrics::summarize(&shared::protocol::Trace {
+            header: loaded.header().clone(),
+            events: loaded.events().to_vec(),
+        });
+        let overall = summary.capacity["Product"].utilisation.unwrap() * 100.0;
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((mean - overall).abs() < 0.5, "{mean} vs {overall}");
     }
 
     #[test]

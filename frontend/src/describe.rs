@@ -3,7 +3,7 @@
 use crate::format;
 use crate::selection::Selection;
 use crate::trace_index::TraceIndex;
-use shared::protocol::{EndReason, Event, Outcome};
+use shared::protocol::{CircuitState, EndReason, Event, Outcome};
 use shared::scenario::fault_label;
 
 /// How a log line is shown.
@@ -147,6 +147,20 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             format!("queue {queue}: {depth} waiting"),
             Tone::Data,
         ),
+        Event::ServiceLoad {
+            service,
+            workers,
+            busy,
+            waiting,
+        } => (
+            name(*service),
+            if *workers == 0 {
+                format!("{busy} busy, {waiting} waiting")
+            } else {
+                format!("{busy}/{workers} workers busy, {waiting} waiting")
+            },
+            Tone::Data,
+        ),
         Event::EventHandled {
             service,
             event_id,
@@ -194,6 +208,14 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
                     ),
                     Tone::Failure,
                 ),
+                Outcome::Degraded { reason } => (
+                    subject,
+                    format!(
+                        "{what} degraded in {}: {reason}",
+                        format::duration(*latency)
+                    ),
+                    Tone::Operation,
+                ),
             }
         }
         Event::PartialUpdateFlagged { service, text, .. } => (
@@ -227,6 +249,18 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
                 fault_label(fault, &index.header().services)
             ),
             Tone::Lifecycle,
+        ),
+        Event::CircuitChanged {
+            service,
+            peer,
+            state,
+        } => (
+            name(*service),
+            format!("circuit breaker on {} is {}", name(*peer), state.name()),
+            match state {
+                CircuitState::Closed => Tone::Lifecycle,
+                CircuitState::Open | CircuitState::HalfOpen => Tone::Failure,
+            },
         ),
         Event::Narration { text } => (String::new(), text.clone(), Tone::Narration),
         Event::RunEnded {

@@ -3,8 +3,8 @@
 
 use crate::format;
 use shared::fold::WorldState;
-use shared::metrics::OpStats;
-use shared::protocol::{ServiceId, ServiceRole, TraceHeader};
+use shared::metrics::{LoadNow, OpStats};
+use shared::protocol::{CircuitState, ServiceId, ServiceRole, TraceHeader};
 use shared::services::{PREPARED_NAMES_TABLE, PREPARED_PREFIX, is_read_op};
 use shared::time::Micros;
 
@@ -25,6 +25,8 @@ pub struct ServiceView {
     pub queues: Vec<(String, u32)>,
     /// Rows it holds prepared and undecided under two-phase commit: in doubt, locked.
     pub in_doubt: u32,
+    /// Its workers, busy workers and waiting requests, for a service with a capacity.
+    pub load: Option<LoadNow>,
 }
 
 impl ServiceView {
@@ -49,6 +51,28 @@ impl ServiceView {
     pub fn badge(&self) -> Option<String> {
         self.queue_badge()
             .or_else(|| (self.in_doubt > 0).then(|| format!("{} in doubt", self.in_doubt)))
+            .or_else(|| self.load_badge())
+    }
+
+    /// The badge on a running service with a capacity: busy workers of all, and the requests
+    /// waiting when any do, such as `4/4 busy · 10 waiting` (`3 busy` with unlimited workers).
+    pub fn load_badge(&self) -> Option<String> {
+        let load = self.load.filter(|_| self.up)?;
+        let busy = if load.workers == 0 {
+            format!("{} busy", load.busy)
+        } else {
+            format!("{}/{} busy", load.busy, load.workers)
+        };
+        Some(if load.waiting > 0 {
+            format!("{busy} · {} waiting", load.waiting)
+        } else {
+            busy
+        })
+    }
+
+    /// True when requests wait for one of its workers: the service is saturated.
+    pub fn saturated(&self) -> bool {
+        self.up && self.load.is_some_and(|load| load.waiting > 0)
     }
 
     /// The badge on a broker with messages waiting: `3 queued` for a single queue; per queue,
@@ -111,7 +135,20 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                         .filter(|row| row.value.starts_with(PREPARED_PREFIX))
                         .count() as u32
                 }),
+            load: state.metrics.loads.now(info.id),
         })
+        .collect()
+}
+
+/// Each link's circuit breaker that is not closed, as `(caller, callee, state)` with the
+/// state's name (`open`, `half-open`): the map draws it on the link. A breaker that never opened,
+/// or closed again, is not listed.
+pub fn open_circuits(state: &WorldState) -> Vec<(ServiceId, ServiceId, &'static str)> {
+    state
+        .circuits
+        .iter()
+        .filter(|(_, circuit)| **circuit != CircuitState::Closed)
+        .map(|((caller, callee), circuit)| (*caller, *callee, circuit.name()))
         .collect()
 }
 
@@ -430,6 +467,43 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     }
 }
 
+/// One service with a capacity in the numbers: how busy it has been, its longest queue, what
+/// it shed (`docs/METRICS.md`, "Capacity").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CapacityLine {
+    /// The service's name.
+    pub name: String,
+    /// The stem of its metric ids: `product` gives `#metric-product-utilisation`.
+    pub id_stem: String,
+    /// Its utilisation so far, such as `97 %`, or its mean busy workers with unlimited workers
+    /// (`1.9 busy`).
+    pub utilisation: String,
+    /// Its longest queue and the requests it shed, such as `longest queue 10 · 148 shed`.
+    pub queue_and_shed: String,
+}
+
+/// Each service with a capacity, up to `now`.
+pub fn capacity(header: &TraceHeader, state: &WorldState, now: Micros) -> Vec<CapacityLine> {
+    state
+        .metrics
+        .loads
+        .summaries(header, now)
+        .into_iter()
+        .map(|(name, summary)| CapacityLine {
+            id_stem: name.to_lowercase(),
+            utilisation: match summary.utilisation {
+                Some(share) => format!("{:.0} %", share * 100.0),
+                None => format!("{:.1} busy", summary.busy_mean),
+            },
+            queue_and_shed: format!(
+                "longest queue {} · {} shed",
+                summary.waiting_max, summary.shed
+            ),
+            name,
+        })
+        .collect()
+}
+
 /// One broker queue in the delivery numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueLine {
@@ -552,6 +626,20 @@ mod tests {
     }
 
     #[test]
+    fn an_open_breaker_is_drawn_on_its_link_until_it_closes() {
+        // Product is down from 10 s to 18 s; the breaker opens soon after 10 s.
+        let knobs = [("product_slow_for_s", 0.0), ("breaker", 1.0)];
+        let mut index = run_with("request-response", 30.0, &knobs);
+        let (order, product) = (ServiceId(1), ServiceId(2));
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(9))), vec![]);
+        let during = open_circuits(index.state_at(Micros::from_secs(15)));
+        assert_eq!(during.len(), 1, "{during:?}");
+        assert_eq!((during[0].0, during[0].1), (order, product));
+        assert!(["open", "half-open"].contains(&during[0].2), "{during:?}");
+        assert_eq!(open_circuits(index.state_at(Micros::from_secs(25))), vec![]);
+    }
+
+    #[test]
     fn keys_sort_numerically() {
         let mut keys = vec!["10", "2", "b", "1", "a"];
         keys.sort_by(|a, b| key_order(a, b));
@@ -663,6 +751,53 @@ mod tests {
             ..during
         };
         assert_eq!(single.queue_badge().as_deref(), Some("3 queued"));
+    }
+
+    #[test]
+    fn a_saturated_service_shows_its_busy_workers_and_waiting_requests() {
+        let mut index = run_with(
+            "request-response",
+            10.0,
+            &[
+                ("read_rate_per_s", 10.0),
+                ("product_workers", 2.0),
+                ("product_service_ms", 100.0),
+                ("product_down_for_s", 0.0),
+            ],
+        );
+        let header = index.header().clone();
+        let saturated = (1..100)
+            .map(|tenth| services(&header, index.state_at(Micros(tenth * 100_000)))[2].clone())
+            .find(|product| product.saturated())
+            .expect("30 calls/s offered to 20/s of work: requests wait");
+        let badge = saturated.badge().unwrap();
+        assert!(badge.starts_with("2/2 busy · "), "{badge}");
+        assert!(badge.ends_with(" waiting"), "{badge}");
+        assert_eq!(
+            saturated.aria_label(),
+            format!("Product service, up, {badge}")
+        );
+        // Order has no capacity of its own: no load (its badge, if any, is its pool's queue).
+        let order = services(&header, index.state_at(Micros::from_secs(5)))[1].clone();
+        assert_eq!((order.load, order.load_badge()), (None, None));
+        // The numbers say how busy it has been, how long its queue got and what it shed.
+        let end = Micros::from_secs(10);
+        let lines = capacity(&header, index.state_at(end), end);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            (lines[0].name.as_str(), lines[0].id_stem.as_str()),
+            ("Product", "product")
+        );
+        assert!(lines[0].utilisation.ends_with(" %"), "{lines:?}");
+        // Order's pool of 2 connections lets at most 2 calls wait on Product's 2 workers.
+        assert_eq!(lines[0].queue_and_shed, "longest queue 1 · 0 shed");
+        // Down, a service shows no load.
+        let down = ServiceView {
+            up: false,
+            ..saturated
+        };
+        assert_eq!(down.load_badge(), None);
+        assert!(!down.saturated());
     }
 
     #[test]

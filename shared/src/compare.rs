@@ -31,6 +31,43 @@ const PATTERNS: &[Pattern] = &[
         knobs: &[],
         title: None,
     },
+    // Request/response again with Product at capacity: two workers of 180 ms each handle about
+    // 11 calls a second, the workload offers 13, so calls queue (10 at most), then are shed.
+    Pattern {
+        scenario: "request-response",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("product_workers", 2.0), ("product_service_ms", 180.0)],
+        title: Some("Request/response (Product at capacity)"),
+    },
+    // Request/response again with resilience on Order's calls: retries (three per call), retries
+    // under a 10 % retry budget, and a circuit breaker with its fallback. They differ in the
+    // outage run; `markdown` prints their own table of it.
+    Pattern {
+        scenario: "request-response",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("retries", 3.0)],
+        title: Some("Request/response + retries"),
+    },
+    Pattern {
+        scenario: "request-response",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("retries", 3.0), ("retry_budget_pct", 10.0)],
+        title: Some("Request/response + retries + budget"),
+    },
+    Pattern {
+        scenario: "request-response",
+        source_of_truth: "Product",
+        read_op: READ_ORDER_OP,
+        write_op: RENAME_PRODUCT_OP,
+        knobs: &[("breaker", 1.0)],
+        title: Some("Request/response + breaker"),
+    },
     Pattern {
         scenario: "duplication",
         source_of_truth: "Product",
@@ -267,6 +304,52 @@ pub fn markdown(comparison: &Comparison) -> String {
             row.write_availability_pct,
             row.messages_per_op,
             row.duplicated_bytes,
+        ));
+    }
+    text.push_str(&resilience_markdown(comparison));
+    text
+}
+
+/// The request/response rows' outage run, where resilience shows: what a read cost and what
+/// Product was asked (docs/METRICS.md, "Resilience").
+fn resilience_markdown(comparison: &Comparison) -> String {
+    let rows: Vec<&ComparisonRow> = comparison
+        .rows
+        .iter()
+        .filter(|row| {
+            row.scenario == "request-response" && !row.knobs.contains_key("product_workers")
+        })
+        .collect();
+    if rows.len() < 2 {
+        return String::new();
+    }
+    let mut text = String::from(
+        "\nRequest/response while Product is down (the outage run):\n\n\
+         | pattern | read p50 | read p99 | failed reads | degraded reads | calls/read | calls Product received | breaker opened |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    for row in rows {
+        let outage = &row.outage;
+        let read = outage
+            .by_operation
+            .get(READ_ORDER_OP)
+            .cloned()
+            .unwrap_or_default();
+        let calls_per_read = outage
+            .calls_by_operation
+            .get(READ_ORDER_OP)
+            .map_or(0.0, |calls| calls.calls_per_op);
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            row.title,
+            ms(read.p50_us),
+            ms(read.p99_us),
+            read.failed,
+            outage.resilience.degraded_reads,
+            calls_per_read,
+            outage.resilience.calls_received,
+            outage.resilience.breaker_opened,
         ));
     }
     text

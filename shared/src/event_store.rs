@@ -166,6 +166,12 @@ enum Record {
         queue: StrId,
         depth: u32,
     },
+    ServiceLoad {
+        service: ServiceId,
+        workers: u32,
+        busy: u32,
+        waiting: u32,
+    },
     OpStarted {
         op: u32,
         name: StrId,
@@ -572,6 +578,17 @@ impl EventStore {
                 queue: text(queue),
                 depth,
             },
+            Record::ServiceLoad {
+                service,
+                workers,
+                busy,
+                waiting,
+            } => Event::ServiceLoad {
+                service,
+                workers,
+                busy,
+                waiting,
+            },
             Record::OpStarted { op, name, client } => Event::OpStarted {
                 op: OpId(op as u64),
                 name: text(name),
@@ -722,6 +739,17 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             queue: strings.intern(queue)?,
             depth: *depth,
         },
+        Event::ServiceLoad {
+            service,
+            workers,
+            busy,
+            waiting,
+        } => Record::ServiceLoad {
+            service: *service,
+            workers: *workers,
+            busy: *busy,
+            waiting: *waiting,
+        },
         Event::OpStarted { op, name, client } => Record::OpStarted {
             op: small(op.0)?,
             name: strings.intern(name)?,
@@ -736,6 +764,8 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             let failure = match outcome {
                 Outcome::Ok => NONE,
                 Outcome::Failed { reason } => strings.intern(reason)?.0,
+                // Rare (only reads a circuit breaker answered from its fallback): kept whole.
+                Outcome::Degraded { .. } => return None,
             };
             let compacted = observed
                 .iter()
@@ -775,6 +805,7 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
         | Event::WriteAborted { .. }
         | Event::FaultBegins { .. }
         | Event::FaultEnds { .. }
+        | Event::CircuitChanged { .. }
         | Event::RunEnded { .. } => return None,
     })
 }
@@ -794,7 +825,7 @@ fn strings_capacity(event: &Event) -> usize {
         } => {
             let reason = match outcome {
                 Outcome::Ok => 0,
-                Outcome::Failed { reason } => reason.capacity(),
+                Outcome::Failed { reason } | Outcome::Degraded { reason } => reason.capacity(),
             };
             reason
                 + observed.capacity() * size_of::<Observed>()
@@ -833,12 +864,22 @@ mod tests {
 
     #[test]
     fn every_scenario_reads_back_exactly_with_the_same_hash() {
-        for spec in crate::scenario::catalog() {
+        // Every scenario at its defaults, and request/response with a capacity (service_load).
+        let capacity: BTreeMap<String, f64> = [
+            ("product_workers".to_string(), 2.0),
+            ("product_service_ms".to_string(), 100.0),
+        ]
+        .into();
+        let runs = crate::scenario::catalog()
+            .iter()
+            .map(|spec| (spec, BTreeMap::new()))
+            .chain([(crate::scenario::find("request-response").unwrap(), capacity)]);
+        for (spec, knobs) in runs {
             let request = RunRequest {
                 scenario: spec.name.into(),
                 seed: 5,
                 until_s: 30.0,
-                knobs: BTreeMap::new(),
+                knobs,
                 faults: vec![
                     "reorder:*=20%@1+2".into(),
                     "drop:*=5%@3+3".into(),

@@ -3,7 +3,8 @@
 
 use crate::metrics::Metrics;
 use crate::protocol::{
-    CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent, TraceHeader,
+    CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
+    TraceHeader,
 };
 use crate::time::Micros;
 use std::collections::BTreeMap;
@@ -54,6 +55,9 @@ pub struct WorldState {
     pub in_flight: BTreeMap<MsgId, MessageInFlight>,
     /// Queue depths by (broker, queue).
     pub queue_depths: BTreeMap<(ServiceId, String), u32>,
+    /// The state of each circuit breaker by (caller, callee), once it changed: a link without
+    /// an entry has no breaker, or one that never left closed.
+    pub circuits: BTreeMap<(ServiceId, ServiceId), CircuitState>,
     /// The numbers so far.
     pub metrics: Metrics,
     /// How many events have been applied.
@@ -73,6 +77,7 @@ impl WorldState {
             tables: vec![ServiceTables::new(); n],
             in_flight: BTreeMap::new(),
             queue_depths: BTreeMap::new(),
+            circuits: BTreeMap::new(),
             metrics: Metrics::new(header),
             events_applied: 0,
             ended: None,
@@ -154,14 +159,20 @@ impl WorldState {
         self.now = event.at;
         self.events_applied += 1;
         self.metrics.calls.apply(event);
+        self.metrics.resilience.apply(&event.event);
         self.metrics.unavailable.apply(&event.event);
         self.metrics
             .coordination
             .in_doubt
             .apply(&event.event, event.at);
+        self.metrics.loads.apply(&event.event, event.at);
         match &event.event {
             Event::ServiceUp { service } => self.set_up(*service, true),
-            Event::ServiceDown { service } => self.set_up(*service, false),
+            Event::ServiceDown { service } => {
+                self.set_up(*service, false);
+                // A crash forgets a breaker (it lives in memory): it comes back closed.
+                self.circuits.retain(|(caller, _), _| caller != service);
+            }
             Event::Sent {
                 msg,
                 from,
@@ -240,6 +251,8 @@ impl WorldState {
                 }
                 self.track_staleness(*service, table, key);
             }
+            // Folded by `metrics.loads` above.
+            Event::ServiceLoad { .. } => {}
             Event::QueueDepth {
                 service,
                 queue,
@@ -286,6 +299,13 @@ impl WorldState {
                 (*source_service, source_table.clone(), key.clone()),
                 *version,
             ),
+            Event::CircuitChanged {
+                service,
+                peer,
+                state,
+            } => {
+                self.circuits.insert((*service, *peer), *state);
+            }
             Event::Narration { .. } | Event::FaultBegins { .. } | Event::FaultEnds { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),
         }

@@ -112,6 +112,20 @@ impl NetworkFaults {
         healed.into_iter().map(|(_, f)| f).collect()
     }
 
+    /// How many times slower `service` works now: the largest factor of the slow faults on it
+    /// in force (they do not multiply, as on the network), 1 when none is.
+    pub fn slow_factor(&self, service: ServiceId) -> u32 {
+        self.faults
+            .iter()
+            .filter_map(|(_, fault)| match *fault {
+                Fault::Slow { service: s, factor } if s == service => Some(factor),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// The faults in force, in the order they began.
     pub fn in_force(&self) -> Vec<&Fault> {
         self.faults.iter().map(|(_, f)| f).collect()

@@ -4,13 +4,17 @@
 mod aborted;
 mod delivery;
 mod in_doubt;
+mod load;
 mod outages;
+mod resilience;
 mod staleness;
 
 pub use aborted::AbortedReads;
 pub use delivery::{ConsumerStats, DeliveryStats};
 pub use in_doubt::InDoubt;
+pub use load::{LoadNow, Loads};
 pub use outages::Unavailable;
+pub use resilience::ResilienceStats;
 pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
@@ -18,7 +22,7 @@ use crate::fold::WorldState;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
-    RunSummary, ServiceId, Trace, TraceHeader,
+    ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
 use crate::time::Micros;
@@ -146,6 +150,10 @@ pub struct Metrics {
     pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
     pub coordination: Coordination,
+    /// Degraded reads, calls received, deadlines and circuit breakers.
+    pub resilience: ResilienceStats,
+    /// Busy workers, waiting requests and requests shed by services with a capacity.
+    pub loads: Loads,
 }
 
 /// What coordinating updates across services cost and left behind (the gateway pattern).
@@ -409,6 +417,13 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             rows_in_doubt_at_end: metrics.coordination.in_doubt.rows(),
             prepares_refused_locked: metrics.coordination.in_doubt.prepares_refused_locked,
         },
+        resilience: ResilienceSummary {
+            degraded_reads: metrics.resilience.degraded_ops,
+            calls_received: metrics.resilience.calls_received,
+            dropped_past_deadline: metrics.resilience.dropped_past_deadline,
+            breaker_opened: metrics.resilience.breaker_opened,
+            calls_while_breaker_open: metrics.resilience.calls_while_breaker_open,
+        },
         calls_by_operation: metrics
             .calls
             .by_op
@@ -424,6 +439,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .collect_map(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
+        capacity: metrics.loads.summaries(&trace.header, state.now),
     }
 }
 

@@ -279,12 +279,47 @@ pub enum Outcome {
         /// A short explanation such as `Product timed out after 500 ms`.
         reason: String,
     },
+    /// It was answered, but with less than it asked for: a read answered from a fallback (a
+    /// name Order remembered, or none) because a circuit breaker kept it from calling Product.
+    Degraded {
+        /// What was left out or stood in for, such as `circuit open: 1 name cached`.
+        reason: String,
+    },
 }
 
 impl Outcome {
-    /// True for [`Outcome::Ok`].
+    /// True when it was answered: [`Outcome::Ok`], or [`Outcome::Degraded`] (an answer all the
+    /// same, whose versions are judged like any other).
     pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Ok)
+        matches!(self, Outcome::Ok | Outcome::Degraded { .. })
+    }
+
+    /// True for [`Outcome::Degraded`].
+    pub fn is_degraded(&self) -> bool {
+        matches!(self, Outcome::Degraded { .. })
+    }
+}
+
+/// The state of a circuit breaker, as the trace records it when it changes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are not made: reads get the fallback until the cool-down ends.
+    Open,
+    /// The cool-down ended: one call (the probe) goes through; its answer closes or reopens it.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// Its name in captions and on the map, such as `half-open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half-open",
+        }
     }
 }
 
@@ -399,6 +434,19 @@ pub enum Event {
         /// Messages waiting or unacknowledged.
         depth: u32,
     },
+    /// A service with limited capacity ([`crate::services::Capacity`]) changed how many requests
+    /// it is working on or has waiting. Only services given a capacity record it, so runs without
+    /// one keep their traces.
+    ServiceLoad {
+        /// The service.
+        service: ServiceId,
+        /// Its workers: how many requests it works on at once; 0 means unlimited.
+        workers: u32,
+        /// Requests being worked on now.
+        busy: u32,
+        /// Requests waiting for a worker now.
+        waiting: u32,
+    },
     /// A client operation began.
     OpStarted {
         /// Its id.
@@ -467,6 +515,16 @@ pub enum Event {
         /// The fault, as it began.
         fault: Fault,
     },
+    /// A circuit breaker of `service` on its calls to `peer` changed state. Absent from runs
+    /// without a breaker.
+    CircuitChanged {
+        /// The caller holding the breaker (Order).
+        service: ServiceId,
+        /// The service it calls (Product).
+        peer: ServiceId,
+        /// The new state.
+        state: CircuitState,
+    },
     /// A sentence explaining what just happened.
     Narration {
         /// The sentence.
@@ -497,11 +555,19 @@ pub enum Payload {
         order: u64,
         /// Its products, as Order knows them.
         items: Vec<ProductName>,
+        /// Why some names are a fallback (remembered, or unavailable at version 0), when they
+        /// are; absent for a full answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        degraded: Option<String>,
     },
     /// Order → Product: look a product up.
     GetProduct {
         /// The product.
         product: u64,
+        /// When the caller gives up on this call (run time), if it says: Product drops the
+        /// lookup instead of doing it once this has passed. Absent without deadlines.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Micros>,
     },
     /// Product → Order: the product as Product knows it.
     ProductInfo(ProductName),
@@ -790,6 +856,14 @@ impl DomainEvent {
 }
 
 impl Payload {
+    /// When the caller gives up on this request, if it said (a lookup under `deadlines=on`).
+    pub fn deadline(&self) -> Option<Micros> {
+        match self {
+            Payload::GetProduct { deadline, .. } => *deadline,
+            _ => None,
+        }
+    }
+
     /// Request, response, event or ack.
     pub fn kind(&self) -> MessageKind {
         match self {
@@ -825,10 +899,22 @@ impl Payload {
     pub fn label(&self) -> String {
         match self {
             Payload::ReadOrder { order } => format!("GET /orders/{order}"),
-            Payload::OrderDetails { order, items } => {
-                format!("200 order {order}: {} item(s)", items.len())
-            }
-            Payload::GetProduct { product } => format!("GET /products/{product}"),
+            Payload::OrderDetails {
+                order,
+                items,
+                degraded,
+            } => match degraded {
+                None => format!("200 order {order}: {} item(s)", items.len()),
+                Some(_) => format!("200 order {order}: {} item(s), degraded", items.len()),
+            },
+            Payload::GetProduct {
+                product,
+                deadline: None,
+            } => format!("GET /products/{product}"),
+            Payload::GetProduct {
+                product,
+                deadline: Some(deadline),
+            } => format!("GET /products/{product} (deadline {deadline})"),
             Payload::ProductInfo(p) => format!("200 {} (v{})", p.name, p.version),
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {
@@ -1138,6 +1224,9 @@ pub struct RunSummary {
     /// The gateway pattern's numbers (zero elsewhere).
     #[serde(flatten)]
     pub coordination: CoordinationSummary,
+    /// What deadlines, retries and a circuit breaker did (zero without them).
+    #[serde(flatten)]
+    pub resilience: ResilienceSummary,
     /// Per operation name: the synchronous calls between services it caused.
     #[serde(default)]
     pub calls_by_operation: BTreeMap<String, CallSummary>,
@@ -1149,6 +1238,27 @@ pub struct RunSummary {
     /// listed.
     #[serde(default)]
     pub anomalies: BTreeMap<String, u64>,
+    /// How loaded each service with a capacity was, by service name; empty when no service has
+    /// one (`service_load` events).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, CapacitySummary>,
+}
+
+/// How loaded one service with a capacity (workers, a service time, a bounded queue) was.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySummary {
+    /// Its workers; 0 means unlimited.
+    pub workers: u32,
+    /// The most requests it worked on at once.
+    pub busy_max: u32,
+    /// Busy workers on average over the run (the time-integral of busy workers ÷ `simulated_s`).
+    pub busy_mean: f64,
+    /// `busy_mean ÷ workers`, between 0 and 1; `None` with unlimited workers.
+    pub utilisation: Option<f64>,
+    /// The most requests waiting for a worker at once.
+    pub waiting_max: u32,
+    /// Requests it refused because its queue was full (`503 overloaded: …`).
+    pub shed: u64,
 }
 
 /// What one subscriber did with the events delivered to it.
@@ -1166,6 +1276,27 @@ pub struct ConsumerSummary {
     pub delivery_lag_mean_us: u64,
     /// Longest time from an event's publication to its first application, in µs.
     pub delivery_lag_max_us: u64,
+}
+
+/// What resilience on a call path did (docs/METRICS.md, "Resilience").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResilienceSummary {
+    /// Operations answered degraded ([`Outcome::Degraded`]): a fallback stood in for a call.
+    #[serde(default)]
+    pub degraded_reads: u64,
+    /// Calls between services (requests sent while handling another message) that reached
+    /// their receiver: in request/response, Product's load.
+    #[serde(default)]
+    pub calls_received: u64,
+    /// Work a service dropped undone because its caller's deadline had passed.
+    #[serde(default)]
+    pub dropped_past_deadline: u64,
+    /// Times a circuit breaker opened.
+    #[serde(default)]
+    pub breaker_opened: u64,
+    /// Calls made through an open breaker, or beyond a half-open breaker's one probe.
+    #[serde(default)]
+    pub calls_while_breaker_open: u64,
 }
 
 /// What coordinating updates cost and left behind (the gateway pattern).
@@ -1545,7 +1676,10 @@ mod tests {
             assert_eq!(payload.kind(), kind);
         };
         check(
-            Payload::GetProduct { product: 7 },
+            Payload::GetProduct {
+                product: 7,
+                deadline: None,
+            },
             "GET /products/7",
             MessageKind::Request,
         );

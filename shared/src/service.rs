@@ -207,6 +207,12 @@ pub struct Ctx<'a> {
     pub me: ServiceId,
     /// The run's one generator.
     pub rng: &'a mut SimRng,
+    /// How many times slower than usual this service works now: the largest factor of the
+    /// `slow` faults on it in force, 1 when none is. Drivers set it ([`NetworkFaults::slow_factor`]
+    /// says how); a service with a capacity multiplies its service time by it.
+    ///
+    /// [`NetworkFaults::slow_factor`]: crate::in_force::NetworkFaults::slow_factor
+    pub slow_factor: u32,
     tables: &'a mut dyn Tables,
     ids: &'a mut IdAllocator,
     effects: Vec<Effect>,
@@ -226,6 +232,7 @@ impl<'a> Ctx<'a> {
             now,
             me,
             rng,
+            slow_factor: 1,
             tables,
             ids,
             effects: Vec::new(),

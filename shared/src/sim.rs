@@ -507,6 +507,7 @@ impl Sim {
             &mut slot.tables,
             &mut self.ids,
         );
+        ctx.slow_factor = self.network_faults.slow_factor(service);
         machine.handle(input, &mut ctx);
         let effects = ctx.into_effects();
         self.slots[service.0 as usize].machine = Some(machine);
@@ -656,7 +657,15 @@ mod tests {
         fn handle(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
             match input {
                 Input::Start => {
-                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                    ctx.send(
+                        ServiceId(1),
+                        Payload::GetProduct {
+                            product: 1,
+                            deadline: None,
+                        },
+                        None,
+                        None,
+                    );
                     self.timer = Some(ctx.set_timer(Micros::from_secs(5)));
                 }
                 Input::Message(_) | Input::Refused(_) => {
@@ -667,7 +676,15 @@ mod tests {
                     };
                     let count = ctx.read("log", key).map_or(0, |row| row.version) + 1;
                     ctx.write("log", key, "", count);
-                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                    ctx.send(
+                        ServiceId(1),
+                        Payload::GetProduct {
+                            product: 1,
+                            deadline: None,
+                        },
+                        None,
+                        None,
+                    );
                 }
                 Input::Timer(timer) => {
                     assert_eq!(
@@ -899,10 +916,26 @@ mod tests {
                     if starts > 1 {
                         return;
                     }
-                    ctx.send(ServiceId(1), Payload::GetProduct { product: 1 }, None, None);
+                    ctx.send(
+                        ServiceId(1),
+                        Payload::GetProduct {
+                            product: 1,
+                            deadline: None,
+                        },
+                        None,
+                        None,
+                    );
                     ctx.set_timer(Micros::from_millis(1));
                     ctx.crash(Micros::from_millis(500));
-                    ctx.send(ServiceId(1), Payload::GetProduct { product: 2 }, None, None);
+                    ctx.send(
+                        ServiceId(1),
+                        Payload::GetProduct {
+                            product: 2,
+                            deadline: None,
+                        },
+                        None,
+                        None,
+                    );
                     ctx.write("log", "after crash", "", 1);
                     ctx.narrate("never said");
                 }

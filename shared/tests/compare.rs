@@ -189,3 +189,84 @@ fn two_phase_commit_has_no_aborted_reads_for_slower_writes_than_the_saga() {
     );
     assert_eq!(two_phase.read_availability_pct, 100.0);
 }
+
+#[test]
+fn while_product_is_down_retries_multiply_calls_a_budget_holds_them_and_a_breaker_degrades_reads() {
+    let table = table();
+    let by_title = |title: &str| {
+        table
+            .rows
+            .iter()
+            .find(|row| row.title == title)
+            .unwrap_or_else(|| panic!("{title} is in the table"))
+    };
+    let (none, retries, budget, breaker) = (
+        by_title("Request/response"),
+        by_title("Request/response + retries"),
+        by_title("Request/response + retries + budget"),
+        by_title("Request/response + breaker"),
+    );
+    assert_eq!(retries.knobs.get("retries"), Some(&3.0));
+    let calls = |row: &ComparisonRow| row.outage.calls_by_operation["read order"].calls_per_op;
+    let failed = |row: &ComparisonRow| row.outage.by_operation["read order"].failed;
+    // Healthy, resilience changes nothing: no call fails.
+    for row in [retries, budget, breaker] {
+        assert_eq!(row.read_p50_us, none.read_p50_us, "{}", row.title);
+        assert_eq!(row.healthy.resilience.degraded_reads, 0, "{}", row.title);
+    }
+    // Calls to a crashed Product are refused, not received: the retries show in calls per read.
+    assert!(
+        calls(retries) > 1.3 * calls(none),
+        "{} vs {}",
+        calls(retries),
+        calls(none)
+    );
+    assert!(calls(budget) < calls(retries));
+    assert!(calls(budget) < 1.1 * calls(none));
+    let p99 = |row: &ComparisonRow| row.outage.by_operation["read order"].p99_us;
+    assert!(p99(retries) > p99(budget), "backoffs lengthen the reads");
+    assert_eq!(none.outage.resilience.degraded_reads, 0);
+    assert!(breaker.outage.resilience.degraded_reads > 20);
+    assert!(
+        failed(breaker) * 3 < failed(none),
+        "{} vs {}",
+        failed(breaker),
+        failed(none)
+    );
+    assert!(breaker.read_availability_pct > 80.0);
+    assert!(
+        breaker.outage.resilience.calls_received < none.outage.resilience.calls_received,
+        "the open breaker spares Product"
+    );
+}
+
+#[test]
+fn a_product_at_capacity_delivers_less_than_is_offered() {
+    let table = table();
+    let plain = row(&table, "request-response");
+    let saturated = table
+        .rows
+        .iter()
+        .find(|row| row.title == "Request/response (Product at capacity)")
+        .expect("the capacity row is in the table");
+    assert_eq!(saturated.knobs.get("product_workers"), Some(&2.0));
+    assert!(
+        plain.knobs.is_empty(),
+        "the plain row has unlimited capacity"
+    );
+    assert!(plain.healthy.capacity.is_empty());
+    let product = &saturated.healthy.capacity["Product"];
+    println!(
+        "{product:?}; ops/s {} vs {}",
+        saturated.throughput_per_s, plain.throughput_per_s
+    );
+    // 13 calls a second offered to about 11 of work: saturated, calls wait in line...
+    assert!(product.utilisation.unwrap() > 0.9, "{product:?}");
+    assert!(product.waiting_max > 0, "{product:?}");
+    // ...beyond Order's 400 ms call timeout, so reads fail there before Product's queue of 10
+    // fills: the caller's timeout sheds the load (the capacity tests show shedding itself).
+    assert!(saturated.healthy.by_operation["read order"].failed > 0);
+    // The system delivers less than it is offered, and what it delivers waits in line.
+    assert!(saturated.throughput_per_s < plain.throughput_per_s * 0.8);
+    assert!(saturated.read_p99_us > 2 * plain.read_p99_us);
+}

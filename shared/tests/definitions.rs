@@ -307,6 +307,7 @@ fn field_names(value: &serde_json::Value, names: &mut std::collections::BTreeSet
         "consumers",
         "calls_by_operation",
         "stale_reads_by_table",
+        "capacity",
     ];
     let serde_json::Value::Object(fields) = value else {
         return;
@@ -336,7 +337,25 @@ fn every_number_of_the_summary_and_the_comparison_is_defined_in_docs_metrics() {
         field_names(&serde_json::to_value(&summary).unwrap(), &mut names);
         summaries.push(summary);
     }
-    for optional in ["began_while_down", "queue_depth_max_by_queue", "consumers"] {
+    // A service with a capacity (capacity).
+    let loaded = run(
+        "request-response",
+        1,
+        10.0,
+        &[("product_workers", 2.0), ("product_service_ms", 50.0)],
+        &[],
+    );
+    field_names(
+        &serde_json::to_value(summarize(&loaded)).unwrap(),
+        &mut names,
+    );
+    for optional in [
+        "began_while_down",
+        "queue_depth_max_by_queue",
+        "consumers",
+        "capacity",
+        "utilisation",
+    ] {
         assert!(names.contains(optional), "no run filled {optional}");
     }
     let request_response = summaries[0].clone();
@@ -452,4 +471,98 @@ fn runs_without_a_prepared_row_have_nothing_in_doubt() {
         assert_eq!(in_doubt_by_definition(&trace), (0, 0, 0));
         assert_eq!(in_doubt_of(&summarize(&trace)), (0, 0, 0));
     }
+}
+
+/// The resilience numbers straight from their definitions in docs/METRICS.md: `(degraded
+/// reads, calls received, dropped past deadline, breaker opened)`.
+fn resilience_by_definition(trace: &Trace) -> (u64, u64, u64, u64) {
+    use shared::protocol::{CircuitState, MessageKind, Outcome};
+    let mut calls_in_flight = std::collections::BTreeSet::new();
+    let (mut degraded, mut received, mut dropped, mut opened) = (0, 0, 0, 0);
+    for event in &trace.events {
+        match &event.event {
+            Event::OpFinished {
+                outcome: Outcome::Degraded { .. },
+                ..
+            } => degraded += 1,
+            Event::Sent {
+                msg,
+                kind,
+                caused_by,
+                label,
+                ..
+            } => {
+                if *kind == MessageKind::Request && caused_by.is_some() {
+                    calls_in_flight.insert(*msg);
+                }
+                if label.starts_with("503 deadline exceeded") {
+                    dropped += 1;
+                }
+            }
+            Event::Duplicated { msg, copy } if calls_in_flight.contains(msg) => {
+                calls_in_flight.insert(*copy);
+            }
+            Event::Delivered { msg } if calls_in_flight.remove(msg) => received += 1,
+            Event::CircuitChanged {
+                state: CircuitState::Open,
+                ..
+            } => opened += 1,
+            _ => {}
+        }
+    }
+    (degraded, received, dropped, opened)
+}
+
+fn resilience_of(summary: &RunSummary) -> (u64, u64, u64, u64) {
+    let r = &summary.resilience;
+    (
+        r.degraded_reads,
+        r.calls_received,
+        r.dropped_past_deadline,
+        r.breaker_opened,
+    )
+}
+
+/// Request/response with every resilience knob on, Product slowed twelvefold from 3 s to 8 s
+/// (calls arrive past their deadline) and down from 10 s to 18 s (the breaker opens).
+const RESILIENT: &[(&str, f64)] = &[
+    ("deadlines", 1.0),
+    ("retries", 2.0),
+    ("retry_budget_pct", 20.0),
+    ("breaker", 1.0),
+    ("product_slow_factor", 12.0),
+];
+
+#[test]
+fn resilience_numbers_match_their_definitions() {
+    let trace = run("request-response", 1, 30.0, RESILIENT, &[]);
+    let expected = resilience_by_definition(&trace);
+    println!("(degraded, calls received, dropped past deadline, breaker opened): {expected:?}");
+    assert_eq!(resilience_of(&summarize(&trace)), expected);
+    assert!(expected.0 > 0 && expected.1 > 0 && expected.2 > 0 && expected.3 > 0);
+}
+
+#[test]
+fn a_run_cut_short_while_the_breaker_is_open_counts_up_to_its_end() {
+    // Product is down from 10 s: cut at 12.5 s, the breaker has opened and reads degrade.
+    let trace = run("request-response", 1, 12.5, RESILIENT, &[]);
+    let summary = summarize(&trace);
+    let expected = resilience_by_definition(&trace);
+    println!("cut at 12.5 s: {expected:?}");
+    assert_eq!(resilience_of(&summary), expected);
+    assert!(expected.3 >= 1 && expected.0 >= 1, "{expected:?}");
+    assert_eq!(summary.resilience.calls_while_breaker_open, 0);
+}
+
+#[test]
+fn runs_without_resilience_or_without_events_count_none() {
+    // An empty run, and request/response at its defaults: no fallback, deadline or breaker.
+    for (until_s, knobs) in [(0.001, RESILIENT), (30.0, &[][..])] {
+        let trace = run("request-response", 1, until_s, knobs, &[]);
+        let expected = resilience_by_definition(&trace);
+        assert_eq!(resilience_of(&summarize(&trace)), expected);
+        assert_eq!((expected.0, expected.2, expected.3), (0, 0, 0));
+    }
+    let empty = run("request-response", 1, 0.001, RESILIENT, &[]);
+    assert_eq!(resilience_by_definition(&empty), (0, 0, 0, 0));
 }

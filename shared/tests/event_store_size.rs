@@ -42,7 +42,7 @@ fn owned_string_bytes(event: &Event) -> usize {
         } => {
             let reason = match outcome {
                 Outcome::Ok => 0,
-                Outcome::Failed { reason } => reason.capacity(),
+                Outcome::Failed { reason } | Outcome::Degraded { reason } => reason.capacity(),
             };
             reason
                 + observed.capacity() * size_of::<shared::protocol::Observed>()

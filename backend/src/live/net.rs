@@ -46,6 +46,11 @@ impl Network {
         self.faults().heal(fault)
     }
 
+    /// How many times slower `service` works now ([`NetworkFaults::slow_factor`]).
+    pub fn slow_factor(&self, service: ServiceId) -> u32 {
+        self.faults().slow_factor(service)
+    }
+
     /// The fate of the next message from `from` to `to`.
     pub fn fate(&self, from: ServiceId, to: ServiceId) -> Fate {
         let faults = self.faults();

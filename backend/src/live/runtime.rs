@@ -763,6 +763,7 @@ impl Engine {
             return;
         };
         let mut ctx = Ctx::new(now, service, &mut node.rng, &mut node.tables, &mut self.ids);
+        ctx.slow_factor = self.network.slow_factor(service);
         machine.handle(input, &mut ctx);
         let effects = ctx.into_effects();
         let incarnation = node.incarnation;

@@ -25,6 +25,10 @@ pub fn ChartsPanel() -> impl IntoView {
                 <Chart charts=charts pick=|c: &Charts| c.latency.clone() id="chart-latency"/>
                 <Chart charts=charts pick=|c: &Charts| c.staleness.clone() id="chart-staleness"/>
                 <Chart charts=charts pick=|c: &Charts| c.queue_depth.clone() id="chart-queue"/>
+                // Only runs with a service of limited capacity have a utilisation to chart.
+                <Show when=move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some))>
+                    <Chart charts=charts pick=|c: &Charts| c.utilisation.clone() id="chart-utilisation"/>
+                </Show>
             </div>
         </section>
     }

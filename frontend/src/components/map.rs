@@ -120,6 +120,12 @@ pub fn ServiceMap() -> impl IntoView {
         })
         .unwrap_or_default()
     });
+    let circuits = Memo::new(move |_| {
+        clock.applied.get();
+        let t = now.get_untracked();
+        run.at(t, |_, state| view_model::open_circuits(state))
+            .unwrap_or_default()
+    });
     let dots = Memo::new(move |_| {
         let portrait = narrow.get();
         let reduced = reduced_motion.get();
@@ -271,7 +277,18 @@ pub fn ServiceMap() -> impl IntoView {
                                 .into_iter()
                                 .map(|(from, to, a, b)| {
                                     let selection = Selection::Link(name_of(from), name_of(to));
-                                    view! { <LinkLine selection=selection a=a b=b/> }
+                                    // A breaker on either direction of the link.
+                                    let circuit = Signal::derive(move || {
+                                        circuits.with(|open| {
+                                            open.iter()
+                                                .find(|(caller, callee, _)| {
+                                                    (*caller, *callee) == (from, to)
+                                                        || (*caller, *callee) == (to, from)
+                                                })
+                                                .map(|(_, _, state)| *state)
+                                        })
+                                    });
+                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }
                                 })
                                 .collect_view();
                             let boxes = infos
@@ -417,6 +434,10 @@ fn ServiceBox(
     let up = move || state().is_none_or(|s| s.up);
     let badge = move || state().and_then(|s| s.badge());
     let in_doubt = move || state().is_some_and(|s| s.queued == 0 && s.in_doubt > 0);
+    // A service's own load (busy workers, waiting requests) when no queue or doubt says more.
+    let load =
+        move || state().is_some_and(|s| s.queued == 0 && s.in_doubt == 0 && s.load.is_some());
+    let saturated = move || load() && state().is_some_and(|s| s.saturated());
     let (role, subtitle) = match info.role {
         ServiceRole::Client => ("client", "the users"),
         ServiceRole::Service => ("service", "own database"),
@@ -465,7 +486,7 @@ fn ServiceBox(
                 </g>
             </Show>
             <Show when=move || badge().is_some()>
-                <g class="badge queue-badge" class:in-doubt-badge=in_doubt transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
+                <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
                     // The pill grows with its text: one queue's count, or several queues'.
                     <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
                     <text x=move || format!("{:.0}", badge_width(&badge().unwrap_or_default()) / 2.0) y="15.5">
@@ -488,6 +509,8 @@ fn LinkLine(
     selection: Selection,
     a: crate::layout::Point,
     b: crate::layout::Point,
+    /// The state of a circuit breaker on this link when it is not closed (`open`, `half-open`).
+    circuit: Signal<Option<&'static str>>,
 ) -> impl IntoView {
     let selected = expect_context::<Selected>();
     let label = match &selection {
@@ -510,6 +533,10 @@ fn LinkLine(
         format!("{:.1}", b.y),
     );
     let data_link = selection.to_param();
+    let (mid_x, mid_y) = (
+        format!("{:.1}", (a.x + b.x) / 2.0),
+        format!("{:.1}", (a.y + b.y) / 2.0 - 8.0),
+    );
     view! {
         <g
             class="link-group"
@@ -528,7 +555,26 @@ fn LinkLine(
             }
         >
             <line class="link-hit" x1=x1.clone() y1=y1.clone() x2=x2.clone() y2=y2.clone()/>
-            <line class="link" x1=x1 y1=y1 x2=x2 y2=y2/>
+            <line
+                class="link"
+                class:circuit-open=move || circuit.get() == Some("open")
+                class:circuit-half-open=move || circuit.get() == Some("half-open")
+                x1=x1
+                y1=y1
+                x2=x2
+                y2=y2
+            />
+            {move || {
+                circuit
+                    .get()
+                    .map(|state| {
+                        view! {
+                            <text class="circuit-label" x=mid_x.clone() y=mid_y.clone() text-anchor="middle">
+                                {format!("breaker {state}")}
+                            </text>
+                        }
+                    })
+            }}
         </g>
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::components::delivery::DeliveryNumbers;
 use crate::state::{Clock, RunHandle};
-use crate::view_model::{self, MetricsView, OpLine};
+use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
 use shared::protocol::ServiceRole;
 
@@ -40,6 +40,14 @@ pub fn MetricsPanel() -> impl IntoView {
             .unwrap_or(false)
     });
     let ops = move || metrics.with(|m| m.as_ref().map(|m| m.ops.clone()).unwrap_or_default());
+    // Services given a capacity (workers, a time per request, a queue): how busy each has been.
+    let capacity = Memo::new(move |_| {
+        let t = clock.now.get();
+        run.at(t, |index, state| {
+            view_model::capacity(index.header(), state, t)
+        })
+        .unwrap_or_default()
+    });
     view! {
         <section class="metrics card" aria-labelledby="metrics-title">
             <h2 id="metrics-title">"Numbers so far"</h2>
@@ -100,6 +108,15 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 </Show>
+                <For each=move || capacity.get() key=|line: &CapacityLine| line.clone() let:line>
+                <div class="stat">
+                    <dt title="The share of its workers' time spent working so far; requests beyond its queue are shed (503 overloaded)">{format!("{} busy", line.name)}</dt>
+                    <dd>
+                        <span id=format!("metric-{}-utilisation", line.id_stem) class="big">{line.utilisation.clone()}</span>
+                        <span class="sub">{line.queue_and_shed.clone()}</span>
+                    </dd>
+                </div>
+                </For>
                 <Show when=move || has_copies.get()>
                 <div class="stat">
                     <dt title="Replication lag of the copy row furthest behind now: now minus when its source first wrote a version it has not applied">"Staleness now"</dt>

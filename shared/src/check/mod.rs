@@ -317,7 +317,9 @@ impl Checker {
                 }
             }
             Event::ServiceUp { .. }
+            | Event::CircuitChanged { .. }
             | Event::ServiceDown { .. }
+            | Event::ServiceLoad { .. }
             | Event::FaultBegins { .. }
             | Event::FaultEnds { .. }
             | Event::Narration { .. } => {}

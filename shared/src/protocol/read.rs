@@ -13,8 +13,9 @@
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
-    CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole, MessageKind, MsgId,
-    Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+    CircuitState, CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole,
+    MessageKind, MsgId, Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent,
+    TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -39,6 +40,7 @@ enum EventType {
     Dropped,
     RowWritten,
     QueueDepth,
+    ServiceLoad,
     OpStarted,
     OpFinished,
     EventHandled,
@@ -46,6 +48,7 @@ enum EventType {
     WriteAborted,
     FaultBegins,
     FaultEnds,
+    CircuitChanged,
     Narration,
     RunEnded,
 }
@@ -73,6 +76,9 @@ struct EventFields {
     version: Option<u64>,
     queue: Option<String>,
     depth: Option<u32>,
+    workers: Option<u32>,
+    busy: Option<u32>,
+    waiting: Option<u32>,
     name: Option<String>,
     client: Option<ServiceId>,
     outcome: Option<Outcome>,
@@ -86,6 +92,8 @@ struct EventFields {
     source_service: Option<ServiceId>,
     source_table: Option<String>,
     fault: Option<Fault>,
+    peer: Option<ServiceId>,
+    state: Option<CircuitState>,
 }
 
 fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
@@ -154,6 +162,12 @@ impl EventFields {
                 queue: required(f.queue, "queue")?,
                 depth: required(f.depth, "depth")?,
             },
+            EventType::ServiceLoad => Event::ServiceLoad {
+                service: required(f.service, "service")?,
+                workers: required(f.workers, "workers")?,
+                busy: required(f.busy, "busy")?,
+                waiting: required(f.waiting, "waiting")?,
+            },
             EventType::OpStarted => Event::OpStarted {
                 op: required(f.op, "op")?,
                 name: required(f.name, "name")?,
@@ -189,6 +203,11 @@ impl EventFields {
             EventType::FaultEnds => Event::FaultEnds {
                 fault: required(f.fault, "fault")?,
             },
+            EventType::CircuitChanged => Event::CircuitChanged {
+                service: required(f.service, "service")?,
+                peer: required(f.peer, "peer")?,
+                state: required(f.state, "state")?,
+            },
             EventType::Narration => Event::Narration {
                 text: required(f.text, "text")?,
             },
@@ -213,6 +232,7 @@ impl<'de> Deserialize<'de> for TraceEvent {
 enum OutcomeStatus {
     Ok,
     Failed,
+    Degraded,
 }
 
 /// Every field of an [`Outcome`].
@@ -228,6 +248,9 @@ impl<'de> Deserialize<'de> for Outcome {
         Ok(match f.status {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
+                reason: required(f.reason, "reason")?,
+            },
+            OutcomeStatus::Degraded => Outcome::Degraded {
                 reason: required(f.reason, "reason")?,
             },
         })
@@ -420,7 +443,8 @@ mod tests {
     use crate::scenario::{catalog, simulate};
     use std::collections::BTreeSet;
 
-    /// Every scenario, with one fault of each kind, so every kind of event and fault is written.
+    /// Every scenario, with one fault of each kind, and a service with a capacity, so every kind
+    /// of event and fault is written.
     fn traces() -> Vec<Trace> {
         catalog()
             .iter()
@@ -456,6 +480,21 @@ mod tests {
                 })
                 .unwrap()
             })
+            // A service with a capacity, so its load is written too.
+            .chain(std::iter::once(
+                simulate(&RunRequest {
+                    scenario: "request-response".into(),
+                    seed: 5,
+                    until_s: 5.0,
+                    knobs: [
+                        ("product_workers".to_string(), 1.0),
+                        ("product_service_ms".to_string(), 100.0),
+                    ]
+                    .into(),
+                    faults: vec![],
+                })
+                .unwrap(),
+            ))
             .collect()
     }
 
@@ -492,7 +531,7 @@ mod tests {
         }
         assert_eq!(
             types.len(),
-            17,
+            18,
             "every kind of event was written: {types:?}"
         );
         assert_eq!(fault_kinds.len(), 6, "every kind of fault: {fault_kinds:?}");

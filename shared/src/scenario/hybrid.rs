@@ -3,7 +3,8 @@
 //! through a cache with a TTL.
 
 use super::workload::{
-    LINK_LATENCY, copy_feed_broker, down_at, down_for, every, network, outage, setup,
+    CapacityKnobs, LINK_LATENCY, capacity_knobs, copy_feed_broker, down_at, down_for, every,
+    network, outage, setup, with_capacity,
 };
 use super::{KnobSpec, Knobs};
 use crate::protocol::{CopyDecl, ServiceId, ServiceRole};
@@ -92,6 +93,9 @@ const BROKER_DELAY: KnobSpec = KnobSpec {
 const DRIVER_DOWN_AT: KnobSpec = down_at("driver_down_at_s", "Driver down at", 15.0);
 const DRIVER_DOWN_FOR: KnobSpec = down_for("driver_down_for_s", "Driver down for", 5.0);
 
+/// Driver's capacity: workers, time per request, waiting queue (unlimited by default).
+pub const DRIVER_CAPACITY: CapacityKnobs = capacity_knobs!("driver", "Driver");
+
 pub const KNOBS: &[KnobSpec] = &[
     READS,
     RENAMES,
@@ -102,7 +106,15 @@ pub const KNOBS: &[KnobSpec] = &[
     BROKER_DELAY,
     DRIVER_DOWN_AT,
     DRIVER_DOWN_FOR,
+    DRIVER_CAPACITY.all()[0],
+    DRIVER_CAPACITY.all()[1],
+    DRIVER_CAPACITY.all()[2],
 ];
+
+/// Why these knob values do not go together, if they do not.
+pub fn refuse(knobs: &Knobs) -> Option<String> {
+    DRIVER_CAPACITY.refuse(knobs)
+}
 
 const CLIENT: ServiceId = ServiceId(0);
 const RIDE: ServiceId = ServiceId(1);
@@ -239,15 +251,18 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
                 Ride::new,
                 ride_tables(rng),
             ),
-            setup(
-                DRIVER,
-                "Driver",
-                ServiceRole::Service,
-                DriverConfig {
-                    broker: Some(BROKER),
-                },
-                Driver::new,
-                driver_tables(),
+            with_capacity(
+                setup(
+                    DRIVER,
+                    "Driver",
+                    ServiceRole::Service,
+                    DriverConfig {
+                        broker: Some(BROKER),
+                    },
+                    Driver::new,
+                    driver_tables(),
+                ),
+                DRIVER_CAPACITY.config(knobs),
             ),
             setup(
                 BROKER,

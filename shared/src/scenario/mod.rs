@@ -54,11 +54,17 @@ static CATALOG: [ScenarioSpec; 6] = [
         name: "request-response",
         title: "Request/response",
         lesson: "Order asks Product for every product name on every read. Each call adds a round trip, and when \
-                 Product is down or slow, Order's reads fail too: a cascading failure.",
+                 Product is down or slow, Order's reads fail too: a cascading failure. Give Product a capacity \
+                 (workers and a time per request): beyond it calls wait in its queue, then are refused \
+                 (503 overloaded), and the system delivers less than it is asked. Resilience knobs: \
+                 deadlines let Product drop work nobody waits for; retries without a retry budget \
+                 multiply the calls a struggling Product gets (a retry storm), a budget holds them \
+                 near none; a circuit breaker answers reads at once from Order's memory, degraded, \
+                 and probes until Product is back.",
         default_until_s: 30.0,
         knobs: request_response::KNOBS,
         build: request_response::build,
-        refuse: any_combination,
+        refuse: request_response::refuse,
     },
     ScenarioSpec {
         name: "duplication",
@@ -125,7 +131,7 @@ static CATALOG: [ScenarioSpec; 6] = [
         default_until_s: 30.0,
         knobs: hybrid::KNOBS,
         build: hybrid::build,
-        refuse: any_combination,
+        refuse: hybrid::refuse,
     },
 ];
 
@@ -280,7 +286,27 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
 /// Knobs added after traces were recorded and shared: at their default they are left out of the
 /// trace's header, so a run that does not use them keeps its trace, byte for byte, and its hash.
 /// A header without one of them means its default (as [`Knobs::resolve`] fills it in).
-const LEFT_OUT_AT_DEFAULT: &[&str] = &["protocol", "publish", "crash_after_write_pct"];
+const LEFT_OUT_AT_DEFAULT: &[&str] = &[
+    "protocol",
+    "publish",
+    "crash_after_write_pct",
+    "deadlines",
+    "retries",
+    "retry_backoff_ms",
+    "retry_budget_pct",
+    "breaker",
+    "breaker_failures",
+    "breaker_open_ms",
+    "product_workers",
+    "product_service_ms",
+    "product_queue_max",
+    "order_workers",
+    "order_service_ms",
+    "order_queue_max",
+    "driver_workers",
+    "driver_service_ms",
+    "driver_queue_max",
+];
 
 /// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
 /// their default.

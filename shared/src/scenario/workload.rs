@@ -5,8 +5,9 @@ use crate::protocol::{Fault, FaultSpec, LinkSpec, ServiceId, ServiceInfo, Servic
 use crate::rng::SimRng;
 use crate::service::{Row, Service};
 use crate::services::{
-    BrokerConfig, CrashAfterWrite, ORDERS_TABLE, Operation, PRODUCTS_TABLE, READ_ORDER_OP,
-    RENAME_PRODUCT_OP, Redelivery, RequestKind, Subscription, initial_product_name,
+    BrokerConfig, Capacity, CapacityConfig, CrashAfterWrite, ORDERS_TABLE, Operation,
+    PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, Redelivery, RequestKind, Subscription,
+    initial_product_name,
 };
 use crate::sim::ServiceSetup;
 use crate::time::Micros;
@@ -326,4 +327,131 @@ pub fn order_rows(products_per_order: u64, rng: &mut SimRng) -> Vec<(String, Str
             )
         })
         .collect()
+}
+
+/// The three knobs of a service's capacity, named after `service` (such as `product`): its
+/// workers (`{service}_workers`, 0 for unlimited), its mean service time per request
+/// (`{service}_service_ms`, 0 for instant: today's behaviour, the default) and its waiting queue
+/// (`{service}_queue_max`). At their defaults they are left out of the trace's header.
+pub struct CapacityKnobs {
+    /// `{service}_workers`.
+    pub workers: KnobSpec,
+    /// `{service}_service_ms`.
+    pub service_ms: KnobSpec,
+    /// `{service}_queue_max`.
+    pub queue_max: KnobSpec,
+}
+
+/// The largest worker pool and waiting queue a knob may ask for.
+pub const WORKERS_MAX: f64 = 256.0;
+/// The longest waiting queue a knob may ask for.
+pub const QUEUE_MAX_MAX: f64 = 10_000.0;
+/// The queue a service with workers gets unless told otherwise.
+pub const QUEUE_MAX_DEFAULT: f64 = 10.0;
+
+impl CapacityKnobs {
+    /// Every knob, for a scenario's list.
+    pub const fn all(&self) -> [KnobSpec; 3] {
+        [self.workers, self.service_ms, self.queue_max]
+    }
+
+    /// The capacity the knobs ask for; unlimited (wrapping nothing) at the defaults.
+    pub fn config(&self, knobs: &Knobs) -> CapacityConfig {
+        CapacityConfig {
+            workers: knobs.get(self.workers.name) as u32,
+            service_time: Micros::from_millis_f64(knobs.get(self.service_ms.name)),
+            queue_max: knobs.get(self.queue_max.name) as u32,
+        }
+    }
+
+    /// Why these knob values do not go together, if they do not: workers limit nothing while
+    /// requests take no time.
+    pub fn refuse(&self, knobs: &Knobs) -> Option<String> {
+        let config = self.config(knobs);
+        (config.workers > 0 && config.is_unlimited()).then(|| {
+            format!(
+                "{} = {} limits nothing while {} is 0 (requests take no time); give {} a time, \
+                 such as {}=50",
+                self.workers.name,
+                config.workers,
+                self.service_ms.name,
+                self.service_ms.name,
+                self.service_ms.name
+            )
+        })
+    }
+}
+
+/// The capacity knobs of the service `$service` (a name such as `"product"`), labelled `$label`.
+macro_rules! capacity_knobs {
+    ($service:literal, $label:literal) => {
+        $crate::scenario::workload::CapacityKnobs {
+            workers: $crate::scenario::KnobSpec {
+                name: concat!($service, "_workers"),
+                label: concat!($label, "'s workers"),
+                unit: "",
+                default: 0.0,
+                min: 0.0,
+                max: $crate::scenario::workload::WORKERS_MAX,
+                whole: true,
+                choices: &[],
+                help: concat!(
+                    "How many requests ",
+                    $label,
+                    " works on at once; more wait in its queue. 0 means unlimited."
+                ),
+            },
+            service_ms: $crate::scenario::KnobSpec {
+                name: concat!($service, "_service_ms"),
+                label: concat!($label, "'s time per request"),
+                unit: "ms",
+                default: 0.0,
+                min: 0.0,
+                max: 10_000.0,
+                whole: false,
+                choices: &[],
+                help: concat!(
+                    "How long ",
+                    $label,
+                    " works on each request, on average (drawn between half and 1.5 times it; \
+                     a slow fault multiplies it). 0 means it answers at once."
+                ),
+            },
+            queue_max: $crate::scenario::KnobSpec {
+                name: concat!($service, "_queue_max"),
+                label: concat!($label, "'s queue"),
+                unit: "",
+                default: $crate::scenario::workload::QUEUE_MAX_DEFAULT,
+                min: 0.0,
+                max: $crate::scenario::workload::QUEUE_MAX_MAX,
+                whole: true,
+                choices: &[],
+                help: concat!(
+                    "How many requests may wait for one of ",
+                    $label,
+                    "'s workers; one more is refused at once (503 overloaded)."
+                ),
+            },
+        }
+    };
+}
+pub(crate) use capacity_knobs;
+
+/// `setup` with a capacity in front of its machine, unless `capacity` is unlimited (then `setup`
+/// as it is, so the run's trace is what it was without the knobs).
+pub fn with_capacity(setup: ServiceSetup, capacity: CapacityConfig) -> ServiceSetup {
+    if capacity.is_unlimited() {
+        return setup;
+    }
+    let ServiceSetup {
+        info,
+        make,
+        initial_rows,
+    } = setup;
+    let name = info.name.clone();
+    ServiceSetup {
+        info,
+        make: Box::new(move || Box::new(Capacity::new(make(), capacity, &name))),
+        initial_rows,
+    }
 }

@@ -147,9 +147,11 @@ impl RequestKind {
         };
         let product = |source, product, version| seen(source, PRODUCTS_TABLE, product, version);
         match (self, answer) {
+            // A name a degraded read could not give (version 0) reflects no version of Product's.
             (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => Some(
                 items
                     .iter()
+                    .filter(|item| item.version > 0)
                     .map(|item| product(*source, item.product, item.version))
                     .collect(),
             ),
@@ -303,6 +305,18 @@ impl Service for Client {
                 };
                 let kind = &self.config.operations[pending.operation].request;
                 let (outcome, observed) = match (&answer.payload, kind.observed(&answer.payload)) {
+                    (
+                        Payload::OrderDetails {
+                            degraded: Some(reason),
+                            ..
+                        },
+                        Some(observed),
+                    ) => (
+                        Outcome::Degraded {
+                            reason: reason.clone(),
+                        },
+                        observed,
+                    ),
                     (_, Some(observed)) => (Outcome::Ok, observed),
                     (Payload::Failed { reason }, None) => (
                         Outcome::Failed {

@@ -1,6 +1,7 @@
 //! The services of the article, each a sans-IO state machine (see [`crate::service`]).
 
 mod broker;
+mod capacity;
 mod client;
 mod consumer;
 mod coordinator;
@@ -13,10 +14,12 @@ mod order;
 mod outbox;
 mod product;
 mod rename_participant;
+mod resilience;
 mod ride;
 mod shipping;
 
 pub use broker::{Broker, BrokerConfig, Redelivery, Subscription};
+pub use capacity::{Capacity, CapacityConfig, OVERLOADED_LABEL_PREFIX};
 pub use client::{
     CREATE_ORDER_OP, Client, ClientConfig, Operation, RATE_DRIVER_OP, READ_ORDER_OP, READ_RIDE_OP,
     RENAME_DRIVER_OP, RENAME_PRODUCT_OP, RequestKind, is_read_op,
@@ -37,8 +40,12 @@ pub use outbox::{
     CrashAfterWrite, MAX_OUTBOX_PENDING, OUTBOX_TABLE, Outbox, OutboxConfig, RELAY_BATCH_MAX,
     RELAY_EVERY,
 };
-pub use product::{Product, ProductConfig};
+pub use product::{DEADLINE_EXCEEDED_LABEL_PREFIX, Product, ProductConfig};
 pub use rename_participant::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_PREFIX};
+pub use resilience::{
+    Admission, BreakerConfig, CircuitBreaker, Resilience, RetryBudget, RetryBudgetConfig,
+    backoff_before,
+};
 pub use ride::{Ride, RideConfig, ride_row_value};
 
 /// Order's table of orders: key order id, value the comma-separated product ids.

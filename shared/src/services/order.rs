@@ -5,8 +5,9 @@
 
 use super::new_orders::{NewOrders, PublishOrders};
 use super::rename_participant::handle_coordinated_rename;
+use super::resilience::{Admission, CircuitBreaker, Resilience, RetryBudget, backoff_before};
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
-use crate::protocol::{DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
+use crate::protocol::{CircuitState, DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
 use std::collections::{BTreeMap, VecDeque};
@@ -22,6 +23,8 @@ pub enum ProductSource {
         call_timeout: Micros,
         /// Connections to Product: each read waiting on Product holds one.
         pool_size: usize,
+        /// Deadlines, retries and a circuit breaker on these calls; none by default.
+        resilience: Resilience,
     },
     /// Eventual consistency: read the local copy, which broker deliveries keep fresh.
     LocalCopy,
@@ -46,6 +49,16 @@ pub struct OrderConfig {
     pub refuse_updates_per_million: u32,
 }
 
+impl OrderConfig {
+    /// The resilience of its calls to Product, when it calls Product.
+    fn resilience(&self) -> Option<&Resilience> {
+        match &self.source {
+            ProductSource::CallProduct { resilience, .. } => Some(resilience),
+            _ => None,
+        }
+    }
+}
+
 /// A read waiting on Product.
 #[derive(Debug)]
 struct PendingRead {
@@ -53,7 +66,35 @@ struct PendingRead {
     products: Vec<u64>,
     items: Vec<ProductName>,
     timer: TimerId,
+    /// Retries made for the product being asked for now.
+    retries: u32,
+    /// Whether the call out now is the circuit breaker's probe.
+    probe: bool,
+    /// Names answered from the fallback: remembered, and unavailable.
+    remembered: u32,
+    unavailable: u32,
 }
+
+impl PendingRead {
+    fn new(request: &Envelope, products: Vec<u64>) -> PendingRead {
+        PendingRead {
+            request: request.clone(),
+            products,
+            items: Vec::new(),
+            timer: TimerId(0),
+            retries: 0,
+            probe: false,
+            remembered: 0,
+            unavailable: 0,
+        }
+    }
+}
+
+/// The name a degraded read shows for a product Order has no memory of.
+pub const NAME_UNAVAILABLE: &str = "name unavailable";
+
+/// Product names Order remembers for its breaker's fallback, at most.
+const REMEMBERED_NAMES_MAX: usize = 10_000;
 
 /// Reads that wait for a free connection at most; more fail at once. Ten times the largest pool.
 pub const POOL_WAITING_MAX: usize = 640;
@@ -80,6 +121,18 @@ pub struct Order {
     explained_event: bool,
     /// New orders and their publishes not yet confirmed.
     new_orders: NewOrders,
+    /// The circuit breaker on calls to Product, if configured.
+    breaker: Option<CircuitBreaker>,
+    /// The retry budget, if configured.
+    budget: Option<RetryBudget>,
+    /// Reads waiting out a backoff before retrying, by the timer that ends it.
+    retry_by_timer: BTreeMap<TimerId, PendingRead>,
+    /// The last name Product gave for each product, in memory (lost on a crash): the
+    /// breaker's fallback.
+    remembered: BTreeMap<u64, ProductName>,
+    /// Whether retries, and an exhausted budget, have been explained in this stretch.
+    explained_retry: bool,
+    budget_exhausted: bool,
 }
 
 impl Order {
@@ -94,8 +147,140 @@ impl Order {
             explained_read: false,
             explained_event: false,
             new_orders: NewOrders::new(config.publish_orders),
+            breaker: config
+                .resilience()
+                .and_then(|r| r.breaker)
+                .map(CircuitBreaker::new),
+            budget: config
+                .resilience()
+                .and_then(|r| r.budget)
+                .map(RetryBudget::new),
+            retry_by_timer: BTreeMap::new(),
+            remembered: BTreeMap::new(),
+            explained_retry: false,
+            budget_exhausted: false,
             config,
         }
+    }
+
+    fn product_service(&self) -> Option<ServiceId> {
+        match self.config.source {
+            ProductSource::CallProduct { product, .. } => Some(product),
+            _ => None,
+        }
+    }
+
+    /// Records and narrates a change of the breaker's state.
+    fn circuit_changed(&self, state: CircuitState, ctx: &mut Ctx<'_>) {
+        let (Some(peer), Some(resilience)) = (self.product_service(), self.config.resilience())
+        else {
+            return;
+        };
+        let (failures, open_for) = resilience
+            .breaker
+            .map_or((0, Micros::ZERO), |b| (b.failures, b.open_for));
+        ctx.record(Event::CircuitChanged {
+            service: ctx.me,
+            peer,
+            state,
+        });
+        ctx.narrate(match state {
+            CircuitState::Open => format!(
+                "Order's circuit breaker on Product is open (after {failures} failed calls in a row, or a failed probe): for {open_for} reads do not call Product — they answer at once with the names Order remembers, or 'name unavailable', marked degraded."
+            ),
+            CircuitState::HalfOpen => "Order's circuit breaker is half-open: one read's call goes to Product as a probe; the other reads still get the fallback.".to_string(),
+            CircuitState::Closed => "The probe came back: Order's circuit breaker closes, and reads call Product again.".to_string(),
+        });
+    }
+
+    /// The breaker's word on a call about to be made (always yes without a breaker).
+    fn admit(&mut self, ctx: &mut Ctx<'_>) -> Admission {
+        let Some(breaker) = self.breaker.as_mut() else {
+            return Admission::Call;
+        };
+        let admission = breaker.admit(ctx.now);
+        if admission == Admission::Probe {
+            self.circuit_changed(CircuitState::HalfOpen, ctx);
+        }
+        admission
+    }
+
+    /// The fallback for `product`: the name Order remembers, or none.
+    fn fallback(&self, pending: &mut PendingRead, product: u64) -> ProductName {
+        match self.remembered.get(&product) {
+            Some(name) => {
+                pending.remembered += 1;
+                name.clone()
+            }
+            None => {
+                pending.unavailable += 1;
+                ProductName {
+                    product,
+                    name: NAME_UNAVAILABLE.to_string(),
+                    version: 0,
+                }
+            }
+        }
+    }
+
+    /// A call to Product failed: retry it after a backoff if retries and the budget allow, else
+    /// answer the product from the fallback if the breaker is no longer closed, else fail the
+    /// read as without resilience.
+    fn call_failed(&mut self, mut pending: PendingRead, reason: String, ctx: &mut Ctx<'_>) {
+        let Some(resilience) = self.config.resilience().cloned() else {
+            return;
+        };
+        let was_probe = std::mem::take(&mut pending.probe);
+        if let Some(state) = self
+            .breaker
+            .as_mut()
+            .and_then(|breaker| breaker.failed(was_probe, ctx.now))
+        {
+            self.circuit_changed(state, ctx);
+        }
+        if pending.retries < resilience.retries {
+            let allowed = self
+                .budget
+                .as_mut()
+                .is_none_or(|budget| budget.try_retry(ctx.now));
+            if allowed {
+                self.budget_exhausted = false;
+                pending.retries += 1;
+                let delay = backoff_before(pending.retries, resilience.backoff, ctx.rng);
+                if !self.explained_retry {
+                    self.explained_retry = true;
+                    ctx.narrate(format!(
+                        "Order retries its call to Product ({reason}) after a backoff of {delay} — retry {} of at most {}; each retry doubles the backoff, with jitter. Every retry is one more request for Product.",
+                        pending.retries, resilience.retries
+                    ));
+                }
+                let timer = ctx.set_timer(delay);
+                self.retry_by_timer.insert(timer, pending);
+                return;
+            }
+            if !self.budget_exhausted {
+                self.budget_exhausted = true;
+                let percent = resilience.budget.map_or(0, |b| b.percent);
+                ctx.narrate(format!(
+                    "Order's retry budget is spent: retries may be at most {percent} % of its calls over the last window, so this call is not retried — a struggling Product is not sent a storm of retries."
+                ));
+            }
+        }
+        if self
+            .breaker
+            .as_ref()
+            .is_some_and(|breaker| breaker.state() != CircuitState::Closed)
+        {
+            let Some(&product) = pending.products.get(pending.items.len()) else {
+                return;
+            };
+            let item = self.fallback(&mut pending, product);
+            pending.items.push(item);
+            pending.retries = 0;
+            self.call_next_product(pending, ctx);
+            return;
+        }
+        self.fail_read(pending, reason, ctx);
     }
 
     fn read_order(&mut self, request: &Envelope, order: u64, ctx: &mut Ctx<'_>) {
@@ -148,19 +333,21 @@ impl Order {
                         }
                     })
                     .collect();
-                ctx.reply(request, Payload::OrderDetails { order, items });
+                ctx.reply(
+                    request,
+                    Payload::OrderDetails {
+                        order,
+                        items,
+                        degraded: None,
+                    },
+                );
             }
             ProductSource::CallProduct {
                 pool_size,
                 call_timeout,
                 ..
             } => {
-                let pending = PendingRead {
-                    request: request.clone(),
-                    products,
-                    items: Vec::new(),
-                    timer: TimerId(0),
-                };
+                let pending = PendingRead::new(request, products);
                 if self.connections_in_use < pool_size {
                     self.connections_in_use += 1;
                     self.call_next_product(pending, ctx);
@@ -203,40 +390,77 @@ impl Order {
     }
 
     /// Calls Product for the next product of the read, or answers the read when all are in.
+    /// Products the circuit breaker keeps it from calling are answered from the fallback.
     fn call_next_product(&mut self, mut pending: PendingRead, ctx: &mut Ctx<'_>) {
         let ProductSource::CallProduct {
             product: product_service,
             call_timeout,
+            ref resilience,
             ..
         } = self.config.source
         else {
             return;
         };
-        let Some(&next) = pending.products.get(pending.items.len()) else {
-            let order = match pending.request.payload {
-                Payload::ReadOrder { order } => order,
-                _ => 0,
+        let deadlines = resilience.deadlines;
+        let next = loop {
+            let Some(&next) = pending.products.get(pending.items.len()) else {
+                self.answer_read(pending, ctx);
+                return;
             };
-            self.in_failure_streak = false;
-            ctx.reply(
-                &pending.request,
-                Payload::OrderDetails {
-                    order,
-                    items: pending.items,
-                },
-            );
-            self.release_connection(ctx);
-            return;
+            match self.admit(ctx) {
+                Admission::Refuse => {
+                    let item = self.fallback(&mut pending, next);
+                    pending.items.push(item);
+                    pending.retries = 0;
+                }
+                admission => {
+                    pending.probe = admission == Admission::Probe;
+                    break next;
+                }
+            }
         };
+        if pending.retries == 0
+            && let Some(budget) = self.budget.as_mut()
+        {
+            budget.first_attempt(ctx.now);
+        }
         let call = ctx.send(
             product_service,
-            Payload::GetProduct { product: next },
+            Payload::GetProduct {
+                product: next,
+                deadline: deadlines.then(|| ctx.now + call_timeout),
+            },
             pending.request.op,
             Some(pending.request.id),
         );
         pending.timer = ctx.set_timer(call_timeout);
         self.call_by_timer.insert(pending.timer, call);
         self.pending_by_call.insert(call, pending);
+    }
+
+    /// Every product is in: answers the read (degraded if any name is a fallback) and frees its
+    /// connection.
+    fn answer_read(&mut self, pending: PendingRead, ctx: &mut Ctx<'_>) {
+        let order = match pending.request.payload {
+            Payload::ReadOrder { order } => order,
+            _ => 0,
+        };
+        self.in_failure_streak = false;
+        let degraded = (pending.remembered + pending.unavailable > 0).then(|| {
+            format!(
+                "circuit open: {} name(s) remembered by Order, {} unavailable",
+                pending.remembered, pending.unavailable
+            )
+        });
+        ctx.reply(
+            &pending.request,
+            Payload::OrderDetails {
+                order,
+                items: pending.items,
+                degraded,
+            },
+        );
+        self.release_connection(ctx);
     }
 
     fn take_pending(&mut self, call: MsgId) -> Option<PendingRead> {
@@ -333,14 +557,29 @@ impl Service for Order {
                     else {
                         return; // An answer after its timeout: the read already failed.
                     };
+                    let was_probe = std::mem::take(&mut pending.probe);
+                    if let Some(state) = self
+                        .breaker
+                        .as_mut()
+                        .and_then(|breaker| breaker.succeeded(was_probe))
+                    {
+                        self.circuit_changed(state, ctx);
+                    }
+                    if self.breaker.is_some()
+                        && (self.remembered.len() < REMEMBERED_NAMES_MAX
+                            || self.remembered.contains_key(&item.product))
+                    {
+                        self.remembered.insert(item.product, item.clone());
+                    }
                     pending.items.push(item.clone());
+                    pending.retries = 0;
                     self.call_next_product(pending, ctx);
                 }
                 Payload::Failed { reason } => {
                     if let Some(pending) =
                         message.caused_by.and_then(|call| self.take_pending(call))
                     {
-                        self.fail_read(pending, format!("Product answered: {reason}"), ctx);
+                        self.call_failed(pending, format!("Product answered: {reason}"), ctx);
                     }
                 }
                 Payload::UpdateProductName(update) => {
@@ -356,6 +595,10 @@ impl Service for Order {
             },
             Input::Timer(timer) => {
                 if self.new_orders.timer(timer, ctx) {
+                    return;
+                }
+                if let Some(pending) = self.retry_by_timer.remove(&timer) {
+                    self.call_next_product(pending, ctx);
                     return;
                 }
                 let gave_up = self
@@ -381,12 +624,12 @@ impl Service for Order {
                     (self.take_pending(call), &self.config.source)
                 {
                     let reason = format!("Product did not answer within {call_timeout}");
-                    self.fail_read(pending, reason, ctx);
+                    self.call_failed(pending, reason, ctx);
                 }
             }
             Input::Refused(call) => {
                 if let Some(pending) = self.take_pending(call) {
-                    self.fail_read(
+                    self.call_failed(
                         pending,
                         "Product is down (connection refused)".to_string(),
                         ctx,

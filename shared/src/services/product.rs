@@ -11,6 +11,10 @@ use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
+/// How the label of Product's refusal of a lookup whose deadline had passed begins: the
+/// trace's count of work dropped because its caller had already given up.
+pub const DEADLINE_EXCEEDED_LABEL_PREFIX: &str = "503 deadline exceeded";
+
 /// How Product is wired.
 #[derive(Clone, Debug)]
 pub struct ProductConfig {
@@ -89,6 +93,8 @@ pub struct Product {
     call_by_timer: BTreeMap<TimerId, MsgId>,
     /// Whether the first rename has been explained yet.
     explained_rename: bool,
+    /// Whether the last lookup was dropped for its deadline, so a run of them is narrated once.
+    dropping_late_lookups: bool,
     /// The outbox's relay, when renames go through one.
     outbox: Option<Outbox>,
 }
@@ -102,7 +108,45 @@ impl Product {
             pending_by_call: BTreeMap::new(),
             call_by_timer: BTreeMap::new(),
             explained_rename: false,
+            dropping_late_lookups: false,
         }
+    }
+
+    /// Answers a lookup, unless its caller's deadline has passed: then the work is dropped
+    /// undone and the refusal says so (the caller is no longer waiting for it).
+    fn look_up(
+        &mut self,
+        request: &Envelope,
+        product: u64,
+        deadline: Option<Micros>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if let Some(deadline) = deadline.filter(|deadline| ctx.now > *deadline) {
+            let late = ctx.now.saturating_sub(deadline);
+            if !self.dropping_late_lookups {
+                self.dropping_late_lookups = true;
+                ctx.narrate(format!(
+                    "Product drops the lookup of product {product} without doing it: its caller gave up {late} ago (the deadline came with the call). Work nobody waits for is not done — until lookups arrive in time again."
+                ));
+            }
+            // The prefix is the label's start: `DEADLINE_EXCEEDED_LABEL_PREFIX`.
+            let reason =
+                format!("deadline exceeded: the caller gave up {late} ago; dropped undone");
+            ctx.reply(request, Payload::Failed { reason });
+            return;
+        }
+        self.dropping_late_lookups = false;
+        let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {
+            Some(row) => Payload::ProductInfo(ProductName {
+                product,
+                name: row.value,
+                version: row.version,
+            }),
+            None => Payload::Failed {
+                reason: format!("no product {product}"),
+            },
+        };
+        ctx.reply(request, answer);
     }
 
     fn rename(&mut self, request: &Envelope, product: u64, name: &str, ctx: &mut Ctx<'_>) {
@@ -238,18 +282,8 @@ impl Service for Product {
                     ctx,
                 ) => {}
             Input::Message(message) => match &message.payload {
-                Payload::GetProduct { product } => {
-                    let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {
-                        Some(row) => Payload::ProductInfo(ProductName {
-                            product: *product,
-                            name: row.value,
-                            version: row.version,
-                        }),
-                        None => Payload::Failed {
-                            reason: format!("no product {product}"),
-                        },
-                    };
-                    ctx.reply(message, answer);
+                Payload::GetProduct { product, deadline } => {
+                    self.look_up(message, *product, *deadline, ctx);
                 }
                 Payload::RenameProduct { product, name } => {
                     self.rename(message, *product, name, ctx);
