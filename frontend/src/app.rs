@@ -37,7 +37,7 @@ pub fn App() -> impl IntoView {
         p.set_looping(config.looping);
     });
     let selected = Selected::new(run, config.selection.clone());
-    let views = ShownViews(RwSignal::new(config.views.clone()));
+    let views = ShownViews(RwSignal::new(config.views));
     let settings = Settings {
         config: RwSignal::new(config),
         form_epoch: RwSignal::new(0),

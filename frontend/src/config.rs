@@ -8,6 +8,7 @@
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, valid_speed};
 use crate::selection::Selection;
+use shared::ordered::CollectOrdered;
 use shared::protocol::RunRequest;
 use shared::scenario::{ScenarioSpec, catalog};
 use std::collections::BTreeMap;
@@ -108,50 +109,60 @@ impl View {
     fn parse(text: &str) -> Option<View> {
         View::ALL.into_iter().find(|v| v.as_str() == text)
     }
+
+    /// Its bit in [`Views`]: its place in [`View::ALL`], which is also its declaration order.
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
 }
 
-/// Which views are shown.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Views(std::collections::BTreeSet<View>);
+/// Which views are shown: one bit per view, by its place in [`View::ALL`] (a bit set rather
+/// than a `BTreeSet`, whose code the page would carry for this one small type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Views(u8);
 
 impl Views {
     /// Every view: the full page.
     pub fn all() -> Views {
-        Views(View::ALL.into_iter().collect())
+        Views((1 << View::ALL.len()) - 1)
     }
 
     /// Only the map: what an embed shows unless told otherwise.
     pub fn embedded() -> Views {
-        Views([View::Map].into_iter().collect())
+        Views(View::Map.bit())
     }
 
     /// True when `view` is shown.
     pub fn shows(&self, view: View) -> bool {
-        self.0.contains(&view)
+        self.0 & view.bit() != 0
     }
 
     /// Shows or hides `view`.
     pub fn set(&mut self, view: View, shown: bool) {
         if shown {
-            self.0.insert(view);
+            self.0 |= view.bit();
         } else {
-            self.0.remove(&view);
+            self.0 &= !view.bit();
         }
     }
 
     /// The URL value: view names joined by commas, in layout order.
     pub fn to_param(&self) -> String {
-        let names: Vec<&str> = self.0.iter().map(|v| v.as_str()).collect();
+        let names: Vec<&str> = View::ALL
+            .into_iter()
+            .filter(|view| self.shows(*view))
+            .map(View::as_str)
+            .collect();
         names.join(",")
     }
 
     /// Reads [`Views::to_param`]'s text; `None` when any name is unknown.
     pub fn parse(text: &str) -> Option<Views> {
-        text.split(',')
-            .filter(|name| !name.is_empty())
-            .map(View::parse)
-            .collect::<Option<_>>()
-            .map(Views)
+        let mut views = Views(0);
+        for name in text.split(',').filter(|name| !name.is_empty()) {
+            views.set(View::parse(name)?, true);
+        }
+        Some(views)
     }
 }
 
@@ -216,7 +227,7 @@ impl RunConfig {
                 .knobs
                 .iter()
                 .map(|knob| (knob.name.to_string(), knob.default))
-                .collect(),
+                .collect_map(),
             faults: Vec::new(),
             trace_url: None,
             looping: false,
@@ -547,6 +558,25 @@ mod tests {
         check("sel=zone:4", "sel=zone:4");
         check("loop=maybe", "loop=maybe");
         check("bench=500", "bench=500");
+    }
+
+    #[test]
+    fn each_view_has_its_own_bit_in_layout_order() {
+        for (place, view) in View::ALL.into_iter().enumerate() {
+            assert_eq!(view as usize, place, "{view:?}");
+        }
+        let mut views = Views::embedded();
+        views.set(View::Log, true);
+        views.set(View::Anomalies, true);
+        assert_eq!(views.to_param(), "map,anomalies,log");
+        assert_eq!(Views::parse("log,map,anomalies"), Some(views));
+        views.set(View::Map, false);
+        assert!(!views.shows(View::Map) && views.shows(View::Log));
+        assert_eq!(Views::parse("map,radar"), None);
+        assert_eq!(
+            Views::all().to_param(),
+            "map,anomalies,sequence,charts,metrics,tables,log"
+        );
     }
 
     #[test]

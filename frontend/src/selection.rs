@@ -6,6 +6,7 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
+use shared::ordered::CollectOrdered;
 use shared::protocol::{Event, MsgId, OpId, ServiceId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,8 +92,10 @@ pub struct Highlight {
     pub messages: BTreeSet<MsgId>,
     /// The operation they serve, when there is one.
     pub op: Option<OpId>,
-    /// Highlighted events, by their position in the trace: an anomaly's proof.
-    pub events: BTreeSet<usize>,
+    /// Highlighted events, by their position in the trace, ascending and each once: an anomaly's
+    /// proof, a handful (a `Vec` rather than a `BTreeSet`, whose code the page would carry
+    /// for this type alone).
+    pub events: Vec<usize>,
 }
 
 impl Highlight {
@@ -111,17 +114,17 @@ pub fn services_involved(
 ) -> BTreeSet<ServiceId> {
     match selection {
         Selection::Nothing => BTreeSet::new(),
-        Selection::Service(_) => selection.service(index).into_iter().collect(),
+        Selection::Service(_) => selection.service(index).into_iter().collect_set(),
         Selection::Link(..) => selection
             .link(index)
-            .map(|(a, b)| BTreeSet::from([a, b]))
+            .map(|(a, b)| [a, b].into_iter().collect_set())
             .unwrap_or_default(),
         Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg))
             .flat_map(|span| [span.from, span.to])
-            .collect(),
+            .collect_set(),
     }
 }
 
@@ -140,9 +143,9 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                 .spans()
                 .filter(|s| s.op == Some(*op))
                 .map(|s| s.msg)
-                .collect(),
+                .collect_set(),
             op: Some(*op),
-            events: BTreeSet::new(),
+            events: Vec::new(),
         },
         Selection::Anomaly(position) => anomaly_proof(index, *position),
         Selection::Service(_) | Selection::Link(..) => {
@@ -159,9 +162,9 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                             || on_link(s.from, s.to)
                     })
                     .map(|s| s.msg)
-                    .collect(),
+                    .collect_set(),
                 op: None,
-                events: BTreeSet::new(),
+                events: Vec::new(),
             }
         }
     }
@@ -207,7 +210,7 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
             children.entry(parent).or_default().push(s.msg);
         }
     }
-    let mut messages = BTreeSet::from([msg]);
+    let mut messages = [msg].into_iter().collect_set();
     // Up to the root.
     let mut cursor = span.caused_by;
     while let Some(parent) = cursor {
@@ -228,7 +231,7 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     Highlight {
         messages,
         op: span.op,
-        events: BTreeSet::new(),
+        events: Vec::new(),
     }
 }
 
@@ -275,7 +278,12 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     Highlight {
         messages,
         op: None,
-        events: anomaly.events.iter().copied().collect(),
+        events: {
+            let mut events = anomaly.events.clone();
+            events.sort_unstable();
+            events.dedup();
+            events
+        },
     }
 }
 
@@ -421,7 +429,7 @@ mod tests {
         let anomalies = index.anomalies().anomalies();
         assert_eq!(anomalies.len(), 2, "{anomalies:?}");
         let lit = highlight(&index, &Selection::Anomaly(0));
-        assert_eq!(lit.events, BTreeSet::from([62, 65, 70]));
+        assert_eq!(lit.events, vec![62, 65, 70]);
         // Its proof names two operations (op 3's rename, op 4's read): their messages light up.
         let ops: BTreeSet<OpId> = lit
             .messages

@@ -114,7 +114,7 @@ pub fn build(
         .latest_spans_touching(start, t, ARROWS_MAX)
         .filter(|span| (span.from.0 as usize) < n && (span.to.0 as usize) < n)
         .collect();
-    shown.sort_by_key(|span| span.msg);
+    shared::ordered::sort_by_key(&mut shown, |span| span.msg);
     let arrows: Vec<Arrow> = shown
         .into_iter()
         .map(|span| {

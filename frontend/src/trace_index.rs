@@ -529,7 +529,7 @@ impl TraceIndex {
             .chain(open)
             .filter_map(|i| flight_at(self.span_at(i), t, drop_flash, expected_hop))
             .collect();
-        flights.sort_by_key(|f| f.msg);
+        shared::ordered::sort_by_key(&mut flights, |f| f.msg);
         flights
     }
 

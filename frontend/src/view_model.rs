@@ -248,7 +248,7 @@ pub fn tables(
                     }
                 })
                 .collect();
-            lines.sort_by(|a, b| key_order(&a.key, &b.key));
+            shared::ordered::sort_by(&mut lines, |a, b| key_order(&a.key, &b.key));
             views.push(TableView {
                 service,
                 service_name: service_name.clone(),
@@ -388,8 +388,13 @@ fn read_calls(state: &WorldState) -> Option<CallsLine> {
 /// The metrics at `now`.
 pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
     let m = &state.metrics;
-    let mut names: Vec<&str> = m.ops.keys().map(String::as_str).collect();
-    names.sort_by_key(|name| (!is_read_op(name), name.to_string()));
+    // Reads first, each group in name order (the map's own): a partition, not a sort.
+    let (mut names, others): (Vec<&str>, Vec<&str>) = m
+        .ops
+        .keys()
+        .map(String::as_str)
+        .partition(|name| is_read_op(name));
+    names.extend(others);
     let no_stats = OpStats::default();
     let ops = names
         .into_iter()

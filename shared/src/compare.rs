@@ -3,6 +3,7 @@
 //! owner of the names down for a while.
 
 use crate::metrics::summarize;
+use crate::ordered::CollectOrdered;
 use crate::protocol::{Comparison, ComparisonRow, RunRequest, RunSummary};
 use crate::scenario::{ScenarioError, catalog, find, simulate};
 use crate::services::{READ_ORDER_OP, RENAME_PRODUCT_OP};
@@ -167,7 +168,7 @@ pub fn requests(seed: u64) -> Vec<RunRequest> {
                 .chain(pattern.knobs)
                 .filter(|(name, _)| spec.knobs.iter().any(|knob| knob.name == *name))
                 .map(|(name, value)| (name.to_string(), *value))
-                .collect();
+                .collect_map();
             let healthy = RunRequest {
                 scenario: pattern.scenario.to_string(),
                 seed,
@@ -261,7 +262,7 @@ fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> Comparison
             .knobs
             .iter()
             .map(|(name, value)| (name.to_string(), *value))
-            .collect(),
+            .collect_map(),
         read_p50_us: read.p50_us,
         read_p99_us: read.p99_us,
         write_p50_us: write.p50_us,

@@ -11,6 +11,7 @@ pub mod fold;
 pub mod in_force;
 pub mod metrics;
 pub mod network;
+pub mod ordered;
 pub mod protocol;
 pub mod rng;
 pub mod scenario;

@@ -19,6 +19,7 @@ pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
+use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
@@ -294,7 +295,7 @@ impl Metrics {
                 })
             })
             .map(|seen| seen.source_table.clone())
-            .collect()
+            .collect_set()
     }
 
     /// Operations still running.
@@ -372,11 +373,11 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                     .began_while_down
                     .iter()
                     .map(|(service, counts)| (service_name(&trace.header, *service), *counts))
-                    .collect(),
+                    .collect_map(),
             };
             (name.clone(), summary)
         })
-        .collect();
+        .collect_map();
     RunSummary {
         scenario: trace.header.scenario.clone(),
         seed: trace.header.seed,
@@ -405,7 +406,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .queue_depth_max
             .iter()
             .map(|((_, queue), depth)| (queue.clone(), *depth))
-            .collect(),
+            .collect_map(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
         coordination: CoordinationSummary {
             rollbacks_sent: metrics.coordination.rollbacks_sent,
@@ -435,7 +436,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 };
                 (name.clone(), summary)
             })
-            .collect(),
+            .collect_map(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
         capacity: metrics.loads.summaries(&trace.header, state.now),

@@ -10,6 +10,7 @@
 //! ended normally (`run_ended` with `reached_until`), because before that they may still resolve:
 //! a confirmed event never applied, and a copy left diverged by a coordinated update.
 
+use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
@@ -682,7 +683,7 @@ fn event_kind(event_id: &str) -> &str {
 /// How many anomalies of each kind, every kind listed (zeros included).
 pub fn counts(anomalies: &[Anomaly]) -> BTreeMap<AnomalyKind, u64> {
     let mut counts: BTreeMap<AnomalyKind, u64> =
-        AnomalyKind::ALL.iter().map(|kind| (*kind, 0)).collect();
+        AnomalyKind::ALL.iter().map(|kind| (*kind, 0)).collect_map();
     for anomaly in anomalies {
         *counts.entry(anomaly.kind).or_default() += 1;
     }
@@ -694,7 +695,7 @@ pub fn counts_by_name(anomalies: &[Anomaly]) -> BTreeMap<String, u64> {
     counts(anomalies)
         .into_iter()
         .map(|(kind, count)| (kind.name().to_string(), count))
-        .collect()
+        .collect_map()
 }
 
 /// Checks a whole trace: every anomaly, in the order found.

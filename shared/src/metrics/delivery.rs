@@ -2,6 +2,7 @@
 //! many arrived twice — applied again, or dropped by an idempotent consumer. (How deep each queue
 //! got is [`super::Metrics::queue_depth_max`].)
 
+use crate::ordered::CollectOrdered;
 use crate::protocol::{ConsumerSummary, ServiceId, TraceHeader};
 use crate::time::Micros;
 use std::collections::BTreeMap;
@@ -119,7 +120,7 @@ impl DeliveryStats {
                 };
                 (name, summary)
             })
-            .collect()
+            .collect_map()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Knobs: the numbers a person turns to change a scenario, each with a unit, a range and a default.
 
 use super::{ScenarioError, ScenarioSpec};
+use crate::ordered::CollectOrdered;
 use std::collections::BTreeMap;
 
 /// One knob of a scenario.
@@ -108,7 +109,7 @@ impl Knobs {
                     given.get(knob.name).copied().unwrap_or(knob.default),
                 )
             })
-            .collect();
+            .collect_map();
         let knobs = Knobs { values };
         match (spec.refuse)(&knobs) {
             Some(reason) => Err(ScenarioError::KnobsConflict {

@@ -273,7 +273,7 @@ pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
         world.faults.push(parse_fault(text, &services)?);
     }
     // Stable, so faults starting together keep the order they were given in.
-    world.faults.sort_by_key(|spec| spec.at);
+    crate::ordered::sort_by_key(&mut world.faults, |spec| spec.at);
     let run = RunInfo {
         scenario: spec.name.to_string(),
         seed: request.seed,

@@ -164,7 +164,7 @@ impl Broker {
                     })
                 })
                 .collect();
-            items.sort_by_key(|item| item.tag);
+            crate::ordered::sort_by_key(&mut items, |item| item.tag);
             if let Some(head) = items.first_mut() {
                 head.delivered_before = true;
             }
