@@ -281,6 +281,12 @@ impl Times {
     }
 }
 
+/// An event as the store holds it (see [`EventStore::stored`]).
+enum Stored<'a> {
+    Compact(Record),
+    Whole(&'a Event),
+}
+
 /// Up to [`CHUNK_EVENTS`] events: their times, their records and their reads' observations.
 #[derive(Clone, Debug)]
 struct Chunk {
@@ -426,34 +432,32 @@ impl EventStore {
         self.iter().collect()
     }
 
-    /// The text of event `index` if it is a narration, without decoding anything else.
-    pub fn narration(&self, index: usize) -> Option<&str> {
+    /// Event `index` as stored: its compact record, or the whole event when it was kept whole.
+    fn stored(&self, index: usize) -> Option<Stored<'_>> {
         if index >= self.len {
             return None;
         }
         let (chunk, i) = self.locate(index);
-        match chunk.records[i] {
-            Record::Narration { text } => Some(self.strings.get(text)),
-            Record::Other { index } => match &self.others[index as usize].event {
-                Event::Narration { text } => Some(text),
-                _ => None,
-            },
+        Some(match chunk.records[i] {
+            Record::Other { index } => Stored::Whole(&self.others[index as usize].event),
+            record => Stored::Compact(record),
+        })
+    }
+
+    /// The text of event `index` if it is a narration, without decoding anything else.
+    pub fn narration(&self, index: usize) -> Option<&str> {
+        match self.stored(index)? {
+            Stored::Compact(Record::Narration { text }) => Some(self.strings.get(text)),
+            Stored::Whole(Event::Narration { text }) => Some(text),
             _ => None,
         }
     }
 
     /// The reason, if event `index` is a message's drop; read without decoding the event.
     pub fn drop_reason(&self, index: usize) -> Option<DropReason> {
-        if index >= self.len {
-            return None;
-        }
-        let (chunk, i) = self.locate(index);
-        match chunk.records[i] {
-            Record::Dropped { reason, .. } => Some(reason),
-            Record::Other { index } => match self.others[index as usize].event {
-                Event::Dropped { reason, .. } => Some(reason),
-                _ => None,
-            },
+        match self.stored(index)? {
+            Stored::Compact(Record::Dropped { reason, .. })
+            | Stored::Whole(&Event::Dropped { reason, .. }) => Some(reason),
             _ => None,
         }
     }
@@ -461,28 +465,17 @@ impl EventStore {
     /// The copy's id, if event `index` is the network duplicating a message; read without
     /// decoding the event.
     pub fn copy_made(&self, index: usize) -> Option<MsgId> {
-        if index >= self.len {
-            return None;
-        }
-        let (chunk, i) = self.locate(index);
-        match chunk.records[i] {
-            Record::Duplicated { copy, .. } => Some(MsgId(copy as u64)),
-            Record::Other { index } => match self.others[index as usize].event {
-                Event::Duplicated { copy, .. } => Some(copy),
-                _ => None,
-            },
+        match self.stored(index)? {
+            Stored::Compact(Record::Duplicated { copy, .. }) => Some(MsgId(copy as u64)),
+            Stored::Whole(&Event::Duplicated { copy, .. }) => Some(copy),
             _ => None,
         }
     }
 
     /// Event `index` if it sends a message: what it sent, borrowed, without allocating.
     pub fn sent(&self, index: usize) -> Option<SentRef<'_>> {
-        if index >= self.len {
-            return None;
-        }
-        let (chunk, i) = self.locate(index);
-        match chunk.records[i] {
-            Record::Sent {
+        match self.stored(index)? {
+            Stored::Compact(Record::Sent {
                 msg,
                 from,
                 to,
@@ -490,7 +483,7 @@ impl EventStore {
                 label,
                 op,
                 caused_by,
-            } => Some(SentRef {
+            }) => Some(SentRef {
                 msg: MsgId(msg as u64),
                 from,
                 to,
@@ -499,26 +492,23 @@ impl EventStore {
                 op: wide(op).map(OpId),
                 caused_by: wide(caused_by).map(MsgId),
             }),
-            Record::Other { index } => match &self.others[index as usize].event {
-                Event::Sent {
-                    msg,
-                    from,
-                    to,
-                    kind,
-                    label,
-                    op,
-                    caused_by,
-                } => Some(SentRef {
-                    msg: *msg,
-                    from: *from,
-                    to: *to,
-                    kind: *kind,
-                    label,
-                    op: *op,
-                    caused_by: *caused_by,
-                }),
-                _ => None,
-            },
+            Stored::Whole(Event::Sent {
+                msg,
+                from,
+                to,
+                kind,
+                label,
+                op,
+                caused_by,
+            }) => Some(SentRef {
+                msg: *msg,
+                from: *from,
+                to: *to,
+                kind: *kind,
+                label,
+                op: *op,
+                caused_by: *caused_by,
+            }),
             _ => None,
         }
     }
