@@ -74,6 +74,15 @@ pub enum RunStatus {
 pub const BACKEND_UNREACHABLE: &str = "Backend not reachable — start it with `crosstalk serve` (or choose \"In the page\" as the source), then press Run.";
 
 impl RunStatus {
+    /// What the map says while it has no run: a run refused or failed points to the status
+    /// line, which says why (it may be far below the map on a narrow page).
+    pub fn map_placeholder(&self) -> &'static str {
+        match self {
+            RunStatus::Failed { .. } => "This run could not be shown: the status line says why.",
+            _ => "No run to show yet.",
+        }
+    }
+
     /// The status line, as plain text (the hash included).
     pub fn line(&self) -> String {
         let (before, after) = self.line_parts();
@@ -415,6 +424,20 @@ mod tests {
             .map(|f| receiver.on_text(&serde_json::to_string(f).unwrap(), &mut index))
             .collect();
         (receiver, index, changes)
+    }
+
+    #[test]
+    fn the_map_points_to_the_status_line_when_a_run_cannot_be_shown() {
+        let refused = RunStatus::Failed {
+            message: "This run cannot start: publish=outbox needs idempotent=1".into(),
+            hash: None,
+        };
+        assert!(refused.map_placeholder().contains("status line"));
+        assert_eq!(RunStatus::Idle.map_placeholder(), "No run to show yet.");
+        assert_eq!(
+            RunStatus::Connecting.map_placeholder(),
+            "No run to show yet."
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
 use crate::selection::Selection;
+use crate::source::RunStatus;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::trace_index::FlightState;
 use crate::view_model::{self, ServiceView};
@@ -367,7 +368,7 @@ pub fn ServiceMap() -> impl IntoView {
                 </g>
                 <Show when=move || topology.with(Option::is_none)>
                     <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
-                        "No run to show yet."
+                        {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
                 </Show>
             </svg>
