@@ -5,31 +5,13 @@
 //! models the same workload in SimPy.
 
 use shared::protocol::RunRequest;
-use std::collections::BTreeMap;
 
 /// The run's length, in seconds.
 pub const UNTIL_S: f64 = 200.0;
 
 /// The big run: request/response at its highest read rate and fan-out, no fault.
 pub fn big_run() -> RunRequest {
-    let knobs = [
-        ("read_rate_per_s", 50.0),
-        ("products_per_order", 8.0),
-        ("pool_size", 64.0),
-        ("link_latency_ms", 1.0),
-        ("product_down_for_s", 0.0),
-        ("product_slow_for_s", 0.0),
-    ];
-    RunRequest {
-        scenario: "request-response".into(),
-        seed: 1,
-        until_s: UNTIL_S,
-        knobs: knobs
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect::<BTreeMap<_, _>>(),
-        faults: Vec::new(),
-    }
+    shared::scenario::big_run(UNTIL_S)
 }
 
 /// Simulates the big run and returns how many trace events it recorded (0 if it could not

@@ -873,21 +873,7 @@ mod tests {
     #[test]
     fn the_big_run_is_held_in_at_most_64_bytes_an_event() {
         // Issue 9's big run, computed in slices as the page does.
-        let knobs = [
-            ("read_rate_per_s", 50.0),
-            ("products_per_order", 8.0),
-            ("pool_size", 64.0),
-            ("link_latency_ms", 1.0),
-            ("product_slow_for_s", 0.0),
-            ("product_down_for_s", 0.0),
-        ];
-        let request = RunRequest {
-            scenario: "request-response".into(),
-            seed: 1,
-            until_s: 200.0,
-            knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            faults: Vec::new(),
-        };
+        let request = shared::scenario::big_run(200.0);
         let mut sim = shared::scenario::start(&request).unwrap();
         let mut index = TraceIndex::new(sim.header().clone());
         let mut slice_end = Micros::ZERO;

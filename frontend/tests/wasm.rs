@@ -244,21 +244,7 @@ fn wasm_memory_bytes() -> f64 {
 /// (after the others it reuses memory they freed, and reads lower).
 #[wasm_bindgen_test]
 fn the_big_run_grows_the_pages_memory_by_at_most_64_bytes_an_event() {
-    let knobs = [
-        ("read_rate_per_s", 50.0),
-        ("products_per_order", 8.0),
-        ("pool_size", 64.0),
-        ("link_latency_ms", 1.0),
-        ("product_slow_for_s", 0.0),
-        ("product_down_for_s", 0.0),
-    ];
-    let request = RunRequest {
-        scenario: "request-response".into(),
-        seed: 1,
-        until_s: 200.0,
-        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        faults: Vec::new(),
-    };
+    let request = shared::scenario::big_run(200.0);
     let before = wasm_memory_bytes();
     let (mut index, _) = compute_in_page(&request).unwrap();
     let computed = wasm_memory_bytes();

@@ -4,30 +4,11 @@
 
 use shared::event_store::EventStore;
 use shared::protocol::{Event, Outcome, RunRequest, TraceEvent};
+use shared::scenario::big_run;
 use shared::scenario::start;
 
 /// The page's budget for holding a trace.
 const BYTES_PER_EVENT_MAX: f64 = 64.0;
-
-/// Request/response at 50 reads a second, 8 products per order, a pool of 64, 1 ms links and
-/// no outage, for `until_s`.
-fn big_run(until_s: f64) -> RunRequest {
-    let knobs = [
-        ("read_rate_per_s", 50.0),
-        ("products_per_order", 8.0),
-        ("pool_size", 64.0),
-        ("link_latency_ms", 1.0),
-        ("product_slow_for_s", 0.0),
-        ("product_down_for_s", 0.0),
-    ];
-    RunRequest {
-        scenario: "request-response".into(),
-        seed: 1,
-        until_s,
-        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        faults: Vec::new(),
-    }
-}
 
 /// Heap bytes of the strings one event owns.
 fn owned_string_bytes(event: &Event) -> usize {

@@ -8,6 +8,7 @@ mod gateway;
 mod hybrid;
 mod knobs;
 mod request_response;
+pub use request_response::big_run;
 mod workload;
 
 pub use event_driven::INITIAL_STOCK;

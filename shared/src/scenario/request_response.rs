@@ -6,7 +6,7 @@ use super::workload::{
     setup, with_capacity,
 };
 use super::{KnobSpec, Knobs, SLOW_FACTOR_MAX};
-use crate::protocol::{Fault, FaultSpec, ServiceId, ServiceRole};
+use crate::protocol::{Fault, FaultSpec, RunRequest, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::services::{
     BreakerConfig, Client, ClientConfig, Order, OrderConfig, Product, ProductConfig, ProductSource,
@@ -156,6 +156,27 @@ const BREAKER_OPEN: KnobSpec = KnobSpec {
 
 /// How far back the retry budget counts calls (Finagle's default `ttl`).
 const RETRY_BUDGET_WINDOW: Micros = Micros::from_secs(10);
+
+/// Issue 9's big run, the workload the benchmarks and the memory budgets measure: 50 reads a
+/// second, 8 products per order, a pool of 64 connections, 1 ms links, no outage, seed 1, for
+/// `until_s` (200 s records 378,523 trace events).
+pub fn big_run(until_s: f64) -> RunRequest {
+    let knobs = [
+        ("read_rate_per_s", 50.0),
+        ("products_per_order", 8.0),
+        ("pool_size", 64.0),
+        ("link_latency_ms", 1.0),
+        ("product_slow_for_s", 0.0),
+        ("product_down_for_s", 0.0),
+    ];
+    RunRequest {
+        scenario: "request-response".into(),
+        seed: 1,
+        until_s,
+        knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        faults: Vec::new(),
+    }
+}
 
 /// Product's capacity: workers, time per request, waiting queue (unlimited by default).
 pub const PRODUCT_CAPACITY: CapacityKnobs = capacity_knobs!("product", "Product");
