@@ -87,6 +87,11 @@ impl ChartsAccumulator {
         Micros(self.bucket_us * (bucket as u64 + 1)).min(self.end)
     }
 
+    /// The world folded over every event added so far.
+    pub fn world(&self) -> &WorldState {
+        &self.state
+    }
+
     /// Adds the next event. An event past a bucket's end closes that bucket: every event of it
     /// is here. Events after the run's end are not charted.
     pub fn add(&mut self, event: &TraceEvent) {

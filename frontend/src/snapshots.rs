@@ -75,6 +75,20 @@ impl FoldCache {
         applied
     }
 
+    /// Takes `folded`, another fold of the same trace (the charts' fold, which runs ahead as
+    /// events arrive), as the next snapshot when it has just reached it. A snapshot copied from
+    /// it shares its rows with it (`shared::shared_map`), and so does the playhead's fold once
+    /// it starts from that snapshot, so the copies of the world cost little more than one.
+    pub fn offer(&mut self, folded: &WorldState) {
+        let next_snapshot = (self.snapshots.len() + 1) * self.every;
+        if folded.events_applied == next_snapshot {
+            self.snapshots.push(folded.clone());
+            if self.snapshots.len() > SNAPSHOTS_MAX {
+                self.thin_out();
+            }
+        }
+    }
+
     /// The latest snapshot (or the empty world) at or before `target` events.
     fn nearest_at_or_before(&self, target: usize) -> &WorldState {
         match (target / self.every).min(self.snapshots.len()) {

@@ -366,6 +366,9 @@ impl TraceIndex {
             let index = u32::try_from(self.events.len()).expect("fewer than 2³² events");
             self.index_event(index, &event);
             self.charts.add(&event);
+            // The charts fold every event first: their world is the snapshot the playhead's
+            // fold would take later, and a copy of it shares its rows.
+            self.cache.offer(self.charts.world());
             self.anomalies.push(&event);
             self.events.push(&event);
         }

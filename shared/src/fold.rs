@@ -6,6 +6,7 @@ use crate::protocol::{
     CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
     TraceHeader,
 };
+use crate::shared_map::SharedMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -40,7 +41,11 @@ pub struct MessageInFlight {
 }
 
 /// One service's tables: table name → key → row.
-pub type ServiceTables = BTreeMap<String, BTreeMap<String, RowView>>;
+pub type ServiceTables = BTreeMap<String, TableRows>;
+
+/// One table's rows: key → row. Copies of the world share the chunks of rows they have in
+/// common (see [`SharedMap`]).
+pub type TableRows = SharedMap<String, RowView>;
 
 /// Everything known at [`WorldState::now`].
 #[derive(Clone, Debug, PartialEq)]

@@ -17,5 +17,6 @@ pub mod rng;
 pub mod scenario;
 pub mod service;
 pub mod services;
+pub mod shared_map;
 pub mod sim;
 pub mod time;

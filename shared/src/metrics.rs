@@ -25,6 +25,7 @@ use crate::protocol::{
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
+use crate::shared_map::SharedMap;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,11 +135,11 @@ pub struct Metrics {
     /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
     /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
     /// of this state, and a run has a million operations at most but a handful of names.
-    op_names: BTreeMap<OpId, u32>,
+    op_names: SharedMap<OpId, u32>,
     /// Each operation name once, in the order first seen.
     op_name_list: Vec<String>,
     /// Versions confirmed to clients, with when, in increasing order of both.
-    confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
+    confirmed: SharedMap<SourceRow, Vec<(Micros, u64)>>,
     /// What is unavailable now, from the trace's `service_down`/`service_up` and
     /// `fault_begins`/`fault_ends`.
     pub unavailable: Unavailable,
@@ -268,7 +269,9 @@ impl Metrics {
             self.served_lag.read_served(running.started, missed_since);
         }
         for seen in observed {
-            let history = self.confirmed.entry(seen.source_row()).or_default();
+            let history = self
+                .confirmed
+                .get_or_insert_with(seen.source_row(), Vec::new);
             if history
                 .last()
                 .is_none_or(|(_, version)| seen.version > *version)

@@ -5,152 +5,8 @@
 
 use shared::event_store::EventStore;
 use shared::protocol::{EndReason, Event, RunRequest};
-use shared::scenario::{MAX_UNTIL_S, start};
+use shared::scenario::{MAX_UNTIL_S, READS_PER_S, heaviest_run_label, heaviest_runs, start};
 use shared::sim::MAX_TRACE_EVENTS;
-
-/// The rates the page offered at most when the budget was set (issue 9): reads and orders 50 a
-/// second, renames and rating changes 20 a second. Later the rate knobs were raised to 5,000/s
-/// for the live benchmark; a simulated run that fast ends at the budget (see ARCHITECTURE.md).
-const READS_PER_S: f64 = 50.0;
-const RENAMES_PER_S: f64 = 20.0;
-
-/// Each scenario at the knobs that make it record the most: every rate at its highest, the most
-/// products per order, the fastest links, no outage (the gateway under each protocol; the
-/// scenarios that publish, with a dual write and through an outbox).
-fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
-    let (r, n) = (READS_PER_S, RENAMES_PER_S);
-    vec![
-        (
-            "request-response",
-            vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("pool_size", 64.0),
-                ("link_latency_ms", 1.0),
-                ("product_slow_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        // With a capacity in front of Order and Product each request records its load twice,
-        // when it starts and when it is done (and once when it waits).
-        (
-            "request-response",
-            vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("pool_size", 64.0),
-                ("link_latency_ms", 1.0),
-                ("product_slow_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-                ("product_workers", 4.0),
-                ("product_service_ms", 1.0),
-                ("order_workers", 4.0),
-                ("order_service_ms", 1.0),
-            ],
-        ),
-        (
-            "duplication",
-            vec![
-                ("update_both", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("product_down_for_s", 0.0),
-                ("order_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "eventual-consistency",
-            vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("broker_delay_ms", 0.0),
-                ("order_down_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "event-driven",
-            vec![
-                ("order_rate_per_s", r),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("redelivery", 1.0),
-                ("idempotent", 1.0),
-                ("durable", 1.0),
-                ("inventory_work_ms", 0.0),
-                ("shipping_work_ms", 0.0),
-                ("shipping_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "eventual-consistency",
-            vec![
-                ("publish", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("broker_delay_ms", 0.0),
-                ("order_down_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "event-driven",
-            vec![
-                ("publish", 1.0),
-                ("order_rate_per_s", r),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("redelivery", 1.0),
-                ("idempotent", 1.0),
-                ("durable", 1.0),
-                ("inventory_work_ms", 0.0),
-                ("shipping_work_ms", 0.0),
-                ("shipping_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "gateway",
-            vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "gateway",
-            vec![
-                ("protocol", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "hybrid",
-            vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("rating_change_rate_per_s", n),
-                ("cache_ttl_ms", 0.0),
-                ("link_latency_ms", 1.0),
-                ("broker_delay_ms", 0.0),
-                ("driver_down_for_s", 0.0),
-            ],
-        ),
-    ]
-}
 
 /// Runs `scenario` for 600 s at `knobs`, keeping its events in a compact store as the page
 /// does; returns how many there were, why the run ended, and the store's bytes per event.
@@ -189,20 +45,21 @@ fn run_stored(scenario: &str, knobs: &[(&str, f64)]) -> (usize, EndReason, f64) 
 #[test]
 fn a_600_s_run_at_the_highest_knobs_of_every_scenario_completes() {
     let mut most = 0;
-    for (scenario, knobs) in heaviest_runs() {
-        let (events, end, bytes_per_event) = run_stored(scenario, &knobs);
-        let protocol: String = knobs
+    for request in heaviest_runs() {
+        let knobs: Vec<(&str, f64)> = request
+            .knobs
             .iter()
-            .filter(|(name, _)| ["protocol", "publish", "product_workers"].contains(name))
-            .map(|(name, value)| format!(" {name}={value}"))
+            .map(|(k, v)| (k.as_str(), *v))
             .collect();
+        let (events, end, bytes_per_event) = run_stored(&request.scenario, &knobs);
+        let label = heaviest_run_label(&request);
         println!(
-            "{scenario}{protocol}: {events} events in 600 s ({end:?}), stored in {bytes_per_event:.1} B/event"
+            "{label}: {events} events in 600 s ({end:?}), stored in {bytes_per_event:.1} B/event"
         );
-        assert_eq!(end, EndReason::ReachedUntil, "{scenario}: {events} events");
+        assert_eq!(end, EndReason::ReachedUntil, "{label}: {events} events");
         assert!(
             bytes_per_event <= 64.0,
-            "{scenario}: {bytes_per_event:.1} B/event"
+            "{label}: {bytes_per_event:.1} B/event"
         );
         // A capacity records each request's load twice (its start and its end): at the highest
         // rates with 8 calls per read, 1.78 M events in 600 s, 1.12× under the budget. It

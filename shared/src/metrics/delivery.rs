@@ -4,6 +4,7 @@
 
 use crate::ordered::CollectOrdered;
 use crate::protocol::{ConsumerSummary, ServiceId, TraceHeader};
+use crate::shared_map::SharedMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -51,7 +52,7 @@ struct Handled {
 pub struct DeliveryStats {
     /// Per subscriber.
     pub consumers: BTreeMap<ServiceId, ConsumerStats>,
-    handled: BTreeMap<(ServiceId, String), Handled>,
+    handled: SharedMap<(ServiceId, String), Handled>,
 }
 
 impl DeliveryStats {
@@ -66,8 +67,7 @@ impl DeliveryStats {
     ) {
         let seen = self
             .handled
-            .entry((consumer, event_id.to_string()))
-            .or_default();
+            .get_or_insert_with((consumer, event_id.to_string()), Handled::default);
         let stats = self.consumers.entry(consumer).or_default();
         if seen.times > 0 {
             stats.duplicates_delivered += 1;

@@ -5,9 +5,11 @@ mod event_driven;
 mod eventual_consistency;
 mod faults;
 mod gateway;
+mod heaviest;
 mod hybrid;
 mod knobs;
 mod request_response;
+pub use heaviest::{READS_PER_S, RENAMES_PER_S, heaviest_run_label, heaviest_runs};
 pub use request_response::big_run;
 mod workload;
 
