@@ -355,10 +355,10 @@ impl Sim {
             self.finish(EndReason::Budget);
             return false;
         }
-        if !self
+        if self
             .agenda
             .next_at()
-            .is_some_and(|at| at <= self.header.until)
+            .is_none_or(|at| at > self.header.until)
         {
             self.now = self.header.until;
             self.finish(EndReason::ReachedUntil);
