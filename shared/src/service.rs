@@ -133,10 +133,15 @@ impl Tables for MemTables {
     }
 
     fn put(&mut self, table: &str, key: &str, row: Row) {
-        self.tables
-            .entry(table.to_string())
-            .or_default()
-            .insert(key.to_string(), row);
+        // Only a table's first row allocates its name (`entry` would take an owned one each time).
+        match self.tables.get_mut(table) {
+            Some(rows) => rows.insert(key.to_string(), row),
+            None => self
+                .tables
+                .entry(table.to_string())
+                .or_default()
+                .insert(key.to_string(), row),
+        };
     }
 
     fn scan(&self, table: &str) -> Vec<(String, Row)> {
