@@ -148,9 +148,16 @@ fn the_index_holds_each_scenarios_heaviest_run_in_at_most_64_bytes_an_event() {
             measured.seek_to_middle.as_secs_f64() * 1e3,
             measured.seek_to_end.as_secs_f64() * 1e3,
         );
+        // The rates are the same in every run (each at its simulated maximum): the ceilings
+        // name a run without them.
+        let name: Vec<&str> = label
+            .split(' ')
+            .filter(|part| !part.contains("_per_s="))
+            .collect();
+        let name = name.join(" ");
         let ceiling = CEILINGS
             .iter()
-            .find(|(name, _)| *name == label)
+            .find(|(run, _)| *run == name)
             .map_or(64.0, |(_, most)| *most);
         assert!(
             measured.bytes_per_event <= ceiling,
@@ -161,7 +168,7 @@ fn the_index_holds_each_scenarios_heaviest_run_in_at_most_64_bytes_an_event() {
             over.push(label);
         }
     }
-    println!("over 64 B/event: {over:?}");
+    println!("over 64 B/event: {over:#?}");
     // FIXME(issue 9): every run within 64 B/event, and this list empty.
     assert_eq!(over.len(), 7, "{over:?}");
 }

@@ -2,10 +2,15 @@
 //! a capacity) completes within
 //! `MAX_TRACE_EVENTS`, with room to spare, and its trace fits the page's compact store in at most
 //! 64 bytes an event; a run that records more ends at the bound and says so.
+//!
+//! The rates come from the knob table: every rate knob at its simulated maximum
+//! ([`KnobSpec::max`]). Raising one there fails this test when the budget does not hold the
+//! heavier run; a live run takes more ([`KnobSpec::live_max`]) and keeps no such budget. The
+//! runs are `shared::scenario::heaviest_runs`, which the page's memory test measures too.
 
 use shared::event_store::EventStore;
 use shared::protocol::{EndReason, Event, RunRequest};
-use shared::scenario::{MAX_UNTIL_S, READS_PER_S, heaviest_run_label, heaviest_runs, start};
+use shared::scenario::{MAX_UNTIL_S, heaviest_run_label, heaviest_runs, start};
 use shared::sim::MAX_TRACE_EVENTS;
 
 /// Runs `scenario` for 600 s at `knobs`, keeping its events in a compact store as the page
@@ -91,7 +96,7 @@ fn an_overloaded_consumer_fills_the_budget_and_the_run_ends_there() {
     // and under SQS's visibility timeout late acks bring redeliveries. Such a run would record
     // about 3.7 M events in 600 s; it stops at the bound instead.
     let knobs = [
-        ("order_rate_per_s", READS_PER_S),
+        ("order_rate_per_s", 50.0),
         ("products_per_order", 8.0),
         ("link_latency_ms", 1.0),
         ("redelivery", 1.0),

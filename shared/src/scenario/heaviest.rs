@@ -2,26 +2,32 @@
 //! most. The event budget (`shared/tests/budget.rs`) and the page's memory per event
 //! (`frontend/tests/index_memory.rs`) are measured on them.
 
-use super::MAX_UNTIL_S;
+use super::{KnobSpec, MAX_UNTIL_S, find};
 use crate::protocol::RunRequest;
 
-/// The rates the page offered at most when the budget was set (issue 9): reads and orders 50 a
-/// second, renames and rating changes 20 a second. Later the rate knobs were raised to 5,000/s
-/// for the live benchmark; a simulated run that fast ends at the budget (see ARCHITECTURE.md).
-pub const READS_PER_S: f64 = 50.0;
-pub const RENAMES_PER_S: f64 = 20.0;
+/// `knobs`, with every rate knob of `scenario` at its highest in a simulated run.
+fn at_highest_rates(
+    scenario: &'static str,
+    knobs: Vec<(&'static str, f64)>,
+) -> (&'static str, Vec<(&'static str, f64)>) {
+    let rates = find(scenario)
+        .unwrap()
+        .knobs
+        .iter()
+        .filter(|knob| knob.is_rate())
+        .map(|knob: &KnobSpec| (knob.name, knob.max));
+    let knobs = knobs.into_iter().chain(rates).collect();
+    (scenario, knobs)
+}
 
-/// Each scenario at the knobs that make it record the most: every rate at its highest, the most
+/// Each scenario for 600 s (seed 1) at the knobs that make it record the most: every rate at its highest, the most
 /// products per order, the fastest links, no outage (the gateway under each protocol; the
 /// scenarios that publish, with a dual write and through an outbox).
 pub fn heaviest_runs() -> Vec<RunRequest> {
-    let (r, n) = (READS_PER_S, RENAMES_PER_S);
-    let runs: Vec<(&str, Vec<(&str, f64)>)> = vec![
+    [
         (
             "request-response",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("pool_size", 64.0),
                 ("link_latency_ms", 1.0),
@@ -34,8 +40,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
         (
             "request-response",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("pool_size", 64.0),
                 ("link_latency_ms", 1.0),
@@ -51,8 +55,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
             "duplication",
             vec![
                 ("update_both", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -62,8 +64,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
         (
             "eventual-consistency",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
@@ -74,7 +74,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
         (
             "event-driven",
             vec![
-                ("order_rate_per_s", r),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("redelivery", 1.0),
@@ -89,8 +88,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
             "eventual-consistency",
             vec![
                 ("publish", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
@@ -102,7 +99,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
             "event-driven",
             vec![
                 ("publish", 1.0),
-                ("order_rate_per_s", r),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("redelivery", 1.0),
@@ -116,8 +112,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
         (
             "gateway",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -127,8 +121,6 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
             "gateway",
             vec![
                 ("protocol", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -137,34 +129,37 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
         (
             "hybrid",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("rating_change_rate_per_s", n),
                 ("cache_ttl_ms", 0.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
                 ("driver_down_for_s", 0.0),
             ],
         ),
-    ];
-    runs.into_iter()
-        .map(|(scenario, knobs)| RunRequest {
+    ]
+    .into_iter()
+    .map(|(scenario, knobs)| {
+        let (scenario, knobs) = at_highest_rates(scenario, knobs);
+        RunRequest {
             scenario: scenario.into(),
             seed: 1,
             until_s: MAX_UNTIL_S,
             knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             faults: Vec::new(),
-        })
-        .collect()
+        }
+    })
+    .collect()
 }
 
 /// A short name for heaviest run `request`: its scenario and the knobs that tell the runs of
-/// one scenario apart (`protocol`, `publish`, `product_workers`).
+/// one scenario apart (`protocol`, `publish`, `product_workers`) or set its load (the rates).
 pub fn heaviest_run_label(request: &RunRequest) -> String {
     let variant: String = request
         .knobs
         .iter()
-        .filter(|(name, _)| ["protocol", "publish", "product_workers"].contains(&name.as_str()))
+        .filter(|(name, _)| {
+            ["protocol", "publish", "product_workers"].contains(&name.as_str())
+                || name.ends_with("_per_s")
+        })
         .map(|(name, value)| format!(" {name}={value}"))
         .collect();
     format!("{}{variant}", request.scenario)
