@@ -16,14 +16,24 @@ pub const SNAPSHOT_EVERY_EVENTS: usize = 500;
 /// event as there are snapshots: 16 keeps them near a quarter of the page's budget of 64.
 pub const SNAPSHOTS_MAX: usize = 16;
 
+/// A copy of the world kept for seeking.
+#[derive(Clone, Debug)]
+struct Snapshot {
+    world: WorldState,
+    /// Whether its operations' latencies were left out, to be taken from the fold it was
+    /// offered by.
+    without_latencies: bool,
+}
+
 /// The fold of the first `events_applied` events of a trace, with snapshots behind it.
 #[derive(Clone, Debug)]
 pub struct FoldCache {
     state: WorldState,
-    /// `snapshots[i]` is the fold of the first `(i + 1) * every` events.
-    snapshots: Vec<WorldState>,
+    /// `snapshots[i]` is the fold of the first `(i + 1) * every` events; an offered one without
+    /// its operations' latencies (see [`FoldCache::offer`]).
+    snapshots: Vec<Snapshot>,
     every: usize,
-    fresh: WorldState,
+    fresh: Snapshot,
 }
 
 impl FoldCache {
@@ -34,7 +44,10 @@ impl FoldCache {
             state: fresh.clone(),
             snapshots: Vec::new(),
             every: SNAPSHOT_EVERY_EVENTS,
-            fresh,
+            fresh: Snapshot {
+                world: fresh,
+                without_latencies: false,
+            },
         }
     }
 
@@ -50,14 +63,26 @@ impl FoldCache {
 
     /// Brings the fold to the first `target` of `events` and returns how many events it had to
     /// apply to get there: at most one spacing's worth wherever it was, once the snapshots on
-    /// the way exist.
-    pub fn fold_to(&mut self, events: &EventStore, target: usize) -> usize {
+    /// the way exist. `offered_by` is the fold that offered snapshots ([`FoldCache::offer`]),
+    /// if any did: a snapshot it offered takes its latencies back from it.
+    pub fn fold_to(
+        &mut self,
+        events: &EventStore,
+        target: usize,
+        offered_by: Option<&WorldState>,
+    ) -> usize {
         let target = target.min(events.len());
         // Back, or forward past a snapshot: start from the nearest snapshot.
         let nearest = self.nearest_at_or_before(target);
-        if target < self.state.events_applied || nearest.events_applied > self.state.events_applied
+        if target < self.state.events_applied
+            || nearest.world.events_applied > self.state.events_applied
         {
-            self.state = nearest.clone();
+            let without_latencies = nearest.without_latencies;
+            self.state = nearest.world.clone();
+            if without_latencies {
+                let ahead = offered_by.expect("an offered snapshot is restored beside its fold");
+                self.state.restore_latencies(ahead);
+            }
         }
         let mut applied = 0;
         let start = self.state.events_applied;
@@ -66,7 +91,10 @@ impl FoldCache {
             applied += 1;
             let next_snapshot = (self.snapshots.len() + 1) * self.every;
             if self.state.events_applied == next_snapshot {
-                self.snapshots.push(self.state.clone());
+                self.snapshots.push(Snapshot {
+                    world: self.state.clone(),
+                    without_latencies: false,
+                });
                 if self.snapshots.len() > SNAPSHOTS_MAX {
                     self.thin_out();
                 }
@@ -78,11 +106,17 @@ impl FoldCache {
     /// Takes `folded`, another fold of the same trace (the charts' fold, which runs ahead as
     /// events arrive), as the next snapshot when it has just reached it. A snapshot copied from
     /// it shares its rows with it (`shared::shared_map`), and so does the playhead's fold once
-    /// it starts from that snapshot, so the copies of the world cost little more than one.
+    /// it starts from that snapshot, so the copies of the world cost little more than one. The
+    /// operations' latencies, which cannot be shared (each goes in among the others), are left
+    /// out and taken back from `folded` when the snapshot is restored: `folded` must be passed
+    /// to [`FoldCache::fold_to`] from then on.
     pub fn offer(&mut self, folded: &WorldState) {
         let next_snapshot = (self.snapshots.len() + 1) * self.every;
         if folded.events_applied == next_snapshot {
-            self.snapshots.push(folded.clone());
+            self.snapshots.push(Snapshot {
+                world: folded.without_latencies(),
+                without_latencies: true,
+            });
             if self.snapshots.len() > SNAPSHOTS_MAX {
                 self.thin_out();
             }
@@ -90,7 +124,7 @@ impl FoldCache {
     }
 
     /// The latest snapshot (or the empty world) at or before `target` events.
-    fn nearest_at_or_before(&self, target: usize) -> &WorldState {
+    fn nearest_at_or_before(&self, target: usize) -> &Snapshot {
         match (target / self.every).min(self.snapshots.len()) {
             0 => &self.fresh,
             n => &self.snapshots[n - 1],
@@ -101,7 +135,8 @@ impl FoldCache {
     fn thin_out(&mut self) {
         self.every *= 2;
         let every = self.every;
-        self.snapshots.retain(|s| s.events_applied % every == 0);
+        self.snapshots
+            .retain(|s| s.world.events_applied % every == 0);
     }
 }
 
@@ -147,7 +182,7 @@ mod tests {
             events.len()
         );
         let mut cache = FoldCache::new(&trace.header);
-        assert_eq!(cache.fold_to(&stored, events.len()), events.len());
+        assert_eq!(cache.fold_to(&stored, events.len(), None), events.len());
         let (kept, every) = cache.snapshot_spacing();
         assert!(kept <= SNAPSHOTS_MAX && kept > 0, "{kept} snapshots");
         // Back and forth: each lands on the same state as a fold from the start, cheaply.
@@ -159,7 +194,7 @@ mod tests {
             every * 3 + 1,
             every * 3 - 1,
         ] {
-            let applied = cache.fold_to(&stored, n);
+            let applied = cache.fold_to(&stored, n, None);
             assert!(
                 applied < every,
                 "to {n}: applied {applied}, spacing {every}"
@@ -174,8 +209,8 @@ mod tests {
         // snapshot, as this one does).
         let here = cache.state().events_applied;
         assert_eq!(here, every * 3 - 1);
-        assert_eq!(cache.fold_to(&stored, here + 10), 9);
-        assert_eq!(cache.fold_to(&stored, here + 12), 2);
+        assert_eq!(cache.fold_to(&stored, here + 10, None), 9);
+        assert_eq!(cache.fold_to(&stored, here + 12, None), 2);
         assert_eq!(
             *cache.state(),
             from_scratch(&trace.header, events, here + 12)
@@ -188,7 +223,7 @@ mod tests {
         let events = &trace.events;
         let stored = store(&trace);
         let mut cache = FoldCache::new(&trace.header);
-        cache.fold_to(&stored, events.len());
+        cache.fold_to(&stored, events.len(), None);
         let (kept, every) = cache.snapshot_spacing();
         println!("{} events: {kept} snapshots every {every}", events.len());
         assert!(kept <= SNAPSHOTS_MAX);
@@ -200,14 +235,14 @@ mod tests {
             "{every} for {} events",
             events.len()
         );
-        let applied = cache.fold_to(&stored, every + every / 2);
+        let applied = cache.fold_to(&stored, every + every / 2, None);
         assert_eq!(applied, every / 2);
         assert_eq!(
             *cache.state(),
             from_scratch(&trace.header, events, every + every / 2)
         );
         // Asking past the end stops at the end.
-        cache.fold_to(&stored, events.len() + 99);
+        cache.fold_to(&stored, events.len() + 99, None);
         assert_eq!(cache.state().events_applied, events.len());
     }
 }

@@ -478,7 +478,8 @@ impl TraceIndex {
     /// of the index. Returns how many events it applied.
     pub fn fold_to(&mut self, t: Micros) -> usize {
         let target = self.count_at(t);
-        self.cache.fold_to(&self.events, target)
+        self.cache
+            .fold_to(&self.events, target, Some(self.charts.world()))
     }
 
     /// The state as of the last [`TraceIndex::fold_to`].

@@ -121,16 +121,16 @@ fn seek_times(index: &mut TraceIndex, from: Micros, to: Micros) -> Duration {
 /// versions, the tables) and the anomaly checker's state still grow by tens of bytes with every
 /// order, and the playhead's fold owns the rows it rewrote since its snapshot.
 const CEILINGS: &[(&str, f64)] = &[
-    ("request-response", 56.0),
-    ("request-response product_workers=4", 50.0),
-    ("duplication", 64.0),
-    ("eventual-consistency", 85.0),
-    ("event-driven", 186.0),
-    ("eventual-consistency publish=1", 127.0),
-    ("event-driven publish=1", 202.0),
-    ("gateway", 103.0),
-    ("gateway protocol=1", 92.0),
-    ("hybrid", 79.0),
+    ("request-response", 55.0),
+    ("request-response product_workers=4", 48.0),
+    ("duplication", 61.0),
+    ("eventual-consistency", 80.0),
+    ("event-driven", 185.0),
+    ("eventual-consistency publish=1", 122.0),
+    ("event-driven publish=1", 201.0),
+    ("gateway", 98.0),
+    ("gateway protocol=1", 89.0),
+    ("hybrid", 75.0),
 ];
 
 #[test]

@@ -285,8 +285,14 @@ impl WorldState {
                 latency,
                 observed,
             } => {
-                self.metrics
-                    .op_finished(*op, outcome.is_ok(), *latency, observed, event.at);
+                self.metrics.op_finished(
+                    *op,
+                    outcome.is_ok(),
+                    *latency,
+                    observed,
+                    event.at,
+                    self.events_applied,
+                );
             }
             Event::PartialUpdateFlagged { key, .. } => {
                 self.metrics
@@ -314,6 +320,25 @@ impl WorldState {
             Event::Narration { .. } | Event::FaultBegins { .. } | Event::FaultEnds { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),
         }
+    }
+
+    /// This world without the latencies of its operations, for a snapshot that a fold further
+    /// along can fill in again ([`WorldState::restore_latencies`]): they are the one part of the
+    /// world that grows with the run and cannot share its storage with other copies, since
+    /// each new latency goes in among the old ones.
+    pub fn without_latencies(&self) -> WorldState {
+        WorldState {
+            metrics: self.metrics.without_latencies(),
+            ..self.clone()
+        }
+    }
+
+    /// Puts back the latencies [`WorldState::without_latencies`] left out, from `ahead`, a fold
+    /// of the same trace at least as far along.
+    pub fn restore_latencies(&mut self, ahead: &WorldState) {
+        debug_assert!(ahead.events_applied >= self.events_applied);
+        self.metrics
+            .restore_latencies(&ahead.metrics, self.events_applied);
     }
 
     fn set_up(&mut self, service: ServiceId, up: bool) {

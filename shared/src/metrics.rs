@@ -47,6 +47,9 @@ pub struct OpStats {
     pub began_while_down: BTreeMap<ServiceId, OutcomeCounts>,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
+    /// Beside each latency, how many events of the trace had been applied once its operation
+    /// finished: the latencies of a fold of the first n events are those at most n.
+    latencies_events: Vec<u32>,
 }
 
 impl OpStats {
@@ -71,6 +74,7 @@ impl OpStats {
         latency: Micros,
         during_outage: bool,
         services_down: &[ServiceId],
+        events_applied: u32,
     ) {
         for service in services_down {
             let counts = self.began_while_down.entry(*service).or_default();
@@ -84,6 +88,7 @@ impl OpStats {
             self.ok += 1;
             let at = self.latencies_sorted.partition_point(|l| *l <= latency);
             self.latencies_sorted.insert(at, latency);
+            self.latencies_events.insert(at, events_applied);
         } else {
             self.failed += 1;
         }
@@ -172,6 +177,37 @@ pub struct Coordination {
 }
 
 impl Metrics {
+    /// These metrics without the latencies of operations, which are the bulk of what they
+    /// hold and which a fold further along holds too: see [`Metrics::restore_latencies`].
+    pub fn without_latencies(&self) -> Metrics {
+        let mut stripped = self.clone();
+        for stats in stripped.ops.values_mut() {
+            stats.latencies_sorted = Vec::new();
+            stats.latencies_events = Vec::new();
+        }
+        stripped
+    }
+
+    /// Puts back the latencies [`Metrics::without_latencies`] left out, taken from `ahead`, the
+    /// metrics of a fold of the same trace at least `events_applied` events long: those of the
+    /// operations that finished within the first `events_applied` events, still sorted.
+    pub fn restore_latencies(&mut self, ahead: &Metrics, events_applied: usize) {
+        for (name, stats) in &mut self.ops {
+            let Some(later) = ahead.ops.get(name) else {
+                continue;
+            };
+            let (latencies, events): (Vec<Micros>, Vec<u32>) = later
+                .latencies_sorted
+                .iter()
+                .zip(&later.latencies_events)
+                .filter(|(_, n)| **n as usize <= events_applied)
+                .map(|(latency, n)| (*latency, *n))
+                .unzip();
+            stats.latencies_sorted = latencies;
+            stats.latencies_events = events;
+        }
+    }
+
     /// Nothing counted yet, for a run with `header`.
     pub fn new(_header: &TraceHeader) -> Metrics {
         Metrics::default()
@@ -234,6 +270,7 @@ impl Metrics {
         latency: Micros,
         observed: &[Observed],
         now: Micros,
+        events_applied: usize,
     ) {
         let Some(running) = self.running_ops.remove(&op) else {
             return;
@@ -249,6 +286,7 @@ impl Metrics {
             latency,
             running.during_outage,
             &services_down,
+            u32::try_from(events_applied).expect("fewer than 2³² events"),
         );
         if !ok {
             return;
@@ -463,7 +501,7 @@ mod tests {
             let id = OpId(metrics.ops_finished() + 1);
             metrics.op_started(id, "op", Micros::from_millis(started_ms));
             let now = Micros::from_millis(finished_ms);
-            metrics.op_finished(id, true, Micros::ZERO, observed, now);
+            metrics.op_finished(id, true, Micros::ZERO, observed, now, 0);
         };
         // A rating change to v2 and a rename to v5 are confirmed at 50 ms.
         op(
@@ -568,9 +606,9 @@ mod tests {
         let check = |latencies: &[u64], percent: u32, expected: u64| {
             let mut stats = OpStats::default();
             for l in latencies {
-                stats.record(true, Micros(*l), false, &[]);
+                stats.record(true, Micros(*l), false, &[], 0);
             }
-            stats.record(false, Micros(1_000_000), false, &[]);
+            stats.record(false, Micros(1_000_000), false, &[], 0);
             assert_eq!(
                 stats.percentile(percent),
                 Micros(expected),
