@@ -2,6 +2,7 @@
 //! causes, and how many a cache spared. The hybrid scenario's calls per read and cache hit ratio
 //! are read from these (its stale cache reads are `Metrics::stale_reads_by_table`).
 
+use crate::id_map::IdMap;
 use crate::protocol::{Event, MessageKind, MsgId, OpId, TraceEvent};
 use std::collections::BTreeMap;
 
@@ -48,9 +49,9 @@ pub struct CallMetrics {
     /// Per operation name.
     pub by_op: BTreeMap<String, OpCalls>,
     /// The name of each operation running.
-    running: BTreeMap<OpId, String>,
+    running: IdMap<OpId, String>,
     /// The client's requests still on their way, with the operation they start.
-    client_requests_in_flight: BTreeMap<MsgId, OpId>,
+    client_requests_in_flight: IdMap<MsgId, OpId>,
 }
 
 impl CallMetrics {

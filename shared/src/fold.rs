@@ -1,6 +1,7 @@
 //! The state of the world at a time: a fold of the trace up to that time. Views draw it; the
 //! metrics are computed from it. Knows nothing of where the trace came from.
 
+use crate::id_map::IdMap;
 use crate::metrics::Metrics;
 use crate::protocol::{
     CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
@@ -52,7 +53,7 @@ pub struct WorldState {
     /// Each service's tables, by id.
     pub tables: Vec<ServiceTables>,
     /// Messages sent and not yet delivered or dropped.
-    pub in_flight: BTreeMap<MsgId, MessageInFlight>,
+    pub in_flight: IdMap<MsgId, MessageInFlight>,
     /// Queue depths by (broker, queue).
     pub queue_depths: BTreeMap<(ServiceId, String), u32>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
@@ -75,7 +76,7 @@ impl WorldState {
             now: Micros::ZERO,
             services_up: vec![false; n],
             tables: vec![ServiceTables::new(); n],
-            in_flight: BTreeMap::new(),
+            in_flight: IdMap::new(),
             queue_depths: BTreeMap::new(),
             circuits: BTreeMap::new(),
             metrics: Metrics::new(header),

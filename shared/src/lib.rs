@@ -8,6 +8,7 @@ pub mod check;
 pub mod compare;
 pub mod event_store;
 pub mod fold;
+pub mod id_map;
 pub mod in_force;
 pub mod metrics;
 pub mod network;

@@ -19,6 +19,7 @@ pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
+use crate::id_map::IdMap;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
@@ -130,11 +131,11 @@ pub struct Metrics {
     pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
-    running_ops: BTreeMap<OpId, RunningOp>,
+    running_ops: IdMap<OpId, RunningOp>,
     /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
     /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
     /// of this state, and a run has a million operations at most but a handful of names.
-    op_names: BTreeMap<OpId, u32>,
+    op_names: IdMap<OpId, u32>,
     /// Each operation name once, in the order first seen.
     op_name_list: Vec<String>,
     /// Versions confirmed to clients, with when, in increasing order of both.

@@ -10,6 +10,7 @@
 //! ended normally (`run_ended` with `reached_until`), because before that they may still resolve:
 //! a confirmed event never applied, and a copy left diverged by a coordinated update.
 
+use crate::id_map::IdMap;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
@@ -129,7 +130,7 @@ pub struct Checker {
     /// Set once `run_ended` arrives; later events are ignored.
     ended: Option<EndReason>,
     /// Operations running: when and at which event each began.
-    running: BTreeMap<OpId, (Micros, usize)>,
+    running: IdMap<OpId, (Micros, usize)>,
     /// Versions confirmed to clients, increasing in time and version.
     confirmed: BTreeMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
@@ -146,7 +147,7 @@ pub struct Checker {
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: BTreeMap<String, BTreeSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
-    confirms_in_flight: BTreeMap<MsgId, ConfirmMessage>,
+    confirms_in_flight: IdMap<MsgId, ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
     confirmed_events: BTreeMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
@@ -169,7 +170,7 @@ impl Checker {
             anomalies: Vec::new(),
             events_seen: 0,
             ended: None,
-            running: BTreeMap::new(),
+            running: IdMap::new(),
             confirmed: BTreeMap::new(),
             aborted: BTreeMap::new(),
             open_reads: BTreeMap::new(),
@@ -177,7 +178,7 @@ impl Checker {
             rows: BTreeMap::new(),
             applied: BTreeMap::new(),
             subscribers: BTreeMap::new(),
-            confirms_in_flight: BTreeMap::new(),
+            confirms_in_flight: IdMap::new(),
             confirmed_events: BTreeMap::new(),
             queues: BTreeMap::new(),
             coordinator_messages_in_flight: BTreeSet::new(),

@@ -12,10 +12,11 @@
 //! tables have no delete); a row's version is the event's tag. Without durability the queues are
 //! the machine's memory, lost when it crashes.
 
+use crate::id_map::IdMap;
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::time::Micros;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// One subscriber's interest in a topic.
 #[derive(Clone, Debug)]
@@ -116,7 +117,7 @@ enum BrokerTimer {
 pub struct Broker {
     config: BrokerConfig,
     queues: Vec<Queue>,
-    timers: BTreeMap<TimerId, BrokerTimer>,
+    timers: IdMap<TimerId, BrokerTimer>,
     next_tag: u64,
 }
 
@@ -131,7 +132,7 @@ impl Broker {
         Broker {
             config,
             queues,
-            timers: BTreeMap::new(),
+            timers: IdMap::new(),
             next_tag: 0,
         }
     }

@@ -10,6 +10,7 @@
 
 use super::ORDERS_TABLE;
 use super::outbox::{CrashAfterWrite, MAX_OUTBOX_PENDING, Outbox, OutboxConfig};
+use crate::id_map::IdMap;
 use crate::protocol::{DomainEvent, NewOrder, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, TimerId, Write};
 use crate::time::Micros;
@@ -45,7 +46,7 @@ pub(super) struct NewOrders {
     /// By event id.
     unconfirmed: BTreeMap<String, Unconfirmed>,
     /// The event id each retry timer is for.
-    retry_timers: BTreeMap<TimerId, String>,
+    retry_timers: IdMap<TimerId, String>,
     /// The outbox's relay, when orders are published through one.
     outbox: Option<Outbox>,
 }
