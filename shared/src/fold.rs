@@ -1,12 +1,12 @@
 //! The state of the world at a time: a fold of the trace up to that time. Views draw it; the
 //! metrics are computed from it. Knows nothing of where the trace came from.
 
-use crate::id_map::IdMap;
 use crate::metrics::Metrics;
 use crate::protocol::{
     CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
     TraceHeader,
 };
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -41,7 +41,7 @@ pub struct MessageInFlight {
 }
 
 /// One service's tables: table name → key → row.
-pub type ServiceTables = BTreeMap<String, BTreeMap<String, RowView>>;
+pub type ServiceTables = SlotMap<String, SlotMap<String, RowView>>;
 
 /// Everything known at [`WorldState::now`].
 #[derive(Clone, Debug, PartialEq)]
@@ -53,12 +53,12 @@ pub struct WorldState {
     /// Each service's tables, by id.
     pub tables: Vec<ServiceTables>,
     /// Messages sent and not yet delivered or dropped.
-    pub in_flight: IdMap<MsgId, MessageInFlight>,
+    pub in_flight: SlotMap<MsgId, MessageInFlight>,
     /// Queue depths by (broker, queue).
     pub queue_depths: BTreeMap<(ServiceId, String), u32>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
     /// an entry has no breaker, or one that never left closed.
-    pub circuits: BTreeMap<(ServiceId, ServiceId), CircuitState>,
+    pub circuits: SlotMap<(ServiceId, ServiceId), CircuitState>,
     /// The numbers so far.
     pub metrics: Metrics,
     /// How many events have been applied.
@@ -76,9 +76,9 @@ impl WorldState {
             now: Micros::ZERO,
             services_up: vec![false; n],
             tables: vec![ServiceTables::new(); n],
-            in_flight: IdMap::new(),
+            in_flight: SlotMap::new(),
             queue_depths: BTreeMap::new(),
-            circuits: BTreeMap::new(),
+            circuits: SlotMap::new(),
             metrics: Metrics::new(header),
             events_applied: 0,
             ended: None,

@@ -19,13 +19,13 @@ pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
-use crate::id_map::IdMap;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +44,7 @@ pub struct OpStats {
     pub failed_during_outage: u64,
     /// Of those that began while a service was down, whether on their path or not: how they
     /// fared, by that service.
-    pub began_while_down: BTreeMap<ServiceId, OutcomeCounts>,
+    pub began_while_down: SlotMap<ServiceId, OutcomeCounts>,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
 }
@@ -110,7 +110,7 @@ struct RunningOp {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {
     /// Per operation name.
-    pub ops: BTreeMap<String, OpStats>,
+    pub ops: SlotMap<String, OpStats>,
     /// Successful operations that returned a version older than one already confirmed — by a
     /// write's answer or by another read — before they began.
     pub stale_reads: u64,
@@ -131,15 +131,15 @@ pub struct Metrics {
     pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
-    running_ops: IdMap<OpId, RunningOp>,
+    running_ops: SlotMap<OpId, RunningOp>,
     /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
     /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
     /// of this state, and a run has a million operations at most but a handful of names.
-    op_names: IdMap<OpId, u32>,
+    op_names: SlotMap<OpId, u32>,
     /// Each operation name once, in the order first seen.
     op_name_list: Vec<String>,
     /// Versions confirmed to clients, with when, in increasing order of both.
-    confirmed: BTreeMap<SourceRow, Vec<(Micros, u64)>>,
+    confirmed: SlotMap<SourceRow, Vec<(Micros, u64)>>,
     /// What is unavailable now, from the trace's `service_down`/`service_up` and
     /// `fault_begins`/`fault_ends`.
     pub unavailable: Unavailable,

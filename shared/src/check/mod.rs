@@ -10,12 +10,12 @@
 //! ended normally (`run_ended` with `reached_until`), because before that they may still resolve:
 //! a confirmed event never applied, and a copy left diverged by a coordinated update.
 
-use crate::id_map::IdMap;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
 };
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,28 +130,28 @@ pub struct Checker {
     /// Set once `run_ended` arrives; later events are ignored.
     ended: Option<EndReason>,
     /// Operations running: when and at which event each began.
-    running: IdMap<OpId, (Micros, usize)>,
+    running: SlotMap<OpId, (Micros, usize)>,
     /// Versions confirmed to clients, increasing in time and version.
-    confirmed: BTreeMap<Row, Vec<Confirmation>>,
+    confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
     aborted: BTreeMap<(Row, u64), usize>,
     /// Reads whose version's fate is still open: by row and version, the operation and its
     /// `op_finished`.
-    open_reads: BTreeMap<Row, BTreeMap<u64, Vec<(OpId, usize)>>>,
+    open_reads: SlotMap<Row, BTreeMap<u64, Vec<(OpId, usize)>>>,
     /// Operations already reported as aborted reads.
     aborted_reads: BTreeSet<OpId>,
     /// The last write of every row of every table.
     rows: BTreeMap<Row, LastWrite>,
     /// Per subscriber and event id: the event at which it first applied it.
-    applied: BTreeMap<(ServiceId, String), usize>,
+    applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
-    subscribers: BTreeMap<String, BTreeSet<ServiceId>>,
+    subscribers: SlotMap<String, BTreeSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
-    confirms_in_flight: IdMap<MsgId, ConfirmMessage>,
+    confirms_in_flight: SlotMap<MsgId, ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
-    confirmed_events: BTreeMap<String, ConfirmedEvent>,
+    confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
-    queues: BTreeMap<(ServiceId, String), (u32, Option<usize>)>,
+    queues: SlotMap<(ServiceId, String), (u32, Option<usize>)>,
     /// Messages to or from a coordinator still on their way.
     coordinator_messages_in_flight: BTreeSet<MsgId>,
     /// Operations that sent a request to a coordinator.
@@ -170,17 +170,17 @@ impl Checker {
             anomalies: Vec::new(),
             events_seen: 0,
             ended: None,
-            running: IdMap::new(),
-            confirmed: BTreeMap::new(),
+            running: SlotMap::new(),
+            confirmed: SlotMap::new(),
             aborted: BTreeMap::new(),
-            open_reads: BTreeMap::new(),
+            open_reads: SlotMap::new(),
             aborted_reads: BTreeSet::new(),
             rows: BTreeMap::new(),
-            applied: BTreeMap::new(),
-            subscribers: BTreeMap::new(),
-            confirms_in_flight: IdMap::new(),
-            confirmed_events: BTreeMap::new(),
-            queues: BTreeMap::new(),
+            applied: SlotMap::new(),
+            subscribers: SlotMap::new(),
+            confirms_in_flight: SlotMap::new(),
+            confirmed_events: SlotMap::new(),
+            queues: SlotMap::new(),
             coordinator_messages_in_flight: BTreeSet::new(),
             coordinated_ops: BTreeSet::new(),
             flagged_keys: BTreeSet::new(),

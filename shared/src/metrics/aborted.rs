@@ -7,6 +7,7 @@
 
 use super::SourceRow;
 use crate::protocol::{Observed, OpId};
+use crate::slot_map::SlotMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Aborted reads so far.
@@ -17,7 +18,7 @@ pub struct AbortedReads {
     /// Versions rolled back.
     aborted: BTreeSet<(SourceRow, u64)>,
     /// Reads that returned a version whose fate is still open, by row and version.
-    open: BTreeMap<SourceRow, BTreeMap<u64, Vec<OpId>>>,
+    open: SlotMap<SourceRow, BTreeMap<u64, Vec<OpId>>>,
 }
 
 impl AbortedReads {

@@ -4,6 +4,7 @@
 
 use crate::ordered::CollectOrdered;
 use crate::protocol::{ConsumerSummary, ServiceId, TraceHeader};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -50,8 +51,8 @@ struct Handled {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeliveryStats {
     /// Per subscriber.
-    pub consumers: BTreeMap<ServiceId, ConsumerStats>,
-    handled: BTreeMap<(ServiceId, String), Handled>,
+    pub consumers: SlotMap<ServiceId, ConsumerStats>,
+    handled: SlotMap<(ServiceId, String), Handled>,
 }
 
 impl DeliveryStats {

@@ -6,6 +6,7 @@
 
 use crate::protocol::{CapacitySummary, Event, ServiceId, TraceHeader};
 use crate::services::OVERLOADED_LABEL_PREFIX;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -49,7 +50,7 @@ impl ServiceLoadStats {
 /// Every service's load, as the trace says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Loads {
-    by_service: BTreeMap<ServiceId, ServiceLoadStats>,
+    by_service: SlotMap<ServiceId, ServiceLoadStats>,
 }
 
 impl Loads {

@@ -7,7 +7,8 @@
 
 use crate::protocol::{CircuitState, Event, MessageKind, MsgId, ServiceId};
 use crate::services::DEADLINE_EXCEEDED_LABEL_PREFIX;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::slot_map::SlotMap;
+use std::collections::BTreeSet;
 
 /// The counts so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -25,7 +26,7 @@ pub struct ResilienceStats {
     /// Calls on their way, to count them when delivered.
     calls_in_flight: BTreeSet<MsgId>,
     /// Each breaker's state by (caller, callee), and the calls made since it went half-open.
-    breakers: BTreeMap<(ServiceId, ServiceId), (CircuitState, u64)>,
+    breakers: SlotMap<(ServiceId, ServiceId), (CircuitState, u64)>,
 }
 
 impl ResilienceStats {

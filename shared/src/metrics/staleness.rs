@@ -10,6 +10,7 @@
 //! its integral advances in O(1) per event, in integer µs² (doubled, so it never rounds).
 
 use crate::protocol::ServiceId;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -24,7 +25,7 @@ pub type CopyRow = (usize, String);
 pub struct Staleness {
     /// Each source row's versions, oldest first, with when each was first written: increasing in
     /// both, since a write of an older version drops the newer ones it replaces.
-    history: BTreeMap<SourceRow, Vec<(u64, Micros)>>,
+    history: SlotMap<SourceRow, Vec<(u64, Micros)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
     anchors: BTreeMap<CopyRow, Option<Micros>>,

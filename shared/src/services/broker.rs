@@ -12,9 +12,9 @@
 //! tables have no delete); a row's version is the event's tag. Without durability the queues are
 //! the machine's memory, lost when it crashes.
 
-use crate::id_map::IdMap;
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
 
@@ -117,7 +117,7 @@ enum BrokerTimer {
 pub struct Broker {
     config: BrokerConfig,
     queues: Vec<Queue>,
-    timers: IdMap<TimerId, BrokerTimer>,
+    timers: SlotMap<TimerId, BrokerTimer>,
     next_tag: u64,
 }
 
@@ -132,7 +132,7 @@ impl Broker {
         Broker {
             config,
             queues,
-            timers: IdMap::new(),
+            timers: SlotMap::new(),
             next_tag: 0,
         }
     }

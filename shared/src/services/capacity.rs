@@ -21,9 +21,9 @@
 //! The wrapper's timers come from the same allocator as the inner machine's, so they never clash:
 //! a timer the wrapper does not know is the inner machine's.
 
-use crate::id_map::IdMap;
 use crate::protocol::{Event, MessageKind, Payload};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
 
@@ -65,7 +65,7 @@ pub struct Capacity {
     /// The service's name, for narration.
     name: String,
     /// Requests being worked on, by the timer that ends their work.
-    in_service: IdMap<TimerId, Envelope>,
+    in_service: SlotMap<TimerId, Envelope>,
     /// Requests waiting for a worker, oldest first.
     waiting: VecDeque<Envelope>,
     /// Whether the current busy spell (requests waiting) has been told, and whether a shed in it.
@@ -82,7 +82,7 @@ impl Capacity {
             inner,
             config,
             name: name.to_string(),
-            in_service: IdMap::new(),
+            in_service: SlotMap::new(),
             waiting: VecDeque::new(),
             told_busy: false,
             told_shed: false,

@@ -6,10 +6,10 @@ use super::{
     DRIVER_DETAILS_TABLE, DRIVERS_TABLE, PRODUCTS_TABLE, new_rating_tenths, renamed_driver_name,
     renamed_product_name,
 };
-use crate::id_map::IdMap;
 use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
 /// Names of the client's operations, as they appear in the trace.
@@ -219,8 +219,8 @@ enum ClientTimer {
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
-    pending: IdMap<MsgId, PendingOp>,
-    timers: IdMap<TimerId, ClientTimer>,
+    pending: SlotMap<MsgId, PendingOp>,
+    timers: SlotMap<TimerId, ClientTimer>,
 }
 
 impl Client {
@@ -228,8 +228,8 @@ impl Client {
     pub fn new(config: ClientConfig) -> Client {
         Client {
             config,
-            pending: IdMap::new(),
-            timers: IdMap::new(),
+            pending: SlotMap::new(),
+            timers: SlotMap::new(),
         }
     }
 

@@ -8,9 +8,9 @@
 //! an event already in it. Without that check the change is applied twice.
 
 use super::{INBOX_TABLE, inventory, shipping};
-use crate::id_map::IdMap;
 use crate::protocol::{DomainEvent, Event, NewOrder, Payload};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
 /// The most deliveries a consumer works on at once. One more is left unacknowledged, for the
@@ -64,7 +64,7 @@ pub struct ConsumerConfig {
 pub struct Consumer {
     config: ConsumerConfig,
     /// Deliveries being worked on, by the timer that ends the work.
-    jobs: IdMap<TimerId, Envelope>,
+    jobs: SlotMap<TimerId, Envelope>,
 }
 
 impl Consumer {
@@ -72,7 +72,7 @@ impl Consumer {
     pub fn new(config: ConsumerConfig) -> Consumer {
         Consumer {
             config,
-            jobs: IdMap::new(),
+            jobs: SlotMap::new(),
         }
     }
 

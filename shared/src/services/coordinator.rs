@@ -24,9 +24,9 @@
 //! unused: the committed rows stay at v − 1, the next update takes v + 1.
 
 use super::PRODUCTS_TABLE;
-use crate::id_map::IdMap;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
 
@@ -284,9 +284,9 @@ pub struct Coordinator {
     /// Renames started over the run, recovered from the log after a restart.
     renames_started: u64,
     /// Updates in progress, by product.
-    active: IdMap<u64, Update>,
+    active: SlotMap<u64, Update>,
     waiting: VecDeque<Waiting>,
-    timers: IdMap<TimerId, CoordinatorTimer>,
+    timers: SlotMap<TimerId, CoordinatorTimer>,
     /// Whether a success was narrated, so only the first is.
     narrated_success: bool,
     /// Whether a commit decision was narrated (two-phase commit), so only the first is.
@@ -299,9 +299,9 @@ impl Coordinator {
         Coordinator {
             config,
             renames_started: 0,
-            active: IdMap::new(),
+            active: SlotMap::new(),
             waiting: VecDeque::new(),
-            timers: IdMap::new(),
+            timers: SlotMap::new(),
             narrated_success: false,
             narrated_decision: false,
         }

@@ -11,9 +11,9 @@
 //! event when the service crashes between the two, or when the publish is lost and nothing
 //! publishes it again.
 
-use crate::id_map::IdMap;
 use crate::protocol::{DomainEvent, DriverName, NewOrder, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, TimerId, Write};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
 /// The outbox table: key the row's number (zero-padded, so rows sort in the order written),
@@ -72,7 +72,7 @@ struct PendingRow {
 pub struct Outbox {
     config: OutboxConfig,
     /// Rows not confirmed yet, by number.
-    pending: IdMap<u64, PendingRow>,
+    pending: SlotMap<u64, PendingRow>,
     /// The number of the next row written.
     next_row: u64,
     /// The relay's timer, while one is set.
@@ -88,7 +88,7 @@ impl Outbox {
     pub fn new(config: OutboxConfig) -> Outbox {
         Outbox {
             config,
-            pending: IdMap::new(),
+            pending: SlotMap::new(),
             next_row: 1,
             timer: None,
             explained_commit: false,

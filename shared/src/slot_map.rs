@@ -1,0 +1,339 @@
+//! A map ordered by key like a `BTreeMap`, whose tree holds only a slot number: the values live
+//! in a slab `Vec` beside it.
+//!
+//! Why: every `BTreeMap<K, V>` with a value type of its own carries its own insert, remove,
+//! rebalancing and drop code, a few kilobytes each in the page. With the values moved out, all
+//! the maps with one key type share one `BTreeMap<K, u32>`; and the ids (`MsgId`, `OpId`,
+//! `TimerId`, `u64`) are all one `u64`, so their trees compile to the same code, which the page's
+//! optimizer keeps once. The order of iteration is the order of the keys, as with the `BTreeMap`
+//! it replaces, and every operation costs what the tree's costs plus one index into the slab.
+
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Index;
+
+/// An ordered map from `K` to `V`; see the module's documentation.
+#[derive(Clone)]
+pub struct SlotMap<K, V> {
+    index: BTreeMap<K, u32>,
+    slots: Vec<Option<V>>,
+    free: Vec<u32>,
+}
+
+impl<K, V> Default for SlotMap<K, V> {
+    fn default() -> Self {
+        SlotMap {
+            index: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord, V> SlotMap<K, V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries the map holds.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the map holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Whether the map holds `key`.
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.index.contains_key(key)
+    }
+
+    /// The value of `key`.
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        let slot = *self.index.get(key)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        let slot = *self.index.get(key)?;
+        self.slots[slot as usize].as_mut()
+    }
+
+    /// Sets `key` to `value`, returning the value it had.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        if let Some(&slot) = self.index.get(&key) {
+            return self.slots[slot as usize].replace(value);
+        }
+        self.slot_of(key, || value);
+        None
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let slot = self.index.remove(key)?;
+        self.free.push(slot);
+        self.slots[slot as usize].take()
+    }
+
+    /// The entry of `key`, to read, insert or change its value.
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        Entry { map: self, key }
+    }
+
+    /// Keeps only the entries for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let SlotMap { index, slots, free } = self;
+        index.retain(|key, slot| {
+            let Some(value) = slots[*slot as usize].as_mut() else {
+                return false;
+            };
+            let kept = keep(key, value);
+            if !kept {
+                slots[*slot as usize] = None;
+                free.push(*slot);
+            }
+            kept
+        });
+    }
+
+    fn slot_of(&mut self, key: K, value: impl FnOnce() -> V) -> usize {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot as usize;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(value());
+                slot
+            }
+            None => {
+                self.slots.push(Some(value()));
+                u32::try_from(self.slots.len() - 1)
+                    .expect("a SlotMap holds fewer than 2^32 entries")
+            }
+        };
+        self.index.insert(key, slot);
+        slot as usize
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    /// The entries in the order of their keys.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            index: self.index.iter(),
+            slots: &self.slots,
+        }
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.index.keys()
+    }
+
+    /// The values in the order of their keys.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, value)| value)
+    }
+}
+
+/// The entries of a [`SlotMap`] in the order of their keys, from [`SlotMap::iter`].
+pub struct Iter<'a, K, V> {
+    index: std::collections::btree_map::Iter<'a, K, u32>,
+    slots: &'a [Option<V>],
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, &slot) = self.index.next()?;
+        Some((key, self.slots[slot as usize].as_ref()?))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.index.size_hint()
+    }
+}
+
+impl<'a, K: Ord, V> IntoIterator for &'a SlotMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
+
+/// A key of a [`SlotMap`] with the map, from [`SlotMap::entry`].
+pub struct Entry<'a, K, V> {
+    map: &'a mut SlotMap<K, V>,
+    key: K,
+}
+
+impl<'a, K: Ord, V> Entry<'a, K, V> {
+    /// The value, after inserting `value()` if the key had none.
+    pub fn or_insert_with(self, value: impl FnOnce() -> V) -> &'a mut V {
+        let slot = self.map.slot_of(self.key, value);
+        self.map.slots[slot]
+            .as_mut()
+            .expect("SlotMap: a slot in the index holds a value")
+    }
+
+    /// The value, after inserting `value` if the key had none.
+    pub fn or_insert(self, value: V) -> &'a mut V {
+        self.or_insert_with(|| value)
+    }
+
+    /// The value, after inserting the default if the key had none.
+    pub fn or_default(self) -> &'a mut V
+    where
+        V: Default,
+    {
+        self.or_insert_with(V::default)
+    }
+}
+
+impl<K: Ord + Borrow<Q>, Q: Ord + ?Sized, V> Index<&Q> for SlotMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("SlotMap: no entry for the key")
+    }
+}
+
+impl<K: Ord, V: PartialEq> PartialEq for SlotMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<K: Ord, V: Eq> Eq for SlotMap<K, V> {}
+
+impl<K: Ord + fmt::Debug, V: fmt::Debug> fmt::Debug for SlotMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SlotMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut map = SlotMap::new();
+        for (key, value) in pairs {
+            map.insert(key, value);
+        }
+        map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlotMap;
+    use std::collections::BTreeMap;
+
+    /// Replays `ops` (key, Some(value) to insert, None to remove) on an SlotMap and a BTreeMap
+    /// and checks they agree after each step, in content and in order.
+    fn check(ops: &[(u64, Option<&str>)]) {
+        let mut ids: SlotMap<u64, String> = SlotMap::new();
+        let mut tree: BTreeMap<u64, String> = BTreeMap::new();
+        for &(key, value) in ops {
+            match value {
+                Some(value) => {
+                    assert_eq!(
+                        ids.insert(key, value.to_string()),
+                        tree.insert(key, value.to_string())
+                    );
+                }
+                None => assert_eq!(ids.remove(&key), tree.remove(&key)),
+            }
+            assert_eq!(ids.len(), tree.len());
+            assert_eq!(ids.is_empty(), tree.is_empty());
+            assert!(ids.iter().eq(tree.iter()));
+            assert!(ids.keys().eq(tree.keys()));
+            assert!(ids.values().eq(tree.values()));
+            for key in 0..8 {
+                assert_eq!(ids.get(&key), tree.get(&key));
+                assert_eq!(ids.contains_key(&key), tree.contains_key(&key));
+            }
+        }
+        assert_eq!(format!("{ids:?}"), format!("{tree:?}"));
+    }
+
+    #[test]
+    fn agrees_with_a_btree_map() {
+        check(&[]);
+        check(&[(3, Some("c")), (1, Some("a")), (2, Some("b"))]);
+        check(&[(3, Some("c")), (3, Some("C")), (3, None), (3, None)]);
+        check(&[
+            (5, Some("e")),
+            (1, Some("a")),
+            (5, None),
+            (4, Some("d")),
+            (7, Some("g")),
+            (1, None),
+            (0, Some("z")),
+            (4, Some("D")),
+        ]);
+    }
+
+    #[test]
+    fn equal_maps_compare_equal_whatever_their_slots() {
+        let mut left: SlotMap<u64, u32> = SlotMap::new();
+        left.insert(1, 10);
+        left.insert(2, 20);
+        left.remove(&1);
+        left.insert(3, 30);
+        let right: SlotMap<u64, u32> = [(3, 30), (2, 20)].into_iter().collect();
+        assert_eq!(left, right);
+        let mut changed = right.clone();
+        *changed.get_mut(&3).unwrap() = 31;
+        assert_ne!(left, changed);
+        assert_eq!(left[&2], 20);
+    }
+
+    #[test]
+    fn entry_and_retain_agree_with_a_btree_map() {
+        let mut slots: SlotMap<String, u32> = SlotMap::new();
+        let mut tree: BTreeMap<String, u32> = BTreeMap::new();
+        for (i, key) in ["b", "a", "b", "c", "a", "b"].into_iter().enumerate() {
+            *slots.entry(key.to_string()).or_default() += 1;
+            *tree.entry(key.to_string()).or_default() += 1;
+            assert_eq!(
+                *slots.entry(format!("{key}{i}")).or_insert(7),
+                *tree.entry(format!("{key}{i}")).or_insert(7)
+            );
+        }
+        assert!(slots.iter().eq(tree.iter()));
+        slots.retain(|key, count| key.len() == 1 && *count > 1);
+        tree.retain(|key, count| key.len() == 1 && *count > 1);
+        assert!(slots.iter().eq(tree.iter()));
+        assert_eq!(slots.get("b"), Some(&3));
+        assert_eq!(slots["a"], 2);
+        // The slots the retain freed are used again.
+        slots.insert("d".to_string(), 4);
+        tree.insert("d".to_string(), 4);
+        assert!(slots.iter().eq(tree.iter()));
+        assert!((&slots).into_iter().eq(tree.iter()));
+    }
+}
