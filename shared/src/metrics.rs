@@ -19,15 +19,14 @@ pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
-use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
-use crate::slot_map::SlotMap;
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Micros;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Counts and latencies of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -146,7 +145,7 @@ pub struct Metrics {
     /// Of [`Metrics::stale_reads`], how many were stale in each source table, such as
     /// `driver_details` for a rating served from an outdated cache entry. A read stale in two
     /// tables counts in both.
-    pub stale_reads_by_table: BTreeMap<String, u64>,
+    pub stale_reads_by_table: SlotMap<String, u64>,
     /// Synchronous calls per operation: calls per read and a cache's hit ratio.
     pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
@@ -285,7 +284,7 @@ impl Metrics {
         &self,
         started: Micros,
         observed: &[Observed],
-    ) -> BTreeSet<String> {
+    ) -> SlotSet<String> {
         observed
             .iter()
             .filter(|seen| {
@@ -296,7 +295,7 @@ impl Metrics {
                 })
             })
             .map(|seen| seen.source_table.clone())
-            .collect_set()
+            .collect()
     }
 
     /// Operations still running.
@@ -352,7 +351,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             count as f64 / of as f64
         }
     };
-    let by_operation: BTreeMap<String, OpSummary> = metrics
+    let by_operation: SlotMap<String, OpSummary> = metrics
         .ops
         .iter()
         .map(|(name, stats)| {
@@ -374,11 +373,11 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                     .began_while_down
                     .iter()
                     .map(|(service, counts)| (service_name(&trace.header, *service), *counts))
-                    .collect_map(),
+                    .collect::<SlotMap<_, _>>(),
             };
             (name.clone(), summary)
         })
-        .collect_map();
+        .collect::<SlotMap<_, _>>();
     RunSummary {
         scenario: trace.header.scenario.clone(),
         seed: trace.header.seed,
@@ -407,7 +406,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .queue_depth_max
             .iter()
             .map(|((_, queue), depth)| (queue.clone(), *depth))
-            .collect_map(),
+            .collect::<SlotMap<_, _>>(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
         coordination: CoordinationSummary {
             rollbacks_sent: metrics.coordination.rollbacks_sent,
@@ -437,7 +436,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 };
                 (name.clone(), summary)
             })
-            .collect_map(),
+            .collect::<SlotMap<_, _>>(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
         capacity: metrics.loads.summaries(&trace.header, state.now),

@@ -8,10 +8,13 @@
 //! optimizer keeps once. The order of iteration is the order of the keys, as with the `BTreeMap`
 //! it replaces, and every operation costs what the tree's costs plus one index into the slab.
 
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use std::fmt;
-use std::ops::Index;
+use std::marker::PhantomData;
+use std::ops::{Index, RangeBounds};
 
 /// An ordered map from `K` to `V`; see the module's documentation.
 #[derive(Clone)]
@@ -132,6 +135,21 @@ impl<K: Ord, V> SlotMap<K, V> {
         slot as usize
     }
 
+    /// Moves the entries from `key` on into a new map, leaving those before it.
+    pub fn split_off(&mut self, key: &K) -> Self
+    where
+        K: Clone,
+    {
+        let mut upper = SlotMap::new();
+        for (key, slot) in self.index.split_off(key) {
+            self.free.push(slot);
+            if let Some(value) = self.slots[slot as usize].take() {
+                upper.insert(key, value);
+            }
+        }
+        upper
+    }
+
     /// Removes every entry.
     pub fn clear(&mut self) {
         self.index.clear();
@@ -142,7 +160,15 @@ impl<K: Ord, V> SlotMap<K, V> {
     /// The entries in the order of their keys.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
-            index: self.index.iter(),
+            index: self.index.range(..),
+            slots: &self.slots,
+        }
+    }
+
+    /// The entries whose keys are in `range`, in order.
+    pub fn range<R: RangeBounds<K>>(&self, range: R) -> Iter<'_, K, V> {
+        Iter {
+            index: self.index.range(range),
             slots: &self.slots,
         }
     }
@@ -158,9 +184,41 @@ impl<K: Ord, V> SlotMap<K, V> {
     }
 }
 
+/// Serialized as a map in the order of its keys, as a `BTreeMap` is: the same bytes.
+impl<K: Ord + Serialize, V: Serialize> Serialize for SlotMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// Read from a map as a `BTreeMap` is: a key given twice keeps its last value.
+impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for SlotMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<K, V>(PhantomData<(K, V)>);
+
+        impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for MapVisitor<K, V> {
+            type Value = SlotMap<K, V>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = SlotMap::new();
+                while let Some((key, value)) = access.next_entry()? {
+                    map.insert(key, value);
+                }
+                Ok(map)
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
 /// The entries of a [`SlotMap`] in the order of their keys, from [`SlotMap::iter`].
 pub struct Iter<'a, K, V> {
-    index: std::collections::btree_map::Iter<'a, K, u32>,
+    index: btree_map::Range<'a, K, u32>,
     slots: &'a [Option<V>],
 }
 
@@ -183,6 +241,37 @@ impl<'a, K: Ord, V> IntoIterator for &'a SlotMap<K, V> {
 
     fn into_iter(self) -> Iter<'a, K, V> {
         self.iter()
+    }
+}
+
+/// The entries of a [`SlotMap`] in the order of their keys, taken out of it.
+pub struct IntoIter<K, V> {
+    index: btree_map::IntoIter<K, u32>,
+    slots: Vec<Option<V>>,
+}
+
+impl<K, V> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, slot) = self.index.next()?;
+        Some((key, self.slots[slot as usize].take()?))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.index.size_hint()
+    }
+}
+
+impl<K, V> IntoIterator for SlotMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter {
+            index: self.index.into_iter(),
+            slots: self.slots,
+        }
     }
 }
 
@@ -244,6 +333,117 @@ impl<K: Ord, V> FromIterator<(K, V)> for SlotMap<K, V> {
             map.insert(key, value);
         }
         map
+    }
+}
+
+/// An ordered set kept as a `BTreeMap<T, u32>` (every value 0), so that it shares its tree's
+/// code with the [`SlotMap`]s keyed by the same type instead of carrying a `BTreeSet<T>`'s own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlotSet<T> {
+    items: BTreeMap<T, u32>,
+}
+
+impl<T> Default for SlotSet<T> {
+    fn default() -> Self {
+        SlotSet {
+            items: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Ord> SlotSet<T> {
+    /// An empty set.
+    pub fn new() -> Self {
+        SlotSet {
+            items: BTreeMap::new(),
+        }
+    }
+
+    /// How many items the set holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the set holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether the set holds `item`.
+    pub fn contains<Q: Ord + ?Sized>(&self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        self.items.contains_key(item)
+    }
+
+    /// Adds `item`; true if it was not there.
+    pub fn insert(&mut self, item: T) -> bool {
+        self.items.insert(item, 0).is_none()
+    }
+
+    /// Removes `item`; true if it was there.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        self.items.remove(item).is_some()
+    }
+
+    /// The items in order.
+    pub fn iter(&self) -> btree_map::Keys<'_, T, u32> {
+        self.items.keys()
+    }
+
+    /// Whether every item of the set is in `other`.
+    pub fn is_subset(&self, other: &SlotSet<T>) -> bool {
+        self.len() <= other.len() && self.iter().all(|item| other.contains(item))
+    }
+}
+
+impl<T: Ord> Extend<T> for SlotSet<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
+        for item in items {
+            self.insert(item);
+        }
+    }
+}
+
+impl<T: Ord> FromIterator<T> for SlotSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let mut set = SlotSet::new();
+        set.extend(items);
+        set
+    }
+}
+
+impl<T: Ord, const N: usize> From<[T; N]> for SlotSet<T> {
+    fn from(items: [T; N]) -> Self {
+        items.into_iter().collect()
+    }
+}
+
+impl<T> IntoIterator for SlotSet<T> {
+    type Item = T;
+    type IntoIter = btree_map::IntoKeys<T, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_keys()
+    }
+}
+
+impl<'a, T: Ord> IntoIterator for &'a SlotSet<T> {
+    type Item = &'a T;
+    type IntoIter = btree_map::Keys<'a, T, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: Ord + fmt::Debug> fmt::Debug for SlotSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 
@@ -335,5 +535,40 @@ mod tests {
         tree.insert("d".to_string(), 4);
         assert!(slots.iter().eq(tree.iter()));
         assert!((&slots).into_iter().eq(tree.iter()));
+        assert!(slots.into_iter().eq(tree.into_iter()));
+    }
+
+    #[test]
+    fn a_slot_set_agrees_with_a_btree_set() {
+        let mut slots = super::SlotSet::new();
+        let mut tree = std::collections::BTreeSet::new();
+        for (item, insert) in [
+            (3, true),
+            (1, true),
+            (3, true),
+            (2, true),
+            (3, false),
+            (9, false),
+        ] {
+            if insert {
+                assert_eq!(slots.insert(item), tree.insert(item));
+            } else {
+                assert_eq!(slots.remove(&item), tree.remove(&item));
+            }
+            assert!(slots.iter().eq(tree.iter()));
+            assert_eq!(slots.len(), tree.len());
+            assert_eq!(slots.contains(&3), tree.contains(&3));
+        }
+        let more: super::SlotSet<u64> = [1, 2, 5].into_iter().collect();
+        assert!(slots.is_subset(&more));
+        assert!(!more.is_subset(&slots));
+        assert_eq!(format!("{slots:?}"), format!("{tree:?}"));
+        let mut ranged: SlotMap<u64, &str> = [(1, "a"), (2, "b"), (4, "d")].into_iter().collect();
+        assert!(ranged.range(2..).eq([(&2, &"b"), (&4, &"d")]));
+        let upper = ranged.split_off(&2);
+        assert!(ranged.iter().eq([(&1, &"a")]));
+        assert!(upper.iter().eq([(&2, &"b"), (&4, &"d")]));
+        ranged.clear();
+        assert!(ranged.is_empty());
     }
 }

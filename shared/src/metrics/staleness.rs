@@ -28,7 +28,7 @@ pub struct Staleness {
     history: SlotMap<SourceRow, Vec<(u64, Micros)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
-    anchors: BTreeMap<CopyRow, Option<Micros>>,
+    anchors: SlotMap<CopyRow, Option<Micros>>,
     /// The anchors of stale rows, as a multiset, for the oldest.
     open: BTreeMap<Micros, u32>,
     /// The sum of open anchors, in µs.
