@@ -343,8 +343,8 @@ fn push_scenario_text(text: &mut String, spec: &ScenarioSpec) {
     }
 }
 
-/// `default 3 per s, from 0 to 50`, with whole-number knobs said to be so; for a knob that picks
-/// a way, `default 0 (rabbitmq); 0 or rabbitmq, 1 or visibility-timeout`.
+/// `default 3 per s, from 0 to 50 (live up to 5000)`, with whole-number knobs said to be so; for
+/// a knob that picks a way, `default 0 (rabbitmq); 0 or rabbitmq, 1 or visibility-timeout`.
 fn knob_range(knob: &KnobSpec) -> String {
     if !knob.choices.is_empty() {
         let ways: Vec<String> = knob
@@ -362,8 +362,11 @@ fn knob_range(knob: &KnobSpec) -> String {
         format!(" {}", knob.unit)
     };
     let whole = if knob.whole { ", whole numbers" } else { "" };
+    let live = knob.live_max.map_or(String::new(), |live_max| {
+        format!(" (live up to {live_max})")
+    });
     format!(
-        "default {}{unit}, from {} to {}{whole}",
+        "default {}{unit}, from {} to {}{live}{whole}",
         knob.default, knob.min, knob.max
     )
 }
@@ -404,7 +407,11 @@ struct KnobJson {
     unit: &'static str,
     default: f64,
     min: f64,
+    /// Its largest value in a simulated run.
     max: f64,
+    /// Its largest value in a live run, for a knob that goes further live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_max: Option<f64>,
     whole: bool,
     /// For a knob that picks a way, each way's name by its number; `KNOB=NAME` sets it.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -429,6 +436,7 @@ impl From<&ScenarioSpec> for ScenarioJson {
                     default: knob.default,
                     min: knob.min,
                     max: knob.max,
+                    live_max: knob.live_max,
                     whole: knob.whole,
                     choices: knob.choices,
                     help: knob.help,

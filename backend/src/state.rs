@@ -371,7 +371,7 @@ impl AppState {
         request: &RunRequest,
         token: Option<&str>,
     ) -> Result<(Arc<LiveRun>, ControlHold), StartLiveError> {
-        scenario::prepare(request).map_err(LiveError::from)?;
+        scenario::prepare(request, scenario::Driver::Live).map_err(LiveError::from)?;
         // One start at a time, so each replacement waits for the run before it.
         let _starting = self.live_starting.lock().await;
         self.may_start_live(token)

@@ -557,7 +557,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let prepared = scenario::prepare(&request).unwrap();
+        let prepared = scenario::prepare(&request, scenario::Driver::Live).unwrap();
         let header = shared::sim::trace_header(&prepared.run, &prepared.world);
         let bounds = LogBounds {
             events_per_frame: 1,

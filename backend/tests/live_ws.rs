@@ -318,6 +318,55 @@ async fn only_the_viewer_who_started_a_live_run_controls_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_takes_rates_up_to_the_live_maximum_a_simulated_run_refuses() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut viewer = connect(&server).await;
+    let knobs = r#"{"read_rate_per_s":200,"products_per_order":1,"product_down_for_s":0,"link_latency_ms":5}"#;
+    // The server's simulation holds rates to what a 600 s run records within its budget.
+    send_text(
+        &mut viewer,
+        &format!(
+            r#"{{"type":"run","scenario":"request-response","seed":3,"until_s":1,"knobs":{knobs}}}"#
+        ),
+    )
+    .await;
+    let message = next_error(&mut viewer).await;
+    assert_eq!(
+        message,
+        "knob read_rate_per_s = 200 is out of range: it must be between 0 and 50 per s in a \
+         simulated run; a live run takes up to 5000"
+    );
+    // Real services take it, up to the live maximum.
+    send_text(&mut viewer, &live_start(knobs)).await;
+    let ServerFrame::Header(header) = next_frame(&mut viewer).await else {
+        panic!("a live run at 200 reads a second begins with its header");
+    };
+    assert_eq!(header.knobs["read_rate_per_s"], 200.0);
+    let mut watched = Watched::default();
+    watched
+        .read_until(&mut viewer, |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, Event::OpFinished { .. }))
+        })
+        .await;
+    send_text(
+        &mut viewer,
+        &live_start(r#"{"read_rate_per_s":5000.5,"product_down_for_s":0}"#),
+    )
+    .await;
+    let message = next_error(&mut viewer).await;
+    assert_eq!(
+        message,
+        "the live run did not start: knob read_rate_per_s = 5000.5 is out of range: it must be \
+         between 0 and 5000 per s"
+    );
+    let run = server.state.live().expect("the run at 200 reads a second");
+    assert!(!run.is_finished(), "a refused request stopped the run");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_viewers_watch_one_live_run_to_its_end() {
     let server = TestServer::start(ServerConfig {
         // They all come from 127.0.0.1.

@@ -181,7 +181,7 @@ async fn bad_frames_get_error_frames_and_the_socket_still_serves() {
         )),
         &[
             "read_rate_per_s = 100000 is out of range",
-            "between 0 and 5000",
+            "between 0 and 50 per s in a simulated run; a live run takes up to 5000",
         ],
     )
     .await;

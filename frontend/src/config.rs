@@ -10,7 +10,7 @@ use crate::player::{DEFAULT_SPEED, valid_speed};
 use crate::selection::Selection;
 use shared::ordered::CollectOrdered;
 use shared::protocol::RunRequest;
-use shared::scenario::{ScenarioSpec, catalog};
+use shared::scenario::{Driver, KnobSpec, ScenarioSpec, catalog};
 use std::collections::BTreeMap;
 
 /// Where the trace comes from.
@@ -34,6 +34,15 @@ impl SourceKind {
             SourceKind::Backend => "backend",
             SourceKind::Recorded => "recorded",
             SourceKind::Live => "live",
+        }
+    }
+
+    /// What runs a request from this source, so which knob ranges hold: real services for
+    /// `live`, the simulation (in the page or in the backend) for the others.
+    pub fn driver(self) -> Driver {
+        match self {
+            SourceKind::Live => Driver::Live,
+            SourceKind::Sim | SourceKind::Backend | SourceKind::Recorded => Driver::Simulation,
         }
     }
 
@@ -250,6 +259,12 @@ impl RunConfig {
     /// The scenario this config runs.
     pub fn spec(&self) -> &'static ScenarioSpec {
         scenario_spec(&self.scenario).unwrap_or_else(default_scenario)
+    }
+
+    /// The largest value the form offers for `knob`: its maximum for what runs from this
+    /// source (a live run takes higher rates than a simulated one).
+    pub fn knob_max(&self, knob: &KnobSpec) -> f64 {
+        knob.max_for(self.source.driver())
     }
 
     /// Switches to scenario `name`, with its default length and knobs, keeping seed, source and
@@ -514,6 +529,34 @@ mod tests {
         assert_eq!(config.source, SourceKind::Sim);
         assert!(config.autoplay);
         assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn the_form_offers_the_rates_of_what_runs_the_source() {
+        let (mut config, _) = RunConfig::from_query("scenario=hybrid");
+        let knob = |name: &str| {
+            *scenario_spec("hybrid")
+                .unwrap()
+                .knobs
+                .iter()
+                .find(|knob| knob.name == name)
+                .unwrap()
+        };
+        let check = |config: &RunConfig, expected: [f64; 3]| {
+            let offered = ["read_rate_per_s", "rename_rate_per_s", "cache_ttl_ms"]
+                .map(|name| config.knob_max(&knob(name)));
+            assert_eq!(offered, expected, "{:?}", config.source);
+        };
+        let cache_ttl_max = knob("cache_ttl_ms").max;
+        for (source, expected) in [
+            (SourceKind::Sim, [50.0, 20.0, cache_ttl_max]),
+            (SourceKind::Backend, [50.0, 20.0, cache_ttl_max]),
+            (SourceKind::Recorded, [50.0, 20.0, cache_ttl_max]),
+            (SourceKind::Live, [5_000.0, 1_000.0, cache_ttl_max]),
+        ] {
+            config.source = source;
+            check(&config, expected);
+        }
     }
 
     #[test]

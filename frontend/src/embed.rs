@@ -96,7 +96,8 @@ impl RunChange {
         // The simulation checks ranges when it runs; check them here too, so the host hears
         // about a bad value in the answer to its own command.
         let spec = shared::scenario::find(&next.scenario).map_err(|err| err.to_string())?;
-        shared::scenario::Knobs::resolve(spec, &next.knobs).map_err(|err| err.to_string())?;
+        shared::scenario::Knobs::resolve(spec, &next.knobs, next.source.driver())
+            .map_err(|err| err.to_string())?;
         if !(next.until_s > 0.0 && next.until_s <= shared::scenario::MAX_UNTIL_S) {
             return Err(format!(
                 "until must be between 0 and {} seconds",
@@ -399,6 +400,19 @@ mod tests {
             },
             "broker_delay_ms",
         );
+        // A simulated run holds rates to its own maximum; a live one takes more.
+        let faster = RunChange {
+            knobs: vec![("read_rate_per_s".into(), 200.0)],
+            ..RunChange::default()
+        };
+        bad(
+            faster.clone(),
+            "between 0 and 50 per s in a simulated run; a live run takes up to 5000",
+        );
+        let mut live = before.clone();
+        live.source = crate::config::SourceKind::Live;
+        faster.apply(&mut live).unwrap();
+        assert_eq!(live.knobs["read_rate_per_s"], 200.0);
         bad(
             RunChange {
                 scenario: Some("nope".into()),

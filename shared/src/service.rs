@@ -133,10 +133,15 @@ impl Tables for MemTables {
     }
 
     fn put(&mut self, table: &str, key: &str, row: Row) {
-        self.tables
-            .entry(table.to_string())
-            .or_default()
-            .insert(key.to_string(), row);
+        // Only a table's first row allocates its name (`entry` would take an owned one each time).
+        match self.tables.get_mut(table) {
+            Some(rows) => rows.insert(key.to_string(), row),
+            None => self
+                .tables
+                .entry(table.to_string())
+                .or_default()
+                .insert(key.to_string(), row),
+        };
     }
 
     fn scan(&self, table: &str) -> Vec<(String, Row)> {
@@ -238,6 +243,15 @@ impl<'a> Ctx<'a> {
             effects: Vec::new(),
             crashed: false,
         }
+    }
+
+    /// Records the effects into `buffer`, an empty vector whose allocation a driver keeps from one
+    /// input to the next: the simulation handles an input per message, and an allocation each
+    /// was a measurable part of the engine's time in WebAssembly (issue 9).
+    pub(crate) fn recording_into(mut self, buffer: Vec<Effect>) -> Ctx<'a> {
+        debug_assert!(buffer.is_empty() && self.effects.is_empty());
+        self.effects = buffer;
+        self
     }
 
     /// Records `effect`, unless the service has already crashed in this handler.

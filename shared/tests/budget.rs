@@ -2,29 +2,39 @@
 //! a capacity) completes within
 //! `MAX_TRACE_EVENTS`, with room to spare, and its trace fits the page's compact store in at most
 //! 64 bytes an event; a run that records more ends at the bound and says so.
+//!
+//! The rates come from the knob table: every rate knob at its simulated maximum
+//! ([`KnobSpec::max`]). Raising one there fails this test when the budget does not hold the
+//! heavier run; a live run takes more ([`KnobSpec::live_max`]) and keeps no such budget.
 
 use shared::event_store::EventStore;
 use shared::protocol::{EndReason, Event, RunRequest};
-use shared::scenario::{MAX_UNTIL_S, start};
+use shared::scenario::{KnobSpec, MAX_UNTIL_S, find, start};
 use shared::sim::MAX_TRACE_EVENTS;
 
-/// The rates the page offered at most when the budget was set (issue 9): reads and orders 50 a
-/// second, renames and rating changes 20 a second. Later the rate knobs were raised to 5,000/s
-/// for the live benchmark; a simulated run that fast ends at the budget (see ARCHITECTURE.md).
-const READS_PER_S: f64 = 50.0;
-const RENAMES_PER_S: f64 = 20.0;
+/// `knobs`, with every rate knob of `scenario` at its highest in a simulated run.
+fn at_highest_rates(
+    scenario: &'static str,
+    knobs: Vec<(&'static str, f64)>,
+) -> (&'static str, Vec<(&'static str, f64)>) {
+    let rates = find(scenario)
+        .unwrap()
+        .knobs
+        .iter()
+        .filter(|knob| knob.is_rate())
+        .map(|knob: &KnobSpec| (knob.name, knob.max));
+    let knobs = knobs.into_iter().chain(rates).collect();
+    (scenario, knobs)
+}
 
 /// Each scenario at the knobs that make it record the most: every rate at its highest, the most
 /// products per order, the fastest links, no outage (the gateway under each protocol; the
 /// scenarios that publish, with a dual write and through an outbox).
 fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
-    let (r, n) = (READS_PER_S, RENAMES_PER_S);
-    vec![
+    [
         (
             "request-response",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("pool_size", 64.0),
                 ("link_latency_ms", 1.0),
@@ -37,8 +47,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         (
             "request-response",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("pool_size", 64.0),
                 ("link_latency_ms", 1.0),
@@ -54,8 +62,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             "duplication",
             vec![
                 ("update_both", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -65,8 +71,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         (
             "eventual-consistency",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
@@ -77,7 +81,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         (
             "event-driven",
             vec![
-                ("order_rate_per_s", r),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("redelivery", 1.0),
@@ -92,8 +95,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             "eventual-consistency",
             vec![
                 ("publish", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
@@ -105,7 +106,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             "event-driven",
             vec![
                 ("publish", 1.0),
-                ("order_rate_per_s", r),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("redelivery", 1.0),
@@ -119,8 +119,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         (
             "gateway",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -130,8 +128,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             "gateway",
             vec![
                 ("protocol", 1.0),
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
                 ("products_per_order", 8.0),
                 ("link_latency_ms", 1.0),
                 ("product_down_for_s", 0.0),
@@ -140,9 +136,6 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         (
             "hybrid",
             vec![
-                ("read_rate_per_s", r),
-                ("rename_rate_per_s", n),
-                ("rating_change_rate_per_s", n),
                 ("cache_ttl_ms", 0.0),
                 ("link_latency_ms", 1.0),
                 ("broker_delay_ms", 0.0),
@@ -150,6 +143,9 @@ fn heaviest_runs() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
             ],
         ),
     ]
+    .into_iter()
+    .map(|(scenario, knobs)| at_highest_rates(scenario, knobs))
+    .collect()
 }
 
 /// Runs `scenario` for 600 s at `knobs`, keeping its events in a compact store as the page
@@ -193,7 +189,10 @@ fn a_600_s_run_at_the_highest_knobs_of_every_scenario_completes() {
         let (events, end, bytes_per_event) = run_stored(scenario, &knobs);
         let protocol: String = knobs
             .iter()
-            .filter(|(name, _)| ["protocol", "publish", "product_workers"].contains(name))
+            .filter(|(name, _)| {
+                ["protocol", "publish", "product_workers"].contains(name)
+                    || name.ends_with("_per_s")
+            })
             .map(|(name, value)| format!(" {name}={value}"))
             .collect();
         println!(
@@ -234,7 +233,7 @@ fn an_overloaded_consumer_fills_the_budget_and_the_run_ends_there() {
     // and under SQS's visibility timeout late acks bring redeliveries. Such a run would record
     // about 3.7 M events in 600 s; it stops at the bound instead.
     let knobs = [
-        ("order_rate_per_s", READS_PER_S),
+        ("order_rate_per_s", 50.0),
         ("products_per_order", 8.0),
         ("link_latency_ms", 1.0),
         ("redelivery", 1.0),

@@ -222,7 +222,7 @@ impl LiveRun {
                 // its IO runs on the runtime's workers.
                 let data = folder.as_ref().map(|f| f.path.as_path());
                 runtime.block_on(async move {
-                    let started = match scenario::prepare(&request) {
+                    let started = match scenario::prepare(&request, scenario::Driver::Live) {
                         Ok(prepared) => {
                             Engine::start(prepared, &config, &run_id, data, engine_stop).await
                         }

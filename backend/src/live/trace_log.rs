@@ -266,7 +266,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let prepared = shared::scenario::prepare(&request).unwrap();
+        let prepared = shared::scenario::prepare(&request, shared::scenario::Driver::Live).unwrap();
         let header = shared::sim::trace_header(&prepared.run, &prepared.world);
         TraceLog::new(
             header,

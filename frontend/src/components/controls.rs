@@ -32,8 +32,13 @@ pub fn ControlBar(
         ev.prevent_default();
         on_run.run(());
     };
+    // `novalidate`: the run checks every value itself and says in the status line what is wrong
+    // (a rate above a simulated run's maximum names the live one). The browser's own check
+    // would silently refuse to submit a value out of range in the closed knob panel, as when
+    // a live rate stays in a field after switching to a simulated source; the fields still
+    // carry their range (min, max) and are marked while out of it.
     view! {
-        <form class="controls card" on:submit=on_submit aria-label="What to run">
+        <form class="controls card" on:submit=on_submit aria-label="What to run" novalidate>
             <div class="fields">
                 <label class="field">
                     <span class="label">"Scenario"</span>
@@ -186,7 +191,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                     id=id
                     type="number"
                     min=knob.min
-                    max=knob.max
+                    max=move || config.with(|c| c.knob_max(&knob))
                     step=step
                     required
                     aria-describedby=help_id.clone()

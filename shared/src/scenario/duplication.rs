@@ -22,6 +22,7 @@ const UPDATE_BOTH: KnobSpec = KnobSpec {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    live_max: None,
     whole: true,
     choices: &[],
     help: "1: a rename in Product also rewrites every order line holding that name, synchronously, \

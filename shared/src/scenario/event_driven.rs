@@ -26,7 +26,8 @@ const ORDER_RATE: KnobSpec = KnobSpec {
     unit: "per s",
     default: 2.0,
     min: 0.0,
-    max: 5_000.0,
+    max: 50.0,
+    live_max: Some(5_000.0),
     whole: false,
     choices: &[],
     help: "How often clients create an order.",
@@ -43,6 +44,7 @@ const REDELIVERY: KnobSpec = KnobSpec {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    live_max: None,
     whole: true,
     choices: &["rabbitmq", "visibility-timeout"],
     help: "When the broker delivers an unacknowledged event again. 0, rabbitmq: when the \
@@ -57,6 +59,7 @@ const ACK_TIMEOUT: KnobSpec = KnobSpec {
     default: 250.0,
     min: 10.0,
     max: 10_000.0,
+    live_max: None,
     whole: false,
     choices: &[],
     help: "With redelivery=visibility-timeout (SQS's visibility timeout): how long the broker \
@@ -71,6 +74,7 @@ const INVENTORY_WORK: KnobSpec = KnobSpec {
     default: 30.0,
     min: 0.0,
     max: 5_000.0,
+    live_max: None,
     whole: false,
     choices: &[],
     help: "How long Inventory takes to process an event, on average (each takes 0.5× to 1.5× this).",
@@ -82,6 +86,7 @@ const SHIPPING_WORK: KnobSpec = KnobSpec {
     default: 120.0,
     min: 0.0,
     max: 5_000.0,
+    live_max: None,
     whole: false,
     choices: &[],
     help: "How long Shipping takes to process an event, on average (each takes 0.5× to 1.5× this).",
@@ -93,6 +98,7 @@ const IDEMPOTENT: KnobSpec = KnobSpec {
     default: 0.0,
     min: 0.0,
     max: 1.0,
+    live_max: None,
     whole: true,
     choices: &[],
     help: "1: each consumer keeps an inbox of processed event ids and drops duplicates. 0: it \
@@ -105,6 +111,7 @@ const DURABLE: KnobSpec = KnobSpec {
     default: 1.0,
     min: 0.0,
     max: 1.0,
+    live_max: None,
     whole: true,
     choices: &[],
     help: "1: the broker's queues are rows of its own tables, written before it confirms a \

@@ -23,6 +23,7 @@ const BROKER_DELAY: KnobSpec = KnobSpec {
     default: 300.0,
     min: 0.0,
     max: 10_000.0,
+    live_max: None,
     whole: false,
     choices: &[],
     help: "How long the broker holds each event before delivering it: it widens the staleness window.",
@@ -34,6 +35,7 @@ const APPLY_ONLY_NEWER: KnobSpec = KnobSpec {
     default: 1.0,
     min: 0.0,
     max: 1.0,
+    live_max: None,
     whole: true,
     choices: &[],
     help: "1: Order applies an event only if it is newer than its copy. 0: it applies every event, so \

@@ -17,8 +17,13 @@ pub struct KnobSpec {
     pub default: f64,
     /// Its smallest value.
     pub min: f64,
-    /// Its largest value.
+    /// Its largest value in a simulated run (the page, `crosstalk simulate`, compare): the
+    /// simulation keeps every event of a run, so its rates are held to what a 600 s run records
+    /// within `MAX_TRACE_EVENTS` (`shared/tests/budget.rs` checks it).
     pub max: f64,
+    /// Its largest value in a live run, when the live runtime takes more than the simulation:
+    /// real services only stream their events, so a benchmark can offer more than they carry.
+    pub live_max: Option<f64>,
     /// True when only whole numbers make sense.
     pub whole: bool,
     /// For a knob that picks one of a few ways, each way's name by its number (0, 1, …);
@@ -36,7 +41,24 @@ pub const RATE_UNIT: &str = "per s";
 /// draw up to 1.5 intervals ahead), so it is refused, not wrapped or saturated.
 pub const MIN_RATE_PER_S: f64 = 1e-9;
 
+/// What runs a request: the knobs' highest values depend on it ([`KnobSpec::max_for`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// The simulation: in the page, `crosstalk simulate`, the backend's simulated runs, compare.
+    Simulation,
+    /// The live runtime: real services run by `crosstalk serve` or `crosstalk live`.
+    Live,
+}
+
 impl KnobSpec {
+    /// Its largest value in a run by `driver`.
+    pub fn max_for(&self, driver: Driver) -> f64 {
+        match driver {
+            Driver::Simulation => self.max,
+            Driver::Live => self.live_max.unwrap_or(self.max),
+        }
+    }
+
     /// True for a rate, in [`RATE_UNIT`].
     pub fn is_rate(&self) -> bool {
         self.unit == RATE_UNIT
@@ -57,10 +79,12 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    /// Checks `given` against `spec`'s knobs and fills in defaults.
+    /// Checks `given` against `spec`'s knobs, in their ranges for a run by `driver`, and fills in
+    /// defaults.
     pub fn resolve(
         spec: &ScenarioSpec,
         given: &BTreeMap<String, f64>,
+        driver: Driver,
     ) -> Result<Knobs, ScenarioError> {
         for (name, value) in given {
             let Some(knob) = spec.knobs.iter().find(|k| k.name == name) else {
@@ -76,13 +100,15 @@ impl Knobs {
                 });
             };
             // NaN fails both comparisons, so it is out of range too.
-            if !(*value >= knob.min && *value <= knob.max) {
+            let max = knob.max_for(driver);
+            if !(*value >= knob.min && *value <= max) {
                 return Err(ScenarioError::KnobOutOfRange {
                     knob: name.clone(),
                     value: *value,
                     min: knob.min,
-                    max: knob.max,
+                    max,
                     unit: knob.unit.to_string(),
+                    live_max: knob.live_max.filter(|_| driver == Driver::Simulation),
                 });
             }
             if knob.is_rate() && *value > 0.0 && *value < MIN_RATE_PER_S {
@@ -163,8 +189,12 @@ mod tests {
     use crate::scenario::find;
 
     fn resolve(pairs: &[(&str, f64)]) -> Result<Knobs, String> {
+        resolve_for(Driver::Simulation, pairs)
+    }
+
+    fn resolve_for(driver: Driver, pairs: &[(&str, f64)]) -> Result<Knobs, String> {
         let given = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        Knobs::resolve(find("request-response").unwrap(), &given).map_err(|e| e.to_string())
+        Knobs::resolve(find("request-response").unwrap(), &given, driver).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -189,8 +219,9 @@ mod tests {
         );
         check(
             &[("read_rate_per_s", -1.0)],
-            "must be between 0 and 5000 per s",
+            "must be between 0 and 50 per s in a simulated run; a live run takes up to 5000",
         );
+        check(&[("pool_size", 65.0)], "must be between 1 and 64 ");
         check(&[("read_rate_per_s", f64::NAN)], "out of range");
         check(&[("products_per_order", 2.5)], "must be a whole number");
     }
@@ -199,7 +230,8 @@ mod tests {
     fn the_outbox_is_refused_with_knobs_that_would_break_its_promise() {
         let check = |scenario: &str, pairs: &[(&str, f64)], expected: Option<&str>| {
             let given = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            let result = Knobs::resolve(find(scenario).unwrap(), &given).map_err(|e| e.to_string());
+            let result = Knobs::resolve(find(scenario).unwrap(), &given, Driver::Simulation)
+                .map_err(|e| e.to_string());
             match expected {
                 None => assert!(result.is_ok(), "{scenario} {pairs:?}: {result:?}"),
                 Some(expected) => {
@@ -235,6 +267,70 @@ mod tests {
             Some("publish=outbox needs idempotent=1"),
         );
         check("event-driven", &[("durable", 0.0)], None);
+    }
+
+    #[test]
+    fn a_simulated_run_takes_rates_up_to_its_maximum_and_a_live_run_up_to_the_live_one() {
+        let check = |driver, pairs: &[(&str, f64)], expected: Result<(), &str>| {
+            let result = resolve_for(driver, pairs).map(|_| ());
+            assert_eq!(
+                result,
+                expected.map_err(str::to_string),
+                "{driver:?} {pairs:?}"
+            );
+        };
+        use Driver::{Live, Simulation};
+        check(Simulation, &[("read_rate_per_s", 50.0)], Ok(()));
+        check(Simulation, &[("rename_rate_per_s", 20.0)], Ok(()));
+        check(
+            Simulation,
+            &[("read_rate_per_s", 50.5)],
+            Err(
+                "knob read_rate_per_s = 50.5 is out of range: it must be between 0 and 50 per s \
+                 in a simulated run; a live run takes up to 5000",
+            ),
+        );
+        check(
+            Simulation,
+            &[("rename_rate_per_s", 1_000.0)],
+            Err(
+                "knob rename_rate_per_s = 1000 is out of range: it must be between 0 and 20 per s \
+                 in a simulated run; a live run takes up to 1000",
+            ),
+        );
+        check(Live, &[("read_rate_per_s", 5_000.0)], Ok(()));
+        check(Live, &[("rename_rate_per_s", 1_000.0)], Ok(()));
+        check(
+            Live,
+            &[("read_rate_per_s", 5_000.5)],
+            Err(
+                "knob read_rate_per_s = 5000.5 is out of range: it must be between 0 and 5000 per s",
+            ),
+        );
+        // A knob without a live maximum has one range for both.
+        for driver in [Simulation, Live] {
+            check(
+                driver,
+                &[("pool_size", 65.0)],
+                Err("knob pool_size = 65 is out of range: it must be between 1 and 64 "),
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_maximum_lies_above_the_simulated_one_and_only_rates_have_one() {
+        for spec in crate::scenario::catalog() {
+            for knob in spec.knobs {
+                assert_eq!(knob.max_for(Driver::Simulation), knob.max);
+                let Some(live_max) = knob.live_max else {
+                    assert_eq!(knob.max_for(Driver::Live), knob.max);
+                    continue;
+                };
+                assert!(knob.is_rate(), "{}: {}", spec.name, knob.name);
+                assert!(live_max > knob.max, "{}: {}", spec.name, knob.name);
+                assert_eq!(knob.max_for(Driver::Live), live_max);
+            }
+        }
     }
 
     #[test]
@@ -313,7 +409,7 @@ mod tests {
         );
         assert!(parse("protocol=3pc").is_err());
         // The saga is the default, as it was before the knob existed.
-        let knobs = Knobs::resolve(spec, &BTreeMap::new()).unwrap();
+        let knobs = Knobs::resolve(spec, &BTreeMap::new(), Driver::Simulation).unwrap();
         assert_eq!(knobs.get("protocol"), 0.0);
     }
 

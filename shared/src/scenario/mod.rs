@@ -13,7 +13,7 @@ mod workload;
 
 pub use event_driven::INITIAL_STOCK;
 pub use faults::{SLOW_FACTOR_MAX, fault_label, fault_text, parse_fault};
-pub use knobs::{KnobSpec, Knobs, parse_knob_assignment};
+pub use knobs::{Driver, KnobSpec, Knobs, parse_knob_assignment};
 
 use crate::protocol::{RunRequest, Trace};
 use crate::rng::SimRng;
@@ -157,8 +157,11 @@ pub enum ScenarioError {
         /// The knobs that exist, comma-separated.
         known: String,
     },
-    /// A knob's value is outside its range.
-    #[error("knob {knob} = {value} is out of range: it must be between {min} and {max} {unit}")]
+    /// A knob's value is outside its range for the run's driver.
+    #[error(
+        "knob {knob} = {value} is out of range: it must be between {min} and {max} {unit}{}",
+        live_range(*.live_max)
+    )]
     KnobOutOfRange {
         /// The knob.
         knob: String,
@@ -166,10 +169,12 @@ pub enum ScenarioError {
         value: f64,
         /// Its smallest value.
         min: f64,
-        /// Its largest value.
+        /// Its largest value for the run's driver.
         max: f64,
         /// Its unit.
         unit: String,
+        /// Its largest value in a live run, for a simulated run of a knob that goes further live.
+        live_max: Option<f64>,
     },
     /// A knob that counts things was given a fraction.
     #[error("knob {knob} = {value} must be a whole number")]
@@ -226,6 +231,13 @@ pub enum ScenarioError {
     },
 }
 
+/// The end of a knob's range error that says a live run takes more.
+fn live_range(live_max: Option<f64>) -> String {
+    live_max.map_or(String::new(), |live_max| {
+        format!(" in a simulated run; a live run takes up to {live_max}")
+    })
+}
+
 /// The scenario named `name`.
 pub fn find(name: &str) -> Result<&'static ScenarioSpec, ScenarioError> {
     catalog()
@@ -252,16 +264,16 @@ pub struct PreparedRun {
     pub rng: SimRng,
 }
 
-/// Checks a request and sets up its run, ready to [`Sim::step`].
+/// Checks a request and sets up its simulated run, ready to [`Sim::step`].
 pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
-    let PreparedRun { run, world, rng } = prepare(request)?;
+    let PreparedRun { run, world, rng } = prepare(request, Driver::Simulation)?;
     Ok(Sim::new(run, world, rng))
 }
 
-/// Checks a request and builds its world, for any driver.
-pub fn prepare(request: &RunRequest) -> Result<PreparedRun, ScenarioError> {
+/// Checks a request, its knobs in their ranges for `driver`, and builds its world.
+pub fn prepare(request: &RunRequest, driver: Driver) -> Result<PreparedRun, ScenarioError> {
     let spec = find(&request.scenario)?;
-    let knobs = Knobs::resolve(spec, &request.knobs)?;
+    let knobs = Knobs::resolve(spec, &request.knobs, driver)?;
     if !(request.until_s > 0.0 && request.until_s <= MAX_UNTIL_S) {
         return Err(ScenarioError::UntilOutOfRange {
             until_s: request.until_s,
