@@ -6,9 +6,8 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
-use shared::ordered::CollectOrdered;
 use shared::protocol::{Event, MsgId, OpId, ServiceId};
-use std::collections::{BTreeMap, BTreeSet};
+use shared::slot_map::{SlotMap, SlotSet};
 
 /// The selection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -89,7 +88,7 @@ fn service_id(index: &TraceIndex, name: &str) -> Option<ServiceId> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Highlight {
     /// Highlighted messages.
-    pub messages: BTreeSet<MsgId>,
+    pub messages: SlotSet<MsgId>,
     /// The operation they serve, when there is one.
     pub op: Option<OpId>,
     /// Highlighted events, by their position in the trace, ascending and each once: an anomaly's
@@ -111,20 +110,20 @@ pub fn services_involved(
     index: &TraceIndex,
     selection: &Selection,
     highlight: &Highlight,
-) -> BTreeSet<ServiceId> {
+) -> SlotSet<ServiceId> {
     match selection {
-        Selection::Nothing => BTreeSet::new(),
-        Selection::Service(_) => selection.service(index).into_iter().collect_set(),
+        Selection::Nothing => SlotSet::new(),
+        Selection::Service(_) => selection.service(index).into_iter().collect::<SlotSet<_>>(),
         Selection::Link(..) => selection
             .link(index)
-            .map(|(a, b)| [a, b].into_iter().collect_set())
+            .map(|(a, b)| [a, b].into_iter().collect::<SlotSet<_>>())
             .unwrap_or_default(),
         Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg))
             .flat_map(|span| [span.from, span.to])
-            .collect_set(),
+            .collect::<SlotSet<_>>(),
     }
 }
 
@@ -143,7 +142,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                 .spans()
                 .filter(|s| s.op == Some(*op))
                 .map(|s| s.msg)
-                .collect_set(),
+                .collect::<SlotSet<_>>(),
             op: Some(*op),
             events: Vec::new(),
         },
@@ -162,7 +161,7 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                             || on_link(s.from, s.to)
                     })
                     .map(|s| s.msg)
-                    .collect_set(),
+                    .collect::<SlotSet<_>>(),
                 op: None,
                 events: Vec::new(),
             }
@@ -204,13 +203,13 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     let Some(span) = index.span(msg) else {
         return Highlight::default();
     };
-    let mut children: BTreeMap<MsgId, Vec<MsgId>> = BTreeMap::new();
+    let mut children: SlotMap<MsgId, Vec<MsgId>> = SlotMap::new();
     for s in index.spans() {
         if let Some(parent) = s.caused_by {
             children.entry(parent).or_default().push(s.msg);
         }
     }
-    let mut messages = [msg].into_iter().collect_set();
+    let mut messages = [msg].into_iter().collect::<SlotSet<_>>();
     // Up to the root.
     let mut cursor = span.caused_by;
     while let Some(parent) = cursor {
@@ -244,8 +243,8 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     let Some(anomaly) = index.anomalies().anomalies().get(position) else {
         return Highlight::default();
     };
-    let mut messages = BTreeSet::new();
-    let mut ops = BTreeSet::new();
+    let mut messages = SlotSet::new();
+    let mut ops = SlotSet::new();
     for (event_idx, event) in anomaly
         .events
         .iter()
@@ -431,12 +430,12 @@ mod tests {
         let lit = highlight(&index, &Selection::Anomaly(0));
         assert_eq!(lit.events, vec![62, 65, 70]);
         // Its proof names two operations (op 3's rename, op 4's read): their messages light up.
-        let ops: BTreeSet<OpId> = lit
+        let ops: SlotSet<OpId> = lit
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg).and_then(|s| s.op))
             .collect();
-        assert_eq!(ops, BTreeSet::from([OpId(3), OpId(4)]));
+        assert_eq!(ops, SlotSet::from([OpId(3), OpId(4)]));
         assert_eq!(
             lit.messages.len(),
             index

@@ -3,7 +3,7 @@
 //! are read from these (its stale cache reads are `Metrics::stale_reads_by_table`).
 
 use crate::protocol::{Event, MessageKind, MsgId, OpId, TraceEvent};
-use std::collections::BTreeMap;
+use crate::slot_map::SlotMap;
 
 /// The calls of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,11 +46,11 @@ fn ratio(count: u64, of: u64) -> f64 {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallMetrics {
     /// Per operation name.
-    pub by_op: BTreeMap<String, OpCalls>,
+    pub by_op: SlotMap<String, OpCalls>,
     /// The name of each operation running.
-    running: BTreeMap<OpId, String>,
+    running: SlotMap<OpId, String>,
     /// The client's requests still on their way, with the operation they start.
-    client_requests_in_flight: BTreeMap<MsgId, OpId>,
+    client_requests_in_flight: SlotMap<MsgId, OpId>,
 }
 
 impl CallMetrics {

@@ -29,7 +29,7 @@ pub struct StrId(u32);
 pub struct Interner {
     strings: Vec<Box<str>>,
     by_hash: BTreeMap<u64, StrId>,
-    collided: BTreeMap<Box<str>, StrId>,
+    collided: BTreeMap<String, StrId>,
     rows: Vec<(ServiceId, StrId, StrId)>,
     row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
 }

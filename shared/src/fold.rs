@@ -7,6 +7,7 @@ use crate::protocol::{
     TraceHeader,
 };
 use crate::shared_map::SharedMap;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -41,7 +42,7 @@ pub struct MessageInFlight {
 }
 
 /// One service's tables: table name → key → row.
-pub type ServiceTables = BTreeMap<String, TableRows>;
+pub type ServiceTables = SlotMap<String, TableRows>;
 
 /// One table's rows: key → row. Copies of the world share the chunks of rows they have in
 /// common (see [`SharedMap`]).
@@ -57,12 +58,12 @@ pub struct WorldState {
     /// Each service's tables, by id.
     pub tables: Vec<ServiceTables>,
     /// Messages sent and not yet delivered or dropped.
-    pub in_flight: BTreeMap<MsgId, MessageInFlight>,
+    pub in_flight: SlotMap<MsgId, MessageInFlight>,
     /// Queue depths by (broker, queue).
     pub queue_depths: BTreeMap<(ServiceId, String), u32>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
     /// an entry has no breaker, or one that never left closed.
-    pub circuits: BTreeMap<(ServiceId, ServiceId), CircuitState>,
+    pub circuits: SlotMap<(ServiceId, ServiceId), CircuitState>,
     /// The numbers so far.
     pub metrics: Metrics,
     /// How many events have been applied.
@@ -80,9 +81,9 @@ impl WorldState {
             now: Micros::ZERO,
             services_up: vec![false; n],
             tables: vec![ServiceTables::new(); n],
-            in_flight: BTreeMap::new(),
+            in_flight: SlotMap::new(),
             queue_depths: BTreeMap::new(),
-            circuits: BTreeMap::new(),
+            circuits: SlotMap::new(),
             metrics: Metrics::new(header),
             events_applied: 0,
             ended: None,

@@ -19,4 +19,5 @@ pub mod service;
 pub mod services;
 pub mod shared_map;
 pub mod sim;
+pub mod slot_map;
 pub mod time;

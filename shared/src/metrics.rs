@@ -19,15 +19,15 @@ pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
-use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
 use crate::shared_map::SharedMap;
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Micros;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Counts and latencies of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -44,7 +44,7 @@ pub struct OpStats {
     pub failed_during_outage: u64,
     /// Of those that began while a service was down, whether on their path or not: how they
     /// fared, by that service.
-    pub began_while_down: BTreeMap<ServiceId, OutcomeCounts>,
+    pub began_while_down: SlotMap<ServiceId, OutcomeCounts>,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
     /// Beside each latency, how many events of the trace had been applied once its operation
@@ -115,7 +115,7 @@ struct RunningOp {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {
     /// Per operation name.
-    pub ops: BTreeMap<String, OpStats>,
+    pub ops: SlotMap<String, OpStats>,
     /// Successful operations that returned a version older than one already confirmed — by a
     /// write's answer or by another read — before they began.
     pub stale_reads: u64,
@@ -136,7 +136,7 @@ pub struct Metrics {
     pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
-    running_ops: BTreeMap<OpId, RunningOp>,
+    running_ops: SlotMap<OpId, RunningOp>,
     /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
     /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
     /// of this state, and a run has a million operations at most but a handful of names.
@@ -151,7 +151,7 @@ pub struct Metrics {
     /// Of [`Metrics::stale_reads`], how many were stale in each source table, such as
     /// `driver_details` for a rating served from an outdated cache entry. A read stale in two
     /// tables counts in both.
-    pub stale_reads_by_table: BTreeMap<String, u64>,
+    pub stale_reads_by_table: SlotMap<String, u64>,
     /// Synchronous calls per operation: calls per read and a cache's hit ratio.
     pub calls: CallMetrics,
     /// Rollbacks and partial updates (the gateway pattern).
@@ -181,10 +181,12 @@ impl Metrics {
     /// hold and which a fold further along holds too: see [`Metrics::restore_latencies`].
     pub fn without_latencies(&self) -> Metrics {
         let mut stripped = self.clone();
-        for stats in stripped.ops.values_mut() {
+        // `retain` keeping every entry: the one way the map hands out its values to change.
+        stripped.ops.retain(|_, stats| {
             stats.latencies_sorted = Vec::new();
             stats.latencies_events = Vec::new();
-        }
+            true
+        });
         stripped
     }
 
@@ -192,9 +194,9 @@ impl Metrics {
     /// metrics of a fold of the same trace at least `events_applied` events long: those of the
     /// operations that finished within the first `events_applied` events, still sorted.
     pub fn restore_latencies(&mut self, ahead: &Metrics, events_applied: usize) {
-        for (name, stats) in &mut self.ops {
+        self.ops.retain(|name, stats| {
             let Some(later) = ahead.ops.get(name) else {
-                continue;
+                return true;
             };
             let (latencies, events): (Vec<Micros>, Vec<u32>) = later
                 .latencies_sorted
@@ -205,7 +207,8 @@ impl Metrics {
                 .unzip();
             stats.latencies_sorted = latencies;
             stats.latencies_events = events;
-        }
+            true
+        });
     }
 
     /// Nothing counted yet, for a run with `header`.
@@ -325,7 +328,7 @@ impl Metrics {
         &self,
         started: Micros,
         observed: &[Observed],
-    ) -> BTreeSet<String> {
+    ) -> SlotSet<String> {
         observed
             .iter()
             .filter(|seen| {
@@ -336,7 +339,7 @@ impl Metrics {
                 })
             })
             .map(|seen| seen.source_table.clone())
-            .collect_set()
+            .collect()
     }
 
     /// Operations still running.
@@ -392,7 +395,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             count as f64 / of as f64
         }
     };
-    let by_operation: BTreeMap<String, OpSummary> = metrics
+    let by_operation: SlotMap<String, OpSummary> = metrics
         .ops
         .iter()
         .map(|(name, stats)| {
@@ -414,11 +417,11 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                     .began_while_down
                     .iter()
                     .map(|(service, counts)| (service_name(&trace.header, *service), *counts))
-                    .collect_map(),
+                    .collect::<SlotMap<_, _>>(),
             };
             (name.clone(), summary)
         })
-        .collect_map();
+        .collect::<SlotMap<_, _>>();
     RunSummary {
         scenario: trace.header.scenario.clone(),
         seed: trace.header.seed,
@@ -447,7 +450,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
             .queue_depth_max
             .iter()
             .map(|((_, queue), depth)| (queue.clone(), *depth))
-            .collect_map(),
+            .collect::<SlotMap<_, _>>(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
         coordination: CoordinationSummary {
             rollbacks_sent: metrics.coordination.rollbacks_sent,
@@ -477,7 +480,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
                 };
                 (name.clone(), summary)
             })
-            .collect_map(),
+            .collect::<SlotMap<_, _>>(),
         stale_reads_by_table: metrics.stale_reads_by_table.clone(),
         anomalies: crate::check::counts_by_name(&crate::check::check(&trace.header, &trace.events)),
         capacity: metrics.loads.summaries(&trace.header, state.now),

@@ -4,6 +4,7 @@
 //! A trace is a [`TraceHeader`] followed by [`TraceEvent`]s in time order. As JSON lines, the
 //! header is the first line and each event one line after it.
 
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -1181,7 +1182,7 @@ pub struct RunSummary {
     /// Operations that failed.
     pub ops_failed: u64,
     /// Per operation name, such as `read order`.
-    pub by_operation: BTreeMap<String, OpSummary>,
+    pub by_operation: SlotMap<String, OpSummary>,
     /// Operations that returned a version older than one already confirmed (written or read)
     /// before they began.
     pub stale_reads: u64,
@@ -1215,12 +1216,12 @@ pub struct RunSummary {
     /// Messages neither delivered nor dropped when the run ended.
     pub messages_in_flight_at_end: u64,
     /// The deepest each queue got, by queue name; empty without queues.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub queue_depth_max_by_queue: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "SlotMap::is_empty")]
+    pub queue_depth_max_by_queue: SlotMap<String, u32>,
     /// What each subscriber did with the events delivered to it, by service name; empty
     /// unless subscribers report [`Event::EventHandled`].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub consumers: BTreeMap<String, ConsumerSummary>,
+    #[serde(default, skip_serializing_if = "SlotMap::is_empty")]
+    pub consumers: SlotMap<String, ConsumerSummary>,
     /// The gateway pattern's numbers (zero elsewhere).
     #[serde(flatten)]
     pub coordination: CoordinationSummary,
@@ -1229,19 +1230,19 @@ pub struct RunSummary {
     pub resilience: ResilienceSummary,
     /// Per operation name: the synchronous calls between services it caused.
     #[serde(default)]
-    pub calls_by_operation: BTreeMap<String, CallSummary>,
+    pub calls_by_operation: SlotMap<String, CallSummary>,
     /// Stale answers per source table of the stale row, such as `driver_details` for a rating
     /// served from an outdated cache entry.
     #[serde(default)]
-    pub stale_reads_by_table: BTreeMap<String, u64>,
+    pub stale_reads_by_table: SlotMap<String, u64>,
     /// What the anomaly checker (`shared::check`) found, by kind (`stale_read`, …), every kind
     /// listed.
     #[serde(default)]
-    pub anomalies: BTreeMap<String, u64>,
+    pub anomalies: SlotMap<String, u64>,
     /// How loaded each service with a capacity was, by service name; empty when no service has
     /// one (`service_load` events).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub capacity: BTreeMap<String, CapacitySummary>,
+    #[serde(default, skip_serializing_if = "SlotMap::is_empty")]
+    pub capacity: SlotMap<String, CapacitySummary>,
 }
 
 /// How loaded one service with a capacity (workers, a service time, a bounded queue) was.
@@ -1362,8 +1363,8 @@ pub struct OpSummary {
     /// Of those that began while a service was down, on their path or not, by that service's
     /// name: how many succeeded and failed (the comparison's availability while the source of
     /// truth is down). Empty when no service went down.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub began_while_down: BTreeMap<String, OutcomeCounts>,
+    #[serde(default, skip_serializing_if = "SlotMap::is_empty")]
+    pub began_while_down: SlotMap<String, OutcomeCounts>,
 }
 
 /// How many operations succeeded and failed.

@@ -4,8 +4,8 @@
 
 use crate::protocol::{Event, MsgId, Observed, OpId, Outcome, Payload, ServiceId};
 use crate::rng::SimRng;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// One message between services, as a service sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,7 +117,7 @@ impl Write {
 /// Tables in memory, ordered so that iteration is deterministic.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemTables {
-    tables: BTreeMap<String, BTreeMap<String, Row>>,
+    tables: SlotMap<String, SlotMap<String, Row>>,
 }
 
 impl MemTables {

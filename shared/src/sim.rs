@@ -16,6 +16,7 @@ use crate::rng::SimRng;
 use crate::service::{
     Ctx, Effect, Envelope, IdAllocator, Input, MemTables, Row, Service, Tables, TimerId,
 };
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BinaryHeap};
 
@@ -255,7 +256,7 @@ pub struct Sim {
     /// Each broker's subscribers, as `(broker, subscriber)`: the connections a broker watches.
     subscribers: Vec<(ServiceId, ServiceId)>,
     /// When the last message on each connection to or from a broker arrives: see [`Sim::launch`].
-    channel_clear_at: BTreeMap<(ServiceId, ServiceId), Micros>,
+    channel_clear_at: SlotMap<(ServiceId, ServiceId), Micros>,
     events_out: Vec<TraceEvent>,
     /// The allocation [`Ctx`] records effects into, kept between inputs.
     effects_buffer: Vec<Effect>,
@@ -279,7 +280,7 @@ impl Sim {
             crash_causes: CrashCauses::new(world.services.len()),
             network_faults: NetworkFaults::default(),
             subscribers: Vec::new(),
-            channel_clear_at: BTreeMap::new(),
+            channel_clear_at: SlotMap::new(),
             events_out: Vec::new(),
             effects_buffer: Vec::new(),
             events_total: 0,

@@ -6,8 +6,8 @@ use shared::metrics::summarize;
 use shared::protocol::{CapacitySummary, Event, RunRequest, RunSummary, Trace};
 use shared::scenario::simulate;
 use shared::services::OVERLOADED_LABEL_PREFIX;
+use shared::slot_map::SlotMap;
 use shared::time::Micros;
-use std::collections::BTreeMap;
 
 fn run(seed: u64, until_s: f64, knobs: &[(&str, f64)], faults: &[&str]) -> Trace {
     println!("seed {seed}, until {until_s} s, knobs {knobs:?}, faults {faults:?}");
@@ -301,7 +301,7 @@ fn an_empty_run_has_no_load() {
         ],
     );
     let summary = summarize(&trace);
-    assert_eq!(summary.capacity, BTreeMap::new());
+    assert_eq!(summary.capacity, SlotMap::new());
 }
 
 #[test]

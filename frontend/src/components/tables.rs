@@ -95,7 +95,7 @@ fn ServiceTable(
     table: String,
     copy_of: Option<String>,
     tables: Memo<Vec<TableView>>,
-    involved: Memo<std::collections::BTreeSet<shared::protocol::ServiceId>>,
+    involved: Memo<shared::slot_map::SlotSet<shared::protocol::ServiceId>>,
 ) -> impl IntoView {
     let table_for_rows = table.clone();
     let rows = move || {

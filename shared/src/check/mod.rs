@@ -15,8 +15,9 @@ use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
 };
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Micros;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[cfg(test)]
 mod tests;
@@ -129,34 +130,34 @@ pub struct Checker {
     /// Set once `run_ended` arrives; later events are ignored.
     ended: Option<EndReason>,
     /// Operations running: when and at which event each began.
-    running: BTreeMap<OpId, (Micros, usize)>,
+    running: SlotMap<OpId, (Micros, usize)>,
     /// Versions confirmed to clients, increasing in time and version.
-    confirmed: BTreeMap<Row, Vec<Confirmation>>,
+    confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
-    aborted: BTreeMap<(Row, u64), usize>,
+    aborted: SlotMap<(Row, u64), usize>,
     /// Reads whose version's fate is still open: by row and version, the operation and its
     /// `op_finished`.
-    open_reads: BTreeMap<Row, BTreeMap<u64, Vec<(OpId, usize)>>>,
+    open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
     /// Operations already reported as aborted reads.
-    aborted_reads: BTreeSet<OpId>,
+    aborted_reads: SlotSet<OpId>,
     /// The last write of every row of every table.
-    rows: BTreeMap<Row, LastWrite>,
+    rows: SlotMap<Row, LastWrite>,
     /// Per subscriber and event id: the event at which it first applied it.
-    applied: BTreeMap<(ServiceId, String), usize>,
+    applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
-    subscribers: BTreeMap<String, BTreeSet<ServiceId>>,
+    subscribers: SlotMap<String, SlotSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
-    confirms_in_flight: BTreeMap<MsgId, ConfirmMessage>,
+    confirms_in_flight: SlotMap<MsgId, ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
-    confirmed_events: BTreeMap<String, ConfirmedEvent>,
+    confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
-    queues: BTreeMap<(ServiceId, String), (u32, Option<usize>)>,
+    queues: SlotMap<(ServiceId, String), (u32, Option<usize>)>,
     /// Messages to or from a coordinator still on their way.
-    coordinator_messages_in_flight: BTreeSet<MsgId>,
+    coordinator_messages_in_flight: SlotSet<MsgId>,
     /// Operations that sent a request to a coordinator.
-    coordinated_ops: BTreeSet<OpId>,
+    coordinated_ops: SlotSet<OpId>,
     /// Keys a coordinator flagged as left half done.
-    flagged_keys: BTreeSet<String>,
+    flagged_keys: SlotSet<String>,
 }
 
 impl Checker {
@@ -169,20 +170,20 @@ impl Checker {
             anomalies: Vec::new(),
             events_seen: 0,
             ended: None,
-            running: BTreeMap::new(),
-            confirmed: BTreeMap::new(),
-            aborted: BTreeMap::new(),
-            open_reads: BTreeMap::new(),
-            aborted_reads: BTreeSet::new(),
-            rows: BTreeMap::new(),
-            applied: BTreeMap::new(),
-            subscribers: BTreeMap::new(),
-            confirms_in_flight: BTreeMap::new(),
-            confirmed_events: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            coordinator_messages_in_flight: BTreeSet::new(),
-            coordinated_ops: BTreeSet::new(),
-            flagged_keys: BTreeSet::new(),
+            running: SlotMap::new(),
+            confirmed: SlotMap::new(),
+            aborted: SlotMap::new(),
+            open_reads: SlotMap::new(),
+            aborted_reads: SlotSet::new(),
+            rows: SlotMap::new(),
+            applied: SlotMap::new(),
+            subscribers: SlotMap::new(),
+            confirms_in_flight: SlotMap::new(),
+            confirmed_events: SlotMap::new(),
+            queues: SlotMap::new(),
+            coordinator_messages_in_flight: SlotSet::new(),
+            coordinated_ops: SlotSet::new(),
+            flagged_keys: SlotSet::new(),
         }
     }
 
@@ -635,7 +636,7 @@ impl Checker {
         if !has_coordinator || busy {
             return;
         }
-        let mut diverged: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+        let mut diverged: SlotMap<(usize, String), Vec<usize>> = SlotMap::new();
         for (copy_index, copy) in self.copies.iter().enumerate() {
             for (row, write) in self
                 .rows
@@ -691,11 +692,11 @@ pub fn counts(anomalies: &[Anomaly]) -> BTreeMap<AnomalyKind, u64> {
 }
 
 /// The same counts by kind name, as the run summary carries them.
-pub fn counts_by_name(anomalies: &[Anomaly]) -> BTreeMap<String, u64> {
+pub fn counts_by_name(anomalies: &[Anomaly]) -> SlotMap<String, u64> {
     counts(anomalies)
         .into_iter()
         .map(|(kind, count)| (kind.name().to_string(), count))
-        .collect_map()
+        .collect()
 }
 
 /// Checks a whole trace: every anomaly, in the order found.

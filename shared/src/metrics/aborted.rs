@@ -7,17 +7,17 @@
 
 use super::SourceRow;
 use crate::protocol::{Observed, OpId};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::slot_map::{SlotMap, SlotSet};
 
 /// Aborted reads so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AbortedReads {
     /// The reads counted, each once however many aborted versions it returned.
-    pub reads: BTreeSet<OpId>,
+    pub reads: SlotSet<OpId>,
     /// Versions rolled back.
-    aborted: BTreeSet<(SourceRow, u64)>,
+    aborted: SlotSet<(SourceRow, u64)>,
     /// Reads that returned a version whose fate is still open, by row and version.
-    open: BTreeMap<SourceRow, BTreeMap<u64, Vec<OpId>>>,
+    open: SlotMap<SourceRow, SlotMap<u64, Vec<OpId>>>,
 }
 
 impl AbortedReads {

@@ -2,11 +2,10 @@
 //! many arrived twice — applied again, or dropped by an idempotent consumer. (How deep each queue
 //! got is [`super::Metrics::queue_depth_max`].)
 
-use crate::ordered::CollectOrdered;
 use crate::protocol::{ConsumerSummary, ServiceId, TraceHeader};
 use crate::shared_map::SharedMap;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// What one subscriber did with the events delivered to it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,7 +50,7 @@ struct Handled {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeliveryStats {
     /// Per subscriber.
-    pub consumers: BTreeMap<ServiceId, ConsumerStats>,
+    pub consumers: SlotMap<ServiceId, ConsumerStats>,
     handled: SharedMap<(ServiceId, String), Handled>,
 }
 
@@ -105,7 +104,7 @@ impl DeliveryStats {
     }
 
     /// Each consumer's numbers by service name, for the run summary.
-    pub fn consumer_summaries(&self, header: &TraceHeader) -> BTreeMap<String, ConsumerSummary> {
+    pub fn consumer_summaries(&self, header: &TraceHeader) -> SlotMap<String, ConsumerSummary> {
         self.consumers
             .iter()
             .map(|(service, stats)| {
@@ -120,7 +119,7 @@ impl DeliveryStats {
                 };
                 (name, summary)
             })
-            .collect_map()
+            .collect()
     }
 }
 

@@ -6,14 +6,14 @@
 
 use crate::protocol::{Event, ServiceId};
 use crate::services::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_NAMES_TABLE, PREPARED_PREFIX};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// Rows in doubt now, the longest doubt so far, and refusals because of a lock.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InDoubt {
     /// Rows prepared and not yet decided, by participant and key, with when they were prepared.
-    open: BTreeMap<(ServiceId, String), Micros>,
+    open: SlotMap<(ServiceId, String), Micros>,
     /// The longest doubt that has ended.
     longest_ended: Micros,
     /// Prepares refused because another prepared update held the row.

@@ -6,8 +6,8 @@
 
 use crate::protocol::{CapacitySummary, Event, ServiceId, TraceHeader};
 use crate::services::OVERLOADED_LABEL_PREFIX;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// One service's load at a moment.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl ServiceLoadStats {
 /// Every service's load, as the trace says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Loads {
-    by_service: BTreeMap<ServiceId, ServiceLoadStats>,
+    by_service: SlotMap<ServiceId, ServiceLoadStats>,
 }
 
 impl Loads {
@@ -119,11 +119,7 @@ impl Loads {
     }
 
     /// Each service's numbers, by name, for a run that covered `end`.
-    pub fn summaries(
-        &self,
-        header: &TraceHeader,
-        end: Micros,
-    ) -> BTreeMap<String, CapacitySummary> {
+    pub fn summaries(&self, header: &TraceHeader, end: Micros) -> SlotMap<String, CapacitySummary> {
         self.by_service
             .iter()
             .map(|(service, stats)| {

@@ -4,12 +4,12 @@
 //! a hop one of its messages took — was unavailable at the moment it began.
 
 use crate::protocol::{Event, Fault, LinkId, ServiceId};
-use std::collections::BTreeSet;
+use crate::slot_map::SlotSet;
 
 /// Services down and links cut, now.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Unavailable {
-    services_down: BTreeSet<ServiceId>,
+    services_down: SlotSet<ServiceId>,
     /// One entry per fault in force, so overlapping faults on a link end one at a time.
     links_cut: Vec<LinkId>,
 }

@@ -7,7 +7,7 @@
 
 use crate::protocol::{CircuitState, Event, MessageKind, MsgId, ServiceId};
 use crate::services::DEADLINE_EXCEEDED_LABEL_PREFIX;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::slot_map::{SlotMap, SlotSet};
 
 /// The counts so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,9 +23,9 @@ pub struct ResilienceStats {
     /// Calls through an open breaker, or beyond the one probe of a half-open one.
     pub calls_while_breaker_open: u64,
     /// Calls on their way, to count them when delivered.
-    calls_in_flight: BTreeSet<MsgId>,
+    calls_in_flight: SlotSet<MsgId>,
     /// Each breaker's state by (caller, callee), and the calls made since it went half-open.
-    breakers: BTreeMap<(ServiceId, ServiceId), (CircuitState, u64)>,
+    breakers: SlotMap<(ServiceId, ServiceId), (CircuitState, u64)>,
 }
 
 impl ResilienceStats {

@@ -11,6 +11,7 @@
 
 use crate::protocol::ServiceId;
 use crate::shared_map::SharedMap;
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub struct Staleness {
     history: SharedMap<SourceRow, Vec<(u64, Micros)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
-    anchors: BTreeMap<CopyRow, Option<Micros>>,
+    anchors: SlotMap<CopyRow, Option<Micros>>,
     /// The anchors of stale rows, as a multiset, for the oldest.
     open: BTreeMap<Micros, u32>,
     /// The sum of open anchors, in µs.

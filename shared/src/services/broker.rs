@@ -14,8 +14,9 @@
 
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// One subscriber's interest in a topic.
 #[derive(Clone, Debug)]
@@ -116,7 +117,7 @@ enum BrokerTimer {
 pub struct Broker {
     config: BrokerConfig,
     queues: Vec<Queue>,
-    timers: BTreeMap<TimerId, BrokerTimer>,
+    timers: SlotMap<TimerId, BrokerTimer>,
     next_tag: u64,
 }
 
@@ -131,7 +132,7 @@ impl Broker {
         Broker {
             config,
             queues,
-            timers: BTreeMap::new(),
+            timers: SlotMap::new(),
             next_tag: 0,
         }
     }

@@ -23,8 +23,9 @@
 
 use crate::protocol::{Event, MessageKind, Payload};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// The prefix of the label of a request shed because the queue was full (`503 overloaded: …`).
 pub const OVERLOADED_LABEL_PREFIX: &str = "503 overloaded: ";
@@ -64,7 +65,7 @@ pub struct Capacity {
     /// The service's name, for narration.
     name: String,
     /// Requests being worked on, by the timer that ends their work.
-    in_service: BTreeMap<TimerId, Envelope>,
+    in_service: SlotMap<TimerId, Envelope>,
     /// Requests waiting for a worker, oldest first.
     waiting: VecDeque<Envelope>,
     /// Whether the current busy spell (requests waiting) has been told, and whether a shed in it.
@@ -81,7 +82,7 @@ impl Capacity {
             inner,
             config,
             name: name.to_string(),
-            in_service: BTreeMap::new(),
+            in_service: SlotMap::new(),
             waiting: VecDeque::new(),
             told_busy: false,
             told_shed: false,

@@ -9,8 +9,8 @@ use super::{
 use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// Names of the client's operations, as they appear in the trace.
 pub const READ_ORDER_OP: &str = "read order";
@@ -219,8 +219,8 @@ enum ClientTimer {
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
-    pending: BTreeMap<MsgId, PendingOp>,
-    timers: BTreeMap<TimerId, ClientTimer>,
+    pending: SlotMap<MsgId, PendingOp>,
+    timers: SlotMap<TimerId, ClientTimer>,
 }
 
 impl Client {
@@ -228,8 +228,8 @@ impl Client {
     pub fn new(config: ClientConfig) -> Client {
         Client {
             config,
-            pending: BTreeMap::new(),
-            timers: BTreeMap::new(),
+            pending: SlotMap::new(),
+            timers: SlotMap::new(),
         }
     }
 

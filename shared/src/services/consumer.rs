@@ -10,8 +10,8 @@
 use super::{INBOX_TABLE, inventory, shipping};
 use crate::protocol::{DomainEvent, Event, NewOrder, Payload};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// The most deliveries a consumer works on at once. One more is left unacknowledged, for the
 /// broker to deliver again later.
@@ -64,7 +64,7 @@ pub struct ConsumerConfig {
 pub struct Consumer {
     config: ConsumerConfig,
     /// Deliveries being worked on, by the timer that ends the work.
-    jobs: BTreeMap<TimerId, Envelope>,
+    jobs: SlotMap<TimerId, Envelope>,
 }
 
 impl Consumer {
@@ -72,7 +72,7 @@ impl Consumer {
     pub fn new(config: ConsumerConfig) -> Consumer {
         Consumer {
             config,
-            jobs: BTreeMap::new(),
+            jobs: SlotMap::new(),
         }
     }
 

@@ -26,8 +26,9 @@
 use super::PRODUCTS_TABLE;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// The coordinator's log: key product id, value a [`LogEntry`], version the product's version.
 pub const RENAME_LOG_TABLE: &str = "rename_log";
@@ -283,9 +284,9 @@ pub struct Coordinator {
     /// Renames started over the run, recovered from the log after a restart.
     renames_started: u64,
     /// Updates in progress, by product.
-    active: BTreeMap<u64, Update>,
+    active: SlotMap<u64, Update>,
     waiting: VecDeque<Waiting>,
-    timers: BTreeMap<TimerId, CoordinatorTimer>,
+    timers: SlotMap<TimerId, CoordinatorTimer>,
     /// Whether a success was narrated, so only the first is.
     narrated_success: bool,
     /// Whether a commit decision was narrated (two-phase commit), so only the first is.
@@ -298,9 +299,9 @@ impl Coordinator {
         Coordinator {
             config,
             renames_started: 0,
-            active: BTreeMap::new(),
+            active: SlotMap::new(),
             waiting: VecDeque::new(),
-            timers: BTreeMap::new(),
+            timers: SlotMap::new(),
             narrated_success: false,
             narrated_decision: false,
         }

@@ -12,8 +12,8 @@ use super::ORDERS_TABLE;
 use super::outbox::{CrashAfterWrite, MAX_OUTBOX_PENDING, Outbox, OutboxConfig};
 use crate::protocol::{DomainEvent, NewOrder, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, TimerId, Write};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// The most publishes Order waits on at once. Beyond it, new orders are refused until the broker
 /// catches up, rather than stored without an event.
@@ -43,9 +43,9 @@ struct Unconfirmed {
 pub(super) struct NewOrders {
     publish: Option<PublishOrders>,
     /// By event id.
-    unconfirmed: BTreeMap<String, Unconfirmed>,
+    unconfirmed: SlotMap<String, Unconfirmed>,
     /// The event id each retry timer is for.
-    retry_timers: BTreeMap<TimerId, String>,
+    retry_timers: SlotMap<TimerId, String>,
     /// The outbox's relay, when orders are published through one.
     outbox: Option<Outbox>,
 }

@@ -9,8 +9,9 @@ use super::resilience::{Admission, CircuitBreaker, Resilience, RetryBudget, back
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
 use crate::protocol::{CircuitState, DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Where Order gets product names from.
 #[derive(Clone, Debug)]
@@ -111,9 +112,9 @@ pub struct Order {
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
     waiting_for_connection: VecDeque<(PendingRead, TimerId)>,
     /// Reads waiting on a call to Product, by the call's message id.
-    pending_by_call: BTreeMap<MsgId, PendingRead>,
+    pending_by_call: SlotMap<MsgId, PendingRead>,
     /// The call each timeout timer guards.
-    call_by_timer: BTreeMap<TimerId, MsgId>,
+    call_by_timer: SlotMap<TimerId, MsgId>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether the first read and the first event have been explained yet.
@@ -126,10 +127,10 @@ pub struct Order {
     /// The retry budget, if configured.
     budget: Option<RetryBudget>,
     /// Reads waiting out a backoff before retrying, by the timer that ends it.
-    retry_by_timer: BTreeMap<TimerId, PendingRead>,
+    retry_by_timer: SlotMap<TimerId, PendingRead>,
     /// The last name Product gave for each product, in memory (lost on a crash): the
     /// breaker's fallback.
-    remembered: BTreeMap<u64, ProductName>,
+    remembered: SlotMap<u64, ProductName>,
     /// Whether retries, and an exhausted budget, have been explained in this stretch.
     explained_retry: bool,
     budget_exhausted: bool,
@@ -141,8 +142,8 @@ impl Order {
         Order {
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
-            pending_by_call: BTreeMap::new(),
-            call_by_timer: BTreeMap::new(),
+            pending_by_call: SlotMap::new(),
+            call_by_timer: SlotMap::new(),
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
@@ -155,8 +156,8 @@ impl Order {
                 .resilience()
                 .and_then(|r| r.budget)
                 .map(RetryBudget::new),
-            retry_by_timer: BTreeMap::new(),
-            remembered: BTreeMap::new(),
+            retry_by_timer: SlotMap::new(),
+            remembered: SlotMap::new(),
             explained_retry: false,
             budget_exhausted: false,
             config,

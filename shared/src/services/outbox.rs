@@ -13,8 +13,8 @@
 
 use crate::protocol::{DomainEvent, DriverName, NewOrder, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, TimerId, Write};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// The outbox table: key the row's number (zero-padded, so rows sort in the order written),
 /// value `pending: EVENT` until the broker confirms it, then `sent: EVENT`.
@@ -72,7 +72,7 @@ struct PendingRow {
 pub struct Outbox {
     config: OutboxConfig,
     /// Rows not confirmed yet, by number.
-    pending: BTreeMap<u64, PendingRow>,
+    pending: SlotMap<u64, PendingRow>,
     /// The number of the next row written.
     next_row: u64,
     /// The relay's timer, while one is set.
@@ -88,7 +88,7 @@ impl Outbox {
     pub fn new(config: OutboxConfig) -> Outbox {
         Outbox {
             config,
-            pending: BTreeMap::new(),
+            pending: SlotMap::new(),
             next_row: 1,
             timer: None,
             explained_commit: false,

@@ -8,8 +8,8 @@ use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
 use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// How the label of Product's refusal of a lookup whose deadline had passed begins: the
 /// trace's count of work dropped because its caller had already given up.
@@ -89,8 +89,8 @@ struct PendingRename {
 #[derive(Debug)]
 pub struct Product {
     config: ProductConfig,
-    pending_by_call: BTreeMap<MsgId, PendingRename>,
-    call_by_timer: BTreeMap<TimerId, MsgId>,
+    pending_by_call: SlotMap<MsgId, PendingRename>,
+    call_by_timer: SlotMap<TimerId, MsgId>,
     /// Whether the first rename has been explained yet.
     explained_rename: bool,
     /// Whether the last lookup was dropped for its deadline, so a run of them is narrated once.
@@ -105,8 +105,8 @@ impl Product {
         Product {
             outbox: config.outbox.map(Outbox::new),
             config,
-            pending_by_call: BTreeMap::new(),
-            call_by_timer: BTreeMap::new(),
+            pending_by_call: SlotMap::new(),
+            call_by_timer: SlotMap::new(),
             explained_rename: false,
             dropping_late_lookups: false,
         }

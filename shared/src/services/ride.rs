@@ -5,8 +5,8 @@
 use super::{DRIVER_NAMES_COPY_TABLE, RIDES_TABLE};
 use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::slot_map::SlotMap;
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// How Ride is wired.
 #[derive(Clone, Debug)]
@@ -53,11 +53,11 @@ struct WaitingRead {
 pub struct Ride {
     config: RideConfig,
     /// Driver's answers by driver id; lost when Ride crashes.
-    cache: BTreeMap<u64, CacheEntry>,
+    cache: SlotMap<u64, CacheEntry>,
     /// Reads waiting on a call to Driver, by the call's message id.
-    waiting_by_call: BTreeMap<MsgId, WaitingRead>,
+    waiting_by_call: SlotMap<MsgId, WaitingRead>,
     /// The call each timeout timer guards.
-    call_by_timer: BTreeMap<TimerId, MsgId>,
+    call_by_timer: SlotMap<TimerId, MsgId>,
     /// Whether the last read that needed Driver failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether running without a cache was narrated.
@@ -80,9 +80,9 @@ impl Ride {
     pub fn new(config: RideConfig) -> Ride {
         Ride {
             config,
-            cache: BTreeMap::new(),
-            waiting_by_call: BTreeMap::new(),
-            call_by_timer: BTreeMap::new(),
+            cache: SlotMap::new(),
+            waiting_by_call: SlotMap::new(),
+            call_by_timer: SlotMap::new(),
             in_failure_streak: false,
             no_cache_narrated: false,
         }
