@@ -571,4 +571,20 @@ mod tests {
         ranged.clear();
         assert!(ranged.is_empty());
     }
+
+    #[test]
+    fn serializes_and_reads_as_a_btree_map_does() {
+        let pairs = [("b", 2.5), ("a", 1.0), ("c", -3.0)];
+        let slots: SlotMap<String, f64> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let tree: BTreeMap<String, f64> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let json = serde_json::to_string(&slots).unwrap();
+        assert_eq!(json, serde_json::to_string(&tree).unwrap());
+        assert_eq!(json, r#"{"a":1.0,"b":2.5,"c":-3.0}"#);
+        // A key given twice keeps its last value, as a BTreeMap's does.
+        let text = r#"{"b":1,"a":2,"b":3}"#;
+        let read: SlotMap<String, u64> = serde_json::from_str(text).unwrap();
+        let expected: BTreeMap<String, u64> = serde_json::from_str(text).unwrap();
+        assert!(read.iter().eq(expected.iter()));
+        assert!(serde_json::from_str::<SlotMap<String, u64>>("[1]").is_err());
+    }
 }
