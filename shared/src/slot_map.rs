@@ -395,6 +395,11 @@ impl<T: Ord> SlotSet<T> {
         self.items.keys()
     }
 
+    /// The items in `range`, in order.
+    pub fn range<R: RangeBounds<T>>(&self, range: R) -> impl DoubleEndedIterator<Item = &T> + '_ {
+        self.items.range(range).map(|(item, _)| item)
+    }
+
     /// Whether every item of the set is in `other`.
     pub fn is_subset(&self, other: &SlotSet<T>) -> bool {
         self.len() <= other.len() && self.iter().all(|item| other.contains(item))
@@ -561,6 +566,7 @@ mod tests {
         }
         let more: super::SlotSet<u64> = [1, 2, 5].into_iter().collect();
         assert!(slots.is_subset(&more));
+        assert!(more.range(..5).rev().eq([&2, &1]));
         assert!(!more.is_subset(&slots));
         assert_eq!(format!("{slots:?}"), format!("{tree:?}"));
         let mut ranged: SlotMap<u64, &str> = [(1, "a"), (2, "b"), (4, "d")].into_iter().collect();
