@@ -14,9 +14,31 @@ pub fn big_run() -> RunRequest {
     shared::scenario::big_run(UNTIL_S)
 }
 
-/// Simulates the big run and returns how many trace events it recorded (0 if it could not
+/// Pieces of work between two hand-outs of events: the page's own slice
+/// (`frontend::source::COMPUTE_SLICE_STEPS`).
+const SLICE_STEPS: usize = 256;
+
+/// Simulates the big run as the page drives the engine, a slice of work at a time with its events
+/// handed out after each, and keeps every event; returns how many it recorded (0 if it could not
 /// start). Exported for WebAssembly hosts.
+/// The events are kept, slice by slice, as the page keeps them (it appends each slice to its
+/// store) rather than in one vector grown to the whole run.
 #[unsafe(no_mangle)]
 pub extern "C" fn simulate_big_run() -> f64 {
-    shared::scenario::simulate(&big_run()).map_or(0.0, |trace| trace.events.len() as f64)
+    let Ok(mut sim) = shared::scenario::start(&big_run()) else {
+        return 0.0;
+    };
+    let mut slices = Vec::new();
+    let mut events = 0;
+    while !sim.is_finished() {
+        for _ in 0..SLICE_STEPS {
+            if !sim.step() {
+                break;
+            }
+        }
+        let slice = sim.drain_events();
+        events += slice.len();
+        slices.push(slice);
+    }
+    events as f64
 }

@@ -6,7 +6,7 @@
 //! `engine-bench [--wasm FILE] [--simpy PYTHON]`: without `--wasm` or `--simpy` that column is
 //! left out. `scripts/bench.sh engine` builds the WebAssembly and installs SimPy first.
 
-use crosstalk_bench::big_run;
+use crosstalk_bench::{big_run, simulate_big_run};
 use std::process::Command;
 use std::time::Instant;
 
@@ -86,12 +86,13 @@ fn main() {
     }
 }
 
+/// The same function the WebAssembly exports, compiled natively.
 fn native() -> Figure {
-    let request = big_run();
     let run = || {
         let started = Instant::now();
-        let trace = shared::scenario::simulate(&request).expect("the big run starts");
-        (trace.events.len() as f64, started.elapsed().as_secs_f64())
+        let events = simulate_big_run();
+        assert!(events > 0.0, "the big run starts");
+        (events, started.elapsed().as_secs_f64())
     };
     run();
     let mut times = Vec::new();
