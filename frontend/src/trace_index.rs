@@ -9,8 +9,9 @@ use shared::fold::WorldState;
 use shared::protocol::{
     DropReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent, TraceHeader,
 };
+use shared::slot_map::SlotSet;
 use shared::time::Micros;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// How far along its link a message whose arrival is not known yet may be drawn.
 const OPEN_PROGRESS_MAX: f64 = 0.9;
@@ -166,7 +167,7 @@ pub struct TraceIndex {
     spans: Vec<SpanEvents>,
     span_by_msg: SpanByMsg,
     /// Spans with no end yet.
-    open_spans: BTreeSet<u32>,
+    open_spans: SlotSet<u64>,
     /// The longest span that has ended, so a time query can skip spans sent long before.
     span_us_max: u64,
     /// Indices of narration events.
@@ -195,7 +196,7 @@ impl TraceIndex {
             events: EventStore::new(),
             spans: Vec::new(),
             span_by_msg: SpanByMsg::default(),
-            open_spans: BTreeSet::new(),
+            open_spans: SlotSet::new(),
             span_us_max: 0,
             narrations: Vec::new(),
             row_writes: Vec::new(),
@@ -300,7 +301,7 @@ impl TraceIndex {
         let room = most - latest.len();
         let open_before: Vec<usize> = self
             .open_spans
-            .range(..sent_from as u32)
+            .range(..sent_from as u64)
             .rev()
             .take(room)
             .map(|i| *i as usize)
@@ -414,7 +415,7 @@ impl TraceIndex {
         let span_index = u32::try_from(self.spans.len()).expect("fewer than 2³² spans");
         self.spans.push(span);
         self.span_by_msg.insert(msg, span_index);
-        self.open_spans.insert(span_index);
+        self.open_spans.insert(u64::from(span_index));
     }
 
     fn end_span(&mut self, msg: MsgId, index: u32, at: Micros) {
@@ -423,7 +424,7 @@ impl TraceIndex {
         };
         let sent_at = self.span_sent_at(span_index);
         self.spans[span_index].ended = index;
-        self.open_spans.remove(&(span_index as u32));
+        self.open_spans.remove(&(span_index as u64));
         self.span_us_max = self.span_us_max.max((at - sent_at).0);
     }
 
@@ -523,7 +524,7 @@ impl TraceIndex {
         // A span that ended can only show at `t` if it was sent within its length plus the flash.
         let earliest = t.saturating_sub(Micros(self.span_us_max) + drop_flash);
         let sent_from = self.spans_sent_before(|at| at < earliest).min(sent_upto);
-        let closed = (sent_from..sent_upto).filter(|i| !self.open_spans.contains(&(*i as u32)));
+        let closed = (sent_from..sent_upto).filter(|i| !self.open_spans.contains(&(*i as u64)));
         let open = self
             .open_spans
             .iter()
@@ -547,7 +548,7 @@ impl TraceIndex {
             lookups: self.narrations.capacity() * size_of::<u32>()
                 + self.row_writes.capacity() * size_of::<Micros>()
                 + self.ops.capacity() * (size_of::<(OpId, u32)>() + 1)
-                + self.open_spans.len() * size_of::<u32>() * 3 / 2,
+                + self.open_spans.len() * size_of::<(u64, u32)>() * 3 / 2,
         }
     }
 }

@@ -395,6 +395,11 @@ impl<T: Ord> SlotSet<T> {
         self.items.keys()
     }
 
+    /// The items in `range`, in order.
+    pub fn range<R: RangeBounds<T>>(&self, range: R) -> impl DoubleEndedIterator<Item = &T> + '_ {
+        self.items.range(range).map(|(item, _)| item)
+    }
+
     /// Whether every item of the set is in `other`.
     pub fn is_subset(&self, other: &SlotSet<T>) -> bool {
         self.len() <= other.len() && self.iter().all(|item| other.contains(item))
@@ -561,6 +566,7 @@ mod tests {
         }
         let more: super::SlotSet<u64> = [1, 2, 5].into_iter().collect();
         assert!(slots.is_subset(&more));
+        assert!(more.range(..5).rev().eq([&2, &1]));
         assert!(!more.is_subset(&slots));
         assert_eq!(format!("{slots:?}"), format!("{tree:?}"));
         let mut ranged: SlotMap<u64, &str> = [(1, "a"), (2, "b"), (4, "d")].into_iter().collect();
@@ -570,5 +576,21 @@ mod tests {
         assert!(upper.iter().eq([(&2, &"b"), (&4, &"d")]));
         ranged.clear();
         assert!(ranged.is_empty());
+    }
+
+    #[test]
+    fn serializes_and_reads_as_a_btree_map_does() {
+        let pairs = [("b", 2.5), ("a", 1.0), ("c", -3.0)];
+        let slots: SlotMap<String, f64> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let tree: BTreeMap<String, f64> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let json = serde_json::to_string(&slots).unwrap();
+        assert_eq!(json, serde_json::to_string(&tree).unwrap());
+        assert_eq!(json, r#"{"a":1.0,"b":2.5,"c":-3.0}"#);
+        // A key given twice keeps its last value, as a BTreeMap's does.
+        let text = r#"{"b":1,"a":2,"b":3}"#;
+        let read: SlotMap<String, u64> = serde_json::from_str(text).unwrap();
+        let expected: BTreeMap<String, u64> = serde_json::from_str(text).unwrap();
+        assert!(read.iter().eq(expected.iter()));
+        assert!(serde_json::from_str::<SlotMap<String, u64>>("[1]").is_err());
     }
 }
