@@ -23,8 +23,10 @@
 use crate::config::{RunConfig, Views};
 use crate::player::Player;
 use crate::selection::Selection;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use shared::time::Micros;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The field that marks a message as a command for an embed.
 pub const MESSAGE_TAG: &str = "crosstalk";
@@ -32,6 +34,93 @@ pub const MESSAGE_TAG: &str = "crosstalk";
 /// an answer is never read as a command: two embeds (or an embed and itself, when it is not in
 /// a frame) never talk to each other forever.
 pub const ANSWER_TAG: &str = "crosstalkEmbed";
+
+/// One field of a posted message, as JSON would carry it: what `from_message` reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    /// A string.
+    Str(String),
+    /// A finite number (JSON has no others: `NaN` and infinities travel as `null`).
+    Number(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// An object's fields, in key order (as a JSON object read by `serde_json` iterates).
+    Object(Vec<(String, Field)>),
+    /// Anything else: `null`, an array.
+    Other,
+}
+
+/// A message posted to an embed, read field by field: the browser's own object (the page reads
+/// it without going through JSON text) or a JSON value (tests).
+pub trait MessageData {
+    /// The field `name`, or `None` when the message has none.
+    fn field(&self, name: &str) -> Option<Field>;
+}
+
+impl MessageData for Value {
+    fn field(&self, name: &str) -> Option<Field> {
+        self.get(name).map(json_field)
+    }
+}
+
+fn json_field(value: &Value) -> Field {
+    match value {
+        Value::String(text) => Field::Str(text.clone()),
+        Value::Number(number) => number.as_f64().map_or(Field::Other, Field::Number),
+        Value::Bool(flag) => Field::Bool(*flag),
+        Value::Object(fields) => Field::Object(
+            fields
+                .iter()
+                .map(|(name, value)| (name.clone(), json_field(value)))
+                .collect(),
+        ),
+        Value::Null | Value::Array(_) => Field::Other,
+    }
+}
+
+/// Reads the message as `JSON.stringify` would carry it: `undefined`, functions and symbols are
+/// no field at all, non-finite numbers are `null`, an object's fields come in key order.
+impl MessageData for JsValue {
+    fn field(&self, name: &str) -> Option<Field> {
+        if !self.is_object() {
+            return None;
+        }
+        js_sys::Reflect::get(self, &JsValue::from_str(name))
+            .ok()
+            .and_then(|value| js_field(&value))
+    }
+}
+
+fn js_field(value: &JsValue) -> Option<Field> {
+    if value.is_undefined() || value.is_function() || value.is_symbol() {
+        return None;
+    }
+    Some(if let Some(text) = value.as_string() {
+        Field::Str(text)
+    } else if let Some(number) = value.as_f64() {
+        if number.is_finite() {
+            Field::Number(number)
+        } else {
+            Field::Other
+        }
+    } else if let Some(flag) = value.as_bool() {
+        Field::Bool(flag)
+    } else if value.is_object() && !js_sys::Array::is_array(value) {
+        let mut fields: Vec<(String, Field)> = Vec::new();
+        for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
+            let entry: js_sys::Array = entry.unchecked_into();
+            let (Some(name), Some(field)) = (entry.get(0).as_string(), js_field(&entry.get(1)))
+            else {
+                continue;
+            };
+            let at = fields.partition_point(|(other, _)| *other < name);
+            fields.insert(at, (name, field));
+        }
+        Field::Object(fields)
+    } else {
+        Field::Other
+    })
+}
 
 /// One command from the host page.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,24 +201,21 @@ impl RunChange {
 impl EmbedCommand {
     /// Reads a message's data. `Ok(None)` for messages not meant for Crosstalk (other scripts
     /// post messages too); `Err` for a Crosstalk message that makes no sense.
-    pub fn from_message(data: &Value) -> Result<Option<EmbedCommand>, String> {
-        let Some(name) = data.get(MESSAGE_TAG) else {
+    pub fn from_message(data: &impl MessageData) -> Result<Option<EmbedCommand>, String> {
+        let Some(name) = data.field(MESSAGE_TAG) else {
             return Ok(None);
         };
-        let name = name
-            .as_str()
-            .ok_or_else(|| format!("{MESSAGE_TAG:?} must name a command"))?;
-        let number = |field: &str| {
-            data.get(field)
-                .and_then(Value::as_f64)
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("{name} needs a number in {field:?}"))
+        let Field::Str(name) = name else {
+            return Err(format!("{MESSAGE_TAG:?} must name a command"));
         };
-        let flag = |field: &str, default: Option<bool>| {
-            data.get(field)
-                .and_then(Value::as_bool)
-                .or(default)
-                .ok_or_else(|| format!("{name} needs true or false in {field:?}"))
+        let name = name.as_str();
+        let number = |field: &str| match data.field(field) {
+            Some(Field::Number(value)) => Ok(value),
+            _ => Err(format!("{name} needs a number in {field:?}")),
+        };
+        let flag = |field: &str, default: Option<bool>| match data.field(field) {
+            Some(Field::Bool(value)) => Ok(value),
+            _ => default.ok_or_else(|| format!("{name} needs true or false in {field:?}")),
         };
         let command = match name {
             "play" => EmbedCommand::Play,
@@ -153,7 +239,11 @@ impl EmbedCommand {
             }
             "loop" => EmbedCommand::Loop(flag("loop", None)?),
             "select" => {
-                let text = data.get("sel").and_then(Value::as_str).unwrap_or_default();
+                let text = match data.field("sel") {
+                    Some(Field::Str(text)) => text,
+                    _ => String::new(),
+                };
+                let text = text.as_str();
                 if text.is_empty() {
                     EmbedCommand::Select(Selection::Nothing)
                 } else {
@@ -186,50 +276,103 @@ impl EmbedCommand {
     }
 }
 
-fn run_change(data: &Value) -> Result<RunChange, String> {
+fn run_change(data: &impl MessageData) -> Result<RunChange, String> {
     let mut change = RunChange {
-        scenario: data
-            .get("scenario")
-            .and_then(Value::as_str)
-            .map(String::from),
+        scenario: match data.field("scenario") {
+            Some(Field::Str(name)) => Some(name),
+            _ => None,
+        },
         ..RunChange::default()
     };
-    if let Some(seed) = data.get("seed") {
-        change.seed = Some(seed.as_u64().ok_or("seed must be a whole number ≥ 0")?);
+    if let Some(seed) = data.field("seed") {
+        change.seed = Some(whole_number(&seed).ok_or("seed must be a whole number ≥ 0")?);
     }
-    if let Some(until) = data.get("until") {
-        let until = until.as_f64().filter(|u| *u > 0.0);
+    if let Some(until) = data.field("until") {
+        let until = match until {
+            Field::Number(u) if u > 0.0 => Some(u),
+            _ => None,
+        };
         change.until_s = Some(until.ok_or("until must be a positive number of seconds")?);
     }
-    if let Some(knobs) = data.get("knobs") {
-        let knobs = knobs.as_object().ok_or("knobs must be an object")?;
+    if let Some(knobs) = data.field("knobs") {
+        let Field::Object(knobs) = knobs else {
+            return Err("knobs must be an object".into());
+        };
         for (name, value) in knobs {
-            let value = value
-                .as_f64()
-                .ok_or_else(|| format!("knob {name:?} must be a number"))?;
-            change.knobs.push((name.clone(), value));
+            let Field::Number(value) = value else {
+                return Err(format!("knob {name:?} must be a number"));
+            };
+            change.knobs.push((name, value));
         }
     }
     Ok(change)
 }
 
-/// The answer to every command: where the player is.
-pub fn state_message(id: Option<&str>, player: &Player, ready: bool) -> Value {
-    json!({
-        ANSWER_TAG: "state",
-        "id": id,
-        "t": player.now().as_secs_f64(),
-        "playing": player.is_playing(),
-        "speed": player.speed(),
-        "loop": player.is_looping(),
-        "end": player.end().as_secs_f64(),
-        "ready": ready,
-    })
+/// A number JSON writes as a whole number that fits a `u64` (what `serde_json` reads as one).
+fn whole_number(field: &Field) -> Option<u64> {
+    match *field {
+        // 2^64 is the first value past u64::MAX that a float holds.
+        Field::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 18_446_744_073_709_551_616.0 => {
+            Some(n as u64)
+        }
+        _ => None,
+    }
 }
 
-/// The answer to a command that could not be carried out.
-pub fn error_message(id: Option<&str>, message: &str) -> Value {
-    json!({ ANSWER_TAG: "error", "id": id, "message": message })
+/// An embed's answer: where the player is. Its fields are in key order, as the JSON objects the
+/// answers were once built as wrote them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateMessage<'a> {
+    /// `"state"`, or `"ready"` when an embed announces a run.
+    #[serde(rename = "crosstalkEmbed")]
+    pub kind: &'static str,
+    end: f64,
+    id: Option<&'a str>,
+    #[serde(rename = "loop")]
+    looping: bool,
+    playing: bool,
+    ready: bool,
+    speed: f64,
+    t: f64,
+}
+
+impl StateMessage<'_> {
+    /// The answer as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The answer to every command: where the player is.
+pub fn state_message<'a>(id: Option<&'a str>, player: &Player, ready: bool) -> StateMessage<'a> {
+    StateMessage {
+        kind: "state",
+        end: player.end().as_secs_f64(),
+        id,
+        looping: player.is_looping(),
+        playing: player.is_playing(),
+        ready,
+        speed: player.speed(),
+        t: player.now().as_secs_f64(),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorMessage<'a> {
+    #[serde(rename = "crosstalkEmbed")]
+    kind: &'static str,
+    id: Option<&'a str>,
+    message: &'a str,
+}
+
+/// The answer to a command that could not be carried out, as JSON text.
+pub fn error_message(id: Option<&str>, message: &str) -> String {
+    serde_json::to_string(&ErrorMessage {
+        kind: "error",
+        id,
+        message,
+    })
+    .unwrap_or_default()
 }
 
 /// The `<iframe>` snippet that embeds `config` from the page at `origin_and_path`, at the size
@@ -269,7 +412,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Option<EmbedCommand>, String> {
-        EmbedCommand::from_message(&serde_json::from_str(text).unwrap())
+        EmbedCommand::from_message(&serde_json::from_str::<Value>(text).unwrap())
     }
 
     #[test]
@@ -324,11 +467,8 @@ mod tests {
         assert_eq!(parse("42"), Ok(None));
         // Answers from embeds are not commands, so two embeds never answer each other.
         let answer = state_message(Some("a"), &Player::new(Micros::ZERO), false);
-        assert_eq!(EmbedCommand::from_message(&answer), Ok(None));
-        assert_eq!(
-            EmbedCommand::from_message(&error_message(None, "no")),
-            Ok(None)
-        );
+        assert_eq!(parse(&answer.to_json()), Ok(None));
+        assert_eq!(parse(&error_message(None, "no")), Ok(None));
         let check = |text: &str, expected: &str| {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
@@ -359,8 +499,8 @@ mod tests {
         assert!(!EmbedCommand::State.apply_to_player(&mut player));
         let state = state_message(Some("fig-1"), &player, true);
         assert_eq!(
-            state,
-            json!({"crosstalkEmbed": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
+            serde_json::from_str::<Value>(&state.to_json()).unwrap(),
+            serde_json::json!({"crosstalkEmbed": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
                    "loop": true, "end": 10.0, "ready": true})
         );
         assert!(EmbedCommand::Pause.apply_to_player(&mut player));

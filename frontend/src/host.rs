@@ -145,15 +145,13 @@ pub fn listen_to_host_page(
     let id_for_messages = embed_id.clone();
     let handle = window_event_listener(leptos::ev::message, move |event| {
         let id = id_for_messages.as_deref();
-        let Some(data) = to_json(&event.data()) else {
-            return;
-        };
+        let data = event.data();
         let answer = match EmbedCommand::from_message(&data) {
             Ok(None) => return,
             Ok(Some(command)) => carry_out(command, settings, run, clock, selected, start)
                 .map_or_else(
                     |message| embed::error_message(id, &message),
-                    |()| state_of(id, clock, run),
+                    |()| state_of(id, clock, run).to_json(),
                 ),
             Err(message) => embed::error_message(id, &message),
         };
@@ -172,12 +170,12 @@ pub fn listen_to_host_page(
         let revision = run.revision();
         if ready && announced.flatten() != Some(revision) {
             let mut message = state_of(embed_id.as_deref(), clock, run);
-            message[embed::ANSWER_TAG] = "ready".into();
+            message.kind = "ready";
             // Only a framed page has a parent to tell; a top-level page is its own parent.
             if let Some(parent) = window().parent().ok().flatten()
                 && parent != window()
             {
-                post(&parent, &message);
+                post(&parent, &message.to_json());
             }
         }
         ready.then_some(revision).or(announced.flatten())
@@ -214,23 +212,15 @@ fn carry_out(
     Ok(())
 }
 
-fn state_of(id: Option<&str>, clock: Clock, run: RunHandle) -> serde_json::Value {
+fn state_of(id: Option<&str>, clock: Clock, run: RunHandle) -> embed::StateMessage<'_> {
     let ready = run.status.with_untracked(|s| s.ready() == "true");
     clock
         .player
         .with_untracked(|p| embed::state_message(id, p, ready))
 }
 
-fn to_json(value: &wasm_bindgen::JsValue) -> Option<serde_json::Value> {
-    if !value.is_object() {
-        return None;
-    }
-    let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn post(target: &web_sys::Window, message: &serde_json::Value) {
-    if let Ok(value) = js_sys::JSON::parse(&message.to_string()) {
+fn post(target: &web_sys::Window, message: &str) {
+    if let Ok(value) = js_sys::JSON::parse(message) {
         // The state is public: any host may read it.
         let _ = target.post_message(&value, "*");
     }

@@ -16,6 +16,7 @@ use shared::fold::WorldState;
 use shared::protocol::{RunRequest, ServerFrame};
 use shared::time::Micros;
 use std::collections::BTreeMap;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -202,6 +203,54 @@ fn embed_commands_and_urls_read_the_same_in_the_browser() {
         EmbedCommand::from_message(&message),
         Ok(Some(EmbedCommand::Seek(Micros::from_millis(1_500))))
     );
+    // The page reads the posted object itself, as JSON would carry it.
+    let posted = |text: &str| js_sys::JSON::parse(text).unwrap();
+    assert_eq!(
+        EmbedCommand::from_message(&posted(r#"{"crosstalk": "seek", "t": 1.5}"#)),
+        Ok(Some(EmbedCommand::Seek(Micros::from_millis(1_500))))
+    );
+    assert_eq!(
+        EmbedCommand::from_message(&posted(
+            r#"{"crosstalk": "set", "seed": 9, "until": 12, "knobs": {"b": 2, "a": 1}}"#
+        )),
+        Ok(Some(EmbedCommand::Set(frontend::embed::RunChange {
+            scenario: None,
+            seed: Some(9),
+            until_s: Some(12.0),
+            knobs: vec![("a".into(), 1.0), ("b".into(), 2.0)],
+        })))
+    );
+    assert_eq!(EmbedCommand::from_message(&posted("[1]")), Ok(None));
+    assert_eq!(
+        EmbedCommand::from_message(&JsValue::from_str("play")),
+        Ok(None)
+    );
+    let with_undefined = posted(r#"{"crosstalk": "step"}"#);
+    js_sys::Reflect::set(&with_undefined, &"forward".into(), &JsValue::UNDEFINED).unwrap();
+    assert_eq!(
+        EmbedCommand::from_message(&with_undefined),
+        Ok(Some(EmbedCommand::Step(true)))
+    );
+    let speed = posted(r#"{"crosstalk": "speed"}"#);
+    js_sys::Reflect::set(&speed, &"speed".into(), &JsValue::from_f64(f64::NAN)).unwrap();
+    assert!(
+        EmbedCommand::from_message(&speed)
+            .unwrap_err()
+            .contains("needs a number")
+    );
+    for (text, expected) in [
+        (r#"{"crosstalk": "set", "seed": -2}"#, "whole number"),
+        (r#"{"crosstalk": "set", "seed": 2.5}"#, "whole number"),
+        (r#"{"crosstalk": "set", "knobs": [1]}"#, "object"),
+        (
+            r#"{"crosstalk": "set", "knobs": {"a": "b"}}"#,
+            "must be a number",
+        ),
+        (r#"{"crosstalk": 7}"#, "must name a command"),
+    ] {
+        let err = EmbedCommand::from_message(&posted(text)).unwrap_err();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
     let query = "?scenario=eventual-consistency&seed=3&until=20&source=sim&t=2&speed=2.5&loop=1\
                  &sel=op%3A4&embed=1&id=x";
     let (config, notes) = RunConfig::from_query(query);
