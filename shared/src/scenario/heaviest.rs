@@ -24,32 +24,50 @@ fn at_highest_rates(
 /// products per order, the fastest links, no outage (the gateway under each protocol; the
 /// scenarios that publish, with a dual write and through an outbox).
 pub fn heaviest_runs() -> Vec<RunRequest> {
+    let request_response = [
+        ("products_per_order", 8.0),
+        ("pool_size", 64.0),
+        ("link_latency_ms", 1.0),
+        ("product_slow_for_s", 0.0),
+        ("product_down_for_s", 0.0),
+    ];
+    // With a capacity in front of Order and Product each request records its load twice, when
+    // it starts and when it is done (and once when it waits).
+    let capacity = [
+        ("product_workers", 4.0),
+        ("product_service_ms", 1.0),
+        ("order_workers", 4.0),
+        ("order_service_ms", 1.0),
+    ];
+    let eventual_consistency = [
+        ("products_per_order", 8.0),
+        ("link_latency_ms", 1.0),
+        ("broker_delay_ms", 0.0),
+        ("order_down_for_s", 0.0),
+        ("product_down_for_s", 0.0),
+    ];
+    let event_driven = [
+        ("products_per_order", 8.0),
+        ("link_latency_ms", 1.0),
+        ("redelivery", 1.0),
+        ("idempotent", 1.0),
+        ("durable", 1.0),
+        ("inventory_work_ms", 0.0),
+        ("shipping_work_ms", 0.0),
+        ("shipping_down_for_s", 0.0),
+    ];
+    let gateway = [
+        ("products_per_order", 8.0),
+        ("link_latency_ms", 1.0),
+        ("product_down_for_s", 0.0),
+    ];
+    let outbox = [("publish", 1.0)];
+    let two_phase_commit = [("protocol", 1.0)];
     [
+        ("request-response", request_response.to_vec()),
         (
             "request-response",
-            vec![
-                ("products_per_order", 8.0),
-                ("pool_size", 64.0),
-                ("link_latency_ms", 1.0),
-                ("product_slow_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        // With a capacity in front of Order and Product each request records its load twice,
-        // when it starts and when it is done (and once when it waits).
-        (
-            "request-response",
-            vec![
-                ("products_per_order", 8.0),
-                ("pool_size", 64.0),
-                ("link_latency_ms", 1.0),
-                ("product_slow_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-                ("product_workers", 4.0),
-                ("product_service_ms", 1.0),
-                ("order_workers", 4.0),
-                ("order_service_ms", 1.0),
-            ],
+            [&request_response[..], &capacity].concat(),
         ),
         (
             "duplication",
@@ -61,71 +79,15 @@ pub fn heaviest_runs() -> Vec<RunRequest> {
                 ("order_down_for_s", 0.0),
             ],
         ),
+        ("eventual-consistency", eventual_consistency.to_vec()),
+        ("event-driven", event_driven.to_vec()),
         (
             "eventual-consistency",
-            vec![
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("broker_delay_ms", 0.0),
-                ("order_down_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
+            [&outbox[..], &eventual_consistency].concat(),
         ),
-        (
-            "event-driven",
-            vec![
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("redelivery", 1.0),
-                ("idempotent", 1.0),
-                ("durable", 1.0),
-                ("inventory_work_ms", 0.0),
-                ("shipping_work_ms", 0.0),
-                ("shipping_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "eventual-consistency",
-            vec![
-                ("publish", 1.0),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("broker_delay_ms", 0.0),
-                ("order_down_for_s", 0.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "event-driven",
-            vec![
-                ("publish", 1.0),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("redelivery", 1.0),
-                ("idempotent", 1.0),
-                ("durable", 1.0),
-                ("inventory_work_ms", 0.0),
-                ("shipping_work_ms", 0.0),
-                ("shipping_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "gateway",
-            vec![
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
-        (
-            "gateway",
-            vec![
-                ("protocol", 1.0),
-                ("products_per_order", 8.0),
-                ("link_latency_ms", 1.0),
-                ("product_down_for_s", 0.0),
-            ],
-        ),
+        ("event-driven", [&outbox[..], &event_driven].concat()),
+        ("gateway", gateway.to_vec()),
+        ("gateway", [&two_phase_commit[..], &gateway].concat()),
         (
             "hybrid",
             vec![
