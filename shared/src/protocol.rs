@@ -797,8 +797,10 @@ pub fn rating_text(rating_tenths: u32) -> String {
     format!("{}.{}★", rating_tenths / 10, rating_tenths % 10)
 }
 
-/// A fact a service publishes through the broker.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A fact a service publishes through the broker. Read by hand (`read.rs`): the derived reader of
+/// an internally tagged enum buffers the object first, and the page reads these back from a durable
+/// queue's rows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DomainEvent {
     /// Product renamed a product.

@@ -1,5 +1,6 @@
-//! Reading the trace's tagged types ([`TraceEvent`], [`Outcome`], [`Fault`], [`ServerFrame`])
-//! without serde's derived code for internally tagged and flattened enums.
+//! Reading the trace's tagged types ([`TraceEvent`], [`Outcome`], [`Fault`], [`ServerFrame`]),
+//! and the broker's stored events ([`DomainEvent`], which the simulation reads back from a durable
+//! queue's table in the page too), without serde's derived code for internally tagged and flattened enums.
 //!
 //! That derived code first copies the whole object into a generic buffer, then reads the
 //! variant from the buffer: one more copy of every event, and about 60 KB of the page's
@@ -13,9 +14,9 @@
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
-    CircuitState, CopyDecl, DropReason, EndReason, Event, Fault, LinkId, LinkSpec, LiveRole,
-    MessageKind, MsgId, Observed, OpId, Outcome, ServerFrame, ServiceId, ServiceInfo, TraceEvent,
-    TraceHeader,
+    CircuitState, CopyDecl, DomainEvent, DriverName, DropReason, EndReason, Event, Fault, LinkId,
+    LinkSpec, LiveRole, MessageKind, MsgId, NewOrder, Observed, OpId, Outcome, ProductName,
+    ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -253,6 +254,51 @@ impl<'de> Deserialize<'de> for Outcome {
             OutcomeStatus::Degraded => Outcome::Degraded {
                 reason: required(f.reason, "reason")?,
             },
+        })
+    }
+}
+
+/// [`DomainEvent`]'s `event`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DomainEventKind {
+    ProductUpdated,
+    OrderCreated,
+    DriverUpdated,
+}
+
+/// Every field of a [`DomainEvent`].
+#[derive(Deserialize)]
+struct DomainEventFields {
+    event: DomainEventKind,
+    product: Option<u64>,
+    name: Option<String>,
+    version: Option<u64>,
+    order: Option<u64>,
+    products: Option<Vec<u64>>,
+    created_at: Option<Micros>,
+    driver: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for DomainEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = DomainEventFields::deserialize(deserializer)?;
+        Ok(match f.event {
+            DomainEventKind::ProductUpdated => DomainEvent::ProductUpdated(ProductName {
+                product: required(f.product, "product")?,
+                name: required(f.name, "name")?,
+                version: required(f.version, "version")?,
+            }),
+            DomainEventKind::OrderCreated => DomainEvent::OrderCreated(NewOrder {
+                order: required(f.order, "order")?,
+                products: required(f.products, "products")?,
+                created_at: required(f.created_at, "created_at")?,
+            }),
+            DomainEventKind::DriverUpdated => DomainEvent::DriverUpdated(DriverName {
+                driver: required(f.driver, "driver")?,
+                name: required(f.name, "name")?,
+                version: required(f.version, "version")?,
+            }),
         })
     }
 }
@@ -590,6 +636,92 @@ mod tests {
             panic!("not a header: {read:?}")
         };
         assert!(read.faults.is_empty(), "faults default to none");
+    }
+
+    #[test]
+    fn domain_events_read_back_as_written_in_any_key_order_and_bad_ones_are_refused() {
+        let events = [
+            DomainEvent::ProductUpdated(ProductName {
+                product: 7,
+                name: "Lamp \"XL\"".into(),
+                version: 3,
+            }),
+            DomainEvent::OrderCreated(NewOrder {
+                order: 12,
+                products: vec![1, 7],
+                created_at: Micros::from_millis(1_500),
+            }),
+            DomainEvent::OrderCreated(NewOrder {
+                order: 13,
+                products: vec![],
+                created_at: Micros::ZERO,
+            }),
+            DomainEvent::DriverUpdated(DriverName {
+                driver: 2,
+                name: "Ana".into(),
+                version: 1,
+            }),
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DomainEvent>(&json).unwrap(),
+                event,
+                "{json}"
+            );
+            // The tag last, and a field no variant has (the derived reader skipped those too).
+            let mut fields: BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(&json).unwrap();
+            let tag = fields.remove("event").unwrap();
+            let mut reordered = serde_json::to_string(&fields).unwrap();
+            reordered.pop();
+            let reordered = format!(r#"{reordered},"extra":[1],"event":{tag}}}"#);
+            assert_eq!(
+                serde_json::from_str::<DomainEvent>(&reordered).unwrap(),
+                event,
+                "{reordered}"
+            );
+            // Inside the payloads that carry one (the live runtime's HTTP bodies).
+            for payload in [
+                crate::protocol::Payload::Publish(event.clone()),
+                crate::protocol::Payload::Deliver {
+                    tag: 4,
+                    redelivered: true,
+                    event: event.clone(),
+                },
+            ] {
+                let json = serde_json::to_string(&payload).unwrap();
+                let read: crate::protocol::Payload = serde_json::from_str(&json).unwrap();
+                assert_eq!(read, payload, "{json}");
+            }
+            // Also from bytes, as the live runtime reads them off the broker.
+            assert_eq!(
+                serde_json::from_slice::<DomainEvent>(json.as_bytes()).unwrap(),
+                event
+            );
+        }
+        let error = |json: &str| {
+            serde_json::from_str::<DomainEvent>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error(r#"{"product":1,"name":"a","version":1}"#).contains("missing field `event`"));
+        assert!(
+            error(r#"{"event":"product_updated","product":1,"version":1}"#)
+                .contains("missing field `name`")
+        );
+        assert!(
+            error(r#"{"event":"order_created","order":1,"products":[]}"#)
+                .contains("missing field `created_at`")
+        );
+        assert!(
+            error(r#"{"event":"driver_moved","driver":1}"#)
+                .contains("unknown variant `driver_moved`")
+        );
+        assert!(
+            error(r#"{"event":"driver_updated","driver":"x","name":"a","version":1}"#)
+                .contains("invalid type")
+        );
     }
 
     #[test]
