@@ -8,9 +8,10 @@
 //! (each optional), then the tag picks the variant and checks that its fields are there. Writing
 //! is unchanged (derived), so the JSON and the trace's hash are too.
 //!
-//! What this accepts is what the derived code accepted, in any key order, with one difference:
+//! What this accepts is what the derived code accepted, in any key order, with two differences:
 //! a field that the tagged variant does not have is still read as the type it has in the variants
-//! that do (the derived code skipped it unread). The tests below check that every scenario's trace
+//! that do (the derived code skipped it unread), and a tag is only a string (serde's derived enum
+//! reader also took `{"name": null}`, which nothing writes). The tests below check that every scenario's trace
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
@@ -29,29 +30,70 @@ fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T,
     value.ok_or_else(|| E::missing_field(field))
 }
 
-/// [`Event`]'s `type`, as the JSON spells it.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum EventType {
-    ServiceUp,
-    ServiceDown,
-    Sent,
-    Delivered,
-    Duplicated,
-    Dropped,
-    RowWritten,
-    QueueDepth,
-    ServiceLoad,
-    OpStarted,
-    OpFinished,
-    EventHandled,
-    PartialUpdateFlagged,
-    WriteAborted,
-    FaultBegins,
-    FaultEnds,
-    CircuitChanged,
-    Narration,
-    RunEnded,
+/// Reads a tag (a variant's name) as its index in `names`; an unknown one is serde's usual
+/// "unknown variant" error. One function for every tag type instead of a derived reader each.
+fn tag<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    names: &'static [&'static str],
+) -> Result<usize, D::Error> {
+    struct TagVisitor(&'static [&'static str]);
+    impl Visitor<'_> for TagVisitor {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("variant identifier")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
+            self.0
+                .iter()
+                .position(|name| *name == text)
+                .ok_or_else(|| E::unknown_variant(text, self.0))
+        }
+    }
+    deserializer.deserialize_str(TagVisitor(names))
+}
+
+/// A tag type of unit variants, each read from its name with [`tag`].
+macro_rules! tag_enum {
+    ($(#[$doc:meta])* enum $name:ident { $($variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        enum $name {
+            $($variant,)*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                const NAMES: &[&str] = &[$($text,)*];
+                const VARIANTS: &[$name] = &[$($name::$variant,)*];
+                tag(deserializer, NAMES).map(|index| VARIANTS[index])
+            }
+        }
+    };
+}
+
+tag_enum! {
+    /// [`Event`]'s `type`, as the JSON spells it.
+    enum EventType {
+        ServiceUp = "service_up",
+        ServiceDown = "service_down",
+        Sent = "sent",
+        Delivered = "delivered",
+        Duplicated = "duplicated",
+        Dropped = "dropped",
+        RowWritten = "row_written",
+        QueueDepth = "queue_depth",
+        ServiceLoad = "service_load",
+        OpStarted = "op_started",
+        OpFinished = "op_finished",
+        EventHandled = "event_handled",
+        PartialUpdateFlagged = "partial_update_flagged",
+        WriteAborted = "write_aborted",
+        FaultBegins = "fault_begins",
+        FaultEnds = "fault_ends",
+        CircuitChanged = "circuit_changed",
+        Narration = "narration",
+        RunEnded = "run_ended",
+    }
 }
 
 /// Every field of a [`TraceEvent`] line.
@@ -227,13 +269,13 @@ impl<'de> Deserialize<'de> for TraceEvent {
     }
 }
 
-/// [`Outcome`]'s `status`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum OutcomeStatus {
-    Ok,
-    Failed,
-    Degraded,
+tag_enum! {
+    /// [`Outcome`]'s `status`.
+    enum OutcomeStatus {
+        Ok = "ok",
+        Failed = "failed",
+        Degraded = "degraded",
+    }
 }
 
 /// Every field of an [`Outcome`].
@@ -258,13 +300,13 @@ impl<'de> Deserialize<'de> for Outcome {
     }
 }
 
-/// [`DomainEvent`]'s `event`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum DomainEventKind {
-    ProductUpdated,
-    OrderCreated,
-    DriverUpdated,
+tag_enum! {
+    /// [`DomainEvent`]'s `event`.
+    enum DomainEventKind {
+        ProductUpdated = "product_updated",
+        OrderCreated = "order_created",
+        DriverUpdated = "driver_updated",
+    }
 }
 
 /// Every field of a [`DomainEvent`].
@@ -303,16 +345,16 @@ impl<'de> Deserialize<'de> for DomainEvent {
     }
 }
 
-/// [`Fault`]'s `kind`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FaultKind {
-    Crash,
-    Slow,
-    Partition,
-    Drop,
-    Duplicate,
-    Reorder,
+tag_enum! {
+    /// [`Fault`]'s `kind`.
+    enum FaultKind {
+        Crash = "crash",
+        Slow = "slow",
+        Partition = "partition",
+        Drop = "drop",
+        Duplicate = "duplicate",
+        Reorder = "reorder",
+    }
 }
 
 /// Every field of a [`Fault`].
@@ -355,25 +397,25 @@ impl<'de> Deserialize<'de> for Fault {
     }
 }
 
-/// [`ServerFrame`]'s `type`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FrameType {
-    Header,
-    Events,
-    End,
-    Error,
-    Resync,
-    LiveRole,
+tag_enum! {
+    /// [`ServerFrame`]'s `type`.
+    enum FrameType {
+        Header = "header",
+        Events = "events",
+        End = "end",
+        Error = "error",
+        Resync = "resync",
+        LiveRole = "live_role",
+    }
 }
 
-/// [`LiveRole`]'s `role`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RoleKind {
-    Control,
-    Shared,
-    Watch,
+tag_enum! {
+    /// [`LiveRole`]'s `role`.
+    enum RoleKind {
+        Control = "control",
+        Shared = "shared",
+        Watch = "watch",
+    }
 }
 
 /// A frame's `events`: the events of an `events` frame, or how many were sent in an `end` frame.
