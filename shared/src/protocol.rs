@@ -34,7 +34,7 @@ pub struct MsgId(pub u64);
 pub struct OpId(pub u64);
 
 /// What a service is, so views can draw it apart.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceRole {
     /// Generates the workload: the users of the system.
@@ -216,7 +216,7 @@ pub struct TraceEvent {
 }
 
 /// The kind of a message, which views show by colour and shape.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// A call that waits for an answer.
@@ -302,7 +302,7 @@ impl Outcome {
 }
 
 /// The state of a circuit breaker, as the trace records it when it changes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     /// Calls go through; failures are counted.

@@ -17,7 +17,7 @@
 use super::{
     CircuitState, CopyDecl, DomainEvent, DriverName, DropReason, EndReason, Event, Fault, LinkId,
     LinkSpec, LiveRole, MessageKind, MsgId, NewOrder, Observed, OpId, Outcome, ProductName,
-    ServerFrame, ServiceId, ServiceInfo, TraceEvent, TraceHeader,
+    ServerFrame, ServiceId, ServiceInfo, ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -61,6 +61,13 @@ macro_rules! tag_enum {
             $($variant,)*
         }
 
+        read_tag!($name { $($variant = $text,)* });
+    };
+}
+
+/// Reads a unit-variant enum (here or in `protocol`) from its variant's name with [`tag`].
+macro_rules! read_tag {
+    ($name:ident { $($variant:ident = $text:literal,)* }) => {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 const NAMES: &[&str] = &[$($text,)*];
@@ -70,6 +77,25 @@ macro_rules! tag_enum {
         }
     };
 }
+
+read_tag!(MessageKind {
+    Request = "request",
+    Response = "response",
+    Event = "event",
+    Ack = "ack",
+    Rollback = "rollback",
+});
+read_tag!(ServiceRole {
+    Client = "client",
+    Service = "service",
+    Broker = "broker",
+    Coordinator = "coordinator",
+});
+read_tag!(CircuitState {
+    Closed = "closed",
+    Open = "open",
+    HalfOpen = "half_open",
+});
 
 tag_enum! {
     /// [`Event`]'s `type`, as the JSON spells it.
