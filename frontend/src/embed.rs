@@ -44,7 +44,9 @@ pub enum Field {
     Number(f64),
     /// `true` or `false`.
     Bool(bool),
-    /// An object's fields, in key order (as a JSON object read by `serde_json` iterates).
+    /// An object's fields, in key order (as a JSON object read by `serde_json` iterates). Only
+    /// the message's own fields are read as objects; an object inside one is [`Field::Other`]:
+    /// no command reads deeper (`knobs` holds numbers), and a posted object may contain itself.
     Object(Vec<(String, Field)>),
     /// Anything else: `null`, an array.
     Other,
@@ -65,16 +67,22 @@ impl MessageData for Value {
 
 fn json_field(value: &Value) -> Field {
     match value {
-        Value::String(text) => Field::Str(text.clone()),
-        Value::Number(number) => number.as_f64().map_or(Field::Other, Field::Number),
-        Value::Bool(flag) => Field::Bool(*flag),
         Value::Object(fields) => Field::Object(
             fields
                 .iter()
-                .map(|(name, value)| (name.clone(), json_field(value)))
+                .map(|(name, value)| (name.clone(), json_scalar(value)))
                 .collect(),
         ),
-        Value::Null | Value::Array(_) => Field::Other,
+        value => json_scalar(value),
+    }
+}
+
+fn json_scalar(value: &Value) -> Field {
+    match value {
+        Value::String(text) => Field::Str(text.clone()),
+        Value::Number(number) => number.as_f64().map_or(Field::Other, Field::Number),
+        Value::Bool(flag) => Field::Bool(*flag),
+        Value::Null | Value::Array(_) | Value::Object(_) => Field::Other,
     }
 }
 
@@ -92,6 +100,22 @@ impl MessageData for JsValue {
 }
 
 fn js_field(value: &JsValue) -> Option<Field> {
+    if !value.is_object() || js_sys::Array::is_array(value) || value.is_function() {
+        return js_scalar(value);
+    }
+    let mut fields: Vec<(String, Field)> = js_sys::Object::entries(value.unchecked_ref())
+        .iter()
+        .filter_map(|entry| {
+            let entry: js_sys::Array = entry.unchecked_into();
+            Some((entry.get(0).as_string()?, js_scalar(&entry.get(1))?))
+        })
+        .collect();
+    shared::ordered::sort_by(&mut fields, |a, b| a.0.cmp(&b.0));
+    Some(Field::Object(fields))
+}
+
+/// A value as JSON would carry it, an object or array inside it being [`Field::Other`].
+fn js_scalar(value: &JsValue) -> Option<Field> {
     if value.is_undefined() || value.is_function() || value.is_symbol() {
         return None;
     }
@@ -105,18 +129,6 @@ fn js_field(value: &JsValue) -> Option<Field> {
         }
     } else if let Some(flag) = value.as_bool() {
         Field::Bool(flag)
-    } else if value.is_object() && !js_sys::Array::is_array(value) {
-        let mut fields: Vec<(String, Field)> = Vec::new();
-        for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
-            let entry: js_sys::Array = entry.unchecked_into();
-            let (Some(name), Some(field)) = (entry.get(0).as_string(), js_field(&entry.get(1)))
-            else {
-                continue;
-            };
-            let at = fields.partition_point(|(other, _)| *other < name);
-            fields.insert(at, (name, field));
-        }
-        Field::Object(fields)
     } else {
         Field::Other
     })

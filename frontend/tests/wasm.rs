@@ -238,6 +238,15 @@ fn embed_commands_and_urls_read_the_same_in_the_browser() {
             .unwrap_err()
             .contains("needs a number")
     );
+    // A posted object may contain itself (structured clone keeps cycles): read, not followed.
+    let knobs = posted(r#"{"a": 1}"#);
+    js_sys::Reflect::set(&knobs, &"itself".into(), &knobs).unwrap();
+    let cyclic = posted(r#"{"crosstalk": "set"}"#);
+    js_sys::Reflect::set(&cyclic, &"knobs".into(), &knobs).unwrap();
+    assert_eq!(
+        EmbedCommand::from_message(&cyclic).unwrap_err(),
+        "knob \"itself\" must be a number"
+    );
     for (text, expected) in [
         (r#"{"crosstalk": "set", "seed": -2}"#, "whole number"),
         (r#"{"crosstalk": "set", "seed": 2.5}"#, "whole number"),
