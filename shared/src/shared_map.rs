@@ -139,18 +139,6 @@ impl<K: ChunkOrder + Clone, V: Clone> SharedMap<K, V> {
         }
     }
 
-    /// The value at `key`, to change (its chunk is copied first if another map shares it).
-    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: ChunkOrder + ?Sized,
-    {
-        match self.find(key)? {
-            (i, Ok(j)) => Some(&mut Arc::make_mut(&mut self.chunks[i])[j].1),
-            (_, Err(_)) => None,
-        }
-    }
-
     /// The value at `key`, inserting `make()` first if there is none.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         let (i, j) = match self.find(&key) {
@@ -199,37 +187,6 @@ impl<K: ChunkOrder + Clone, V: Clone> SharedMap<K, V> {
         chunk.shrink_to_fit();
         self.chunks.insert(i + 1, Arc::new(upper));
         if j < half { (i, j) } else { (i + 1, j - half) }
-    }
-
-    /// Removes `key`, returning its value.
-    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: ChunkOrder + ?Sized,
-    {
-        let (i, j) = match self.find(key)? {
-            (i, Ok(j)) => (i, j),
-            (_, Err(_)) => return None,
-        };
-        let chunk = Arc::make_mut(&mut self.chunks[i]);
-        let (_, value) = chunk.remove(j);
-        if chunk.is_empty() {
-            self.chunks.remove(i);
-        }
-        self.len -= 1;
-        Some(value)
-    }
-
-    /// Keeps only the entries for which `keep` holds.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
-        for chunk in &mut self.chunks {
-            if chunk.iter().all(|(k, v)| keep(k, v)) {
-                continue;
-            }
-            Arc::make_mut(chunk).retain(|(k, v)| keep(k, v));
-        }
-        self.chunks.retain(|chunk| !chunk.is_empty());
-        self.len = self.chunks.iter().map(|chunk| chunk.len()).sum();
     }
 }
 
@@ -303,24 +260,13 @@ mod tests {
             let key = rng.below(3_000) as u32;
             match rng.below(10) {
                 0..=5 => assert_eq!(map.insert(key, step), expected.insert(key, step)),
-                6 => assert_eq!(map.remove(&key), expected.remove(&key)),
-                7 => {
+                6 => {
                     *map.get_or_insert_with(key, || 0) += 1;
                     *expected.entry(key).or_insert(0) += 1;
-                }
-                8 => {
-                    if let Some(v) = map.get_mut(&key) {
-                        *v += 7;
-                    }
-                    if let Some(v) = expected.get_mut(&key) {
-                        *v += 7;
-                    }
                 }
                 _ => assert_eq!(map.get(&key), expected.get(&key)),
             }
             if step % 997 == 0 {
-                map.retain(|k, _| k % 13 != 0);
-                expected.retain(|k, _| k % 13 != 0);
                 copies.push((map.clone(), expected.clone()));
             }
             assert_eq!(map.len(), expected.len());
