@@ -150,13 +150,6 @@ impl<K: Ord, V> SlotMap<K, V> {
         upper
     }
 
-    /// Removes every entry.
-    pub fn clear(&mut self) {
-        self.index.clear();
-        self.slots.clear();
-        self.free.clear();
-    }
-
     /// The entries in the order of their keys.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
@@ -574,8 +567,6 @@ mod tests {
         let upper = ranged.split_off(&2);
         assert!(ranged.iter().eq([(&1, &"a")]));
         assert!(upper.iter().eq([(&2, &"b"), (&4, &"d")]));
-        ranged.clear();
-        assert!(ranged.is_empty());
     }
 
     #[test]
