@@ -140,8 +140,16 @@ pub struct Checker {
     open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
     /// Operations already reported as aborted reads.
     aborted_reads: SlotSet<OpId>,
-    /// The last write of every row of every table.
+    /// The last write of every row that a check can still read: the rows of copy tables (for
+    /// regressions), and with a coordinator the rows of their source tables too (for updates
+    /// left half done at the end). Other rows' writes are never looked up again, so they are
+    /// not kept: in a run without copies this map stays empty instead of holding every row.
     rows: SlotMap<Row, LastWrite>,
+    /// The tables whose rows [`Checker::rows`] keeps, by service and table.
+    tables_kept: Vec<(ServiceId, String)>,
+    /// Whether [`LastWrite::value`] is kept: only the end's judgment of coordinated copies
+    /// compares values, and only with a coordinator.
+    values_kept: bool,
     /// Per subscriber and event id: the event at which it first applied it.
     applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
@@ -163,7 +171,20 @@ pub struct Checker {
 impl Checker {
     /// A checker for a trace with `header`, before its first event.
     pub fn new(header: &TraceHeader) -> Checker {
+        let has_coordinator = header
+            .services
+            .iter()
+            .any(|s| s.role == ServiceRole::Coordinator);
+        let mut tables_kept: Vec<(ServiceId, String)> = Vec::new();
+        for copy in &header.copies {
+            tables_kept.push((copy.copy_service, copy.copy_table.clone()));
+            if has_coordinator {
+                tables_kept.push((copy.source_service, copy.source_table.clone()));
+            }
+        }
         Checker {
+            tables_kept,
+            values_kept: has_coordinator,
             copies: header.copies.clone(),
             roles: header.services.iter().map(|s| s.role).collect(),
             names: header.services.iter().map(|s| s.name.clone()).collect(),
@@ -465,6 +486,16 @@ impl Checker {
     ) {
         let row: Row = (service, table.to_string(), key.to_string());
         let copy = self.is_copy(service, table);
+        if !copy {
+            self.check_lost_update(&row, version, at, idx);
+        }
+        let kept = self
+            .tables_kept
+            .iter()
+            .any(|(s, t)| *s == service && t == table);
+        if !kept {
+            return;
+        }
         let before = self.rows.get(&row).cloned();
         if copy {
             if let Some(before) = before.filter(|b| b.version > version) {
@@ -480,14 +511,17 @@ impl Checker {
                     text,
                 );
             }
-        } else {
-            self.check_lost_update(&row, version, at, idx);
         }
+        let value = if self.values_kept {
+            value.to_string()
+        } else {
+            String::new()
+        };
         self.rows.insert(
             row,
             LastWrite {
                 version,
-                value: value.to_string(),
+                value,
                 event_idx: idx,
             },
         );

@@ -345,3 +345,48 @@ fn the_incremental_checker_finds_what_the_one_shot_check_finds_at_every_prefix()
     assert_eq!(counts[&AnomalyKind::DuplicateApplied], 1);
     assert_eq!(counts[&AnomalyKind::LostUpdate], 0);
 }
+
+#[test]
+fn the_checker_keeps_the_last_write_only_of_rows_a_check_reads() {
+    let mut s = Script::default();
+    s.write(PRODUCT, "7", "Tent", 1);
+    s.write(ORDER, "1/7", "Tent", 1);
+    s.push(Event::RowWritten {
+        service: ORDER,
+        table: "orders".into(),
+        key: "1".into(),
+        value: "7".into(),
+        version: 1,
+    });
+    let kept = |header: &TraceHeader| {
+        let mut checker = Checker::new(header);
+        for event in &s.events {
+            checker.push(event);
+        }
+        let rows: Vec<(String, String, String)> = checker
+            .rows
+            .iter()
+            .map(|((_, table, key), write)| (table.clone(), key.clone(), write.value.clone()))
+            .collect();
+        rows
+    };
+    // With a coordinator: the copy rows and their sources, with their values (compared at the
+    // end); the orders table, which no check reads, not at all.
+    assert_eq!(
+        kept(&header()),
+        vec![
+            ("product_names".into(), "1/7".into(), "Tent".into()),
+            ("products".into(), "7".into(), "Tent".into())
+        ]
+    );
+    // Without one: the copy rows alone, for regressions, which compare versions only.
+    let mut uncoordinated = header();
+    uncoordinated.services.pop();
+    assert_eq!(
+        kept(&uncoordinated),
+        vec![("product_names".into(), "1/7".into(), String::new())]
+    );
+    // Without copies: nothing.
+    uncoordinated.copies.clear();
+    assert_eq!(kept(&uncoordinated), Vec::new());
+}
