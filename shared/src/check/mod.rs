@@ -497,20 +497,18 @@ impl Checker {
             return;
         }
         let before = self.rows.get(&row).cloned();
-        if copy {
-            if let Some(before) = before.filter(|b| b.version > version) {
-                let text = format!(
-                    "{}'s {table}[{key}] went back from v{} to v{version}",
-                    self.name(service),
-                    before.version
-                );
-                self.found(
-                    AnomalyKind::CopyRegression,
-                    vec![before.event_idx, idx],
-                    at,
-                    text,
-                );
-            }
+        if copy && let Some(before) = before.filter(|b| b.version > version) {
+            let text = format!(
+                "{}'s {table}[{key}] went back from v{} to v{version}",
+                self.name(service),
+                before.version
+            );
+            self.found(
+                AnomalyKind::CopyRegression,
+                vec![before.event_idx, idx],
+                at,
+                text,
+            );
         }
         let value = if self.values_kept {
             value.to_string()
