@@ -17,6 +17,7 @@ pub mod rng;
 pub mod scenario;
 pub mod service;
 pub mod services;
+pub mod shared_log;
 pub mod shared_map;
 pub mod sim;
 pub mod slot_map;

@@ -24,6 +24,7 @@ use crate::protocol::{
     ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
+use crate::shared_log::SharedLog;
 use crate::shared_map::SharedMap;
 use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Micros;
@@ -144,7 +145,7 @@ pub struct Metrics {
     /// Each operation name once, in the order first seen.
     op_name_list: Vec<String>,
     /// Versions confirmed to clients, with when, in increasing order of both.
-    confirmed: SharedMap<SourceRow, Vec<(Micros, u64)>>,
+    confirmed: SharedMap<SourceRow, SharedLog<(Micros, u64)>>,
     /// What is unavailable now, from the trace's `service_down`/`service_up` and
     /// `fault_begins`/`fault_ends`.
     pub unavailable: Unavailable,
@@ -312,7 +313,7 @@ impl Metrics {
         for seen in observed {
             let history = self
                 .confirmed
-                .get_or_insert_with(seen.source_row(), Vec::new);
+                .get_or_insert_with(seen.source_row(), SharedLog::new);
             if history
                 .last()
                 .is_none_or(|(_, version)| seen.version > *version)
@@ -335,7 +336,7 @@ impl Metrics {
                 let row = seen.source_row();
                 self.confirmed.get(&row).is_some_and(|history| {
                     let known = history.partition_point(|(at, _)| *at <= started);
-                    known > 0 && history[known - 1].1 > seen.version
+                    known > 0 && history.get(known - 1).is_some_and(|c| c.1 > seen.version)
                 })
             })
             .map(|seen| seen.source_table.clone())

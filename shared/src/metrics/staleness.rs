@@ -10,6 +10,7 @@
 //! its integral advances in O(1) per event, in integer µs² (doubled, so it never rounds).
 
 use crate::protocol::ServiceId;
+use crate::shared_log::SharedLog;
 use crate::shared_map::SharedMap;
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
@@ -26,7 +27,7 @@ pub type CopyRow = (usize, String);
 pub struct Staleness {
     /// Each source row's versions, oldest first, with when each was first written: increasing in
     /// both, since a write of an older version drops the newer ones it replaces.
-    history: SharedMap<SourceRow, Vec<(u64, Micros)>>,
+    history: SharedMap<SourceRow, SharedLog<(u64, Micros)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
     anchors: SlotMap<CopyRow, Option<Micros>>,
@@ -49,7 +50,7 @@ pub struct Staleness {
 impl Staleness {
     /// The source row `row` was written at `version`, at `now`.
     pub fn source_written(&mut self, row: &SourceRow, version: u64, now: Micros) {
-        let history = self.history.get_or_insert_with(row.clone(), Vec::new);
+        let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
         while history.last().is_some_and(|(v, _)| *v >= version) {
             history.pop();
         }
