@@ -11,7 +11,7 @@ use shared::protocol::{
 };
 use shared::slot_map::SlotSet;
 use shared::time::Micros;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// How far along its link a message whose arrival is not known yet may be drawn.
 const OPEN_PROGRESS_MAX: f64 = 0.9;
@@ -75,41 +75,47 @@ struct SpanEvents {
     ended: u32,
 }
 
-/// Which span each message id has: a vector indexed by id while ids come about densely, as
-/// every source numbers them, and a map for ids far beyond (a hand-made trace).
+/// A number (a span's, an event's) for each id (a message's, an operation's): a vector indexed
+/// by id while ids come about densely, as every source numbers them, and a map for ids far
+/// beyond (a hand-made trace). 4 bytes an id, where a hash map took about 20.
 #[derive(Clone, Debug, Default)]
-struct SpanByMsg {
+struct ById {
     dense: Vec<u32>,
-    sparse: BTreeMap<MsgId, u32>,
+    sparse: BTreeMap<u64, u32>,
 }
 
-impl SpanByMsg {
-    fn insert(&mut self, msg: MsgId, span: u32) {
+impl ById {
+    fn insert(&mut self, id: u64, number: u32) {
         let dense_limit = 2 * self.dense.len() as u64 + 4096;
-        if msg.0 < dense_limit {
-            let i = msg.0 as usize;
+        if id < dense_limit {
+            let i = id as usize;
             if i >= self.dense.len() {
                 self.dense.resize(i + 1, NONE);
             }
-            self.dense[i] = span;
+            self.dense[i] = number;
         } else {
-            self.sparse.insert(msg, span);
+            self.sparse.insert(id, number);
         }
     }
 
-    fn get(&self, msg: MsgId) -> Option<usize> {
-        let dense = usize::try_from(msg.0)
+    fn get(&self, id: u64) -> Option<usize> {
+        let dense = usize::try_from(id)
             .ok()
             .and_then(|i| self.dense.get(i))
-            .filter(|span| **span != NONE);
+            .filter(|number| **number != NONE);
         dense
-            .or_else(|| self.sparse.get(&msg))
-            .map(|span| *span as usize)
+            .or_else(|| self.sparse.get(&id))
+            .map(|number| *number as usize)
+    }
+
+    /// Gives back the vector's room to grow, once no id will come.
+    fn shrink_to_fit(&mut self) {
+        self.dense.shrink_to_fit();
     }
 
     fn heap_bytes(&self) -> usize {
         self.dense.capacity() * size_of::<u32>()
-            + self.sparse.len() * size_of::<(MsgId, u32)>() * 3 / 2
+            + self.sparse.len() * size_of::<(u64, u32)>() * 3 / 2
     }
 }
 
@@ -165,17 +171,18 @@ pub struct TraceIndex {
     header: TraceHeader,
     events: EventStore,
     spans: Vec<SpanEvents>,
-    span_by_msg: SpanByMsg,
+    /// Each message's span, by message id.
+    span_by_msg: ById,
     /// Spans with no end yet.
     open_spans: SlotSet<u64>,
     /// The longest span that has ended, so a time query can skip spans sent long before.
     span_us_max: u64,
     /// Indices of narration events.
     narrations: Vec<u32>,
-    /// When each row was written, in order: the tables change only then.
-    row_writes: Vec<Micros>,
-    /// Each operation's start event.
-    ops: HashMap<OpId, u32>,
+    /// The events writing a row, in order: the tables change only then.
+    row_writes: Vec<u32>,
+    /// Each operation's start event, by operation id.
+    ops: ById,
     complete: bool,
     /// The fold up to the playhead, with snapshots for seeking back.
     cache: FoldCache,
@@ -195,12 +202,12 @@ impl TraceIndex {
             header,
             events: EventStore::new(),
             spans: Vec::new(),
-            span_by_msg: SpanByMsg::default(),
+            span_by_msg: ById::default(),
             open_spans: SlotSet::new(),
             span_us_max: 0,
             narrations: Vec::new(),
             row_writes: Vec::new(),
-            ops: HashMap::new(),
+            ops: ById::default(),
             complete: false,
             cache,
             charts,
@@ -327,7 +334,7 @@ impl TraceIndex {
 
     /// The span of message `msg`.
     pub fn span(&self, msg: MsgId) -> Option<MessageSpan<'_>> {
-        self.span_by_msg.get(msg).map(|i| self.span_at(i))
+        self.span_by_msg.get(msg.0).map(|i| self.span_at(i))
     }
 
     /// True once the whole trace is here.
@@ -335,10 +342,17 @@ impl TraceIndex {
         self.complete
     }
 
-    /// Marks the trace complete: no more events will come.
+    /// Marks the trace complete: no more events will come. The index's vectors give back the
+    /// room they kept to grow (up to half of each).
     pub fn finish(&mut self) {
         self.complete = true;
         self.charts.finish();
+        self.events.shrink_to_fit();
+        self.spans.shrink_to_fit();
+        self.span_by_msg.shrink_to_fit();
+        self.narrations.shrink_to_fit();
+        self.row_writes.shrink_to_fit();
+        self.ops.shrink_to_fit();
     }
 
     /// The charts over the events so far.
@@ -387,7 +401,7 @@ impl TraceIndex {
             ),
             Event::Duplicated { msg, copy } => {
                 // The network's copy travels like the original, from the moment it was made.
-                if let Some(original) = self.span_by_msg.get(*msg) {
+                if let Some(original) = self.span_by_msg.get(msg.0) {
                     let sent = self.spans[original].sent;
                     self.open_span(
                         *copy,
@@ -403,10 +417,8 @@ impl TraceIndex {
                 self.end_span(*msg, index, event.at)
             }
             Event::Narration { .. } => self.narrations.push(index),
-            Event::RowWritten { .. } => self.row_writes.push(event.at),
-            Event::OpStarted { op, .. } => {
-                self.ops.insert(*op, index);
-            }
+            Event::RowWritten { .. } => self.row_writes.push(index),
+            Event::OpStarted { op, .. } => self.ops.insert(op.0, index),
             _ => {}
         }
     }
@@ -414,12 +426,12 @@ impl TraceIndex {
     fn open_span(&mut self, msg: MsgId, span: SpanEvents) {
         let span_index = u32::try_from(self.spans.len()).expect("fewer than 2³² spans");
         self.spans.push(span);
-        self.span_by_msg.insert(msg, span_index);
+        self.span_by_msg.insert(msg.0, span_index);
         self.open_spans.insert(u64::from(span_index));
     }
 
     fn end_span(&mut self, msg: MsgId, index: u32, at: Micros) {
-        let Some(span_index) = self.span_by_msg.get(msg) else {
+        let Some(span_index) = self.span_by_msg.get(msg.0) else {
             return;
         };
         let sent_at = self.span_sent_at(span_index);
@@ -430,8 +442,8 @@ impl TraceIndex {
 
     /// The name and client of operation `op`, once it has started.
     pub fn op(&self, op: OpId) -> Option<(String, ServiceId)> {
-        let started = *self.ops.get(&op)?;
-        match self.events.get(started as usize)?.event {
+        let started = self.ops.get(op.0)?;
+        match self.events.get(started)?.event {
             Event::OpStarted { name, client, .. } => Some((name, client)),
             _ => None,
         }
@@ -453,7 +465,8 @@ impl TraceIndex {
     /// How many rows were written at or before `t`: the tables at `t` change only when this
     /// does.
     pub fn row_writes_at(&self, t: Micros) -> usize {
-        self.row_writes.partition_point(|at| *at <= t)
+        self.row_writes
+            .partition_point(|&i| self.events.at(i as usize) <= t)
     }
 
     /// The time of the first event after `t`, for stepping forward.
@@ -546,8 +559,8 @@ impl TraceIndex {
             events: self.events.heap_bytes(),
             spans: self.spans.capacity() * size_of::<SpanEvents>() + self.span_by_msg.heap_bytes(),
             lookups: self.narrations.capacity() * size_of::<u32>()
-                + self.row_writes.capacity() * size_of::<Micros>()
-                + self.ops.capacity() * (size_of::<(OpId, u32)>() + 1)
+                + self.row_writes.capacity() * size_of::<u32>()
+                + self.ops.heap_bytes()
                 + self.open_spans.len() * size_of::<(u64, u32)>() * 3 / 2,
         }
     }

@@ -92,6 +92,11 @@ impl Interner {
         &self.strings[id.0 as usize]
     }
 
+    fn shrink_to_fit(&mut self) {
+        self.strings.shrink_to_fit();
+        self.rows.shrink_to_fit();
+    }
+
     /// How many distinct strings it holds.
     pub fn len(&self) -> usize {
         self.strings.len()
@@ -273,6 +278,13 @@ impl Times {
         }
     }
 
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Times::Offsets { offsets, .. } => offsets.shrink_to_fit(),
+            Times::Whole(times) => times.shrink_to_fit(),
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         match self {
             Times::Offsets { offsets, .. } => offsets.capacity() * size_of::<u32>(),
@@ -293,6 +305,14 @@ struct Chunk {
     times: Times,
     records: Vec<Record>,
     observed: Vec<CompactObserved>,
+}
+
+impl Chunk {
+    fn shrink_to_fit(&mut self) {
+        self.times.shrink_to_fit();
+        self.records.shrink_to_fit();
+        self.observed.shrink_to_fit();
+    }
 }
 
 /// A trace's events, compactly; see the module's documentation.
@@ -355,6 +375,10 @@ impl EventStore {
             } else {
                 CHUNK_EVENTS
             };
+            // The full chunk's observations grew by doubling: give back the room left.
+            if let Some(full) = self.chunks.last_mut() {
+                full.shrink_to_fit();
+            }
             self.chunks.push(Chunk {
                 times: Times::with_capacity(capacity),
                 records: Vec::with_capacity(capacity),
@@ -377,6 +401,17 @@ impl EventStore {
         for event in events {
             self.push(event);
         }
+    }
+
+    /// Gives back the room its vectors kept to grow (the last chunk's, the interner's), once no
+    /// event will be added; adding one later still works.
+    pub fn shrink_to_fit(&mut self) {
+        self.chunks.shrink_to_fit();
+        if let Some(last) = self.chunks.last_mut() {
+            last.shrink_to_fit();
+        }
+        self.others.shrink_to_fit();
+        self.strings.shrink_to_fit();
     }
 
     fn locate(&self, index: usize) -> (&Chunk, usize) {
