@@ -22,14 +22,20 @@ pub const CHUNK_EVENTS: usize = 4096;
 pub struct StrId(u32);
 
 /// Each distinct string once, named by a number; and each distinct row `(service, table, key)`
-/// a read observed, named by a number too. A string is found by its 64-bit FNV-1a hash, so a
-/// look-up compares integers, not strings that share long prefixes (`OrderCreated#…`); the rare
-/// string whose hash another already has is found by its text.
+/// a read observed, named by a number too. The strings' bytes lie one after another in one
+/// buffer, each string found by where it ends (4 bytes a string, where a boxed string took 16
+/// and an allocation of its own). A string is looked up in an open-addressing table of numbers
+/// (4 bytes a slot, at most three-quarters full) by its 64-bit FNV-1a hash, comparing texts only
+/// for the strings met on the way.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
-    strings: Vec<Box<str>>,
-    by_hash: BTreeMap<u64, StrId>,
-    collided: BTreeMap<String, StrId>,
+    /// Every string's bytes, in the order they were numbered.
+    text: String,
+    /// Where each string ends in `text`; it starts where the one before ends.
+    ends: Vec<u32>,
+    /// String numbers by hash, linearly probed; [`NONE`] marks an empty slot. A power of two
+    /// long, or empty.
+    slots: Vec<u32>,
     rows: Vec<(ServiceId, StrId, StrId)>,
     row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
 }
@@ -41,32 +47,50 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
+/// The slot a hash starts probing at, in a table of `mask + 1` slots.
+fn home_slot(hash: u64, mask: usize) -> usize {
+    ((hash ^ (hash >> 32)) as usize) & mask
+}
+
 impl Interner {
-    /// The number of `text`, interning it if it is new; `None` once `u32` numbers run out.
+    /// The number of `text`, interning it if it is new; `None` once `u32` numbers (or bytes)
+    /// run out.
     pub fn intern(&mut self, text: &str) -> Option<StrId> {
         self.intern_hashed(text, fnv1a(text))
     }
 
     fn intern_hashed(&mut self, text: &str, hash: u64) -> Option<StrId> {
-        let known = self.by_hash.get(&hash).copied();
-        if let Some(id) = known
-            && self.get(id) == text
-        {
-            return Some(id);
+        if (self.ends.len() + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
         }
-        if known.is_some()
-            && let Some(id) = self.collided.get(text)
-        {
-            return Some(*id);
+        let mask = self.slots.len() - 1;
+        let mut slot = home_slot(hash, mask);
+        while let Some(&id) = self.slots.get(slot).filter(|id| **id != NONE) {
+            if self.get(StrId(id)) == text {
+                return Some(StrId(id));
+            }
+            slot = (slot + 1) & mask;
         }
-        let id = StrId(small(self.strings.len() as u64)?);
-        self.strings.push(text.into());
-        if known.is_some() {
-            self.collided.insert(text.into(), id);
-        } else {
-            self.by_hash.insert(hash, id);
+        let id = small(self.ends.len() as u64)?;
+        let end = small((self.text.len() + text.len()) as u64)?;
+        self.text.push_str(text);
+        self.ends.push(end);
+        self.slots[slot] = id;
+        Some(StrId(id))
+    }
+
+    /// Doubles the table (16 slots at first) and puts every string back in it.
+    fn grow(&mut self) {
+        let slots = (self.slots.len() * 2).max(16);
+        self.slots = vec![NONE; slots];
+        let mask = slots - 1;
+        for id in 0..self.ends.len() {
+            let mut slot = home_slot(fnv1a(self.get(StrId(id as u32))), mask);
+            while self.slots[slot] != NONE {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = id as u32;
         }
-        Some(id)
     }
 
     /// The number of the row `key` of `service`'s `table`, interning it if it is new.
@@ -89,39 +113,37 @@ impl Interner {
 
     /// The string numbered `id`.
     pub fn get(&self, id: StrId) -> &str {
-        &self.strings[id.0 as usize]
+        let i = id.0 as usize;
+        let start = i
+            .checked_sub(1)
+            .map_or(0, |before| self.ends[before] as usize);
+        &self.text[start..self.ends[i] as usize]
     }
 
     fn shrink_to_fit(&mut self) {
-        self.strings.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
         self.rows.shrink_to_fit();
     }
 
     /// How many distinct strings it holds.
     pub fn len(&self) -> usize {
-        self.strings.len()
+        self.ends.len()
     }
 
     /// True when it holds no string.
     pub fn is_empty(&self) -> bool {
-        self.strings.is_empty()
+        self.ends.is_empty()
     }
 
-    /// Heap bytes it holds: each string's bytes, the list, and an estimate of the maps (their
-    /// entries at two-thirds fill of B-tree nodes). The allocator's own overhead per string is
-    /// not counted.
+    /// Heap bytes it holds: the strings' bytes, where each ends, the table, and an estimate of
+    /// the rows' map (its entries at two-thirds fill of B-tree nodes).
     pub fn heap_bytes(&self) -> usize {
-        let strings: usize = self.strings.iter().map(|s| s.len()).sum();
-        let list = self.strings.capacity() * size_of::<Box<str>>();
-        let map = self.by_hash.len() * size_of::<(u64, StrId)>() * 3 / 2
-            + self
-                .collided
-                .keys()
-                .map(|s| s.len() + size_of::<(Box<str>, StrId)>() * 3 / 2)
-                .sum::<usize>();
+        let strings = self.text.capacity() + self.ends.capacity() * size_of::<u32>();
+        let table = self.slots.capacity() * size_of::<u32>();
         let rows = self.rows.capacity() * size_of::<(ServiceId, StrId, StrId)>()
             + self.row_ids.len() * size_of::<((ServiceId, StrId, StrId), u32)>() * 3 / 2;
-        strings + list + map + rows
+        strings + table + rows
     }
 }
 
@@ -999,12 +1021,18 @@ mod tests {
             (strings.get(a), strings.get(b), strings.get(c)),
             ("a", "b", "c")
         );
-        assert_eq!(
-            strings.intern("a"),
-            Some(StrId(3)),
-            "another hash: a string of its own"
-        );
-        assert_eq!(strings.len(), 4);
+        assert_eq!(strings.len(), 3);
+        // Enough strings to grow the table several times: each keeps its number and text.
+        let texts: Vec<String> = (0..1000).map(|i| format!("OrderCreated#{i}")).collect();
+        let ids: Vec<StrId> = texts.iter().map(|t| strings.intern(t).unwrap()).collect();
+        for (text, id) in texts.iter().zip(&ids) {
+            assert_eq!(strings.intern(text), Some(*id));
+            assert_eq!(strings.get(*id), text);
+        }
+        assert_eq!(strings.len(), 1003);
+        assert_eq!(strings.intern(""), Some(StrId(1003)));
+        assert_eq!(strings.get(StrId(1003)), "");
+        assert_eq!(strings.get(a), "a");
         // FNV-1a as published: the empty string hashes to the offset basis.
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
