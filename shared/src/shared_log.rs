@@ -64,8 +64,13 @@ impl<T: Clone> SharedLog<T> {
             .or_else(|| self.full.last().and_then(|chunk| chunk.last()))
     }
 
-    /// Adds `entry` at the end.
+    /// Adds `entry` at the end. The tail grows 1, 2, 4, … entries at a time, not from 4 as a
+    /// vector does: most of a run's rows have one or two versions.
     pub fn push(&mut self, entry: T) {
+        if self.tail.len() == self.tail.capacity() {
+            let room = self.tail.len().max(1).min(LOG_CHUNK - self.tail.len());
+            self.tail.reserve_exact(room);
+        }
         self.tail.push(entry);
         if self.tail.len() == LOG_CHUNK {
             let chunk: Arc<[T]> = std::mem::take(&mut self.tail).into();
