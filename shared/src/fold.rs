@@ -1,7 +1,7 @@
 //! The state of the world at a time: a fold of the trace up to that time. Views draw it; the
 //! metrics are computed from it. Knows nothing of where the trace came from.
 
-use crate::metrics::Metrics;
+use crate::metrics::{Latest, Metrics};
 use crate::protocol::{
     CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
     TraceHeader,
@@ -238,6 +238,7 @@ impl WorldState {
                 let older_than_before = self
                     .row(*service, table, key)
                     .is_some_and(|before| before.version > *version);
+                let latest_before = self.latest(*service, table, key);
                 if older_than_before && self.copy_source(*service, table).is_some() {
                     self.metrics.copy_regressions += 1;
                 }
@@ -251,9 +252,12 @@ impl WorldState {
                 // judges both its copies (replication lag) and the reads served from it.
                 if self.copy_source(*service, table).is_none() {
                     let source_row = (*service, table.clone(), key.clone());
-                    self.metrics
-                        .staleness
-                        .source_written(&source_row, *version, event.at);
+                    self.metrics.staleness.source_written(
+                        &source_row,
+                        latest_before,
+                        *version,
+                        event.at,
+                    );
                 }
                 self.track_staleness(*service, table, key);
             }
@@ -286,6 +290,7 @@ impl WorldState {
                 latency,
                 observed,
             } => {
+                let tables = &self.tables;
                 self.metrics.op_finished(
                     *op,
                     outcome.is_ok(),
@@ -293,6 +298,7 @@ impl WorldState {
                     observed,
                     event.at,
                     self.events_applied,
+                    &|seen| latest_in(tables, seen.source_service, &seen.source_table, &seen.key),
                 );
             }
             Event::PartialUpdateFlagged { key, .. } => {
@@ -342,6 +348,12 @@ impl WorldState {
             .restore_latencies(&ahead.metrics, self.events_applied);
     }
 
+    /// The row's latest version and when it was written, as the tables hold it (see
+    /// [`Latest`]).
+    fn latest(&self, service: ServiceId, table: &str, key: &str) -> Latest {
+        latest_in(&self.tables, service, table, key)
+    }
+
     fn set_up(&mut self, service: ServiceId, up: bool) {
         if let Some(slot) = self.services_up.get_mut(service.0 as usize) {
             *slot = up;
@@ -379,16 +391,34 @@ impl WorldState {
                 let copy_version = self
                     .row(copy.copy_service, &copy.copy_table, &copy_key)
                     .map_or(0, |row| row.version);
-                let anchor = self
-                    .metrics
-                    .staleness
-                    .anchor(&source_row(&copy_key), copy_version);
+                let latest = latest_in(
+                    &self.tables,
+                    copy.source_service,
+                    &copy.source_table,
+                    CopyDecl::source_key(&copy_key),
+                );
+                let anchor =
+                    self.metrics
+                        .staleness
+                        .anchor(&source_row(&copy_key), latest, copy_version);
                 self.metrics
                     .staleness
                     .observe((index, copy_key), anchor, now);
             }
         }
     }
+}
+
+/// The latest version of `service`'s row `key` of `table` and when it was written, as `tables`
+/// hold it: `Some(None)` before its first write, `None` for a service they do not list.
+fn latest_in(tables: &[ServiceTables], service: ServiceId, table: &str, key: &str) -> Latest {
+    let tables = tables.get(service.0 as usize)?;
+    Some(
+        tables
+            .get(table)
+            .and_then(|rows| rows.get(key))
+            .map(|row| (row.version, row.written_at)),
+    )
 }
 
 #[cfg(test)]

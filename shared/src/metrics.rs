@@ -15,7 +15,7 @@ pub use in_doubt::InDoubt;
 pub use load::{LoadNow, Loads};
 pub use outages::Unavailable;
 pub use resilience::ResilienceStats;
-pub use staleness::{CopyRow, ServedLag, SourceRow, Staleness};
+pub use staleness::{CopyRow, Latest, ServedLag, SourceRow, Staleness};
 
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
@@ -267,6 +267,7 @@ impl Metrics {
         *max = (*max).max(depth);
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn op_finished(
         &mut self,
         op: OpId,
@@ -275,6 +276,7 @@ impl Metrics {
         observed: &[Observed],
         now: Micros,
         events_applied: usize,
+        latest: &dyn Fn(&Observed) -> Latest,
     ) {
         let Some(running) = self.running_ops.remove(&op) else {
             return;
@@ -306,7 +308,10 @@ impl Metrics {
         if is_read {
             let missed_since = observed
                 .iter()
-                .filter_map(|seen| self.staleness.anchor(&seen.source_row(), seen.version))
+                .filter_map(|seen| {
+                    self.staleness
+                        .anchor(&seen.source_row(), latest(seen), seen.version)
+                })
                 .min();
             self.served_lag.read_served(running.started, missed_since);
         }
@@ -505,7 +510,7 @@ mod tests {
             let id = OpId(metrics.ops_finished() + 1);
             metrics.op_started(id, "op", Micros::from_millis(started_ms));
             let now = Micros::from_millis(finished_ms);
-            metrics.op_finished(id, true, Micros::ZERO, observed, now, 0);
+            metrics.op_finished(id, true, Micros::ZERO, observed, now, 0, &|_| None);
         };
         // A rating change to v2 and a rename to v5 are confirmed at 50 ms.
         op(

@@ -22,11 +22,20 @@ pub type SourceRow = (ServiceId, String, String);
 /// A copy row, as `(index of its copy declaration, key)`.
 pub type CopyRow = (usize, String);
 
+/// A source row's latest version and when it was written, as the world's tables hold it:
+/// `Some(None)` before its first write; `None` for a row of a service the tables do not list,
+/// whose whole history [`Staleness`] then keeps itself.
+pub type Latest = Option<Option<(u64, Micros)>>;
+
 /// Replication lag so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Staleness {
-    /// Each source row's versions, oldest first, with when each was first written: increasing in
-    /// both, since a write of an older version drops the newer ones it replaces.
+    /// Each source row's versions but its latest, oldest first, with when each was first
+    /// written: increasing in both, since a write of an older version drops the newer ones it
+    /// replaces. The latest is the row itself in the world's tables (its version and when it
+    /// was written), which every write updates with the history, so a row written once (most
+    /// rows of a run: an order, a shipment, a handled event) has no entry here. A row the
+    /// tables cannot hold ([`Latest`] `None`) keeps its latest here too.
     history: SharedMap<SourceRow, SharedLog<(u64, Micros)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
@@ -48,21 +57,52 @@ pub struct Staleness {
 }
 
 impl Staleness {
-    /// The source row `row` was written at `version`, at `now`.
-    pub fn source_written(&mut self, row: &SourceRow, version: u64, now: Micros) {
-        let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
-        while history.last().is_some_and(|(v, _)| *v >= version) {
-            history.pop();
+    /// The source row `row` was written at `version`, at `now`; `before` is its latest
+    /// version before this write, as the tables held it.
+    pub fn source_written(&mut self, row: &SourceRow, before: Latest, version: u64, now: Micros) {
+        match before {
+            // Its latest version stays in its history, below the new one.
+            Some(Some(latest)) if latest.0 < version => self
+                .history
+                .get_or_insert_with(row.clone(), SharedLog::new)
+                .push(latest),
+            // The new version replaces its latest (and the older ones at or above it).
+            Some(_) => {
+                if self
+                    .history
+                    .get(row)
+                    .is_some_and(|h| h.last().is_some_and(|(v, _)| *v >= version))
+                {
+                    let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
+                    while history.last().is_some_and(|(v, _)| *v >= version) {
+                        history.pop();
+                    }
+                }
+            }
+            None => {
+                let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
+                while history.last().is_some_and(|(v, _)| *v >= version) {
+                    history.pop();
+                }
+                history.push((version, now));
+            }
         }
-        history.push((version, now));
     }
 
     /// When `row` first wrote a version newer than `copy_version`: the anchor of a copy holding
-    /// `copy_version`, or `None` when that copy is up to date.
-    pub fn anchor(&self, row: &SourceRow, copy_version: u64) -> Option<Micros> {
-        let history = self.history.get(row)?;
-        let first_newer = history.partition_point(|(v, _)| *v <= copy_version);
-        history.get(first_newer).map(|(_, at)| *at)
+    /// `copy_version`, or `None` when that copy is up to date. `latest` is the row's latest
+    /// version as the tables hold it now.
+    pub fn anchor(&self, row: &SourceRow, latest: Latest, copy_version: u64) -> Option<Micros> {
+        if let Some(history) = self.history.get(row) {
+            let first_newer = history.partition_point(|(v, _)| *v <= copy_version);
+            if let Some((_, at)) = history.get(first_newer) {
+                return Some(*at);
+            }
+        }
+        latest
+            .flatten()
+            .filter(|(v, _)| *v > copy_version)
+            .map(|(_, at)| at)
     }
 
     /// Copy row `row` now lags from `anchor` (`None`: up to date), as of `now`.
@@ -206,7 +246,7 @@ mod tests {
         for write in writes {
             let at = match *write {
                 Write::Source(version, at) => {
-                    staleness.source_written(&source(), version, Micros::from_millis(at));
+                    staleness.source_written(&source(), None, version, Micros::from_millis(at));
                     at
                 }
                 Write::Copy(key, version, at) => {
@@ -215,7 +255,7 @@ mod tests {
                 }
             };
             for (key, version) in &copies {
-                let anchor = staleness.anchor(&source(), *version);
+                let anchor = staleness.anchor(&source(), None, *version);
                 staleness.observe(copy(key), anchor, Micros::from_millis(at));
             }
         }
@@ -278,13 +318,52 @@ mod tests {
     #[test]
     fn a_copy_ahead_of_its_source_or_on_a_regressed_source_is_not_behind() {
         let mut staleness = Staleness::default();
-        staleness.source_written(&source(), 1, Micros(0));
-        staleness.source_written(&source(), 3, Micros(10));
-        assert_eq!(staleness.anchor(&source(), 1), Some(Micros(10)));
-        assert_eq!(staleness.anchor(&source(), 5), None);
+        staleness.source_written(&source(), None, 1, Micros(0));
+        staleness.source_written(&source(), None, 3, Micros(10));
+        assert_eq!(staleness.anchor(&source(), None, 1), Some(Micros(10)));
+        assert_eq!(staleness.anchor(&source(), None, 5), None);
         // The source goes back to v2 (a lost update): a copy at v2 is up to date again.
-        staleness.source_written(&source(), 2, Micros(20));
-        assert_eq!(staleness.anchor(&source(), 2), None);
-        assert_eq!(staleness.anchor(&source(), 1), Some(Micros(20)));
+        staleness.source_written(&source(), None, 2, Micros(20));
+        assert_eq!(staleness.anchor(&source(), None, 2), None);
+        assert_eq!(staleness.anchor(&source(), None, 1), Some(Micros(20)));
+    }
+
+    #[test]
+    fn a_history_whose_latest_is_in_the_tables_anchors_as_a_whole_one_does() {
+        let seed = 0x00c0_ffee;
+        println!("seed {seed:#x}");
+        let mut rng = crate::rng::SimRng::new(seed);
+        let mut whole = Staleness::default();
+        let mut split = Staleness::default();
+        // The row as the tables hold it: its latest version and when it was written.
+        let mut latest: Option<(u64, Micros)> = None;
+        for step in 0..2_000u64 {
+            let now = Micros(step * 10);
+            // Mostly newer versions, sometimes a rewrite of the same or an older one.
+            let version = match latest {
+                Some((v, _)) if rng.below(5) == 0 => v.saturating_sub(rng.below(4)).max(1),
+                Some((v, _)) => v + 1 + rng.below(2),
+                None => 1 + rng.below(3),
+            };
+            whole.source_written(&source(), None, version, now);
+            split.source_written(&source(), Some(latest), version, now);
+            latest = Some((version, now));
+            let probes = [0, version - 1, version, version + 1, rng.below(version + 2)];
+            for copy_version in probes {
+                assert_eq!(
+                    split.anchor(&source(), Some(latest), copy_version),
+                    whole.anchor(&source(), None, copy_version),
+                    "step {step}, copy at v{copy_version}"
+                );
+            }
+        }
+        // A row written once keeps no history of its own.
+        let mut once = Staleness::default();
+        once.source_written(&source(), Some(None), 1, Micros(5));
+        assert!(once.history.is_empty());
+        assert_eq!(
+            once.anchor(&source(), Some(Some((1, Micros(5)))), 0),
+            Some(Micros(5))
+        );
     }
 }
