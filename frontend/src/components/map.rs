@@ -36,6 +36,10 @@ const LABEL_CHARS_MAX_NARROW: usize = 17;
 const LABEL_CHAR_WIDTH: f64 = 7.3;
 /// The shortest a label is ever cut to.
 const LABEL_CHARS_MIN: usize = 10;
+/// How much of its lane a label beside a vertical link takes: one line of text.
+const LABEL_LINE_HEIGHT: f64 = 14.0;
+/// The least room between two labels on one lane.
+const LABEL_GAP: f64 = 6.0;
 
 /// A message to draw.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +58,44 @@ struct Dot {
     progress: f64,
     /// The label as drawn beside the message.
     short_label: String,
+    /// Where the label sits along its lane; whether it is drawn.
+    label_span: LabelSpan,
+    label_shown: bool,
     dropped: Option<DropReason>,
+}
+
+/// Where a message's label sits along its lane, in viewBox units from the link's start, and how
+/// much of the lane it takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LabelSpan {
+    /// The link and direction: messages each way travel on lanes on either side, so their labels
+    /// never meet.
+    lane: (u16, u16),
+    centre: f64,
+    extent: f64,
+}
+
+/// Which of `spans` to draw. On each lane, from the message furthest along back, a label that
+/// would run into one already drawn is left out, so two messages close together on a link show
+/// one readable label, not two printed over each other (the other keeps its tooltip). Labels are
+/// drawn for a handful of messages at most ([`LABELS_MAX`]), so the quadratic walk is short.
+fn labels_apart(spans: &[LabelSpan]) -> Vec<bool> {
+    let mut shown = vec![false; spans.len()];
+    let mut seen = vec![false; spans.len()];
+    while let Some(i) = (0..spans.len())
+        .filter(|&i| !seen[i])
+        .max_by(|&a, &b| spans[a].centre.total_cmp(&spans[b].centre).then(b.cmp(&a)))
+    {
+        seen[i] = true;
+        let span = spans[i];
+        shown[i] = (0..spans.len()).all(|j| {
+            let drawn = spans[j];
+            !shown[j]
+                || drawn.lane != span.lane
+                || drawn.centre - span.centre >= (drawn.extent + span.extent) / 2.0 + LABEL_GAP
+        });
+    }
+    shown
 }
 
 /// `label`, cut to `chars_max` characters.
@@ -165,17 +206,30 @@ pub fn ServiceMap() -> impl IntoView {
                             .clamp(LABEL_CHARS_MIN, LABEL_CHARS_MAX)
                     };
                     // Beside a vertical link the label reads away from it; elsewhere it centres.
-                    let label_anchor = if side.x.abs() > side.y.abs() {
-                        if side.x > 0.0 { "start" } else { "end" }
-                    } else {
-                        "middle"
+                    let beside = side.x.abs() > side.y.abs();
+                    let label_anchor = match (beside, side.x > 0.0) {
+                        (true, true) => "start",
+                        (true, false) => "end",
+                        (false, _) => "middle",
+                    };
+                    let short_label = short_label(flight.label, chars_max);
+                    let label_span = LabelSpan {
+                        lane: (flight.from.0, flight.to.0),
+                        centre: progress * along,
+                        extent: if beside {
+                            LABEL_LINE_HEIGHT
+                        } else {
+                            short_label.chars().count() as f64 * LABEL_CHAR_WIDTH
+                        },
                     };
                     Some(Dot {
                         label_x: side.x * LABEL_OFFSET,
                         // Text hangs from its baseline: nudge it down by half its height.
                         label_y: side.y * LABEL_OFFSET + 4.5,
                         label_anchor,
-                        short_label: short_label(flight.label, chars_max),
+                        short_label,
+                        label_span,
+                        label_shown: false,
                         progress,
                         msg: flight.msg.0,
                         kind: flight.kind,
@@ -189,7 +243,18 @@ pub fn ServiceMap() -> impl IntoView {
                         },
                     })
                 })
-                .collect()
+                .collect::<Vec<_>>()
+        })
+        .map(|mut dots| {
+            // A dropped message's ✕ has no label to make room for.
+            let moving: Vec<usize> = (0..dots.len())
+                .filter(|&i| dots[i].dropped.is_none())
+                .collect();
+            let spans: Vec<LabelSpan> = moving.iter().map(|&i| dots[i].label_span).collect();
+            for (&i, shown) in moving.iter().zip(labels_apart(&spans)) {
+                dots[i].label_shown = shown;
+            }
+            dots
         })
         .unwrap_or_default()
     });
@@ -217,12 +282,15 @@ pub fn ServiceMap() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    // Labels fade out near either end, where they would cover the boxes' names.
+    // Labels fade out near either end, where they would cover the boxes' names; one that would
+    // run into another is not drawn.
     let label_opacity = move |msg: u64| {
         dots.with(|d| {
-            d.iter().find(|dot| dot.msg == msg).map_or(0.0, |dot| {
-                (dot.progress.min(1.0 - dot.progress) / LABEL_FADE).clamp(0.0, 1.0)
-            })
+            d.iter()
+                .find(|dot| dot.msg == msg && dot.label_shown)
+                .map_or(0.0, |dot| {
+                    (dot.progress.min(1.0 - dot.progress) / LABEL_FADE).clamp(0.0, 1.0)
+                })
         })
     };
     let position = move |msg: u64| {
@@ -683,5 +751,54 @@ fn Legend() -> impl IntoView {
                 })
                 .collect_view()}
         </ul>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(lane: (u16, u16), centre: f64, extent: f64) -> LabelSpan {
+        LabelSpan {
+            lane,
+            centre,
+            extent,
+        }
+    }
+
+    #[test]
+    fn labels_that_would_overlap_on_a_lane_show_only_the_one_furthest_along() {
+        // Two 14-character labels (about 102 units each) 30 units apart on Client → Order, a
+        // third far behind them, and one going back the other way beside the first.
+        let spans = [
+            span((0, 1), 60.0, 102.0),
+            span((0, 1), 90.0, 102.0),
+            span((0, 1), -60.0, 102.0),
+            span((1, 0), 90.0, 102.0),
+        ];
+        assert_eq!(labels_apart(&spans), [false, true, true, true]);
+    }
+
+    #[test]
+    fn labels_far_enough_apart_are_all_drawn_and_none_is_drawn_for_nothing() {
+        // Beside a vertical link a label takes one line: 20 units apart is room enough.
+        let spans = [
+            span((2, 3), 40.0, LABEL_LINE_HEIGHT),
+            span((2, 3), 60.0, LABEL_LINE_HEIGHT),
+        ];
+        assert_eq!(labels_apart(&spans), [true, true]);
+        // Exactly at the gap fits; a hair closer does not.
+        let apart = LABEL_LINE_HEIGHT + LABEL_GAP;
+        let at_the_gap = [
+            span((2, 3), 0.0, LABEL_LINE_HEIGHT),
+            span((2, 3), apart, LABEL_LINE_HEIGHT),
+        ];
+        assert_eq!(labels_apart(&at_the_gap), [true, true]);
+        let closer = [
+            span((2, 3), 0.0, LABEL_LINE_HEIGHT),
+            span((2, 3), apart - 0.1, LABEL_LINE_HEIGHT),
+        ];
+        assert_eq!(labels_apart(&closer), [false, true]);
+        assert!(labels_apart(&[]).is_empty());
     }
 }
