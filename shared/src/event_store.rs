@@ -79,9 +79,13 @@ impl Interner {
         Some(StrId(id))
     }
 
-    /// Doubles the table (16 slots at first) and puts every string back in it.
+    /// Doubles the table (16 slots at first; after [`Interner::shrink_to_fit`] dropped it, as
+    /// many as the strings need) and puts every string back in it.
     fn grow(&mut self) {
-        let slots = (self.slots.len() * 2).max(16);
+        let mut slots = (self.slots.len() * 2).max(16);
+        while (self.ends.len() + 1) * 4 > slots * 3 {
+            slots *= 2;
+        }
         self.slots = vec![NONE; slots];
         let mask = slots - 1;
         for id in 0..self.ends.len() {
@@ -96,6 +100,10 @@ impl Interner {
     /// The number of the row `key` of `service`'s `table`, interning it if it is new.
     fn intern_row(&mut self, service: ServiceId, table: &str, key: &str) -> Option<u32> {
         let row = (service, self.intern(table)?, self.intern(key)?);
+        if self.row_ids.len() != self.rows.len() {
+            // Dropped by shrink_to_fit: numbered again from the rows.
+            self.row_ids = (0..).zip(&self.rows).map(|(id, row)| (*row, id)).collect();
+        }
         if let Some(id) = self.row_ids.get(&row) {
             return Some(*id);
         }
@@ -120,10 +128,15 @@ impl Interner {
         &self.text[start..self.ends[i] as usize]
     }
 
+    /// Gives back the room its vectors kept to grow, and drops the lookup table and the rows'
+    /// map, which only interning reads: interning again builds them anew from the strings and
+    /// rows, which keep their numbers.
     fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.rows.shrink_to_fit();
+        self.slots = Vec::new();
+        self.row_ids = BTreeMap::new();
     }
 
     /// How many distinct strings it holds.
@@ -1033,6 +1046,26 @@ mod tests {
         assert_eq!(strings.intern(""), Some(StrId(1003)));
         assert_eq!(strings.get(StrId(1003)), "");
         assert_eq!(strings.get(a), "a");
+        // Shrunk, it drops its table; interning again finds every string under its number and
+        // numbers new ones after them.
+        let rows = [
+            strings.intern_row(ServiceId(1), "t", "k").unwrap(),
+            strings.intern_row(ServiceId(2), "t", "k").unwrap(),
+        ];
+        strings.shrink_to_fit();
+        assert!(strings.slots.is_empty() && strings.row_ids.is_empty());
+        assert_eq!(strings.intern(&texts[999]), Some(ids[999]));
+        assert!(strings.slots.len() * 3 >= (strings.len() + 1) * 4);
+        for (text, id) in texts.iter().zip(&ids) {
+            assert_eq!(strings.intern(text), Some(*id));
+        }
+        assert_eq!(strings.intern("new"), Some(StrId(1006)));
+        assert_eq!(strings.intern_row(ServiceId(2), "t", "k"), Some(rows[1]));
+        assert_eq!(strings.intern_row(ServiceId(1), "t", "k"), Some(rows[0]));
+        assert_eq!(
+            strings.intern_row(ServiceId(3), "t", "k"),
+            Some(rows[1] + 1)
+        );
         // FNV-1a as published: the empty string hashes to the offset basis.
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
