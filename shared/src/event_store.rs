@@ -7,6 +7,7 @@
 //! is kept whole beside the records. Nothing here is serialized: the JSON trace and its hash are
 //! made from the decoded events, which equal the ones stored.
 
+use crate::ordered::CollectOrdered;
 use crate::protocol::{
     DropReason, Event, MessageKind, MsgId, Observed, OpId, Outcome, ServiceId, TraceEvent,
 };
@@ -102,7 +103,10 @@ impl Interner {
         let row = (service, self.intern(table)?, self.intern(key)?);
         if self.row_ids.len() != self.rows.len() {
             // Dropped by shrink_to_fit: numbered again from the rows.
-            self.row_ids = (0..).zip(&self.rows).map(|(id, row)| (*row, id)).collect();
+            self.row_ids = (0..)
+                .zip(&self.rows)
+                .map(|(id, row)| (*row, id))
+                .collect_map();
         }
         if let Some(id) = self.row_ids.get(&row) {
             return Some(*id);
