@@ -235,11 +235,9 @@ impl WorldState {
                     version: *version,
                     written_at: event.at,
                 };
-                let older_than_before = self
-                    .row(*service, table, key)
-                    .is_some_and(|before| before.version > *version);
                 let latest_before = self.latest(*service, table, key);
-                if older_than_before && self.copy_source(*service, table).is_some() {
+                let is_copy = self.copy_source(*service, table).is_some();
+                if is_copy && latest_before.flatten().is_some_and(|(v, _)| v > *version) {
                     self.metrics.copy_regressions += 1;
                 }
                 if let Some(tables) = self.tables.get_mut(service.0 as usize) {
@@ -250,7 +248,7 @@ impl WorldState {
                 }
                 // Every row that is not a copy is a source of truth: its history of versions
                 // judges both its copies (replication lag) and the reads served from it.
-                if self.copy_source(*service, table).is_none() {
+                if !is_copy {
                     let source_row = (*service, table.clone(), key.clone());
                     self.metrics.staleness.source_written(
                         &source_row,

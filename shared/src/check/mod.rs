@@ -145,11 +145,9 @@ pub struct Checker {
     /// left half done at the end). Other rows' writes are never looked up again, so they are
     /// not kept: in a run without copies this map stays empty instead of holding every row.
     rows: SlotMap<Row, LastWrite>,
-    /// The tables whose rows [`Checker::rows`] keeps, by service and table.
-    tables_kept: Vec<(ServiceId, String)>,
-    /// Whether [`LastWrite::value`] is kept: only the end's judgment of coordinated copies
-    /// compares values, and only with a coordinator.
-    values_kept: bool,
+    /// Whether a coordinator runs: only then does the end judge copies against their sources by
+    /// value, so only then are the source rows and every kept row's value kept.
+    coordinated: bool,
     /// Per subscriber and event id: the event at which it first applied it.
     applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
@@ -171,20 +169,11 @@ pub struct Checker {
 impl Checker {
     /// A checker for a trace with `header`, before its first event.
     pub fn new(header: &TraceHeader) -> Checker {
-        let has_coordinator = header
-            .services
-            .iter()
-            .any(|s| s.role == ServiceRole::Coordinator);
-        let mut tables_kept: Vec<(ServiceId, String)> = Vec::new();
-        for copy in &header.copies {
-            tables_kept.push((copy.copy_service, copy.copy_table.clone()));
-            if has_coordinator {
-                tables_kept.push((copy.source_service, copy.source_table.clone()));
-            }
-        }
         Checker {
-            tables_kept,
-            values_kept: has_coordinator,
+            coordinated: header
+                .services
+                .iter()
+                .any(|s| s.role == ServiceRole::Coordinator),
             copies: header.copies.clone(),
             roles: header.services.iter().map(|s| s.role).collect(),
             names: header.services.iter().map(|s| s.name.clone()).collect(),
@@ -376,6 +365,12 @@ impl Checker {
             .any(|c| c.copy_service == service && c.copy_table == table)
     }
 
+    fn is_copy_source(&self, service: ServiceId, table: &str) -> bool {
+        self.copies
+            .iter()
+            .any(|c| c.source_service == service && c.source_table == table)
+    }
+
     /// A successful operation that began at `started` returned `observed`: stale and aborted
     /// reads, then what it confirms.
     fn read_returned(
@@ -489,10 +484,7 @@ impl Checker {
         if !copy {
             self.check_lost_update(&row, version, at, idx);
         }
-        let kept = self
-            .tables_kept
-            .iter()
-            .any(|(s, t)| *s == service && t == table);
+        let kept = copy || (self.coordinated && self.is_copy_source(service, table));
         if !kept {
             return;
         }
@@ -510,7 +502,7 @@ impl Checker {
                 text,
             );
         }
-        let value = if self.values_kept {
+        let value = if self.coordinated {
             value.to_string()
         } else {
             String::new()

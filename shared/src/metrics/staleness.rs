@@ -60,32 +60,28 @@ impl Staleness {
     /// The source row `row` was written at `version`, at `now`; `before` is its latest
     /// version before this write, as the tables held it.
     pub fn source_written(&mut self, row: &SourceRow, before: Latest, version: u64, now: Micros) {
-        match before {
-            // Its latest version stays in its history, below the new one.
-            Some(Some(latest)) if latest.0 < version => self
-                .history
-                .get_or_insert_with(row.clone(), SharedLog::new)
-                .push(latest),
-            // The new version replaces its latest (and the older ones at or above it).
-            Some(_) => {
-                if self
-                    .history
-                    .get(row)
-                    .is_some_and(|h| h.last().is_some_and(|(v, _)| *v >= version))
-                {
-                    let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
-                    while history.last().is_some_and(|(v, _)| *v >= version) {
-                        history.pop();
-                    }
-                }
-            }
-            None => {
-                let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
-                while history.last().is_some_and(|(v, _)| *v >= version) {
-                    history.pop();
-                }
-                history.push((version, now));
-            }
+        let entry = match before {
+            // Its latest version goes into its history, below the new one.
+            Some(Some(latest)) if latest.0 < version => Some(latest),
+            // The tables hold the new version in place of their latest.
+            Some(_) => None,
+            // No tables hold it: the history keeps the new version itself.
+            None => Some((version, now)),
+        };
+        // A write at or below versions in the history replaces them.
+        let replaces = self
+            .history
+            .get(row)
+            .is_some_and(|h| h.last().is_some_and(|(v, _)| *v >= version));
+        if entry.is_none() && !replaces {
+            return;
+        }
+        let history = self.history.get_or_insert_with(row.clone(), SharedLog::new);
+        while history.last().is_some_and(|(v, _)| *v >= version) {
+            history.pop();
+        }
+        if let Some(entry) = entry {
+            history.push(entry);
         }
     }
 
