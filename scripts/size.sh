@@ -14,7 +14,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # level deep, its fields sorted once): 532,682 / 415,418. Stop 20: +0.4 KB to keep two message
 # labels on one lane from printing over each other (components/map.rs, `labels_apart`), +0.2 KB
 # for issue 9's fourth memory pass (shared_log.rs, the interner's hash table), +0.1 KB for its
-# fifth (the interner's table dropped when complete): 533,393 / 416,232.
+# fifth (the interner's table dropped when complete): 533,393 / 416,232; −0.2 KB after the
+# review: 533,184 / 415,907.
 # Where the bytes go, by twiggy on the wasm before wasm-bindgen (`CARGO_TARGET_DIR=target/page
 # trunk build --release`, then `twiggy top` on
 # target/page/wasm32-unknown-unknown/wasm-release/frontend.wasm; build with RUSTFLAGS="-C
