@@ -167,7 +167,14 @@ impl Interner {
 /// `None` as a compact optional id.
 const NONE: u32 = u32::MAX;
 
-/// One event in its compact form. Every variant fits in 24 bytes (checked by a test).
+/// The most tables a store numbers; rows written to others are kept whole.
+const MAX_TABLES: usize = 1 << 10;
+
+/// One event in its compact form. Every variant fits in 16 bytes (checked by a test): a tag
+/// byte, a byte and a `u16` beside it, and three `u32`s. What does not fit lies beside the
+/// records: a message's operation and cause when it has both (`Chunk::sent_both`), a row's
+/// service and table as the store's table number (`EventStore::tables`), a read's observations
+/// (`Chunk::observed`).
 #[derive(Copy, Clone, Debug)]
 enum Record {
     ServiceUp {
@@ -176,16 +183,33 @@ enum Record {
     ServiceDown {
         service: ServiceId,
     },
+    /// A message sent with no cause; `op` is [`NONE`] for no operation. Services are numbered
+    /// below 256 (else the event is kept whole).
     Sent {
-        msg: u32,
-        from: ServiceId,
-        to: ServiceId,
         kind: MessageKind,
+        from: u8,
+        to: u8,
+        msg: u32,
         label: StrId,
-        /// [`NONE`] for no operation.
         op: u32,
-        /// [`NONE`] for no cause.
+    },
+    /// A message sent with a cause and no operation.
+    SentCaused {
+        kind: MessageKind,
+        from: u8,
+        to: u8,
+        msg: u32,
+        label: StrId,
         caused_by: u32,
+    },
+    /// A message sent with an operation and a cause: `sent_both[both]` of its chunk holds them.
+    SentBoth {
+        kind: MessageKind,
+        from: u8,
+        to: u8,
+        msg: u32,
+        label: StrId,
+        both: u32,
     },
     Delivered {
         msg: u32,
@@ -198,9 +222,9 @@ enum Record {
         msg: u32,
         reason: DropReason,
     },
+    /// `table` numbers the service's table in the store's `tables`.
     RowWritten {
-        service: ServiceId,
-        table: StrId,
+        table: u16,
         key: StrId,
         value: StrId,
         version: u32,
@@ -221,14 +245,20 @@ enum Record {
         name: StrId,
         client: ServiceId,
     },
+    /// An operation that succeeded.
     OpFinished {
         op: u32,
-        /// [`NONE`] when it succeeded, else the reason it failed.
-        failure: u32,
         latency_us: u32,
         /// Its observations: `observed[first..first + count]` of its chunk.
         observed_first: u32,
-        observed_count: u32,
+        observed_count: u16,
+    },
+    /// An operation that failed for `reason`, observing nothing (as every failed one does; one
+    /// that observed something is kept whole).
+    OpFailed {
+        op: u32,
+        latency_us: u32,
+        reason: StrId,
     },
     EventHandled {
         service: ServiceId,
@@ -334,16 +364,19 @@ impl Times {
 
 /// An event as the store holds it (see [`EventStore::stored`]).
 enum Stored<'a> {
-    Compact(Record),
+    Compact(Record, &'a Chunk),
     Whole(&'a Event),
 }
 
-/// Up to [`CHUNK_EVENTS`] events: their times, their records and their reads' observations.
+/// Up to [`CHUNK_EVENTS`] events: their times, their records, their reads' observations and
+/// the operation and cause of the messages that have both.
 #[derive(Clone, Debug)]
 struct Chunk {
     times: Times,
     records: Vec<Record>,
     observed: Vec<CompactObserved>,
+    /// `[op, caused_by]` of each [`Record::SentBoth`], in the order they were sent.
+    sent_both: Vec<[u32; 2]>,
 }
 
 impl Chunk {
@@ -351,6 +384,7 @@ impl Chunk {
         self.times.shrink_to_fit();
         self.records.shrink_to_fit();
         self.observed.shrink_to_fit();
+        self.sent_both.shrink_to_fit();
     }
 }
 
@@ -359,6 +393,9 @@ impl Chunk {
 pub struct EventStore {
     chunks: Vec<Chunk>,
     strings: Interner,
+    /// Each service's table that a row was written to, numbered by its place here (a few per
+    /// run, so found by a scan).
+    tables: Vec<(ServiceId, StrId)>,
     /// Events kept whole.
     others: Vec<TraceEvent>,
     len: usize,
@@ -422,14 +459,16 @@ impl EventStore {
                 times: Times::with_capacity(capacity),
                 records: Vec::with_capacity(capacity),
                 observed: Vec::new(),
+                sent_both: Vec::new(),
             });
         }
         let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
-        let record = compact(&mut self.strings, chunk, &event.event).unwrap_or_else(|| {
-            let index = u32::try_from(self.others.len()).expect("fewer than 2³² rare events");
-            self.others.push(event.clone());
-            Record::Other { index }
-        });
+        let record = compact(&mut self.strings, &mut self.tables, chunk, &event.event)
+            .unwrap_or_else(|| {
+                let index = u32::try_from(self.others.len()).expect("fewer than 2³² rare events");
+                self.others.push(event.clone());
+                Record::Other { index }
+            });
         chunk.times.push(event.at);
         chunk.records.push(record);
         self.len += 1;
@@ -450,6 +489,7 @@ impl EventStore {
             last.shrink_to_fit();
         }
         self.others.shrink_to_fit();
+        self.tables.shrink_to_fit();
         self.strings.shrink_to_fit();
     }
 
@@ -514,14 +554,14 @@ impl EventStore {
         let (chunk, i) = self.locate(index);
         Some(match chunk.records[i] {
             Record::Other { index } => Stored::Whole(&self.others[index as usize].event),
-            record => Stored::Compact(record),
+            record => Stored::Compact(record, chunk),
         })
     }
 
     /// The text of event `index` if it is a narration, without decoding anything else.
     pub fn narration(&self, index: usize) -> Option<&str> {
         match self.stored(index)? {
-            Stored::Compact(Record::Narration { text }) => Some(self.strings.get(text)),
+            Stored::Compact(Record::Narration { text }, _) => Some(self.strings.get(text)),
             Stored::Whole(Event::Narration { text }) => Some(text),
             _ => None,
         }
@@ -530,7 +570,7 @@ impl EventStore {
     /// The reason, if event `index` is a message's drop; read without decoding the event.
     pub fn drop_reason(&self, index: usize) -> Option<DropReason> {
         match self.stored(index)? {
-            Stored::Compact(Record::Dropped { reason, .. })
+            Stored::Compact(Record::Dropped { reason, .. }, _)
             | Stored::Whole(&Event::Dropped { reason, .. }) => Some(reason),
             _ => None,
         }
@@ -540,7 +580,7 @@ impl EventStore {
     /// decoding the event.
     pub fn copy_made(&self, index: usize) -> Option<MsgId> {
         match self.stored(index)? {
-            Stored::Compact(Record::Duplicated { copy, .. }) => Some(MsgId(copy as u64)),
+            Stored::Compact(Record::Duplicated { copy, .. }, _) => Some(MsgId(copy as u64)),
             Stored::Whole(&Event::Duplicated { copy, .. }) => Some(copy),
             _ => None,
         }
@@ -549,23 +589,7 @@ impl EventStore {
     /// Event `index` if it sends a message: what it sent, borrowed, without allocating.
     pub fn sent(&self, index: usize) -> Option<SentRef<'_>> {
         match self.stored(index)? {
-            Stored::Compact(Record::Sent {
-                msg,
-                from,
-                to,
-                kind,
-                label,
-                op,
-                caused_by,
-            }) => Some(SentRef {
-                msg: MsgId(msg as u64),
-                from,
-                to,
-                kind,
-                label: self.strings.get(label),
-                op: wide(op).map(OpId),
-                caused_by: wide(caused_by).map(MsgId),
-            }),
+            Stored::Compact(record, chunk) => self.sent_record(chunk, record),
             Stored::Whole(Event::Sent {
                 msg,
                 from,
@@ -587,28 +611,68 @@ impl EventStore {
         }
     }
 
+    /// What `record` of `chunk` sent, if it sends a message.
+    fn sent_record(&self, chunk: &Chunk, record: Record) -> Option<SentRef<'_>> {
+        let (kind, from, to, msg, label, op, caused_by) = match record {
+            Record::Sent {
+                kind,
+                from,
+                to,
+                msg,
+                label,
+                op,
+            } => (kind, from, to, msg, label, op, NONE),
+            Record::SentCaused {
+                kind,
+                from,
+                to,
+                msg,
+                label,
+                caused_by,
+            } => (kind, from, to, msg, label, NONE, caused_by),
+            Record::SentBoth {
+                kind,
+                from,
+                to,
+                msg,
+                label,
+                both,
+            } => {
+                let [op, caused_by] = chunk.sent_both[both as usize];
+                (kind, from, to, msg, label, op, caused_by)
+            }
+            _ => return None,
+        };
+        Some(SentRef {
+            msg: MsgId(msg as u64),
+            from: ServiceId(from as u16),
+            to: ServiceId(to as u16),
+            kind,
+            label: self.strings.get(label),
+            op: wide(op).map(OpId),
+            caused_by: wide(caused_by).map(MsgId),
+        })
+    }
+
     fn decode(&self, chunk: &Chunk, at: Micros, record: Record) -> TraceEvent {
         let text = |id: StrId| self.strings.get(id).to_string();
         let event = match record {
             Record::ServiceUp { service } => Event::ServiceUp { service },
             Record::ServiceDown { service } => Event::ServiceDown { service },
-            Record::Sent {
-                msg,
-                from,
-                to,
-                kind,
-                label,
-                op,
-                caused_by,
-            } => Event::Sent {
-                msg: MsgId(msg as u64),
-                from,
-                to,
-                kind,
-                label: text(label),
-                op: wide(op).map(OpId),
-                caused_by: wide(caused_by).map(MsgId),
-            },
+            Record::Sent { .. } | Record::SentCaused { .. } | Record::SentBoth { .. } => {
+                let sent = self
+                    .sent_record(chunk, record)
+                    .expect("a record of a message sent");
+                Event::Sent {
+                    msg: sent.msg,
+                    from: sent.from,
+                    to: sent.to,
+                    kind: sent.kind,
+                    label: sent.label.to_string(),
+                    op: sent.op,
+                    caused_by: sent.caused_by,
+                }
+            }
             Record::Delivered { msg } => Event::Delivered {
                 msg: MsgId(msg as u64),
             },
@@ -621,18 +685,20 @@ impl EventStore {
                 reason,
             },
             Record::RowWritten {
-                service,
                 table,
                 key,
                 value,
                 version,
-            } => Event::RowWritten {
-                service,
-                table: text(table),
-                key: text(key),
-                value: text(value),
-                version: version as u64,
-            },
+            } => {
+                let (service, table) = self.tables[table as usize];
+                Event::RowWritten {
+                    service,
+                    table: text(table),
+                    key: text(key),
+                    value: text(value),
+                    version: version as u64,
+                }
+            }
             Record::QueueDepth {
                 service,
                 queue,
@@ -660,7 +726,6 @@ impl EventStore {
             },
             Record::OpFinished {
                 op,
-                failure,
                 latency_us,
                 observed_first,
                 observed_count,
@@ -680,17 +745,23 @@ impl EventStore {
                     .collect();
                 Event::OpFinished {
                     op: OpId(op as u64),
-                    outcome: if failure == NONE {
-                        Outcome::Ok
-                    } else {
-                        Outcome::Failed {
-                            reason: text(StrId(failure)),
-                        }
-                    },
+                    outcome: Outcome::Ok,
                     latency: Micros(latency_us as u64),
                     observed,
                 }
             }
+            Record::OpFailed {
+                op,
+                latency_us,
+                reason,
+            } => Event::OpFinished {
+                op: OpId(op as u64),
+                outcome: Outcome::Failed {
+                    reason: text(reason),
+                },
+                latency: Micros(latency_us as u64),
+                observed: Vec::new(),
+            },
             Record::EventHandled {
                 service,
                 event_id,
@@ -718,6 +789,7 @@ impl EventStore {
                 c.times.heap_bytes()
                     + c.records.capacity() * size_of::<Record>()
                     + c.observed.capacity() * size_of::<CompactObserved>()
+                    + c.sent_both.capacity() * size_of::<[u32; 2]>()
             })
             .sum();
         let others: usize = self.others.capacity() * size_of::<TraceEvent>()
@@ -726,7 +798,11 @@ impl EventStore {
                 .iter()
                 .map(|e| strings_capacity(&e.event))
                 .sum::<usize>();
-        self.chunks.capacity() * size_of::<Chunk>() + chunks + others + self.strings.heap_bytes()
+        self.chunks.capacity() * size_of::<Chunk>()
+            + chunks
+            + others
+            + self.tables.capacity() * size_of::<(ServiceId, StrId)>()
+            + self.strings.heap_bytes()
     }
 }
 
@@ -751,7 +827,12 @@ pub struct SentRef<'a> {
 
 /// The compact form of `event`, interning its strings and adding its observations to `chunk`;
 /// `None` for an event kept whole.
-fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<Record> {
+fn compact(
+    strings: &mut Interner,
+    tables: &mut Vec<(ServiceId, StrId)>,
+    chunk: &mut Chunk,
+    event: &Event,
+) -> Option<Record> {
     Some(match event {
         Event::ServiceUp { service } => Record::ServiceUp { service: *service },
         Event::ServiceDown { service } => Record::ServiceDown { service: *service },
@@ -763,15 +844,44 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             label,
             op,
             caused_by,
-        } => Record::Sent {
-            msg: small(msg.0)?,
-            from: *from,
-            to: *to,
-            kind: *kind,
-            label: strings.intern(label)?,
-            op: small_option(op.map(|o| o.0))?,
-            caused_by: small_option(caused_by.map(|m| m.0))?,
-        },
+        } => {
+            let (kind, msg) = (*kind, small(msg.0)?);
+            let from = u8::try_from(from.0).ok()?;
+            let to = u8::try_from(to.0).ok()?;
+            let op = small_option(op.map(|o| o.0))?;
+            let caused_by = small_option(caused_by.map(|m| m.0))?;
+            let label = strings.intern(label)?;
+            if caused_by == NONE {
+                Record::Sent {
+                    kind,
+                    from,
+                    to,
+                    msg,
+                    label,
+                    op,
+                }
+            } else if op == NONE {
+                Record::SentCaused {
+                    kind,
+                    from,
+                    to,
+                    msg,
+                    label,
+                    caused_by,
+                }
+            } else {
+                let both = u32::try_from(chunk.sent_both.len()).ok()?;
+                chunk.sent_both.push([op, caused_by]);
+                Record::SentBoth {
+                    kind,
+                    from,
+                    to,
+                    msg,
+                    label,
+                    both,
+                }
+            }
+        }
         Event::Delivered { msg } => Record::Delivered { msg: small(msg.0)? },
         Event::Duplicated { msg, copy } => Record::Duplicated {
             msg: small(msg.0)?,
@@ -787,13 +897,25 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             key,
             value,
             version,
-        } => Record::RowWritten {
-            service: *service,
-            table: strings.intern(table)?,
-            key: strings.intern(key)?,
-            value: strings.intern(value)?,
-            version: small(*version)?,
-        },
+        } => {
+            let version = small(*version)?;
+            let table = (*service, strings.intern(table)?);
+            let table = match tables.iter().position(|t| *t == table) {
+                Some(number) => number,
+                // Past this many tables a scan would be slow: such writes are kept whole.
+                None if tables.len() < MAX_TABLES => {
+                    tables.push(table);
+                    tables.len() - 1
+                }
+                None => return None,
+            };
+            Record::RowWritten {
+                table: table as u16,
+                key: strings.intern(key)?,
+                value: strings.intern(value)?,
+                version,
+            }
+        }
         Event::QueueDepth {
             service,
             queue,
@@ -825,12 +947,20 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
             latency,
             observed,
         } => {
-            let failure = match outcome {
-                Outcome::Ok => NONE,
-                Outcome::Failed { reason } => strings.intern(reason)?.0,
-                // Rare (only reads a circuit breaker answered from its fallback): kept whole.
-                Outcome::Degraded { .. } => return None,
-            };
+            let (op, latency_us) = (small(op.0)?, small(latency.0)?);
+            match outcome {
+                Outcome::Ok => {}
+                Outcome::Failed { reason } if observed.is_empty() => {
+                    return Some(Record::OpFailed {
+                        op,
+                        latency_us,
+                        reason: strings.intern(reason)?,
+                    });
+                }
+                // Rare (only reads a circuit breaker answered from its fallback, and no failed
+                // operation observes anything): kept whole.
+                Outcome::Failed { .. } | Outcome::Degraded { .. } => return None,
+            }
             let compacted = observed
                 .iter()
                 .map(|o| {
@@ -841,11 +971,10 @@ fn compact(strings: &mut Interner, chunk: &mut Chunk, event: &Event) -> Option<R
                 })
                 .collect::<Option<Vec<_>>>()?;
             let record = Record::OpFinished {
-                op: small(op.0)?,
-                failure,
-                latency_us: small(latency.0)?,
+                op,
+                latency_us,
                 observed_first: u32::try_from(chunk.observed.len()).ok()?,
-                observed_count: u32::try_from(compacted.len()).ok()?,
+                observed_count: u16::try_from(compacted.len()).ok()?,
             };
             chunk.observed.extend(compacted);
             record
@@ -915,8 +1044,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
-    fn a_record_is_24_bytes() {
-        assert_eq!(size_of::<Record>(), 24);
+    fn a_record_is_16_bytes() {
+        assert_eq!(size_of::<Record>(), 16);
         assert_eq!(size_of::<CompactObserved>(), 8);
     }
 
@@ -1022,6 +1151,86 @@ mod tests {
             read_back.add_event(&b);
         }
         assert_eq!(whole.hex(), read_back.hex());
+    }
+
+    #[test]
+    fn every_form_of_a_record_and_what_lies_beside_it_reads_back() {
+        let sent = |msg: u64, from: u16, op: Option<u64>, caused_by: Option<u64>| Event::Sent {
+            msg: MsgId(msg),
+            from: ServiceId(from),
+            to: ServiceId(1),
+            kind: MessageKind::Event,
+            label: format!("m{msg}"),
+            op: op.map(OpId),
+            caused_by: caused_by.map(MsgId),
+        };
+        let written = |service: u16, table: &str, version: u64| Event::RowWritten {
+            service: ServiceId(service),
+            table: table.into(),
+            key: "k".into(),
+            value: format!("v{version}"),
+            version,
+        };
+        let observed = vec![Observed {
+            source_service: ServiceId(2),
+            source_table: "t".into(),
+            key: "k".into(),
+            version: 4,
+        }];
+        let finished = |outcome: Outcome, observed: Vec<Observed>| Event::OpFinished {
+            op: OpId(9),
+            outcome,
+            latency: Micros(12),
+            observed,
+        };
+        let failed = || Outcome::Failed {
+            reason: "no answer".into(),
+        };
+        let events = [
+            sent(1, 0, None, None),
+            sent(2, 0, Some(7), None),
+            sent(3, 2, None, Some(1)),
+            sent(4, 2, Some(7), Some(2)),
+            sent(5, 3, Some(8), Some(3)),
+            // Kept whole: a service numbered past 255.
+            sent(6, 300, Some(8), Some(3)),
+            written(2, "t", 1),
+            written(3, "t", 1),
+            written(2, "u", 2),
+            written(2, "t", 3),
+            finished(Outcome::Ok, observed.clone()),
+            finished(failed(), Vec::new()),
+            // Kept whole: no failed operation observes anything, so a record has no room for it.
+            finished(failed(), observed),
+        ]
+        .map(|event| TraceEvent {
+            at: Micros(3),
+            event,
+        });
+        let mut store = store_of(&events);
+        assert_eq!(store.to_vec(), events);
+        assert_eq!(store.others.len(), 2);
+        assert_eq!(store.chunks[0].sent_both, [[7, 2], [8, 3]]);
+        let (t, u) = (store.strings.intern("t"), store.strings.intern("u"));
+        let tables = [(ServiceId(2), t), (ServiceId(3), t), (ServiceId(2), u)];
+        assert_eq!(store.tables, tables.map(|(s, t)| (s, t.unwrap())));
+        for (i, event) in events.iter().enumerate() {
+            let Event::Sent { label, op, .. } = &event.event else {
+                continue;
+            };
+            let sent = store.sent(i).unwrap();
+            assert_eq!((sent.label, sent.op), (label.as_str(), *op));
+        }
+        // Past MAX_TABLES tables, a row is kept whole.
+        let many: Vec<TraceEvent> = (0..MAX_TABLES + 2)
+            .map(|i| TraceEvent {
+                at: Micros(3),
+                event: written(1, &format!("t{i}"), 1),
+            })
+            .collect();
+        let store = store_of(&many);
+        assert_eq!(store.to_vec(), many);
+        assert_eq!((store.tables.len(), store.others.len()), (MAX_TABLES, 2));
     }
 
     #[test]
