@@ -170,6 +170,48 @@ const NONE: u32 = u32::MAX;
 /// The most tables a store numbers; rows written to others are kept whole.
 const MAX_TABLES: usize = 1 << 10;
 
+/// The longest beginning of a value, up to and with its first `": "`, that is kept once for
+/// every value beginning with it.
+const PREFIX_MAX_BYTES: usize = 16;
+
+/// What the rows' records name by small numbers: the tables written to and the beginnings that
+/// values share.
+#[derive(Clone, Debug, Default)]
+struct RowParts {
+    /// Each service's table that a row was written to, numbered by its place here (a few per
+    /// run, so found by a scan).
+    tables: Vec<(ServiceId, StrId)>,
+    /// Beginnings of values, up to and with their first `": "` and with no digit (an outbox's
+    /// `pending: ` and `sent: ` before the same event), numbered from 1 by their place here: at
+    /// most 255, found by a scan.
+    prefixes: Vec<StrId>,
+}
+
+impl RowParts {
+    /// `value` as a prefix's number (0 for none) and the rest, interning the prefix if new.
+    fn split_value<'v>(&mut self, strings: &mut Interner, value: &'v str) -> Option<(u8, &'v str)> {
+        // A beginning with a digit in it (`#12 started: `) is likely one value's own: only
+        // words are kept apart.
+        let Some((head, rest)) = value
+            .find(": ")
+            .map(|at| value.split_at(at + 2))
+            .filter(|(head, _)| head.len() <= PREFIX_MAX_BYTES)
+            .filter(|(head, _)| !head.bytes().any(|b| b.is_ascii_digit()))
+        else {
+            return Some((0, value));
+        };
+        let number = match self.prefixes.iter().position(|p| strings.get(*p) == head) {
+            Some(number) => number,
+            None if self.prefixes.len() < u8::MAX as usize => {
+                self.prefixes.push(strings.intern(head)?);
+                self.prefixes.len() - 1
+            }
+            None => return Some((0, value)),
+        };
+        Some((number as u8 + 1, rest))
+    }
+}
+
 /// One event in its compact form. Every variant fits in 16 bytes (checked by a test): a tag
 /// byte, a byte and a `u16` beside it, and three `u32`s. What does not fit lies beside the
 /// records: a message's operation and cause when it has both (`Chunk::sent_both`), a row's
@@ -222,8 +264,10 @@ enum Record {
         msg: u32,
         reason: DropReason,
     },
-    /// `table` numbers the service's table in the store's `tables`.
+    /// `table` numbers the service's table in the store's `tables`; the value is the store's
+    /// `prefixes[prefix - 1]` (none for 0) followed by `value`.
     RowWritten {
+        prefix: u8,
         table: u16,
         key: StrId,
         value: StrId,
@@ -393,9 +437,8 @@ impl Chunk {
 pub struct EventStore {
     chunks: Vec<Chunk>,
     strings: Interner,
-    /// Each service's table that a row was written to, numbered by its place here (a few per
-    /// run, so found by a scan).
-    tables: Vec<(ServiceId, StrId)>,
+    /// Where rows are written and how values begin.
+    rows: RowParts,
     /// Events kept whole.
     others: Vec<TraceEvent>,
     len: usize,
@@ -463,7 +506,7 @@ impl EventStore {
             });
         }
         let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
-        let record = compact(&mut self.strings, &mut self.tables, chunk, &event.event)
+        let record = compact(&mut self.strings, &mut self.rows, chunk, &event.event)
             .unwrap_or_else(|| {
                 let index = u32::try_from(self.others.len()).expect("fewer than 2³² rare events");
                 self.others.push(event.clone());
@@ -489,7 +532,8 @@ impl EventStore {
             last.shrink_to_fit();
         }
         self.others.shrink_to_fit();
-        self.tables.shrink_to_fit();
+        self.rows.tables.shrink_to_fit();
+        self.rows.prefixes.shrink_to_fit();
         self.strings.shrink_to_fit();
     }
 
@@ -685,17 +729,25 @@ impl EventStore {
                 reason,
             },
             Record::RowWritten {
+                prefix,
                 table,
                 key,
                 value,
                 version,
             } => {
-                let (service, table) = self.tables[table as usize];
+                let (service, table) = self.rows.tables[table as usize];
+                let value = match prefix.checked_sub(1) {
+                    None => text(value),
+                    Some(p) => {
+                        let prefix = self.strings.get(self.rows.prefixes[p as usize]);
+                        [prefix, self.strings.get(value)].concat()
+                    }
+                };
                 Event::RowWritten {
                     service,
                     table: text(table),
                     key: text(key),
-                    value: text(value),
+                    value,
                     version: version as u64,
                 }
             }
@@ -801,7 +853,8 @@ impl EventStore {
         self.chunks.capacity() * size_of::<Chunk>()
             + chunks
             + others
-            + self.tables.capacity() * size_of::<(ServiceId, StrId)>()
+            + self.rows.tables.capacity() * size_of::<(ServiceId, StrId)>()
+            + self.rows.prefixes.capacity() * size_of::<StrId>()
             + self.strings.heap_bytes()
     }
 }
@@ -829,7 +882,7 @@ pub struct SentRef<'a> {
 /// `None` for an event kept whole.
 fn compact(
     strings: &mut Interner,
-    tables: &mut Vec<(ServiceId, StrId)>,
+    rows: &mut RowParts,
     chunk: &mut Chunk,
     event: &Event,
 ) -> Option<Record> {
@@ -900,6 +953,7 @@ fn compact(
         } => {
             let version = small(*version)?;
             let table = (*service, strings.intern(table)?);
+            let tables = &mut rows.tables;
             let table = match tables.iter().position(|t| *t == table) {
                 Some(number) => number,
                 // Past this many tables a scan would be slow: such writes are kept whole.
@@ -909,7 +963,9 @@ fn compact(
                 }
                 None => return None,
             };
+            let (prefix, value) = rows.split_value(strings, value)?;
             Record::RowWritten {
+                prefix,
                 table: table as u16,
                 key: strings.intern(key)?,
                 value: strings.intern(value)?,
@@ -1057,16 +1113,27 @@ mod tests {
 
     #[test]
     fn every_scenario_reads_back_exactly_with_the_same_hash() {
-        // Every scenario at its defaults, and request/response with a capacity (service_load).
+        // Every scenario at its defaults, request/response with a capacity (service_load), and
+        // both scenarios with an outbox (values that begin alike).
         let capacity: BTreeMap<String, f64> = [
             ("product_workers".to_string(), 2.0),
             ("product_service_ms".to_string(), 100.0),
         ]
         .into();
+        let outbox: BTreeMap<String, f64> = [("publish".to_string(), 1.0)].into();
+        let find = |name| crate::scenario::find(name).unwrap();
         let runs = crate::scenario::catalog()
             .iter()
             .map(|spec| (spec, BTreeMap::new()))
-            .chain([(crate::scenario::find("request-response").unwrap(), capacity)]);
+            .chain([
+                (find("request-response"), capacity),
+                (find("eventual-consistency"), outbox.clone()),
+                (find("event-driven"), {
+                    let mut knobs = outbox;
+                    knobs.insert("idempotent".into(), 1.0);
+                    knobs
+                }),
+            ]);
         for (spec, knobs) in runs {
             let request = RunRequest {
                 scenario: spec.name.into(),
@@ -1213,7 +1280,7 @@ mod tests {
         assert_eq!(store.chunks[0].sent_both, [[7, 2], [8, 3]]);
         let (t, u) = (store.strings.intern("t"), store.strings.intern("u"));
         let tables = [(ServiceId(2), t), (ServiceId(3), t), (ServiceId(2), u)];
-        assert_eq!(store.tables, tables.map(|(s, t)| (s, t.unwrap())));
+        assert_eq!(store.rows.tables, tables.map(|(s, t)| (s, t.unwrap())));
         for (i, event) in events.iter().enumerate() {
             let Event::Sent { label, op, .. } = &event.event else {
                 continue;
@@ -1230,7 +1297,65 @@ mod tests {
             .collect();
         let store = store_of(&many);
         assert_eq!(store.to_vec(), many);
-        assert_eq!((store.tables.len(), store.others.len()), (MAX_TABLES, 2));
+        assert_eq!(
+            (store.rows.tables.len(), store.others.len()),
+            (MAX_TABLES, 2)
+        );
+    }
+
+    #[test]
+    fn values_that_begin_alike_keep_their_beginning_once() {
+        let values = [
+            "pending: OrderCreated 7 [1,2]",
+            "sent: OrderCreated 7 [1,2]",
+            "OrderCreated 7 [1,2]",
+            "a: ",
+            ": x",
+            "sent:  two spaces",
+            "a beginning too long: x",
+            "no colon",
+            "",
+        ];
+        let written = |value: &str| TraceEvent {
+            at: Micros(1),
+            event: Event::RowWritten {
+                service: ServiceId(1),
+                table: "outbox".into(),
+                key: "1".into(),
+                value: value.into(),
+                version: 1,
+            },
+        };
+        let events: Vec<TraceEvent> = values.iter().map(|v| written(v)).collect();
+        let mut store = store_of(&events);
+        assert_eq!(store.to_vec(), events);
+        let prefixes: Vec<&str> = store
+            .rows
+            .prefixes
+            .iter()
+            .map(|p| store.strings.get(*p))
+            .collect();
+        assert_eq!(prefixes, ["pending: ", "sent: ", "a: ", ": "]);
+        // The event after its beginning is kept once, for both of the outbox's values.
+        let rest = store.strings.len();
+        assert!(store.strings.intern("OrderCreated 7 [1,2]").is_some());
+        assert_eq!(store.strings.len(), rest);
+        // Past 255 beginnings, values are kept as they are.
+        let word = |i: u32| {
+            let letter = |d: u32| char::from(b'a' + (d % 26) as u8);
+            format!("{}{}: x", letter(i / 26), letter(i))
+        };
+        let many: Vec<TraceEvent> = (0..300).map(|i| written(&word(i))).collect();
+        let mut store = store_of(&many);
+        assert_eq!(store.to_vec(), many);
+        assert_eq!(store.rows.prefixes.len(), 255);
+        // Neither a beginning past the table nor one with a digit is interned.
+        let strings = store.strings.len();
+        store.push(&written(&word(299)));
+        store.push(&written("#12 started: x"));
+        assert_eq!(store.strings.len(), strings + 1);
+        assert_eq!(store.get(300), Some(written(&word(299))));
+        assert_eq!(store.get(301), Some(written("#12 started: x")));
     }
 
     #[test]
