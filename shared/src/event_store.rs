@@ -193,11 +193,14 @@ impl Interner {
 /// `None` as a compact optional id.
 const NONE: u32 = u32::MAX;
 
+/// The top bit of a message's `from` or `to` in its record: it has an operation, a cause.
+const HAS: u8 = 0x80;
+
 /// The most tables a store numbers; rows written to others are kept whole.
 const MAX_TABLES: usize = 1 << 10;
 
-/// The longest beginning of a value, up to and with its first `": "`, that is kept once for
-/// every value beginning with it.
+/// The longest beginning of a value, up to and with its first `:` and the space after it, that
+/// is kept once for every value beginning with it.
 const PREFIX_MAX_BYTES: usize = 16;
 
 /// What the rows' records name by small numbers: the tables written to and the beginnings that
@@ -206,11 +209,14 @@ const PREFIX_MAX_BYTES: usize = 16;
 struct RowParts {
     /// Each service's table that a row was written to, numbered by its place here (a few per
     /// run, so found by a scan).
-    tables: Vec<(ServiceId, StrId)>,
-    /// Beginnings of values, up to and with their first `": "` and with no digit (an outbox's
+    /// `service << 32 | the table's string number`, as one `u64` like a chunk's `sent_both`,
+    /// so the page compiles no vector of its own for them.
+    tables: Vec<u64>,
+    /// Beginnings of values, up to and with their first `:` when a space follows it, with no digit (an outbox's
     /// `pending: ` and `sent: ` before the same event), numbered from 1 by their place here: at
     /// most 255, found by a scan.
-    prefixes: Vec<StrId>,
+    /// Their string numbers.
+    prefixes: Vec<u32>,
 }
 
 impl RowParts {
@@ -218,18 +224,27 @@ impl RowParts {
     fn split_value<'v>(&mut self, strings: &mut Interner, value: &'v str) -> Option<(u8, &'v str)> {
         // A beginning with a digit in it (`#12 started: `) is likely one value's own: only
         // words are kept apart.
-        let Some((head, rest)) = value
-            .find(": ")
-            .map(|at| value.split_at(at + 2))
-            .filter(|(head, _)| head.len() <= PREFIX_MAX_BYTES)
+        // Bytes are scanned rather than the text searched for `": "`: a searcher for a string
+        // costs the page more code than this does.
+        let bytes = value.as_bytes();
+        let Some((head, rest)) = bytes
+            .iter()
+            .position(|b| *b == b':')
+            .map(|colon| colon + 2)
+            .filter(|end| *end <= PREFIX_MAX_BYTES && bytes.get(end - 1) == Some(&b' '))
+            .map(|end| value.split_at(end))
             .filter(|(head, _)| !head.bytes().any(|b| b.is_ascii_digit()))
         else {
             return Some((0, value));
         };
-        let number = match self.prefixes.iter().position(|p| strings.get(*p) == head) {
+        let number = match self
+            .prefixes
+            .iter()
+            .position(|p| strings.get(StrId(*p)) == head)
+        {
             Some(number) => number,
             None if self.prefixes.len() < u8::MAX as usize => {
-                self.prefixes.push(strings.intern(head)?);
+                self.prefixes.push(strings.intern(head)?.0);
                 self.prefixes.len() - 1
             }
             None => return Some((0, value)),
@@ -251,33 +266,16 @@ enum Record {
     ServiceDown {
         service: ServiceId,
     },
-    /// A message sent with no cause; `op` is [`NONE`] for no operation. Services are numbered
-    /// below 256 (else the event is kept whole).
+    /// A message sent. Services are numbered below 128 (else the event is kept whole): the top
+    /// bit of `from` says it serves an operation, that of `to` that it has a cause. `extra` is
+    /// the one it has, or with both the index in its chunk's `sent_both` of the two.
     Sent {
         kind: MessageKind,
         from: u8,
         to: u8,
         msg: u32,
         label: StrId,
-        op: u32,
-    },
-    /// A message sent with a cause and no operation.
-    SentCaused {
-        kind: MessageKind,
-        from: u8,
-        to: u8,
-        msg: u32,
-        label: StrId,
-        caused_by: u32,
-    },
-    /// A message sent with an operation and a cause: `sent_both[both]` of its chunk holds them.
-    SentBoth {
-        kind: MessageKind,
-        from: u8,
-        to: u8,
-        msg: u32,
-        label: StrId,
-        both: u32,
+        extra: u32,
     },
     Delivered {
         msg: u32,
@@ -445,8 +443,8 @@ struct Chunk {
     times: Times,
     records: Vec<Record>,
     observed: Vec<CompactObserved>,
-    /// `[op, caused_by]` of each [`Record::SentBoth`], in the order they were sent.
-    sent_both: Vec<[u32; 2]>,
+    /// `op << 32 | caused_by` of each message sent with both, in the order they were sent.
+    sent_both: Vec<u64>,
 }
 
 impl Chunk {
@@ -683,40 +681,30 @@ impl EventStore {
 
     /// What `record` of `chunk` sent, if it sends a message.
     fn sent_record(&self, chunk: &Chunk, record: Record) -> Option<SentRef<'_>> {
-        let (kind, from, to, msg, label, op, caused_by) = match record {
-            Record::Sent {
-                kind,
-                from,
-                to,
-                msg,
-                label,
-                op,
-            } => (kind, from, to, msg, label, op, NONE),
-            Record::SentCaused {
-                kind,
-                from,
-                to,
-                msg,
-                label,
-                caused_by,
-            } => (kind, from, to, msg, label, NONE, caused_by),
-            Record::SentBoth {
-                kind,
-                from,
-                to,
-                msg,
-                label,
-                both,
-            } => {
-                let [op, caused_by] = chunk.sent_both[both as usize];
-                (kind, from, to, msg, label, op, caused_by)
+        let Record::Sent {
+            kind,
+            from,
+            to,
+            msg,
+            label,
+            extra,
+        } = record
+        else {
+            return None;
+        };
+        let [op, caused_by] = match (from & HAS, to & HAS) {
+            (0, 0) => [NONE, NONE],
+            (_, 0) => [extra, NONE],
+            (0, _) => [NONE, extra],
+            _ => {
+                let both = chunk.sent_both[extra as usize];
+                [(both >> 32) as u32, both as u32]
             }
-            _ => return None,
         };
         Some(SentRef {
             msg: MsgId(msg as u64),
-            from: ServiceId(from as u16),
-            to: ServiceId(to as u16),
+            from: ServiceId((from & !HAS) as u16),
+            to: ServiceId((to & !HAS) as u16),
             kind,
             label: self.strings.get(label),
             op: wide(op).map(OpId),
@@ -729,7 +717,7 @@ impl EventStore {
         let event = match record {
             Record::ServiceUp { service } => Event::ServiceUp { service },
             Record::ServiceDown { service } => Event::ServiceDown { service },
-            Record::Sent { .. } | Record::SentCaused { .. } | Record::SentBoth { .. } => {
+            Record::Sent { .. } => {
                 let sent = self
                     .sent_record(chunk, record)
                     .expect("a record of a message sent");
@@ -761,12 +749,17 @@ impl EventStore {
                 value,
                 version,
             } => {
-                let (service, table) = self.rows.tables[table as usize];
+                let table = self.rows.tables[table as usize];
+                let (service, table) = (ServiceId((table >> 32) as u16), StrId(table as u32));
                 let value = match prefix.checked_sub(1) {
                     None => text(value),
                     Some(p) => {
-                        let prefix = self.strings.get(self.rows.prefixes[p as usize]);
-                        [prefix, self.strings.get(value)].concat()
+                        let mut whole = self
+                            .strings
+                            .get(StrId(self.rows.prefixes[p as usize]))
+                            .to_string();
+                        whole.push_str(self.strings.get(value));
+                        whole
                     }
                 };
                 Event::RowWritten {
@@ -867,7 +860,7 @@ impl EventStore {
                 c.times.heap_bytes()
                     + c.records.capacity() * size_of::<Record>()
                     + c.observed.capacity() * size_of::<CompactObserved>()
-                    + c.sent_both.capacity() * size_of::<[u32; 2]>()
+                    + c.sent_both.capacity() * size_of::<u64>()
             })
             .sum();
         let others: usize = self.others.capacity() * size_of::<TraceEvent>()
@@ -879,8 +872,8 @@ impl EventStore {
         self.chunks.capacity() * size_of::<Chunk>()
             + chunks
             + others
-            + self.rows.tables.capacity() * size_of::<(ServiceId, StrId)>()
-            + self.rows.prefixes.capacity() * size_of::<StrId>()
+            + self.rows.tables.capacity() * size_of::<u64>()
+            + self.rows.prefixes.capacity() * size_of::<u32>()
             + self.strings.heap_bytes()
     }
 }
@@ -925,40 +918,30 @@ fn compact(
             caused_by,
         } => {
             let (kind, msg) = (*kind, small(msg.0)?);
-            let from = u8::try_from(from.0).ok()?;
-            let to = u8::try_from(to.0).ok()?;
+            let from = u8::try_from(from.0).ok().filter(|f| f & HAS == 0)?;
+            let to = u8::try_from(to.0).ok().filter(|t| t & HAS == 0)?;
             let op = small_option(op.map(|o| o.0))?;
             let caused_by = small_option(caused_by.map(|m| m.0))?;
             let label = strings.intern(label)?;
-            if caused_by == NONE {
-                Record::Sent {
-                    kind,
-                    from,
-                    to,
-                    msg,
-                    label,
-                    op,
+            let has = |id: u32| if id == NONE { 0 } else { HAS };
+            let extra = match (op, caused_by) {
+                (op, NONE) => op,
+                (NONE, caused_by) => caused_by,
+                both => {
+                    let index = u32::try_from(chunk.sent_both.len()).ok()?;
+                    chunk
+                        .sent_both
+                        .push(((both.0 as u64) << 32) | both.1 as u64);
+                    index
                 }
-            } else if op == NONE {
-                Record::SentCaused {
-                    kind,
-                    from,
-                    to,
-                    msg,
-                    label,
-                    caused_by,
-                }
-            } else {
-                let both = u32::try_from(chunk.sent_both.len()).ok()?;
-                chunk.sent_both.push([op, caused_by]);
-                Record::SentBoth {
-                    kind,
-                    from,
-                    to,
-                    msg,
-                    label,
-                    both,
-                }
+            };
+            Record::Sent {
+                kind,
+                from: from | has(op),
+                to: to | has(caused_by),
+                msg,
+                label,
+                extra,
             }
         }
         Event::Delivered { msg } => Record::Delivered { msg: small(msg.0)? },
@@ -978,7 +961,7 @@ fn compact(
             version,
         } => {
             let version = small(*version)?;
-            let table = (*service, strings.intern(table)?);
+            let table = ((service.0 as u64) << 32) | strings.intern(table)?.0 as u64;
             let tables = &mut rows.tables;
             let table = match tables.iter().position(|t| *t == table) {
                 Some(number) => number,
@@ -1285,8 +1268,9 @@ mod tests {
             sent(3, 2, None, Some(1)),
             sent(4, 2, Some(7), Some(2)),
             sent(5, 3, Some(8), Some(3)),
-            // Kept whole: a service numbered past 255.
-            sent(6, 300, Some(8), Some(3)),
+            sent(6, 127, Some(8), None),
+            // Kept whole: a service numbered past 127.
+            sent(7, 128, Some(8), Some(3)),
             written(2, "t", 1),
             written(3, "t", 1),
             written(2, "u", 2),
@@ -1303,10 +1287,13 @@ mod tests {
         let mut store = store_of(&events);
         assert_eq!(store.to_vec(), events);
         assert_eq!(store.others.len(), 2);
-        assert_eq!(store.chunks[0].sent_both, [[7, 2], [8, 3]]);
+        assert_eq!(store.chunks[0].sent_both, [7 << 32 | 2, 8 << 32 | 3]);
         let (t, u) = (store.strings.intern("t"), store.strings.intern("u"));
         let tables = [(ServiceId(2), t), (ServiceId(3), t), (ServiceId(2), u)];
-        assert_eq!(store.rows.tables, tables.map(|(s, t)| (s, t.unwrap())));
+        assert_eq!(
+            store.rows.tables,
+            tables.map(|(s, t)| (s.0 as u64) << 32 | t.unwrap().0 as u64)
+        );
         for (i, event) in events.iter().enumerate() {
             let Event::Sent { label, op, .. } = &event.event else {
                 continue;
@@ -1359,7 +1346,7 @@ mod tests {
             .rows
             .prefixes
             .iter()
-            .map(|p| store.strings.get(*p))
+            .map(|p| store.strings.get(StrId(*p)))
             .collect();
         assert_eq!(prefixes, ["pending: ", "sent: ", "a: ", ": "]);
         // The event after its beginning is kept once, for both of the outbox's values.
