@@ -1,12 +1,13 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
+use crate::components::keyed;
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::metrics::summarize;
-use shared::protocol::{Comparison, RunSummary};
+use shared::protocol::{Comparison, ComparisonRow, RunSummary};
 use shared::scenario::simulate;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -82,7 +83,10 @@ pub fn CompareView(
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=rows key=|row| row.title.clone() let:row>
+                            {keyed(
+                                rows,
+                                |row: &ComparisonRow| row.title.clone(),
+                                move |row: ComparisonRow| view! {
                                 <tr data-scenario=row.scenario.clone()>
                                     <th scope="row">
                                         <button
@@ -111,7 +115,8 @@ pub fn CompareView(
                                     <td>{format!("{:.1}", row.messages_per_op)}</td>
                                     <td>{row.duplicated_bytes}</td>
                                 </tr>
-                            </For>
+                                }.into_any(),
+                            )}
                         </tbody>
                     </table>
                 </div>

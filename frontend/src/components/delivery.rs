@@ -1,6 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
+use crate::components::keyed;
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -34,9 +35,13 @@ pub fn DeliveryNumbers() -> impl IntoView {
         <Show when=move || has_broker.get()>
             <h3 class="subhead" id="delivery-title">"Event delivery"</h3>
             <dl class="stats" aria-labelledby="delivery-title">
-                <For each=queues key=|q| q.name.clone() let:queue>
+                {keyed(
+                    queues,
+                    |q: &QueueLine| q.name.clone(),
+                    move |queue: QueueLine| view! {
                     <QueueStat name=queue.name.clone() view=view/>
-                </For>
+                    }.into_any(),
+                )}
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
             <Show when=move || view.with(|v| !v.consumers.is_empty())>
@@ -44,9 +49,13 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     <thead>
                         <tr>
                             <th scope="col">"subscriber"</th>
-                            <For each=consumers key=|c| c.name.clone() let:consumer>
+                            {keyed(
+                                consumers,
+                                |c: &ConsumerLine| c.name.clone(),
+                                move |consumer: ConsumerLine| view! {
                                 <th scope="col" class="num">{consumer.name.clone()}</th>
-                            </For>
+                                }.into_any(),
+                            )}
                         </tr>
                     </thead>
                     <tbody>
@@ -106,7 +115,10 @@ fn ConsumerRow(
     view! {
         <tr>
             <th scope="row" title=definition>{label}</th>
-            <For each=consumers key=|c| c.name.clone() let:consumer>
+            {keyed(
+                consumers,
+                |c: &ConsumerLine| c.name.clone(),
+                move |consumer: ConsumerLine| view! {
                 <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
                     {
                         let name = consumer.name.clone();
@@ -117,7 +129,8 @@ fn ConsumerRow(
                         }
                     }
                 </td>
-            </For>
+                }.into_any(),
+            )}
         </tr>
     }
 }

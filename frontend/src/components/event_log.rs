@@ -3,6 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
+use crate::components::keyed;
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -59,9 +60,13 @@ pub fn EventLog() -> impl IntoView {
                     class="event-log"
                     style:height=move || format!("{}px", height.get())
                 >
-                    <For each=move || 0..slots.get() key=|position| *position let:position>
+                    {keyed(
+                        move || 0..slots.get(),
+                        |position: &usize| position.to_string(),
+                        move |position: usize| view! {
                         <LogSlot position=position lines=lines first_row=first_row/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </ol>
             </div>
         </section>

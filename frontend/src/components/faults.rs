@@ -1,6 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
+use crate::components::{key_of, keyed};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -116,7 +117,10 @@ pub fn FaultsPanel(
         <section class="faults card" aria-labelledby="faults-title">
             <h2 id="faults-title">"Break something"</h2>
             <ul id="fault-list" class="fault-list">
-                <For each=listed key=|(text, at)| (text.clone(), *at) let:fault>
+                {keyed(
+                    listed,
+                    |(text, at): &(String, Option<usize>)| key_of(&[text, &at.map_or("-".to_string(), |at| at.to_string())]),
+                    move |fault: (String, Option<usize>)| view! {
                     <li>
                         <code>{fault.0.clone()}</code>
                         {match fault.1 {
@@ -134,7 +138,8 @@ pub fn FaultsPanel(
                             None => view! { <span class="sub">"set by a knob"</span> }.into_any(),
                         }}
                     </li>
-                </For>
+                    }.into_any(),
+                )}
             </ul>
             <div class="fault-form">
                 <label class="field">
@@ -157,7 +162,10 @@ pub fn FaultsPanel(
                             target.set(event_target_value(&ev));
                         }
                     >
-                        <For each=move || choices.get() key=|(value, _)| value.clone() let:choice>
+                        {keyed(
+                            move || choices.get(),
+                            |(value, _): &(String, String)| value.clone(),
+                            move |choice: (String, String)| view! {
                             <option
                                 value=choice.0.clone()
                                 selected={
@@ -167,7 +175,8 @@ pub fn FaultsPanel(
                             >
                                 {choice.1.clone()}
                             </option>
-                        </For>
+                            }.into_any(),
+                        )}
                     </select>
                 </label>
                 <Show when=move || kind.with(|k| k != "crash" && k != "partition")>

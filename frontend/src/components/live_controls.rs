@@ -5,6 +5,7 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
+use crate::components::keyed;
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -126,13 +127,13 @@ pub fn LiveControls() -> impl IntoView {
                 </div>
                 <div class="live-row">
                     <span class="label">"Services"</span>
-                    <For
-                        each=move || topology.get().0
-                        key=|info: &ServiceInfo| info.id
-                        let:info
-                    >
+                    {keyed(
+                        move || topology.get().0,
+                        |info: &ServiceInfo| info.id.0.to_string(),
+                        move |info: ServiceInfo| view! {
                         <ServiceButtons info=info send=send/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-slow">"Slow"</label>

@@ -1,6 +1,7 @@
 //! The service map: services as boxes, links as lines, messages moving along them, the
 //! narration caption and the legend.
 
+use crate::components::keyed;
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
@@ -376,7 +377,10 @@ pub fn ServiceMap() -> impl IntoView {
                         })
                 }}
                 <g class="messages">
-                    <For each=moving key=|dot| dot.msg let:dot>
+                    {keyed(
+                        moving,
+                        |dot: &Dot| dot.msg.to_string(),
+                        move |dot: Dot| view! {
                         <g
                             class="message"
                             class:failed=dot.label.starts_with("503")
@@ -412,10 +416,14 @@ pub fn ServiceMap() -> impl IntoView {
                                 </text>
                             </Show>
                         </g>
-                    </For>
+                        }.into_any(),
+                    )}
                 </g>
                 <g class="drops">
-                    <For each=dropped key=|dot| dot.msg let:dot>
+                    {keyed(
+                        dropped,
+                        |dot: &Dot| dot.msg.to_string(),
+                        move |dot: Dot| view! {
                         <g
                             class="drop-mark"
                             data-msg=dot.msg.to_string()
@@ -432,7 +440,8 @@ pub fn ServiceMap() -> impl IntoView {
                             <circle class="drop-halo" r="15"/>
                             {glyph("dropped")}
                         </g>
-                    </For>
+                        }.into_any(),
+                    )}
                 </g>
                 <Show when=move || topology.with(Option::is_none)>
                     <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>

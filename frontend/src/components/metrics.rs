@@ -1,6 +1,7 @@
 //! The numbers that carry each lesson.
 
 use crate::components::delivery::DeliveryNumbers;
+use crate::components::{key_of, keyed};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -63,9 +64,13 @@ pub fn MetricsPanel() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=ops key=|op| op.name.clone() let:op>
+                    {keyed(
+                        ops,
+                        |op: &OpLine| op.name.clone(),
+                        move |op: OpLine| view! {
                         <OpRow name=op.name.clone() stem=op.id_stem.clone() ops=metrics/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </tbody>
             </table>
             <dl class="stats">
@@ -108,7 +113,10 @@ pub fn MetricsPanel() -> impl IntoView {
                     </dd>
                 </div>
                 </Show>
-                <For each=move || capacity.get() key=|line: &CapacityLine| line.clone() let:line>
+                {keyed(
+                    move || capacity.get(),
+                    |line: &CapacityLine| key_of(&[&line.name, &line.id_stem, &line.utilisation, &line.queue_and_shed]),
+                    move |line: CapacityLine| view! {
                 <div class="stat">
                     <dt title="The share of its workers' time spent working so far; requests beyond its queue are shed (503 overloaded)">{format!("{} busy", line.name)}</dt>
                     <dd>
@@ -116,7 +124,8 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">{line.queue_and_shed.clone()}</span>
                     </dd>
                 </div>
-                </For>
+                    }.into_any(),
+                )}
                 <Show when=move || has_copies.get()>
                 <div class="stat">
                     <dt title="Replication lag of the copy row furthest behind now: now minus when its source first wrote a version it has not applied">"Staleness now"</dt>

@@ -2,8 +2,11 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
+use crate::components::keyed;
 use crate::selection::Selection;
-use crate::sequence::{self, HEAD_HEIGHT, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
+use crate::sequence::{
+    self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
+};
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 use shared::protocol::MsgId;
@@ -99,12 +102,16 @@ pub fn SequenceDiagram() -> impl IntoView {
                 on:click=on_click
             >
                 <title>{title}</title>
-                <For each=lifelines key=|l| l.name.clone() let:lifeline>
+                {keyed(
+                    lifelines,
+                    |l: &Lifeline| l.name.clone(),
+                    move |lifeline: Lifeline| view! {
                     <g class="lifeline">
                         <line x1=lifeline.x y1="30" x2=lifeline.x y2=SEQUENCE_HEIGHT/>
                         <text x=lifeline.x y="18">{lifeline.name.clone()}</text>
                     </g>
-                </For>
+                    }.into_any(),
+                )}
                 <clipPath id="sequence-window">
                     <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
                 </clipPath>
