@@ -1,6 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
+use crate::components::show;
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -26,9 +27,9 @@ pub fn ChartsPanel() -> impl IntoView {
                 <Chart charts=charts pick=|c: &Charts| c.staleness.clone() id="chart-staleness"/>
                 <Chart charts=charts pick=|c: &Charts| c.queue_depth.clone() id="chart-queue"/>
                 // Only runs with a service of limited capacity have a utilisation to chart.
-                <Show when=move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some))>
+                {show(move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some)), move || view! {
                     <Chart charts=charts pick=|c: &Charts| c.utilisation.clone() id="chart-utilisation"/>
-                </Show>
+                }.into_any())}
             </div>
         </section>
     }
@@ -87,9 +88,9 @@ fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) ->
         <figure class="chart" class:flat=move || series.with(|s| s.max() == 0.0)>
             <figcaption>
                 {move || series.with(|s| s.title)}
-                <Show when=move || series.with(|s| s.max() == 0.0)>
+                {show(move || series.with(|s| s.max() == 0.0), move || view! {
                     <span class="hint">" — none in this run so far"</span>
-                </Show>
+                }.into_any())}
             </figcaption>
             <svg
                 id=id

@@ -1,7 +1,7 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
-use crate::components::keyed;
+use crate::components::{keyed, show};
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
@@ -62,7 +62,7 @@ pub fn CompareView(
                     Progress::Failed(message) => format!("The comparison failed: {message}"),
                 }}
             </p>
-            <Show when=move || matches!(progress.get(), Progress::Done(_))>
+            {show(move || matches!(progress.get(), Progress::Done(_)), move || view! {
                 <div class="compare-table-wrap">
                     <table id="compare-table" class="compare-table">
                         <thead>
@@ -129,7 +129,7 @@ pub fn CompareView(
                         }}
                     </pre>
                 </details>
-            </Show>
+            }.into_any())}
         </section>
     }
 }

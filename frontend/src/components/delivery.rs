@@ -1,7 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
-use crate::components::keyed;
+use crate::components::{keyed, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -32,7 +32,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
     let queues = move || view.with(|v| v.queues.clone());
     let consumers = move || view.with(|v| v.consumers.clone());
     view! {
-        <Show when=move || has_broker.get()>
+        {show(move || has_broker.get(), move || view! {
             <h3 class="subhead" id="delivery-title">"Event delivery"</h3>
             <dl class="stats" aria-labelledby="delivery-title">
                 {keyed(
@@ -44,7 +44,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                 )}
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
-            <Show when=move || view.with(|v| !v.consumers.is_empty())>
+            {show(move || view.with(|v| !v.consumers.is_empty()), move || view! {
                 <table class="ops delivery" aria-labelledby="delivery-title">
                     <thead>
                         <tr>
@@ -66,8 +66,8 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     </tbody>
                 </table>
                 <p class="note">"Lag: from publication to the subscriber applying it."</p>
-            </Show>
-        </Show>
+            }.into_any())}
+        }.into_any())}
     }
 }
 

@@ -1,7 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{key_of, keyed};
+use crate::components::{key_of, keyed, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -179,7 +179,7 @@ pub fn FaultsPanel(
                         )}
                     </select>
                 </label>
-                <Show when=move || kind.with(|k| k != "crash" && k != "partition")>
+                {show(move || kind.with(|k| k != "crash" && k != "partition"), move || view! {
                     <label class="field narrow">
                         <span class="label">
                             {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
@@ -197,7 +197,7 @@ pub fn FaultsPanel(
                             }
                         />
                     </label>
-                </Show>
+                }.into_any())}
                 <label class="field narrow">
                     <span class="label">"For (s, 0 = to the end)"</span>
                     <input

@@ -5,7 +5,7 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
-use crate::components::keyed;
+use crate::components::{keyed, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -103,7 +103,7 @@ pub fn LiveControls() -> impl IntoView {
             .collect_view()
     };
     view! {
-        <Show when=is_live>
+        {show(is_live, move || view! {
             <section class="live-controls card" aria-label="Live run controls">
                 {move || role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
@@ -206,7 +206,7 @@ pub fn LiveControls() -> impl IntoView {
                 </fieldset>
                 {move || refused.get().map(|text| view! { <p class="notice" role="alert">{text}</p> })}
             </section>
-        </Show>
+        }.into_any())}
     }
 }
 

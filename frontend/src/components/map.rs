@@ -1,8 +1,8 @@
 //! The service map: services as boxes, links as lines, messages moving along them, the
 //! narration caption and the legend.
 
-use crate::components::keyed;
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
+use crate::components::{keyed, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -403,7 +403,7 @@ pub fn ServiceMap() -> impl IntoView {
                         >
                             <title>{format!("{}: {} ({})", dot.route, dot.label, dot.kind.name())}</title>
                             {glyph(dot.kind.name())}
-                            <Show when=move || labelled.get()>
+                            {show(move || labelled.get(), move || view! {
                                 <text
                                     class="message-label"
                                     x=format!("{:.1}", dot.label_x)
@@ -414,7 +414,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 >
                                     {dot.short_label.clone()}
                                 </text>
-                            </Show>
+                            }.into_any())}
                         </g>
                         }.into_any(),
                     )}
@@ -443,11 +443,11 @@ pub fn ServiceMap() -> impl IntoView {
                         }.into_any(),
                     )}
                 </g>
-                <Show when=move || topology.with(Option::is_none)>
+                {show(move || topology.with(Option::is_none), move || view! {
                     <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
                         {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
-                </Show>
+                }.into_any())}
             </svg>
             <canvas
                 id="message-canvas"
@@ -557,13 +557,13 @@ fn ServiceBox(
             <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
             <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
             <text class="subtitle" x=BOX_WIDTH / 2.0 y="53">{subtitle}</text>
-            <Show when=move || !up()>
+            {show(move || !up(), move || view! {
                 <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
                     <rect width="58" height="22" rx="11"/>
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
-            </Show>
-            <Show when=move || badge().is_some()>
+            }.into_any())}
+            {show(move || badge().is_some(), move || view! {
                 <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
                     // The pill grows with its text: one queue's count, or several queues'.
                     <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
@@ -571,7 +571,7 @@ fn ServiceBox(
                         {move || badge().unwrap_or_default()}
                     </text>
                 </g>
-            </Show>
+            }.into_any())}
         </g>
     }
 }

@@ -63,6 +63,25 @@ fn rows(each: Box<dyn Fn() -> Vec<Row> + Send>) -> AnyView {
     .into_any()
 }
 
+/// `<Show when>children</Show>`, but with one type for every condition and every child view,
+/// so Leptos' `Show` (its memo of the condition, the effect that swaps the view in and out) is
+/// compiled once, not once per place it is used.
+pub fn show(
+    when: impl Fn() -> bool + Send + Sync + 'static,
+    children: impl Fn() -> AnyView + Send + Sync + 'static,
+) -> AnyView {
+    shown(Box::new(when), Box::new(children))
+}
+
+/// The one `Show` of the page.
+#[inline(never)]
+fn shown(
+    when: Box<dyn Fn() -> bool + Send + Sync>,
+    children: Box<dyn Fn() -> AnyView + Send + Sync>,
+) -> AnyView {
+    view! { <Show when=when>{children()}</Show> }.into_any()
+}
+
 /// A list key made of `parts`, each after its length, so that different parts never make the
 /// same key (`["a:", "b"]` and `["a", ":b"]` differ).
 pub fn key_of(parts: &[&str]) -> String {
