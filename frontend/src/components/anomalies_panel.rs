@@ -2,7 +2,7 @@
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
-use crate::components::keyed;
+use crate::components::{boxed_click, keyed};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -52,7 +52,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                     class="panel-toggle"
                     aria-expanded=move || expanded.get().to_string()
                     aria-controls="anomalies-body"
-                    on:click=move |_| expanded.update(|e| *e = !*e)
+                    on:click=boxed_click(move |_| expanded.update(|e| *e = !*e))
                 >
                     "Anomalies "
                     <span class="hint" id="anomalies-total">
@@ -92,7 +92,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                         .with(|s| *s == Selection::Anomaly(line.position))
                                         .to_string()
                                 }
-                                on:click=move |_| select(line.position)
+                                on:click=boxed_click(move |_| select(line.position))
                             >
                                 <time>{line.time.clone()}</time>
                                 " "

@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::keyed;
+use crate::components::{boxed_click, keyed};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -135,7 +135,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
                     type="button"
                     class="log-select"
                     aria-pressed=is_selected
-                    on:click=move |_| selected.toggle(selects.get_untracked())
+                    on:click=boxed_click(move |_| selected.toggle(selects.get_untracked()))
                 >
                     {what()}
                 </button>

@@ -1,7 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{key_of, keyed, show};
+use crate::components::{boxed_click, boxed_event, key_of, keyed, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -129,7 +129,7 @@ pub fn FaultsPanel(
                                     type="button"
                                     class="link-button"
                                     aria-label=format!("Remove fault {}", fault.0)
-                                    on:click=move |_| remove(at)
+                                    on:click=boxed_click(move |_| remove(at))
                                 >
                                     "remove"
                                 </button>
@@ -144,7 +144,7 @@ pub fn FaultsPanel(
             <div class="fault-form">
                 <label class="field">
                     <span class="label">"Fault"</span>
-                    <select id="fault-kind" on:change=on_kind>
+                    <select id="fault-kind" on:change=boxed_event(on_kind)>
                         {FAULT_KINDS
                             .iter()
                             .map(|(value, label)| view! { <option value=*value>{*label}</option> })
@@ -157,10 +157,10 @@ pub fn FaultsPanel(
                     </span>
                     <select
                         id="fault-target"
-                        on:change=move |ev| {
+                        on:change=boxed_event(move |ev| {
                             selected.selection.set(Selection::Nothing);
                             target.set(event_target_value(&ev));
-                        }
+                        })
                     >
                         {keyed(
                             move || choices.get(),
@@ -190,11 +190,11 @@ pub fn FaultsPanel(
                             min=move || if kind.with(|k| k == "slow") { "2" } else { "1" }
                             max="100"
                             prop:value=move || amount.get().to_string()
-                            on:change=move |ev| {
+                            on:change=boxed_event(move |ev| {
                                 if let Ok(value) = event_target_value(&ev).parse() {
                                     amount.set(value);
                                 }
-                            }
+                            })
                         />
                     </label>
                 }.into_any())}
@@ -206,14 +206,14 @@ pub fn FaultsPanel(
                         min="0"
                         step="0.5"
                         prop:value=move || for_s.get().to_string()
-                        on:change=move |ev| {
+                        on:change=boxed_event(move |ev| {
                             if let Ok(value) = event_target_value(&ev).parse::<f64>() {
                                 for_s.set(value.max(0.0));
                             }
-                        }
+                        })
                     />
                 </label>
-                <button id="fault-inject" type="button" class="primary" on:click=inject>
+                <button id="fault-inject" type="button" class="primary" on:click=boxed_click(inject)>
                     {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
                 </button>
             </div>

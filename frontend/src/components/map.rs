@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{keyed, show};
+use crate::components::{boxed_click, keyed, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -390,7 +390,7 @@ pub fn ServiceMap() -> impl IntoView {
                             aria-pressed=move || {
                                 selected.selection.with(|s| *s == Selection::Message(MsgId(dot.msg))).to_string()
                             }
-                            on:click=move |_| selected.toggle(Selection::Message(MsgId(dot.msg)))
+                            on:click=boxed_click(move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))
                             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                                 if ev.key() == "Enter" {
                                     selected.toggle(Selection::Message(MsgId(dot.msg)));
@@ -546,7 +546,7 @@ fn ServiceBox(
             role="button"
             aria-pressed=move || is_selected().to_string()
             aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
-            on:click=move |_| choose()
+            on:click=boxed_click(move |_| choose())
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
@@ -624,7 +624,7 @@ fn LinkLine(
             role="button"
             aria-label=label
             aria-pressed=move || is_selected().to_string()
-            on:click=move |_| choose()
+            on:click=boxed_click(move |_| choose())
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();

@@ -82,6 +82,22 @@ fn shown(
     view! { <Show when=when>{children()}</Show> }.into_any()
 }
 
+/// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute
+/// type, so Leptos' event-listener code (attaching, the handler's wrapper, the type-erased
+/// attribute) is compiled once, not once per handler.
+pub fn boxed_click(
+    handler: impl FnMut(leptos::ev::MouseEvent) + 'static,
+) -> Box<dyn FnMut(leptos::ev::MouseEvent)> {
+    Box::new(handler)
+}
+
+/// The same for `on:change` and `on:input`, whose events are plain `Event`s.
+pub fn boxed_event(
+    handler: impl FnMut(leptos::ev::Event) + 'static,
+) -> Box<dyn FnMut(leptos::ev::Event)> {
+    Box::new(handler)
+}
+
 /// A list key made of `parts`, each after its length, so that different parts never make the
 /// same key (`["a:", "b"]` and `["a", ":b"]` differ).
 pub fn key_of(parts: &[&str]) -> String {

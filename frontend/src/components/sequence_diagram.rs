@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::keyed;
+use crate::components::{boxed_click, keyed};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -99,7 +99,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
                 on:mousemove=on_move
                 on:mouseleave=move |_| pointed.set(None)
-                on:click=on_click
+                on:click=boxed_click(on_click)
             >
                 <title>{title}</title>
                 {keyed(
