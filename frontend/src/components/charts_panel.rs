@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{boxed_click, show};
+use crate::components::{boxed_click, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -100,7 +100,7 @@ fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) ->
                 on:click=boxed_click(on_click)
             >
                 <line class="axis" x1=PAD_LEFT y1=CHART_HEIGHT - PAD_BOTTOM x2=CHART_WIDTH y2=CHART_HEIGHT - PAD_BOTTOM/>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{max_label}</text>
+                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{reactive(max_label)}</text>
                 <text class="axis-label" x=PAD_LEFT - 4.0 y=CHART_HEIGHT - PAD_BOTTOM>"0"</text>
                 <path class="series" d=move || series.with(paths)/>
                 <line class="playhead" x1=playhead_x y1="0" x2=playhead_x y2=CHART_HEIGHT - PAD_BOTTOM/>

@@ -1,7 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
-use crate::components::{keyed, show};
+use crate::components::{keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -77,7 +77,7 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
     let key = name.clone();
     let read = move |f: fn(&QueueLine) -> u32| {
         let key = key.clone();
-        move || {
+        reactive(move || {
             view.with(|v| {
                 v.queues
                     .iter()
@@ -85,7 +85,7 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
                     .map_or(0, f)
                     .to_string()
             })
-        }
+        })
     };
     view! {
         <div class="stat">
@@ -122,11 +122,11 @@ fn ConsumerRow(
                 <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
                     {
                         let name = consumer.name.clone();
-                        move || {
+                        reactive(move || {
                             view.with(|v| {
                                 v.consumers.iter().find(|c| c.name == name).map(read).unwrap_or_default()
                             })
-                        }
+                        })
                     }
                 </td>
                 }.into_any(),

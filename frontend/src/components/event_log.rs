@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{boxed_click, keyed};
+use crate::components::{boxed_click, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -80,7 +80,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
     let selected = expect_context::<Selected>();
     let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
-        move || line.with(|l| l.as_ref().map(part).unwrap_or_default())
+        reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
     let selects = Memo::new(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
@@ -151,7 +151,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
             style:transform=move || format!("translateY({}px)", LogWindow::slot_top_px(first_row.get(), position))
         >
             <time>{read(|l| l.time.clone())}</time>
-            {body}
+            {reactive(body)}
         </li>
     }
 }

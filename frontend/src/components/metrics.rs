@@ -1,7 +1,7 @@
 //! The numbers that carry each lesson.
 
 use crate::components::delivery::DeliveryNumbers;
-use crate::components::{key_of, keyed, show};
+use crate::components::{key_of, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -17,7 +17,7 @@ pub fn MetricsPanel() -> impl IntoView {
         run.at(t, |_, state| view_model::metrics(state, t))
     });
     let field = move |read: fn(&MetricsView) -> String| {
-        move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string()))
+        reactive(move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string())))
     };
     // Staleness only means something where a service keeps a copy of another's data.
     let has_copies = Memo::new(move |_| {
@@ -244,13 +244,13 @@ fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl Int
     let key = name.clone();
     let cell = move |read: fn(&OpLine) -> String| {
         let key = key.clone();
-        move || {
+        reactive(move || {
             ops.with(|m| {
                 m.as_ref()
                     .and_then(|m| m.ops.iter().find(|op| op.name == key).map(read))
                     .unwrap_or_default()
             })
-        }
+        })
     };
     view! {
         <tr>

@@ -17,6 +17,7 @@ pub mod share;
 pub mod tables;
 
 use leptos::prelude::*;
+use std::sync::{Arc, Mutex};
 
 /// One row of a [`keyed`] list: its key, and how to draw it when the key first shows up.
 pub struct Row {
@@ -80,6 +81,15 @@ fn shown(
     children: Box<dyn Fn() -> AnyView + Send + Sync>,
 ) -> AnyView {
     view! { <Show when=when>{children()}</Show> }.into_any()
+}
+
+/// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every
+/// `{move || …}` block, so a closure made elsewhere (by a helper, or named first) shares those
+/// blocks' rendering code for its output type instead of compiling its own.
+pub fn reactive<T: 'static>(
+    value: impl FnMut() -> T + Send + 'static,
+) -> Arc<Mutex<dyn FnMut() -> T + Send>> {
+    Arc::new(Mutex::new(value))
 }
 
 /// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute

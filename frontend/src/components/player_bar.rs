@@ -1,6 +1,6 @@
 //! Play and pause, step between events, loop, speed, the clock and the timeline.
 
-use crate::components::{boxed_click, boxed_event};
+use crate::components::{boxed_click, boxed_event, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
 use crate::state::{Clock, RunHandle};
@@ -72,7 +72,7 @@ pub fn PlayerBar() -> impl IntoView {
                     <span class="icon" aria-hidden="true">
                         {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
                     </span>
-                    <span class="play-label">{play_label}</span>
+                    <span class="play-label">{reactive(play_label)}</span>
                 </button>
                 <button
                     id="step-forward"

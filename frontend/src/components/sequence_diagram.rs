@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{boxed_click, keyed};
+use crate::components::{boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -88,7 +88,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     view! {
         <figure class="sequence card" aria-labelledby="sequence-title">
             <h2 id="sequence-title">
-                "Sequence " <span class="hint">{window_text}", time runs down"</span>
+                "Sequence " <span class="hint">{reactive(window_text)}", time runs down"</span>
             </h2>
             <svg
                 id="sequence"
@@ -101,7 +101,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                 on:mouseleave=move |_| pointed.set(None)
                 on:click=boxed_click(on_click)
             >
-                <title>{title}</title>
+                <title>{reactive(title)}</title>
                 {keyed(
                     lifelines,
                     |l: &Lifeline| l.name.clone(),
