@@ -22,13 +22,6 @@ pub const CHUNK_EVENTS: usize = 4096;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StrId(u32);
 
-impl StrId {
-    /// Its number: strings are numbered from 0 in the order they were first interned.
-    pub fn number(self) -> u32 {
-        self.0
-    }
-}
-
 /// Each distinct string once, named by a number; and each distinct row `(service, table, key)`
 /// a read observed, named by a number too. The strings' bytes lie one after another in one
 /// buffer, each string found by where it ends (4 bytes a string, where a boxed string took 16
@@ -103,25 +96,6 @@ impl Interner {
             }
             self.slots[slot] = id as u32;
         }
-    }
-
-    /// The number of `text` if it was interned, without interning it.
-    pub fn find(&self, text: &str) -> Option<StrId> {
-        if self.slots.is_empty() {
-            // Dropped by shrink_to_fit (or nothing interned yet): a scan finds it.
-            return (0..self.ends.len() as u32)
-                .map(StrId)
-                .find(|id| self.get(*id) == text);
-        }
-        let mask = self.slots.len() - 1;
-        let mut slot = home_slot(fnv1a(text), mask);
-        while let Some(&id) = self.slots.get(slot).filter(|id| **id != NONE) {
-            if self.get(StrId(id)) == text {
-                return Some(StrId(id));
-            }
-            slot = (slot + 1) & mask;
-        }
-        None
     }
 
     /// The number of the row `key` of `service`'s `table`, interning it if it is new.
@@ -1394,8 +1368,6 @@ mod tests {
             assert_eq!(strings.get(*id), text);
         }
         assert_eq!(strings.len(), 1003);
-        assert_eq!(strings.find(&texts[3]), Some(ids[3]));
-        assert_eq!(strings.find("OrderCreated#1000"), None);
         assert_eq!(strings.intern(""), Some(StrId(1003)));
         assert_eq!(strings.get(StrId(1003)), "");
         assert_eq!(strings.get(a), "a");
@@ -1407,8 +1379,6 @@ mod tests {
         ];
         strings.shrink_to_fit();
         assert!(strings.slots.is_empty() && strings.row_ids.is_empty());
-        assert_eq!(strings.find(&texts[500]), Some(ids[500]));
-        assert_eq!(strings.find("absent"), None);
         assert_eq!(strings.intern(&texts[999]), Some(ids[999]));
         assert!(strings.slots.len() * 3 >= (strings.len() + 1) * 4);
         for (text, id) in texts.iter().zip(&ids) {

@@ -10,7 +10,6 @@
 //! ended normally (`run_ended` with `reached_until`), because before that they may still resolve:
 //! a confirmed event never applied, and a copy left diverged by a coordinated update.
 
-use crate::event_store::Interner;
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
@@ -149,10 +148,8 @@ pub struct Checker {
     /// Whether a coordinator runs: only then does the end judge copies against their sources by
     /// value, so only then are the source rows and every kept row's value kept.
     coordinated: bool,
-    /// The event ids applied, each once, numbered.
-    event_ids: Interner,
-    /// Per subscriber and event id (`applied_key`): the event at which it first applied it.
-    applied: SlotMap<u64, usize>,
+    /// Per subscriber and event id: the event at which it first applied it.
+    applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: SlotMap<String, SlotSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
@@ -189,7 +186,6 @@ impl Checker {
             open_reads: SlotMap::new(),
             aborted_reads: SlotSet::new(),
             rows: SlotMap::new(),
-            event_ids: Interner::default(),
             applied: SlotMap::new(),
             subscribers: SlotMap::new(),
             confirms_in_flight: SlotMap::new(),
@@ -542,11 +538,7 @@ impl Checker {
     }
 
     fn event_applied(&mut self, subscriber: ServiceId, event_id: &str, at: Micros, idx: usize) {
-        let id = self
-            .event_ids
-            .intern(event_id)
-            .expect("fewer than 2³² event ids of fewer than 4 GB");
-        let key = applied_key(subscriber, id.number());
+        let key = (subscriber, event_id.to_string());
         if let Some(&first_idx) = self.applied.get(&key) {
             let text = format!(
                 "{} applied {event_id} again (first at event #{first_idx})",
@@ -620,10 +612,8 @@ impl Checker {
             let Some(subscribers) = self.subscribers.get(kind) else {
                 continue;
             };
-            let id = self.event_ids.find(event_id);
             for subscriber in subscribers {
-                let key = id.map(|id| applied_key(*subscriber, id.number()));
-                if key.is_some_and(|key| self.applied.contains_key(&key)) {
+                if self.applied.contains_key(&(*subscriber, event_id.clone())) {
                     continue;
                 }
                 let Some(name) = self.names.get(subscriber.0 as usize) else {
@@ -711,12 +701,6 @@ impl Checker {
 }
 
 /// The kind of an event from its id: `OrderCreated` for `OrderCreated#12`.
-/// The key of `applied` for `subscriber` and the event id numbered `event_id`: one `u64`, so
-/// the map shares its tree's code with the maps keyed by ids.
-fn applied_key(subscriber: ServiceId, event_id: u32) -> u64 {
-    ((subscriber.0 as u64) << 32) | event_id as u64
-}
-
 fn event_kind(event_id: &str) -> &str {
     event_id.split('#').next().unwrap_or(event_id)
 }
