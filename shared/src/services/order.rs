@@ -60,7 +60,10 @@ impl OrderConfig {
     }
 }
 
-/// A read waiting on Product.
+/// A read waiting on Product. It is kept boxed: it moves from map to map at every call to
+/// Product (waiting for a connection, waiting on a call, waiting out a backoff), and in the
+/// page's WebAssembly, built for size, each move of a value this large is a `memory.copy`,
+/// which costs more than the one allocation of the box per read (issue 9's engine benchmark).
 #[derive(Debug)]
 struct PendingRead {
     request: Envelope,
@@ -77,17 +80,17 @@ struct PendingRead {
 }
 
 impl PendingRead {
-    fn new(request: &Envelope, products: Vec<u64>) -> PendingRead {
-        PendingRead {
+    fn new(request: &Envelope, products: Vec<u64>) -> Box<PendingRead> {
+        Box::new(PendingRead {
             request: request.clone(),
+            items: Vec::with_capacity(products.len()),
             products,
-            items: Vec::new(),
             timer: TimerId(0),
             retries: 0,
             probe: false,
             remembered: 0,
             unavailable: 0,
-        }
+        })
     }
 }
 
@@ -110,9 +113,9 @@ pub struct Order {
     /// Connections to Product held by reads now.
     connections_in_use: usize,
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
-    waiting_for_connection: VecDeque<(PendingRead, TimerId)>,
+    waiting_for_connection: VecDeque<(Box<PendingRead>, TimerId)>,
     /// Reads waiting on a call to Product, by the call's message id.
-    pending_by_call: SlotMap<MsgId, PendingRead>,
+    pending_by_call: SlotMap<MsgId, Box<PendingRead>>,
     /// The call each timeout timer guards.
     call_by_timer: SlotMap<TimerId, MsgId>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
@@ -127,7 +130,7 @@ pub struct Order {
     /// The retry budget, if configured.
     budget: Option<RetryBudget>,
     /// Reads waiting out a backoff before retrying, by the timer that ends it.
-    retry_by_timer: SlotMap<TimerId, PendingRead>,
+    retry_by_timer: SlotMap<TimerId, Box<PendingRead>>,
     /// The last name Product gave for each product, in memory (lost on a crash): the
     /// breaker's fallback.
     remembered: SlotMap<u64, ProductName>,
@@ -227,7 +230,7 @@ impl Order {
     /// A call to Product failed: retry it after a backoff if retries and the budget allow, else
     /// answer the product from the fallback if the breaker is no longer closed, else fail the
     /// read as without resilience.
-    fn call_failed(&mut self, mut pending: PendingRead, reason: String, ctx: &mut Ctx<'_>) {
+    fn call_failed(&mut self, mut pending: Box<PendingRead>, reason: String, ctx: &mut Ctx<'_>) {
         let Some(resilience) = self.config.resilience().cloned() else {
             return;
         };
@@ -392,7 +395,7 @@ impl Order {
 
     /// Calls Product for the next product of the read, or answers the read when all are in.
     /// Products the circuit breaker keeps it from calling are answered from the fallback.
-    fn call_next_product(&mut self, mut pending: PendingRead, ctx: &mut Ctx<'_>) {
+    fn call_next_product(&mut self, mut pending: Box<PendingRead>, ctx: &mut Ctx<'_>) {
         let ProductSource::CallProduct {
             product: product_service,
             call_timeout,
@@ -441,7 +444,7 @@ impl Order {
 
     /// Every product is in: answers the read (degraded if any name is a fallback) and frees its
     /// connection.
-    fn answer_read(&mut self, pending: PendingRead, ctx: &mut Ctx<'_>) {
+    fn answer_read(&mut self, pending: Box<PendingRead>, ctx: &mut Ctx<'_>) {
         let order = match pending.request.payload {
             Payload::ReadOrder { order } => order,
             _ => 0,
@@ -464,13 +467,13 @@ impl Order {
         self.release_connection(ctx);
     }
 
-    fn take_pending(&mut self, call: MsgId) -> Option<PendingRead> {
+    fn take_pending(&mut self, call: MsgId) -> Option<Box<PendingRead>> {
         let pending = self.pending_by_call.remove(&call)?;
         self.call_by_timer.remove(&pending.timer);
         Some(pending)
     }
 
-    fn fail_read(&mut self, pending: PendingRead, reason: String, ctx: &mut Ctx<'_>) {
+    fn fail_read(&mut self, pending: Box<PendingRead>, reason: String, ctx: &mut Ctx<'_>) {
         if !self.in_failure_streak {
             ctx.narrate(format!(
                 "Order could not get a product name: {reason}. The read fails too — Product's trouble cascades to Order's readers."
