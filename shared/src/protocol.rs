@@ -8,6 +8,7 @@ use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 mod read;
 
@@ -918,7 +919,14 @@ impl Payload {
                 product,
                 deadline: Some(deadline),
             } => format!("GET /products/{product} (deadline {deadline})"),
-            Payload::ProductInfo(p) => format!("200 {} (v{})", p.name, p.version),
+            Payload::ProductInfo(p) => {
+                // `format!` sizes its buffer from the literal text alone (16 bytes here), so
+                // the name made it grow the label a second time: sized for the name up front,
+                // the label is one allocation. The request/response run's commonest label.
+                let mut label = String::with_capacity(p.name.len() + 28);
+                let _ = write!(label, "200 {} (v{})", p.name, p.version);
+                label
+            }
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {
                 format!("200 product {product} now v{version}")
