@@ -4,11 +4,11 @@
 //! A trace is a [`TraceHeader`] followed by [`TraceEvent`]s in time order. As JSON lines, the
 //! header is the first line and each event one line after it.
 
+use crate::decimal::Decimal;
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 mod read;
 
@@ -900,32 +900,40 @@ impl Payload {
     }
 
     /// A short label for views, in the style of the HTTP call or event it stands for.
+    ///
+    /// The labels of request/response's reads, sent with nearly every message of its runs, are
+    /// joined from their parts rather than formatted: in the page's WebAssembly, built for size,
+    /// `format!` is a run of calls through `core::fmt`, and sized from its literal text alone it
+    /// grew `200 {name} (v{version})` a second time for nearly every name (issue 9's engine
+    /// benchmark).
     pub fn label(&self) -> String {
         match self {
-            Payload::ReadOrder { order } => format!("GET /orders/{order}"),
+            Payload::ReadOrder { order } => ["GET /orders/", &Decimal::new(*order)].concat(),
             Payload::OrderDetails {
                 order,
                 items,
                 degraded,
             } => match degraded {
-                None => format!("200 order {order}: {} item(s)", items.len()),
+                None => [
+                    "200 order ",
+                    &Decimal::new(*order),
+                    ": ",
+                    &Decimal::new(items.len() as u64),
+                    " item(s)",
+                ]
+                .concat(),
                 Some(_) => format!("200 order {order}: {} item(s), degraded", items.len()),
             },
             Payload::GetProduct {
                 product,
                 deadline: None,
-            } => format!("GET /products/{product}"),
+            } => ["GET /products/", &Decimal::new(*product)].concat(),
             Payload::GetProduct {
                 product,
                 deadline: Some(deadline),
             } => format!("GET /products/{product} (deadline {deadline})"),
             Payload::ProductInfo(p) => {
-                // `format!` sizes its buffer from the literal text alone (16 bytes here), so
-                // the name made it grow the label a second time: sized for the name up front,
-                // the label is one allocation. The request/response run's commonest label.
-                let mut label = String::with_capacity(p.name.len() + 28);
-                let _ = write!(label, "200 {} (v{})", p.name, p.version);
-                label
+                ["200 ", &p.name, " (v", &Decimal::new(p.version), ")"].concat()
             }
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {

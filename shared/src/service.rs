@@ -61,48 +61,6 @@ pub enum Input<'a> {
     ConnectionLost(ServiceId),
 }
 
-/// A number as a row key (an order, a product, a ride), written out in a buffer on the stack:
-/// reading a row by its number allocates nothing for the key. The services read a row for
-/// nearly every message they handle, and in the page's WebAssembly each allocation is a call
-/// into its allocator, which took a sixth of the engine's time (issue 9's engine benchmark).
-/// It reads as the `&str` that `n.to_string()` would give.
-pub struct NumberKey {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl NumberKey {
-    /// `n` in decimal.
-    pub fn new(mut n: u64) -> NumberKey {
-        // u64::MAX has 20 digits.
-        let mut digits = [0; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        NumberKey { digits, start }
-    }
-}
-
-impl std::ops::Deref for NumberKey {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        // Decimal digits are ASCII, so the first chunk of valid UTF-8 is all of them. (Not
-        // `str::from_utf8`, whose validation is inlined wherever it is called: a kilobyte more
-        // of page.)
-        self.digits[self.start..]
-            .utf8_chunks()
-            .next()
-            .map_or("", |chunk| chunk.valid())
-    }
-}
-
 /// A row of a service's own table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -459,23 +417,5 @@ pub trait Service {
     /// survive.
     fn crash_narration(&self, _name: &str) -> Option<String> {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::NumberKey;
-
-    #[test]
-    fn a_number_key_reads_as_the_number_in_decimal() {
-        let mut n = 1u64;
-        let mut numbers = vec![0, 9, 10, 99, 100, u64::MAX - 1, u64::MAX];
-        while let Some(next) = n.checked_mul(7) {
-            numbers.extend([n - 1, n, n + 1]);
-            n = next;
-        }
-        for n in numbers {
-            assert_eq!(&*NumberKey::new(n), n.to_string(), "{n}");
-        }
     }
 }

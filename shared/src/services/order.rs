@@ -7,8 +7,9 @@ use super::new_orders::{NewOrders, PublishOrders};
 use super::rename_participant::handle_coordinated_rename;
 use super::resilience::{Admission, CircuitBreaker, Resilience, RetryBudget, backoff_before};
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
+use crate::decimal::Decimal;
 use crate::protocol::{CircuitState, DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Envelope, Input, NumberKey, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
@@ -288,7 +289,7 @@ impl Order {
     }
 
     fn read_order(&mut self, request: &Envelope, order: u64, ctx: &mut Ctx<'_>) {
-        let Some(row) = ctx.read(ORDERS_TABLE, &NumberKey::new(order)) else {
+        let Some(row) = ctx.read(ORDERS_TABLE, &Decimal::new(order)) else {
             ctx.reply(
                 request,
                 Payload::Failed {
@@ -326,7 +327,7 @@ impl Order {
                             ProductSource::OrderLines { .. } => {
                                 ctx.read(ORDER_LINES_TABLE, &format!("{order}/{product}"))
                             }
-                            _ => ctx.read(PRODUCT_NAMES_COPY_TABLE, &NumberKey::new(*product)),
+                            _ => ctx.read(PRODUCT_NAMES_COPY_TABLE, &Decimal::new(*product)),
                         };
                         let (name, version) =
                             copy.map_or((String::from("?"), 0), |row| (row.value, row.version));
