@@ -390,6 +390,10 @@ impl Sim {
         self.agenda.push(at, work);
     }
 
+    // Forced inline: the page is built for size, where the call took the event as a pointer and
+    // copied it twice, into a `TraceEvent` and then into the vector (two `memory.copy` calls
+    // per trace event in WebAssembly); inlined, the event is built in place and copied once.
+    #[inline(always)]
     fn emit(&mut self, event: Event) {
         self.events_total += 1;
         self.events_out.push(TraceEvent {
