@@ -468,9 +468,12 @@ impl Order {
         self.release_connection(ctx);
     }
 
-    fn take_pending(&mut self, call: MsgId) -> Option<Box<PendingRead>> {
+    /// The read waiting on `call`, which is answered, refused or given up on: its timeout
+    /// no longer matters.
+    fn take_pending(&mut self, call: MsgId, ctx: &mut Ctx<'_>) -> Option<Box<PendingRead>> {
         let pending = self.pending_by_call.remove(&call)?;
         self.call_by_timer.remove(&pending.timer);
+        ctx.cancel_timer(pending.timer);
         Some(pending)
     }
 
@@ -557,8 +560,9 @@ impl Service for Order {
                 }
                 Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id, ctx),
                 Payload::ProductInfo(item) => {
-                    let Some(mut pending) =
-                        message.caused_by.and_then(|call| self.take_pending(call))
+                    let Some(mut pending) = message
+                        .caused_by
+                        .and_then(|call| self.take_pending(call, ctx))
                     else {
                         return; // An answer after its timeout: the read already failed.
                     };
@@ -581,8 +585,9 @@ impl Service for Order {
                     self.call_next_product(pending, ctx);
                 }
                 Payload::Failed { reason } => {
-                    if let Some(pending) =
-                        message.caused_by.and_then(|call| self.take_pending(call))
+                    if let Some(pending) = message
+                        .caused_by
+                        .and_then(|call| self.take_pending(call, ctx))
                     {
                         self.call_failed(pending, format!("Product answered: {reason}"), ctx);
                     }
@@ -626,14 +631,14 @@ impl Service for Order {
                     return;
                 };
                 if let (Some(pending), ProductSource::CallProduct { call_timeout, .. }) =
-                    (self.take_pending(call), &self.config.source)
+                    (self.take_pending(call, ctx), &self.config.source)
                 {
                     let reason = format!("Product did not answer within {call_timeout}");
                     self.call_failed(pending, reason, ctx);
                 }
             }
             Input::Refused(call) => {
-                if let Some(pending) = self.take_pending(call) {
+                if let Some(pending) = self.take_pending(call, ctx) {
                     self.call_failed(
                         pending,
                         "Product is down (connection refused)".to_string(),
