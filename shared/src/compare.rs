@@ -102,16 +102,8 @@ const PATTERNS: &[Pattern] = &[
         knobs: &[],
         title: None,
     },
-    Pattern {
-        scenario: "hybrid",
-        source_of_truth: "Driver",
-        read_op: "read ride",
-        write_op: "rename driver",
-        knobs: &[],
-        title: None,
-    },
-    // After the article: eventual consistency whose events leave through a transactional
-    // outbox. Last, so the rows above keep their place.
+    // Eventual consistency again, its events leaving through a transactional outbox: beside the
+    // plain row, so the two read side by side.
     Pattern {
         scenario: "eventual-consistency",
         source_of_truth: "Product",
@@ -119,6 +111,14 @@ const PATTERNS: &[Pattern] = &[
         write_op: RENAME_PRODUCT_OP,
         knobs: &[("publish", 1.0)],
         title: Some("Eventual consistency (outbox)"),
+    },
+    Pattern {
+        scenario: "hybrid",
+        source_of_truth: "Driver",
+        read_op: "read ride",
+        write_op: "rename driver",
+        knobs: &[],
+        title: None,
     },
 ];
 
