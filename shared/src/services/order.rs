@@ -115,10 +115,11 @@ pub struct Order {
     connections_in_use: usize,
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
     waiting_for_connection: VecDeque<(Box<PendingRead>, TimerId)>,
-    /// Reads waiting on a call to Product, by the call's message id.
+    /// Reads waiting on a call to Product, by the call's message id. A call's timeout finds
+    /// its read by a scan of these (at most a pool's worth): no map from timer to call, whose
+    /// insert and remove at every call cost more than the rare scan, since an answered call's
+    /// timer is cancelled and never fires in a simulation.
     pending_by_call: SlotMap<MsgId, Box<PendingRead>>,
-    /// The call each timeout timer guards.
-    call_by_timer: SlotMap<TimerId, MsgId>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether the first read and the first event have been explained yet.
@@ -147,7 +148,6 @@ impl Order {
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
             pending_by_call: SlotMap::new(),
-            call_by_timer: SlotMap::new(),
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
@@ -439,7 +439,6 @@ impl Order {
             Some(pending.request.id),
         );
         pending.timer = ctx.set_timer(call_timeout);
-        self.call_by_timer.insert(pending.timer, call);
         self.pending_by_call.insert(call, pending);
     }
 
@@ -472,7 +471,6 @@ impl Order {
     /// no longer matters.
     fn take_pending(&mut self, call: MsgId, ctx: &mut Ctx<'_>) -> Option<Box<PendingRead>> {
         let pending = self.pending_by_call.remove(&call)?;
-        self.call_by_timer.remove(&pending.timer);
         ctx.cancel_timer(pending.timer);
         Some(pending)
     }
@@ -627,7 +625,12 @@ impl Service for Order {
                     );
                     return;
                 }
-                let Some(call) = self.call_by_timer.get(&timer).copied() else {
+                let Some(call) = self
+                    .pending_by_call
+                    .iter()
+                    .find(|(_, pending)| pending.timer == timer)
+                    .map(|(call, _)| *call)
+                else {
                     return;
                 };
                 if let (Some(pending), ProductSource::CallProduct { call_timeout, .. }) =
