@@ -13,6 +13,7 @@ use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
 use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
+use crate::components::show;
 use crate::components::tables::TablesPanel;
 use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
@@ -70,7 +71,7 @@ pub fn App() -> impl IntoView {
     // and the share bar wait one click away in drawers beside the map, so opening them never
     // covers or moves it.
     view! {
-        <Show when=move || !embed>
+        {show(move || !embed, move || view! {
             <header class="masthead">
                 <div class="brand">
                     <h1>"Crosstalk"</h1>
@@ -81,15 +82,15 @@ pub fn App() -> impl IntoView {
                     <p id="lesson">{move || spec().lesson}</p>
                 </div>
             </header>
-        </Show>
+        }.into_any())}
         <main class:embedded=embed>
             {(!notes.is_empty()).then(|| view! { <p class="notice" role="note">{notes.join(" ")}</p> })}
             <PlayerBar/>
             {(!embed).then(|| view! { <LiveControls/> })}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
-                <Show when=move || shows(View::Map)>
+                {show(move || shows(View::Map), move || view! {
                     <ServiceMap/>
-                </Show>
+                }.into_any())}
                 <div class="side">
                     {(!embed).then(|| view! {
                         <details class="drawer" id="settings-drawer">
@@ -101,46 +102,46 @@ pub fn App() -> impl IntoView {
                             <ShareBar on_run=start/>
                         </details>
                     })}
-                    <Show when=move || shows(View::Metrics)>
+                    {show(move || shows(View::Metrics), move || view! {
                         <MetricsPanel/>
-                    </Show>
+                    }.into_any())}
                 </div>
                 <div class="under-map">
                     <StatusLine/>
                     {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
                     {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
-                    <Show when=move || shows(View::Anomalies)>
+                    {show(move || shows(View::Anomalies), move || view! {
                         <AnomaliesPanel/>
-                    </Show>
+                    }.into_any())}
                 </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
-                <Show when=move || shows(View::Sequence)>
+                {show(move || shows(View::Sequence), move || view! {
                     <SequenceDiagram/>
-                </Show>
-                <Show when=move || shows(View::Charts)>
+                }.into_any())}
+                {show(move || shows(View::Charts), move || view! {
                     <ChartsPanel/>
-                </Show>
+                }.into_any())}
             </div>
             <div class="panels">
-                <Show when=move || shows(View::Tables)>
+                {show(move || shows(View::Tables), move || view! {
                     <TablesPanel/>
-                </Show>
-                <Show when=move || shows(View::Log)>
+                }.into_any())}
+                {show(move || shows(View::Log), move || view! {
                     <EventLog/>
-                </Show>
+                }.into_any())}
             </div>
             {(!embed).then(|| view! { <CompareView on_open=open/> })}
         </main>
-        <Show when=move || !embed>
+        {show(move || !embed, move || view! {
             <footer class="colophon">
                 <p>
                     "Every run is deterministic: the same scenario, seed and knobs give the same \
                      trace, in the page or from the backend. Share the address to share the run."
                 </p>
             </footer>
-        </Show>
+        }.into_any())}
     }
 }
 

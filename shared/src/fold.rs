@@ -221,7 +221,7 @@ impl WorldState {
             }
             Event::Dropped { msg, reason } => {
                 self.in_flight.remove(msg);
-                *self.metrics.dropped_by_reason.entry(*reason).or_default() += 1;
+                self.metrics.dropped_by_reason[*reason as usize] += 1;
             }
             Event::RowWritten {
                 service,

@@ -7,7 +7,6 @@
 //!   combine), and healing one leaves the others in force.
 
 use crate::protocol::{Fault, LinkId, ServiceId};
-use std::collections::BTreeSet;
 
 /// Why a service is down.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,17 +19,19 @@ pub enum CrashCause {
     Command,
 }
 
-/// Every service's causes of being down.
+/// Every service's causes of being down. Each service's causes are a short list without
+/// repeats (a service has a handful at most), not a `BTreeSet`: a set type of its own would
+/// carry its own tree code into the page.
 #[derive(Clone, Debug, Default)]
 pub struct CrashCauses {
-    by_service: Vec<BTreeSet<CrashCause>>,
+    by_service: Vec<Vec<CrashCause>>,
 }
 
 impl CrashCauses {
     /// No service down, for `services` services.
     pub fn new(services: usize) -> CrashCauses {
         CrashCauses {
-            by_service: vec![BTreeSet::new(); services],
+            by_service: vec![Vec::new(); services],
         }
     }
 
@@ -40,7 +41,9 @@ impl CrashCauses {
             return false;
         };
         let first = causes.is_empty();
-        causes.insert(cause);
+        if !causes.contains(&cause) {
+            causes.push(cause);
+        }
         first
     }
 
@@ -49,7 +52,11 @@ impl CrashCauses {
         let Some(causes) = self.by_service.get_mut(service.0 as usize) else {
             return false;
         };
-        causes.remove(&cause) && causes.is_empty()
+        let Some(at) = causes.iter().position(|c| *c == cause) else {
+            return false;
+        };
+        causes.swap_remove(at);
+        causes.is_empty()
     }
 
     /// Removes every cause: a viewer's restart overrides them all.

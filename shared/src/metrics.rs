@@ -124,8 +124,9 @@ pub struct Metrics {
     pub messages_sent: u64,
     /// Second copies of messages made by the network.
     pub messages_duplicated: u64,
-    /// Messages dropped, by reason.
-    pub dropped_by_reason: BTreeMap<DropReason, u64>,
+    /// Messages dropped, by reason: indexed by `DropReason as usize` (an array, not a
+    /// `BTreeMap`, whose tree code of its own would weigh on the page).
+    pub dropped_by_reason: [u64; DropReason::COUNT],
     /// Replication lag of copies.
     pub staleness: Staleness,
     /// How far behind their sources the values that reads returned were.
@@ -355,7 +356,7 @@ impl Metrics {
 
     /// Messages dropped for any reason.
     pub fn messages_dropped(&self) -> u64 {
-        self.dropped_by_reason.values().sum()
+        self.dropped_by_reason.iter().sum()
     }
 
     /// The stats of operation `name`, or empty ones.

@@ -258,7 +258,13 @@ pub enum DropReason {
     Partitioned,
 }
 
+// `DropReason::COUNT` counts every reason (they index `Metrics::dropped_by_reason`).
+const _: () = assert!(DropReason::Partitioned as usize + 1 == DropReason::COUNT);
+
 impl DropReason {
+    /// How many reasons there are.
+    pub const COUNT: usize = 3;
+
     /// Plain words for captions and logs.
     pub fn describe(self) -> &'static str {
         match self {

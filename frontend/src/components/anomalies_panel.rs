@@ -1,7 +1,8 @@
 //! The anomalies panel: what the checker (`shared::check`) has proven up to the playhead — a
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
-use crate::anomalies::{self, AnomaliesView, LISTED_MAX};
+use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
+use crate::components::{boxed_click, keyed};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -51,7 +52,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                     class="panel-toggle"
                     aria-expanded=move || expanded.get().to_string()
                     aria-controls="anomalies-body"
-                    on:click=move |_| expanded.update(|e| *e = !*e)
+                    on:click=boxed_click(move |_| expanded.update(|e| *e = !*e))
                 >
                     "Anomalies "
                     <span class="hint" id="anomalies-total">
@@ -61,19 +62,26 @@ pub fn AnomaliesPanel() -> impl IntoView {
             </h2>
             <div id="anomalies-body" hidden=move || !expanded.get()>
                 <dl class="anomaly-counts">
-                    <For each=counts key=|c| (c.name, c.count) let:kind>
+                    {keyed(
+                        counts,
+                        |c: &KindCount| format!("{}/{}", c.count, c.name),
+                        move |kind: KindCount| view! {
                         <div class={if kind.count > 0 { "anomaly-count nonzero" } else { "anomaly-count" }}>
                             <dt>{kind.label}</dt>
                             <dd id=format!("anomaly-count-{}", kind.name)>{kind.count}</dd>
                         </div>
-                    </For>
+                        }.into_any(),
+                    )}
                 </dl>
                 <h3 class="subhead" id="anomaly-list-title">"Latest, newest first"</h3>
                 <p class="note" hidden=move || total() != 0>
                     "None proven so far."
                 </p>
                 <ol id="anomaly-list" class="anomaly-list" aria-labelledby="anomaly-list-title">
-                    <For each=latest key=|line| line.position let:line>
+                    {keyed(
+                        latest,
+                        |line: &AnomalyLine| line.position.to_string(),
+                        move |line: AnomalyLine| view! {
                         <li>
                             <button
                                 type="button"
@@ -84,7 +92,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                         .with(|s| *s == Selection::Anomaly(line.position))
                                         .to_string()
                                 }
-                                on:click=move |_| select(line.position)
+                                on:click=boxed_click(move |_| select(line.position))
                             >
                                 <time>{line.time.clone()}</time>
                                 " "
@@ -93,7 +101,8 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                 <span class="text">{line.text.clone()}</span>
                             </button>
                         </li>
-                    </For>
+                        }.into_any(),
+                    )}
                 </ol>
                 <p class="note" id="anomaly-more" hidden=move || view.with(|v| v.more == 0)>
                     {move || more_text(&view.read())}

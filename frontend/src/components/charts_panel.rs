@@ -1,6 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
+use crate::components::{boxed_click, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -26,9 +27,9 @@ pub fn ChartsPanel() -> impl IntoView {
                 <Chart charts=charts pick=|c: &Charts| c.staleness.clone() id="chart-staleness"/>
                 <Chart charts=charts pick=|c: &Charts| c.queue_depth.clone() id="chart-queue"/>
                 // Only runs with a service of limited capacity have a utilisation to chart.
-                <Show when=move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some))>
+                {show(move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some)), move || view! {
                     <Chart charts=charts pick=|c: &Charts| c.utilisation.clone() id="chart-utilisation"/>
-                </Show>
+                }.into_any())}
             </div>
         </section>
     }
@@ -87,19 +88,19 @@ fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) ->
         <figure class="chart" class:flat=move || series.with(|s| s.max() == 0.0)>
             <figcaption>
                 {move || series.with(|s| s.title)}
-                <Show when=move || series.with(|s| s.max() == 0.0)>
+                {show(move || series.with(|s| s.max() == 0.0), move || view! {
                     <span class="hint">" — none in this run so far"</span>
-                </Show>
+                }.into_any())}
             </figcaption>
             <svg
                 id=id
                 viewBox=format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
-                on:click=on_click
+                on:click=boxed_click(on_click)
             >
                 <line class="axis" x1=PAD_LEFT y1=CHART_HEIGHT - PAD_BOTTOM x2=CHART_WIDTH y2=CHART_HEIGHT - PAD_BOTTOM/>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{max_label}</text>
+                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{reactive(max_label)}</text>
                 <text class="axis-label" x=PAD_LEFT - 4.0 y=CHART_HEIGHT - PAD_BOTTOM>"0"</text>
                 <path class="series" d=move || series.with(paths)/>
                 <line class="playhead" x1=playhead_x y1="0" x2=playhead_x y2=CHART_HEIGHT - PAD_BOTTOM/>

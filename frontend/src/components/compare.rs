@@ -1,12 +1,13 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
+use crate::components::{boxed_click, keyed, show};
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::metrics::summarize;
-use shared::protocol::{Comparison, RunSummary};
+use shared::protocol::{Comparison, ComparisonRow, RunSummary};
 use shared::scenario::simulate;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,7 +50,7 @@ pub fn CompareView(
                 "The same workload — reads of orders with their product names, plus renames — under each \
                  pattern, once healthy and once with the owner of the names down from 10 s for 10 s."
             </p>
-            <button id="compare-run" type="button" class="primary" on:click=measure
+            <button id="compare-run" type="button" class="primary" on:click=boxed_click(measure)
                 disabled=move || matches!(progress.get(), Progress::Running { .. })>
                 "Measure every pattern"
             </button>
@@ -61,7 +62,7 @@ pub fn CompareView(
                     Progress::Failed(message) => format!("The comparison failed: {message}"),
                 }}
             </p>
-            <Show when=move || matches!(progress.get(), Progress::Done(_))>
+            {show(move || matches!(progress.get(), Progress::Done(_)), move || view! {
                 <div class="compare-table-wrap">
                     <table id="compare-table" class="compare-table">
                         <thead>
@@ -82,18 +83,21 @@ pub fn CompareView(
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=rows key=|row| row.title.clone() let:row>
+                            {keyed(
+                                rows,
+                                |row: &ComparisonRow| row.title.clone(),
+                                move |row: ComparisonRow| view! {
                                 <tr data-scenario=row.scenario.clone()>
                                     <th scope="row">
                                         <button
                                             type="button"
                                             class="link-button"
                                             title="Open this pattern in the player"
-                                            on:click={
+                                            on:click=boxed_click({
                                                 let name = row.scenario.clone();
                                                 let knobs = row.knobs.clone();
                                                 move |_| on_open.run((name.clone(), knobs.clone()))
-                                            }
+                                            })
                                         >
                                             {row.title.clone()}
                                         </button>
@@ -111,7 +115,8 @@ pub fn CompareView(
                                     <td>{format!("{:.1}", row.messages_per_op)}</td>
                                     <td>{row.duplicated_bytes}</td>
                                 </tr>
-                            </For>
+                                }.into_any(),
+                            )}
                         </tbody>
                     </table>
                 </div>
@@ -124,7 +129,7 @@ pub fn CompareView(
                         }}
                     </pre>
                 </details>
-            </Show>
+            }.into_any())}
         </section>
     }
 }

@@ -1,5 +1,6 @@
 //! The control bar: scenario, seed, run length, source, Run, and the scenario's knobs.
 
+use crate::components::boxed_event;
 use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
 use crate::state::Settings;
@@ -42,7 +43,7 @@ pub fn ControlBar(
             <div class="fields">
                 <label class="field">
                     <span class="label">"Scenario"</span>
-                    <select id="scenario" on:change=on_scenario>
+                    <select id="scenario" on:change=boxed_event(on_scenario)>
                         {catalog()
                             .iter()
                             .map(|spec| {
@@ -68,11 +69,11 @@ pub fn ControlBar(
                         step="1"
                         required
                         prop:value=shown(|c| c.seed.to_string())
-                        on:input=move |ev| {
+                        on:input=boxed_event(move |ev| {
                             if let Ok(seed) = event_target_value(&ev).trim().parse::<u64>() {
                                 config.update(|c| c.seed = seed);
                             }
-                        }
+                        })
                     />
                 </label>
                 <label class="field narrow">
@@ -86,11 +87,11 @@ pub fn ControlBar(
                             step="any"
                             required
                             prop:value=shown(|c| trim_number(c.until_s))
-                            on:input=move |ev| {
+                            on:input=boxed_event(move |ev| {
                                 if let Ok(s) = event_target_value(&ev).trim().parse::<f64>() {
                                     config.update(|c| c.until_s = s);
                                 }
-                            }
+                            })
                         />
                         <span class="unit">"s"</span>
                     </span>
@@ -99,11 +100,11 @@ pub fn ControlBar(
                     <span class="label">"Source"</span>
                     <select
                         id="source"
-                        on:change=move |ev| {
+                        on:change=boxed_event(move |ev| {
                             if let Some(source) = SourceKind::parse(&event_target_value(&ev)) {
                                 config.update(|c| c.source = source);
                             }
-                        }
+                        })
                     >
                         <option
                             value="sim"
@@ -196,7 +197,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                     required
                     aria-describedby=help_id.clone()
                     prop:value=trim_number(value)
-                    on:input=move |ev| set(event_target_value(&ev))
+                    on:input=boxed_event(move |ev| set(event_target_value(&ev)))
                 />
                 <span class="unit">{knob.unit}</span>
             </span>
@@ -221,7 +222,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
             <select
                 id=id
                 aria-describedby=help_id.clone()
-                on:change=move |ev| set(event_target_value(&ev))
+                on:change=boxed_event(move |ev| set(event_target_value(&ev)))
             >
                 {options}
             </select>

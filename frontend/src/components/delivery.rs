@@ -1,6 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
+use crate::components::{keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -31,22 +32,30 @@ pub fn DeliveryNumbers() -> impl IntoView {
     let queues = move || view.with(|v| v.queues.clone());
     let consumers = move || view.with(|v| v.consumers.clone());
     view! {
-        <Show when=move || has_broker.get()>
+        {show(move || has_broker.get(), move || view! {
             <h3 class="subhead" id="delivery-title">"Event delivery"</h3>
             <dl class="stats" aria-labelledby="delivery-title">
-                <For each=queues key=|q| q.name.clone() let:queue>
+                {keyed(
+                    queues,
+                    |q: &QueueLine| q.name.clone(),
+                    move |queue: QueueLine| view! {
                     <QueueStat name=queue.name.clone() view=view/>
-                </For>
+                    }.into_any(),
+                )}
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
-            <Show when=move || view.with(|v| !v.consumers.is_empty())>
+            {show(move || view.with(|v| !v.consumers.is_empty()), move || view! {
                 <table class="ops delivery" aria-labelledby="delivery-title">
                     <thead>
                         <tr>
                             <th scope="col">"subscriber"</th>
-                            <For each=consumers key=|c| c.name.clone() let:consumer>
+                            {keyed(
+                                consumers,
+                                |c: &ConsumerLine| c.name.clone(),
+                                move |consumer: ConsumerLine| view! {
                                 <th scope="col" class="num">{consumer.name.clone()}</th>
-                            </For>
+                                }.into_any(),
+                            )}
                         </tr>
                     </thead>
                     <tbody>
@@ -57,8 +66,8 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     </tbody>
                 </table>
                 <p class="note">"Lag: from publication to the subscriber applying it."</p>
-            </Show>
-        </Show>
+            }.into_any())}
+        }.into_any())}
     }
 }
 
@@ -68,7 +77,7 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
     let key = name.clone();
     let read = move |f: fn(&QueueLine) -> u32| {
         let key = key.clone();
-        move || {
+        reactive(move || {
             view.with(|v| {
                 v.queues
                     .iter()
@@ -76,7 +85,7 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
                     .map_or(0, f)
                     .to_string()
             })
-        }
+        })
     };
     view! {
         <div class="stat">
@@ -106,18 +115,22 @@ fn ConsumerRow(
     view! {
         <tr>
             <th scope="row" title=definition>{label}</th>
-            <For each=consumers key=|c| c.name.clone() let:consumer>
+            {keyed(
+                consumers,
+                |c: &ConsumerLine| c.name.clone(),
+                move |consumer: ConsumerLine| view! {
                 <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
                     {
                         let name = consumer.name.clone();
-                        move || {
+                        reactive(move || {
                             view.with(|v| {
                                 v.consumers.iter().find(|c| c.name == name).map(read).unwrap_or_default()
                             })
-                        }
+                        })
                     }
                 </td>
-            </For>
+                }.into_any(),
+            )}
         </tr>
     }
 }

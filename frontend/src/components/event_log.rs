@@ -3,6 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
+use crate::components::{boxed_click, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -59,9 +60,13 @@ pub fn EventLog() -> impl IntoView {
                     class="event-log"
                     style:height=move || format!("{}px", height.get())
                 >
-                    <For each=move || 0..slots.get() key=|position| *position let:position>
+                    {keyed(
+                        move || 0..slots.get(),
+                        |position: &usize| position.to_string(),
+                        move |position: usize| view! {
                         <LogSlot position=position lines=lines first_row=first_row/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </ol>
             </div>
         </section>
@@ -75,7 +80,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
     let selected = expect_context::<Selected>();
     let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
-        move || line.with(|l| l.as_ref().map(part).unwrap_or_default())
+        reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
     let selects = Memo::new(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
@@ -130,7 +135,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
                     type="button"
                     class="log-select"
                     aria-pressed=is_selected
-                    on:click=move |_| selected.toggle(selects.get_untracked())
+                    on:click=boxed_click(move |_| selected.toggle(selects.get_untracked()))
                 >
                     {what()}
                 </button>
@@ -146,7 +151,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
             style:transform=move || format!("translateY({}px)", LogWindow::slot_top_px(first_row.get(), position))
         >
             <time>{read(|l| l.time.clone())}</time>
-            {body}
+            {reactive(body)}
         </li>
     }
 }

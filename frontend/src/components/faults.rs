@@ -1,6 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
+use crate::components::{boxed_click, boxed_event, key_of, keyed, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -116,7 +117,10 @@ pub fn FaultsPanel(
         <section class="faults card" aria-labelledby="faults-title">
             <h2 id="faults-title">"Break something"</h2>
             <ul id="fault-list" class="fault-list">
-                <For each=listed key=|(text, at)| (text.clone(), *at) let:fault>
+                {keyed(
+                    listed,
+                    |(text, at): &(String, Option<usize>)| key_of(&[text, &at.map_or("-".to_string(), |at| at.to_string())]),
+                    move |fault: (String, Option<usize>)| view! {
                     <li>
                         <code>{fault.0.clone()}</code>
                         {match fault.1 {
@@ -125,7 +129,7 @@ pub fn FaultsPanel(
                                     type="button"
                                     class="link-button"
                                     aria-label=format!("Remove fault {}", fault.0)
-                                    on:click=move |_| remove(at)
+                                    on:click=boxed_click(move |_| remove(at))
                                 >
                                     "remove"
                                 </button>
@@ -134,12 +138,13 @@ pub fn FaultsPanel(
                             None => view! { <span class="sub">"set by a knob"</span> }.into_any(),
                         }}
                     </li>
-                </For>
+                    }.into_any(),
+                )}
             </ul>
             <div class="fault-form">
                 <label class="field">
                     <span class="label">"Fault"</span>
-                    <select id="fault-kind" on:change=on_kind>
+                    <select id="fault-kind" on:change=boxed_event(on_kind)>
                         {FAULT_KINDS
                             .iter()
                             .map(|(value, label)| view! { <option value=*value>{*label}</option> })
@@ -152,12 +157,15 @@ pub fn FaultsPanel(
                     </span>
                     <select
                         id="fault-target"
-                        on:change=move |ev| {
+                        on:change=boxed_event(move |ev| {
                             selected.selection.set(Selection::Nothing);
                             target.set(event_target_value(&ev));
-                        }
+                        })
                     >
-                        <For each=move || choices.get() key=|(value, _)| value.clone() let:choice>
+                        {keyed(
+                            move || choices.get(),
+                            |(value, _): &(String, String)| value.clone(),
+                            move |choice: (String, String)| view! {
                             <option
                                 value=choice.0.clone()
                                 selected={
@@ -167,10 +175,11 @@ pub fn FaultsPanel(
                             >
                                 {choice.1.clone()}
                             </option>
-                        </For>
+                            }.into_any(),
+                        )}
                     </select>
                 </label>
-                <Show when=move || kind.with(|k| k != "crash" && k != "partition")>
+                {show(move || kind.with(|k| k != "crash" && k != "partition"), move || view! {
                     <label class="field narrow">
                         <span class="label">
                             {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
@@ -181,14 +190,14 @@ pub fn FaultsPanel(
                             min=move || if kind.with(|k| k == "slow") { "2" } else { "1" }
                             max="100"
                             prop:value=move || amount.get().to_string()
-                            on:change=move |ev| {
+                            on:change=boxed_event(move |ev| {
                                 if let Ok(value) = event_target_value(&ev).parse() {
                                     amount.set(value);
                                 }
-                            }
+                            })
                         />
                     </label>
-                </Show>
+                }.into_any())}
                 <label class="field narrow">
                     <span class="label">"For (s, 0 = to the end)"</span>
                     <input
@@ -197,14 +206,14 @@ pub fn FaultsPanel(
                         min="0"
                         step="0.5"
                         prop:value=move || for_s.get().to_string()
-                        on:change=move |ev| {
+                        on:change=boxed_event(move |ev| {
                             if let Ok(value) = event_target_value(&ev).parse::<f64>() {
                                 for_s.set(value.max(0.0));
                             }
-                        }
+                        })
                     />
                 </label>
-                <button id="fault-inject" type="button" class="primary" on:click=inject>
+                <button id="fault-inject" type="button" class="primary" on:click=boxed_click(inject)>
                     {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
                 </button>
             </div>

@@ -5,6 +5,7 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
+use crate::components::{boxed_click, boxed_event, keyed, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -102,7 +103,7 @@ pub fn LiveControls() -> impl IntoView {
             .collect_view()
     };
     view! {
-        <Show when=is_live>
+        {show(is_live, move || view! {
             <section class="live-controls card" aria-label="Live run controls">
                 {move || role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
@@ -114,38 +115,38 @@ pub fn LiveControls() -> impl IntoView {
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
                     <span class="label">"Load"</span>
-                    <button type="button" on:click=move |_| send(LiveCommand::Load { on: true })>
+                    <button type="button" on:click=boxed_click(move |_| send(LiveCommand::Load { on: true }))>
                         "Start load"
                     </button>
-                    <button type="button" on:click=move |_| send(LiveCommand::Load { on: false })>
+                    <button type="button" on:click=boxed_click(move |_| send(LiveCommand::Load { on: false }))>
                         "Stop load"
                     </button>
-                    <button type="button" class="danger" on:click=move |_| send(LiveCommand::Stop)>
+                    <button type="button" class="danger" on:click=boxed_click(move |_| send(LiveCommand::Stop))>
                         "End run"
                     </button>
                 </div>
                 <div class="live-row">
                     <span class="label">"Services"</span>
-                    <For
-                        each=move || topology.get().0
-                        key=|info: &ServiceInfo| info.id
-                        let:info
-                    >
+                    {keyed(
+                        move || topology.get().0,
+                        |info: &ServiceInfo| info.id.0.to_string(),
+                        move |info: ServiceInfo| view! {
                         <ServiceButtons info=info send=send/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-slow">"Slow"</label>
                     <select
                         id="live-slow"
-                        on:change=move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0))
+                        on:change=boxed_event(move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))
                     >
                         {move || service_options(slow_service)}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
                         id="live-factor"
-                        on:change=move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2))
+                        on:change=boxed_event(move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))
                     >
                         {SLOW_FACTORS
                             .iter()
@@ -159,14 +160,14 @@ pub fn LiveControls() -> impl IntoView {
                             })
                             .collect_view()}
                     </select>
-                    <button type="button" on:click=move |_| slow(false)>"Slow down"</button>
-                    <button type="button" on:click=move |_| slow(true)>"Back to speed"</button>
+                    <button type="button" on:click=boxed_click(move |_| slow(false))>"Slow down"</button>
+                    <button type="button" on:click=boxed_click(move |_| slow(true))>"Back to speed"</button>
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-link">"Link"</label>
                     <select
                         id="live-link"
-                        on:change=move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0))
+                        on:change=boxed_event(move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))
                     >
                         {move || {
                             let (services, links) = topology.get();
@@ -188,24 +189,24 @@ pub fn LiveControls() -> impl IntoView {
                                 .collect_view()
                         }}
                     </select>
-                    <button type="button" class="danger" on:click=on_link(|link| Fault::Partition { link })>
+                    <button type="button" class="danger" on:click=boxed_click(on_link(|link| Fault::Partition { link }))>
                         "Cut"
                     </button>
-                    <button type="button" on:click=on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT })>
+                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))>
                         "Lose 30 %"
                     </button>
-                    <button type="button" on:click=on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT })>
+                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))>
                         "Duplicate 30 %"
                     </button>
-                    <button type="button" on:click=on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT })>
+                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))>
                         "Reorder 30 %"
                     </button>
-                    <button type="button" on:click=heal_link>"Heal"</button>
+                    <button type="button" on:click=boxed_click(heal_link)>"Heal"</button>
                 </div>
                 </fieldset>
                 {move || refused.get().map(|text| view! { <p class="notice" role="alert">{text}</p> })}
             </section>
-        </Show>
+        }.into_any())}
     }
 }
 
@@ -224,14 +225,14 @@ fn ServiceButtons(
                 type="button"
                 class="danger"
                 aria-label=crash_label.clone()
-                on:click=move |_| send(LiveCommand::Crash { service })
+                on:click=boxed_click(move |_| send(LiveCommand::Crash { service }))
             >
                 {crash_label.clone()}
             </button>
             <button
                 type="button"
                 aria-label=restart_label.clone()
-                on:click=move |_| send(LiveCommand::Restart { service })
+                on:click=boxed_click(move |_| send(LiveCommand::Restart { service }))
             >
                 {restart_label.clone()}
             </button>

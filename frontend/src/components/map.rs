@@ -2,6 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
+use crate::components::{boxed_click, keyed, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -376,7 +377,10 @@ pub fn ServiceMap() -> impl IntoView {
                         })
                 }}
                 <g class="messages">
-                    <For each=moving key=|dot| dot.msg let:dot>
+                    {keyed(
+                        moving,
+                        |dot: &Dot| dot.msg.to_string(),
+                        move |dot: Dot| view! {
                         <g
                             class="message"
                             class:failed=dot.label.starts_with("503")
@@ -386,7 +390,7 @@ pub fn ServiceMap() -> impl IntoView {
                             aria-pressed=move || {
                                 selected.selection.with(|s| *s == Selection::Message(MsgId(dot.msg))).to_string()
                             }
-                            on:click=move |_| selected.toggle(Selection::Message(MsgId(dot.msg)))
+                            on:click=boxed_click(move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))
                             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                                 if ev.key() == "Enter" {
                                     selected.toggle(Selection::Message(MsgId(dot.msg)));
@@ -399,7 +403,7 @@ pub fn ServiceMap() -> impl IntoView {
                         >
                             <title>{format!("{}: {} ({})", dot.route, dot.label, dot.kind.name())}</title>
                             {glyph(dot.kind.name())}
-                            <Show when=move || labelled.get()>
+                            {show(move || labelled.get(), move || view! {
                                 <text
                                     class="message-label"
                                     x=format!("{:.1}", dot.label_x)
@@ -410,12 +414,16 @@ pub fn ServiceMap() -> impl IntoView {
                                 >
                                     {dot.short_label.clone()}
                                 </text>
-                            </Show>
+                            }.into_any())}
                         </g>
-                    </For>
+                        }.into_any(),
+                    )}
                 </g>
                 <g class="drops">
-                    <For each=dropped key=|dot| dot.msg let:dot>
+                    {keyed(
+                        dropped,
+                        |dot: &Dot| dot.msg.to_string(),
+                        move |dot: Dot| view! {
                         <g
                             class="drop-mark"
                             data-msg=dot.msg.to_string()
@@ -432,13 +440,14 @@ pub fn ServiceMap() -> impl IntoView {
                             <circle class="drop-halo" r="15"/>
                             {glyph("dropped")}
                         </g>
-                    </For>
+                        }.into_any(),
+                    )}
                 </g>
-                <Show when=move || topology.with(Option::is_none)>
+                {show(move || topology.with(Option::is_none), move || view! {
                     <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
                         {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
-                </Show>
+                }.into_any())}
             </svg>
             <canvas
                 id="message-canvas"
@@ -537,7 +546,7 @@ fn ServiceBox(
             role="button"
             aria-pressed=move || is_selected().to_string()
             aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
-            on:click=move |_| choose()
+            on:click=boxed_click(move |_| choose())
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
@@ -548,13 +557,13 @@ fn ServiceBox(
             <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
             <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
             <text class="subtitle" x=BOX_WIDTH / 2.0 y="53">{subtitle}</text>
-            <Show when=move || !up()>
+            {show(move || !up(), move || view! {
                 <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
                     <rect width="58" height="22" rx="11"/>
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
-            </Show>
-            <Show when=move || badge().is_some()>
+            }.into_any())}
+            {show(move || badge().is_some(), move || view! {
                 <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
                     // The pill grows with its text: one queue's count, or several queues'.
                     <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
@@ -562,7 +571,7 @@ fn ServiceBox(
                         {move || badge().unwrap_or_default()}
                     </text>
                 </g>
-            </Show>
+            }.into_any())}
         </g>
     }
 }
@@ -615,7 +624,7 @@ fn LinkLine(
             role="button"
             aria-label=label
             aria-pressed=move || is_selected().to_string()
-            on:click=move |_| choose()
+            on:click=boxed_click(move |_| choose())
             on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();

@@ -1,6 +1,7 @@
 //! The numbers that carry each lesson.
 
 use crate::components::delivery::DeliveryNumbers;
+use crate::components::{key_of, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -16,7 +17,7 @@ pub fn MetricsPanel() -> impl IntoView {
         run.at(t, |_, state| view_model::metrics(state, t))
     });
     let field = move |read: fn(&MetricsView) -> String| {
-        move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string()))
+        reactive(move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string())))
     };
     // Staleness only means something where a service keeps a copy of another's data.
     let has_copies = Memo::new(move |_| {
@@ -63,13 +64,17 @@ pub fn MetricsPanel() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=ops key=|op| op.name.clone() let:op>
+                    {keyed(
+                        ops,
+                        |op: &OpLine| op.name.clone(),
+                        move |op: OpLine| view! {
                         <OpRow name=op.name.clone() stem=op.id_stem.clone() ops=metrics/>
-                    </For>
+                        }.into_any(),
+                    )}
                 </tbody>
             </table>
             <dl class="stats">
-                <Show when=move || has_copies.get() || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen))>
+                {show(move || has_copies.get() || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen)), move || view! {
                 <div class="stat">
                     <dt title="Successful reads that returned a version older than one confirmed to a client before they began">"Stale reads"</dt>
                     <dd>
@@ -82,8 +87,8 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                </Show>
-                <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen))>
+                }.into_any())}
+                {show(move || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen)), move || view! {
                 <div class="stat">
                     <dt title="How long before a read began its source first wrote a newer version than the one it returned; zero when it missed none">"Served lag max"</dt>
                     <dd>
@@ -94,8 +99,8 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                </Show>
-                <Show when=move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some()))>
+                }.into_any())}
+                {show(move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some())), move || view! {
                 <div class="stat">
                     <dt title="Requests services sent to other services per read started">"Calls per read"</dt>
                     <dd>
@@ -107,8 +112,11 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                </Show>
-                <For each=move || capacity.get() key=|line: &CapacityLine| line.clone() let:line>
+                }.into_any())}
+                {keyed(
+                    move || capacity.get(),
+                    |line: &CapacityLine| key_of(&[&line.name, &line.id_stem, &line.utilisation, &line.queue_and_shed]),
+                    move |line: CapacityLine| view! {
                 <div class="stat">
                     <dt title="The share of its workers' time spent working so far; requests beyond its queue are shed (503 overloaded)">{format!("{} busy", line.name)}</dt>
                     <dd>
@@ -116,8 +124,9 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">{line.queue_and_shed.clone()}</span>
                     </dd>
                 </div>
-                </For>
-                <Show when=move || has_copies.get()>
+                    }.into_any(),
+                )}
+                {show(move || has_copies.get(), move || view! {
                 <div class="stat">
                     <dt title="Replication lag of the copy row furthest behind now: now minus when its source first wrote a version it has not applied">"Staleness now"</dt>
                     <dd>
@@ -145,8 +154,8 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"older versions written over newer"</span>
                     </dd>
                 </div>
-                </Show>
-                <Show when=move || has_coordinator.get()>
+                }.into_any())}
+                {show(move || has_coordinator.get(), move || view! {
                 <div class="stat">
                     <dt title="Rollback messages a coordinator sent, retries included">"Rollbacks"</dt>
                     <dd>
@@ -168,7 +177,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"left by a coordinator crash, flagged"</span>
                     </dd>
                 </div>
-                <Show when=move || two_phase.get()>
+                {show(move || two_phase.get(), move || view! {
                 <div class="stat">
                     <dt title="Under two-phase commit: the longest a participant's row stayed prepared — in doubt, locked — before its decision arrived, rows still in doubt counted up to now">"In doubt"</dt>
                     <dd>
@@ -176,7 +185,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">{field(|m| format!("longest; {} rows in doubt now", m.rows_in_doubt))}</span>
                     </dd>
                 </div>
-                </Show>
+                }.into_any())}
                 <div class="stat">
                     <dt title="Copy rows whose value or version differs from their source row now">"Inconsistent rows"</dt>
                     <dd>
@@ -184,7 +193,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"copies that differ from Product now"</span>
                     </dd>
                 </div>
-                </Show>
+                }.into_any())}
                 <div class="stat">
                     <dt title="Messages sent, and of them dropped or duplicated by the network">"Messages"</dt>
                     <dd>
@@ -235,13 +244,13 @@ fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl Int
     let key = name.clone();
     let cell = move |read: fn(&OpLine) -> String| {
         let key = key.clone();
-        move || {
+        reactive(move || {
             ops.with(|m| {
                 m.as_ref()
                     .and_then(|m| m.ops.iter().find(|op| op.name == key).map(read))
                     .unwrap_or_default()
             })
-        }
+        })
     };
     view! {
         <tr>

@@ -15,3 +15,121 @@ pub mod player_bar;
 pub mod sequence_diagram;
 pub mod share;
 pub mod tables;
+
+use leptos::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// One row of a [`keyed`] list: its key, and how to draw it when the key first shows up.
+pub struct Row {
+    key: String,
+    view: Box<dyn FnOnce() -> AnyView + Send>,
+}
+
+/// A keyed list, as `<For each key let:item>` draws it — a row drawn once per key, kept while
+/// its key stays, its owner disposed of when the key goes — but with one item type (`Row`) and
+/// one key type (`String`) for every list of the page, so Leptos' keyed-list code (the effect,
+/// the diff, the key sets) is compiled once, not once per list (about 5 KB of WebAssembly each).
+/// `key` must give different items different strings, as a `For` key must (see [`key_of`]).
+pub fn keyed<T, I>(
+    each: impl Fn() -> I + Send + 'static,
+    key: impl Fn(&T) -> String + Send + 'static,
+    row: impl Fn(T) -> AnyView + Send + Clone + 'static,
+) -> AnyView
+where
+    T: Send + 'static,
+    I: IntoIterator<Item = T>,
+{
+    rows(Box::new(move || {
+        each()
+            .into_iter()
+            .map(|item| {
+                let row = row.clone();
+                Row {
+                    key: key(&item),
+                    view: Box::new(move || row(item)),
+                }
+            })
+            .collect()
+    }))
+}
+
+/// The one `For` of the page's keyed lists.
+#[inline(never)]
+fn rows(each: Box<dyn Fn() -> Vec<Row> + Send>) -> AnyView {
+    view! {
+        <For each=each key=|row: &Row| row.key.clone() let:row>
+            {(row.view)()}
+        </For>
+    }
+    .into_any()
+}
+
+/// `<Show when>children</Show>`, but with one type for every condition and every child view,
+/// so Leptos' `Show` (its memo of the condition, the effect that swaps the view in and out) is
+/// compiled once, not once per place it is used.
+pub fn show(
+    when: impl Fn() -> bool + Send + Sync + 'static,
+    children: impl Fn() -> AnyView + Send + Sync + 'static,
+) -> AnyView {
+    shown(Box::new(when), Box::new(children))
+}
+
+/// The one `Show` of the page.
+#[inline(never)]
+fn shown(
+    when: Box<dyn Fn() -> bool + Send + Sync>,
+    children: Box<dyn Fn() -> AnyView + Send + Sync>,
+) -> AnyView {
+    view! { <Show when=when>{children()}</Show> }.into_any()
+}
+
+/// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every
+/// `{move || …}` block, so a closure made elsewhere (by a helper, or named first) shares those
+/// blocks' rendering code for its output type instead of compiling its own.
+pub fn reactive<T: 'static>(
+    value: impl FnMut() -> T + Send + 'static,
+) -> Arc<Mutex<dyn FnMut() -> T + Send>> {
+    Arc::new(Mutex::new(value))
+}
+
+/// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute
+/// type, so Leptos' event-listener code (attaching, the handler's wrapper, the type-erased
+/// attribute) is compiled once, not once per handler.
+pub fn boxed_click(
+    handler: impl FnMut(leptos::ev::MouseEvent) + 'static,
+) -> Box<dyn FnMut(leptos::ev::MouseEvent)> {
+    Box::new(handler)
+}
+
+/// The same for `on:change` and `on:input`, whose events are plain `Event`s.
+pub fn boxed_event(
+    handler: impl FnMut(leptos::ev::Event) + 'static,
+) -> Box<dyn FnMut(leptos::ev::Event)> {
+    Box::new(handler)
+}
+
+/// A list key made of `parts`, each after its length, so that different parts never make the
+/// same key (`["a:", "b"]` and `["a", ":b"]` differ).
+pub fn key_of(parts: &[&str]) -> String {
+    let mut key = String::new();
+    for part in parts {
+        key.push_str(&part.len().to_string());
+        key.push(':');
+        key.push_str(part);
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_of;
+
+    #[test]
+    fn keys_of_different_parts_differ() {
+        assert_ne!(key_of(&["a:", "b"]), key_of(&["a", ":b"]));
+        assert_ne!(key_of(&["ab", ""]), key_of(&["a", "b"]));
+        assert_ne!(key_of(&["", "x"]), key_of(&["x", ""]));
+        assert_eq!(key_of(&["read", "7"]), key_of(&["read", "7"]));
+        assert_eq!(key_of(&["10:x"]), "4:10:x");
+    }
+}

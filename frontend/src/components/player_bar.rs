@@ -1,5 +1,6 @@
 //! Play and pause, step between events, loop, speed, the clock and the timeline.
 
+use crate::components::{boxed_click, boxed_event, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
 use crate::state::{Clock, RunHandle};
@@ -53,7 +54,7 @@ pub fn PlayerBar() -> impl IntoView {
                     title="Previous event (←)"
                     aria-label="Previous event"
                     aria-keyshortcuts="ArrowLeft"
-                    on:click=move |_| clock.step_event(run, false)
+                    on:click=boxed_click(move |_| clock.step_event(run, false))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path d="M3 2h2v12H3zM14 2v12L6 8z"/>
@@ -66,12 +67,12 @@ pub fn PlayerBar() -> impl IntoView {
                     class:playing=move || playing.get()
                     aria-pressed=move || if playing.get() { "true" } else { "false" }
                     aria-keyshortcuts="Space"
-                    on:click=move |_| player.update(Player::toggle)
+                    on:click=boxed_click(move |_| player.update(Player::toggle))
                 >
                     <span class="icon" aria-hidden="true">
                         {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
                     </span>
-                    <span class="play-label">{play_label}</span>
+                    <span class="play-label">{reactive(play_label)}</span>
                 </button>
                 <button
                     id="step-forward"
@@ -80,7 +81,7 @@ pub fn PlayerBar() -> impl IntoView {
                     title="Next event (→)"
                     aria-label="Next event"
                     aria-keyshortcuts="ArrowRight"
-                    on:click=move |_| clock.step_event(run, true)
+                    on:click=boxed_click(move |_| clock.step_event(run, true))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path d="M11 2h2v12h-2zM2 2v12l8-6z"/>
@@ -94,7 +95,7 @@ pub fn PlayerBar() -> impl IntoView {
                     aria-label="Loop"
                     aria-keyshortcuts="L"
                     aria-pressed=move || if looping.get() { "true" } else { "false" }
-                    on:click=move |_| player.update(|p| p.set_looping(!p.is_looping()))
+                    on:click=boxed_click(move |_| player.update(|p| p.set_looping(!p.is_looping())))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path
@@ -118,7 +119,7 @@ pub fn PlayerBar() -> impl IntoView {
                     aria-keyshortcuts="+ -"
                     aria-valuetext=move || format::speed(speed.get())
                     prop:value=move || position_of_speed(speed.get()).to_string()
-                    on:input=on_speed
+                    on:input=boxed_event(on_speed)
                 />
                 <output id="speed-value" class="speed-value">{move || format::speed(speed.get())}</output>
             </label>
@@ -144,7 +145,7 @@ pub fn PlayerBar() -> impl IntoView {
                     max=move || (end.get().0 / 1_000).to_string()
                     step="1"
                     prop:value=move || (now.get().0 / 1_000).to_string()
-                    on:input=on_seek
+                    on:input=boxed_event(on_seek)
                 />
             </div>
         </section>

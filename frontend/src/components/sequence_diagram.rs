@@ -2,8 +2,11 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
+use crate::components::{boxed_click, keyed, reactive};
 use crate::selection::Selection;
-use crate::sequence::{self, HEAD_HEIGHT, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel};
+use crate::sequence::{
+    self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
+};
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
 use shared::protocol::MsgId;
@@ -85,7 +88,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     view! {
         <figure class="sequence card" aria-labelledby="sequence-title">
             <h2 id="sequence-title">
-                "Sequence " <span class="hint">{window_text}", time runs down"</span>
+                "Sequence " <span class="hint">{reactive(window_text)}", time runs down"</span>
             </h2>
             <svg
                 id="sequence"
@@ -96,15 +99,19 @@ pub fn SequenceDiagram() -> impl IntoView {
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
                 on:mousemove=on_move
                 on:mouseleave=move |_| pointed.set(None)
-                on:click=on_click
+                on:click=boxed_click(on_click)
             >
-                <title>{title}</title>
-                <For each=lifelines key=|l| l.name.clone() let:lifeline>
+                <title>{reactive(title)}</title>
+                {keyed(
+                    lifelines,
+                    |l: &Lifeline| l.name.clone(),
+                    move |lifeline: Lifeline| view! {
                     <g class="lifeline">
                         <line x1=lifeline.x y1="30" x2=lifeline.x y2=SEQUENCE_HEIGHT/>
                         <text x=lifeline.x y="18">{lifeline.name.clone()}</text>
                     </g>
-                </For>
+                    }.into_any(),
+                )}
                 <clipPath id="sequence-window">
                     <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
                 </clipPath>

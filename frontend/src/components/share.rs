@@ -1,6 +1,7 @@
 //! Sharing and files: which views show, Copy link, the Embed snippet, exports (trace, map,
 //! operation), and importing a recorded trace (a file picked or dropped, or an address).
 
+use crate::components::{boxed_click, boxed_event};
 use crate::config::{SourceKind, View};
 use crate::embed;
 use crate::export;
@@ -167,10 +168,10 @@ pub fn ShareBar(
                                     type="checkbox"
                                     data-view=view.as_str()
                                     prop:checked=move || views.0.with(|v| v.shows(view))
-                                    on:change=move |ev| {
+                                    on:change=boxed_event(move |ev| {
                                         let shown = event_target_checked(&ev);
                                         views.0.update(|v| v.set(view, shown));
-                                    }
+                                    })
                                 />
                                 {view.title()}
                             </label>
@@ -179,18 +180,18 @@ pub fn ShareBar(
                     .collect_view()}
             </fieldset>
             <div class="share-actions" role="group" aria-label="Share">
-                <button id="copy-link" type="button" on:click=on_copy_link>"Copy link"</button>
-                <button id="embed" type="button" on:click=on_embed>"Embed"</button>
+                <button id="copy-link" type="button" on:click=boxed_click(on_copy_link)>"Copy link"</button>
+                <button id="embed" type="button" on:click=boxed_click(on_embed)>"Embed"</button>
             </div>
             <div class="share-actions" role="group" aria-label="Export">
-                <button id="export-trace" type="button" on:click=on_export_trace>"Trace (JSONL)"</button>
-                <button id="export-svg" type="button" on:click=on_export_svg>"Map (SVG)"</button>
+                <button id="export-trace" type="button" on:click=boxed_click(on_export_trace)>"Trace (JSONL)"</button>
+                <button id="export-svg" type="button" on:click=boxed_click(on_export_svg)>"Map (SVG)"</button>
                 <button
                     id="export-mermaid"
                     type="button"
                     aria-disabled=move || selected_op().is_none().to_string()
                     title="A Mermaid sequence diagram of the selected operation"
-                    on:click=on_export_mermaid
+                    on:click=boxed_click(on_export_mermaid)
                 >
                     "Operation (Mermaid)"
                 </button>
@@ -198,7 +199,7 @@ pub fn ShareBar(
             <form class="import" on:submit=on_load_address aria-label="Play a recorded trace">
                 <label class="file">
                     <span>"Open trace…"</span>
-                    <input id="import-file" type="file" accept=".jsonl,.ndjson,.json,.txt" on:change=on_file/>
+                    <input id="import-file" type="file" accept=".jsonl,.ndjson,.json,.txt" on:change=boxed_event(on_file)/>
                 </label>
                 <input
                     id="import-url"
@@ -206,7 +207,7 @@ pub fn ShareBar(
                     placeholder="or a trace's address"
                     aria-label="Address of a trace file"
                     prop:value=move || trace_address.get()
-                    on:input=move |ev| trace_address.set(event_target_value(&ev))
+                    on:input=boxed_event(move |ev| trace_address.set(event_target_value(&ev)))
                 />
                 <button type="submit">"Load"</button>
             </form>

@@ -1,5 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
+use crate::components::{key_of, keyed};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -68,11 +69,10 @@ pub fn TablesPanel() -> impl IntoView {
         <section class="tables card" aria-labelledby="tables-title">
             <h2 id="tables-title">"Each service's own data"</h2>
             <div class="table-grid">
-                <For
-                    each=move || names.get()
-                    key=|name| name.clone()
-                    let:name
-                >
+                {keyed(
+                    move || names.get(),
+                    |name: &(u16, String, String, Option<String>)| key_of(&[&name.0.to_string(), &name.1, &name.2, name.3.as_deref().map_or("-", |_| "+"), name.3.as_deref().unwrap_or("")]),
+                    move |name: (u16, String, String, Option<String>)| view! {
                     <ServiceTable
                         service=name.0
                         service_name=name.1
@@ -81,7 +81,8 @@ pub fn TablesPanel() -> impl IntoView {
                         tables=tables
                         involved=involved
                     />
-                </For>
+                    }.into_any(),
+                )}
             </div>
         </section>
     }
@@ -132,9 +133,13 @@ fn ServiceTable(
                         </tr>
                     </thead>
                     <tbody>
-                        <For each=rows key=RowLine::render_key let:row>
+                        {keyed(
+                            rows,
+                            |row: &RowLine| { let (key, version, value, stale) = row.render_key(); key_of(&[&key, &version.to_string(), &value, if stale { "1" } else { "0" }]) },
+                            move |row: RowLine| view! {
                             <Row row=row/>
-                        </For>
+                            }.into_any(),
+                        )}
                     </tbody>
                 </table>
             </div>

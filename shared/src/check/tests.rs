@@ -344,6 +344,15 @@ fn the_incremental_checker_finds_what_the_one_shot_check_finds_at_every_prefix()
     assert_eq!(counts[&AnomalyKind::StaleRead], 1);
     assert_eq!(counts[&AnomalyKind::DuplicateApplied], 1);
     assert_eq!(counts[&AnomalyKind::LostUpdate], 0);
+    // The summary's counts by name are the same counts, every kind listed.
+    let by_name = counts_by_name(checker.anomalies());
+    let expected: Vec<(String, u64)> = counts
+        .iter()
+        .map(|(kind, count)| (kind.name().to_string(), *count))
+        .collect_map()
+        .into_iter()
+        .collect();
+    assert_eq!(by_name.into_iter().collect::<Vec<_>>(), expected);
 }
 
 #[test]
