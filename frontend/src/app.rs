@@ -13,8 +13,8 @@ use crate::components::metrics::MetricsPanel;
 use crate::components::player_bar::PlayerBar;
 use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
-use crate::components::show;
 use crate::components::tables::TablesPanel;
+use crate::components::{attr, show};
 use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
 use crate::host;
@@ -78,13 +78,13 @@ pub fn App() -> impl IntoView {
                     <p class="tagline">"Watch microservices share data."</p>
                 </div>
                 <div class="lesson">
-                    <h2 id="scenario-title">{move || spec().title}</h2>
-                    <p id="lesson">{move || spec().lesson}</p>
+                    <h2 {attr("id", "scenario-title")}>{move || spec().title}</h2>
+                    <p {attr("id", "lesson")}>{move || spec().lesson}</p>
                 </div>
             </header>
         }.into_any())}
         <main class:embedded=embed>
-            {(!notes.is_empty()).then(|| view! { <p class="notice" role="note">{notes.join(" ")}</p> })}
+            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> })}
             <PlayerBar/>
             {(!embed).then(|| view! { <LiveControls/> })}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
@@ -93,11 +93,11 @@ pub fn App() -> impl IntoView {
                 }.into_any())}
                 <div class="side">
                     {(!embed).then(|| view! {
-                        <details class="drawer" id="settings-drawer">
+                        <details class="drawer" {attr("id", "settings-drawer")}>
                             <summary>"Scenario, knobs and source"</summary>
                             <ControlBar on_run=start/>
                         </details>
-                        <details class="drawer" id="share-drawer">
+                        <details class="drawer" {attr("id", "share-drawer")}>
                             <summary>"Views, sharing and files"</summary>
                             <ShareBar on_run=start/>
                         </details>
@@ -152,8 +152,8 @@ fn StatusLine() -> impl IntoView {
     let status = run.status;
     view! {
         <p
-            id="status"
-            role="status"
+            {attr("id", "status")}
+            {attr("role", "status")}
             class="status"
             class:problem=move || status.with(RunStatus::is_problem)
         >
@@ -163,11 +163,11 @@ fn StatusLine() -> impl IntoView {
                     .map(|percent| {
                         view! {
                             <progress
-                                id="compute-progress"
+                                {attr("id", "compute-progress")}
                                 class="compute-progress"
-                                max="100"
-                                value=percent
-                                aria-label="Computing the run"
+                                {attr("max", "100")}
+                                {attr("value", percent)}
+                                {attr("aria-label", "Computing the run")}
                             ></progress>
                         }
                     })
@@ -175,8 +175,8 @@ fn StatusLine() -> impl IntoView {
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>
             " "
             <code
-                id="trace-hash"
-                title="The trace's hash: equal runs have equal hashes"
+                {attr("id", "trace-hash")}
+                {attr("title", "The trace's hash: equal runs have equal hashes")}
                 data-ready=move || status.with(RunStatus::ready)
             >
                 {move || status.with(|s| s.hash().to_string())}

@@ -6,6 +6,7 @@
 pub mod call_metrics;
 pub mod check;
 pub mod compare;
+pub mod decimal;
 pub mod event_store;
 pub mod fold;
 pub mod in_force;

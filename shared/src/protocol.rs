@@ -4,6 +4,7 @@
 //! A trace is a [`TraceHeader`] followed by [`TraceEvent`]s in time order. As JSON lines, the
 //! header is the first line and each event one line after it.
 
+use crate::decimal::Decimal;
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
@@ -905,26 +906,41 @@ impl Payload {
     }
 
     /// A short label for views, in the style of the HTTP call or event it stands for.
+    ///
+    /// The labels of request/response's reads, sent with nearly every message of its runs, are
+    /// joined from their parts rather than formatted: in the page's WebAssembly, built for size,
+    /// `format!` is a run of calls through `core::fmt`, and sized from its literal text alone it
+    /// grew `200 {name} (v{version})` a second time for nearly every name (issue 9's engine
+    /// benchmark).
     pub fn label(&self) -> String {
         match self {
-            Payload::ReadOrder { order } => format!("GET /orders/{order}"),
+            Payload::ReadOrder { order } => ["GET /orders/", &Decimal::new(*order)].concat(),
             Payload::OrderDetails {
                 order,
                 items,
                 degraded,
             } => match degraded {
-                None => format!("200 order {order}: {} item(s)", items.len()),
+                None => [
+                    "200 order ",
+                    &Decimal::new(*order),
+                    ": ",
+                    &Decimal::new(items.len() as u64),
+                    " item(s)",
+                ]
+                .concat(),
                 Some(_) => format!("200 order {order}: {} item(s), degraded", items.len()),
             },
             Payload::GetProduct {
                 product,
                 deadline: None,
-            } => format!("GET /products/{product}"),
+            } => ["GET /products/", &Decimal::new(*product)].concat(),
             Payload::GetProduct {
                 product,
                 deadline: Some(deadline),
             } => format!("GET /products/{product} (deadline {deadline})"),
-            Payload::ProductInfo(p) => format!("200 {} (v{})", p.name, p.version),
+            Payload::ProductInfo(p) => {
+                ["200 ", &p.name, " (v", &Decimal::new(p.version), ")"].concat()
+            }
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {
                 format!("200 product {product} now v{version}")

@@ -163,6 +163,10 @@ pub enum Effect {
         /// How long from now.
         after: Micros,
     },
+    /// The timer will never matter: the service ignores it when it fires (the call it guarded
+    /// was answered). A driver may drop it rather than wake the service for nothing, or ignore
+    /// this and deliver it as usual.
+    CancelTimer(TimerId),
     /// Record a trace event that needs no driver action: rows written, operations, narration.
     Record(Event),
     /// The service dies at this point, as if its process were killed mid-handler: the effects
@@ -296,6 +300,13 @@ impl<'a> Ctx<'a> {
         let id = self.ids.timer();
         self.push(Effect::SetTimer { id, after });
         id
+    }
+
+    /// Says that `timer` no longer matters to this service: when it fires, the service does
+    /// nothing, so the driver may skip it ([`Effect::CancelTimer`]). Only for a timer the
+    /// service would ignore: the simulation then never delivers it.
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        self.push(Effect::CancelTimer(timer));
     }
 
     /// Reads a row of this service's own table.

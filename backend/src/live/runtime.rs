@@ -785,6 +785,8 @@ impl Engine {
                     };
                     self.due(due, timer);
                 }
+                // The service ignores the timer when it fires: delivered as usual.
+                Effect::CancelTimer(_) => {}
                 Effect::Record(event) => {
                     self.log.record(event);
                 }

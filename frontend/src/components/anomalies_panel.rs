@@ -2,7 +2,7 @@
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
-use crate::components::{boxed_click, keyed};
+use crate::components::{attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -44,23 +44,23 @@ pub fn AnomaliesPanel() -> impl IntoView {
         selected.selection.set(next);
     };
     view! {
-        <section class="anomalies card" aria-labelledby="anomalies-title">
-            <h2 id="anomalies-title">
+        <section class="anomalies card" {attr("aria-labelledby", "anomalies-title")}>
+            <h2 {attr("id", "anomalies-title")}>
                 <button
-                    type="button"
-                    id="anomalies-toggle"
+                    {attr("type", "button")}
+                    {attr("id", "anomalies-toggle")}
                     class="panel-toggle"
-                    aria-expanded=move || expanded.get().to_string()
-                    aria-controls="anomalies-body"
+                    {attr("aria-expanded", reactive(move || expanded.get().to_string()))}
+                    {attr("aria-controls", "anomalies-body")}
                     on:click=boxed_click(move |_| expanded.update(|e| *e = !*e))
                 >
                     "Anomalies "
-                    <span class="hint" id="anomalies-total">
+                    <span class="hint" {attr("id", "anomalies-total")}>
                         {move || format!("{} so far", total())}
                     </span>
                 </button>
             </h2>
-            <div id="anomalies-body" hidden=move || !expanded.get()>
+            <div {attr("id", "anomalies-body")} {attr("hidden", reactive(move || !expanded.get()))}>
                 <dl class="anomaly-counts">
                     {keyed(
                         counts,
@@ -68,30 +68,30 @@ pub fn AnomaliesPanel() -> impl IntoView {
                         move |kind: KindCount| view! {
                         <div class={if kind.count > 0 { "anomaly-count nonzero" } else { "anomaly-count" }}>
                             <dt>{kind.label}</dt>
-                            <dd id=format!("anomaly-count-{}", kind.name)>{kind.count}</dd>
+                            <dd {attr("id", format!("anomaly-count-{}", kind.name))}>{kind.count}</dd>
                         </div>
                         }.into_any(),
                     )}
                 </dl>
                 <h3 class="subhead" id="anomaly-list-title">"Latest, newest first"</h3>
-                <p class="note" hidden=move || total() != 0>
+                <p class="note" {attr("hidden", reactive(move || total() != 0))}>
                     "None proven so far."
                 </p>
-                <ol id="anomaly-list" class="anomaly-list" aria-labelledby="anomaly-list-title">
+                <ol {attr("id", "anomaly-list")} class="anomaly-list" {attr("aria-labelledby", "anomaly-list-title")}>
                     {keyed(
                         latest,
                         |line: &AnomalyLine| line.position.to_string(),
                         move |line: AnomalyLine| view! {
                         <li>
                             <button
-                                type="button"
+                                {attr("type", "button")}
                                 class="anomaly-select"
-                                aria-pressed=move || {
+                                {attr("aria-pressed", reactive(move || {
                                     selected
                                         .selection
                                         .with(|s| *s == Selection::Anomaly(line.position))
                                         .to_string()
-                                }
+                                }))}
                                 on:click=boxed_click(move |_| select(line.position))
                             >
                                 <time>{line.time.clone()}</time>
@@ -104,7 +104,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                         }.into_any(),
                     )}
                 </ol>
-                <p class="note" id="anomaly-more" hidden=move || view.with(|v| v.more == 0)>
+                <p class="note" {attr("id", "anomaly-more")} {attr("hidden", reactive(move || view.with(|v| v.more == 0)))}>
                     {move || more_text(&view.read())}
                 </p>
             </div>

@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{boxed_click, reactive, show};
+use crate::components::{attr, boxed_click, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -20,7 +20,7 @@ pub fn ChartsPanel() -> impl IntoView {
             .unwrap_or_default()
     });
     view! {
-        <section class="charts card" aria-labelledby="charts-title">
+        <section class="charts card" {attr("aria-labelledby", "charts-title")}>
             <h2 id="charts-title">"Over time " <span class="hint">"click to go there"</span></h2>
             <div class="chart-row">
                 <Chart charts=charts pick=|c: &Charts| c.latency.clone() id="chart-latency"/>

@@ -1,7 +1,7 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
-use crate::components::{boxed_click, keyed, show};
+use crate::components::{attr, boxed_click, keyed, reactive, show};
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
@@ -44,17 +44,17 @@ pub fn CompareView(
         _ => Vec::new(),
     };
     view! {
-        <section class="compare card" aria-labelledby="compare-title">
+        <section class="compare card" {attr("aria-labelledby", "compare-title")}>
             <h2 id="compare-title">"Compare the patterns"</h2>
             <p class="hint">
                 "The same workload — reads of orders with their product names, plus renames — under each \
                  pattern, once healthy and once with the owner of the names down from 10 s for 10 s."
             </p>
-            <button id="compare-run" type="button" class="primary" on:click=boxed_click(measure)
-                disabled=move || matches!(progress.get(), Progress::Running { .. })>
+            <button {attr("id", "compare-run")} {attr("type", "button")} class="primary" on:click=boxed_click(measure)
+                {attr("disabled", reactive(move || matches!(progress.get(), Progress::Running { .. })))}>
                 "Measure every pattern"
             </button>
-            <p id="compare-status" role="status" class="sub">
+            <p {attr("id", "compare-status")} {attr("role", "status")} class="sub">
                 {move || match progress.get() {
                     Progress::NotRun => String::new(),
                     Progress::Running { done, of } => format!("Running {} of {of}…", done + 1),
@@ -64,7 +64,7 @@ pub fn CompareView(
             </p>
             {show(move || matches!(progress.get(), Progress::Done(_)), move || view! {
                 <div class="compare-table-wrap">
-                    <table id="compare-table" class="compare-table">
+                    <table {attr("id", "compare-table")} class="compare-table">
                         <thead>
                             <tr>
                                 <th scope="col">"pattern"</th>
@@ -88,11 +88,11 @@ pub fn CompareView(
                                 |row: &ComparisonRow| row.title.clone(),
                                 move |row: ComparisonRow| view! {
                                 <tr data-scenario=row.scenario.clone()>
-                                    <th scope="row">
+                                    <th {attr("scope", "row")}>
                                         <button
-                                            type="button"
+                                            {attr("type", "button")}
                                             class="link-button"
-                                            title="Open this pattern in the player"
+                                            {attr("title", "Open this pattern in the player")}
                                             on:click=boxed_click({
                                                 let name = row.scenario.clone();
                                                 let knobs = row.knobs.clone();
@@ -122,7 +122,7 @@ pub fn CompareView(
                 </div>
                 <details>
                     <summary>"As Markdown"</summary>
-                    <pre id="compare-markdown">
+                    <pre {attr("id", "compare-markdown")}>
                         {move || match progress.get() {
                             Progress::Done(c) => markdown(&c),
                             _ => String::new(),

@@ -1,6 +1,6 @@
 //! The control bar: scenario, seed, run length, source, Run, and the scenario's knobs.
 
-use crate::components::boxed_event;
+use crate::components::{attr, boxed_event, reactive};
 use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
 use crate::state::Settings;
@@ -39,19 +39,19 @@ pub fn ControlBar(
     // a live rate stays in a field after switching to a simulated source; the fields still
     // carry their range (min, max) and are marked while out of it.
     view! {
-        <form class="controls card" on:submit=on_submit aria-label="What to run" novalidate>
+        <form class="controls card" on:submit={on_submit} {attr("aria-label", "What to run")} {attr("novalidate", true)}>
             <div class="fields">
                 <label class="field">
                     <span class="label">"Scenario"</span>
-                    <select id="scenario" on:change=boxed_event(on_scenario)>
+                    <select {attr("id", "scenario")} on:change=boxed_event(on_scenario)>
                         {catalog()
                             .iter()
                             .map(|spec| {
                                 let name = spec.name;
                                 view! {
                                     <option
-                                        value=name
-                                        selected=move || config.with(|c| c.scenario == name)
+                                        {attr("value", name)}
+                                        {attr("selected", reactive(move || config.with(|c| c.scenario == name)))}
                                     >
                                         {spec.title}
                                     </option>
@@ -63,11 +63,11 @@ pub fn ControlBar(
                 <label class="field narrow">
                     <span class="label">"Seed"</span>
                     <input
-                        id="seed"
-                        type="number"
-                        min="0"
-                        step="1"
-                        required
+                        {attr("id", "seed")}
+                        {attr("type", "number")}
+                        {attr("min", "0")}
+                        {attr("step", "1")}
+                        {attr("required", true)}
                         prop:value=shown(|c| c.seed.to_string())
                         on:input=boxed_event(move |ev| {
                             if let Ok(seed) = event_target_value(&ev).trim().parse::<u64>() {
@@ -80,12 +80,12 @@ pub fn ControlBar(
                     <span class="label">"Run length"</span>
                     <span class="with-unit">
                         <input
-                            id="until"
-                            type="number"
-                            min="0.1"
-                            max=MAX_UNTIL_S
-                            step="any"
-                            required
+                            {attr("id", "until")}
+                            {attr("type", "number")}
+                            {attr("min", "0.1")}
+                            {attr("max", MAX_UNTIL_S)}
+                            {attr("step", "any")}
+                            {attr("required", true)}
                             prop:value=shown(|c| trim_number(c.until_s))
                             on:input=boxed_event(move |ev| {
                                 if let Ok(s) = event_target_value(&ev).trim().parse::<f64>() {
@@ -99,7 +99,7 @@ pub fn ControlBar(
                 <label class="field">
                     <span class="label">"Source"</span>
                     <select
-                        id="source"
+                        {attr("id", "source")}
                         on:change=boxed_event(move |ev| {
                             if let Some(source) = SourceKind::parse(&event_target_value(&ev)) {
                                 config.update(|c| c.source = source);
@@ -107,26 +107,26 @@ pub fn ControlBar(
                         })
                     >
                         <option
-                            value="sim"
-                            selected=move || config.with(|c| c.source == SourceKind::Sim)
+                            {attr("value", "sim")}
+                            {attr("selected", reactive(move || config.with(|c| c.source == SourceKind::Sim)))}
                         >
                             "In the page"
                         </option>
                         <option
-                            value="backend"
-                            selected=move || config.with(|c| c.source == SourceKind::Backend)
+                            {attr("value", "backend")}
+                            {attr("selected", reactive(move || config.with(|c| c.source == SourceKind::Backend)))}
                         >
                             "Backend"
                         </option>
                         <option
-                            value="recorded"
-                            selected=move || config.with(|c| c.source == SourceKind::Recorded)
+                            {attr("value", "recorded")}
+                            {attr("selected", reactive(move || config.with(|c| c.source == SourceKind::Recorded)))}
                         >
                             "Recorded file"
                         </option>
                         <option
-                            value="live"
-                            selected=move || config.with(|c| c.source == SourceKind::Live)
+                            {attr("value", "live")}
+                            {attr("selected", reactive(move || config.with(|c| c.source == SourceKind::Live)))}
                         >
                             "Live services"
                         </option>
@@ -189,13 +189,13 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
         view! {
             <span class="with-unit">
                 <input
-                    id=id
-                    type="number"
-                    min=knob.min
-                    max=move || config.with(|c| c.knob_max(&knob))
-                    step=step
-                    required
-                    aria-describedby=help_id.clone()
+                    {attr("id", id)}
+                    {attr("type", "number")}
+                    {attr("min", knob.min)}
+                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob))))}
+                    {attr("step", step)}
+                    {attr("required", true)}
+                    {attr("aria-describedby", help_id.clone())}
                     prop:value=trim_number(value)
                     on:input=boxed_event(move |ev| set(event_target_value(&ev)))
                 />
@@ -212,7 +212,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
             .map(|(index, choice)| {
                 let selected = value == index as f64;
                 view! {
-                    <option value=index.to_string() selected=selected>
+                    <option {attr("value", index.to_string())} {attr("selected", selected)}>
                         {*choice}
                     </option>
                 }
@@ -220,8 +220,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
             .collect_view();
         view! {
             <select
-                id=id
-                aria-describedby=help_id.clone()
+                {attr("id", id)}
+                {attr("aria-describedby", help_id.clone())}
                 on:change=boxed_event(move |ev| set(event_target_value(&ev)))
             >
                 {options}
@@ -230,10 +230,10 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
         .into_any()
     };
     view! {
-        <div class="knob" title=knob.help>
-            <label for=format!("knob-{}", knob.name)>{knob.label}</label>
+        <div class="knob" {attr("title", knob.help)}>
+            <label {attr("for", format!("knob-{}", knob.name))}>{knob.label}</label>
             {field}
-            <p class="help" id=help_id>{knob.help}</p>
+            <p class="help" {attr("id", help_id)}>{knob.help}</p>
         </div>
     }
 }

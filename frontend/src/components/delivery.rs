@@ -1,7 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
-use crate::components::{keyed, reactive, show};
+use crate::components::{attr, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -34,7 +34,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
     view! {
         {show(move || has_broker.get(), move || view! {
             <h3 class="subhead" id="delivery-title">"Event delivery"</h3>
-            <dl class="stats" aria-labelledby="delivery-title">
+            <dl class="stats" {attr("aria-labelledby", "delivery-title")}>
                 {keyed(
                     queues,
                     |q: &QueueLine| q.name.clone(),
@@ -45,7 +45,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
             {show(move || view.with(|v| !v.consumers.is_empty()), move || view! {
-                <table class="ops delivery" aria-labelledby="delivery-title">
+                <table class="ops delivery" {attr("aria-labelledby", "delivery-title")}>
                     <thead>
                         <tr>
                             <th scope="col">"subscriber"</th>
@@ -53,7 +53,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                                 consumers,
                                 |c: &ConsumerLine| c.name.clone(),
                                 move |consumer: ConsumerLine| view! {
-                                <th scope="col" class="num">{consumer.name.clone()}</th>
+                                <th {attr("scope", "col")} class="num">{consumer.name.clone()}</th>
                                 }.into_any(),
                             )}
                         </tr>
@@ -89,12 +89,12 @@ fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
     };
     view! {
         <div class="stat">
-            <dt title="Events waiting in this queue now (delivered and not yet acknowledged included), and the most at once so far">{format!("{name} queue")}</dt>
+            <dt {attr("title", "Events waiting in this queue now (delivered and not yet acknowledged included), and the most at once so far")}>{format!("{name} queue")}</dt>
             <dd>
-                <span id=format!("metric-queue-{name}-now") class="big">{read(|q| q.waiting)}</span>
+                <span {attr("id", format!("metric-queue-{name}-now"))} class="big">{read(|q| q.waiting)}</span>
                 <span class="sub">
                     "waiting; deepest "
-                    <span id=format!("metric-queue-{name}-max")>{read(|q| q.deepest)}</span>
+                    <span {attr("id", format!("metric-queue-{name}-max"))}>{read(|q| q.deepest)}</span>
                 </span>
             </dd>
         </div>
@@ -114,12 +114,12 @@ fn ConsumerRow(
     let consumers = move || view.with(|v| v.consumers.clone());
     view! {
         <tr>
-            <th scope="row" title=definition>{label}</th>
+            <th {attr("scope", "row")} {attr("title", definition)}>{label}</th>
             {keyed(
                 consumers,
                 |c: &ConsumerLine| c.name.clone(),
                 move |consumer: ConsumerLine| view! {
-                <td class="num" id=format!("metric-{}-{field}", consumer.id_stem)>
+                <td class="num" {attr("id", format!("metric-{}-{field}", consumer.id_stem))}>
                     {
                         let name = consumer.name.clone();
                         reactive(move || {

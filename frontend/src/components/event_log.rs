@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{boxed_click, keyed, reactive};
+use crate::components::{attr, boxed_click, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -50,13 +50,13 @@ pub fn EventLog() -> impl IntoView {
         }
     };
     view! {
-        <section class="log card" aria-labelledby="log-title">
-            <h2 id="log-title">
+        <section class="log card" {attr("aria-labelledby", "log-title")}>
+            <h2 {attr("id", "log-title")}>
                 "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
             </h2>
-            <div class="log-scroll" node_ref=scroller on:scroll=on_scroll tabindex="0" role="region" aria-labelledby="log-title">
+            <div class="log-scroll" node_ref=scroller on:scroll={on_scroll} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
-                    id="event-log"
+                    {attr("id", "event-log")}
                     class="event-log"
                     style:height=move || format!("{}px", height.get())
                 >
@@ -114,7 +114,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
     };
     let what = move || {
         view! {
-            <span class="what" title=read(LogLine::text)>
+            <span class="what" {attr("title", read(LogLine::text))}>
                 // Empty for narration, and then not shown (`:empty`).
                 <span class="subject">{read(|l| l.subject.clone())}</span>
                 " "
@@ -132,9 +132,9 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
             };
             view! {
                 <button
-                    type="button"
+                    {attr("type", "button")}
                     class="log-select"
-                    aria-pressed=is_selected
+                    {attr("aria-pressed", is_selected)}
                     on:click=boxed_click(move |_| selected.toggle(selects.get_untracked()))
                 >
                     {what()}

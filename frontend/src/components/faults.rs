@@ -1,7 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{boxed_click, boxed_event, key_of, keyed, show};
+use crate::components::{attr, boxed_click, boxed_event, key_of, keyed, reactive, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -114,9 +114,9 @@ pub fn FaultsPanel(
         rerun_here();
     };
     view! {
-        <section class="faults card" aria-labelledby="faults-title">
+        <section class="faults card" {attr("aria-labelledby", "faults-title")}>
             <h2 id="faults-title">"Break something"</h2>
-            <ul id="fault-list" class="fault-list">
+            <ul {attr("id", "fault-list")} class="fault-list">
                 {keyed(
                     listed,
                     |(text, at): &(String, Option<usize>)| key_of(&[text, &at.map_or("-".to_string(), |at| at.to_string())]),
@@ -126,9 +126,9 @@ pub fn FaultsPanel(
                         {match fault.1 {
                             Some(at) => view! {
                                 <button
-                                    type="button"
+                                    {attr("type", "button")}
                                     class="link-button"
-                                    aria-label=format!("Remove fault {}", fault.0)
+                                    {attr("aria-label", format!("Remove fault {}", fault.0))}
                                     on:click=boxed_click(move |_| remove(at))
                                 >
                                     "remove"
@@ -144,10 +144,10 @@ pub fn FaultsPanel(
             <div class="fault-form">
                 <label class="field">
                     <span class="label">"Fault"</span>
-                    <select id="fault-kind" on:change=boxed_event(on_kind)>
+                    <select {attr("id", "fault-kind")} on:change=boxed_event(on_kind)>
                         {FAULT_KINDS
                             .iter()
-                            .map(|(value, label)| view! { <option value=*value>{*label}</option> })
+                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> })
                             .collect_view()}
                     </select>
                 </label>
@@ -156,7 +156,7 @@ pub fn FaultsPanel(
                         {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }}
                     </span>
                     <select
-                        id="fault-target"
+                        {attr("id", "fault-target")}
                         on:change=boxed_event(move |ev| {
                             selected.selection.set(Selection::Nothing);
                             target.set(event_target_value(&ev));
@@ -167,11 +167,11 @@ pub fn FaultsPanel(
                             |(value, _): &(String, String)| value.clone(),
                             move |choice: (String, String)| view! {
                             <option
-                                value=choice.0.clone()
-                                selected={
+                                {attr("value", choice.0.clone())}
+                                {attr("selected", {
                                     let value = choice.0.clone();
                                     move || target_now() == value
-                                }
+                                })}
                             >
                                 {choice.1.clone()}
                             </option>
@@ -185,10 +185,10 @@ pub fn FaultsPanel(
                             {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
                         </span>
                         <input
-                            id="fault-amount"
-                            type="number"
-                            min=move || if kind.with(|k| k == "slow") { "2" } else { "1" }
-                            max="100"
+                            {attr("id", "fault-amount")}
+                            {attr("type", "number")}
+                            {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }))}
+                            {attr("max", "100")}
                             prop:value=move || amount.get().to_string()
                             on:change=boxed_event(move |ev| {
                                 if let Ok(value) = event_target_value(&ev).parse() {
@@ -201,10 +201,10 @@ pub fn FaultsPanel(
                 <label class="field narrow">
                     <span class="label">"For (s, 0 = to the end)"</span>
                     <input
-                        id="fault-for"
-                        type="number"
-                        min="0"
-                        step="0.5"
+                        {attr("id", "fault-for")}
+                        {attr("type", "number")}
+                        {attr("min", "0")}
+                        {attr("step", "0.5")}
                         prop:value=move || for_s.get().to_string()
                         on:change=boxed_event(move |ev| {
                             if let Ok(value) = event_target_value(&ev).parse::<f64>() {
@@ -213,11 +213,11 @@ pub fn FaultsPanel(
                         })
                     />
                 </label>
-                <button id="fault-inject" type="button" class="primary" on:click=boxed_click(inject)>
+                <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" on:click=boxed_click(inject)>
                     {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
                 </button>
             </div>
-            <p class="problem" role="alert" hidden=move || problem.with(Option::is_none)>
+            <p class="problem" {attr("role", "alert")} {attr("hidden", reactive(move || problem.with(Option::is_none)))}>
                 {move || problem.get().unwrap_or_default()}
             </p>
         </section>

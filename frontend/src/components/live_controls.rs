@@ -5,7 +5,7 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
-use crate::components::{boxed_click, boxed_event, keyed, show};
+use crate::components::{attr, boxed_click, boxed_event, keyed, reactive, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -95,7 +95,7 @@ pub fn LiveControls() -> impl IntoView {
             .map(|info| {
                 let id = info.id.0;
                 view! {
-                    <option value=id.to_string() selected=move || selected.get() == id>
+                    <option {attr("value", id.to_string())} {attr("selected", reactive(move || selected.get() == id))}>
                         {info.name}
                     </option>
                 }
@@ -104,24 +104,24 @@ pub fn LiveControls() -> impl IntoView {
     };
     view! {
         {show(is_live, move || view! {
-            <section class="live-controls card" aria-label="Live run controls">
+            <section class="live-controls card" {attr("aria-label", "Live run controls")}>
                 {move || role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
-                        <p class="notice" role="status">{format!("Watching only: {reason}.")}</p>
+                        <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
                     }),
                     _ => None,
                 })}
-                <fieldset class="live-fieldset" disabled=move || !may_control()>
+                <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
                     <span class="label">"Load"</span>
-                    <button type="button" on:click=boxed_click(move |_| send(LiveCommand::Load { on: true }))>
+                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: true }))>
                         "Start load"
                     </button>
-                    <button type="button" on:click=boxed_click(move |_| send(LiveCommand::Load { on: false }))>
+                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: false }))>
                         "Stop load"
                     </button>
-                    <button type="button" class="danger" on:click=boxed_click(move |_| send(LiveCommand::Stop))>
+                    <button {attr("type", "button")} class="danger" on:click=boxed_click(move |_| send(LiveCommand::Stop))>
                         "End run"
                     </button>
                 </div>
@@ -138,14 +138,14 @@ pub fn LiveControls() -> impl IntoView {
                 <div class="live-row">
                     <label class="label" for="live-slow">"Slow"</label>
                     <select
-                        id="live-slow"
+                        {attr("id", "live-slow")}
                         on:change=boxed_event(move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))
                     >
                         {move || service_options(slow_service)}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
-                        id="live-factor"
+                        {attr("id", "live-factor")}
                         on:change=boxed_event(move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))
                     >
                         {SLOW_FACTORS
@@ -153,20 +153,20 @@ pub fn LiveControls() -> impl IntoView {
                             .map(|f| {
                                 let f = *f;
                                 view! {
-                                    <option value=f.to_string() selected=move || factor.get() == f>
+                                    <option {attr("value", f.to_string())} {attr("selected", reactive(move || factor.get() == f))}>
                                         {f.to_string()}
                                     </option>
                                 }
                             })
                             .collect_view()}
                     </select>
-                    <button type="button" on:click=boxed_click(move |_| slow(false))>"Slow down"</button>
-                    <button type="button" on:click=boxed_click(move |_| slow(true))>"Back to speed"</button>
+                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(false))>"Slow down"</button>
+                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(true))>"Back to speed"</button>
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-link">"Link"</label>
                     <select
-                        id="live-link"
+                        {attr("id", "live-link")}
                         on:change=boxed_event(move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))
                     >
                         {move || {
@@ -181,7 +181,7 @@ pub fn LiveControls() -> impl IntoView {
                                 .enumerate()
                                 .map(|(i, (a, b))| {
                                     view! {
-                                        <option value=i.to_string() selected=move || link.get() == i>
+                                        <option {attr("value", i.to_string())} {attr("selected", reactive(move || link.get() == i))}>
                                             {format!("{} – {}", name(*a), name(*b))}
                                         </option>
                                     }
@@ -189,22 +189,22 @@ pub fn LiveControls() -> impl IntoView {
                                 .collect_view()
                         }}
                     </select>
-                    <button type="button" class="danger" on:click=boxed_click(on_link(|link| Fault::Partition { link }))>
+                    <button {attr("type", "button")} class="danger" on:click=boxed_click(on_link(|link| Fault::Partition { link }))>
                         "Cut"
                     </button>
-                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))>
                         "Lose 30 %"
                     </button>
-                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))>
                         "Duplicate 30 %"
                     </button>
-                    <button type="button" on:click=boxed_click(on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))>
                         "Reorder 30 %"
                     </button>
-                    <button type="button" on:click=boxed_click(heal_link)>"Heal"</button>
+                    <button {attr("type", "button")} on:click=boxed_click(heal_link)>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || refused.get().map(|text| view! { <p class="notice" role="alert">{text}</p> })}
+                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> })}
             </section>
         }.into_any())}
     }
@@ -222,16 +222,16 @@ fn ServiceButtons(
     view! {
         <span class="live-service">
             <button
-                type="button"
+                {attr("type", "button")}
                 class="danger"
-                aria-label=crash_label.clone()
+                {attr("aria-label", crash_label.clone())}
                 on:click=boxed_click(move |_| send(LiveCommand::Crash { service }))
             >
                 {crash_label.clone()}
             </button>
             <button
-                type="button"
-                aria-label=restart_label.clone()
+                {attr("type", "button")}
+                {attr("aria-label", restart_label.clone())}
                 on:click=boxed_click(move |_| send(LiveCommand::Restart { service }))
             >
                 {restart_label.clone()}

@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{boxed_click, keyed, show};
+use crate::components::{attr, boxed_click, keyed, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -450,20 +450,20 @@ pub fn ServiceMap() -> impl IntoView {
                 }.into_any())}
             </svg>
             <canvas
-                id="message-canvas"
+                {attr("id", "message-canvas")}
                 class="message-canvas"
-                node_ref=canvas_ref
-                role="img"
-                aria-label=move || {
+                node_ref={canvas_ref}
+                {attr("role", "img")}
+                {attr("aria-label", reactive(move || {
                     let n = canvas_count.get();
                     if n > 0 { format!("{n} messages in flight, too many to list one by one") } else { String::new() }
-                }
-                aria-hidden=move || (canvas_count.get() == 0).to_string()
+                }))}
+                {attr("aria-hidden", reactive(move || (canvas_count.get() == 0).to_string()))}
                 data-messages=move || canvas_count.get().to_string()
             ></canvas>
             </div>
             <figcaption>
-                <p id="narration" class="narration" aria-live="polite">
+                <p {attr("id", "narration")} class="narration" {attr("aria-live", "polite")}>
                     {move || narration.get().unwrap_or_default()}
                 </p>
                 <Legend/>
@@ -745,7 +745,7 @@ fn Legend() -> impl IntoView {
         ("dropped", "dropped"),
     ];
     view! {
-        <ul class="legend" aria-label="Legend">
+        <ul class="legend" {attr("aria-label", "Legend")}>
             {items
                 .into_iter()
                 .map(|(kind, text)| {

@@ -1,7 +1,7 @@
 //! The numbers that carry each lesson.
 
 use crate::components::delivery::DeliveryNumbers;
-use crate::components::{key_of, keyed, reactive, show};
+use crate::components::{attr, key_of, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -50,7 +50,7 @@ pub fn MetricsPanel() -> impl IntoView {
         .unwrap_or_default()
     });
     view! {
-        <section class="metrics card" aria-labelledby="metrics-title">
+        <section class="metrics card" {attr("aria-labelledby", "metrics-title")}>
             <h2 id="metrics-title">"Numbers so far"</h2>
             <table class="ops">
                 <thead>
@@ -78,11 +78,11 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Successful reads that returned a version older than one confirmed to a client before they began">"Stale reads"</dt>
                     <dd>
-                        <span id="metric-stale-reads" class="big">{field(|m| m.stale_reads.to_string())}</span>
-                        <span class="sub" id="metric-stale-share">
+                        <span {attr("id", "metric-stale-reads")} class="big">{field(|m| m.stale_reads.to_string())}</span>
+                        <span class="sub" {attr("id", "metric-stale-share")}>
                             {field(|m| m.stale_reads_share.clone())}
                         </span>
-                        <span class="sub" id="metric-stale-by-table">
+                        <span class="sub" {attr("id", "metric-stale-by-table")}>
                             {field(|m| m.stale_reads_by_table.clone())}
                         </span>
                     </dd>
@@ -92,10 +92,10 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="How long before a read began its source first wrote a newer version than the one it returned; zero when it missed none">"Served lag max"</dt>
                     <dd>
-                        <span id="metric-served-lag-max" class="big">{field(|m| m.served_lag_max.clone())}</span>
+                        <span {attr("id", "metric-served-lag-max")} class="big">{field(|m| m.served_lag_max.clone())}</span>
                         <span class="sub">
                             "oldest source write a read missed; mean "
-                            <span id="metric-served-lag-mean">{field(|m| m.served_lag_mean.clone())}</span>
+                            <span {attr("id", "metric-served-lag-mean")}>{field(|m| m.served_lag_mean.clone())}</span>
                         </span>
                     </dd>
                 </div>
@@ -104,10 +104,10 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Requests services sent to other services per read started">"Calls per read"</dt>
                     <dd>
-                        <span id="metric-calls-per-read" class="big">
+                        <span {attr("id", "metric-calls-per-read")} class="big">
                             {field(|m| m.calls_per_read.as_ref().map(|c| c.per_read.clone()).unwrap_or_default())}
                         </span>
-                        <span class="sub" id="metric-answered-without-call">
+                        <span class="sub" {attr("id", "metric-answered-without-call")}>
                             {field(|m| m.calls_per_read.as_ref().map(|c| format!("{} of reads needed no call", c.answered_without_call)).unwrap_or_default())}
                         </span>
                     </dd>
@@ -118,9 +118,9 @@ pub fn MetricsPanel() -> impl IntoView {
                     |line: &CapacityLine| key_of(&[&line.name, &line.id_stem, &line.utilisation, &line.queue_and_shed]),
                     move |line: CapacityLine| view! {
                 <div class="stat">
-                    <dt title="The share of its workers' time spent working so far; requests beyond its queue are shed (503 overloaded)">{format!("{} busy", line.name)}</dt>
+                    <dt {attr("title", "The share of its workers' time spent working so far; requests beyond its queue are shed (503 overloaded)")}>{format!("{} busy", line.name)}</dt>
                     <dd>
-                        <span id=format!("metric-{}-utilisation", line.id_stem) class="big">{line.utilisation.clone()}</span>
+                        <span {attr("id", format!("metric-{}-utilisation", line.id_stem))} class="big">{line.utilisation.clone()}</span>
                         <span class="sub">{line.queue_and_shed.clone()}</span>
                     </dd>
                 </div>
@@ -130,7 +130,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Replication lag of the copy row furthest behind now: now minus when its source first wrote a version it has not applied">"Staleness now"</dt>
                     <dd>
-                        <span id="metric-staleness-now" class="big">{field(|m| m.staleness_now.clone())}</span>
+                        <span {attr("id", "metric-staleness-now")} class="big">{field(|m| m.staleness_now.clone())}</span>
                         <span class="sub">{field(|m| match m.stale_rows {
                             1 => "1 stale copy row".to_string(),
                             n => format!("{n} stale copy rows"),
@@ -140,17 +140,17 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Largest replication lag of any copy row so far, lags still growing included; the mean is time-weighted over every copy row">"Max staleness"</dt>
                     <dd>
-                        <span id="metric-staleness-max" class="big">{field(|m| m.staleness_max.clone())}</span>
+                        <span {attr("id", "metric-staleness-max")} class="big">{field(|m| m.staleness_max.clone())}</span>
                         <span class="sub">
                             "largest lag behind the source; mean "
-                            <span id="metric-staleness-mean">{field(|m| m.staleness_mean.clone())}</span>
+                            <span {attr("id", "metric-staleness-mean")}>{field(|m| m.staleness_mean.clone())}</span>
                         </span>
                     </dd>
                 </div>
                 <div class="stat">
                     <dt title="Copy writes that replaced a newer version with an older one: events applied out of order">"Copy regressions"</dt>
                     <dd>
-                        <span id="metric-copy-regressions" class="big">{field(|m| m.copy_regressions.to_string())}</span>
+                        <span {attr("id", "metric-copy-regressions")} class="big">{field(|m| m.copy_regressions.to_string())}</span>
                         <span class="sub">"older versions written over newer"</span>
                     </dd>
                 </div>
@@ -159,21 +159,21 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Rollback messages a coordinator sent, retries included">"Rollbacks"</dt>
                     <dd>
-                        <span id="metric-rollbacks" class="big">{field(|m| m.rollbacks_sent.to_string())}</span>
+                        <span {attr("id", "metric-rollbacks")} class="big">{field(|m| m.rollbacks_sent.to_string())}</span>
                         <span class="sub">"rollback messages sent"</span>
                     </dd>
                 </div>
                 <div class="stat">
                     <dt title="Successful reads that returned a version a coordinator rolled back">"Aborted reads"</dt>
                     <dd>
-                        <span id="metric-aborted-reads" class="big">{field(|m| m.aborted_reads.to_string())}</span>
+                        <span {attr("id", "metric-aborted-reads")} class="big">{field(|m| m.aborted_reads.to_string())}</span>
                         <span class="sub">"saw a name that was rolled back"</span>
                     </dd>
                 </div>
                 <div class="stat">
                     <dt title="Updates a coordinator found half done after a crash, and flagged">"Partial updates"</dt>
                     <dd>
-                        <span id="metric-partial-updates" class="big">{field(|m| m.partial_updates_flagged.to_string())}</span>
+                        <span {attr("id", "metric-partial-updates")} class="big">{field(|m| m.partial_updates_flagged.to_string())}</span>
                         <span class="sub">"left by a coordinator crash, flagged"</span>
                     </dd>
                 </div>
@@ -181,7 +181,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Under two-phase commit: the longest a participant's row stayed prepared — in doubt, locked — before its decision arrived, rows still in doubt counted up to now">"In doubt"</dt>
                     <dd>
-                        <span id="metric-in-doubt-max" class="big">{field(|m| m.in_doubt_max.clone())}</span>
+                        <span {attr("id", "metric-in-doubt-max")} class="big">{field(|m| m.in_doubt_max.clone())}</span>
                         <span class="sub">{field(|m| format!("longest; {} rows in doubt now", m.rows_in_doubt))}</span>
                     </dd>
                 </div>
@@ -189,7 +189,7 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Copy rows whose value or version differs from their source row now">"Inconsistent rows"</dt>
                     <dd>
-                        <span id="metric-inconsistent-rows" class="big">{field(|m| m.inconsistent_rows.to_string())}</span>
+                        <span {attr("id", "metric-inconsistent-rows")} class="big">{field(|m| m.inconsistent_rows.to_string())}</span>
                         <span class="sub">"copies that differ from Product now"</span>
                     </dd>
                 </div>
@@ -197,12 +197,12 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Messages sent, and of them dropped or duplicated by the network">"Messages"</dt>
                     <dd>
-                        <span id="metric-messages-sent" class="big">{field(|m| m.messages_sent.to_string())}</span>
+                        <span {attr("id", "metric-messages-sent")} class="big">{field(|m| m.messages_sent.to_string())}</span>
                         <span class="sub">
                             "sent, "
-                            <span id="metric-messages-dropped">{field(|m| m.messages_dropped.to_string())}</span>
+                            <span {attr("id", "metric-messages-dropped")}>{field(|m| m.messages_dropped.to_string())}</span>
                             " dropped, "
-                            <span id="metric-messages-duplicated">{field(|m| m.messages_duplicated.to_string())}</span>
+                            <span {attr("id", "metric-messages-duplicated")}>{field(|m| m.messages_duplicated.to_string())}</span>
                             " duplicated"
                         </span>
                     </dd>
@@ -210,10 +210,10 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="Messages sent per finished operation, background traffic included, and bytes held in copies">"Cost"</dt>
                     <dd>
-                        <span id="metric-messages-per-op" class="big">{field(|m| m.messages_per_op.clone())}</span>
+                        <span {attr("id", "metric-messages-per-op")} class="big">{field(|m| m.messages_per_op.clone())}</span>
                         <span class="sub">
                             "messages per operation; "
-                            <span id="metric-duplicated-bytes">{field(|m| m.duplicated_bytes.to_string())}</span>
+                            <span {attr("id", "metric-duplicated-bytes")}>{field(|m| m.duplicated_bytes.to_string())}</span>
                             " bytes copied"
                         </span>
                     </dd>
@@ -221,14 +221,14 @@ pub fn MetricsPanel() -> impl IntoView {
                 <div class="stat">
                     <dt title="The most events any broker queue held at once so far">"Deepest queue"</dt>
                     <dd>
-                        <span id="metric-queue-max" class="big">{field(|m| m.queue_depth_max.to_string())}</span>
+                        <span {attr("id", "metric-queue-max")} class="big">{field(|m| m.queue_depth_max.to_string())}</span>
                         <span class="sub">"messages waiting at once"</span>
                     </dd>
                 </div>
                 <div class="stat">
                     <dt title="Operations begun and not yet answered">"Waiting"</dt>
                     <dd>
-                        <span id="metric-ops-running" class="big">{field(|m| m.ops_running.to_string())}</span>
+                        <span {attr("id", "metric-ops-running")} class="big">{field(|m| m.ops_running.to_string())}</span>
                         <span class="sub">"operations holding a connection"</span>
                     </dd>
                 </div>
@@ -254,12 +254,12 @@ fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl Int
     };
     view! {
         <tr>
-            <th scope="row">{name.clone()}</th>
-            <td class="num" id=format!("metric-{stem}-ok")>{cell(|op| op.ok.to_string())}</td>
-            <td class="num" id=format!("metric-{stem}-failed")>{cell(|op| op.failed.to_string())}</td>
-            <td class="num" id=format!("metric-{stem}-p50")>{cell(|op| op.p50.clone())}</td>
-            <td class="num" id=format!("metric-{stem}-p95")>{cell(|op| op.p95.clone())}</td>
-            <td class="num" id=format!("metric-{stem}-p99")>{cell(|op| op.p99.clone())}</td>
+            <th {attr("scope", "row")}>{name.clone()}</th>
+            <td class="num" {attr("id", format!("metric-{stem}-ok"))}>{cell(|op| op.ok.to_string())}</td>
+            <td class="num" {attr("id", format!("metric-{stem}-failed"))}>{cell(|op| op.failed.to_string())}</td>
+            <td class="num" {attr("id", format!("metric-{stem}-p50"))}>{cell(|op| op.p50.clone())}</td>
+            <td class="num" {attr("id", format!("metric-{stem}-p95"))}>{cell(|op| op.p95.clone())}</td>
+            <td class="num" {attr("id", format!("metric-{stem}-p99"))}>{cell(|op| op.p99.clone())}</td>
         </tr>
     }
 }

@@ -92,6 +92,21 @@ pub fn reactive<T: 'static>(
     Arc::new(Mutex::new(value))
 }
 
+/// An element's attribute set by name (`<th {attr("scope", "col")}>`): Leptos compiles a named
+/// attribute's code (building, updating, type erasure) once per name *and* value type, a
+/// named-by-string one once per value type, so every attribute of the page goes through here.
+/// Sets the same attribute with the same value as `scope="col"` would.
+pub fn attr<V>(
+    name: &'static str,
+    value: V,
+) -> leptos::tachys::html::attribute::custom::CustomAttr<&'static str, V::Output>
+where
+    V: IntoAttributeValue,
+    V::Output: leptos::attr::AttributeValue,
+{
+    leptos::tachys::html::attribute::custom::custom_attribute(name, value.into_attribute_value())
+}
+
 /// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute
 /// type, so Leptos' event-listener code (attaching, the handler's wrapper, the type-erased
 /// attribute) is compiled once, not once per handler.

@@ -1,6 +1,6 @@
 //! Play and pause, step between events, loop, speed, the clock and the timeline.
 
-use crate::components::{boxed_click, boxed_event, reactive};
+use crate::components::{attr, boxed_click, boxed_event, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
 use crate::state::{Clock, RunHandle};
@@ -45,15 +45,15 @@ pub fn PlayerBar() -> impl IntoView {
         format!("{:.2}%", available.get().0 as f64 * 100.0 / end)
     };
     view! {
-        <section class="player card" aria-label="Player">
-            <div class="transport" role="group" aria-label="Transport">
+        <section class="player card" {attr("aria-label", "Player")}>
+            <div class="transport" {attr("role", "group")} {attr("aria-label", "Transport")}>
                 <button
-                    id="step-back"
-                    type="button"
+                    {attr("id", "step-back")}
+                    {attr("type", "button")}
                     class="step"
-                    title="Previous event (←)"
-                    aria-label="Previous event"
-                    aria-keyshortcuts="ArrowLeft"
+                    {attr("title", "Previous event (←)")}
+                    {attr("aria-label", "Previous event")}
+                    {attr("aria-keyshortcuts", "ArrowLeft")}
                     on:click=boxed_click(move |_| clock.step_event(run, false))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
@@ -61,26 +61,26 @@ pub fn PlayerBar() -> impl IntoView {
                     </svg>
                 </button>
                 <button
-                    id="play"
-                    type="button"
+                    {attr("id", "play")}
+                    {attr("type", "button")}
                     class="play"
                     class:playing=move || playing.get()
-                    aria-pressed=move || if playing.get() { "true" } else { "false" }
-                    aria-keyshortcuts="Space"
+                    {attr("aria-pressed", reactive(move || if playing.get() { "true" } else { "false" }))}
+                    {attr("aria-keyshortcuts", "Space")}
                     on:click=boxed_click(move |_| player.update(Player::toggle))
                 >
-                    <span class="icon" aria-hidden="true">
+                    <span class="icon" {attr("aria-hidden", "true")}>
                         {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
                     </span>
                     <span class="play-label">{reactive(play_label)}</span>
                 </button>
                 <button
-                    id="step-forward"
-                    type="button"
+                    {attr("id", "step-forward")}
+                    {attr("type", "button")}
                     class="step"
-                    title="Next event (→)"
-                    aria-label="Next event"
-                    aria-keyshortcuts="ArrowRight"
+                    {attr("title", "Next event (→)")}
+                    {attr("aria-label", "Next event")}
+                    {attr("aria-keyshortcuts", "ArrowRight")}
                     on:click=boxed_click(move |_| clock.step_event(run, true))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
@@ -88,13 +88,13 @@ pub fn PlayerBar() -> impl IntoView {
                     </svg>
                 </button>
                 <button
-                    id="loop"
-                    type="button"
+                    {attr("id", "loop")}
+                    {attr("type", "button")}
                     class="step loop"
-                    title="Loop (L)"
-                    aria-label="Loop"
-                    aria-keyshortcuts="L"
-                    aria-pressed=move || if looping.get() { "true" } else { "false" }
+                    {attr("title", "Loop (L)")}
+                    {attr("aria-label", "Loop")}
+                    {attr("aria-keyshortcuts", "L")}
+                    {attr("aria-pressed", reactive(move || if looping.get() { "true" } else { "false" }))}
                     on:click=boxed_click(move |_| player.update(|p| p.set_looping(!p.is_looping())))
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
@@ -111,22 +111,22 @@ pub fn PlayerBar() -> impl IntoView {
             <label class="speed">
                 <span class="label">"Speed"</span>
                 <input
-                    id="speed"
-                    type="range"
-                    min="0"
-                    max=SPEED_POSITIONS
-                    step="1"
-                    aria-keyshortcuts="+ -"
-                    aria-valuetext=move || format::speed(speed.get())
+                    {attr("id", "speed")}
+                    {attr("type", "range")}
+                    {attr("min", "0")}
+                    {attr("max", SPEED_POSITIONS)}
+                    {attr("step", "1")}
+                    {attr("aria-keyshortcuts", "+ -")}
+                    {attr("aria-valuetext", reactive(move || format::speed(speed.get())))}
                     prop:value=move || position_of_speed(speed.get()).to_string()
                     on:input=boxed_event(on_speed)
                 />
-                <output id="speed-value" class="speed-value">{move || format::speed(speed.get())}</output>
+                <output {attr("id", "speed-value")} class="speed-value">{move || format::speed(speed.get())}</output>
             </label>
             <output
-                id="clock"
+                {attr("id", "clock")}
                 class="clock"
-                aria-live="off"
+                {attr("aria-live", "off")}
                 data-now-us=move || now.get().0.to_string()
             >
                 "t = "
@@ -137,13 +137,13 @@ pub fn PlayerBar() -> impl IntoView {
             // Content-Security-Policy (`style-src 'self'`) refuses inline style attributes.
             <div class="timeline" style=("--known", move || known_percent())>
                 <input
-                    id="seek"
-                    type="range"
-                    aria-label="Time in the run"
-                    aria-valuetext=move || format::clock(now.get())
-                    min="0"
-                    max=move || (end.get().0 / 1_000).to_string()
-                    step="1"
+                    {attr("id", "seek")}
+                    {attr("type", "range")}
+                    {attr("aria-label", "Time in the run")}
+                    {attr("aria-valuetext", reactive(move || format::clock(now.get())))}
+                    {attr("min", "0")}
+                    {attr("max", reactive(move || (end.get().0 / 1_000).to_string()))}
+                    {attr("step", "1")}
                     prop:value=move || (now.get().0 / 1_000).to_string()
                     on:input=boxed_event(on_seek)
                 />

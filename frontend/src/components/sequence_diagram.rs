@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{boxed_click, keyed, reactive};
+use crate::components::{attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -86,8 +86,8 @@ pub fn SequenceDiagram() -> impl IntoView {
         })
         .collect_view();
     view! {
-        <figure class="sequence card" aria-labelledby="sequence-title">
-            <h2 id="sequence-title">
+        <figure class="sequence card" {attr("aria-labelledby", "sequence-title")}>
+            <h2 {attr("id", "sequence-title")}>
                 "Sequence " <span class="hint">{reactive(window_text)}", time runs down"</span>
             </h2>
             <svg

@@ -1,7 +1,7 @@
 //! Sharing and files: which views show, Copy link, the Embed snippet, exports (trace, map,
 //! operation), and importing a recorded trace (a file picked or dropped, or an address).
 
-use crate::components::{boxed_click, boxed_event};
+use crate::components::{attr, boxed_click, boxed_event, reactive};
 use crate::config::{SourceKind, View};
 use crate::embed;
 use crate::export;
@@ -156,7 +156,7 @@ pub fn ShareBar(
     accept_dropped_files(read_file);
 
     view! {
-        <section class="share card" aria-label="Views, sharing and files">
+        <section class="share card" {attr("aria-label", "Views, sharing and files")}>
             <fieldset class="views">
                 <legend>"Show"</legend>
                 {View::ALL
@@ -165,7 +165,7 @@ pub fn ShareBar(
                         view! {
                             <label class="toggle">
                                 <input
-                                    type="checkbox"
+                                    {attr("type", "checkbox")}
                                     data-view=view.as_str()
                                     prop:checked=move || views.0.with(|v| v.shows(view))
                                     on:change=boxed_event(move |ev| {
@@ -179,39 +179,39 @@ pub fn ShareBar(
                     })
                     .collect_view()}
             </fieldset>
-            <div class="share-actions" role="group" aria-label="Share">
-                <button id="copy-link" type="button" on:click=boxed_click(on_copy_link)>"Copy link"</button>
-                <button id="embed" type="button" on:click=boxed_click(on_embed)>"Embed"</button>
+            <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Share")}>
+                <button {attr("id", "copy-link")} {attr("type", "button")} on:click=boxed_click(on_copy_link)>"Copy link"</button>
+                <button {attr("id", "embed")} {attr("type", "button")} on:click=boxed_click(on_embed)>"Embed"</button>
             </div>
-            <div class="share-actions" role="group" aria-label="Export">
-                <button id="export-trace" type="button" on:click=boxed_click(on_export_trace)>"Trace (JSONL)"</button>
-                <button id="export-svg" type="button" on:click=boxed_click(on_export_svg)>"Map (SVG)"</button>
+            <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Export")}>
+                <button {attr("id", "export-trace")} {attr("type", "button")} on:click=boxed_click(on_export_trace)>"Trace (JSONL)"</button>
+                <button {attr("id", "export-svg")} {attr("type", "button")} on:click=boxed_click(on_export_svg)>"Map (SVG)"</button>
                 <button
-                    id="export-mermaid"
-                    type="button"
-                    aria-disabled=move || selected_op().is_none().to_string()
-                    title="A Mermaid sequence diagram of the selected operation"
+                    {attr("id", "export-mermaid")}
+                    {attr("type", "button")}
+                    {attr("aria-disabled", reactive(move || selected_op().is_none().to_string()))}
+                    {attr("title", "A Mermaid sequence diagram of the selected operation")}
                     on:click=boxed_click(on_export_mermaid)
                 >
                     "Operation (Mermaid)"
                 </button>
             </div>
-            <form class="import" on:submit=on_load_address aria-label="Play a recorded trace">
+            <form class="import" on:submit={on_load_address} {attr("aria-label", "Play a recorded trace")}>
                 <label class="file">
                     <span>"Open trace…"</span>
-                    <input id="import-file" type="file" accept=".jsonl,.ndjson,.json,.txt" on:change=boxed_event(on_file)/>
+                    <input {attr("id", "import-file")} {attr("type", "file")} {attr("accept", ".jsonl,.ndjson,.json,.txt")} on:change=boxed_event(on_file)/>
                 </label>
                 <input
-                    id="import-url"
-                    type="url"
-                    placeholder="or a trace's address"
-                    aria-label="Address of a trace file"
+                    {attr("id", "import-url")}
+                    {attr("type", "url")}
+                    {attr("placeholder", "or a trace's address")}
+                    {attr("aria-label", "Address of a trace file")}
                     prop:value=move || trace_address.get()
                     on:input=boxed_event(move |ev| trace_address.set(event_target_value(&ev)))
                 />
                 <button type="submit">"Load"</button>
             </form>
-            <p id="share-feedback" class="feedback" aria-live="polite">{move || feedback.get()}</p>
+            <p {attr("id", "share-feedback")} class="feedback" {attr("aria-live", "polite")}>{move || feedback.get()}</p>
             {move || {
                 shared_text
                     .get()
@@ -219,7 +219,7 @@ pub fn ShareBar(
                         view! {
                             <label class="shared-text">
                                 <span class="label">{what}</span>
-                                <textarea id="shared-text" readonly rows="2">{text}</textarea>
+                                <textarea {attr("id", "shared-text")} {attr("readonly", true)} {attr("rows", "2")}>{text}</textarea>
                             </label>
                         }
                     })
@@ -227,7 +227,7 @@ pub fn ShareBar(
             {move || {
                 mermaid_text
                     .get()
-                    .map(|text| view! { <pre id="mermaid" class="mermaid-text">{text}</pre> })
+                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> })
             }}
         </section>
     }

@@ -1,6 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::components::{key_of, keyed};
+use crate::components::{attr, key_of, keyed};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -66,7 +66,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
     });
     view! {
-        <section class="tables card" aria-labelledby="tables-title">
+        <section class="tables card" {attr("aria-labelledby", "tables-title")}>
             <h2 id="tables-title">"Each service's own data"</h2>
             <div class="table-grid">
                 {keyed(
@@ -113,7 +113,7 @@ fn ServiceTable(
             class="db"
             class:selected=move || involved.with(|s| s.contains(&shared::protocol::ServiceId(service)))
         >
-            <figcaption id=caption_id.clone()>
+            <figcaption {attr("id", caption_id.clone())}>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>
                 {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> })}
@@ -122,8 +122,8 @@ fn ServiceTable(
                 <table
                     class="rows"
                     data-service=service_name
-                    data-table=table
-                    aria-labelledby=caption_id
+                    data-table={table}
+                    {attr("aria-labelledby", caption_id)}
                 >
                     <thead>
                         <tr>

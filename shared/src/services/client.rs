@@ -279,6 +279,7 @@ impl Client {
     ) {
         if let Some(pending) = self.pending.remove(&request) {
             self.timers.remove(&pending.timer);
+            ctx.cancel_timer(pending.timer);
             ctx.finish_op(pending.op, pending.started, outcome, observed);
         }
     }

@@ -3,6 +3,7 @@
 //! rename — but not on a rating change: the hybrid pattern fetches details on demand instead.
 
 use super::{DRIVER_DETAILS_TABLE, DRIVERS_TABLE, details_row_value, parse_details_row};
+use crate::decimal::Decimal;
 use crate::protocol::{DomainEvent, DriverDetails, DriverName, Payload, ServiceId, rating_text};
 use crate::service::{Ctx, Envelope, Input, Service};
 
@@ -27,7 +28,7 @@ fn no_driver(driver: u64) -> Payload {
 
 /// The driver's details as stored, or `None` when the row is missing or unreadable.
 fn read_details(driver: u64, ctx: &Ctx<'_>) -> Option<DriverDetails> {
-    let row = ctx.read(DRIVER_DETAILS_TABLE, &driver.to_string())?;
+    let row = ctx.read(DRIVER_DETAILS_TABLE, &Decimal::new(driver))?;
     let (rating_tenths, car) = parse_details_row(&row.value)?;
     Some(DriverDetails {
         driver,

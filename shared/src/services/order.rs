@@ -7,6 +7,7 @@ use super::new_orders::{NewOrders, PublishOrders};
 use super::rename_participant::handle_coordinated_rename;
 use super::resilience::{Admission, CircuitBreaker, Resilience, RetryBudget, backoff_before};
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
+use crate::decimal::Decimal;
 use crate::protocol::{CircuitState, DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
@@ -60,7 +61,10 @@ impl OrderConfig {
     }
 }
 
-/// A read waiting on Product.
+/// A read waiting on Product. It is kept boxed: it moves from map to map at every call to
+/// Product (waiting for a connection, waiting on a call, waiting out a backoff), and in the
+/// page's WebAssembly, built for size, each move of a value this large is a `memory.copy`,
+/// which costs more than the one allocation of the box per read (issue 9's engine benchmark).
 #[derive(Debug)]
 struct PendingRead {
     request: Envelope,
@@ -77,17 +81,17 @@ struct PendingRead {
 }
 
 impl PendingRead {
-    fn new(request: &Envelope, products: Vec<u64>) -> PendingRead {
-        PendingRead {
+    fn new(request: &Envelope, products: Vec<u64>) -> Box<PendingRead> {
+        Box::new(PendingRead {
             request: request.clone(),
+            items: Vec::with_capacity(products.len()),
             products,
-            items: Vec::new(),
             timer: TimerId(0),
             retries: 0,
             probe: false,
             remembered: 0,
             unavailable: 0,
-        }
+        })
     }
 }
 
@@ -110,11 +114,12 @@ pub struct Order {
     /// Connections to Product held by reads now.
     connections_in_use: usize,
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
-    waiting_for_connection: VecDeque<(PendingRead, TimerId)>,
-    /// Reads waiting on a call to Product, by the call's message id.
-    pending_by_call: SlotMap<MsgId, PendingRead>,
-    /// The call each timeout timer guards.
-    call_by_timer: SlotMap<TimerId, MsgId>,
+    waiting_for_connection: VecDeque<(Box<PendingRead>, TimerId)>,
+    /// Reads waiting on a call to Product, by the call's message id. A call's timeout finds
+    /// its read by a scan of these (at most a pool's worth): no map from timer to call, whose
+    /// insert and remove at every call cost more than the rare scan, since an answered call's
+    /// timer is cancelled and never fires in a simulation.
+    pending_by_call: SlotMap<MsgId, Box<PendingRead>>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether the first read and the first event have been explained yet.
@@ -127,7 +132,7 @@ pub struct Order {
     /// The retry budget, if configured.
     budget: Option<RetryBudget>,
     /// Reads waiting out a backoff before retrying, by the timer that ends it.
-    retry_by_timer: SlotMap<TimerId, PendingRead>,
+    retry_by_timer: SlotMap<TimerId, Box<PendingRead>>,
     /// The last name Product gave for each product, in memory (lost on a crash): the
     /// breaker's fallback.
     remembered: SlotMap<u64, ProductName>,
@@ -143,7 +148,6 @@ impl Order {
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
             pending_by_call: SlotMap::new(),
-            call_by_timer: SlotMap::new(),
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
@@ -227,7 +231,7 @@ impl Order {
     /// A call to Product failed: retry it after a backoff if retries and the budget allow, else
     /// answer the product from the fallback if the breaker is no longer closed, else fail the
     /// read as without resilience.
-    fn call_failed(&mut self, mut pending: PendingRead, reason: String, ctx: &mut Ctx<'_>) {
+    fn call_failed(&mut self, mut pending: Box<PendingRead>, reason: String, ctx: &mut Ctx<'_>) {
         let Some(resilience) = self.config.resilience().cloned() else {
             return;
         };
@@ -285,7 +289,7 @@ impl Order {
     }
 
     fn read_order(&mut self, request: &Envelope, order: u64, ctx: &mut Ctx<'_>) {
-        let Some(row) = ctx.read(ORDERS_TABLE, &order.to_string()) else {
+        let Some(row) = ctx.read(ORDERS_TABLE, &Decimal::new(order)) else {
             ctx.reply(
                 request,
                 Payload::Failed {
@@ -323,7 +327,7 @@ impl Order {
                             ProductSource::OrderLines { .. } => {
                                 ctx.read(ORDER_LINES_TABLE, &format!("{order}/{product}"))
                             }
-                            _ => ctx.read(PRODUCT_NAMES_COPY_TABLE, &product.to_string()),
+                            _ => ctx.read(PRODUCT_NAMES_COPY_TABLE, &Decimal::new(*product)),
                         };
                         let (name, version) =
                             copy.map_or((String::from("?"), 0), |row| (row.value, row.version));
@@ -392,7 +396,7 @@ impl Order {
 
     /// Calls Product for the next product of the read, or answers the read when all are in.
     /// Products the circuit breaker keeps it from calling are answered from the fallback.
-    fn call_next_product(&mut self, mut pending: PendingRead, ctx: &mut Ctx<'_>) {
+    fn call_next_product(&mut self, mut pending: Box<PendingRead>, ctx: &mut Ctx<'_>) {
         let ProductSource::CallProduct {
             product: product_service,
             call_timeout,
@@ -435,13 +439,16 @@ impl Order {
             Some(pending.request.id),
         );
         pending.timer = ctx.set_timer(call_timeout);
-        self.call_by_timer.insert(pending.timer, call);
         self.pending_by_call.insert(call, pending);
     }
 
     /// Every product is in: answers the read (degraded if any name is a fallback) and frees its
     /// connection.
-    fn answer_read(&mut self, pending: PendingRead, ctx: &mut Ctx<'_>) {
+    // Boxed on purpose: a read moves between maps and into here as a pointer; passed by value
+    // it would be copied (a `memory.copy` call in the page's WebAssembly). Clippy flags this
+    // only on 32-bit targets, where the read is under its size threshold.
+    #[allow(clippy::boxed_local)]
+    fn answer_read(&mut self, pending: Box<PendingRead>, ctx: &mut Ctx<'_>) {
         let order = match pending.request.payload {
             Payload::ReadOrder { order } => order,
             _ => 0,
@@ -464,13 +471,16 @@ impl Order {
         self.release_connection(ctx);
     }
 
-    fn take_pending(&mut self, call: MsgId) -> Option<PendingRead> {
+    /// The read waiting on `call`, which is answered, refused or given up on: its timeout
+    /// no longer matters.
+    fn take_pending(&mut self, call: MsgId, ctx: &mut Ctx<'_>) -> Option<Box<PendingRead>> {
         let pending = self.pending_by_call.remove(&call)?;
-        self.call_by_timer.remove(&pending.timer);
+        ctx.cancel_timer(pending.timer);
         Some(pending)
     }
 
-    fn fail_read(&mut self, pending: PendingRead, reason: String, ctx: &mut Ctx<'_>) {
+    #[allow(clippy::boxed_local)] // As `answer_read`'s.
+    fn fail_read(&mut self, pending: Box<PendingRead>, reason: String, ctx: &mut Ctx<'_>) {
         if !self.in_failure_streak {
             ctx.narrate(format!(
                 "Order could not get a product name: {reason}. The read fails too — Product's trouble cascades to Order's readers."
@@ -553,8 +563,9 @@ impl Service for Order {
                 }
                 Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id, ctx),
                 Payload::ProductInfo(item) => {
-                    let Some(mut pending) =
-                        message.caused_by.and_then(|call| self.take_pending(call))
+                    let Some(mut pending) = message
+                        .caused_by
+                        .and_then(|call| self.take_pending(call, ctx))
                     else {
                         return; // An answer after its timeout: the read already failed.
                     };
@@ -577,8 +588,9 @@ impl Service for Order {
                     self.call_next_product(pending, ctx);
                 }
                 Payload::Failed { reason } => {
-                    if let Some(pending) =
-                        message.caused_by.and_then(|call| self.take_pending(call))
+                    if let Some(pending) = message
+                        .caused_by
+                        .and_then(|call| self.take_pending(call, ctx))
                     {
                         self.call_failed(pending, format!("Product answered: {reason}"), ctx);
                     }
@@ -618,18 +630,23 @@ impl Service for Order {
                     );
                     return;
                 }
-                let Some(call) = self.call_by_timer.get(&timer).copied() else {
+                let Some(call) = self
+                    .pending_by_call
+                    .iter()
+                    .find(|(_, pending)| pending.timer == timer)
+                    .map(|(call, _)| *call)
+                else {
                     return;
                 };
                 if let (Some(pending), ProductSource::CallProduct { call_timeout, .. }) =
-                    (self.take_pending(call), &self.config.source)
+                    (self.take_pending(call, ctx), &self.config.source)
                 {
                     let reason = format!("Product did not answer within {call_timeout}");
                     self.call_failed(pending, reason, ctx);
                 }
             }
             Input::Refused(call) => {
-                if let Some(pending) = self.take_pending(call) {
+                if let Some(pending) = self.take_pending(call, ctx) {
                     self.call_failed(
                         pending,
                         "Product is down (connection refused)".to_string(),

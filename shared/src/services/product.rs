@@ -6,6 +6,7 @@
 use super::PRODUCTS_TABLE;
 use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
+use crate::decimal::Decimal;
 use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
 use crate::slot_map::SlotMap;
@@ -136,7 +137,7 @@ impl Product {
             return;
         }
         self.dropping_late_lookups = false;
-        let answer = match ctx.read(PRODUCTS_TABLE, &product.to_string()) {
+        let answer = match ctx.read(PRODUCTS_TABLE, &Decimal::new(product)) {
             Some(row) => Payload::ProductInfo(ProductName {
                 product,
                 name: row.value,

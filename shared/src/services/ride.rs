@@ -3,6 +3,7 @@
 //! synchronous call to Driver, through a cache in Ride's memory that keeps answers for a TTL.
 
 use super::{DRIVER_NAMES_COPY_TABLE, RIDES_TABLE};
+use crate::decimal::Decimal;
 use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
@@ -90,7 +91,7 @@ impl Ride {
 
     fn read_ride(&mut self, request: &Envelope, ride: u64, ctx: &mut Ctx<'_>) {
         let driver: Option<u64> = ctx
-            .read(RIDES_TABLE, &ride.to_string())
+            .read(RIDES_TABLE, &Decimal::new(ride))
             .and_then(|row| row.value.strip_prefix(RIDE_DRIVER_PREFIX)?.parse().ok());
         let Some(driver) = driver else {
             let reason = format!("no ride {ride}");
@@ -98,7 +99,7 @@ impl Ride {
             return;
         };
         let name = ctx
-            .read(DRIVER_NAMES_COPY_TABLE, &driver.to_string())
+            .read(DRIVER_NAMES_COPY_TABLE, &Decimal::new(driver))
             .map_or_else(
                 || DriverName {
                     driver,

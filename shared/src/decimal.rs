@@ -1,0 +1,61 @@
+//! A number written out in decimal on the stack, to use as text without allocating: the key of
+//! a row read by number (an order, a product, a ride) and the numbers in the labels of the
+//! messages. The simulation does both for nearly every message, and in the page's WebAssembly
+//! each allocation is a call into its allocator (a sixth of the engine's time before issue 9's
+//! engine pass) and each `format!` a run of calls through `core::fmt`.
+
+/// `n` in decimal, read as the `&str` that `n.to_string()` would give.
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// `n` in decimal.
+    pub fn new(mut n: u64) -> Decimal {
+        // u64::MAX has 20 digits.
+        let mut digits = [0; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+}
+
+impl std::ops::Deref for Decimal {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Decimal digits are ASCII, so the first chunk of valid UTF-8 is all of them. (Not
+        // `str::from_utf8`, whose validation is inlined wherever it is called: a kilobyte more
+        // of page.)
+        self.digits[self.start..]
+            .utf8_chunks()
+            .next()
+            .map_or("", |chunk| chunk.valid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn a_decimal_reads_as_the_number_to_string() {
+        let mut n = 1u64;
+        let mut numbers = vec![0, 9, 10, 99, 100, u64::MAX - 1, u64::MAX];
+        while let Some(next) = n.checked_mul(7) {
+            numbers.extend([n - 1, n, n + 1]);
+            n = next;
+        }
+        for n in numbers {
+            assert_eq!(&*Decimal::new(n), n.to_string(), "{n}");
+        }
+    }
+}
