@@ -181,15 +181,13 @@ const PREFIX_MAX_BYTES: usize = 16;
 /// values share.
 #[derive(Clone, Debug, Default)]
 struct RowParts {
-    /// Each service's table that a row was written to, numbered by its place here (a few per
-    /// run, so found by a scan).
-    /// `service << 32 | the table's string number`, as one `u64` like a chunk's `sent_both`,
-    /// so the page compiles no vector of its own for them.
+    /// Each service's table that a row was written to, as `service << 32 | the table's string
+    /// number`, numbered by its place here (a few per run, so found by a scan). One `u64`, like
+    /// a chunk's `sent_both`, so the page compiles no vector type of its own for them.
     tables: Vec<u64>,
-    /// Beginnings of values, up to and with their first `:` when a space follows it, with no digit (an outbox's
-    /// `pending: ` and `sent: ` before the same event), numbered from 1 by their place here: at
-    /// most 255, found by a scan.
-    /// Their string numbers.
+    /// The string numbers of values' beginnings — up to and with their first `:` when a space
+    /// follows it, with no digit (an outbox's `pending: ` and `sent: ` before the same event) —
+    /// numbered from 1 by their place here: at most 255, found by a scan.
     prefixes: Vec<u32>,
 }
 
