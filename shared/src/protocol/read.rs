@@ -8,10 +8,15 @@
 //! (each optional), then the tag picks the variant and checks that its fields are there. Writing
 //! is unchanged (derived), so the JSON and the trace's hash are too.
 //!
-//! What this accepts is what the derived code accepted, in any key order, with two differences:
+//! The structs of fields are read by [`read_fields!`], not derived either: a derived struct reader
+//! also reads each key as bytes and as a number and the whole struct from an array, and its code
+//! was about 26 KB of the page's WebAssembly for `TraceEvent` and `ServerFrame` alone.
+//!
+//! What this accepts is what the derived code accepted, in any key order, with three differences:
 //! a field that the tagged variant does not have is still read as the type it has in the variants
-//! that do (the derived code skipped it unread), and a tag is only a string (serde's derived enum
-//! reader also took `{"name": null}`, which nothing writes). The tests below check that every scenario's trace
+//! that do (the derived code skipped it unread), a tag is only a string (serde's derived enum
+//! reader also took `{"name": null}`, which nothing writes), and an object is only an object (the
+//! derived struct reader also took its fields' values as an array, which nothing writes). The tests below check that every scenario's trace
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
@@ -21,7 +26,7 @@ use super::{
 };
 use crate::time::Micros;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -50,6 +55,80 @@ fn tag<'de, D: Deserializer<'de>>(
         }
     }
     deserializer.deserialize_str(TagVisitor(names))
+}
+
+/// A key of a [`read_fields!`] struct, read as its index in the struct's list of names
+/// (`names.len()` for a key no field has). One reader for every such struct's keys instead of a
+/// derived one each.
+struct FieldName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldName {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
+        Ok(self
+            .0
+            .iter()
+            .position(|name| *name == text)
+            .unwrap_or(self.0.len()))
+    }
+}
+
+/// Reads a struct whose fields are all `Option`s (and `Default`) from a JSON object, as
+/// `#[derive(Deserialize)]` would: each key read once with [`FieldName`], a key no field has
+/// skipped, a key given twice serde's usual "duplicate field" error, a field not given `None`.
+/// Unlike the derived reader it takes no array in place of the object (nothing writes one), and
+/// its code is one loop per struct: no second reader of the keys (as bytes, as numbers) and no
+/// reader of the array form.
+macro_rules! read_fields {
+    ($name:ident { $($field:ident = $text:literal,)* }) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types)]
+                #[derive(Clone, Copy)]
+                enum Field {
+                    $($field,)*
+                }
+                const NAMES: &[&str] = &[$($text,)*];
+                const FIELDS: &[Field] = &[$(Field::$field,)*];
+                struct FieldsVisitor;
+                impl<'de> Visitor<'de> for FieldsVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($name)))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut fields = $name::default();
+                        let mut seen = 0u64;
+                        while let Some(index) = map.next_key_seed(FieldName(NAMES))? {
+                            let Some(&field) = FIELDS.get(index) else {
+                                map.next_value::<de::IgnoredAny>()?;
+                                continue;
+                            };
+                            if seen & 1 << index != 0 {
+                                return Err(de::Error::duplicate_field(NAMES[index]));
+                            }
+                            seen |= 1 << index;
+                            match field {
+                                $(Field::$field => fields.$field = map.next_value()?,)*
+                            }
+                        }
+                        Ok(fields)
+                    }
+                }
+                deserializer.deserialize_map(FieldsVisitor)
+            }
+        }
+    };
 }
 
 /// A tag type of unit variants, each read from its name with [`tag`].
@@ -123,11 +202,10 @@ tag_enum! {
 }
 
 /// Every field of a [`TraceEvent`] line.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct EventFields {
-    at: Micros,
-    #[serde(rename = "type")]
-    tag: EventType,
+    at: Option<Micros>,
+    tag: Option<EventType>,
     service: Option<ServiceId>,
     msg: Option<MsgId>,
     from: Option<ServiceId>,
@@ -165,6 +243,45 @@ struct EventFields {
     state: Option<CircuitState>,
 }
 
+read_fields!(EventFields {
+    at = "at",
+    tag = "type",
+    service = "service",
+    msg = "msg",
+    from = "from",
+    to = "to",
+    kind = "kind",
+    label = "label",
+    op = "op",
+    caused_by = "caused_by",
+    copy = "copy",
+    reason = "reason",
+    table = "table",
+    key = "key",
+    value = "value",
+    version = "version",
+    queue = "queue",
+    depth = "depth",
+    workers = "workers",
+    busy = "busy",
+    waiting = "waiting",
+    name = "name",
+    client = "client",
+    outcome = "outcome",
+    latency = "latency",
+    observed = "observed",
+    event_id = "event_id",
+    published_at = "published_at",
+    applied = "applied",
+    text = "text",
+    messages_in_flight = "messages_in_flight",
+    source_service = "source_service",
+    source_table = "source_table",
+    fault = "fault",
+    peer = "peer",
+    state = "state",
+});
+
 fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
     match name {
         "lost" => Ok(DropReason::Lost),
@@ -192,7 +309,8 @@ fn end_reason<E: de::Error>(name: &str) -> Result<EndReason, E> {
 impl EventFields {
     fn into_event<E: de::Error>(self) -> Result<TraceEvent, E> {
         let f = self;
-        let event = match f.tag {
+        let at = required(f.at, "at")?;
+        let event = match required(f.tag, "type")? {
             EventType::ServiceUp => Event::ServiceUp {
                 service: required(f.service, "service")?,
             },
@@ -285,7 +403,7 @@ impl EventFields {
                 messages_in_flight: required(f.messages_in_flight, "messages_in_flight")?,
             },
         };
-        Ok(TraceEvent { at: f.at, event })
+        Ok(TraceEvent { at, event })
     }
 }
 
@@ -305,16 +423,21 @@ tag_enum! {
 }
 
 /// Every field of an [`Outcome`].
-#[derive(Deserialize)]
+#[derive(Default)]
 struct OutcomeFields {
-    status: OutcomeStatus,
+    status: Option<OutcomeStatus>,
     reason: Option<String>,
 }
+
+read_fields!(OutcomeFields {
+    status = "status",
+    reason = "reason",
+});
 
 impl<'de> Deserialize<'de> for Outcome {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = OutcomeFields::deserialize(deserializer)?;
-        Ok(match f.status {
+        Ok(match required(f.status, "status")? {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
                 reason: required(f.reason, "reason")?,
@@ -336,9 +459,9 @@ tag_enum! {
 }
 
 /// Every field of a [`DomainEvent`].
-#[derive(Deserialize)]
+#[derive(Default)]
 struct DomainEventFields {
-    event: DomainEventKind,
+    event: Option<DomainEventKind>,
     product: Option<u64>,
     name: Option<String>,
     version: Option<u64>,
@@ -348,10 +471,21 @@ struct DomainEventFields {
     driver: Option<u64>,
 }
 
+read_fields!(DomainEventFields {
+    event = "event",
+    product = "product",
+    name = "name",
+    version = "version",
+    order = "order",
+    products = "products",
+    created_at = "created_at",
+    driver = "driver",
+});
+
 impl<'de> Deserialize<'de> for DomainEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = DomainEventFields::deserialize(deserializer)?;
-        Ok(match f.event {
+        Ok(match required(f.event, "event")? {
             DomainEventKind::ProductUpdated => DomainEvent::ProductUpdated(ProductName {
                 product: required(f.product, "product")?,
                 name: required(f.name, "name")?,
@@ -384,19 +518,27 @@ tag_enum! {
 }
 
 /// Every field of a [`Fault`].
-#[derive(Deserialize)]
+#[derive(Default)]
 struct FaultFields {
-    kind: FaultKind,
+    kind: Option<FaultKind>,
     service: Option<ServiceId>,
     factor: Option<u32>,
     link: Option<LinkId>,
     percent: Option<u32>,
 }
 
+read_fields!(FaultFields {
+    kind = "kind",
+    service = "service",
+    factor = "factor",
+    link = "link",
+    percent = "percent",
+});
+
 impl<'de> Deserialize<'de> for Fault {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = FaultFields::deserialize(deserializer)?;
-        Ok(match f.kind {
+        Ok(match required(f.kind, "kind")? {
             FaultKind::Crash => Fault::Crash {
                 service: required(f.service, "service")?,
             },
@@ -474,10 +616,9 @@ impl<'de> Deserialize<'de> for EventsField {
 }
 
 /// Every field of a [`ServerFrame`]: a header's, then the other frames'.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct FrameFields {
-    #[serde(rename = "type")]
-    tag: FrameType,
+    tag: Option<FrameType>,
     protocol_version: Option<u32>,
     scenario: Option<String>,
     seed: Option<u64>,
@@ -497,6 +638,27 @@ struct FrameFields {
     reason: Option<String>,
 }
 
+read_fields!(FrameFields {
+    tag = "type",
+    protocol_version = "protocol_version",
+    scenario = "scenario",
+    seed = "seed",
+    until = "until",
+    knobs = "knobs",
+    services = "services",
+    links = "links",
+    network = "network",
+    copies = "copies",
+    faults = "faults",
+    events = "events",
+    trace_hash = "trace_hash",
+    message = "message",
+    missed_frames = "missed_frames",
+    role = "role",
+    token = "token",
+    reason = "reason",
+});
+
 impl<'de> Deserialize<'de> for ServerFrame {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = FrameFields::deserialize(deserializer)?;
@@ -506,7 +668,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 &expected,
             )
         };
-        Ok(match f.tag {
+        Ok(match required(f.tag, "type")? {
             FrameType::Header => ServerFrame::Header(TraceHeader {
                 protocol_version: required(f.protocol_version, "protocol_version")?,
                 scenario: required(f.scenario, "scenario")?,
@@ -825,6 +987,24 @@ mod tests {
         check(
             r#"{"at":1,"type":"delivered","msg":1,"msg":2}"#,
             "duplicate field `msg`",
+        );
+        check(
+            r#"{"at":1,"type":"delivered","msg":null,"msg":2}"#,
+            "duplicate field `msg`",
+        );
+        check(r#"[1,"delivered",null,3]"#, "invalid type: sequence");
+        check(
+            r#"{"at":1,"type":"delivered","msg":null}"#,
+            "missing field `msg`",
+        );
+        // A key no variant has is skipped, whatever its value.
+        let extra = r#"{"at":1,"extra":{"a":[1,{"b":null}]},"type":"delivered","msg":4}"#;
+        assert_eq!(
+            serde_json::from_str::<TraceEvent>(extra).unwrap(),
+            TraceEvent {
+                at: Micros(1),
+                event: Event::Delivered { msg: MsgId(4) },
+            }
         );
         check(
             r#"{"at":1,"type":"op_finished","op":1,"outcome":{"status":"failed"},"latency":3,"observed":[]}"#,
