@@ -50,7 +50,7 @@ pub enum ServiceRole {
 }
 
 /// One service of the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceInfo {
     /// Its id, equal to its index in the header.
     pub id: ServiceId,
@@ -64,7 +64,7 @@ pub struct ServiceInfo {
 ///
 /// A copy row's key is its source row's key, or ends with `/` and it when the copy holds one
 /// row per use: `3/7` is product 7's name as order 3 stored it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CopyDecl {
     /// The service holding the copy.
     pub copy_service: ServiceId,
@@ -84,7 +84,7 @@ impl CopyDecl {
 }
 
 /// How every link of the network behaves.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkSpec {
     /// The smallest one-way delay.
     pub latency: Micros,
@@ -95,7 +95,7 @@ pub struct LinkSpec {
 }
 
 /// The first line of a trace: what was run, and the topology.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceHeader {
     /// Always [`PROTOCOL_VERSION`] when written; readers reject other versions.
     pub protocol_version: u32,
@@ -115,14 +115,14 @@ pub struct TraceHeader {
     pub network: LinkSpec,
     /// Tables that copy other tables.
     pub copies: Vec<CopyDecl>,
-    /// Every fault of the run, from its knobs and from the faults asked for, in order of start.
-    #[serde(default)]
+    /// Every fault of the run, from its knobs and from the faults asked for, in order of start
+    /// (none when absent).
     pub faults: Vec<FaultSpec>,
 }
 
 /// A fault injected into a run for a while: by a scenario's knobs, by `--fault` on the command
 /// line, by the URL, or by a click in the page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FaultSpec {
     /// When it begins.
     pub at: Micros,
@@ -333,7 +333,7 @@ impl CircuitState {
 
 /// A value a read returned, and which version of its source of truth it reflects, so a fold of
 /// the trace can tell whether the read was stale.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Observed {
     /// The service owning the source of truth.
     pub source_service: ServiceId,

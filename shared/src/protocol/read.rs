@@ -8,21 +8,26 @@
 //! (each optional), then the tag picks the variant and checks that its fields are there. Writing
 //! is unchanged (derived), so the JSON and the trace's hash are too.
 //!
-//! The structs of fields are read by [`read_fields!`], not derived either: a derived struct reader
-//! also reads each key as bytes and as a number and the whole struct from an array, and its code
-//! was about 26 KB of the page's WebAssembly for `TraceEvent` and `ServerFrame` alone.
+//! The structs of fields are read by [`read_fields!`], not derived either, and so are the plain
+//! structs the trace's header and events hold ([`ServiceInfo`], [`CopyDecl`], [`LinkSpec`],
+//! [`FaultSpec`], [`Observed`]) and [`TraceHeader`] (a trace's first line, read with a header
+//! frame's fields): a derived struct reader also reads each key as bytes and as a number and the
+//! whole struct from an array, and its code was about 26 KB of the page's WebAssembly for
+//! `TraceEvent` and `ServerFrame` alone.
 //!
 //! What this accepts is what the derived code accepted, in any key order, with three differences:
 //! a field that the tagged variant does not have is still read as the type it has in the variants
 //! that do (the derived code skipped it unread), a tag is only a string (serde's derived enum
 //! reader also took `{"name": null}`, which nothing writes), and an object is only an object (the
-//! derived struct reader also took its fields' values as an array, which nothing writes). The tests below check that every scenario's trace
+//! derived struct reader also took its fields' values as an array, which nothing writes). A
+//! trace's header line is read with a header frame's fields, so a frame's key in it (`type`,
+//! `events`, …) is read as the frame's (the derived reader skipped it). The tests below check that every scenario's trace
 //! reads back equal to what was written, with its keys in written and in alphabetical order.
 
 use super::{
-    CircuitState, CopyDecl, DomainEvent, DriverName, DropReason, EndReason, Event, Fault, LinkId,
-    LinkSpec, LiveRole, MessageKind, MsgId, NewOrder, Observed, OpId, Outcome, ProductName,
-    ServerFrame, ServiceId, ServiceInfo, ServiceRole, TraceEvent, TraceHeader,
+    CircuitState, CopyDecl, DomainEvent, DriverName, DropReason, EndReason, Event, Fault,
+    FaultSpec, LinkId, LinkSpec, LiveRole, MessageKind, MsgId, NewOrder, Observed, OpId, Outcome,
+    ProductName, ServerFrame, ServiceId, ServiceInfo, ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::time::Micros;
 use serde::Deserialize;
@@ -628,7 +633,7 @@ struct FrameFields {
     links: Option<Vec<(ServiceId, ServiceId)>>,
     network: Option<LinkSpec>,
     copies: Option<Vec<CopyDecl>>,
-    faults: Option<Vec<super::FaultSpec>>,
+    faults: Option<Vec<FaultSpec>>,
     events: Option<EventsField>,
     trace_hash: Option<String>,
     message: Option<String>,
@@ -659,6 +664,32 @@ read_fields!(FrameFields {
     reason = "reason",
 });
 
+impl FrameFields {
+    /// The header a `header` frame or a trace's first line gives.
+    fn into_header<E: de::Error>(self) -> Result<TraceHeader, E> {
+        let f = self;
+        Ok(TraceHeader {
+            protocol_version: required(f.protocol_version, "protocol_version")?,
+            scenario: required(f.scenario, "scenario")?,
+            seed: required(f.seed, "seed")?,
+            until: required(f.until, "until")?,
+            knobs: required(f.knobs, "knobs")?,
+            services: required(f.services, "services")?,
+            links: required(f.links, "links")?,
+            network: required(f.network, "network")?,
+            copies: required(f.copies, "copies")?,
+            faults: f.faults.unwrap_or_default(),
+        })
+    }
+}
+
+/// A trace's first line: the header's fields, without a `type` (read, if there, as a frame's).
+impl<'de> Deserialize<'de> for TraceHeader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        FrameFields::deserialize(deserializer)?.into_header()
+    }
+}
+
 impl<'de> Deserialize<'de> for ServerFrame {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = FrameFields::deserialize(deserializer)?;
@@ -669,18 +700,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
             )
         };
         Ok(match required(f.tag, "type")? {
-            FrameType::Header => ServerFrame::Header(TraceHeader {
-                protocol_version: required(f.protocol_version, "protocol_version")?,
-                scenario: required(f.scenario, "scenario")?,
-                seed: required(f.seed, "seed")?,
-                until: required(f.until, "until")?,
-                knobs: required(f.knobs, "knobs")?,
-                services: required(f.services, "services")?,
-                links: required(f.links, "links")?,
-                network: required(f.network, "network")?,
-                copies: required(f.copies, "copies")?,
-                faults: f.faults.unwrap_or_default(),
-            }),
+            FrameType::Header => ServerFrame::Header(f.into_header()?),
             FrameType::Events => match required(f.events, "events")? {
                 EventsField::Batch(events) => ServerFrame::Events { events },
                 EventsField::Count(_) => return Err(wrong_events("a list of trace events")),
@@ -707,6 +727,138 @@ impl<'de> Deserialize<'de> for ServerFrame {
                     reason: required(f.reason, "reason")?,
                 },
             }),
+        })
+    }
+}
+
+/// Every field of a [`ServiceInfo`].
+#[derive(Default)]
+struct ServiceInfoFields {
+    id: Option<ServiceId>,
+    name: Option<String>,
+    role: Option<ServiceRole>,
+}
+
+read_fields!(ServiceInfoFields {
+    id = "id",
+    name = "name",
+    role = "role",
+});
+
+impl<'de> Deserialize<'de> for ServiceInfo {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = ServiceInfoFields::deserialize(deserializer)?;
+        Ok(ServiceInfo {
+            id: required(f.id, "id")?,
+            name: required(f.name, "name")?,
+            role: required(f.role, "role")?,
+        })
+    }
+}
+
+/// Every field of a [`CopyDecl`].
+#[derive(Default)]
+struct CopyDeclFields {
+    copy_service: Option<ServiceId>,
+    copy_table: Option<String>,
+    source_service: Option<ServiceId>,
+    source_table: Option<String>,
+}
+
+read_fields!(CopyDeclFields {
+    copy_service = "copy_service",
+    copy_table = "copy_table",
+    source_service = "source_service",
+    source_table = "source_table",
+});
+
+impl<'de> Deserialize<'de> for CopyDecl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = CopyDeclFields::deserialize(deserializer)?;
+        Ok(CopyDecl {
+            copy_service: required(f.copy_service, "copy_service")?,
+            copy_table: required(f.copy_table, "copy_table")?,
+            source_service: required(f.source_service, "source_service")?,
+            source_table: required(f.source_table, "source_table")?,
+        })
+    }
+}
+
+/// Every field of a [`LinkSpec`].
+#[derive(Default)]
+struct LinkSpecFields {
+    latency: Option<Micros>,
+    jitter: Option<Micros>,
+    loss_per_million: Option<u32>,
+}
+
+read_fields!(LinkSpecFields {
+    latency = "latency",
+    jitter = "jitter",
+    loss_per_million = "loss_per_million",
+});
+
+impl<'de> Deserialize<'de> for LinkSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = LinkSpecFields::deserialize(deserializer)?;
+        Ok(LinkSpec {
+            latency: required(f.latency, "latency")?,
+            jitter: required(f.jitter, "jitter")?,
+            loss_per_million: required(f.loss_per_million, "loss_per_million")?,
+        })
+    }
+}
+
+/// Every field of a [`FaultSpec`].
+#[derive(Default)]
+struct FaultSpecFields {
+    at: Option<Micros>,
+    lasts: Option<Micros>,
+    fault: Option<Fault>,
+}
+
+read_fields!(FaultSpecFields {
+    at = "at",
+    lasts = "lasts",
+    fault = "fault",
+});
+
+impl<'de> Deserialize<'de> for FaultSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FaultSpecFields::deserialize(deserializer)?;
+        Ok(FaultSpec {
+            at: required(f.at, "at")?,
+            // Absent or null: until the run ends, as with serde's derive.
+            lasts: f.lasts,
+            fault: required(f.fault, "fault")?,
+        })
+    }
+}
+
+/// Every field of an [`Observed`].
+#[derive(Default)]
+struct ObservedFields {
+    source_service: Option<ServiceId>,
+    source_table: Option<String>,
+    key: Option<String>,
+    version: Option<u64>,
+}
+
+read_fields!(ObservedFields {
+    source_service = "source_service",
+    source_table = "source_table",
+    key = "key",
+    version = "version",
+});
+
+impl<'de> Deserialize<'de> for Observed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = ObservedFields::deserialize(deserializer)?;
+        Ok(Observed {
+            source_service: required(f.source_service, "source_service")?,
+            source_table: required(f.source_table, "source_table")?,
+            key: required(f.key, "key")?,
+            version: required(f.version, "version")?,
         })
     }
 }
@@ -1018,6 +1170,42 @@ mod tests {
         assert!(frame(r#"{"type":"events","events":3}"#).contains("list of trace events"));
         assert!(frame(r#"{"type":"end","trace_hash":"00","events":[]}"#).contains("u64"));
         assert!(frame(r#"{"type":"header","protocol_version":1}"#).contains("missing field"));
+        // A fault's `lasts` may be null or absent (until the run ends), as with serde's derive.
+        for json in [
+            r#"{"at":5,"fault":{"kind":"crash","service":2}}"#,
+            r#"{"lasts":null,"fault":{"kind":"crash","service":2},"at":5}"#,
+        ] {
+            assert_eq!(
+                serde_json::from_str::<super::super::FaultSpec>(json).unwrap(),
+                super::super::FaultSpec {
+                    at: Micros(5),
+                    lasts: None,
+                    fault: Fault::Crash {
+                        service: ServiceId(2),
+                    },
+                }
+            );
+        }
+        let service =
+            |json: &str| serde_json::from_str::<ServiceInfo>(json).map_err(|e| e.to_string());
+        assert!(
+            service(r#"{"id":0,"name":"Order"}"#)
+                .unwrap_err()
+                .contains("missing field `role`")
+        );
+        assert!(
+            service(r#"{"id":0,"name":"A","role":"client","name":"B"}"#)
+                .unwrap_err()
+                .contains("duplicate field `name`")
+        );
+        assert_eq!(
+            service(r#"{"role":"broker","extra":[],"name":"Bus","id":3}"#).unwrap(),
+            ServiceInfo {
+                id: ServiceId(3),
+                name: "Bus".into(),
+                role: ServiceRole::Broker,
+            }
+        );
         // Sent's `op` and `caused_by` may be null or absent, as with serde's derive.
         let sent = r#"{"at":1,"type":"sent","msg":1,"from":0,"to":1,"kind":"request","label":"x"}"#;
         let read: TraceEvent = serde_json::from_str(sent).unwrap();
