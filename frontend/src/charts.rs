@@ -57,7 +57,7 @@ pub struct ChartsAccumulator {
     queue_depth: Vec<Option<f64>>,
     utilisation: Vec<Option<f64>>,
     /// Each service's busy time (µs) at the previous bucket's end, by id.
-    busy_us_before: shared::slot_map::SlotMap<shared::protocol::ServiceId, u64>,
+    busy_us_before: shared::slot_map::DenseMap<shared::protocol::ServiceId, u64>,
     /// The previous bucket's end.
     previous_end: Micros,
     /// The first bucket not closed yet: its events may not all be here.
@@ -77,7 +77,7 @@ impl ChartsAccumulator {
             staleness: vec![None; BUCKETS],
             queue_depth: vec![None; BUCKETS],
             utilisation: vec![None; BUCKETS],
-            busy_us_before: shared::slot_map::SlotMap::new(),
+            busy_us_before: shared::slot_map::DenseMap::new(),
             previous_end: Micros::ZERO,
             open_bucket: 0,
         }

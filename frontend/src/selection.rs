@@ -7,7 +7,7 @@
 
 use crate::trace_index::TraceIndex;
 use shared::protocol::{Event, MsgId, OpId, ServiceId};
-use shared::slot_map::{SlotMap, SlotSet};
+use shared::slot_map::{DenseSet, SlotMap, SlotSet};
 
 /// The selection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -110,20 +110,23 @@ pub fn services_involved(
     index: &TraceIndex,
     selection: &Selection,
     highlight: &Highlight,
-) -> SlotSet<ServiceId> {
+) -> DenseSet<ServiceId> {
     match selection {
-        Selection::Nothing => SlotSet::new(),
-        Selection::Service(_) => selection.service(index).into_iter().collect::<SlotSet<_>>(),
+        Selection::Nothing => DenseSet::new(),
+        Selection::Service(_) => selection
+            .service(index)
+            .into_iter()
+            .collect::<DenseSet<_>>(),
         Selection::Link(..) => selection
             .link(index)
-            .map(|(a, b)| [a, b].into_iter().collect::<SlotSet<_>>())
+            .map(|(a, b)| [a, b].into_iter().collect::<DenseSet<_>>())
             .unwrap_or_default(),
         Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
             .filter_map(|msg| index.span(*msg))
             .flat_map(|span| [span.from, span.to])
-            .collect::<SlotSet<_>>(),
+            .collect::<DenseSet<_>>(),
     }
 }
 
@@ -392,8 +395,8 @@ mod tests {
         let names = |selection: &Selection| -> Vec<String> {
             let lit = highlight(&index, selection);
             services_involved(&index, selection, &lit)
-                .into_iter()
-                .map(|id| index.service_name(id))
+                .iter()
+                .map(|id| index.service_name(*id))
                 .collect()
         };
         assert_eq!(names(&Selection::Service("Product".into())), ["Product"]);

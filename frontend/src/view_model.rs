@@ -147,8 +147,13 @@ pub fn open_circuits(state: &WorldState) -> Vec<(ServiceId, ServiceId, &'static 
     state
         .circuits
         .iter()
-        .filter(|(_, circuit)| **circuit != CircuitState::Closed)
-        .map(|((caller, callee), circuit)| (*caller, *callee, circuit.name()))
+        .flat_map(|(caller, callees)| {
+            callees
+                .iter()
+                .map(move |(callee, circuit)| (caller, callee, circuit))
+        })
+        .filter(|(_, _, circuit)| **circuit != CircuitState::Closed)
+        .map(|(caller, callee, circuit)| (*caller, *callee, circuit.name()))
         .collect()
 }
 

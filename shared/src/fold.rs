@@ -7,7 +7,7 @@ use crate::protocol::{
     TraceHeader,
 };
 use crate::shared_map::SharedMap;
-use crate::slot_map::SlotMap;
+use crate::slot_map::{DenseMap, SlotMap};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -63,7 +63,8 @@ pub struct WorldState {
     pub queue_depths: BTreeMap<(ServiceId, String), u32>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
     /// an entry has no breaker, or one that never left closed.
-    pub circuits: SlotMap<(ServiceId, ServiceId), CircuitState>,
+    /// By caller, then callee.
+    pub circuits: DenseMap<ServiceId, DenseMap<ServiceId, CircuitState>>,
     /// The numbers so far.
     pub metrics: Metrics,
     /// How many events have been applied.
@@ -83,7 +84,7 @@ impl WorldState {
             tables: vec![ServiceTables::new(); n],
             in_flight: SlotMap::new(),
             queue_depths: BTreeMap::new(),
-            circuits: SlotMap::new(),
+            circuits: DenseMap::new(),
             metrics: Metrics::new(header),
             events_applied: 0,
             ended: None,
@@ -177,7 +178,7 @@ impl WorldState {
             Event::ServiceDown { service } => {
                 self.set_up(*service, false);
                 // A crash forgets a breaker (it lives in memory): it comes back closed.
-                self.circuits.retain(|(caller, _), _| caller != service);
+                self.circuits.remove(service);
             }
             Event::Sent {
                 msg,
@@ -320,7 +321,10 @@ impl WorldState {
                 peer,
                 state,
             } => {
-                self.circuits.insert((*service, *peer), *state);
+                self.circuits
+                    .entry(*service)
+                    .or_default()
+                    .insert(*peer, *state);
             }
             Event::Narration { .. } | Event::FaultBegins { .. } | Event::FaultEnds { .. } => {}
             Event::RunEnded { reason, .. } => self.ended = Some(*reason),

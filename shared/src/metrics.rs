@@ -26,7 +26,7 @@ use crate::protocol::{
 use crate::services::is_read_op;
 use crate::shared_log::SharedLog;
 use crate::shared_map::SharedMap;
-use crate::slot_map::{SlotMap, SlotSet};
+use crate::slot_map::{DenseMap, SlotMap, SlotSet};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ pub struct OpStats {
     pub failed_during_outage: u64,
     /// Of those that began while a service was down, whether on their path or not: how they
     /// fared, by that service.
-    pub began_while_down: SlotMap<ServiceId, OutcomeCounts>,
+    pub began_while_down: DenseMap<ServiceId, OutcomeCounts>,
     /// Latencies of the successful ones, kept sorted.
     latencies_sorted: Vec<Micros>,
     /// Beside each latency, how many events of the trace had been applied once its operation

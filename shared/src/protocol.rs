@@ -24,6 +24,12 @@ pub const PROTOCOL_VERSION: u32 = 2;
 #[serde(transparent)]
 pub struct ServiceId(pub u16);
 
+impl crate::slot_map::DenseKey for ServiceId {
+    fn number(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
 /// A message, unique within a run.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

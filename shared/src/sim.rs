@@ -16,7 +16,7 @@ use crate::rng::SimRng;
 use crate::service::{
     Ctx, Effect, Envelope, IdAllocator, Input, MemTables, Row, Service, Tables, TimerId,
 };
-use crate::slot_map::SlotMap;
+use crate::slot_map::DenseMap;
 use crate::time::Micros;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
@@ -256,7 +256,7 @@ pub struct Sim {
     /// Each broker's subscribers, as `(broker, subscriber)`: the connections a broker watches.
     subscribers: Vec<(ServiceId, ServiceId)>,
     /// When the last message on each connection to or from a broker arrives: see [`Sim::launch`].
-    channel_clear_at: SlotMap<(ServiceId, ServiceId), Micros>,
+    channel_clear_at: DenseMap<ServiceId, DenseMap<ServiceId, Micros>>,
     events_out: Vec<TraceEvent>,
     /// The allocation [`Ctx`] records effects into, kept between inputs.
     effects_buffer: Vec<Effect>,
@@ -288,7 +288,7 @@ impl Sim {
             crash_causes: CrashCauses::new(world.services.len()),
             network_faults: NetworkFaults::default(),
             subscribers: Vec::new(),
-            channel_clear_at: SlotMap::new(),
+            channel_clear_at: DenseMap::new(),
             events_out: Vec::new(),
             effects_buffer: Vec::new(),
             timers_waiting: VecDeque::new(),
@@ -674,7 +674,12 @@ impl Sim {
         // Only a reorder fault holds one back for later ones to pass.
         let (from, to) = (envelope.from, envelope.to);
         if fate.lost.is_none() && !fate.held_back && self.is_ordered_channel(from, to) {
-            let clear_at = self.channel_clear_at.entry((from, to)).or_default();
+            let clear_at = self
+                .channel_clear_at
+                .entry(from)
+                .or_default()
+                .entry(to)
+                .or_default();
             at = at.max(*clear_at);
             *clear_at = at;
         }

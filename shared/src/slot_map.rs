@@ -445,6 +445,240 @@ impl<T: Ord + fmt::Debug> fmt::Debug for SlotSet<T> {
     }
 }
 
+/// A key that is a small number, so a [`DenseMap`] can keep its values in a `Vec` by number.
+pub trait DenseKey: Copy + Ord {
+    /// The key's number, the index of its value.
+    fn number(self) -> usize;
+}
+
+/// An ordered map from keys that are small dense numbers (services) to `V`, kept as a `Vec` of
+/// slots by number: no tree at all, so a map by service costs the page no tree code of its own,
+/// and a map by a pair of services is a `DenseMap` of `DenseMap`s. Iterates in the order of its
+/// keys and serializes as a `SlotMap` (and a `BTreeMap`) does: the same bytes.
+#[derive(Clone)]
+pub struct DenseMap<K, V> {
+    slots: Vec<Option<(K, V)>>,
+}
+
+impl<K, V> Default for DenseMap<K, V> {
+    fn default() -> Self {
+        DenseMap { slots: Vec::new() }
+    }
+}
+
+impl<K: DenseKey, V> DenseMap<K, V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries the map holds.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|slot| slot.is_some()).count()
+    }
+
+    /// Whether the map holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|slot| slot.is_none())
+    }
+
+    /// Whether the map holds `key`.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.slots
+            .get(key.number())?
+            .as_ref()
+            .map(|(_, value)| value)
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.slots
+            .get_mut(key.number())?
+            .as_mut()
+            .map(|(_, value)| value)
+    }
+
+    /// Sets `key` to `value`, returning the value it had.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.slot(key).replace((key, value)).map(|(_, value)| value)
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.slots
+            .get_mut(key.number())?
+            .take()
+            .map(|(_, value)| value)
+    }
+
+    /// The entry of `key`, to read, insert or change its value.
+    pub fn entry(&mut self, key: K) -> DenseEntry<'_, K, V> {
+        DenseEntry { map: self, key }
+    }
+
+    /// Keeps only the entries for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        for slot in &mut self.slots {
+            if let Some((key, value)) = slot
+                && !keep(key, value)
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    fn slot(&mut self, key: K) -> &mut Option<(K, V)> {
+        let number = key.number();
+        if number >= self.slots.len() {
+            self.slots.resize_with(number + 1, || None);
+        }
+        &mut self.slots[number]
+    }
+
+    /// The entries in the order of their keys.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.as_ref().map(|(key, value)| (key, value)))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.iter().map(|(key, _)| key)
+    }
+
+    /// The values in the order of their keys.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, value)| value)
+    }
+}
+
+/// A key of a [`DenseMap`] with the map, from [`DenseMap::entry`].
+pub struct DenseEntry<'a, K, V> {
+    map: &'a mut DenseMap<K, V>,
+    key: K,
+}
+
+impl<'a, K: DenseKey, V> DenseEntry<'a, K, V> {
+    /// The value, after inserting `value()` if the key had none.
+    pub fn or_insert_with(self, value: impl FnOnce() -> V) -> &'a mut V {
+        let key = self.key;
+        &mut self.map.slot(key).get_or_insert_with(|| (key, value())).1
+    }
+
+    /// The value, after inserting the default if the key had none.
+    pub fn or_default(self) -> &'a mut V
+    where
+        V: Default,
+    {
+        self.or_insert_with(V::default)
+    }
+}
+
+impl<K: DenseKey, V> Index<&K> for DenseMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &K) -> &V {
+        self.get(key).expect("DenseMap: no entry for the key")
+    }
+}
+
+impl<K: DenseKey, V: PartialEq> PartialEq for DenseMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl<K: DenseKey, V: Eq> Eq for DenseMap<K, V> {}
+
+impl<K: DenseKey + fmt::Debug, V: fmt::Debug> fmt::Debug for DenseMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Serialized as a map in the order of its keys, as a `SlotMap` is: the same bytes.
+impl<K: DenseKey + Serialize, V: Serialize> Serialize for DenseMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// An ordered set of keys that are small dense numbers, as a [`DenseMap`] to `()`.
+#[derive(Clone)]
+pub struct DenseSet<T> {
+    items: DenseMap<T, ()>,
+}
+
+impl<T> Default for DenseSet<T> {
+    fn default() -> Self {
+        DenseSet {
+            items: DenseMap::default(),
+        }
+    }
+}
+
+impl<T: DenseKey> DenseSet<T> {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the set holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether the set holds `item`.
+    pub fn contains(&self, item: &T) -> bool {
+        self.items.contains_key(item)
+    }
+
+    /// Adds `item`; true if it was not there.
+    pub fn insert(&mut self, item: T) -> bool {
+        self.items.insert(item, ()).is_none()
+    }
+
+    /// Removes `item`; true if it was there.
+    pub fn remove(&mut self, item: &T) -> bool {
+        self.items.remove(item).is_some()
+    }
+
+    /// The items in order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.items.keys()
+    }
+}
+
+impl<T: DenseKey> PartialEq for DenseSet<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl<T: DenseKey> Eq for DenseSet<T> {}
+
+impl<T: DenseKey> FromIterator<T> for DenseSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let mut set = DenseSet::new();
+        for item in items {
+            set.insert(item);
+        }
+        set
+    }
+}
+
+impl<T: DenseKey + fmt::Debug> fmt::Debug for DenseSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SlotMap;
@@ -493,6 +727,90 @@ mod tests {
             (0, Some("z")),
             (4, Some("D")),
         ]);
+    }
+
+    /// A dense key for the tests: a number below 8.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+    struct Small(u8);
+
+    impl super::DenseKey for Small {
+        fn number(self) -> usize {
+            usize::from(self.0)
+        }
+    }
+
+    #[test]
+    fn a_dense_map_agrees_with_a_btree_map() {
+        use super::{DenseMap, DenseSet};
+        let ops: &[(u8, Option<&str>)] = &[
+            (5, Some("e")),
+            (1, Some("a")),
+            (5, None),
+            (4, Some("d")),
+            (7, Some("g")),
+            (1, None),
+            (0, Some("z")),
+            (4, Some("D")),
+            (7, None),
+            (2, Some("b")),
+        ];
+        let mut dense: DenseMap<Small, String> = DenseMap::new();
+        let mut tree: BTreeMap<Small, String> = BTreeMap::new();
+        let mut set: DenseSet<Small> = DenseSet::new();
+        for &(key, value) in ops {
+            let key = Small(key);
+            match value {
+                Some(value) => {
+                    assert_eq!(
+                        dense.insert(key, value.to_string()),
+                        tree.insert(key, value.to_string())
+                    );
+                    set.insert(key);
+                }
+                None => {
+                    assert_eq!(dense.remove(&key), tree.remove(&key));
+                    set.remove(&key);
+                }
+            }
+            assert_eq!(dense.len(), tree.len());
+            assert_eq!(dense.is_empty(), tree.is_empty());
+            assert!(dense.iter().eq(tree.iter()));
+            assert!(dense.values().eq(tree.values()));
+            assert!(set.iter().eq(tree.keys()));
+            for key in (0..10).map(Small) {
+                assert_eq!(dense.get(&key), tree.get(&key));
+                assert_eq!(set.contains(&key), tree.contains_key(&key));
+            }
+            assert_eq!(
+                serde_json::to_string(&dense).unwrap(),
+                serde_json::to_string(&tree).unwrap()
+            );
+        }
+        assert_eq!(format!("{dense:?}"), format!("{tree:?}"));
+        *dense.entry(Small(9)).or_default() += "i";
+        *dense.entry(Small(9)).or_default() += "j";
+        assert_eq!(dense[&Small(9)], "ij");
+        dense.retain(|key, _| key.0 % 2 == 0);
+        tree.retain(|key, _| key.0 % 2 == 0);
+        assert!(dense.iter().eq(tree.iter()));
+        // Equal whatever slots were used: a removed last key leaves an empty slot behind.
+        let mut grown = dense.clone();
+        grown.insert(Small(20), "t".into());
+        grown.remove(&Small(20));
+        assert_eq!(grown, dense);
+        assert_ne!(
+            DenseMap::<Small, u8>::new(),
+            [(Small(0), 0)]
+                .into_iter()
+                .fold(DenseMap::new(), |mut m, (k, v)| {
+                    m.insert(k, v);
+                    m
+                })
+        );
+        let empty: DenseSet<Small> = [Small(3)].into_iter().collect();
+        let mut emptied = empty.clone();
+        emptied.remove(&Small(3));
+        assert!(emptied.is_empty() && emptied == DenseSet::new() && emptied != empty);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn ServiceTable(
     table: String,
     copy_of: Option<String>,
     tables: Memo<Vec<TableView>>,
-    involved: Memo<shared::slot_map::SlotSet<shared::protocol::ServiceId>>,
+    involved: Memo<shared::slot_map::DenseSet<shared::protocol::ServiceId>>,
 ) -> impl IntoView {
     let table_for_rows = table.clone();
     let rows = move || {

@@ -15,7 +15,7 @@ use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
 };
-use crate::slot_map::{SlotMap, SlotSet};
+use crate::slot_map::{DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -151,7 +151,7 @@ pub struct Checker {
     /// Per subscriber and event id: the event at which it first applied it.
     applied: SlotMap<(ServiceId, String), usize>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
-    subscribers: SlotMap<String, SlotSet<ServiceId>>,
+    subscribers: SlotMap<String, DenseSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
     confirms_in_flight: SlotMap<MsgId, ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
@@ -612,7 +612,7 @@ impl Checker {
             let Some(subscribers) = self.subscribers.get(kind) else {
                 continue;
             };
-            for subscriber in subscribers {
+            for subscriber in subscribers.iter() {
                 if self.applied.contains_key(&(*subscriber, event_id.clone())) {
                     continue;
                 }

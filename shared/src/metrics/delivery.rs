@@ -4,7 +4,7 @@
 
 use crate::protocol::{ConsumerSummary, ServiceId, TraceHeader};
 use crate::shared_map::SharedMap;
-use crate::slot_map::SlotMap;
+use crate::slot_map::{DenseMap, SlotMap};
 use crate::time::Micros;
 
 /// What one subscriber did with the events delivered to it.
@@ -50,7 +50,7 @@ struct Handled {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeliveryStats {
     /// Per subscriber.
-    pub consumers: SlotMap<ServiceId, ConsumerStats>,
+    pub consumers: DenseMap<ServiceId, ConsumerStats>,
     handled: SharedMap<(ServiceId, String), Handled>,
 }
 

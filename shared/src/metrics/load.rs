@@ -6,7 +6,7 @@
 
 use crate::protocol::{CapacitySummary, Event, ServiceId, TraceHeader};
 use crate::services::OVERLOADED_LABEL_PREFIX;
-use crate::slot_map::SlotMap;
+use crate::slot_map::{DenseMap, SlotMap};
 use crate::time::Micros;
 
 /// One service's load at a moment.
@@ -49,7 +49,7 @@ impl ServiceLoadStats {
 /// Every service's load, as the trace says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Loads {
-    by_service: SlotMap<ServiceId, ServiceLoadStats>,
+    by_service: DenseMap<ServiceId, ServiceLoadStats>,
 }
 
 impl Loads {

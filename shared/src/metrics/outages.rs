@@ -4,12 +4,12 @@
 //! a hop one of its messages took — was unavailable at the moment it began.
 
 use crate::protocol::{Event, Fault, LinkId, ServiceId};
-use crate::slot_map::SlotSet;
+use crate::slot_map::DenseSet;
 
 /// Services down and links cut, now.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Unavailable {
-    services_down: SlotSet<ServiceId>,
+    services_down: DenseSet<ServiceId>,
     /// One entry per fault in force, so overlapping faults on a link end one at a time.
     links_cut: Vec<LinkId>,
 }

@@ -7,7 +7,7 @@
 
 use crate::protocol::{CircuitState, Event, MessageKind, MsgId, ServiceId};
 use crate::services::DEADLINE_EXCEEDED_LABEL_PREFIX;
-use crate::slot_map::{SlotMap, SlotSet};
+use crate::slot_map::{DenseMap, SlotSet};
 
 /// The counts so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -25,7 +25,7 @@ pub struct ResilienceStats {
     /// Calls on their way, to count them when delivered.
     calls_in_flight: SlotSet<MsgId>,
     /// Each breaker's state by (caller, callee), and the calls made since it went half-open.
-    breakers: SlotMap<(ServiceId, ServiceId), (CircuitState, u64)>,
+    breakers: DenseMap<ServiceId, DenseMap<ServiceId, (CircuitState, u64)>>,
 }
 
 impl ResilienceStats {
@@ -44,7 +44,11 @@ impl ResilienceStats {
             } => {
                 if *kind == MessageKind::Request && caused_by.is_some() {
                     self.calls_in_flight.insert(*msg);
-                    if let Some((state, calls)) = self.breakers.get_mut(&(*from, *to)) {
+                    if let Some((state, calls)) = self
+                        .breakers
+                        .get_mut(from)
+                        .and_then(|to_peers| to_peers.get_mut(to))
+                    {
                         *calls += 1;
                         let allowed = match state {
                             CircuitState::Closed => true,
@@ -77,11 +81,14 @@ impl ResilienceStats {
                 if *state == CircuitState::Open {
                     self.breaker_opened += 1;
                 }
-                self.breakers.insert((*service, *peer), (*state, 0));
+                self.breakers
+                    .entry(*service)
+                    .or_default()
+                    .insert(*peer, (*state, 0));
             }
             // A crash forgets the breaker (it lives in memory): it starts closed again.
             Event::ServiceDown { service } => {
-                self.breakers.retain(|(caller, _), _| caller != service);
+                self.breakers.remove(service);
             }
             _ => {}
         }
