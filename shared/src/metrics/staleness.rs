@@ -40,8 +40,9 @@ pub struct Staleness {
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
     anchors: SlotMap<CopyRow, Option<Micros>>,
-    /// The anchors of stale rows, as a multiset, for the oldest.
-    open: BTreeMap<Micros, u32>,
+    /// The anchors of stale rows (in µs), as a multiset, for the oldest. Keyed by `u64`, not
+    /// `Micros`, so it is the tree every `SlotMap` keyed by a `u64` has (no code of its own).
+    open: BTreeMap<u64, u32>,
     /// The sum of open anchors, in µs.
     anchors_sum: u128,
     /// How many copy rows are stale.
@@ -112,17 +113,17 @@ impl Staleness {
             self.closed_max = self.closed_max.max(now - old);
             self.anchors_sum -= u128::from(old.0);
             self.stale_rows -= 1;
-            if let Some(count) = self.open.get_mut(&old) {
+            if let Some(count) = self.open.get_mut(&old.0) {
                 *count -= 1;
                 if *count == 0 {
-                    self.open.remove(&old);
+                    self.open.remove(&old.0);
                 }
             }
         }
         if let Some(new) = anchor {
             self.anchors_sum += u128::from(new.0);
             self.stale_rows += 1;
-            *self.open.entry(new).or_default() += 1;
+            *self.open.entry(new.0).or_default() += 1;
         }
     }
 
@@ -159,7 +160,7 @@ impl Staleness {
         self.open
             .keys()
             .next()
-            .map_or(Micros::ZERO, |oldest| now - *oldest)
+            .map_or(Micros::ZERO, |oldest| now - Micros(*oldest))
     }
 
     /// The largest lag any copy row reached up to `now`, open windows included.
