@@ -495,7 +495,7 @@ pub fn capacity(header: &TraceHeader, state: &WorldState, now: Micros) -> Vec<Ca
         .summaries(header, now)
         .into_iter()
         .map(|(name, summary)| CapacityLine {
-            id_stem: name.to_lowercase(),
+            id_stem: name.to_ascii_lowercase(),
             utilisation: match summary.utilisation {
                 Some(share) => format!("{:.0} %", share * 100.0),
                 None => format!("{:.1} busy", summary.busy_mean),
@@ -587,7 +587,7 @@ pub fn delivery(header: &TraceHeader, state: &WorldState) -> DeliveryView {
             };
             let applied = consumer.events_applied;
             ConsumerLine {
-                id_stem: name.to_lowercase(),
+                id_stem: name.to_ascii_lowercase(),
                 name,
                 applied,
                 duplicates,

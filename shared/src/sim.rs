@@ -749,12 +749,14 @@ pub fn describe_fault(fault: &Fault, services: &[ServiceInfo], begins: bool) -> 
     }
 }
 
+/// `text` with its first letter capitalized: an ASCII one (every narration starts with one),
+/// so the page carries no Unicode case tables.
 fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    let mut text = text.to_string();
+    if let Some(first) = text.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -762,6 +764,37 @@ mod tests {
     use super::*;
     use crate::protocol::{Payload, ServiceRole};
     use crate::service::Input;
+
+    #[test]
+    fn a_narration_starts_with_a_capital() {
+        assert_eq!(capitalized("every link"), "Every link");
+        assert_eq!(
+            capitalized("the Order–Product link"),
+            "The Order–Product link"
+        );
+        assert_eq!(capitalized(""), "");
+        let services = [
+            ServiceInfo {
+                id: ServiceId(0),
+                name: "Order".into(),
+                role: ServiceRole::Service,
+            },
+            ServiceInfo {
+                id: ServiceId(1),
+                name: "Product".into(),
+                role: ServiceRole::Service,
+            },
+        ];
+        let drop = Fault::Drop {
+            link: LinkId::Between(ServiceId(0), ServiceId(1)),
+            percent: 10,
+        };
+        assert!(
+            describe_fault(&drop, &services, false).starts_with("The Order–Product link"),
+            "{}",
+            describe_fault(&drop, &services, false)
+        );
+    }
 
     /// Sends `GetProduct` to service 1 on start and again on every answer or refusal; counts
     /// what came back in its table.

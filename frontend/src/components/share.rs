@@ -45,7 +45,7 @@ pub fn ShareBar(
         leptos::task::spawn_local(async move {
             let message = match wasm_bindgen_futures::JsFuture::from(promise).await {
                 Ok(_) => format!("{what} copied."),
-                Err(_) => format!("Copy the {} below (Ctrl+C).", what.to_lowercase()),
+                Err(_) => format!("Copy the {} below (Ctrl+C).", what.to_ascii_lowercase()),
             };
             feedback.set(message);
         });
