@@ -176,10 +176,11 @@ pub fn mermaid(index: &TraceIndex, op: OpId) -> Result<String, String> {
     Ok(out)
 }
 
-/// A participant name Mermaid accepts: letters, digits and underscores.
+/// A participant name Mermaid accepts: ASCII letters, digits and underscores (not Unicode's
+/// letters and digits, whose tables would cost the page a few KB).
 fn mermaid_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
 }
 
@@ -282,5 +283,7 @@ mod tests {
         assert!(mermaid(&index, OpId(u64::MAX)).is_err());
         assert_eq!(mermaid_text("a;b#c\nd"), "a,b№c d");
         assert_eq!(mermaid_name("Order Service-2"), "Order_Service_2");
+        // Only ASCII letters and digits are kept.
+        assert_eq!(mermaid_name("Café 2"), "Caf__2");
     }
 }
