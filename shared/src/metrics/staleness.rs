@@ -64,12 +64,12 @@ impl Staleness {
     /// From now on only the source rows of `tables` keep a history (and those
     /// [`Staleness::keep`] adds): the others' writes are not recorded, so a question about them
     /// must wait until their history has been recalled.
-    pub fn keep_only(&mut self, tables: Vec<(ServiceId, String)>) {
+    pub(crate) fn keep_only(&mut self, tables: Vec<(ServiceId, String)>) {
         self.kept = Some(tables);
     }
 
     /// Whether `service`'s source rows of `table` keep their history.
-    pub fn keeps(&self, service: ServiceId, table: &str) -> bool {
+    pub(crate) fn keeps(&self, service: ServiceId, table: &str) -> bool {
         self.kept
             .as_ref()
             .is_none_or(|kept| kept.iter().any(|(s, t)| *s == service && t == table))
@@ -77,7 +77,7 @@ impl Staleness {
 
     /// `service`'s rows of `table` keep their history from now on; the writes before must be
     /// passed again to [`Staleness::source_written`], in order, to recall it.
-    pub fn keep(&mut self, service: ServiceId, table: &str) {
+    pub(crate) fn keep(&mut self, service: ServiceId, table: &str) {
         if let Some(kept) = &mut self.kept {
             kept.push((service, table.to_string()));
         }
