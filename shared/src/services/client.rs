@@ -6,7 +6,7 @@ use super::{
     DRIVER_DETAILS_TABLE, DRIVERS_TABLE, PRODUCTS_TABLE, new_rating_tenths, renamed_driver_name,
     renamed_product_name,
 };
-use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
+use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, RowKey, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
@@ -139,10 +139,10 @@ impl RequestKind {
     /// The versions a successful answer reflects: what a read saw, or what a write stored.
     /// `None` when `answer` is not a success of this kind.
     fn observed(&self, answer: &Payload) -> Option<Vec<Observed>> {
-        let seen = |source: ServiceId, table: &str, key: u64, version: u64| Observed {
+        let seen = |source: ServiceId, table: &'static str, key: u64, version: u64| Observed {
             source_service: source,
-            source_table: table.to_string(),
-            key: key.to_string(),
+            source_table: table.into(),
+            key: RowKey::number(key),
             version,
         };
         let product = |source, product, version| seen(source, PRODUCTS_TABLE, product, version);
