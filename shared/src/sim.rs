@@ -545,7 +545,7 @@ impl Sim {
         role(from) == ServiceRole::Broker || role(to) == ServiceRole::Broker
     }
 
-    fn arrive(&mut self, envelope: Envelope) {
+    fn arrive(&mut self, mut envelope: Envelope) {
         self.messages_in_flight -= 1;
         if !self.is_up(envelope.to) {
             self.emit(Event::Dropped {
@@ -559,7 +559,7 @@ impl Sim {
             return;
         }
         self.emit(Event::Delivered { msg: envelope.id });
-        self.handle(envelope.to, Input::Message(&envelope));
+        self.handle(envelope.to, Input::Message(&mut envelope));
     }
 
     fn handle(&mut self, service: ServiceId, input: Input<'_>) {

@@ -491,6 +491,41 @@ impl Order {
         self.release_connection(ctx);
     }
 
+    /// Product answered a call: the read keeps the name (taken from the message, which is
+    /// dropped after this) and goes on to its next product.
+    fn product_info(&mut self, message: &mut Envelope, ctx: &mut Ctx<'_>) {
+        let Payload::ProductInfo(item) = &mut message.payload else {
+            return;
+        };
+        let Some(mut pending) = message
+            .caused_by
+            .and_then(|call| self.take_pending(call, ctx))
+        else {
+            return; // An answer after its timeout: the read already failed.
+        };
+        let was_probe = std::mem::take(&mut pending.probe);
+        if let Some(state) = self
+            .breaker
+            .as_mut()
+            .and_then(|breaker| breaker.succeeded(was_probe))
+        {
+            self.circuit_changed(state, ctx);
+        }
+        if self.breaker.is_some()
+            && (self.remembered.len() < REMEMBERED_NAMES_MAX
+                || self.remembered.contains_key(&item.product))
+        {
+            self.remembered.insert(item.product, item.clone());
+        }
+        pending.items.push(ProductName {
+            product: item.product,
+            name: std::mem::take(&mut item.name),
+            version: item.version,
+        });
+        pending.retries = 0;
+        self.call_next_product(pending, ctx);
+    }
+
     /// Rewrites the stored name in every order line of the product; returns how many.
     fn update_order_lines(&mut self, update: &ProductName, ctx: &mut Ctx<'_>) -> u64 {
         let ProductSource::OrderLines { orders } = self.config.source else {
@@ -562,31 +597,7 @@ impl Service for Order {
                     self.new_orders.create(message, *order, products, ctx)
                 }
                 Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id, ctx),
-                Payload::ProductInfo(item) => {
-                    let Some(mut pending) = message
-                        .caused_by
-                        .and_then(|call| self.take_pending(call, ctx))
-                    else {
-                        return; // An answer after its timeout: the read already failed.
-                    };
-                    let was_probe = std::mem::take(&mut pending.probe);
-                    if let Some(state) = self
-                        .breaker
-                        .as_mut()
-                        .and_then(|breaker| breaker.succeeded(was_probe))
-                    {
-                        self.circuit_changed(state, ctx);
-                    }
-                    if self.breaker.is_some()
-                        && (self.remembered.len() < REMEMBERED_NAMES_MAX
-                            || self.remembered.contains_key(&item.product))
-                    {
-                        self.remembered.insert(item.product, item.clone());
-                    }
-                    pending.items.push(item.clone());
-                    pending.retries = 0;
-                    self.call_next_product(pending, ctx);
-                }
+                Payload::ProductInfo(_) => self.product_info(message, ctx),
                 Payload::Failed { reason } => {
                     if let Some(pending) = message
                         .caused_by
