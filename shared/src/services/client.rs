@@ -148,13 +148,17 @@ impl RequestKind {
         let product = |source, product, version| seen(source, PRODUCTS_TABLE, product, version);
         match (self, answer) {
             // A name a degraded read could not give (version 0) reflects no version of Product's.
-            (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => Some(
-                items
-                    .iter()
-                    .filter(|item| item.version > 0)
-                    .map(|item| product(*source, item.product, item.version))
-                    .collect(),
-            ),
+            // Sized up front: collected from a filter, the vector would start at four and grow.
+            (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => {
+                let mut observed = Vec::with_capacity(items.len());
+                observed.extend(
+                    items
+                        .iter()
+                        .filter(|item| item.version > 0)
+                        .map(|item| product(*source, item.product, item.version)),
+                );
+                Some(observed)
+            }
             (
                 RequestKind::RenameProduct { source, .. },
                 Payload::Renamed {

@@ -298,11 +298,9 @@ impl Order {
             );
             return;
         };
-        let products: Vec<u64> = row
-            .value
-            .split(',')
-            .filter_map(|id| id.parse().ok())
-            .collect();
+        // Sized up front: collected from a filter, the vector would start at four and grow.
+        let mut products = Vec::with_capacity(row.value.split(',').count());
+        products.extend(row.value.split(',').filter_map(|id| id.parse::<u64>().ok()));
         if !self.explained_read {
             self.explained_read = true;
             let n = products.len();
