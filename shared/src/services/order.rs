@@ -115,11 +115,13 @@ pub struct Order {
     connections_in_use: usize,
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
     waiting_for_connection: VecDeque<(Box<PendingRead>, TimerId)>,
-    /// Reads waiting on a call to Product, by the call's message id. A call's timeout finds
-    /// its read by a scan of these (at most a pool's worth): no map from timer to call, whose
-    /// insert and remove at every call cost more than the rare scan, since an answered call's
-    /// timer is cancelled and never fires in a simulation.
-    pending_by_call: SlotMap<MsgId, Box<PendingRead>>,
+    /// Reads waiting on a call to Product, with the call's message id, in no order. There are
+    /// at most a pool's worth (each holds a connection), so an answer finds its read by a scan,
+    /// as a call's timeout does: a scan of a few dozen ids costs less than a tree's insert and
+    /// remove at every call, which in the page's WebAssembly, built for size, are calls through
+    /// generic code (issue 9's engine benchmark). No map from timer to call either: an answered
+    /// call's timer is cancelled and never fires in a simulation, so timeouts are rare.
+    pending_by_call: Vec<(MsgId, Box<PendingRead>)>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether the first read and the first event have been explained yet.
@@ -147,7 +149,7 @@ impl Order {
         Order {
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
-            pending_by_call: SlotMap::new(),
+            pending_by_call: Vec::new(),
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
@@ -437,7 +439,7 @@ impl Order {
             Some(pending.request.id),
         );
         pending.timer = ctx.set_timer(call_timeout);
-        self.pending_by_call.insert(call, pending);
+        self.pending_by_call.push((call, pending));
     }
 
     /// Every product is in: answers the read (degraded if any name is a fallback) and frees its
@@ -472,7 +474,11 @@ impl Order {
     /// The read waiting on `call`, which is answered, refused or given up on: its timeout
     /// no longer matters.
     fn take_pending(&mut self, call: MsgId, ctx: &mut Ctx<'_>) -> Option<Box<PendingRead>> {
-        let pending = self.pending_by_call.remove(&call)?;
+        let at = self
+            .pending_by_call
+            .iter()
+            .position(|(waiting, _)| *waiting == call)?;
+        let (_, pending) = self.pending_by_call.swap_remove(at);
         ctx.cancel_timer(pending.timer);
         Some(pending)
     }
