@@ -12,7 +12,9 @@
 //! `Page.addScriptToEvaluateOnNewDocument`), so every build of the page is measured the same
 //! way: its animation-frame callback runs first in every frame; "work" is from there to a
 //! message it posts, which runs after the page's own callbacks, the updates they cause, style,
-//! layout and paint; "interval" is the time between two frames' callbacks.
+//! layout and paint; "interval" is the time between two frames' callbacks; "cpu/frame" is the
+//! renderer main thread's CPU time per frame on average (DevTools' `ThreadTime`), which, unlike
+//! the others, leaves out the time the thread waited for a core on a busy machine.
 //!
 //! - `compute`: how long the big run takes to compute in the page, in slices while the page
 //!   plays (every view, and the map alone, paused), beside the same engine computing the same
@@ -157,8 +159,13 @@ async fn synthetic(browser: &Browser, addr: &str) -> bool {
         "frame times in headless Chromium, map only, 1280×900, {MEASURED_FRAMES} frames after {WARMUP_FRAMES} of warm-up"
     );
     println!(
-        "{:>9}  {:>13}  {:>13}  {:>17}  {:>17}",
-        "messages", "work p50 ms", "work p95 ms", "interval p50 ms", "interval p95 ms"
+        "{:>9}  {:>13}  {:>13}  {:>17}  {:>17}  {:>12}",
+        "messages",
+        "work p50 ms",
+        "work p95 ms",
+        "interval p50 ms",
+        "interval p95 ms",
+        "cpu/frame ms"
     );
     let mut over_budget = false;
     for messages in CASES {
@@ -171,8 +178,8 @@ async fn synthetic(browser: &Browser, addr: &str) -> bool {
             .await;
         let f = measure_frames(browser).await;
         println!(
-            "{messages:>9}  {:>13.2}  {:>13.2}  {:>17.2}  {:>17.2}   (canvas painted {painted})",
-            f.work_p50, f.work_p95, f.interval_p50, f.interval_p95
+            "{messages:>9}  {:>13.2}  {:>13.2}  {:>17.2}  {:>17.2}  {:>12.2}   (canvas painted {painted})",
+            f.work_p50, f.work_p95, f.interval_p50, f.interval_p95, f.cpu_per_frame
         );
         if messages == CASES[CASES.len() - 1] && f.work_p95 > BUDGET_MS {
             over_budget = true;
@@ -202,11 +209,38 @@ struct FrameFigures {
     work_p95: f64,
     interval_p50: f64,
     interval_p95: f64,
+    /// The renderer's main thread's CPU time per frame over the measured frames, on average
+    /// (DevTools' `ThreadTime`): unlike the work times it leaves out the time the thread waited
+    /// for a core, so builds compare on a busy machine.
+    cpu_per_frame: f64,
+}
+
+/// The renderer main thread's CPU time so far, in ms, and how many frames the recorder has seen.
+async fn cpu_and_frames(browser: &Browser) -> (f64, f64) {
+    let metrics = browser.cdp("Performance.getMetrics", json!({})).await;
+    let frames = browser.js("return window.__frames.length").await;
+    let thread_s = metrics["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == "ThreadTime")
+        .and_then(|m| m["value"].as_f64())
+        .unwrap_or(f64::NAN);
+    (thread_s * 1e3, frames.as_f64().unwrap_or(f64::NAN))
 }
 
 /// Measures the frames from now on: [`MEASURED_FRAMES`] after [`WARMUP_FRAMES`].
 async fn measure_frames(browser: &Browser) -> FrameFigures {
+    browser.cdp("Performance.enable", json!({})).await;
     browser.js("window.__frames.length = 0; return true").await;
+    browser
+        .wait_until(
+            &format!("return window.__frames.length >= {WARMUP_FRAMES}"),
+            Duration::from_secs(300),
+            "the warm-up frames",
+        )
+        .await;
+    let (cpu_before, frames_before) = cpu_and_frames(browser).await;
     let enough = format!(
         "return window.__frames.length >= {}",
         WARMUP_FRAMES + MEASURED_FRAMES
@@ -214,6 +248,7 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
     browser
         .wait_until(&enough, Duration::from_secs(300), "the frames measured")
         .await;
+    let (cpu_after, frames_after) = cpu_and_frames(browser).await;
     let frames = browser
         .js(&format!(
             "return window.__frames.slice({WARMUP_FRAMES}, {})",
@@ -233,6 +268,7 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
         work_p95: percentile(&mut work, 95.0),
         interval_p50: percentile(&mut interval, 50.0),
         interval_p95: percentile(&mut interval, 95.0),
+        cpu_per_frame: (cpu_after - cpu_before) / (frames_after - frames_before),
     }
 }
 
@@ -240,7 +276,7 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
 async fn big_run(browser: &Browser, addr: &str) {
     println!("big run, every view, 1280×900: http://{addr}/?{BIG_RUN}");
     println!(
-        "{:>6}  {:>10}  {:>8}  {:>9}  {:>11}  {:>11}  {:>15}  {:>15}",
+        "{:>6}  {:>10}  {:>8}  {:>9}  {:>11}  {:>11}  {:>15}  {:>15}  {:>12}",
         "speed",
         "compute ms",
         "events",
@@ -248,7 +284,8 @@ async fn big_run(browser: &Browser, addr: &str) {
         "work p50 ms",
         "work p95 ms",
         "interval p50 ms",
-        "interval p95 ms"
+        "interval p95 ms",
+        "cpu/frame ms"
     );
     for speed in [1, 10] {
         let url = format!("http://{addr}/?{BIG_RUN}&speed={speed}");
@@ -266,7 +303,7 @@ async fn big_run(browser: &Browser, addr: &str) {
             .js("return (document.querySelector('#clock')?.textContent ?? '').trim()")
             .await;
         println!(
-            "{:>5}×  {compute_ms:>10.0}  {events:>8}  {:>9.1}  {:>11.2}  {:>11.2}  {:>15.2}  {:>15.2}   (playhead {})",
+            "{:>5}×  {compute_ms:>10.0}  {events:>8}  {:>9.1}  {:>11.2}  {:>11.2}  {:>15.2}  {:>15.2}  {:>12.2}   (playhead {})",
             speed,
             if grown >= 0.0 && events > 0 {
                 grown / events as f64
@@ -277,12 +314,15 @@ async fn big_run(browser: &Browser, addr: &str) {
             f.work_p95,
             f.interval_p50,
             f.interval_p95,
+            f.cpu_per_frame,
             now.as_str().unwrap_or_default(),
         );
     }
     println!(
         "  compute ms: as the status line says; bytes/ev: WebAssembly memory grown from the app's start \
-         to the end of computing, per event (an upper bound of what the page holds: memory never shrinks)"
+         to the end of computing, per event (an upper bound of what the page holds: memory never shrinks); \
+         cpu/frame ms: the renderer's main thread's CPU time per frame, on average (DevTools' ThreadTime), \
+         which leaves out waiting for a core on a busy machine"
     );
 }
 
