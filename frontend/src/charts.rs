@@ -1,6 +1,7 @@
 //! The metrics charts as plain data: read latency, replication lag and queue depth over the whole run,
 //! sampled in equal buckets, accumulated as the trace arrives.
 
+use shared::event_store::EventStore;
 use shared::fold::WorldState;
 use shared::protocol::{Event, TraceEvent, TraceHeader};
 use shared::time::Micros;
@@ -71,7 +72,7 @@ impl ChartsAccumulator {
         ChartsAccumulator {
             end,
             bucket_us: end.0.div_ceil(BUCKETS as u64).max(1),
-            state: WorldState::new(header),
+            state: WorldState::sparing(header),
             latency_sum_us: vec![0; BUCKETS],
             latency_count: vec![0; BUCKETS],
             staleness: vec![None; BUCKETS],
@@ -92,9 +93,10 @@ impl ChartsAccumulator {
         &self.state
     }
 
-    /// Adds the next event. An event past a bucket's end closes that bucket: every event of it
+    /// Adds the next event; `earlier` begins with the events added before it (its world may
+    /// recall a table's history from them: [`WorldState::apply_stored`]). An event past a bucket's end closes that bucket: every event of it
     /// is here. Events after the run's end are not charted.
-    pub fn add(&mut self, event: &TraceEvent) {
+    pub fn add(&mut self, event: &TraceEvent, earlier: &EventStore) {
         while self.open_bucket < BUCKETS && event.at > self.bucket_end(self.open_bucket) {
             self.close_open_bucket();
         }
@@ -109,7 +111,7 @@ impl ChartsAccumulator {
             self.latency_sum_us[self.open_bucket] += latency.0;
             self.latency_count[self.open_bucket] += 1;
         }
-        self.state.apply(event);
+        self.state.apply_stored(event, earlier);
     }
 
     /// No more events will come: closes the bucket of the last event, measured at that event
@@ -360,7 +362,7 @@ mod tests {
     fn from_scratch(index: &TraceIndex) -> Charts {
         let mut whole = ChartsAccumulator::new(index.header());
         for event in index.events().iter() {
-            whole.add(&event);
+            whole.add(&event, index.events());
         }
         if index.is_complete() {
             whole.finish();

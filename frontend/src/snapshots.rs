@@ -39,7 +39,7 @@ pub struct FoldCache {
 impl FoldCache {
     /// The world before the first event of a trace with `header`.
     pub fn new(header: &TraceHeader) -> FoldCache {
-        let fresh = WorldState::new(header);
+        let fresh = WorldState::sparing(header);
         FoldCache {
             state: fresh.clone(),
             snapshots: Vec::new(),
@@ -87,7 +87,7 @@ impl FoldCache {
         let mut applied = 0;
         let start = self.state.events_applied;
         for event in events.iter_from(start).take(target.saturating_sub(start)) {
-            self.state.apply(&event);
+            self.state.apply_stored(&event, events);
             applied += 1;
             let next_snapshot = (self.snapshots.len() + 1) * self.every;
             if self.state.events_applied == next_snapshot {
@@ -163,10 +163,13 @@ mod tests {
         store
     }
 
+    /// The first `n` events folded one by one into a world like the cache's.
     fn from_scratch(header: &TraceHeader, events: &[TraceEvent], n: usize) -> WorldState {
-        let mut state = WorldState::new(header);
+        let mut state = WorldState::sparing(header);
+        let mut stored = EventStore::new();
         for event in &events[..n] {
-            state.apply(event);
+            state.apply_stored(event, &stored);
+            stored.push(event);
         }
         state
     }

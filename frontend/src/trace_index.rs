@@ -380,7 +380,7 @@ impl TraceIndex {
         for event in events {
             let index = u32::try_from(self.events.len()).expect("fewer than 2³² events");
             self.index_event(index, &event);
-            self.charts.add(&event);
+            self.charts.add(&event, &self.events);
             // The charts fold every event first: their world is the snapshot the playhead's
             // fold would take later, and a copy of it shares its rows.
             self.cache.offer(self.charts.world());
@@ -827,9 +827,9 @@ mod tests {
     }
 
     fn from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
-        let mut state = WorldState::new(index.header());
+        let mut state = WorldState::sparing(index.header());
         for event in index.events().iter().take_while(|e| e.at <= t) {
-            state.apply(&event);
+            state.apply_stored(&event, index.events());
         }
         state
     }

@@ -37,6 +37,10 @@ pub struct Staleness {
     /// rows of a run: an order, a shipment, a handled event) has no entry here. A row the
     /// tables cannot hold ([`Latest`] `None`) keeps its latest here too.
     history: SharedMap<SourceRow, SharedLog<(u64, Micros)>>,
+    /// The source tables whose rows keep a history, as `(service, table)`; `None`: every
+    /// table's. A history is only read for a table a copy copies or a read observes: the
+    /// page's folds keep the others' away ([`Staleness::keep_only`]).
+    kept: Option<Vec<(ServiceId, String)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
     /// while it is up to date.
     anchors: SlotMap<CopyRow, Option<Micros>>,
@@ -57,9 +61,57 @@ pub struct Staleness {
 }
 
 impl Staleness {
+    /// From now on only the source rows of `tables` keep a history (and those
+    /// [`Staleness::keep`] adds): the others' writes are not recorded, so a question about them
+    /// must wait until their history has been recalled.
+    pub(crate) fn keep_only(&mut self, tables: Vec<(ServiceId, String)>) {
+        self.kept = Some(tables);
+    }
+
+    /// Whether `service`'s source rows of `table` keep their history.
+    pub(crate) fn keeps(&self, service: ServiceId, table: &str) -> bool {
+        self.kept
+            .as_ref()
+            .is_none_or(|kept| kept.iter().any(|(s, t)| *s == service && t == table))
+    }
+
+    /// `service`'s rows of `table` keep their history from now on; the writes before must be
+    /// passed again to [`Staleness::source_written`], in order, to recall it.
+    pub(crate) fn keep(&mut self, service: ServiceId, table: &str) {
+        if let Some(kept) = &mut self.kept {
+            kept.push((service, table.to_string()));
+        }
+    }
+
+    /// This fold with the histories `other` keeps and no others, and `other`'s choice of
+    /// tables: what `other` holds, when both folded the same events.
+    #[cfg(test)]
+    pub(crate) fn kept_as(&self, other: &Staleness) -> Staleness {
+        let mut history = SharedMap::new();
+        for (row, versions) in self.history.iter() {
+            if other.keeps(row.0, &row.1) {
+                history.insert(row.clone(), versions.clone());
+            }
+        }
+        Staleness {
+            history,
+            kept: other.kept.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// How many source rows keep a history.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.history.len()
+    }
+
     /// The source row `row` was written at `version`, at `now`; `before` is its latest
     /// version before this write, as the tables held it.
     pub fn source_written(&mut self, row: &SourceRow, before: Latest, version: u64, now: Micros) {
+        if !self.keeps(row.0, &row.1) {
+            return;
+        }
         let entry = match before {
             // Its latest version goes into its history, below the new one.
             Some(Some(latest)) if latest.0 < version => Some(latest),
