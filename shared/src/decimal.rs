@@ -5,9 +5,13 @@
 //! engine pass) and each `format!` a run of calls through `core::fmt`.
 
 /// `n` in decimal, read as the `&str` that `n.to_string()` would give.
+#[derive(Copy, Clone)]
 pub struct Decimal {
     digits: [u8; 20],
-    start: usize,
+    // A byte, not a `usize`: the digits and their start fit in 21 bytes, so a key holding a
+    // `Decimal` ([`crate::protocol::RowKey`]) is no larger than one holding a `String`'s three words
+    // plus a tag.
+    start: u8,
 }
 
 impl Decimal {
@@ -24,7 +28,10 @@ impl Decimal {
                 break;
             }
         }
-        Decimal { digits, start }
+        Decimal {
+            digits,
+            start: start as u8,
+        }
     }
 }
 
@@ -35,7 +42,7 @@ impl std::ops::Deref for Decimal {
         // Decimal digits are ASCII, so the first chunk of valid UTF-8 is all of them. (Not
         // `str::from_utf8`, whose validation is inlined wherever it is called: a kilobyte more
         // of page.)
-        self.digits[self.start..]
+        self.digits[self.start as usize..]
             .utf8_chunks()
             .next()
             .map_or("", |chunk| chunk.valid())

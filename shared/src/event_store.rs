@@ -780,8 +780,8 @@ impl EventStore {
                         let (source_service, source_table, key) = self.strings.row(o.row);
                         Observed {
                             source_service,
-                            source_table: source_table.to_string(),
-                            key: key.to_string(),
+                            source_table: source_table.to_string().into(),
+                            key: key.into(),
                             version: o.version as u64,
                         }
                     })
@@ -1059,10 +1059,7 @@ fn strings_capacity(event: &Event) -> usize {
             };
             reason
                 + observed.capacity() * size_of::<Observed>()
-                + observed
-                    .iter()
-                    .map(|o| o.source_table.capacity() + o.key.capacity())
-                    .sum::<usize>()
+                + observed.iter().map(Observed::heap_capacity).sum::<usize>()
         }
         Event::EventHandled { event_id, .. } => event_id.capacity(),
         Event::PartialUpdateFlagged { key, text, .. } => key.capacity() + text.capacity(),

@@ -345,7 +345,7 @@ impl Metrics {
                     known > 0 && history.get(known - 1).is_some_and(|c| c.1 > seen.version)
                 })
             })
-            .map(|seen| seen.source_table.clone())
+            .map(|seen| seen.source_table.to_string())
             .collect()
     }
 
@@ -500,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_read_is_stale_in_each_table_where_it_began_after_a_newer_version_was_confirmed() {
-        let seen = |table: &str, version| Observed {
+        let seen = |table: &'static str, version| Observed {
             source_service: ServiceId(2),
             source_table: table.into(),
             key: "3".into(),

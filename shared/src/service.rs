@@ -45,12 +45,13 @@ impl Envelope {
 pub struct TimerId(pub u64);
 
 /// What a service reacts to.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Input<'a> {
     /// The service (re)started: rebuild memory from the tables, start periodic work.
     Start,
-    /// A message arrived.
-    Message(&'a Envelope),
+    /// A message arrived. The driver drops it once handled, so the service may take what it
+    /// carries instead of copying it (Order keeps each product name Product answered with).
+    Message(&'a mut Envelope),
     /// A timer it set fired.
     Timer(TimerId),
     /// A message it sent was refused because the receiver is down.

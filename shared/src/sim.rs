@@ -28,6 +28,9 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 pub const MAX_TRACE_EVENTS: usize = 2_000_000;
 /// The most pieces of pending work (messages in flight, timers, faults) at once.
 pub const MAX_PENDING: usize = 200_000;
+/// The most trace events [`Sim::drain_events`] makes room for in advance: a slice of the page's
+/// work is a few hundred; a whole run drained at once leaves no room held for nothing.
+const DRAIN_CAPACITY_MAX: usize = 4_096;
 
 /// Builds a fresh instance of a service's state machine, at start and after each restart.
 pub type MachineFactory = Box<dyn Fn() -> Box<dyn Service>>;
@@ -353,8 +356,13 @@ impl Sim {
     }
 
     /// Takes the trace events produced since the last call.
+    ///
+    /// The next ones are recorded into a vector sized for as many as these (up to
+    /// [`DRAIN_CAPACITY_MAX`]): a driver drains a slice of work at a time, and a vector grown
+    /// from empty for each was a realloc, and a copy of the events so far, at every doubling.
     pub fn drain_events(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.events_out)
+        let capacity = self.events_out.len().min(DRAIN_CAPACITY_MAX);
+        std::mem::replace(&mut self.events_out, Vec::with_capacity(capacity))
     }
 
     /// Runs the next piece of work. Returns false once the run has ended.
@@ -545,7 +553,7 @@ impl Sim {
         role(from) == ServiceRole::Broker || role(to) == ServiceRole::Broker
     }
 
-    fn arrive(&mut self, envelope: Envelope) {
+    fn arrive(&mut self, mut envelope: Envelope) {
         self.messages_in_flight -= 1;
         if !self.is_up(envelope.to) {
             self.emit(Event::Dropped {
@@ -559,7 +567,7 @@ impl Sim {
             return;
         }
         self.emit(Event::Delivered { msg: envelope.id });
-        self.handle(envelope.to, Input::Message(&envelope));
+        self.handle(envelope.to, Input::Message(&mut envelope));
     }
 
     fn handle(&mut self, service: ServiceId, input: Input<'_>) {

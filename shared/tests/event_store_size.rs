@@ -29,7 +29,7 @@ fn owned_string_bytes(event: &Event) -> usize {
                 + observed.capacity() * size_of::<shared::protocol::Observed>()
                 + observed
                     .iter()
-                    .map(|o| o.source_table.capacity() + o.key.capacity())
+                    .map(shared::protocol::Observed::heap_capacity)
                     .sum::<usize>()
         }
         Event::Narration { text } => text.capacity(),

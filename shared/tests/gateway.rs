@@ -100,7 +100,7 @@ fn ops(trace: &Trace) -> BTreeMap<OpId, Op> {
                     entry.latency = *latency;
                     entry.observed = observed
                         .iter()
-                        .map(|seen| (seen.key.clone(), seen.version))
+                        .map(|seen| (seen.key.to_string(), seen.version))
                         .collect();
                 }
             }

@@ -743,7 +743,7 @@ impl Engine {
         if !self.log.record(Event::Delivered { msg: message.id }) {
             return;
         }
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             id: message.id,
             from: message.from,
             to: message.to,
@@ -751,7 +751,7 @@ impl Engine {
             caused_by: message.caused_by,
             payload: message.payload,
         };
-        self.handle(envelope.to, Input::Message(&envelope));
+        self.handle(envelope.to, Input::Message(&mut envelope));
     }
 
     fn handle(&mut self, service: ServiceId, input: Input<'_>) {

@@ -459,8 +459,8 @@ impl Checker {
         for (op, read_idx) in reads {
             let seen = Observed {
                 source_service: row.0,
-                source_table: row.1.clone(),
-                key: row.2.clone(),
+                source_table: row.1.clone().into(),
+                key: row.2.clone().into(),
                 version,
             };
             self.aborted_read(op, &seen, read_idx, idx, at);

@@ -76,7 +76,7 @@ impl Script {
                 .map(|(key, version)| Observed {
                     source_service: PRODUCT,
                     source_table: "products".into(),
-                    key: key.to_string(),
+                    key: key.to_string().into(),
                     version: *version,
                 })
                 .collect(),

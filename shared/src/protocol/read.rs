@@ -856,8 +856,8 @@ impl<'de> Deserialize<'de> for Observed {
         let f = ObservedFields::deserialize(deserializer)?;
         Ok(Observed {
             source_service: required(f.source_service, "source_service")?,
-            source_table: required(f.source_table, "source_table")?,
-            key: required(f.key, "key")?,
+            source_table: required(f.source_table, "source_table")?.into(),
+            key: required(f.key, "key")?.into(),
             version: required(f.version, "version")?,
         })
     }

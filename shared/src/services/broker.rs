@@ -531,7 +531,7 @@ mod tests {
                 name: "Lamp".into(),
                 version,
             });
-            let envelope = Envelope {
+            let mut envelope = Envelope {
                 id: MsgId(100 + version),
                 from: PRODUCT,
                 to: BROKER,
@@ -539,12 +539,12 @@ mod tests {
                 caused_by: None,
                 payload: Payload::Publish(event),
             };
-            self.handle(Input::Message(&envelope))
+            self.handle(Input::Message(&mut envelope))
         }
 
         /// Acks `tag` from Order.
         fn ack(&mut self, tag: u64) -> Vec<Effect> {
-            let envelope = Envelope {
+            let mut envelope = Envelope {
                 id: MsgId(900 + tag),
                 from: ORDER,
                 to: BROKER,
@@ -552,7 +552,7 @@ mod tests {
                 caused_by: None,
                 payload: Payload::Ack { tag },
             };
-            self.handle(Input::Message(&envelope))
+            self.handle(Input::Message(&mut envelope))
         }
     }
 

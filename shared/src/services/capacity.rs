@@ -116,7 +116,7 @@ impl Capacity {
             .deadline()
             .is_some_and(|deadline| ctx.now > deadline)
         {
-            self.inner.handle(Input::Message(&request), ctx);
+            self.inner.handle(Input::Message(&mut request), ctx);
             match self.waiting.pop_front() {
                 Some(next) => request = next,
                 None => return,
@@ -172,8 +172,8 @@ impl Capacity {
     }
 
     /// A request's work is done: the inner machine handles it, and the worker takes the next.
-    fn finish(&mut self, request: Envelope, ctx: &mut Ctx<'_>) {
-        self.inner.handle(Input::Message(&request), ctx);
+    fn finish(&mut self, mut request: Envelope, ctx: &mut Ctx<'_>) {
+        self.inner.handle(Input::Message(&mut request), ctx);
         if let Some(next) = self.waiting.pop_front() {
             self.start(next, ctx);
         }
@@ -289,7 +289,7 @@ mod tests {
         }
 
         fn request(&mut self, n: u64) -> Vec<Effect> {
-            let envelope = Envelope {
+            let mut envelope = Envelope {
                 id: MsgId(n),
                 from: ServiceId(1),
                 to: ServiceId(2),
@@ -300,7 +300,7 @@ mod tests {
                     deadline: None,
                 },
             };
-            self.run(Input::Message(&envelope), 1)
+            self.run(Input::Message(&mut envelope), 1)
         }
 
         /// Fires the earliest timer.
@@ -383,7 +383,7 @@ mod tests {
         // Unlimited workers: nothing ever waits.
         assert_eq!(h.machine.waiting.len(), 0);
         h.timers.clear();
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             id: MsgId(999),
             from: ServiceId(1),
             to: ServiceId(2),
@@ -394,7 +394,7 @@ mod tests {
                 deadline: None,
             },
         };
-        h.run(Input::Message(&envelope), 4);
+        h.run(Input::Message(&mut envelope), 4);
         assert!(
             (20_000..=60_000).contains(&h.timers[0].0.0),
             "{:?}",
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn responses_and_foreign_timers_pass_straight_through() {
         let mut h = Harness::new(TWO_WORKERS);
-        let response = Envelope {
+        let mut response = Envelope {
             id: MsgId(5),
             from: ServiceId(1),
             to: ServiceId(2),
@@ -417,7 +417,7 @@ mod tests {
             },
         };
         // Echo answers whatever message it sees, so an answer now means it passed straight on.
-        let effects = h.run(Input::Message(&response), 1);
+        let effects = h.run(Input::Message(&mut response), 1);
         assert_eq!(replies(&effects).len(), 1);
         assert!(loads(&effects).is_empty());
         let effects = h.run(Input::Timer(TimerId(12_345)), 1);

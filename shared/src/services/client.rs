@@ -6,7 +6,7 @@ use super::{
     DRIVER_DETAILS_TABLE, DRIVERS_TABLE, PRODUCTS_TABLE, new_rating_tenths, renamed_driver_name,
     renamed_product_name,
 };
-use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, ServiceId};
+use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, RowKey, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
@@ -139,22 +139,26 @@ impl RequestKind {
     /// The versions a successful answer reflects: what a read saw, or what a write stored.
     /// `None` when `answer` is not a success of this kind.
     fn observed(&self, answer: &Payload) -> Option<Vec<Observed>> {
-        let seen = |source: ServiceId, table: &str, key: u64, version: u64| Observed {
+        let seen = |source: ServiceId, table: &'static str, key: u64, version: u64| Observed {
             source_service: source,
-            source_table: table.to_string(),
-            key: key.to_string(),
+            source_table: table.into(),
+            key: RowKey::number(key),
             version,
         };
         let product = |source, product, version| seen(source, PRODUCTS_TABLE, product, version);
         match (self, answer) {
             // A name a degraded read could not give (version 0) reflects no version of Product's.
-            (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => Some(
-                items
-                    .iter()
-                    .filter(|item| item.version > 0)
-                    .map(|item| product(*source, item.product, item.version))
-                    .collect(),
-            ),
+            // Sized up front: collected from a filter, the vector would start at four and grow.
+            (RequestKind::ReadOrder { source, .. }, Payload::OrderDetails { items, .. }) => {
+                let mut observed = Vec::with_capacity(items.len());
+                observed.extend(
+                    items
+                        .iter()
+                        .filter(|item| item.version > 0)
+                        .map(|item| product(*source, item.product, item.version)),
+                );
+                Some(observed)
+            }
             (
                 RequestKind::RenameProduct { source, .. },
                 Payload::Renamed {
@@ -208,22 +212,25 @@ struct PendingOp {
     timer: TimerId,
 }
 
+/// A timer that starts the next operation of this index of the workload, planned for `due`.
 #[derive(Copy, Clone, Debug, PartialEq)]
-enum ClientTimer {
-    /// Start the next operation of this index of the workload, planned for this time.
-    Next {
-        operation: usize,
-        due: Micros,
-    },
-    Timeout(MsgId),
+struct NextTimer {
+    timer: TimerId,
+    operation: usize,
+    due: Micros,
 }
 
 /// The client.
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
+    /// Operations waiting for their answer, by request; each knows the timer that gives up on it.
     pending: SlotMap<MsgId, PendingOp>,
-    timers: SlotMap<TimerId, ClientTimer>,
+    /// The timers that start the next operations: one per kind of operation, so a short vector
+    /// found by a scan. (A timeout is found among `pending` by its timer: an answered operation's
+    /// timeout is cancelled and never fires in a simulation, and a tree of timers kept an insert
+    /// and a remove per operation for it, generic tree code in the page's WebAssembly.)
+    next_timers: Vec<NextTimer>,
 }
 
 impl Client {
@@ -232,7 +239,7 @@ impl Client {
         Client {
             config,
             pending: SlotMap::new(),
-            timers: SlotMap::new(),
+            next_timers: Vec::new(),
         }
     }
 
@@ -248,8 +255,11 @@ impl Client {
         }
         let due = planned + Micros(every.0 / 2 + ctx.rng.below(every.0));
         let timer = ctx.set_timer(due.saturating_sub(ctx.now));
-        self.timers
-            .insert(timer, ClientTimer::Next { operation, due });
+        self.next_timers.push(NextTimer {
+            timer,
+            operation,
+            due,
+        });
     }
 
     fn start(&mut self, operation: usize, ctx: &mut Ctx<'_>) {
@@ -258,7 +268,6 @@ impl Client {
         let payload = spec.request.payload(op, ctx.rng);
         let request = ctx.send(spec.to, payload, Some(op), None);
         let timer = ctx.set_timer(self.config.timeout);
-        self.timers.insert(timer, ClientTimer::Timeout(request));
         self.pending.insert(
             request,
             PendingOp {
@@ -278,7 +287,6 @@ impl Client {
         ctx: &mut Ctx<'_>,
     ) {
         if let Some(pending) = self.pending.remove(&request) {
-            self.timers.remove(&pending.timer);
             ctx.cancel_timer(pending.timer);
             ctx.finish_op(pending.op, pending.started, outcome, observed);
         }
@@ -293,17 +301,21 @@ impl Service for Client {
                     self.schedule(operation, ctx.now, ctx);
                 }
             }
-            Input::Timer(timer) => match self.timers.remove(&timer) {
-                Some(ClientTimer::Next { operation, due }) => {
+            Input::Timer(timer) => {
+                if let Some(at) = self.next_timers.iter().position(|t| t.timer == timer) {
+                    let NextTimer { operation, due, .. } = self.next_timers.swap_remove(at);
                     self.start(operation, ctx);
                     self.schedule(operation, due, ctx);
-                }
-                Some(ClientTimer::Timeout(request)) => {
+                } else if let Some(request) = self
+                    .pending
+                    .iter()
+                    .find(|(_, pending)| pending.timer == timer)
+                    .map(|(request, _)| *request)
+                {
                     let reason = format!("no answer within {}", self.config.timeout);
                     self.finish(request, Outcome::Failed { reason }, Vec::new(), ctx);
                 }
-                None => {}
-            },
+            }
             Input::Message(answer) => {
                 // A late or duplicated answer finds no pending operation and is ignored.
                 let Some(request) = answer.caused_by else {

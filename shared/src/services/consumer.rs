@@ -217,7 +217,7 @@ mod tests {
 
         /// Delivers OrderCreated for `order` and lets the work finish; returns the effects.
         fn deliver_and_finish(&mut self, order: u64, tag: u64) -> Vec<Effect> {
-            let delivery = Envelope {
+            let mut delivery = Envelope {
                 id: MsgId(100 + tag),
                 from: BROKER,
                 to: ME,
@@ -233,7 +233,7 @@ mod tests {
                     }),
                 },
             };
-            let started = self.handle(Input::Message(&delivery));
+            let started = self.handle(Input::Message(&mut delivery));
             let [Effect::SetTimer { id, after }] = started[..] else {
                 panic!("one timer per job: {started:?}")
             };
@@ -340,9 +340,9 @@ mod tests {
             },
         };
         for tag in 0..MAX_JOBS_IN_PROGRESS as u64 {
-            harness.handle(Input::Message(&delivery(tag)));
+            harness.handle(Input::Message(&mut delivery(tag)));
         }
-        let refused = harness.handle(Input::Message(&delivery(99)));
+        let refused = harness.handle(Input::Message(&mut delivery(99)));
         assert_eq!(harness.consumer.jobs.len(), MAX_JOBS_IN_PROGRESS);
         assert!(
             !refused

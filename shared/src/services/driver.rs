@@ -125,7 +125,7 @@ mod tests {
     fn handle(tables: &mut MemTables, payload: Payload) -> Vec<Effect> {
         let (mut rng, mut ids) = (SimRng::new(1), IdAllocator::default());
         let mut ctx = Ctx::new(Micros::ZERO, DRIVER, &mut rng, tables, &mut ids);
-        let request = Envelope {
+        let mut request = Envelope {
             id: MsgId(1),
             from: CLIENT,
             to: DRIVER,
@@ -136,7 +136,7 @@ mod tests {
         let mut driver = Driver::new(DriverConfig {
             broker: Some(BROKER),
         });
-        driver.handle(Input::Message(&request), &mut ctx);
+        driver.handle(Input::Message(&mut request), &mut ctx);
         ctx.into_effects()
     }
 

@@ -115,11 +115,13 @@ pub struct Order {
     connections_in_use: usize,
     /// Reads waiting for a connection, oldest first, with the timer that gives up on each.
     waiting_for_connection: VecDeque<(Box<PendingRead>, TimerId)>,
-    /// Reads waiting on a call to Product, by the call's message id. A call's timeout finds
-    /// its read by a scan of these (at most a pool's worth): no map from timer to call, whose
-    /// insert and remove at every call cost more than the rare scan, since an answered call's
-    /// timer is cancelled and never fires in a simulation.
-    pending_by_call: SlotMap<MsgId, Box<PendingRead>>,
+    /// Reads waiting on a call to Product, with the call's message id, in no order. There are
+    /// at most a pool's worth (each holds a connection), so an answer finds its read by a scan,
+    /// as a call's timeout does: a scan of a few dozen ids costs less than a tree's insert and
+    /// remove at every call, which in the page's WebAssembly, built for size, are calls through
+    /// generic code (issue 9's engine benchmark). No map from timer to call either: an answered
+    /// call's timer is cancelled and never fires in a simulation, so timeouts are rare.
+    pending_by_call: Vec<(MsgId, Box<PendingRead>)>,
     /// Whether the last read that needed Product failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether the first read and the first event have been explained yet.
@@ -147,7 +149,7 @@ impl Order {
         Order {
             connections_in_use: 0,
             waiting_for_connection: VecDeque::new(),
-            pending_by_call: SlotMap::new(),
+            pending_by_call: Vec::new(),
             in_failure_streak: false,
             explained_read: false,
             explained_event: false,
@@ -298,11 +300,9 @@ impl Order {
             );
             return;
         };
-        let products: Vec<u64> = row
-            .value
-            .split(',')
-            .filter_map(|id| id.parse().ok())
-            .collect();
+        // Sized up front: collected from a filter, the vector would start at four and grow.
+        let mut products = Vec::with_capacity(row.value.split(',').count());
+        products.extend(row.value.split(',').filter_map(|id| id.parse::<u64>().ok()));
         if !self.explained_read {
             self.explained_read = true;
             let n = products.len();
@@ -439,7 +439,7 @@ impl Order {
             Some(pending.request.id),
         );
         pending.timer = ctx.set_timer(call_timeout);
-        self.pending_by_call.insert(call, pending);
+        self.pending_by_call.push((call, pending));
     }
 
     /// Every product is in: answers the read (degraded if any name is a fallback) and frees its
@@ -474,7 +474,11 @@ impl Order {
     /// The read waiting on `call`, which is answered, refused or given up on: its timeout
     /// no longer matters.
     fn take_pending(&mut self, call: MsgId, ctx: &mut Ctx<'_>) -> Option<Box<PendingRead>> {
-        let pending = self.pending_by_call.remove(&call)?;
+        let at = self
+            .pending_by_call
+            .iter()
+            .position(|(waiting, _)| *waiting == call)?;
+        let (_, pending) = self.pending_by_call.swap_remove(at);
         ctx.cancel_timer(pending.timer);
         Some(pending)
     }
@@ -489,6 +493,41 @@ impl Order {
         }
         ctx.reply(&pending.request, Payload::Failed { reason });
         self.release_connection(ctx);
+    }
+
+    /// Product answered a call: the read keeps the name (taken from the message, which is
+    /// dropped after this) and goes on to its next product.
+    fn product_info(&mut self, message: &mut Envelope, ctx: &mut Ctx<'_>) {
+        let Payload::ProductInfo(item) = &mut message.payload else {
+            return;
+        };
+        let Some(mut pending) = message
+            .caused_by
+            .and_then(|call| self.take_pending(call, ctx))
+        else {
+            return; // An answer after its timeout: the read already failed.
+        };
+        let was_probe = std::mem::take(&mut pending.probe);
+        if let Some(state) = self
+            .breaker
+            .as_mut()
+            .and_then(|breaker| breaker.succeeded(was_probe))
+        {
+            self.circuit_changed(state, ctx);
+        }
+        if self.breaker.is_some()
+            && (self.remembered.len() < REMEMBERED_NAMES_MAX
+                || self.remembered.contains_key(&item.product))
+        {
+            self.remembered.insert(item.product, item.clone());
+        }
+        pending.items.push(ProductName {
+            product: item.product,
+            name: std::mem::take(&mut item.name),
+            version: item.version,
+        });
+        pending.retries = 0;
+        self.call_next_product(pending, ctx);
     }
 
     /// Rewrites the stored name in every order line of the product; returns how many.
@@ -562,31 +601,7 @@ impl Service for Order {
                     self.new_orders.create(message, *order, products, ctx)
                 }
                 Payload::PublishConfirmed { event_id } => self.new_orders.confirmed(event_id, ctx),
-                Payload::ProductInfo(item) => {
-                    let Some(mut pending) = message
-                        .caused_by
-                        .and_then(|call| self.take_pending(call, ctx))
-                    else {
-                        return; // An answer after its timeout: the read already failed.
-                    };
-                    let was_probe = std::mem::take(&mut pending.probe);
-                    if let Some(state) = self
-                        .breaker
-                        .as_mut()
-                        .and_then(|breaker| breaker.succeeded(was_probe))
-                    {
-                        self.circuit_changed(state, ctx);
-                    }
-                    if self.breaker.is_some()
-                        && (self.remembered.len() < REMEMBERED_NAMES_MAX
-                            || self.remembered.contains_key(&item.product))
-                    {
-                        self.remembered.insert(item.product, item.clone());
-                    }
-                    pending.items.push(item.clone());
-                    pending.retries = 0;
-                    self.call_next_product(pending, ctx);
-                }
+                Payload::ProductInfo(_) => self.product_info(message, ctx),
                 Payload::Failed { reason } => {
                     if let Some(pending) = message
                         .caused_by

@@ -399,7 +399,7 @@ mod tests {
             payload: Payload,
         ) -> Vec<Effect> {
             self.next_msg += 1;
-            let envelope = Envelope {
+            let mut envelope = Envelope {
                 id: MsgId(self.next_msg),
                 from,
                 to: RIDE,
@@ -407,7 +407,7 @@ mod tests {
                 caused_by,
                 payload,
             };
-            self.handle(Input::Message(&envelope))
+            self.handle(Input::Message(&mut envelope))
         }
 
         fn read(&mut self, ride: u64) -> Vec<Effect> {

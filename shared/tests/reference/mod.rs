@@ -129,8 +129,8 @@ pub fn aborted_reads(trace: &Trace) -> u64 {
                     && observed.iter().any(|o| {
                         aborted.contains(&(
                             o.source_service.0,
-                            o.source_table.as_str(),
-                            o.key.as_str(),
+                            &*o.source_table,
+                            &*o.key,
                             o.version,
                         ))
                     })
@@ -184,8 +184,8 @@ pub fn served_lag(trace: &Trace) -> (Micros, Micros) {
                 for seen in observed {
                     let row = (
                         seen.source_service.0,
-                        seen.source_table.clone(),
-                        seen.key.clone(),
+                        seen.source_table.to_string(),
+                        seen.key.to_string(),
                     );
                     let mut standing: Vec<(u64, Micros)> = Vec::new();
                     for (v, at) in writes.get(&row).into_iter().flatten() {
