@@ -31,10 +31,12 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
     }
 }
 
+/// A fold from the start as the page folds (a sparing world, which recalls a table's history
+/// from the events before when a read first observes it), to compare the index's cached worlds with.
 fn fold_from_scratch(index: &TraceIndex, t: Micros) -> WorldState {
-    let mut state = WorldState::new(index.header());
+    let mut state = WorldState::sparing(index.header());
     for event in index.events().iter().take_while(|e| e.at <= t) {
-        state.apply(&event);
+        state.apply_stored(&event, index.events());
     }
     state
 }
