@@ -205,6 +205,22 @@ pub enum LinkId {
     Between(ServiceId, ServiceId),
 }
 
+impl Fault {
+    /// The services the fault names: its service, or its link's two (none for every link).
+    fn services(&self) -> [Option<ServiceId>; 2] {
+        match self {
+            Fault::Crash { service } | Fault::Slow { service, .. } => [Some(*service), None],
+            Fault::Partition { link }
+            | Fault::Drop { link, .. }
+            | Fault::Duplicate { link, .. }
+            | Fault::Reorder { link, .. } => match link {
+                LinkId::All => [None, None],
+                LinkId::Between(a, b) => [Some(*a), Some(*b)],
+            },
+        }
+    }
+}
+
 impl LinkId {
     /// True when a message from `from` to `to` travels on this link.
     pub fn carries(self, from: ServiceId, to: ServiceId) -> bool {
@@ -1500,6 +1516,16 @@ pub enum TraceError {
     /// There was no header line.
     #[error("the trace is empty: expected a header line")]
     Empty,
+    /// An event names a service the header does not list.
+    #[error("line {line}: service {service} is not one of the header's {services} services")]
+    UnknownService {
+        /// 1-based line number.
+        line: usize,
+        /// The service's id.
+        service: u16,
+        /// How many services the header lists (ids 0 to one less).
+        services: usize,
+    },
 }
 
 /// A whole trace in memory.
@@ -1529,12 +1555,24 @@ impl Trace {
             .filter(|(_, l)| !l.trim().is_empty());
         let (_, first) = lines.next().ok_or(TraceError::Empty)?;
         let header = parse_header(first)?;
+        let services = header.services.len();
         let events = lines
             .map(|(i, line)| {
-                serde_json::from_str(line).map_err(|source| TraceError::Malformed {
-                    line: i + 1,
-                    source,
-                })
+                let event: TraceEvent =
+                    serde_json::from_str(line).map_err(|source| TraceError::Malformed {
+                        line: i + 1,
+                        source,
+                    })?;
+                // Services are indexes into the header's list, and the page keeps some maps
+                // as vectors by service: an id past the list is refused, not allocated for.
+                match event.event.unknown_service(services) {
+                    Some(service) => Err(TraceError::UnknownService {
+                        line: i + 1,
+                        service: service.0,
+                        services,
+                    }),
+                    None => Ok(event),
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Trace { header, events })
@@ -1551,6 +1589,46 @@ impl Trace {
     }
 }
 
+impl Event {
+    /// The first service the event names that is not one of `services` services (an id at or
+    /// past `services`), if any.
+    fn unknown_service(&self, services: usize) -> Option<ServiceId> {
+        let known = |id: &ServiceId| usize::from(id.0) < services;
+        let named: &[ServiceId] = match self {
+            Event::ServiceUp { service }
+            | Event::ServiceDown { service }
+            | Event::RowWritten { service, .. }
+            | Event::QueueDepth { service, .. }
+            | Event::ServiceLoad { service, .. }
+            | Event::EventHandled { service, .. }
+            | Event::PartialUpdateFlagged { service, .. } => std::slice::from_ref(service),
+            Event::Sent { from, to, .. } => &[*from, *to],
+            Event::OpStarted { client, .. } => std::slice::from_ref(client),
+            Event::OpFinished { observed, .. } => {
+                return observed
+                    .iter()
+                    .map(|seen| seen.source_service)
+                    .find(|id| !known(id));
+            }
+            Event::WriteAborted {
+                service,
+                source_service,
+                ..
+            } => &[*service, *source_service],
+            Event::FaultBegins { fault } | Event::FaultEnds { fault } => {
+                return fault.services().into_iter().flatten().find(|id| !known(id));
+            }
+            Event::CircuitChanged { service, peer, .. } => &[*service, *peer],
+            Event::Delivered { .. }
+            | Event::Duplicated { .. }
+            | Event::Dropped { .. }
+            | Event::Narration { .. }
+            | Event::RunEnded { .. } => &[],
+        };
+        named.iter().copied().find(|id| !known(id))
+    }
+}
+
 /// Parses and checks a header line.
 pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
     let header: TraceHeader =
@@ -1558,6 +1636,28 @@ pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
     if header.protocol_version != PROTOCOL_VERSION {
         return Err(TraceError::UnsupportedVersion {
             found: header.protocol_version,
+        });
+    }
+    let services = header.services.len();
+    let links = header.links.iter().flat_map(|(a, b)| [*a, *b]);
+    let copies = header
+        .copies
+        .iter()
+        .flat_map(|c| [c.copy_service, c.source_service]);
+    let faults = header
+        .faults
+        .iter()
+        .flat_map(|f| f.fault.services())
+        .flatten();
+    if let Some(service) = links
+        .chain(copies)
+        .chain(faults)
+        .find(|id| usize::from(id.0) >= services)
+    {
+        return Err(TraceError::UnknownService {
+            line: 1,
+            service: service.0,
+            services,
         });
     }
     Ok(header)
@@ -1627,11 +1727,18 @@ mod tests {
                 seed: 3,
                 until: Micros::from_secs(1),
                 knobs: BTreeMap::from([("read_rate".to_string(), 2.5)]),
-                services: vec![ServiceInfo {
-                    id: ServiceId(0),
-                    name: "Client".into(),
-                    role: ServiceRole::Client,
-                }],
+                services: vec![
+                    ServiceInfo {
+                        id: ServiceId(0),
+                        name: "Client".into(),
+                        role: ServiceRole::Client,
+                    },
+                    ServiceInfo {
+                        id: ServiceId(1),
+                        name: "Order".into(),
+                        role: ServiceRole::Service,
+                    },
+                ],
                 links: vec![(ServiceId(0), ServiceId(1))],
                 network: crate::protocol::LinkSpec {
                     latency: Micros::from_millis(40),
@@ -1718,6 +1825,43 @@ mod tests {
         check(
             &format!("{good}{{\"at\":5,\"type\":\"teleported\"}}\n"),
             "line 5",
+        );
+        // Services are indexes into the header's list (the page keeps maps by service as
+        // vectors): one past it is refused, in an event and in the header.
+        check(
+            &format!("{good}{{\"at\":40,\"type\":\"service_down\",\"service\":2}}\n"),
+            "line 5: service 2 is not one of the header's 2 services",
+        );
+        check(
+            &format!(
+                "{good}{{\"at\":40,\"type\":\"circuit_changed\",\"service\":1,\"peer\":65535,\"state\":\"open\"}}\n"
+            ),
+            "line 5: service 65535 is not one of",
+        );
+        check(
+            &good.replace("\"to\":1,", "\"to\":7,"),
+            "line 2: service 7 is not one of",
+        );
+        check(
+            &good.replace("\"links\":[[0,1]]", "\"links\":[[0,9]]"),
+            "line 1: service 9 is not one of",
+        );
+        let mut with_fault = sample();
+        with_fault.events.push(TraceEvent {
+            at: Micros(40),
+            event: Event::FaultBegins {
+                fault: Fault::Partition {
+                    link: LinkId::Between(ServiceId(1), ServiceId(3)),
+                },
+            },
+        });
+        check(&with_fault.to_jsonl(), "line 5: service 3 is not one of");
+        with_fault.events[3].event = Event::FaultBegins {
+            fault: Fault::Partition { link: LinkId::All },
+        };
+        assert_eq!(
+            Trace::from_jsonl(&with_fault.to_jsonl()).unwrap(),
+            with_fault
         );
     }
 
