@@ -409,3 +409,51 @@ async fn many_messages_in_flight_are_painted_on_the_canvas() {
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_that_cannot_be_played_says_why_and_leaves_nothing_to_press() {
+    // A recorded trace naming a service its header does not list (service 5 of 3).
+    let run = shared::scenario::simulate(&shared::protocol::RunRequest {
+        scenario: "request-response".into(),
+        seed: 1,
+        until_s: 2.0,
+        knobs: Default::default(),
+        faults: Vec::new(),
+    })
+    .expect("a run");
+    let mut lines: Vec<String> = run.to_jsonl().lines().map(str::to_string).collect();
+    lines.insert(
+        3,
+        r#"{"at":1000,"type":"service_down","service":5}"#.to_string(),
+    );
+    let body = lines.join("\n");
+    let traces = axum::Router::new().route(
+        "/bad.jsonl",
+        axum::routing::get(move || async move { body }),
+    );
+    let backend = crosstalk_tests::start_backend_with(traces).await;
+    let browser = start_browser(1280, 900).await;
+    let url = format!("http://{}/?source=recorded&trace=/bad.jsonl", backend.addr);
+    browser.client.goto(&url).await.expect("open the page");
+    browser
+        .wait_until(
+            "return (document.querySelector('#status')?.textContent ?? '').includes('service 5 is not one of')",
+            READY,
+            "the status line saying why the trace cannot be played",
+        )
+        .await;
+    let status = browser.text("#status").await;
+    assert!(
+        status.contains("line 4: service 5 is not one of the header's 3 services"),
+        "{status}"
+    );
+    // The player offers nothing to play: its buttons are disabled and none says "Replay".
+    for id in ["#step-back", "#play", "#step-forward"] {
+        let disabled = browser
+            .js(&format!("return document.querySelector('{id}').disabled"))
+            .await;
+        assert_eq!(disabled, serde_json::Value::Bool(true), "{id}");
+    }
+    assert_eq!(browser.text("#play .play-label").await, "Play");
+    browser.close().await;
+}

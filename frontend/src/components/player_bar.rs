@@ -20,10 +20,13 @@ pub fn PlayerBar() -> impl IntoView {
     let end = Memo::new(move |_| player.with(Player::end));
     let available = Memo::new(move |_| player.with(Player::available));
     let speed = Memo::new(move |_| player.with(Player::speed));
+    // Nothing to play: no run yet, or one that could not be shown (the status line says why).
+    let empty = Memo::new(move |_| end.get() == Micros::ZERO);
+    let at_end = move || at_end.get() && !empty.get();
     let play_label = move || {
         if playing.get() {
             "Pause"
-        } else if at_end.get() {
+        } else if at_end() {
             "Replay"
         } else {
             "Play"
@@ -49,6 +52,7 @@ pub fn PlayerBar() -> impl IntoView {
             <div class="transport" {attr("role", "group")} {attr("aria-label", "Transport")}>
                 <button
                     {attr("id", "step-back")}
+                    {attr("disabled", reactive(move || empty.get()))}
                     {attr("type", "button")}
                     class="step"
                     {attr("title", "Previous event (←)")}
@@ -62,6 +66,7 @@ pub fn PlayerBar() -> impl IntoView {
                 </button>
                 <button
                     {attr("id", "play")}
+                    {attr("disabled", reactive(move || empty.get()))}
                     {attr("type", "button")}
                     class="play"
                     class:playing=move || playing.get()
@@ -70,12 +75,13 @@ pub fn PlayerBar() -> impl IntoView {
                     on:click=boxed_click(move |_| player.update(Player::toggle))
                 >
                     <span class="icon" {attr("aria-hidden", "true")}>
-                        {move || if playing.get() { "❚❚" } else if at_end.get() { "↺" } else { "▶" }}
+                        {move || if playing.get() { "❚❚" } else if at_end() { "↺" } else { "▶" }}
                     </span>
                     <span class="play-label">{reactive(play_label)}</span>
                 </button>
                 <button
                     {attr("id", "step-forward")}
+                    {attr("disabled", reactive(move || empty.get()))}
                     {attr("type", "button")}
                     class="step"
                     {attr("title", "Next event (→)")}
