@@ -16,17 +16,17 @@ pub fn PlayerBar() -> impl IntoView {
     let now = clock.now;
     let playing = Memo::new(move |_| player.with(Player::is_playing));
     let looping = Memo::new(move |_| player.with(Player::is_looping));
-    let at_end = Memo::new(move |_| player.with(Player::at_end));
     let end = Memo::new(move |_| player.with(Player::end));
     let available = Memo::new(move |_| player.with(Player::available));
     let speed = Memo::new(move |_| player.with(Player::speed));
     // Nothing to play: no run yet, or one that could not be shown (the status line says why).
     let empty = Memo::new(move |_| end.get() == Micros::ZERO);
-    let at_end = move || at_end.get() && !empty.get();
+    // At the end of a run, play starts it again; with nothing to play there is nothing to replay.
+    let offers_replay = Memo::new(move |_| player.with(Player::at_end) && !empty.get());
     let play_label = move || {
         if playing.get() {
             "Pause"
-        } else if at_end() {
+        } else if offers_replay.get() {
             "Replay"
         } else {
             "Play"
@@ -75,7 +75,7 @@ pub fn PlayerBar() -> impl IntoView {
                     on:click=boxed_click(move |_| player.update(Player::toggle))
                 >
                     <span class="icon" {attr("aria-hidden", "true")}>
-                        {move || if playing.get() { "❚❚" } else if at_end() { "↺" } else { "▶" }}
+                        {move || if playing.get() { "❚❚" } else if offers_replay.get() { "↺" } else { "▶" }}
                     </span>
                     <span class="play-label">{reactive(play_label)}</span>
                 </button>
