@@ -300,9 +300,7 @@ impl Order {
             );
             return;
         };
-        // Sized up front: collected from a filter, the vector would start at four and grow.
-        let mut products = Vec::with_capacity(row.value.split(',').count());
-        products.extend(row.value.split(',').filter_map(|id| id.parse::<u64>().ok()));
+        let products = product_ids(&row.value);
         if !self.explained_read {
             self.explained_read = true;
             let n = products.len();
@@ -671,6 +669,71 @@ impl Service for Order {
             }
             // Only a broker watches its peers' connections.
             Input::ConnectionLost(_) => {}
+        }
+    }
+}
+
+/// The product ids of an order's row, `1,2,3`: each part between commas that reads as a `u64`
+/// (as `str::parse` reads it), in order; parts that do not are skipped. Read byte by byte in one
+/// pass into a vector sized up front: in the page's WebAssembly, built for size, splitting and
+/// parsing were calls per character (a fiftieth of the engine's time in issue 9's benchmark).
+fn product_ids(value: &str) -> Vec<u64> {
+    let bytes = value.as_bytes();
+    let mut ids = Vec::with_capacity(1 + bytes.iter().filter(|&&b| b == b',').count());
+    // The part read so far: its number while it reads as one, None once it cannot.
+    let mut id = Some(0u64);
+    let mut digits = 0;
+    let mut start = true;
+    for &b in bytes.iter().chain(std::iter::once(&b',')) {
+        if b == b',' {
+            if let (Some(n), true) = (id, digits > 0) {
+                ids.push(n);
+            }
+            (id, digits, start) = (Some(0), 0, true);
+        } else if b == b'+' && start {
+            start = false;
+        } else {
+            start = false;
+            digits += 1;
+            id = match b.checked_sub(b'0').filter(|d| *d < 10) {
+                Some(d) => id
+                    .and_then(|n| n.checked_mul(10))
+                    .and_then(|n| n.checked_add(u64::from(d))),
+                None => None,
+            };
+        }
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::product_ids;
+
+    #[test]
+    fn product_ids_read_as_split_and_parse_read_them() {
+        let values = [
+            "",
+            "1",
+            "1,2,3",
+            "12,345,6789",
+            ",",
+            "1,,2",
+            ",7,",
+            "+5",
+            "+",
+            "++5",
+            "-5",
+            "5+",
+            "a,1,b2,3c",
+            " 1,2 ",
+            "18446744073709551615",
+            "18446744073709551616,4",
+            "0,00,007",
+        ];
+        for value in values {
+            let expected: Vec<u64> = value.split(',').filter_map(|id| id.parse().ok()).collect();
+            assert_eq!(product_ids(value), expected, "{value:?}");
         }
     }
 }
