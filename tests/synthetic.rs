@@ -59,7 +59,7 @@ pub fn synthetic_trace(messages: u32) -> Trace {
                 from,
                 to,
                 kind,
-                label: format!("bench {next_id}"),
+                label: format!("bench {next_id}").into(),
                 op: None,
                 caused_by: None,
             },

@@ -110,7 +110,7 @@ pub fn describe(index: &TraceIndex, event_idx: usize) -> LogLine {
             from, to, label, ..
         } => (
             format!("{} → {}", name(*from), name(*to)),
-            label.clone(),
+            label.as_str().to_string(),
             Tone::Message,
         ),
         Event::Delivered { msg } => {

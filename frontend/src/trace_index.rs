@@ -656,7 +656,7 @@ mod tests {
                 from: A,
                 to: B,
                 kind: MessageKind::Request,
-                label: format!("m{msg}"),
+                label: format!("m{msg}").into(),
                 op: None,
                 caused_by: None,
             },

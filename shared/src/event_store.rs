@@ -698,7 +698,7 @@ impl EventStore {
                     from: sent.from,
                     to: sent.to,
                     kind: sent.kind,
-                    label: sent.label.to_string(),
+                    label: sent.label.into(),
                     op: sent.op,
                     caused_by: sent.caused_by,
                 }
@@ -1044,7 +1044,7 @@ fn compact(
 /// run).
 fn strings_capacity(event: &Event) -> usize {
     match event {
-        Event::Sent { label, .. } => label.capacity(),
+        Event::Sent { label, .. } => label.heap_capacity(),
         Event::RowWritten {
             table, key, value, ..
         } => table.capacity() + key.capacity() + value.capacity(),
@@ -1205,7 +1205,7 @@ mod tests {
             from: ServiceId(from),
             to: ServiceId(1),
             kind: MessageKind::Event,
-            label: format!("m{msg}"),
+            label: format!("m{msg}").into(),
             op: op.map(OpId),
             caused_by: caused_by.map(MsgId),
         };

@@ -270,7 +270,7 @@ impl WorldState {
                         from: *from,
                         to: *to,
                         kind: *kind,
-                        label: label.clone(),
+                        label: label.as_str().to_string(),
                         op: *op,
                         sent_at: event.at,
                     },

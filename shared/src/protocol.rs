@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+mod label;
 mod read;
 mod row_key;
 
+pub use label::Label;
 pub use row_key::RowKey;
 
 /// The version of this format. Bump it on any change that an old reader would misread.
@@ -437,7 +439,7 @@ pub enum Event {
         /// Request, response, event or ack.
         kind: MessageKind,
         /// A short label such as `GET /products/7`.
-        label: String,
+        label: Label,
         /// The client operation it serves, if any.
         op: Option<OpId>,
         /// The message whose handling sent it, if any.
@@ -951,38 +953,40 @@ impl Payload {
     /// A short label for views, in the style of the HTTP call or event it stands for.
     ///
     /// The labels of request/response's reads, sent with nearly every message of its runs, are
-    /// joined from their parts rather than formatted: in the page's WebAssembly, built for size,
-    /// `format!` is a run of calls through `core::fmt`, and sized from its literal text alone it
-    /// grew `200 {name} (v{version})` a second time for nearly every name (issue 9's engine
-    /// benchmark).
-    pub fn label(&self) -> String {
-        match self {
-            Payload::ReadOrder { order } => ["GET /orders/", &Decimal::new(*order)].concat(),
+    /// joined from their parts in place ([`Label::join`]) rather than formatted: in the page's
+    /// WebAssembly, built for size, `format!` is a run of calls through `core::fmt` and each
+    /// `String` an allocation (issue 9's engine benchmark).
+    pub fn label(&self) -> Label {
+        Label::from(match self {
+            Payload::ReadOrder { order } => {
+                return Label::join(&["GET /orders/", &Decimal::new(*order)]);
+            }
             Payload::OrderDetails {
                 order,
                 items,
                 degraded,
             } => match degraded {
-                None => [
-                    "200 order ",
-                    &Decimal::new(*order),
-                    ": ",
-                    &Decimal::new(items.len() as u64),
-                    " item(s)",
-                ]
-                .concat(),
+                None => {
+                    return Label::join(&[
+                        "200 order ",
+                        &Decimal::new(*order),
+                        ": ",
+                        &Decimal::new(items.len() as u64),
+                        " item(s)",
+                    ]);
+                }
                 Some(_) => format!("200 order {order}: {} item(s), degraded", items.len()),
             },
             Payload::GetProduct {
                 product,
                 deadline: None,
-            } => ["GET /products/", &Decimal::new(*product)].concat(),
+            } => return Label::join(&["GET /products/", &Decimal::new(*product)]),
             Payload::GetProduct {
                 product,
                 deadline: Some(deadline),
             } => format!("GET /products/{product} (deadline {deadline})"),
             Payload::ProductInfo(p) => {
-                ["200 ", &p.name, " (v", &Decimal::new(p.version), ")"].concat()
+                return Label::join(&["200 ", &p.name, " (v", &Decimal::new(p.version), ")"]);
             }
             Payload::RenameProduct { product, name } => format!("PUT /products/{product} {name}"),
             Payload::Renamed { product, version } => {
@@ -1069,7 +1073,7 @@ impl Payload {
             Payload::DriverRated { driver, version } => {
                 format!("200 driver {driver} rating now v{version}")
             }
-        }
+        })
     }
 }
 

@@ -13,7 +13,7 @@ const BYTES_PER_EVENT_MAX: f64 = 64.0;
 /// Heap bytes of the strings one event owns.
 fn owned_string_bytes(event: &Event) -> usize {
     match event {
-        Event::Sent { label, .. } => label.capacity(),
+        Event::Sent { label, .. } => label.heap_capacity(),
         Event::RowWritten {
             table, key, value, ..
         } => table.capacity() + key.capacity() + value.capacity(),

@@ -327,7 +327,7 @@ impl EventFields {
                 from: required(f.from, "from")?,
                 to: required(f.to, "to")?,
                 kind: required(f.kind, "kind")?,
-                label: required(f.label, "label")?,
+                label: required(f.label, "label")?.into(),
                 op: f.op,
                 caused_by: f.caused_by,
             },

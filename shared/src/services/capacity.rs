@@ -326,7 +326,7 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Send(envelope) => Some(envelope.payload.label()),
+                Effect::Send(envelope) => Some(envelope.payload.label().to_string()),
                 _ => None,
             })
             .collect()

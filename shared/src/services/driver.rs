@@ -179,7 +179,7 @@ mod tests {
         assert_eq!((row.value.as_str(), row.version), ("Chen Larsen", 5));
         let labels: Vec<(ServiceId, String)> = sent(&effects)
             .iter()
-            .map(|(to, p)| (*to, p.label()))
+            .map(|(to, p)| (*to, p.label().to_string()))
             .collect();
         assert_eq!(
             labels,
@@ -202,7 +202,10 @@ mod tests {
         );
         let row = tables.get(DRIVER_DETAILS_TABLE, "3").unwrap();
         assert_eq!((row.value.as_str(), row.version), ("4.1★ Tesla Model 3", 3));
-        let labels: Vec<String> = sent(&effects).iter().map(|(_, p)| p.label()).collect();
+        let labels: Vec<String> = sent(&effects)
+            .iter()
+            .map(|(_, p)| p.label().to_string())
+            .collect();
         assert_eq!(labels, vec!["200 driver 3 rating now v3"]);
     }
 }

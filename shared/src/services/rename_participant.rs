@@ -273,7 +273,7 @@ mod tests {
                 .into_effects()
                 .into_iter()
                 .filter_map(|effect| match effect {
-                    Effect::Send(envelope) => Some(envelope.payload.label()),
+                    Effect::Send(envelope) => Some(envelope.payload.label().to_string()),
                     _ => None,
                 })
                 .collect();
