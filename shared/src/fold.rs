@@ -512,7 +512,7 @@ mod tests {
             scenario: "test".into(),
             seed: 0,
             until: Micros::from_secs(10),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: vec![info(0, "Order"), info(1, "Product")],
             links: vec![(ORDER, PRODUCT)],
             network: crate::protocol::LinkSpec {

@@ -590,7 +590,7 @@ mod tests {
             scenario: "test".into(),
             seed: 1,
             until: Micros::from_secs(10),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: Vec::new(),
             links: Vec::new(),
             network: LinkSpec {
