@@ -134,7 +134,7 @@ pub struct Checker {
     /// Versions confirmed to clients, increasing in time and version.
     confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
-    aborted: SlotMap<(Row, u64), usize>,
+    aborted: SlotMap<Row, SlotMap<u64, usize>>,
     /// Reads whose version's fate is still open: by row and version, the operation and its
     /// `op_finished`.
     open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
@@ -404,7 +404,11 @@ impl Checker {
         // Aborted: a version rolled back already, or later (kept open until decided).
         for seen in observed {
             let row = seen.source_row();
-            if let Some(&aborted_idx) = self.aborted.get(&(row.clone(), seen.version)) {
+            if let Some(&aborted_idx) = self
+                .aborted
+                .get(&row)
+                .and_then(|versions| versions.get(&seen.version))
+            {
                 self.aborted_read(op, seen, idx, aborted_idx, at);
                 continue;
             }
@@ -465,7 +469,7 @@ impl Checker {
             };
             self.aborted_read(op, &seen, read_idx, idx, at);
         }
-        self.aborted.insert((row, version), idx);
+        self.aborted.entry(row).or_default().insert(version, idx);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -660,7 +664,9 @@ impl Checker {
         if !has_coordinator || busy {
             return;
         }
-        let mut diverged: SlotMap<(usize, String), Vec<usize>> = SlotMap::new();
+        // By copy, then by source key: no tree keyed by `(usize, String)`.
+        let mut diverged: Vec<SlotMap<String, Vec<usize>>> =
+            self.copies.iter().map(|_| SlotMap::new()).collect();
         for (copy_index, copy) in self.copies.iter().enumerate() {
             for (row, write) in self
                 .rows
@@ -681,21 +687,23 @@ impl Checker {
                 let same =
                     source.is_some_and(|s| s.value == write.value && s.version == write.version);
                 if !same {
-                    let events = diverged.entry((copy_index, source_key)).or_default();
+                    let events = diverged[copy_index].entry(source_key).or_default();
                     events.push(write.event_idx);
                     events.extend(source.map(|s| s.event_idx));
                 }
             }
         }
-        for ((copy_index, key), mut events) in diverged {
-            let copy = &self.copies[copy_index];
-            let text = format!(
-                "{}[{key}] and its copy in {} differ at the end: an update reached one and not \
-                 the other",
-                copy.source_table, copy.copy_table
-            );
-            events.push(idx);
-            self.found(AnomalyKind::PartialUpdate, events, at, text);
+        for (copy_index, rows) in diverged.into_iter().enumerate() {
+            for (key, mut events) in rows {
+                let copy = &self.copies[copy_index];
+                let text = format!(
+                    "{}[{key}] and its copy in {} differ at the end: an update reached one and \
+                     not the other",
+                    copy.source_table, copy.copy_table
+                );
+                events.push(idx);
+                self.found(AnomalyKind::PartialUpdate, events, at, text);
+            }
         }
     }
 }
