@@ -15,7 +15,7 @@ use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
 };
-use crate::slot_map::{DenseSet, SlotMap, SlotSet};
+use crate::slot_map::{DenseMap, DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -149,7 +149,7 @@ pub struct Checker {
     /// value, so only then are the source rows and every kept row's value kept.
     coordinated: bool,
     /// Per subscriber and event id: the event at which it first applied it.
-    applied: SlotMap<(ServiceId, String), usize>,
+    applied: DenseMap<ServiceId, SlotMap<String, usize>>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: SlotMap<String, DenseSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
@@ -157,7 +157,7 @@ pub struct Checker {
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
     confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
-    queues: SlotMap<(ServiceId, String), (u32, Option<usize>)>,
+    queues: DenseMap<ServiceId, SlotMap<String, (u32, Option<usize>)>>,
     /// Messages to or from a coordinator still on their way.
     coordinator_messages_in_flight: SlotSet<MsgId>,
     /// Operations that sent a request to a coordinator.
@@ -186,11 +186,11 @@ impl Checker {
             open_reads: SlotMap::new(),
             aborted_reads: SlotSet::new(),
             rows: SlotMap::new(),
-            applied: SlotMap::new(),
+            applied: DenseMap::new(),
             subscribers: SlotMap::new(),
             confirms_in_flight: SlotMap::new(),
             confirmed_events: SlotMap::new(),
-            queues: SlotMap::new(),
+            queues: DenseMap::new(),
             coordinator_messages_in_flight: SlotSet::new(),
             coordinated_ops: SlotSet::new(),
             flagged_keys: SlotSet::new(),
@@ -306,7 +306,12 @@ impl Checker {
                 queue,
                 depth,
             } => {
-                let entry = self.queues.entry((*service, queue.clone())).or_default();
+                let entry = self
+                    .queues
+                    .entry(*service)
+                    .or_default()
+                    .entry(queue.clone())
+                    .or_default();
                 entry.0 = *depth;
                 if *depth == 0 {
                     entry.1 = Some(idx);
@@ -542,8 +547,8 @@ impl Checker {
     }
 
     fn event_applied(&mut self, subscriber: ServiceId, event_id: &str, at: Micros, idx: usize) {
-        let key = (subscriber, event_id.to_string());
-        if let Some(&first_idx) = self.applied.get(&key) {
+        let first = self.applied.get(&subscriber);
+        if let Some(&first_idx) = first.and_then(|applied| applied.get(event_id)) {
             let text = format!(
                 "{} applied {event_id} again (first at event #{first_idx})",
                 self.name(subscriber)
@@ -555,7 +560,8 @@ impl Checker {
                 text,
             );
         } else {
-            self.applied.insert(key, idx);
+            let applied = self.applied.entry(subscriber).or_default();
+            applied.insert(event_id.to_string(), idx);
         }
     }
 
@@ -617,15 +623,21 @@ impl Checker {
                 continue;
             };
             for subscriber in subscribers.iter() {
-                if self.applied.contains_key(&(*subscriber, event_id.clone())) {
+                if self
+                    .applied
+                    .get(subscriber)
+                    .is_some_and(|applied| applied.contains_key(event_id.as_str()))
+                {
                     continue;
                 }
                 let Some(name) = self.names.get(subscriber.0 as usize) else {
                     continue;
                 };
-                let drained = self.queues.iter().find_map(|((broker, queue), state)| {
+                let mut queues = self.queues.get(&confirmed.broker).into_iter().flatten();
+                let drained = queues.find_map(|(queue, state)| {
                     let (_, last_empty) = state;
-                    (*broker == confirmed.broker && queue.eq_ignore_ascii_case(name))
+                    queue
+                        .eq_ignore_ascii_case(name)
                         .then_some(*last_empty)
                         .flatten()
                         .filter(|empty_idx| *empty_idx > confirmed.delivered_idx)
