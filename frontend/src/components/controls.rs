@@ -56,6 +56,7 @@ pub fn ControlBar(
                                         {spec.title}
                                     </option>
                                 }
+                                .into_any()
                             })
                             .collect_view()}
                     </select>
@@ -216,6 +217,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                         {*choice}
                     </option>
                 }
+                .into_any()
             })
             .collect_view();
         view! {

@@ -147,7 +147,7 @@ pub fn FaultsPanel(
                     <select {attr("id", "fault-kind")} on:change=boxed_event(on_kind)>
                         {FAULT_KINDS
                             .iter()
-                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> })
+                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_any())
                             .collect_view()}
                     </select>
                 </label>

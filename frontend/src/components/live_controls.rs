@@ -99,6 +99,7 @@ pub fn LiveControls() -> impl IntoView {
                         {info.name}
                     </option>
                 }
+                .into_any()
             })
             .collect_view()
     };
@@ -108,7 +109,7 @@ pub fn LiveControls() -> impl IntoView {
                 {move || role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
                         <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
-                    }),
+                    }.into_any()),
                     _ => None,
                 })}
                 <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
@@ -157,6 +158,7 @@ pub fn LiveControls() -> impl IntoView {
                                         {f.to_string()}
                                     </option>
                                 }
+                                .into_any()
                             })
                             .collect_view()}
                     </select>
@@ -185,6 +187,7 @@ pub fn LiveControls() -> impl IntoView {
                                             {format!("{} – {}", name(*a), name(*b))}
                                         </option>
                                     }
+                                    .into_any()
                                 })
                                 .collect_view()
                         }}
@@ -204,7 +207,7 @@ pub fn LiveControls() -> impl IntoView {
                     <button {attr("type", "button")} on:click=boxed_click(heal_link)>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> })}
+                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())}
             </section>
         }.into_any())}
     }

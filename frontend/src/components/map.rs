@@ -374,6 +374,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 <g class="links">{links}</g>
                                 <g class="services">{boxes}</g>
                             }
+                            .into_any()
                         })
                 }}
                 <g class="messages">
@@ -651,6 +652,7 @@ fn LinkLine(
                                 {format!("breaker {state}")}
                             </text>
                         }
+                        .into_any()
                     })
             }}
         </g>
@@ -757,6 +759,7 @@ fn Legend() -> impl IntoView {
                             {text}
                         </li>
                     }
+                    .into_any()
                 })
                 .collect_view()}
         </ul>

@@ -176,6 +176,7 @@ pub fn ShareBar(
                                 {view.title()}
                             </label>
                         }
+                        .into_any()
                     })
                     .collect_view()}
             </fieldset>
@@ -222,12 +223,13 @@ pub fn ShareBar(
                                 <textarea {attr("id", "shared-text")} {attr("readonly", true)} {attr("rows", "2")}>{text}</textarea>
                             </label>
                         }
+                        .into_any()
                     })
             }}
             {move || {
                 mermaid_text
                     .get()
-                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> })
+                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_any())
             }}
         </section>
     }

@@ -116,7 +116,7 @@ fn ServiceTable(
             <figcaption {attr("id", caption_id.clone())}>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>
-                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> })}
+                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_any())}
             </figcaption>
             <div class="table-scroll">
                 <table
@@ -157,10 +157,10 @@ fn Row(row: RowLine) -> impl IntoView {
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
-                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> })}
-                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> })}
+                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_any())}
+                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_any())}
                 {source_now.map(|(value, version)| {
-                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }
+                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_any()
                 })}
             </td>
             <td class="num">{row.version}</td>
