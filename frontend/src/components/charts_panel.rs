@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{attr, boxed_click, reactive, show};
+use crate::components::{attr, boxed_click, reactive, show, uncompared};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -15,7 +15,7 @@ const PAD_BOTTOM: f64 = 6.0;
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let charts = Memo::new(move |_| {
+    let charts = uncompared(move |_| {
         run.read(|index| index.charts().charts())
             .unwrap_or_default()
     });

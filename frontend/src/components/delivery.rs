@@ -1,7 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
-use crate::components::{attr, keyed, reactive, show};
+use crate::components::{attr, keyed, reactive, show, uncompared};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -22,7 +22,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
         })
         .unwrap_or(false)
     });
-    let view = Memo::new(move |_| {
+    let view = uncompared(move |_| {
         let t = clock.now.get();
         run.at(t, |index, state| {
             view_model::delivery(index.header(), state)

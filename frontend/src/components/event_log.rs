@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{attr, boxed_click, keyed, reactive};
+use crate::components::{attr, boxed_click, keyed, reactive, uncompared};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -22,7 +22,7 @@ pub fn EventLog() -> impl IntoView {
     let first_shown = Memo::new(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
     let total = Memo::new(move |_| clock.applied.get().1);
     let window = Memo::new(move |_| LogWindow::new(total.get(), first_shown.get()));
-    let lines = Memo::new(move |previous: Option<&Vec<LogLine>>| {
+    let lines = uncompared(move |previous: Option<&Vec<LogLine>>| {
         let window = window.get();
         // Lines already described are kept: a frame describes only the events it brought.
         run.read(|index| describe::lines_in(index, window.events(), previous))
@@ -82,11 +82,11 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
-    let selects = Memo::new(move |_| {
+    let selects = uncompared(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
     let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
-    let event_idx = Memo::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
+    let event_idx = uncompared(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
         let proves = selected.highlight.with(|h| {
             event_idx

@@ -123,6 +123,17 @@ pub fn boxed_event(
     Box::new(handler)
 }
 
+/// A memo that does not compare: whenever it recomputes, its readers run again, as they would
+/// for a new value. For a value that is new nearly every time it recomputes (it follows the
+/// playhead or the events applied), or whose readers compare what they take from it (a row's
+/// own memo, a keyed list); `Memo::new` would compile the value type's equality into the memo.
+/// It still recomputes only when what it reads changes, and its readers share one computation.
+pub fn uncompared<T: Send + Sync + 'static>(
+    value: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
+) -> Memo<T> {
+    Memo::new_with_compare(value, |_, _| true)
+}
+
 /// A list key made of `parts`, each after its length, so that different parts never make the
 /// same key (`["a:", "b"]` and `["a", ":b"]` differ).
 pub fn key_of(parts: &[&str]) -> String {

@@ -1,6 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::components::{attr, key_of, keyed};
+use crate::components::{attr, key_of, keyed, uncompared};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -30,7 +30,7 @@ pub fn TablesPanel() -> impl IntoView {
             )
         })
     });
-    let tables = Memo::new(move |_| {
+    let tables = uncompared(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the writes.
         writes.get();
         let t = clock.now.get_untracked();
@@ -42,7 +42,7 @@ pub fn TablesPanel() -> impl IntoView {
     });
     let selected = expect_context::<Selected>();
     // The services the selection concerns: their tables are marked.
-    let involved = Memo::new(move |_| {
+    let involved = uncompared(move |_| {
         selected.selection.with(|selection| {
             selected.highlight.with(|highlight| {
                 run.read(|index| selection::services_involved(index, selection, highlight))
@@ -51,7 +51,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
     });
     // Which tables exist changes rarely; the rows change often.
-    let names = Memo::new(move |_| {
+    let names = uncompared(move |_| {
         tables.with(|all| {
             all.iter()
                 .map(|t| {
