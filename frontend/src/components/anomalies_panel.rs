@@ -2,7 +2,7 @@
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
-use crate::components::{attr, boxed_click, keyed, reactive, uncompared};
+use crate::components::{Computed, attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -15,7 +15,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
     let selected = expect_context::<Selected>();
     let expanded = RwSignal::new(true);
     // The panel changes only with the events applied, not every frame.
-    let view = uncompared(move |_| {
+    let view = Computed::new(move |_| {
         let applied = clock.applied.get().1;
         run.read(|index| anomalies::view(index.anomalies(), applied, LISTED_MAX))
             .unwrap_or_default()
@@ -105,7 +105,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                     )}
                 </ol>
                 <p class="note" {attr("id", "anomaly-more")} {attr("hidden", reactive(move || view.with(|v| v.more == 0)))}>
-                    {move || more_text(&view.read())}
+                    {move || view.with(more_text)}
                 </p>
             </div>
         </section>

@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{attr, boxed_click, reactive, show, uncompared};
+use crate::components::{Computed, attr, boxed_click, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -15,7 +15,7 @@ const PAD_BOTTOM: f64 = 6.0;
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let charts = uncompared(move |_| {
+    let charts = Computed::new(move |_| {
         run.read(|index| index.charts().charts())
             .unwrap_or_default()
     });
@@ -59,7 +59,7 @@ fn paths(series: &Series) -> String {
 }
 
 #[component]
-fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
+fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
     let clock = expect_context::<Clock>();
     let series = Memo::new(move |_| charts.with(pick));
     let end = Memo::new(move |_| charts.with(|c| c.end));

@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{attr, boxed_click, keyed, reactive, uncompared};
+use crate::components::{Computed, attr, boxed_click, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -22,7 +22,7 @@ pub fn EventLog() -> impl IntoView {
     let first_shown = Memo::new(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
     let total = Memo::new(move |_| clock.applied.get().1);
     let window = Memo::new(move |_| LogWindow::new(total.get(), first_shown.get()));
-    let lines = uncompared(move |previous: Option<&Vec<LogLine>>| {
+    let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
         let window = window.get();
         // Lines already described are kept: a frame describes only the events it brought.
         run.read(|index| describe::lines_in(index, window.events(), previous))
@@ -76,17 +76,21 @@ pub fn EventLog() -> impl IntoView {
 /// The `position`th row drawn: the line it holds now, placed at its row; a line about a message or
 /// an operation is a button that selects it.
 #[component]
-fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -> impl IntoView {
+fn LogSlot(
+    position: usize,
+    lines: Computed<Vec<LogLine>>,
+    first_row: Memo<usize>,
+) -> impl IntoView {
     let selected = expect_context::<Selected>();
     let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
-    let selects = uncompared(move |_| {
+    let selects = Computed::new(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
     let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
-    let event_idx = uncompared(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
+    let event_idx = Computed::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
         let proves = selected.highlight.with(|h| {
             event_idx

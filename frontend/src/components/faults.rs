@@ -1,9 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{
-    attr, boxed_click, boxed_event, key_of, keyed, reactive, show, uncompared,
-};
+use crate::components::{Computed, attr, boxed_click, boxed_event, key_of, keyed, reactive, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -26,13 +24,13 @@ pub fn FaultsPanel(
     let for_s = RwSignal::new(5.0_f64);
     let amount = RwSignal::new(4_u32);
     let problem = RwSignal::new(None::<String>);
-    let header = uncompared(move |_| run.read(|index| index.header().clone()));
+    let header = Computed::new(move |_| run.read(|index| index.header().clone()));
     let choices = Memo::new(move |_| {
         let kind = kind.get();
         header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
     });
     // Clicking a service or a link on the map makes it the target, when the fault fits it.
-    let clicked = uncompared(move |_| match selected.selection.get() {
+    let clicked = Computed::new(move |_| match selected.selection.get() {
         Selection::Service(name) => Some(name),
         Selection::Link(a, b) => Some(format!("{a}-{b}")),
         _ => None,

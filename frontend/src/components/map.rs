@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{attr, boxed_click, keyed, reactive, show, uncompared};
+use crate::components::{Computed, attr, boxed_click, keyed, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -154,7 +154,7 @@ pub fn ServiceMap() -> impl IntoView {
             None => format!("0 0 {VIEW_WIDTH} {VIEW_HEIGHT}"),
         })
     };
-    let services = uncompared(move |_| {
+    let services = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
         clock.applied.get();
         let t = now.get_untracked();
@@ -163,13 +163,13 @@ pub fn ServiceMap() -> impl IntoView {
         })
         .unwrap_or_default()
     });
-    let circuits = uncompared(move |_| {
+    let circuits = Computed::new(move |_| {
         clock.applied.get();
         let t = now.get_untracked();
         run.at(t, |_, state| view_model::open_circuits(state))
             .unwrap_or_default()
     });
-    let dots = uncompared(move |_| {
+    let dots = Computed::new(move |_| {
         let portrait = narrow.get();
         let reduced = reduced_motion.get();
         let t = now.get();
@@ -316,7 +316,7 @@ pub fn ServiceMap() -> impl IntoView {
         reduced_motion,
         canvas_count,
     });
-    let narration = uncompared(move |_| {
+    let narration = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
         clock.applied.get();
         let t = now.get_untracked();
@@ -506,7 +506,7 @@ fn ServiceBox(
     info: ServiceInfo,
     left: f64,
     top: f64,
-    services: Memo<Vec<ServiceView>>,
+    services: Computed<Vec<ServiceView>>,
 ) -> impl IntoView {
     let index = info.id.0 as usize;
     let state = move || services.with(|all| all.get(index).cloned());

@@ -123,15 +123,96 @@ pub fn boxed_event(
     Box::new(handler)
 }
 
-/// A memo that does not compare: whenever it recomputes, its readers run again, as they would
-/// for a new value. For a value that is new nearly every time it recomputes (it follows the
-/// playhead or the events applied), or whose readers compare what they take from it (a row's
-/// own memo, a keyed list); `Memo::new` would compile the value type's equality into the memo.
-/// It still recomputes only when what it reads changes, and its readers share one computation.
-pub fn uncompared<T: Send + Sync + 'static>(
-    value: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
-) -> Memo<T> {
-    Memo::new_with_compare(value, |_, _| true)
+/// What every [`Computed`] holds: its value, boxed, so that all of them are one memo type.
+type Boxed = Box<dyn std::any::Any + Send + Sync>;
+
+/// A memo of a `T`, held as one memo type for every `T`: Leptos compiles a memo's machinery
+/// (recomputing, reading, dropping) once per value type, about a kilobyte each, and the page
+/// has dozens of value types. It recomputes only when what it reads changes, its readers share
+/// one computation, and `new` / `compared` say whether they run again every time it recomputes.
+pub struct Computed<T> {
+    memo: Memo<Boxed>,
+    value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Computed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Computed<T> {}
+
+impl<T: Send + Sync + 'static> Computed<T> {
+    /// A memo that does not compare: whenever it recomputes, its readers run again, as they
+    /// would for a new value. For a value that is new nearly every time it recomputes (it
+    /// follows the playhead or the events applied), or whose readers compare what they take
+    /// from it (a row's own memo, a keyed list); comparing would compile the value type's
+    /// equality into the page.
+    pub fn new(value: impl Fn(Option<&T>) -> T + Send + Sync + 'static) -> Computed<T> {
+        Computed::with_compare(value, |_, _| true)
+    }
+
+    /// A memo whose readers run again only when its value changes (`Memo::new`).
+    pub fn compared(value: impl Fn(Option<&T>) -> T + Send + Sync + 'static) -> Computed<T>
+    where
+        T: PartialEq,
+    {
+        Computed::with_compare(value, |before, after| {
+            before.and_then(|b| b.downcast_ref::<T>()) != after.and_then(|a| a.downcast_ref::<T>())
+        })
+    }
+
+    fn with_compare(
+        value: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
+        changed: fn(Option<&Boxed>, Option<&Boxed>) -> bool,
+    ) -> Computed<T> {
+        Computed {
+            memo: Memo::new_with_compare(
+                move |before: Option<&Boxed>| -> Boxed {
+                    Box::new(value(before.and_then(|b| b.downcast_ref::<T>())))
+                },
+                changed,
+            ),
+            value: std::marker::PhantomData,
+        }
+    }
+
+    /// Reads the value; reruns the caller when it changes.
+    pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.memo.with(|value| read(unboxed(value)))
+    }
+
+    /// Reads the value without tracking it.
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.memo.with_untracked(|value| read(unboxed(value)))
+    }
+
+    /// A copy of the value; reruns the caller when it changes.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+
+    /// A copy of the value, untracked.
+    pub fn get_untracked(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with_untracked(T::clone)
+    }
+
+    /// Reruns the caller when the value changes.
+    pub fn track(&self) {
+        self.memo.track();
+    }
+}
+
+/// The `T` in a [`Computed`]'s box, which always holds one.
+fn unboxed<T: 'static>(value: &Boxed) -> &T {
+    value.downcast_ref().expect("a Computed<T> holds a T")
 }
 
 /// A list key made of `parts`, each after its length, so that different parts never make the

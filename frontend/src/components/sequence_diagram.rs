@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{attr, boxed_click, keyed, reactive, uncompared};
+use crate::components::{Computed, attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -20,7 +20,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let selected = expect_context::<Selected>();
-    let model = uncompared(move |_| {
+    let model = Computed::new(move |_| {
         let t = clock.now.get();
         let window = sequence::window_for_speed(clock.speed());
         selected
@@ -31,7 +31,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     let lifelines = move || model.with(|m: &SequenceModel| m.lifelines.clone());
     // Arrows are a few paths, each redrawn only when its own arrows changed; the timeline
     // scrolls under a fixed frame by one attribute.
-    let paths = uncompared(move |_| model.with(SequenceModel::paths));
+    let paths = Computed::new(move |_| model.with(SequenceModel::paths));
     let timeline = move || model.with(|m| format!("translate(0 {:.2})", m.offset));
     let window_text = move || {
         model.with(|m| {

@@ -1,6 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::components::{attr, key_of, keyed, uncompared};
+use crate::components::{Computed, attr, key_of, keyed};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -30,7 +30,7 @@ pub fn TablesPanel() -> impl IntoView {
             )
         })
     });
-    let tables = uncompared(move |_| {
+    let tables = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the writes.
         writes.get();
         let t = clock.now.get_untracked();
@@ -42,7 +42,7 @@ pub fn TablesPanel() -> impl IntoView {
     });
     let selected = expect_context::<Selected>();
     // The services the selection concerns: their tables are marked.
-    let involved = uncompared(move |_| {
+    let involved = Computed::new(move |_| {
         selected.selection.with(|selection| {
             selected.highlight.with(|highlight| {
                 run.read(|index| selection::services_involved(index, selection, highlight))
@@ -51,7 +51,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
     });
     // Which tables exist changes rarely; the rows change often.
-    let names = uncompared(move |_| {
+    let names = Computed::new(move |_| {
         tables.with(|all| {
             all.iter()
                 .map(|t| {
@@ -95,8 +95,8 @@ fn ServiceTable(
     service_name: String,
     table: String,
     copy_of: Option<String>,
-    tables: Memo<Vec<TableView>>,
-    involved: Memo<shared::slot_map::DenseSet<shared::protocol::ServiceId>>,
+    tables: Computed<Vec<TableView>>,
+    involved: Computed<shared::slot_map::DenseSet<shared::protocol::ServiceId>>,
 ) -> impl IntoView {
     let table_for_rows = table.clone();
     let rows = move || {
