@@ -1,6 +1,7 @@
 //! The page's conversations with what surrounds it: the keyboard, the address bar, and — when
 //! embedded — the host page's `postMessage` commands.
 
+use crate::components::Computed;
 use crate::config::RunConfig;
 use crate::embed::{self, EmbedCommand};
 use crate::keys::{KeyAction, key_action};
@@ -94,7 +95,7 @@ pub fn keep_address_in_step(
     let generation = Rc::new(Cell::new(0u64));
     let generation = send_wrapper::SendWrapper::new(generation);
     // The player changes every frame while playing; the address only cares about these.
-    let player_settings = Memo::new(move |_| {
+    let player_settings = Computed::compared(move |_| {
         clock
             .player
             .with(|p| (p.is_playing(), p.speed().to_bits(), p.is_looping()))

@@ -1,6 +1,7 @@
 //! The page's shared state, as narrow contexts: the current run (its trace and status), the
 //! player's clock, the form's settings, the selection, and which views are shown.
 
+use crate::components::Computed;
 use crate::config::{RunConfig, Views};
 use crate::player::Player;
 use crate::selection::{self, Highlight, Selection};
@@ -102,18 +103,18 @@ pub struct Clock {
     /// The clock itself.
     pub player: RwSignal<Player>,
     /// The playhead.
-    pub now: Memo<Micros>,
+    pub now: Computed<Micros>,
     /// The run's revision and how many events are at or before the playhead: views that only
     /// change with events (tables, log) follow this instead of every frame.
-    pub applied: Memo<(u64, usize)>,
+    pub applied: Computed<(u64, usize)>,
 }
 
 impl Clock {
     /// A clock over `run`.
     pub fn new(run: RunHandle) -> Clock {
         let player = RwSignal::new(Player::new(Micros::ZERO));
-        let now = Memo::new(move |_| player.with(Player::now));
-        let applied = Memo::new(move |_| {
+        let now = Computed::compared(move |_| player.with(Player::now));
+        let applied = Computed::compared(move |_| {
             let t = now.get();
             let revision = run.revision();
             let count = run.read(|index| index.count_at(t)).unwrap_or(0);
@@ -158,14 +159,14 @@ pub struct Selected {
     /// The selection itself.
     pub selection: RwSignal<Selection>,
     /// The messages it highlights.
-    pub highlight: Memo<Highlight>,
+    pub highlight: Computed<Highlight>,
 }
 
 impl Selected {
     /// A selection over `run`, starting at `initial`.
     pub fn new(run: RunHandle, initial: Selection) -> Selected {
         let selection = RwSignal::new(initial);
-        let highlight = Memo::new(move |_| {
+        let highlight = Computed::compared(move |_| {
             selection
                 .with(|s| run.read(|index| selection::highlight(index, s)))
                 .unwrap_or_default()

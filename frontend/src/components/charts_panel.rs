@@ -61,8 +61,8 @@ fn paths(series: &Series) -> String {
 #[component]
 fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let series = Memo::new(move |_| charts.with(pick));
-    let end = Memo::new(move |_| charts.with(|c| c.end));
+    let series = Computed::compared(move |_| charts.with(pick));
+    let end = Computed::compared(move |_| charts.with(|c| c.end));
     let playhead_x = move || {
         let end = end.get().0.max(1) as f64;
         PAD_LEFT + clock.now.get().0 as f64 / end * (CHART_WIDTH - PAD_LEFT)

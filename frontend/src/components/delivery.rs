@@ -12,7 +12,7 @@ use shared::protocol::ServiceRole;
 pub fn DeliveryNumbers() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
-    let has_broker = Memo::new(move |_| {
+    let has_broker = Computed::compared(move |_| {
         run.read(|index| {
             index
                 .header()

@@ -19,18 +19,18 @@ pub fn EventLog() -> impl IntoView {
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = RwSignal::new(0.0f64);
-    let first_shown = Memo::new(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
-    let total = Memo::new(move |_| clock.applied.get().1);
-    let window = Memo::new(move |_| LogWindow::new(total.get(), first_shown.get()));
+    let first_shown = Computed::compared(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
+    let total = Computed::compared(move |_| clock.applied.get().1);
+    let window = Computed::compared(move |_| LogWindow::new(total.get(), first_shown.get()));
     let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
         let window = window.get();
         // Lines already described are kept: a frame describes only the events it brought.
         run.read(|index| describe::lines_in(index, window.events(), previous))
             .unwrap_or_default()
     });
-    let first_row = Memo::new(move |_| window.with(LogWindow::first_row));
-    let slots = Memo::new(move |_| window.with(LogWindow::rows_drawn));
-    let height = Memo::new(move |_| window.with(LogWindow::height_px));
+    let first_row = Computed::compared(move |_| window.with(LogWindow::first_row));
+    let slots = Computed::compared(move |_| window.with(LogWindow::rows_drawn));
+    let height = Computed::compared(move |_| window.with(LogWindow::height_px));
     // While the reader looks at older lines, keep them in view as newer ones arrive above.
     Effect::new(move |before: Option<usize>| {
         let now = total.get();
@@ -79,17 +79,17 @@ pub fn EventLog() -> impl IntoView {
 fn LogSlot(
     position: usize,
     lines: Computed<Vec<LogLine>>,
-    first_row: Memo<usize>,
+    first_row: Computed<usize>,
 ) -> impl IntoView {
     let selected = expect_context::<Selected>();
-    let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
+    let line = Computed::compared(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
     let selects = Computed::new(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
-    let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
+    let selectable = Computed::compared(move |_| selects.with(|s| *s != Selection::Nothing));
     let event_idx = Computed::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
         let proves = selected.highlight.with(|h| {

@@ -25,7 +25,7 @@ pub fn FaultsPanel(
     let amount = RwSignal::new(4_u32);
     let problem = RwSignal::new(None::<String>);
     let header = Computed::new(move |_| run.read(|index| index.header().clone()));
-    let choices = Memo::new(move |_| {
+    let choices = Computed::compared(move |_| {
         let kind = kind.get();
         header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
     });

@@ -5,6 +5,7 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
+use crate::components::Computed;
 use crate::components::{attr, boxed_click, boxed_event, keyed, reactive, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
@@ -23,7 +24,7 @@ pub fn LiveControls() -> impl IntoView {
     let settings = expect_context::<Settings>();
     let run = expect_context::<RunHandle>();
     let is_live = move || settings.config.with(|c| c.source == SourceKind::Live);
-    let topology = Memo::new(move |_| {
+    let topology = Computed::compared(move |_| {
         run.read(|index| {
             (
                 index.header().services.clone(),

@@ -137,7 +137,7 @@ pub fn ServiceMap() -> impl IntoView {
     let now = clock.now;
     let narrow = media_signal(NARROW_QUERY);
     let reduced_motion = media_signal(REDUCED_MOTION_QUERY);
-    let topology = Memo::new(move |_| {
+    let topology = Computed::compared(move |_| {
         let orientation = if narrow.get() {
             Orientation::Portrait
         } else {
@@ -267,7 +267,7 @@ pub fn ServiceMap() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let labelled = Memo::new(move |_| {
+    let labelled = Computed::compared(move |_| {
         let most = if narrow.get() {
             LABELS_MAX_NARROW
         } else {
@@ -662,7 +662,7 @@ fn LinkLine(
 /// What the canvas painter reads.
 struct PainterInputs {
     canvas_ref: NodeRef<leptos::html::Canvas>,
-    topology: Memo<Option<(Layout, Vec<ServiceInfo>)>>,
+    topology: Computed<Option<(Layout, Vec<ServiceInfo>)>>,
     run: RunHandle,
     clock: Clock,
     selected: Selected,

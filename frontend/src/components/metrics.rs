@@ -20,12 +20,12 @@ pub fn MetricsPanel() -> impl IntoView {
         reactive(move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string())))
     };
     // Staleness only means something where a service keeps a copy of another's data.
-    let has_copies = Memo::new(move |_| {
+    let has_copies = Computed::compared(move |_| {
         run.read(|index| !index.header().copies.is_empty())
             .unwrap_or(false)
     });
     // Rollbacks and partial updates only happen where a coordinator runs updates.
-    let has_coordinator = Memo::new(move |_| {
+    let has_coordinator = Computed::compared(move |_| {
         run.read(|index| {
             index
                 .header()
@@ -36,7 +36,7 @@ pub fn MetricsPanel() -> impl IntoView {
         .unwrap_or(false)
     });
     // Rows in doubt only exist under two-phase commit (the gateway's `protocol=2pc`).
-    let two_phase = Memo::new(move |_| {
+    let two_phase = Computed::compared(move |_| {
         run.read(|index| index.header().knobs.get("protocol") == Some(&1.0))
             .unwrap_or(false)
     });

@@ -1,5 +1,6 @@
 //! Play and pause, step between events, loop, speed, the clock and the timeline.
 
+use crate::components::Computed;
 use crate::components::{attr, boxed_click, boxed_event, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
@@ -14,15 +15,15 @@ pub fn PlayerBar() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let player = clock.player;
     let now = clock.now;
-    let playing = Memo::new(move |_| player.with(Player::is_playing));
-    let looping = Memo::new(move |_| player.with(Player::is_looping));
-    let end = Memo::new(move |_| player.with(Player::end));
-    let available = Memo::new(move |_| player.with(Player::available));
-    let speed = Memo::new(move |_| player.with(Player::speed));
+    let playing = Computed::compared(move |_| player.with(Player::is_playing));
+    let looping = Computed::compared(move |_| player.with(Player::is_looping));
+    let end = Computed::compared(move |_| player.with(Player::end));
+    let available = Computed::compared(move |_| player.with(Player::available));
+    let speed = Computed::compared(move |_| player.with(Player::speed));
     // Nothing to play: no run yet, or one that could not be shown (the status line says why).
-    let empty = Memo::new(move |_| end.get() == Micros::ZERO);
+    let empty = Computed::compared(move |_| end.get() == Micros::ZERO);
     // At the end of a run, play starts it again; with nothing to play there is nothing to replay.
-    let offers_replay = Memo::new(move |_| player.with(Player::at_end) && !empty.get());
+    let offers_replay = Computed::compared(move |_| player.with(Player::at_end) && !empty.get());
     let play_label = move || {
         if playing.get() {
             "Pause"

@@ -75,7 +75,7 @@ pub fn SequenceDiagram() -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, pen)| {
-            let d = Memo::new(move |_| paths.with(|p| p[i].clone()));
+            let d = Computed::compared(move |_| paths.with(|p| p[i].clone()));
             let class = format!(
                 "{} {} {}",
                 if pen.heads { "seq-heads" } else { "seq-arrow" },

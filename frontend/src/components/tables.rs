@@ -20,7 +20,7 @@ pub fn TablesPanel() -> impl IntoView {
     // The tables change only when a row is written, and their highlights only when a write
     // enters or leaves the fresh window: that pair of counts changes far less often than the
     // playhead, so most frames leave the tables alone.
-    let writes = Memo::new(move |_| {
+    let writes = Computed::compared(move |_| {
         let t = clock.now.get();
         let fresh = fresh_window();
         run.read(|index| {
