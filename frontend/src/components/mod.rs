@@ -126,6 +126,9 @@ pub fn boxed_event(
 /// What every [`Computed`] holds: its value, boxed, so that all of them are one memo type.
 type Boxed = Box<dyn std::any::Any + Send + Sync>;
 
+/// How a [`Computed`] computes its boxed value from the one before.
+type BoxedFn = Box<dyn Fn(Option<&Boxed>) -> Boxed + Send + Sync>;
+
 /// A memo of a `T`, held as one memo type for every `T`: Leptos compiles a memo's machinery
 /// (recomputing, reading, dropping) once per value type, about a kilobyte each, and the page
 /// has dozens of value types. It recomputes only when what it reads changes, its readers share
@@ -168,10 +171,10 @@ impl<T: Send + Sync + 'static> Computed<T> {
         changed: fn(Option<&Boxed>, Option<&Boxed>) -> bool,
     ) -> Computed<T> {
         Computed {
-            memo: Memo::new_with_compare(
-                move |before: Option<&Boxed>| -> Boxed {
+            memo: boxed_memo(
+                Box::new(move |before: Option<&Boxed>| -> Boxed {
                     Box::new(value(before.and_then(|b| b.downcast_ref::<T>())))
-                },
+                }),
                 changed,
             ),
             value: std::marker::PhantomData,
@@ -208,6 +211,13 @@ impl<T: Send + Sync + 'static> Computed<T> {
     pub fn track(&self) {
         self.memo.track();
     }
+}
+
+/// The one memo of every [`Computed`]: its function boxed too, so that Leptos' memo (its
+/// recomputing closure, its creation) is compiled once.
+#[inline(never)]
+fn boxed_memo(value: BoxedFn, changed: fn(Option<&Boxed>, Option<&Boxed>) -> bool) -> Memo<Boxed> {
+    Memo::new_with_compare(value, changed)
 }
 
 /// The `T` in a [`Computed`]'s box, which always holds one.
