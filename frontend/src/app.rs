@@ -14,7 +14,7 @@ use crate::components::player_bar::PlayerBar;
 use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
 use crate::components::tables::TablesPanel;
-use crate::components::{attr, show};
+use crate::components::{Var, attr, show};
 use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
 use crate::host;
@@ -38,10 +38,10 @@ pub fn App() -> impl IntoView {
         p.set_looping(config.looping);
     });
     let selected = Selected::new(run, config.selection.clone());
-    let views = ShownViews(RwSignal::new(config.views));
+    let views = ShownViews(Var::new(config.views));
     let settings = Settings {
-        config: RwSignal::new(config),
-        form_epoch: RwSignal::new(0),
+        config: Var::new(config),
+        form_epoch: Var::new(0),
     };
     provide_context(run);
     provide_context(clock);

@@ -2,7 +2,7 @@
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
-use crate::components::{Computed, attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -13,7 +13,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let selected = expect_context::<Selected>();
-    let expanded = RwSignal::new(true);
+    let expanded = Var::new(true);
     // The panel changes only with the events applied, not every frame.
     let view = Computed::new(move |_| {
         let applied = clock.applied.get().1;

@@ -1,7 +1,7 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
-use crate::components::{attr, boxed_click, keyed, reactive, show};
+use crate::components::{Var, attr, boxed_click, keyed, reactive, show};
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
@@ -28,7 +28,7 @@ pub fn CompareView(
     on_open: Callback<(String, BTreeMap<String, f64>)>,
 ) -> impl IntoView {
     let settings = expect_context::<Settings>();
-    let progress = RwSignal::new(Progress::NotRun);
+    let progress = Var::new(Progress::NotRun);
     let measure = move |_| {
         let seed = settings.config.with_untracked(|c| c.seed);
         let runs = requests(seed);
@@ -139,7 +139,7 @@ fn step(
     seed: u64,
     mut runs: Vec<shared::protocol::RunRequest>,
     mut done: Vec<RunSummary>,
-    progress: RwSignal<Progress>,
+    progress: Var<Progress>,
 ) {
     set_timeout(
         move || {

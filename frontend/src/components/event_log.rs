@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -18,7 +18,7 @@ pub fn EventLog() -> impl IntoView {
     let scroller = NodeRef::<leptos::html::Div>::new();
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
-    let scrolled_px = RwSignal::new(0.0f64);
+    let scrolled_px = Var::new(0.0f64);
     let first_shown = Computed::compared(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
     let total = Computed::compared(move |_| clock.applied.get().1);
     let window = Computed::compared(move |_| LogWindow::new(total.get(), first_shown.get()));

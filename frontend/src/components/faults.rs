@@ -1,7 +1,9 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{Computed, attr, boxed_click, boxed_event, key_of, keyed, reactive, show};
+use crate::components::{
+    Computed, Var, attr, boxed_click, boxed_event, key_of, keyed, reactive, show,
+};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -19,11 +21,11 @@ pub fn FaultsPanel(
     let clock = expect_context::<Clock>();
     let settings = expect_context::<Settings>();
     let selected = expect_context::<Selected>();
-    let kind = RwSignal::new("crash".to_string());
-    let target = RwSignal::new(String::new());
-    let for_s = RwSignal::new(5.0_f64);
-    let amount = RwSignal::new(4_u32);
-    let problem = RwSignal::new(None::<String>);
+    let kind = Var::new("crash".to_string());
+    let target = Var::new(String::new());
+    let for_s = Var::new(5.0_f64);
+    let amount = Var::new(4_u32);
+    let problem = Var::new(None::<String>);
     let header = Computed::new(move |_| run.read(|index| index.header().clone()));
     let choices = Computed::compared(move |_| {
         let kind = kind.get();

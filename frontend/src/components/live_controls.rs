@@ -6,7 +6,7 @@
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
 use crate::components::Computed;
-use crate::components::{attr, boxed_click, boxed_event, keyed, reactive, show};
+use crate::components::{Var, attr, boxed_click, boxed_event, keyed, reactive, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -48,9 +48,9 @@ pub fn LiveControls() -> impl IntoView {
                 "The live run is not connected: press Run to start it again.".to_string()
             }));
     };
-    let link = RwSignal::new(0usize);
-    let slow_service = RwSignal::new(0u16);
-    let factor = RwSignal::new(4u32);
+    let link = Var::new(0usize);
+    let slow_service = Var::new(0u16);
+    let factor = Var::new(4u32);
     let selected_link = move || {
         topology.with(|(_, links)| {
             links
@@ -88,7 +88,7 @@ pub fn LiveControls() -> impl IntoView {
             LiveCommand::Fault { fault }
         });
     };
-    let service_options = move |selected: RwSignal<u16>| {
+    let service_options = move |selected: Var<u16>| {
         topology
             .get()
             .0

@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{Computed, attr, boxed_click, keyed, reactive, show};
+use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -306,7 +306,7 @@ pub fn ServiceMap() -> impl IntoView {
     let is_highlighted = move |msg: u64| highlight.with(|h| h.has(MsgId(msg)));
     let anything_highlighted = move || highlight.with(|h| !h.messages.is_empty());
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
-    let canvas_count = RwSignal::new(0usize);
+    let canvas_count = Var::new(0usize);
     register_painter(PainterInputs {
         canvas_ref,
         topology,
@@ -667,7 +667,7 @@ struct PainterInputs {
     clock: Clock,
     selected: Selected,
     reduced_motion: ReadSignal<bool>,
-    canvas_count: RwSignal<usize>,
+    canvas_count: Var<usize>,
 }
 
 /// Registers the canvas painter for the frame loop, for as long as the map is shown.

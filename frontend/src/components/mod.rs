@@ -213,6 +213,80 @@ impl<T: Send + Sync + 'static> Computed<T> {
     }
 }
 
+/// A signal of a `T`, held as one signal type for every `T`, as [`Computed`] is for memos: Leptos
+/// compiles a signal's reading, writing and dropping once per value type. Reading and writing
+/// notify as an `RwSignal`'s do (`set` and `update` always notify).
+pub struct Var<T> {
+    signal: RwSignal<Boxed>,
+    value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Var<T> {}
+
+impl<T: Send + Sync + 'static> Var<T> {
+    /// A signal holding `value`.
+    pub fn new(value: T) -> Var<T> {
+        Var {
+            signal: boxed_signal(Box::new(value)),
+            value: std::marker::PhantomData,
+        }
+    }
+
+    /// Reads the value; reruns the caller when it changes.
+    pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.signal.with(|value| read(unboxed(value)))
+    }
+
+    /// Reads the value without tracking it.
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.signal.with_untracked(|value| read(unboxed(value)))
+    }
+
+    /// A copy of the value; reruns the caller when it changes.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+
+    /// A copy of the value, untracked.
+    pub fn get_untracked(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with_untracked(T::clone)
+    }
+
+    /// Reruns the caller when the value changes.
+    pub fn track(&self) {
+        self.signal.track();
+    }
+
+    /// Changes the value in place and notifies its readers.
+    pub fn update(&self, change: impl FnOnce(&mut T)) {
+        self.signal
+            .update(|value| change(value.downcast_mut().expect("a Var<T> holds a T")));
+    }
+
+    /// Replaces the value and notifies its readers.
+    pub fn set(&self, value: T) {
+        self.update(|held| *held = value);
+    }
+}
+
+/// The one signal type of every [`Var`].
+#[inline(never)]
+fn boxed_signal(value: Boxed) -> RwSignal<Boxed> {
+    RwSignal::new(value)
+}
+
 /// The one memo of every [`Computed`]: its function boxed too, so that Leptos' memo (its
 /// recomputing closure, its creation) is compiled once.
 #[inline(never)]

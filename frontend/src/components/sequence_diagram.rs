@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{Computed, attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -45,7 +45,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     };
     let svg_ref = NodeRef::<leptos::svg::Svg>::new();
     // The message under the pointer, found when the pointer moves or clicks.
-    let pointed = RwSignal::new(None::<u64>);
+    let pointed = Var::new(None::<u64>);
     let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {
         let svg = svg_ref.get_untracked()?;
         let (x, y) = view_box_point(&svg, ev)?;

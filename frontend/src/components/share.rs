@@ -1,7 +1,7 @@
 //! Sharing and files: which views show, Copy link, the Embed snippet, exports (trace, map,
 //! operation), and importing a recorded trace (a file picked or dropped, or an address).
 
-use crate::components::{attr, boxed_click, boxed_event, reactive};
+use crate::components::{Var, attr, boxed_click, boxed_event, reactive};
 use crate::config::{SourceKind, View};
 use crate::embed;
 use crate::export;
@@ -34,8 +34,8 @@ pub fn ShareBar(
     let selected = expect_context::<Selected>();
     let views = expect_context::<ShownViews>();
     // What the last action said, for the live region.
-    let feedback = RwSignal::new(String::new());
-    let shared_text = RwSignal::new(None::<(&'static str, String)>);
+    let feedback = Var::new(String::new());
+    let shared_text = Var::new(None::<(&'static str, String)>);
     let whole_state = move || current_config(settings, clock, selected, views);
 
     let copy = move |what: &'static str, text: String| {
@@ -92,7 +92,7 @@ pub fn ShareBar(
         }
     };
     let selected_op = move || selected.highlight.with(|h| h.op);
-    let mermaid_text = RwSignal::new(None::<String>);
+    let mermaid_text = Var::new(None::<String>);
     let on_export_mermaid = move |_| {
         let Some(op) = selected_op() else {
             feedback.set("Select a message or an operation first.".into());
@@ -138,7 +138,7 @@ pub fn ShareBar(
             read_file(file);
         }
     };
-    let trace_address = RwSignal::new(String::new());
+    let trace_address = Var::new(String::new());
     let on_load_address = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let url = trace_address.get_untracked().trim().to_string();
