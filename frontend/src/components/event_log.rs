@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, boxed_click, effect, keyed, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -32,7 +32,7 @@ pub fn EventLog() -> impl IntoView {
     let slots = Computed::compared(move |_| window.with(LogWindow::rows_drawn));
     let height = Computed::compared(move |_| window.with(LogWindow::height_px));
     // While the reader looks at older lines, keep them in view as newer ones arrive above.
-    Effect::new(move |before: Option<usize>| {
+    effect(move |before: Option<usize>| {
         let now = total.get();
         let scrolled = scrolled_px.get_untracked();
         if let (Some(before), Some(el)) = (before, scroller.get_untracked())

@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive, show};
+use crate::components::{Computed, Var, attr, boxed_click, effect, keyed, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -677,7 +677,7 @@ fn register_painter(inputs: PainterInputs) {
     {
         let epoch = highlight_epoch.clone();
         let epoch = send_wrapper::SendWrapper::new(epoch);
-        Effect::new(move |_| {
+        effect(move |_| {
             inputs.selected.highlight.track();
             epoch.set(epoch.get() + 1);
         });

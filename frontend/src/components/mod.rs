@@ -287,6 +287,23 @@ fn boxed_signal(value: Boxed) -> RwSignal<Boxed> {
     RwSignal::new(value)
 }
 
+/// What an [`effect`] hands itself from one run to the next, boxed.
+type BoxedLocal = Box<dyn std::any::Any>;
+
+/// `Effect::new(run)`, with `run` boxed and its value boxed, so that Leptos' effect (its task
+/// that waits for changes and reruns) is compiled once for the page, not once per effect.
+pub fn effect<T: 'static>(mut run: impl FnMut(Option<T>) -> T + 'static) {
+    boxed_effect(Box::new(move |before: Option<BoxedLocal>| -> BoxedLocal {
+        Box::new(run(before.and_then(|b| b.downcast::<T>().ok()).map(|b| *b)))
+    }));
+}
+
+/// The one effect of the page.
+#[inline(never)]
+fn boxed_effect(run: Box<dyn FnMut(Option<BoxedLocal>) -> BoxedLocal>) {
+    Effect::new(run);
+}
+
 /// The one memo of every [`Computed`]: its function boxed too, so that Leptos' memo (its
 /// recomputing closure, its creation) is compiled once.
 #[inline(never)]
