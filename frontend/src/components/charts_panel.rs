@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{Computed, attr, boxed_click, reactive, show};
+use crate::components::{Computed, attr, listen, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -97,7 +97,7 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
                 viewBox=format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
-                on:click=boxed_click(on_click)
+                {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
                 <line class="axis" x1=PAD_LEFT y1=CHART_HEIGHT - PAD_BOTTOM x2=CHART_WIDTH y2=CHART_HEIGHT - PAD_BOTTOM/>
                 <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{reactive(max_label)}</text>

@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, Var, attr, boxed_click, effect, keyed, reactive};
+use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -54,7 +54,7 @@ pub fn EventLog() -> impl IntoView {
             <h2 {attr("id", "log-title")}>
                 "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
             </h2>
-            <div class="log-scroll" node_ref=scroller on:scroll={on_scroll} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
+            <div class="log-scroll" node_ref={scroller} {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
                     {attr("id", "event-log")}
                     class="event-log"
@@ -139,7 +139,7 @@ fn LogSlot(
                     {attr("type", "button")}
                     class="log-select"
                     {attr("aria-pressed", is_selected)}
-                    on:click=boxed_click(move |_| selected.toggle(selects.get_untracked()))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| selected.toggle(selects.get_untracked()))}
                 >
                     {what()}
                 </button>

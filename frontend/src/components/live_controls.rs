@@ -6,7 +6,7 @@
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
 use crate::components::Computed;
-use crate::components::{Var, attr, boxed_click, boxed_event, keyed, reactive, show};
+use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -117,13 +117,13 @@ pub fn LiveControls() -> impl IntoView {
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
                     <span class="label">"Load"</span>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: true }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Load { on: true }))}>
                         "Start load"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: false }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Load { on: false }))}>
                         "Stop load"
                     </button>
-                    <button {attr("type", "button")} class="danger" on:click=boxed_click(move |_| send(LiveCommand::Stop))>
+                    <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Stop))}>
                         "End run"
                     </button>
                 </div>
@@ -141,14 +141,14 @@ pub fn LiveControls() -> impl IntoView {
                     <label class="label" for="live-slow">"Slow"</label>
                     <select
                         {attr("id", "live-slow")}
-                        on:change=boxed_event(move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))
+                        {listen::<leptos::ev::Event>("change", move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
                         {move || service_options(slow_service)}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
                         {attr("id", "live-factor")}
-                        on:change=boxed_event(move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))
+                        {listen::<leptos::ev::Event>("change", move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))}
                     >
                         {SLOW_FACTORS
                             .iter()
@@ -163,14 +163,14 @@ pub fn LiveControls() -> impl IntoView {
                             })
                             .collect_view()}
                     </select>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(false))>"Slow down"</button>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(true))>"Back to speed"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(false))}>"Slow down"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(true))}>"Back to speed"</button>
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-link">"Link"</label>
                     <select
                         {attr("id", "live-link")}
-                        on:change=boxed_event(move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))
+                        {listen::<leptos::ev::Event>("change", move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
                         {move || {
                             let (services, links) = topology.get();
@@ -193,19 +193,19 @@ pub fn LiveControls() -> impl IntoView {
                                 .collect_view()
                         }}
                     </select>
-                    <button {attr("type", "button")} class="danger" on:click=boxed_click(on_link(|link| Fault::Partition { link }))>
+                    <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Partition { link }))}>
                         "Cut"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))}>
                         "Lose 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))}>
                         "Duplicate 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))}>
                         "Reorder 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(heal_link)>"Heal"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", heal_link)}>"Heal"</button>
                 </div>
                 </fieldset>
                 {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())}
@@ -229,14 +229,14 @@ fn ServiceButtons(
                 {attr("type", "button")}
                 class="danger"
                 {attr("aria-label", crash_label.clone())}
-                on:click=boxed_click(move |_| send(LiveCommand::Crash { service }))
+                {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Crash { service }))}
             >
                 {crash_label.clone()}
             </button>
             <button
                 {attr("type", "button")}
                 {attr("aria-label", restart_label.clone())}
-                on:click=boxed_click(move |_| send(LiveCommand::Restart { service }))
+                {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Restart { service }))}
             >
                 {restart_label.clone()}
             </button>

@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{Computed, Var, attr, boxed_click, effect, keyed, reactive, show};
+use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -391,12 +391,12 @@ pub fn ServiceMap() -> impl IntoView {
                             aria-pressed=move || {
                                 selected.selection.with(|s| *s == Selection::Message(MsgId(dot.msg))).to_string()
                             }
-                            on:click=boxed_click(move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))
-                            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            {listen::<leptos::ev::MouseEvent>("click", move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))}
+                            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                                 if ev.key() == "Enter" {
                                     selected.toggle(Selection::Message(MsgId(dot.msg)));
                                 }
-                            }
+                            })}
                             data-kind=dot.kind.name()
                             data-msg=dot.msg.to_string()
                             tabindex="0"
@@ -547,13 +547,13 @@ fn ServiceBox(
             role="button"
             aria-pressed=move || is_selected().to_string()
             aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
-            on:click=boxed_click(move |_| choose())
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+            {listen::<leptos::ev::MouseEvent>("click", move |_| choose())}
+            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
                     choose_by_key();
                 }
-            }
+            })}
         >
             <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
             <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
@@ -625,13 +625,13 @@ fn LinkLine(
             role="button"
             aria-label=label
             aria-pressed=move || is_selected().to_string()
-            on:click=boxed_click(move |_| choose())
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+            {listen::<leptos::ev::MouseEvent>("click", move |_| choose())}
+            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
                     choose_by_key();
                 }
-            }
+            })}
         >
             <line class="link-hit" x1=x1.clone() y1=y1.clone() x2=x2.clone() y2=y2.clone()/>
             <line

@@ -107,20 +107,34 @@ where
     leptos::tachys::html::attribute::custom::custom_attribute(name, value.into_attribute_value())
 }
 
-/// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute
-/// type, so Leptos' event-listener code (attaching, the handler's wrapper, the type-erased
-/// attribute) is compiled once, not once per handler.
-pub fn boxed_click(
-    handler: impl FnMut(leptos::ev::MouseEvent) + 'static,
-) -> Box<dyn FnMut(leptos::ev::MouseEvent)> {
-    Box::new(handler)
+/// An event handler as an element's attribute (`<button {listen::<MouseEvent>("click", …)}>`,
+/// what `on:click=…` does): the handler is boxed and the event named by a string, so every
+/// handler of the page is one attribute type and Leptos' event-listener code (attaching, the
+/// handler's wrapper, the type-erased attribute) is compiled once, not once per event type or
+/// handler. The listener is added to the element itself, as `on:` adds it (the page's Leptos has
+/// no event delegation); `E` is the event's type, which the handler gets as `on:` would give it.
+pub fn listen<E: wasm_bindgen::JsCast + 'static>(
+    event: &'static str,
+    mut handler: impl FnMut(E) + 'static,
+) -> leptos::tachys::html::event::On<leptos::ev::Custom, Listener> {
+    listener(
+        event,
+        Box::new(move |event: leptos::ev::Event| {
+            handler(wasm_bindgen::JsCast::unchecked_into(event))
+        }),
+    )
 }
 
-/// The same for `on:change` and `on:input`, whose events are plain `Event`s.
-pub fn boxed_event(
-    handler: impl FnMut(leptos::ev::Event) + 'static,
-) -> Box<dyn FnMut(leptos::ev::Event)> {
-    Box::new(handler)
+/// A boxed event handler ([`listen`]).
+pub type Listener = Box<dyn FnMut(leptos::ev::Event)>;
+
+/// The one event-listener attribute type of the page.
+#[inline(never)]
+fn listener(
+    event: &'static str,
+    handler: Listener,
+) -> leptos::tachys::html::event::On<leptos::ev::Custom, Listener> {
+    leptos::tachys::html::event::on(leptos::ev::Custom::new(event), handler)
 }
 
 /// What every [`Computed`] holds: its value, boxed, so that all of them are one memo type.

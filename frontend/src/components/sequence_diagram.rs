@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{Computed, Var, attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, keyed, listen, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -97,9 +97,9 @@ pub fn SequenceDiagram() -> impl IntoView {
                 viewBox=format!("0 0 {SEQUENCE_WIDTH} {SEQUENCE_HEIGHT}")
                 role="img"
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
-                on:mousemove=on_move
-                on:mouseleave=move |_| pointed.set(None)
-                on:click=boxed_click(on_click)
+                {listen::<leptos::ev::MouseEvent>("mousemove", on_move)}
+                {listen::<leptos::ev::MouseEvent>("mouseleave", move |_| pointed.set(None))}
+                {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
                 <title>{reactive(title)}</title>
                 {keyed(

@@ -1,7 +1,7 @@
 //! Sharing and files: which views show, Copy link, the Embed snippet, exports (trace, map,
 //! operation), and importing a recorded trace (a file picked or dropped, or an address).
 
-use crate::components::{Var, attr, boxed_click, boxed_event, reactive};
+use crate::components::{Var, attr, listen, reactive};
 use crate::config::{SourceKind, View};
 use crate::embed;
 use crate::export;
@@ -168,10 +168,10 @@ pub fn ShareBar(
                                     {attr("type", "checkbox")}
                                     data-view=view.as_str()
                                     prop:checked=move || views.0.with(|v| v.shows(view))
-                                    on:change=boxed_event(move |ev| {
+                                    {listen::<leptos::ev::Event>("change", move |ev| {
                                         let shown = event_target_checked(&ev);
                                         views.0.update(|v| v.set(view, shown));
-                                    })
+                                    })}
                                 />
                                 {view.title()}
                             </label>
@@ -181,26 +181,26 @@ pub fn ShareBar(
                     .collect_view()}
             </fieldset>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Share")}>
-                <button {attr("id", "copy-link")} {attr("type", "button")} on:click=boxed_click(on_copy_link)>"Copy link"</button>
-                <button {attr("id", "embed")} {attr("type", "button")} on:click=boxed_click(on_embed)>"Embed"</button>
+                <button {attr("id", "copy-link")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_copy_link)}>"Copy link"</button>
+                <button {attr("id", "embed")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_embed)}>"Embed"</button>
             </div>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Export")}>
-                <button {attr("id", "export-trace")} {attr("type", "button")} on:click=boxed_click(on_export_trace)>"Trace (JSONL)"</button>
-                <button {attr("id", "export-svg")} {attr("type", "button")} on:click=boxed_click(on_export_svg)>"Map (SVG)"</button>
+                <button {attr("id", "export-trace")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_export_trace)}>"Trace (JSONL)"</button>
+                <button {attr("id", "export-svg")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_export_svg)}>"Map (SVG)"</button>
                 <button
                     {attr("id", "export-mermaid")}
                     {attr("type", "button")}
                     {attr("aria-disabled", reactive(move || selected_op().is_none().to_string()))}
                     {attr("title", "A Mermaid sequence diagram of the selected operation")}
-                    on:click=boxed_click(on_export_mermaid)
+                    {listen::<leptos::ev::MouseEvent>("click", on_export_mermaid)}
                 >
                     "Operation (Mermaid)"
                 </button>
             </div>
-            <form class="import" on:submit={on_load_address} {attr("aria-label", "Play a recorded trace")}>
+            <form class="import" {listen::<leptos::ev::SubmitEvent>("submit", on_load_address)} {attr("aria-label", "Play a recorded trace")}>
                 <label class="file">
                     <span>"Open trace…"</span>
-                    <input {attr("id", "import-file")} {attr("type", "file")} {attr("accept", ".jsonl,.ndjson,.json,.txt")} on:change=boxed_event(on_file)/>
+                    <input {attr("id", "import-file")} {attr("type", "file")} {attr("accept", ".jsonl,.ndjson,.json,.txt")} {listen::<leptos::ev::Event>("change", on_file)}/>
                 </label>
                 <input
                     {attr("id", "import-url")}
@@ -208,7 +208,7 @@ pub fn ShareBar(
                     {attr("placeholder", "or a trace's address")}
                     {attr("aria-label", "Address of a trace file")}
                     prop:value=move || trace_address.get()
-                    on:input=boxed_event(move |ev| trace_address.set(event_target_value(&ev)))
+                    {listen::<leptos::ev::Event>("input", move |ev| trace_address.set(event_target_value(&ev)))}
                 />
                 <button type="submit">"Load"</button>
             </form>
