@@ -99,11 +99,11 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
                 {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
-                <line class="axis" x1=PAD_LEFT y1=CHART_HEIGHT - PAD_BOTTOM x2=CHART_WIDTH y2=CHART_HEIGHT - PAD_BOTTOM/>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{reactive(max_label)}</text>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y=CHART_HEIGHT - PAD_BOTTOM>"0"</text>
+                <line class="axis" x1=PAD_LEFT.to_string() y1=(CHART_HEIGHT - PAD_BOTTOM).to_string() x2=CHART_WIDTH.to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
+                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y="12">{reactive(max_label)}</text>
+                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y=(CHART_HEIGHT - PAD_BOTTOM).to_string()>"0"</text>
                 <path class="series" d=move || series.with(paths)/>
-                <line class="playhead" x1=playhead_x y1="0" x2=playhead_x y2=CHART_HEIGHT - PAD_BOTTOM/>
+                <line class="playhead" x1=move || playhead_x().to_string() y1="0" x2=move || playhead_x().to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
             </svg>
         </figure>
     }

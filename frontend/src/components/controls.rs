@@ -84,7 +84,7 @@ pub fn ControlBar(
                             {attr("id", "until")}
                             {attr("type", "number")}
                             {attr("min", "0.1")}
-                            {attr("max", MAX_UNTIL_S)}
+                            {attr("max", MAX_UNTIL_S.to_string())}
                             {attr("step", "any")}
                             {attr("required", true)}
                             prop:value=shown(|c| trim_number(c.until_s))
@@ -192,8 +192,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 <input
                     {attr("id", id)}
                     {attr("type", "number")}
-                    {attr("min", knob.min)}
-                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob))))}
+                    {attr("min", knob.min.to_string())}
+                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob).to_string())))}
                     {attr("step", step)}
                     {attr("required", true)}
                     {attr("aria-describedby", help_id.clone())}

@@ -445,7 +445,7 @@ pub fn ServiceMap() -> impl IntoView {
                     )}
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
-                    <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
+                    <text class="empty" x=(VIEW_WIDTH / 2.0).to_string() y=(VIEW_HEIGHT / 2.0).to_string()>
                         {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
                 }.into_any())}
@@ -555,9 +555,9 @@ fn ServiceBox(
                 }
             })}
         >
-            <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
-            <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
-            <text class="subtitle" x=BOX_WIDTH / 2.0 y="53">{subtitle}</text>
+            <rect class="box" width=BOX_WIDTH.to_string() height=BOX_HEIGHT.to_string() rx="12"/>
+            <text class="name" x=(BOX_WIDTH / 2.0).to_string() y="32">{info.name.clone()}</text>
+            <text class="subtitle" x=(BOX_WIDTH / 2.0).to_string() y="53">{subtitle}</text>
             {show(move || !up(), move || view! {
                 <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
                     <rect width="58" height="22" rx="11"/>

@@ -107,13 +107,13 @@ pub fn SequenceDiagram() -> impl IntoView {
                     |l: &Lifeline| l.name.clone(),
                     move |lifeline: Lifeline| view! {
                     <g class="lifeline">
-                        <line x1=lifeline.x y1="30" x2=lifeline.x y2=SEQUENCE_HEIGHT/>
-                        <text x=lifeline.x y="18">{lifeline.name.clone()}</text>
+                        <line x1=lifeline.x.to_string() y1="30" x2=lifeline.x.to_string() y2=SEQUENCE_HEIGHT.to_string()/>
+                        <text x=lifeline.x.to_string() y="18">{lifeline.name.clone()}</text>
                     </g>
                     }.into_any(),
                 )}
                 <clipPath id="sequence-window">
-                    <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
+                    <rect x="0" y=HEAD_HEIGHT.to_string() width=SEQUENCE_WIDTH.to_string() height=(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>
                 </clipPath>
                 <g clip-path="url(#sequence-window)">
                     <g class="arrows" transform=timeline>{strokes}</g>
