@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Crosstalk needs on a fresh Debian machine, skipping what is
-# already there: Chromium and its driver, brotli (the page's precompressed copies), RabbitMQ (the live runtime's AMQP tests), the wasm32
+# already there: Chromium and its driver, brotli and zopfli (the page's precompressed copies), RabbitMQ (the live runtime's AMQP tests), the wasm32
 # target, Trunk, wasm-bindgen-cli at the version Cargo.lock pins, and wasm-opt (binaryen from npm: Debian's is too old and silently breaks the page).
 # Source it (`. scripts/setup.sh`) to get wasm-opt on PATH; running it works too.
 set -euo pipefail
@@ -22,11 +22,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-# Release builds of the page leave brotli copies of its files (scripts/precompress.sh).
+# Release builds of the page leave brotli and gzip copies of its files (scripts/precompress.sh):
+# brotli's, and zopfli's for the gzip ones (smaller than gzip -9, readable by any gzip reader).
 if ! command -v brotli >/dev/null; then
   say "installing brotli (apt)"
   apt-get update -qq
   apt-get install -y -qq brotli >/dev/null
+fi
+if ! command -v zopfli >/dev/null; then
+  say "installing zopfli (apt)"
+  apt-get update -qq
+  apt-get install -y -qq zopfli >/dev/null
 fi
 
 # The live runtime's tests run against a real RabbitMQ (Debian's package).

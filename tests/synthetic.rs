@@ -4,7 +4,6 @@
 
 use shared::protocol::{Event, MessageKind, MsgId, RunRequest, Trace, TraceEvent};
 use shared::time::Micros;
-use std::collections::BTreeMap;
 
 /// How long each synthetic message is in flight.
 pub const BENCH_HOP: Micros = Micros(2_000_000);
@@ -18,7 +17,7 @@ pub fn synthetic_trace(messages: u32) -> Trace {
         scenario: "request-response".into(),
         seed: 1,
         until_s: BENCH_UNTIL.as_secs_f64(),
-        knobs: BTreeMap::new(),
+        knobs: Default::default(),
         faults: Vec::new(),
     };
     let mut header = shared::scenario::start(&request)
@@ -90,6 +89,7 @@ pub fn synthetic_trace(messages: u32) -> Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// Messages sent at or before `t` and delivered after it.
     fn in_flight_at(trace: &Trace, t: Micros) -> usize {

@@ -9,7 +9,6 @@ use shared::metrics::summarize;
 use shared::protocol::{EndReason, Event, RunRequest, Trace, TraceEvent, event_line, header_line};
 use shared::scenario::{self, KnobSpec, ScenarioError, ScenarioSpec, parse_knob_assignment};
 use shared::time::Micros;
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 /// Events handed to the writer at a time; the output is buffered anyway.
@@ -114,7 +113,7 @@ pub fn run_request(
     let knobs = assignments
         .iter()
         .map(|text| parse_knob_assignment(spec, text))
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+        .collect::<Result<shared::protocol::KnobMap, _>>()?;
     Ok(RunRequest {
         scenario: spec.name.to_string(),
         seed,

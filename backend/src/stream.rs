@@ -114,14 +114,13 @@ mod tests {
     use super::*;
     use shared::protocol::{RunRequest, Trace};
     use shared::scenario;
-    use std::collections::BTreeMap;
 
     fn request(scenario: &str, seed: u64, until_s: f64) -> RunRequest {
         RunRequest {
             scenario: scenario.to_string(),
             seed,
             until_s,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         }
     }

@@ -23,7 +23,7 @@ use crate::runner::start_run;
 use crate::source::RunStatus;
 use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
 use leptos::prelude::*;
-use std::collections::BTreeMap;
+use shared::protocol::KnobMap;
 
 /// The whole page.
 #[component]
@@ -50,7 +50,7 @@ pub fn App() -> impl IntoView {
     provide_context(views);
 
     let start = Callback::new(move |()| start_run(settings, run, clock));
-    let open = Callback::new(move |(scenario, knobs): (String, BTreeMap<String, f64>)| {
+    let open = Callback::new(move |(scenario, knobs): (String, KnobMap)| {
         open_scenario(settings, &scenario, &knobs);
         start.run(());
         window().scroll_to_with_x_and_y(0.0, 0.0);

@@ -132,7 +132,12 @@ impl ChartsAccumulator {
         let bucket = self.open_bucket;
         let stale_us = self.state.metrics.staleness.open_max(measured_at).0;
         self.staleness[bucket] = Some(stale_us as f64 / 1_000.0);
-        let depth: u32 = self.state.queue_depths.values().sum();
+        let depth: u32 = self
+            .state
+            .queue_depths
+            .values()
+            .flat_map(|queues| queues.values())
+            .sum();
         self.queue_depth[bucket] = Some(f64::from(depth));
         self.utilisation[bucket] = self.busiest_utilisation(measured_at);
         self.previous_end = measured_at;

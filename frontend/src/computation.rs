@@ -145,7 +145,6 @@ pub struct ComputeTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn slices_grow_with_the_time_frames_take_within_bounds() {
@@ -208,7 +207,7 @@ mod tests {
             scenario: "eventual-consistency".into(),
             seed: 5,
             until_s: 20.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: vec!["crash:Order@3+2".into()],
         };
         let whole = shared::scenario::simulate(&request).unwrap();
@@ -234,7 +233,7 @@ mod tests {
             scenario: "no-such-scenario".into(),
             seed: 1,
             until_s: 10.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let error = Computation::start(&request).err().unwrap();

@@ -8,10 +8,8 @@
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, valid_speed};
 use crate::selection::Selection;
-use shared::ordered::CollectOrdered;
 use shared::protocol::RunRequest;
 use shared::scenario::{Driver, KnobSpec, ScenarioSpec, catalog};
-use std::collections::BTreeMap;
 
 /// Where the trace comes from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -193,7 +191,7 @@ pub struct RunConfig {
     /// Whether the player starts playing.
     pub autoplay: bool,
     /// Every knob of the scenario, defaults included.
-    pub knobs: BTreeMap<String, f64>,
+    pub knobs: shared::protocol::KnobMap,
     /// Faults to inject, as written in the URL (`fault=` may repeat), kept in order.
     pub faults: Vec<String>,
     /// Where a recorded trace is loaded from, for the `recorded` source.
@@ -236,7 +234,7 @@ impl RunConfig {
                 .knobs
                 .iter()
                 .map(|knob| (knob.name.to_string(), knob.default))
-                .collect_map(),
+                .collect(),
             faults: Vec::new(),
             trace_url: None,
             looping: false,

@@ -306,7 +306,6 @@ mod tests {
         ServiceRole, TraceEvent, TraceHeader,
     };
     use shared::time::Micros;
-    use std::collections::BTreeMap;
 
     fn index(events: Vec<Event>) -> TraceIndex {
         let info = |id, name: &str, role| ServiceInfo {
@@ -319,7 +318,7 @@ mod tests {
             scenario: "test".into(),
             seed: 0,
             until: Micros::from_secs(20),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: vec![
                 info(0, "Client", ServiceRole::Client),
                 info(1, "Order", ServiceRole::Service),

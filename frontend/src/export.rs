@@ -202,14 +202,13 @@ fn xml(text: &str) -> String {
 mod tests {
     use super::*;
     use shared::protocol::RunRequest;
-    use std::collections::BTreeMap;
 
     fn index(scenario: &str) -> TraceIndex {
         let request = RunRequest {
             scenario: scenario.into(),
             seed: 3,
             until_s: 6.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();

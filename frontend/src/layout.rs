@@ -327,7 +327,6 @@ mod tests {
     use super::*;
     use shared::protocol::{PROTOCOL_VERSION, RunRequest, ServiceInfo};
     use shared::time::Micros;
-    use std::collections::BTreeMap;
 
     fn header(services: &[(&str, ServiceRole)], links: &[(u16, u16)]) -> TraceHeader {
         TraceHeader {
@@ -335,7 +334,7 @@ mod tests {
             scenario: "test".into(),
             seed: 0,
             until: Micros::from_secs(1),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: services
                 .iter()
                 .enumerate()
@@ -364,7 +363,7 @@ mod tests {
             scenario: scenario.into(),
             seed: 1,
             until_s: 0.001,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap().header

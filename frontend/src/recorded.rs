@@ -36,7 +36,6 @@ pub fn name_from_url(url: &str) -> &str {
 mod tests {
     use super::*;
     use shared::protocol::RunRequest;
-    use std::collections::BTreeMap;
 
     #[test]
     fn a_simulated_trace_reads_back_with_its_hash() {
@@ -44,7 +43,7 @@ mod tests {
             scenario: "eventual-consistency".into(),
             seed: 5,
             until_s: 4.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();

@@ -293,7 +293,6 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
 mod tests {
     use super::*;
     use shared::protocol::RunRequest;
-    use std::collections::BTreeMap;
 
     #[test]
     fn selections_round_trip_through_their_url_values() {
@@ -333,7 +332,7 @@ mod tests {
             scenario: "request-response".into(),
             seed: 2,
             until_s: 5.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();
@@ -417,7 +416,7 @@ mod tests {
             scenario: "eventual-consistency".into(),
             seed: 4,
             until_s: 5.0,
-            knobs: BTreeMap::from([
+            knobs: shared::protocol::KnobMap::from([
                 ("read_rate_per_s".to_string(), 2.0),
                 ("rename_rate_per_s".to_string(), 1.0),
                 ("broker_delay_ms".to_string(), 1000.0),
@@ -458,7 +457,7 @@ mod tests {
             scenario: "event-driven".into(),
             seed: 1,
             until_s: 30.0,
-            knobs: BTreeMap::from([("redelivery".to_string(), 1.0)]),
+            knobs: shared::protocol::KnobMap::from([("redelivery".to_string(), 1.0)]),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();

@@ -352,14 +352,13 @@ mod tests {
     use super::*;
     use crate::selection::causation_chain;
     use shared::protocol::RunRequest;
-    use std::collections::BTreeMap;
 
     fn index() -> TraceIndex {
         let request = RunRequest {
             scenario: "request-response".into(),
             seed: 4,
             until_s: 8.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();

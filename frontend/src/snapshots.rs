@@ -144,14 +144,13 @@ impl FoldCache {
 mod tests {
     use super::*;
     use shared::protocol::{RunRequest, TraceEvent};
-    use std::collections::BTreeMap;
 
     fn trace(until_s: f64) -> shared::protocol::Trace {
         let request = RunRequest {
             scenario: "eventual-consistency".into(),
             seed: 11,
             until_s,
-            knobs: BTreeMap::from([("rename_rate_per_s".to_string(), 5.0)]),
+            knobs: shared::protocol::KnobMap::from([("rename_rate_per_s".to_string(), 5.0)]),
             faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap()

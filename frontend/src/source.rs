@@ -386,14 +386,13 @@ impl StreamReceiver {
 mod tests {
     use super::*;
     use shared::protocol::Trace;
-    use std::collections::BTreeMap;
 
     fn trace() -> Trace {
         let request = RunRequest {
             scenario: "eventual-consistency".into(),
             seed: 4,
             until_s: 5.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         shared::scenario::simulate(&request).unwrap()
@@ -461,7 +460,7 @@ mod tests {
             scenario: "eventual-consistency".into(),
             seed: 4,
             until_s: 5.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         })
         .unwrap();

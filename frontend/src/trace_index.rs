@@ -612,7 +612,6 @@ fn flight_at(
 mod tests {
     use super::*;
     use shared::protocol::{PROTOCOL_VERSION, RunRequest, ServiceInfo, ServiceRole};
-    use std::collections::BTreeMap;
 
     const A: ServiceId = ServiceId(0);
     const B: ServiceId = ServiceId(1);
@@ -628,7 +627,7 @@ mod tests {
             scenario: "test".into(),
             seed: 0,
             until: Micros::from_secs(1),
-            knobs: BTreeMap::from([("link_latency_ms".to_string(), 40.0)]),
+            knobs: shared::protocol::KnobMap::from([("link_latency_ms".to_string(), 40.0)]),
             services: vec![info(0, "A"), info(1, "B")],
             links: vec![(A, B)],
             network: shared::protocol::LinkSpec {
@@ -841,7 +840,7 @@ mod tests {
                 scenario: scenario.into(),
                 seed: 7,
                 until_s: 20.0,
-                knobs: BTreeMap::new(),
+                knobs: Default::default(),
                 faults: Vec::new(),
             };
             let trace = shared::scenario::simulate(&request).unwrap();
@@ -865,7 +864,7 @@ mod tests {
             scenario: "request-response".into(),
             seed: 3,
             until_s: 10.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: Vec::new(),
         };
         let trace = shared::scenario::simulate(&request).unwrap();
@@ -926,7 +925,7 @@ mod tests {
             scenario: "request-response".into(),
             seed: 8,
             until_s: 6.0,
-            knobs: BTreeMap::from([("product_down_for_s".to_string(), 1.0)]),
+            knobs: shared::protocol::KnobMap::from([("product_down_for_s".to_string(), 1.0)]),
             faults: vec!["slow:Product*4@2+2".into()],
         };
         let trace = shared::scenario::simulate(&request).unwrap();

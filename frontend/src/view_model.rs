@@ -116,15 +116,14 @@ pub fn services(header: &TraceHeader, state: &WorldState) -> Vec<ServiceView> {
                 .unwrap_or(false),
             queued: state
                 .queue_depths
-                .iter()
-                .filter(|((service, _), _)| *service == info.id)
-                .map(|(_, depth)| *depth)
-                .sum(),
+                .get(&info.id)
+                .map_or(0, |queues| queues.values().sum()),
             queues: state
                 .queue_depths
-                .iter()
-                .filter(|((service, _), _)| *service == info.id)
-                .map(|((_, queue), depth)| (queue.clone(), *depth))
+                .get(&info.id)
+                .into_iter()
+                .flatten()
+                .map(|(queue, depth)| (queue.clone(), *depth))
                 .collect(),
             in_doubt: state
                 .tables
@@ -452,7 +451,13 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
             n => format!("{:.1}", m.messages_sent as f64 / n as f64),
         },
         duplicated_bytes: state.duplicated_bytes(),
-        queue_depth_max: m.queue_depth_max.values().copied().max().unwrap_or(0),
+        queue_depth_max: m
+            .queue_depth_max
+            .values()
+            .flat_map(|queues| queues.values())
+            .copied()
+            .max()
+            .unwrap_or(0),
         messages_duplicated: m.messages_duplicated,
         rollbacks_sent: m.coordination.rollbacks_sent,
         partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,
@@ -559,14 +564,16 @@ pub fn delivery(header: &TraceHeader, state: &WorldState) -> DeliveryView {
     let queues = state
         .queue_depths
         .iter()
-        .filter(|((service, _), _)| is_broker(*service))
-        .map(|((broker, queue), waiting)| QueueLine {
+        .filter(|(service, _)| is_broker(**service))
+        .flat_map(|(broker, queues)| queues.iter().map(move |queue| (broker, queue)))
+        .map(|(broker, (queue, waiting))| QueueLine {
             name: queue.clone(),
             waiting: *waiting,
             deepest: state
                 .metrics
                 .queue_depth_max
-                .get(&(*broker, queue.clone()))
+                .get(broker)
+                .and_then(|maxima| maxima.get(queue.as_str()))
                 .copied()
                 .unwrap_or(*waiting),
         })

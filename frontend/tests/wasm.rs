@@ -15,7 +15,6 @@ use frontend::view_model;
 use shared::fold::WorldState;
 use shared::protocol::{RunRequest, ServerFrame};
 use shared::time::Micros;
-use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -26,7 +25,7 @@ fn request(scenario: &str, seed: u64) -> RunRequest {
         scenario: scenario.into(),
         seed,
         until_s: 30.0,
-        knobs: BTreeMap::new(),
+        knobs: Default::default(),
         faults: Vec::new(),
     }
 }

@@ -3,11 +3,9 @@
 //! owner of the names down for a while.
 
 use crate::metrics::summarize;
-use crate::ordered::CollectOrdered;
-use crate::protocol::{Comparison, ComparisonRow, RunRequest, RunSummary};
+use crate::protocol::{Comparison, ComparisonRow, KnobMap, RunRequest, RunSummary};
 use crate::scenario::{ScenarioError, catalog, find, simulate};
 use crate::services::{READ_ORDER_OP, RENAME_PRODUCT_OP};
-use std::collections::BTreeMap;
 
 /// A pattern of the table: its scenario, which service owns the data, and its operations.
 struct Pattern {
@@ -163,12 +161,12 @@ pub const OUTAGE_FOR_S: u64 = 10;
 pub fn requests(seed: u64) -> Vec<RunRequest> {
     patterns()
         .flat_map(|(pattern, spec)| {
-            let knobs: BTreeMap<String, f64> = WORKLOAD
+            let knobs: KnobMap = WORKLOAD
                 .iter()
                 .chain(pattern.knobs)
                 .filter(|(name, _)| spec.knobs.iter().any(|knob| knob.name == *name))
                 .map(|(name, value)| (name.to_string(), *value))
-                .collect_map();
+                .collect();
             let healthy = RunRequest {
                 scenario: pattern.scenario.to_string(),
                 seed,
@@ -262,7 +260,7 @@ fn row(pattern: &Pattern, healthy: RunSummary, outage: RunSummary) -> Comparison
             .knobs
             .iter()
             .map(|(name, value)| (name.to_string(), *value))
-            .collect_map(),
+            .collect(),
         read_p50_us: read.p50_us,
         read_p99_us: read.p99_us,
         write_p50_us: write.p50_us,

@@ -1075,7 +1075,6 @@ fn strings_capacity(event: &Event) -> usize {
 mod tests {
     use super::*;
     use crate::protocol::{EndReason, RunRequest, Trace, TraceHasher};
-    use std::collections::BTreeMap;
 
     #[test]
     fn a_record_is_16_bytes() {
@@ -1093,16 +1092,16 @@ mod tests {
     fn every_scenario_reads_back_exactly_with_the_same_hash() {
         // Every scenario at its defaults, request/response with a capacity (service_load), and
         // both scenarios with an outbox (values that begin alike).
-        let capacity: BTreeMap<String, f64> = [
+        let capacity: crate::protocol::KnobMap = [
             ("product_workers".to_string(), 2.0),
             ("product_service_ms".to_string(), 100.0),
         ]
         .into();
-        let outbox: BTreeMap<String, f64> = [("publish".to_string(), 1.0)].into();
+        let outbox: crate::protocol::KnobMap = [("publish".to_string(), 1.0)].into();
         let find = |name| crate::scenario::find(name).unwrap();
         let runs = crate::scenario::catalog()
             .iter()
-            .map(|spec| (spec, BTreeMap::new()))
+            .map(|spec| (spec, Default::default()))
             .chain([
                 (find("request-response"), capacity),
                 (find("eventual-consistency"), outbox.clone()),
@@ -1436,7 +1435,7 @@ mod tests {
             scenario: "request-response".into(),
             seed: 2,
             until_s: 20.0,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             faults: vec!["duplicate:*=10%@0".into(), "drop:*=10%@0".into()],
         })
         .unwrap();

@@ -10,7 +10,6 @@ use crate::protocol::{
 use crate::shared_map::SharedMap;
 use crate::slot_map::{DenseMap, SlotMap};
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// A row as a view shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,8 +59,8 @@ pub struct WorldState {
     pub tables: Vec<ServiceTables>,
     /// Messages sent and not yet delivered or dropped.
     pub in_flight: SlotMap<MsgId, MessageInFlight>,
-    /// Queue depths by (broker, queue).
-    pub queue_depths: BTreeMap<(ServiceId, String), u32>,
+    /// Queue depths by broker, then queue (nested, so no tree is keyed by `(ServiceId, String)`).
+    pub queue_depths: DenseMap<ServiceId, SlotMap<String, u32>>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
     /// an entry has no breaker, or one that never left closed.
     /// By caller, then callee.
@@ -84,7 +83,7 @@ impl WorldState {
             services_up: vec![false; n],
             tables: vec![ServiceTables::new(); n],
             in_flight: SlotMap::new(),
-            queue_depths: BTreeMap::new(),
+            queue_depths: DenseMap::new(),
             circuits: DenseMap::new(),
             metrics: Metrics::new(header),
             events_applied: 0,
@@ -337,7 +336,8 @@ impl WorldState {
                 queue,
                 depth,
             } => {
-                self.queue_depths.insert((*service, queue.clone()), *depth);
+                let queues = self.queue_depths.entry(*service).or_default();
+                queues.insert(queue.clone(), *depth);
                 self.metrics.queue_depth(*service, queue, *depth);
             }
             Event::EventHandled {
@@ -512,7 +512,7 @@ mod tests {
             scenario: "test".into(),
             seed: 0,
             until: Micros::from_secs(10),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: vec![info(0, "Order"), info(1, "Product")],
             links: vec![(ORDER, PRODUCT)],
             network: crate::protocol::LinkSpec {

@@ -28,7 +28,6 @@ use crate::shared_log::SharedLog;
 use crate::shared_map::SharedMap;
 use crate::slot_map::{DenseMap, SlotMap, SlotSet};
 use crate::time::Micros;
-use std::collections::BTreeMap;
 
 /// Counts and latencies of one kind of operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -134,8 +133,8 @@ pub struct Metrics {
     /// Writes to a copy that replaced a newer version with an older one: events applied out
     /// of order.
     pub copy_regressions: u64,
-    /// The deepest each queue has been, by `(broker, queue)`.
-    pub queue_depth_max: BTreeMap<(ServiceId, String), u32>,
+    /// The deepest each queue has been, by broker, then queue.
+    pub queue_depth_max: DenseMap<ServiceId, SlotMap<String, u32>>,
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
     running_ops: SlotMap<OpId, RunningOp>,
@@ -261,11 +260,13 @@ impl Metrics {
     }
 
     pub(crate) fn queue_depth(&mut self, service: ServiceId, queue: &str, depth: u32) {
-        let max = self
-            .queue_depth_max
-            .entry((service, queue.to_string()))
-            .or_default();
-        *max = (*max).max(depth);
+        let maxima = self.queue_depth_max.entry(service).or_default();
+        match maxima.get_mut(queue) {
+            Some(max) => *max = (*max).max(depth),
+            None => {
+                maxima.insert(queue.to_string(), depth);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -447,7 +448,13 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         served_lag_mean_us: metrics.served_lag.mean().0,
         copy_regressions: metrics.copy_regressions,
         duplicated_bytes: state.duplicated_bytes(),
-        queue_depth_max: metrics.queue_depth_max.values().copied().max().unwrap_or(0),
+        queue_depth_max: metrics
+            .queue_depth_max
+            .values()
+            .flat_map(|queues| queues.values())
+            .copied()
+            .max()
+            .unwrap_or(0),
         messages_per_op: per(metrics.messages_sent, metrics.ops_finished()),
         messages_sent: metrics.messages_sent,
         messages_duplicated: metrics.messages_duplicated,
@@ -455,8 +462,9 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         messages_in_flight_at_end: in_flight_at_end,
         queue_depth_max_by_queue: metrics
             .queue_depth_max
-            .iter()
-            .map(|((_, queue), depth)| (queue.clone(), *depth))
+            .values()
+            .flat_map(|queues| queues.iter())
+            .map(|(queue, depth)| (queue.clone(), *depth))
             .collect::<SlotMap<_, _>>(),
         consumers: metrics.delivery.consumer_summaries(&trace.header),
         coordination: CoordinationSummary {
@@ -590,7 +598,7 @@ mod tests {
             scenario: "test".into(),
             seed: 1,
             until: Micros::from_secs(10),
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             services: Vec::new(),
             links: Vec::new(),
             network: LinkSpec {

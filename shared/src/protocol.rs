@@ -9,7 +9,11 @@ use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+
+/// Knob values by name, in the order of their names. A [`SlotMap`], not a `BTreeMap<String, f64>`,
+/// so that it shares the tree of every map keyed by a `String` (about 7.6 KB of the page's
+/// WebAssembly for a tree of its own); it reads and writes the same JSON.
+pub type KnobMap = SlotMap<String, f64>;
 
 mod read;
 mod row_key;
@@ -116,7 +120,7 @@ pub struct TraceHeader {
     /// The run covers `0..until`.
     pub until: Micros,
     /// Every knob's value, defaults included.
-    pub knobs: BTreeMap<String, f64>,
+    pub knobs: KnobMap,
     /// The services, indexed by [`ServiceId`].
     pub services: Vec<ServiceInfo>,
     /// Which services talk to each other, as unordered pairs.
@@ -1084,7 +1088,7 @@ pub struct RunRequest {
     pub until_s: f64,
     /// Knob values by name.
     #[serde(default)]
-    pub knobs: BTreeMap<String, f64>,
+    pub knobs: KnobMap,
     /// Faults to inject, each written like `crash:Product@10+5` (see `shared::scenario::faults`).
     #[serde(default)]
     pub faults: Vec<String>,
@@ -1194,6 +1198,9 @@ pub struct WireMessage {
 
 /// The server's message to a viewer over `/ws`.
 /// Read by hand (`protocol/read.rs`): serde's derive for tagged enums weighs on the page.
+// The header (240 bytes since its knobs are a `SlotMap`) comes once per stream and frames are
+// matched as soon as they are read, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
@@ -1464,8 +1471,8 @@ pub struct ComparisonRow {
     pub source_of_truth: String,
     /// The row's own knobs beyond the shared workload (the gateway's `protocol` for its 2PC
     /// row), so that opening the row opens that run.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub knobs: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "SlotMap::is_empty")]
+    pub knobs: KnobMap,
     /// Median read latency when healthy, in µs.
     pub read_p50_us: u64,
     /// 99th-percentile read latency when healthy, in µs.
@@ -1726,7 +1733,7 @@ mod tests {
                 scenario: "request-response".into(),
                 seed: 3,
                 until: Micros::from_secs(1),
-                knobs: BTreeMap::from([("read_rate".to_string(), 2.5)]),
+                knobs: KnobMap::from([("read_rate".to_string(), 2.5)]),
                 services: vec![
                     ServiceInfo {
                         id: ServiceId(0),
@@ -1992,7 +1999,7 @@ mod live_frame_tests {
                     scenario: "gateway".into(),
                     seed: 1,
                     until_s: 30.0,
-                    knobs: BTreeMap::new(),
+                    knobs: Default::default(),
                     faults: Vec::new(),
                 },
                 token: Some("t".into()),

@@ -18,7 +18,7 @@ use crate::service::{
 };
 use crate::slot_map::DenseMap;
 use crate::time::Micros;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 /// The most trace events one run may produce: room for a 600 s run at the highest knobs of
 /// every scenario (the heaviest, request/response and event-driven at 50 reads or orders a
@@ -94,7 +94,7 @@ pub struct RunInfo {
     /// The seed the run's generator was made from.
     pub seed: u64,
     /// Every knob's value.
-    pub knobs: BTreeMap<String, f64>,
+    pub knobs: crate::protocol::KnobMap,
     /// The run covers `0..until`.
     pub until: Micros,
 }
@@ -772,6 +772,7 @@ mod tests {
     use super::*;
     use crate::protocol::{Payload, ServiceRole};
     use crate::service::Input;
+    use std::collections::BTreeMap;
 
     #[test]
     fn a_narration_starts_with_a_capital() {
@@ -897,7 +898,7 @@ mod tests {
         let run = RunInfo {
             scenario: "engine-test".into(),
             seed,
-            knobs: BTreeMap::new(),
+            knobs: Default::default(),
             until,
         };
         Sim::new(run, world, SimRng::new(seed))

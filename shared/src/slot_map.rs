@@ -319,6 +319,12 @@ impl<K: Ord + fmt::Debug, V: fmt::Debug> fmt::Debug for SlotMap<K, V> {
     }
 }
 
+impl<K: Ord, V, const N: usize> From<[(K, V); N]> for SlotMap<K, V> {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
 impl<K: Ord, V> FromIterator<(K, V)> for SlotMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let mut map = SlotMap::new();

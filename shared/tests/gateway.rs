@@ -21,8 +21,12 @@ const HEALTHY: [(&str, f64); 4] = [
 ];
 
 fn run(seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace {
-    let mut all: BTreeMap<String, f64> = HEALTHY.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    all.extend(knobs.iter().map(|(k, v)| (k.to_string(), *v)));
+    // A knob given in `knobs` takes the place of its healthy value.
+    let all: shared::protocol::KnobMap = HEALTHY
+        .iter()
+        .chain(knobs)
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
     println!("gateway seed {seed}, knobs {all:?}");
     simulate(&RunRequest {
         scenario: "gateway".into(),
@@ -257,7 +261,7 @@ fn the_user_waits_for_the_slower_of_the_two_round_trips() {
             scenario: "eventual-consistency".into(),
             seed: 5,
             until_s: 30.0,
-            knobs: BTreeMap::from([("order_down_for_s".to_string(), 0.0)]),
+            knobs: shared::protocol::KnobMap::from([("order_down_for_s".to_string(), 0.0)]),
             faults: vec![],
         })
         .unwrap(),

@@ -18,7 +18,7 @@ const SEEDS: std::ops::RangeInclusive<u64> = 1..=20;
 const UNTIL_S: f64 = 30.0;
 
 fn run(scenario: &str, seed: u64, publish: &str, knobs: &[(&str, f64)], faults: &[&str]) -> Trace {
-    let mut knobs: std::collections::BTreeMap<String, f64> =
+    let mut knobs: shared::protocol::KnobMap =
         knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     knobs.insert(
         "publish".into(),

@@ -30,7 +30,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
     let pick = |rng: &mut SimRng, min: f64, max: f64| {
         min + (max - min) * (rng.below(1_001) as f64 / 1_000.0)
     };
-    let mut knobs = BTreeMap::new();
+    let mut knobs = shared::protocol::KnobMap::new();
     for knob in spec.knobs {
         let value = match knob.name {
             "products_per_order" => pick(&mut rng, 1.0, 8.0).round(),
@@ -141,7 +141,7 @@ fn randomized_request(scenario: &str, seed: u64) -> RunRequest {
 /// For each service a knob takes down, a second crash that overlaps the knob's outage (or
 /// begins up to 1 s before it): the service is down while either covers it, and the sweeps'
 /// invariants must hold through both.
-fn overlapping_crashes(knobs: &BTreeMap<String, f64>, rng: &mut SimRng) -> Vec<String> {
+fn overlapping_crashes(knobs: &shared::protocol::KnobMap, rng: &mut SimRng) -> Vec<String> {
     let mut crashes = Vec::new();
     for (name, at_s) in knobs {
         let Some(service) = name.strip_suffix("_down_at_s") else {
@@ -843,7 +843,7 @@ fn a_lost_publish_leaves_the_copy_behind_for_good() {
         scenario: "hybrid".into(),
         seed: 3,
         until_s: 9.0,
-        knobs: BTreeMap::from([
+        knobs: shared::protocol::KnobMap::from([
             ("rename_rate_per_s".to_string(), 2.0),
             ("driver_down_for_s".to_string(), 0.0),
         ]),

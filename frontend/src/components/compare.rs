@@ -7,9 +7,8 @@ use crate::state::Settings;
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::metrics::summarize;
-use shared::protocol::{Comparison, ComparisonRow, RunSummary};
+use shared::protocol::{Comparison, ComparisonRow, KnobMap, RunSummary};
 use shared::scenario::simulate;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Where the comparison is.
@@ -25,7 +24,7 @@ enum Progress {
 #[component]
 pub fn CompareView(
     /// Opens a scenario in the player, with the row's own knobs.
-    on_open: Callback<(String, BTreeMap<String, f64>)>,
+    on_open: Callback<(String, KnobMap)>,
 ) -> impl IntoView {
     let settings = expect_context::<Settings>();
     let progress = Var::new(Progress::NotRun);
@@ -165,7 +164,7 @@ fn step(
 }
 
 /// Switches the form to `scenario` with its defaults, then `knobs`, keeping the seed.
-pub fn open_scenario(settings: Settings, scenario: &str, knobs: &BTreeMap<String, f64>) {
+pub fn open_scenario(settings: Settings, scenario: &str, knobs: &KnobMap) {
     settings.config.update(|c: &mut RunConfig| {
         c.switch_scenario(scenario);
         for (name, value) in knobs {

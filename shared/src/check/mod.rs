@@ -15,7 +15,7 @@ use crate::protocol::{
     CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
     TraceEvent, TraceHeader,
 };
-use crate::slot_map::{DenseSet, SlotMap, SlotSet};
+use crate::slot_map::{DenseMap, DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
 use std::collections::BTreeMap;
 
@@ -134,7 +134,7 @@ pub struct Checker {
     /// Versions confirmed to clients, increasing in time and version.
     confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
-    aborted: SlotMap<(Row, u64), usize>,
+    aborted: SlotMap<Row, SlotMap<u64, usize>>,
     /// Reads whose version's fate is still open: by row and version, the operation and its
     /// `op_finished`.
     open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
@@ -149,7 +149,7 @@ pub struct Checker {
     /// value, so only then are the source rows and every kept row's value kept.
     coordinated: bool,
     /// Per subscriber and event id: the event at which it first applied it.
-    applied: SlotMap<(ServiceId, String), usize>,
+    applied: DenseMap<ServiceId, SlotMap<String, usize>>,
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: SlotMap<String, DenseSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
@@ -157,7 +157,7 @@ pub struct Checker {
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
     confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
-    queues: SlotMap<(ServiceId, String), (u32, Option<usize>)>,
+    queues: DenseMap<ServiceId, SlotMap<String, (u32, Option<usize>)>>,
     /// Messages to or from a coordinator still on their way.
     coordinator_messages_in_flight: SlotSet<MsgId>,
     /// Operations that sent a request to a coordinator.
@@ -186,11 +186,11 @@ impl Checker {
             open_reads: SlotMap::new(),
             aborted_reads: SlotSet::new(),
             rows: SlotMap::new(),
-            applied: SlotMap::new(),
+            applied: DenseMap::new(),
             subscribers: SlotMap::new(),
             confirms_in_flight: SlotMap::new(),
             confirmed_events: SlotMap::new(),
-            queues: SlotMap::new(),
+            queues: DenseMap::new(),
             coordinator_messages_in_flight: SlotSet::new(),
             coordinated_ops: SlotSet::new(),
             flagged_keys: SlotSet::new(),
@@ -306,7 +306,12 @@ impl Checker {
                 queue,
                 depth,
             } => {
-                let entry = self.queues.entry((*service, queue.clone())).or_default();
+                let entry = self
+                    .queues
+                    .entry(*service)
+                    .or_default()
+                    .entry(queue.clone())
+                    .or_default();
                 entry.0 = *depth;
                 if *depth == 0 {
                     entry.1 = Some(idx);
@@ -404,7 +409,11 @@ impl Checker {
         // Aborted: a version rolled back already, or later (kept open until decided).
         for seen in observed {
             let row = seen.source_row();
-            if let Some(&aborted_idx) = self.aborted.get(&(row.clone(), seen.version)) {
+            if let Some(&aborted_idx) = self
+                .aborted
+                .get(&row)
+                .and_then(|versions| versions.get(&seen.version))
+            {
                 self.aborted_read(op, seen, idx, aborted_idx, at);
                 continue;
             }
@@ -465,7 +474,7 @@ impl Checker {
             };
             self.aborted_read(op, &seen, read_idx, idx, at);
         }
-        self.aborted.insert((row, version), idx);
+        self.aborted.entry(row).or_default().insert(version, idx);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -538,8 +547,8 @@ impl Checker {
     }
 
     fn event_applied(&mut self, subscriber: ServiceId, event_id: &str, at: Micros, idx: usize) {
-        let key = (subscriber, event_id.to_string());
-        if let Some(&first_idx) = self.applied.get(&key) {
+        let first = self.applied.get(&subscriber);
+        if let Some(&first_idx) = first.and_then(|applied| applied.get(event_id)) {
             let text = format!(
                 "{} applied {event_id} again (first at event #{first_idx})",
                 self.name(subscriber)
@@ -551,7 +560,8 @@ impl Checker {
                 text,
             );
         } else {
-            self.applied.insert(key, idx);
+            let applied = self.applied.entry(subscriber).or_default();
+            applied.insert(event_id.to_string(), idx);
         }
     }
 
@@ -613,15 +623,21 @@ impl Checker {
                 continue;
             };
             for subscriber in subscribers.iter() {
-                if self.applied.contains_key(&(*subscriber, event_id.clone())) {
+                if self
+                    .applied
+                    .get(subscriber)
+                    .is_some_and(|applied| applied.contains_key(event_id.as_str()))
+                {
                     continue;
                 }
                 let Some(name) = self.names.get(subscriber.0 as usize) else {
                     continue;
                 };
-                let drained = self.queues.iter().find_map(|((broker, queue), state)| {
+                let mut queues = self.queues.get(&confirmed.broker).into_iter().flatten();
+                let drained = queues.find_map(|(queue, state)| {
                     let (_, last_empty) = state;
-                    (*broker == confirmed.broker && queue.eq_ignore_ascii_case(name))
+                    queue
+                        .eq_ignore_ascii_case(name)
                         .then_some(*last_empty)
                         .flatten()
                         .filter(|empty_idx| *empty_idx > confirmed.delivered_idx)
@@ -660,7 +676,9 @@ impl Checker {
         if !has_coordinator || busy {
             return;
         }
-        let mut diverged: SlotMap<(usize, String), Vec<usize>> = SlotMap::new();
+        // By copy, then by source key: no tree keyed by `(usize, String)`.
+        let mut diverged: Vec<SlotMap<String, Vec<usize>>> =
+            self.copies.iter().map(|_| SlotMap::new()).collect();
         for (copy_index, copy) in self.copies.iter().enumerate() {
             for (row, write) in self
                 .rows
@@ -681,21 +699,23 @@ impl Checker {
                 let same =
                     source.is_some_and(|s| s.value == write.value && s.version == write.version);
                 if !same {
-                    let events = diverged.entry((copy_index, source_key)).or_default();
+                    let events = diverged[copy_index].entry(source_key).or_default();
                     events.push(write.event_idx);
                     events.extend(source.map(|s| s.event_idx));
                 }
             }
         }
-        for ((copy_index, key), mut events) in diverged {
-            let copy = &self.copies[copy_index];
-            let text = format!(
-                "{}[{key}] and its copy in {} differ at the end: an update reached one and not \
-                 the other",
-                copy.source_table, copy.copy_table
-            );
-            events.push(idx);
-            self.found(AnomalyKind::PartialUpdate, events, at, text);
+        for (copy_index, rows) in diverged.into_iter().enumerate() {
+            for (key, mut events) in rows {
+                let copy = &self.copies[copy_index];
+                let text = format!(
+                    "{}[{key}] and its copy in {} differ at the end: an update reached one and \
+                     not the other",
+                    copy.source_table, copy.copy_table
+                );
+                events.push(idx);
+                self.found(AnomalyKind::PartialUpdate, events, at, text);
+            }
         }
     }
 }

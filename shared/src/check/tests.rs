@@ -21,7 +21,7 @@ fn header() -> TraceHeader {
         scenario: "test".into(),
         seed: 1,
         until: Micros::from_secs(10),
-        knobs: BTreeMap::new(),
+        knobs: Default::default(),
         services: vec![
             service(0, "Client", ServiceRole::Client),
             service(1, "Order", ServiceRole::Service),

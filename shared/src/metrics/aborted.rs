@@ -14,8 +14,9 @@ use crate::slot_map::{SlotMap, SlotSet};
 pub struct AbortedReads {
     /// The reads counted, each once however many aborted versions it returned.
     pub reads: SlotSet<OpId>,
-    /// Versions rolled back.
-    aborted: SlotSet<(SourceRow, u64)>,
+    /// Versions rolled back, by row (nested, so that no tree is keyed by `(row, version)`: the
+    /// rows' tree and the `u64` one are every other map's).
+    aborted: SlotMap<SourceRow, SlotSet<u64>>,
     /// Reads that returned a version whose fate is still open, by row and version.
     open: SlotMap<SourceRow, SlotMap<u64, Vec<OpId>>>,
 }
@@ -30,7 +31,11 @@ impl AbortedReads {
     pub fn read_returned(&mut self, op: OpId, observed: &[Observed]) {
         for seen in observed {
             let row = seen.source_row();
-            if self.aborted.contains(&(row.clone(), seen.version)) {
+            if self
+                .aborted
+                .get(&row)
+                .is_some_and(|versions| versions.contains(&seen.version))
+            {
                 self.reads.insert(op);
                 continue;
             }
@@ -50,7 +55,7 @@ impl AbortedReads {
         {
             self.reads.extend(reads);
         }
-        self.aborted.insert((row, version));
+        self.aborted.entry(row).or_default().insert(version);
     }
 }
 

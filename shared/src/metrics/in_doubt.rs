@@ -6,14 +6,15 @@
 
 use crate::protocol::{Event, ServiceId};
 use crate::services::{LOCKED_REFUSAL_LABEL_PREFIX, PREPARED_NAMES_TABLE, PREPARED_PREFIX};
-use crate::slot_map::SlotMap;
+use crate::slot_map::{DenseMap, SlotMap};
 use crate::time::Micros;
 
 /// Rows in doubt now, the longest doubt so far, and refusals because of a lock.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InDoubt {
     /// Rows prepared and not yet decided, by participant and key, with when they were prepared.
-    open: SlotMap<(ServiceId, String), Micros>,
+    /// By participant, then key: no tree keyed by `(ServiceId, String)`.
+    open: DenseMap<ServiceId, SlotMap<String, Micros>>,
     /// The longest doubt that has ended.
     longest_ended: Micros,
     /// Prepares refused because another prepared update held the row.
@@ -31,12 +32,12 @@ impl InDoubt {
                 value,
                 ..
             } if table == PREPARED_NAMES_TABLE => {
-                let row = (*service, key.clone());
-                if let Some(since) = self.open.remove(&row) {
+                let rows = self.open.entry(*service).or_default();
+                if let Some(since) = rows.remove(key.as_str()) {
                     self.longest_ended = self.longest_ended.max(at.saturating_sub(since));
                 }
                 if value.starts_with(PREPARED_PREFIX) {
-                    self.open.insert(row, at);
+                    rows.insert(key.clone(), at);
                 }
             }
             Event::Sent { label, .. } if label.starts_with(LOCKED_REFUSAL_LABEL_PREFIX) => {
@@ -50,12 +51,13 @@ impl InDoubt {
     pub fn max(&self, now: Micros) -> Micros {
         self.open
             .values()
+            .flat_map(|rows| rows.values())
             .map(|since| now.saturating_sub(*since))
             .fold(self.longest_ended, Micros::max)
     }
 
     /// Rows in doubt now.
     pub fn rows(&self) -> u64 {
-        self.open.len() as u64
+        self.open.values().map(|rows| rows.len() as u64).sum()
     }
 }

@@ -42,8 +42,11 @@ pub struct Staleness {
     /// page's folds keep the others' away ([`Staleness::keep_only`]).
     kept: Option<Vec<(ServiceId, String)>>,
     /// Each copy row's anchor: when its source first wrote a version it has not applied; `None`
-    /// while it is up to date.
-    anchors: SlotMap<CopyRow, Option<Micros>>,
+    /// while it is up to date. By copy (its index), then key: nested, so that it shares the
+    /// tree of the maps keyed by a `String` instead of having a `(usize, String)` one.
+    anchors: Vec<SlotMap<String, Option<Micros>>>,
+    /// How many copy rows `anchors` holds.
+    copy_rows: usize,
     /// The anchors of stale rows (in µs), as a multiset, for the oldest. Keyed by `u64`, not
     /// `Micros`, so it is the tree every `SlotMap` keyed by a `u64` has (no code of its own).
     open: BTreeMap<u64, u32>,
@@ -157,7 +160,17 @@ impl Staleness {
     /// Copy row `row` now lags from `anchor` (`None`: up to date), as of `now`.
     pub fn observe(&mut self, row: CopyRow, anchor: Option<Micros>, now: Micros) {
         self.advance(now);
-        let before = self.anchors.insert(row, anchor).flatten();
+        let (copy, key) = row;
+        if self.anchors.len() <= copy {
+            self.anchors.resize_with(copy + 1, SlotMap::new);
+        }
+        let before = match self.anchors[copy].insert(key, anchor) {
+            Some(before) => before,
+            None => {
+                self.copy_rows += 1;
+                None
+            }
+        };
         if before == anchor {
             return;
         }
@@ -195,7 +208,7 @@ impl Staleness {
         }
         let stale = u128::from(self.open_count() as u64);
         let lag_x2 = stale * (to * to - from * from) - 2 * self.anchors_sum * (to - from);
-        let rows = self.anchors.len() as u128;
+        let rows = self.copy_rows as u128;
         (
             self.lag_integral_x2 + lag_x2,
             self.exposure + rows * (to - from),

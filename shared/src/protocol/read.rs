@@ -32,7 +32,6 @@ use super::{
 use crate::time::Micros;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A field the tagged variant needs, or serde's usual "missing field" error.
@@ -628,7 +627,7 @@ struct FrameFields {
     scenario: Option<String>,
     seed: Option<u64>,
     until: Option<Micros>,
-    knobs: Option<BTreeMap<String, f64>>,
+    knobs: Option<super::KnobMap>,
     services: Option<Vec<ServiceInfo>>,
     links: Option<Vec<(ServiceId, ServiceId)>>,
     network: Option<LinkSpec>,
@@ -869,6 +868,7 @@ mod tests {
     use super::*;
     use crate::protocol::{RunRequest, event_line, header_line};
     use crate::scenario::{catalog, simulate};
+    use std::collections::BTreeMap;
     use std::collections::BTreeSet;
 
     /// Every scenario, with one fault of each kind, and a service with a capacity, so every kind
@@ -881,7 +881,7 @@ mod tests {
                     scenario: spec.name.into(),
                     seed: 1,
                     until_s: 1.0,
-                    knobs: BTreeMap::new(),
+                    knobs: Default::default(),
                     faults: vec![],
                 })
                 .unwrap()
@@ -903,7 +903,7 @@ mod tests {
                     scenario: spec.name.into(),
                     seed: 5,
                     until_s: 24.0,
-                    knobs: BTreeMap::new(),
+                    knobs: Default::default(),
                     faults: faults.to_vec(),
                 })
                 .unwrap()

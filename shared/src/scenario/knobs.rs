@@ -1,8 +1,7 @@
 //! Knobs: the numbers a person turns to change a scenario, each with a unit, a range and a default.
 
 use super::{ScenarioError, ScenarioSpec};
-use crate::ordered::CollectOrdered;
-use std::collections::BTreeMap;
+use crate::protocol::KnobMap;
 
 /// One knob of a scenario.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -75,7 +74,7 @@ impl KnobSpec {
 /// Every knob of a scenario with a checked value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Knobs {
-    values: BTreeMap<String, f64>,
+    values: KnobMap,
 }
 
 impl Knobs {
@@ -83,7 +82,7 @@ impl Knobs {
     /// defaults.
     pub fn resolve(
         spec: &ScenarioSpec,
-        given: &BTreeMap<String, f64>,
+        given: &KnobMap,
         driver: Driver,
     ) -> Result<Knobs, ScenarioError> {
         for (name, value) in given {
@@ -135,7 +134,7 @@ impl Knobs {
                     given.get(knob.name).copied().unwrap_or(knob.default),
                 )
             })
-            .collect_map();
+            .collect();
         let knobs = Knobs { values };
         match (spec.refuse)(&knobs) {
             Some(reason) => Err(ScenarioError::KnobsConflict {
@@ -152,7 +151,7 @@ impl Knobs {
     }
 
     /// Every knob's value, by name.
-    pub fn values(&self) -> &BTreeMap<String, f64> {
+    pub fn values(&self) -> &KnobMap {
         &self.values
     }
 }
@@ -409,7 +408,7 @@ mod tests {
         );
         assert!(parse("protocol=3pc").is_err());
         // The saga is the default, as it was before the knob existed.
-        let knobs = Knobs::resolve(spec, &BTreeMap::new(), Driver::Simulation).unwrap();
+        let knobs = Knobs::resolve(spec, &KnobMap::new(), Driver::Simulation).unwrap();
         assert_eq!(knobs.get("protocol"), 0.0);
     }
 

@@ -325,7 +325,7 @@ const LEFT_OUT_AT_DEFAULT: &[&str] = &[
 
 /// The knobs a trace's header records: every knob, except those of [`LEFT_OUT_AT_DEFAULT`] at
 /// their default.
-fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> std::collections::BTreeMap<String, f64> {
+fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> crate::protocol::KnobMap {
     let mut values = knobs.values().clone();
     for knob in spec.knobs {
         if LEFT_OUT_AT_DEFAULT.contains(&knob.name) && values.get(knob.name) == Some(&knob.default)
