@@ -14,7 +14,7 @@ use crate::components::player_bar::PlayerBar;
 use crate::components::sequence_diagram::SequenceDiagram;
 use crate::components::share::ShareBar;
 use crate::components::tables::TablesPanel;
-use crate::components::{attr, show};
+use crate::components::{Var, attr, show};
 use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
 use crate::host;
@@ -38,10 +38,10 @@ pub fn App() -> impl IntoView {
         p.set_looping(config.looping);
     });
     let selected = Selected::new(run, config.selection.clone());
-    let views = ShownViews(RwSignal::new(config.views));
+    let views = ShownViews(Var::new(config.views));
     let settings = Settings {
-        config: RwSignal::new(config),
-        form_epoch: RwSignal::new(0),
+        config: Var::new(config),
+        form_epoch: Var::new(0),
     };
     provide_context(run);
     provide_context(clock);
@@ -84,7 +84,7 @@ pub fn App() -> impl IntoView {
             </header>
         }.into_any())}
         <main class:embedded=embed>
-            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> })}
+            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_any())}
             <PlayerBar/>
             {(!embed).then(|| view! { <LiveControls/> })}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
@@ -101,14 +101,14 @@ pub fn App() -> impl IntoView {
                             <summary>"Views, sharing and files"</summary>
                             <ShareBar on_run=start/>
                         </details>
-                    })}
+                    }.into_any())}
                     {show(move || shows(View::Metrics), move || view! {
                         <MetricsPanel/>
                     }.into_any())}
                 </div>
                 <div class="under-map">
                     <StatusLine/>
-                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> })}
+                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_any())}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
                     {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
                     {show(move || shows(View::Anomalies), move || view! {
@@ -170,6 +170,7 @@ fn StatusLine() -> impl IntoView {
                                 {attr("aria-label", "Computing the run")}
                             ></progress>
                         }
+                        .into_any()
                     })
             }}
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>

@@ -1,6 +1,7 @@
 //! The page's conversations with what surrounds it: the keyboard, the address bar, and — when
 //! embedded — the host page's `postMessage` commands.
 
+use crate::components::{Computed, effect};
 use crate::config::RunConfig;
 use crate::embed::{self, EmbedCommand};
 use crate::keys::{KeyAction, key_action};
@@ -94,12 +95,12 @@ pub fn keep_address_in_step(
     let generation = Rc::new(Cell::new(0u64));
     let generation = send_wrapper::SendWrapper::new(generation);
     // The player changes every frame while playing; the address only cares about these.
-    let player_settings = Memo::new(move |_| {
+    let player_settings = Computed::compared(move |_| {
         clock
             .player
             .with(|p| (p.is_playing(), p.speed().to_bits(), p.is_looping()))
     });
-    Effect::new(move |_| {
+    effect(move |_| {
         settings.config.track();
         selected.selection.track();
         views.0.track();
@@ -165,7 +166,7 @@ pub fn listen_to_host_page(
     on_cleanup(move || handle.remove());
     // Announce each run once it is ready. A run computed in the page replaces the last one
     // with no status in between, so the trace's revision tells runs apart.
-    Effect::new(move |announced: Option<Option<u64>>| {
+    effect(move |announced: Option<Option<u64>>| {
         let ready = run.status.with(|s| s.ready() == "true");
         let revision = run.revision();
         if ready && announced.flatten() != Some(revision) {

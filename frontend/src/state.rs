@@ -1,6 +1,8 @@
 //! The page's shared state, as narrow contexts: the current run (its trace and status), the
 //! player's clock, the form's settings, the selection, and which views are shown.
 
+use crate::components::Computed;
+use crate::components::Var;
 use crate::config::{RunConfig, Views};
 use crate::player::Player;
 use crate::selection::{self, Highlight, Selection};
@@ -17,13 +19,13 @@ pub struct RunHandle {
     /// The trace, once one has begun. Not reactive by itself: `revision` announces changes.
     index: StoredValue<Option<TraceIndex>>,
     /// Bumped whenever `index` changes: a new trace, or more events.
-    revision: RwSignal<u64>,
+    revision: Var<u64>,
     /// The status line.
-    pub status: RwSignal<RunStatus>,
+    pub status: Var<RunStatus>,
     /// What this viewer may do with the live run it streams, as the backend said.
-    pub live_role: RwSignal<Option<LiveRole>>,
+    pub live_role: Var<Option<LiveRole>>,
     /// The backend's answer to the last live command it refused.
-    pub live_refusal: RwSignal<Option<String>>,
+    pub live_refusal: Var<Option<String>>,
 }
 
 impl RunHandle {
@@ -31,10 +33,10 @@ impl RunHandle {
     pub fn new() -> RunHandle {
         RunHandle {
             index: StoredValue::new(None),
-            revision: RwSignal::new(0),
-            status: RwSignal::new(RunStatus::Idle),
-            live_role: RwSignal::new(None),
-            live_refusal: RwSignal::new(None),
+            revision: Var::new(0),
+            status: Var::new(RunStatus::Idle),
+            live_role: Var::new(None),
+            live_refusal: Var::new(None),
         }
     }
 
@@ -100,20 +102,20 @@ impl Default for RunHandle {
 #[derive(Clone, Copy)]
 pub struct Clock {
     /// The clock itself.
-    pub player: RwSignal<Player>,
+    pub player: Var<Player>,
     /// The playhead.
-    pub now: Memo<Micros>,
+    pub now: Computed<Micros>,
     /// The run's revision and how many events are at or before the playhead: views that only
     /// change with events (tables, log) follow this instead of every frame.
-    pub applied: Memo<(u64, usize)>,
+    pub applied: Computed<(u64, usize)>,
 }
 
 impl Clock {
     /// A clock over `run`.
     pub fn new(run: RunHandle) -> Clock {
-        let player = RwSignal::new(Player::new(Micros::ZERO));
-        let now = Memo::new(move |_| player.with(Player::now));
-        let applied = Memo::new(move |_| {
+        let player = Var::new(Player::new(Micros::ZERO));
+        let now = Computed::compared(move |_| player.with(Player::now));
+        let applied = Computed::compared(move |_| {
             let t = now.get();
             let revision = run.revision();
             let count = run.read(|index| index.count_at(t)).unwrap_or(0);
@@ -156,16 +158,16 @@ impl Clock {
 #[derive(Clone, Copy)]
 pub struct Selected {
     /// The selection itself.
-    pub selection: RwSignal<Selection>,
+    pub selection: Var<Selection>,
     /// The messages it highlights.
-    pub highlight: Memo<Highlight>,
+    pub highlight: Computed<Highlight>,
 }
 
 impl Selected {
     /// A selection over `run`, starting at `initial`.
     pub fn new(run: RunHandle, initial: Selection) -> Selected {
-        let selection = RwSignal::new(initial);
-        let highlight = Memo::new(move |_| {
+        let selection = Var::new(initial);
+        let highlight = Computed::compared(move |_| {
             selection
                 .with(|s| run.read(|index| selection::highlight(index, s)))
                 .unwrap_or_default()
@@ -187,14 +189,14 @@ impl Selected {
 
 /// Which views the page shows.
 #[derive(Clone, Copy)]
-pub struct ShownViews(pub RwSignal<Views>);
+pub struct ShownViews(pub Var<Views>);
 
 /// The settings of the control bar.
 #[derive(Clone, Copy)]
 pub struct Settings {
     /// What the form says.
-    pub config: RwSignal<RunConfig>,
+    pub config: Var<RunConfig>,
     /// Bumped when the form's fields must show `config` again (a scenario switch): typing does
     /// not bump it, so a field being edited is never rewritten under the cursor.
-    pub form_epoch: RwSignal<u64>,
+    pub form_epoch: Var<u64>,
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+use web_sys::{Event, MessageEvent, WebSocket};
 
 /// Told of every change to the streamed run, with the receiver's view of it.
 pub type OnChange = Rc<dyn Fn(StreamChange, &StreamReceiver)>;
@@ -18,8 +18,10 @@ pub type OnChange = Rc<dyn Fn(StreamChange, &StreamReceiver)>;
 struct Connection {
     socket: WebSocket,
     _on_open: Closure<dyn FnMut(Event)>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    // Every callback takes a plain `Event` (and casts it), so the page has one closure type for
+    // the three instead of one per event type.
+    _on_message: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(Event)>,
 }
 
 impl Connection {
@@ -107,8 +109,8 @@ pub fn connect(ask: &ClientFrame, index: StoredValue<Option<TraceIndex>>, on_cha
     let on_message = {
         let receiver = receiver.clone();
         let on_change = on_change.clone();
-        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let Some(text) = event.data().as_string() else {
+        Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            let Some(text) = event.unchecked_into::<MessageEvent>().data().as_string() else {
                 return;
             };
             let change = index
@@ -118,7 +120,7 @@ pub fn connect(ask: &ClientFrame, index: StoredValue<Option<TraceIndex>>, on_cha
         })
     };
     // An error is always followed by a close; the close reports it.
-    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| fail());
+    let on_close = Closure::<dyn FnMut(Event)>::new(move |_: Event| fail());
     socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));

@@ -2,7 +2,7 @@
 //! count per kind and the latest anomalies, each a button that selects the events proving it.
 
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
-use crate::components::{attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, keyed, listen, reactive};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
@@ -13,9 +13,9 @@ pub fn AnomaliesPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let selected = expect_context::<Selected>();
-    let expanded = RwSignal::new(true);
+    let expanded = Var::new(true);
     // The panel changes only with the events applied, not every frame.
-    let view = Memo::new(move |_| {
+    let view = Computed::new(move |_| {
         let applied = clock.applied.get().1;
         run.read(|index| anomalies::view(index.anomalies(), applied, LISTED_MAX))
             .unwrap_or_default()
@@ -52,7 +52,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                     class="panel-toggle"
                     {attr("aria-expanded", reactive(move || expanded.get().to_string()))}
                     {attr("aria-controls", "anomalies-body")}
-                    on:click=boxed_click(move |_| expanded.update(|e| *e = !*e))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| expanded.update(|e| *e = !*e))}
                 >
                     "Anomalies "
                     <span class="hint" {attr("id", "anomalies-total")}>
@@ -92,7 +92,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                         .with(|s| *s == Selection::Anomaly(line.position))
                                         .to_string()
                                 }))}
-                                on:click=boxed_click(move |_| select(line.position))
+                                {listen::<leptos::ev::MouseEvent>("click", move |_| select(line.position))}
                             >
                                 <time>{line.time.clone()}</time>
                                 " "
@@ -105,7 +105,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                     )}
                 </ol>
                 <p class="note" {attr("id", "anomaly-more")} {attr("hidden", reactive(move || view.with(|v| v.more == 0)))}>
-                    {move || more_text(&view.read())}
+                    {move || view.with(more_text)}
                 </p>
             </div>
         </section>

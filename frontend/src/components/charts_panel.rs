@@ -1,7 +1,7 @@
 //! The metrics charts over the whole run, with the playhead marked; clicking a chart seeks there.
 
 use crate::charts::{Charts, Series};
-use crate::components::{attr, boxed_click, reactive, show};
+use crate::components::{Computed, attr, listen, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -15,7 +15,7 @@ const PAD_BOTTOM: f64 = 6.0;
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let charts = Memo::new(move |_| {
+    let charts = Computed::new(move |_| {
         run.read(|index| index.charts().charts())
             .unwrap_or_default()
     });
@@ -59,10 +59,10 @@ fn paths(series: &Series) -> String {
 }
 
 #[component]
-fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
+fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
     let clock = expect_context::<Clock>();
-    let series = Memo::new(move |_| charts.with(pick));
-    let end = Memo::new(move |_| charts.with(|c| c.end));
+    let series = Computed::compared(move |_| charts.with(pick));
+    let end = Computed::compared(move |_| charts.with(|c| c.end));
     let playhead_x = move || {
         let end = end.get().0.max(1) as f64;
         PAD_LEFT + clock.now.get().0 as f64 / end * (CHART_WIDTH - PAD_LEFT)
@@ -97,13 +97,13 @@ fn Chart(charts: Memo<Charts>, pick: fn(&Charts) -> Series, id: &'static str) ->
                 viewBox=format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
-                on:click=boxed_click(on_click)
+                {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
-                <line class="axis" x1=PAD_LEFT y1=CHART_HEIGHT - PAD_BOTTOM x2=CHART_WIDTH y2=CHART_HEIGHT - PAD_BOTTOM/>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y="12">{reactive(max_label)}</text>
-                <text class="axis-label" x=PAD_LEFT - 4.0 y=CHART_HEIGHT - PAD_BOTTOM>"0"</text>
+                <line class="axis" x1=PAD_LEFT.to_string() y1=(CHART_HEIGHT - PAD_BOTTOM).to_string() x2=CHART_WIDTH.to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
+                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y="12">{reactive(max_label)}</text>
+                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y=(CHART_HEIGHT - PAD_BOTTOM).to_string()>"0"</text>
                 <path class="series" d=move || series.with(paths)/>
-                <line class="playhead" x1=playhead_x y1="0" x2=playhead_x y2=CHART_HEIGHT - PAD_BOTTOM/>
+                <line class="playhead" x1=move || playhead_x().to_string() y1="0" x2=move || playhead_x().to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
             </svg>
         </figure>
     }

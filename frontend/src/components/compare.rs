@@ -1,7 +1,7 @@
 //! The trade-off table in the page: one workload under every pattern, healthy and with the
 //! owner of the names down, computed in the page one run at a time so progress shows.
 
-use crate::components::{attr, boxed_click, keyed, reactive, show};
+use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
@@ -27,7 +27,7 @@ pub fn CompareView(
     on_open: Callback<(String, KnobMap)>,
 ) -> impl IntoView {
     let settings = expect_context::<Settings>();
-    let progress = RwSignal::new(Progress::NotRun);
+    let progress = Var::new(Progress::NotRun);
     let measure = move |_| {
         let seed = settings.config.with_untracked(|c| c.seed);
         let runs = requests(seed);
@@ -49,7 +49,7 @@ pub fn CompareView(
                 "The same workload — reads of orders with their product names, plus renames — under each \
                  pattern, once healthy and once with the owner of the names down from 10 s for 10 s."
             </p>
-            <button {attr("id", "compare-run")} {attr("type", "button")} class="primary" on:click=boxed_click(measure)
+            <button {attr("id", "compare-run")} {attr("type", "button")} class="primary" {listen::<leptos::ev::MouseEvent>("click", measure)}
                 {attr("disabled", reactive(move || matches!(progress.get(), Progress::Running { .. })))}>
                 "Measure every pattern"
             </button>
@@ -92,11 +92,11 @@ pub fn CompareView(
                                             {attr("type", "button")}
                                             class="link-button"
                                             {attr("title", "Open this pattern in the player")}
-                                            on:click=boxed_click({
+                                            {listen::<leptos::ev::MouseEvent>("click", {
                                                 let name = row.scenario.clone();
                                                 let knobs = row.knobs.clone();
                                                 move |_| on_open.run((name.clone(), knobs.clone()))
-                                            })
+                                            })}
                                         >
                                             {row.title.clone()}
                                         </button>
@@ -138,7 +138,7 @@ fn step(
     seed: u64,
     mut runs: Vec<shared::protocol::RunRequest>,
     mut done: Vec<RunSummary>,
-    progress: RwSignal<Progress>,
+    progress: Var<Progress>,
 ) {
     set_timeout(
         move || {

@@ -1,6 +1,6 @@
 //! The control bar: scenario, seed, run length, source, Run, and the scenario's knobs.
 
-use crate::components::{attr, boxed_event, reactive};
+use crate::components::{attr, listen, reactive};
 use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
 use crate::state::Settings;
@@ -39,11 +39,11 @@ pub fn ControlBar(
     // a live rate stays in a field after switching to a simulated source; the fields still
     // carry their range (min, max) and are marked while out of it.
     view! {
-        <form class="controls card" on:submit={on_submit} {attr("aria-label", "What to run")} {attr("novalidate", true)}>
+        <form class="controls card" {listen::<leptos::ev::SubmitEvent>("submit", on_submit)} {attr("aria-label", "What to run")} {attr("novalidate", true)}>
             <div class="fields">
                 <label class="field">
                     <span class="label">"Scenario"</span>
-                    <select {attr("id", "scenario")} on:change=boxed_event(on_scenario)>
+                    <select {attr("id", "scenario")} {listen::<leptos::ev::Event>("change", on_scenario)}>
                         {catalog()
                             .iter()
                             .map(|spec| {
@@ -56,6 +56,7 @@ pub fn ControlBar(
                                         {spec.title}
                                     </option>
                                 }
+                                .into_any()
                             })
                             .collect_view()}
                     </select>
@@ -69,11 +70,11 @@ pub fn ControlBar(
                         {attr("step", "1")}
                         {attr("required", true)}
                         prop:value=shown(|c| c.seed.to_string())
-                        on:input=boxed_event(move |ev| {
+                        {listen::<leptos::ev::Event>("input", move |ev| {
                             if let Ok(seed) = event_target_value(&ev).trim().parse::<u64>() {
                                 config.update(|c| c.seed = seed);
                             }
-                        })
+                        })}
                     />
                 </label>
                 <label class="field narrow">
@@ -83,15 +84,15 @@ pub fn ControlBar(
                             {attr("id", "until")}
                             {attr("type", "number")}
                             {attr("min", "0.1")}
-                            {attr("max", MAX_UNTIL_S)}
+                            {attr("max", MAX_UNTIL_S.to_string())}
                             {attr("step", "any")}
                             {attr("required", true)}
                             prop:value=shown(|c| trim_number(c.until_s))
-                            on:input=boxed_event(move |ev| {
+                            {listen::<leptos::ev::Event>("input", move |ev| {
                                 if let Ok(s) = event_target_value(&ev).trim().parse::<f64>() {
                                     config.update(|c| c.until_s = s);
                                 }
-                            })
+                            })}
                         />
                         <span class="unit">"s"</span>
                     </span>
@@ -100,11 +101,11 @@ pub fn ControlBar(
                     <span class="label">"Source"</span>
                     <select
                         {attr("id", "source")}
-                        on:change=boxed_event(move |ev| {
+                        {listen::<leptos::ev::Event>("change", move |ev| {
                             if let Some(source) = SourceKind::parse(&event_target_value(&ev)) {
                                 config.update(|c| c.source = source);
                             }
-                        })
+                        })}
                     >
                         <option
                             {attr("value", "sim")}
@@ -191,13 +192,13 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 <input
                     {attr("id", id)}
                     {attr("type", "number")}
-                    {attr("min", knob.min)}
-                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob))))}
+                    {attr("min", knob.min.to_string())}
+                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob).to_string())))}
                     {attr("step", step)}
                     {attr("required", true)}
                     {attr("aria-describedby", help_id.clone())}
                     prop:value=trim_number(value)
-                    on:input=boxed_event(move |ev| set(event_target_value(&ev)))
+                    {listen::<leptos::ev::Event>("input", move |ev| set(event_target_value(&ev)))}
                 />
                 <span class="unit">{knob.unit}</span>
             </span>
@@ -216,13 +217,14 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                         {*choice}
                     </option>
                 }
+                .into_any()
             })
             .collect_view();
         view! {
             <select
                 {attr("id", id)}
                 {attr("aria-describedby", help_id.clone())}
-                on:change=boxed_event(move |ev| set(event_target_value(&ev)))
+                {listen::<leptos::ev::Event>("change", move |ev| set(event_target_value(&ev)))}
             >
                 {options}
             </select>

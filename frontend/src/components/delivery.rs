@@ -1,7 +1,7 @@
 //! The numbers of event delivery, shown where a broker carries events: queue depths, what each
 //! subscriber applied, its duplicates and how long events took to arrive.
 
-use crate::components::{attr, keyed, reactive, show};
+use crate::components::{Computed, attr, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
@@ -12,7 +12,7 @@ use shared::protocol::ServiceRole;
 pub fn DeliveryNumbers() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
-    let has_broker = Memo::new(move |_| {
+    let has_broker = Computed::compared(move |_| {
         run.read(|index| {
             index
                 .header()
@@ -22,7 +22,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
         })
         .unwrap_or(false)
     });
-    let view = Memo::new(move |_| {
+    let view = Computed::new(move |_| {
         let t = clock.now.get();
         run.at(t, |index, state| {
             view_model::delivery(index.header(), state)
@@ -73,7 +73,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
 
 /// One queue: messages waiting now and the most so far, as `#metric-queue-shipping-now`/`-max`.
 #[component]
-fn QueueStat(name: String, view: Memo<DeliveryView>) -> impl IntoView {
+fn QueueStat(name: String, view: Computed<DeliveryView>) -> impl IntoView {
     let key = name.clone();
     let read = move |f: fn(&QueueLine) -> u32| {
         let key = key.clone();
@@ -108,7 +108,7 @@ fn ConsumerRow(
     /// What the number means (`docs/METRICS.md`), shown as the row header's tooltip.
     definition: &'static str,
     field: &'static str,
-    view: Memo<DeliveryView>,
+    view: Computed<DeliveryView>,
     read: fn(&ConsumerLine) -> String,
 ) -> impl IntoView {
     let consumers = move || view.with(|v| v.consumers.clone());

@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -18,21 +18,21 @@ pub fn EventLog() -> impl IntoView {
     let scroller = NodeRef::<leptos::html::Div>::new();
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
-    let scrolled_px = RwSignal::new(0.0f64);
-    let first_shown = Memo::new(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
-    let total = Memo::new(move |_| clock.applied.get().1);
-    let window = Memo::new(move |_| LogWindow::new(total.get(), first_shown.get()));
-    let lines = Memo::new(move |previous: Option<&Vec<LogLine>>| {
+    let scrolled_px = Var::new(0.0f64);
+    let first_shown = Computed::compared(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
+    let total = Computed::compared(move |_| clock.applied.get().1);
+    let window = Computed::compared(move |_| LogWindow::new(total.get(), first_shown.get()));
+    let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
         let window = window.get();
         // Lines already described are kept: a frame describes only the events it brought.
         run.read(|index| describe::lines_in(index, window.events(), previous))
             .unwrap_or_default()
     });
-    let first_row = Memo::new(move |_| window.with(LogWindow::first_row));
-    let slots = Memo::new(move |_| window.with(LogWindow::rows_drawn));
-    let height = Memo::new(move |_| window.with(LogWindow::height_px));
+    let first_row = Computed::compared(move |_| window.with(LogWindow::first_row));
+    let slots = Computed::compared(move |_| window.with(LogWindow::rows_drawn));
+    let height = Computed::compared(move |_| window.with(LogWindow::height_px));
     // While the reader looks at older lines, keep them in view as newer ones arrive above.
-    Effect::new(move |before: Option<usize>| {
+    effect(move |before: Option<usize>| {
         let now = total.get();
         let scrolled = scrolled_px.get_untracked();
         if let (Some(before), Some(el)) = (before, scroller.get_untracked())
@@ -54,7 +54,7 @@ pub fn EventLog() -> impl IntoView {
             <h2 {attr("id", "log-title")}>
                 "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
             </h2>
-            <div class="log-scroll" node_ref=scroller on:scroll={on_scroll} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
+            <div class="log-scroll" node_ref={scroller} {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
                     {attr("id", "event-log")}
                     class="event-log"
@@ -76,17 +76,21 @@ pub fn EventLog() -> impl IntoView {
 /// The `position`th row drawn: the line it holds now, placed at its row; a line about a message or
 /// an operation is a button that selects it.
 #[component]
-fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -> impl IntoView {
+fn LogSlot(
+    position: usize,
+    lines: Computed<Vec<LogLine>>,
+    first_row: Computed<usize>,
+) -> impl IntoView {
     let selected = expect_context::<Selected>();
-    let line = Memo::new(move |_| lines.with(|lines| lines.get(position).cloned()));
+    let line = Computed::compared(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
-    let selects = Memo::new(move |_| {
+    let selects = Computed::new(move |_| {
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
-    let selectable = Memo::new(move |_| selects.with(|s| *s != Selection::Nothing));
-    let event_idx = Memo::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
+    let selectable = Computed::compared(move |_| selects.with(|s| *s != Selection::Nothing));
+    let event_idx = Computed::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
         let proves = selected.highlight.with(|h| {
             event_idx
@@ -135,7 +139,7 @@ fn LogSlot(position: usize, lines: Memo<Vec<LogLine>>, first_row: Memo<usize>) -
                     {attr("type", "button")}
                     class="log-select"
                     {attr("aria-pressed", is_selected)}
-                    on:click=boxed_click(move |_| selected.toggle(selects.get_untracked()))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| selected.toggle(selects.get_untracked()))}
                 >
                     {what()}
                 </button>

@@ -1,7 +1,7 @@
 //! The faults panel: the run's faults, and a form that breaks something at the playhead. The
 //! rerun changes nothing before the fault begins, so the picture only changes from there on.
 
-use crate::components::{attr, boxed_click, boxed_event, key_of, keyed, reactive, show};
+use crate::components::{Computed, Var, attr, key_of, keyed, listen, reactive, show};
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
@@ -19,18 +19,18 @@ pub fn FaultsPanel(
     let clock = expect_context::<Clock>();
     let settings = expect_context::<Settings>();
     let selected = expect_context::<Selected>();
-    let kind = RwSignal::new("crash".to_string());
-    let target = RwSignal::new(String::new());
-    let for_s = RwSignal::new(5.0_f64);
-    let amount = RwSignal::new(4_u32);
-    let problem = RwSignal::new(None::<String>);
-    let header = Memo::new(move |_| run.read(|index| index.header().clone()));
-    let choices = Memo::new(move |_| {
+    let kind = Var::new("crash".to_string());
+    let target = Var::new(String::new());
+    let for_s = Var::new(5.0_f64);
+    let amount = Var::new(4_u32);
+    let problem = Var::new(None::<String>);
+    let header = Computed::new(move |_| run.read(|index| index.header().clone()));
+    let choices = Computed::compared(move |_| {
         let kind = kind.get();
         header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
     });
     // Clicking a service or a link on the map makes it the target, when the fault fits it.
-    let clicked = Memo::new(move |_| match selected.selection.get() {
+    let clicked = Computed::new(move |_| match selected.selection.get() {
         Selection::Service(name) => Some(name),
         Selection::Link(a, b) => Some(format!("{a}-{b}")),
         _ => None,
@@ -129,7 +129,7 @@ pub fn FaultsPanel(
                                     {attr("type", "button")}
                                     class="link-button"
                                     {attr("aria-label", format!("Remove fault {}", fault.0))}
-                                    on:click=boxed_click(move |_| remove(at))
+                                    {listen::<leptos::ev::MouseEvent>("click", move |_| remove(at))}
                                 >
                                     "remove"
                                 </button>
@@ -144,10 +144,10 @@ pub fn FaultsPanel(
             <div class="fault-form">
                 <label class="field">
                     <span class="label">"Fault"</span>
-                    <select {attr("id", "fault-kind")} on:change=boxed_event(on_kind)>
+                    <select {attr("id", "fault-kind")} {listen::<leptos::ev::Event>("change", on_kind)}>
                         {FAULT_KINDS
                             .iter()
-                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> })
+                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_any())
                             .collect_view()}
                     </select>
                 </label>
@@ -157,10 +157,10 @@ pub fn FaultsPanel(
                     </span>
                     <select
                         {attr("id", "fault-target")}
-                        on:change=boxed_event(move |ev| {
+                        {listen::<leptos::ev::Event>("change", move |ev| {
                             selected.selection.set(Selection::Nothing);
                             target.set(event_target_value(&ev));
-                        })
+                        })}
                     >
                         {keyed(
                             move || choices.get(),
@@ -190,11 +190,11 @@ pub fn FaultsPanel(
                             {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }))}
                             {attr("max", "100")}
                             prop:value=move || amount.get().to_string()
-                            on:change=boxed_event(move |ev| {
+                            {listen::<leptos::ev::Event>("change", move |ev| {
                                 if let Ok(value) = event_target_value(&ev).parse() {
                                     amount.set(value);
                                 }
-                            })
+                            })}
                         />
                     </label>
                 }.into_any())}
@@ -206,14 +206,14 @@ pub fn FaultsPanel(
                         {attr("min", "0")}
                         {attr("step", "0.5")}
                         prop:value=move || for_s.get().to_string()
-                        on:change=boxed_event(move |ev| {
+                        {listen::<leptos::ev::Event>("change", move |ev| {
                             if let Ok(value) = event_target_value(&ev).parse::<f64>() {
                                 for_s.set(value.max(0.0));
                             }
-                        })
+                        })}
                     />
                 </label>
-                <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" on:click=boxed_click(inject)>
+                <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" {listen::<leptos::ev::MouseEvent>("click", inject)}>
                     {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
                 </button>
             </div>

@@ -5,7 +5,8 @@
 //! keeps no state of its own about it. Only the viewer who started the run controls it (unless
 //! the server shares control): a viewer who watches sees why, and the controls disabled.
 
-use crate::components::{attr, boxed_click, boxed_event, keyed, reactive, show};
+use crate::components::Computed;
+use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::SourceKind;
 use crate::state::{RunHandle, Settings};
 use crate::ws;
@@ -23,7 +24,7 @@ pub fn LiveControls() -> impl IntoView {
     let settings = expect_context::<Settings>();
     let run = expect_context::<RunHandle>();
     let is_live = move || settings.config.with(|c| c.source == SourceKind::Live);
-    let topology = Memo::new(move |_| {
+    let topology = Computed::compared(move |_| {
         run.read(|index| {
             (
                 index.header().services.clone(),
@@ -47,9 +48,9 @@ pub fn LiveControls() -> impl IntoView {
                 "The live run is not connected: press Run to start it again.".to_string()
             }));
     };
-    let link = RwSignal::new(0usize);
-    let slow_service = RwSignal::new(0u16);
-    let factor = RwSignal::new(4u32);
+    let link = Var::new(0usize);
+    let slow_service = Var::new(0u16);
+    let factor = Var::new(4u32);
     let selected_link = move || {
         topology.with(|(_, links)| {
             links
@@ -87,7 +88,7 @@ pub fn LiveControls() -> impl IntoView {
             LiveCommand::Fault { fault }
         });
     };
-    let service_options = move |selected: RwSignal<u16>| {
+    let service_options = move |selected: Var<u16>| {
         topology
             .get()
             .0
@@ -99,6 +100,7 @@ pub fn LiveControls() -> impl IntoView {
                         {info.name}
                     </option>
                 }
+                .into_any()
             })
             .collect_view()
     };
@@ -108,20 +110,20 @@ pub fn LiveControls() -> impl IntoView {
                 {move || role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
                         <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
-                    }),
+                    }.into_any()),
                     _ => None,
                 })}
                 <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
                     <span class="label">"Load"</span>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: true }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Load { on: true }))}>
                         "Start load"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| send(LiveCommand::Load { on: false }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Load { on: false }))}>
                         "Stop load"
                     </button>
-                    <button {attr("type", "button")} class="danger" on:click=boxed_click(move |_| send(LiveCommand::Stop))>
+                    <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Stop))}>
                         "End run"
                     </button>
                 </div>
@@ -139,14 +141,14 @@ pub fn LiveControls() -> impl IntoView {
                     <label class="label" for="live-slow">"Slow"</label>
                     <select
                         {attr("id", "live-slow")}
-                        on:change=boxed_event(move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))
+                        {listen::<leptos::ev::Event>("change", move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
                         {move || service_options(slow_service)}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
                         {attr("id", "live-factor")}
-                        on:change=boxed_event(move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))
+                        {listen::<leptos::ev::Event>("change", move |ev| factor.set(event_target_value(&ev).parse().unwrap_or(2)))}
                     >
                         {SLOW_FACTORS
                             .iter()
@@ -157,17 +159,18 @@ pub fn LiveControls() -> impl IntoView {
                                         {f.to_string()}
                                     </option>
                                 }
+                                .into_any()
                             })
                             .collect_view()}
                     </select>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(false))>"Slow down"</button>
-                    <button {attr("type", "button")} on:click=boxed_click(move |_| slow(true))>"Back to speed"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(false))}>"Slow down"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(true))}>"Back to speed"</button>
                 </div>
                 <div class="live-row">
                     <label class="label" for="live-link">"Link"</label>
                     <select
                         {attr("id", "live-link")}
-                        on:change=boxed_event(move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))
+                        {listen::<leptos::ev::Event>("change", move |ev| link.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
                         {move || {
                             let (services, links) = topology.get();
@@ -185,26 +188,27 @@ pub fn LiveControls() -> impl IntoView {
                                             {format!("{} – {}", name(*a), name(*b))}
                                         </option>
                                     }
+                                    .into_any()
                                 })
                                 .collect_view()
                         }}
                     </select>
-                    <button {attr("type", "button")} class="danger" on:click=boxed_click(on_link(|link| Fault::Partition { link }))>
+                    <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Partition { link }))}>
                         "Cut"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Drop { link, percent: SHARE_PERCENT }))}>
                         "Lose 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Duplicate { link, percent: SHARE_PERCENT }))}>
                         "Duplicate 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Reorder { link, percent: SHARE_PERCENT }))}>
                         "Reorder 30 %"
                     </button>
-                    <button {attr("type", "button")} on:click=boxed_click(heal_link)>"Heal"</button>
+                    <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", heal_link)}>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> })}
+                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())}
             </section>
         }.into_any())}
     }
@@ -225,14 +229,14 @@ fn ServiceButtons(
                 {attr("type", "button")}
                 class="danger"
                 {attr("aria-label", crash_label.clone())}
-                on:click=boxed_click(move |_| send(LiveCommand::Crash { service }))
+                {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Crash { service }))}
             >
                 {crash_label.clone()}
             </button>
             <button
                 {attr("type", "button")}
                 {attr("aria-label", restart_label.clone())}
-                on:click=boxed_click(move |_| send(LiveCommand::Restart { service }))
+                {listen::<leptos::ev::MouseEvent>("click", move |_| send(LiveCommand::Restart { service }))}
             >
                 {restart_label.clone()}
             </button>

@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{attr, boxed_click, keyed, reactive, show};
+use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -137,7 +137,7 @@ pub fn ServiceMap() -> impl IntoView {
     let now = clock.now;
     let narrow = media_signal(NARROW_QUERY);
     let reduced_motion = media_signal(REDUCED_MOTION_QUERY);
-    let topology = Memo::new(move |_| {
+    let topology = Computed::compared(move |_| {
         let orientation = if narrow.get() {
             Orientation::Portrait
         } else {
@@ -154,7 +154,7 @@ pub fn ServiceMap() -> impl IntoView {
             None => format!("0 0 {VIEW_WIDTH} {VIEW_HEIGHT}"),
         })
     };
-    let services = Memo::new(move |_| {
+    let services = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
         clock.applied.get();
         let t = now.get_untracked();
@@ -163,13 +163,13 @@ pub fn ServiceMap() -> impl IntoView {
         })
         .unwrap_or_default()
     });
-    let circuits = Memo::new(move |_| {
+    let circuits = Computed::new(move |_| {
         clock.applied.get();
         let t = now.get_untracked();
         run.at(t, |_, state| view_model::open_circuits(state))
             .unwrap_or_default()
     });
-    let dots = Memo::new(move |_| {
+    let dots = Computed::new(move |_| {
         let portrait = narrow.get();
         let reduced = reduced_motion.get();
         let t = now.get();
@@ -267,7 +267,7 @@ pub fn ServiceMap() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let labelled = Memo::new(move |_| {
+    let labelled = Computed::compared(move |_| {
         let most = if narrow.get() {
             LABELS_MAX_NARROW
         } else {
@@ -306,7 +306,7 @@ pub fn ServiceMap() -> impl IntoView {
     let is_highlighted = move |msg: u64| highlight.with(|h| h.has(MsgId(msg)));
     let anything_highlighted = move || highlight.with(|h| !h.messages.is_empty());
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
-    let canvas_count = RwSignal::new(0usize);
+    let canvas_count = Var::new(0usize);
     register_painter(PainterInputs {
         canvas_ref,
         topology,
@@ -316,7 +316,7 @@ pub fn ServiceMap() -> impl IntoView {
         reduced_motion,
         canvas_count,
     });
-    let narration = Memo::new(move |_| {
+    let narration = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the playhead.
         clock.applied.get();
         let t = now.get_untracked();
@@ -374,6 +374,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 <g class="links">{links}</g>
                                 <g class="services">{boxes}</g>
                             }
+                            .into_any()
                         })
                 }}
                 <g class="messages">
@@ -390,12 +391,12 @@ pub fn ServiceMap() -> impl IntoView {
                             aria-pressed=move || {
                                 selected.selection.with(|s| *s == Selection::Message(MsgId(dot.msg))).to_string()
                             }
-                            on:click=boxed_click(move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))
-                            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            {listen::<leptos::ev::MouseEvent>("click", move |_| selected.toggle(Selection::Message(MsgId(dot.msg))))}
+                            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                                 if ev.key() == "Enter" {
                                     selected.toggle(Selection::Message(MsgId(dot.msg)));
                                 }
-                            }
+                            })}
                             data-kind=dot.kind.name()
                             data-msg=dot.msg.to_string()
                             tabindex="0"
@@ -444,7 +445,7 @@ pub fn ServiceMap() -> impl IntoView {
                     )}
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
-                    <text class="empty" x=VIEW_WIDTH / 2.0 y=VIEW_HEIGHT / 2.0>
+                    <text class="empty" x=(VIEW_WIDTH / 2.0).to_string() y=(VIEW_HEIGHT / 2.0).to_string()>
                         {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
                 }.into_any())}
@@ -505,7 +506,7 @@ fn ServiceBox(
     info: ServiceInfo,
     left: f64,
     top: f64,
-    services: Memo<Vec<ServiceView>>,
+    services: Computed<Vec<ServiceView>>,
 ) -> impl IntoView {
     let index = info.id.0 as usize;
     let state = move || services.with(|all| all.get(index).cloned());
@@ -546,17 +547,17 @@ fn ServiceBox(
             role="button"
             aria-pressed=move || is_selected().to_string()
             aria-label=move || state().map(|s| s.aria_label()).unwrap_or_else(|| name.clone())
-            on:click=boxed_click(move |_| choose())
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+            {listen::<leptos::ev::MouseEvent>("click", move |_| choose())}
+            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
                     choose_by_key();
                 }
-            }
+            })}
         >
-            <rect class="box" width=BOX_WIDTH height=BOX_HEIGHT rx="12"/>
-            <text class="name" x=BOX_WIDTH / 2.0 y="32">{info.name.clone()}</text>
-            <text class="subtitle" x=BOX_WIDTH / 2.0 y="53">{subtitle}</text>
+            <rect class="box" width=BOX_WIDTH.to_string() height=BOX_HEIGHT.to_string() rx="12"/>
+            <text class="name" x=(BOX_WIDTH / 2.0).to_string() y="32">{info.name.clone()}</text>
+            <text class="subtitle" x=(BOX_WIDTH / 2.0).to_string() y="53">{subtitle}</text>
             {show(move || !up(), move || view! {
                 <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
                     <rect width="58" height="22" rx="11"/>
@@ -624,13 +625,13 @@ fn LinkLine(
             role="button"
             aria-label=label
             aria-pressed=move || is_selected().to_string()
-            on:click=boxed_click(move |_| choose())
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+            {listen::<leptos::ev::MouseEvent>("click", move |_| choose())}
+            {listen::<leptos::ev::KeyboardEvent>("keydown", move |ev: leptos::ev::KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
                     choose_by_key();
                 }
-            }
+            })}
         >
             <line class="link-hit" x1=x1.clone() y1=y1.clone() x2=x2.clone() y2=y2.clone()/>
             <line
@@ -651,6 +652,7 @@ fn LinkLine(
                                 {format!("breaker {state}")}
                             </text>
                         }
+                        .into_any()
                     })
             }}
         </g>
@@ -660,12 +662,12 @@ fn LinkLine(
 /// What the canvas painter reads.
 struct PainterInputs {
     canvas_ref: NodeRef<leptos::html::Canvas>,
-    topology: Memo<Option<(Layout, Vec<ServiceInfo>)>>,
+    topology: Computed<Option<(Layout, Vec<ServiceInfo>)>>,
     run: RunHandle,
     clock: Clock,
     selected: Selected,
     reduced_motion: ReadSignal<bool>,
-    canvas_count: RwSignal<usize>,
+    canvas_count: Var<usize>,
 }
 
 /// Registers the canvas painter for the frame loop, for as long as the map is shown.
@@ -675,7 +677,7 @@ fn register_painter(inputs: PainterInputs) {
     {
         let epoch = highlight_epoch.clone();
         let epoch = send_wrapper::SendWrapper::new(epoch);
-        Effect::new(move |_| {
+        effect(move |_| {
             inputs.selected.highlight.track();
             epoch.set(epoch.get() + 1);
         });
@@ -757,6 +759,7 @@ fn Legend() -> impl IntoView {
                             {text}
                         </li>
                     }
+                    .into_any()
                 })
                 .collect_view()}
         </ul>

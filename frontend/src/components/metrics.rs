@@ -1,7 +1,7 @@
 //! The numbers that carry each lesson.
 
 use crate::components::delivery::DeliveryNumbers;
-use crate::components::{attr, key_of, keyed, reactive, show};
+use crate::components::{Computed, attr, key_of, keyed, reactive, show};
 use crate::state::{Clock, RunHandle};
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
@@ -12,7 +12,7 @@ use shared::protocol::ServiceRole;
 pub fn MetricsPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
-    let metrics = Memo::new(move |_| {
+    let metrics = Computed::new(move |_| {
         let t = clock.now.get();
         run.at(t, |_, state| view_model::metrics(state, t))
     });
@@ -20,12 +20,12 @@ pub fn MetricsPanel() -> impl IntoView {
         reactive(move || metrics.with(|m| m.as_ref().map(read).unwrap_or_else(|| "—".to_string())))
     };
     // Staleness only means something where a service keeps a copy of another's data.
-    let has_copies = Memo::new(move |_| {
+    let has_copies = Computed::compared(move |_| {
         run.read(|index| !index.header().copies.is_empty())
             .unwrap_or(false)
     });
     // Rollbacks and partial updates only happen where a coordinator runs updates.
-    let has_coordinator = Memo::new(move |_| {
+    let has_coordinator = Computed::compared(move |_| {
         run.read(|index| {
             index
                 .header()
@@ -36,13 +36,13 @@ pub fn MetricsPanel() -> impl IntoView {
         .unwrap_or(false)
     });
     // Rows in doubt only exist under two-phase commit (the gateway's `protocol=2pc`).
-    let two_phase = Memo::new(move |_| {
+    let two_phase = Computed::compared(move |_| {
         run.read(|index| index.header().knobs.get("protocol") == Some(&1.0))
             .unwrap_or(false)
     });
     let ops = move || metrics.with(|m| m.as_ref().map(|m| m.ops.clone()).unwrap_or_default());
     // Services given a capacity (workers, a time per request, a queue): how busy each has been.
-    let capacity = Memo::new(move |_| {
+    let capacity = Computed::new(move |_| {
         let t = clock.now.get();
         run.at(t, |index, state| {
             view_model::capacity(index.header(), state, t)
@@ -240,7 +240,7 @@ pub fn MetricsPanel() -> impl IntoView {
 
 /// One operation's row; its cells carry stable ids such as `#metric-read-p50`.
 #[component]
-fn OpRow(name: String, stem: String, ops: Memo<Option<MetricsView>>) -> impl IntoView {
+fn OpRow(name: String, stem: String, ops: Computed<Option<MetricsView>>) -> impl IntoView {
     let key = name.clone();
     let cell = move |read: fn(&OpLine) -> String| {
         let key = key.clone();

@@ -107,20 +107,227 @@ where
     leptos::tachys::html::attribute::custom::custom_attribute(name, value.into_attribute_value())
 }
 
-/// A click handler, boxed: every `on:click=boxed_click(…)` of the page is then one attribute
-/// type, so Leptos' event-listener code (attaching, the handler's wrapper, the type-erased
-/// attribute) is compiled once, not once per handler.
-pub fn boxed_click(
-    handler: impl FnMut(leptos::ev::MouseEvent) + 'static,
-) -> Box<dyn FnMut(leptos::ev::MouseEvent)> {
-    Box::new(handler)
+/// An event handler as an element's attribute (`<button {listen::<MouseEvent>("click", …)}>`,
+/// what `on:click=…` does): the handler is boxed and the event named by a string, so every
+/// handler of the page is one attribute type and Leptos' event-listener code (attaching, the
+/// handler's wrapper, the type-erased attribute) is compiled once, not once per event type or
+/// handler. The listener is added to the element itself, as `on:` adds it (the page's Leptos has
+/// no event delegation); `E` is the event's type, which the handler gets as `on:` would give it.
+pub fn listen<E: wasm_bindgen::JsCast + 'static>(
+    event: &'static str,
+    mut handler: impl FnMut(E) + 'static,
+) -> leptos::tachys::html::event::On<leptos::ev::Custom, Listener> {
+    listener(
+        event,
+        Box::new(move |event: leptos::ev::Event| {
+            handler(wasm_bindgen::JsCast::unchecked_into(event))
+        }),
+    )
 }
 
-/// The same for `on:change` and `on:input`, whose events are plain `Event`s.
-pub fn boxed_event(
-    handler: impl FnMut(leptos::ev::Event) + 'static,
-) -> Box<dyn FnMut(leptos::ev::Event)> {
-    Box::new(handler)
+/// A boxed event handler ([`listen`]).
+pub type Listener = Box<dyn FnMut(leptos::ev::Event)>;
+
+/// The one event-listener attribute type of the page.
+#[inline(never)]
+fn listener(
+    event: &'static str,
+    handler: Listener,
+) -> leptos::tachys::html::event::On<leptos::ev::Custom, Listener> {
+    leptos::tachys::html::event::on(leptos::ev::Custom::new(event), handler)
+}
+
+/// What every [`Computed`] holds: its value, boxed, so that all of them are one memo type.
+type Boxed = Box<dyn std::any::Any + Send + Sync>;
+
+/// How a [`Computed`] computes its boxed value from the one before.
+type BoxedFn = Box<dyn Fn(Option<&Boxed>) -> Boxed + Send + Sync>;
+
+/// A memo of a `T`, held as one memo type for every `T`: Leptos compiles a memo's machinery
+/// (recomputing, reading, dropping) once per value type, about a kilobyte each, and the page
+/// has dozens of value types. It recomputes only when what it reads changes, its readers share
+/// one computation, and `new` / `compared` say whether they run again every time it recomputes.
+pub struct Computed<T> {
+    memo: Memo<Boxed>,
+    value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Computed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Computed<T> {}
+
+impl<T: Send + Sync + 'static> Computed<T> {
+    /// A memo that does not compare: whenever it recomputes, its readers run again, as they
+    /// would for a new value. For a value that is new nearly every time it recomputes (it
+    /// follows the playhead or the events applied), or whose readers compare what they take
+    /// from it (a row's own memo, a keyed list); comparing would compile the value type's
+    /// equality into the page.
+    pub fn new(value: impl Fn(Option<&T>) -> T + Send + Sync + 'static) -> Computed<T> {
+        Computed::with_compare(value, |_, _| true)
+    }
+
+    /// A memo whose readers run again only when its value changes (`Memo::new`).
+    pub fn compared(value: impl Fn(Option<&T>) -> T + Send + Sync + 'static) -> Computed<T>
+    where
+        T: PartialEq,
+    {
+        Computed::with_compare(value, |before, after| {
+            before.and_then(|b| b.downcast_ref::<T>()) != after.and_then(|a| a.downcast_ref::<T>())
+        })
+    }
+
+    fn with_compare(
+        value: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
+        changed: fn(Option<&Boxed>, Option<&Boxed>) -> bool,
+    ) -> Computed<T> {
+        Computed {
+            memo: boxed_memo(
+                Box::new(move |before: Option<&Boxed>| -> Boxed {
+                    Box::new(value(before.and_then(|b| b.downcast_ref::<T>())))
+                }),
+                changed,
+            ),
+            value: std::marker::PhantomData,
+        }
+    }
+
+    /// Reads the value; reruns the caller when it changes.
+    pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.memo.with(|value| read(unboxed(value)))
+    }
+
+    /// Reads the value without tracking it.
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.memo.with_untracked(|value| read(unboxed(value)))
+    }
+
+    /// A copy of the value; reruns the caller when it changes.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+
+    /// A copy of the value, untracked.
+    pub fn get_untracked(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with_untracked(T::clone)
+    }
+
+    /// Reruns the caller when the value changes.
+    pub fn track(&self) {
+        self.memo.track();
+    }
+}
+
+/// A signal of a `T`, held as one signal type for every `T`, as [`Computed`] is for memos: Leptos
+/// compiles a signal's reading, writing and dropping once per value type. Reading and writing
+/// notify as an `RwSignal`'s do (`set` and `update` always notify).
+pub struct Var<T> {
+    signal: RwSignal<Boxed>,
+    value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Var<T> {}
+
+impl<T: Send + Sync + 'static> Var<T> {
+    /// A signal holding `value`.
+    pub fn new(value: T) -> Var<T> {
+        Var {
+            signal: boxed_signal(Box::new(value)),
+            value: std::marker::PhantomData,
+        }
+    }
+
+    /// Reads the value; reruns the caller when it changes.
+    pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.signal.with(|value| read(unboxed(value)))
+    }
+
+    /// Reads the value without tracking it.
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        self.signal.with_untracked(|value| read(unboxed(value)))
+    }
+
+    /// A copy of the value; reruns the caller when it changes.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+
+    /// A copy of the value, untracked.
+    pub fn get_untracked(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with_untracked(T::clone)
+    }
+
+    /// Reruns the caller when the value changes.
+    pub fn track(&self) {
+        self.signal.track();
+    }
+
+    /// Changes the value in place and notifies its readers.
+    pub fn update(&self, change: impl FnOnce(&mut T)) {
+        self.signal
+            .update(|value| change(value.downcast_mut().expect("a Var<T> holds a T")));
+    }
+
+    /// Replaces the value and notifies its readers.
+    pub fn set(&self, value: T) {
+        self.update(|held| *held = value);
+    }
+}
+
+/// The one signal type of every [`Var`].
+#[inline(never)]
+fn boxed_signal(value: Boxed) -> RwSignal<Boxed> {
+    RwSignal::new(value)
+}
+
+/// What an [`effect`] hands itself from one run to the next, boxed.
+type BoxedLocal = Box<dyn std::any::Any>;
+
+/// `Effect::new(run)`, with `run` boxed and its value boxed, so that Leptos' effect (its task
+/// that waits for changes and reruns) is compiled once for the page, not once per effect.
+pub fn effect<T: 'static>(mut run: impl FnMut(Option<T>) -> T + 'static) {
+    boxed_effect(Box::new(move |before: Option<BoxedLocal>| -> BoxedLocal {
+        Box::new(run(before.and_then(|b| b.downcast::<T>().ok()).map(|b| *b)))
+    }));
+}
+
+/// The one effect of the page.
+#[inline(never)]
+fn boxed_effect(run: Box<dyn FnMut(Option<BoxedLocal>) -> BoxedLocal>) {
+    Effect::new(run);
+}
+
+/// The one memo of every [`Computed`]: its function boxed too, so that Leptos' memo (its
+/// recomputing closure, its creation) is compiled once.
+#[inline(never)]
+fn boxed_memo(value: BoxedFn, changed: fn(Option<&Boxed>, Option<&Boxed>) -> bool) -> Memo<Boxed> {
+    Memo::new_with_compare(value, changed)
+}
+
+/// The `T` in a [`Computed`]'s box, which always holds one.
+fn unboxed<T: 'static>(value: &Boxed) -> &T {
+    value.downcast_ref().expect("a Computed<T> holds a T")
 }
 
 /// A list key made of `parts`, each after its length, so that different parts never make the

@@ -1,6 +1,7 @@
 //! Play and pause, step between events, loop, speed, the clock and the timeline.
 
-use crate::components::{attr, boxed_click, boxed_event, reactive};
+use crate::components::Computed;
+use crate::components::{attr, listen, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
 use crate::state::{Clock, RunHandle};
@@ -14,15 +15,15 @@ pub fn PlayerBar() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let player = clock.player;
     let now = clock.now;
-    let playing = Memo::new(move |_| player.with(Player::is_playing));
-    let looping = Memo::new(move |_| player.with(Player::is_looping));
-    let end = Memo::new(move |_| player.with(Player::end));
-    let available = Memo::new(move |_| player.with(Player::available));
-    let speed = Memo::new(move |_| player.with(Player::speed));
+    let playing = Computed::compared(move |_| player.with(Player::is_playing));
+    let looping = Computed::compared(move |_| player.with(Player::is_looping));
+    let end = Computed::compared(move |_| player.with(Player::end));
+    let available = Computed::compared(move |_| player.with(Player::available));
+    let speed = Computed::compared(move |_| player.with(Player::speed));
     // Nothing to play: no run yet, or one that could not be shown (the status line says why).
-    let empty = Memo::new(move |_| end.get() == Micros::ZERO);
+    let empty = Computed::compared(move |_| end.get() == Micros::ZERO);
     // At the end of a run, play starts it again; with nothing to play there is nothing to replay.
-    let offers_replay = Memo::new(move |_| player.with(Player::at_end) && !empty.get());
+    let offers_replay = Computed::compared(move |_| player.with(Player::at_end) && !empty.get());
     let play_label = move || {
         if playing.get() {
             "Pause"
@@ -58,7 +59,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("title", "Previous event (←)")}
                     {attr("aria-label", "Previous event")}
                     {attr("aria-keyshortcuts", "ArrowLeft")}
-                    on:click=boxed_click(move |_| clock.step_event(run, false))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| clock.step_event(run, false))}
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path d="M3 2h2v12H3zM14 2v12L6 8z"/>
@@ -72,7 +73,7 @@ pub fn PlayerBar() -> impl IntoView {
                     class:playing=move || playing.get()
                     {attr("aria-pressed", reactive(move || if playing.get() { "true" } else { "false" }))}
                     {attr("aria-keyshortcuts", "Space")}
-                    on:click=boxed_click(move |_| player.update(Player::toggle))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| player.update(Player::toggle))}
                 >
                     <span class="icon" {attr("aria-hidden", "true")}>
                         {move || if playing.get() { "❚❚" } else if offers_replay.get() { "↺" } else { "▶" }}
@@ -87,7 +88,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("title", "Next event (→)")}
                     {attr("aria-label", "Next event")}
                     {attr("aria-keyshortcuts", "ArrowRight")}
-                    on:click=boxed_click(move |_| clock.step_event(run, true))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| clock.step_event(run, true))}
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path d="M11 2h2v12h-2zM2 2v12l8-6z"/>
@@ -101,7 +102,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("aria-label", "Loop")}
                     {attr("aria-keyshortcuts", "L")}
                     {attr("aria-pressed", reactive(move || if looping.get() { "true" } else { "false" }))}
-                    on:click=boxed_click(move |_| player.update(|p| p.set_looping(!p.is_looping())))
+                    {listen::<leptos::ev::MouseEvent>("click", move |_| player.update(|p| p.set_looping(!p.is_looping())))}
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
                         <path
@@ -125,7 +126,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("aria-keyshortcuts", "+ -")}
                     {attr("aria-valuetext", reactive(move || format::speed(speed.get())))}
                     prop:value=move || position_of_speed(speed.get()).to_string()
-                    on:input=boxed_event(on_speed)
+                    {listen::<leptos::ev::Event>("input", on_speed)}
                 />
                 <output {attr("id", "speed-value")} class="speed-value">{move || format::speed(speed.get())}</output>
             </label>
@@ -151,7 +152,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("max", reactive(move || (end.get().0 / 1_000).to_string()))}
                     {attr("step", "1")}
                     prop:value=move || (now.get().0 / 1_000).to_string()
-                    on:input=boxed_event(on_seek)
+                    {listen::<leptos::ev::Event>("input", on_seek)}
                 />
             </div>
         </section>

@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{attr, boxed_click, keyed, reactive};
+use crate::components::{Computed, Var, attr, keyed, listen, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -20,7 +20,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     let run = expect_context::<RunHandle>();
     let clock = expect_context::<Clock>();
     let selected = expect_context::<Selected>();
-    let model = Memo::new(move |_| {
+    let model = Computed::new(move |_| {
         let t = clock.now.get();
         let window = sequence::window_for_speed(clock.speed());
         selected
@@ -31,7 +31,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     let lifelines = move || model.with(|m: &SequenceModel| m.lifelines.clone());
     // Arrows are a few paths, each redrawn only when its own arrows changed; the timeline
     // scrolls under a fixed frame by one attribute.
-    let paths = Memo::new(move |_| model.with(SequenceModel::paths));
+    let paths = Computed::new(move |_| model.with(SequenceModel::paths));
     let timeline = move || model.with(|m| format!("translate(0 {:.2})", m.offset));
     let window_text = move || {
         model.with(|m| {
@@ -45,7 +45,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     };
     let svg_ref = NodeRef::<leptos::svg::Svg>::new();
     // The message under the pointer, found when the pointer moves or clicks.
-    let pointed = RwSignal::new(None::<u64>);
+    let pointed = Var::new(None::<u64>);
     let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {
         let svg = svg_ref.get_untracked()?;
         let (x, y) = view_box_point(&svg, ev)?;
@@ -75,14 +75,14 @@ pub fn SequenceDiagram() -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, pen)| {
-            let d = Memo::new(move |_| paths.with(|p| p[i].clone()));
+            let d = Computed::compared(move |_| paths.with(|p| p[i].clone()));
             let class = format!(
                 "{} {} {}",
                 if pen.heads { "seq-heads" } else { "seq-arrow" },
                 pen.kind.name(),
                 pen.look.class()
             );
-            view! { <path class=class d=move || d.get()/> }
+            view! { <path class=class d=move || d.get()/> }.into_any()
         })
         .collect_view();
     view! {
@@ -97,9 +97,9 @@ pub fn SequenceDiagram() -> impl IntoView {
                 viewBox=format!("0 0 {SEQUENCE_WIDTH} {SEQUENCE_HEIGHT}")
                 role="img"
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
-                on:mousemove=on_move
-                on:mouseleave=move |_| pointed.set(None)
-                on:click=boxed_click(on_click)
+                {listen::<leptos::ev::MouseEvent>("mousemove", on_move)}
+                {listen::<leptos::ev::MouseEvent>("mouseleave", move |_| pointed.set(None))}
+                {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
                 <title>{reactive(title)}</title>
                 {keyed(
@@ -107,13 +107,13 @@ pub fn SequenceDiagram() -> impl IntoView {
                     |l: &Lifeline| l.name.clone(),
                     move |lifeline: Lifeline| view! {
                     <g class="lifeline">
-                        <line x1=lifeline.x y1="30" x2=lifeline.x y2=SEQUENCE_HEIGHT/>
-                        <text x=lifeline.x y="18">{lifeline.name.clone()}</text>
+                        <line x1=lifeline.x.to_string() y1="30" x2=lifeline.x.to_string() y2=SEQUENCE_HEIGHT.to_string()/>
+                        <text x=lifeline.x.to_string() y="18">{lifeline.name.clone()}</text>
                     </g>
                     }.into_any(),
                 )}
                 <clipPath id="sequence-window">
-                    <rect x="0" y=HEAD_HEIGHT width=SEQUENCE_WIDTH height=SEQUENCE_HEIGHT - HEAD_HEIGHT/>
+                    <rect x="0" y=HEAD_HEIGHT.to_string() width=SEQUENCE_WIDTH.to_string() height=(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>
                 </clipPath>
                 <g clip-path="url(#sequence-window)">
                     <g class="arrows" transform=timeline>{strokes}</g>

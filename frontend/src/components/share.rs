@@ -1,7 +1,7 @@
 //! Sharing and files: which views show, Copy link, the Embed snippet, exports (trace, map,
 //! operation), and importing a recorded trace (a file picked or dropped, or an address).
 
-use crate::components::{attr, boxed_click, boxed_event, reactive};
+use crate::components::{Var, attr, listen, reactive};
 use crate::config::{SourceKind, View};
 use crate::embed;
 use crate::export;
@@ -34,8 +34,8 @@ pub fn ShareBar(
     let selected = expect_context::<Selected>();
     let views = expect_context::<ShownViews>();
     // What the last action said, for the live region.
-    let feedback = RwSignal::new(String::new());
-    let shared_text = RwSignal::new(None::<(&'static str, String)>);
+    let feedback = Var::new(String::new());
+    let shared_text = Var::new(None::<(&'static str, String)>);
     let whole_state = move || current_config(settings, clock, selected, views);
 
     let copy = move |what: &'static str, text: String| {
@@ -92,7 +92,7 @@ pub fn ShareBar(
         }
     };
     let selected_op = move || selected.highlight.with(|h| h.op);
-    let mermaid_text = RwSignal::new(None::<String>);
+    let mermaid_text = Var::new(None::<String>);
     let on_export_mermaid = move |_| {
         let Some(op) = selected_op() else {
             feedback.set("Select a message or an operation first.".into());
@@ -138,7 +138,7 @@ pub fn ShareBar(
             read_file(file);
         }
     };
-    let trace_address = RwSignal::new(String::new());
+    let trace_address = Var::new(String::new());
     let on_load_address = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let url = trace_address.get_untracked().trim().to_string();
@@ -168,38 +168,39 @@ pub fn ShareBar(
                                     {attr("type", "checkbox")}
                                     data-view=view.as_str()
                                     prop:checked=move || views.0.with(|v| v.shows(view))
-                                    on:change=boxed_event(move |ev| {
+                                    {listen::<leptos::ev::Event>("change", move |ev| {
                                         let shown = event_target_checked(&ev);
                                         views.0.update(|v| v.set(view, shown));
-                                    })
+                                    })}
                                 />
                                 {view.title()}
                             </label>
                         }
+                        .into_any()
                     })
                     .collect_view()}
             </fieldset>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Share")}>
-                <button {attr("id", "copy-link")} {attr("type", "button")} on:click=boxed_click(on_copy_link)>"Copy link"</button>
-                <button {attr("id", "embed")} {attr("type", "button")} on:click=boxed_click(on_embed)>"Embed"</button>
+                <button {attr("id", "copy-link")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_copy_link)}>"Copy link"</button>
+                <button {attr("id", "embed")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_embed)}>"Embed"</button>
             </div>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Export")}>
-                <button {attr("id", "export-trace")} {attr("type", "button")} on:click=boxed_click(on_export_trace)>"Trace (JSONL)"</button>
-                <button {attr("id", "export-svg")} {attr("type", "button")} on:click=boxed_click(on_export_svg)>"Map (SVG)"</button>
+                <button {attr("id", "export-trace")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_export_trace)}>"Trace (JSONL)"</button>
+                <button {attr("id", "export-svg")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_export_svg)}>"Map (SVG)"</button>
                 <button
                     {attr("id", "export-mermaid")}
                     {attr("type", "button")}
                     {attr("aria-disabled", reactive(move || selected_op().is_none().to_string()))}
                     {attr("title", "A Mermaid sequence diagram of the selected operation")}
-                    on:click=boxed_click(on_export_mermaid)
+                    {listen::<leptos::ev::MouseEvent>("click", on_export_mermaid)}
                 >
                     "Operation (Mermaid)"
                 </button>
             </div>
-            <form class="import" on:submit={on_load_address} {attr("aria-label", "Play a recorded trace")}>
+            <form class="import" {listen::<leptos::ev::SubmitEvent>("submit", on_load_address)} {attr("aria-label", "Play a recorded trace")}>
                 <label class="file">
                     <span>"Open trace…"</span>
-                    <input {attr("id", "import-file")} {attr("type", "file")} {attr("accept", ".jsonl,.ndjson,.json,.txt")} on:change=boxed_event(on_file)/>
+                    <input {attr("id", "import-file")} {attr("type", "file")} {attr("accept", ".jsonl,.ndjson,.json,.txt")} {listen::<leptos::ev::Event>("change", on_file)}/>
                 </label>
                 <input
                     {attr("id", "import-url")}
@@ -207,7 +208,7 @@ pub fn ShareBar(
                     {attr("placeholder", "or a trace's address")}
                     {attr("aria-label", "Address of a trace file")}
                     prop:value=move || trace_address.get()
-                    on:input=boxed_event(move |ev| trace_address.set(event_target_value(&ev)))
+                    {listen::<leptos::ev::Event>("input", move |ev| trace_address.set(event_target_value(&ev)))}
                 />
                 <button type="submit">"Load"</button>
             </form>
@@ -222,12 +223,13 @@ pub fn ShareBar(
                                 <textarea {attr("id", "shared-text")} {attr("readonly", true)} {attr("rows", "2")}>{text}</textarea>
                             </label>
                         }
+                        .into_any()
                     })
             }}
             {move || {
                 mermaid_text
                     .get()
-                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> })
+                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_any())
             }}
         </section>
     }

@@ -1,6 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::components::{attr, key_of, keyed};
+use crate::components::{Computed, attr, key_of, keyed};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -20,7 +20,7 @@ pub fn TablesPanel() -> impl IntoView {
     // The tables change only when a row is written, and their highlights only when a write
     // enters or leaves the fresh window: that pair of counts changes far less often than the
     // playhead, so most frames leave the tables alone.
-    let writes = Memo::new(move |_| {
+    let writes = Computed::compared(move |_| {
         let t = clock.now.get();
         let fresh = fresh_window();
         run.read(|index| {
@@ -30,7 +30,7 @@ pub fn TablesPanel() -> impl IntoView {
             )
         })
     });
-    let tables = Memo::new(move |_| {
+    let tables = Computed::new(move |_| {
         // Reading (not just tracking) runs the lazy memo, so it follows the writes.
         writes.get();
         let t = clock.now.get_untracked();
@@ -42,7 +42,7 @@ pub fn TablesPanel() -> impl IntoView {
     });
     let selected = expect_context::<Selected>();
     // The services the selection concerns: their tables are marked.
-    let involved = Memo::new(move |_| {
+    let involved = Computed::new(move |_| {
         selected.selection.with(|selection| {
             selected.highlight.with(|highlight| {
                 run.read(|index| selection::services_involved(index, selection, highlight))
@@ -51,7 +51,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
     });
     // Which tables exist changes rarely; the rows change often.
-    let names = Memo::new(move |_| {
+    let names = Computed::new(move |_| {
         tables.with(|all| {
             all.iter()
                 .map(|t| {
@@ -95,8 +95,8 @@ fn ServiceTable(
     service_name: String,
     table: String,
     copy_of: Option<String>,
-    tables: Memo<Vec<TableView>>,
-    involved: Memo<shared::slot_map::DenseSet<shared::protocol::ServiceId>>,
+    tables: Computed<Vec<TableView>>,
+    involved: Computed<shared::slot_map::DenseSet<shared::protocol::ServiceId>>,
 ) -> impl IntoView {
     let table_for_rows = table.clone();
     let rows = move || {
@@ -116,7 +116,7 @@ fn ServiceTable(
             <figcaption {attr("id", caption_id.clone())}>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>
-                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> })}
+                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_any())}
             </figcaption>
             <div class="table-scroll">
                 <table
@@ -157,10 +157,10 @@ fn Row(row: RowLine) -> impl IntoView {
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
-                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> })}
-                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> })}
+                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_any())}
+                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_any())}
                 {source_now.map(|(value, version)| {
-                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }
+                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_any()
                 })}
             </td>
             <td class="num">{row.version}</td>
