@@ -455,5 +455,12 @@ async fn a_trace_that_cannot_be_played_says_why_and_leaves_nothing_to_press() {
         assert_eq!(disabled, serde_json::Value::Bool(true), "{id}");
     }
     assert_eq!(browser.text("#play .play-label").await, "Play");
+    // Nor anything to break: the fault form's target list and its button are disabled.
+    for id in ["#fault-target", "#fault-inject"] {
+        let disabled = browser
+            .js(&format!("return document.querySelector('{id}').disabled"))
+            .await;
+        assert_eq!(disabled, serde_json::Value::Bool(true), "{id}");
+    }
     browser.close().await;
 }

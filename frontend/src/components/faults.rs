@@ -25,6 +25,8 @@ pub fn FaultsPanel(
     let amount = Var::new(4_u32);
     let problem = Var::new(None::<String>);
     let header = Computed::new(move |_| run.read(|index| index.header().clone()));
+    // No run yet, or one that could not be shown: nothing to break, and no services to offer.
+    let no_run = move || header.with(Option::is_none);
     let choices = Computed::compared(move |_| {
         let kind = kind.get();
         header.with(|h| h.as_ref().map(|h| targets(h, &kind)).unwrap_or_default())
@@ -157,6 +159,7 @@ pub fn FaultsPanel(
                     </span>
                     <select
                         {attr("id", "fault-target")}
+                        {attr("disabled", reactive(no_run))}
                         {listen::<leptos::ev::Event>("change", move |ev| {
                             selected.selection.set(Selection::Nothing);
                             target.set(event_target_value(&ev));
@@ -213,7 +216,7 @@ pub fn FaultsPanel(
                         })}
                     />
                 </label>
-                <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" {listen::<leptos::ev::MouseEvent>("click", inject)}>
+                <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" {attr("disabled", reactive(no_run))} {listen::<leptos::ev::MouseEvent>("click", inject)}>
                     {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
                 </button>
             </div>
