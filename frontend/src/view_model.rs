@@ -451,13 +451,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
             n => format!("{:.1}", m.messages_sent as f64 / n as f64),
         },
         duplicated_bytes: state.duplicated_bytes(),
-        queue_depth_max: m
-            .queue_depth_max
-            .values()
-            .flat_map(|queues| queues.values())
-            .copied()
-            .max()
-            .unwrap_or(0),
+        queue_depth_max: m.deepest_queue(),
         messages_duplicated: m.messages_duplicated,
         rollbacks_sent: m.coordination.rollbacks_sent,
         partial_updates_flagged: m.coordination.partial_updates_flagged.len() as u64,

@@ -259,6 +259,16 @@ impl Metrics {
         }
     }
 
+    /// The deepest any queue has been (0 when no queue ever held a message).
+    pub fn deepest_queue(&self) -> u32 {
+        self.queue_depth_max
+            .values()
+            .flat_map(|queues| queues.values())
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn queue_depth(&mut self, service: ServiceId, queue: &str, depth: u32) {
         let maxima = self.queue_depth_max.entry(service).or_default();
         match maxima.get_mut(queue) {
@@ -448,13 +458,7 @@ pub fn summarize(trace: &Trace) -> RunSummary {
         served_lag_mean_us: metrics.served_lag.mean().0,
         copy_regressions: metrics.copy_regressions,
         duplicated_bytes: state.duplicated_bytes(),
-        queue_depth_max: metrics
-            .queue_depth_max
-            .values()
-            .flat_map(|queues| queues.values())
-            .copied()
-            .max()
-            .unwrap_or(0),
+        queue_depth_max: metrics.deepest_queue(),
         messages_per_op: per(metrics.messages_sent, metrics.ops_finished()),
         messages_sent: metrics.messages_sent,
         messages_duplicated: metrics.messages_duplicated,
