@@ -99,7 +99,7 @@ pub fn parse_f64(text: &str) -> Option<f64> {
 /// `w × 10^exponent` rounded to the nearest `f64`, `w` not zero, or `None` out of the range
 /// [`parse_f64`] reads.
 fn scaled(mut w: u64, mut exponent: i64) -> Option<f64> {
-    while w % 10 == 0 {
+    while w.is_multiple_of(10) {
         w /= 10;
         exponent += 1;
     }
