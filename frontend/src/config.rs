@@ -8,6 +8,7 @@
 use crate::format::trim_number;
 use crate::player::{DEFAULT_SPEED, valid_speed};
 use crate::selection::Selection;
+use shared::decimal_text::parse_f64;
 use shared::protocol::RunRequest;
 use shared::scenario::{Driver, KnobSpec, ScenarioSpec, catalog};
 
@@ -316,7 +317,7 @@ impl RunConfig {
         config.embed = pairs.iter().any(|(k, v)| k == "embed" && is_yes(v));
         config.views = config.default_views();
         for (key, value) in &pairs {
-            let number = value.parse::<f64>().ok().filter(|v| v.is_finite());
+            let number = parse_f64(value);
             let ignored = match (key.as_str(), number) {
                 ("scenario", _) => false,
                 ("fault", _) => {

@@ -7,6 +7,7 @@ pub mod call_metrics;
 pub mod check;
 pub mod compare;
 pub mod decimal;
+pub mod decimal_text;
 pub mod event_store;
 pub mod fold;
 pub mod in_force;

@@ -5,6 +5,7 @@ use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
 use crate::state::Settings;
 use leptos::prelude::*;
+use shared::decimal_text::parse_f64;
 use shared::scenario::{KnobSpec, MAX_UNTIL_S, catalog};
 
 /// The form that says what to run.
@@ -89,7 +90,7 @@ pub fn ControlBar(
                             {attr("required", true)}
                             prop:value=shown(|c| trim_number(c.until_s))
                             {listen::<leptos::ev::Event>("input", move |ev| {
-                                if let Ok(s) = event_target_value(&ev).trim().parse::<f64>() {
+                                if let Some(s) = parse_f64(event_target_value(&ev).trim()) {
                                     config.update(|c| c.until_s = s);
                                 }
                             })}
@@ -175,7 +176,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
     let help_id = format!("{id}-help");
     let value = config.with_untracked(|c| c.knobs.get(knob.name).copied().unwrap_or(knob.default));
     let set = move |text: String| {
-        if let Ok(v) = text.trim().parse::<f64>() {
+        if let Some(v) = parse_f64(text.trim()) {
             config.update(|c| {
                 c.knobs.insert(knob.name.to_string(), v);
             });

@@ -7,6 +7,7 @@ use crate::player::Player;
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected, Settings};
 use leptos::prelude::*;
+use shared::decimal_text::parse_f64;
 use shared::scenario::fault_text;
 
 /// The faults panel.
@@ -210,7 +211,7 @@ pub fn FaultsPanel(
                         {attr("step", "0.5")}
                         prop:value=move || for_s.get().to_string()
                         {listen::<leptos::ev::Event>("change", move |ev| {
-                            if let Ok(value) = event_target_value(&ev).parse::<f64>() {
+                            if let Some(value) = parse_f64(&event_target_value(&ev)) {
                                 for_s.set(value.max(0.0));
                             }
                         })}

@@ -6,6 +6,7 @@ use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
+use shared::decimal_text::parse_f64;
 use shared::time::Micros;
 
 /// The player's controls.
@@ -39,7 +40,7 @@ pub fn PlayerBar() -> impl IntoView {
         }
     };
     let on_seek = move |ev: leptos::ev::Event| {
-        if let Ok(ms) = event_target_value(&ev).parse::<f64>() {
+        if let Some(ms) = parse_f64(&event_target_value(&ev)) {
             player.update(|p| p.seek(Micros::from_millis_f64(ms)));
         }
     };

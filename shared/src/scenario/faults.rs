@@ -13,6 +13,7 @@
 //! Service names are matched without regard to case.
 
 use super::ScenarioError;
+use crate::decimal_text::parse_f64;
 use crate::protocol::{Fault, FaultSpec, LinkId, ServiceId, ServiceInfo};
 use crate::time::Micros;
 
@@ -126,10 +127,7 @@ fn seconds(t: Micros) -> String {
 
 fn parse_when(text: &str) -> Result<(Micros, Option<Micros>), String> {
     let number = |t: &str, what: &str| {
-        t.trim()
-            .trim_end_matches('s')
-            .parse::<f64>()
-            .ok()
+        parse_f64(t.trim().trim_end_matches('s'))
             .filter(|v| v.is_finite() && (0.0..=super::MAX_UNTIL_S).contains(v))
             .map(Micros::from_secs_f64)
             .ok_or_else(|| {

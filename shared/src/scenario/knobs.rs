@@ -174,7 +174,7 @@ pub fn parse_knob_assignment(
         .and_then(|knob| knob.choices.iter().position(|choice| *choice == value));
     let value: f64 = match choice {
         Some(index) => index as f64,
-        None => value.parse().map_err(|_| bad())?,
+        None => crate::decimal_text::parse_f64(value).ok_or_else(bad)?,
     };
     if name.is_empty() || !value.is_finite() {
         return Err(bad());

@@ -105,9 +105,10 @@ fn parse_prepared(value: &str) -> PreparedRow {
         .strip_prefix(PREPARED_PREFIX)
         .and_then(|rest| rest.split_once(" s: "))
         .and_then(|(since, name)| {
-            let since = since.parse::<f64>().ok()?;
+            // The seconds `prepared_value` wrote with six decimals: whole microseconds.
+            let since = crate::decimal_text::parse_fixed(since, 6)?;
             Some(PreparedRow::Prepared {
-                since: Micros::from_secs_f64(since),
+                since: Micros(since),
                 name: name.to_string(),
             })
         })
@@ -389,5 +390,40 @@ mod tests {
                 Some(("aborted: Eco Oak Chair", 3)),
             ),
         ]);
+    }
+
+    /// The time a prepared row holds reads back as the microsecond it was written for, as it
+    /// did when read as an `f64` of seconds and rounded (so traces are unchanged).
+    #[test]
+    fn prepared_rows_read_back_their_time() {
+        let mut rng = SimRng::new(9);
+        let times = (0..100_000).map(|i| match i % 3 {
+            0 => rng.below(1_000_000),
+            1 => rng.below(100_000_000_000),
+            _ => rng.below(10_000_000_000_000),
+        });
+        for since in times.chain([0, 1, 999_999, 1_000_000, 9_999_999_999_999]) {
+            let value = prepared_value(Micros(since), "Eco Oak Chair");
+            let read = parse_prepared(&value);
+            assert_eq!(
+                read,
+                PreparedRow::Prepared {
+                    since: Micros(since),
+                    name: "Eco Oak Chair".into()
+                },
+                "{value}"
+            );
+            let seconds = value
+                .strip_prefix(PREPARED_PREFIX)
+                .unwrap()
+                .split(' ')
+                .next();
+            let as_before = Micros::from_secs_f64(seconds.unwrap().parse().unwrap());
+            assert_eq!(as_before, Micros(since), "{value}");
+        }
+        assert_eq!(
+            parse_prepared("prepared at 1.5e3 s: x"),
+            PreparedRow::Settled
+        );
     }
 }
