@@ -8,6 +8,7 @@ pub mod check;
 pub mod compare;
 pub mod decimal;
 pub mod event_store;
+pub mod float_text;
 pub mod fold;
 pub mod in_force;
 pub mod metrics;
