@@ -155,14 +155,7 @@ impl Digits {
     /// The exact decimal expansion of `x` (finite, not negative).
     fn exact(x: f64) -> Digits {
         const BASE: u64 = 1_000_000_000;
-        let bits = x.to_bits();
-        let biased = (bits >> 52) as i32 & 0x7ff;
-        let fraction = bits & ((1 << 52) - 1);
-        let (mut m, mut e) = if biased == 0 {
-            (fraction, -1074)
-        } else {
-            (fraction | 1 << 52, biased - 1075)
-        };
+        let (mut m, mut e) = decompose(x);
         if m == 0 {
             return Digits {
                 digits: Vec::new(),
@@ -243,9 +236,11 @@ impl Digits {
         // When x lies halfway between two shortest candidates, zmij takes the even one and
         // `format!` the upper one (`2^-25` is 2.98023223876953125e-8: `…312` and `…313`). Both
         // are a unit of the last digit apart and within x's rounding interval, which is narrower
-        // than 2^-52·x for a normal x, so it needs 16 digits or more; a subnormal's exact
-        // expansion is far longer than 17 digits, so it is never halfway.
-        if d.digits.len() >= 16 {
+        // than 2^-52·x for a normal x, so it needs 16 digits or more, and x's exact expansion is
+        // one digit longer: at most 18 digits, so x has at most 25 binary digits after the
+        // point (m·2^-k with m odd is m·5^k / 10^k, and 5^26 has 19 digits). A subnormal has
+        // more.
+        if d.digits.len() >= 16 && fraction_bits(x) <= 25 {
             let exact = Digits::exact(x);
             if exact.point == d.point
                 && exact.digits.len() == d.digits.len() + 1
@@ -298,6 +293,80 @@ impl Digits {
     }
 }
 
+/// `x = m·2^e` (`m` below 2^53; zero for zero), finite.
+fn decompose(x: f64) -> (u64, i32) {
+    let bits = x.to_bits();
+    let biased = (bits >> 52) as i32 & 0x7ff;
+    let fraction = bits & ((1 << 52) - 1);
+    if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | 1 << 52, biased - 1075)
+    }
+}
+
+/// How many binary digits `x` (finite) has after the point.
+fn fraction_bits(x: f64) -> i32 {
+    let (m, e) = decompose(x);
+    if m == 0 {
+        0
+    } else {
+        -(e + m.trailing_zeros() as i32)
+    }
+}
+
+/// `{x:.n}` of a finite, not negative `x` the common way: a normal number below 2^64 with at
+/// most 70 binary digits after the point (everything from about 4·10⁻⁶ up), and at most 17
+/// digits after the decimal point. Exact in `u128` (the fraction times 10^n is below 2^127), on
+/// the stack: the text and where it starts in the buffer. `None` for the other numbers.
+fn fixed_fast(x: f64, n: u8) -> Option<([u8; 40], usize)> {
+    let (m, e) = decompose(x);
+    if n > 17 || m < 1 << 52 || !(-70..=11).contains(&e) {
+        return None;
+    }
+    // x = whole + fraction / 2^k.
+    let k = (-e).max(1) as u32;
+    let (mut whole, fraction) = if e >= 0 {
+        (m << e, 0)
+    } else if k >= 64 {
+        (0, m)
+    } else {
+        (m >> k, m & ((1 << k) - 1))
+    };
+    let scale = 10u128.pow(n as u32);
+    let scaled = fraction as u128 * scale;
+    let mut digits = (scaled >> k) as u64;
+    let rest = scaled & ((1 << k) - 1);
+    let half = 1u128 << (k - 1);
+    let odd = if n == 0 { whole } else { digits } & 1 == 1;
+    if rest > half || (rest == half && odd) {
+        digits += 1;
+        if digits as u128 == scale {
+            digits = 0;
+            whole += 1;
+        }
+    }
+    let mut text = [b'0'; 40];
+    let mut start = text.len();
+    if n > 0 {
+        for _ in 0..n {
+            start -= 1;
+            text[start] = b'0' + (digits % 10) as u8;
+            digits /= 10;
+        }
+        start -= 1;
+        text[start] = b'.';
+    }
+    loop {
+        start -= 1;
+        text[start] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            return Some((text, start));
+        }
+    }
+}
+
 /// ASCII digits and punctuation as a `&str`. (Not `str::from_utf8`, whose validation is inlined
 /// wherever it is called.)
 fn ascii(text: &[u8]) -> &str {
@@ -319,6 +388,9 @@ impl fmt::Display for FloatText {
         let x = x.abs();
         match self.style {
             Style::Fixed(n) => {
+                if let Some((text, start)) = fixed_fast(x, n) {
+                    return f.write_str(ascii(&text[start..]));
+                }
                 let mut d = Digits::exact(x);
                 d.round(d.point + n as i32);
                 d.write_plain(f, n as i32)
