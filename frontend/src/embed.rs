@@ -202,7 +202,7 @@ impl RunChange {
         if !(next.until_s > 0.0 && next.until_s <= shared::scenario::MAX_UNTIL_S) {
             return Err(format!(
                 "until must be between 0 and {} seconds",
-                shared::scenario::MAX_UNTIL_S
+                shared::float_text::shortest(shared::scenario::MAX_UNTIL_S)
             ));
         }
         *config = next;

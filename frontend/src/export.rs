@@ -4,6 +4,7 @@
 use crate::layout::{BOX_HEIGHT, BOX_WIDTH, Layout};
 use crate::trace_index::{FlightState, SpanEnd, TraceIndex};
 use crate::view_model::ServiceView;
+use shared::float_text::{fixed, shortest};
 use shared::protocol::{MessageKind, OpId, Trace};
 use shared::time::Micros;
 use std::fmt::Write;
@@ -53,18 +54,23 @@ pub fn map_svg(index: &TraceIndex, layout: &Layout, services: &[ServiceView], t:
     let (w, h) = (layout.width(), layout.height());
     let _ = write!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w:.0} {h:.0}\" width=\"{w:.0}\" \
-         height=\"{h:.0}\" font-family=\"system-ui, sans-serif\">\n<title>{} at t = {:.3} s</title>\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" \
+         height=\"{h}\" font-family=\"system-ui, sans-serif\">\n<title>{} at t = {} s</title>\n\
          <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
         xml(&index.header().scenario),
-        t.as_secs_f64()
+        fixed(t.as_secs_f64(), 3),
+        w = fixed(w, 0),
+        h = fixed(h, 0)
     );
     for (_, _, a, b) in layout.link_segments() {
         let _ = writeln!(
             svg,
-            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c9cfd8\" \
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#c9cfd8\" \
              stroke-width=\"2.5\"/>",
-            a.x, a.y, b.x, b.y
+            fixed(a.x, 1),
+            fixed(a.y, 1),
+            fixed(b.x, 1),
+            fixed(b.y, 1)
         );
     }
     for service in services {
@@ -78,14 +84,16 @@ pub fn map_svg(index: &TraceIndex, layout: &Layout, services: &[ServiceView], t:
         };
         let _ = writeln!(
             svg,
-            "<g class=\"service\" transform=\"translate({:.1} {:.1})\"><rect width=\"{BOX_WIDTH}\" \
+            "<g class=\"service\" transform=\"translate({} {})\"><rect width=\"{BOX_WIDTH}\" \
              height=\"{BOX_HEIGHT}\" rx=\"12\" fill=\"#ffffff\" stroke=\"{stroke}\" \
-             stroke-width=\"1.6\"{dash}/><text x=\"{:.1}\" y=\"42\" text-anchor=\"middle\" \
+             stroke-width=\"1.6\"{dash}/><text x=\"{}\" y=\"42\" text-anchor=\"middle\" \
              font-size=\"21\" font-weight=\"650\" fill=\"#1b2230\">{}</text></g>",
-            place.left(),
-            place.top(),
-            BOX_WIDTH / 2.0,
-            xml(&service.name)
+            fixed(place.left(), 1),
+            fixed(place.top(), 1),
+            fixed(BOX_WIDTH / 2.0, 1),
+            xml(&service.name),
+            BOX_WIDTH = shortest(BOX_WIDTH),
+            BOX_HEIGHT = shortest(BOX_HEIGHT)
         );
     }
     for flight in index.messages_in_flight_at(t, Micros::ZERO) {
@@ -98,32 +106,36 @@ pub fn map_svg(index: &TraceIndex, layout: &Layout, services: &[ServiceView], t:
         let fill = kind_fill(flight.kind);
         let shape = match flight.kind {
             MessageKind::Request | MessageKind::Response => {
-                format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"9\"", p.x, p.y)
+                format!(
+                    "<circle cx=\"{}\" cy=\"{}\" r=\"9\"",
+                    fixed(p.x, 1),
+                    fixed(p.y, 1)
+                )
             }
             MessageKind::Event => format!(
-                "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"",
-                p.x,
-                p.y - 12.0,
-                p.x + 12.0,
-                p.y,
-                p.x,
-                p.y + 12.0,
-                p.x - 12.0,
-                p.y
+                "<polygon points=\"{},{} {},{} {},{} {},{}\"",
+                fixed(p.x, 1),
+                fixed(p.y - 12.0, 1),
+                fixed(p.x + 12.0, 1),
+                fixed(p.y, 1),
+                fixed(p.x, 1),
+                fixed(p.y + 12.0, 1),
+                fixed(p.x - 12.0, 1),
+                fixed(p.y, 1)
             ),
             MessageKind::Ack => format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"11\" height=\"11\"",
-                p.x - 5.5,
-                p.y - 5.5
+                "<rect x=\"{}\" y=\"{}\" width=\"11\" height=\"11\"",
+                fixed(p.x - 5.5, 1),
+                fixed(p.y - 5.5, 1)
             ),
             MessageKind::Rollback => format!(
-                "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"",
-                p.x,
-                p.y - 11.0,
-                p.x + 10.0,
-                p.y + 8.0,
-                p.x - 10.0,
-                p.y + 8.0
+                "<polygon points=\"{},{} {},{} {},{}\"",
+                fixed(p.x, 1),
+                fixed(p.y - 11.0, 1),
+                fixed(p.x + 10.0, 1),
+                fixed(p.y + 8.0, 1),
+                fixed(p.x - 10.0, 1),
+                fixed(p.y + 8.0, 1)
             ),
         };
         let _ = writeln!(

@@ -1,5 +1,6 @@
 //! Numbers as people read them: durations with sensible precision, percentages, clock times.
 
+use shared::float_text::fixed;
 use shared::time::Micros;
 
 /// A latency or duration with about three significant digits: `0.42 ms`, `4.56 ms`, `45.6 ms`,
@@ -8,17 +9,17 @@ pub fn duration(t: Micros) -> String {
     let ms = t.as_millis_f64();
     let s = t.as_secs_f64();
     if ms < 10.0 {
-        format!("{ms:.2} ms")
+        format!("{} ms", fixed(ms, 2))
     } else if ms < 100.0 {
-        format!("{ms:.1} ms")
+        format!("{} ms", fixed(ms, 1))
     } else if ms < 999.5 {
-        format!("{ms:.0} ms")
+        format!("{} ms", fixed(ms, 0))
     } else if s < 9.995 {
-        format!("{s:.2} s")
+        format!("{} s", fixed(s, 2))
     } else if s < 99.95 {
-        format!("{s:.1} s")
+        format!("{} s", fixed(s, 1))
     } else {
-        format!("{s:.0} s")
+        format!("{} s", fixed(s, 0))
     }
 }
 
@@ -28,12 +29,12 @@ pub fn percent(part: u64, whole: u64) -> String {
         return "—".to_string();
     }
     let value = part as f64 * 100.0 / whole as f64;
-    format!("{value:.1} %")
+    format!("{} %", fixed(value, 1))
 }
 
 /// The playhead as `12.34 s`.
 pub fn clock(t: Micros) -> String {
-    format!("{:.2} s", t.as_secs_f64())
+    format!("{} s", fixed(t.as_secs_f64(), 2))
 }
 
 /// A run length as `30 s` or `12.5 s`, without needless decimals.
@@ -43,7 +44,7 @@ pub fn run_length(t: Micros) -> String {
 
 /// An event's time in the log: `12.340 s`, to the millisecond.
 pub fn log_time(t: Micros) -> String {
-    format!("{:.3} s", t.as_secs_f64())
+    format!("{} s", fixed(t.as_secs_f64(), 3))
 }
 
 /// A speed as `0.1×`.
@@ -53,7 +54,7 @@ pub fn speed(multiple: f64) -> String {
 
 /// A number with no trailing zeros: `0.25`, `1`, `12.5`; at most six decimals.
 pub fn trim_number(value: f64) -> String {
-    let text = format!("{value:.6}");
+    let text = fixed(value, 6).to_string();
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" {
         "0".to_string()

@@ -9,6 +9,7 @@
 
 use crate::selection::Highlight;
 use crate::trace_index::{SpanEnd, TraceIndex};
+use shared::float_text::fixed;
 use shared::protocol::MessageKind;
 use shared::time::Micros;
 use std::fmt::Write;
@@ -258,8 +259,11 @@ impl Arrow {
     fn write_line(&self, d: &mut String) {
         let _ = write!(
             d,
-            "M{:.1} {:.2}L{:.1} {:.2}",
-            self.x1, self.y1, self.x2, self.y2
+            "M{} {}L{} {}",
+            fixed(self.x1, 1),
+            fixed(self.y1, 2),
+            fixed(self.x2, 1),
+            fixed(self.y2, 2)
         );
     }
 
@@ -275,13 +279,13 @@ impl Arrow {
         let (px, py) = (-uy * HEAD_HALF_WIDTH, ux * HEAD_HALF_WIDTH);
         let _ = write!(
             d,
-            "M{:.1} {:.2}L{:.1} {:.2}L{:.1} {:.2}Z",
-            self.x2,
-            self.y2,
-            bx + px,
-            by + py,
-            bx - px,
-            by - py
+            "M{} {}L{} {}L{} {}Z",
+            fixed(self.x2, 1),
+            fixed(self.y2, 2),
+            fixed(bx + px, 1),
+            fixed(by + py, 2),
+            fixed(bx - px, 1),
+            fixed(by - py, 2)
         );
     }
 

@@ -4,6 +4,7 @@
 
 use crate::computation::{Computation, ComputeTimes};
 use crate::trace_index::TraceIndex;
+use shared::float_text::fixed;
 use shared::protocol::{LiveRole, PROTOCOL_VERSION, RunRequest, ServerFrame, TraceHasher};
 
 /// What the status line says about the current run.
@@ -110,8 +111,9 @@ impl RunStatus {
             RunStatus::Computed { events, times, .. } => {
                 let took = times.map_or(String::new(), |t| {
                     format!(
-                        " in {:.0} ms ({:.0} ms of it computing)",
-                        t.elapsed_ms, t.working_ms
+                        " in {} ms ({} ms of it computing)",
+                        fixed(t.elapsed_ms, 0),
+                        fixed(t.working_ms, 0)
                     )
                 });
                 (

@@ -2,6 +2,7 @@
 //! equality, so the page redraws a panel only when what it shows has changed.
 
 use crate::format;
+use shared::float_text::fixed;
 use shared::fold::WorldState;
 use shared::metrics::{LoadNow, OpStats};
 use shared::protocol::{CircuitState, ServiceId, ServiceRole, TraceHeader};
@@ -384,8 +385,8 @@ fn read_calls(state: &WorldState) -> Option<CallsLine> {
         calls,
     };
     Some(CallsLine {
-        per_read: format!("{:.2}", total.calls_per_op()),
-        answered_without_call: format!("{:.1} %", total.cache_hit_ratio() * 100.0),
+        per_read: fixed(total.calls_per_op(), 2).to_string(),
+        answered_without_call: format!("{} %", fixed(total.cache_hit_ratio() * 100.0, 1)),
     })
 }
 
@@ -448,7 +449,7 @@ pub fn metrics(state: &WorldState, now: Micros) -> MetricsView {
         ops_running: m.ops_running(),
         messages_per_op: match m.ops_finished() {
             0 => "—".to_string(),
-            n => format!("{:.1}", m.messages_sent as f64 / n as f64),
+            n => fixed(m.messages_sent as f64 / n as f64, 1).to_string(),
         },
         duplicated_bytes: state.duplicated_bytes(),
         queue_depth_max: m.deepest_queue(),
@@ -496,8 +497,8 @@ pub fn capacity(header: &TraceHeader, state: &WorldState, now: Micros) -> Vec<Ca
         .map(|(name, summary)| CapacityLine {
             id_stem: name.to_ascii_lowercase(),
             utilisation: match summary.utilisation {
-                Some(share) => format!("{:.0} %", share * 100.0),
-                None => format!("{:.1} busy", summary.busy_mean),
+                Some(share) => format!("{} %", fixed(share * 100.0, 0)),
+                None => format!("{} busy", fixed(summary.busy_mean, 1)),
             },
             queue_and_shed: format!(
                 "longest queue {} · {} shed",

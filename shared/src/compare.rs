@@ -2,6 +2,7 @@
 //! with their product names, plus renames — under each pattern, once healthy and once with the
 //! owner of the names down for a while.
 
+use crate::float_text::{fixed, shortest};
 use crate::metrics::summarize;
 use crate::protocol::{Comparison, ComparisonRow, KnobMap, RunRequest, RunSummary};
 use crate::scenario::{ScenarioError, catalog, find, simulate};
@@ -208,13 +209,14 @@ pub fn table(seed: u64, summaries: Vec<RunSummary>) -> Comparison {
     }
     let workload = WORKLOAD[..4]
         .iter()
-        .map(|(name, value)| format!("{name}={value}"))
+        .map(|(name, value)| format!("{name}={}", shortest(*value)))
         .collect::<Vec<_>>()
         .join(", ");
     Comparison {
         workload: format!(
-            "seed {seed}, {RUN_S} s, {workload}; outage: the owner of the names is down from \
-             {OUTAGE_AT_S} s for {OUTAGE_FOR_S} s"
+            "seed {seed}, {} s, {workload}; outage: the owner of the names is down from \
+             {OUTAGE_AT_S} s for {OUTAGE_FOR_S} s",
+            shortest(RUN_S)
         ),
         rows,
     }
@@ -284,23 +286,23 @@ pub fn markdown(comparison: &Comparison) -> String {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         comparison.workload
     );
-    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    let ms = |us: u64| format!("{} ms", fixed(us as f64 / 1_000.0, 0));
     for row in &comparison.rows {
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {} ({:.0} %) | {} | {} | {} | {:.0} % | {:.0} % | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} ({} %) | {} | {} | {} | {} % | {} % | {} | {} |\n",
             row.title,
             ms(row.read_p50_us),
             ms(row.read_p99_us),
             ms(row.write_p50_us),
-            row.throughput_per_s,
+            fixed(row.throughput_per_s, 1),
             row.stale_reads,
-            row.stale_read_pct,
+            fixed(row.stale_read_pct, 0),
             ms(row.healthy.served_lag_max_us),
             row.healthy.coordination.aborted_reads,
             row.healthy.copy_regressions,
-            row.read_availability_pct,
-            row.write_availability_pct,
-            row.messages_per_op,
+            fixed(row.read_availability_pct, 0),
+            fixed(row.write_availability_pct, 0),
+            fixed(row.messages_per_op, 1),
             row.duplicated_bytes,
         ));
     }
@@ -326,7 +328,7 @@ fn resilience_markdown(comparison: &Comparison) -> String {
          | pattern | read p50 | read p99 | failed reads | degraded reads | calls/read | calls Product received | breaker opened |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    let ms = |us: u64| format!("{} ms", fixed(us as f64 / 1_000.0, 0));
     for row in rows {
         let outage = &row.outage;
         let read = outage
@@ -339,13 +341,13 @@ fn resilience_markdown(comparison: &Comparison) -> String {
             .get(READ_ORDER_OP)
             .map_or(0.0, |calls| calls.calls_per_op);
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.title,
             ms(read.p50_us),
             ms(read.p99_us),
             read.failed,
             outage.resilience.degraded_reads,
-            calls_per_read,
+            fixed(calls_per_read, 2),
             outage.resilience.calls_received,
             outage.resilience.breaker_opened,
         ));

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod decimal;
 pub mod decimal_text;
 pub mod event_store;
+pub mod float_text;
 pub mod fold;
 pub mod in_force;
 pub mod metrics;

@@ -67,9 +67,13 @@ impl Sub for Micros {
 impl std::fmt::Display for Micros {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0 >= 1_000_000 {
-            write!(f, "{:.2} s", self.as_secs_f64())
+            write!(f, "{} s", crate::float_text::fixed(self.as_secs_f64(), 2))
         } else {
-            write!(f, "{:.1} ms", self.as_millis_f64())
+            write!(
+                f,
+                "{} ms",
+                crate::float_text::fixed(self.as_millis_f64(), 1)
+            )
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::charts::{Charts, Series};
 use crate::components::{Computed, attr, listen, reactive, show};
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
+use shared::float_text::{fixed, shortest};
 use shared::time::Micros;
 
 const CHART_WIDTH: f64 = 300.0;
@@ -47,8 +48,10 @@ fn paths(series: &Series) -> String {
                 let x = PAD_LEFT + (i as f64 + 0.5) / n * (CHART_WIDTH - PAD_LEFT);
                 let y = CHART_HEIGHT - PAD_BOTTOM - v / max * (CHART_HEIGHT - PAD_BOTTOM - 8.0);
                 d.push_str(&format!(
-                    "{}{x:.1},{y:.1} ",
-                    if pen_down { "L" } else { "M" }
+                    "{}{x},{y} ",
+                    if pen_down { "L" } else { "M" },
+                    x = fixed(x, 1),
+                    y = fixed(y, 1)
                 ));
                 pen_down = true;
             }
@@ -94,16 +97,16 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
             </figcaption>
             <svg
                 id=id
-                viewBox=format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")
+                viewBox=format!("0 0 {} {}", shortest(CHART_WIDTH), shortest(CHART_HEIGHT))
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
                 {listen::<leptos::ev::MouseEvent>("click", on_click)}
             >
-                <line class="axis" x1=PAD_LEFT.to_string() y1=(CHART_HEIGHT - PAD_BOTTOM).to_string() x2=CHART_WIDTH.to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
-                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y="12">{reactive(max_label)}</text>
-                <text class="axis-label" x=(PAD_LEFT - 4.0).to_string() y=(CHART_HEIGHT - PAD_BOTTOM).to_string()>"0"</text>
+                <line class="axis" x1=shortest(PAD_LEFT).to_string() y1=shortest(CHART_HEIGHT - PAD_BOTTOM).to_string() x2=shortest(CHART_WIDTH).to_string() y2=shortest(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
+                <text class="axis-label" x=shortest(PAD_LEFT - 4.0).to_string() y="12">{reactive(max_label)}</text>
+                <text class="axis-label" x=shortest(PAD_LEFT - 4.0).to_string() y=shortest(CHART_HEIGHT - PAD_BOTTOM).to_string()>"0"</text>
                 <path class="series" d=move || series.with(paths)/>
-                <line class="playhead" x1=move || playhead_x().to_string() y1="0" x2=move || playhead_x().to_string() y2=(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
+                <line class="playhead" x1=move || shortest(playhead_x()).to_string() y1="0" x2=move || shortest(playhead_x()).to_string() y2=shortest(CHART_HEIGHT - PAD_BOTTOM).to_string()/>
             </svg>
         </figure>
     }

@@ -6,6 +6,7 @@ use crate::config::RunConfig;
 use crate::state::Settings;
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
+use shared::float_text::fixed;
 use shared::metrics::summarize;
 use shared::protocol::{Comparison, ComparisonRow, KnobMap, RunSummary};
 use shared::scenario::simulate;
@@ -37,7 +38,7 @@ pub fn CompareView(
         });
         step(seed, runs, Vec::new(), progress);
     };
-    let ms = |us: u64| format!("{:.0} ms", us as f64 / 1_000.0);
+    let ms = |us: u64| format!("{} ms", fixed(us as f64 / 1_000.0, 0));
     let rows = move || match progress.get() {
         Progress::Done(comparison) => comparison.rows,
         _ => Vec::new(),
@@ -104,14 +105,14 @@ pub fn CompareView(
                                     <td>{ms(row.read_p50_us)}</td>
                                     <td>{ms(row.read_p99_us)}</td>
                                     <td>{ms(row.write_p50_us)}</td>
-                                    <td>{format!("{:.1}", row.throughput_per_s)}</td>
-                                    <td>{format!("{} ({:.0} %)", row.stale_reads, row.stale_read_pct)}</td>
+                                    <td>{fixed(row.throughput_per_s, 1).to_string()}</td>
+                                    <td>{format!("{} ({} %)", row.stale_reads, fixed(row.stale_read_pct, 0))}</td>
                                     <td>{ms(row.healthy.served_lag_max_us)}</td>
                                     <td>{row.healthy.coordination.aborted_reads}</td>
                                     <td>{row.healthy.copy_regressions}</td>
-                                    <td>{format!("{:.0} %", row.read_availability_pct)}</td>
-                                    <td>{format!("{:.0} %", row.write_availability_pct)}</td>
-                                    <td>{format!("{:.1}", row.messages_per_op)}</td>
+                                    <td>{format!("{} %", fixed(row.read_availability_pct, 0))}</td>
+                                    <td>{format!("{} %", fixed(row.write_availability_pct, 0))}</td>
+                                    <td>{fixed(row.messages_per_op, 1).to_string()}</td>
                                     <td>{row.duplicated_bytes}</td>
                                 </tr>
                                 }.into_any(),

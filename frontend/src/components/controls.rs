@@ -6,6 +6,7 @@ use crate::format::trim_number;
 use crate::state::Settings;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
+use shared::float_text::shortest;
 use shared::scenario::{KnobSpec, MAX_UNTIL_S, catalog};
 
 /// The form that says what to run.
@@ -85,7 +86,7 @@ pub fn ControlBar(
                             {attr("id", "until")}
                             {attr("type", "number")}
                             {attr("min", "0.1")}
-                            {attr("max", MAX_UNTIL_S.to_string())}
+                            {attr("max", shortest(MAX_UNTIL_S).to_string())}
                             {attr("step", "any")}
                             {attr("required", true)}
                             prop:value=shown(|c| trim_number(c.until_s))
@@ -193,8 +194,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 <input
                     {attr("id", id)}
                     {attr("type", "number")}
-                    {attr("min", knob.min.to_string())}
-                    {attr("max", reactive(move || config.with(|c| c.knob_max(&knob).to_string())))}
+                    {attr("min", shortest(knob.min).to_string())}
+                    {attr("max", reactive(move || config.with(|c| shortest(c.knob_max(&knob)).to_string())))}
                     {attr("step", step)}
                     {attr("required", true)}
                     {attr("aria-describedby", help_id.clone())}

@@ -9,6 +9,7 @@ use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
+use shared::float_text::shortest;
 
 /// The event log.
 #[component]
@@ -58,7 +59,7 @@ pub fn EventLog() -> impl IntoView {
                 <ol
                     {attr("id", "event-log")}
                     class="event-log"
-                    style:height=move || format!("{}px", height.get())
+                    style:height=move || format!("{}px", shortest(height.get()))
                 >
                     {keyed(
                         move || 0..slots.get(),
@@ -152,7 +153,7 @@ fn LogSlot(
     view! {
         <li
             class=classes
-            style:transform=move || format!("translateY({}px)", LogWindow::slot_top_px(first_row.get(), position))
+            style:transform=move || format!("translateY({}px)", shortest(LogWindow::slot_top_px(first_row.get(), position)))
         >
             <time>{read(|l| l.time.clone())}</time>
             {reactive(body)}

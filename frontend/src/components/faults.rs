@@ -8,6 +8,7 @@ use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected, Settings};
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
+use shared::float_text::{fixed, shortest};
 use shared::scenario::fault_text;
 
 /// The faults panel.
@@ -209,7 +210,7 @@ pub fn FaultsPanel(
                         {attr("type", "number")}
                         {attr("min", "0")}
                         {attr("step", "0.5")}
-                        prop:value=move || for_s.get().to_string()
+                        prop:value=move || shortest(for_s.get()).to_string()
                         {listen::<leptos::ev::Event>("change", move |ev| {
                             if let Some(value) = parse_f64(&event_target_value(&ev)) {
                                 for_s.set(value.max(0.0));
@@ -218,7 +219,7 @@ pub fn FaultsPanel(
                     />
                 </label>
                 <button {attr("id", "fault-inject")} {attr("type", "button")} class="primary" {attr("disabled", reactive(no_run))} {listen::<leptos::ev::MouseEvent>("click", inject)}>
-                    {move || format!("Inject at {:.1} s", clock.now.get().as_secs_f64())}
+                    {move || format!("Inject at {} s", fixed(clock.now.get().as_secs_f64(), 1))}
                 </button>
             </div>
             <p class="problem" {attr("role", "alert")} {attr("hidden", reactive(move || problem.with(Option::is_none)))}>

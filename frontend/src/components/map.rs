@@ -12,6 +12,7 @@ use crate::state::{Clock, RunHandle, Selected};
 use crate::trace_index::FlightState;
 use crate::view_model::{self, ServiceView};
 use leptos::prelude::*;
+use shared::float_text::{fixed, shortest};
 use shared::protocol::{DropReason, MessageKind, MsgId, ServiceInfo, ServiceRole};
 use shared::time::Micros;
 use std::cell::{Cell, RefCell};
@@ -150,8 +151,12 @@ pub fn ServiceMap() -> impl IntoView {
     });
     let view_box = move || {
         topology.with(|t| match t {
-            Some((layout, _)) => format!("0 0 {} {}", layout.width(), layout.height()),
-            None => format!("0 0 {VIEW_WIDTH} {VIEW_HEIGHT}"),
+            Some((layout, _)) => format!(
+                "0 0 {} {}",
+                shortest(layout.width()),
+                shortest(layout.height())
+            ),
+            None => format!("0 0 {} {}", shortest(VIEW_WIDTH), shortest(VIEW_HEIGHT)),
         })
     };
     let services = Computed::new(move |_| {
@@ -298,7 +303,7 @@ pub fn ServiceMap() -> impl IntoView {
         dots.with(|d| {
             d.iter()
                 .find(|dot| dot.msg == msg)
-                .map(|dot| format!("translate({:.1} {:.1})", dot.x, dot.y))
+                .map(|dot| format!("translate({} {})", fixed(dot.x, 1), fixed(dot.y, 1)))
                 .unwrap_or_default()
         })
     };
@@ -407,10 +412,10 @@ pub fn ServiceMap() -> impl IntoView {
                             {show(move || labelled.get(), move || view! {
                                 <text
                                     class="message-label"
-                                    x=format!("{:.1}", dot.label_x)
-                                    y=format!("{:.1}", dot.label_y)
+                                    x=fixed(dot.label_x, 1).to_string()
+                                    y=fixed(dot.label_y, 1).to_string()
                                     text-anchor=dot.label_anchor
-                                    opacity=move || format!("{:.2}", label_opacity(dot.msg))
+                                    opacity=move || fixed(label_opacity(dot.msg), 2).to_string()
                                     aria-hidden="true"
                                 >
                                     {dot.short_label.clone()}
@@ -428,7 +433,7 @@ pub fn ServiceMap() -> impl IntoView {
                         <g
                             class="drop-mark"
                             data-msg=dot.msg.to_string()
-                            transform=format!("translate({:.1} {:.1})", dot.x, dot.y)
+                            transform=format!("translate({} {})", fixed(dot.x, 1), fixed(dot.y, 1))
                         >
                             <title>
                                 {format!(
@@ -445,7 +450,7 @@ pub fn ServiceMap() -> impl IntoView {
                     )}
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
-                    <text class="empty" x=(VIEW_WIDTH / 2.0).to_string() y=(VIEW_HEIGHT / 2.0).to_string()>
+                    <text class="empty" x=shortest(VIEW_WIDTH / 2.0).to_string() y=shortest(VIEW_HEIGHT / 2.0).to_string()>
                         {move || run.status.with(RunStatus::map_placeholder)}
                     </text>
                 }.into_any())}
@@ -542,7 +547,7 @@ fn ServiceBox(
             class:selected=is_selected.clone()
             data-service=name.clone()
             data-role=role
-            transform=format!("translate({left:.1} {top:.1})")
+            transform=format!("translate({left} {top})", left = fixed(left, 1), top = fixed(top, 1))
             tabindex="0"
             role="button"
             aria-pressed=move || is_selected().to_string()
@@ -555,20 +560,20 @@ fn ServiceBox(
                 }
             })}
         >
-            <rect class="box" width=BOX_WIDTH.to_string() height=BOX_HEIGHT.to_string() rx="12"/>
-            <text class="name" x=(BOX_WIDTH / 2.0).to_string() y="32">{info.name.clone()}</text>
-            <text class="subtitle" x=(BOX_WIDTH / 2.0).to_string() y="53">{subtitle}</text>
+            <rect class="box" width=shortest(BOX_WIDTH).to_string() height=shortest(BOX_HEIGHT).to_string() rx="12"/>
+            <text class="name" x=shortest(BOX_WIDTH / 2.0).to_string() y="32">{info.name.clone()}</text>
+            <text class="subtitle" x=shortest(BOX_WIDTH / 2.0).to_string() y="53">{subtitle}</text>
             {show(move || !up(), move || view! {
-                <g class="badge down-badge" transform=format!("translate({:.1} -11)", BOX_WIDTH - 58.0)>
+                <g class="badge down-badge" transform=format!("translate({} -11)", fixed(BOX_WIDTH - 58.0, 1))>
                     <rect width="58" height="22" rx="11"/>
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
             }.into_any())}
             {show(move || badge().is_some(), move || view! {
-                <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {:.1})", BOX_HEIGHT - 11.0)>
+                <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {})", fixed(BOX_HEIGHT - 11.0, 1))>
                     // The pill grows with its text: one queue's count, or several queues'.
-                    <rect width=move || format!("{:.0}", badge_width(&badge().unwrap_or_default())) height="22" rx="11"/>
-                    <text x=move || format!("{:.0}", badge_width(&badge().unwrap_or_default()) / 2.0) y="15.5">
+                    <rect width=move || fixed(badge_width(&badge().unwrap_or_default()), 0).to_string() height="22" rx="11"/>
+                    <text x=move || fixed(badge_width(&badge().unwrap_or_default()) / 2.0, 0).to_string() y="15.5">
                         {move || badge().unwrap_or_default()}
                     </text>
                 </g>
@@ -606,15 +611,15 @@ fn LinkLine(
     };
     let choose_by_key = choose.clone();
     let (x1, y1, x2, y2) = (
-        format!("{:.1}", a.x),
-        format!("{:.1}", a.y),
-        format!("{:.1}", b.x),
-        format!("{:.1}", b.y),
+        fixed(a.x, 1).to_string(),
+        fixed(a.y, 1).to_string(),
+        fixed(b.x, 1).to_string(),
+        fixed(b.y, 1).to_string(),
     );
     let data_link = selection.to_param();
     let (mid_x, mid_y) = (
-        format!("{:.1}", (a.x + b.x) / 2.0),
-        format!("{:.1}", (a.y + b.y) / 2.0 - 8.0),
+        fixed((a.x + b.x) / 2.0, 1).to_string(),
+        fixed((a.y + b.y) / 2.0 - 8.0, 1).to_string(),
     );
     view! {
         <g

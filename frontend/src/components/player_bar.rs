@@ -7,6 +7,7 @@ use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_positio
 use crate::state::{Clock, RunHandle};
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
+use shared::float_text::fixed;
 use shared::time::Micros;
 
 /// The player's controls.
@@ -47,7 +48,7 @@ pub fn PlayerBar() -> impl IntoView {
     // How much of the run is known, for the timeline's buffered band while streaming.
     let known_percent = move || {
         let end = end.get().0.max(1) as f64;
-        format!("{:.2}%", available.get().0 as f64 * 100.0 / end)
+        format!("{}%", fixed(available.get().0 as f64 * 100.0 / end, 2))
     };
     view! {
         <section class="player card" {attr("aria-label", "Player")}>

@@ -9,6 +9,7 @@ use crate::sequence::{
 };
 use crate::state::{Clock, RunHandle, Selected};
 use leptos::prelude::*;
+use shared::float_text::{fixed, shortest};
 use shared::protocol::MsgId;
 
 /// What the diagram's tooltip says while the pointer is on no arrow.
@@ -32,7 +33,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     // Arrows are a few paths, each redrawn only when its own arrows changed; the timeline
     // scrolls under a fixed frame by one attribute.
     let paths = Computed::new(move |_| model.with(SequenceModel::paths));
-    let timeline = move || model.with(|m| format!("translate(0 {:.2})", m.offset));
+    let timeline = move || model.with(|m| format!("translate(0 {})", fixed(m.offset, 2)));
     let window_text = move || {
         model.with(|m| {
             let (start, end) = m.window;
@@ -94,7 +95,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                 id="sequence"
                 node_ref=svg_ref
                 class:pointing=move || pointed.get().is_some()
-                viewBox=format!("0 0 {SEQUENCE_WIDTH} {SEQUENCE_HEIGHT}")
+                viewBox=format!("0 0 {} {}", shortest(SEQUENCE_WIDTH), shortest(SEQUENCE_HEIGHT))
                 role="img"
                 aria-label="Sequence diagram: each service's lifeline, and the messages between them up to the playhead"
                 {listen::<leptos::ev::MouseEvent>("mousemove", on_move)}
@@ -107,18 +108,18 @@ pub fn SequenceDiagram() -> impl IntoView {
                     |l: &Lifeline| l.name.clone(),
                     move |lifeline: Lifeline| view! {
                     <g class="lifeline">
-                        <line x1=lifeline.x.to_string() y1="30" x2=lifeline.x.to_string() y2=SEQUENCE_HEIGHT.to_string()/>
-                        <text x=lifeline.x.to_string() y="18">{lifeline.name.clone()}</text>
+                        <line x1=shortest(lifeline.x).to_string() y1="30" x2=shortest(lifeline.x).to_string() y2=shortest(SEQUENCE_HEIGHT).to_string()/>
+                        <text x=shortest(lifeline.x).to_string() y="18">{lifeline.name.clone()}</text>
                     </g>
                     }.into_any(),
                 )}
                 <clipPath id="sequence-window">
-                    <rect x="0" y=HEAD_HEIGHT.to_string() width=SEQUENCE_WIDTH.to_string() height=(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>
+                    <rect x="0" y=shortest(HEAD_HEIGHT).to_string() width=shortest(SEQUENCE_WIDTH).to_string() height=shortest(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>
                 </clipPath>
                 <g clip-path="url(#sequence-window)">
                     <g class="arrows" transform=timeline>{strokes}</g>
                 </g>
-                <line class="seq-playhead" x1="0" y1=SEQUENCE_HEIGHT - 1.0 x2=SEQUENCE_WIDTH y2=SEQUENCE_HEIGHT - 1.0/>
+                <line class="seq-playhead" x1="0" y1=shortest(SEQUENCE_HEIGHT - 1.0).to_string() x2=shortest(SEQUENCE_WIDTH).to_string() y2=shortest(SEQUENCE_HEIGHT - 1.0).to_string()/>
             </svg>
         </figure>
     }

@@ -12,6 +12,7 @@ use crate::selection::Selection;
 use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
 use crate::view_model;
 use leptos::prelude::*;
+use shared::float_text::fixed;
 use wasm_bindgen::JsCast;
 
 /// The page's address without its query: what shared links and embeds point at.
@@ -82,7 +83,11 @@ pub fn ShareBar(
             let layout = Layout::new(index.header());
             let services = view_model::services(index.header(), state);
             (
-                format!("{}-t{:.3}s.svg", export::file_stem(index), t.as_secs_f64()),
+                format!(
+                    "{}-t{}s.svg",
+                    export::file_stem(index),
+                    fixed(t.as_secs_f64(), 3)
+                ),
                 export::map_svg(index, &layout, &services, t),
             )
         });

@@ -121,7 +121,7 @@ pub fn fault_label(fault: &Fault, services: &[ServiceInfo]) -> String {
 
 /// Seconds with no trailing zeros: `10`, `2.5`.
 fn seconds(t: Micros) -> String {
-    let text = format!("{:.6}", t.as_secs_f64());
+    let text = crate::float_text::fixed(t.as_secs_f64(), 6).to_string();
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -133,7 +133,7 @@ fn parse_when(text: &str) -> Result<(Micros, Option<Micros>), String> {
             .ok_or_else(|| {
                 format!(
                     "the {what} must be a number of seconds from 0 to {}",
-                    super::MAX_UNTIL_S
+                    crate::float_text::shortest(super::MAX_UNTIL_S)
                 )
             })
     };

@@ -145,9 +145,12 @@ pub fn refuse(knobs: &Knobs) -> Option<String> {
     let never_crashes = knobs.get(CRASH_AT_RENAME.name) == 0.0;
     (never_crashes && restart_after != RESTART_AFTER.default).then(|| {
         format!(
-            "{}={restart_after} has no effect: the coordinator never crashes ({}=0); give a rename \
-             number to crash at, or leave {} at its default",
-            RESTART_AFTER.name, CRASH_AT_RENAME.name, RESTART_AFTER.name
+            "{}={} has no effect: the coordinator never crashes ({}=0); give a rename number to \
+             crash at, or leave {} at its default",
+            RESTART_AFTER.name,
+            crate::float_text::shortest(restart_after),
+            CRASH_AT_RENAME.name,
+            RESTART_AFTER.name
         )
     })
 }

@@ -122,7 +122,7 @@ pub fn heaviest_run_label(request: &RunRequest) -> String {
             ["protocol", "publish", "product_workers"].contains(&name.as_str())
                 || name.ends_with("_per_s")
         })
-        .map(|(name, value)| format!(" {name}={value}"))
+        .map(|(name, value)| format!(" {name}={}", crate::float_text::shortest(*value)))
         .collect();
     format!("{}{variant}", request.scenario)
 }

@@ -236,7 +236,7 @@ pub fn build(knobs: &Knobs, rng: &mut SimRng) -> World {
     } else {
         format!(
             "keeps Driver's answers in a cache for {} s",
-            cache_ttl.as_secs_f64()
+            crate::float_text::shortest(cache_ttl.as_secs_f64())
         )
     };
     World {

@@ -17,6 +17,7 @@ pub use event_driven::INITIAL_STOCK;
 pub use faults::{SLOW_FACTOR_MAX, fault_label, fault_text, parse_fault};
 pub use knobs::{Driver, KnobSpec, Knobs, parse_knob_assignment};
 
+use crate::float_text::{exp, exp_fixed, shortest};
 use crate::protocol::{RunRequest, Trace};
 use crate::rng::SimRng;
 use crate::sim::{RunInfo, Sim, World};
@@ -161,7 +162,10 @@ pub enum ScenarioError {
     },
     /// A knob's value is outside its range for the run's driver.
     #[error(
-        "knob {knob} = {value} is out of range: it must be between {min} and {max} {unit}{}",
+        "knob {knob} = {} is out of range: it must be between {} and {} {unit}{}",
+        shortest(*.value),
+        shortest(*.min),
+        shortest(*.max),
         live_range(*.live_max)
     )]
     KnobOutOfRange {
@@ -179,7 +183,7 @@ pub enum ScenarioError {
         live_max: Option<f64>,
     },
     /// A knob that counts things was given a fraction.
-    #[error("knob {knob} = {value} must be a whole number")]
+    #[error("knob {knob} = {} must be a whole number", shortest(*.value))]
     KnobNotWhole {
         /// The knob.
         knob: String,
@@ -188,8 +192,11 @@ pub enum ScenarioError {
     },
     /// A rate above zero so small that the time to its next occurrence does not fit the clock.
     #[error(
-        "knob {knob} = {value:e} per s is too small: the next one would come about {interval_s:.0e} s \
-         later, beyond what the clock can count; give 0 for never, or at least {min:e} per s"
+        "knob {knob} = {} per s is too small: the next one would come about {} s later, beyond \
+         what the clock can count; give 0 for never, or at least {} per s",
+        exp(*.value),
+        exp_fixed(*.interval_s, 0),
+        exp(*.min)
     )]
     RateTooSmall {
         /// The knob.
@@ -225,7 +232,9 @@ pub enum ScenarioError {
     },
     /// The run length is outside `0 < until ≤ MAX_UNTIL_S`.
     #[error(
-        "run length {until_s} s is out of range: it must be more than 0 and at most {MAX_UNTIL_S} s"
+        "run length {} s is out of range: it must be more than 0 and at most {} s",
+        shortest(*.until_s),
+        shortest(MAX_UNTIL_S)
     )]
     UntilOutOfRange {
         /// The length given.
@@ -236,7 +245,10 @@ pub enum ScenarioError {
 /// The end of a knob's range error that says a live run takes more.
 fn live_range(live_max: Option<f64>) -> String {
     live_max.map_or(String::new(), |live_max| {
-        format!(" in a simulated run; a live run takes up to {live_max}")
+        format!(
+            " in a simulated run; a live run takes up to {}",
+            shortest(live_max)
+        )
     })
 }
 

@@ -6,6 +6,7 @@ use super::workload::{
     setup, with_capacity,
 };
 use super::{KnobSpec, Knobs, SLOW_FACTOR_MAX};
+use crate::float_text::shortest;
 use crate::protocol::{Fault, FaultSpec, RunRequest, ServiceId, ServiceRole};
 use crate::rng::SimRng;
 use crate::services::{
@@ -238,7 +239,7 @@ fn refuse_resilience(knobs: &Knobs) -> Option<String> {
                     "{}={} has no effect: Order makes no retries ({}=0); give retries=1 or more, \
                      or leave {} at its default",
                     knob.name,
-                    knobs.get(knob.name),
+                    shortest(knobs.get(knob.name)),
                     RETRIES.name,
                     knob.name
                 ));
@@ -252,7 +253,7 @@ fn refuse_resilience(knobs: &Knobs) -> Option<String> {
                     "{}={} has no effect: there is no circuit breaker (breaker=off); give \
                      breaker=on, or leave {} at its default",
                     knob.name,
-                    knobs.get(knob.name),
+                    shortest(knobs.get(knob.name)),
                     knob.name
                 ));
             }

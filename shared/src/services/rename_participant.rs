@@ -97,7 +97,10 @@ enum PreparedRow {
 }
 
 fn prepared_value(since: Micros, name: &str) -> String {
-    format!("{PREPARED_PREFIX}{:.6} s: {name}", since.as_secs_f64())
+    format!(
+        "{PREPARED_PREFIX}{} s: {name}",
+        crate::float_text::fixed(since.as_secs_f64(), 6)
+    )
 }
 
 fn parse_prepared(value: &str) -> PreparedRow {
