@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Crosstalk needs on a fresh Debian machine, skipping what is
 # already there: Chromium and its driver, brotli and zopfli (the page's precompressed copies), RabbitMQ (the live runtime's AMQP tests), the wasm32
-# target, Trunk, wasm-bindgen-cli at the version Cargo.lock pins, and wasm-opt (binaryen from npm: Debian's is too old and silently breaks the page).
+# target, Trunk, wasm-bindgen-cli at the version Cargo.lock pins, wasm-opt (binaryen from npm: Debian's is too old and silently breaks the page) and terser (npm).
 # Source it (`. scripts/setup.sh`) to get wasm-opt on PATH; running it works too.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,10 +59,14 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_vers
 fi
 
 tools="$root/.tools"
-if [ "$("$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | cut -d' ' -f3)" != "$wasm_opt_version" ]; then
-  say "installing wasm-opt $wasm_opt_version (binaryen from npm)"
+# Two tools from npm, installed together (npm removes from the folder what one install does not
+# name): wasm-opt, and terser, which minifies the page's JS glue (scripts/minify-js.sh).
+terser_version=5.51.4
+if [ "$("$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | cut -d' ' -f3)" != "$wasm_opt_version" ] ||
+  [ "$("$tools/node_modules/.bin/terser" --version 2>/dev/null)" != "terser $terser_version" ]; then
+  say "installing wasm-opt $wasm_opt_version (binaryen) and terser $terser_version from npm"
   mkdir -p "$tools"
-  (cd "$tools" && npm install --no-save --no-audit --no-fund "binaryen@$wasm_opt_version.0.0" >/dev/null)
+  (cd "$tools" && npm install --no-save --no-audit --no-fund "binaryen@$wasm_opt_version.0.0" "terser@$terser_version" >/dev/null)
 fi
 export PATH="$tools/node_modules/.bin:$PATH"
 

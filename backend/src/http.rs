@@ -1,8 +1,8 @@
 //! The plain HTTP routes: the health check and the built page.
 //!
 //! The page's files are served as Trunk left them in `dist/`, with the brotli and gzip copies
-//! made at build time (`scripts/precompress.sh`, Trunk's post-build hook) sent to browsers that
-//! accept them. Files whose names carry Trunk's content hash (`frontend-<hash>_bg.wasm`) never
+//! made at build time (`scripts/precompress.sh`, run by Trunk's post-build hook) sent to
+//! browsers that accept them. Files whose names carry Trunk's content hash (`frontend-<hash>_bg.wasm`) never
 //! change under the same name, so browsers keep them a year without asking again
 //! (`immutable`); `index.html` — which names the current hashed files — and anything else is
 //! revalidated on every load (`no-cache`). Responses without a precompressed copy (the health
