@@ -8,7 +8,7 @@ use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
 use crate::decimal::Decimal;
 use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap, Write};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -91,7 +91,7 @@ struct PendingRename {
 pub struct Product {
     config: ProductConfig,
     pending_by_call: SlotMap<MsgId, PendingRename>,
-    call_by_timer: SlotMap<TimerId, MsgId>,
+    call_by_timer: TimerMap<MsgId>,
     /// Whether the first rename has been explained yet.
     explained_rename: bool,
     /// Whether the last lookup was dropped for its deadline, so a run of them is narrated once.
@@ -234,7 +234,7 @@ impl Product {
                     Some(request.id),
                 );
                 let timer = ctx.set_timer(timeout);
-                self.call_by_timer.insert(timer, call);
+                self.call_by_timer.insert(timer.key(), call);
                 let pending = PendingRename {
                     request: request.clone(),
                     product,
@@ -251,7 +251,7 @@ impl Product {
 
     fn take_pending(&mut self, call: MsgId) -> Option<PendingRename> {
         let pending = self.pending_by_call.remove(&call)?;
-        self.call_by_timer.remove(&pending.timer);
+        self.call_by_timer.remove(&pending.timer.key());
         Some(pending)
     }
 
@@ -312,7 +312,7 @@ impl Service for Product {
                 if self.outbox.as_mut().is_some_and(|o| o.timer(timer, ctx)) {
                     return;
                 }
-                let call = self.call_by_timer.get(&timer).copied();
+                let call = self.call_by_timer.get(&timer.key()).copied();
                 if let Some(pending) = call.and_then(|c| self.take_pending(c)) {
                     self.copies_not_updated(pending, "Order did not answer in time", ctx);
                 }

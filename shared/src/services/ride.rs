@@ -5,7 +5,7 @@
 use super::{DRIVER_NAMES_COPY_TABLE, RIDES_TABLE};
 use crate::decimal::Decimal;
 use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -58,7 +58,7 @@ pub struct Ride {
     /// Reads waiting on a call to Driver, by the call's message id.
     waiting_by_call: SlotMap<MsgId, WaitingRead>,
     /// The call each timeout timer guards.
-    call_by_timer: SlotMap<TimerId, MsgId>,
+    call_by_timer: TimerMap<MsgId>,
     /// Whether the last read that needed Driver failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether running without a cache was narrated.
@@ -141,7 +141,7 @@ impl Ride {
             Some(request.id),
         );
         let timer = ctx.set_timer(self.config.call_timeout);
-        self.call_by_timer.insert(timer, call);
+        self.call_by_timer.insert(timer.key(), call);
         self.waiting_by_call.insert(
             call,
             WaitingRead {
@@ -228,7 +228,7 @@ impl Ride {
 
     fn take_waiting(&mut self, call: MsgId) -> Option<WaitingRead> {
         let waiting = self.waiting_by_call.remove(&call)?;
-        self.call_by_timer.remove(&waiting.timer);
+        self.call_by_timer.remove(&waiting.timer.key());
         Some(waiting)
     }
 
@@ -306,7 +306,7 @@ impl Service for Ride {
                 _ => {}
             },
             Input::Timer(timer) => {
-                let Some(call) = self.call_by_timer.get(&timer).copied() else {
+                let Some(call) = self.call_by_timer.get(&timer.key()).copied() else {
                     return;
                 };
                 if let Some(waiting) = self.take_waiting(call) {
