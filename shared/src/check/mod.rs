@@ -12,8 +12,8 @@
 
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
-    CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
-    TraceEvent, TraceHeader,
+    CopyDecl, EndReason, Event, MessageKind, MsgId, MsgMap, MsgSet, Observed, OpId, ServiceId,
+    ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::slot_map::{DenseMap, DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
@@ -153,13 +153,13 @@ pub struct Checker {
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: SlotMap<String, DenseSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
-    confirms_in_flight: SlotMap<MsgId, ConfirmMessage>,
+    confirms_in_flight: MsgMap<ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
     confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
     queues: DenseMap<ServiceId, SlotMap<String, (u32, Option<usize>)>>,
     /// Messages to or from a coordinator still on their way.
-    coordinator_messages_in_flight: SlotSet<MsgId>,
+    coordinator_messages_in_flight: MsgSet,
     /// Operations that sent a request to a coordinator.
     coordinated_ops: SlotSet<OpId>,
     /// Keys a coordinator flagged as left half done.
@@ -278,16 +278,16 @@ impl Checker {
                 ..
             } => self.sent(*msg, *from, *to, *kind, label, *op, idx),
             Event::Duplicated { msg, copy } => {
-                if let Some(confirm) = self.confirms_in_flight.get(msg).cloned() {
-                    self.confirms_in_flight.insert(*copy, confirm);
+                if let Some(confirm) = self.confirms_in_flight.get(&msg.key()).cloned() {
+                    self.confirms_in_flight.insert(copy.key(), confirm);
                 }
-                if self.coordinator_messages_in_flight.contains(msg) {
-                    self.coordinator_messages_in_flight.insert(*copy);
+                if self.coordinator_messages_in_flight.contains(&msg.key()) {
+                    self.coordinator_messages_in_flight.insert(copy.key());
                 }
             }
             Event::Delivered { msg } => {
-                self.coordinator_messages_in_flight.remove(msg);
-                if let Some(confirm) = self.confirms_in_flight.remove(msg) {
+                self.coordinator_messages_in_flight.remove(&msg.key());
+                if let Some(confirm) = self.confirms_in_flight.remove(&msg.key()) {
                     self.confirmed_events
                         .entry(confirm.event_id)
                         .or_insert(ConfirmedEvent {
@@ -298,8 +298,8 @@ impl Checker {
                 }
             }
             Event::Dropped { msg, .. } => {
-                self.coordinator_messages_in_flight.remove(msg);
-                self.confirms_in_flight.remove(msg);
+                self.coordinator_messages_in_flight.remove(&msg.key());
+                self.confirms_in_flight.remove(&msg.key());
             }
             Event::QueueDepth {
                 service,
@@ -580,7 +580,7 @@ impl Checker {
         let to_role = self.role(to);
         if from_role == Some(ServiceRole::Coordinator) || to_role == Some(ServiceRole::Coordinator)
         {
-            self.coordinator_messages_in_flight.insert(msg);
+            self.coordinator_messages_in_flight.insert(msg.key());
             if let Some(op) = op.filter(|_| to_role == Some(ServiceRole::Coordinator)) {
                 self.coordinated_ops.insert(op);
             }
@@ -591,7 +591,7 @@ impl Checker {
             && let Some(event_id) = label.strip_prefix("confirm ")
         {
             self.confirms_in_flight.insert(
-                msg,
+                msg.key(),
                 ConfirmMessage {
                     broker: from,
                     event_id: event_id.to_string(),

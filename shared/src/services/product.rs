@@ -7,7 +7,7 @@ use super::PRODUCTS_TABLE;
 use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
 use crate::decimal::Decimal;
-use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
+use crate::protocol::{DomainEvent, MsgId, MsgMap, Payload, ProductName, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap, Write};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
@@ -90,7 +90,7 @@ struct PendingRename {
 #[derive(Debug)]
 pub struct Product {
     config: ProductConfig,
-    pending_by_call: SlotMap<MsgId, PendingRename>,
+    pending_by_call: MsgMap<PendingRename>,
     call_by_timer: TimerMap<MsgId>,
     /// Whether the first rename has been explained yet.
     explained_rename: bool,
@@ -241,7 +241,7 @@ impl Product {
                     version,
                     timer,
                 };
-                self.pending_by_call.insert(call, pending);
+                self.pending_by_call.insert(call.key(), pending);
             }
             None => {
                 ctx.reply(request, Payload::Renamed { product, version });
@@ -250,7 +250,7 @@ impl Product {
     }
 
     fn take_pending(&mut self, call: MsgId) -> Option<PendingRename> {
-        let pending = self.pending_by_call.remove(&call)?;
+        let pending = self.pending_by_call.remove(&call.key())?;
         self.call_by_timer.remove(&pending.timer.key());
         Some(pending)
     }

@@ -4,7 +4,7 @@
 
 use super::{DRIVER_NAMES_COPY_TABLE, RIDES_TABLE};
 use crate::decimal::Decimal;
-use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, Payload, ServiceId};
+use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, MsgMap, Payload, ServiceId};
 use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
@@ -56,7 +56,7 @@ pub struct Ride {
     /// Driver's answers by driver id; lost when Ride crashes.
     cache: SlotMap<u64, CacheEntry>,
     /// Reads waiting on a call to Driver, by the call's message id.
-    waiting_by_call: SlotMap<MsgId, WaitingRead>,
+    waiting_by_call: MsgMap<WaitingRead>,
     /// The call each timeout timer guards.
     call_by_timer: TimerMap<MsgId>,
     /// Whether the last read that needed Driver failed, so an outage is narrated once.
@@ -143,7 +143,7 @@ impl Ride {
         let timer = ctx.set_timer(self.config.call_timeout);
         self.call_by_timer.insert(timer.key(), call);
         self.waiting_by_call.insert(
-            call,
+            call.key(),
             WaitingRead {
                 request: request.clone(),
                 ride,
@@ -227,7 +227,7 @@ impl Ride {
     }
 
     fn take_waiting(&mut self, call: MsgId) -> Option<WaitingRead> {
-        let waiting = self.waiting_by_call.remove(&call)?;
+        let waiting = self.waiting_by_call.remove(&call.key())?;
         self.call_by_timer.remove(&waiting.timer.key());
         Some(waiting)
     }
@@ -520,7 +520,7 @@ mod tests {
             "a duplicate finds no waiting read"
         );
         let timed_out = calls(&h.read(2))[0];
-        let timer = h.ride.waiting_by_call[&timed_out].timer;
+        let timer = h.ride.waiting_by_call[&timed_out.key()].timer;
         let failed = h.handle(Input::Timer(timer));
         assert_eq!(
             answers(&failed),
