@@ -6,8 +6,8 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
-use shared::protocol::{Event, MsgId, MsgMap, MsgSet, OpId, ServiceId};
-use shared::slot_map::{DenseSet, SlotMap, SlotSet};
+use shared::protocol::{Event, MsgId, MsgMap, MsgSet, OpId, OpSet, ServiceId};
+use shared::slot_map::{DenseSet, SlotMap};
 
 /// The selection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -247,7 +247,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
         return Highlight::default();
     };
     let mut messages = MsgSet::new();
-    let mut ops = SlotSet::new();
+    let mut ops = OpSet::new();
     for (event_idx, event) in anomaly
         .events
         .iter()
@@ -261,7 +261,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
                 messages.insert(copy.key());
             }
             Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => {
-                ops.insert(*op);
+                ops.insert(op.key());
             }
             Event::RowWritten { service, .. } | Event::EventHandled { service, .. } => {
                 messages.extend(message_handled_at(index, event_idx, *service).map(MsgId::key));
@@ -273,7 +273,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
         messages.extend(
             index
                 .spans()
-                .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
+                .filter(|s| s.op.is_some_and(|op| ops.contains(&op.key())))
                 .map(|s| s.msg.key()),
         );
     }
@@ -293,6 +293,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
 mod tests {
     use super::*;
     use shared::protocol::RunRequest;
+    use shared::slot_map::SlotSet;
 
     #[test]
     fn selections_round_trip_through_their_url_values() {

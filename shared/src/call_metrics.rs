@@ -2,7 +2,7 @@
 //! causes, and how many a cache spared. The hybrid scenario's calls per read and cache hit ratio
 //! are read from these (its stale cache reads are `Metrics::stale_reads_by_table`).
 
-use crate::protocol::{Event, MessageKind, MsgMap, OpId, TraceEvent};
+use crate::protocol::{Event, MessageKind, MsgMap, OpId, OpMap, TraceEvent};
 use crate::slot_map::SlotMap;
 
 /// The calls of one kind of operation.
@@ -48,7 +48,7 @@ pub struct CallMetrics {
     /// Per operation name.
     pub by_op: SlotMap<String, OpCalls>,
     /// The name of each operation running.
-    running: SlotMap<OpId, String>,
+    running: OpMap<String>,
     /// The client's requests still on their way, with the operation they start.
     client_requests_in_flight: MsgMap<OpId>,
 }
@@ -59,7 +59,7 @@ impl CallMetrics {
         match &event.event {
             Event::OpStarted { op, name, .. } => {
                 self.by_op.entry(name.clone()).or_default().started += 1;
-                self.running.insert(*op, name.clone());
+                self.running.insert(op.key(), name.clone());
             }
             // A request with no cause is the client's own; one with a cause is a call a
             // service makes while handling it.
@@ -74,7 +74,7 @@ impl CallMetrics {
                     self.client_requests_in_flight.insert(msg.key(), *op);
                 }
                 Some(_) => {
-                    if let Some(name) = self.running.get(op) {
+                    if let Some(name) = self.running.get(&op.key()) {
                         self.by_op.entry(name.clone()).or_default().calls += 1;
                     }
                 }
@@ -88,7 +88,7 @@ impl CallMetrics {
                 let running = self
                     .client_requests_in_flight
                     .remove(&msg.key())
-                    .and_then(|op| self.running.get(&op));
+                    .and_then(|op| self.running.get(&op.key()));
                 if let Some(name) = running {
                     self.by_op.entry(name.clone()).or_default().arrived += 1;
                 }
@@ -97,7 +97,7 @@ impl CallMetrics {
                 self.client_requests_in_flight.remove(&msg.key());
             }
             Event::OpFinished { op, .. } => {
-                self.running.remove(op);
+                self.running.remove(&op.key());
             }
             _ => {}
         }

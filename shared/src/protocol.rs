@@ -64,6 +64,20 @@ pub type MsgSet = SlotSet<u64>;
 #[serde(transparent)]
 pub struct OpId(pub u64);
 
+impl OpId {
+    /// The operation's number: its key in an [`OpMap`] or [`OpSet`].
+    pub fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// A map by operation, keyed by [`OpId::key`]: a `SlotMap<u64, _>`'s tree is the one every map
+/// keyed by a `u64` shares, where `OpId` keys compiled to a tree of their own.
+pub type OpMap<V> = SlotMap<u64, V>;
+
+/// A set of operations, keyed by [`OpId::key`] for the same reason as [`OpMap`].
+pub type OpSet = SlotSet<u64>;
+
 /// What a service is, so views can draw it apart.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,8 +12,8 @@
 
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
-    CopyDecl, EndReason, Event, MessageKind, MsgId, MsgMap, MsgSet, Observed, OpId, ServiceId,
-    ServiceRole, TraceEvent, TraceHeader,
+    CopyDecl, EndReason, Event, MessageKind, MsgId, MsgMap, MsgSet, Observed, OpId, OpMap, OpSet,
+    ServiceId, ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::slot_map::{DenseMap, DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
@@ -130,7 +130,7 @@ pub struct Checker {
     /// Set once `run_ended` arrives; later events are ignored.
     ended: Option<EndReason>,
     /// Operations running: when and at which event each began.
-    running: SlotMap<OpId, (Micros, usize)>,
+    running: OpMap<(Micros, usize)>,
     /// Versions confirmed to clients, increasing in time and version.
     confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
@@ -139,7 +139,7 @@ pub struct Checker {
     /// `op_finished`.
     open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
     /// Operations already reported as aborted reads.
-    aborted_reads: SlotSet<OpId>,
+    aborted_reads: OpSet,
     /// The last write of every row that a check can still read: the rows of copy tables (for
     /// regressions), and with a coordinator the rows of their source tables too (for updates
     /// left half done at the end). Other rows' writes are never looked up again, so they are
@@ -161,7 +161,7 @@ pub struct Checker {
     /// Messages to or from a coordinator still on their way.
     coordinator_messages_in_flight: MsgSet,
     /// Operations that sent a request to a coordinator.
-    coordinated_ops: SlotSet<OpId>,
+    coordinated_ops: OpSet,
     /// Keys a coordinator flagged as left half done.
     flagged_keys: SlotSet<String>,
 }
@@ -222,7 +222,7 @@ impl Checker {
         let at = event.at;
         match &event.event {
             Event::OpStarted { op, .. } => {
-                self.running.insert(*op, (at, idx));
+                self.running.insert(op.key(), (at, idx));
             }
             Event::OpFinished {
                 op,
@@ -230,7 +230,7 @@ impl Checker {
                 observed,
                 ..
             } => {
-                let Some((started, started_idx)) = self.running.remove(op) else {
+                let Some((started, started_idx)) = self.running.remove(&op.key()) else {
                     return;
                 };
                 if outcome.is_ok() {
@@ -444,7 +444,7 @@ impl Checker {
         aborted_idx: usize,
         at: Micros,
     ) {
-        if !self.aborted_reads.insert(op) {
+        if !self.aborted_reads.insert(op.key()) {
             return;
         }
         let text = format!(
@@ -582,7 +582,7 @@ impl Checker {
         {
             self.coordinator_messages_in_flight.insert(msg.key());
             if let Some(op) = op.filter(|_| to_role == Some(ServiceRole::Coordinator)) {
-                self.coordinated_ops.insert(op);
+                self.coordinated_ops.insert(op.key());
             }
         }
         // The broker's answer to a publish: `confirm <event id>` (`Payload::PublishConfirmed`).
