@@ -6,8 +6,8 @@
 //! scenario or seed that renumbers them.
 
 use crate::trace_index::TraceIndex;
-use shared::protocol::{Event, MsgId, OpId, ServiceId};
-use shared::slot_map::{DenseSet, SlotMap, SlotSet};
+use shared::protocol::{Event, MsgId, MsgMap, MsgSet, OpId, OpSet, ServiceId};
+use shared::slot_map::{DenseSet, SlotMap};
 
 /// The selection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,7 +88,7 @@ fn service_id(index: &TraceIndex, name: &str) -> Option<ServiceId> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Highlight {
     /// Highlighted messages.
-    pub messages: SlotSet<MsgId>,
+    pub messages: MsgSet,
     /// The operation they serve, when there is one.
     pub op: Option<OpId>,
     /// Highlighted events, by their position in the trace, ascending and each once: an anomaly's
@@ -100,7 +100,7 @@ pub struct Highlight {
 impl Highlight {
     /// True when `msg` is highlighted.
     pub fn has(&self, msg: MsgId) -> bool {
-        self.messages.contains(&msg)
+        self.messages.contains(&msg.key())
     }
 }
 
@@ -124,7 +124,7 @@ pub fn services_involved(
         Selection::Message(_) | Selection::Operation(_) | Selection::Anomaly(_) => highlight
             .messages
             .iter()
-            .filter_map(|msg| index.span(*msg))
+            .filter_map(|msg| index.span(MsgId(*msg)))
             .flat_map(|span| [span.from, span.to])
             .collect::<DenseSet<_>>(),
     }
@@ -144,8 +144,8 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
             messages: index
                 .spans()
                 .filter(|s| s.op == Some(*op))
-                .map(|s| s.msg)
-                .collect::<SlotSet<_>>(),
+                .map(|s| s.msg.key())
+                .collect::<MsgSet>(),
             op: Some(*op),
             events: Vec::new(),
         },
@@ -163,8 +163,8 @@ pub fn highlight(index: &TraceIndex, selection: &Selection) -> Highlight {
                         service.is_some_and(|id| s.from == id || s.to == id)
                             || on_link(s.from, s.to)
                     })
-                    .map(|s| s.msg)
-                    .collect::<SlotSet<_>>(),
+                    .map(|s| s.msg.key())
+                    .collect::<MsgSet>(),
                 op: None,
                 events: Vec::new(),
             }
@@ -206,17 +206,17 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     let Some(span) = index.span(msg) else {
         return Highlight::default();
     };
-    let mut children: SlotMap<MsgId, Vec<MsgId>> = SlotMap::new();
+    let mut children: MsgMap<Vec<MsgId>> = SlotMap::new();
     for s in index.spans() {
         if let Some(parent) = s.caused_by {
-            children.entry(parent).or_default().push(s.msg);
+            children.entry(parent.key()).or_default().push(s.msg);
         }
     }
-    let mut messages = [msg].into_iter().collect::<SlotSet<_>>();
+    let mut messages = [msg.key()].into_iter().collect::<MsgSet>();
     // Up to the root.
     let mut cursor = span.caused_by;
     while let Some(parent) = cursor {
-        if messages.len() > CHAIN_STEPS_MAX || !messages.insert(parent) {
+        if messages.len() > CHAIN_STEPS_MAX || !messages.insert(parent.key()) {
             break;
         }
         cursor = index.span(parent).and_then(|s| s.caused_by);
@@ -224,8 +224,8 @@ pub fn causation_chain(index: &TraceIndex, msg: MsgId) -> Highlight {
     // Down through everything it caused.
     let mut to_visit = vec![msg];
     while let Some(next) = to_visit.pop() {
-        for child in children.get(&next).into_iter().flatten() {
-            if messages.len() <= CHAIN_STEPS_MAX && messages.insert(*child) {
+        for child in children.get(&next.key()).into_iter().flatten() {
+            if messages.len() <= CHAIN_STEPS_MAX && messages.insert(child.key()) {
                 to_visit.push(*child);
             }
         }
@@ -246,8 +246,8 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     let Some(anomaly) = index.anomalies().anomalies().get(position) else {
         return Highlight::default();
     };
-    let mut messages = SlotSet::new();
-    let mut ops = SlotSet::new();
+    let mut messages = MsgSet::new();
+    let mut ops = OpSet::new();
     for (event_idx, event) in anomaly
         .events
         .iter()
@@ -255,16 +255,16 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
     {
         match &event.event {
             Event::Sent { msg, .. } | Event::Delivered { msg } | Event::Dropped { msg, .. } => {
-                messages.insert(*msg);
+                messages.insert(msg.key());
             }
             Event::Duplicated { copy, .. } => {
-                messages.insert(*copy);
+                messages.insert(copy.key());
             }
             Event::OpStarted { op, .. } | Event::OpFinished { op, .. } => {
-                ops.insert(*op);
+                ops.insert(op.key());
             }
             Event::RowWritten { service, .. } | Event::EventHandled { service, .. } => {
-                messages.extend(message_handled_at(index, event_idx, *service));
+                messages.extend(message_handled_at(index, event_idx, *service).map(MsgId::key));
             }
             _ => {}
         }
@@ -273,8 +273,8 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
         messages.extend(
             index
                 .spans()
-                .filter(|s| s.op.is_some_and(|op| ops.contains(&op)))
-                .map(|s| s.msg),
+                .filter(|s| s.op.is_some_and(|op| ops.contains(&op.key())))
+                .map(|s| s.msg.key()),
         );
     }
     Highlight {
@@ -293,6 +293,7 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
 mod tests {
     use super::*;
     use shared::protocol::RunRequest;
+    use shared::slot_map::SlotSet;
 
     #[test]
     fn selections_round_trip_through_their_url_values() {
@@ -359,7 +360,7 @@ mod tests {
         );
         // Every message in the chain is linked to another one in it, and they share an operation.
         for msg in &chain.messages {
-            let span = index.span(*msg).unwrap();
+            let span = index.span(MsgId(*msg)).unwrap();
             assert_eq!(span.op, call.op, "{msg:?}");
         }
         assert_eq!(chain.op, call.op);
@@ -380,7 +381,7 @@ mod tests {
             of_op
                 .messages
                 .iter()
-                .all(|m| index.span(*m).unwrap().op == Some(op))
+                .all(|m| index.span(MsgId(*m)).unwrap().op == Some(op))
         );
 
         let product = highlight(&index, &Selection::Service("Product".into()));
@@ -435,7 +436,7 @@ mod tests {
         let ops: SlotSet<OpId> = lit
             .messages
             .iter()
-            .filter_map(|msg| index.span(*msg).and_then(|s| s.op))
+            .filter_map(|msg| index.span(MsgId(*msg)).and_then(|s| s.op))
             .collect();
         assert_eq!(ops, SlotSet::from([OpId(3), OpId(4)]));
         assert_eq!(
@@ -475,7 +476,7 @@ mod tests {
             .messages
             .iter()
             .map(|msg| {
-                let span = index.span(*msg).unwrap();
+                let span = index.span(MsgId(*msg)).unwrap();
                 (index.service_name(span.from), index.service_name(span.to))
             })
             .collect();

@@ -878,7 +878,12 @@ mod tests {
                 .filter(|f| f.state == FlightState::Moving)
                 .map(|f| f.msg)
                 .collect();
-            let folded: Vec<MsgId> = index.state_at(t).in_flight.keys().copied().collect();
+            let folded: Vec<MsgId> = index
+                .state_at(t)
+                .in_flight
+                .keys()
+                .map(|k| MsgId(*k))
+                .collect();
             // The fold keeps a message in flight until its end event at the same time is applied,
             // and so does the index (t < end); both agree exactly.
             assert_eq!(moving, folded, "at {ms} ms");

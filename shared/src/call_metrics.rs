@@ -2,7 +2,7 @@
 //! causes, and how many a cache spared. The hybrid scenario's calls per read and cache hit ratio
 //! are read from these (its stale cache reads are `Metrics::stale_reads_by_table`).
 
-use crate::protocol::{Event, MessageKind, MsgId, OpId, TraceEvent};
+use crate::protocol::{Event, MessageKind, MsgMap, OpId, OpMap, TraceEvent};
 use crate::slot_map::SlotMap;
 
 /// The calls of one kind of operation.
@@ -48,9 +48,9 @@ pub struct CallMetrics {
     /// Per operation name.
     pub by_op: SlotMap<String, OpCalls>,
     /// The name of each operation running.
-    running: SlotMap<OpId, String>,
+    running: OpMap<String>,
     /// The client's requests still on their way, with the operation they start.
-    client_requests_in_flight: SlotMap<MsgId, OpId>,
+    client_requests_in_flight: MsgMap<OpId>,
 }
 
 impl CallMetrics {
@@ -59,7 +59,7 @@ impl CallMetrics {
         match &event.event {
             Event::OpStarted { op, name, .. } => {
                 self.by_op.entry(name.clone()).or_default().started += 1;
-                self.running.insert(*op, name.clone());
+                self.running.insert(op.key(), name.clone());
             }
             // A request with no cause is the client's own; one with a cause is a call a
             // service makes while handling it.
@@ -71,33 +71,33 @@ impl CallMetrics {
                 ..
             } => match caused_by {
                 None => {
-                    self.client_requests_in_flight.insert(*msg, *op);
+                    self.client_requests_in_flight.insert(msg.key(), *op);
                 }
                 Some(_) => {
-                    if let Some(name) = self.running.get(op) {
+                    if let Some(name) = self.running.get(&op.key()) {
                         self.by_op.entry(name.clone()).or_default().calls += 1;
                     }
                 }
             },
             Event::Duplicated { msg, copy } => {
-                if let Some(op) = self.client_requests_in_flight.get(msg).copied() {
-                    self.client_requests_in_flight.insert(*copy, op);
+                if let Some(op) = self.client_requests_in_flight.get(&msg.key()).copied() {
+                    self.client_requests_in_flight.insert(copy.key(), op);
                 }
             }
             Event::Delivered { msg } => {
                 let running = self
                     .client_requests_in_flight
-                    .remove(msg)
-                    .and_then(|op| self.running.get(&op));
+                    .remove(&msg.key())
+                    .and_then(|op| self.running.get(&op.key()));
                 if let Some(name) = running {
                     self.by_op.entry(name.clone()).or_default().arrived += 1;
                 }
             }
             Event::Dropped { msg, .. } => {
-                self.client_requests_in_flight.remove(msg);
+                self.client_requests_in_flight.remove(&msg.key());
             }
             Event::OpFinished { op, .. } => {
-                self.running.remove(op);
+                self.running.remove(&op.key());
             }
             _ => {}
         }
@@ -112,7 +112,7 @@ impl CallMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ServiceId;
+    use crate::protocol::{MsgId, ServiceId};
     use crate::time::Micros;
 
     const CLIENT: ServiceId = ServiceId(0);

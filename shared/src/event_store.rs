@@ -7,7 +7,6 @@
 //! is kept whole beside the records. Nothing here is serialized: the JSON trace and its hash are
 //! made from the decoded events, which equal the ones stored.
 
-use crate::ordered::CollectOrdered;
 use crate::protocol::{
     DropReason, Event, MessageKind, MsgId, Observed, OpId, Outcome, ServiceId, TraceEvent,
 };
@@ -38,7 +37,24 @@ pub struct Interner {
     /// long, or empty.
     slots: Vec<u32>,
     rows: Vec<(ServiceId, StrId, StrId)>,
-    row_ids: BTreeMap<(ServiceId, StrId, StrId), u32>,
+    /// Row numbers by service, then [`row_key`]: a `BTreeMap<u64, u32>` is the tree every
+    /// `SlotMap<u64, _>` already has, where a tree keyed by the triple was code of its own.
+    row_ids: Vec<BTreeMap<u64, u32>>,
+}
+
+/// A row's table and key as one number, its key in its service's map of row numbers.
+fn row_key(table: StrId, key: StrId) -> u64 {
+    (u64::from(table.0) << 32) | u64::from(key.0)
+}
+
+/// `service`'s map of row numbers in `row_ids`, made (with those of the services before it) if
+/// new.
+fn ids_of(row_ids: &mut Vec<BTreeMap<u64, u32>>, service: ServiceId) -> &mut BTreeMap<u64, u32> {
+    let i = usize::from(service.0);
+    if row_ids.len() <= i {
+        row_ids.resize_with(i + 1, BTreeMap::new);
+    }
+    &mut row_ids[i]
 }
 
 /// The 64-bit FNV-1a hash of `text`.
@@ -100,20 +116,20 @@ impl Interner {
 
     /// The number of the row `key` of `service`'s `table`, interning it if it is new.
     fn intern_row(&mut self, service: ServiceId, table: &str, key: &str) -> Option<u32> {
-        let row = (service, self.intern(table)?, self.intern(key)?);
-        if self.row_ids.len() != self.rows.len() {
-            // Dropped by shrink_to_fit: numbered again from the rows.
-            self.row_ids = (0..)
-                .zip(&self.rows)
-                .map(|(id, row)| (*row, id))
-                .collect_map();
+        let (table, key) = (self.intern(table)?, self.intern(key)?);
+        if self.row_ids.is_empty() {
+            // Dropped by shrink_to_fit (or none yet): numbered again from the rows.
+            for (id, &(service, table, key)) in (0..).zip(&self.rows) {
+                ids_of(&mut self.row_ids, service).insert(row_key(table, key), id);
+            }
         }
-        if let Some(id) = self.row_ids.get(&row) {
+        let ids = ids_of(&mut self.row_ids, service);
+        if let Some(id) = ids.get(&row_key(table, key)) {
             return Some(*id);
         }
         let id = small(self.rows.len() as u64)?;
-        self.rows.push(row);
-        self.row_ids.insert(row, id);
+        ids.insert(row_key(table, key), id);
+        self.rows.push((service, table, key));
         Some(id)
     }
 
@@ -133,14 +149,14 @@ impl Interner {
     }
 
     /// Gives back the room its vectors kept to grow, and drops the lookup table and the rows'
-    /// map, which only interning reads: interning again builds them anew from the strings and
+    /// maps, which only interning reads: interning again builds them anew from the strings and
     /// rows, which keep their numbers.
     fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.rows.shrink_to_fit();
         self.slots = Vec::new();
-        self.row_ids = BTreeMap::new();
+        self.row_ids = Vec::new();
     }
 
     /// How many distinct strings it holds.
@@ -154,12 +170,14 @@ impl Interner {
     }
 
     /// Heap bytes it holds: the strings' bytes, where each ends, the table, and an estimate of
-    /// the rows' map (its entries at two-thirds fill of B-tree nodes).
+    /// the rows' maps (their entries at two-thirds fill of B-tree nodes).
     pub fn heap_bytes(&self) -> usize {
         let strings = self.text.capacity() + self.ends.capacity() * size_of::<u32>();
         let table = self.slots.capacity() * size_of::<u32>();
+        let row_ids: usize = self.row_ids.iter().map(BTreeMap::len).sum();
         let rows = self.rows.capacity() * size_of::<(ServiceId, StrId, StrId)>()
-            + self.row_ids.len() * size_of::<((ServiceId, StrId, StrId), u32)>() * 3 / 2;
+            + self.row_ids.capacity() * size_of::<BTreeMap<u64, u32>>()
+            + row_ids * size_of::<(u64, u32)>() * 3 / 2;
         strings + table + rows
     }
 }

@@ -4,8 +4,8 @@
 use crate::event_store::EventStore;
 use crate::metrics::{Latest, Metrics};
 use crate::protocol::{
-    CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, OpId, ServiceId, TraceEvent,
-    TraceHeader,
+    CircuitState, CopyDecl, EndReason, Event, MessageKind, MsgId, MsgMap, OpId, ServiceId,
+    TraceEvent, TraceHeader,
 };
 use crate::shared_map::SharedMap;
 use crate::slot_map::{DenseMap, SlotMap};
@@ -58,7 +58,7 @@ pub struct WorldState {
     /// Each service's tables, by id.
     pub tables: Vec<ServiceTables>,
     /// Messages sent and not yet delivered or dropped.
-    pub in_flight: SlotMap<MsgId, MessageInFlight>,
+    pub in_flight: MsgMap<MessageInFlight>,
     /// Queue depths by broker, then queue (nested, so no tree is keyed by `(ServiceId, String)`).
     pub queue_depths: DenseMap<ServiceId, SlotMap<String, u32>>,
     /// The state of each circuit breaker by (caller, callee), once it changed: a link without
@@ -263,7 +263,7 @@ impl WorldState {
                     self.metrics.coordination.rollbacks_sent += 1;
                 }
                 self.in_flight.insert(
-                    *msg,
+                    msg.key(),
                     MessageInFlight {
                         msg: *msg,
                         from: *from,
@@ -277,20 +277,20 @@ impl WorldState {
             }
             Event::Duplicated { msg, copy } => {
                 self.metrics.messages_duplicated += 1;
-                if let Some(original) = self.in_flight.get(msg) {
+                if let Some(original) = self.in_flight.get(&msg.key()) {
                     let copy_in_flight = MessageInFlight {
                         msg: *copy,
                         sent_at: event.at,
                         ..original.clone()
                     };
-                    self.in_flight.insert(*copy, copy_in_flight);
+                    self.in_flight.insert(copy.key(), copy_in_flight);
                 }
             }
             Event::Delivered { msg } => {
-                self.in_flight.remove(msg);
+                self.in_flight.remove(&msg.key());
             }
             Event::Dropped { msg, reason } => {
-                self.in_flight.remove(msg);
+                self.in_flight.remove(&msg.key());
                 self.metrics.dropped_by_reason[*reason as usize] += 1;
             }
             Event::RowWritten {

@@ -20,8 +20,8 @@ pub use staleness::{CopyRow, Latest, ServedLag, SourceRow, Staleness};
 use crate::call_metrics::CallMetrics;
 use crate::fold::WorldState;
 use crate::protocol::{
-    CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpSummary, OutcomeCounts,
-    ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
+    CallSummary, CoordinationSummary, DropReason, Event, Observed, OpId, OpMap, OpSummary,
+    OutcomeCounts, ResilienceSummary, RunSummary, ServiceId, Trace, TraceHeader,
 };
 use crate::services::is_read_op;
 use crate::shared_log::SharedLog;
@@ -137,7 +137,7 @@ pub struct Metrics {
     pub queue_depth_max: DenseMap<ServiceId, SlotMap<String, u32>>,
     /// Event delivery through brokers: duplicates and delivery lag per subscriber.
     pub delivery: DeliveryStats,
-    running_ops: SlotMap<OpId, RunningOp>,
+    running_ops: OpMap<RunningOp>,
     /// The name of every operation seen, as its place in `op_name_list`, so messages sent after
     /// it ended still count for it. A number, not a copy of the name: the page keeps snapshots
     /// of this state, and a run has a million operations at most but a handful of names.
@@ -225,7 +225,7 @@ impl Metrics {
                 .then(|| Box::new(self.unavailable.clone())),
             during_outage: false,
         };
-        self.running_ops.insert(op, running);
+        self.running_ops.insert(op.key(), running);
         let number = match self.op_name_list.iter().position(|known| known == name) {
             Some(number) => number,
             None => {
@@ -251,7 +251,7 @@ impl Metrics {
                 None => self.ops.entry(name.clone()).or_default().messages += 1,
             }
         }
-        if let Some(running) = self.running_ops.get_mut(&op)
+        if let Some(running) = self.running_ops.get_mut(&op.key())
             && let Some(unavailable) = &running.unavailable_at_start
             && unavailable.blocks(from, to)
         {
@@ -290,7 +290,7 @@ impl Metrics {
         events_applied: usize,
         latest: &dyn Fn(&Observed) -> Latest,
     ) {
-        let Some(running) = self.running_ops.remove(&op) else {
+        let Some(running) = self.running_ops.remove(&op.key()) else {
             return;
         };
         let is_read = is_read_op(&running.name);

@@ -5,7 +5,7 @@
 //! header is the first line and each event one line after it.
 
 use crate::decimal::Decimal;
-use crate::slot_map::SlotMap;
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Micros;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -45,10 +45,38 @@ impl crate::slot_map::DenseKey for ServiceId {
 #[serde(transparent)]
 pub struct MsgId(pub u64);
 
+impl MsgId {
+    /// The message's number: its key in a [`MsgMap`] or [`MsgSet`].
+    pub fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// A map by message, keyed by [`MsgId::key`]: a `SlotMap<u64, _>`'s tree is the one every map
+/// keyed by a `u64` shares, where `MsgId` keys compiled to a tree of their own.
+pub type MsgMap<V> = SlotMap<u64, V>;
+
+/// A set of messages, keyed by [`MsgId::key`] for the same reason as [`MsgMap`].
+pub type MsgSet = SlotSet<u64>;
+
 /// A client operation, unique within a run.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct OpId(pub u64);
+
+impl OpId {
+    /// The operation's number: its key in an [`OpMap`] or [`OpSet`].
+    pub fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// A map by operation, keyed by [`OpId::key`]: a `SlotMap<u64, _>`'s tree is the one every map
+/// keyed by a `u64` shares, where `OpId` keys compiled to a tree of their own.
+pub type OpMap<V> = SlotMap<u64, V>;
+
+/// A set of operations, keyed by [`OpId::key`] for the same reason as [`OpMap`].
+pub type OpSet = SlotSet<u64>;
 
 /// What a service is, so views can draw it apart.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]

@@ -44,6 +44,17 @@ impl Envelope {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerId(pub u64);
 
+impl TimerId {
+    /// The timer's number: its key in a [`TimerMap`].
+    pub fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// A service's map by timer, keyed by [`TimerId::key`]: a `SlotMap<u64, _>`'s tree is the one
+/// every map keyed by a `u64` shares, where `TimerId` keys compiled to a tree of their own.
+pub type TimerMap<V> = SlotMap<u64, V>;
+
 /// What a service reacts to.
 #[derive(Debug)]
 pub enum Input<'a> {

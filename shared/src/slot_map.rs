@@ -3,10 +3,13 @@
 //!
 //! Why: every `BTreeMap<K, V>` with a value type of its own carries its own insert, remove,
 //! rebalancing and drop code, a few kilobytes each in the page. With the values moved out, all
-//! the maps with one key type share one `BTreeMap<K, u32>`; and the ids (`MsgId`, `OpId`,
-//! `TimerId`, `u64`) are all one `u64`, so their trees compile to the same code, which the page's
-//! optimizer keeps once. The order of iteration is the order of the keys, as with the `BTreeMap`
-//! it replaces, and every operation costs what the tree's costs plus one index into the slab.
+//! the maps with one key type share one `BTreeMap<K, u32>`. A newtype key is a type of its own,
+//! and so a tree of its own, although the optimizer merges some of its functions with the `u64`
+//! tree's: the maps and sets by message, operation and timer are keyed by the id's `u64`
+//! (`protocol::MsgMap`, `OpMap`, `service::TimerMap`, through `MsgId::key` and the like), 882 B
+//! gzip, 1,286 brotli and 4,983 B of WebAssembly less than keyed by the ids. The order of
+//! iteration is the order of the keys, as with the `BTreeMap` it replaces, and every operation
+//! costs what the tree's costs plus one index into the slab.
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

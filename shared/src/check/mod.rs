@@ -12,8 +12,8 @@
 
 use crate::ordered::CollectOrdered;
 use crate::protocol::{
-    CopyDecl, EndReason, Event, MessageKind, MsgId, Observed, OpId, ServiceId, ServiceRole,
-    TraceEvent, TraceHeader,
+    CopyDecl, EndReason, Event, MessageKind, MsgId, MsgMap, MsgSet, Observed, OpId, OpMap, OpSet,
+    ServiceId, ServiceRole, TraceEvent, TraceHeader,
 };
 use crate::slot_map::{DenseMap, DenseSet, SlotMap, SlotSet};
 use crate::time::Micros;
@@ -130,7 +130,7 @@ pub struct Checker {
     /// Set once `run_ended` arrives; later events are ignored.
     ended: Option<EndReason>,
     /// Operations running: when and at which event each began.
-    running: SlotMap<OpId, (Micros, usize)>,
+    running: OpMap<(Micros, usize)>,
     /// Versions confirmed to clients, increasing in time and version.
     confirmed: SlotMap<Row, Vec<Confirmation>>,
     /// Versions rolled back (`write_aborted`), with the event that says so.
@@ -139,7 +139,7 @@ pub struct Checker {
     /// `op_finished`.
     open_reads: SlotMap<Row, SlotMap<u64, Vec<(OpId, usize)>>>,
     /// Operations already reported as aborted reads.
-    aborted_reads: SlotSet<OpId>,
+    aborted_reads: OpSet,
     /// The last write of every row that a check can still read: the rows of copy tables (for
     /// regressions), and with a coordinator the rows of their source tables too (for updates
     /// left half done at the end). Other rows' writes are never looked up again, so they are
@@ -153,15 +153,15 @@ pub struct Checker {
     /// Per kind of event (`OrderCreated`): the services that handled one.
     subscribers: SlotMap<String, DenseSet<ServiceId>>,
     /// Confirm messages on their way to publishers.
-    confirms_in_flight: SlotMap<MsgId, ConfirmMessage>,
+    confirms_in_flight: MsgMap<ConfirmMessage>,
     /// Events confirmed to their publisher, by event id, with the first confirm's delivery.
     confirmed_events: SlotMap<String, ConfirmedEvent>,
     /// Per broker queue: its depth now and the last event at which it was empty.
     queues: DenseMap<ServiceId, SlotMap<String, (u32, Option<usize>)>>,
     /// Messages to or from a coordinator still on their way.
-    coordinator_messages_in_flight: SlotSet<MsgId>,
+    coordinator_messages_in_flight: MsgSet,
     /// Operations that sent a request to a coordinator.
-    coordinated_ops: SlotSet<OpId>,
+    coordinated_ops: OpSet,
     /// Keys a coordinator flagged as left half done.
     flagged_keys: SlotSet<String>,
 }
@@ -222,7 +222,7 @@ impl Checker {
         let at = event.at;
         match &event.event {
             Event::OpStarted { op, .. } => {
-                self.running.insert(*op, (at, idx));
+                self.running.insert(op.key(), (at, idx));
             }
             Event::OpFinished {
                 op,
@@ -230,7 +230,7 @@ impl Checker {
                 observed,
                 ..
             } => {
-                let Some((started, started_idx)) = self.running.remove(op) else {
+                let Some((started, started_idx)) = self.running.remove(&op.key()) else {
                     return;
                 };
                 if outcome.is_ok() {
@@ -278,16 +278,16 @@ impl Checker {
                 ..
             } => self.sent(*msg, *from, *to, *kind, label, *op, idx),
             Event::Duplicated { msg, copy } => {
-                if let Some(confirm) = self.confirms_in_flight.get(msg).cloned() {
-                    self.confirms_in_flight.insert(*copy, confirm);
+                if let Some(confirm) = self.confirms_in_flight.get(&msg.key()).cloned() {
+                    self.confirms_in_flight.insert(copy.key(), confirm);
                 }
-                if self.coordinator_messages_in_flight.contains(msg) {
-                    self.coordinator_messages_in_flight.insert(*copy);
+                if self.coordinator_messages_in_flight.contains(&msg.key()) {
+                    self.coordinator_messages_in_flight.insert(copy.key());
                 }
             }
             Event::Delivered { msg } => {
-                self.coordinator_messages_in_flight.remove(msg);
-                if let Some(confirm) = self.confirms_in_flight.remove(msg) {
+                self.coordinator_messages_in_flight.remove(&msg.key());
+                if let Some(confirm) = self.confirms_in_flight.remove(&msg.key()) {
                     self.confirmed_events
                         .entry(confirm.event_id)
                         .or_insert(ConfirmedEvent {
@@ -298,8 +298,8 @@ impl Checker {
                 }
             }
             Event::Dropped { msg, .. } => {
-                self.coordinator_messages_in_flight.remove(msg);
-                self.confirms_in_flight.remove(msg);
+                self.coordinator_messages_in_flight.remove(&msg.key());
+                self.confirms_in_flight.remove(&msg.key());
             }
             Event::QueueDepth {
                 service,
@@ -444,7 +444,7 @@ impl Checker {
         aborted_idx: usize,
         at: Micros,
     ) {
-        if !self.aborted_reads.insert(op) {
+        if !self.aborted_reads.insert(op.key()) {
             return;
         }
         let text = format!(
@@ -580,9 +580,9 @@ impl Checker {
         let to_role = self.role(to);
         if from_role == Some(ServiceRole::Coordinator) || to_role == Some(ServiceRole::Coordinator)
         {
-            self.coordinator_messages_in_flight.insert(msg);
+            self.coordinator_messages_in_flight.insert(msg.key());
             if let Some(op) = op.filter(|_| to_role == Some(ServiceRole::Coordinator)) {
-                self.coordinated_ops.insert(op);
+                self.coordinated_ops.insert(op.key());
             }
         }
         // The broker's answer to a publish: `confirm <event id>` (`Payload::PublishConfirmed`).
@@ -591,7 +591,7 @@ impl Checker {
             && let Some(event_id) = label.strip_prefix("confirm ")
         {
             self.confirms_in_flight.insert(
-                msg,
+                msg.key(),
                 ConfirmMessage {
                     broker: from,
                     event_id: event_id.to_string(),

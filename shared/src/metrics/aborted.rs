@@ -6,14 +6,14 @@
 //! before any newer version of its row exists.
 
 use super::SourceRow;
-use crate::protocol::{Observed, OpId};
+use crate::protocol::{Observed, OpId, OpSet};
 use crate::slot_map::{SlotMap, SlotSet};
 
 /// Aborted reads so far.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AbortedReads {
     /// The reads counted, each once however many aborted versions it returned.
-    pub reads: SlotSet<OpId>,
+    pub reads: OpSet,
     /// Versions rolled back, by row (nested, so that no tree is keyed by `(row, version)`: the
     /// rows' tree and the `u64` one are every other map's).
     aborted: SlotMap<SourceRow, SlotSet<u64>>,
@@ -36,7 +36,7 @@ impl AbortedReads {
                 .get(&row)
                 .is_some_and(|versions| versions.contains(&seen.version))
             {
-                self.reads.insert(op);
+                self.reads.insert(op.key());
                 continue;
             }
             let versions = self.open.entry(row).or_default();
@@ -53,7 +53,7 @@ impl AbortedReads {
             .get_mut(&row)
             .and_then(|versions| versions.remove(&version))
         {
-            self.reads.extend(reads);
+            self.reads.extend(reads.into_iter().map(OpId::key));
         }
         self.aborted.entry(row).or_default().insert(version);
     }
@@ -93,7 +93,7 @@ mod tests {
         aborted.write_aborted(row("8"), 4);
         assert_eq!(
             aborted.reads,
-            [1, 2, 4].map(OpId).into(),
+            [1, 2, 4].into(),
             "read 4 saw v2 after its rollback; reads 1 and 4 count once for two aborted versions"
         );
         aborted.read_returned(OpId(5), &[seen("7", 3)]);

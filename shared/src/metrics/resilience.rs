@@ -5,9 +5,9 @@
 //! opened, and calls a caller made through its own open breaker (besides the one probe of a
 //! half-open breaker) — always zero for a correct breaker.
 
-use crate::protocol::{CircuitState, Event, MessageKind, MsgId, ServiceId};
+use crate::protocol::{CircuitState, Event, MessageKind, MsgSet, ServiceId};
 use crate::services::DEADLINE_EXCEEDED_LABEL_PREFIX;
-use crate::slot_map::{DenseMap, SlotSet};
+use crate::slot_map::DenseMap;
 
 /// The counts so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,7 +23,7 @@ pub struct ResilienceStats {
     /// Calls through an open breaker, or beyond the one probe of a half-open one.
     pub calls_while_breaker_open: u64,
     /// Calls on their way, to count them when delivered.
-    calls_in_flight: SlotSet<MsgId>,
+    calls_in_flight: MsgSet,
     /// Each breaker's state by (caller, callee), and the calls made since it went half-open.
     breakers: DenseMap<ServiceId, DenseMap<ServiceId, (CircuitState, u64)>>,
 }
@@ -43,7 +43,7 @@ impl ResilienceStats {
                 ..
             } => {
                 if *kind == MessageKind::Request && caused_by.is_some() {
-                    self.calls_in_flight.insert(*msg);
+                    self.calls_in_flight.insert(msg.key());
                     if let Some((state, calls)) = self
                         .breakers
                         .get_mut(from)
@@ -64,14 +64,14 @@ impl ResilienceStats {
                     self.dropped_past_deadline += 1;
                 }
             }
-            Event::Duplicated { msg, copy } if self.calls_in_flight.contains(msg) => {
-                self.calls_in_flight.insert(*copy);
+            Event::Duplicated { msg, copy } if self.calls_in_flight.contains(&msg.key()) => {
+                self.calls_in_flight.insert(copy.key());
             }
-            Event::Delivered { msg } if self.calls_in_flight.remove(msg) => {
+            Event::Delivered { msg } if self.calls_in_flight.remove(&msg.key()) => {
                 self.calls_received += 1;
             }
             Event::Dropped { msg, .. } => {
-                self.calls_in_flight.remove(msg);
+                self.calls_in_flight.remove(&msg.key());
             }
             Event::CircuitChanged {
                 service,

@@ -13,7 +13,7 @@
 //! the machine's memory, lost when it crashes.
 
 use crate::protocol::{DomainEvent, Event, MsgId, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
@@ -117,7 +117,7 @@ enum BrokerTimer {
 pub struct Broker {
     config: BrokerConfig,
     queues: Vec<Queue>,
-    timers: SlotMap<TimerId, BrokerTimer>,
+    timers: TimerMap<BrokerTimer>,
     next_tag: u64,
 }
 
@@ -266,7 +266,7 @@ impl Broker {
         };
         let timer = ctx.set_timer(wait);
         queue.delivery_timer = Some(timer);
-        self.timers.insert(timer, BrokerTimer::Deliver(index));
+        self.timers.insert(timer.key(), BrokerTimer::Deliver(index));
     }
 
     fn deliver_head(&mut self, index: usize, ctx: &mut Ctx<'_>) {
@@ -287,7 +287,8 @@ impl Broker {
             Redelivery::RabbitMq => None,
             Redelivery::VisibilityTimeout => {
                 let timer = ctx.set_timer(self.config.ack_timeout);
-                self.timers.insert(timer, BrokerTimer::AckTimeout(index));
+                self.timers
+                    .insert(timer.key(), BrokerTimer::AckTimeout(index));
                 Some(timer)
             }
         };
@@ -343,7 +344,7 @@ impl Broker {
             queue.backoff = (queue.backoff + queue.backoff)
                 .clamp(RETRY_BACKOFF_MIN, self.config.retry_backoff_max);
             if let Some(timer) = queue.delivery_timer.take() {
-                self.timers.remove(&timer);
+                self.timers.remove(&timer.key());
             }
             self.schedule_delivery(index, ctx);
         }
@@ -373,7 +374,7 @@ impl Broker {
         if let Some(in_flight) = queue.in_flight.take()
             && let Some(timer) = in_flight.ack_timer
         {
-            self.timers.remove(&timer);
+            self.timers.remove(&timer.key());
         }
         if queue.backoff > Micros::ZERO {
             let subscriber = &self.config.subscriptions[index].queue;
@@ -398,7 +399,7 @@ impl Broker {
         let queue = &mut self.queues[index];
         if let Some(in_flight) = queue.in_flight.take() {
             if let Some(timer) = in_flight.ack_timer {
-                self.timers.remove(&timer);
+                self.timers.remove(&timer.key());
             }
             // A refused delivery never reached the subscriber, so it cannot make a duplicate.
             if let Some(head) = queue.items.front_mut() {
@@ -434,7 +435,7 @@ impl Service for Broker {
                 Payload::Ack { tag } => self.acked(message.from, *tag, ctx),
                 _ => {}
             },
-            Input::Timer(timer) => match self.timers.remove(&timer) {
+            Input::Timer(timer) => match self.timers.remove(&timer.key()) {
                 Some(BrokerTimer::Deliver(index)) => self.deliver_head(index, ctx),
                 Some(BrokerTimer::AckTimeout(index)) => self.ack_timed_out(index, ctx),
                 None => {}

@@ -22,7 +22,7 @@
 //! a timer the wrapper does not know is the inner machine's.
 
 use crate::protocol::{Event, MessageKind, Payload};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
@@ -65,7 +65,7 @@ pub struct Capacity {
     /// The service's name, for narration.
     name: String,
     /// Requests being worked on, by the timer that ends their work.
-    in_service: SlotMap<TimerId, Envelope>,
+    in_service: TimerMap<Envelope>,
     /// Requests waiting for a worker, oldest first.
     waiting: VecDeque<Envelope>,
     /// Whether the current busy spell (requests waiting) has been told, and whether a shed in it.
@@ -135,7 +135,7 @@ impl Capacity {
         }
         let took = self.config.draw(ctx);
         let timer = ctx.set_timer(took);
-        self.in_service.insert(timer, request);
+        self.in_service.insert(timer.key(), request);
     }
 
     fn admit(&mut self, request: &Envelope, ctx: &mut Ctx<'_>) {
@@ -191,7 +191,7 @@ impl Service for Capacity {
             Input::Message(message) if message.payload.kind() == MessageKind::Request => {
                 self.admit(message, ctx);
             }
-            Input::Timer(timer) => match self.in_service.remove(&timer) {
+            Input::Timer(timer) => match self.in_service.remove(&timer.key()) {
                 Some(request) => self.finish(request, ctx),
                 None => self.inner.handle(input, ctx),
             },
@@ -230,7 +230,7 @@ mod tests {
     use super::*;
     use crate::protocol::{MsgId, ServiceId};
     use crate::rng::SimRng;
-    use crate::service::{Effect, IdAllocator, MemTables};
+    use crate::service::{Effect, IdAllocator, MemTables, TimerId};
 
     /// Answers every request at once with `ok`.
     struct Echo;

@@ -6,7 +6,7 @@ use super::{
     DRIVER_DETAILS_TABLE, DRIVERS_TABLE, PRODUCTS_TABLE, new_rating_tenths, renamed_driver_name,
     renamed_product_name,
 };
-use crate::protocol::{MsgId, Observed, OpId, Outcome, Payload, RowKey, ServiceId};
+use crate::protocol::{MsgId, MsgMap, Observed, OpId, Outcome, Payload, RowKey, ServiceId};
 use crate::rng::SimRng;
 use crate::service::{Ctx, Input, Service, TimerId};
 use crate::slot_map::SlotMap;
@@ -225,7 +225,7 @@ struct NextTimer {
 pub struct Client {
     config: ClientConfig,
     /// Operations waiting for their answer, by request; each knows the timer that gives up on it.
-    pending: SlotMap<MsgId, PendingOp>,
+    pending: MsgMap<PendingOp>,
     /// The timers that start the next operations: one per kind of operation, so a short vector
     /// found by a scan. (A timeout is found among `pending` by its timer: an answered operation's
     /// timeout is cancelled and never fires in a simulation, and a tree of timers kept an insert
@@ -269,7 +269,7 @@ impl Client {
         let request = ctx.send(spec.to, payload, Some(op), None);
         let timer = ctx.set_timer(self.config.timeout);
         self.pending.insert(
-            request,
+            request.key(),
             PendingOp {
                 op,
                 operation,
@@ -286,7 +286,7 @@ impl Client {
         observed: Vec<Observed>,
         ctx: &mut Ctx<'_>,
     ) {
-        if let Some(pending) = self.pending.remove(&request) {
+        if let Some(pending) = self.pending.remove(&request.key()) {
             ctx.cancel_timer(pending.timer);
             ctx.finish_op(pending.op, pending.started, outcome, observed);
         }
@@ -310,7 +310,7 @@ impl Service for Client {
                     .pending
                     .iter()
                     .find(|(_, pending)| pending.timer == timer)
-                    .map(|(request, _)| *request)
+                    .map(|(request, _)| MsgId(*request))
                 {
                     let reason = format!("no answer within {}", self.config.timeout);
                     self.finish(request, Outcome::Failed { reason }, Vec::new(), ctx);
@@ -321,7 +321,7 @@ impl Service for Client {
                 let Some(request) = answer.caused_by else {
                     return;
                 };
-                let Some(pending) = self.pending.get(&request) else {
+                let Some(pending) = self.pending.get(&request.key()) else {
                     return;
                 };
                 let kind = &self.config.operations[pending.operation].request;

@@ -9,7 +9,7 @@
 
 use super::{INBOX_TABLE, inventory, shipping};
 use crate::protocol::{DomainEvent, Event, NewOrder, Payload};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -64,7 +64,7 @@ pub struct ConsumerConfig {
 pub struct Consumer {
     config: ConsumerConfig,
     /// Deliveries being worked on, by the timer that ends the work.
-    jobs: SlotMap<TimerId, Envelope>,
+    jobs: TimerMap<Envelope>,
 }
 
 impl Consumer {
@@ -89,7 +89,7 @@ impl Consumer {
         let work = self.config.work.0;
         let took = Micros(work / 2 + ctx.rng.below(work + 1));
         let timer = ctx.set_timer(took);
-        self.jobs.insert(timer, delivery.clone());
+        self.jobs.insert(timer.key(), delivery.clone());
     }
 
     /// Ends the work on one delivery: applies it (or drops a duplicate), then acks.
@@ -150,7 +150,7 @@ impl Service for Consumer {
                 }
             }
             Input::Timer(timer) => {
-                if let Some(delivery) = self.jobs.remove(&timer) {
+                if let Some(delivery) = self.jobs.remove(&timer.key()) {
                     self.finish_job(&delivery, ctx);
                 }
             }

@@ -25,7 +25,7 @@
 
 use super::PRODUCTS_TABLE;
 use crate::protocol::{Event, MsgId, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
@@ -286,7 +286,7 @@ pub struct Coordinator {
     /// Updates in progress, by product.
     active: SlotMap<u64, Update>,
     waiting: VecDeque<Waiting>,
-    timers: SlotMap<TimerId, CoordinatorTimer>,
+    timers: TimerMap<CoordinatorTimer>,
     /// Whether a success was narrated, so only the first is.
     narrated_success: bool,
     /// Whether a commit decision was narrated (two-phase commit), so only the first is.
@@ -457,7 +457,7 @@ impl Coordinator {
             }
             let timer = ctx.set_timer(self.config.timeout);
             self.timers
-                .insert(timer, CoordinatorTimer::WaitedTooLong(request.id));
+                .insert(timer.key(), CoordinatorTimer::WaitedTooLong(request.id));
             self.waiting.push_back(Waiting {
                 request: request.clone(),
                 product,
@@ -525,7 +525,7 @@ impl Coordinator {
         let to_order = ctx.send(self.config.order, apply, request.op, Some(request.id));
         let timer = ctx.set_timer(self.config.timeout);
         self.timers
-            .insert(timer, CoordinatorTimer::ApplyTimeout(product));
+            .insert(timer.key(), CoordinatorTimer::ApplyTimeout(product));
         self.active.insert(
             product,
             Update {
@@ -603,7 +603,7 @@ impl Coordinator {
             return;
         };
         if let Phase::Applying { timer, .. } = update.phase {
-            self.timers.remove(&timer);
+            self.timers.remove(&timer.key());
         }
         let done = LogEntry {
             number: update.number,
@@ -653,7 +653,7 @@ impl Coordinator {
         let Phase::Applying { answers, timer, .. } = &update.phase else {
             return;
         };
-        self.timers.remove(timer);
+        self.timers.remove(&timer.key());
         let timeout = self.config.timeout;
         let two_phase = self.config.protocol == Protocol::TwoPhaseCommit;
         let said: Vec<String> = answers
@@ -767,9 +767,9 @@ impl Coordinator {
         let msg = ctx.send(to, payload, op, None);
         let timer = ctx.set_timer(self.config.timeout);
         let leg = &mut legs[index];
-        self.timers.remove(&leg.timer);
+        self.timers.remove(&leg.timer.key());
         self.timers
-            .insert(timer, CoordinatorTimer::Rollback(product, index));
+            .insert(timer.key(), CoordinatorTimer::Rollback(product, index));
         leg.msg = Some(msg);
         leg.timer = timer;
         leg.attempts += 1;
@@ -801,11 +801,11 @@ impl Coordinator {
             ));
         }
         leg.msg = None;
-        self.timers.remove(&leg.timer);
+        self.timers.remove(&leg.timer.key());
         let wait = rollback_backoff(leg.attempts, ctx.rng);
         leg.timer = ctx.set_timer(wait);
         self.timers
-            .insert(leg.timer, CoordinatorTimer::Rollback(product, index));
+            .insert(leg.timer.key(), CoordinatorTimer::Rollback(product, index));
     }
 
     /// A rollback's timer fired: its answer timed out, or its retry is due.
@@ -835,7 +835,7 @@ impl Coordinator {
         }
         legs[index].done = true;
         legs[index].msg = None;
-        self.timers.remove(&legs[index].timer);
+        self.timers.remove(&legs[index].timer.key());
         if !legs.iter().all(|leg| leg.done) {
             return;
         }
@@ -871,7 +871,7 @@ impl Coordinator {
             return;
         };
         if let Phase::Applying { timer, .. } = update.phase {
-            self.timers.remove(&timer);
+            self.timers.remove(&timer.key());
         }
         let committing = LogEntry {
             number: update.number,
@@ -987,7 +987,7 @@ impl Coordinator {
             return;
         };
         if let Some(next) = self.waiting.remove(at) {
-            self.timers.remove(&next.timer);
+            self.timers.remove(&next.timer.key());
             self.begin(next.request, product, next.name, ctx);
         }
     }
@@ -1008,7 +1008,7 @@ impl Coordinator {
     }
 
     fn on_timer(&mut self, timer: TimerId, ctx: &mut Ctx<'_>) {
-        match self.timers.remove(&timer) {
+        match self.timers.remove(&timer.key()) {
             Some(CoordinatorTimer::ApplyTimeout(product)) => self.fail(product, true, ctx),
             Some(CoordinatorTimer::Rollback(product, index)) => {
                 self.rollback_timer(product, index, ctx)

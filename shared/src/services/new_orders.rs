@@ -11,7 +11,7 @@
 use super::ORDERS_TABLE;
 use super::outbox::{CrashAfterWrite, MAX_OUTBOX_PENDING, Outbox, OutboxConfig};
 use crate::protocol::{DomainEvent, NewOrder, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, TimerId, Write};
+use crate::service::{Ctx, Envelope, TimerId, TimerMap, Write};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -45,7 +45,7 @@ pub(super) struct NewOrders {
     /// By event id.
     unconfirmed: SlotMap<String, Unconfirmed>,
     /// The event id each retry timer is for.
-    retry_timers: SlotMap<TimerId, String>,
+    retry_timers: TimerMap<String>,
     /// The outbox's relay, when orders are published through one.
     outbox: Option<Outbox>,
 }
@@ -167,7 +167,7 @@ impl NewOrders {
         ctx.send(publish.broker, Payload::Publish(event.clone()), None, None);
         let timer = ctx.set_timer(publish.confirm_timeout);
         let event_id = event.id();
-        self.retry_timers.insert(timer, event_id.clone());
+        self.retry_timers.insert(timer.key(), event_id.clone());
         self.unconfirmed
             .insert(event_id, Unconfirmed { event, timer });
     }
@@ -179,7 +179,7 @@ impl NewOrders {
             return;
         }
         if let Some(done) = self.unconfirmed.remove(event_id) {
-            self.retry_timers.remove(&done.timer);
+            self.retry_timers.remove(&done.timer.key());
         }
     }
 
@@ -188,7 +188,7 @@ impl NewOrders {
         if let Some(outbox) = self.outbox.as_mut() {
             return outbox.timer(timer, ctx);
         }
-        let Some(event_id) = self.retry_timers.remove(&timer) else {
+        let Some(event_id) = self.retry_timers.remove(&timer.key()) else {
             return false;
         };
         if let (Some(pending), Some(publish)) = (self.unconfirmed.remove(&event_id), self.publish) {

@@ -9,7 +9,7 @@ use super::resilience::{Admission, CircuitBreaker, Resilience, RetryBudget, back
 use super::{ORDER_LINES_TABLE, ORDERS_TABLE, PRODUCT_NAMES_COPY_TABLE};
 use crate::decimal::Decimal;
 use crate::protocol::{CircuitState, DomainEvent, Event, MsgId, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 use std::collections::VecDeque;
@@ -134,7 +134,7 @@ pub struct Order {
     /// The retry budget, if configured.
     budget: Option<RetryBudget>,
     /// Reads waiting out a backoff before retrying, by the timer that ends it.
-    retry_by_timer: SlotMap<TimerId, Box<PendingRead>>,
+    retry_by_timer: TimerMap<Box<PendingRead>>,
     /// The last name Product gave for each product, in memory (lost on a crash): the
     /// breaker's fallback.
     remembered: SlotMap<u64, ProductName>,
@@ -262,7 +262,7 @@ impl Order {
                     ));
                 }
                 let timer = ctx.set_timer(delay);
-                self.retry_by_timer.insert(timer, pending);
+                self.retry_by_timer.insert(timer.key(), pending);
                 return;
             }
             if !self.budget_exhausted {
@@ -623,7 +623,7 @@ impl Service for Order {
                 if self.new_orders.timer(timer, ctx) {
                     return;
                 }
-                if let Some(pending) = self.retry_by_timer.remove(&timer) {
+                if let Some(pending) = self.retry_by_timer.remove(&timer.key()) {
                     self.call_next_product(pending, ctx);
                     return;
                 }

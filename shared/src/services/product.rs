@@ -7,8 +7,8 @@ use super::PRODUCTS_TABLE;
 use super::outbox::{CrashAfterWrite, Outbox, OutboxConfig};
 use super::rename_participant::handle_coordinated_rename;
 use crate::decimal::Decimal;
-use crate::protocol::{DomainEvent, MsgId, Payload, ProductName, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId, Write};
+use crate::protocol::{DomainEvent, MsgId, MsgMap, Payload, ProductName, ServiceId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap, Write};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -90,8 +90,8 @@ struct PendingRename {
 #[derive(Debug)]
 pub struct Product {
     config: ProductConfig,
-    pending_by_call: SlotMap<MsgId, PendingRename>,
-    call_by_timer: SlotMap<TimerId, MsgId>,
+    pending_by_call: MsgMap<PendingRename>,
+    call_by_timer: TimerMap<MsgId>,
     /// Whether the first rename has been explained yet.
     explained_rename: bool,
     /// Whether the last lookup was dropped for its deadline, so a run of them is narrated once.
@@ -234,14 +234,14 @@ impl Product {
                     Some(request.id),
                 );
                 let timer = ctx.set_timer(timeout);
-                self.call_by_timer.insert(timer, call);
+                self.call_by_timer.insert(timer.key(), call);
                 let pending = PendingRename {
                     request: request.clone(),
                     product,
                     version,
                     timer,
                 };
-                self.pending_by_call.insert(call, pending);
+                self.pending_by_call.insert(call.key(), pending);
             }
             None => {
                 ctx.reply(request, Payload::Renamed { product, version });
@@ -250,8 +250,8 @@ impl Product {
     }
 
     fn take_pending(&mut self, call: MsgId) -> Option<PendingRename> {
-        let pending = self.pending_by_call.remove(&call)?;
-        self.call_by_timer.remove(&pending.timer);
+        let pending = self.pending_by_call.remove(&call.key())?;
+        self.call_by_timer.remove(&pending.timer.key());
         Some(pending)
     }
 
@@ -312,7 +312,7 @@ impl Service for Product {
                 if self.outbox.as_mut().is_some_and(|o| o.timer(timer, ctx)) {
                     return;
                 }
-                let call = self.call_by_timer.get(&timer).copied();
+                let call = self.call_by_timer.get(&timer.key()).copied();
                 if let Some(pending) = call.and_then(|c| self.take_pending(c)) {
                     self.copies_not_updated(pending, "Order did not answer in time", ctx);
                 }

@@ -4,8 +4,8 @@
 
 use super::{DRIVER_NAMES_COPY_TABLE, RIDES_TABLE};
 use crate::decimal::Decimal;
-use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, Payload, ServiceId};
-use crate::service::{Ctx, Envelope, Input, Service, TimerId};
+use crate::protocol::{DomainEvent, DriverDetails, DriverName, MsgId, MsgMap, Payload, ServiceId};
+use crate::service::{Ctx, Envelope, Input, Service, TimerId, TimerMap};
 use crate::slot_map::SlotMap;
 use crate::time::Micros;
 
@@ -56,9 +56,9 @@ pub struct Ride {
     /// Driver's answers by driver id; lost when Ride crashes.
     cache: SlotMap<u64, CacheEntry>,
     /// Reads waiting on a call to Driver, by the call's message id.
-    waiting_by_call: SlotMap<MsgId, WaitingRead>,
+    waiting_by_call: MsgMap<WaitingRead>,
     /// The call each timeout timer guards.
-    call_by_timer: SlotMap<TimerId, MsgId>,
+    call_by_timer: TimerMap<MsgId>,
     /// Whether the last read that needed Driver failed, so an outage is narrated once.
     in_failure_streak: bool,
     /// Whether running without a cache was narrated.
@@ -141,9 +141,9 @@ impl Ride {
             Some(request.id),
         );
         let timer = ctx.set_timer(self.config.call_timeout);
-        self.call_by_timer.insert(timer, call);
+        self.call_by_timer.insert(timer.key(), call);
         self.waiting_by_call.insert(
-            call,
+            call.key(),
             WaitingRead {
                 request: request.clone(),
                 ride,
@@ -227,8 +227,8 @@ impl Ride {
     }
 
     fn take_waiting(&mut self, call: MsgId) -> Option<WaitingRead> {
-        let waiting = self.waiting_by_call.remove(&call)?;
-        self.call_by_timer.remove(&waiting.timer);
+        let waiting = self.waiting_by_call.remove(&call.key())?;
+        self.call_by_timer.remove(&waiting.timer.key());
         Some(waiting)
     }
 
@@ -306,7 +306,7 @@ impl Service for Ride {
                 _ => {}
             },
             Input::Timer(timer) => {
-                let Some(call) = self.call_by_timer.get(&timer).copied() else {
+                let Some(call) = self.call_by_timer.get(&timer.key()).copied() else {
                     return;
                 };
                 if let Some(waiting) = self.take_waiting(call) {
@@ -520,7 +520,7 @@ mod tests {
             "a duplicate finds no waiting read"
         );
         let timed_out = calls(&h.read(2))[0];
-        let timer = h.ride.waiting_by_call[&timed_out].timer;
+        let timer = h.ride.waiting_by_call[&timed_out.key()].timer;
         let failed = h.handle(Input::Timer(timer));
         assert_eq!(
             answers(&failed),
