@@ -26,8 +26,13 @@ use std::fmt;
 pub const MAX_DEPTH: u32 = 128;
 
 /// What was wrong with the text, and where.
+///
+/// Boxed: a reading's `Result` is then its value and a pointer, which every `?` moves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<ErrorAt>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ErrorAt {
     message: String,
     line: usize,
     column: usize,
@@ -36,17 +41,17 @@ pub struct Error {
 impl Error {
     /// What was wrong, without where.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The 1-based line of the text where it was found.
     pub fn line(&self) -> usize {
-        self.line
+        self.0.line
     }
 
     /// The 1-based column (in bytes) of that line.
     pub fn column(&self) -> usize {
-        self.column
+        self.0.column
     }
 }
 
@@ -55,7 +60,7 @@ impl fmt::Display for Error {
         write!(
             f,
             "{} at line {} column {}",
-            self.message, self.line, self.column
+            self.0.message, self.0.line, self.0.column
         )
     }
 }
@@ -103,17 +108,18 @@ impl<'a> Reader<'a> {
 
     /// An error with `message` at the current position.
     #[cold]
+    #[inline(never)]
     pub fn error(&self, message: impl Into<String>) -> Error {
         let before = &self.text.as_bytes()[..self.pos.min(self.text.len())];
         let line_start = before
             .iter()
             .rposition(|&c| c == b'\n')
             .map_or(0, |i| i + 1);
-        Error {
+        Error(Box::new(ErrorAt {
             message: message.into(),
             line: 1 + before.iter().filter(|&&c| c == b'\n').count(),
             column: self.pos - line_start + 1,
-        }
+        }))
     }
 
     /// Ends the reading: only whitespace may be left.
@@ -124,8 +130,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The next byte that is not whitespace (moved up to), if any.
-    fn peek(&mut self) -> Option<u8> {
+    /// The next byte that is not whitespace (moved up to), if any: what kind of value comes
+    /// next (`{`, `[`, `"`, a digit or `-`, `t`, `f`, `n`).
+    pub fn peek(&mut self) -> Option<u8> {
         let bytes = self.text.as_bytes();
         while let Some(&c) = bytes.get(self.pos) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -299,6 +306,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A `true` or `false`.
+    #[inline(never)]
     pub fn bool(&mut self) -> Result<bool> {
         match self.peek() {
             Some(b't') => self.word("true").map(|()| true),
@@ -316,6 +324,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string as an owned `String`.
+    #[inline(never)]
     pub fn string_owned(&mut self) -> Result<String> {
         self.str().map(Cow::into_owned)
     }
@@ -544,23 +553,27 @@ impl<'a> Reader<'a> {
     }
 
     /// A whole number from 0 to `u64::MAX`.
+    #[inline(never)]
     pub fn u64(&mut self) -> Result<u64> {
         self.unsigned(u64::MAX, "u64")
     }
 
     /// A whole number from 0 to `u32::MAX`.
+    #[inline(never)]
     pub fn u32(&mut self) -> Result<u32> {
         self.unsigned(u64::from(u32::MAX), "u32")
             .map(|value| value as u32)
     }
 
     /// A whole number from 0 to `u16::MAX`.
+    #[inline(never)]
     pub fn u16(&mut self) -> Result<u16> {
         self.unsigned(u64::from(u16::MAX), "u16")
             .map(|value| value as u16)
     }
 
     /// A whole number from `i64::MIN` to `i64::MAX`.
+    #[inline(never)]
     pub fn i64(&mut self) -> Result<i64> {
         let start = self.pos;
         match self.integer("i64")? {
@@ -580,6 +593,7 @@ impl<'a> Reader<'a> {
 
     /// A number, read exactly by [`crate::decimal_text::parse_f64`]; one out of its range is
     /// refused.
+    #[inline(never)]
     pub fn f64(&mut self) -> Result<f64> {
         if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
             return Err(self.invalid_type("f64"));
@@ -626,7 +640,17 @@ impl<'a> Reader<'a> {
 /// A field the caller needs, or the error saying it is missing (at the reader's position: past
 /// the object that lacks it).
 pub fn required<T>(reader: &Reader<'_>, value: Option<T>, field: &str) -> Result<T> {
-    value.ok_or_else(|| reader.error(format!("missing field `{field}`")))
+    match value {
+        Some(value) => Ok(value),
+        None => Err(missing_field(reader, field)),
+    }
+}
+
+/// The error "missing field": one copy, not one per type of field.
+#[cold]
+#[inline(never)]
+fn missing_field(reader: &Reader<'_>, field: &str) -> Error {
+    reader.error(format!("missing field `{field}`"))
 }
 
 /// Reads a tag (a variant's name, a string) as its index in `names`; another is the error

@@ -1513,8 +1513,8 @@ pub enum TraceError {
     Malformed {
         /// 1-based line number.
         line: usize,
-        /// What serde said.
-        source: serde_json::Error,
+        /// What was wrong, and where in the line.
+        source: crate::json::Error,
     },
     /// The header names a version this build cannot read.
     #[error(
@@ -1570,7 +1570,7 @@ impl Trace {
         let events = lines
             .map(|(i, line)| {
                 let event: TraceEvent =
-                    serde_json::from_str(line).map_err(|source| TraceError::Malformed {
+                    crate::json::from_str(line).map_err(|source| TraceError::Malformed {
                         line: i + 1,
                         source,
                     })?;
@@ -1643,7 +1643,7 @@ impl Event {
 /// Parses and checks a header line.
 pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
     let header: TraceHeader =
-        serde_json::from_str(line).map_err(|source| TraceError::Malformed { line: 1, source })?;
+        crate::json::from_str(line).map_err(|source| TraceError::Malformed { line: 1, source })?;
     if header.protocol_version != PROTOCOL_VERSION {
         return Err(TraceError::UnsupportedVersion {
             found: header.protocol_version,
