@@ -297,6 +297,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether the next value is `null` (moved past if so).
+    #[inline(never)]
     pub fn null(&mut self) -> Result<bool> {
         if self.peek() == Some(b'n') {
             self.word("null")?;

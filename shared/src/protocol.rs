@@ -202,7 +202,7 @@ pub enum Fault {
 }
 
 /// A link a fault applies to: between two services (both ways), or every link.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkId {
     /// Every link of the network.
@@ -279,7 +279,7 @@ impl MessageKind {
 }
 
 /// Why a message never arrived.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The network lost it.
@@ -807,7 +807,7 @@ pub struct ProductName {
 }
 
 /// An order as Order announces it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewOrder {
     /// The order.
     pub order: u64,
@@ -1131,7 +1131,7 @@ pub enum ClientFrame {
 }
 
 /// What a viewer may do with the live run it watches; sent before the run's header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum LiveRole {
     /// This viewer started the run and controls it; the token proves it in later frames.

@@ -63,13 +63,20 @@ macro_rules! read_fields {
                     }
                     seen |= 1 << index;
                     match field {
-                        $(Field::$field => fields.$field = FromJson::read(r)?,)*
+                        $(Field::$field => set(&mut fields.$field, FromJson::read(r)?),)*
                     }
                 }
                 Ok(fields)
             }
         }
     };
+}
+
+/// Sets a field of a [`read_fields!`] struct that was `None` (not seen before): nothing to drop,
+/// so no code to drop the value replaced, in every field's arm.
+#[inline(always)]
+fn set<T>(field: &mut Option<T>, value: Option<T>) {
+    std::mem::forget(std::mem::replace(field, value));
 }
 
 /// A tag type of unit variants, each read from its name with [`tag`].
