@@ -85,7 +85,7 @@ pub async fn live_bench(request: &RunRequest, live: LiveConfig) -> Result<LiveBe
             continue;
         };
         let received = Instant::now();
-        match serde_json::from_str::<ServerFrame>(text.as_str()).map_err(|e| setup(&e))? {
+        match shared::json::from_str::<ServerFrame>(text.as_str()).map_err(|e| setup(&e))? {
             ServerFrame::Header(_) => {
                 first_header.get_or_insert(received);
             }

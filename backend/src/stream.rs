@@ -158,7 +158,7 @@ mod tests {
         assert!(end.is_end && rest.iter().all(|f| !f.is_end));
         let mut parsed = rest
             .iter()
-            .map(|f| serde_json::from_str::<ServerFrame>(f.json.as_str()).unwrap());
+            .map(|f| shared::json::from_str::<ServerFrame>(f.json.as_str()).unwrap());
         let Some(ServerFrame::Header(header)) = parsed.next() else {
             panic!("the first frame is not a header");
         };
@@ -173,7 +173,7 @@ mod tests {
         let received = Trace { header, events };
         assert_eq!(received, expected);
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(end.json.as_str()).unwrap(),
+            shared::json::from_str::<ServerFrame>(end.json.as_str()).unwrap(),
             ServerFrame::End {
                 trace_hash: expected.hash_hex(),
                 events: expected.events.len() as u64,

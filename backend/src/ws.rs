@@ -593,7 +593,7 @@ mod tests {
         }
         let resync = feed.try_next().unwrap();
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
+            shared::json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
             ServerFrame::Resync { missed_frames: 7 }
         );
         // The run again from its header: the header and the ten events so far, then nothing.
@@ -614,7 +614,7 @@ mod tests {
         }
         let resync = feed.next().await.unwrap();
         assert_eq!(
-            serde_json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
+            shared::json::from_str::<ServerFrame>(resync.json.as_str()).unwrap(),
             ServerFrame::Resync { missed_frames: 8 }
         );
         // After the resync: the header, every event from the start, new ones as they come, and
@@ -634,7 +634,7 @@ mod tests {
         let mut hasher = TraceHasher::default();
         let mut texts = Vec::new();
         for frame in frames {
-            match serde_json::from_str::<ServerFrame>(frame.json.as_str()).unwrap() {
+            match shared::json::from_str::<ServerFrame>(frame.json.as_str()).unwrap() {
                 ServerFrame::Header(header) => hasher.add_header(&header),
                 ServerFrame::Events { events } => {
                     for event in &events {

@@ -170,7 +170,7 @@ fn arbitrary_ws_frames_get_clear_errors_and_disturb_nothing() {
                         let Ok(Message::Text(reply)) = message else {
                             continue;
                         };
-                        let frame: ServerFrame = serde_json::from_str(reply.as_str())
+                        let frame: ServerFrame = shared::json::from_str(reply.as_str())
                             .map_err(|e| TestCaseError::fail(format!("{e}: {reply}")))?;
                         if let ServerFrame::Error { message } = frame {
                             prop_assert!(message.len() > 10, "{message}");

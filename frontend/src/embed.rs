@@ -24,7 +24,6 @@ use crate::config::{RunConfig, Views};
 use crate::player::Player;
 use crate::selection::Selection;
 use serde::Serialize;
-use serde_json::Value;
 use shared::time::Micros;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -59,31 +58,65 @@ pub trait MessageData {
     fn field(&self, name: &str) -> Option<Field>;
 }
 
-impl MessageData for Value {
+/// A message given as JSON text (tests), read with `shared::json`: its fields in key order, a key
+/// given twice taking its last value (as a JSON object read by `serde_json` did).
+#[derive(Clone, Debug, Default)]
+pub struct JsonMessage(Vec<(String, Field)>);
+
+impl JsonMessage {
+    /// Reads `text`, a JSON object.
+    pub fn parse(text: &str) -> Result<JsonMessage, shared::json::Error> {
+        let mut reader = shared::json::Reader::new(text);
+        // Anything but an object has no fields.
+        let fields = match json_field(&mut reader, 2)? {
+            Field::Object(fields) => fields,
+            _ => Vec::new(),
+        };
+        reader.finish()?;
+        Ok(JsonMessage(fields))
+    }
+}
+
+impl MessageData for JsonMessage {
     fn field(&self, name: &str) -> Option<Field> {
-        self.get(name).map(json_field)
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, field)| field.clone())
     }
 }
 
-fn json_field(value: &Value) -> Field {
-    match value {
-        Value::Object(fields) => Field::Object(
-            fields
-                .iter()
-                .map(|(name, value)| (name.clone(), json_scalar(value)))
-                .collect(),
-        ),
-        value => json_scalar(value),
-    }
-}
-
-fn json_scalar(value: &Value) -> Field {
-    match value {
-        Value::String(text) => Field::Str(text.clone()),
-        Value::Number(number) => number.as_f64().map_or(Field::Other, Field::Number),
-        Value::Bool(flag) => Field::Bool(*flag),
-        Value::Null | Value::Array(_) | Value::Object(_) => Field::Other,
-    }
+/// The value at the reader, an object read `levels` deep (an object deeper is [`Field::Other`]).
+fn json_field(
+    reader: &mut shared::json::Reader<'_>,
+    levels: u32,
+) -> Result<Field, shared::json::Error> {
+    Ok(match reader.peek() {
+        Some(b'{') if levels > 0 => {
+            reader.object("an object")?;
+            let mut fields: Vec<(String, Field)> = Vec::new();
+            while let Some(key) = reader.next_key()? {
+                let field = json_field(reader, levels - 1)?;
+                fields.retain(|(k, _)| *k != key);
+                fields.push((key.into_owned(), field));
+            }
+            shared::ordered::sort_by(&mut fields, |a, b| a.0.cmp(&b.0));
+            Field::Object(fields)
+        }
+        Some(b'"') => Field::Str(reader.string_owned()?),
+        Some(b't' | b'f') => Field::Bool(reader.bool()?),
+        Some(b'-' | b'0'..=b'9') => match reader.f64() {
+            Ok(number) => Field::Number(number),
+            Err(_) => {
+                reader.skip()?;
+                Field::Other
+            }
+        },
+        _ => {
+            reader.skip()?;
+            Field::Other
+        }
+    })
 }
 
 /// Reads the message as `JSON.stringify` would carry it: `undefined`, functions and symbols are
@@ -424,7 +457,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Option<EmbedCommand>, String> {
-        EmbedCommand::from_message(&serde_json::from_str::<Value>(text).unwrap())
+        EmbedCommand::from_message(&JsonMessage::parse(text).unwrap())
     }
 
     #[test]
@@ -511,7 +544,7 @@ mod tests {
         assert!(!EmbedCommand::State.apply_to_player(&mut player));
         let state = state_message(Some("fig-1"), &player, true);
         assert_eq!(
-            serde_json::from_str::<Value>(&state.to_json()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&state.to_json()).unwrap(),
             serde_json::json!({"crosstalkEmbed": "state", "id": "fig-1", "t": 4.0, "playing": true, "speed": 3.0,
                    "loop": true, "end": 10.0, "ready": true})
         );

@@ -272,7 +272,7 @@ impl StreamReceiver {
 
     /// One text frame from the socket.
     pub fn on_text(&mut self, text: &str, index: &mut Option<TraceIndex>) -> StreamChange {
-        match serde_json::from_str::<ServerFrame>(text) {
+        match shared::json::from_str::<ServerFrame>(text) {
             Ok(frame) => self.on_frame(frame, index),
             Err(error) => self.fail(format!(
                 "The backend sent a message this page cannot read ({error}). Are the page and \

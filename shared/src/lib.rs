@@ -12,6 +12,7 @@ pub mod event_store;
 pub mod float_text;
 pub mod fold;
 pub mod in_force;
+pub mod json;
 pub mod metrics;
 pub mod network;
 pub mod ordered;

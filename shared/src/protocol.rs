@@ -230,7 +230,7 @@ pub enum Fault {
 }
 
 /// A link a fault applies to: between two services (both ways), or every link.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkId {
     /// Every link of the network.
@@ -307,7 +307,7 @@ impl MessageKind {
 }
 
 /// Why a message never arrived.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The network lost it.
@@ -835,7 +835,7 @@ pub struct ProductName {
 }
 
 /// An order as Order announces it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewOrder {
     /// The order.
     pub order: u64,
@@ -1159,7 +1159,7 @@ pub enum ClientFrame {
 }
 
 /// What a viewer may do with the live run it watches; sent before the run's header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum LiveRole {
     /// This viewer started the run and controls it; the token proves it in later frames.
@@ -1541,8 +1541,8 @@ pub enum TraceError {
     Malformed {
         /// 1-based line number.
         line: usize,
-        /// What serde said.
-        source: serde_json::Error,
+        /// What was wrong, and where in the line.
+        source: crate::json::Error,
     },
     /// The header names a version this build cannot read.
     #[error(
@@ -1598,7 +1598,7 @@ impl Trace {
         let events = lines
             .map(|(i, line)| {
                 let event: TraceEvent =
-                    serde_json::from_str(line).map_err(|source| TraceError::Malformed {
+                    crate::json::from_str(line).map_err(|source| TraceError::Malformed {
                         line: i + 1,
                         source,
                     })?;
@@ -1671,7 +1671,7 @@ impl Event {
 /// Parses and checks a header line.
 pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
     let header: TraceHeader =
-        serde_json::from_str(line).map_err(|source| TraceError::Malformed { line: 1, source })?;
+        crate::json::from_str(line).map_err(|source| TraceError::Malformed { line: 1, source })?;
     if header.protocol_version != PROTOCOL_VERSION {
         return Err(TraceError::UnsupportedVersion {
             found: header.protocol_version,

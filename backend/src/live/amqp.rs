@@ -223,7 +223,10 @@ impl AmqpBroker {
                         return;
                     }
                 };
-                let event: DomainEvent = match serde_json::from_slice(&delivery.data) {
+                let event: DomainEvent = match std::str::from_utf8(&delivery.data)
+                    .map_err(|err| err.to_string())
+                    .and_then(|text| shared::json::from_str(text).map_err(|err| err.to_string()))
+                {
                     Ok(event) => event,
                     Err(err) => {
                         // Not ours: drop it rather than redeliver it forever.

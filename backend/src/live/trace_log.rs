@@ -241,7 +241,7 @@ impl TraceLog {
         let mut events = Vec::new();
         for frame in &history {
             if let Ok(ServerFrame::Events { events: batch }) =
-                serde_json::from_str(frame.json.as_str())
+                shared::json::from_str(frame.json.as_str())
             {
                 events.extend(batch);
             }
@@ -326,7 +326,7 @@ mod tests {
         }
         let parsed: Vec<ServerFrame> = frames
             .iter()
-            .map(|f| serde_json::from_str(f.json.as_str()).unwrap())
+            .map(|f| shared::json::from_str(f.json.as_str()).unwrap())
             .collect();
         let mut hasher = TraceHasher::default();
         let mut times = Vec::new();

@@ -241,7 +241,7 @@ pub async fn next_frame_or_role(viewer: &mut Viewer) -> ServerFrame {
             .expect("the socket works");
         match message {
             Message::Text(text) => {
-                return serde_json::from_str(text.as_str())
+                return shared::json::from_str(text.as_str())
                     .unwrap_or_else(|err| panic!("not a ServerFrame ({err}): {text}"));
             }
             Message::Ping(_) | Message::Pong(_) => continue,

@@ -1,102 +1,48 @@
-//! Reading the trace's tagged types ([`TraceEvent`], [`Outcome`], [`Fault`], [`ServerFrame`]),
-//! and the broker's stored events ([`DomainEvent`], which the simulation reads back from a durable
-//! queue's table in the page too), without serde's derived code for internally tagged and flattened enums.
+//! Reading the trace's types ([`TraceEvent`], [`Outcome`], [`Fault`], [`ServerFrame`],
+//! [`TraceHeader`] and the plain structs they hold), and the broker's stored events
+//! ([`DomainEvent`], which the simulation reads back from a durable queue's table in the page
+//! too), with [`crate::json`]'s reader: no serde deserializer, no visitors.
 //!
-//! That derived code first copies the whole object into a generic buffer, then reads the
-//! variant from the buffer: one more copy of every event, and about 60 KB of the page's
-//! WebAssembly. Here each type is read once into a struct of every field any of its variants has
-//! (each optional), then the tag picks the variant and checks that its fields are there. Writing
-//! is unchanged (derived), so the JSON and the trace's hash are too.
+//! serde's reading side (serde_json's deserializer, serde's traits, and the derived or
+//! hand-written visitors on top) was about 55 KB of the page's WebAssembly (issue 9). Here each
+//! type is read once into a struct of every field any of its variants has (each optional), by
+//! [`read_fields!`]: one loop over the object's keys per struct, a key no field has skipped, a
+//! key given twice refused. Then the tag picks the variant and checks that its fields are there.
+//! Writing is unchanged (serde's derive), so the JSON and the trace's hash are too.
 //!
-//! The structs of fields are read by [`read_fields!`], not derived either, and so are the plain
-//! structs the trace's header and events hold ([`ServiceInfo`], [`CopyDecl`], [`LinkSpec`],
-//! [`FaultSpec`], [`Observed`]) and [`TraceHeader`] (a trace's first line, read with a header
-//! frame's fields): a derived struct reader also reads each key as bytes and as a number and the
-//! whole struct from an array, and its code was about 26 KB of the page's WebAssembly for
-//! `TraceEvent` and `ServerFrame` alone.
+//! What this accepts is what serde's derived code accepted, in any key order, with these
+//! differences: a field that the tagged variant does not have is still read as the type it has
+//! in the variants that do (the derived code skipped it unread), a tag is only a string (serde's
+//! derived enum reader also took `{"name": null}`, which nothing writes), and an object is only
+//! an object (the derived struct reader also took its fields' values as an array, which nothing
+//! writes). A trace's header line is read with a header frame's fields, so a frame's key in it
+//! (`type`, `events`, …) is read as the frame's (the derived reader skipped it). A knob's value
+//! is read by [`crate::decimal_text::parse_f64`] (see [`crate::json`]): it refuses a number of
+//! more than 19 significant digits or above about 10^46, which nothing writes. The errors say
+//! what serde's said (`missing field`, `unknown variant`, `duplicate field`, `invalid type`)
+//! with the line and column.
 //!
-//! What this accepts is what the derived code accepted, in any key order, with three differences:
-//! a field that the tagged variant does not have is still read as the type it has in the variants
-//! that do (the derived code skipped it unread), a tag is only a string (serde's derived enum
-//! reader also took `{"name": null}`, which nothing writes), and an object is only an object (the
-//! derived struct reader also took its fields' values as an array, which nothing writes). A
-//! trace's header line is read with a header frame's fields, so a frame's key in it (`type`,
-//! `events`, …) is read as the frame's (the derived reader skipped it). The tests below check that every scenario's trace
-//! reads back equal to what was written, with its keys in written and in alphabetical order.
+//! The server's own types that serde's derive still reads (a live run's [`super::WireMessage`]
+//! and its [`super::Payload`], a viewer's [`super::ClientFrame`]) hold a [`DomainEvent`] or a
+//! [`Fault`]: those two read through here there too ([`deserialize_through_reader!`]). The
+//! tests below check that every scenario's trace reads back equal to what was written, with its
+//! keys in written and in alphabetical order.
 
 use super::{
     CircuitState, CopyDecl, DomainEvent, DriverName, DropReason, EndReason, Event, Fault,
     FaultSpec, LinkId, LinkSpec, LiveRole, MessageKind, MsgId, NewOrder, Observed, OpId, Outcome,
     ProductName, ServerFrame, ServiceId, ServiceInfo, ServiceRole, TraceEvent, TraceHeader,
 };
+use crate::json::{self, FromJson, Reader, required, tag, unknown_variant};
 use crate::time::Micros;
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::fmt;
-
-/// A field the tagged variant needs, or serde's usual "missing field" error.
-fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
-    value.ok_or_else(|| E::missing_field(field))
-}
-
-/// Reads a tag (a variant's name) as its index in `names`; an unknown one is serde's usual
-/// "unknown variant" error. One function for every tag type instead of a derived reader each.
-fn tag<'de, D: Deserializer<'de>>(
-    deserializer: D,
-    names: &'static [&'static str],
-) -> Result<usize, D::Error> {
-    struct TagVisitor(&'static [&'static str]);
-    impl Visitor<'_> for TagVisitor {
-        type Value = usize;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("variant identifier")
-        }
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
-            self.0
-                .iter()
-                .position(|name| *name == text)
-                .ok_or_else(|| E::unknown_variant(text, self.0))
-        }
-    }
-    deserializer.deserialize_str(TagVisitor(names))
-}
-
-/// A key of a [`read_fields!`] struct, read as its index in the struct's list of names
-/// (`names.len()` for a key no field has). One reader for every such struct's keys instead of a
-/// derived one each.
-struct FieldName(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for FieldName {
-    type Value = usize;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_identifier(self)
-    }
-}
-
-impl Visitor<'_> for FieldName {
-    type Value = usize;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("field identifier")
-    }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
-        Ok(self
-            .0
-            .iter()
-            .position(|name| *name == text)
-            .unwrap_or(self.0.len()))
-    }
-}
 
 /// Reads a struct whose fields are all `Option`s (and `Default`) from a JSON object, as
-/// `#[derive(Deserialize)]` would: each key read once with [`FieldName`], a key no field has
-/// skipped, a key given twice serde's usual "duplicate field" error, a field not given `None`.
-/// Unlike the derived reader it takes no array in place of the object (nothing writes one), and
-/// its code is one loop per struct: no second reader of the keys (as bytes, as numbers) and no
-/// reader of the array form.
+/// `#[derive(Deserialize)]` would: each key read once, a key no field has skipped, a key given
+/// twice the error "duplicate field", a field not given `None`. Its code is one loop per struct.
 macro_rules! read_fields {
     ($name:ident { $($field:ident = $text:literal,)* }) => {
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl FromJson for $name {
+            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Field {
@@ -104,35 +50,33 @@ macro_rules! read_fields {
                 }
                 const NAMES: &[&str] = &[$($text,)*];
                 const FIELDS: &[Field] = &[$(Field::$field,)*];
-                struct FieldsVisitor;
-                impl<'de> Visitor<'de> for FieldsVisitor {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str(concat!("struct ", stringify!($name)))
+                let mut fields = $name::default();
+                let mut seen = 0u64;
+                r.object(concat!("struct ", stringify!($name)))?;
+                while let Some(index) = r.next_field(NAMES)? {
+                    let Some(&field) = FIELDS.get(index) else {
+                        r.skip()?;
+                        continue;
+                    };
+                    if seen & 1 << index != 0 {
+                        return Err(r.error(format!("duplicate field `{}`", NAMES[index])));
                     }
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
-                        let mut fields = $name::default();
-                        let mut seen = 0u64;
-                        while let Some(index) = map.next_key_seed(FieldName(NAMES))? {
-                            let Some(&field) = FIELDS.get(index) else {
-                                map.next_value::<de::IgnoredAny>()?;
-                                continue;
-                            };
-                            if seen & 1 << index != 0 {
-                                return Err(de::Error::duplicate_field(NAMES[index]));
-                            }
-                            seen |= 1 << index;
-                            match field {
-                                $(Field::$field => fields.$field = map.next_value()?,)*
-                            }
-                        }
-                        Ok(fields)
+                    seen |= 1 << index;
+                    match field {
+                        $(Field::$field => set(&mut fields.$field, FromJson::read(r)?),)*
                     }
                 }
-                deserializer.deserialize_map(FieldsVisitor)
+                Ok(fields)
             }
         }
     };
+}
+
+/// Sets a field of a [`read_fields!`] struct that was `None` (not seen before): nothing to drop,
+/// so no code to drop the value replaced, in every field's arm.
+#[inline(always)]
+fn set<T>(field: &mut Option<T>, value: Option<T>) {
+    std::mem::forget(std::mem::replace(field, value));
 }
 
 /// A tag type of unit variants, each read from its name with [`tag`].
@@ -151,14 +95,79 @@ macro_rules! tag_enum {
 /// Reads a unit-variant enum (here or in `protocol`) from its variant's name with [`tag`].
 macro_rules! read_tag {
     ($name:ident { $($variant:ident = $text:literal,)* }) => {
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl FromJson for $name {
+            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
                 const NAMES: &[&str] = &[$($text,)*];
                 const VARIANTS: &[$name] = &[$($name::$variant,)*];
-                tag(deserializer, NAMES).map(|index| VARIANTS[index])
+                tag(r, NAMES).map(|index| VARIANTS[index])
             }
         }
     };
+}
+
+/// serde's `Deserialize` for a type read here, for the server's derived readers of its own
+/// types that hold one (not the page's: nothing there calls it). serde reads the value as a
+/// `serde_json::Value`, written back as text for [`crate::json`] to read: one reader of the
+/// type's shape, and these messages are small.
+macro_rules! deserialize_through_reader {
+    ($($name:ty),*) => {$(
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+                json::from_str(&value.to_string()).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+deserialize_through_reader!(DomainEvent, Fault);
+
+/// A newtype read as the number it holds.
+macro_rules! read_number {
+    ($($name:ident($inner:ident),)*) => {$(
+        impl FromJson for $name {
+            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+                r.$inner().map($name)
+            }
+        }
+    )*};
+}
+
+read_number!(Micros(u64), MsgId(u64), OpId(u64), ServiceId(u16),);
+
+/// `"all"`, or `{"between": [a, b]}`, as serde's derive writes the enum (and `{"all": null}`,
+/// which it also read).
+impl FromJson for LinkId {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        const NAMES: &[&str] = &["all", "between"];
+        if r.peek() == Some(b'"') {
+            return match tag(r, NAMES)? {
+                0 => Ok(LinkId::All),
+                _ => Err(r.error("invalid type: unit variant, expected tuple variant")),
+            };
+        }
+        r.object("enum LinkId")?;
+        let Some(key) = r.next_key()? else {
+            return Err(r.error("invalid value: empty map, expected enum LinkId"));
+        };
+        let link = match &*key {
+            "all" => {
+                if !r.null()? {
+                    return Err(r.invalid_type("unit variant"));
+                }
+                LinkId::All
+            }
+            "between" => {
+                let (a, b) = FromJson::read(r)?;
+                LinkId::Between(a, b)
+            }
+            other => return Err(unknown_variant(r, other, NAMES)),
+        };
+        if r.next_key()?.is_some() {
+            return Err(r.error("expected `}`"));
+        }
+        Ok(link)
+    }
 }
 
 read_tag!(MessageKind {
@@ -286,24 +295,26 @@ read_fields!(EventFields {
     state = "state",
 });
 
-fn drop_reason<E: de::Error>(name: &str) -> Result<DropReason, E> {
+fn drop_reason(r: &Reader<'_>, name: &str) -> json::Result<DropReason> {
     match name {
         "lost" => Ok(DropReason::Lost),
         "receiver_down" => Ok(DropReason::ReceiverDown),
         "partitioned" => Ok(DropReason::Partitioned),
-        _ => Err(E::unknown_variant(
+        _ => Err(unknown_variant(
+            r,
             name,
             &["lost", "receiver_down", "partitioned"],
         )),
     }
 }
 
-fn end_reason<E: de::Error>(name: &str) -> Result<EndReason, E> {
+fn end_reason(r: &Reader<'_>, name: &str) -> json::Result<EndReason> {
     match name {
         "reached_until" => Ok(EndReason::ReachedUntil),
         "budget" => Ok(EndReason::Budget),
         "stopped" => Ok(EndReason::Stopped),
-        _ => Err(E::unknown_variant(
+        _ => Err(unknown_variant(
+            r,
             name,
             &["reached_until", "budget", "stopped"],
         )),
@@ -311,109 +322,109 @@ fn end_reason<E: de::Error>(name: &str) -> Result<EndReason, E> {
 }
 
 impl EventFields {
-    fn into_event<E: de::Error>(self) -> Result<TraceEvent, E> {
+    fn into_event(self, r: &Reader<'_>) -> json::Result<TraceEvent> {
         let f = self;
-        let at = required(f.at, "at")?;
-        let event = match required(f.tag, "type")? {
+        let at = required(r, f.at, "at")?;
+        let event = match required(r, f.tag, "type")? {
             EventType::ServiceUp => Event::ServiceUp {
-                service: required(f.service, "service")?,
+                service: required(r, f.service, "service")?,
             },
             EventType::ServiceDown => Event::ServiceDown {
-                service: required(f.service, "service")?,
+                service: required(r, f.service, "service")?,
             },
             EventType::Sent => Event::Sent {
-                msg: required(f.msg, "msg")?,
-                from: required(f.from, "from")?,
-                to: required(f.to, "to")?,
-                kind: required(f.kind, "kind")?,
-                label: required(f.label, "label")?.into(),
+                msg: required(r, f.msg, "msg")?,
+                from: required(r, f.from, "from")?,
+                to: required(r, f.to, "to")?,
+                kind: required(r, f.kind, "kind")?,
+                label: required(r, f.label, "label")?.into(),
                 op: f.op,
                 caused_by: f.caused_by,
             },
             EventType::Delivered => Event::Delivered {
-                msg: required(f.msg, "msg")?,
+                msg: required(r, f.msg, "msg")?,
             },
             EventType::Duplicated => Event::Duplicated {
-                msg: required(f.msg, "msg")?,
-                copy: required(f.copy, "copy")?,
+                msg: required(r, f.msg, "msg")?,
+                copy: required(r, f.copy, "copy")?,
             },
             EventType::Dropped => Event::Dropped {
-                msg: required(f.msg, "msg")?,
-                reason: drop_reason(&required::<_, E>(f.reason, "reason")?)?,
+                msg: required(r, f.msg, "msg")?,
+                reason: drop_reason(r, &required(r, f.reason, "reason")?)?,
             },
             EventType::RowWritten => Event::RowWritten {
-                service: required(f.service, "service")?,
-                table: required(f.table, "table")?,
-                key: required(f.key, "key")?,
-                value: required(f.value, "value")?,
-                version: required(f.version, "version")?,
+                service: required(r, f.service, "service")?,
+                table: required(r, f.table, "table")?,
+                key: required(r, f.key, "key")?,
+                value: required(r, f.value, "value")?,
+                version: required(r, f.version, "version")?,
             },
             EventType::QueueDepth => Event::QueueDepth {
-                service: required(f.service, "service")?,
-                queue: required(f.queue, "queue")?,
-                depth: required(f.depth, "depth")?,
+                service: required(r, f.service, "service")?,
+                queue: required(r, f.queue, "queue")?,
+                depth: required(r, f.depth, "depth")?,
             },
             EventType::ServiceLoad => Event::ServiceLoad {
-                service: required(f.service, "service")?,
-                workers: required(f.workers, "workers")?,
-                busy: required(f.busy, "busy")?,
-                waiting: required(f.waiting, "waiting")?,
+                service: required(r, f.service, "service")?,
+                workers: required(r, f.workers, "workers")?,
+                busy: required(r, f.busy, "busy")?,
+                waiting: required(r, f.waiting, "waiting")?,
             },
             EventType::OpStarted => Event::OpStarted {
-                op: required(f.op, "op")?,
-                name: required(f.name, "name")?,
-                client: required(f.client, "client")?,
+                op: required(r, f.op, "op")?,
+                name: required(r, f.name, "name")?,
+                client: required(r, f.client, "client")?,
             },
             EventType::OpFinished => Event::OpFinished {
-                op: required(f.op, "op")?,
-                outcome: required(f.outcome, "outcome")?,
-                latency: required(f.latency, "latency")?,
-                observed: required(f.observed, "observed")?,
+                op: required(r, f.op, "op")?,
+                outcome: required(r, f.outcome, "outcome")?,
+                latency: required(r, f.latency, "latency")?,
+                observed: required(r, f.observed, "observed")?,
             },
             EventType::EventHandled => Event::EventHandled {
-                service: required(f.service, "service")?,
-                event_id: required(f.event_id, "event_id")?,
-                published_at: required(f.published_at, "published_at")?,
-                applied: required(f.applied, "applied")?,
+                service: required(r, f.service, "service")?,
+                event_id: required(r, f.event_id, "event_id")?,
+                published_at: required(r, f.published_at, "published_at")?,
+                applied: required(r, f.applied, "applied")?,
             },
             EventType::PartialUpdateFlagged => Event::PartialUpdateFlagged {
-                service: required(f.service, "service")?,
-                key: required(f.key, "key")?,
-                text: required(f.text, "text")?,
+                service: required(r, f.service, "service")?,
+                key: required(r, f.key, "key")?,
+                text: required(r, f.text, "text")?,
             },
             EventType::WriteAborted => Event::WriteAborted {
-                service: required(f.service, "service")?,
-                source_service: required(f.source_service, "source_service")?,
-                source_table: required(f.source_table, "source_table")?,
-                key: required(f.key, "key")?,
-                version: required(f.version, "version")?,
+                service: required(r, f.service, "service")?,
+                source_service: required(r, f.source_service, "source_service")?,
+                source_table: required(r, f.source_table, "source_table")?,
+                key: required(r, f.key, "key")?,
+                version: required(r, f.version, "version")?,
             },
             EventType::FaultBegins => Event::FaultBegins {
-                fault: required(f.fault, "fault")?,
+                fault: required(r, f.fault, "fault")?,
             },
             EventType::FaultEnds => Event::FaultEnds {
-                fault: required(f.fault, "fault")?,
+                fault: required(r, f.fault, "fault")?,
             },
             EventType::CircuitChanged => Event::CircuitChanged {
-                service: required(f.service, "service")?,
-                peer: required(f.peer, "peer")?,
-                state: required(f.state, "state")?,
+                service: required(r, f.service, "service")?,
+                peer: required(r, f.peer, "peer")?,
+                state: required(r, f.state, "state")?,
             },
             EventType::Narration => Event::Narration {
-                text: required(f.text, "text")?,
+                text: required(r, f.text, "text")?,
             },
             EventType::RunEnded => Event::RunEnded {
-                reason: end_reason(&required::<_, E>(f.reason, "reason")?)?,
-                messages_in_flight: required(f.messages_in_flight, "messages_in_flight")?,
+                reason: end_reason(r, &required(r, f.reason, "reason")?)?,
+                messages_in_flight: required(r, f.messages_in_flight, "messages_in_flight")?,
             },
         };
         Ok(TraceEvent { at, event })
     }
 }
 
-impl<'de> Deserialize<'de> for TraceEvent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        EventFields::deserialize(deserializer)?.into_event()
+impl FromJson for TraceEvent {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        EventFields::read(r)?.into_event(r)
     }
 }
 
@@ -438,16 +449,16 @@ read_fields!(OutcomeFields {
     reason = "reason",
 });
 
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = OutcomeFields::deserialize(deserializer)?;
-        Ok(match required(f.status, "status")? {
+impl FromJson for Outcome {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = OutcomeFields::read(r)?;
+        Ok(match required(r, f.status, "status")? {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
-                reason: required(f.reason, "reason")?,
+                reason: required(r, f.reason, "reason")?,
             },
             OutcomeStatus::Degraded => Outcome::Degraded {
-                reason: required(f.reason, "reason")?,
+                reason: required(r, f.reason, "reason")?,
             },
         })
     }
@@ -486,24 +497,24 @@ read_fields!(DomainEventFields {
     driver = "driver",
 });
 
-impl<'de> Deserialize<'de> for DomainEvent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = DomainEventFields::deserialize(deserializer)?;
-        Ok(match required(f.event, "event")? {
+impl FromJson for DomainEvent {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = DomainEventFields::read(r)?;
+        Ok(match required(r, f.event, "event")? {
             DomainEventKind::ProductUpdated => DomainEvent::ProductUpdated(ProductName {
-                product: required(f.product, "product")?,
-                name: required(f.name, "name")?,
-                version: required(f.version, "version")?,
+                product: required(r, f.product, "product")?,
+                name: required(r, f.name, "name")?,
+                version: required(r, f.version, "version")?,
             }),
             DomainEventKind::OrderCreated => DomainEvent::OrderCreated(NewOrder {
-                order: required(f.order, "order")?,
-                products: required(f.products, "products")?,
-                created_at: required(f.created_at, "created_at")?,
+                order: required(r, f.order, "order")?,
+                products: required(r, f.products, "products")?,
+                created_at: required(r, f.created_at, "created_at")?,
             }),
             DomainEventKind::DriverUpdated => DomainEvent::DriverUpdated(DriverName {
-                driver: required(f.driver, "driver")?,
-                name: required(f.name, "name")?,
-                version: required(f.version, "version")?,
+                driver: required(r, f.driver, "driver")?,
+                name: required(r, f.name, "name")?,
+                version: required(r, f.version, "version")?,
             }),
         })
     }
@@ -539,31 +550,31 @@ read_fields!(FaultFields {
     percent = "percent",
 });
 
-impl<'de> Deserialize<'de> for Fault {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FaultFields::deserialize(deserializer)?;
-        Ok(match required(f.kind, "kind")? {
+impl FromJson for Fault {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = FaultFields::read(r)?;
+        Ok(match required(r, f.kind, "kind")? {
             FaultKind::Crash => Fault::Crash {
-                service: required(f.service, "service")?,
+                service: required(r, f.service, "service")?,
             },
             FaultKind::Slow => Fault::Slow {
-                service: required(f.service, "service")?,
-                factor: required(f.factor, "factor")?,
+                service: required(r, f.service, "service")?,
+                factor: required(r, f.factor, "factor")?,
             },
             FaultKind::Partition => Fault::Partition {
-                link: required(f.link, "link")?,
+                link: required(r, f.link, "link")?,
             },
             FaultKind::Drop => Fault::Drop {
-                link: required(f.link, "link")?,
-                percent: required(f.percent, "percent")?,
+                link: required(r, f.link, "link")?,
+                percent: required(r, f.percent, "percent")?,
             },
             FaultKind::Duplicate => Fault::Duplicate {
-                link: required(f.link, "link")?,
-                percent: required(f.percent, "percent")?,
+                link: required(r, f.link, "link")?,
+                percent: required(r, f.percent, "percent")?,
             },
             FaultKind::Reorder => Fault::Reorder {
-                link: required(f.link, "link")?,
-                percent: required(f.percent, "percent")?,
+                link: required(r, f.link, "link")?,
+                percent: required(r, f.percent, "percent")?,
             },
         })
     }
@@ -596,26 +607,13 @@ enum EventsField {
     Count(u64),
 }
 
-impl<'de> Deserialize<'de> for EventsField {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EventsVisitor;
-        impl<'de> Visitor<'de> for EventsVisitor {
-            type Value = EventsField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of trace events or a count")
-            }
-            fn visit_u64<E: de::Error>(self, count: u64) -> Result<EventsField, E> {
-                Ok(EventsField::Count(count))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventsField, A::Error> {
-                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                while let Some(event) = seq.next_element()? {
-                    events.push(event);
-                }
-                Ok(EventsField::Batch(events))
-            }
+impl FromJson for EventsField {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        match r.peek() {
+            Some(b'[') => Vec::read(r).map(EventsField::Batch),
+            Some(b'0'..=b'9') => r.u64().map(EventsField::Count),
+            _ => Err(r.invalid_type("a list of trace events or a count")),
         }
-        deserializer.deserialize_any(EventsVisitor)
     }
 }
 
@@ -665,65 +663,64 @@ read_fields!(FrameFields {
 
 impl FrameFields {
     /// The header a `header` frame or a trace's first line gives.
-    fn into_header<E: de::Error>(self) -> Result<TraceHeader, E> {
+    fn into_header(self, r: &Reader<'_>) -> json::Result<TraceHeader> {
         let f = self;
         Ok(TraceHeader {
-            protocol_version: required(f.protocol_version, "protocol_version")?,
-            scenario: required(f.scenario, "scenario")?,
-            seed: required(f.seed, "seed")?,
-            until: required(f.until, "until")?,
-            knobs: required(f.knobs, "knobs")?,
-            services: required(f.services, "services")?,
-            links: required(f.links, "links")?,
-            network: required(f.network, "network")?,
-            copies: required(f.copies, "copies")?,
+            protocol_version: required(r, f.protocol_version, "protocol_version")?,
+            scenario: required(r, f.scenario, "scenario")?,
+            seed: required(r, f.seed, "seed")?,
+            until: required(r, f.until, "until")?,
+            knobs: required(r, f.knobs, "knobs")?,
+            services: required(r, f.services, "services")?,
+            links: required(r, f.links, "links")?,
+            network: required(r, f.network, "network")?,
+            copies: required(r, f.copies, "copies")?,
             faults: f.faults.unwrap_or_default(),
         })
     }
 }
 
 /// A trace's first line: the header's fields, without a `type` (read, if there, as a frame's).
-impl<'de> Deserialize<'de> for TraceHeader {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        FrameFields::deserialize(deserializer)?.into_header()
+impl FromJson for TraceHeader {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        FrameFields::read(r)?.into_header(r)
     }
 }
 
-impl<'de> Deserialize<'de> for ServerFrame {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FrameFields::deserialize(deserializer)?;
+impl FromJson for ServerFrame {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = FrameFields::read(r)?;
         let wrong_events = |expected: &str| {
-            de::Error::invalid_type(
-                de::Unexpected::Other("the other kind of `events`"),
-                &expected,
-            )
+            r.error(format!(
+                "invalid type: the other kind of `events`, expected {expected}"
+            ))
         };
-        Ok(match required(f.tag, "type")? {
-            FrameType::Header => ServerFrame::Header(f.into_header()?),
-            FrameType::Events => match required(f.events, "events")? {
+        Ok(match required(r, f.tag, "type")? {
+            FrameType::Header => ServerFrame::Header(f.into_header(r)?),
+            FrameType::Events => match required(r, f.events, "events")? {
                 EventsField::Batch(events) => ServerFrame::Events { events },
                 EventsField::Count(_) => return Err(wrong_events("a list of trace events")),
             },
             FrameType::End => ServerFrame::End {
-                trace_hash: required(f.trace_hash, "trace_hash")?,
-                events: match required(f.events, "events")? {
+                trace_hash: required(r, f.trace_hash, "trace_hash")?,
+                events: match required(r, f.events, "events")? {
                     EventsField::Count(count) => count,
                     EventsField::Batch(_) => return Err(wrong_events("u64")),
                 },
             },
             FrameType::Error => ServerFrame::Error {
-                message: required(f.message, "message")?,
+                message: required(r, f.message, "message")?,
             },
             FrameType::Resync => ServerFrame::Resync {
-                missed_frames: required(f.missed_frames, "missed_frames")?,
+                missed_frames: required(r, f.missed_frames, "missed_frames")?,
             },
-            FrameType::LiveRole => ServerFrame::LiveRole(match required(f.role, "role")? {
+            FrameType::LiveRole => ServerFrame::LiveRole(match required(r, f.role, "role")? {
                 RoleKind::Control => LiveRole::Control {
-                    token: required(f.token, "token")?,
+                    token: required(r, f.token, "token")?,
                 },
                 RoleKind::Shared => LiveRole::Shared,
                 RoleKind::Watch => LiveRole::Watch {
-                    reason: required(f.reason, "reason")?,
+                    reason: required(r, f.reason, "reason")?,
                 },
             }),
         })
@@ -744,13 +741,13 @@ read_fields!(ServiceInfoFields {
     role = "role",
 });
 
-impl<'de> Deserialize<'de> for ServiceInfo {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = ServiceInfoFields::deserialize(deserializer)?;
+impl FromJson for ServiceInfo {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = ServiceInfoFields::read(r)?;
         Ok(ServiceInfo {
-            id: required(f.id, "id")?,
-            name: required(f.name, "name")?,
-            role: required(f.role, "role")?,
+            id: required(r, f.id, "id")?,
+            name: required(r, f.name, "name")?,
+            role: required(r, f.role, "role")?,
         })
     }
 }
@@ -771,14 +768,14 @@ read_fields!(CopyDeclFields {
     source_table = "source_table",
 });
 
-impl<'de> Deserialize<'de> for CopyDecl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = CopyDeclFields::deserialize(deserializer)?;
+impl FromJson for CopyDecl {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = CopyDeclFields::read(r)?;
         Ok(CopyDecl {
-            copy_service: required(f.copy_service, "copy_service")?,
-            copy_table: required(f.copy_table, "copy_table")?,
-            source_service: required(f.source_service, "source_service")?,
-            source_table: required(f.source_table, "source_table")?,
+            copy_service: required(r, f.copy_service, "copy_service")?,
+            copy_table: required(r, f.copy_table, "copy_table")?,
+            source_service: required(r, f.source_service, "source_service")?,
+            source_table: required(r, f.source_table, "source_table")?,
         })
     }
 }
@@ -797,13 +794,13 @@ read_fields!(LinkSpecFields {
     loss_per_million = "loss_per_million",
 });
 
-impl<'de> Deserialize<'de> for LinkSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = LinkSpecFields::deserialize(deserializer)?;
+impl FromJson for LinkSpec {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = LinkSpecFields::read(r)?;
         Ok(LinkSpec {
-            latency: required(f.latency, "latency")?,
-            jitter: required(f.jitter, "jitter")?,
-            loss_per_million: required(f.loss_per_million, "loss_per_million")?,
+            latency: required(r, f.latency, "latency")?,
+            jitter: required(r, f.jitter, "jitter")?,
+            loss_per_million: required(r, f.loss_per_million, "loss_per_million")?,
         })
     }
 }
@@ -822,14 +819,14 @@ read_fields!(FaultSpecFields {
     fault = "fault",
 });
 
-impl<'de> Deserialize<'de> for FaultSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FaultSpecFields::deserialize(deserializer)?;
+impl FromJson for FaultSpec {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = FaultSpecFields::read(r)?;
         Ok(FaultSpec {
-            at: required(f.at, "at")?,
+            at: required(r, f.at, "at")?,
             // Absent or null: until the run ends, as with serde's derive.
             lasts: f.lasts,
-            fault: required(f.fault, "fault")?,
+            fault: required(r, f.fault, "fault")?,
         })
     }
 }
@@ -850,14 +847,14 @@ read_fields!(ObservedFields {
     version = "version",
 });
 
-impl<'de> Deserialize<'de> for Observed {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = ObservedFields::deserialize(deserializer)?;
+impl FromJson for Observed {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let f = ObservedFields::read(r)?;
         Ok(Observed {
-            source_service: required(f.source_service, "source_service")?,
-            source_table: required(f.source_table, "source_table")?.into(),
-            key: required(f.key, "key")?.into(),
-            version: required(f.version, "version")?,
+            source_service: required(r, f.source_service, "source_service")?,
+            source_table: required(r, f.source_table, "source_table")?.into(),
+            key: required(r, f.key, "key")?.into(),
+            version: required(r, f.version, "version")?,
         })
     }
 }
@@ -1006,14 +1003,14 @@ mod tests {
         }
         for frame in frames {
             let json = serde_json::to_string(&frame).unwrap();
-            assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+            assert_eq!(json::from_str::<ServerFrame>(&json).unwrap(), frame);
             let sorted = keys_sorted(&json);
-            assert_eq!(serde_json::from_str::<ServerFrame>(&sorted).unwrap(), frame);
+            assert_eq!(json::from_str::<ServerFrame>(&sorted).unwrap(), frame);
         }
         let header = serde_json::to_value(ServerFrame::Header(trace.header.clone())).unwrap();
         let mut without_faults = header.clone();
         without_faults.as_object_mut().unwrap().remove("faults");
-        let read: ServerFrame = serde_json::from_value(without_faults).unwrap();
+        let read: ServerFrame = json::from_str(&without_faults.to_string()).unwrap();
         let ServerFrame::Header(read) = read else {
             panic!("not a header: {read:?}")
         };
@@ -1047,7 +1044,7 @@ mod tests {
         for event in events {
             let json = serde_json::to_string(&event).unwrap();
             assert_eq!(
-                serde_json::from_str::<DomainEvent>(&json).unwrap(),
+                json::from_str::<DomainEvent>(&json).unwrap(),
                 event,
                 "{json}"
             );
@@ -1059,7 +1056,7 @@ mod tests {
             reordered.pop();
             let reordered = format!(r#"{reordered},"extra":[1],"event":{tag}}}"#);
             assert_eq!(
-                serde_json::from_str::<DomainEvent>(&reordered).unwrap(),
+                json::from_str::<DomainEvent>(&reordered).unwrap(),
                 event,
                 "{reordered}"
             );
@@ -1076,17 +1073,14 @@ mod tests {
                 let read: crate::protocol::Payload = serde_json::from_str(&json).unwrap();
                 assert_eq!(read, payload, "{json}");
             }
-            // Also from bytes, as the live runtime reads them off the broker.
+            // Also from bytes through serde (as the live runtime reads them off the broker),
+            // which reads through `json` too.
             assert_eq!(
                 serde_json::from_slice::<DomainEvent>(json.as_bytes()).unwrap(),
                 event
             );
         }
-        let error = |json: &str| {
-            serde_json::from_str::<DomainEvent>(json)
-                .unwrap_err()
-                .to_string()
-        };
+        let error = |json: &str| json::from_str::<DomainEvent>(json).unwrap_err().to_string();
         assert!(error(r#"{"product":1,"name":"a","version":1}"#).contains("missing field `event`"));
         assert!(
             error(r#"{"event":"product_updated","product":1,"version":1}"#)
@@ -1108,11 +1102,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_refused_with_what_is_wrong() {
-        let error = |json: &str| {
-            serde_json::from_str::<TraceEvent>(json)
-                .unwrap_err()
-                .to_string()
-        };
+        let error = |json: &str| json::from_str::<TraceEvent>(json).unwrap_err().to_string();
         let check = |json: &str, expected: &str| {
             let err = error(json);
             assert!(
@@ -1152,7 +1142,7 @@ mod tests {
         // A key no variant has is skipped, whatever its value.
         let extra = r#"{"at":1,"extra":{"a":[1,{"b":null}]},"type":"delivered","msg":4}"#;
         assert_eq!(
-            serde_json::from_str::<TraceEvent>(extra).unwrap(),
+            json::from_str::<TraceEvent>(extra).unwrap(),
             TraceEvent {
                 at: Micros(1),
                 event: Event::Delivered { msg: MsgId(4) },
@@ -1162,11 +1152,7 @@ mod tests {
             r#"{"at":1,"type":"op_finished","op":1,"outcome":{"status":"failed"},"latency":3,"observed":[]}"#,
             "missing field `reason`",
         );
-        let frame = |json: &str| {
-            serde_json::from_str::<ServerFrame>(json)
-                .unwrap_err()
-                .to_string()
-        };
+        let frame = |json: &str| json::from_str::<ServerFrame>(json).unwrap_err().to_string();
         assert!(frame(r#"{"type":"events","events":3}"#).contains("list of trace events"));
         assert!(frame(r#"{"type":"end","trace_hash":"00","events":[]}"#).contains("u64"));
         assert!(frame(r#"{"type":"header","protocol_version":1}"#).contains("missing field"));
@@ -1176,7 +1162,7 @@ mod tests {
             r#"{"lasts":null,"fault":{"kind":"crash","service":2},"at":5}"#,
         ] {
             assert_eq!(
-                serde_json::from_str::<super::super::FaultSpec>(json).unwrap(),
+                json::from_str::<super::super::FaultSpec>(json).unwrap(),
                 super::super::FaultSpec {
                     at: Micros(5),
                     lasts: None,
@@ -1186,8 +1172,7 @@ mod tests {
                 }
             );
         }
-        let service =
-            |json: &str| serde_json::from_str::<ServiceInfo>(json).map_err(|e| e.to_string());
+        let service = |json: &str| json::from_str::<ServiceInfo>(json).map_err(|e| e.to_string());
         assert!(
             service(r#"{"id":0,"name":"Order"}"#)
                 .unwrap_err()
@@ -1208,7 +1193,7 @@ mod tests {
         );
         // Sent's `op` and `caused_by` may be null or absent, as with serde's derive.
         let sent = r#"{"at":1,"type":"sent","msg":1,"from":0,"to":1,"kind":"request","label":"x"}"#;
-        let read: TraceEvent = serde_json::from_str(sent).unwrap();
+        let read: TraceEvent = json::from_str(sent).unwrap();
         assert_eq!(
             read.event,
             Event::Sent {

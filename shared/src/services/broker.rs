@@ -160,7 +160,7 @@ impl Broker {
                         tag: row.version,
                         slot: key.parse().ok()?,
                         ready_at: ctx.now,
-                        event: serde_json::from_str(&row.value).ok()?,
+                        event: crate::json::from_str(&row.value).ok()?,
                         delivered_before: false,
                     })
                 })
