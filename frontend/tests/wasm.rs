@@ -199,7 +199,8 @@ fn stepping_looping_and_speed_keys_drive_the_player() {
 #[wasm_bindgen_test]
 fn embed_commands_and_urls_read_the_same_in_the_browser() {
     use frontend::embed::EmbedCommand;
-    let message = serde_json::json!({"crosstalk": "seek", "t": 1.5});
+    let message =
+        frontend::embed::JsonMessage::parse(r#"{"crosstalk": "seek", "t": 1.5}"#).unwrap();
     assert_eq!(
         EmbedCommand::from_message(&message),
         Ok(Some(EmbedCommand::Seek(Micros::from_millis(1_500))))
