@@ -643,14 +643,14 @@ impl<'a> Reader<'a> {
 pub fn required<T>(reader: &Reader<'_>, value: Option<T>, field: &str) -> Result<T> {
     match value {
         Some(value) => Ok(value),
-        None => Err(missing_field(reader, field)),
+        None => Err(missing(reader, field)),
     }
 }
 
 /// The error "missing field": one copy, not one per type of field.
 #[cold]
 #[inline(never)]
-fn missing_field(reader: &Reader<'_>, field: &str) -> Error {
+pub fn missing(reader: &Reader<'_>, field: &str) -> Error {
     reader.error(format!("missing field `{field}`"))
 }
 

@@ -40,36 +40,72 @@ use crate::time::Micros;
 /// `#[derive(Deserialize)]` would: each key read once, a key no field has skipped, a key given
 /// twice the error "duplicate field", a field not given `None`. Its code is one loop per struct.
 macro_rules! read_fields {
+    ($name:ident as $index:ident { $($field:ident = $text:literal,)* }) => {
+        /// The index of each field of the struct of this name, in its [`read_fields!`].
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Clone, Copy)]
+        enum $index {
+            $($field,)*
+        }
+
+        read_fields!($name { $($field = $text,)* });
+    };
     ($name:ident { $($field:ident = $text:literal,)* }) => {
-        impl FromJson for $name {
-            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        impl $name {
+            /// The JSON keys, in the fields' order.
+            #[allow(dead_code)]
+            const NAMES: &[&str] = &[$($text,)*];
+
+            /// Reads the struct and which of its fields were given (bit `i` for field `i`).
+            fn read_seen(r: &mut Reader<'_>) -> json::Result<(Self, u64)> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Field {
                     $($field,)*
                 }
-                const NAMES: &[&str] = &[$($text,)*];
                 const FIELDS: &[Field] = &[$(Field::$field,)*];
                 let mut fields = $name::default();
                 let mut seen = 0u64;
                 r.object(concat!("struct ", stringify!($name)))?;
-                while let Some(index) = r.next_field(NAMES)? {
+                while let Some(index) = r.next_field(Self::NAMES)? {
                     let Some(&field) = FIELDS.get(index) else {
                         r.skip()?;
                         continue;
                     };
                     if seen & 1 << index != 0 {
-                        return Err(r.error(format!("duplicate field `{}`", NAMES[index])));
+                        return Err(r.error(format!("duplicate field `{}`", Self::NAMES[index])));
                     }
                     seen |= 1 << index;
                     match field {
                         $(Field::$field => set(&mut fields.$field, FromJson::read(r)?),)*
                     }
                 }
-                Ok(fields)
+                Ok((fields, seen))
+            }
+        }
+
+        impl FromJson for $name {
+            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+                Self::read_seen(r).map(|(fields, _)| fields)
             }
         }
     };
+}
+
+/// Checks that each field of `required` (indices in `names`, in the order serde's derive checks
+/// them) was `seen`: the first that was not is the error "missing field". Checking every field
+/// before taking any out of its struct leaves one way to fail, so one drop of the struct.
+#[inline(never)]
+fn check(r: &Reader<'_>, seen: u64, names: &[&str], required: &[u8]) -> json::Result<()> {
+    match required.iter().find(|&&i| seen & 1 << i == 0) {
+        Some(&i) => Err(json::missing(r, names[usize::from(i)])),
+        None => Ok(()),
+    }
+}
+
+/// A field [`check`]ed to be there. Only ever `None` by a bug here.
+fn got<T>(value: Option<T>) -> T {
+    value.expect("a field checked present")
 }
 
 /// Sets a field of a [`read_fields!`] struct that was `None` (not seen before): nothing to drop,
@@ -256,7 +292,7 @@ struct EventFields {
     state: Option<CircuitState>,
 }
 
-read_fields!(EventFields {
+read_fields!(EventFields as EventField {
     at = "at",
     tag = "type",
     service = "service",
@@ -321,101 +357,138 @@ fn end_reason(r: &Reader<'_>, name: &str) -> json::Result<EndReason> {
     }
 }
 
+/// The fields each [`EventType`] needs, in the order serde's derive checked them (by the
+/// variant's fields' order).
+const EVENT_REQUIRED: [&[u8]; 19] = {
+    use EventField::*;
+    macro_rules! fields {
+        ($($field:ident),*) => {
+            &[$($field as u8),*]
+        };
+    }
+    [
+        fields![service],
+        fields![service],
+        fields![msg, from, to, kind, label],
+        fields![msg],
+        fields![msg, copy],
+        fields![msg, reason],
+        fields![service, table, key, value, version],
+        fields![service, queue, depth],
+        fields![service, workers, busy, waiting],
+        fields![op, name, client],
+        fields![op, outcome, latency, observed],
+        fields![service, event_id, published_at, applied],
+        fields![service, key, text],
+        fields![service, source_service, source_table, key, version],
+        fields![fault],
+        fields![fault],
+        fields![service, peer, state],
+        fields![text],
+        fields![reason, messages_in_flight],
+    ]
+};
+
 impl EventFields {
-    fn into_event(self, r: &Reader<'_>) -> json::Result<TraceEvent> {
+    fn into_event(self, seen: u64, r: &Reader<'_>) -> json::Result<TraceEvent> {
         let f = self;
         let at = required(r, f.at, "at")?;
-        let event = match required(r, f.tag, "type")? {
+        let tag = required(r, f.tag, "type")?;
+        check(r, seen, Self::NAMES, EVENT_REQUIRED[tag as usize])?;
+        // Read before any field is taken out of `f`, like every check that can fail.
+        let (mut dropped, mut ended) = (DropReason::Lost, EndReason::ReachedUntil);
+        match tag {
+            EventType::Dropped => dropped = drop_reason(r, f.reason.as_deref().unwrap_or(""))?,
+            EventType::RunEnded => ended = end_reason(r, f.reason.as_deref().unwrap_or(""))?,
+            _ => {}
+        }
+        let event = match tag {
             EventType::ServiceUp => Event::ServiceUp {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             EventType::ServiceDown => Event::ServiceDown {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             EventType::Sent => Event::Sent {
-                msg: required(r, f.msg, "msg")?,
-                from: required(r, f.from, "from")?,
-                to: required(r, f.to, "to")?,
-                kind: required(r, f.kind, "kind")?,
-                label: required(r, f.label, "label")?.into(),
+                msg: got(f.msg),
+                from: got(f.from),
+                to: got(f.to),
+                kind: got(f.kind),
+                label: got(f.label).into(),
                 op: f.op,
                 caused_by: f.caused_by,
             },
-            EventType::Delivered => Event::Delivered {
-                msg: required(r, f.msg, "msg")?,
-            },
+            EventType::Delivered => Event::Delivered { msg: got(f.msg) },
             EventType::Duplicated => Event::Duplicated {
-                msg: required(r, f.msg, "msg")?,
-                copy: required(r, f.copy, "copy")?,
+                msg: got(f.msg),
+                copy: got(f.copy),
             },
             EventType::Dropped => Event::Dropped {
-                msg: required(r, f.msg, "msg")?,
-                reason: drop_reason(r, &required(r, f.reason, "reason")?)?,
+                msg: got(f.msg),
+                reason: dropped,
             },
             EventType::RowWritten => Event::RowWritten {
-                service: required(r, f.service, "service")?,
-                table: required(r, f.table, "table")?,
-                key: required(r, f.key, "key")?,
-                value: required(r, f.value, "value")?,
-                version: required(r, f.version, "version")?,
+                service: got(f.service),
+                table: got(f.table),
+                key: got(f.key),
+                value: got(f.value),
+                version: got(f.version),
             },
             EventType::QueueDepth => Event::QueueDepth {
-                service: required(r, f.service, "service")?,
-                queue: required(r, f.queue, "queue")?,
-                depth: required(r, f.depth, "depth")?,
+                service: got(f.service),
+                queue: got(f.queue),
+                depth: got(f.depth),
             },
             EventType::ServiceLoad => Event::ServiceLoad {
-                service: required(r, f.service, "service")?,
-                workers: required(r, f.workers, "workers")?,
-                busy: required(r, f.busy, "busy")?,
-                waiting: required(r, f.waiting, "waiting")?,
+                service: got(f.service),
+                workers: got(f.workers),
+                busy: got(f.busy),
+                waiting: got(f.waiting),
             },
             EventType::OpStarted => Event::OpStarted {
-                op: required(r, f.op, "op")?,
-                name: required(r, f.name, "name")?,
-                client: required(r, f.client, "client")?,
+                op: got(f.op),
+                name: got(f.name),
+                client: got(f.client),
             },
             EventType::OpFinished => Event::OpFinished {
-                op: required(r, f.op, "op")?,
-                outcome: required(r, f.outcome, "outcome")?,
-                latency: required(r, f.latency, "latency")?,
-                observed: required(r, f.observed, "observed")?,
+                op: got(f.op),
+                outcome: got(f.outcome),
+                latency: got(f.latency),
+                observed: got(f.observed),
             },
             EventType::EventHandled => Event::EventHandled {
-                service: required(r, f.service, "service")?,
-                event_id: required(r, f.event_id, "event_id")?,
-                published_at: required(r, f.published_at, "published_at")?,
-                applied: required(r, f.applied, "applied")?,
+                service: got(f.service),
+                event_id: got(f.event_id),
+                published_at: got(f.published_at),
+                applied: got(f.applied),
             },
             EventType::PartialUpdateFlagged => Event::PartialUpdateFlagged {
-                service: required(r, f.service, "service")?,
-                key: required(r, f.key, "key")?,
-                text: required(r, f.text, "text")?,
+                service: got(f.service),
+                key: got(f.key),
+                text: got(f.text),
             },
             EventType::WriteAborted => Event::WriteAborted {
-                service: required(r, f.service, "service")?,
-                source_service: required(r, f.source_service, "source_service")?,
-                source_table: required(r, f.source_table, "source_table")?,
-                key: required(r, f.key, "key")?,
-                version: required(r, f.version, "version")?,
+                service: got(f.service),
+                source_service: got(f.source_service),
+                source_table: got(f.source_table),
+                key: got(f.key),
+                version: got(f.version),
             },
             EventType::FaultBegins => Event::FaultBegins {
-                fault: required(r, f.fault, "fault")?,
+                fault: got(f.fault),
             },
             EventType::FaultEnds => Event::FaultEnds {
-                fault: required(r, f.fault, "fault")?,
+                fault: got(f.fault),
             },
             EventType::CircuitChanged => Event::CircuitChanged {
-                service: required(r, f.service, "service")?,
-                peer: required(r, f.peer, "peer")?,
-                state: required(r, f.state, "state")?,
+                service: got(f.service),
+                peer: got(f.peer),
+                state: got(f.state),
             },
-            EventType::Narration => Event::Narration {
-                text: required(r, f.text, "text")?,
-            },
+            EventType::Narration => Event::Narration { text: got(f.text) },
             EventType::RunEnded => Event::RunEnded {
-                reason: end_reason(r, &required(r, f.reason, "reason")?)?,
-                messages_in_flight: required(r, f.messages_in_flight, "messages_in_flight")?,
+                reason: ended,
+                messages_in_flight: got(f.messages_in_flight),
             },
         };
         Ok(TraceEvent { at, event })
@@ -424,7 +497,8 @@ impl EventFields {
 
 impl FromJson for TraceEvent {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        EventFields::read(r)?.into_event(r)
+        let (fields, seen) = EventFields::read_seen(r)?;
+        fields.into_event(seen, r)
     }
 }
 
