@@ -56,7 +56,8 @@ macro_rules! read_fields {
             #[allow(dead_code)]
             const NAMES: &[&str] = &[$($text,)*];
 
-            /// Reads the struct and which of its fields were given (bit `i` for field `i`).
+            /// Reads the struct and which of its fields were given, not `null` (bit `i` for field
+            /// `i`): those that are `Some`.
             fn read_seen(r: &mut Reader<'_>) -> json::Result<(Self, u64)> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
@@ -65,7 +66,7 @@ macro_rules! read_fields {
                 }
                 const FIELDS: &[Field] = &[$(Field::$field,)*];
                 let mut fields = $name::default();
-                let mut seen = 0u64;
+                let (mut seen, mut nulls) = (0u64, 0u64);
                 r.object(concat!("struct ", stringify!($name)))?;
                 while let Some(index) = r.next_field(Self::NAMES)? {
                     let Some(&field) = FIELDS.get(index) else {
@@ -76,11 +77,16 @@ macro_rules! read_fields {
                         return Err(r.error(format!("duplicate field `{}`", Self::NAMES[index])));
                     }
                     seen |= 1 << index;
+                    // `null` is a field not given (`None`), as an `Option`'s reader reads it.
+                    if r.null()? {
+                        nulls |= 1 << index;
+                        continue;
+                    }
                     match field {
-                        $(Field::$field => set(&mut fields.$field, FromJson::read(r)?),)*
+                        $(Field::$field => set(&mut fields.$field, Some(FromJson::read(r)?)),)*
                     }
                 }
-                Ok((fields, seen))
+                Ok((fields, seen & !nulls))
             }
         }
 
@@ -1015,6 +1021,18 @@ mod tests {
             for fault in &trace.header.faults {
                 let json = serde_json::to_value(&fault.fault).unwrap();
                 fault_kinds.insert(json["kind"].as_str().unwrap().to_string());
+            }
+            // Written by hand (`protocol/write.rs`) byte for byte as serde_json writes them.
+            let serde_line = |line: String| line + "\n";
+            assert_eq!(
+                header_line(&trace.header),
+                serde_line(serde_json::to_string(&trace.header).unwrap())
+            );
+            for event in &trace.events {
+                assert_eq!(
+                    event_line(event),
+                    serde_line(serde_json::to_string(event).unwrap())
+                );
             }
             let sorted_header = keys_sorted(header_line(&trace.header).trim_end());
             assert_ne!(format!("{sorted_header}\n"), header_line(&trace.header));
