@@ -109,6 +109,16 @@ fn check(r: &Reader<'_>, seen: u64, names: &[&str], required: &[u8]) -> json::Re
     }
 }
 
+/// [`check`] for a struct whose every field is required, in the order of `names`.
+#[inline(never)]
+fn check_all(r: &Reader<'_>, seen: u64, names: &[&str]) -> json::Result<()> {
+    let missing = !seen & ((1 << names.len()) - 1);
+    match missing {
+        0 => Ok(()),
+        _ => Err(json::missing(r, names[missing.trailing_zeros() as usize])),
+    }
+}
+
 /// A field [`check`]ed to be there. Only ever `None` by a bug here.
 fn got<T>(value: Option<T>) -> T {
     value.expect("a field checked present")
@@ -531,14 +541,18 @@ read_fields!(OutcomeFields {
 
 impl FromJson for Outcome {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = OutcomeFields::read(r)?;
-        Ok(match required(r, f.status, "status")? {
+        let (f, seen) = OutcomeFields::read_seen(r)?;
+        let status = required(r, f.status, "status")?;
+        if !matches!(status, OutcomeStatus::Ok) {
+            check_all(r, seen, OutcomeFields::NAMES)?;
+        }
+        Ok(match status {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
-                reason: required(r, f.reason, "reason")?,
+                reason: got(f.reason),
             },
             OutcomeStatus::Degraded => Outcome::Degraded {
-                reason: required(r, f.reason, "reason")?,
+                reason: got(f.reason),
             },
         })
     }
@@ -566,7 +580,7 @@ struct DomainEventFields {
     driver: Option<u64>,
 }
 
-read_fields!(DomainEventFields {
+read_fields!(DomainEventFields as DomainEventField {
     event = "event",
     product = "product",
     name = "name",
@@ -579,22 +593,32 @@ read_fields!(DomainEventFields {
 
 impl FromJson for DomainEvent {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = DomainEventFields::read(r)?;
-        Ok(match required(r, f.event, "event")? {
+        const REQUIRED: [&[u8]; 3] = {
+            use DomainEventField::*;
+            [
+                &[product as u8, name as u8, version as u8],
+                &[order as u8, products as u8, created_at as u8],
+                &[driver as u8, name as u8, version as u8],
+            ]
+        };
+        let (f, seen) = DomainEventFields::read_seen(r)?;
+        let kind = required(r, f.event, "event")?;
+        check(r, seen, DomainEventFields::NAMES, REQUIRED[kind as usize])?;
+        Ok(match kind {
             DomainEventKind::ProductUpdated => DomainEvent::ProductUpdated(ProductName {
-                product: required(r, f.product, "product")?,
-                name: required(r, f.name, "name")?,
-                version: required(r, f.version, "version")?,
+                product: got(f.product),
+                name: got(f.name),
+                version: got(f.version),
             }),
             DomainEventKind::OrderCreated => DomainEvent::OrderCreated(NewOrder {
-                order: required(r, f.order, "order")?,
-                products: required(r, f.products, "products")?,
-                created_at: required(r, f.created_at, "created_at")?,
+                order: got(f.order),
+                products: got(f.products),
+                created_at: got(f.created_at),
             }),
             DomainEventKind::DriverUpdated => DomainEvent::DriverUpdated(DriverName {
-                driver: required(r, f.driver, "driver")?,
-                name: required(r, f.name, "name")?,
-                version: required(r, f.version, "version")?,
+                driver: got(f.driver),
+                name: got(f.name),
+                version: got(f.version),
             }),
         })
     }
@@ -622,7 +646,7 @@ struct FaultFields {
     percent: Option<u32>,
 }
 
-read_fields!(FaultFields {
+read_fields!(FaultFields as FaultField {
     kind = "kind",
     service = "service",
     factor = "factor",
@@ -632,29 +656,40 @@ read_fields!(FaultFields {
 
 impl FromJson for Fault {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FaultFields::read(r)?;
-        Ok(match required(r, f.kind, "kind")? {
+        const REQUIRED: [&[u8]; 6] = {
+            use FaultField::*;
+            [
+                &[service as u8],
+                &[service as u8, factor as u8],
+                &[link as u8],
+                &[link as u8, percent as u8],
+                &[link as u8, percent as u8],
+                &[link as u8, percent as u8],
+            ]
+        };
+        let (f, seen) = FaultFields::read_seen(r)?;
+        let kind = required(r, f.kind, "kind")?;
+        check(r, seen, FaultFields::NAMES, REQUIRED[kind as usize])?;
+        Ok(match kind {
             FaultKind::Crash => Fault::Crash {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             FaultKind::Slow => Fault::Slow {
-                service: required(r, f.service, "service")?,
-                factor: required(r, f.factor, "factor")?,
+                service: got(f.service),
+                factor: got(f.factor),
             },
-            FaultKind::Partition => Fault::Partition {
-                link: required(r, f.link, "link")?,
-            },
+            FaultKind::Partition => Fault::Partition { link: got(f.link) },
             FaultKind::Drop => Fault::Drop {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
             FaultKind::Duplicate => Fault::Duplicate {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
             FaultKind::Reorder => Fault::Reorder {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
         })
     }
@@ -823,11 +858,12 @@ read_fields!(ServiceInfoFields {
 
 impl FromJson for ServiceInfo {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = ServiceInfoFields::read(r)?;
+        let (f, seen) = ServiceInfoFields::read_seen(r)?;
+        check_all(r, seen, ServiceInfoFields::NAMES)?;
         Ok(ServiceInfo {
-            id: required(r, f.id, "id")?,
-            name: required(r, f.name, "name")?,
-            role: required(r, f.role, "role")?,
+            id: got(f.id),
+            name: got(f.name),
+            role: got(f.role),
         })
     }
 }
@@ -850,12 +886,13 @@ read_fields!(CopyDeclFields {
 
 impl FromJson for CopyDecl {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = CopyDeclFields::read(r)?;
+        let (f, seen) = CopyDeclFields::read_seen(r)?;
+        check_all(r, seen, CopyDeclFields::NAMES)?;
         Ok(CopyDecl {
-            copy_service: required(r, f.copy_service, "copy_service")?,
-            copy_table: required(r, f.copy_table, "copy_table")?,
-            source_service: required(r, f.source_service, "source_service")?,
-            source_table: required(r, f.source_table, "source_table")?,
+            copy_service: got(f.copy_service),
+            copy_table: got(f.copy_table),
+            source_service: got(f.source_service),
+            source_table: got(f.source_table),
         })
     }
 }
@@ -876,11 +913,12 @@ read_fields!(LinkSpecFields {
 
 impl FromJson for LinkSpec {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = LinkSpecFields::read(r)?;
+        let (f, seen) = LinkSpecFields::read_seen(r)?;
+        check_all(r, seen, LinkSpecFields::NAMES)?;
         Ok(LinkSpec {
-            latency: required(r, f.latency, "latency")?,
-            jitter: required(r, f.jitter, "jitter")?,
-            loss_per_million: required(r, f.loss_per_million, "loss_per_million")?,
+            latency: got(f.latency),
+            jitter: got(f.jitter),
+            loss_per_million: got(f.loss_per_million),
         })
     }
 }
@@ -901,12 +939,13 @@ read_fields!(FaultSpecFields {
 
 impl FromJson for FaultSpec {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FaultSpecFields::read(r)?;
+        let (f, seen) = FaultSpecFields::read_seen(r)?;
+        check(r, seen, FaultSpecFields::NAMES, &[0, 2])?;
         Ok(FaultSpec {
-            at: required(r, f.at, "at")?,
+            at: got(f.at),
             // Absent or null: until the run ends, as with serde's derive.
             lasts: f.lasts,
-            fault: required(r, f.fault, "fault")?,
+            fault: got(f.fault),
         })
     }
 }
@@ -929,12 +968,13 @@ read_fields!(ObservedFields {
 
 impl FromJson for Observed {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = ObservedFields::read(r)?;
+        let (f, seen) = ObservedFields::read_seen(r)?;
+        check_all(r, seen, ObservedFields::NAMES)?;
         Ok(Observed {
-            source_service: required(r, f.source_service, "source_service")?,
-            source_table: required(r, f.source_table, "source_table")?.into(),
-            key: required(r, f.key, "key")?.into(),
-            version: required(r, f.version, "version")?,
+            source_service: got(f.source_service),
+            source_table: got(f.source_table).into(),
+            key: got(f.key).into(),
+            version: got(f.version),
         })
     }
 }
