@@ -83,7 +83,7 @@ macro_rules! read_fields {
                         continue;
                     }
                     match field {
-                        $(Field::$field => set(&mut fields.$field, Some(FromJson::read(r)?)),)*
+                        $(Field::$field => read_into(r, &mut fields.$field)?,)*
                     }
                 }
                 Ok((fields, seen & !nulls))
@@ -122,6 +122,14 @@ fn check_all(r: &Reader<'_>, seen: u64, names: &[&str]) -> json::Result<()> {
 /// A field [`check`]ed to be there. Only ever `None` by a bug here.
 fn got<T>(value: Option<T>) -> T {
     value.expect("a field checked present")
+}
+
+/// Reads a field of a [`read_fields!`] struct into its place: one copy per type of field, not
+/// per field.
+#[inline(never)]
+fn read_into<T: FromJson>(r: &mut Reader<'_>, field: &mut Option<T>) -> json::Result<()> {
+    set(field, Some(T::read(r)?));
+    Ok(())
 }
 
 /// Sets a field of a [`read_fields!`] struct that was `None` (not seen before): nothing to drop,
