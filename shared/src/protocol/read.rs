@@ -763,7 +763,7 @@ struct FrameFields {
     reason: Option<String>,
 }
 
-read_fields!(FrameFields {
+read_fields!(FrameFields as FrameField {
     tag = "type",
     protocol_version = "protocol_version",
     scenario = "scenario",
@@ -784,66 +784,109 @@ read_fields!(FrameFields {
     reason = "reason",
 });
 
+/// The fields a header needs (all of [`TraceHeader`]'s but its `faults`), in its order.
+const HEADER_REQUIRED: &[u8] = {
+    use FrameField::*;
+    &[
+        protocol_version as u8,
+        scenario as u8,
+        seed as u8,
+        until as u8,
+        knobs as u8,
+        services as u8,
+        links as u8,
+        network as u8,
+        copies as u8,
+    ]
+};
+
 impl FrameFields {
-    /// The header a `header` frame or a trace's first line gives.
-    fn into_header(self, r: &Reader<'_>) -> json::Result<TraceHeader> {
+    /// The header a `header` frame or a trace's first line gives, its fields [`check`]ed.
+    fn into_header(self) -> TraceHeader {
         let f = self;
-        Ok(TraceHeader {
-            protocol_version: required(r, f.protocol_version, "protocol_version")?,
-            scenario: required(r, f.scenario, "scenario")?,
-            seed: required(r, f.seed, "seed")?,
-            until: required(r, f.until, "until")?,
-            knobs: required(r, f.knobs, "knobs")?,
-            services: required(r, f.services, "services")?,
-            links: required(r, f.links, "links")?,
-            network: required(r, f.network, "network")?,
-            copies: required(r, f.copies, "copies")?,
+        TraceHeader {
+            protocol_version: got(f.protocol_version),
+            scenario: got(f.scenario),
+            seed: got(f.seed),
+            until: got(f.until),
+            knobs: got(f.knobs),
+            services: got(f.services),
+            links: got(f.links),
+            network: got(f.network),
+            copies: got(f.copies),
             faults: f.faults.unwrap_or_default(),
-        })
+        }
     }
 }
 
 /// A trace's first line: the header's fields, without a `type` (read, if there, as a frame's).
 impl FromJson for TraceHeader {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        FrameFields::read(r)?.into_header(r)
+        let (f, seen) = FrameFields::read_seen(r)?;
+        check(r, seen, FrameFields::NAMES, HEADER_REQUIRED)?;
+        Ok(f.into_header())
     }
 }
 
 impl FromJson for ServerFrame {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FrameFields::read(r)?;
-        let wrong_events = |expected: &str| {
-            r.error(format!(
-                "invalid type: the other kind of `events`, expected {expected}"
-            ))
+        use FrameField as F;
+        let (f, seen) = FrameFields::read_seen(r)?;
+        let tag = required(r, f.tag, "type")?;
+        // Every check that can fail, before any field is taken out of `f`.
+        let required: &[u8] = match tag {
+            FrameType::Header => HEADER_REQUIRED,
+            FrameType::Events => &[F::events as u8],
+            FrameType::End => &[F::trace_hash as u8, F::events as u8],
+            FrameType::Error => &[F::message as u8],
+            FrameType::Resync => &[F::missed_frames as u8],
+            FrameType::LiveRole => &[F::role as u8],
         };
-        Ok(match required(r, f.tag, "type")? {
-            FrameType::Header => ServerFrame::Header(f.into_header(r)?),
-            FrameType::Events => match required(r, f.events, "events")? {
+        check(r, seen, FrameFields::NAMES, required)?;
+        let expected = match (tag, &f.events) {
+            (FrameType::Events, Some(EventsField::Count(_))) => "a list of trace events",
+            (FrameType::End, Some(EventsField::Batch(_))) => "u64",
+            _ => "",
+        };
+        if !expected.is_empty() {
+            return Err(r.error(format!(
+                "invalid type: the other kind of `events`, expected {expected}"
+            )));
+        }
+        if let FrameType::LiveRole = tag {
+            let role: &[u8] = match got(f.role) {
+                RoleKind::Control => &[F::token as u8],
+                RoleKind::Shared => &[],
+                RoleKind::Watch => &[F::reason as u8],
+            };
+            check(r, seen, FrameFields::NAMES, role)?;
+        }
+        Ok(match tag {
+            FrameType::Header => ServerFrame::Header(f.into_header()),
+            FrameType::Events => match got(f.events) {
                 EventsField::Batch(events) => ServerFrame::Events { events },
-                EventsField::Count(_) => return Err(wrong_events("a list of trace events")),
+                EventsField::Count(_) => unreachable!("checked above"),
             },
             FrameType::End => ServerFrame::End {
-                trace_hash: required(r, f.trace_hash, "trace_hash")?,
-                events: match required(r, f.events, "events")? {
+                trace_hash: got(f.trace_hash),
+                events: match got(f.events) {
                     EventsField::Count(count) => count,
-                    EventsField::Batch(_) => return Err(wrong_events("u64")),
+                    EventsField::Batch(_) => unreachable!("checked above"),
                 },
             },
             FrameType::Error => ServerFrame::Error {
-                message: required(r, f.message, "message")?,
+                message: got(f.message),
             },
             FrameType::Resync => ServerFrame::Resync {
-                missed_frames: required(r, f.missed_frames, "missed_frames")?,
+                missed_frames: got(f.missed_frames),
             },
-            FrameType::LiveRole => ServerFrame::LiveRole(match required(r, f.role, "role")? {
+            FrameType::LiveRole => ServerFrame::LiveRole(match got(f.role) {
                 RoleKind::Control => LiveRole::Control {
-                    token: required(r, f.token, "token")?,
+                    token: got(f.token),
                 },
                 RoleKind::Shared => LiveRole::Shared,
                 RoleKind::Watch => LiveRole::Watch {
-                    reason: required(r, f.reason, "reason")?,
+                    reason: got(f.reason),
                 },
             }),
         })
