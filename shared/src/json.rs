@@ -789,8 +789,8 @@ impl<V: FromJson> FromJson for crate::slot_map::SlotMap<String, V> {
 
 /// A type written as JSON, byte for byte as serde_json writes its `Serialize` (no spaces, keys
 /// in the fields' order, strings escaped as serde_json escapes them, floats by `zmij` as
-/// serde_json formats them). serde's derive and serde_json's writer were about 15 KB of the
-/// page's WebAssembly before `wasm-opt`; the page writes only the trace's lines (the export and
+/// serde_json formats them). serde's derive and serde_json's writer took about 17 KB more of
+/// the page's WebAssembly before `wasm-opt` than this (issue 9); the page writes only the trace's lines (the export and
 /// the hash), the broker's stored events and its frames to the server, each by hand here
 /// (`protocol/write.rs`). The tests compare every type with serde_json's text.
 pub trait ToJson {

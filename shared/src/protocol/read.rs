@@ -7,8 +7,12 @@
 //! hand-written visitors on top) was about 55 KB of the page's WebAssembly (issue 9). Here each
 //! type is read once into a struct of every field any of its variants has (each optional), by
 //! [`read_fields!`]: one loop over the object's keys per struct, a key no field has skipped, a
-//! key given twice refused. Then the tag picks the variant and checks that its fields are there.
-//! Writing is unchanged (serde's derive), so the JSON and the trace's hash are too.
+//! key given twice refused, `null` taken as not given, each field read by [`read_into`] (one copy
+//! per type of field). Then the tag picks the variant, and [`check`] finds its required fields
+//! among those given (by their indices, in the order serde's derive checked them) before any is
+//! taken out of the struct: one way to fail, one drop. The page writes these types by hand
+//! (`protocol/write.rs`), byte for byte as serde's derive did, so the JSON and the trace's hash
+//! do not change.
 //!
 //! What this accepts is what serde's derived code accepted, in any key order, with these
 //! differences: a field that the tagged variant does not have is still read as the type it has
