@@ -23,7 +23,6 @@
 use crate::config::{RunConfig, Views};
 use crate::player::Player;
 use crate::selection::Selection;
-use serde::Serialize;
 use shared::time::Micros;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -366,14 +365,13 @@ fn whole_number(field: &Field) -> Option<u64> {
 
 /// An embed's answer: where the player is. Its fields are in key order, as the JSON objects the
 /// answers were once built as wrote them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StateMessage<'a> {
-    /// `"state"`, or `"ready"` when an embed announces a run.
-    #[serde(rename = "crosstalkEmbed")]
+    /// `"state"`, or `"ready"` when an embed announces a run (the key `crosstalkEmbed`).
     pub kind: &'static str,
     end: f64,
     id: Option<&'a str>,
-    #[serde(rename = "loop")]
+    /// The key `loop`.
     looping: bool,
     playing: bool,
     ready: bool,
@@ -382,9 +380,20 @@ pub struct StateMessage<'a> {
 }
 
 impl StateMessage<'_> {
-    /// The answer as JSON text.
+    /// The answer as JSON text (by `shared::json`, as serde_json wrote it).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let out = &mut String::new();
+        shared::json_object!(out,
+            "crosstalkEmbed" => self.kind,
+            "end" => self.end,
+            "id" => self.id,
+            "loop" => self.looping,
+            "playing" => self.playing,
+            "ready" => self.ready,
+            "speed" => self.speed,
+            "t" => self.t,
+        );
+        std::mem::take(out)
     }
 }
 
@@ -402,22 +411,11 @@ pub fn state_message<'a>(id: Option<&'a str>, player: &Player, ready: bool) -> S
     }
 }
 
-#[derive(Serialize)]
-struct ErrorMessage<'a> {
-    #[serde(rename = "crosstalkEmbed")]
-    kind: &'static str,
-    id: Option<&'a str>,
-    message: &'a str,
-}
-
 /// The answer to a command that could not be carried out, as JSON text.
 pub fn error_message(id: Option<&str>, message: &str) -> String {
-    serde_json::to_string(&ErrorMessage {
-        kind: "error",
-        id,
-        message,
-    })
-    .unwrap_or_default()
+    let out = &mut String::new();
+    shared::json_object!(out, "crosstalkEmbed" => "error", "id" => id, "message" => message);
+    std::mem::take(out)
 }
 
 /// The `<iframe>` snippet that embeds `config` from the page at `origin_and_path`, at the size

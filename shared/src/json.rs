@@ -1,4 +1,4 @@
-//! A small JSON reader: a pull parser over the text, for everything the page reads (the trace's
+//! A small JSON reader and writer: a pull parser over the text, for everything the page reads (the trace's
 //! lines, the server's frames, the broker's stored events, see `protocol/read.rs`).
 //!
 //! serde_json's reader, serde's traits and the derived or hand-written visitors on top of them
@@ -7,8 +7,8 @@
 //! itself ([`FromJson`]) by asking the [`Reader`] for the values it expects, in the order they
 //! come: [`Reader::next_key`] over an object's keys, [`Reader::next_element`] over an array's
 //! elements, a scalar at a time ([`Reader::str`], [`Reader::u64`], [`Reader::f64`], …), and
-//! [`Reader::skip`] for a value nobody reads. Writing stays serde's (derived), so the JSON and
-//! the trace's hash do not change.
+//! [`Reader::skip`] for a value nobody reads. Writing is by hand too ([`ToJson`]), byte for byte
+//! as serde_json writes the derived `Serialize`, so the JSON and the trace's hash do not change.
 //!
 //! It reads JSON as RFC 8259 writes it, as serde_json did: no comments, no trailing commas, no
 //! leading zeros, strings with every escape including `\uXXXX` surrogate pairs (a lone surrogate
@@ -643,14 +643,14 @@ impl<'a> Reader<'a> {
 pub fn required<T>(reader: &Reader<'_>, value: Option<T>, field: &str) -> Result<T> {
     match value {
         Some(value) => Ok(value),
-        None => Err(missing_field(reader, field)),
+        None => Err(missing(reader, field)),
     }
 }
 
 /// The error "missing field": one copy, not one per type of field.
 #[cold]
 #[inline(never)]
-fn missing_field(reader: &Reader<'_>, field: &str) -> Error {
+pub fn missing(reader: &Reader<'_>, field: &str) -> Error {
     reader.error(format!("missing field `{field}`"))
 }
 
@@ -784,6 +784,217 @@ impl<V: FromJson> FromJson for crate::slot_map::SlotMap<String, V> {
             map.insert(key.into_owned(), value);
         }
         Ok(map)
+    }
+}
+
+/// A type written as JSON, byte for byte as serde_json writes its `Serialize` (no spaces, keys
+/// in the fields' order, strings escaped as serde_json escapes them, floats by `zmij` as
+/// serde_json formats them). serde's derive and serde_json's writer took about 17 KB more of
+/// the page's WebAssembly before `wasm-opt` than this (issue 9); the page writes only the trace's lines (the export and
+/// the hash), the broker's stored events and its frames to the server, each by hand here
+/// (`protocol/write.rs`). The tests compare every type with serde_json's text.
+pub trait ToJson {
+    /// Appends the value's JSON to `out`.
+    fn write(&self, out: &mut String);
+}
+
+/// The JSON text of `value`.
+pub fn to_string<T: ToJson + ?Sized>(value: &T) -> String {
+    let mut out = String::new();
+    value.write(&mut out);
+    out
+}
+
+/// Appends text that is already JSON (punctuation, a key with its quotes and colon).
+#[inline(never)]
+pub fn raw(out: &mut String, text: &str) {
+    out.push_str(text);
+}
+
+/// Appends a whole number.
+#[inline(never)]
+pub fn write_u64(out: &mut String, n: u64) {
+    out.push_str(&crate::decimal::Decimal::new(n));
+}
+
+/// Appends a string in quotes, escaped as serde_json escapes it: `"`, `\\` and the control
+/// characters, those with a short escape by it (`\n`, `\t`, …), the others as `\u00xx`.
+#[inline(never)]
+pub fn write_str(out: &mut String, text: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..=0x1f => b'u',
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push('\\');
+        out.push(char::from(short));
+        if short == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 15)]));
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+/// Appends a float as serde_json writes it (`zmij`'s shortest digits: `2.5`, `30.0`, `1e-7`), or
+/// `null` when it is not finite.
+#[inline(never)]
+pub fn write_f64(out: &mut String, x: f64) {
+    if x.is_finite() {
+        out.push_str(zmij::Buffer::new().format_finite(x));
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Appends an object's fields after the first: `,"key":value` each, then the closing `}`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! json_fields {
+    ($out:ident $(, $key:literal => $value:expr)* $(,)?) => {{
+        $(
+            $crate::json::raw($out, concat!(",\"", $key, "\":"));
+            $crate::json::ToJson::write(&$value, $out);
+        )*
+        $crate::json::raw($out, "}");
+    }};
+}
+
+/// Appends an object: `json_object!(out, "a" => x, "b" => y)` writes `{"a":…,"b":…}`;
+/// `json_object!(out, tag "type" = "sent", "msg" => m)` writes `{"type":"sent","msg":…}` (an
+/// internally tagged enum's variant, as serde's derive writes it).
+#[macro_export]
+macro_rules! json_object {
+    ($out:ident, tag $tag:literal = $name:literal $(, $key:literal => $value:expr)* $(,)?) => {{
+        $crate::json::raw($out, concat!("{\"", $tag, "\":\"", $name, "\""));
+        $crate::json_fields!($out $(, $key => $value)*);
+    }};
+    ($out:ident, $first:literal => $first_value:expr $(, $key:literal => $value:expr)* $(,)?) => {{
+        $crate::json::raw($out, concat!("{\"", $first, "\":"));
+        $crate::json::ToJson::write(&$first_value, $out);
+        $crate::json_fields!($out $(, $key => $value)*);
+    }};
+}
+
+impl ToJson for u64 {
+    fn write(&self, out: &mut String) {
+        write_u64(out, *self);
+    }
+}
+
+impl ToJson for u32 {
+    fn write(&self, out: &mut String) {
+        write_u64(out, u64::from(*self));
+    }
+}
+
+impl ToJson for u16 {
+    fn write(&self, out: &mut String) {
+        write_u64(out, u64::from(*self));
+    }
+}
+
+impl ToJson for f64 {
+    fn write(&self, out: &mut String) {
+        write_f64(out, *self);
+    }
+}
+
+impl ToJson for bool {
+    fn write(&self, out: &mut String) {
+        raw(out, if *self { "true" } else { "false" });
+    }
+}
+
+impl ToJson for str {
+    fn write(&self, out: &mut String) {
+        write_str(out, self);
+    }
+}
+
+impl ToJson for String {
+    fn write(&self, out: &mut String) {
+        write_str(out, self);
+    }
+}
+
+impl ToJson for Cow<'_, str> {
+    fn write(&self, out: &mut String) {
+        write_str(out, self);
+    }
+}
+
+impl<T: ToJson + ?Sized> ToJson for &T {
+    fn write(&self, out: &mut String) {
+        T::write(self, out);
+    }
+}
+
+/// `None` is `null`.
+impl<T: ToJson> ToJson for Option<T> {
+    fn write(&self, out: &mut String) {
+        match self {
+            Some(value) => value.write(out),
+            None => raw(out, "null"),
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for [T] {
+    fn write(&self, out: &mut String) {
+        let mut open = "[";
+        for item in self {
+            raw(out, open);
+            open = ",";
+            item.write(out);
+        }
+        raw(out, if self.is_empty() { "[]" } else { "]" });
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn write(&self, out: &mut String) {
+        self.as_slice().write(out);
+    }
+}
+
+/// A pair is an array of two.
+impl<A: ToJson, B: ToJson> ToJson for (A, B) {
+    fn write(&self, out: &mut String) {
+        raw(out, "[");
+        self.0.write(out);
+        raw(out, ",");
+        self.1.write(out);
+        raw(out, "]");
+    }
+}
+
+/// An object whose keys are the map's, in their order.
+impl<V: ToJson> ToJson for crate::slot_map::SlotMap<String, V> {
+    fn write(&self, out: &mut String) {
+        let mut open = "{";
+        for (key, value) in self.iter() {
+            raw(out, open);
+            open = ",";
+            write_str(out, key);
+            raw(out, ":");
+            value.write(out);
+        }
+        raw(out, if self.is_empty() { "{}" } else { "}" });
     }
 }
 

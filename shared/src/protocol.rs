@@ -18,6 +18,7 @@ pub type KnobMap = SlotMap<String, f64>;
 mod label;
 mod read;
 mod row_key;
+mod write;
 
 pub use label::Label;
 pub use row_key::RowKey;
@@ -1704,14 +1705,14 @@ pub fn parse_header(line: &str) -> Result<TraceHeader, TraceError> {
 
 /// The header as one JSON line, newline included.
 pub fn header_line(header: &TraceHeader) -> String {
-    let mut line = serde_json::to_string(header).expect("a header always serializes");
+    let mut line = crate::json::to_string(header);
     line.push('\n');
     line
 }
 
 /// An event as one JSON line, newline included.
 pub fn event_line(event: &TraceEvent) -> String {
-    let mut line = serde_json::to_string(event).expect("an event always serializes");
+    let mut line = crate::json::to_string(event);
     line.push('\n');
     line
 }

@@ -7,8 +7,12 @@
 //! hand-written visitors on top) was about 55 KB of the page's WebAssembly (issue 9). Here each
 //! type is read once into a struct of every field any of its variants has (each optional), by
 //! [`read_fields!`]: one loop over the object's keys per struct, a key no field has skipped, a
-//! key given twice refused. Then the tag picks the variant and checks that its fields are there.
-//! Writing is unchanged (serde's derive), so the JSON and the trace's hash are too.
+//! key given twice refused, `null` taken as not given, each field read by [`read_into`] (one copy
+//! per type of field). Then the tag picks the variant, and [`check`] finds its required fields
+//! among those given (by their indices, in the order serde's derive checked them) before any is
+//! taken out of the struct: one way to fail, one drop. The page writes these types by hand
+//! (`protocol/write.rs`), byte for byte as serde's derive did, so the JSON and the trace's hash
+//! do not change.
 //!
 //! What this accepts is what serde's derived code accepted, in any key order, with these
 //! differences: a field that the tagged variant does not have is still read as the type it has
@@ -40,36 +44,96 @@ use crate::time::Micros;
 /// `#[derive(Deserialize)]` would: each key read once, a key no field has skipped, a key given
 /// twice the error "duplicate field", a field not given `None`. Its code is one loop per struct.
 macro_rules! read_fields {
+    ($name:ident as $index:ident { $($field:ident = $text:literal,)* }) => {
+        /// The index of each field of the struct of this name, in its [`read_fields!`].
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Clone, Copy)]
+        enum $index {
+            $($field,)*
+        }
+
+        read_fields!($name { $($field = $text,)* });
+    };
     ($name:ident { $($field:ident = $text:literal,)* }) => {
-        impl FromJson for $name {
-            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        impl $name {
+            /// The JSON keys, in the fields' order.
+            #[allow(dead_code)]
+            const NAMES: &[&str] = &[$($text,)*];
+
+            /// Reads the struct and which of its fields were given, not `null` (bit `i` for field
+            /// `i`): those that are `Some`.
+            fn read_seen(r: &mut Reader<'_>) -> json::Result<(Self, u64)> {
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Field {
                     $($field,)*
                 }
-                const NAMES: &[&str] = &[$($text,)*];
                 const FIELDS: &[Field] = &[$(Field::$field,)*];
                 let mut fields = $name::default();
-                let mut seen = 0u64;
+                let (mut seen, mut nulls) = (0u64, 0u64);
                 r.object(concat!("struct ", stringify!($name)))?;
-                while let Some(index) = r.next_field(NAMES)? {
+                while let Some(index) = r.next_field(Self::NAMES)? {
                     let Some(&field) = FIELDS.get(index) else {
                         r.skip()?;
                         continue;
                     };
                     if seen & 1 << index != 0 {
-                        return Err(r.error(format!("duplicate field `{}`", NAMES[index])));
+                        return Err(r.error(format!("duplicate field `{}`", Self::NAMES[index])));
                     }
                     seen |= 1 << index;
+                    // `null` is a field not given (`None`), as an `Option`'s reader reads it.
+                    if r.null()? {
+                        nulls |= 1 << index;
+                        continue;
+                    }
                     match field {
-                        $(Field::$field => set(&mut fields.$field, FromJson::read(r)?),)*
+                        $(Field::$field => read_into(r, &mut fields.$field)?,)*
                     }
                 }
-                Ok(fields)
+                Ok((fields, seen & !nulls))
+            }
+        }
+
+        impl FromJson for $name {
+            fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+                Self::read_seen(r).map(|(fields, _)| fields)
             }
         }
     };
+}
+
+/// Checks that each field of `required` (indices in `names`, in the order serde's derive checks
+/// them) was `seen`: the first that was not is the error "missing field". Checking every field
+/// before taking any out of its struct leaves one way to fail, so one drop of the struct.
+#[inline(never)]
+fn check(r: &Reader<'_>, seen: u64, names: &[&str], required: &[u8]) -> json::Result<()> {
+    match required.iter().find(|&&i| seen & 1 << i == 0) {
+        Some(&i) => Err(json::missing(r, names[usize::from(i)])),
+        None => Ok(()),
+    }
+}
+
+/// [`check`] for a struct whose every field is required, in the order of `names`.
+#[inline(never)]
+fn check_all(r: &Reader<'_>, seen: u64, names: &[&str]) -> json::Result<()> {
+    let missing = !seen & ((1 << names.len()) - 1);
+    match missing {
+        0 => Ok(()),
+        _ => Err(json::missing(r, names[missing.trailing_zeros() as usize])),
+    }
+}
+
+/// A field [`check`]ed to be there. Only ever `None` by a bug here.
+fn got<T>(value: Option<T>) -> T {
+    value.expect("a field checked present")
+}
+
+/// Reads a field of a [`read_fields!`] struct into its place: one copy per type of field, not
+/// per field.
+#[inline(never)]
+fn read_into<T: FromJson>(r: &mut Reader<'_>, field: &mut Option<T>) -> json::Result<()> {
+    set(field, Some(T::read(r)?));
+    Ok(())
 }
 
 /// Sets a field of a [`read_fields!`] struct that was `None` (not seen before): nothing to drop,
@@ -256,7 +320,7 @@ struct EventFields {
     state: Option<CircuitState>,
 }
 
-read_fields!(EventFields {
+read_fields!(EventFields as EventField {
     at = "at",
     tag = "type",
     service = "service",
@@ -321,101 +385,138 @@ fn end_reason(r: &Reader<'_>, name: &str) -> json::Result<EndReason> {
     }
 }
 
+/// The fields each [`EventType`] needs, in the order serde's derive checked them (by the
+/// variant's fields' order).
+const EVENT_REQUIRED: [&[u8]; 19] = {
+    use EventField::*;
+    macro_rules! fields {
+        ($($field:ident),*) => {
+            &[$($field as u8),*]
+        };
+    }
+    [
+        fields![service],
+        fields![service],
+        fields![msg, from, to, kind, label],
+        fields![msg],
+        fields![msg, copy],
+        fields![msg, reason],
+        fields![service, table, key, value, version],
+        fields![service, queue, depth],
+        fields![service, workers, busy, waiting],
+        fields![op, name, client],
+        fields![op, outcome, latency, observed],
+        fields![service, event_id, published_at, applied],
+        fields![service, key, text],
+        fields![service, source_service, source_table, key, version],
+        fields![fault],
+        fields![fault],
+        fields![service, peer, state],
+        fields![text],
+        fields![reason, messages_in_flight],
+    ]
+};
+
 impl EventFields {
-    fn into_event(self, r: &Reader<'_>) -> json::Result<TraceEvent> {
+    fn into_event(self, seen: u64, r: &Reader<'_>) -> json::Result<TraceEvent> {
         let f = self;
         let at = required(r, f.at, "at")?;
-        let event = match required(r, f.tag, "type")? {
+        let tag = required(r, f.tag, "type")?;
+        check(r, seen, Self::NAMES, EVENT_REQUIRED[tag as usize])?;
+        // Read before any field is taken out of `f`, like every check that can fail.
+        let (mut dropped, mut ended) = (DropReason::Lost, EndReason::ReachedUntil);
+        match tag {
+            EventType::Dropped => dropped = drop_reason(r, f.reason.as_deref().unwrap_or(""))?,
+            EventType::RunEnded => ended = end_reason(r, f.reason.as_deref().unwrap_or(""))?,
+            _ => {}
+        }
+        let event = match tag {
             EventType::ServiceUp => Event::ServiceUp {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             EventType::ServiceDown => Event::ServiceDown {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             EventType::Sent => Event::Sent {
-                msg: required(r, f.msg, "msg")?,
-                from: required(r, f.from, "from")?,
-                to: required(r, f.to, "to")?,
-                kind: required(r, f.kind, "kind")?,
-                label: required(r, f.label, "label")?.into(),
+                msg: got(f.msg),
+                from: got(f.from),
+                to: got(f.to),
+                kind: got(f.kind),
+                label: got(f.label).into(),
                 op: f.op,
                 caused_by: f.caused_by,
             },
-            EventType::Delivered => Event::Delivered {
-                msg: required(r, f.msg, "msg")?,
-            },
+            EventType::Delivered => Event::Delivered { msg: got(f.msg) },
             EventType::Duplicated => Event::Duplicated {
-                msg: required(r, f.msg, "msg")?,
-                copy: required(r, f.copy, "copy")?,
+                msg: got(f.msg),
+                copy: got(f.copy),
             },
             EventType::Dropped => Event::Dropped {
-                msg: required(r, f.msg, "msg")?,
-                reason: drop_reason(r, &required(r, f.reason, "reason")?)?,
+                msg: got(f.msg),
+                reason: dropped,
             },
             EventType::RowWritten => Event::RowWritten {
-                service: required(r, f.service, "service")?,
-                table: required(r, f.table, "table")?,
-                key: required(r, f.key, "key")?,
-                value: required(r, f.value, "value")?,
-                version: required(r, f.version, "version")?,
+                service: got(f.service),
+                table: got(f.table),
+                key: got(f.key),
+                value: got(f.value),
+                version: got(f.version),
             },
             EventType::QueueDepth => Event::QueueDepth {
-                service: required(r, f.service, "service")?,
-                queue: required(r, f.queue, "queue")?,
-                depth: required(r, f.depth, "depth")?,
+                service: got(f.service),
+                queue: got(f.queue),
+                depth: got(f.depth),
             },
             EventType::ServiceLoad => Event::ServiceLoad {
-                service: required(r, f.service, "service")?,
-                workers: required(r, f.workers, "workers")?,
-                busy: required(r, f.busy, "busy")?,
-                waiting: required(r, f.waiting, "waiting")?,
+                service: got(f.service),
+                workers: got(f.workers),
+                busy: got(f.busy),
+                waiting: got(f.waiting),
             },
             EventType::OpStarted => Event::OpStarted {
-                op: required(r, f.op, "op")?,
-                name: required(r, f.name, "name")?,
-                client: required(r, f.client, "client")?,
+                op: got(f.op),
+                name: got(f.name),
+                client: got(f.client),
             },
             EventType::OpFinished => Event::OpFinished {
-                op: required(r, f.op, "op")?,
-                outcome: required(r, f.outcome, "outcome")?,
-                latency: required(r, f.latency, "latency")?,
-                observed: required(r, f.observed, "observed")?,
+                op: got(f.op),
+                outcome: got(f.outcome),
+                latency: got(f.latency),
+                observed: got(f.observed),
             },
             EventType::EventHandled => Event::EventHandled {
-                service: required(r, f.service, "service")?,
-                event_id: required(r, f.event_id, "event_id")?,
-                published_at: required(r, f.published_at, "published_at")?,
-                applied: required(r, f.applied, "applied")?,
+                service: got(f.service),
+                event_id: got(f.event_id),
+                published_at: got(f.published_at),
+                applied: got(f.applied),
             },
             EventType::PartialUpdateFlagged => Event::PartialUpdateFlagged {
-                service: required(r, f.service, "service")?,
-                key: required(r, f.key, "key")?,
-                text: required(r, f.text, "text")?,
+                service: got(f.service),
+                key: got(f.key),
+                text: got(f.text),
             },
             EventType::WriteAborted => Event::WriteAborted {
-                service: required(r, f.service, "service")?,
-                source_service: required(r, f.source_service, "source_service")?,
-                source_table: required(r, f.source_table, "source_table")?,
-                key: required(r, f.key, "key")?,
-                version: required(r, f.version, "version")?,
+                service: got(f.service),
+                source_service: got(f.source_service),
+                source_table: got(f.source_table),
+                key: got(f.key),
+                version: got(f.version),
             },
             EventType::FaultBegins => Event::FaultBegins {
-                fault: required(r, f.fault, "fault")?,
+                fault: got(f.fault),
             },
             EventType::FaultEnds => Event::FaultEnds {
-                fault: required(r, f.fault, "fault")?,
+                fault: got(f.fault),
             },
             EventType::CircuitChanged => Event::CircuitChanged {
-                service: required(r, f.service, "service")?,
-                peer: required(r, f.peer, "peer")?,
-                state: required(r, f.state, "state")?,
+                service: got(f.service),
+                peer: got(f.peer),
+                state: got(f.state),
             },
-            EventType::Narration => Event::Narration {
-                text: required(r, f.text, "text")?,
-            },
+            EventType::Narration => Event::Narration { text: got(f.text) },
             EventType::RunEnded => Event::RunEnded {
-                reason: end_reason(r, &required(r, f.reason, "reason")?)?,
-                messages_in_flight: required(r, f.messages_in_flight, "messages_in_flight")?,
+                reason: ended,
+                messages_in_flight: got(f.messages_in_flight),
             },
         };
         Ok(TraceEvent { at, event })
@@ -424,7 +525,8 @@ impl EventFields {
 
 impl FromJson for TraceEvent {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        EventFields::read(r)?.into_event(r)
+        let (fields, seen) = EventFields::read_seen(r)?;
+        fields.into_event(seen, r)
     }
 }
 
@@ -451,14 +553,18 @@ read_fields!(OutcomeFields {
 
 impl FromJson for Outcome {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = OutcomeFields::read(r)?;
-        Ok(match required(r, f.status, "status")? {
+        let (f, seen) = OutcomeFields::read_seen(r)?;
+        let status = required(r, f.status, "status")?;
+        if !matches!(status, OutcomeStatus::Ok) {
+            check_all(r, seen, OutcomeFields::NAMES)?;
+        }
+        Ok(match status {
             OutcomeStatus::Ok => Outcome::Ok,
             OutcomeStatus::Failed => Outcome::Failed {
-                reason: required(r, f.reason, "reason")?,
+                reason: got(f.reason),
             },
             OutcomeStatus::Degraded => Outcome::Degraded {
-                reason: required(r, f.reason, "reason")?,
+                reason: got(f.reason),
             },
         })
     }
@@ -486,7 +592,7 @@ struct DomainEventFields {
     driver: Option<u64>,
 }
 
-read_fields!(DomainEventFields {
+read_fields!(DomainEventFields as DomainEventField {
     event = "event",
     product = "product",
     name = "name",
@@ -499,22 +605,32 @@ read_fields!(DomainEventFields {
 
 impl FromJson for DomainEvent {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = DomainEventFields::read(r)?;
-        Ok(match required(r, f.event, "event")? {
+        const REQUIRED: [&[u8]; 3] = {
+            use DomainEventField::*;
+            [
+                &[product as u8, name as u8, version as u8],
+                &[order as u8, products as u8, created_at as u8],
+                &[driver as u8, name as u8, version as u8],
+            ]
+        };
+        let (f, seen) = DomainEventFields::read_seen(r)?;
+        let kind = required(r, f.event, "event")?;
+        check(r, seen, DomainEventFields::NAMES, REQUIRED[kind as usize])?;
+        Ok(match kind {
             DomainEventKind::ProductUpdated => DomainEvent::ProductUpdated(ProductName {
-                product: required(r, f.product, "product")?,
-                name: required(r, f.name, "name")?,
-                version: required(r, f.version, "version")?,
+                product: got(f.product),
+                name: got(f.name),
+                version: got(f.version),
             }),
             DomainEventKind::OrderCreated => DomainEvent::OrderCreated(NewOrder {
-                order: required(r, f.order, "order")?,
-                products: required(r, f.products, "products")?,
-                created_at: required(r, f.created_at, "created_at")?,
+                order: got(f.order),
+                products: got(f.products),
+                created_at: got(f.created_at),
             }),
             DomainEventKind::DriverUpdated => DomainEvent::DriverUpdated(DriverName {
-                driver: required(r, f.driver, "driver")?,
-                name: required(r, f.name, "name")?,
-                version: required(r, f.version, "version")?,
+                driver: got(f.driver),
+                name: got(f.name),
+                version: got(f.version),
             }),
         })
     }
@@ -542,7 +658,7 @@ struct FaultFields {
     percent: Option<u32>,
 }
 
-read_fields!(FaultFields {
+read_fields!(FaultFields as FaultField {
     kind = "kind",
     service = "service",
     factor = "factor",
@@ -552,29 +668,40 @@ read_fields!(FaultFields {
 
 impl FromJson for Fault {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FaultFields::read(r)?;
-        Ok(match required(r, f.kind, "kind")? {
+        const REQUIRED: [&[u8]; 6] = {
+            use FaultField::*;
+            [
+                &[service as u8],
+                &[service as u8, factor as u8],
+                &[link as u8],
+                &[link as u8, percent as u8],
+                &[link as u8, percent as u8],
+                &[link as u8, percent as u8],
+            ]
+        };
+        let (f, seen) = FaultFields::read_seen(r)?;
+        let kind = required(r, f.kind, "kind")?;
+        check(r, seen, FaultFields::NAMES, REQUIRED[kind as usize])?;
+        Ok(match kind {
             FaultKind::Crash => Fault::Crash {
-                service: required(r, f.service, "service")?,
+                service: got(f.service),
             },
             FaultKind::Slow => Fault::Slow {
-                service: required(r, f.service, "service")?,
-                factor: required(r, f.factor, "factor")?,
+                service: got(f.service),
+                factor: got(f.factor),
             },
-            FaultKind::Partition => Fault::Partition {
-                link: required(r, f.link, "link")?,
-            },
+            FaultKind::Partition => Fault::Partition { link: got(f.link) },
             FaultKind::Drop => Fault::Drop {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
             FaultKind::Duplicate => Fault::Duplicate {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
             FaultKind::Reorder => Fault::Reorder {
-                link: required(r, f.link, "link")?,
-                percent: required(r, f.percent, "percent")?,
+                link: got(f.link),
+                percent: got(f.percent),
             },
         })
     }
@@ -640,7 +767,7 @@ struct FrameFields {
     reason: Option<String>,
 }
 
-read_fields!(FrameFields {
+read_fields!(FrameFields as FrameField {
     tag = "type",
     protocol_version = "protocol_version",
     scenario = "scenario",
@@ -661,66 +788,109 @@ read_fields!(FrameFields {
     reason = "reason",
 });
 
+/// The fields a header needs (all of [`TraceHeader`]'s but its `faults`), in its order.
+const HEADER_REQUIRED: &[u8] = {
+    use FrameField::*;
+    &[
+        protocol_version as u8,
+        scenario as u8,
+        seed as u8,
+        until as u8,
+        knobs as u8,
+        services as u8,
+        links as u8,
+        network as u8,
+        copies as u8,
+    ]
+};
+
 impl FrameFields {
-    /// The header a `header` frame or a trace's first line gives.
-    fn into_header(self, r: &Reader<'_>) -> json::Result<TraceHeader> {
+    /// The header a `header` frame or a trace's first line gives, its fields [`check`]ed.
+    fn into_header(self) -> TraceHeader {
         let f = self;
-        Ok(TraceHeader {
-            protocol_version: required(r, f.protocol_version, "protocol_version")?,
-            scenario: required(r, f.scenario, "scenario")?,
-            seed: required(r, f.seed, "seed")?,
-            until: required(r, f.until, "until")?,
-            knobs: required(r, f.knobs, "knobs")?,
-            services: required(r, f.services, "services")?,
-            links: required(r, f.links, "links")?,
-            network: required(r, f.network, "network")?,
-            copies: required(r, f.copies, "copies")?,
+        TraceHeader {
+            protocol_version: got(f.protocol_version),
+            scenario: got(f.scenario),
+            seed: got(f.seed),
+            until: got(f.until),
+            knobs: got(f.knobs),
+            services: got(f.services),
+            links: got(f.links),
+            network: got(f.network),
+            copies: got(f.copies),
             faults: f.faults.unwrap_or_default(),
-        })
+        }
     }
 }
 
 /// A trace's first line: the header's fields, without a `type` (read, if there, as a frame's).
 impl FromJson for TraceHeader {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        FrameFields::read(r)?.into_header(r)
+        let (f, seen) = FrameFields::read_seen(r)?;
+        check(r, seen, FrameFields::NAMES, HEADER_REQUIRED)?;
+        Ok(f.into_header())
     }
 }
 
 impl FromJson for ServerFrame {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FrameFields::read(r)?;
-        let wrong_events = |expected: &str| {
-            r.error(format!(
-                "invalid type: the other kind of `events`, expected {expected}"
-            ))
+        use FrameField as F;
+        let (f, seen) = FrameFields::read_seen(r)?;
+        let tag = required(r, f.tag, "type")?;
+        // Every check that can fail, before any field is taken out of `f`.
+        let required: &[u8] = match tag {
+            FrameType::Header => HEADER_REQUIRED,
+            FrameType::Events => &[F::events as u8],
+            FrameType::End => &[F::trace_hash as u8, F::events as u8],
+            FrameType::Error => &[F::message as u8],
+            FrameType::Resync => &[F::missed_frames as u8],
+            FrameType::LiveRole => &[F::role as u8],
         };
-        Ok(match required(r, f.tag, "type")? {
-            FrameType::Header => ServerFrame::Header(f.into_header(r)?),
-            FrameType::Events => match required(r, f.events, "events")? {
+        check(r, seen, FrameFields::NAMES, required)?;
+        let expected = match (tag, &f.events) {
+            (FrameType::Events, Some(EventsField::Count(_))) => "a list of trace events",
+            (FrameType::End, Some(EventsField::Batch(_))) => "u64",
+            _ => "",
+        };
+        if !expected.is_empty() {
+            return Err(r.error(format!(
+                "invalid type: the other kind of `events`, expected {expected}"
+            )));
+        }
+        if let FrameType::LiveRole = tag {
+            let role: &[u8] = match got(f.role) {
+                RoleKind::Control => &[F::token as u8],
+                RoleKind::Shared => &[],
+                RoleKind::Watch => &[F::reason as u8],
+            };
+            check(r, seen, FrameFields::NAMES, role)?;
+        }
+        Ok(match tag {
+            FrameType::Header => ServerFrame::Header(f.into_header()),
+            FrameType::Events => match got(f.events) {
                 EventsField::Batch(events) => ServerFrame::Events { events },
-                EventsField::Count(_) => return Err(wrong_events("a list of trace events")),
+                EventsField::Count(_) => unreachable!("checked above"),
             },
             FrameType::End => ServerFrame::End {
-                trace_hash: required(r, f.trace_hash, "trace_hash")?,
-                events: match required(r, f.events, "events")? {
+                trace_hash: got(f.trace_hash),
+                events: match got(f.events) {
                     EventsField::Count(count) => count,
-                    EventsField::Batch(_) => return Err(wrong_events("u64")),
+                    EventsField::Batch(_) => unreachable!("checked above"),
                 },
             },
             FrameType::Error => ServerFrame::Error {
-                message: required(r, f.message, "message")?,
+                message: got(f.message),
             },
             FrameType::Resync => ServerFrame::Resync {
-                missed_frames: required(r, f.missed_frames, "missed_frames")?,
+                missed_frames: got(f.missed_frames),
             },
-            FrameType::LiveRole => ServerFrame::LiveRole(match required(r, f.role, "role")? {
+            FrameType::LiveRole => ServerFrame::LiveRole(match got(f.role) {
                 RoleKind::Control => LiveRole::Control {
-                    token: required(r, f.token, "token")?,
+                    token: got(f.token),
                 },
                 RoleKind::Shared => LiveRole::Shared,
                 RoleKind::Watch => LiveRole::Watch {
-                    reason: required(r, f.reason, "reason")?,
+                    reason: got(f.reason),
                 },
             }),
         })
@@ -743,11 +913,12 @@ read_fields!(ServiceInfoFields {
 
 impl FromJson for ServiceInfo {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = ServiceInfoFields::read(r)?;
+        let (f, seen) = ServiceInfoFields::read_seen(r)?;
+        check_all(r, seen, ServiceInfoFields::NAMES)?;
         Ok(ServiceInfo {
-            id: required(r, f.id, "id")?,
-            name: required(r, f.name, "name")?,
-            role: required(r, f.role, "role")?,
+            id: got(f.id),
+            name: got(f.name),
+            role: got(f.role),
         })
     }
 }
@@ -770,12 +941,13 @@ read_fields!(CopyDeclFields {
 
 impl FromJson for CopyDecl {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = CopyDeclFields::read(r)?;
+        let (f, seen) = CopyDeclFields::read_seen(r)?;
+        check_all(r, seen, CopyDeclFields::NAMES)?;
         Ok(CopyDecl {
-            copy_service: required(r, f.copy_service, "copy_service")?,
-            copy_table: required(r, f.copy_table, "copy_table")?,
-            source_service: required(r, f.source_service, "source_service")?,
-            source_table: required(r, f.source_table, "source_table")?,
+            copy_service: got(f.copy_service),
+            copy_table: got(f.copy_table),
+            source_service: got(f.source_service),
+            source_table: got(f.source_table),
         })
     }
 }
@@ -796,11 +968,12 @@ read_fields!(LinkSpecFields {
 
 impl FromJson for LinkSpec {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = LinkSpecFields::read(r)?;
+        let (f, seen) = LinkSpecFields::read_seen(r)?;
+        check_all(r, seen, LinkSpecFields::NAMES)?;
         Ok(LinkSpec {
-            latency: required(r, f.latency, "latency")?,
-            jitter: required(r, f.jitter, "jitter")?,
-            loss_per_million: required(r, f.loss_per_million, "loss_per_million")?,
+            latency: got(f.latency),
+            jitter: got(f.jitter),
+            loss_per_million: got(f.loss_per_million),
         })
     }
 }
@@ -821,12 +994,13 @@ read_fields!(FaultSpecFields {
 
 impl FromJson for FaultSpec {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = FaultSpecFields::read(r)?;
+        let (f, seen) = FaultSpecFields::read_seen(r)?;
+        check(r, seen, FaultSpecFields::NAMES, &[0, 2])?;
         Ok(FaultSpec {
-            at: required(r, f.at, "at")?,
+            at: got(f.at),
             // Absent or null: until the run ends, as with serde's derive.
             lasts: f.lasts,
-            fault: required(r, f.fault, "fault")?,
+            fault: got(f.fault),
         })
     }
 }
@@ -849,12 +1023,13 @@ read_fields!(ObservedFields {
 
 impl FromJson for Observed {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let f = ObservedFields::read(r)?;
+        let (f, seen) = ObservedFields::read_seen(r)?;
+        check_all(r, seen, ObservedFields::NAMES)?;
         Ok(Observed {
-            source_service: required(r, f.source_service, "source_service")?,
-            source_table: required(r, f.source_table, "source_table")?.into(),
-            key: required(r, f.key, "key")?.into(),
-            version: required(r, f.version, "version")?,
+            source_service: got(f.source_service),
+            source_table: got(f.source_table).into(),
+            key: got(f.key).into(),
+            version: got(f.version),
         })
     }
 }
@@ -941,6 +1116,18 @@ mod tests {
             for fault in &trace.header.faults {
                 let json = serde_json::to_value(&fault.fault).unwrap();
                 fault_kinds.insert(json["kind"].as_str().unwrap().to_string());
+            }
+            // Written by hand (`protocol/write.rs`) byte for byte as serde_json writes them.
+            let serde_line = |line: String| line + "\n";
+            assert_eq!(
+                header_line(&trace.header),
+                serde_line(serde_json::to_string(&trace.header).unwrap())
+            );
+            for event in &trace.events {
+                assert_eq!(
+                    event_line(event),
+                    serde_line(serde_json::to_string(event).unwrap())
+                );
             }
             let sorted_header = keys_sorted(header_line(&trace.header).trim_end());
             assert_ne!(format!("{sorted_header}\n"), header_line(&trace.header));

@@ -222,7 +222,7 @@ impl Broker {
             if self.config.durable {
                 // Written before the confirm below: a confirmed event is on disk.
                 let table = queue_table(&self.config.subscriptions[index].queue);
-                let value = serde_json::to_string(event).expect("an event always serializes");
+                let value = crate::json::to_string(event);
                 ctx.write(&table, &slot.to_string(), &value, self.next_tag);
             }
             self.queues[index].items.push_back(Queued {
