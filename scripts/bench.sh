@@ -11,8 +11,9 @@
 #                                   it at once in the same browser
 #   scripts/bench.sh first-message  an embed on a throttled link, cold: map drawn, first message
 #                                   moving
-#   scripts/bench.sh engine         trace events/s natively, in WebAssembly (Node), and a SimPy
-#                                   twin of the same workload, side by side
+#   scripts/bench.sh engine         trace events/s natively, in WebAssembly (Node, and headless
+#                                   Chromium: the page's browser), and a SimPy twin of the same
+#                                   workload, side by side
 #   scripts/bench.sh                all of them
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,5 +53,5 @@ if [ "$part" = engine ] || [ "$part" = all ]; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals "$bench_wasm.wasm" -o "$bench_wasm.opt.wasm"
   cargo build --quiet -p crosstalk-bench --bin engine-bench --release
-  PYTHONPATH="$simpy_dir" target/release/engine-bench --wasm "$bench_wasm.opt.wasm" --simpy python3
+  PYTHONPATH="$simpy_dir" target/release/engine-bench --wasm "$bench_wasm.opt.wasm" --chromium --simpy python3
 fi
