@@ -124,14 +124,24 @@ async fn assert_messages_move(browser: &Browser) {
 }
 
 async fn assert_tables_filled(browser: &Browser) {
-    let orders = browser
-        .count(r#"table.rows[data-service="Order"][data-table="orders"] tbody tr"#)
-        .await;
-    let products = browser
-        .count(r#"table.rows[data-service="Product"][data-table="products"] tbody tr"#)
+    // Off screen the tables and the log hold still (frontend/src/components/mod.rs,
+    // `on_screen`): look at them first, and give them a frame to catch up.
+    browser.scroll_into_view(".panels").await;
+    let orders = r#"table.rows[data-service="Order"][data-table="orders"] tbody tr"#;
+    let products = r#"table.rows[data-service="Product"][data-table="products"] tbody tr"#;
+    browser
+        .wait_until(
+            &format!(
+                "return document.querySelectorAll({orders:?}).length === 20 \
+                 && document.querySelectorAll({products:?}).length === 8 \
+                 && document.querySelectorAll('#event-log li').length > 0"
+            ),
+            READY,
+            "Order's 20 orders, Product's 8 products and the log's events shown",
+        )
         .await;
     assert_eq!(
-        (orders, products),
+        (browser.count(orders).await, browser.count(products).await),
         (20, 8),
         "Order's 20 orders and Product's 8 products are shown"
     );
@@ -261,6 +271,7 @@ async fn event_driven_shows_the_queue_that_waited_and_the_duplicates() {
         shipping_applied
     );
     browser.click("#anomaly-list .anomaly-select").await;
+    browser.scroll_into_view(".log").await;
     browser
         .wait_until(
             "return document.querySelectorAll('.event-log li.highlighted').length > 0",
@@ -320,6 +331,7 @@ async fn live_services_from_the_page_a_crash_really_refuses_calls() {
             "Product drawn down on the map",
         )
         .await;
+    browser.scroll_into_view(".log").await;
     browser
         .wait_until(
             "return [...document.querySelectorAll('#event-log li')].some(li => li.textContent.includes('refused: the receiver is down'))",

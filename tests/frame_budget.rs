@@ -1,11 +1,12 @@
-//! The frame-time budget, in headless Chromium (1280×900):
+//! The frame-time budget, in headless Chromium (a 1280×900 window; its page's viewport is 1280×757):
 //!
 //! - `synthetic`: a synthetic trace with exactly 500, 2,000 or 5,000 messages in flight at every
 //!   moment (`crosstalk_tests::synthetic`), served by this command and played by the page as a
 //!   recorded trace, map only; fails when 5,000 need more than 16.7 ms of work per frame at p95.
 //! - `big-run`: the big request/response run of issue 9 (50 reads/s × 8 products, a pool of 64,
 //!   1 ms links, no outage, 200 s: about 380,000 events) computed in the page with every view
-//!   shown, played from 80 s at 1× and at 10× (looping, so 10× never idles at the end). Prints how long the page took to compute it, how
+//!   shown, played from 80 s at 1× and at 10× (looping, so 10× never idles at the end); then
+//!   again scrolled down to the event log, which holds still while off screen. Prints how long the page took to compute it, how
 //!   much its WebAssembly memory grew per event, and the frame times. Reported, not enforced.
 //!
 //! Frame times come from a script installed before any of the page's own (DevTools'
@@ -121,13 +122,7 @@ async fn main() {
         );
     }
     let backend = start_backend_with(traces).await;
-    let browser = start_browser(1280, 900).await;
-    browser
-        .cdp(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({"source": FRAME_RECORDER}),
-        )
-        .await;
+    let browser = measuring_browser(1280, 900).await;
     if part == "profile" {
         let speed = std::env::args().nth(2).unwrap_or_else(|| "1".into());
         profile(&browser, &backend.addr.to_string(), &speed).await;
@@ -139,7 +134,10 @@ async fn main() {
         over_budget |= synthetic(&browser, &backend.addr.to_string()).await;
     }
     if part.is_empty() || part == "big-run" {
-        big_run(&browser, &backend.addr.to_string()).await;
+        big_run(&browser, &backend.addr.to_string(), None).await;
+        // Off screen the event log holds still: measured again scrolled down to it, as its
+        // reader sees the page.
+        big_run(&browser, &backend.addr.to_string(), Some(".log")).await;
     }
     if part == "compute" {
         compute(&browser, &backend.addr.to_string()).await;
@@ -179,7 +177,7 @@ async fn synthetic(browser: &Browser, addr: &str) -> bool {
         let f = measure_frames(browser).await;
         println!(
             "{messages:>9}  {:>13.2}  {:>13.2}  {:>17.2}  {:>17.2}  {:>12.2}   (canvas painted {painted})",
-            f.work_p50, f.work_p95, f.interval_p50, f.interval_p95, f.cpu_per_frame
+            f.work_p50, f.work_p95, f.interval_p50, f.interval_p95, f.per_frame.cpu_ms
         );
         if messages == CASES[CASES.len() - 1] && f.work_p95 > BUDGET_MS {
             over_budget = true;
@@ -209,24 +207,71 @@ struct FrameFigures {
     work_p95: f64,
     interval_p50: f64,
     interval_p95: f64,
-    /// The renderer's main thread's CPU time per frame over the measured frames, on average
-    /// (DevTools' `ThreadTime`): unlike the work times it leaves out the time the thread waited
-    /// for a core, so builds compare on a busy machine.
-    cpu_per_frame: f64,
+    /// The renderer's main thread's times per frame over the measured frames, on average. Its
+    /// CPU time (DevTools' `ThreadTime`), unlike the work times, leaves out the time the thread
+    /// waited for a core, so builds compare on a busy machine.
+    per_frame: RendererTimes,
 }
 
-/// The renderer main thread's CPU time so far, in ms, and how many frames the recorder has seen.
-async fn cpu_and_frames(browser: &Browser) -> (f64, f64) {
-    let metrics = browser.cdp("Performance.getMetrics", json!({})).await;
-    let frames = browser.js("return window.__frames.length").await;
-    let thread_s = metrics["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["name"] == "ThreadTime")
-        .and_then(|m| m["value"].as_f64())
-        .unwrap_or(f64::NAN);
-    (thread_s * 1e3, frames.as_f64().unwrap_or(f64::NAN))
+/// DevTools' `Performance.getMetrics` figures this benchmark reads, in ms (counts as they are),
+/// and how many frames the recorder has seen.
+#[derive(Clone, Copy, Default)]
+struct RendererTimes {
+    /// The renderer main thread's CPU time (`ThreadTime`).
+    cpu_ms: f64,
+    /// Time in script (JavaScript and WebAssembly), style recalculation and layout
+    /// (`ScriptDuration`, `RecalcStyleDuration`, `LayoutDuration`).
+    script_ms: f64,
+    style_ms: f64,
+    layout_ms: f64,
+    /// Every task on the main thread (`TaskDuration`): the above plus paint, compositing
+    /// and the rest.
+    task_ms: f64,
+    /// Layouts and style recalculations (`LayoutCount`, `RecalcStyleCount`).
+    layouts: f64,
+    style_recalcs: f64,
+    frames: f64,
+}
+
+impl RendererTimes {
+    async fn now(browser: &Browser) -> RendererTimes {
+        let metrics = browser.cdp("Performance.getMetrics", json!({})).await;
+        let frames = browser.js("return window.__frames.length").await;
+        let metric = |name: &str| {
+            metrics["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["name"] == name)
+                .and_then(|m| m["value"].as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        RendererTimes {
+            cpu_ms: metric("ThreadTime") * 1e3,
+            script_ms: metric("ScriptDuration") * 1e3,
+            style_ms: metric("RecalcStyleDuration") * 1e3,
+            layout_ms: metric("LayoutDuration") * 1e3,
+            task_ms: metric("TaskDuration") * 1e3,
+            layouts: metric("LayoutCount"),
+            style_recalcs: metric("RecalcStyleCount"),
+            frames: frames.as_f64().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// The figures from `earlier` to `self`, per frame.
+    fn per_frame_since(&self, earlier: &RendererTimes) -> RendererTimes {
+        let frames = self.frames - earlier.frames;
+        RendererTimes {
+            cpu_ms: (self.cpu_ms - earlier.cpu_ms) / frames,
+            script_ms: (self.script_ms - earlier.script_ms) / frames,
+            style_ms: (self.style_ms - earlier.style_ms) / frames,
+            layout_ms: (self.layout_ms - earlier.layout_ms) / frames,
+            task_ms: (self.task_ms - earlier.task_ms) / frames,
+            layouts: (self.layouts - earlier.layouts) / frames,
+            style_recalcs: (self.style_recalcs - earlier.style_recalcs) / frames,
+            frames,
+        }
+    }
 }
 
 /// Measures the frames from now on: [`MEASURED_FRAMES`] after [`WARMUP_FRAMES`].
@@ -240,7 +285,7 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
             "the warm-up frames",
         )
         .await;
-    let (cpu_before, frames_before) = cpu_and_frames(browser).await;
+    let before = RendererTimes::now(browser).await;
     let enough = format!(
         "return window.__frames.length >= {}",
         WARMUP_FRAMES + MEASURED_FRAMES
@@ -248,7 +293,7 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
     browser
         .wait_until(&enough, Duration::from_secs(300), "the frames measured")
         .await;
-    let (cpu_after, frames_after) = cpu_and_frames(browser).await;
+    let per_frame = RendererTimes::now(browser).await.per_frame_since(&before);
     let frames = browser
         .js(&format!(
             "return window.__frames.slice({WARMUP_FRAMES}, {})",
@@ -268,13 +313,31 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
         work_p95: percentile(&mut work, 95.0),
         interval_p50: percentile(&mut interval, 50.0),
         interval_p95: percentile(&mut interval, 95.0),
-        cpu_per_frame: (cpu_after - cpu_before) / (frames_after - frames_before),
+        per_frame,
     }
 }
 
-/// The big run with every view, at 1× and 10×.
-async fn big_run(browser: &Browser, addr: &str) {
-    println!("big run, every view, 1280×900: http://{addr}/?{BIG_RUN}");
+/// Headless Chromium at `width`×`height` with the frame recorder installed.
+async fn measuring_browser(width: u32, height: u32) -> Browser {
+    let browser = start_browser(width, height).await;
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": FRAME_RECORDER}),
+        )
+        .await;
+    browser
+}
+
+/// The big run with every view, at 1× and 10×, from the top of the page or scrolled to the
+/// element `scrolled_to` selects.
+async fn big_run(browser: &Browser, addr: &str, scrolled_to: Option<&str>) {
+    let viewport = browser.js("return innerWidth + '×' + innerHeight").await;
+    println!(
+        "big run, every view, viewport {}, {}: http://{addr}/?{BIG_RUN}",
+        viewport.as_str().unwrap_or_default(),
+        scrolled_to.map_or("from the top".to_string(), |to| format!("scrolled to {to}"))
+    );
     println!(
         "{:>6}  {:>10}  {:>8}  {:>9}  {:>11}  {:>11}  {:>15}  {:>15}  {:>12}",
         "speed",
@@ -290,6 +353,9 @@ async fn big_run(browser: &Browser, addr: &str) {
     for speed in [1, 10] {
         let url = format!("http://{addr}/?{BIG_RUN}&speed={speed}");
         open_computed(browser, &url).await;
+        if let Some(selector) = scrolled_to {
+            browser.scroll_into_view(selector).await;
+        }
         let status = browser.text("#status").await;
         let (compute_ms, events) = read_status(&status);
         let grown = browser
@@ -314,8 +380,20 @@ async fn big_run(browser: &Browser, addr: &str) {
             f.work_p95,
             f.interval_p50,
             f.interval_p95,
-            f.cpu_per_frame,
+            f.per_frame.cpu_ms,
             now.as_str().unwrap_or_default(),
+        );
+        let t = f.per_frame;
+        println!(
+            "         per frame: script {:.2} ms, style {:.2} ms ({:.1} recalcs), layout {:.2} ms ({:.1} layouts), \
+             rest of the tasks {:.2} ms (paint, compositing, …), CPU {:.2} ms",
+            t.script_ms,
+            t.style_ms,
+            t.style_recalcs,
+            t.layout_ms,
+            t.layouts,
+            t.task_ms - t.script_ms - t.style_ms - t.layout_ms,
+            t.cpu_ms,
         );
     }
     println!(

@@ -53,6 +53,11 @@ async fn settle(browser: &Browser) {
         .unwrap();
 }
 
+/// A window tall enough for every view at once: off screen the event log holds still until it
+/// is scrolled back into view (frontend/src/components/event_log.rs), and these tests compare
+/// what every view shows.
+const TALL: (u32, u32) = (1280, 2600);
+
 /// What the screen shows, as the markup of every view (the map, the numbers, the tables, the
 /// log, the sequence diagram and the charts), without the parts that animate by themselves.
 async fn screen(browser: &Browser) -> String {
@@ -74,7 +79,7 @@ async fn screen(browser: &Browser) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeking_back_and_forth_shows_identical_screens() {
     let backend = start_backend().await;
-    let browser = start_browser(1280, 900).await;
+    let browser = start_browser(TALL.0, TALL.1).await;
     let url = format!(
         "http://{}/?scenario=eventual-consistency&seed=6&autoplay=0",
         backend.addr
@@ -143,7 +148,7 @@ async fn press(browser: &Browser, key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_address_reproduces_the_run_and_the_position() {
     let backend = start_backend().await;
-    let browser = start_browser(1280, 900).await;
+    let browser = start_browser(TALL.0, TALL.1).await;
     let url = format!(
         "http://{}/?scenario=request-response&seed=11&k.link_latency_ms=55&autoplay=0",
         backend.addr
@@ -201,7 +206,7 @@ async fn the_address_reproduces_the_run_and_the_position() {
     assert_eq!(copied, address);
 
     // A fresh browser opening the address sees the same run, at the same place.
-    let other = start_browser(1280, 900).await;
+    let other = start_browser(TALL.0, TALL.1).await;
     assert_eq!(other.open_and_wait(&address, READY).await, hash);
     other
         .wait_until(

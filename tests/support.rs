@@ -165,6 +165,15 @@ impl Browser {
             .unwrap_or_else(|err| panic!("DevTools command {command} failed: {err}"))
     }
 
+    /// Scrolls the first element matching `selector` into view, as a reader scrolling to it.
+    pub async fn scroll_into_view(&self, selector: &str) {
+        let script = format!(
+            "document.querySelector({}).scrollIntoView(); return true",
+            serde_json::to_string(selector).expect("a string")
+        );
+        self.js(&script).await;
+    }
+
     /// Polls `script` until it returns `true`, or fails with `what` after `timeout`.
     pub async fn wait_until(&self, script: &str, timeout: Duration, what: &str) {
         let deadline = Instant::now() + timeout;

@@ -1,10 +1,12 @@
 //! `engine-bench`: how many trace events a second the engine produces on the big run, natively
-//! and in WebAssembly (the same code, built with the page's profile and run by Node, whose
-//! engine is Chromium's), beside a SimPy model of the same workload, in one run so the ratios
-//! compare like with like on a shared machine.
+//! and in WebAssembly (the same code, built with the page's profile, run by Node and by headless
+//! Chromium, the page's own browser, whose V8 is years newer than Node 20's), beside a SimPy model
+//! of the same workload, in one run so the ratios compare like with like on a shared machine.
 //!
-//! `engine-bench [--wasm FILE] [--simpy PYTHON]`: without `--wasm` or `--simpy` that column is
-//! left out. `scripts/bench.sh engine` builds the WebAssembly and installs SimPy first.
+//! `engine-bench [--wasm FILE] [--chromium] [--simpy PYTHON]`: without `--wasm` or `--simpy` that
+//! column is left out; `--chromium` runs the WebAssembly in headless Chromium too
+//! (`bench/wasm-chromium.mjs`). `scripts/bench.sh engine` builds the WebAssembly and installs
+//! SimPy first.
 
 use crosstalk_bench::{big_run, simulate_big_run};
 use std::process::Command;
@@ -32,14 +34,15 @@ impl Figure {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut wasm, mut simpy) = (None, None);
+    let (mut wasm, mut simpy, mut in_chromium) = (None, None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--wasm" => wasm = args.next(),
             "--simpy" => simpy = args.next(),
+            "--chromium" => in_chromium = true,
             other => {
                 eprintln!(
-                    "engine-bench: unknown argument {other:?} (expected --wasm FILE, --simpy PYTHON)"
+                    "engine-bench: unknown argument {other:?} (expected --wasm FILE, --chromium, --simpy PYTHON)"
                 );
                 std::process::exit(2);
             }
@@ -51,6 +54,12 @@ fn main() {
         request.scenario, request.until_s, request.knobs
     );
     let native = native();
+    let chromium = wasm.as_ref().filter(|_| in_chromium).map(|file| {
+        external(
+            "node",
+            &["--experimental-websocket", "bench/wasm-chromium.mjs", file],
+        )
+    });
     let wasm = wasm.map(|file| external("node", &["bench/wasm.mjs", &file]));
     let simpy = simpy.map(|python| external(&python, &["bench/simpy_twin.py"]));
     println!(
@@ -69,6 +78,9 @@ fn main() {
     if let Some(wasm) = &wasm {
         row("WebAssembly (Node)", wasm);
     }
+    if let Some(chromium) = &chromium {
+        row("WebAssembly (Chromium)", chromium);
+    }
     if let Some(simpy) = &simpy {
         row("SimPy twin (CPython)", simpy);
     }
@@ -80,8 +92,14 @@ fn main() {
     }
     if let Some(wasm) = &wasm {
         println!(
-            "WebAssembly / native: {:.2}× (target ≥ {WASM_OVER_NATIVE_TARGET}×)",
+            "WebAssembly in Node / native: {:.2}× (target ≥ {WASM_OVER_NATIVE_TARGET}×)",
             wasm.events_per_s() / native.events_per_s()
+        );
+    }
+    if let Some(chromium) = &chromium {
+        println!(
+            "WebAssembly in Chromium / native: {:.2}× (target ≥ {WASM_OVER_NATIVE_TARGET}×; the page's own browser)",
+            chromium.events_per_s() / native.events_per_s()
         );
     }
 }

@@ -7,11 +7,12 @@ use std::ops::Range;
 
 /// One row's height, in CSS pixels (`style.css` gives `.event-log li` this height).
 pub const ROW_HEIGHT_PX: f64 = 24.0;
-/// Rows drawn: the view shows about 20 (`.log-scroll` is 480 px high), plus a margin on
-/// either side for scrolling.
-pub const ROWS_DRAWN: usize = 36;
+/// Rows drawn: the view shows 20 (`.log-scroll` is 480 px high), plus a margin of four rows
+/// (96 px, a wheel notch) on either side for scrolling. While the log follows a playing run,
+/// every drawn row changes in every frame, so each row of margin costs every frame.
+pub const ROWS_DRAWN: usize = 28;
 /// Rows drawn above the first row in view.
-const ROWS_ABOVE: usize = 8;
+const ROWS_ABOVE: usize = 4;
 /// The most rows the list reaches back: older events are reached by moving the playhead. It
 /// keeps the list's height within what browsers lay out (about 17 million pixels in Firefox).
 pub const ROWS_MAX: usize = 100_000;
@@ -84,7 +85,7 @@ mod tests {
     #[test]
     fn the_newest_events_are_drawn_at_the_top() {
         let window = LogWindow::new(100, 0);
-        assert_eq!(drawn(window), (64..100).rev().collect::<Vec<_>>());
+        assert_eq!(drawn(window), (72..100).rev().collect::<Vec<_>>());
         assert_eq!(LogWindow::slot_top_px(window.first_row(), 0), 0.0);
         assert_eq!(LogWindow::slot_top_px(window.first_row(), 1), ROW_HEIGHT_PX);
         assert_eq!(window.height_px(), 100.0 * ROW_HEIGHT_PX);
@@ -95,8 +96,8 @@ mod tests {
         let window = LogWindow::new(1_000, 500);
         let events = drawn(window);
         assert_eq!(events.len(), ROWS_DRAWN);
-        // Row 500 is event 499; eight rows above it are drawn too.
-        assert_eq!(events[0], 1_000 - 1 - 492);
+        // Row 500 is event 499; four rows above it are drawn too.
+        assert_eq!(events[0], 1_000 - 1 - 496);
         assert!(events.contains(&499));
         // Scrolled to the very bottom, the window stops at the oldest row.
         let bottom = LogWindow::new(1_000, 999);

@@ -128,6 +128,25 @@ impl Clock {
         }
     }
 
+    /// This clock for a view that holds still while `shown` is false (it is off screen): its
+    /// playhead and its count of events stay where they were, and catch up when it is shown.
+    /// The player (speed, play and pause) is the same.
+    pub fn while_shown(self, shown: Var<bool>) -> Clock {
+        let now = Computed::compared(move |held: Option<&Micros>| match held {
+            Some(&held) if !shown.get() => held,
+            _ => self.now.get(),
+        });
+        let applied = Computed::compared(move |held: Option<&(u64, usize)>| match held {
+            Some(&held) if !shown.get() => held,
+            _ => self.applied.get(),
+        });
+        Clock {
+            player: self.player,
+            now,
+            applied,
+        }
+    }
+
     /// The playhead's speed, tracked.
     pub fn speed(&self) -> f64 {
         self.player.with(Player::speed)

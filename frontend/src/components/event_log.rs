@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive};
+use crate::components::{Computed, Var, attr, effect, keyed, listen, on_screen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -15,8 +15,11 @@ use shared::float_text::shortest;
 #[component]
 pub fn EventLog() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
     let scroller = NodeRef::<leptos::html::Div>::new();
+    // Off screen the log holds still: while a run plays, every row's words change in every
+    // frame, and that is most of a frame's work. It catches up when it comes back into view.
+    let shown = on_screen(scroller);
+    let clock = expect_context::<Clock>().while_shown(shown);
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = Var::new(0.0f64);
@@ -24,6 +27,12 @@ pub fn EventLog() -> impl IntoView {
     let total = Computed::compared(move |_| clock.applied.get().1);
     let window = Computed::compared(move |_| LogWindow::new(total.get(), first_shown.get()));
     let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
+        // Held too: a run replaced meanwhile may be shorter than the held count.
+        if let Some(previous) = previous
+            && !shown.get()
+        {
+            return previous.clone();
+        }
         let window = window.get();
         // Lines already described are kept: a frame describes only the events it brought.
         run.read(|index| describe::lines_in(index, window.events(), previous))
@@ -117,9 +126,20 @@ fn LogSlot(
             tone.to_string()
         }
     };
+    // The whole line as a tooltip, for a line cut short: written when the pointer reaches the
+    // row, not in every frame its words change (a row's words change in every frame while the
+    // log follows a playing run).
+    let on_pointer = move |event: leptos::ev::MouseEvent| {
+        let text = line.with_untracked(|l| l.as_ref().map(LogLine::text).unwrap_or_default());
+        if let Some(target) = event.current_target() {
+            // The listener is on the `span` below.
+            let element: web_sys::Element = wasm_bindgen::JsCast::unchecked_into(target);
+            let _ = element.set_attribute("title", &text);
+        }
+    };
     let what = move || {
         view! {
-            <span class="what" {attr("title", read(LogLine::text))}>
+            <span class="what" {listen("mouseenter", on_pointer)}>
                 // Empty for narration, and then not shown (`:empty`).
                 <span class="subject">{read(|l| l.subject.clone())}</span>
                 " "

@@ -137,6 +137,58 @@ fn listener(
     leptos::tachys::html::event::on(leptos::ev::Custom::new(event), handler)
 }
 
+/// How near the screen an element counts as on it for [`on_screen`]: views start following the
+/// playhead again a little before they scroll into view.
+const ON_SCREEN_MARGIN: &str = "200px";
+
+/// Whether the element `target` comes to is on screen, or within [`ON_SCREEN_MARGIN`] of it, as
+/// the browser's `IntersectionObserver` reports it; true until the first report, and for good
+/// where the browser has no observer. The views below the map follow the playhead only while
+/// they can be seen (`Clock::while_shown`) and catch up when they come back, as the browser
+/// itself stops laying out and painting what is off screen.
+pub fn on_screen<E>(target: NodeRef<E>) -> Var<bool>
+where
+    E: leptos::tachys::html::element::ElementType + 'static,
+    E::Output: wasm_bindgen::JsCast + Clone + 'static,
+{
+    let seen = Var::new(true);
+    // Runs again only if the element changes, which a mounted view's never does.
+    effect(move |observed: Option<bool>| {
+        observed == Some(true)
+            || target.get().is_some_and(|element| {
+                observe(wasm_bindgen::JsCast::unchecked_into(element), seen);
+                true
+            })
+    });
+    seen
+}
+
+/// Keeps `seen` up to date with whether `element` is on screen, until the current owner goes.
+#[inline(never)]
+fn observe(element: web_sys::Element, seen: Var<bool>) {
+    use wasm_bindgen::JsCast;
+    let on_change = wasm_bindgen::closure::Closure::<dyn FnMut(js_sys::Array)>::new(
+        move |entries: js_sys::Array| {
+            // Entries come oldest first: the last one is the element's state now.
+            let last = entries.get(entries.length().wrapping_sub(1));
+            if let Some(entry) = last.dyn_ref::<web_sys::IntersectionObserverEntry>() {
+                seen.set(entry.is_intersecting());
+            }
+        },
+    );
+    let options = web_sys::IntersectionObserverInit::new();
+    options.set_root_margin(ON_SCREEN_MARGIN);
+    let Ok(observer) = web_sys::IntersectionObserver::new_with_options(
+        on_change.as_ref().unchecked_ref(),
+        &options,
+    ) else {
+        return;
+    };
+    observer.observe(&element);
+    let kept = send_wrapper::SendWrapper::new((observer, on_change));
+    on_cleanup(move || kept.take().0.disconnect());
+}
+
 /// What every [`Computed`] holds: its value, boxed, so that all of them are one memo type.
 type Boxed = Box<dyn std::any::Any + Send + Sync>;
 

@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{Computed, Var, attr, keyed, listen, reactive};
+use crate::components::{Computed, Var, attr, keyed, listen, on_screen, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -19,7 +19,9 @@ const DIAGRAM_TITLE: &str = "Point at an arrow to name its message; click it to 
 #[component]
 pub fn SequenceDiagram() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    // Off screen the diagram holds still, and catches up when it comes back into view.
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    let clock = expect_context::<Clock>().while_shown(on_screen(svg_ref));
     let selected = expect_context::<Selected>();
     let model = Computed::new(move |_| {
         let t = clock.now.get();
@@ -44,7 +46,6 @@ pub fn SequenceDiagram() -> impl IntoView {
             )
         })
     };
-    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
     // The message under the pointer, found when the pointer moves or clicks.
     let pointed = Var::new(None::<u64>);
     let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {

@@ -1,6 +1,6 @@
 //! Each service's own tables, with fresh writes highlighted and stale copies marked.
 
-use crate::components::{Computed, attr, key_of, keyed};
+use crate::components::{Computed, attr, key_of, keyed, on_screen};
 use crate::selection;
 use crate::state::{Clock, RunHandle, Selected};
 use crate::view_model::{self, RowLine, TableView};
@@ -14,7 +14,9 @@ const FRESH_SCREEN_MS: f64 = 1_200.0;
 #[component]
 pub fn TablesPanel() -> impl IntoView {
     let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    // Off screen the tables hold still, and catch up when they come back into view.
+    let grid = NodeRef::<leptos::html::Div>::new();
+    let clock = expect_context::<Clock>().while_shown(on_screen(grid));
     let fresh_window =
         move || Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with(|p| p.speed()));
     // The tables change only when a row is written, and their highlights only when a write
@@ -68,7 +70,7 @@ pub fn TablesPanel() -> impl IntoView {
     view! {
         <section class="tables card" {attr("aria-labelledby", "tables-title")}>
             <h2 id="tables-title">"Each service's own data"</h2>
-            <div class="table-grid">
+            <div class="table-grid" node_ref={grid}>
                 {keyed(
                     move || names.get(),
                     |name: &(u16, String, String, Option<String>)| key_of(&[&name.0.to_string(), &name.1, &name.2, name.3.as_deref().map_or("-", |_| "+"), name.3.as_deref().unwrap_or("")]),
