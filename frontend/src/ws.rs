@@ -59,9 +59,7 @@ fn socket_url() -> Option<String> {
 
 /// Sends `frame` on the open socket; false when there is none or it is not open.
 pub fn send(frame: &ClientFrame) -> bool {
-    let Ok(text) = serde_json::to_string(frame) else {
-        return false;
-    };
+    let text = crate::json_out::client_frame(frame);
     CONNECTION.with(|c| {
         c.borrow()
             .as_ref()
@@ -93,7 +91,7 @@ pub fn connect(ask: &ClientFrame, index: StoredValue<Option<TraceIndex>>, on_cha
             return;
         }
     };
-    let frame = serde_json::to_string(ask).expect("a client frame always serializes");
+    let frame = crate::json_out::client_frame(ask);
 
     let on_open = {
         let receiver = receiver.clone();
