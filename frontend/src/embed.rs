@@ -21,9 +21,9 @@
 //! only listens to messages posted to its own window, so embeds on one page never interfere.
 
 use crate::config::{RunConfig, Views};
-use crate::json_out::Object;
 use crate::player::Player;
 use crate::selection::Selection;
+use serde::Serialize;
 use shared::time::Micros;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -366,13 +366,14 @@ fn whole_number(field: &Field) -> Option<u64> {
 
 /// An embed's answer: where the player is. Its fields are in key order, as the JSON objects the
 /// answers were once built as wrote them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StateMessage<'a> {
-    /// `"state"`, or `"ready"` when an embed announces a run (its `crosstalkEmbed`).
+    /// `"state"`, or `"ready"` when an embed announces a run.
+    #[serde(rename = "crosstalkEmbed")]
     pub kind: &'static str,
     end: f64,
     id: Option<&'a str>,
-    /// Its `loop`.
+    #[serde(rename = "loop")]
     looping: bool,
     playing: bool,
     ready: bool,
@@ -383,16 +384,7 @@ pub struct StateMessage<'a> {
 impl StateMessage<'_> {
     /// The answer as JSON text.
     pub fn to_json(&self) -> String {
-        Object::new()
-            .str("crosstalkEmbed", self.kind)
-            .f64("end", self.end)
-            .opt_str("id", self.id)
-            .bool("loop", self.looping)
-            .bool("playing", self.playing)
-            .bool("ready", self.ready)
-            .f64("speed", self.speed)
-            .f64("t", self.t)
-            .end()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -410,13 +402,22 @@ pub fn state_message<'a>(id: Option<&'a str>, player: &Player, ready: bool) -> S
     }
 }
 
+#[derive(Serialize)]
+struct ErrorMessage<'a> {
+    #[serde(rename = "crosstalkEmbed")]
+    kind: &'static str,
+    id: Option<&'a str>,
+    message: &'a str,
+}
+
 /// The answer to a command that could not be carried out, as JSON text.
 pub fn error_message(id: Option<&str>, message: &str) -> String {
-    Object::new()
-        .str("crosstalkEmbed", "error")
-        .opt_str("id", id)
-        .str("message", message)
-        .end()
+    serde_json::to_string(&ErrorMessage {
+        kind: "error",
+        id,
+        message,
+    })
+    .unwrap_or_default()
 }
 
 /// The `<iframe>` snippet that embeds `config` from the page at `origin_and_path`, at the size

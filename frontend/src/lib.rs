@@ -12,7 +12,6 @@ pub mod describe;
 pub mod embed;
 pub mod export;
 pub mod fault_form;
-pub mod json_out;
 pub mod format;
 pub mod keys;
 pub mod layout;

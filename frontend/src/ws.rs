@@ -59,7 +59,9 @@ fn socket_url() -> Option<String> {
 
 /// Sends `frame` on the open socket; false when there is none or it is not open.
 pub fn send(frame: &ClientFrame) -> bool {
-    let text = crate::json_out::client_frame(frame);
+    let Ok(text) = serde_json::to_string(frame) else {
+        return false;
+    };
     CONNECTION.with(|c| {
         c.borrow()
             .as_ref()
@@ -91,7 +93,7 @@ pub fn connect(ask: &ClientFrame, index: StoredValue<Option<TraceIndex>>, on_cha
             return;
         }
     };
-    let frame = crate::json_out::client_frame(ask);
+    let frame = serde_json::to_string(ask).expect("a client frame always serializes");
 
     let on_open = {
         let receiver = receiver.clone();
