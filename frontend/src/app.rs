@@ -78,8 +78,8 @@ pub fn App() -> impl IntoView {
                     <p class="tagline">"Watch microservices share data."</p>
                 </div>
                 <div class="lesson">
-                    <h2 {attr("id", "scenario-title")}>{move || spec().title}</h2>
-                    <p {attr("id", "lesson")}>{move || spec().lesson}</p>
+                    <h2 {attr("id", "scenario-title")}>{move || spec().title.to_string()}</h2>
+                    <p {attr("id", "lesson")}>{move || spec().lesson.to_string()}</p>
                 </div>
             </header>
         }.into_any())}
@@ -166,7 +166,7 @@ fn StatusLine() -> impl IntoView {
                                 {attr("id", "compute-progress")}
                                 class="compute-progress"
                                 {attr("max", "100")}
-                                {attr("value", percent)}
+                                {attr("value", percent.to_string())}
                                 {attr("aria-label", "Computing the run")}
                             ></progress>
                         }
@@ -178,7 +178,7 @@ fn StatusLine() -> impl IntoView {
             <code
                 {attr("id", "trace-hash")}
                 {attr("title", "The trace's hash: equal runs have equal hashes")}
-                data-ready=move || status.with(RunStatus::ready)
+                data-ready=move || status.with(RunStatus::ready).to_string()
             >
                 {move || status.with(|s| s.hash().to_string())}
             </code>

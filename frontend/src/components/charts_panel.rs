@@ -90,7 +90,7 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
     view! {
         <figure class="chart" class:flat=move || series.with(|s| s.max() == 0.0)>
             <figcaption>
-                {move || series.with(|s| s.title)}
+                {move || series.with(|s| s.title).to_string()}
                 {show(move || series.with(|s| s.max() == 0.0), move || view! {
                     <span class="hint">" — none in this run so far"</span>
                 }.into_any())}

@@ -157,7 +157,7 @@ pub fn FaultsPanel(
                 </label>
                 <label class="field">
                     <span class="label">
-                        {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }}
+                        {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }.to_string()}
                     </span>
                     <select
                         {attr("id", "fault-target")}
@@ -187,12 +187,12 @@ pub fn FaultsPanel(
                 {show(move || kind.with(|k| k != "crash" && k != "partition"), move || view! {
                     <label class="field narrow">
                         <span class="label">
-                            {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
+                            {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }.to_string()}
                         </span>
                         <input
                             {attr("id", "fault-amount")}
                             {attr("type", "number")}
-                            {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }))}
+                            {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }.to_string()))}
                             {attr("max", "100")}
                             prop:value=move || amount.get().to_string()
                             {listen::<leptos::ev::Event>("change", move |ev| {

@@ -451,7 +451,7 @@ pub fn ServiceMap() -> impl IntoView {
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
                     <text class="empty" x=shortest(VIEW_WIDTH / 2.0).to_string() y=shortest(VIEW_HEIGHT / 2.0).to_string()>
-                        {move || run.status.with(RunStatus::map_placeholder)}
+                        {move || run.status.with(RunStatus::map_placeholder).to_string()}
                     </text>
                 }.into_any())}
             </svg>
