@@ -60,7 +60,7 @@ pub fn ControlBar(
                                 }
                                 .into_any()
                             })
-                            .collect_view()}
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                 </label>
                 <label class="field narrow">
@@ -163,7 +163,7 @@ fn Knobs() -> impl IntoView {
                 <span class="hint">" — change them, then press Run"</span>
             </summary>
             <div class="knob-grid">
-                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).collect_view()}
+                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).map(IntoAny::into_any).collect::<Vec<AnyView>>()}
             </div>
         </details>
     }
@@ -221,7 +221,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 }
                 .into_any()
             })
-            .collect_view();
+            .map(IntoAny::into_any).collect::<Vec<AnyView>>();
         view! {
             <select
                 {attr("id", id)}

@@ -152,7 +152,7 @@ pub fn FaultsPanel(
                         {FAULT_KINDS
                             .iter()
                             .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_any())
-                            .collect_view()}
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                 </label>
                 <label class="field">

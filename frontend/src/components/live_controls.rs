@@ -102,7 +102,7 @@ pub fn LiveControls() -> impl IntoView {
                 }
                 .into_any()
             })
-            .collect_view()
+            .map(IntoAny::into_any).collect::<Vec<AnyView>>()
     };
     view! {
         {show(is_live, move || view! {
@@ -161,7 +161,7 @@ pub fn LiveControls() -> impl IntoView {
                                 }
                                 .into_any()
                             })
-                            .collect_view()}
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(false))}>"Slow down"</button>
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(true))}>"Back to speed"</button>
@@ -190,7 +190,7 @@ pub fn LiveControls() -> impl IntoView {
                                     }
                                     .into_any()
                                 })
-                                .collect_view()
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>()
                         }}
                     </select>
                     <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Partition { link }))}>

@@ -365,7 +365,7 @@ pub fn ServiceMap() -> impl IntoView {
                                     });
                                     view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }
                                 })
-                                .collect_view();
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             let boxes = infos
                                 .into_iter()
                                 .filter_map(|info| {
@@ -374,7 +374,7 @@ pub fn ServiceMap() -> impl IntoView {
                                         <ServiceBox info=info left=place.left() top=place.top() services=services/>
                                     })
                                 })
-                                .collect_view();
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             view! {
                                 <g class="links">{links}</g>
                                 <g class="services">{boxes}</g>
@@ -766,7 +766,7 @@ fn Legend() -> impl IntoView {
                     }
                     .into_any()
                 })
-                .collect_view()}
+                .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
         </ul>
     }
 }

@@ -85,7 +85,7 @@ pub fn SequenceDiagram() -> impl IntoView {
             );
             view! { <path class=class d=move || d.get()/> }.into_any()
         })
-        .collect_view();
+        .map(IntoAny::into_any).collect::<Vec<AnyView>>();
     view! {
         <figure class="sequence card" {attr("aria-labelledby", "sequence-title")}>
             <h2 {attr("id", "sequence-title")}>

@@ -183,7 +183,7 @@ pub fn ShareBar(
                         }
                         .into_any()
                     })
-                    .collect_view()}
+                    .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
             </fieldset>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Share")}>
                 <button {attr("id", "copy-link")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_copy_link)}>"Copy link"</button>
