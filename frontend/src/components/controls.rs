@@ -163,7 +163,7 @@ fn Knobs() -> impl IntoView {
                 <span class="hint">" — change them, then press Run"</span>
             </summary>
             <div class="knob-grid">
-                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).map(IntoAny::into_any).collect::<Vec<AnyView>>()}
+                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).map(IntoAny::into_any).collect::<Vec<AnyView>>().into_any()}
             </div>
         </details>
     }

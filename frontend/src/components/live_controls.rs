@@ -143,7 +143,7 @@ pub fn LiveControls() -> impl IntoView {
                         {attr("id", "live-slow")}
                         {listen::<leptos::ev::Event>("change", move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
-                        {move || service_options(slow_service)}
+                        {move || service_options(slow_service).into_any()}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
@@ -191,6 +191,7 @@ pub fn LiveControls() -> impl IntoView {
                                     .into_any()
                                 })
                                 .map(IntoAny::into_any).collect::<Vec<AnyView>>()
+                                .into_any()
                         }}
                     </select>
                     <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Partition { link }))}>
