@@ -157,7 +157,7 @@ fn StatusLine() -> impl IntoView {
             class="status"
             class:problem=move || status.with(RunStatus::is_problem)
         >
-            {move || {
+            {move || ({
                 status
                     .with(RunStatus::computing_percent)
                     .map(|percent| {
@@ -172,7 +172,7 @@ fn StatusLine() -> impl IntoView {
                         }
                         .into_any()
                     })
-            }}
+            }).into_any()}
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>
             " "
             <code

@@ -221,7 +221,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 }
                 .into_any()
             })
-            .map(IntoAny::into_any).collect::<Vec<AnyView>>();
+            .map(IntoAny::into_any)
+            .collect::<Vec<AnyView>>();
         view! {
             <select
                 {attr("id", id)}

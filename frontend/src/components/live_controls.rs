@@ -107,12 +107,12 @@ pub fn LiveControls() -> impl IntoView {
     view! {
         {show(is_live, move || view! {
             <section class="live-controls card" {attr("aria-label", "Live run controls")}>
-                {move || role.with(|r| match r {
+                {move || (role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
                         <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
                     }.into_any()),
                     _ => None,
-                })}
+                })).into_any()}
                 <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
@@ -209,7 +209,7 @@ pub fn LiveControls() -> impl IntoView {
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", heal_link)}>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())}
+                {move || (refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())).into_any()}
             </section>
         }.into_any())}
     }

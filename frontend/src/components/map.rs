@@ -338,7 +338,7 @@ pub fn ServiceMap() -> impl IntoView {
                 role="group"
                 aria-label="Service map: services, their links, and the messages between them"
             >
-                {move || {
+                {move || ({
                     topology
                         .get()
                         .map(|(layout, infos)| {
@@ -381,7 +381,7 @@ pub fn ServiceMap() -> impl IntoView {
                             }
                             .into_any()
                         })
-                }}
+                }).into_any()}
                 <g class="messages">
                     {keyed(
                         moving,
@@ -648,7 +648,7 @@ fn LinkLine(
                 x2=x2
                 y2=y2
             />
-            {move || {
+            {move || ({
                 circuit
                     .get()
                     .map(|state| {
@@ -659,7 +659,7 @@ fn LinkLine(
                         }
                         .into_any()
                     })
-            }}
+            }).into_any()}
         </g>
     }
 }

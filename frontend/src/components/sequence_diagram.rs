@@ -85,7 +85,8 @@ pub fn SequenceDiagram() -> impl IntoView {
             );
             view! { <path class=class d=move || d.get()/> }.into_any()
         })
-        .map(IntoAny::into_any).collect::<Vec<AnyView>>();
+        .map(IntoAny::into_any)
+        .collect::<Vec<AnyView>>();
     view! {
         <figure class="sequence card" {attr("aria-labelledby", "sequence-title")}>
             <h2 {attr("id", "sequence-title")}>

@@ -218,7 +218,7 @@ pub fn ShareBar(
                 <button type="submit">"Load"</button>
             </form>
             <p {attr("id", "share-feedback")} class="feedback" {attr("aria-live", "polite")}>{move || feedback.get()}</p>
-            {move || {
+            {move || ({
                 shared_text
                     .get()
                     .map(|(what, text)| {
@@ -230,12 +230,12 @@ pub fn ShareBar(
                         }
                         .into_any()
                     })
-            }}
-            {move || {
+            }).into_any()}
+            {move || ({
                 mermaid_text
                     .get()
                     .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_any())
-            }}
+            }).into_any()}
         </section>
     }
 }
