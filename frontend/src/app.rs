@@ -82,15 +82,15 @@ pub fn App() -> impl IntoView {
                     <p {attr("id", "lesson")}>{move || spec().lesson.to_string()}</p>
                 </div>
             </header>
-        }.into_any())}
+        }.into_inner().into_any())}
         <main class:embedded=embed>
-            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_any())}
+            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_inner().into_any())}
             <PlayerBar/>
             {(!embed).then(|| view! { <LiveControls/> })}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
                 {show(move || shows(View::Map), move || view! {
                     <ServiceMap/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <div class="side">
                     {(!embed).then(|| view! {
                         <details class="drawer" {attr("id", "settings-drawer")}>
@@ -101,36 +101,36 @@ pub fn App() -> impl IntoView {
                             <summary>"Views, sharing and files"</summary>
                             <ShareBar on_run=start/>
                         </details>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                     {show(move || shows(View::Metrics), move || view! {
                         <MetricsPanel/>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                 </div>
                 <div class="under-map">
                     <StatusLine/>
-                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_any())}
+                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_inner().into_any())}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
                     {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
                     {show(move || shows(View::Anomalies), move || view! {
                         <AnomaliesPanel/>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                 </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
                 {show(move || shows(View::Sequence), move || view! {
                     <SequenceDiagram/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || shows(View::Charts), move || view! {
                     <ChartsPanel/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
             <div class="panels">
                 {show(move || shows(View::Tables), move || view! {
                     <TablesPanel/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || shows(View::Log), move || view! {
                     <EventLog/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
             {(!embed).then(|| view! { <CompareView on_open=open/> })}
         </main>
@@ -141,7 +141,7 @@ pub fn App() -> impl IntoView {
                      trace, in the page or from the backend. Share the address to share the run."
                 </p>
             </footer>
-        }.into_any())}
+        }.into_inner().into_any())}
     }
 }
 
@@ -170,7 +170,7 @@ fn StatusLine() -> impl IntoView {
                                 {attr("aria-label", "Computing the run")}
                             ></progress>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
             }).into_any()}
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>

@@ -70,7 +70,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                             <dt>{kind.label}</dt>
                             <dd {attr("id", format!("anomaly-count-{}", kind.name))}>{kind.count}</dd>
                         </div>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </dl>
                 <h3 class="subhead" id="anomaly-list-title">"Latest, newest first"</h3>
@@ -101,7 +101,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                 <span class="text">{line.text.clone()}</span>
                             </button>
                         </li>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </ol>
                 <p class="note" {attr("id", "anomaly-more")} {attr("hidden", reactive(move || view.with(|v| v.more == 0)))}>

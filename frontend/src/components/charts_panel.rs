@@ -30,7 +30,7 @@ pub fn ChartsPanel() -> impl IntoView {
                 // Only runs with a service of limited capacity have a utilisation to chart.
                 {show(move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some)), move || view! {
                     <Chart charts=charts pick=|c: &Charts| c.utilisation.clone() id="chart-utilisation"/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
         </section>
     }
@@ -93,7 +93,7 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
                 {move || series.with(|s| s.title).to_string()}
                 {show(move || series.with(|s| s.max() == 0.0), move || view! {
                     <span class="hint">" — none in this run so far"</span>
-                }.into_any())}
+                }.into_inner().into_any())}
             </figcaption>
             <svg
                 id=id

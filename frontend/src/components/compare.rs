@@ -115,7 +115,7 @@ pub fn CompareView(
                                     <td>{fixed(row.messages_per_op, 1).to_string()}</td>
                                     <td>{row.duplicated_bytes}</td>
                                 </tr>
-                                }.into_any(),
+                                }.into_inner().into_any(),
                             )}
                         </tbody>
                     </table>
@@ -129,7 +129,7 @@ pub fn CompareView(
                         }}
                     </pre>
                 </details>
-            }.into_any())}
+            }.into_inner().into_any())}
         </section>
     }
 }

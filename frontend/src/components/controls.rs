@@ -58,7 +58,7 @@ pub fn ControlBar(
                                         {spec.title}
                                     </option>
                                 }
-                                .into_any()
+                                .into_inner().into_any()
                             })
                             .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
@@ -205,7 +205,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 <span class="unit">{knob.unit}</span>
             </span>
         }
-        .into_any()
+        .into_inner().into_any()
     } else {
         // Each way by its name; the value (and the address) stays its number.
         let options = knob
@@ -219,7 +219,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                         {*choice}
                     </option>
                 }
-                .into_any()
+                .into_inner().into_any()
             })
             .map(IntoAny::into_any)
             .collect::<Vec<AnyView>>();
@@ -232,7 +232,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 {options}
             </select>
         }
-        .into_any()
+        .into_inner().into_any()
     };
     view! {
         <div class="knob" {attr("title", knob.help)}>

@@ -40,7 +40,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     |q: &QueueLine| q.name.clone(),
                     move |queue: QueueLine| view! {
                     <QueueStat name=queue.name.clone() view=view/>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
@@ -54,7 +54,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                                 |c: &ConsumerLine| c.name.clone(),
                                 move |consumer: ConsumerLine| view! {
                                 <th {attr("scope", "col")} class="num">{consumer.name.clone()}</th>
-                                }.into_any(),
+                                }.into_inner().into_any(),
                             )}
                         </tr>
                     </thead>
@@ -66,8 +66,8 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     </tbody>
                 </table>
                 <p class="note">"Lag: from publication to the subscriber applying it."</p>
-            }.into_any())}
-        }.into_any())}
+            }.into_inner().into_any())}
+        }.into_inner().into_any())}
     }
 }
 
@@ -129,7 +129,7 @@ fn ConsumerRow(
                         })
                     }
                 </td>
-                }.into_any(),
+                }.into_inner().into_any(),
             )}
         </tr>
     }

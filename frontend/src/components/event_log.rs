@@ -66,7 +66,7 @@ pub fn EventLog() -> impl IntoView {
                         |position: &usize| position.to_string(),
                         move |position: usize| view! {
                         <LogSlot position=position lines=lines first_row=first_row/>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </ol>
             </div>
@@ -145,7 +145,7 @@ fn LogSlot(
                     {what()}
                 </button>
             }
-            .into_any()
+            .into_inner().into_any()
         } else {
             what().into_any()
         }

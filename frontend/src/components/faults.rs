@@ -138,11 +138,11 @@ pub fn FaultsPanel(
                                     "remove"
                                 </button>
                             }
-                            .into_any(),
-                            None => view! { <span class="sub">"set by a knob"</span> }.into_any(),
+                            .into_inner().into_any(),
+                            None => view! { <span class="sub">"set by a knob"</span> }.into_inner().into_any(),
                         }}
                     </li>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </ul>
             <div class="fault-form">
@@ -151,7 +151,7 @@ pub fn FaultsPanel(
                     <select {attr("id", "fault-kind")} {listen::<leptos::ev::Event>("change", on_kind)}>
                         {FAULT_KINDS
                             .iter()
-                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_any())
+                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_inner().into_any())
                             .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                 </label>
@@ -180,7 +180,7 @@ pub fn FaultsPanel(
                             >
                                 {choice.1.clone()}
                             </option>
-                            }.into_any(),
+                            }.into_inner().into_any(),
                         )}
                     </select>
                 </label>
@@ -202,7 +202,7 @@ pub fn FaultsPanel(
                             })}
                         />
                     </label>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <label class="field narrow">
                     <span class="label">"For (s, 0 = to the end)"</span>
                     <input

@@ -100,7 +100,7 @@ pub fn LiveControls() -> impl IntoView {
                         {info.name}
                     </option>
                 }
-                .into_any()
+                .into_inner().into_any()
             })
             .map(IntoAny::into_any).collect::<Vec<AnyView>>()
     };
@@ -110,7 +110,7 @@ pub fn LiveControls() -> impl IntoView {
                 {move || (role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
                         <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
-                    }.into_any()),
+                    }.into_inner().into_any()),
                     _ => None,
                 })).into_any()}
                 <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
@@ -134,7 +134,7 @@ pub fn LiveControls() -> impl IntoView {
                         |info: &ServiceInfo| info.id.0.to_string(),
                         move |info: ServiceInfo| view! {
                         <ServiceButtons info=info send=send/>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </div>
                 <div class="live-row">
@@ -159,7 +159,7 @@ pub fn LiveControls() -> impl IntoView {
                                         {f.to_string()}
                                     </option>
                                 }
-                                .into_any()
+                                .into_inner().into_any()
                             })
                             .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
@@ -188,7 +188,7 @@ pub fn LiveControls() -> impl IntoView {
                                             {format!("{} – {}", name(*a), name(*b))}
                                         </option>
                                     }
-                                    .into_any()
+                                    .into_inner().into_any()
                                 })
                                 .map(IntoAny::into_any).collect::<Vec<AnyView>>()
                                 .into_any()
@@ -209,9 +209,9 @@ pub fn LiveControls() -> impl IntoView {
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", heal_link)}>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || (refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())).into_any()}
+                {move || (refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_inner().into_any())).into_any()}
             </section>
-        }.into_any())}
+        }.into_inner().into_any())}
     }
 }
 

@@ -114,18 +114,18 @@ fn short_label(label: &str, chars_max: usize) -> String {
 /// apart, so the map reads without colour vision too.
 fn glyph(kind: &'static str) -> AnyView {
     match kind {
-        "request" => view! { <circle class="glyph request" r="9"/> }.into_any(),
-        "response" => view! { <circle class="glyph response" r="9"/> }.into_any(),
+        "request" => view! { <circle class="glyph request" r="9"/> }.into_inner().into_any(),
+        "response" => view! { <circle class="glyph response" r="9"/> }.into_inner().into_any(),
         "event" => {
-            view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }.into_any()
+            view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }.into_inner().into_any()
         }
         "ack" => {
-            view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_any()
+            view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_inner().into_any()
         }
         "rollback" => {
-            view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }.into_any()
+            view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }.into_inner().into_any()
         }
-        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_any(),
+        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_inner().into_any(),
     }
 }
 
@@ -379,7 +379,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 <g class="links">{links}</g>
                                 <g class="services">{boxes}</g>
                             }
-                            .into_any()
+                            .into_inner().into_any()
                         })
                 }).into_any()}
                 <g class="messages">
@@ -420,9 +420,9 @@ pub fn ServiceMap() -> impl IntoView {
                                 >
                                     {dot.short_label.clone()}
                                 </text>
-                            }.into_any())}
+                            }.into_inner().into_any())}
                         </g>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </g>
                 <g class="drops">
@@ -446,14 +446,14 @@ pub fn ServiceMap() -> impl IntoView {
                             <circle class="drop-halo" r="15"/>
                             {glyph("dropped")}
                         </g>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
                     <text class="empty" x=shortest(VIEW_WIDTH / 2.0).to_string() y=shortest(VIEW_HEIGHT / 2.0).to_string()>
                         {move || run.status.with(RunStatus::map_placeholder).to_string()}
                     </text>
-                }.into_any())}
+                }.into_inner().into_any())}
             </svg>
             <canvas
                 {attr("id", "message-canvas")}
@@ -568,7 +568,7 @@ fn ServiceBox(
                     <rect width="58" height="22" rx="11"/>
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
-            }.into_any())}
+            }.into_inner().into_any())}
             {show(move || badge().is_some(), move || view! {
                 <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {})", fixed(BOX_HEIGHT - 11.0, 1))>
                     // The pill grows with its text: one queue's count, or several queues'.
@@ -577,7 +577,7 @@ fn ServiceBox(
                         {move || badge().unwrap_or_default()}
                     </text>
                 </g>
-            }.into_any())}
+            }.into_inner().into_any())}
         </g>
     }
 }
@@ -657,7 +657,7 @@ fn LinkLine(
                                 {format!("breaker {state}")}
                             </text>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
             }).into_any()}
         </g>
@@ -764,7 +764,7 @@ fn Legend() -> impl IntoView {
                             {text}
                         </li>
                     }
-                    .into_any()
+                    .into_inner().into_any()
                 })
                 .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
         </ul>

@@ -83,7 +83,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                 pen.kind.name(),
                 pen.look.class()
             );
-            view! { <path class=class d=move || d.get()/> }.into_any()
+            view! { <path class=class d=move || d.get()/> }.into_inner().into_any()
         })
         .map(IntoAny::into_any)
         .collect::<Vec<AnyView>>();
@@ -112,7 +112,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                         <line x1=shortest(lifeline.x).to_string() y1="30" x2=shortest(lifeline.x).to_string() y2=shortest(SEQUENCE_HEIGHT).to_string()/>
                         <text x=shortest(lifeline.x).to_string() y="18">{lifeline.name.clone()}</text>
                     </g>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
                 <clipPath id="sequence-window">
                     <rect x="0" y=shortest(HEAD_HEIGHT).to_string() width=shortest(SEQUENCE_WIDTH).to_string() height=shortest(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>

@@ -181,7 +181,7 @@ pub fn ShareBar(
                                 {view.title()}
                             </label>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
                     .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
             </fieldset>
@@ -228,13 +228,13 @@ pub fn ShareBar(
                                 <textarea {attr("id", "shared-text")} {attr("readonly", true)} {attr("rows", "2")}>{text}</textarea>
                             </label>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
             }).into_any()}
             {move || ({
                 mermaid_text
                     .get()
-                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_any())
+                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_inner().into_any())
             }).into_any()}
         </section>
     }

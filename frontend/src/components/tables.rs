@@ -81,7 +81,7 @@ pub fn TablesPanel() -> impl IntoView {
                         tables=tables
                         involved=involved
                     />
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </div>
         </section>
@@ -116,7 +116,7 @@ fn ServiceTable(
             <figcaption {attr("id", caption_id.clone())}>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>
-                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_any())}
+                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_inner().into_any())}
             </figcaption>
             <div class="table-scroll">
                 <table
@@ -138,7 +138,7 @@ fn ServiceTable(
                             |row: &RowLine| { let (key, version, value, stale) = row.render_key(); key_of(&[&key, &version.to_string(), &value, if stale { "1" } else { "0" }]) },
                             move |row: RowLine| view! {
                             <Row row=row/>
-                            }.into_any(),
+                            }.into_inner().into_any(),
                         )}
                     </tbody>
                 </table>
@@ -157,10 +157,10 @@ fn Row(row: RowLine) -> impl IntoView {
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
-                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_any())}
-                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_any())}
+                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_inner().into_any())}
+                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_inner().into_any())}
                 {source_now.map(|(value, version)| {
-                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_any()
+                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_inner().into_any()
                 })}
             </td>
             <td class="num">{row.version}</td>
