@@ -143,6 +143,7 @@ pub fn App() -> impl IntoView {
             </footer>
         }.into_inner().into_any())}
     }
+    .into_inner()
 }
 
 /// The status line and the trace's hash.
@@ -185,4 +186,5 @@ fn StatusLine() -> impl IntoView {
             <span class="status-text">{move || status.with(|s| s.line_parts().1)}</span>
         </p>
     }
+    .into_inner()
 }

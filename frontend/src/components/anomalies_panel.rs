@@ -110,6 +110,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }
 
 fn more_text(view: &AnomaliesView) -> String {

@@ -34,6 +34,7 @@ pub fn ChartsPanel() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// The points of `series` as an SVG polyline, broken where there is no value.
@@ -110,4 +111,5 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
             </svg>
         </figure>
     }
+    .into_inner()
 }

@@ -132,6 +132,7 @@ pub fn CompareView(
             }.into_inner().into_any())}
         </section>
     }
+    .into_inner()
 }
 
 /// Runs the next request, then yields to the page so it can show progress.

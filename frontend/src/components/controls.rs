@@ -142,6 +142,7 @@ pub fn ControlBar(
             <Knobs/>
         </form>
     }
+    .into_inner()
 }
 
 /// The scenario's knobs, in a panel that opens and closes.
@@ -167,6 +168,7 @@ fn Knobs() -> impl IntoView {
             </div>
         </details>
     }
+    .into_inner()
 }
 
 /// One knob: a labelled number with its unit and what it does, or a choice of ways.
@@ -241,4 +243,5 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
             <p class="help" {attr("id", help_id)}>{knob.help}</p>
         </div>
     }
+    .into_inner()
 }

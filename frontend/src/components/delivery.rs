@@ -99,6 +99,7 @@ fn QueueStat(name: String, view: Computed<DeliveryView>) -> impl IntoView {
             </dd>
         </div>
     }
+    .into_inner()
 }
 
 /// One number for every subscriber; its cells carry ids such as `#metric-shipping-duplicates`.
@@ -133,4 +134,5 @@ fn ConsumerRow(
             )}
         </tr>
     }
+    .into_inner()
 }

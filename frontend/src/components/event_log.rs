@@ -72,6 +72,7 @@ pub fn EventLog() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// The `position`th row drawn: the line it holds now, placed at its row; a line about a message or
@@ -159,4 +160,5 @@ fn LogSlot(
             {reactive(body)}
         </li>
     }
+    .into_inner()
 }

@@ -227,4 +227,5 @@ pub fn FaultsPanel(
             </p>
         </section>
     }
+    .into_inner()
 }

@@ -243,4 +243,5 @@ fn ServiceButtons(
             </button>
         </span>
     }
+    .into_inner()
 }

@@ -476,6 +476,7 @@ pub fn ServiceMap() -> impl IntoView {
             </figcaption>
         </figure>
     }
+    .into_inner()
 }
 
 /// Narrower than this, the map turns to portrait: tiers from top to bottom.
@@ -580,6 +581,7 @@ fn ServiceBox(
             }.into_inner().into_any())}
         </g>
     }
+    .into_inner()
 }
 
 /// The width of a badge pill holding `text`, at the badge's font size.
@@ -662,6 +664,7 @@ fn LinkLine(
             }).into_any()}
         </g>
     }
+    .into_inner()
 }
 
 /// What the canvas painter reads.
@@ -769,6 +772,7 @@ fn Legend() -> impl IntoView {
                 .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
         </ul>
     }
+    .into_inner()
 }
 
 #[cfg(test)]

@@ -236,6 +236,7 @@ pub fn MetricsPanel() -> impl IntoView {
             <DeliveryNumbers/>
         </section>
     }
+    .into_inner()
 }
 
 /// One operation's row; its cells carry stable ids such as `#metric-read-p50`.
@@ -262,4 +263,5 @@ fn OpRow(name: String, stem: String, ops: Computed<Option<MetricsView>>) -> impl
             <td class="num" {attr("id", format!("metric-{stem}-p99"))}>{cell(|op| op.p99.clone())}</td>
         </tr>
     }
+    .into_inner()
 }

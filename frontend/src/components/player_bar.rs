@@ -160,4 +160,5 @@ pub fn PlayerBar() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }

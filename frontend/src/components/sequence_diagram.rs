@@ -124,6 +124,7 @@ pub fn SequenceDiagram() -> impl IntoView {
             </svg>
         </figure>
     }
+    .into_inner()
 }
 
 /// Where `ev` points in `svg`'s viewBox units: the diagram is scaled to fit and centred, as

@@ -238,6 +238,7 @@ pub fn ShareBar(
             }).into_any()}
         </section>
     }
+    .into_inner()
 }
 
 /// Offers `body` as a file download named `file_name`.

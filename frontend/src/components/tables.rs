@@ -86,6 +86,7 @@ pub fn TablesPanel() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// One table.
@@ -145,6 +146,7 @@ fn ServiceTable(
             </div>
         </figure>
     }
+    .into_inner()
 }
 
 /// One row. Drawn anew whenever its value, version or staleness changes, so a fresh row's
@@ -166,4 +168,5 @@ fn Row(row: RowLine) -> impl IntoView {
             <td class="num">{row.version}</td>
         </tr>
     }
+    .into_inner()
 }
