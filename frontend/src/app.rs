@@ -86,7 +86,7 @@ pub fn App() -> impl IntoView {
         <main class:embedded=embed>
             {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_inner().into_any())}
             <PlayerBar/>
-            {(!embed).then(|| view! { <LiveControls/> })}
+            {(!embed).then(|| view! { <LiveControls/> }.into_inner())}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
                 {show(move || shows(View::Map), move || view! {
                     <ServiceMap/>
@@ -110,7 +110,7 @@ pub fn App() -> impl IntoView {
                     <StatusLine/>
                     {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_inner().into_any())}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
-                    {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+                    {(!embed).then(|| view! { <FaultsPanel on_run=start/> }.into_inner())}
                     {show(move || shows(View::Anomalies), move || view! {
                         <AnomaliesPanel/>
                     }.into_inner().into_any())}
@@ -132,7 +132,7 @@ pub fn App() -> impl IntoView {
                     <EventLog/>
                 }.into_inner().into_any())}
             </div>
-            {(!embed).then(|| view! { <CompareView on_open=open/> })}
+            {(!embed).then(|| view! { <CompareView on_open=open/> }.into_inner())}
         </main>
         {show(move || !embed, move || view! {
             <footer class="colophon">

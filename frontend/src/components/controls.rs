@@ -164,7 +164,7 @@ fn Knobs() -> impl IntoView {
                 <span class="hint">" — change them, then press Run"</span>
             </summary>
             <div class="knob-grid">
-                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).map(IntoAny::into_any).collect::<Vec<AnyView>>().into_any()}
+                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }.into_inner()).map(IntoAny::into_any).collect::<Vec<AnyView>>().into_any()}
             </div>
         </details>
     }

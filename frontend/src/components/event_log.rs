@@ -127,6 +127,7 @@ fn LogSlot(
                 <span class="detail">{read(|l| l.detail.clone())}</span>
             </span>
         }
+        .into_inner()
     };
     // Only a slot whose line turns from selectable to not (or back) is rebuilt.
     let body = move || {

@@ -363,7 +363,7 @@ pub fn ServiceMap() -> impl IntoView {
                                                 .map(|(_, _, state)| *state)
                                         })
                                     });
-                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }
+                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }.into_inner()
                                 })
                                 .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             let boxes = infos
@@ -372,7 +372,7 @@ pub fn ServiceMap() -> impl IntoView {
                                     let place = *layout.service_box(info.id)?;
                                     Some(view! {
                                         <ServiceBox info=info left=place.left() top=place.top() services=services/>
-                                    })
+                                    }.into_inner())
                                 })
                                 .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             view! {
