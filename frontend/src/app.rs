@@ -21,7 +21,7 @@ use crate::host;
 use crate::keys;
 use crate::runner::start_run;
 use crate::source::RunStatus;
-use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
+use crate::state::{Clock, Page, RunHandle, Selected, Settings, ShownViews, page};
 use leptos::prelude::*;
 use shared::protocol::KnobMap;
 
@@ -43,11 +43,13 @@ pub fn App() -> impl IntoView {
         config: Var::new(config),
         form_epoch: Var::new(0),
     };
-    provide_context(run);
-    provide_context(clock);
-    provide_context(settings);
-    provide_context(selected);
-    provide_context(views);
+    provide_context(Page {
+        run,
+        clock,
+        settings,
+        selected,
+        views,
+    });
 
     let start = Callback::new(move |()| start_run(settings, run, clock));
     let open = Callback::new(move |(scenario, knobs): (String, KnobMap)| {
@@ -149,7 +151,7 @@ pub fn App() -> impl IntoView {
 /// The status line and the trace's hash.
 #[component]
 fn StatusLine() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     let status = run.status;
     view! {
         <p

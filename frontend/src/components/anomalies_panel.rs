@@ -4,15 +4,15 @@
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
 use crate::components::{Computed, Var, attr, keyed, listen, reactive};
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 
 /// The anomalies panel, collapsible.
 #[component]
 pub fn AnomaliesPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let selected = page().selected;
     let expanded = Var::new(true);
     // The panel changes only with the events applied, not every frame.
     let view = Computed::new(move |_| {

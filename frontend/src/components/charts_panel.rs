@@ -2,7 +2,7 @@
 
 use crate::charts::{Charts, Series};
 use crate::components::{Computed, attr, listen, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::{fixed, shortest};
 use shared::time::Micros;
@@ -15,7 +15,7 @@ const PAD_BOTTOM: f64 = 6.0;
 /// The charts panel.
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     let charts = Computed::new(move |_| {
         run.read(|index| index.charts().charts())
             .unwrap_or_default()
@@ -64,7 +64,7 @@ fn paths(series: &Series) -> String {
 
 #[component]
 fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
-    let clock = expect_context::<Clock>();
+    let clock = page().clock;
     let series = Computed::compared(move |_| charts.with(pick));
     let end = Computed::compared(move |_| charts.with(|c| c.end));
     let playhead_x = move || {

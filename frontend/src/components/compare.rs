@@ -3,7 +3,7 @@
 
 use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::RunConfig;
-use crate::state::Settings;
+use crate::state::{Settings, page};
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::float_text::fixed;
@@ -27,7 +27,7 @@ pub fn CompareView(
     /// Opens a scenario in the player, with the row's own knobs.
     on_open: Callback<(String, KnobMap)>,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let progress = Var::new(Progress::NotRun);
     let measure = move |_| {
         let seed = settings.config.with_untracked(|c| c.seed);

@@ -3,7 +3,7 @@
 use crate::components::{attr, listen, reactive};
 use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
-use crate::state::Settings;
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::shortest;
@@ -15,7 +15,7 @@ pub fn ControlBar(
     /// Runs what the form says.
     on_run: Callback<()>,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let config = settings.config;
     let epoch = settings.form_epoch;
     // Fields show `config` when the form is (re)drawn, not while someone types in them.
@@ -148,7 +148,7 @@ pub fn ControlBar(
 /// The scenario's knobs, in a panel that opens and closes.
 #[component]
 fn Knobs() -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let config = settings.config;
     let epoch = settings.form_epoch;
     let knobs = move || {
@@ -174,7 +174,7 @@ fn Knobs() -> impl IntoView {
 /// One knob: a labelled number with its unit and what it does, or a choice of ways.
 #[component]
 fn KnobField(knob: KnobSpec) -> impl IntoView {
-    let config = expect_context::<Settings>().config;
+    let config = page().settings.config;
     let id = format!("knob-{}", knob.name);
     let help_id = format!("{id}-help");
     let value = config.with_untracked(|c| c.knobs.get(knob.name).copied().unwrap_or(knob.default));
@@ -221,7 +221,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                         {*choice}
                     </option>
                 }
-                .into_inner().into_any()
+                .into_inner()
+                .into_any()
             })
             .map(IntoAny::into_any)
             .collect::<Vec<AnyView>>();
@@ -234,7 +235,8 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 {options}
             </select>
         }
-        .into_inner().into_any()
+        .into_inner()
+        .into_any()
     };
     view! {
         <div class="knob" {attr("title", knob.help)}>

@@ -2,7 +2,7 @@
 //! subscriber applied, its duplicates and how long events took to arrive.
 
 use crate::components::{Computed, attr, keyed, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
 use shared::protocol::ServiceRole;
@@ -10,8 +10,8 @@ use shared::protocol::ServiceRole;
 /// Queue depths and per-subscriber numbers; nothing without a broker.
 #[component]
 pub fn DeliveryNumbers() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let has_broker = Computed::compared(move |_| {
         run.read(|index| {
             index

@@ -7,15 +7,15 @@ use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::shortest;
 
 /// The event log.
 #[component]
 pub fn EventLog() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let scroller = NodeRef::<leptos::html::Div>::new();
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
@@ -83,7 +83,7 @@ fn LogSlot(
     lines: Computed<Vec<LogLine>>,
     first_row: Computed<usize>,
 ) -> impl IntoView {
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let line = Computed::compared(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))

@@ -5,7 +5,7 @@ use crate::components::{Computed, Var, attr, key_of, keyed, listen, reactive, sh
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected, Settings};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::{fixed, shortest};
@@ -17,10 +17,10 @@ pub fn FaultsPanel(
     /// Reruns with the new list of faults.
     on_run: Callback<()>,
 ) -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let settings = expect_context::<Settings>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let settings = page().settings;
+    let selected = page().selected;
     let kind = Var::new("crash".to_string());
     let target = Var::new(String::new());
     let for_s = Var::new(5.0_f64);

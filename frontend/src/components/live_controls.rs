@@ -8,7 +8,7 @@
 use crate::components::Computed;
 use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::SourceKind;
-use crate::state::{RunHandle, Settings};
+use crate::state::page;
 use crate::ws;
 use leptos::prelude::*;
 use shared::protocol::{ClientFrame, Fault, LinkId, LiveCommand, LiveRole, ServiceId, ServiceInfo};
@@ -21,8 +21,8 @@ const SHARE_PERCENT: u32 = 30;
 /// The controls of the live run, or nothing for other sources.
 #[component]
 pub fn LiveControls() -> impl IntoView {
-    let settings = expect_context::<Settings>();
-    let run = expect_context::<RunHandle>();
+    let settings = page().settings;
+    let run = page().run;
     let is_live = move || settings.config.with(|c| c.source == SourceKind::Live);
     let topology = Computed::compared(move |_| {
         run.read(|index| {

@@ -8,7 +8,7 @@ use crate::layout::{
 };
 use crate::selection::Selection;
 use crate::source::RunStatus;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::{Clock, RunHandle, Selected, page};
 use crate::trace_index::FlightState;
 use crate::view_model::{self, ServiceView};
 use leptos::prelude::*;
@@ -114,27 +114,33 @@ fn short_label(label: &str, chars_max: usize) -> String {
 /// apart, so the map reads without colour vision too.
 fn glyph(kind: &'static str) -> AnyView {
     match kind {
-        "request" => view! { <circle class="glyph request" r="9"/> }.into_inner().into_any(),
-        "response" => view! { <circle class="glyph response" r="9"/> }.into_inner().into_any(),
-        "event" => {
-            view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }.into_inner().into_any()
-        }
-        "ack" => {
-            view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_inner().into_any()
-        }
-        "rollback" => {
-            view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }.into_inner().into_any()
-        }
-        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_inner().into_any(),
+        "request" => view! { <circle class="glyph request" r="9"/> }
+            .into_inner()
+            .into_any(),
+        "response" => view! { <circle class="glyph response" r="9"/> }
+            .into_inner()
+            .into_any(),
+        "event" => view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }
+            .into_inner()
+            .into_any(),
+        "ack" => view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }
+            .into_inner()
+            .into_any(),
+        "rollback" => view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }
+            .into_inner()
+            .into_any(),
+        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }
+            .into_inner()
+            .into_any(),
     }
 }
 
 /// The service map with its caption and legend.
 #[component]
 pub fn ServiceMap() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let selected = page().selected;
     let now = clock.now;
     let narrow = media_signal(NARROW_QUERY);
     let reduced_motion = media_signal(REDUCED_MOTION_QUERY);
@@ -530,7 +536,7 @@ fn ServiceBox(
         ServiceRole::Coordinator => ("coordinator", "update log"),
     };
     let name = info.name.clone();
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let selection = Selection::Service(name.clone());
     let is_selected = {
         let selection = selection.clone();
@@ -598,7 +604,7 @@ fn LinkLine(
     /// The state of a circuit breaker on this link when it is not closed (`open`, `half-open`).
     circuit: Signal<Option<&'static str>>,
 ) -> impl IntoView {
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let label = match &selection {
         Selection::Link(x, y) => format!("Link between {x} and {y}"),
         _ => String::new(),

@@ -2,7 +2,7 @@
 
 use crate::components::delivery::DeliveryNumbers;
 use crate::components::{Computed, attr, key_of, keyed, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
 use shared::protocol::ServiceRole;
@@ -10,8 +10,8 @@ use shared::protocol::ServiceRole;
 /// The metrics panel.
 #[component]
 pub fn MetricsPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let metrics = Computed::new(move |_| {
         let t = clock.now.get();
         run.at(t, |_, state| view_model::metrics(state, t))

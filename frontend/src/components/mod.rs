@@ -61,7 +61,8 @@ fn rows(each: Box<dyn Fn() -> Vec<Row> + Send>) -> AnyView {
             {(row.view)()}
         </For>
     }
-    .into_inner().into_any()
+    .into_inner()
+    .into_any()
 }
 
 /// `<Show when>children</Show>`, but with one type for every condition and every child view,
@@ -80,7 +81,9 @@ fn shown(
     when: Box<dyn Fn() -> bool + Send + Sync>,
     children: Box<dyn Fn() -> AnyView + Send + Sync>,
 ) -> AnyView {
-    view! { <Show when=when>{children()}</Show> }.into_inner().into_any()
+    view! { <Show when=when>{children()}</Show> }
+        .into_inner()
+        .into_any()
 }
 
 /// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every

@@ -4,7 +4,7 @@ use crate::components::Computed;
 use crate::components::{attr, listen, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::fixed;
@@ -13,8 +13,8 @@ use shared::time::Micros;
 /// The player's controls.
 #[component]
 pub fn PlayerBar() -> impl IntoView {
-    let clock = expect_context::<Clock>();
-    let run = expect_context::<RunHandle>();
+    let clock = page().clock;
+    let run = page().run;
     let player = clock.player;
     let now = clock.now;
     let playing = Computed::compared(move |_| player.with(Player::is_playing));

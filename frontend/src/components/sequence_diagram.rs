@@ -7,7 +7,7 @@ use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
 };
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::{fixed, shortest};
 use shared::protocol::MsgId;
@@ -18,9 +18,9 @@ const DIAGRAM_TITLE: &str = "Point at an arrow to name its message; click it to 
 /// The diagram.
 #[component]
 pub fn SequenceDiagram() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let selected = page().selected;
     let model = Computed::new(move |_| {
         let t = clock.now.get();
         let window = sequence::window_for_speed(clock.speed());
@@ -83,7 +83,9 @@ pub fn SequenceDiagram() -> impl IntoView {
                 pen.kind.name(),
                 pen.look.class()
             );
-            view! { <path class=class d=move || d.get()/> }.into_inner().into_any()
+            view! { <path class=class d=move || d.get()/> }
+                .into_inner()
+                .into_any()
         })
         .map(IntoAny::into_any)
         .collect::<Vec<AnyView>>();

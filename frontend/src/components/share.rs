@@ -9,7 +9,7 @@ use crate::host::current_config;
 use crate::layout::Layout;
 use crate::runner::show_recorded;
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
+use crate::state::page;
 use crate::view_model;
 use leptos::prelude::*;
 use shared::float_text::fixed;
@@ -29,11 +29,11 @@ pub fn ShareBar(
     /// Runs what the settings say (after an address to load is entered).
     on_run: Callback<()>,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
-    let clock = expect_context::<Clock>();
-    let run = expect_context::<RunHandle>();
-    let selected = expect_context::<Selected>();
-    let views = expect_context::<ShownViews>();
+    let settings = page().settings;
+    let clock = page().clock;
+    let run = page().run;
+    let selected = page().selected;
+    let views = page().views;
     // What the last action said, for the live region.
     let feedback = Var::new(String::new());
     let shared_text = Var::new(None::<(&'static str, String)>);

@@ -2,7 +2,7 @@
 
 use crate::components::{Computed, attr, key_of, keyed};
 use crate::selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use crate::view_model::{self, RowLine, TableView};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -13,8 +13,8 @@ const FRESH_SCREEN_MS: f64 = 1_200.0;
 /// Every service's tables.
 #[component]
 pub fn TablesPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let fresh_window =
         move || Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with(|p| p.speed()));
     // The tables change only when a row is written, and their highlights only when a write
@@ -40,7 +40,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
         .unwrap_or_default()
     });
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     // The services the selection concerns: their tables are marked.
     let involved = Computed::new(move |_| {
         selected.selection.with(|selection| {
