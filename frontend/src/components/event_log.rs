@@ -3,7 +3,7 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive};
+use crate::components::{Computed, Var, attr, effect, element, keyed, listen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
@@ -16,7 +16,7 @@ use shared::float_text::shortest;
 pub fn EventLog() -> impl IntoView {
     let run = page().run;
     let clock = page().clock;
-    let scroller = NodeRef::<leptos::html::Div>::new();
+    let scroller = || element::<web_sys::Element>(".log-scroll");
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = Var::new(0.0f64);
@@ -36,7 +36,7 @@ pub fn EventLog() -> impl IntoView {
     effect(move |before: Option<usize>| {
         let now = total.get();
         let scrolled = scrolled_px.get_untracked();
-        if let (Some(before), Some(el)) = (before, scroller.get_untracked())
+        if let (Some(before), Some(el)) = (before, scroller())
             && scrolled > 0.0
             && now > before
         {
@@ -46,7 +46,7 @@ pub fn EventLog() -> impl IntoView {
         now
     });
     let on_scroll = move |_| {
-        if let Some(el) = scroller.get_untracked() {
+        if let Some(el) = scroller() {
             scrolled_px.set(f64::from(el.scroll_top()));
         }
     };
@@ -55,7 +55,7 @@ pub fn EventLog() -> impl IntoView {
             <h2 {attr("id", "log-title")}>
                 "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
             </h2>
-            <div class="log-scroll" node_ref={scroller} {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
+            <div class="log-scroll" {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
                     {attr("id", "event-log")}
                     class="event-log"

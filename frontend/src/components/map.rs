@@ -2,7 +2,7 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive, show};
+use crate::components::{Computed, Var, attr, effect, element, keyed, listen, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
@@ -316,10 +316,8 @@ pub fn ServiceMap() -> impl IntoView {
     let highlight = selected.highlight;
     let is_highlighted = move |msg: u64| highlight.with(|h| h.has(MsgId(msg)));
     let anything_highlighted = move || highlight.with(|h| !h.messages.is_empty());
-    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let canvas_count = Var::new(0usize);
     register_painter(PainterInputs {
-        canvas_ref,
         topology,
         run,
         clock,
@@ -464,7 +462,6 @@ pub fn ServiceMap() -> impl IntoView {
             <canvas
                 {attr("id", "message-canvas")}
                 class="message-canvas"
-                node_ref={canvas_ref}
                 {attr("role", "img")}
                 {attr("aria-label", reactive(move || {
                     let n = canvas_count.get();
@@ -675,7 +672,6 @@ fn LinkLine(
 
 /// What the canvas painter reads.
 struct PainterInputs {
-    canvas_ref: NodeRef<leptos::html::Canvas>,
     topology: Computed<Option<(Layout, Vec<ServiceInfo>)>>,
     run: RunHandle,
     clock: Clock,
@@ -699,7 +695,7 @@ fn register_painter(inputs: PainterInputs) {
     let last = RefCell::new(PaintKey::default());
     let raster = RefCell::new(crate::raster::Raster::default());
     let painter = move || {
-        let Some(canvas) = inputs.canvas_ref.get_untracked() else {
+        let Some(canvas) = element::<web_sys::HtmlCanvasElement>("#message-canvas") else {
             return;
         };
         let t = inputs.clock.now.get_untracked();

@@ -95,6 +95,19 @@ pub fn reactive<T: 'static>(
     Arc::new(Mutex::new(value))
 }
 
+/// The page's element that `selector` picks (its id, or the class of the page's only one), as an
+/// `E`, or none while it is not in the page: what a `NodeRef` gives, without a `NodeRef` type and
+/// its code for each kind of element.
+pub fn element<E: wasm_bindgen::JsCast>(selector: &str) -> Option<E> {
+    found(selector).map(wasm_bindgen::JsCast::unchecked_into)
+}
+
+/// The element `selector` picks in the page's document.
+#[inline(never)]
+fn found(selector: &str) -> Option<web_sys::Element> {
+    document().query_selector(selector).ok().flatten()
+}
+
 /// An element's attribute set by name (`<th {attr("scope", "col")}>`): Leptos compiles a named
 /// attribute's code (building, updating, type erasure) once per name *and* value type, a
 /// named-by-string one once per value type, so every attribute of the page goes through here.

@@ -2,7 +2,7 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{Computed, Var, attr, keyed, listen, reactive};
+use crate::components::{Computed, Var, attr, element, keyed, listen, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
@@ -44,11 +44,10 @@ pub fn SequenceDiagram() -> impl IntoView {
             )
         })
     };
-    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
     // The message under the pointer, found when the pointer moves or clicks.
     let pointed = Var::new(None::<u64>);
     let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {
-        let svg = svg_ref.get_untracked()?;
+        let svg = element::<web_sys::SvgElement>("#sequence")?;
         let (x, y) = view_box_point(&svg, ev)?;
         model.with_untracked(|m| m.arrow_at(x, y).map(|arrow| arrow.msg))
     };
@@ -96,7 +95,6 @@ pub fn SequenceDiagram() -> impl IntoView {
             </h2>
             <svg
                 id="sequence"
-                node_ref=svg_ref
                 class:pointing=move || pointed.get().is_some()
                 viewBox=format!("0 0 {} {}", shortest(SEQUENCE_WIDTH), shortest(SEQUENCE_HEIGHT))
                 role="img"
