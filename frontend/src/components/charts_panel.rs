@@ -97,7 +97,7 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
                 }.into_inner().into_any())}
             </figcaption>
             <svg
-                id=id
+                {attr("id", id)}
                 viewBox=format!("0 0 {} {}", shortest(CHART_WIDTH), shortest(CHART_HEIGHT))
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))

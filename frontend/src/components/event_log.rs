@@ -154,7 +154,7 @@ fn LogSlot(
     };
     view! {
         <li
-            class=classes
+            {attr("class", reactive(classes))}
             style:transform=move || format!("translateY({}px)", shortest(LogWindow::slot_top_px(first_row.get(), position)))
         >
             <time>{read(|l| l.time.clone())}</time>

@@ -546,7 +546,7 @@ fn ServiceBox(
     let choose_by_key = choose.clone();
     view! {
         <g
-            class=format!("service role-{role}")
+            {attr("class", format!("service role-{role}"))}
             class:down=move || !up()
             class:selected=is_selected.clone()
             data-service=name.clone()

@@ -82,7 +82,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                 pen.kind.name(),
                 pen.look.class()
             );
-            view! { <path class=class d=move || d.get()/> }
+            view! { <path {attr("class", class)} d=move || d.get()/> }
                 .into_inner()
                 .into_any()
         })
