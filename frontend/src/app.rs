@@ -85,7 +85,7 @@ pub fn App() -> impl IntoView {
                 </div>
             </header>
         }.into_inner().into_any())}
-        <main class:embedded=embed>
+        <main class:embedded=move || embed>
             {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_inner().into_any())}
             <PlayerBar/>
             {(!embed).then(|| view! { <LiveControls/> }.into_inner())}

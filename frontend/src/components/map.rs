@@ -393,7 +393,7 @@ pub fn ServiceMap() -> impl IntoView {
                         move |dot: Dot| view! {
                         <g
                             class="message"
-                            class:failed=dot.label.starts_with("503")
+                            class:failed=move || dot.label.starts_with("503")
                             class:highlighted=move || is_highlighted(dot.msg)
                             class:dimmed=move || anything_highlighted() && !is_highlighted(dot.msg)
                             role="button"

@@ -155,7 +155,7 @@ fn ServiceTable(
 fn Row(row: RowLine) -> impl IntoView {
     let source_now = row.source_now.clone();
     view! {
-        <tr class:stale=row.stale class:in-doubt=row.in_doubt class:fresh=row.fresh>
+        <tr class:stale=move || row.stale class:in-doubt=move || row.in_doubt class:fresh=move || row.fresh>
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
