@@ -357,7 +357,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 .map(|(from, to, a, b)| {
                                     let selection = Selection::Link(name_of(from), name_of(to));
                                     // A breaker on either direction of the link.
-                                    let circuit = Signal::derive(move || {
+                                    let circuit = Computed::new(move |_| {
                                         circuits.with(|open| {
                                             open.iter()
                                                 .find(|(caller, callee, _)| {
@@ -488,14 +488,14 @@ const NARROW_QUERY: &str = "(max-width: 640px)";
 const REDUCED_MOTION_QUERY: &str = "(prefers-reduced-motion: reduce)";
 
 /// Whether a media query matches, following the window as it changes.
-fn media_signal(media_query: &str) -> ReadSignal<bool> {
+fn media_signal(media_query: &str) -> Var<bool> {
     let Some(query) = window().match_media(media_query).ok().flatten() else {
-        return signal(false).0;
+        return Var::new(false);
     };
-    let (narrow, set_narrow) = signal(query.matches());
+    let narrow = Var::new(query.matches());
     let on_change = {
         let query = query.clone();
-        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || set_narrow.set(query.matches()))
+        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || narrow.set(query.matches()))
     };
     let callback: &js_sys::Function = wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref());
     // Without the listener the map keeps its first orientation: still correct, just not ideal.
@@ -599,7 +599,7 @@ fn LinkLine(
     a: crate::layout::Point,
     b: crate::layout::Point,
     /// The state of a circuit breaker on this link when it is not closed (`open`, `half-open`).
-    circuit: Signal<Option<&'static str>>,
+    circuit: Computed<Option<&'static str>>,
 ) -> impl IntoView {
     let selected = page().selected;
     let label = match &selection {
@@ -676,7 +676,7 @@ struct PainterInputs {
     run: RunHandle,
     clock: Clock,
     selected: Selected,
-    reduced_motion: ReadSignal<bool>,
+    reduced_motion: Var<bool>,
     canvas_count: Var<usize>,
 }
 
