@@ -3,7 +3,7 @@
 
 use crate::components::anomalies_panel::AnomaliesPanel;
 use crate::components::charts_panel::ChartsPanel;
-use crate::components::compare::{CompareView, open_scenario};
+use crate::components::compare::CompareView;
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
 use crate::components::faults::FaultsPanel;
@@ -19,11 +19,10 @@ use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
 use crate::host;
 use crate::keys;
-use crate::runner::start_run;
+use crate::runner::Starter;
 use crate::source::RunStatus;
 use crate::state::{Clock, Page, RunHandle, Selected, Settings, ShownViews, page};
 use leptos::prelude::*;
-use shared::protocol::KnobMap;
 
 /// The whole page.
 #[component]
@@ -51,12 +50,11 @@ pub fn App() -> impl IntoView {
         views,
     });
 
-    let start = Callback::new(move |()| start_run(settings, run, clock));
-    let open = Callback::new(move |(scenario, knobs): (String, KnobMap)| {
-        open_scenario(settings, &scenario, &knobs);
-        start.run(());
-        window().scroll_to_with_x_and_y(0.0, 0.0);
-    });
+    let start = Starter {
+        settings,
+        run,
+        clock,
+    };
     drive_clock(clock);
     host::listen_to_keys(clock, run, selected);
     if embed {
@@ -65,7 +63,7 @@ pub fn App() -> impl IntoView {
         host::keep_address_in_step(settings, clock, selected, views);
     }
     // Paint the page first, then compute: the status line says "Computing…" meanwhile.
-    set_timeout(move || start.run(()), std::time::Duration::ZERO);
+    set_timeout(move || start.start(), std::time::Duration::ZERO);
 
     let shows = move |view: View| views.0.with(|v| v.shows(view));
     let spec = move || settings.config.with(|c| c.spec());
@@ -134,7 +132,7 @@ pub fn App() -> impl IntoView {
                     <EventLog/>
                 }.into_inner().into_any())}
             </div>
-            {(!embed).then(|| view! { <CompareView on_open=open/> }.into_inner())}
+            {(!embed).then(|| view! { <CompareView on_open=start/> }.into_inner())}
         </main>
         {show(move || !embed, move || view! {
             <footer class="colophon">

@@ -24,8 +24,8 @@ enum Progress {
 /// The comparison section.
 #[component]
 pub fn CompareView(
-    /// Opens a scenario in the player, with the row's own knobs.
-    on_open: Callback<(String, KnobMap)>,
+    /// Starts the run of a scenario opened in the player, with the row's own knobs.
+    on_open: crate::runner::Starter,
 ) -> impl IntoView {
     let settings = page().settings;
     let progress = Var::new(Progress::NotRun);
@@ -96,7 +96,11 @@ pub fn CompareView(
                                             {listen::<leptos::ev::MouseEvent>("click", {
                                                 let name = row.scenario.clone();
                                                 let knobs = row.knobs.clone();
-                                                move |_| on_open.run((name.clone(), knobs.clone()))
+                                                move |_| {
+                                                    open_scenario(settings, &name, &knobs);
+                                                    on_open.start();
+                                                    window().scroll_to_with_x_and_y(0.0, 0.0);
+                                                }
                                             })}
                                         >
                                             {row.title.clone()}

@@ -13,7 +13,7 @@ use shared::scenario::{KnobSpec, MAX_UNTIL_S, catalog};
 #[component]
 pub fn ControlBar(
     /// Runs what the form says.
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
     let settings = page().settings;
     let config = settings.config;
@@ -29,11 +29,11 @@ pub fn ControlBar(
         let name = event_target_value(&ev);
         config.update(|c| c.switch_scenario(&name));
         epoch.update(|e| *e += 1);
-        on_run.run(());
+        on_run.start();
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        on_run.run(());
+        on_run.start();
     };
     // `novalidate`: the run checks every value itself and says in the status line what is wrong
     // (a rate above a simulated run's maximum names the live one). The browser's own check

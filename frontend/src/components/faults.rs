@@ -15,7 +15,7 @@ use shared::scenario::fault_text;
 #[component]
 pub fn FaultsPanel(
     /// Reruns with the new list of faults.
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
     let run = page().run;
     let clock = page().clock;
@@ -60,7 +60,7 @@ pub fn FaultsPanel(
             c.start_s = now.as_secs_f64();
             c.autoplay = playing;
         });
-        on_run.run(());
+        on_run.start();
     };
     let inject = move |_| {
         let Some(header) = header.get_untracked() else {

@@ -27,7 +27,7 @@ fn page_base() -> String {
 #[component]
 pub fn ShareBar(
     /// Runs what the settings say (after an address to load is entered).
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
     let settings = page().settings;
     let clock = page().clock;
@@ -156,7 +156,7 @@ pub fn ShareBar(
             c.trace_url = Some(url);
             c.start_s = 0.0;
         });
-        on_run.run(());
+        on_run.start();
     };
     accept_dropped_files(read_file);
 
