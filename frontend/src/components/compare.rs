@@ -112,12 +112,12 @@ pub fn CompareView(
                                     <td>{fixed(row.throughput_per_s, 1).to_string()}</td>
                                     <td>{format!("{} ({} %)", row.stale_reads, fixed(row.stale_read_pct, 0))}</td>
                                     <td>{ms(row.healthy.served_lag_max_us)}</td>
-                                    <td>{row.healthy.coordination.aborted_reads}</td>
-                                    <td>{row.healthy.copy_regressions}</td>
+                                    <td>{row.healthy.coordination.aborted_reads.to_string()}</td>
+                                    <td>{row.healthy.copy_regressions.to_string()}</td>
                                     <td>{format!("{} %", fixed(row.read_availability_pct, 0))}</td>
                                     <td>{format!("{} %", fixed(row.write_availability_pct, 0))}</td>
                                     <td>{fixed(row.messages_per_op, 1).to_string()}</td>
-                                    <td>{row.duplicated_bytes}</td>
+                                    <td>{row.duplicated_bytes.to_string()}</td>
                                 </tr>
                                 }.into_inner().into_any(),
                             )}
