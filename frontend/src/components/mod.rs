@@ -81,9 +81,10 @@ fn shown(
     when: Box<dyn Fn() -> bool + Send + Sync>,
     children: Box<dyn Fn() -> AnyView + Send + Sync>,
 ) -> AnyView {
-    view! { <Show when=when>{children()}</Show> }
-        .into_inner()
-        .into_any()
+    // What `Show` does — a memo of the condition, the view rebuilt when it changes — with the
+    // page's own memo and reactive view types, not `Show`'s.
+    let when = Computed::compared(move |_| when());
+    reactive(move || when.get().then(|| children()).into_any()).into_any()
 }
 
 /// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every
