@@ -308,8 +308,14 @@ impl<T: Send + Sync + 'static> Var<T> {
 
     /// Replaces the value and notifies its readers.
     pub fn set(&self, value: T) {
-        self.update(|held| *held = value);
+        set_boxed(self.signal, Box::new(value));
     }
+}
+
+/// Replaces a [`Var`]'s box (one function for every `T`).
+#[inline(never)]
+fn set_boxed(signal: RwSignal<Boxed>, value: Boxed) {
+    signal.set(value);
 }
 
 /// The one signal type of every [`Var`].
