@@ -84,7 +84,7 @@ fn shown(
     // What `Show` does — a memo of the condition, the view rebuilt when it changes — with the
     // page's own memo and reactive view types, not `Show`'s.
     let when = Computed::compared(move |_| when());
-    reactive(move || when.get().then(|| children()).into_any()).into_any()
+    reactive(move || when.get().then(&children).into_any()).into_any()
 }
 
 /// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every
