@@ -3,7 +3,7 @@
 
 use crate::components::anomalies_panel::AnomaliesPanel;
 use crate::components::charts_panel::ChartsPanel;
-use crate::components::compare::{CompareView, open_scenario};
+use crate::components::compare::CompareView;
 use crate::components::controls::ControlBar;
 use crate::components::event_log::EventLog;
 use crate::components::faults::FaultsPanel;
@@ -19,11 +19,10 @@ use crate::config::{RunConfig, View};
 use crate::frame_loop::drive_clock;
 use crate::host;
 use crate::keys;
-use crate::runner::start_run;
+use crate::runner::Starter;
 use crate::source::RunStatus;
-use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
+use crate::state::{Clock, Page, RunHandle, Selected, Settings, ShownViews, page};
 use leptos::prelude::*;
-use shared::protocol::KnobMap;
 
 /// The whole page.
 #[component]
@@ -43,18 +42,19 @@ pub fn App() -> impl IntoView {
         config: Var::new(config),
         form_epoch: Var::new(0),
     };
-    provide_context(run);
-    provide_context(clock);
-    provide_context(settings);
-    provide_context(selected);
-    provide_context(views);
-
-    let start = Callback::new(move |()| start_run(settings, run, clock));
-    let open = Callback::new(move |(scenario, knobs): (String, KnobMap)| {
-        open_scenario(settings, &scenario, &knobs);
-        start.run(());
-        window().scroll_to_with_x_and_y(0.0, 0.0);
+    provide_context(Page {
+        run,
+        clock,
+        settings,
+        selected,
+        views,
     });
+
+    let start = Starter {
+        settings,
+        run,
+        clock,
+    };
     drive_clock(clock);
     host::listen_to_keys(clock, run, selected);
     if embed {
@@ -63,7 +63,7 @@ pub fn App() -> impl IntoView {
         host::keep_address_in_step(settings, clock, selected, views);
     }
     // Paint the page first, then compute: the status line says "Computing…" meanwhile.
-    set_timeout(move || start.run(()), std::time::Duration::ZERO);
+    set_timeout(move || start.start(), std::time::Duration::ZERO);
 
     let shows = move |view: View| views.0.with(|v| v.shows(view));
     let spec = move || settings.config.with(|c| c.spec());
@@ -78,19 +78,19 @@ pub fn App() -> impl IntoView {
                     <p class="tagline">"Watch microservices share data."</p>
                 </div>
                 <div class="lesson">
-                    <h2 {attr("id", "scenario-title")}>{move || spec().title}</h2>
-                    <p {attr("id", "lesson")}>{move || spec().lesson}</p>
+                    <h2 {attr("id", "scenario-title")}>{move || spec().title.to_string()}</h2>
+                    <p {attr("id", "lesson")}>{move || spec().lesson.to_string()}</p>
                 </div>
             </header>
-        }.into_any())}
-        <main class:embedded=embed>
-            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_any())}
+        }.into_inner().into_any())}
+        <main class:embedded=move || embed>
+            {(!notes.is_empty()).then(|| view! { <p class="notice" {attr("role", "note")}>{notes.join(" ")}</p> }.into_inner().into_any())}
             <PlayerBar/>
-            {(!embed).then(|| view! { <LiveControls/> })}
+            {(!embed).then(|| view! { <LiveControls/> }.into_inner())}
             <div class="stage" class:single=move || embed && !shows(View::Metrics)>
                 {show(move || shows(View::Map), move || view! {
                     <ServiceMap/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <div class="side">
                     {(!embed).then(|| view! {
                         <details class="drawer" {attr("id", "settings-drawer")}>
@@ -101,38 +101,38 @@ pub fn App() -> impl IntoView {
                             <summary>"Views, sharing and files"</summary>
                             <ShareBar on_run=start/>
                         </details>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                     {show(move || shows(View::Metrics), move || view! {
                         <MetricsPanel/>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                 </div>
                 <div class="under-map">
                     <StatusLine/>
-                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_any())}
+                    {(!embed).then(|| view! { <p class="keys-help">{keys::HELP}</p> }.into_inner().into_any())}
                     // Under the map, beside the taller numbers, so no gap opens below the map.
-                    {(!embed).then(|| view! { <FaultsPanel on_run=start/> })}
+                    {(!embed).then(|| view! { <FaultsPanel on_run=start/> }.into_inner())}
                     {show(move || shows(View::Anomalies), move || view! {
                         <AnomaliesPanel/>
-                    }.into_any())}
+                    }.into_inner().into_any())}
                 </div>
             </div>
             <div class="linked" class:single=move || !(shows(View::Sequence) && shows(View::Charts))>
                 {show(move || shows(View::Sequence), move || view! {
                     <SequenceDiagram/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || shows(View::Charts), move || view! {
                     <ChartsPanel/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
             <div class="panels">
                 {show(move || shows(View::Tables), move || view! {
                     <TablesPanel/>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || shows(View::Log), move || view! {
                     <EventLog/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
-            {(!embed).then(|| view! { <CompareView on_open=open/> })}
+            {(!embed).then(|| view! { <CompareView on_open=start/> }.into_inner())}
         </main>
         {show(move || !embed, move || view! {
             <footer class="colophon">
@@ -141,14 +141,15 @@ pub fn App() -> impl IntoView {
                      trace, in the page or from the backend. Share the address to share the run."
                 </p>
             </footer>
-        }.into_any())}
+        }.into_inner().into_any())}
     }
+    .into_inner()
 }
 
 /// The status line and the trace's hash.
 #[component]
 fn StatusLine() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     let status = run.status;
     view! {
         <p
@@ -157,7 +158,7 @@ fn StatusLine() -> impl IntoView {
             class="status"
             class:problem=move || status.with(RunStatus::is_problem)
         >
-            {move || {
+            {move || ({
                 status
                     .with(RunStatus::computing_percent)
                     .map(|percent| {
@@ -166,23 +167,24 @@ fn StatusLine() -> impl IntoView {
                                 {attr("id", "compute-progress")}
                                 class="compute-progress"
                                 {attr("max", "100")}
-                                {attr("value", percent)}
+                                {attr("value", percent.to_string())}
                                 {attr("aria-label", "Computing the run")}
                             ></progress>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
-            }}
+            }).into_any()}
             <span class="status-text">{move || status.with(|s| s.line_parts().0)}</span>
             " "
             <code
                 {attr("id", "trace-hash")}
                 {attr("title", "The trace's hash: equal runs have equal hashes")}
-                data-ready=move || status.with(RunStatus::ready)
+                data-ready=move || status.with(RunStatus::ready).to_string()
             >
                 {move || status.with(|s| s.hash().to_string())}
             </code>
             <span class="status-text">{move || status.with(|s| s.line_parts().1)}</span>
         </p>
     }
+    .into_inner()
 }

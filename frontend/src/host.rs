@@ -140,7 +140,7 @@ pub fn listen_to_host_page(
     run: RunHandle,
     clock: Clock,
     selected: Selected,
-    start: Callback<()>,
+    start: crate::runner::Starter,
 ) {
     let embed_id = settings.config.with_untracked(|c| c.embed_id.clone());
     let id_for_messages = embed_id.clone();
@@ -189,7 +189,7 @@ fn carry_out(
     run: RunHandle,
     clock: Clock,
     selected: Selected,
-    start: Callback<()>,
+    start: crate::runner::Starter,
 ) -> Result<(), String> {
     let mut handled = false;
     clock
@@ -206,7 +206,7 @@ fn carry_out(
             change.apply(&mut next)?;
             next.start_s = 0.0;
             settings.config.set(next);
-            start.run(());
+            start.start();
         }
         _ => {}
     }

@@ -16,6 +16,26 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+/// Starts a run of what the form says (`start_run`): what the page's Run buttons and an embed's
+/// `run` call. A plain copyable value rather than a Leptos `Callback`, whose stored closure type
+/// the page would carry for it.
+#[derive(Clone, Copy)]
+pub struct Starter {
+    /// The form's settings.
+    pub settings: Settings,
+    /// The run.
+    pub run: RunHandle,
+    /// The player's clock.
+    pub clock: Clock,
+}
+
+impl Starter {
+    /// Starts the run.
+    pub fn start(self) {
+        start_run(self.settings, self.run, self.clock);
+    }
+}
+
 /// Runs what the settings say, from the chosen source.
 pub fn start_run(settings: Settings, run: RunHandle, clock: Clock) {
     let config = settings.config.get_untracked();

@@ -219,3 +219,25 @@ pub struct Settings {
     /// not bump it, so a field being edited is never rewritten under the cursor.
     pub form_epoch: Var<u64>,
 }
+
+/// Every shared state of the page, as its one context: Leptos compiles a context lookup
+/// (`expect_context`) once per type, so the page provides this one and each part is read from
+/// it ([`page`]).
+#[derive(Clone, Copy)]
+pub struct Page {
+    /// The run.
+    pub run: RunHandle,
+    /// The player's clock.
+    pub clock: Clock,
+    /// The form's settings.
+    pub settings: Settings,
+    /// What is selected.
+    pub selected: Selected,
+    /// Which views show.
+    pub views: ShownViews,
+}
+
+/// The page's shared state, provided by the app (`App`).
+pub fn page() -> Page {
+    leptos::prelude::expect_context::<Page>()
+}

@@ -4,15 +4,15 @@
 use crate::anomalies::{self, AnomaliesView, AnomalyLine, KindCount, LISTED_MAX};
 use crate::components::{Computed, Var, attr, keyed, listen, reactive};
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 
 /// The anomalies panel, collapsible.
 #[component]
 pub fn AnomaliesPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let selected = page().selected;
     let expanded = Var::new(true);
     // The panel changes only with the events applied, not every frame.
     let view = Computed::new(move |_| {
@@ -70,7 +70,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                             <dt>{kind.label}</dt>
                             <dd {attr("id", format!("anomaly-count-{}", kind.name))}>{kind.count}</dd>
                         </div>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </dl>
                 <h3 class="subhead" id="anomaly-list-title">"Latest, newest first"</h3>
@@ -101,7 +101,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
                                 <span class="text">{line.text.clone()}</span>
                             </button>
                         </li>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </ol>
                 <p class="note" {attr("id", "anomaly-more")} {attr("hidden", reactive(move || view.with(|v| v.more == 0)))}>
@@ -110,6 +110,7 @@ pub fn AnomaliesPanel() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }
 
 fn more_text(view: &AnomaliesView) -> String {

@@ -2,7 +2,7 @@
 
 use crate::charts::{Charts, Series};
 use crate::components::{Computed, attr, listen, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::{fixed, shortest};
 use shared::time::Micros;
@@ -15,7 +15,7 @@ const PAD_BOTTOM: f64 = 6.0;
 /// The charts panel.
 #[component]
 pub fn ChartsPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     let charts = Computed::new(move |_| {
         run.read(|index| index.charts().charts())
             .unwrap_or_default()
@@ -30,10 +30,11 @@ pub fn ChartsPanel() -> impl IntoView {
                 // Only runs with a service of limited capacity have a utilisation to chart.
                 {show(move || charts.with(|c| c.utilisation.values.iter().any(Option::is_some)), move || view! {
                     <Chart charts=charts pick=|c: &Charts| c.utilisation.clone() id="chart-utilisation"/>
-                }.into_any())}
+                }.into_inner().into_any())}
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// The points of `series` as an SVG polyline, broken where there is no value.
@@ -63,7 +64,7 @@ fn paths(series: &Series) -> String {
 
 #[component]
 fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str) -> impl IntoView {
-    let clock = expect_context::<Clock>();
+    let clock = page().clock;
     let series = Computed::compared(move |_| charts.with(pick));
     let end = Computed::compared(move |_| charts.with(|c| c.end));
     let playhead_x = move || {
@@ -90,13 +91,13 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
     view! {
         <figure class="chart" class:flat=move || series.with(|s| s.max() == 0.0)>
             <figcaption>
-                {move || series.with(|s| s.title)}
+                {move || series.with(|s| s.title).to_string()}
                 {show(move || series.with(|s| s.max() == 0.0), move || view! {
                     <span class="hint">" — none in this run so far"</span>
-                }.into_any())}
+                }.into_inner().into_any())}
             </figcaption>
             <svg
-                id=id
+                {attr("id", id)}
                 viewBox=format!("0 0 {} {}", shortest(CHART_WIDTH), shortest(CHART_HEIGHT))
                 role="img"
                 aria-label=move || series.with(|s| format!("{}: up to {}{}", s.title, crate::format::trim_number(s.max().round()), s.unit))
@@ -110,4 +111,5 @@ fn Chart(charts: Computed<Charts>, pick: fn(&Charts) -> Series, id: &'static str
             </svg>
         </figure>
     }
+    .into_inner()
 }

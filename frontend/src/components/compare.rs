@@ -3,7 +3,7 @@
 
 use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::RunConfig;
-use crate::state::Settings;
+use crate::state::{Settings, page};
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::float_text::fixed;
@@ -24,10 +24,10 @@ enum Progress {
 /// The comparison section.
 #[component]
 pub fn CompareView(
-    /// Opens a scenario in the player, with the row's own knobs.
-    on_open: Callback<(String, KnobMap)>,
+    /// Starts the run of a scenario opened in the player, with the row's own knobs.
+    on_open: crate::runner::Starter,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let progress = Var::new(Progress::NotRun);
     let measure = move |_| {
         let seed = settings.config.with_untracked(|c| c.seed);
@@ -96,7 +96,11 @@ pub fn CompareView(
                                             {listen::<leptos::ev::MouseEvent>("click", {
                                                 let name = row.scenario.clone();
                                                 let knobs = row.knobs.clone();
-                                                move |_| on_open.run((name.clone(), knobs.clone()))
+                                                move |_| {
+                                                    open_scenario(settings, &name, &knobs);
+                                                    on_open.start();
+                                                    window().scroll_to_with_x_and_y(0.0, 0.0);
+                                                }
                                             })}
                                         >
                                             {row.title.clone()}
@@ -108,14 +112,14 @@ pub fn CompareView(
                                     <td>{fixed(row.throughput_per_s, 1).to_string()}</td>
                                     <td>{format!("{} ({} %)", row.stale_reads, fixed(row.stale_read_pct, 0))}</td>
                                     <td>{ms(row.healthy.served_lag_max_us)}</td>
-                                    <td>{row.healthy.coordination.aborted_reads}</td>
-                                    <td>{row.healthy.copy_regressions}</td>
+                                    <td>{row.healthy.coordination.aborted_reads.to_string()}</td>
+                                    <td>{row.healthy.copy_regressions.to_string()}</td>
                                     <td>{format!("{} %", fixed(row.read_availability_pct, 0))}</td>
                                     <td>{format!("{} %", fixed(row.write_availability_pct, 0))}</td>
                                     <td>{fixed(row.messages_per_op, 1).to_string()}</td>
-                                    <td>{row.duplicated_bytes}</td>
+                                    <td>{row.duplicated_bytes.to_string()}</td>
                                 </tr>
-                                }.into_any(),
+                                }.into_inner().into_any(),
                             )}
                         </tbody>
                     </table>
@@ -129,9 +133,10 @@ pub fn CompareView(
                         }}
                     </pre>
                 </details>
-            }.into_any())}
+            }.into_inner().into_any())}
         </section>
     }
+    .into_inner()
 }
 
 /// Runs the next request, then yields to the page so it can show progress.

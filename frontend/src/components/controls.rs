@@ -3,7 +3,7 @@
 use crate::components::{attr, listen, reactive};
 use crate::config::{SourceKind, scenario_spec};
 use crate::format::trim_number;
-use crate::state::Settings;
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::shortest;
@@ -13,9 +13,9 @@ use shared::scenario::{KnobSpec, MAX_UNTIL_S, catalog};
 #[component]
 pub fn ControlBar(
     /// Runs what the form says.
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let config = settings.config;
     let epoch = settings.form_epoch;
     // Fields show `config` when the form is (re)drawn, not while someone types in them.
@@ -29,11 +29,11 @@ pub fn ControlBar(
         let name = event_target_value(&ev);
         config.update(|c| c.switch_scenario(&name));
         epoch.update(|e| *e += 1);
-        on_run.run(());
+        on_run.start();
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        on_run.run(());
+        on_run.start();
     };
     // `novalidate`: the run checks every value itself and says in the status line what is wrong
     // (a rate above a simulated run's maximum names the live one). The browser's own check
@@ -58,9 +58,9 @@ pub fn ControlBar(
                                         {spec.title}
                                     </option>
                                 }
-                                .into_any()
+                                .into_inner().into_any()
                             })
-                            .collect_view()}
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                 </label>
                 <label class="field narrow">
@@ -142,12 +142,13 @@ pub fn ControlBar(
             <Knobs/>
         </form>
     }
+    .into_inner()
 }
 
 /// The scenario's knobs, in a panel that opens and closes.
 #[component]
 fn Knobs() -> impl IntoView {
-    let settings = expect_context::<Settings>();
+    let settings = page().settings;
     let config = settings.config;
     let epoch = settings.form_epoch;
     let knobs = move || {
@@ -163,16 +164,17 @@ fn Knobs() -> impl IntoView {
                 <span class="hint">" — change them, then press Run"</span>
             </summary>
             <div class="knob-grid">
-                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }).collect_view()}
+                {move || knobs().iter().map(|knob| view! { <KnobField knob=*knob/> }.into_inner()).map(IntoAny::into_any).collect::<Vec<AnyView>>().into_any()}
             </div>
         </details>
     }
+    .into_inner()
 }
 
 /// One knob: a labelled number with its unit and what it does, or a choice of ways.
 #[component]
 fn KnobField(knob: KnobSpec) -> impl IntoView {
-    let config = expect_context::<Settings>().config;
+    let config = page().settings.config;
     let id = format!("knob-{}", knob.name);
     let help_id = format!("{id}-help");
     let value = config.with_untracked(|c| c.knobs.get(knob.name).copied().unwrap_or(knob.default));
@@ -205,7 +207,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 <span class="unit">{knob.unit}</span>
             </span>
         }
-        .into_any()
+        .into_inner().into_any()
     } else {
         // Each way by its name; the value (and the address) stays its number.
         let options = knob
@@ -219,9 +221,11 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                         {*choice}
                     </option>
                 }
+                .into_inner()
                 .into_any()
             })
-            .collect_view();
+            .map(IntoAny::into_any)
+            .collect::<Vec<AnyView>>();
         view! {
             <select
                 {attr("id", id)}
@@ -231,6 +235,7 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
                 {options}
             </select>
         }
+        .into_inner()
         .into_any()
     };
     view! {
@@ -240,4 +245,5 @@ fn KnobField(knob: KnobSpec) -> impl IntoView {
             <p class="help" {attr("id", help_id)}>{knob.help}</p>
         </div>
     }
+    .into_inner()
 }

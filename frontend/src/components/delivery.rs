@@ -2,7 +2,7 @@
 //! subscriber applied, its duplicates and how long events took to arrive.
 
 use crate::components::{Computed, attr, keyed, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use crate::view_model::{self, ConsumerLine, DeliveryView, QueueLine};
 use leptos::prelude::*;
 use shared::protocol::ServiceRole;
@@ -10,8 +10,8 @@ use shared::protocol::ServiceRole;
 /// Queue depths and per-subscriber numbers; nothing without a broker.
 #[component]
 pub fn DeliveryNumbers() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let has_broker = Computed::compared(move |_| {
         run.read(|index| {
             index
@@ -40,7 +40,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     |q: &QueueLine| q.name.clone(),
                     move |queue: QueueLine| view! {
                     <QueueStat name=queue.name.clone() view=view/>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </dl>
             // One column per subscriber: there are few, and the card is narrow.
@@ -54,7 +54,7 @@ pub fn DeliveryNumbers() -> impl IntoView {
                                 |c: &ConsumerLine| c.name.clone(),
                                 move |consumer: ConsumerLine| view! {
                                 <th {attr("scope", "col")} class="num">{consumer.name.clone()}</th>
-                                }.into_any(),
+                                }.into_inner().into_any(),
                             )}
                         </tr>
                     </thead>
@@ -66,8 +66,8 @@ pub fn DeliveryNumbers() -> impl IntoView {
                     </tbody>
                 </table>
                 <p class="note">"Lag: from publication to the subscriber applying it."</p>
-            }.into_any())}
-        }.into_any())}
+            }.into_inner().into_any())}
+        }.into_inner().into_any())}
     }
 }
 
@@ -99,6 +99,7 @@ fn QueueStat(name: String, view: Computed<DeliveryView>) -> impl IntoView {
             </dd>
         </div>
     }
+    .into_inner()
 }
 
 /// One number for every subscriber; its cells carry ids such as `#metric-shipping-duplicates`.
@@ -129,8 +130,9 @@ fn ConsumerRow(
                         })
                     }
                 </td>
-                }.into_any(),
+                }.into_inner().into_any(),
             )}
         </tr>
     }
+    .into_inner()
 }

@@ -3,23 +3,23 @@
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
 //! frame's work follows the rows drawn, never the length of the run.
 
-use crate::components::{Computed, Var, attr, effect, keyed, listen, on_screen, reactive};
+use crate::components::{Computed, Var, attr, effect, element, keyed, listen, on_screen, reactive};
 use crate::describe::{self, LogLine};
 use crate::log_window::{LogWindow, ROW_HEIGHT_PX};
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::shortest;
 
 /// The event log.
 #[component]
 pub fn EventLog() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let scroller = NodeRef::<leptos::html::Div>::new();
+    let run = page().run;
+    let scroller = || element::<web_sys::Element>(".log-scroll");
     // Off screen the log holds still: while a run plays, every row's words change in every
     // frame, and that is most of a frame's work. It catches up when it comes back into view.
-    let shown = on_screen(scroller);
-    let clock = expect_context::<Clock>().while_shown(shown);
+    let shown = on_screen(".log-scroll");
+    let clock = page().clock.while_shown(shown);
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = Var::new(0.0f64);
@@ -45,7 +45,7 @@ pub fn EventLog() -> impl IntoView {
     effect(move |before: Option<usize>| {
         let now = total.get();
         let scrolled = scrolled_px.get_untracked();
-        if let (Some(before), Some(el)) = (before, scroller.get_untracked())
+        if let (Some(before), Some(el)) = (before, scroller())
             && scrolled > 0.0
             && now > before
         {
@@ -55,7 +55,7 @@ pub fn EventLog() -> impl IntoView {
         now
     });
     let on_scroll = move |_| {
-        if let Some(el) = scroller.get_untracked() {
+        if let Some(el) = scroller() {
             scrolled_px.set(f64::from(el.scroll_top()));
         }
     };
@@ -64,7 +64,7 @@ pub fn EventLog() -> impl IntoView {
             <h2 {attr("id", "log-title")}>
                 "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
             </h2>
-            <div class="log-scroll" node_ref={scroller} {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
+            <div class="log-scroll" {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
                     {attr("id", "event-log")}
                     class="event-log"
@@ -75,12 +75,13 @@ pub fn EventLog() -> impl IntoView {
                         |position: &usize| position.to_string(),
                         move |position: usize| view! {
                         <LogSlot position=position lines=lines first_row=first_row/>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </ol>
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// The `position`th row drawn: the line it holds now, placed at its row; a line about a message or
@@ -91,7 +92,7 @@ fn LogSlot(
     lines: Computed<Vec<LogLine>>,
     first_row: Computed<usize>,
 ) -> impl IntoView {
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let line = Computed::compared(move |_| lines.with(|lines| lines.get(position).cloned()));
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
@@ -146,6 +147,7 @@ fn LogSlot(
                 <span class="detail">{read(|l| l.detail.clone())}</span>
             </span>
         }
+        .into_inner()
     };
     // Only a slot whose line turns from selectable to not (or back) is rebuilt.
     let body = move || {
@@ -165,18 +167,19 @@ fn LogSlot(
                     {what()}
                 </button>
             }
-            .into_any()
+            .into_inner().into_any()
         } else {
             what().into_any()
         }
     };
     view! {
         <li
-            class=classes
+            {attr("class", reactive(classes))}
             style:transform=move || format!("translateY({}px)", shortest(LogWindow::slot_top_px(first_row.get(), position)))
         >
             <time>{read(|l| l.time.clone())}</time>
             {reactive(body)}
         </li>
     }
+    .into_inner()
 }

@@ -5,7 +5,7 @@ use crate::components::{Computed, Var, attr, key_of, keyed, listen, reactive, sh
 use crate::fault_form::{FAULT_KINDS, FaultDraft, targets, targets_a_service};
 use crate::player::Player;
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected, Settings};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::{fixed, shortest};
@@ -15,12 +15,12 @@ use shared::scenario::fault_text;
 #[component]
 pub fn FaultsPanel(
     /// Reruns with the new list of faults.
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let settings = expect_context::<Settings>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let settings = page().settings;
+    let selected = page().selected;
     let kind = Var::new("crash".to_string());
     let target = Var::new(String::new());
     let for_s = Var::new(5.0_f64);
@@ -60,7 +60,7 @@ pub fn FaultsPanel(
             c.start_s = now.as_secs_f64();
             c.autoplay = playing;
         });
-        on_run.run(());
+        on_run.start();
     };
     let inject = move |_| {
         let Some(header) = header.get_untracked() else {
@@ -138,11 +138,11 @@ pub fn FaultsPanel(
                                     "remove"
                                 </button>
                             }
-                            .into_any(),
-                            None => view! { <span class="sub">"set by a knob"</span> }.into_any(),
+                            .into_inner().into_any(),
+                            None => view! { <span class="sub">"set by a knob"</span> }.into_inner().into_any(),
                         }}
                     </li>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </ul>
             <div class="fault-form">
@@ -151,13 +151,13 @@ pub fn FaultsPanel(
                     <select {attr("id", "fault-kind")} {listen::<leptos::ev::Event>("change", on_kind)}>
                         {FAULT_KINDS
                             .iter()
-                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_any())
-                            .collect_view()}
+                            .map(|(value, label)| view! { <option {attr("value", *value)}>{*label}</option> }.into_inner().into_any())
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                 </label>
                 <label class="field">
                     <span class="label">
-                        {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }}
+                        {move || if targets_a_service(&kind.get()) { "Service" } else { "Link" }.to_string()}
                     </span>
                     <select
                         {attr("id", "fault-target")}
@@ -180,19 +180,19 @@ pub fn FaultsPanel(
                             >
                                 {choice.1.clone()}
                             </option>
-                            }.into_any(),
+                            }.into_inner().into_any(),
                         )}
                     </select>
                 </label>
                 {show(move || kind.with(|k| k != "crash" && k != "partition"), move || view! {
                     <label class="field narrow">
                         <span class="label">
-                            {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }}
+                            {move || if kind.with(|k| k == "slow") { "Times slower" } else { "Percent" }.to_string()}
                         </span>
                         <input
                             {attr("id", "fault-amount")}
                             {attr("type", "number")}
-                            {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }))}
+                            {attr("min", reactive(move || if kind.with(|k| k == "slow") { "2" } else { "1" }.to_string()))}
                             {attr("max", "100")}
                             prop:value=move || amount.get().to_string()
                             {listen::<leptos::ev::Event>("change", move |ev| {
@@ -202,7 +202,7 @@ pub fn FaultsPanel(
                             })}
                         />
                     </label>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <label class="field narrow">
                     <span class="label">"For (s, 0 = to the end)"</span>
                     <input
@@ -227,4 +227,5 @@ pub fn FaultsPanel(
             </p>
         </section>
     }
+    .into_inner()
 }

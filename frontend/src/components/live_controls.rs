@@ -8,7 +8,7 @@
 use crate::components::Computed;
 use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::SourceKind;
-use crate::state::{RunHandle, Settings};
+use crate::state::page;
 use crate::ws;
 use leptos::prelude::*;
 use shared::protocol::{ClientFrame, Fault, LinkId, LiveCommand, LiveRole, ServiceId, ServiceInfo};
@@ -21,8 +21,8 @@ const SHARE_PERCENT: u32 = 30;
 /// The controls of the live run, or nothing for other sources.
 #[component]
 pub fn LiveControls() -> impl IntoView {
-    let settings = expect_context::<Settings>();
-    let run = expect_context::<RunHandle>();
+    let settings = page().settings;
+    let run = page().run;
     let is_live = move || settings.config.with(|c| c.source == SourceKind::Live);
     let topology = Computed::compared(move |_| {
         run.read(|index| {
@@ -100,19 +100,19 @@ pub fn LiveControls() -> impl IntoView {
                         {info.name}
                     </option>
                 }
-                .into_any()
+                .into_inner().into_any()
             })
-            .collect_view()
+            .map(IntoAny::into_any).collect::<Vec<AnyView>>()
     };
     view! {
         {show(is_live, move || view! {
             <section class="live-controls card" {attr("aria-label", "Live run controls")}>
-                {move || role.with(|r| match r {
+                {move || (role.with(|r| match r {
                     Some(LiveRole::Watch { reason }) => Some(view! {
                         <p class="notice" {attr("role", "status")}>{format!("Watching only: {reason}.")}</p>
-                    }.into_any()),
+                    }.into_inner().into_any()),
                     _ => None,
-                })}
+                })).into_any()}
                 <fieldset class="live-fieldset" {attr("disabled", reactive(move || !may_control()))}>
                 <legend>"Change the live run"</legend>
                 <div class="live-row">
@@ -134,7 +134,7 @@ pub fn LiveControls() -> impl IntoView {
                         |info: &ServiceInfo| info.id.0.to_string(),
                         move |info: ServiceInfo| view! {
                         <ServiceButtons info=info send=send/>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </div>
                 <div class="live-row">
@@ -143,7 +143,7 @@ pub fn LiveControls() -> impl IntoView {
                         {attr("id", "live-slow")}
                         {listen::<leptos::ev::Event>("change", move |ev| slow_service.set(event_target_value(&ev).parse().unwrap_or(0)))}
                     >
-                        {move || service_options(slow_service)}
+                        {move || service_options(slow_service).into_any()}
                     </select>
                     <label for="live-factor">"by ×"</label>
                     <select
@@ -159,9 +159,9 @@ pub fn LiveControls() -> impl IntoView {
                                         {f.to_string()}
                                     </option>
                                 }
-                                .into_any()
+                                .into_inner().into_any()
                             })
-                            .collect_view()}
+                            .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
                     </select>
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(false))}>"Slow down"</button>
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", move |_| slow(true))}>"Back to speed"</button>
@@ -188,9 +188,10 @@ pub fn LiveControls() -> impl IntoView {
                                             {format!("{} – {}", name(*a), name(*b))}
                                         </option>
                                     }
-                                    .into_any()
+                                    .into_inner().into_any()
                                 })
-                                .collect_view()
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>()
+                                .into_any()
                         }}
                     </select>
                     <button {attr("type", "button")} class="danger" {listen::<leptos::ev::MouseEvent>("click", on_link(|link| Fault::Partition { link }))}>
@@ -208,9 +209,9 @@ pub fn LiveControls() -> impl IntoView {
                     <button {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", heal_link)}>"Heal"</button>
                 </div>
                 </fieldset>
-                {move || refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_any())}
+                {move || (refused.get().map(|text| view! { <p class="notice" {attr("role", "alert")}>{text}</p> }.into_inner().into_any())).into_any()}
             </section>
-        }.into_any())}
+        }.into_inner().into_any())}
     }
 }
 
@@ -242,4 +243,5 @@ fn ServiceButtons(
             </button>
         </span>
     }
+    .into_inner()
 }

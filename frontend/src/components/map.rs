@@ -2,13 +2,13 @@
 //! narration caption and the legend.
 
 use crate::components::message_canvas::{self, CANVAS_FROM_MESSAGES, PaintKey};
-use crate::components::{Computed, Var, attr, effect, keyed, listen, reactive, show};
+use crate::components::{Computed, Var, attr, effect, element, keyed, listen, reactive, show};
 use crate::layout::{
     BOX_HEIGHT, BOX_WIDTH, Layout, Orientation, VIEW_HEIGHT, VIEW_WIDTH, shown_progress,
 };
 use crate::selection::Selection;
 use crate::source::RunStatus;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::{Clock, RunHandle, Selected, page};
 use crate::trace_index::FlightState;
 use crate::view_model::{self, ServiceView};
 use leptos::prelude::*;
@@ -114,27 +114,33 @@ fn short_label(label: &str, chars_max: usize) -> String {
 /// apart, so the map reads without colour vision too.
 fn glyph(kind: &'static str) -> AnyView {
     match kind {
-        "request" => view! { <circle class="glyph request" r="9"/> }.into_any(),
-        "response" => view! { <circle class="glyph response" r="9"/> }.into_any(),
-        "event" => {
-            view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }.into_any()
-        }
-        "ack" => {
-            view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }.into_any()
-        }
-        "rollback" => {
-            view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }.into_any()
-        }
-        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }.into_any(),
+        "request" => view! { <circle class="glyph request" r="9"/> }
+            .into_inner()
+            .into_any(),
+        "response" => view! { <circle class="glyph response" r="9"/> }
+            .into_inner()
+            .into_any(),
+        "event" => view! { <polygon class="glyph event" points="0,-12 12,0 0,12 -12,0"/> }
+            .into_inner()
+            .into_any(),
+        "ack" => view! { <rect class="glyph ack" x="-5.5" y="-5.5" width="11" height="11"/> }
+            .into_inner()
+            .into_any(),
+        "rollback" => view! { <polygon class="glyph rollback" points="0,-12 11,9 -11,9"/> }
+            .into_inner()
+            .into_any(),
+        _ => view! { <path class="glyph dropped" d="M-8,-8 L8,8 M8,-8 L-8,8"/> }
+            .into_inner()
+            .into_any(),
     }
 }
 
 /// The service map with its caption and legend.
 #[component]
 pub fn ServiceMap() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
-    let selected = expect_context::<Selected>();
+    let run = page().run;
+    let clock = page().clock;
+    let selected = page().selected;
     let now = clock.now;
     let narrow = media_signal(NARROW_QUERY);
     let reduced_motion = media_signal(REDUCED_MOTION_QUERY);
@@ -310,10 +316,8 @@ pub fn ServiceMap() -> impl IntoView {
     let highlight = selected.highlight;
     let is_highlighted = move |msg: u64| highlight.with(|h| h.has(MsgId(msg)));
     let anything_highlighted = move || highlight.with(|h| !h.messages.is_empty());
-    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let canvas_count = Var::new(0usize);
     register_painter(PainterInputs {
-        canvas_ref,
         topology,
         run,
         clock,
@@ -338,7 +342,7 @@ pub fn ServiceMap() -> impl IntoView {
                 role="group"
                 aria-label="Service map: services, their links, and the messages between them"
             >
-                {move || {
+                {move || ({
                     topology
                         .get()
                         .map(|(layout, infos)| {
@@ -353,7 +357,7 @@ pub fn ServiceMap() -> impl IntoView {
                                 .map(|(from, to, a, b)| {
                                     let selection = Selection::Link(name_of(from), name_of(to));
                                     // A breaker on either direction of the link.
-                                    let circuit = Signal::derive(move || {
+                                    let circuit = Computed::new(move |_| {
                                         circuits.with(|open| {
                                             open.iter()
                                                 .find(|(caller, callee, _)| {
@@ -363,25 +367,25 @@ pub fn ServiceMap() -> impl IntoView {
                                                 .map(|(_, _, state)| *state)
                                         })
                                     });
-                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }
+                                    view! { <LinkLine selection=selection a=a b=b circuit=circuit/> }.into_inner()
                                 })
-                                .collect_view();
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             let boxes = infos
                                 .into_iter()
                                 .filter_map(|info| {
                                     let place = *layout.service_box(info.id)?;
                                     Some(view! {
                                         <ServiceBox info=info left=place.left() top=place.top() services=services/>
-                                    })
+                                    }.into_inner())
                                 })
-                                .collect_view();
+                                .map(IntoAny::into_any).collect::<Vec<AnyView>>();
                             view! {
                                 <g class="links">{links}</g>
                                 <g class="services">{boxes}</g>
                             }
-                            .into_any()
+                            .into_inner().into_any()
                         })
-                }}
+                }).into_any()}
                 <g class="messages">
                     {keyed(
                         moving,
@@ -389,7 +393,7 @@ pub fn ServiceMap() -> impl IntoView {
                         move |dot: Dot| view! {
                         <g
                             class="message"
-                            class:failed=dot.label.starts_with("503")
+                            class:failed=move || dot.label.starts_with("503")
                             class:highlighted=move || is_highlighted(dot.msg)
                             class:dimmed=move || anything_highlighted() && !is_highlighted(dot.msg)
                             role="button"
@@ -420,9 +424,9 @@ pub fn ServiceMap() -> impl IntoView {
                                 >
                                     {dot.short_label.clone()}
                                 </text>
-                            }.into_any())}
+                            }.into_inner().into_any())}
                         </g>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </g>
                 <g class="drops">
@@ -446,19 +450,18 @@ pub fn ServiceMap() -> impl IntoView {
                             <circle class="drop-halo" r="15"/>
                             {glyph("dropped")}
                         </g>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </g>
                 {show(move || topology.with(Option::is_none), move || view! {
                     <text class="empty" x=shortest(VIEW_WIDTH / 2.0).to_string() y=shortest(VIEW_HEIGHT / 2.0).to_string()>
-                        {move || run.status.with(RunStatus::map_placeholder)}
+                        {move || run.status.with(RunStatus::map_placeholder).to_string()}
                     </text>
-                }.into_any())}
+                }.into_inner().into_any())}
             </svg>
             <canvas
                 {attr("id", "message-canvas")}
                 class="message-canvas"
-                node_ref={canvas_ref}
                 {attr("role", "img")}
                 {attr("aria-label", reactive(move || {
                     let n = canvas_count.get();
@@ -476,6 +479,7 @@ pub fn ServiceMap() -> impl IntoView {
             </figcaption>
         </figure>
     }
+    .into_inner()
 }
 
 /// Narrower than this, the map turns to portrait: tiers from top to bottom.
@@ -484,14 +488,14 @@ const NARROW_QUERY: &str = "(max-width: 640px)";
 const REDUCED_MOTION_QUERY: &str = "(prefers-reduced-motion: reduce)";
 
 /// Whether a media query matches, following the window as it changes.
-fn media_signal(media_query: &str) -> ReadSignal<bool> {
+fn media_signal(media_query: &str) -> Var<bool> {
     let Some(query) = window().match_media(media_query).ok().flatten() else {
-        return signal(false).0;
+        return Var::new(false);
     };
-    let (narrow, set_narrow) = signal(query.matches());
+    let narrow = Var::new(query.matches());
     let on_change = {
         let query = query.clone();
-        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || set_narrow.set(query.matches()))
+        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || narrow.set(query.matches()))
     };
     let callback: &js_sys::Function = wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref());
     // Without the listener the map keeps its first orientation: still correct, just not ideal.
@@ -529,7 +533,7 @@ fn ServiceBox(
         ServiceRole::Coordinator => ("coordinator", "update log"),
     };
     let name = info.name.clone();
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let selection = Selection::Service(name.clone());
     let is_selected = {
         let selection = selection.clone();
@@ -542,7 +546,7 @@ fn ServiceBox(
     let choose_by_key = choose.clone();
     view! {
         <g
-            class=format!("service role-{role}")
+            {attr("class", format!("service role-{role}"))}
             class:down=move || !up()
             class:selected=is_selected.clone()
             data-service=name.clone()
@@ -568,7 +572,7 @@ fn ServiceBox(
                     <rect width="58" height="22" rx="11"/>
                     <text x="29" y="15.5">"DOWN"</text>
                 </g>
-            }.into_any())}
+            }.into_inner().into_any())}
             {show(move || badge().is_some(), move || view! {
                 <g class="badge queue-badge" class:in-doubt-badge=in_doubt class:load-badge=load class:saturated-badge=saturated transform=format!("translate(0 {})", fixed(BOX_HEIGHT - 11.0, 1))>
                     // The pill grows with its text: one queue's count, or several queues'.
@@ -577,9 +581,10 @@ fn ServiceBox(
                         {move || badge().unwrap_or_default()}
                     </text>
                 </g>
-            }.into_any())}
+            }.into_inner().into_any())}
         </g>
     }
+    .into_inner()
 }
 
 /// The width of a badge pill holding `text`, at the badge's font size.
@@ -594,9 +599,9 @@ fn LinkLine(
     a: crate::layout::Point,
     b: crate::layout::Point,
     /// The state of a circuit breaker on this link when it is not closed (`open`, `half-open`).
-    circuit: Signal<Option<&'static str>>,
+    circuit: Computed<Option<&'static str>>,
 ) -> impl IntoView {
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     let label = match &selection {
         Selection::Link(x, y) => format!("Link between {x} and {y}"),
         _ => String::new(),
@@ -648,7 +653,7 @@ fn LinkLine(
                 x2=x2
                 y2=y2
             />
-            {move || {
+            {move || ({
                 circuit
                     .get()
                     .map(|state| {
@@ -657,21 +662,21 @@ fn LinkLine(
                                 {format!("breaker {state}")}
                             </text>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
-            }}
+            }).into_any()}
         </g>
     }
+    .into_inner()
 }
 
 /// What the canvas painter reads.
 struct PainterInputs {
-    canvas_ref: NodeRef<leptos::html::Canvas>,
     topology: Computed<Option<(Layout, Vec<ServiceInfo>)>>,
     run: RunHandle,
     clock: Clock,
     selected: Selected,
-    reduced_motion: ReadSignal<bool>,
+    reduced_motion: Var<bool>,
     canvas_count: Var<usize>,
 }
 
@@ -690,7 +695,7 @@ fn register_painter(inputs: PainterInputs) {
     let last = RefCell::new(PaintKey::default());
     let raster = RefCell::new(crate::raster::Raster::default());
     let painter = move || {
-        let Some(canvas) = inputs.canvas_ref.get_untracked() else {
+        let Some(canvas) = element::<web_sys::HtmlCanvasElement>("#message-canvas") else {
             return;
         };
         let t = inputs.clock.now.get_untracked();
@@ -764,11 +769,12 @@ fn Legend() -> impl IntoView {
                             {text}
                         </li>
                     }
-                    .into_any()
+                    .into_inner().into_any()
                 })
-                .collect_view()}
+                .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
         </ul>
     }
+    .into_inner()
 }
 
 #[cfg(test)]

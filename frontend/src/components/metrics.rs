@@ -2,7 +2,7 @@
 
 use crate::components::delivery::DeliveryNumbers;
 use crate::components::{Computed, attr, key_of, keyed, reactive, show};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use crate::view_model::{self, CapacityLine, MetricsView, OpLine};
 use leptos::prelude::*;
 use shared::protocol::ServiceRole;
@@ -10,8 +10,8 @@ use shared::protocol::ServiceRole;
 /// The metrics panel.
 #[component]
 pub fn MetricsPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
-    let clock = expect_context::<Clock>();
+    let run = page().run;
+    let clock = page().clock;
     let metrics = Computed::new(move |_| {
         let t = clock.now.get();
         run.at(t, |_, state| view_model::metrics(state, t))
@@ -69,7 +69,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         |op: &OpLine| op.name.clone(),
                         move |op: OpLine| view! {
                         <OpRow name=op.name.clone() stem=op.id_stem.clone() ops=metrics/>
-                        }.into_any(),
+                        }.into_inner().into_any(),
                     )}
                 </tbody>
             </table>
@@ -87,7 +87,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || metrics.with(|m| m.as_ref().is_some_and(|m| m.reads_seen)), move || view! {
                 <div class="stat">
                     <dt title="How long before a read began its source first wrote a newer version than the one it returned; zero when it missed none">"Served lag max"</dt>
@@ -99,7 +99,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || metrics.with(|m| m.as_ref().is_some_and(|m| m.calls_per_read.is_some())), move || view! {
                 <div class="stat">
                     <dt title="Requests services sent to other services per read started">"Calls per read"</dt>
@@ -112,7 +112,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         </span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {keyed(
                     move || capacity.get(),
                     |line: &CapacityLine| key_of(&[&line.name, &line.id_stem, &line.utilisation, &line.queue_and_shed]),
@@ -124,7 +124,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">{line.queue_and_shed.clone()}</span>
                     </dd>
                 </div>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
                 {show(move || has_copies.get(), move || view! {
                 <div class="stat">
@@ -154,7 +154,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"older versions written over newer"</span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 {show(move || has_coordinator.get(), move || view! {
                 <div class="stat">
                     <dt title="Rollback messages a coordinator sent, retries included">"Rollbacks"</dt>
@@ -185,7 +185,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">{field(|m| format!("longest; {} rows in doubt now", m.rows_in_doubt))}</span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <div class="stat">
                     <dt title="Copy rows whose value or version differs from their source row now">"Inconsistent rows"</dt>
                     <dd>
@@ -193,7 +193,7 @@ pub fn MetricsPanel() -> impl IntoView {
                         <span class="sub">"copies that differ from Product now"</span>
                     </dd>
                 </div>
-                }.into_any())}
+                }.into_inner().into_any())}
                 <div class="stat">
                     <dt title="Messages sent, and of them dropped or duplicated by the network">"Messages"</dt>
                     <dd>
@@ -236,6 +236,7 @@ pub fn MetricsPanel() -> impl IntoView {
             <DeliveryNumbers/>
         </section>
     }
+    .into_inner()
 }
 
 /// One operation's row; its cells carry stable ids such as `#metric-read-p50`.
@@ -262,4 +263,5 @@ fn OpRow(name: String, stem: String, ops: Computed<Option<MetricsView>>) -> impl
             <td class="num" {attr("id", format!("metric-{stem}-p99"))}>{cell(|op| op.p99.clone())}</td>
         </tr>
     }
+    .into_inner()
 }

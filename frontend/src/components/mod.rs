@@ -61,6 +61,7 @@ fn rows(each: Box<dyn Fn() -> Vec<Row> + Send>) -> AnyView {
             {(row.view)()}
         </For>
     }
+    .into_inner()
     .into_any()
 }
 
@@ -80,7 +81,10 @@ fn shown(
     when: Box<dyn Fn() -> bool + Send + Sync>,
     children: Box<dyn Fn() -> AnyView + Send + Sync>,
 ) -> AnyView {
-    view! { <Show when=when>{children()}</Show> }.into_any()
+    // What `Show` does — a memo of the condition, the view rebuilt when it changes — with the
+    // page's own memo and reactive view types, not `Show`'s.
+    let when = Computed::compared(move |_| when());
+    reactive(move || when.get().then(&children).into_any()).into_any()
 }
 
 /// A reactive value (text, a number, a view) behind the closure type Leptos' `view!` gives every
@@ -90,6 +94,19 @@ pub fn reactive<T: 'static>(
     value: impl FnMut() -> T + Send + 'static,
 ) -> Arc<Mutex<dyn FnMut() -> T + Send>> {
     Arc::new(Mutex::new(value))
+}
+
+/// The page's element that `selector` picks (its id, or the class of the page's only one), as an
+/// `E`, or none while it is not in the page: what a `NodeRef` gives, without a `NodeRef` type and
+/// its code for each kind of element.
+pub fn element<E: wasm_bindgen::JsCast>(selector: &str) -> Option<E> {
+    found(selector).map(wasm_bindgen::JsCast::unchecked_into)
+}
+
+/// The element `selector` picks in the page's document.
+#[inline(never)]
+fn found(selector: &str) -> Option<web_sys::Element> {
+    document().query_selector(selector).ok().flatten()
 }
 
 /// An element's attribute set by name (`<th {attr("scope", "col")}>`): Leptos compiles a named
@@ -141,24 +158,19 @@ fn listener(
 /// playhead again a little before they scroll into view.
 const ON_SCREEN_MARGIN: &str = "200px";
 
-/// Whether the element `target` comes to is on screen, or within [`ON_SCREEN_MARGIN`] of it, as
-/// the browser's `IntersectionObserver` reports it; true until the first report, and for good
-/// where the browser has no observer. The views below the map follow the playhead only while
+/// Whether the page's element that `selector` picks ([`element`]) is on screen, or within
+/// [`ON_SCREEN_MARGIN`] of it, as the browser's `IntersectionObserver` reports it; true until the
+/// first report, and for good where the browser has no observer. The views below the map follow the playhead only while
 /// they can be seen (`Clock::while_shown`) and catch up when they come back, as the browser
 /// itself stops laying out and painting what is off screen.
-pub fn on_screen<E>(target: NodeRef<E>) -> Var<bool>
-where
-    E: leptos::tachys::html::element::ElementType + 'static,
-    E::Output: wasm_bindgen::JsCast + Clone + 'static,
-{
+pub fn on_screen(selector: &'static str) -> Var<bool> {
     let seen = Var::new(true);
-    // Runs again only if the element changes, which a mounted view's never does.
-    effect(move |observed: Option<bool>| {
-        observed == Some(true)
-            || target.get().is_some_and(|element| {
-                observe(wasm_bindgen::JsCast::unchecked_into(element), seen);
-                true
-            })
+    // Effects run once the view is in the page. An element not found leaves the view following
+    // the playhead always: slower, never wrong.
+    effect(move |_: Option<()>| {
+        if let Some(element) = found(selector) {
+            observe(element, seen);
+        }
     });
     seen
 }
@@ -343,8 +355,14 @@ impl<T: Send + Sync + 'static> Var<T> {
 
     /// Replaces the value and notifies its readers.
     pub fn set(&self, value: T) {
-        self.update(|held| *held = value);
+        set_boxed(self.signal, Box::new(value));
     }
+}
+
+/// Replaces a [`Var`]'s box (one function for every `T`).
+#[inline(never)]
+fn set_boxed(signal: RwSignal<Boxed>, value: Boxed) {
+    signal.set(value);
 }
 
 /// The one signal type of every [`Var`].

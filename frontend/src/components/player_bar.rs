@@ -4,7 +4,7 @@ use crate::components::Computed;
 use crate::components::{attr, listen, reactive};
 use crate::format;
 use crate::player::{Player, SPEED_POSITIONS, position_of_speed, speed_at_position};
-use crate::state::{Clock, RunHandle};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::decimal_text::parse_f64;
 use shared::float_text::fixed;
@@ -13,8 +13,8 @@ use shared::time::Micros;
 /// The player's controls.
 #[component]
 pub fn PlayerBar() -> impl IntoView {
-    let clock = expect_context::<Clock>();
-    let run = expect_context::<RunHandle>();
+    let clock = page().clock;
+    let run = page().run;
     let player = clock.player;
     let now = clock.now;
     let playing = Computed::compared(move |_| player.with(Player::is_playing));
@@ -34,6 +34,7 @@ pub fn PlayerBar() -> impl IntoView {
         } else {
             "Play"
         }
+        .to_string()
     };
     let on_speed = move |ev: leptos::ev::Event| {
         if let Ok(position) = event_target_value(&ev).parse::<u32>() {
@@ -73,12 +74,12 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("type", "button")}
                     class="play"
                     class:playing=move || playing.get()
-                    {attr("aria-pressed", reactive(move || if playing.get() { "true" } else { "false" }))}
+                    {attr("aria-pressed", reactive(move || playing.get().to_string()))}
                     {attr("aria-keyshortcuts", "Space")}
                     {listen::<leptos::ev::MouseEvent>("click", move |_| player.update(Player::toggle))}
                 >
                     <span class="icon" {attr("aria-hidden", "true")}>
-                        {move || if playing.get() { "❚❚" } else if offers_replay.get() { "↺" } else { "▶" }}
+                        {move || if playing.get() { "❚❚" } else if offers_replay.get() { "↺" } else { "▶" }.to_string()}
                     </span>
                     <span class="play-label">{reactive(play_label)}</span>
                 </button>
@@ -103,7 +104,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("title", "Loop (L)")}
                     {attr("aria-label", "Loop")}
                     {attr("aria-keyshortcuts", "L")}
-                    {attr("aria-pressed", reactive(move || if looping.get() { "true" } else { "false" }))}
+                    {attr("aria-pressed", reactive(move || looping.get().to_string()))}
                     {listen::<leptos::ev::MouseEvent>("click", move |_| player.update(|p| p.set_looping(!p.is_looping())))}
                 >
                     <svg class="icon-svg" viewBox="0 0 16 16" aria-hidden="true">
@@ -123,7 +124,7 @@ pub fn PlayerBar() -> impl IntoView {
                     {attr("id", "speed")}
                     {attr("type", "range")}
                     {attr("min", "0")}
-                    {attr("max", SPEED_POSITIONS)}
+                    {attr("max", SPEED_POSITIONS.to_string())}
                     {attr("step", "1")}
                     {attr("aria-keyshortcuts", "+ -")}
                     {attr("aria-valuetext", reactive(move || format::speed(speed.get())))}
@@ -159,4 +160,5 @@ pub fn PlayerBar() -> impl IntoView {
             </div>
         </section>
     }
+    .into_inner()
 }

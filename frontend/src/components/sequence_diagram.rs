@@ -2,12 +2,12 @@
 //! playhead, one arrow per message; pointing at an arrow names its message, clicking it selects
 //! the message.
 
-use crate::components::{Computed, Var, attr, keyed, listen, on_screen, reactive};
+use crate::components::{Computed, Var, attr, element, keyed, listen, on_screen, reactive};
 use crate::selection::Selection;
 use crate::sequence::{
     self, HEAD_HEIGHT, Lifeline, PENS, SEQUENCE_HEIGHT, SEQUENCE_WIDTH, SequenceModel,
 };
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use leptos::prelude::*;
 use shared::float_text::{fixed, shortest};
 use shared::protocol::MsgId;
@@ -18,11 +18,10 @@ const DIAGRAM_TITLE: &str = "Point at an arrow to name its message; click it to 
 /// The diagram.
 #[component]
 pub fn SequenceDiagram() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     // Off screen the diagram holds still, and catches up when it comes back into view.
-    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
-    let clock = expect_context::<Clock>().while_shown(on_screen(svg_ref));
-    let selected = expect_context::<Selected>();
+    let clock = page().clock.while_shown(on_screen("#sequence"));
+    let selected = page().selected;
     let model = Computed::new(move |_| {
         let t = clock.now.get();
         let window = sequence::window_for_speed(clock.speed());
@@ -49,7 +48,7 @@ pub fn SequenceDiagram() -> impl IntoView {
     // The message under the pointer, found when the pointer moves or clicks.
     let pointed = Var::new(None::<u64>);
     let arrow_under = move |ev: &leptos::ev::MouseEvent| -> Option<u64> {
-        let svg = svg_ref.get_untracked()?;
+        let svg = element::<web_sys::SvgElement>("#sequence")?;
         let (x, y) = view_box_point(&svg, ev)?;
         model.with_untracked(|m| m.arrow_at(x, y).map(|arrow| arrow.msg))
     };
@@ -84,9 +83,12 @@ pub fn SequenceDiagram() -> impl IntoView {
                 pen.kind.name(),
                 pen.look.class()
             );
-            view! { <path class=class d=move || d.get()/> }.into_any()
+            view! { <path {attr("class", class)} d=move || d.get()/> }
+                .into_inner()
+                .into_any()
         })
-        .collect_view();
+        .map(IntoAny::into_any)
+        .collect::<Vec<AnyView>>();
     view! {
         <figure class="sequence card" {attr("aria-labelledby", "sequence-title")}>
             <h2 {attr("id", "sequence-title")}>
@@ -94,7 +96,6 @@ pub fn SequenceDiagram() -> impl IntoView {
             </h2>
             <svg
                 id="sequence"
-                node_ref=svg_ref
                 class:pointing=move || pointed.get().is_some()
                 viewBox=format!("0 0 {} {}", shortest(SEQUENCE_WIDTH), shortest(SEQUENCE_HEIGHT))
                 role="img"
@@ -112,7 +113,7 @@ pub fn SequenceDiagram() -> impl IntoView {
                         <line x1=shortest(lifeline.x).to_string() y1="30" x2=shortest(lifeline.x).to_string() y2=shortest(SEQUENCE_HEIGHT).to_string()/>
                         <text x=shortest(lifeline.x).to_string() y="18">{lifeline.name.clone()}</text>
                     </g>
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
                 <clipPath id="sequence-window">
                     <rect x="0" y=shortest(HEAD_HEIGHT).to_string() width=shortest(SEQUENCE_WIDTH).to_string() height=shortest(SEQUENCE_HEIGHT - HEAD_HEIGHT).to_string()/>
@@ -124,6 +125,7 @@ pub fn SequenceDiagram() -> impl IntoView {
             </svg>
         </figure>
     }
+    .into_inner()
 }
 
 /// Where `ev` points in `svg`'s viewBox units: the diagram is scaled to fit and centred, as

@@ -9,7 +9,7 @@ use crate::host::current_config;
 use crate::layout::Layout;
 use crate::runner::show_recorded;
 use crate::selection::Selection;
-use crate::state::{Clock, RunHandle, Selected, Settings, ShownViews};
+use crate::state::page;
 use crate::view_model;
 use leptos::prelude::*;
 use shared::float_text::fixed;
@@ -27,13 +27,13 @@ fn page_base() -> String {
 #[component]
 pub fn ShareBar(
     /// Runs what the settings say (after an address to load is entered).
-    on_run: Callback<()>,
+    on_run: crate::runner::Starter,
 ) -> impl IntoView {
-    let settings = expect_context::<Settings>();
-    let clock = expect_context::<Clock>();
-    let run = expect_context::<RunHandle>();
-    let selected = expect_context::<Selected>();
-    let views = expect_context::<ShownViews>();
+    let settings = page().settings;
+    let clock = page().clock;
+    let run = page().run;
+    let selected = page().selected;
+    let views = page().views;
     // What the last action said, for the live region.
     let feedback = Var::new(String::new());
     let shared_text = Var::new(None::<(&'static str, String)>);
@@ -156,7 +156,7 @@ pub fn ShareBar(
             c.trace_url = Some(url);
             c.start_s = 0.0;
         });
-        on_run.run(());
+        on_run.start();
     };
     accept_dropped_files(read_file);
 
@@ -181,9 +181,9 @@ pub fn ShareBar(
                                 {view.title()}
                             </label>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
-                    .collect_view()}
+                    .map(IntoAny::into_any).collect::<Vec<AnyView>>()}
             </fieldset>
             <div class="share-actions" {attr("role", "group")} {attr("aria-label", "Share")}>
                 <button {attr("id", "copy-link")} {attr("type", "button")} {listen::<leptos::ev::MouseEvent>("click", on_copy_link)}>"Copy link"</button>
@@ -218,7 +218,7 @@ pub fn ShareBar(
                 <button type="submit">"Load"</button>
             </form>
             <p {attr("id", "share-feedback")} class="feedback" {attr("aria-live", "polite")}>{move || feedback.get()}</p>
-            {move || {
+            {move || ({
                 shared_text
                     .get()
                     .map(|(what, text)| {
@@ -228,16 +228,17 @@ pub fn ShareBar(
                                 <textarea {attr("id", "shared-text")} {attr("readonly", true)} {attr("rows", "2")}>{text}</textarea>
                             </label>
                         }
-                        .into_any()
+                        .into_inner().into_any()
                     })
-            }}
-            {move || {
+            }).into_any()}
+            {move || ({
                 mermaid_text
                     .get()
-                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_any())
-            }}
+                    .map(|text| view! { <pre {attr("id", "mermaid")} class="mermaid-text">{text}</pre> }.into_inner().into_any())
+            }).into_any()}
         </section>
     }
+    .into_inner()
 }
 
 /// Offers `body` as a file download named `file_name`.

@@ -2,7 +2,7 @@
 
 use crate::components::{Computed, attr, key_of, keyed, on_screen};
 use crate::selection;
-use crate::state::{Clock, RunHandle, Selected};
+use crate::state::page;
 use crate::view_model::{self, RowLine, TableView};
 use leptos::prelude::*;
 use shared::time::Micros;
@@ -13,10 +13,9 @@ const FRESH_SCREEN_MS: f64 = 1_200.0;
 /// Every service's tables.
 #[component]
 pub fn TablesPanel() -> impl IntoView {
-    let run = expect_context::<RunHandle>();
+    let run = page().run;
     // Off screen the tables hold still, and catch up when they come back into view.
-    let grid = NodeRef::<leptos::html::Div>::new();
-    let clock = expect_context::<Clock>().while_shown(on_screen(grid));
+    let clock = page().clock.while_shown(on_screen(".table-grid"));
     let fresh_window =
         move || Micros::from_millis_f64(FRESH_SCREEN_MS * clock.player.with(|p| p.speed()));
     // The tables change only when a row is written, and their highlights only when a write
@@ -42,7 +41,7 @@ pub fn TablesPanel() -> impl IntoView {
         })
         .unwrap_or_default()
     });
-    let selected = expect_context::<Selected>();
+    let selected = page().selected;
     // The services the selection concerns: their tables are marked.
     let involved = Computed::new(move |_| {
         selected.selection.with(|selection| {
@@ -70,7 +69,7 @@ pub fn TablesPanel() -> impl IntoView {
     view! {
         <section class="tables card" {attr("aria-labelledby", "tables-title")}>
             <h2 id="tables-title">"Each service's own data"</h2>
-            <div class="table-grid" node_ref={grid}>
+            <div class="table-grid">
                 {keyed(
                     move || names.get(),
                     |name: &(u16, String, String, Option<String>)| key_of(&[&name.0.to_string(), &name.1, &name.2, name.3.as_deref().map_or("-", |_| "+"), name.3.as_deref().unwrap_or("")]),
@@ -83,11 +82,12 @@ pub fn TablesPanel() -> impl IntoView {
                         tables=tables
                         involved=involved
                     />
-                    }.into_any(),
+                    }.into_inner().into_any(),
                 )}
             </div>
         </section>
     }
+    .into_inner()
 }
 
 /// One table.
@@ -118,7 +118,7 @@ fn ServiceTable(
             <figcaption {attr("id", caption_id.clone())}>
                 <span class="owner">{service_name.clone()}</span>
                 <code class="table-name">{table.clone()}</code>
-                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_any())}
+                {copy_of.map(|source| view! { <span class="copy-of">"copy of " <code>{source}</code></span> }.into_inner().into_any())}
             </figcaption>
             <div class="table-scroll">
                 <table
@@ -140,13 +140,14 @@ fn ServiceTable(
                             |row: &RowLine| { let (key, version, value, stale) = row.render_key(); key_of(&[&key, &version.to_string(), &value, if stale { "1" } else { "0" }]) },
                             move |row: RowLine| view! {
                             <Row row=row/>
-                            }.into_any(),
+                            }.into_inner().into_any(),
                         )}
                     </tbody>
                 </table>
             </div>
         </figure>
     }
+    .into_inner()
 }
 
 /// One row. Drawn anew whenever its value, version or staleness changes, so a fresh row's
@@ -155,17 +156,18 @@ fn ServiceTable(
 fn Row(row: RowLine) -> impl IntoView {
     let source_now = row.source_now.clone();
     view! {
-        <tr class:stale=row.stale class:in-doubt=row.in_doubt class:fresh=row.fresh>
+        <tr class:stale=move || row.stale class:in-doubt=move || row.in_doubt class:fresh=move || row.fresh>
             <td class="key">{row.key.clone()}</td>
             <td class="value">
                 {row.value.clone()}
-                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_any())}
-                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_any())}
+                {row.stale.then(|| view! { <span class="tag stale-tag">"stale"</span> }.into_inner().into_any())}
+                {row.in_doubt.then(|| view! { <span class="tag in-doubt-tag">"in doubt"</span> }.into_inner().into_any())}
                 {source_now.map(|(value, version)| {
-                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_any()
+                    view! { <span class="source-now">{format!("source: {value} (v{version})")}</span> }.into_inner().into_any()
                 })}
             </td>
             <td class="num">{row.version}</td>
         </tr>
     }
+    .into_inner()
 }
