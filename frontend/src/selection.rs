@@ -282,7 +282,8 @@ pub fn anomaly_proof(index: &TraceIndex, position: usize) -> Highlight {
         op: None,
         events: {
             let mut events = anomaly.events.clone();
-            events.sort_unstable();
+            // The one sort the page compiles (`shared::ordered`), not a second one for `usize`.
+            shared::ordered::sort_by_key(&mut events, |&event| event);
             events.dedup();
             events
         },

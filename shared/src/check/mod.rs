@@ -343,7 +343,7 @@ impl Checker {
     }
 
     fn found(&mut self, kind: AnomalyKind, mut events: Vec<usize>, at: Micros, text: String) {
-        events.sort_unstable();
+        crate::ordered::sort_by_key(&mut events, |&event| event);
         events.dedup();
         self.anomalies.push(Anomaly {
             kind,
