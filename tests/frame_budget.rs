@@ -122,7 +122,13 @@ async fn main() {
         );
     }
     let backend = start_backend_with(traces).await;
-    let browser = measuring_browser(1280, 900).await;
+    let browser = start_browser(1280, 900).await;
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": FRAME_RECORDER}),
+        )
+        .await;
     if part == "profile" {
         let speed = std::env::args().nth(2).unwrap_or_else(|| "1".into());
         profile(&browser, &backend.addr.to_string(), &speed).await;
@@ -215,7 +221,7 @@ struct FrameFigures {
 
 /// DevTools' `Performance.getMetrics` figures this benchmark reads, in ms (counts as they are),
 /// and how many frames the recorder has seen.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct RendererTimes {
     /// The renderer main thread's CPU time (`ThreadTime`).
     cpu_ms: f64,
@@ -315,18 +321,6 @@ async fn measure_frames(browser: &Browser) -> FrameFigures {
         interval_p95: percentile(&mut interval, 95.0),
         per_frame,
     }
-}
-
-/// Headless Chromium at `width`×`height` with the frame recorder installed.
-async fn measuring_browser(width: u32, height: u32) -> Browser {
-    let browser = start_browser(width, height).await;
-    browser
-        .cdp(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({"source": FRAME_RECORDER}),
-        )
-        .await;
-    browser
 }
 
 /// The big run with every view, at 1× and 10×, from the top of the page or scrolled to the

@@ -160,9 +160,9 @@ const ON_SCREEN_MARGIN: &str = "200px";
 
 /// Whether the page's element that `selector` picks ([`element`]) is on screen, or within
 /// [`ON_SCREEN_MARGIN`] of it, as the browser's `IntersectionObserver` reports it; true until the
-/// first report, and for good where the browser has no observer. The views below the map follow the playhead only while
-/// they can be seen (`Clock::while_shown`) and catch up when they come back, as the browser
-/// itself stops laying out and painting what is off screen.
+/// first report, and for good where the browser has no observer. The views below the map follow
+/// the playhead only while they can be seen (`Clock::while_shown`) and catch up when they come
+/// back, as the browser itself stops laying out and painting what is off screen.
 pub fn on_screen(selector: &'static str) -> Var<bool> {
     let seen = Var::new(true);
     // Effects run once the view is in the page. An element not found leaves the view following
