@@ -27,9 +27,9 @@ pub struct Fate {
 ///
 /// A fault draws from the generator only while it is in force and applies to this message, so a
 /// run is the same, draw for draw, up to the moment an injected fault begins.
-pub fn fate(
+pub fn fate<'a>(
     network: &LinkSpec,
-    faults_in_force: &[&Fault],
+    faults_in_force: impl Iterator<Item = &'a Fault> + Clone,
     from: ServiceId,
     to: ServiceId,
     rng: &mut SimRng,
@@ -44,8 +44,8 @@ pub fn fate(
     // pace (a service slowed 4× and 3× is as slow as 4×), so no message waits beyond the largest
     // factor allowed.
     let slowest = faults_in_force
-        .iter()
-        .filter_map(|fault| match **fault {
+        .clone()
+        .filter_map(|fault| match *fault {
             Fault::Slow { service, factor } if service == from || service == to => Some(factor),
             _ => None,
         })
@@ -55,7 +55,7 @@ pub fn fate(
     }
     let percent = |p: u32| p * 10_000;
     for fault in faults_in_force {
-        match **fault {
+        match *fault {
             Fault::Crash { .. } => {}
             Fault::Partition { link } if link.carries(from, to) => {
                 lost = Some(DropReason::Partitioned);
@@ -108,10 +108,9 @@ mod tests {
 
     /// The fates of 1,000 messages A → B under `faults`.
     fn fates(faults: &[Fault]) -> Vec<Fate> {
-        let refs: Vec<&Fault> = faults.iter().collect();
         let mut rng = SimRng::new(9);
         (0..1_000)
-            .map(|_| fate(&NET, &refs, A, B, &mut rng))
+            .map(|_| fate(&NET, faults.iter(), A, B, &mut rng))
             .collect()
     }
 

@@ -680,10 +680,9 @@ impl Sim {
     /// duplicates it.
     fn launch(&mut self, envelope: Envelope) -> Option<Envelope> {
         self.messages_in_flight += 1;
-        let faults = self.network_faults.in_force();
         let fate = network::fate(
             &self.network,
-            &faults,
+            self.network_faults.iter(),
             envelope.from,
             envelope.to,
             &mut self.rng,

@@ -55,7 +55,7 @@ impl Network {
     pub fn fate(&self, from: ServiceId, to: ServiceId) -> Fate {
         let faults = self.faults();
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        shared::network::fate(&self.spec, &faults.in_force(), from, to, &mut rng)
+        shared::network::fate(&self.spec, faults.iter(), from, to, &mut rng)
     }
 }
 
