@@ -22,54 +22,31 @@ impl Decimal {
         let mut start = digits.len();
         // Nine digits at a time in u32 below the top ones: numbers here are nearly always
         // small, and in WebAssembly a u64 division is a division instruction each time while a
-        // u32 one by a constant becomes a multiplication (issue 9's engine benchmark). Two digits
-        // per division, from a table, as `itoa` and `core::fmt` write them: half the steps.
+        // u32 one by a constant becomes a multiplication (issue 9's engine benchmark).
         let mut n = n;
         while n >= 1_000_000_000 {
             let mut nine = (n % 1_000_000_000) as u32;
             n /= 1_000_000_000;
-            for _ in 0..4 {
-                start -= 2;
-                put_pair(&mut digits, start, nine % 100);
-                nine /= 100;
+            for _ in 0..9 {
+                start -= 1;
+                digits[start] = b'0' + (nine % 10) as u8;
+                nine /= 10;
             }
-            start -= 1;
-            digits[start] = b'0' + nine as u8;
         }
         let mut top = n as u32;
-        while top >= 100 {
-            start -= 2;
-            put_pair(&mut digits, start, top % 100);
-            top /= 100;
-        }
-        if top >= 10 {
-            start -= 2;
-            put_pair(&mut digits, start, top);
-        } else {
+        loop {
             start -= 1;
-            digits[start] = b'0' + top as u8;
+            digits[start] = b'0' + (top % 10) as u8;
+            top /= 10;
+            if top == 0 {
+                break;
+            }
         }
         Decimal {
             digits,
             start: start as u8,
         }
     }
-}
-
-/// "00" to "99", the two digits of each number below 100 side by side.
-const PAIRS: &[u8; 200] = b"\
-      0001020304050607080910111213141516171819\
-      2021222324252627282930313233343536373839\
-      4041424344454647484950515253545556575859\
-      6061626364656667686970717273747576777879\
-      8081828384858687888990919293949596979899";
-
-/// Writes `pair` (below 100) as two digits at `at`.
-#[inline(always)]
-fn put_pair(digits: &mut [u8; 20], at: usize, pair: u32) {
-    let pair = pair as usize * 2;
-    digits[at] = PAIRS[pair];
-    digits[at + 1] = PAIRS[pair + 1];
 }
 
 impl std::ops::Deref for Decimal {
@@ -91,7 +68,7 @@ mod tests {
     #[test]
     fn a_decimal_reads_as_the_number_to_string() {
         let mut n = 1u64;
-        // Every digit pair, and each side of every power of ten and of seven (digit counts).
+        // Every number up to 10,000, and each side of every power of ten and of seven.
         let mut numbers: Vec<u64> = (0..=10_000).chain([u64::MAX - 1, u64::MAX]).collect();
         while let Some(next) = n.checked_mul(7) {
             numbers.extend([n - 1, n, n + 1]);
