@@ -68,7 +68,16 @@ mod tests {
         let seed = 0x5EED;
         println!("seed {seed}");
         let mut rng = SimRng::new(seed);
-        let edges = [0, 1, 2, 0xFFFF_FFFF, 1 << 32, (1 << 32) + 1, u64::MAX - 1, u64::MAX];
+        let edges = [
+            0,
+            1,
+            2,
+            0xFFFF_FFFF,
+            1 << 32,
+            (1 << 32) + 1,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         let mut pairs: Vec<(u64, u64)> = edges
             .iter()
             .flat_map(|&a| edges.iter().map(move |&b| (a, b)))

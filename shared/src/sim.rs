@@ -157,19 +157,32 @@ enum Work {
 /// that key and the index of the work in a slab: sifting moves 24 bytes instead of a whole
 /// envelope. In the page's WebAssembly, built for size, sifting whole entries took a fifth of
 /// the engine's time (issue 9).
+///
+/// Timers skip the heap: each waits in a first-in-first-out lane of the timers set with the
+/// same delay, which are due in the order they were set. A call timeout is set for every call
+/// and nearly always cancelled, yet waits its whole delay: on issue 9's big run they made most of
+/// the heap and of its sifting. The next work is the earliest of the heap's top and the lanes'
+/// fronts, so the order is exactly a single heap's.
 #[derive(Default)]
 struct Agenda {
     order: BinaryHeap<Due>,
+    /// At most [`TIMER_LANES`] lanes; an empty lane is taken over by the next new delay, and a
+    /// timer whose delay has no lane and finds none free goes on the heap.
+    lanes: Vec<Lane>,
     works: Vec<Option<Work>>,
     /// Indexes of `works` whose work has run, reused before `works` grows.
     free: Vec<u32>,
     next_seq: u64,
 }
 
+/// Timer lanes at most: a service sets timers with a few fixed delays (a call timeout, an
+/// operation's timeout, a retry's backoff); more distinct delays at once queue on the heap.
+const TIMER_LANES: usize = 4;
+
 /// An entry of [`Agenda`]'s heap, which is a max-heap: the earliest `(at, seq)` is the greatest.
 /// The comparisons are forced inline because the page is built for size, where a call per
 /// comparison costs more than the comparison (issue 9's engine benchmark).
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Due {
     at: Micros,
     seq: u64,
@@ -194,18 +207,101 @@ impl PartialOrd for Due {
     }
 }
 
+/// Timers set with one delay, so due in the order they were set: those of `dues` from `head`
+/// on. A vector read from a moving head rather than a `VecDeque`, whose code the page would
+/// carry for this alone; the run-through entries are dropped once they are half of it.
+struct Lane {
+    delay: Micros,
+    dues: Vec<Due>,
+    head: usize,
+}
+
+impl Lane {
+    fn front(&self) -> Option<&Due> {
+        self.dues.get(self.head)
+    }
+
+    fn len(&self) -> usize {
+        self.dues.len() - self.head
+    }
+
+    fn pop_front(&mut self) -> Option<Due> {
+        let due = *self.dues.get(self.head)?;
+        self.head += 1;
+        let len = self.dues.len();
+        if self.head * 2 >= len {
+            self.dues.copy_within(self.head.., 0);
+            self.dues.truncate(len - self.head);
+            self.head = 0;
+        }
+        Some(due)
+    }
+}
+
+/// Where the next work waits.
+enum Next {
+    Heap,
+    Lane(usize),
+}
+
 impl Agenda {
     fn len(&self) -> usize {
-        self.order.len()
+        self.order.len() + self.lanes.iter().map(Lane::len).sum::<usize>()
+    }
+
+    /// Where the earliest work waits, and when it is due.
+    fn next(&self) -> Option<(Micros, Next)> {
+        let mut next = self.order.peek().map(|due| (due, Next::Heap));
+        for (index, lane) in self.lanes.iter().enumerate() {
+            if let Some(front) = lane.front()
+                && next.as_ref().is_none_or(|(best, _)| front > *best)
+            {
+                next = Some((front, Next::Lane(index)));
+            }
+        }
+        next.map(|(due, next)| (due.at, next))
     }
 
     /// When the next work is due.
     fn next_at(&self) -> Option<Micros> {
-        self.order.peek().map(|due| due.at)
+        self.next().map(|(at, _)| at)
     }
 
     /// Queues a piece of work due `at`; returns the empty slot of `works` to [`put`] it in.
     fn reserve(&mut self, at: Micros) -> &mut Option<Work> {
+        let due = self.due(at);
+        let slot = due.slot;
+        self.order.push(due);
+        &mut self.works[slot as usize]
+    }
+
+    /// Queues a timer set `now` to fire `after` later, in its delay's lane; returns the empty
+    /// slot of `works` to [`put`] it in.
+    fn reserve_timer(&mut self, now: Micros, after: Micros) -> &mut Option<Work> {
+        let lane = match self.lanes.iter().position(|lane| lane.delay == after) {
+            Some(lane) => Some(lane),
+            None if self.lanes.len() < TIMER_LANES => {
+                self.lanes.push(Lane {
+                    delay: after,
+                    dues: Vec::new(),
+                    head: 0,
+                });
+                Some(self.lanes.len() - 1)
+            }
+            None => self.lanes.iter().position(|lane| lane.len() == 0),
+        };
+        let Some(lane) = lane else {
+            return self.reserve(now + after);
+        };
+        let due = self.due(now + after);
+        let slot = due.slot;
+        self.lanes[lane].delay = after;
+        self.lanes[lane].dues.push(due);
+        &mut self.works[slot as usize]
+    }
+
+    /// The next key, and an empty slot of `works` for its work.
+    fn due(&mut self, at: Micros) -> Due {
         self.next_seq += 1;
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -214,16 +310,20 @@ impl Agenda {
                 (self.works.len() - 1) as u32
             }
         };
-        self.order.push(Due {
+        Due {
             at,
             seq: self.next_seq,
             slot,
-        });
-        &mut self.works[slot as usize]
+        }
     }
 
-    fn pop(&mut self) -> Option<(Micros, Work)> {
-        let Due { at, slot, .. } = self.order.pop()?;
+    /// Takes the earliest work, if it is due by `until`.
+    fn pop_due_by(&mut self, until: Micros) -> Option<(Micros, Work)> {
+        let (at, next) = self.next().filter(|(at, _)| *at <= until)?;
+        let Due { slot, .. } = match next {
+            Next::Heap => self.order.pop(),
+            Next::Lane(lane) => self.lanes[lane].pop_front(),
+        }?;
         self.free.push(slot);
         let work = self.works[slot as usize]
             .take()
@@ -384,16 +484,11 @@ impl Sim {
             self.finish(EndReason::Budget);
             return false;
         }
-        if self
-            .agenda
-            .next_at()
-            .is_none_or(|at| at > self.header.until)
-        {
+        let Some((at, work)) = self.agenda.pop_due_by(self.header.until) else {
             self.now = self.header.until;
             self.finish(EndReason::ReachedUntil);
             return false;
-        }
-        let (at, work) = self.agenda.pop().expect("peeked just above");
+        };
         self.now = at;
         self.run(work);
         true
@@ -605,8 +700,8 @@ impl Sim {
                 Effect::Send(envelope) => self.send(envelope),
                 Effect::SetTimer { id, after } => {
                     self.timer_set(id);
-                    self.schedule(
-                        self.now + after,
+                    put(
+                        self.agenda.reserve_timer(self.now, after),
                         Work::Timer {
                             service,
                             incarnation,
@@ -819,6 +914,71 @@ mod tests {
             "{}",
             describe_fault(&drop, &services, false)
         );
+    }
+
+    /// Schedules work and timers at random on an [`Agenda`] (times only move forward, as in a
+    /// run), popping as it goes, and checks that the work comes out in the order of a single
+    /// heap: by due time, then by scheduling. `delays` are the timer delays drawn from: more of
+    /// them than there are lanes sends some timers to the heap.
+    fn agenda_pops_in_schedule_order(seed: u64, delays: &[u64]) {
+        println!("seed {seed}, delays {delays:?}");
+        let mut rng = crate::rng::SimRng::new(seed);
+        let mut agenda = Agenda::default();
+        // What is waiting, as (due, scheduled as n-th); each work carries its n.
+        let mut waiting = std::collections::BTreeSet::new();
+        let (mut now, mut scheduled) = (Micros(0), 0usize);
+        for _ in 0..20_000 {
+            match rng.below(3) {
+                0 => {
+                    let at = now + Micros(rng.below(5_000));
+                    put(agenda.reserve(at), Work::FaultBegins(scheduled));
+                    waiting.insert((at, scheduled));
+                    scheduled += 1;
+                }
+                1 => {
+                    let after = Micros(delays[rng.below(delays.len() as u64) as usize]);
+                    put(
+                        agenda.reserve_timer(now, after),
+                        Work::FaultBegins(scheduled),
+                    );
+                    waiting.insert((now + after, scheduled));
+                    scheduled += 1;
+                }
+                _ => {
+                    let expected = waiting.pop_first();
+                    let popped = agenda.pop_due_by(Micros(u64::MAX));
+                    match (expected, popped) {
+                        (None, None) => {}
+                        (Some((at, n)), Some((popped_at, Work::FaultBegins(m)))) => {
+                            assert_eq!((popped_at, m), (at, n), "seed {seed}");
+                            now = at;
+                        }
+                        (expected, _) => panic!("seed {seed}: expected {expected:?}"),
+                    }
+                }
+            }
+            assert_eq!(agenda.len(), waiting.len(), "seed {seed}");
+        }
+        let due_by = now + Micros(2_000);
+        while let Some((at, Work::FaultBegins(n))) = agenda.pop_due_by(due_by) {
+            assert_eq!(waiting.pop_first(), Some((at, n)), "seed {seed}");
+        }
+        assert!(
+            waiting.first().is_none_or(|(at, _)| *at > due_by),
+            "seed {seed}: work due by {due_by:?} left behind"
+        );
+    }
+
+    #[test]
+    fn timers_in_lanes_come_out_as_from_one_heap() {
+        agenda_pops_in_schedule_order(1, &[400]);
+        agenda_pops_in_schedule_order(2, &[400, 3_000, 0]);
+    }
+
+    #[test]
+    fn timers_beyond_the_lanes_wait_on_the_heap_in_order() {
+        let delays: Vec<u64> = (0..3 * TIMER_LANES as u64).map(|i| 100 + 250 * i).collect();
+        agenda_pops_in_schedule_order(3, &delays);
     }
 
     /// Sends `GetProduct` to service 1 on start and again on every answer or refusal; counts
