@@ -50,7 +50,7 @@ if [ "$part" = engine ] || [ "$part" = all ]; then
   # page (index.html's data-wasm-opt="3" and its function order), so it runs as the engine in the page.
   cargo build --quiet -p crosstalk-bench --lib --target wasm32-unknown-unknown --profile wasm-release
   bench_wasm=target/wasm32-unknown-unknown/wasm-release/crosstalk_bench
-  wasm-opt -O3 --reorder-functions-by-name --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  wasm-opt -O3 --reorder-functions-by-name --low-memory-unused --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals "$bench_wasm.wasm" -o "$bench_wasm.opt.wasm"
   cargo build --quiet -p crosstalk-bench --bin engine-bench --release
   PYTHONPATH="$simpy_dir" target/release/engine-bench --wasm "$bench_wasm.opt.wasm" --chromium --simpy python3
