@@ -75,7 +75,7 @@ impl LogWindow {
             Some(&previous)
                 if playing
                     && row_in_view == 0
-                    && previous.first_row == at_once.first_row
+                    && previous.first_row == 0
                     && previous.revision == applied.0
                     && previous.total <= applied.1 =>
             {

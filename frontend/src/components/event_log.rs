@@ -24,13 +24,13 @@ pub fn EventLog() -> impl IntoView {
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = Var::new(0.0f64);
-    let first_shown = Computed::compared(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
     // Following a playing run (the newest line at the top), the log writes the newest events a
     // few rows a frame, and newer ones wait until those are written; otherwise it shows the
     // playhead at once.
     let window = Computed::compared(move |previous: Option<&LogWindow>| {
         let playing = clock.player.with(|p| p.is_playing());
-        LogWindow::next(previous, clock.applied.get(), first_shown.get(), playing)
+        let first_shown = (scrolled_px.get() / ROW_HEIGHT_PX) as usize;
+        LogWindow::next(previous, clock.applied.get(), first_shown, playing)
     });
     let total = move || window.with(LogWindow::total);
     let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
