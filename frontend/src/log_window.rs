@@ -1,7 +1,8 @@
 //! Which lines of the event log exist in the page: the log lists every event up to the
 //! playhead, newest first, in rows of one height, but only the rows in view and a few around
 //! them are drawn; the list keeps the height of all of them so the scroll bar tells where the
-//! reader is.
+//! reader is. While it follows a playing run, it takes a new page of lines every few frames and
+//! writes it a few rows a frame ([`LogWindow::next`]).
 
 use std::ops::Range;
 
@@ -9,7 +10,7 @@ use std::ops::Range;
 pub const ROW_HEIGHT_PX: f64 = 24.0;
 /// Rows drawn: the view shows 20 (`.log-scroll` is 480 px high), plus a margin of four rows
 /// (96 px, a wheel notch) on either side for scrolling. While the log follows a playing run,
-/// every drawn row changes in every frame, so each row of margin costs every frame.
+/// every drawn row gets new words every few frames, so each row of margin costs its share.
 pub const ROWS_DRAWN: usize = 28;
 /// Rows drawn above the first row in view.
 const ROWS_ABOVE: usize = 4;
@@ -17,12 +18,25 @@ const ROWS_ABOVE: usize = 4;
 /// keeps the list's height within what browsers lay out (about 17 million pixels in Firefox).
 pub const ROWS_MAX: usize = 100_000;
 
-/// The rows drawn when `total` events are at or before the playhead.
+/// Rows of a page written in one frame, top first, while the log follows a playing run: a page
+/// takes five frames, then the next begins. The playhead brings about 30 events a frame at 1×
+/// (300 at 10×), more than the rows drawn, so writing the newest in every frame gave every row
+/// new words in every frame, each costing Chromium its layout (issue 9: 2–4 ms a frame), for 60
+/// pages a second that nobody reads.
+pub const ROWS_PER_FRAME: usize = 6;
+
+/// The rows drawn when `total` events are at or before the playhead, and how many of them are
+/// written so far.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct LogWindow {
+    /// The run's revision (`Clock::applied`).
+    revision: u64,
     total: usize,
     /// The first row drawn, counted from the newest (row 0).
     first_row: usize,
+    /// Rows drawn with the words of `total`, from the top; the rows below still say the words
+    /// of the window before.
+    written: usize,
 }
 
 impl LogWindow {
@@ -33,7 +47,64 @@ impl LogWindow {
         let first_row = row_in_view
             .saturating_sub(ROWS_ABOVE)
             .min(rows.saturating_sub(ROWS_DRAWN));
-        LogWindow { total, first_row }
+        LogWindow {
+            revision: 0,
+            total,
+            first_row,
+            written: ROWS_DRAWN,
+        }
+    }
+
+    /// The rows to draw in the frame after `previous`, with `applied` (the run's revision and
+    /// how many events are at or before the playhead) and row `row_in_view` at the top of the
+    /// view. While the log follows a playing run (the newest row in view), the newest events
+    /// are written [`ROWS_PER_FRAME`] rows a frame, top first, and newer ones wait until they
+    /// are all written; otherwise, and going back in time (a seek, a loop, another run), every
+    /// row shows the playhead at once, so a newer line never sits below an older one.
+    pub fn next(
+        previous: Option<&LogWindow>,
+        applied: (u64, usize),
+        row_in_view: usize,
+        playing: bool,
+    ) -> LogWindow {
+        let at_once = LogWindow {
+            revision: applied.0,
+            ..LogWindow::new(applied.1, row_in_view)
+        };
+        match previous {
+            Some(&previous)
+                if playing
+                    && row_in_view == 0
+                    && previous.first_row == 0
+                    && previous.revision == applied.0
+                    && previous.total <= applied.1 =>
+            {
+                if previous.written < ROWS_DRAWN {
+                    LogWindow {
+                        written: (previous.written + ROWS_PER_FRAME).min(ROWS_DRAWN),
+                        ..previous
+                    }
+                } else if previous.total == applied.1 {
+                    previous
+                } else {
+                    LogWindow {
+                        written: ROWS_PER_FRAME,
+                        ..at_once
+                    }
+                }
+            }
+            _ => at_once,
+        }
+    }
+
+    /// How many events are at or before the playhead as far as the rows written know.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// How many rows are written with the words of [`LogWindow::total`], from the top.
+    pub fn written(&self) -> usize {
+        self.written
     }
 
     /// How many rows the list holds.
@@ -143,5 +214,75 @@ mod tests {
         let events = drawn(window);
         assert_eq!(events.len(), ROWS_DRAWN);
         assert_eq!(*events.last().unwrap(), 1_200_000 - ROWS_MAX);
+    }
+
+    /// The windows a log following a playing run draws: each frame's `(total, written)` when
+    /// `per_frame` events arrive a frame.
+    fn follow(frames: usize, per_frame: usize) -> Vec<(usize, usize)> {
+        let mut window = None;
+        (1..=frames)
+            .map(|frame| {
+                let next = LogWindow::next(window.as_ref(), (1, per_frame * frame), 0, true);
+                window = Some(next);
+                (next.total(), next.written())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_playing_log_takes_a_new_page_every_five_frames_written_a_band_a_frame() {
+        // The first page at once, then one every five frames, written six rows a frame, top
+        // first.
+        assert_eq!(
+            follow(12, 30),
+            vec![
+                (30, ROWS_DRAWN),
+                (60, 6),
+                (60, 12),
+                (60, 18),
+                (60, 24),
+                (60, 28),
+                (210, 6),
+                (210, 12),
+                (210, 18),
+                (210, 24),
+                (210, 28),
+                (360, 6),
+            ]
+        );
+        // No new events: the page stays.
+        let whole = LogWindow::next(None, (1, 30), 0, true);
+        assert_eq!(LogWindow::next(Some(&whole), (1, 30), 0, true), whole);
+    }
+
+    #[test]
+    fn a_log_not_following_a_playing_run_shows_the_playhead_at_once() {
+        let page = LogWindow::next(None, (1, 30), 0, true);
+        let next = LogWindow::next(Some(&page), (1, 90), 0, true);
+        assert_eq!((next.total(), next.written()), (90, ROWS_PER_FRAME));
+        let at_once = |window: LogWindow| (window.total(), window.written());
+        // Paused, or scrolled to older lines.
+        assert_eq!(
+            at_once(LogWindow::next(Some(&next), (1, 100), 0, false)),
+            (100, ROWS_DRAWN)
+        );
+        let scrolled = LogWindow::next(Some(&next), (1, 100), 10, true);
+        assert_eq!(at_once(scrolled), (100, ROWS_DRAWN));
+        assert_eq!(scrolled.first_row(), 6);
+        // Back at the top with no new event: drawn from the top again.
+        assert_eq!(
+            LogWindow::next(Some(&scrolled), (1, 100), 0, true).first_row(),
+            0
+        );
+        // Back in time (a seek, a loop), or another run: at once, so no newer line sits below an
+        // older one.
+        assert_eq!(
+            at_once(LogWindow::next(Some(&next), (1, 3), 0, true)),
+            (3, ROWS_DRAWN)
+        );
+        assert_eq!(
+            at_once(LogWindow::next(Some(&next), (2, 95), 0, true)),
+            (95, ROWS_DRAWN)
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Every event up to the playhead, newest first, in a scrolling window: only the rows in view
 //! (and a few around them) exist in the page, each a fixed slot that says what its row holds
 //! now. New events change the slots' words, never which elements exist or where they sit, so a
-//! frame's work follows the rows drawn, never the length of the run.
+//! frame's work follows the rows drawn, never the length of the run; following a playing run, a
+//! frame rewrites at most a band of them (`LogWindow::next`).
 
 use crate::components::{Computed, Var, attr, effect, element, keyed, listen, on_screen, reactive};
 use crate::describe::{self, LogLine};
@@ -23,9 +24,15 @@ pub fn EventLog() -> impl IntoView {
     // How far the reader scrolled, kept from the scroll events: reading the element's
     // `scrollTop` on every frame would make the browser lay the page out again each time.
     let scrolled_px = Var::new(0.0f64);
-    let first_shown = Computed::compared(move |_| (scrolled_px.get() / ROW_HEIGHT_PX) as usize);
-    let total = Computed::compared(move |_| clock.applied.get().1);
-    let window = Computed::compared(move |_| LogWindow::new(total.get(), first_shown.get()));
+    // Following a playing run (the newest line at the top), the log writes the newest events a
+    // few rows a frame, and newer ones wait until those are written; otherwise it shows the
+    // playhead at once.
+    let window = Computed::compared(move |previous: Option<&LogWindow>| {
+        let playing = clock.player.with(|p| p.is_playing());
+        let first_shown = (scrolled_px.get() / ROW_HEIGHT_PX) as usize;
+        LogWindow::next(previous, clock.applied.get(), first_shown, playing)
+    });
+    let total = move || window.with(LogWindow::total);
     let lines = Computed::new(move |previous: Option<&Vec<LogLine>>| {
         // Held too: a run replaced meanwhile may be shorter than the held count.
         if let Some(previous) = previous
@@ -43,7 +50,7 @@ pub fn EventLog() -> impl IntoView {
     let height = Computed::compared(move |_| window.with(LogWindow::height_px));
     // While the reader looks at older lines, keep them in view as newer ones arrive above.
     effect(move |before: Option<usize>| {
-        let now = total.get();
+        let now = total();
         let scrolled = scrolled_px.get_untracked();
         if let (Some(before), Some(el)) = (before, scroller())
             && scrolled > 0.0
@@ -62,7 +69,7 @@ pub fn EventLog() -> impl IntoView {
     view! {
         <section class="log card" {attr("aria-labelledby", "log-title")}>
             <h2 {attr("id", "log-title")}>
-                "Event log " <span class="hint">{move || format!("{} events so far, newest first", total.get())}</span>
+                "Event log " <span class="hint">{move || format!("{} events so far, newest first", total())}</span>
             </h2>
             <div class="log-scroll" {listen::<leptos::ev::Event>("scroll", on_scroll)} {attr("tabindex", "0")} {attr("role", "region")} {attr("aria-labelledby", "log-title")}>
                 <ol
@@ -74,7 +81,7 @@ pub fn EventLog() -> impl IntoView {
                         move || 0..slots.get(),
                         |position: &usize| position.to_string(),
                         move |position: usize| view! {
-                        <LogSlot position=position lines=lines first_row=first_row/>
+                        <LogSlot position=position lines=lines window=window first_row=first_row/>
                         }.into_inner().into_any(),
                     )}
                 </ol>
@@ -90,10 +97,15 @@ pub fn EventLog() -> impl IntoView {
 fn LogSlot(
     position: usize,
     lines: Computed<Vec<LogLine>>,
+    window: Computed<LogWindow>,
     first_row: Computed<usize>,
 ) -> impl IntoView {
     let selected = page().selected;
-    let line = Computed::compared(move |_| lines.with(|lines| lines.get(position).cloned()));
+    // A row below those written of a new page keeps the last page's line a frame or few more.
+    let line = Computed::compared(move |before: Option<&Option<LogLine>>| match before {
+        Some(before) if position >= window.with(LogWindow::written) => before.clone(),
+        _ => lines.with(|lines| lines.get(position).cloned()),
+    });
     let read = move |part: fn(&LogLine) -> String| {
         reactive(move || line.with(|l| l.as_ref().map(part).unwrap_or_default()))
     };
@@ -101,21 +113,15 @@ fn LogSlot(
         line.with(|l| l.as_ref().map_or(Selection::Nothing, |l| l.selects.clone()))
     });
     let selectable = Computed::compared(move |_| selects.with(|s| *s != Selection::Nothing));
-    let event_idx = Computed::new(move |_| line.with(|l| l.as_ref().map(|l| l.event_idx)));
     let highlighted = move || {
-        let proves = selected.highlight.with(|h| {
-            event_idx
-                .get()
-                .is_some_and(|event_idx| h.events.contains(&event_idx))
-        });
-        proves
-            || selects.with(|selects| {
-                selected.highlight.with(|h| match selects {
+        selected.highlight.with(|h| {
+            line.with(|l| l.as_ref().is_some_and(|l| h.events.contains(&l.event_idx)))
+                || selects.with(|selects| match selects {
                     Selection::Message(msg) => h.has(*msg),
                     Selection::Operation(op) => h.op == Some(*op),
                     _ => false,
                 })
-            })
+        })
     };
     // One class attribute for both: a reactive `class` and a `class:` toggle on one element
     // would undo each other.

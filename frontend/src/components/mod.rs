@@ -154,15 +154,18 @@ fn listener(
     leptos::tachys::html::event::on(leptos::ev::Custom::new(event), handler)
 }
 
-/// How near the screen an element counts as on it for [`on_screen`]: views start following the
-/// playhead again a little before they scroll into view.
-const ON_SCREEN_MARGIN: &str = "200px";
+/// How near the screen an element counts as on it for [`on_screen`]: only on it. Chromium
+/// rasterizes what lies near the screen too, so a view following the playhead just off it still
+/// costs its drawing: scrolled down to the event log, the sequence diagram 23 px above the
+/// screen cost 17 ms a frame of raster (its dashed arrows) with a margin of 200 px. A view
+/// scrolled into view may show its last picture for a frame before it catches up.
+const ON_SCREEN_MARGIN: &str = "0px";
 
-/// Whether the page's element that `selector` picks ([`element`]) is on screen, or within
-/// [`ON_SCREEN_MARGIN`] of it, as the browser's `IntersectionObserver` reports it; true until the
+/// Whether the page's element that `selector` picks ([`element`]) is on screen
+/// ([`ON_SCREEN_MARGIN`]), as the browser's `IntersectionObserver` reports it; true until the
 /// first report, and for good where the browser has no observer. The views below the map follow
 /// the playhead only while they can be seen (`Clock::while_shown`) and catch up when they come
-/// back, as the browser itself stops laying out and painting what is off screen.
+/// back.
 pub fn on_screen(selector: &'static str) -> Var<bool> {
     let seen = Var::new(true);
     // Effects run once the view is in the page. An element not found leaves the view following
