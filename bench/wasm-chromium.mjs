@@ -20,7 +20,9 @@ const chromium = spawn("chromium", [
 ], { stdio: "ignore" });
 const quit = code => {
   chromium.once("exit", () => {
-    rmSync(profile, { recursive: true, force: true });
+    // Retried: Chromium's child processes can still write to the profile just after the browser
+    // process exits, and the removal then fails with ENOTEMPTY.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     process.exit(code);
   });
   chromium.kill();
