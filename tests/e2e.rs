@@ -3,9 +3,10 @@
 //! trace computed natively.
 
 use crosstalk_tests::{Backend, Browser, start_backend, start_browser};
+use engine::simulate;
 use serde_json::Value;
 use shared::protocol::RunRequest;
-use shared::scenario::{find, simulate};
+use shared::scenario::find;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! that fault, and the page's comparison table has the native numbers.
 
 use crosstalk_tests::{start_backend, start_browser};
+use engine::simulate;
 use shared::protocol::RunRequest;
-use shared::scenario::simulate;
 use std::time::Duration;
 
 const READY: Duration = Duration::from_secs(60);
@@ -101,7 +101,7 @@ async fn the_comparison_in_the_page_has_the_native_numbers() {
     browser
         .js("document.querySelector('#compare-run').click(); return true;")
         .await;
-    let native = shared::compare::compare(1).unwrap();
+    let native = engine::compare(1).unwrap();
     let rows = format!(
         "return document.querySelectorAll('#compare-table tbody tr').length === {}",
         native.rows.len()

@@ -418,7 +418,7 @@ async fn many_messages_in_flight_are_painted_on_the_canvas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_that_cannot_be_played_says_why_and_leaves_nothing_to_press() {
     // A recorded trace naming a service its header does not list (service 5 of 3).
-    let run = shared::scenario::simulate(&shared::protocol::RunRequest {
+    let run = engine::simulate(&shared::protocol::RunRequest {
         scenario: "request-response".into(),
         seed: 1,
         until_s: 2.0,

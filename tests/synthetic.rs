@@ -20,7 +20,7 @@ pub fn synthetic_trace(messages: u32) -> Trace {
         knobs: Default::default(),
         faults: Vec::new(),
     };
-    let mut header = shared::scenario::start(&request)
+    let mut header = engine::start(&request)
         .expect("the request-response scenario starts")
         .header()
         .clone();

@@ -39,7 +39,7 @@ pub enum CompareFormat {
 
 /// Runs the comparison of every pattern with `seed` and writes it to `out` in `format`.
 pub fn compare(seed: u64, format: CompareFormat, out: &mut impl Write) -> Result<(), CliError> {
-    let comparison = shared::compare::compare(seed)?;
+    let comparison = engine::compare(seed)?;
     match format {
         CompareFormat::Markdown => {
             out.write_all(shared::compare::markdown(&comparison).as_bytes())?
@@ -157,7 +157,7 @@ pub fn simulate(
 ) -> Result<Option<String>, CliError> {
     let warning = match format {
         SimulateFormat::Jsonl => {
-            let sim = scenario::start(request)?;
+            let sim = engine::start(request)?;
             let until = sim.header().until;
             out.write_all(header_line(sim.header()).as_bytes())?;
             let mut last = None;
@@ -170,7 +170,7 @@ pub fn simulate(
             cut_short_warning(last.as_ref(), until)
         }
         SimulateFormat::Summary => {
-            let trace: Trace = scenario::simulate(request)?;
+            let trace: Trace = engine::simulate(request)?;
             let summary = summarize(&trace);
             serde_json::to_writer(&mut *out, &summary).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
@@ -460,7 +460,7 @@ mod tests {
         let check = |scenario: &str, seed: u64, until_s: Option<f64>, sets: &[&str]| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
             let request = run_request(scenario, seed, until_s, &sets, &[]).unwrap();
-            let expected = scenario::simulate(&request).unwrap().to_jsonl();
+            let expected = engine::simulate(&request).unwrap().to_jsonl();
             assert_eq!(simulated(&request, SimulateFormat::Jsonl), expected);
         };
         check("request-response", 1, Some(5.0), &[]);
@@ -506,7 +506,7 @@ mod tests {
         let summary: shared::protocol::RunSummary = serde_json::from_str(&text).unwrap();
         assert_eq!(
             summary.trace_hash,
-            scenario::simulate(&request).unwrap().hash_hex()
+            engine::simulate(&request).unwrap().hash_hex()
         );
         assert_eq!(
             summary.anomalies.len(),

@@ -665,7 +665,7 @@ mod tests {
             knobs: Default::default(),
             faults: vec!["crash:Shipping@2+3".into()],
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         for events in trace.events.chunks(97) {
             let frame = ServerFrame::Events {
                 events: events.to_vec(),

@@ -5,8 +5,8 @@
 //! blocking thread, and only serialized text crosses to the async side.
 
 use axum::extract::ws::Utf8Bytes;
+use engine::Sim;
 use shared::protocol::{ServerFrame, TraceEvent, TraceHasher};
-use shared::sim::Sim;
 use tokio::sync::mpsc;
 
 /// The trace events of a run, in order, in batches of at most `batch_len`.
@@ -113,7 +113,6 @@ pub fn stream_frames(
 mod tests {
     use super::*;
     use shared::protocol::{RunRequest, Trace};
-    use shared::scenario;
 
     fn request(scenario: &str, seed: u64, until_s: f64) -> RunRequest {
         RunRequest {
@@ -128,8 +127,8 @@ mod tests {
     #[test]
     fn batches_are_bounded_and_add_up_to_the_whole_trace() {
         let check = |request: RunRequest, batch_len: usize| {
-            let whole = scenario::simulate(&request).unwrap();
-            let sim = scenario::start(&request).unwrap();
+            let whole = engine::simulate(&request).unwrap();
+            let sim = engine::start(&request).unwrap();
             let batches: Vec<_> = EventBatches::new(sim, batch_len).collect();
             let (last, full) = batches.split_last().unwrap();
             assert!(full.iter().all(|b| b.len() == batch_len.max(1)));
@@ -146,9 +145,9 @@ mod tests {
     #[test]
     fn frames_rebuild_the_trace_and_end_with_its_hash() {
         let request = request("eventual-consistency", 9, 20.0);
-        let expected = scenario::simulate(&request).unwrap();
+        let expected = engine::simulate(&request).unwrap();
         let (sender, mut receiver) = mpsc::channel(1_000_000);
-        stream_frames(scenario::start(&request).unwrap(), 64, &sender).unwrap();
+        stream_frames(engine::start(&request).unwrap(), 64, &sender).unwrap();
         drop(sender);
         let mut frames = Vec::new();
         while let Ok(frame) = receiver.try_recv() {
@@ -185,7 +184,7 @@ mod tests {
     fn a_dropped_receiver_stops_the_stream() {
         let (sender, receiver) = mpsc::channel(2);
         drop(receiver);
-        let sim = scenario::start(&request("request-response", 1, 600.0)).unwrap();
+        let sim = engine::start(&request("request-response", 1, 600.0)).unwrap();
         let stopped = stream_frames(sim, 10, &sender).unwrap_err();
         assert!(matches!(stopped, StreamStopped::Cancelled), "{stopped}");
     }

@@ -25,7 +25,7 @@ use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::protocol::{ClientFrame, LiveRole, RunRequest, ServerFrame};
-use shared::scenario::{self, ScenarioError};
+use shared::scenario::ScenarioError;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -511,7 +511,7 @@ async fn start_run(
     let run = tokio::task::spawn_blocking(move || {
         let _place = place;
         // The run is checked here because a `Sim` must stay on the thread that drives it.
-        let sim = match scenario::start(&request) {
+        let sim = match engine::start(&request) {
             Ok(sim) => sim,
             Err(err) => {
                 let _ = started_sender.send(Err(err));
@@ -557,8 +557,8 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let prepared = scenario::prepare(&request, scenario::Driver::Live).unwrap();
-        let header = shared::sim::trace_header(&prepared.run, &prepared.world);
+        let prepared = shared::scenario::prepare(&request, shared::scenario::Driver::Live).unwrap();
+        let header = shared::world::trace_header(&prepared.run, &prepared.world);
         let bounds = LogBounds {
             events_per_frame: 1,
             frames_buffered: 2,

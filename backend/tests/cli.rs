@@ -400,7 +400,7 @@ fn simulate_runs_every_scenario_with_a_fault_of_every_kind() {
         let summary: shared::protocol::RunSummary =
             serde_json::from_str(&stdout_of(&output)).unwrap();
         assert!(summary.ops_ok > 0, "{}: {summary:?}", spec.name);
-        let header = shared::scenario::start(&shared::protocol::RunRequest {
+        let header = engine::start(&shared::protocol::RunRequest {
             scenario: spec.name.into(),
             seed: 1,
             until_s: 1.0,

@@ -382,7 +382,7 @@ async fn one_operation_sends_the_same_messages_live_as_in_the_simulation() {
     ];
     for (scenario, operation, knobs) in cases {
         let request = request(scenario, 2.5, &knobs);
-        let simulated = shared::scenario::simulate(&request).unwrap();
+        let simulated = engine::simulate(&request).unwrap();
         let live = LiveRun::start(&request, LiveConfig::default())
             .await
             .unwrap();
@@ -582,7 +582,7 @@ fn duplicates(trace: &Trace) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_driven_defaults_give_the_same_duplicates_simulated_embedded_and_over_rabbitmq() {
     let request = request("event-driven", 8.0, &[]);
-    let simulated = shared::scenario::simulate(&request).unwrap();
+    let simulated = engine::simulate(&request).unwrap();
     let mut seen = vec![("simulated", duplicates(&simulated))];
     for (name, broker) in [
         ("embedded broker", BrokerChoice::Embedded),
@@ -948,7 +948,7 @@ async fn a_client_reads_at_its_rate_live_as_in_the_simulation() {
     // them); the same world, as checked for a live run, is simulated here for its 2 s.
     let shared::scenario::PreparedRun { run, world, rng } =
         shared::scenario::prepare(&request, shared::scenario::Driver::Live).unwrap();
-    let mut sim = shared::sim::Sim::new(run, world, rng);
+    let mut sim = engine::Sim::new(run, world, rng);
     while sim.step() {}
     let simulated = reads_started(&Trace {
         header: sim.header().clone(),

@@ -167,7 +167,7 @@ async fn every_scenario_shows_the_same_kinds_of_anomaly_live_as_simulated() {
     for (scenario, request, live) in runs {
         live.finished().await;
         let live = live.trace();
-        let simulated = shared::scenario::simulate(&request).unwrap();
+        let simulated = engine::simulate(&request).unwrap();
         assert!(
             ended_normally(&live),
             "{scenario}: the live run ended early"

@@ -98,7 +98,7 @@ async fn events_come_in_frames_of_the_configured_size() {
     let received = receive_trace(&mut viewer).await;
     let n_events = received.trace.events.len();
     assert_eq!(received.n_event_frames, n_events.div_ceil(7));
-    let expected = shared::scenario::simulate(&shared::protocol::RunRequest {
+    let expected = engine::simulate(&shared::protocol::RunRequest {
         scenario: "request-response".into(),
         seed: 5,
         until_s: 3.0,
@@ -315,7 +315,7 @@ async fn a_second_run_replaces_the_first_mid_stream() {
         header: second_header,
         events,
     };
-    let expected = shared::scenario::simulate(&shared::protocol::RunRequest {
+    let expected = engine::simulate(&shared::protocol::RunRequest {
         scenario: "eventual-consistency".into(),
         seed: 2,
         until_s: 10.0,

@@ -25,7 +25,7 @@ const SLICE_STEPS: usize = 256;
 /// store) rather than in one vector grown to the whole run.
 #[unsafe(no_mangle)]
 pub extern "C" fn simulate_big_run() -> f64 {
-    let Ok(mut sim) = shared::scenario::start(&big_run()) else {
+    let Ok(mut sim) = engine::start(&big_run()) else {
         return 0.0;
     };
     let mut slices = Vec::new();

@@ -173,7 +173,7 @@ mod tests {
             knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             faults: faults.iter().map(|f| f.to_string()).collect(),
         };
-        shared::scenario::simulate(&request).unwrap()
+        engine::simulate(&request).unwrap()
     }
 
     fn log_of(trace: &Trace) -> AnomalyLog {

@@ -215,7 +215,7 @@ mod tests {
             knobs: knobs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         TraceIndex::complete(trace.header, trace.events)
     }
 

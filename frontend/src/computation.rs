@@ -2,8 +2,8 @@
 //! progress, and plays the beginning while the rest is computed; [`SlicePacer`] sizes the slices
 //! so that computing keeps its share of the main thread however long the frames in between take.
 
+use engine::Sim;
 use shared::protocol::{RunRequest, TraceEvent, TraceHasher, TraceHeader};
-use shared::sim::Sim;
 use shared::time::Micros;
 
 /// The simulation of one run, with the hash of what it produced so far.
@@ -17,7 +17,7 @@ pub struct Computation {
 impl Computation {
     /// Starts `request`, or says why it cannot start.
     pub fn start(request: &RunRequest) -> Result<Computation, String> {
-        let sim = shared::scenario::start(request).map_err(|e| e.to_string())?;
+        let sim = engine::start(request).map_err(|e| e.to_string())?;
         let mut hasher = TraceHasher::default();
         hasher.add_header(sim.header());
         Ok(Computation {
@@ -210,7 +210,7 @@ mod tests {
             knobs: Default::default(),
             faults: vec!["crash:Order@3+2".into()],
         };
-        let whole = shared::scenario::simulate(&request).unwrap();
+        let whole = engine::simulate(&request).unwrap();
         let mut computation = Computation::start(&request).unwrap();
         assert_eq!(computation.header(), &whole.header);
         let mut events = Vec::new();

@@ -223,7 +223,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         TraceIndex::complete(trace.header, trace.events)
     }
 

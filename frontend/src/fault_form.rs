@@ -99,7 +99,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        shared::scenario::start(&request).unwrap().header().clone()
+        engine::start(&request).unwrap().header().clone()
     }
 
     fn draft(kind: &str, target: &str, at_s: f64, for_s: f64, amount: u32) -> FaultDraft {

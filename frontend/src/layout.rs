@@ -366,7 +366,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        shared::scenario::simulate(&request).unwrap().header
+        engine::simulate(&request).unwrap().header
     }
 
     fn check_no_overlap(layout: &Layout, context: &str) {

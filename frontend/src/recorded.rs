@@ -46,7 +46,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         let (index, hash) = read_trace(&trace.to_jsonl()).unwrap();
         assert_eq!(hash, trace.hash_hex());
         assert_eq!(index.events().to_vec(), trace.events);

@@ -337,7 +337,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         TraceIndex::complete(trace.header, trace.events)
     }
 
@@ -426,7 +426,7 @@ mod tests {
             ]),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         let index = TraceIndex::complete(trace.header, trace.events);
         // docs/METRICS.md's worked example: two stale reads, the first proven by #62, #65, #70.
         let anomalies = index.anomalies().anomalies();
@@ -462,7 +462,7 @@ mod tests {
             knobs: shared::protocol::KnobMap::from([("redelivery".to_string(), 1.0)]),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         let index = TraceIndex::complete(trace.header, trace.events);
         let position = index
             .anomalies()

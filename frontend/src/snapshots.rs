@@ -153,7 +153,7 @@ mod tests {
             knobs: shared::protocol::KnobMap::from([("rename_rate_per_s".to_string(), 5.0)]),
             faults: Vec::new(),
         };
-        shared::scenario::simulate(&request).unwrap()
+        engine::simulate(&request).unwrap()
     }
 
     fn store(trace: &shared::protocol::Trace) -> EventStore {

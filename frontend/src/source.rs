@@ -397,7 +397,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        shared::scenario::simulate(&request).unwrap()
+        engine::simulate(&request).unwrap()
     }
 
     /// The frames a backend sends for `trace`, in chunks of 100 events.

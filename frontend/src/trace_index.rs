@@ -843,7 +843,7 @@ mod tests {
                 knobs: Default::default(),
                 faults: Vec::new(),
             };
-            let trace = shared::scenario::simulate(&request).unwrap();
+            let trace = engine::simulate(&request).unwrap();
             let mut index = TraceIndex::complete(trace.header, trace.events);
             // Forward in small steps, a jump back, forward again, and past the end.
             let times_ms = [
@@ -867,7 +867,7 @@ mod tests {
             knobs: Default::default(),
             faults: Vec::new(),
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         let mut index = TraceIndex::complete(trace.header, trace.events);
         let mut seen_moving = 0;
         for ms in (0..10_000).step_by(37) {
@@ -896,7 +896,7 @@ mod tests {
     fn the_big_run_is_held_in_at_most_64_bytes_an_event() {
         // Issue 9's big run, computed in slices as the page does.
         let request = shared::scenario::big_run(200.0);
-        let mut sim = shared::scenario::start(&request).unwrap();
+        let mut sim = engine::start(&request).unwrap();
         let mut index = TraceIndex::new(sim.header().clone());
         let mut slice_end = Micros::ZERO;
         while !sim.is_finished() {
@@ -933,7 +933,7 @@ mod tests {
             knobs: shared::protocol::KnobMap::from([("product_down_for_s".to_string(), 1.0)]),
             faults: vec!["slow:Product*4@2+2".into()],
         };
-        let trace = shared::scenario::simulate(&request).unwrap();
+        let trace = engine::simulate(&request).unwrap();
         let index = TraceIndex::complete(trace.header, trace.events);
         let open = index.spans().filter(|s| s.end == SpanEnd::Open).count();
         let dropped = index

@@ -8,8 +8,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+use engine::start;
 use frontend::trace_index::TraceIndex;
-use shared::scenario::{big_run, heaviest_run_label, heaviest_runs, start};
+use shared::scenario::{big_run, heaviest_run_label, heaviest_runs};
 use shared::time::Micros;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};

@@ -51,7 +51,7 @@ fn a_run_in_webassembly_is_deterministic_and_hashes_its_json_lines() {
     assert_eq!(hash, again);
     assert_eq!(hash.len(), 16);
     assert!(index.is_complete());
-    let trace = shared::scenario::simulate(&config.request()).unwrap();
+    let trace = engine::simulate(&config.request()).unwrap();
     let reread = shared::protocol::Trace::from_jsonl(&trace.to_jsonl()).unwrap();
     assert_eq!(reread.hash_hex(), hash);
     assert_eq!(reread.events, index.events().to_vec());
@@ -119,7 +119,7 @@ fn the_player_walks_a_whole_run_at_60_frames_a_second() {
 
 #[wasm_bindgen_test]
 fn a_streamed_trace_checks_its_hash() {
-    let trace = shared::scenario::simulate(&request("eventual-consistency", 6)).unwrap();
+    let trace = engine::simulate(&request("eventual-consistency", 6)).unwrap();
     let mut receiver = StreamReceiver::default();
     receiver.on_open();
     let mut index = None;

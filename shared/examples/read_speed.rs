@@ -1,8 +1,8 @@
 //! Times `Trace::from_jsonl` on a big trace (request-response, seed 1, 200 s of run time):
 //! `cargo run -p shared --release --example read_speed`.
 
+use engine::simulate;
 use shared::protocol::{RunRequest, Trace};
-use shared::scenario::simulate;
 use std::time::Instant;
 
 fn main() {

@@ -3,9 +3,8 @@
 //! owner of the names down for a while.
 
 use crate::float_text::{fixed, shortest};
-use crate::metrics::summarize;
 use crate::protocol::{Comparison, ComparisonRow, KnobMap, RunRequest, RunSummary};
-use crate::scenario::{ScenarioError, catalog, find, simulate};
+use crate::scenario::{catalog, find};
 use crate::services::{READ_ORDER_OP, RENAME_PRODUCT_OP};
 
 /// A pattern of the table: its scenario, which service owns the data, and its operations.
@@ -185,15 +184,6 @@ pub fn requests(seed: u64) -> Vec<RunRequest> {
             [healthy, outage]
         })
         .collect()
-}
-
-/// Runs every request of [`requests`] and builds the table.
-pub fn compare(seed: u64) -> Result<Comparison, ScenarioError> {
-    let summaries = requests(seed)
-        .iter()
-        .map(|request| simulate(request).map(|trace| summarize(&trace)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(table(seed, summaries))
 }
 
 /// Builds the table from the summaries of [`requests`], in the same order.

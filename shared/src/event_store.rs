@@ -1141,7 +1141,7 @@ mod tests {
                     "duplicate:*=10%@5+3".into(),
                 ],
             };
-            let trace = crate::scenario::simulate(&request).unwrap();
+            let trace = crate::scenario::simulate(&request);
             let store = store_of(&trace.events);
             assert_eq!(store.len(), trace.events.len());
             let back = Trace {
@@ -1455,8 +1455,7 @@ mod tests {
             until_s: 20.0,
             knobs: Default::default(),
             faults: vec!["duplicate:*=10%@0".into(), "drop:*=10%@0".into()],
-        })
-        .unwrap();
+        });
         let store = store_of(&trace.events);
         for (i, event) in trace.events.iter().enumerate() {
             match &event.event {

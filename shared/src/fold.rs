@@ -661,7 +661,7 @@ mod tests {
         for mut request in crate::scenario::heaviest_runs() {
             request.until_s = 10.0;
             let label = crate::scenario::heaviest_run_label(&request);
-            let trace = crate::scenario::simulate(&request).unwrap();
+            let trace = crate::scenario::simulate(&request);
             let mut full = WorldState::new(&trace.header);
             let mut sparing = WorldState::sparing(&trace.header);
             let mut stored = EventStore::new();

@@ -1,5 +1,5 @@
 //! Crosstalk's core, shared by the page and the server: the trace protocol, the sans-IO services,
-//! the deterministic simulation, the scenarios and the metrics.
+//! the scenarios' worlds and the metrics. The simulation that runs them is the `engine` crate.
 //!
 //! This crate does no IO, reads no clock and no OS randomness, and builds for wasm32.
 
@@ -23,6 +23,6 @@ pub mod service;
 pub mod services;
 pub mod shared_log;
 pub mod shared_map;
-pub mod sim;
 pub mod slot_map;
 pub mod time;
+pub mod world;

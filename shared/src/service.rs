@@ -264,7 +264,7 @@ impl<'a> Ctx<'a> {
     /// Records the effects into `buffer`, an empty vector whose allocation a driver keeps from one
     /// input to the next: the simulation handles an input per message, and an allocation each
     /// was a measurable part of the engine's time in WebAssembly (issue 9).
-    pub(crate) fn recording_into(mut self, buffer: Vec<Effect>) -> Ctx<'a> {
+    pub fn recording_into(mut self, buffer: Vec<Effect>) -> Ctx<'a> {
         debug_assert!(buffer.is_empty() && self.effects.is_empty());
         self.effects = buffer;
         self

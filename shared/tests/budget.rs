@@ -8,10 +8,11 @@
 //! heavier run; a live run takes more ([`KnobSpec::live_max`]) and keeps no such budget. The
 //! runs are `shared::scenario::heaviest_runs`, which the page's memory test measures too.
 
+use engine::MAX_TRACE_EVENTS;
+use engine::start;
 use shared::event_store::EventStore;
 use shared::protocol::{EndReason, Event, RunRequest};
-use shared::scenario::{MAX_UNTIL_S, heaviest_run_label, heaviest_runs, start};
-use shared::sim::MAX_TRACE_EVENTS;
+use shared::scenario::{MAX_UNTIL_S, heaviest_run_label, heaviest_runs};
 
 /// Runs `scenario` for 600 s at `knobs`, keeping its events in a compact store as the page
 /// does; returns how many there were, why the run ended, and the store's bytes per event.

@@ -2,9 +2,9 @@
 //! service sheds load. The lesson in numbers, the summary against its definition
 //! (`docs/METRICS.md`, "Capacity") at the edges, and the default that changes nothing.
 
+use engine::simulate;
 use shared::metrics::summarize;
 use shared::protocol::{CapacitySummary, Event, RunRequest, RunSummary, Trace};
-use shared::scenario::simulate;
 use shared::services::OVERLOADED_LABEL_PREFIX;
 use shared::slot_map::SlotMap;
 use shared::time::Micros;

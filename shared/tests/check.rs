@@ -1,9 +1,9 @@
 //! The anomaly checker (`shared::check`) on simulated runs: each scenario's lesson shows as the
 //! kinds of anomaly it teaches, and a fault that loses data shows as the anomaly it causes.
 
+use engine::simulate;
 use shared::check::{AnomalyKind, check, counts};
 use shared::protocol::{Event, RunRequest, Trace};
-use shared::scenario::simulate;
 use std::collections::BTreeSet;
 
 fn run(scenario: &str, until_s: f64, knobs: &[(&str, f64)], faults: &[&str]) -> Trace {

@@ -1,6 +1,6 @@
 //! The article's trade-off claims, each checked against the measured comparison table.
 
-use shared::compare::compare;
+use engine::compare;
 use shared::protocol::{Comparison, ComparisonRow};
 
 const SEED: u64 = 1;

@@ -3,9 +3,9 @@
 
 mod reference;
 
+use engine::simulate;
 use shared::metrics::summarize;
 use shared::protocol::{Event, OpId, RunRequest, RunSummary, Trace};
-use shared::scenario::simulate;
 use shared::time::Micros;
 use std::collections::BTreeMap;
 

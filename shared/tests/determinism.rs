@@ -1,8 +1,9 @@
 //! Same scenario + seed + knobs → the same trace, byte for byte; and the trace changes with them.
 //! (Native against WebAssembly is checked end to end in the browser: tests/e2e.rs.)
 
+use engine::{simulate, start};
 use shared::protocol::{RunRequest, Trace};
-use shared::scenario::{catalog, simulate, start};
+use shared::scenario::catalog;
 
 fn request(scenario: &str, seed: u64) -> RunRequest {
     RunRequest {

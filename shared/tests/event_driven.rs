@@ -5,12 +5,12 @@
 
 mod event_driven_checks;
 
+use engine::simulate;
 use event_driven_checks::{
     check_exactly_once, check_no_order_lost, check_tables_match_applications, fold, service,
 };
 use shared::metrics::summarize;
 use shared::protocol::{Event, RunRequest, Trace};
-use shared::scenario::simulate;
 use shared::services::SHIPMENTS_TABLE;
 use shared::time::Micros;
 

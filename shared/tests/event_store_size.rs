@@ -2,10 +2,10 @@
 //! buffers' capacities (deterministic: no timing, no allocator), beside the plain vector of
 //! events it replaces. Printed, and held to at most 64 bytes an event.
 
+use engine::start;
 use shared::event_store::EventStore;
 use shared::protocol::{Event, Outcome, RunRequest, TraceEvent};
 use shared::scenario::big_run;
-use shared::scenario::start;
 
 /// The page's budget for holding a trace.
 const BYTES_PER_EVENT_MAX: f64 = 64.0;

@@ -1,8 +1,9 @@
 //! Faults injected by text: each one changes the run only from the moment it begins, and does
 //! what it says.
 
+use engine::simulate;
 use shared::protocol::{DomainEvent, DropReason, Event, RunRequest, Trace, TraceEvent};
-use shared::scenario::{catalog, simulate};
+use shared::scenario::catalog;
 use shared::services::{ORDERS_TABLE, SHIPMENTS_TABLE};
 use shared::time::Micros;
 

@@ -4,10 +4,10 @@
 //! Under two-phase commit (`protocol=2pc`): no aborted reads, slower renames, and a coordinator
 //! crash after deciding leaves rows in doubt until it recovers.
 
+use engine::simulate;
 use shared::fold::WorldState;
 use shared::metrics::summarize;
 use shared::protocol::{Event, MsgId, OpId, Outcome, RunRequest, ServiceId, Trace};
-use shared::scenario::simulate;
 use shared::services::{LogEntry, LogState, RENAME_LOG_TABLE};
 use shared::time::Micros;
 use std::collections::BTreeMap;

@@ -5,11 +5,11 @@
 
 mod common;
 
+use engine::simulate;
 use shared::call_metrics::OpCalls;
 use shared::fold::WorldState;
 use shared::metrics::summarize;
 use shared::protocol::{Event, Outcome, RunRequest, Trace};
-use shared::scenario::simulate;
 use shared::time::Micros;
 use std::collections::BTreeMap;
 

@@ -2,10 +2,10 @@
 
 mod common;
 
+use engine::simulate;
 use shared::fold::WorldState;
 use shared::metrics::summarize;
 use shared::protocol::{Event, Outcome, RunRequest, RunSummary, Trace};
-use shared::scenario::simulate;
 use shared::time::Micros;
 
 fn run(scenario: &str, seed: u64, until_s: f64, knobs: &[(&str, f64)]) -> Trace {

@@ -7,10 +7,10 @@
 
 mod event_driven_checks;
 
+use engine::simulate;
 use shared::check::{AnomalyKind, check};
 use shared::metrics::summarize;
 use shared::protocol::{RunRequest, Trace};
-use shared::scenario::simulate;
 use shared::services::{ORDERS_TABLE, OUTBOX_TABLE, SHIPMENTS_TABLE};
 use shared::time::Micros;
 

@@ -1,9 +1,9 @@
 //! Resilience on request/response, in numbers: deadlines, retries (with and without a retry
 //! budget) and a circuit breaker, each measured against none over several seeds.
 
+use engine::simulate;
 use shared::metrics::summarize;
 use shared::protocol::{RunRequest, RunSummary, Trace};
-use shared::scenario::simulate;
 
 const SEEDS: [u64; 4] = [1, 2, 3, 4];
 

@@ -4,11 +4,12 @@
 mod common;
 mod event_driven_checks;
 
+use engine::simulate;
 use shared::check::{AnomalyKind, check};
 use shared::fold::WorldState;
 use shared::protocol::{CopyDecl, Event, MsgId, RunRequest, ServiceId, Trace};
 use shared::rng::SimRng;
-use shared::scenario::{catalog, find, simulate};
+use shared::scenario::{catalog, find};
 use shared::time::Micros;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! The engine of a live run: the same loop as the simulation's, with real IO at its edges.
 //!
 //! One task owns every service's state machine and database and handles one input at a time,
-//! exactly as `shared::sim` does; what differs is where inputs come from and where effects go.
+//! exactly as the `engine` crate does; what differs is where inputs come from and where effects go.
 //! Messages arrive over HTTP on each service's own port, timers (and each message's delay on its
 //! link) are kept and fired by the engine on the wall clock, and the clock is the wall clock
 //! since the run started. The machines are not `Send`, so the engine runs on a
@@ -28,10 +28,10 @@ use shared::protocol::{
 use shared::rng::SimRng;
 use shared::scenario::PreparedRun;
 use shared::service::{Ctx, Effect, Envelope, IdAllocator, Input, Service, TimerId};
-use shared::sim::{
+use shared::time::Micros;
+use shared::world::{
     MachineFactory, crash_narration, describe_fault, restart_narration, seed_tables,
 };
-use shared::time::Micros;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -192,7 +192,7 @@ impl Engine {
             world,
             mut rng,
         } = prepared;
-        let header = shared::sim::trace_header(&run, &world);
+        let header = shared::world::trace_header(&run, &world);
         let log =
             Arc::new(TraceLog::new(header, config.log).map_err(|e| LiveError::Io(e.to_string()))?);
         let (inbox_sender, inbox) = mpsc::channel(config.inbox_capacity.max(1));
@@ -284,7 +284,7 @@ impl Engine {
     /// place of a broker when asked. What was set up is in `nodes` even when one fails.
     #[allow(clippy::too_many_arguments)]
     async fn start_services(
-        services: Vec<shared::sim::ServiceSetup>,
+        services: Vec<shared::world::ServiceSetup>,
         config: &LiveConfig,
         run_id: &str,
         data: Option<&Path>,

@@ -267,7 +267,7 @@ mod tests {
             faults: Vec::new(),
         };
         let prepared = shared::scenario::prepare(&request, shared::scenario::Driver::Live).unwrap();
-        let header = shared::sim::trace_header(&prepared.run, &prepared.world);
+        let header = shared::world::trace_header(&prepared.run, &prepared.world);
         TraceLog::new(
             header,
             LogBounds {

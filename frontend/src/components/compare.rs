@@ -4,12 +4,12 @@
 use crate::components::{Var, attr, keyed, listen, reactive, show};
 use crate::config::RunConfig;
 use crate::state::{Settings, page};
+use engine::simulate;
 use leptos::prelude::*;
 use shared::compare::{markdown, requests, table};
 use shared::float_text::fixed;
 use shared::metrics::summarize;
 use shared::protocol::{Comparison, ComparisonRow, KnobMap, RunSummary};
-use shared::scenario::simulate;
 use std::time::Duration;
 
 /// Where the comparison is.

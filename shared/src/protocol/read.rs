@@ -1056,7 +1056,6 @@ mod tests {
                     knobs: Default::default(),
                     faults: vec![],
                 })
-                .unwrap()
                 .header
                 .services
                 .iter()
@@ -1078,23 +1077,19 @@ mod tests {
                     knobs: Default::default(),
                     faults: faults.to_vec(),
                 })
-                .unwrap()
             })
             // A service with a capacity, so its load is written too.
-            .chain(std::iter::once(
-                simulate(&RunRequest {
-                    scenario: "request-response".into(),
-                    seed: 5,
-                    until_s: 5.0,
-                    knobs: [
-                        ("product_workers".to_string(), 1.0),
-                        ("product_service_ms".to_string(), 100.0),
-                    ]
-                    .into(),
-                    faults: vec![],
-                })
-                .unwrap(),
-            ))
+            .chain(std::iter::once(simulate(&RunRequest {
+                scenario: "request-response".into(),
+                seed: 5,
+                until_s: 5.0,
+                knobs: [
+                    ("product_workers".to_string(), 1.0),
+                    ("product_service_ms".to_string(), 100.0),
+                ]
+                .into(),
+                faults: vec![],
+            })))
             .collect()
     }
 

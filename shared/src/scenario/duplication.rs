@@ -12,8 +12,8 @@ use crate::services::{
     Client, ClientConfig, ORDER_LINES_TABLE, Order, OrderConfig, PRODUCTS_TABLE, Product,
     ProductConfig, ProductSource, initial_product_name,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 const UPDATE_BOTH: KnobSpec = KnobSpec {
     name: "update_both",

@@ -17,8 +17,8 @@ use crate::services::{
     Operation, Order, OrderConfig, ProductSource, PublishOrders, Redelivery, RequestKind,
     STOCK_TABLE, Subscription,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 const ORDER_RATE: KnobSpec = KnobSpec {
     name: "order_rate_per_s",

@@ -13,8 +13,8 @@ use crate::services::{
     Broker, Client, ClientConfig, Order, OrderConfig, OutboxConfig, PRODUCT_NAMES_COPY_TABLE,
     PRODUCTS_TABLE, Product, ProductConfig, ProductSource,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 const BROKER_DELAY: KnobSpec = KnobSpec {
     name: "broker_delay_ms",

@@ -15,8 +15,8 @@ use crate::services::{
     PRODUCT_NAMES_COPY_TABLE, PRODUCTS_TABLE, Product, ProductConfig, ProductSource, Protocol,
     RENAME_LOG_TABLE, initial_product_name,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 const RENAMES: KnobSpec = KnobSpec {
     help: "How often someone renames a product, through the coordinator.",

@@ -16,8 +16,8 @@ use crate::services::{
     RequestKind, Ride, RideConfig, details_row_value, driver_car, initial_driver_name,
     initial_rating_tenths, ride_row_value,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 /// Drivers are numbered `1..=DRIVERS`.
 pub const DRIVERS: u64 = 8;

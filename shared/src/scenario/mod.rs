@@ -18,10 +18,10 @@ pub use faults::{SLOW_FACTOR_MAX, fault_label, fault_text, parse_fault};
 pub use knobs::{Driver, KnobSpec, Knobs, parse_knob_assignment};
 
 use crate::float_text::{exp, exp_fixed, shortest};
-use crate::protocol::{RunRequest, Trace};
+use crate::protocol::RunRequest;
 use crate::rng::SimRng;
-use crate::sim::{RunInfo, Sim, World};
 use crate::time::Micros;
+use crate::world::{RunInfo, World};
 
 /// The longest run, in seconds, that may be requested.
 pub const MAX_UNTIL_S: f64 = 600.0;
@@ -278,13 +278,10 @@ pub struct PreparedRun {
     pub rng: SimRng,
 }
 
-/// Checks a request and sets up its simulated run, ready to [`Sim::step`].
-pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
-    let PreparedRun { run, world, rng } = prepare(request, Driver::Simulation)?;
-    Ok(Sim::new(run, world, rng))
-}
-
 /// Checks a request, its knobs in their ranges for `driver`, and builds its world.
+// Never inlined: its one caller in the page is `engine::start`, which the page builds for speed,
+// and inlined there this code (run once per run) was built for speed too: 1 KB more page.
+#[inline(never)]
 pub fn prepare(request: &RunRequest, driver: Driver) -> Result<PreparedRun, ScenarioError> {
     let spec = find(&request.scenario)?;
     let knobs = Knobs::resolve(spec, &request.knobs, driver)?;
@@ -348,12 +345,17 @@ fn header_knobs(spec: &ScenarioSpec, knobs: &Knobs) -> crate::protocol::KnobMap 
     values
 }
 
-/// Runs a request to its end and returns the whole trace.
-pub fn simulate(request: &RunRequest) -> Result<Trace, ScenarioError> {
-    let mut sim = start(request)?;
-    while sim.step() {}
-    Ok(Trace {
-        header: sim.header().clone(),
-        events: sim.drain_events(),
-    })
+/// Runs a request to its end with the `engine` crate, for this crate's unit tests. The engine
+/// links this crate as it is built for everyone else, so here its request and trace are other
+/// types: they cross over as JSON, the trace checked to write back to the very same text, so
+/// nothing is lost on the way (the reader's own tests rely on that).
+#[cfg(test)]
+pub(crate) fn simulate(request: &RunRequest) -> crate::protocol::Trace {
+    let request = serde_json::from_str(&serde_json::to_string(request).unwrap()).unwrap();
+    let text = engine::simulate(&request)
+        .expect("a valid request")
+        .to_jsonl();
+    let trace = crate::protocol::Trace::from_jsonl(&text).expect("the engine's trace reads");
+    assert_eq!(trace.to_jsonl(), text, "the trace crossed over unchanged");
+    trace
 }

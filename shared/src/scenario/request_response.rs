@@ -13,8 +13,8 @@ use crate::services::{
     BreakerConfig, Client, ClientConfig, Order, OrderConfig, Product, ProductConfig, ProductSource,
     Resilience, RetryBudgetConfig,
 };
-use crate::sim::World;
 use crate::time::Micros;
+use crate::world::World;
 
 const CALL_TIMEOUT: KnobSpec = KnobSpec {
     name: "call_timeout_ms",

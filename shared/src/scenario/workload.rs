@@ -9,8 +9,8 @@ use crate::services::{
     PRODUCTS_TABLE, READ_ORDER_OP, RENAME_PRODUCT_OP, Redelivery, RequestKind, Subscription,
     initial_product_name,
 };
-use crate::sim::ServiceSetup;
 use crate::time::Micros;
+use crate::world::ServiceSetup;
 
 /// Products are numbered `1..=PRODUCTS`.
 pub const PRODUCTS: u64 = 8;
