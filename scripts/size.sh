@@ -60,8 +60,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # about 19 % (BTreeMap 5 %: one tree per key type is left, `u64` for every id, and a few maps
 # keyed by an enum or a knob name; 28.3 KB of `BTreeMap` functions before wasm-opt), the page's own code 12 % and `shared` 12 % (the fold, the
 # checker, the services), read-only data (mostly strings) 9 % (before stop 26; serde, 6 % then, is gone).
-BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-346230}
-BUDGET_BROTLI_BYTES=${BUDGET_BROTLI_BYTES:-296230}
+# Stop 27: 346,160 / 296,163. Stop 28, the one raise, for issue 9's other target: the simulation
+# built for speed in a crate of its own (engine/, opt-level 2; 0.62-0.67x -> 0.77x native in
+# Chromium) +2,072 / +1,443 B, after keeping its run-once code out of that crate's instances
+# (the header moved, not cloned; `seed_tables` not generic; `Envelope::copy_as`): 348,232 / 297,606.
+BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-348300}
+BUDGET_BROTLI_BYTES=${BUDGET_BROTLI_BYTES:-297680}
 compressed_size() { # file, extension, command that compresses the file to stdout
   if [ -e "$1.$2" ]; then wc -c <"$1.$2"; else $3 "$1" | wc -c; fi
 }

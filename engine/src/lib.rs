@@ -50,9 +50,11 @@ pub fn start(request: &RunRequest) -> Result<Sim, ScenarioError> {
 pub fn simulate(request: &RunRequest) -> Result<Trace, ScenarioError> {
     let mut sim = start(request)?;
     while sim.step() {}
+    // The header moved out, not cloned: a clone here was the engine's own copy of the header's
+    // maps' code, built for speed, in the page.
     Ok(Trace {
-        header: sim.header().clone(),
-        events: sim.drain_events(),
+        header: sim.header,
+        events: sim.events_out,
     })
 }
 
@@ -354,7 +356,7 @@ impl Sim {
                 sim.subscribers.push((service, subscription.subscriber));
             }
             let mut tables = MemTables::default();
-            seed_tables(service, setup.initial_rows, &mut tables, |event| {
+            seed_tables(service, setup.initial_rows, &mut tables, &mut |event| {
                 sim.emit(event)
             });
             sim.slots.push(Slot {
@@ -759,10 +761,7 @@ impl Sim {
 #[cold]
 #[inline(never)]
 fn duplicate(ids: &mut IdAllocator, envelope: &Envelope) -> Box<Envelope> {
-    Box::new(Envelope {
-        id: ids.fresh_msg(),
-        ..envelope.clone()
-    })
+    Box::new(envelope.copy_as(ids.fresh_msg()))
 }
 
 #[cfg(test)]

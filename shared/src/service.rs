@@ -25,6 +25,12 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// This message again under another id: the second copy a duplicating network delivers, in
+    /// the simulation and live alike.
+    pub fn copy_as(&self, id: MsgId) -> Envelope {
+        Envelope { id, ..self.clone() }
+    }
+
     /// The `Sent` event that records this message leaving its sender, in the simulation and
     /// live alike.
     pub fn sent_event(&self) -> Event {

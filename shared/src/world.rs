@@ -24,12 +24,13 @@ pub struct ServiceSetup {
 }
 
 /// Writes a service's starting rows into `tables`, handing the `RowWritten` of each to `record`:
-/// the simulation and the live runtime start every service this one way.
+/// the simulation and the live runtime start every service this one way. Not generic, so it is
+/// built once, with this crate: once per service per run, it needs no speed.
 pub fn seed_tables(
     service: ServiceId,
     rows: Vec<(String, String, Row)>,
-    tables: &mut impl Tables,
-    mut record: impl FnMut(Event),
+    tables: &mut dyn Tables,
+    record: &mut dyn FnMut(Event),
 ) {
     for (table, key, row) in rows {
         record(Event::RowWritten {

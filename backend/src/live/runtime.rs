@@ -297,7 +297,7 @@ impl Engine {
         for setup in services {
             let service = setup.info.id;
             let (mut tables, path) = open_tables(data, &setup.info)?;
-            seed_tables(service, setup.initial_rows, &mut tables, |event| {
+            seed_tables(service, setup.initial_rows, &mut tables, &mut |event| {
                 log.record(event);
             });
             let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
@@ -808,10 +808,7 @@ impl Engine {
         self.log.record(envelope.sent_event());
         let fate = self.network.fate(envelope.from, envelope.to);
         let copy = fate.duplicated.then(|| {
-            let copy = Envelope {
-                id: self.ids.fresh_msg(),
-                ..envelope.clone()
-            };
+            let copy = envelope.copy_as(self.ids.fresh_msg());
             self.log.record(Event::Duplicated {
                 msg: envelope.id,
                 copy: copy.id,
