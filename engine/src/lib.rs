@@ -756,8 +756,8 @@ impl Sim {
 }
 
 /// The network's second copy of `envelope`, under a fresh id. Cold and out of line: nearly every
-/// message has none, and inlined into [`Sim::launch`], built for speed in the page, the clone was
-/// code downloaded for nothing.
+/// message has none. (Written inline in [`Sim::launch`] instead, the page measured −204 B gzip
+/// but +90 B brotli, over the budget.)
 #[cold]
 #[inline(never)]
 fn duplicate(ids: &mut IdAllocator, envelope: &Envelope) -> Box<Envelope> {
